@@ -1,0 +1,79 @@
+# lkeras -- the Keras API for Lua 5.4 on a C engine.
+#   make            build the library, the Lua module and the lkeras host
+#   make test       install missing packages, build, run every test
+#   make demo       install missing packages, build, train on Fashion-MNIST
+#   make bench      benchmarks (JSON lines), with the PyTorch peer side by side
+#   make install PREFIX=/usr/local
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+LUA_INC  ?= /usr/include/lua5.4
+OPT      ?= -O2 -ftree-vectorize -fno-math-errno
+CFLAGS   ?= $(OPT) -g
+KR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
+            -fPIC -Isrc -I$(LUA_INC) -Ibuild $(CFLAGS)
+LIBS      = -lopenblas -lz -lm -lpthread
+HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
+
+B = build
+ENGINE_SRC = $(wildcard src/*.c src/kernels/*.c src/io/*.c src/lua/*.c)
+ENGINE_SRC := $(filter-out src/lkeras.c,$(ENGINE_SRC))
+LUA_SRC    = $(sort $(wildcard lua/keras/*.lua))
+OBJ        = $(patsubst src/%.c,$(B)/obj/%.o,$(ENGINE_SRC)) $(B)/obj/embedded.o
+HDRS       = $(wildcard src/*.h src/kernels/*.h src/io/*.h src/lua/*.h)
+CTESTS     = $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/test_*.c))
+
+.PHONY: all test test-c test-lua test-asan demo bench install clean deps examples
+all: $(B)/libkeras.a $(B)/keras.so $(B)/lkeras
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(B)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) -c $< -o $@
+
+$(B)/embedded.c: $(LUA_SRC) scripts/embed.lua
+	@mkdir -p $(B)
+	lua5.4 scripts/embed.lua $@ $(LUA_SRC)
+
+$(B)/obj/embedded.o: $(B)/embedded.c
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) -c $< -o $@
+
+$(B)/libkeras.a: $(OBJ)
+	rm -f $@ && ar rcs $@ $(OBJ)
+
+# the module for stock lua5.4: require "keras" finds build/keras.so on package.cpath
+$(B)/keras.so: $(OBJ)
+	$(CC) -shared -o $@ $(OBJ) $(LIBS)
+
+$(B)/lkeras: src/lkeras.c $(B)/libkeras.a src/lkeras.h
+	$(CC) $(KR_CFLAGS) -o $@ src/lkeras.c $(B)/libkeras.a $(HOST_LIBS) -Wl,-E
+
+$(B)/tests/%: tests/c/%.c $(B)/libkeras.a tests/c/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) -Itests/c -o $@ $< $(B)/libkeras.a $(HOST_LIBS)
+
+test: deps all $(CTESTS)
+	@sh scripts/run-tests.sh
+
+demo: deps all
+	$(B)/lkeras scripts/examples/fashion_mlp.lua
+
+bench: deps all
+	@sh scripts/bench/run.sh
+
+examples: all
+	@for f in scripts/examples/*.lua; do echo "== $$f"; $(B)/lkeras $$f || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	           $(DESTDIR)$(PREFIX)/lib/lua/5.4
+	install -m 755 $(B)/lkeras $(DESTDIR)$(PREFIX)/bin/lkeras
+	install -m 644 $(B)/libkeras.a $(DESTDIR)$(PREFIX)/lib/libkeras.a
+	install -m 644 src/lkeras.h $(DESTDIR)$(PREFIX)/include/lkeras.h
+	install -m 755 $(B)/keras.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/keras.so
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,225 @@
+-- keras.backend (Keras's K): ops on concrete tensors and on symbolic tensors.
+-- Every function builds one graph op in C. When an argument is symbolic (a
+-- keras.Node: an Input, a layer output, the y_true/y_pred a loss receives),
+-- the result is symbolic too and runs later inside a compiled plan; otherwise
+-- the op is evaluated at once and a keras.Tensor comes back.
+local core = ...
+
+local K = {}
+local is_node = core.is_node
+local op, eval = core.op, core.eval
+
+K.None = setmetatable({}, {__tostring = function() return "None" end, __name = "keras.None"})
+
+local EPSILON = 1e-7
+
+local function apply(name, inputs, attrs)
+  local n = op(name, inputs, attrs)
+  for i = 1, #inputs do
+    if is_node(inputs[i]) then return n end
+  end
+  return eval(n)
+end
+K.apply = apply
+
+local function ndim_of(x)
+  if type(x) == "number" then return 0 end
+  if type(x) == "table" and getmetatable(x) == nil then
+    local d, t = 0, x
+    while type(t) == "table" do d, t = d + 1, t[1] end
+    return d
+  end
+  return x.ndim
+end
+
+-- axis (nil = all, number or list, negative from the end) -> bit mask
+local function axis_mask(x, axis, who)
+  local nd = ndim_of(x)
+  if axis == nil then return (1 << nd) - 1 end
+  local list = type(axis) == "table" and axis or {axis}
+  local mask = 0
+  for _, a in ipairs(list) do
+    if math.type(a) ~= "integer" then error(string.format("%s: axis must be an integer, got %s", who, tostring(a)), 3) end
+    local p = a < 0 and a + nd or a
+    if p < 0 or p >= nd then
+      error(string.format("%s: axis %d is out of range for a tensor of rank %d", who, a, nd), 3)
+    end
+    mask = mask | (1 << p)
+  end
+  return mask
+end
+K._axis_mask = axis_mask
+
+function K.epsilon() return EPSILON end
+function K.set_epsilon(e) EPSILON = e end
+function K.floatx() return "float32" end
+function K.image_data_format() return "channels_last" end
+function K.backend() return "lkeras" end
+
+function K.is_keras_tensor(x) return is_node(x) end
+function K.is_tensor(x) return is_node(x) or getmetatable(x) == core.Tensor end
+
+function K.int_shape(x)
+  local s = x.shape
+  local out = {}
+  for i, d in ipairs(s) do out[i] = d == -1 and K.None or d end
+  return out
+end
+
+function K.ndim(x) return ndim_of(x) end
+
+function K.constant(v) return core.const(v) end
+function K.variable(v) return core.tensor(v) end
+function K.get_value(x)
+  if is_node(x) then return x.value end
+  return x
+end
+function K.set_value(x, v)
+  if is_node(x) then x = x.value end
+  x:assign(v)
+end
+function K.eval(x) if is_node(x) then return eval(x) end return x end
+
+-- elementwise, two inputs
+for _, name in ipairs{"add", "sub", "mul", "div", "maximum", "minimum", "equal", "not_equal",
+                      "greater", "greater_equal", "less", "less_equal"} do
+  K[name] = function(a, b) return apply(name, {a, b}) end
+end
+
+function K.pow(x, a)
+  if type(a) == "number" then return apply("pows", {x}, {f = {a}}) end
+  return apply("pow", {x, a})
+end
+
+-- elementwise, one input
+for _, name in ipairs{"abs", "sign", "square", "sqrt", "exp", "log", "round", "floor", "sigmoid",
+                      "hard_sigmoid", "tanh", "softplus", "softsign", "selu", "neg"} do
+  K[name] = function(x) return apply(name, {x}) end
+end
+
+-- Keras clips at 0 before the square root
+function K.sqrt(x) return apply("sqrt", {apply("clip", {x}, {f = {0, math.huge}})}) end
+
+function K.clip(x, lo, hi)
+  if hi < lo then hi = lo end
+  return apply("clip", {x}, {f = {lo, hi}})
+end
+
+function K.relu(x, alpha, max_value)
+  return apply("relu", {x}, {f = {alpha or 0, max_value or 0}})
+end
+
+function K.elu(x, alpha) return apply("elu", {x}, {f = {alpha or 1.0}}) end
+function K.exponential(x) return apply("exp", {x}) end
+function K.linear(x) return x end
+function K.identity(x) return apply("identity", {x}) end
+function K.stop_gradient(x) return apply("stop_gradient", {x}) end
+function K.cast(x) return x end
+function K.scale(x, a, b) return apply("scale", {x}, {f = {a, b or 0}}) end
+function K.zeros_like(x) return apply("zeros_like", {x}) end
+function K.ones_like(x) return apply("scale", {apply("zeros_like", {x})}, {f = {0, 1}}) end
+
+function K.softmax(x, axis) return apply("softmax", {x}, {i = {axis or -1}}) end
+function K.log_softmax(x, axis) return apply("log_softmax", {x}, {i = {axis or -1}}) end
+
+-- reductions
+for _, name in ipairs{"sum", "mean", "max", "min", "prod"} do
+  K[name] = function(x, axis, keepdims)
+    return apply(name, {x}, {i = {axis_mask(x, axis, "K." .. name), keepdims and 1 or 0}})
+  end
+end
+
+function K.argmax(x, axis) return apply("argmax", {x}, {i = {axis or -1}}) end
+function K.argmin(x, axis) return apply("argmin", {x}, {i = {axis or -1}}) end
+
+function K.any(x, axis, keepdims) return K.greater(K.max(K.abs(x), axis, keepdims), 0) end
+function K.all(x, axis, keepdims) return K.greater(K.min(K.abs(x), axis, keepdims), 0) end
+
+function K.var(x, axis, keepdims)
+  local m = K.mean(x, axis, true)
+  return K.mean(K.square(K.sub(x, m)), axis, keepdims)
+end
+function K.std(x, axis, keepdims) return K.sqrt(K.var(x, axis, keepdims)) end
+
+-- K.dot: (..., k) x (k, n); both 2-D or the first of higher rank
+function K.dot(a, b) return apply("matmul", {a, b}, {i = {0, 0}}) end
+function K.transpose(x)
+  local nd = ndim_of(x)
+  local perm = {}
+  for i = 1, nd do perm[i] = nd - i end
+  return apply("transpose", {x}, {i = perm})
+end
+function K.permute_dimensions(x, pattern) return apply("transpose", {x}, {i = pattern}) end
+
+-- reshape: -1 infers one dimension; a symbolic batch axis stays
+function K.reshape(x, shape)
+  local s = {}
+  local src = x.shape
+  local known, infer = 1, nil
+  for i, d in ipairs(shape) do
+    if d == K.None then d = -1 end
+    s[i] = d
+  end
+  local batched = is_node(x) and src[1] == -1
+  local total = 1
+  for i = batched and 2 or 1, #src do total = total * src[i] end
+  for i = batched and 2 or 1, #s do
+    if s[i] == -1 then
+      if infer then error("K.reshape: only one dimension can be -1", 2) end
+      infer = i
+    else
+      known = known * s[i]
+    end
+  end
+  if infer then
+    if known == 0 or total % known ~= 0 then error("K.reshape: cannot infer the -1 dimension", 2) end
+    s[infer] = total // known
+  end
+  if batched then s[1] = -1 end
+  return apply("reshape", {x}, {shape = s})
+end
+
+function K.flatten(x) return K.reshape(x, {-1}) end
+function K.batch_flatten(x) return K.reshape(x, {-1, -1}) end
+
+function K.expand_dims(x, axis)
+  local s = x.shape
+  axis = axis or -1
+  local nd = #s
+  if axis < 0 then axis = axis + nd + 1 end
+  local out = {}
+  for i = 1, nd + 1 do
+    if i - 1 < axis then out[i] = s[i] elseif i - 1 == axis then out[i] = 1 else out[i] = s[i - 1] end
+  end
+  return apply("reshape", {x}, {shape = out})
+end
+
+function K.squeeze(x, axis)
+  local s = x.shape
+  local nd = #s
+  if axis < 0 then axis = axis + nd end
+  if s[axis + 1] ~= 1 then error(string.format("K.squeeze: axis %d has size %d, not 1", axis, s[axis + 1]), 2) end
+  local out = {}
+  for i = 1, nd do
+    if i - 1 ~= axis then out[#out + 1] = s[i] end
+  end
+  return apply("reshape", {x}, {shape = out})
+end
+
+function K.concatenate(list, axis) return apply("concat", list, {i = {axis or -1}}) end
+
+function K.one_hot(ids, n) return apply("one_hot", {ids}, {i = {n}}) end
+function K.gather(t, ids) return apply("gather", {t, ids}) end
+
+function K.in_train_phase(a, b) return apply("in_train_phase", {a, b}) end
+function K.dropout(x, rate) return apply("dropout", {x}, {f = {rate}}) end
+
+function K.l2_normalize(x, axis)
+  local n = K.sqrt(K.maximum(K.sum(K.square(x), axis, true), EPSILON))
+  return K.div(x, n)
+end
+
+-- gradients of a scalar symbolic loss with respect to variable nodes
+function K.gradients(loss, vars) return core.gradients(loss, vars) end
+
+return K

@@ -1,0 +1,218 @@
+/*
+** ctx.c -- the per-state context: error message, counting allocator, random
+** generator, thread setting. There is no global mutable state in the engine;
+** the one process-wide setting we touch is OpenBLAS's thread count (see
+** kr_set_num_threads).
+*/
+#include "kr.h"
+#include "ctx_impl.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern void openblas_set_num_threads(int);
+
+/* ---- shapes ---- */
+
+kr_shape kr_shape_make(int ndim, const int64_t *dim)
+{
+  kr_shape s;
+  memset(&s, 0, sizeof s);
+  s.ndim = ndim;
+  for (int i = 0; i < ndim; i++) s.dim[i] = dim[i];
+  return s;
+}
+
+int64_t kr_shape_numel(const kr_shape *s)
+{
+  int64_t n = 1;
+  for (int i = 0; i < s->ndim; i++) n *= (s->dim[i] == KR_BATCH ? 1 : s->dim[i]);
+  return n;
+}
+
+int kr_shape_eq(const kr_shape *a, const kr_shape *b)
+{
+  if (a->ndim != b->ndim) return 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->dim[i] != b->dim[i]) return 0;
+  return 1;
+}
+
+char *kr_shape_str(const kr_shape *s, char *buf, size_t n)
+{
+  size_t k = 0;
+  if (n == 0) return buf;
+  buf[0] = '\0';
+  k += (size_t)snprintf(buf + k, n - k, "(");
+  for (int i = 0; i < s->ndim && k < n; i++) {
+    if (s->dim[i] == KR_BATCH)
+      k += (size_t)snprintf(buf + k, n - k, "%sNone", i ? ", " : "");
+    else
+      k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->dim[i]);
+  }
+  if (k < n) k += (size_t)snprintf(buf + k, n - k, s->ndim == 1 ? ",)" : ")");
+  return buf;
+}
+
+/* ---- context ---- */
+
+kr_ctx *kr_ctx_new(void)
+{
+  kr_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return NULL;
+  kr_rng_seed(ctx, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx);
+  long nc = sysconf(_SC_NPROCESSORS_ONLN);
+  ctx->threads = nc > 0 ? (int)nc : 1;
+  return ctx;
+}
+
+void kr_ctx_free(kr_ctx *ctx)
+{
+  free(ctx);
+}
+
+int kr_fail(kr_ctx *ctx, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
+  va_end(ap);
+  ctx->code = code;
+  return code;
+}
+
+const char *kr_errmsg(const kr_ctx *ctx) { return ctx->msg; }
+int kr_errcode(const kr_ctx *ctx) { return ctx->code; }
+
+/* ---- allocator: a size header in front of each block ---- */
+
+#define HDR 64   /* keeps the payload 64-byte aligned */
+
+void *kr_malloc(kr_ctx *ctx, size_t n)
+{
+  if (ctx->fail_at > 0 && --ctx->fail_at == 0) {
+    kr_fail(ctx, KR_EMEM, "out of memory (injected failure)");
+    return NULL;
+  }
+  if (n > SIZE_MAX - HDR) {
+    kr_fail(ctx, KR_EMEM, "out of memory (asked for %zu bytes)", n);
+    return NULL;
+  }
+  void *p = NULL;
+  if (posix_memalign(&p, HDR, n + HDR) != 0 || !p) {
+    kr_fail(ctx, KR_EMEM, "out of memory (asked for %zu bytes)", n);
+    return NULL;
+  }
+  *(size_t *)p = n;
+  ctx->in_use += n;
+  if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;
+  return (char *)p + HDR;
+}
+
+void *kr_calloc(kr_ctx *ctx, size_t n)
+{
+  void *p = kr_malloc(ctx, n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+void kr_free(kr_ctx *ctx, void *p)
+{
+  if (!p) return;
+  char *b = (char *)p - HDR;
+  ctx->in_use -= *(size_t *)b;
+  free(b);
+}
+
+size_t kr_mem_in_use(const kr_ctx *ctx) { return ctx->in_use; }
+size_t kr_mem_peak(const kr_ctx *ctx) { return ctx->peak; }
+void kr_mem_fail_at(kr_ctx *ctx, long n) { ctx->fail_at = n; }
+
+/* ---- random numbers: xoshiro256** seeded through splitmix64 ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void kr_rng_seed(kr_ctx *ctx, uint64_t seed)
+{
+  uint64_t x = seed;
+  for (int i = 0; i < 4; i++) ctx->rng[i] = splitmix64(&x);
+  ctx->have_spare = 0;
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t kr_rng_u64(kr_ctx *ctx)
+{
+  uint64_t *s = ctx->rng;
+  uint64_t r = rotl(s[1] * 5, 7) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return r;
+}
+
+double kr_rng_uniform(kr_ctx *ctx)
+{
+  return (double)(kr_rng_u64(ctx) >> 11) * 0x1.0p-53;
+}
+
+double kr_rng_normal(kr_ctx *ctx)
+{
+  if (ctx->have_spare) {
+    ctx->have_spare = 0;
+    return ctx->spare;
+  }
+  double u, v, s;
+  do {
+    u = 2.0 * kr_rng_uniform(ctx) - 1.0;
+    v = 2.0 * kr_rng_uniform(ctx) - 1.0;
+    s = u * u + v * v;
+  } while (s >= 1.0 || s == 0.0);
+  double m = sqrt(-2.0 * log(s) / s);
+  ctx->spare = v * m;
+  ctx->have_spare = 1;
+  return u * m;
+}
+
+void kr_rng_shuffle(kr_ctx *ctx, int64_t *idx, int64_t n)
+{
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)(kr_rng_u64(ctx) % (uint64_t)(i + 1));
+    int64_t t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+}
+
+/* ---- threads and time ---- */
+
+void kr_set_num_threads(kr_ctx *ctx, int n)
+{
+  if (n < 1) n = 1;
+  ctx->threads = n;
+  openblas_set_num_threads(n);   /* process-wide: OpenBLAS has one pool */
+}
+
+int kr_get_num_threads(const kr_ctx *ctx) { return ctx->threads; }
+
+double kr_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

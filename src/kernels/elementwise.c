@@ -1,0 +1,221 @@
+/*
+** elementwise.c -- elementwise kernels: binary ops with numpy broadcasting,
+** activations and their gradient helpers, dropout.
+** Binary ops take fast paths for equal shapes, a scalar side and a trailing
+** (bias-like) operand; anything else walks the output with broadcast strides.
+*/
+#include "kernels.h"
+#include "../ctx_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+void kr_bcast_strides(const kr_shape *in, const kr_shape *out, int64_t *st)
+{
+  int64_t s = 1;
+  for (int i = out->ndim - 1; i >= 0; i--) {
+    int k = i - (out->ndim - in->ndim);
+    if (k < 0 || in->dim[k] == 1) st[i] = 0;
+    else {
+      st[i] = s;
+      s *= in->dim[k];
+    }
+  }
+}
+
+/* b's shape, leading 1s aside, equals the trailing axes of y */
+static int is_suffix(const kr_shape *b, const kr_shape *y)
+{
+  int lead = 0;
+  while (lead < b->ndim && b->dim[lead] == 1) lead++;
+  int nb = b->ndim - lead;
+  if (nb > y->ndim) return 0;
+  for (int i = 0; i < nb; i++)
+    if (b->dim[lead + i] != y->dim[y->ndim - nb + i]) return 0;
+  return 1;
+}
+
+#define BINARY(fname, EXPR)                                                          \
+  int fname(const kr_exec *e)                                                        \
+  {                                                                                  \
+    const float *restrict A = e->x[0], *restrict Bv = e->x[1];                       \
+    float *restrict Y = e->y;                                                        \
+    int64_t ny = kr_numel(e->ys), na = kr_numel(e->xs[0]), nb = kr_numel(e->xs[1]); \
+    if (na == ny && nb == ny) {                                                      \
+      for (int64_t i = 0; i < ny; i++) { float a = A[i], b = Bv[i]; Y[i] = (EXPR); } \
+      return KR_OK;                                                                  \
+    }                                                                                \
+    if (nb == 1 && na == ny) {                                                       \
+      float b = Bv[0];                                                               \
+      for (int64_t i = 0; i < ny; i++) { float a = A[i]; Y[i] = (EXPR); }           \
+      return KR_OK;                                                                  \
+    }                                                                                \
+    if (na == 1 && nb == ny) {                                                       \
+      float a = A[0];                                                                \
+      for (int64_t i = 0; i < ny; i++) { float b = Bv[i]; Y[i] = (EXPR); }           \
+      return KR_OK;                                                                  \
+    }                                                                                \
+    if (na == ny && nb > 0 && is_suffix(e->xs[1], e->ys)) {                          \
+      for (int64_t r = 0; r < ny / nb; r++) {                                        \
+        const float *ar = A + r * nb; float *yr = Y + r * nb;                        \
+        for (int64_t j = 0; j < nb; j++) { float a = ar[j], b = Bv[j]; yr[j] = (EXPR); } \
+      }                                                                              \
+      return KR_OK;                                                                  \
+    }                                                                                \
+    if (nb == ny && na > 0 && is_suffix(e->xs[0], e->ys)) {                          \
+      for (int64_t r = 0; r < ny / na; r++) {                                        \
+        const float *br = Bv + r * na; float *yr = Y + r * na;                       \
+        for (int64_t j = 0; j < na; j++) { float a = A[j], b = br[j]; yr[j] = (EXPR); } \
+      }                                                                              \
+      return KR_OK;                                                                  \
+    }                                                                                \
+    const kr_shape *ys = e->ys;                                                      \
+    int r = ys->ndim;                                                                \
+    int64_t sa[KR_MAX_DIMS], sb[KR_MAX_DIMS], idx[KR_MAX_DIMS] = {0};                \
+    kr_bcast_strides(e->xs[0], ys, sa);                                              \
+    kr_bcast_strides(e->xs[1], ys, sb);                                              \
+    int64_t inner = ys->dim[r - 1], ia = sa[r - 1], ib = sb[r - 1];                  \
+    int64_t oa = 0, ob = 0;                                                          \
+    for (int64_t o = 0; o < ny; o += inner) {                                        \
+      for (int64_t j = 0; j < inner; j++) {                                          \
+        float a = A[oa + j * ia], b = Bv[ob + j * ib];                               \
+        Y[o + j] = (EXPR);                                                           \
+      }                                                                              \
+      for (int d = r - 2; d >= 0; d--) {                                             \
+        idx[d]++; oa += sa[d]; ob += sb[d];                                          \
+        if (idx[d] < ys->dim[d]) break;                                              \
+        oa -= sa[d] * ys->dim[d]; ob -= sb[d] * ys->dim[d]; idx[d] = 0;              \
+      }                                                                              \
+    }                                                                                \
+    return KR_OK;                                                                    \
+  }
+
+BINARY(kr_k_add, a + b)
+BINARY(kr_k_sub, a - b)
+BINARY(kr_k_mul, a * b)
+BINARY(kr_k_div, a / b)
+BINARY(kr_k_pow, powf(a, b))
+BINARY(kr_k_maximum, a >= b ? a : b)
+BINARY(kr_k_minimum, a <= b ? a : b)
+BINARY(kr_k_equal, (float)(a == b))
+BINARY(kr_k_not_equal, (float)(a != b))
+BINARY(kr_k_greater, (float)(a > b))
+BINARY(kr_k_greater_equal, (float)(a >= b))
+BINARY(kr_k_less, (float)(a < b))
+BINARY(kr_k_less_equal, (float)(a <= b))
+
+/* ---- unary: y = f(x), parameters in the node's attr.f ---- */
+
+#define UNARY(fname, EXPR)                                          \
+  int fname(const kr_exec *e)                                       \
+  {                                                                 \
+    const float *restrict X = e->x[0];                              \
+    float *restrict Y = e->y;                                       \
+    int64_t n = kr_numel(e->ys);                                    \
+    const double *f = e->node->attr.f;                              \
+    (void)f;                                                        \
+    for (int64_t i = 0; i < n; i++) { float x = X[i]; Y[i] = (EXPR); } \
+    return KR_OK;                                                   \
+  }
+
+static inline float sigmoidf(float x)
+{
+  if (x >= 0) return 1.0f / (1.0f + expf(-x));
+  float z = expf(x);
+  return z / (1.0f + z);
+}
+
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+
+UNARY(kr_k_neg, -x)
+UNARY(kr_k_abs, fabsf(x))
+UNARY(kr_k_sign, (float)((x > 0) - (x < 0)))
+UNARY(kr_k_square, x * x)
+UNARY(kr_k_sqrt, sqrtf(x))
+UNARY(kr_k_exp, expf(x))
+UNARY(kr_k_log, logf(x))
+UNARY(kr_k_round, rintf(x))   /* half to even, as numpy and TensorFlow round */
+UNARY(kr_k_floor, floorf(x))
+UNARY(kr_k_scale, (float)(x * f[0] + f[1]))
+UNARY(kr_k_pows, powf(x, (float)f[0]))
+UNARY(kr_k_clip, x < (float)f[0] ? (float)f[0] : x > (float)f[1] ? (float)f[1] : x)
+UNARY(kr_k_relu, x > 0 ? (f[1] > 0 && x > (float)f[1] ? (float)f[1] : x) : (float)f[0] * x)
+UNARY(kr_k_sigmoid, sigmoidf(x))
+UNARY(kr_k_hard_sigmoid, x < -2.5f ? 0.0f : x > 2.5f ? 1.0f : 0.2f * x + 0.5f)
+UNARY(kr_k_tanh, tanhf(x))
+UNARY(kr_k_softplus, (x > 0 ? x : 0.0f) + log1pf(expf(-fabsf(x))))
+UNARY(kr_k_softsign, x / (1.0f + fabsf(x)))
+UNARY(kr_k_elu, x > 0 ? x : (float)f[0] * expm1f(x))
+UNARY(kr_k_selu, (float)SELU_SCALE * (x > 0 ? x : (float)SELU_ALPHA * expm1f(x)))
+
+int kr_k_identity(const kr_exec *e)
+{
+  if (e->y != e->x[0]) memcpy(e->y, e->x[0], (size_t)kr_numel(e->ys) * sizeof(float));
+  return KR_OK;
+}
+
+int kr_k_zeros_like(const kr_exec *e)
+{
+  memset(e->y, 0, (size_t)kr_numel(e->ys) * sizeof(float));
+  return KR_OK;
+}
+
+/* ---- gradient helpers: (dy, x) or (dy, y) -> dx ---- */
+
+#define GRAD2(fname, EXPR)                                                \
+  int fname(const kr_exec *e)                                             \
+  {                                                                       \
+    const float *restrict DY = e->x[0], *restrict V = e->x[1];            \
+    float *restrict Y = e->y;                                             \
+    int64_t n = kr_numel(e->ys);                                          \
+    const double *f = e->node->attr.f;                                    \
+    (void)f;                                                              \
+    for (int64_t i = 0; i < n; i++) { float dy = DY[i], v = V[i]; Y[i] = (EXPR); } \
+    return KR_OK;                                                         \
+  }
+
+GRAD2(kr_k_relu_grad, v > 0 ? (f[1] > 0 && v >= (float)f[1] ? 0.0f : dy) : (float)f[0] * dy)
+GRAD2(kr_k_sigmoid_grad, dy * v * (1.0f - v))
+GRAD2(kr_k_tanh_grad, dy * (1.0f - v * v))
+GRAD2(kr_k_hard_sigmoid_grad, (v > -2.5f && v < 2.5f) ? 0.2f * dy : 0.0f)
+GRAD2(kr_k_elu_grad, v > 0 ? dy : dy * (float)f[0] * expf(v))
+GRAD2(kr_k_selu_grad, (float)SELU_SCALE * (v > 0 ? dy : dy * (float)SELU_ALPHA * expf(v)))
+GRAD2(kr_k_clip_grad, (v >= (float)f[0] && v <= (float)f[1]) ? dy : 0.0f)
+
+/* ---- dropout: inverted; the kept units are scaled by 1/(1-rate) ---- */
+
+int kr_k_dropout(const kr_exec *e)
+{
+  int64_t n = kr_numel(e->ys);
+  double rate = e->node->attr.f[0];
+  if (!e->training || rate <= 0) {
+    if (e->aux)
+      for (int64_t i = 0; i < n; i++) e->aux[i] = 1.0f;
+    return kr_k_identity(e);
+  }
+  float keep = (float)(1.0 / (1.0 - rate));
+  float *m = e->aux;
+  const float *x = e->x[0];
+  for (int64_t i = 0; i < n; i++) {
+    m[i] = kr_rng_uniform(e->ctx) >= rate ? keep : 0.0f;
+    e->y[i] = x[i] * m[i];
+  }
+  return KR_OK;
+}
+
+int kr_k_dropout_grad(const kr_exec *e)
+{
+  int64_t n = kr_numel(e->ys);
+  const float *m = e->xaux[1];
+  if (!e->training || !m || e->node->attr.f[0] <= 0) return kr_k_identity(e);
+  for (int64_t i = 0; i < n; i++) e->y[i] = e->x[0][i] * m[i];
+  return KR_OK;
+}
+
+int kr_k_in_train_phase(const kr_exec *e)
+{
+  const float *src = e->training ? e->x[0] : e->x[1];
+  memcpy(e->y, src, (size_t)kr_numel(e->ys) * sizeof(float));
+  return KR_OK;
+}

@@ -1,0 +1,35 @@
+/*
+** linalg.c -- matrix products through OpenBLAS sgemm.
+** matmul (a, b), attrs i0 = transpose a, i1 = transpose b:
+**   plain:        a (..., K) seen as (M, K), b (K, N) -> (..., N)
+**   transpose b:  b (N, K)
+**   transpose a:  a (..., K) and b (..., N) with the same leading axes,
+**                 seen as (M, K) and (M, N) -> a^T b (K, N)
+*/
+#include "kernels.h"
+
+#include <cblas.h>
+
+int kr_k_matmul(const kr_exec *e)
+{
+  const kr_shape *as = e->xs[0], *bs = e->xs[1];
+  int ta = (int)e->node->attr.i[0], tb = (int)e->node->attr.i[1];
+  int64_t K = as->dim[as->ndim - 1];
+  int64_t M = K ? kr_numel(as) / K : 0;
+  if (!ta) {
+    int64_t N = tb ? bs->dim[0] : bs->dim[1];
+    if (M == 0 || N == 0) return KR_OK;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
+                e->x[0], (int)K, e->x[1], tb ? (int)K : (int)N, 0.0f, e->y, (int)N);
+  } else {
+    int64_t N = bs->dim[bs->ndim - 1];
+    if (K == 0 || N == 0) return KR_OK;
+    if (M == 0) {
+      for (int64_t i = 0; i < K * N; i++) e->y[i] = 0.0f;
+      return KR_OK;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, e->x[0], (int)K,
+                e->x[1], (int)N, 0.0f, e->y, (int)N);
+  }
+  return KR_OK;
+}

@@ -1,0 +1,263 @@
+/*
+** kr.h -- the lkeras engine: contexts, tensors, symbolic graphs, plans, training.
+** Knows nothing of Lua (the binding lives in src/lua/).
+**
+** Conventions
+**   - Every function that can fail returns KR_OK or an error code and leaves a
+**     message in the context (kr_errmsg). Constructors return NULL on failure.
+**   - Objects are reference counted: *_new returns one reference owned by the
+**     caller; give it back with *_release. Functions that take a const pointer
+**     borrow it.
+**   - Shapes: a symbolic (graph) shape may have dim[0] == KR_BATCH, the batch
+**     axis whose size is only known when a plan runs. Concrete tensors never do.
+*/
+#ifndef KR_H
+#define KR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KR_MAX_DIMS 8
+#define KR_BATCH (-1)
+#define KR_MAX_ATTR 8
+#define KR_MSG_SIZE 512
+
+enum {
+  KR_OK = 0,
+  KR_ESHAPE,   /* shapes do not fit */
+  KR_EARG,     /* a bad argument value */
+  KR_EMEM,     /* out of memory */
+  KR_EIO,      /* file could not be read or written */
+  KR_EFORMAT,  /* file contents are not what they should be */
+  KR_EVALUE,   /* a bad data value (NaN in input, label out of range) */
+  KR_ESTOP     /* a callback asked to stop, or raised */
+};
+
+#ifdef KR_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define KR_ASSERT(c) \
+  ((c) ? (void)0 : (fprintf(stderr, "%s:%d: internal error: %s\n", __FILE__, __LINE__, #c), abort()))
+#else
+#define KR_ASSERT(c) ((void)0)
+#endif
+
+/* ---- shapes ---- */
+
+typedef struct kr_shape {
+  int ndim;
+  int64_t dim[KR_MAX_DIMS];
+} kr_shape;
+
+kr_shape kr_shape_make(int ndim, const int64_t *dim);
+int64_t kr_shape_numel(const kr_shape *s);         /* KR_BATCH counts as 1 */
+int kr_shape_eq(const kr_shape *a, const kr_shape *b);
+/* "(None, 64)" style text into buf, returns buf */
+char *kr_shape_str(const kr_shape *s, char *buf, size_t n);
+
+/* ---- context: errors, allocator, random generator, threads ---- */
+
+typedef struct kr_ctx kr_ctx;
+
+kr_ctx *kr_ctx_new(void);
+void kr_ctx_free(kr_ctx *ctx);
+int kr_fail(kr_ctx *ctx, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+const char *kr_errmsg(const kr_ctx *ctx);
+int kr_errcode(const kr_ctx *ctx);
+
+/* All engine memory goes through these; they count bytes. kr_malloc reports
+** KR_EMEM in ctx and returns NULL on failure. */
+void *kr_malloc(kr_ctx *ctx, size_t n);
+void *kr_calloc(kr_ctx *ctx, size_t n);
+void kr_free(kr_ctx *ctx, void *p);
+size_t kr_mem_in_use(const kr_ctx *ctx);
+size_t kr_mem_peak(const kr_ctx *ctx);
+/* Tests: make the n-th allocation from now fail (0 = never). */
+void kr_mem_fail_at(kr_ctx *ctx, long n);
+
+/* Random numbers: one generator per context (xoshiro256**). */
+void kr_rng_seed(kr_ctx *ctx, uint64_t seed);
+uint64_t kr_rng_u64(kr_ctx *ctx);
+double kr_rng_uniform(kr_ctx *ctx);                /* [0, 1) */
+double kr_rng_normal(kr_ctx *ctx);                 /* N(0, 1) */
+void kr_rng_shuffle(kr_ctx *ctx, int64_t *idx, int64_t n);
+
+void kr_set_num_threads(kr_ctx *ctx, int n);
+int kr_get_num_threads(const kr_ctx *ctx);
+double kr_now(void);                               /* monotonic seconds */
+
+/* ---- tensors (tensor.c) ---- */
+
+typedef struct kr_storage {
+  int refs;
+  kr_ctx *ctx;
+  size_t n;       /* floats */
+  float *data;
+} kr_storage;
+
+typedef struct kr_tensor {
+  int refs;
+  kr_storage *st;
+  size_t offset;  /* in floats; tensors are always contiguous row-major */
+  kr_shape shape;
+} kr_tensor;
+
+#define KR_DATA(t) ((t)->st->data + (t)->offset)
+
+kr_tensor *kr_tensor_new(kr_ctx *ctx, const kr_shape *shape);    /* uninitialised */
+kr_tensor *kr_tensor_zeros(kr_ctx *ctx, const kr_shape *shape);
+kr_tensor *kr_tensor_full(kr_ctx *ctx, const kr_shape *shape, float v);
+kr_tensor *kr_tensor_copy(kr_ctx *ctx, const kr_tensor *t);
+/* rows [first, last) of the leading axis, sharing storage */
+kr_tensor *kr_tensor_rows(kr_ctx *ctx, kr_tensor *t, int64_t first, int64_t last);
+/* same data, another shape with the same element count (shares storage) */
+kr_tensor *kr_tensor_reshape(kr_ctx *ctx, kr_tensor *t, const kr_shape *shape);
+void kr_tensor_retain(kr_tensor *t);
+void kr_tensor_release(kr_tensor *t);
+int64_t kr_tensor_numel(const kr_tensor *t);
+/* rows of src at idx[0..n) into dst (dst has n rows of the same row size) */
+void kr_tensor_gather_rows(float *dst, const kr_tensor *src, const int64_t *idx, int64_t n);
+int kr_tensor_has_nonfinite(const kr_tensor *t);
+
+/* ---- symbolic graphs (graph.c) ---- */
+
+typedef struct kr_attr {
+  int64_t i[KR_MAX_ATTR];
+  double f[KR_MAX_ATTR];
+  kr_shape shape;         /* target shape for reshape-like ops */
+} kr_attr;
+
+typedef struct kr_node kr_node;
+struct kr_node {
+  int refs;
+  int op;                 /* KR_OP_* */
+  int nin;
+  kr_node **in;
+  kr_shape shape;         /* dim[0] may be KR_BATCH */
+  kr_attr attr;
+  kr_tensor *value;       /* KR_OP_CONST, KR_OP_VARIABLE: the data */
+  uint64_t id;            /* creation order: deterministic plans */
+  kr_ctx *ctx;
+};
+
+/* The op table (ops.c) has one row per op; see kr_opinfo there. */
+enum {
+#define KR_OPDEF(name, str) KR_OP_##name,
+#include "opdefs.h"
+#undef KR_OPDEF
+  KR_OP_COUNT
+};
+
+const char *kr_op_name(int op);
+int kr_op_lookup(const char *name);                 /* -1 if unknown */
+int kr_op_is_differentiable(int op);
+
+/* Leaves */
+kr_node *kr_node_const(kr_ctx *ctx, kr_tensor *t);            /* keeps a ref to t */
+kr_node *kr_node_variable(kr_ctx *ctx, kr_tensor *t);         /* a weight: same, but trainable */
+kr_node *kr_node_input(kr_ctx *ctx, const kr_shape *shape);   /* a placeholder */
+/* An op node: checks the inputs' shapes; NULL with a message if they do not fit. */
+kr_node *kr_node_op(kr_ctx *ctx, int op, int nin, kr_node *const *in, const kr_attr *attr);
+void kr_node_retain(kr_node *n);
+void kr_node_release(kr_node *n);
+
+/* Reverse-mode autodiff: gradient nodes of the scalar `loss` with respect to
+** each of vars[0..nvars). A var that loss does not depend on gets zeros. The
+** caller owns the returned nodes. */
+int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr_node **grads);
+
+/* ---- plans (plan.c): a compiled list of nodes for a maximum batch size ---- */
+
+typedef struct kr_plan kr_plan;
+
+/* Compile a plan computing outputs[0..nout) from the inputs (placeholders)
+** inputs[0..nin). training selects dropout/batchnorm behaviour. */
+kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                     kr_node *const *inputs, int64_t max_batch, int training);
+void kr_plan_free(kr_plan *p);
+int64_t kr_plan_max_batch(const kr_plan *p);
+/* buffer of placeholder i (max_batch rows), to be filled before kr_plan_run */
+float *kr_plan_input(kr_plan *p, int i);
+/* run with the given batch size (<= max_batch); never allocates */
+int kr_plan_run(kr_plan *p, int64_t batch);
+const float *kr_plan_output(const kr_plan *p, int i);
+/* concrete shape of output i for the last run's batch */
+kr_shape kr_plan_output_shape(const kr_plan *p, int i, int64_t batch);
+size_t kr_plan_arena_bytes(const kr_plan *p);
+
+/* Evaluate nodes whose leaves are constants/variables: one-off plan. */
+kr_tensor *kr_eval(kr_ctx *ctx, kr_node *n);
+
+/* ---- optimizers (optim.c) ---- */
+
+enum { KR_SGD, KR_RMSPROP, KR_ADAGRAD, KR_ADADELTA, KR_ADAM, KR_ADAMAX, KR_NADAM, KR_OPTIM_COUNT };
+
+typedef struct kr_optim_cfg {
+  int kind;
+  double lr, momentum, decay, rho, epsilon, beta_1, beta_2, schedule_decay;
+  int nesterov, amsgrad;
+  double clipnorm, clipvalue;   /* 0 = off */
+} kr_optim_cfg;
+
+typedef struct kr_optim kr_optim;
+
+kr_optim *kr_optim_new(kr_ctx *ctx, const kr_optim_cfg *cfg);
+void kr_optim_free(kr_optim *o);
+kr_optim_cfg *kr_optim_config(kr_optim *o);   /* lr etc. may be changed between steps */
+int64_t kr_optim_iterations(const kr_optim *o);
+void kr_optim_set_iterations(kr_optim *o, int64_t it);
+/* Bind the optimizer to weights (allocates the slots; called at compile). */
+int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars);
+/* One update: grads[i] has the same size as vars[i]. Never allocates. */
+void kr_optim_step(kr_optim *o, float *const *grads);
+/* Slot tensors (momenta, accumulators) for saving: count and access */
+int kr_optim_nslots(const kr_optim *o);
+kr_tensor *kr_optim_slot(kr_optim *o, int i);
+
+/* ---- training and inference (train.c) ---- */
+
+typedef struct kr_trainer kr_trainer;
+
+/* Per-batch report to the host: the batch's own values and the running
+** sample-weighted means of the logged scalars. Return nonzero to stop (KR_ESTOP). */
+typedef int (*kr_batch_fn)(void *ud, int64_t batch_index, int64_t batch_size,
+                           int nlogs, const double *batch_logs, const double *mean_logs);
+
+typedef struct kr_trainer_spec {
+  int nin;  kr_node *const *inputs;     /* model inputs (placeholders) */
+  int ntgt; kr_node *const *targets;    /* target placeholders, one per output */
+  int nsw;  kr_node *const *weights;    /* sample-weight placeholders, shape (batch,) */
+  int nout; kr_node *const *outputs;    /* model outputs (for predict) */
+  int nlog; kr_node *const *logs;       /* scalars: total loss first, then the rest */
+  int nvar; kr_node *const *vars;       /* trainable variables */
+  kr_optim *optim;                      /* borrowed; must outlive the trainer */
+} kr_trainer_spec;
+
+kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *spec);
+void kr_trainer_free(kr_trainer *t);
+
+typedef struct kr_data {
+  int n;                     /* number of tensors */
+  kr_tensor *const *t;       /* each with the same leading (sample) axis */
+} kr_data;
+
+/* One epoch over x/y/sw rows in the order idx[0..nidx). logs_out gets the
+** sample-weighted means of the log scalars (nlog values). */
+int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                         const int64_t *idx, int64_t nidx, int64_t batch_size,
+                         kr_batch_fn fn, void *ud, double min_interval, double *logs_out);
+int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                        int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out);
+/* outputs: nout tensors created here, owned by the caller */
+int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_tensor **out);
+/* one step on all rows given */
+int kr_trainer_train_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                           double *logs_out);
+int kr_trainer_test_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                          double *logs_out);
+
+#endif

@@ -1,0 +1,309 @@
+/*
+** graph.c (binding) -- keras.Node userdata: the symbolic tensors that layers
+** pass around. Each engine node has at most one userdata (a weak cache in the
+** registry), so two symbolic tensors compare equal exactly when they are the
+** same node output. Ops are created by name with an attribute table
+** {i = {...}, f = {...}, shape = {...}}; the engine checks the shapes.
+*/
+#include "lk.h"
+
+#include <string.h>
+
+static const char CACHE_KEY = 'n';
+
+static int n_gc(lua_State *L)
+{
+  kr_node **slot = luaL_checkudata(L, 1, LK_NODE);
+  if (*slot) {
+    kr_node_release(*slot);
+    *slot = NULL;
+  }
+  return 0;
+}
+
+void lk_pushnode(lua_State *L, kr_node *n)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
+  if (lua_rawgetp(L, -1, n) == LUA_TUSERDATA) {
+    kr_node **slot = lua_touserdata(L, -1);
+    if (*slot == n) {
+      lua_remove(L, -2);
+      kr_node_release(n);   /* the cached userdata already holds a reference */
+      return;
+    }
+  }
+  lua_pop(L, 1);
+  kr_node **slot = lua_newuserdatauv(L, sizeof *slot, 1);
+  *slot = n;
+  luaL_setmetatable(L, LK_NODE);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, -3, n);
+  lua_remove(L, -2);
+}
+
+kr_node *lk_testnode(lua_State *L, int idx)
+{
+  kr_node **slot = luaL_testudata(L, idx, LK_NODE);
+  return slot ? *slot : NULL;
+}
+
+kr_node *lk_checknode(lua_State *L, int idx)
+{
+  kr_node **slot = luaL_checkudata(L, idx, LK_NODE);
+  if (!*slot) luaL_argerror(L, idx, "node has been freed");
+  return *slot;
+}
+
+/* a node, or a tensor/number/table made a constant node (pushed on the stack) */
+static kr_node *tonode(lua_State *L, int idx)
+{
+  idx = lua_absindex(L, idx);
+  kr_node *n = lk_testnode(L, idx);
+  if (n) {
+    lua_pushvalue(L, idx);
+    return n;
+  }
+  kr_ctx *ctx = lk_ctx(L);
+  kr_tensor *t = lk_totensor(L, idx);
+  kr_node *c = kr_node_const(ctx, t);
+  lua_pop(L, 1);
+  if (!c) lk_raise(L, ctx);
+  lk_pushnode(L, c);
+  return c;
+}
+
+static int n_input(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_shape s;
+  lk_checkshape(L, 1, &s, 1);
+  kr_node *n = kr_node_input(ctx, &s);
+  if (!n) return lk_raise(L, ctx);
+  lk_pushnode(L, n);
+  return 1;
+}
+
+static int n_const(lua_State *L)
+{
+  tonode(L, 1);
+  return 1;
+}
+
+static int n_variable(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_tensor *t = lk_checktensor(L, 1);
+  kr_node *n = kr_node_variable(ctx, t);
+  if (!n) return lk_raise(L, ctx);
+  lk_pushnode(L, n);
+  return 1;
+}
+
+static void read_ints(lua_State *L, int t, const char *field, int64_t *out, int max)
+{
+  if (lua_getfield(L, t, field) == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, -1);
+    if (n > max) luaL_error(L, "op: too many '%s' attributes", field);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_geti(L, -1, i);
+      out[i - 1] = (int64_t)luaL_checkinteger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+static int n_op(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  const char *name = luaL_checkstring(L, 1);
+  int op = kr_op_lookup(name);
+  if (op < 0) return luaL_error(L, "unknown op '%s'", name);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int nin = (int)luaL_len(L, 2);
+  if (nin < 1 || nin > 256) return luaL_error(L, "%s: bad number of inputs (%d)", name, nin);
+  kr_attr a;
+  memset(&a, 0, sizeof a);
+  if (lua_istable(L, 3)) {
+    read_ints(L, 3, "i", a.i, KR_MAX_ATTR);
+    if (lua_getfield(L, 3, "f") == LUA_TTABLE) {
+      lua_Integer n = luaL_len(L, -1);
+      if (n > KR_MAX_ATTR) return luaL_error(L, "op: too many 'f' attributes");
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        a.f[i - 1] = luaL_checknumber(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 3, "shape") == LUA_TTABLE) lk_checkshape(L, lua_gettop(L), &a.shape, 1);
+    lua_pop(L, 1);
+  }
+  kr_node *in[256];
+  int base = lua_gettop(L);
+  luaL_checkstack(L, nin + 4, "op");
+  for (int i = 0; i < nin; i++) {
+    lua_geti(L, 2, i + 1);
+    in[i] = tonode(L, -1);
+    lua_remove(L, -2);
+  }
+  kr_node *n = kr_node_op(ctx, op, nin, in, &a);
+  if (!n) return lk_raise(L, ctx);
+  lua_settop(L, base);
+  lk_pushnode(L, n);
+  return 1;
+}
+
+static int n_eval(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_node *n = tonode(L, 1);
+  kr_tensor **slot = lk_newtensorslot(L);
+  if (!(*slot = kr_eval(ctx, n))) return lk_raise(L, ctx);
+  return 1;
+}
+
+static int n_gradients(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_node *loss = lk_checknode(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int nv = (int)luaL_len(L, 2);
+  if (nv < 0 || nv > 100000) return luaL_error(L, "gradients: bad variable list");
+  kr_node **vars = lua_newuserdatauv(L, (size_t)(nv + 1) * sizeof *vars, 0);
+  kr_node **grads = lua_newuserdatauv(L, (size_t)(nv + 1) * sizeof *grads, 0);
+  for (int i = 0; i < nv; i++) {
+    lua_geti(L, 2, i + 1);
+    vars[i] = lk_checknode(L, -1);
+    lua_pop(L, 1);
+  }
+  if (kr_gradients(ctx, loss, nv, vars, grads) != KR_OK) return lk_raise(L, ctx);
+  lua_createtable(L, nv, 0);
+  for (int i = 0; i < nv; i++) {
+    lk_pushnode(L, grads[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int n_index(lua_State *L)
+{
+  kr_node *n = lk_checknode(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k) {
+    if (strcmp(k, "shape") == 0) {
+      lk_pushshape(L, &n->shape);
+      return 1;
+    }
+    if (strcmp(k, "ndim") == 0) {
+      lua_pushinteger(L, n->shape.ndim);
+      return 1;
+    }
+    if (strcmp(k, "op") == 0) {
+      lua_pushstring(L, kr_op_name(n->op));
+      return 1;
+    }
+    if (strcmp(k, "value") == 0) {
+      if (!n->value) return 0;
+      kr_tensor_retain(n->value);
+      lk_pushtensor(L, n->value);
+      return 1;
+    }
+    if (strcmp(k, "id") == 0) {
+      lua_pushinteger(L, (lua_Integer)n->id);
+      return 1;
+    }
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+/* the node's inputs, as nodes */
+static int n_inputs(lua_State *L)
+{
+  kr_node *n = lk_checknode(L, 1);
+  lua_createtable(L, n->nin, 0);
+  for (int i = 0; i < n->nin; i++) {
+    kr_node_retain(n->in[i]);
+    lk_pushnode(L, n->in[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* uservalue slot 1: a Lua table of annotations (Keras history) */
+static int n_meta(lua_State *L)
+{
+  lk_checknode(L, 1);
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 1);
+  }
+  return 1;
+}
+
+static int n_tostring(lua_State *L)
+{
+  kr_node *n = lk_checknode(L, 1);
+  char b[160];
+  lua_pushfstring(L, "<symbolic tensor %s shape=%s>", kr_op_name(n->op), kr_shape_str(&n->shape, b, sizeof b));
+  return 1;
+}
+
+static int n_is(lua_State *L)
+{
+  lua_pushboolean(L, lk_testnode(L, 1) != NULL);
+  return 1;
+}
+
+static const luaL_Reg n_meta_funcs[] = {
+  {"__gc", n_gc},
+  {"__index", n_index},
+  {"__tostring", n_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg n_methods[] = {
+  {"inputs", n_inputs},
+  {"meta", n_meta},
+  {NULL, NULL}
+};
+
+static const luaL_Reg n_funcs[] = {
+  {"input", n_input},
+  {"const", n_const},
+  {"variable", n_variable},
+  {"op", n_op},
+  {"eval", n_eval},
+  {"gradients", n_gradients},
+  {"is_node", n_is},
+  {NULL, NULL}
+};
+
+int lk_open_graph(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
+  if (lua_isnil(L, -1)) {
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LK_NODE)) {
+    luaL_setfuncs(L, n_meta_funcs, 0);
+    lua_newtable(L);
+    luaL_setfuncs(L, n_methods, 0);
+    lua_setfield(L, -2, "methods");
+  }
+  lua_setfield(L, -2, "Node");
+  luaL_setfuncs(L, n_funcs, 0);
+  return 0;
+}

@@ -1,0 +1,44 @@
+/*
+** lk.h -- helpers shared by the binding files (src/lua/): the context of
+** a lua_State, raising engine errors, checking tensors, nodes and shapes.
+** The binding checks arguments, calls one engine function and pushes the
+** result; it does no math.
+*/
+#ifndef LK_H
+#define LK_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "../kr.h"
+
+#define LK_TENSOR "keras.Tensor"
+#define LK_NODE "keras.Node"
+#define LK_TRAINER "keras.Trainer"
+#define LK_OPTIM "keras.Optimizer"
+
+kr_ctx *lk_ctx(lua_State *L);
+int lk_raise(lua_State *L, kr_ctx *ctx);
+
+/* tensors */
+kr_tensor **lk_newtensorslot(lua_State *L);           /* userdata with *slot = NULL */
+void lk_pushtensor(lua_State *L, kr_tensor *t);       /* takes the reference */
+kr_tensor *lk_checktensor(lua_State *L, int idx);
+kr_tensor *lk_testtensor(lua_State *L, int idx);
+/* a tensor, a number or a nested table of numbers; the result is on the stack
+** at the top (a new userdata when converted) and returned */
+kr_tensor *lk_totensor(lua_State *L, int idx);
+/* a sequence of sizes; allow_batch: -1 allowed as the first size */
+void lk_checkshape(lua_State *L, int idx, kr_shape *s, int allow_batch);
+void lk_pushshape(lua_State *L, const kr_shape *s);   /* -1 stays -1; Lua maps it to None */
+
+/* nodes */
+void lk_pushnode(lua_State *L, kr_node *n);           /* takes the reference */
+kr_node *lk_checknode(lua_State *L, int idx);
+kr_node *lk_testnode(lua_State *L, int idx);
+
+int lk_open_tensor(lua_State *L);   /* each adds its functions to the table on top */
+int lk_open_graph(lua_State *L);
+int lk_open_train(lua_State *L);
+
+#endif

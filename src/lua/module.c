@@ -1,0 +1,159 @@
+/*
+** module.c -- luaopen_keras: the one exported entry point.
+** Creates the state's engine context (a full userdata in the registry, made
+** before any tensor so that lua_close finalizes it last), registers the Lua
+** half of the library (lua/keras/ files, compiled into the binary by
+** scripts/embed.lua) in package.preload, and runs keras.init with the C core.
+*/
+#include "lk.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct lk_source {
+  const char *name;
+  const char *src;
+  size_t len;
+} lk_source;
+
+extern const lk_source lk_embedded[];
+extern const int lk_embedded_count;
+
+static const char CTX_KEY = 'k';
+
+static int ctx_gc(lua_State *L)
+{
+  kr_ctx **p = luaL_checkudata(L, 1, "keras.Context");
+  if (*p) {
+    kr_ctx_free(*p);
+    *p = NULL;
+  }
+  return 0;
+}
+
+kr_ctx *lk_ctx(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CTX_KEY);
+  kr_ctx **p = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!p || !*p) luaL_error(L, "keras: the library is not initialised in this state");
+  return *p;
+}
+
+int lk_raise(lua_State *L, kr_ctx *ctx)
+{
+  return luaL_error(L, "%s", kr_errmsg(ctx));
+}
+
+static int preload_embedded(lua_State *L)
+{
+  const lk_source *s = lua_touserdata(L, lua_upvalueindex(1));
+  int nargs = lua_gettop(L);
+  const char *chunk = lua_pushfstring(L, "@lua/keras/%s.lua", s->name + 6); /* after "keras." */
+  if (luaL_loadbufferx(L, s->src, s->len, chunk, "t") != LUA_OK) return lua_error(L);
+  lua_remove(L, -2);
+  lua_insert(L, 1);            /* the chunk gets every argument: require's, or the library's parts */
+  lua_call(L, nargs, 1);
+  return 1;
+}
+
+/* stats of the allocator: in use and peak bytes */
+static int core_mem(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  lua_pushinteger(L, (lua_Integer)kr_mem_in_use(ctx));
+  lua_pushinteger(L, (lua_Integer)kr_mem_peak(ctx));
+  return 2;
+}
+
+static int core_set_threads(lua_State *L)
+{
+  kr_set_num_threads(lk_ctx(L), (int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+static int core_get_threads(lua_State *L)
+{
+  lua_pushinteger(L, kr_get_num_threads(lk_ctx(L)));
+  return 1;
+}
+
+static int core_now(lua_State *L)
+{
+  lua_pushnumber(L, kr_now());
+  return 1;
+}
+
+
+static int core_isatty(lua_State *L)
+{
+  luaL_Stream *s = luaL_testudata(L, 1, LUA_FILEHANDLE);
+  lua_pushboolean(L, s && s->f && isatty(fileno(s->f)));
+  return 1;
+}
+
+static int core_fail_alloc(lua_State *L)
+{
+  kr_mem_fail_at(lk_ctx(L), (long)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"mem", core_mem},
+  {"set_num_threads", core_set_threads},
+  {"get_num_threads", core_get_threads},
+  {"now", core_now},
+  {"isatty", core_isatty},
+  {"fail_alloc", core_fail_alloc},
+  {NULL, NULL}
+};
+
+int luaopen_keras(lua_State *L)
+{
+  /* the context, once per state */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CTX_KEY);
+  int have = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (!have) {
+    kr_ctx **p = lua_newuserdatauv(L, sizeof *p, 0);
+    *p = NULL;
+    if (luaL_newmetatable(L, "keras.Context")) {
+      lua_pushcfunction(L, ctx_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    *p = kr_ctx_new();
+    if (!*p) return luaL_error(L, "keras: out of memory");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &CTX_KEY);
+  }
+  /* package.preload["keras.xxx"] for every embedded module */
+  lua_getglobal(L, "package");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "preload");
+    if (lua_istable(L, -1)) {
+      for (int i = 0; i < lk_embedded_count; i++) {
+        lua_pushlightuserdata(L, (void *)&lk_embedded[i]);
+        lua_pushcclosure(L, preload_embedded, 1);
+        lua_setfield(L, -2, lk_embedded[i].name);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  /* the core table */
+  lua_newtable(L);
+  luaL_setfuncs(L, core_funcs, 0);
+  lk_open_tensor(L);
+  lk_open_graph(L);
+  lk_open_train(L);
+  /* keras.init(core) returns the module */
+  const lk_source *init = NULL;
+  for (int i = 0; i < lk_embedded_count; i++)
+    if (strcmp(lk_embedded[i].name, "keras.init") == 0) init = &lk_embedded[i];
+  if (!init) return luaL_error(L, "keras: keras.init is missing from the build");
+  if (luaL_loadbufferx(L, init->src, init->len, "@lua/keras/init.lua", "t") != LUA_OK) return lua_error(L);
+  lua_insert(L, -2);
+  lua_call(L, 1, 1);
+  return 1;
+}

@@ -1,0 +1,427 @@
+/*
+** optim.c -- the Keras 2.2.4 optimizers: SGD, RMSprop, Adagrad, Adadelta,
+** Adam (amsgrad), Adamax, Nadam, with clipnorm/clipvalue and lr decay.
+** Knows nothing of Lua; the Lua layer fills the Keras defaults into
+** kr_optim_cfg (only epsilon <= 0 is defaulted here, to 1e-7).
+**
+** Numbers: weights, gradients and slots are float32 and the per-element
+** loops run in float32; per-step scalars (decayed lr, bias corrections, the
+** Nadam momentum schedule) are computed in double and rounded once.
+**
+** Rules shared by all kinds (keras/optimizers.py [2.2.4]):
+**   - gradients are clipped first: clipnorm (global norm over every gradient
+**     of the step: g *= clipnorm/norm when norm >= clipnorm), then clipvalue
+**     (g = clamp(g, -clipvalue, clipvalue)). Clipping is done IN PLACE in the
+**     caller's gradient buffers (they are scratch, refilled every step).
+**   - decay: lr_t = lr / (1 + decay*iterations) with the iteration count
+**     before the increment; applied when decay > 0, by every kind but Nadam
+**     (Keras 2.2.4 Nadam has no decay).
+**   - iterations counts steps (starts at 0, +1 after each kr_optim_step).
+**
+** Slots (kr_optim_slot): for each slot kind, for each bound var, in this
+** order, which is Keras 2.2.4's `optimizer.weights` without `iterations`:
+**   SGD       moments                          (v, shape of the var)
+**   RMSprop   accumulators                     (a)
+**   Adagrad   accumulators                     (a)
+**   Adadelta  accumulators, delta_accumulators (a, d)
+**   Adam      ms, vs, vhats                    (vhats have shape (1,) unless
+**                                              amsgrad, as in Keras)
+**   Adamax    ms, us
+**   Nadam     ms, vs
+** Keras saves [iterations] + slots for SGD, Adam, Adamax and Nadam, and only
+** the slots for RMSprop, Adagrad and Adadelta.
+**
+** Fixed at creation / bind: the kind is taken from cfg at kr_optim_new and
+** amsgrad at kr_optim_bind (it decides the vhat shapes); changing them later
+** through kr_optim_config has no effect. Everything else in the config is
+** read at every step.
+**
+** Nadam's m_schedule (a running product of momentum caches, not a Keras
+** weight) is kept in double. kr_optim_set_iterations recomputes it from the
+** iteration count, so training resumed from a saved model continues the
+** schedule (Keras 2.2.4 itself would restart it at 1 after loading).
+*/
+#include "kr.h"
+
+#include <math.h>
+
+struct kr_optim {
+  kr_ctx *ctx;
+  kr_optim_cfg cfg;
+  int kind;             /* cfg.kind at kr_optim_new */
+  int amsgrad;          /* cfg.amsgrad at kr_optim_bind */
+  int64_t iterations;
+  double m_schedule;    /* Nadam */
+  int nvars;
+  kr_tensor **vars;     /* one reference each */
+  int nslots;
+  kr_tensor **slots;    /* nslots = slot kinds * nvars */
+};
+
+static const char *const kind_names[KR_OPTIM_COUNT] = {
+  "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam"
+};
+
+static int slot_kinds(int kind)
+{
+  switch (kind) {
+  case KR_ADADELTA: case KR_ADAMAX: case KR_NADAM: return 2;
+  case KR_ADAM: return 3;
+  default: return 1;
+  }
+}
+
+/* ---- the per-element updates: p (weights), g (gradients), slots; n floats ---- */
+
+static void sgd_update(float *restrict p, float *restrict v, const float *restrict g, size_t n,
+                       float lr, float mom, int nesterov)
+{
+  if (nesterov) {
+    for (size_t i = 0; i < n; i++) {
+      float vi = mom * v[i] - lr * g[i];
+      v[i] = vi;
+      p[i] = p[i] + mom * vi - lr * g[i];
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      float vi = mom * v[i] - lr * g[i];
+      v[i] = vi;
+      p[i] = p[i] + vi;
+    }
+  }
+}
+
+/* RMSprop: c = 1 - rho, computed in double by the caller */
+static void rms_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
+                       float lr, float rho, float c, float eps)
+{
+  for (size_t i = 0; i < n; i++) {
+    float ai = rho * a[i] + c * (g[i] * g[i]);
+    a[i] = ai;
+    p[i] = p[i] - lr * g[i] / (sqrtf(ai) + eps);
+  }
+}
+
+static void adagrad_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
+                           float lr, float eps)
+{
+  for (size_t i = 0; i < n; i++) {
+    float ai = a[i] + g[i] * g[i];
+    a[i] = ai;
+    p[i] = p[i] - lr * g[i] / (sqrtf(ai) + eps);
+  }
+}
+
+static void adadelta_update(float *restrict p, float *restrict a, float *restrict d,
+                            const float *restrict g, size_t n, float lr, float rho, float c,
+                            float eps)
+{
+  for (size_t i = 0; i < n; i++) {
+    float ai = rho * a[i] + c * (g[i] * g[i]);
+    float u = g[i] * sqrtf(d[i] + eps) / sqrtf(ai + eps);
+    a[i] = ai;
+    p[i] = p[i] - lr * u;
+    d[i] = rho * d[i] + c * (u * u);
+  }
+}
+
+/* Adam, AMSGrad, Adamax, Nadam: b = {beta_1, 1 - beta_1, beta_2, 1 - beta_2} */
+static void adam_update(float *restrict p, float *restrict m, float *restrict v,
+                        const float *restrict g, size_t n, float lr_t, const float *b, float eps)
+{
+  float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
+  for (size_t i = 0; i < n; i++) {
+    float mi = b1 * m[i] + c1 * g[i];
+    float vi = b2 * v[i] + c2 * (g[i] * g[i]);
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] - lr_t * mi / (sqrtf(vi) + eps);
+  }
+}
+
+static void amsgrad_update(float *restrict p, float *restrict m, float *restrict v,
+                           float *restrict vh, const float *restrict g, size_t n,
+                           float lr_t, const float *b, float eps)
+{
+  float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
+  for (size_t i = 0; i < n; i++) {
+    float mi = b1 * m[i] + c1 * g[i];
+    float vi = b2 * v[i] + c2 * (g[i] * g[i]);
+    float hi = vh[i] > vi ? vh[i] : vi;
+    m[i] = mi;
+    v[i] = vi;
+    vh[i] = hi;
+    p[i] = p[i] - lr_t * mi / (sqrtf(hi) + eps);
+  }
+}
+
+static void adamax_update(float *restrict p, float *restrict m, float *restrict u,
+                          const float *restrict g, size_t n, float lr_t, const float *b, float eps)
+{
+  float b1 = b[0], c1 = b[1], b2 = b[2];
+  for (size_t i = 0; i < n; i++) {
+    float mi = b1 * m[i] + c1 * g[i];
+    float bu = b2 * u[i], ag = fabsf(g[i]);
+    float ui = bu > ag ? bu : ag;      /* NaN in g propagates, as in K.maximum */
+    m[i] = mi;
+    u[i] = ui;
+    p[i] = p[i] - lr_t * mi / (ui + eps);
+  }
+}
+
+/* m_bar = cg*g + cm*m_t; v' = cv*v_t; p -= lr*m_bar/(sqrt(v') + eps) */
+static void nadam_update(float *restrict p, float *restrict m, float *restrict v,
+                         const float *restrict g, size_t n, float lr, const float *b,
+                         float cg, float cm, float cv, float eps)
+{
+  float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
+  for (size_t i = 0; i < n; i++) {
+    float mi = b1 * m[i] + c1 * g[i];
+    float vi = b2 * v[i] + c2 * (g[i] * g[i]);
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] - lr * (cg * g[i] + cm * mi) / (sqrtf(cv * vi) + eps);
+  }
+}
+
+/* ---- gradient clipping (in place) ---- */
+
+static void clip_grads(const kr_optim *o, float *const *grads)
+{
+  double cn = o->cfg.clipnorm, cv = o->cfg.clipvalue;
+  if (cn > 0) {
+    double ss = 0;
+    for (int i = 0; i < o->nvars; i++) {
+      const float *g = grads[i];
+      size_t n = (size_t)kr_tensor_numel(o->vars[i]);
+      for (size_t j = 0; j < n; j++) ss += (double)g[j] * (double)g[j];
+    }
+    double norm = sqrt(ss);
+    if (norm >= cn) {
+      float s = (float)(cn / norm);
+      for (int i = 0; i < o->nvars; i++) {
+        float *restrict g = grads[i];
+        size_t n = (size_t)kr_tensor_numel(o->vars[i]);
+        for (size_t j = 0; j < n; j++) g[j] *= s;
+      }
+    }
+  }
+  if (cv > 0) {
+    float hi = (float)cv, lo = -(float)cv;
+    for (int i = 0; i < o->nvars; i++) {
+      float *restrict g = grads[i];
+      size_t n = (size_t)kr_tensor_numel(o->vars[i]);
+      for (size_t j = 0; j < n; j++) {
+        float x = g[j] < lo ? lo : g[j];
+        g[j] = x > hi ? hi : x;
+      }
+    }
+  }
+}
+
+/* ---- Nadam momentum schedule ---- */
+
+static double momentum_cache(const kr_optim_cfg *c, double t)
+{
+  return c->beta_1 * (1.0 - 0.5 * pow(0.96, t * c->schedule_decay));
+}
+
+/* m_schedule after `it` steps: the product of momentum_cache(t), t = 1..it.
+** Stops early once the product no longer changes (it underflows to 0 after a
+** few thousand steps with the usual beta_1) or is no longer finite. */
+static double m_schedule_at(const kr_optim_cfg *c, int64_t it)
+{
+  double ms = 1.0;
+  for (int64_t t = 1; t <= it; t++) {
+    double next = ms * momentum_cache(c, (double)t);
+    if (next == ms || !isfinite(next)) return next;
+    ms = next;
+  }
+  return ms;
+}
+
+/* ---- the API ---- */
+
+kr_optim *kr_optim_new(kr_ctx *ctx, const kr_optim_cfg *cfg)
+{
+  if (!cfg) return kr_fail(ctx, KR_EARG, "optimizer: no configuration given"), NULL;
+  if (cfg->kind < 0 || cfg->kind >= KR_OPTIM_COUNT)
+    return kr_fail(ctx, KR_EARG, "optimizer: unknown kind %d", cfg->kind), NULL;
+  const struct { const char *name; double v; } num[] = {
+    {"lr", cfg->lr}, {"momentum", cfg->momentum}, {"decay", cfg->decay}, {"rho", cfg->rho},
+    {"epsilon", cfg->epsilon}, {"beta_1", cfg->beta_1}, {"beta_2", cfg->beta_2},
+    {"schedule_decay", cfg->schedule_decay}, {"clipnorm", cfg->clipnorm},
+    {"clipvalue", cfg->clipvalue},
+  };
+  for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
+    if (!isfinite(num[i].v))
+      return kr_fail(ctx, KR_EARG, "%s: %s must be a finite number, got %g",
+                     kind_names[cfg->kind], num[i].name, num[i].v), NULL;
+  kr_optim *o = kr_calloc(ctx, sizeof *o);
+  if (!o) return NULL;
+  o->ctx = ctx;
+  o->cfg = *cfg;
+  o->kind = cfg->kind;
+  o->amsgrad = cfg->amsgrad != 0;
+  o->m_schedule = 1.0;
+  return o;
+}
+
+static void unbind(kr_optim *o)
+{
+  for (int i = 0; i < o->nslots; i++) kr_tensor_release(o->slots[i]);
+  for (int i = 0; i < o->nvars; i++) kr_tensor_release(o->vars[i]);
+  kr_free(o->ctx, o->slots);
+  kr_free(o->ctx, o->vars);
+  o->slots = NULL;
+  o->vars = NULL;
+  o->nslots = o->nvars = 0;
+}
+
+void kr_optim_free(kr_optim *o)
+{
+  if (!o) return;
+  unbind(o);
+  kr_free(o->ctx, o);
+}
+
+kr_optim_cfg *kr_optim_config(kr_optim *o) { return &o->cfg; }
+
+int64_t kr_optim_iterations(const kr_optim *o) { return o->iterations; }
+
+void kr_optim_set_iterations(kr_optim *o, int64_t it)
+{
+  if (it < 0) it = 0;
+  o->iterations = it;
+  o->m_schedule = o->kind == KR_NADAM ? m_schedule_at(&o->cfg, it) : 1.0;
+}
+
+/* Frees the old slots first; on failure the optimizer is left unbound. */
+int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars)
+{
+  kr_ctx *ctx = o->ctx;
+  const char *name = kind_names[o->kind];
+  if (nvars < 0 || (nvars > 0 && !vars))
+    return kr_fail(ctx, KR_EARG, "%s: bad variable list (%d variables)", name, nvars);
+  for (int i = 0; i < nvars; i++)
+    if (!vars[i]) return kr_fail(ctx, KR_EARG, "%s: variable %d is missing", name, i + 1);
+  unbind(o);
+  o->amsgrad = o->cfg.amsgrad != 0;
+  if (nvars == 0) return KR_OK;
+
+  int nk = slot_kinds(o->kind);
+  o->vars = kr_malloc(ctx, (size_t)nvars * sizeof *o->vars);
+  o->slots = kr_calloc(ctx, (size_t)nk * (size_t)nvars * sizeof *o->slots);
+  if (!o->vars || !o->slots) {
+    kr_free(ctx, o->vars);
+    kr_free(ctx, o->slots);
+    o->vars = NULL;
+    o->slots = NULL;
+    return KR_EMEM;
+  }
+  for (int i = 0; i < nvars; i++) {
+    kr_tensor_retain(vars[i]);
+    o->vars[i] = vars[i];
+  }
+  o->nvars = nvars;
+  o->nslots = nk * nvars;   /* unbind copes with the NULL entries of a partial bind */
+  const int64_t one = 1;
+  kr_shape dummy = kr_shape_make(1, &one);
+  for (int k = 0; k < nk; k++)
+    for (int i = 0; i < nvars; i++) {
+      int small = o->kind == KR_ADAM && k == 2 && !o->amsgrad;
+      kr_tensor *s = kr_tensor_zeros(ctx, small ? &dummy : &vars[i]->shape);
+      if (!s) {
+        int code = kr_errcode(ctx);
+        unbind(o);
+        return code != KR_OK ? code : KR_EMEM;
+      }
+      o->slots[k * nvars + i] = s;
+    }
+  return KR_OK;
+}
+
+void kr_optim_step(kr_optim *o, float *const *grads)
+{
+  const kr_optim_cfg *c = &o->cfg;
+  int nv = o->nvars;
+  kr_tensor **sl = o->slots;
+  double eps = c->epsilon > 0 ? c->epsilon : 1e-7;
+  double lr = c->lr;
+  if (o->kind != KR_NADAM && c->decay > 0) lr /= 1.0 + c->decay * (double)o->iterations;
+  double t = (double)o->iterations + 1.0;
+  float flr = (float)lr, feps = (float)eps;
+  /* beta_1, 1 - beta_1, beta_2, 1 - beta_2: the differences taken in double
+  ** (1 - (float)0.999 is off by 1.3e-5 relative) */
+  const float betas[4] = {(float)c->beta_1, (float)(1.0 - c->beta_1), (float)c->beta_2,
+                          (float)(1.0 - c->beta_2)};
+
+  clip_grads(o, grads);
+
+  switch (o->kind) {
+  case KR_SGD:
+    for (int i = 0; i < nv; i++)
+      sgd_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), grads[i],
+                 (size_t)kr_tensor_numel(o->vars[i]), flr, (float)c->momentum, c->nesterov);
+    break;
+  case KR_RMSPROP:
+    for (int i = 0; i < nv; i++)
+      rms_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), grads[i],
+                 (size_t)kr_tensor_numel(o->vars[i]), flr, (float)c->rho,
+                 (float)(1.0 - c->rho), feps);
+    break;
+  case KR_ADAGRAD:
+    for (int i = 0; i < nv; i++)
+      adagrad_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), grads[i],
+                     (size_t)kr_tensor_numel(o->vars[i]), flr, feps);
+    break;
+  case KR_ADADELTA:
+    for (int i = 0; i < nv; i++)
+      adadelta_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i],
+                      (size_t)kr_tensor_numel(o->vars[i]), flr, (float)c->rho,
+                      (float)(1.0 - c->rho), feps);
+    break;
+  case KR_ADAM: {
+    float lr_t = (float)(lr * sqrt(1.0 - pow(c->beta_2, t)) / (1.0 - pow(c->beta_1, t)));
+    for (int i = 0; i < nv; i++) {
+      size_t n = (size_t)kr_tensor_numel(o->vars[i]);
+      if (o->amsgrad)
+        amsgrad_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]),
+                       KR_DATA(sl[2 * nv + i]), grads[i], n, lr_t, betas, feps);
+      else
+        adam_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i], n,
+                    lr_t, betas, feps);
+    }
+    break;
+  }
+  case KR_ADAMAX: {
+    float lr_t = (float)(lr / (1.0 - pow(c->beta_1, t)));
+    for (int i = 0; i < nv; i++)
+      adamax_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i],
+                    (size_t)kr_tensor_numel(o->vars[i]), lr_t, betas, feps);
+    break;
+  }
+  case KR_NADAM: {
+    double mc_t = momentum_cache(c, t), mc_t1 = momentum_cache(c, t + 1.0);
+    double ms_new = o->m_schedule * mc_t, ms_next = ms_new * mc_t1;
+    float cg = (float)((1.0 - mc_t) / (1.0 - ms_new));
+    float cm = (float)(mc_t1 / (1.0 - ms_next));
+    float cv = (float)(1.0 / (1.0 - pow(c->beta_2, t)));
+    o->m_schedule = ms_new;
+    for (int i = 0; i < nv; i++)
+      nadam_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i],
+                   (size_t)kr_tensor_numel(o->vars[i]), flr, betas, cg, cm, cv, feps);
+    break;
+  }
+  default:
+    KR_ASSERT(0);
+  }
+  o->iterations++;
+}
+
+int kr_optim_nslots(const kr_optim *o) { return o->nslots; }
+
+kr_tensor *kr_optim_slot(kr_optim *o, int i)
+{
+  return i >= 0 && i < o->nslots ? o->slots[i] : NULL;
+}

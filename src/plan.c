@@ -1,0 +1,351 @@
+/*
+** plan.c -- a compiled graph: nodes in order, one memory arena, run many times.
+** kr_plan_new decides everything once: the order of the nodes, where every
+** output, saved (aux) and scratch buffer lives in the arena (first fit, freed
+** after the last use), and the input/shape tables each kernel will read.
+** kr_plan_run then only fills in the batch size and calls the kernels: no
+** allocation, no lookups.
+*/
+#include "kr.h"
+#include "ctx_impl.h"
+#include "ops.h"
+
+#include <string.h>
+
+kr_node **kr_topo_order(kr_ctx *ctx, int nroots, kr_node *const *roots, size_t *count);
+
+#define ALIGN 16  /* floats: 64 bytes */
+
+typedef struct step {
+  kr_node *node;
+  float *y, *aux, *scratch;
+  kr_shape ys;
+  size_t yoff, auxoff, scroff, ysize, auxsize, scrsize;
+  int input_index;            /* placeholder number, or -1 */
+  int first;                  /* index of the first input in the plan's arrays */
+} step;
+
+struct kr_plan {
+  kr_ctx *ctx;
+  int training;
+  int64_t max_batch, batch;
+  size_t n;
+  step *steps;
+  /* per-input tables, all steps' inputs end to end */
+  const float **x;
+  const kr_shape **xs;
+  float **xaux;
+  const kr_tensor **xval;
+  float *arena;
+  size_t arena_floats;
+  int nout, nin;
+  size_t *out_step, *in_step;
+};
+
+/* ---- first-fit placement in the arena ---- */
+
+typedef struct { size_t off, size; } block;
+typedef struct { block *b; size_t n, cap, high; kr_ctx *ctx; } freelist;
+
+static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+static int fl_alloc(freelist *f, size_t size, size_t *off)
+{
+  if (size == 0) {
+    *off = 0;
+    return KR_OK;
+  }
+  for (size_t i = 0; i < f->n; i++)
+    if (f->b[i].size >= size) {
+      *off = f->b[i].off;
+      f->b[i].off += size;
+      f->b[i].size -= size;
+      if (f->b[i].size == 0) {
+        memmove(&f->b[i], &f->b[i + 1], (f->n - i - 1) * sizeof *f->b);
+        f->n--;
+      }
+      return KR_OK;
+    }
+  /* grow at the top; reuse a free block that ends there */
+  if (f->n > 0 && f->b[f->n - 1].off + f->b[f->n - 1].size == f->high) {
+    *off = f->b[f->n - 1].off;
+    f->high = *off + size;
+    f->n--;
+    return KR_OK;
+  }
+  *off = f->high;
+  f->high += size;
+  return KR_OK;
+}
+
+static int fl_free(freelist *f, size_t off, size_t size)
+{
+  if (size == 0) return KR_OK;
+  size_t i = 0;
+  while (i < f->n && f->b[i].off < off) i++;
+  if (f->n == f->cap) {
+    size_t nc = f->cap ? 2 * f->cap : 32;
+    block *nb = kr_malloc(f->ctx, nc * sizeof *nb);
+    if (!nb) return KR_EMEM;
+    if (f->n) memcpy(nb, f->b, f->n * sizeof *nb);
+    kr_free(f->ctx, f->b);
+    f->b = nb;
+    f->cap = nc;
+  }
+  memmove(&f->b[i + 1], &f->b[i], (f->n - i) * sizeof *f->b);
+  f->b[i].off = off;
+  f->b[i].size = size;
+  f->n++;
+  /* merge with the next, then with the previous */
+  if (i + 1 < f->n && f->b[i].off + f->b[i].size == f->b[i + 1].off) {
+    f->b[i].size += f->b[i + 1].size;
+    memmove(&f->b[i + 1], &f->b[i + 2], (f->n - i - 2) * sizeof *f->b);
+    f->n--;
+  }
+  if (i > 0 && f->b[i - 1].off + f->b[i - 1].size == f->b[i].off) {
+    f->b[i - 1].size += f->b[i].size;
+    memmove(&f->b[i], &f->b[i + 1], (f->n - i - 1) * sizeof *f->b);
+    f->n--;
+  }
+  return KR_OK;
+}
+
+/* ---- building ---- */
+
+static long find_step(const kr_plan *p, const kr_node *n, size_t upto)
+{
+  /* the plan is small enough for a scan at build time only */
+  for (size_t i = 0; i < upto; i++)
+    if (p->steps[i].node == n) return (long)i;
+  return -1;
+}
+
+void kr_plan_free(kr_plan *p)
+{
+  if (!p) return;
+  kr_ctx *ctx = p->ctx;
+  if (p->steps)
+    for (size_t i = 0; i < p->n; i++) kr_node_release(p->steps[i].node);
+  kr_free(ctx, p->steps);
+  kr_free(ctx, p->x);
+  kr_free(ctx, p->xs);
+  kr_free(ctx, p->xaux);
+  kr_free(ctx, p->xval);
+  kr_free(ctx, p->arena);
+  kr_free(ctx, p->out_step);
+  kr_free(ctx, p->in_step);
+  kr_free(ctx, p);
+}
+
+kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                     kr_node *const *inputs, int64_t max_batch, int training)
+{
+  if (max_batch < 1) max_batch = 1;
+  kr_plan *p = kr_calloc(ctx, sizeof *p);
+  if (!p) return NULL;
+  p->ctx = ctx;
+  p->training = training;
+  p->max_batch = max_batch;
+  p->batch = max_batch;
+  p->nout = nout;
+  p->nin = nin;
+  size_t n = 0;
+  kr_node **order = kr_topo_order(ctx, nout, outputs, &n);
+  long *last = NULL;
+  freelist fl = {NULL, 0, 0, 0, ctx};
+  if (!order) goto fail;
+  p->steps = kr_calloc(ctx, (n ? n : 1) * sizeof *p->steps);
+  p->out_step = kr_malloc(ctx, (size_t)(nout ? nout : 1) * sizeof *p->out_step);
+  p->in_step = kr_malloc(ctx, (size_t)(nin ? nin : 1) * sizeof *p->in_step);
+  last = kr_malloc(ctx, (n ? n : 1) * sizeof *last);
+  if (!p->steps || !p->out_step || !p->in_step || !last) goto fail;
+  size_t total_in = 0;
+  for (size_t i = 0; i < n; i++) {
+    p->steps[i].node = order[i];
+    kr_node_retain(order[i]);
+    p->steps[i].input_index = -1;
+    p->steps[i].first = (int)total_in;
+    total_in += (size_t)order[i]->nin;
+    last[i] = (long)i;
+  }
+  p->n = n;
+  p->x = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->x);
+  p->xs = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xs);
+  p->xaux = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xaux);
+  p->xval = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xval);
+  if (!p->x || !p->xs || !p->xaux || !p->xval) goto fail;
+
+  /* inputs: each placeholder in the graph must be one of the given inputs */
+  for (int k = 0; k < nin; k++) {
+    long s = find_step(p, inputs[k], n);
+    p->in_step[k] = s >= 0 ? (size_t)s : (size_t)-1;
+    if (s >= 0) {
+      if (p->steps[s].input_index >= 0) {
+        kr_fail(ctx, KR_EARG, "plan: input %d is given twice", k + 1);
+        goto fail;
+      }
+      p->steps[s].input_index = k;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (order[i]->op == KR_OP_INPUT && p->steps[i].input_index < 0) {
+      char b[96];
+      kr_fail(ctx, KR_EARG, "graph disconnected: a value of shape %s depends on an input that was not given",
+              kr_shape_str(&order[i]->shape, b, sizeof b));
+      goto fail;
+    }
+  for (int k = 0; k < nout; k++) p->out_step[k] = (size_t)find_step(p, outputs[k], n);
+
+  /* last use of every step */
+  for (size_t i = 0; i < n; i++) {
+    kr_node *nd = order[i];
+    for (int k = 0; k < nd->nin; k++) {
+      long s = find_step(p, nd->in[k], i);
+      KR_ASSERT(s >= 0);
+      if ((long)i > last[s]) last[s] = (long)i;
+      p->steps[i].first = p->steps[i].first; /* set above */
+    }
+  }
+  for (int k = 0; k < nout; k++) last[p->out_step[k]] = (long)n;       /* outputs live on */
+  for (int k = 0; k < nin; k++)
+    if (p->in_step[k] != (size_t)-1) last[p->in_step[k]] = (long)n;    /* inputs too */
+
+  /* placement */
+  for (size_t i = 0; i < n; i++) {
+    step *s = &p->steps[i];
+    kr_node *nd = s->node;
+    const kr_opinfo *info = &kr_ops[nd->op];
+    if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE) continue;
+    kr_shape c = kr_concrete(&nd->shape, max_batch);
+    s->ysize = round_up((size_t)kr_numel(&c));
+    s->auxsize = info->aux ? round_up(info->aux(nd, max_batch)) : 0;
+    s->scrsize = info->scratch ? round_up(info->scratch(nd, max_batch)) : 0;
+    if (fl_alloc(&fl, s->ysize, &s->yoff) || fl_alloc(&fl, s->auxsize, &s->auxoff) ||
+        fl_alloc(&fl, s->scrsize, &s->scroff))
+      goto nomem;
+    if (fl_free(&fl, s->scroff, s->scrsize)) goto nomem;
+    /* inputs whose last use is this step */
+    for (int k = 0; k < nd->nin; k++) {
+      long j = find_step(p, nd->in[k], i);
+      int dup = 0;
+      for (int m = 0; m < k; m++)
+        if (nd->in[m] == nd->in[k]) dup = 1;
+      if (!dup && last[j] == (long)i && p->steps[j].ysize) {
+        if (fl_free(&fl, p->steps[j].yoff, p->steps[j].ysize) ||
+            fl_free(&fl, p->steps[j].auxoff, p->steps[j].auxsize))
+          goto nomem;
+      }
+    }
+    if (last[i] == (long)i) { /* never used: free at once (only dead ends) */
+      if (fl_free(&fl, s->yoff, s->ysize) || fl_free(&fl, s->auxoff, s->auxsize)) goto nomem;
+    }
+  }
+  p->arena_floats = fl.high;
+  p->arena = kr_malloc(ctx, (fl.high ? fl.high : 1) * sizeof(float));
+  if (!p->arena) goto fail;
+  memset(p->arena, 0, (fl.high ? fl.high : 1) * sizeof(float));
+  for (size_t i = 0; i < n; i++) {
+    step *s = &p->steps[i];
+    kr_node *nd = s->node;
+    if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE) {
+      s->y = KR_DATA(nd->value);
+      s->ys = nd->value->shape;
+    } else {
+      s->y = p->arena + s->yoff;
+      s->aux = s->auxsize ? p->arena + s->auxoff : NULL;
+      s->scratch = s->scrsize ? p->arena + s->scroff : NULL;
+      s->ys = kr_concrete(&nd->shape, max_batch);
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    step *s = &p->steps[i];
+    for (int k = 0; k < s->node->nin; k++) {
+      step *src = &p->steps[find_step(p, s->node->in[k], i)];
+      p->x[s->first + k] = src->y;
+      p->xs[s->first + k] = &src->ys;
+      p->xaux[s->first + k] = src->aux;
+      p->xval[s->first + k] = src->node->value;
+    }
+  }
+  kr_free(ctx, fl.b);
+  kr_free(ctx, last);
+  kr_free(ctx, order);
+  return p;
+nomem:
+  kr_fail(ctx, KR_EMEM, "out of memory while planning");
+fail:
+  kr_free(ctx, fl.b);
+  kr_free(ctx, last);
+  kr_free(ctx, order);
+  kr_plan_free(p);
+  return NULL;
+}
+
+int64_t kr_plan_max_batch(const kr_plan *p) { return p->max_batch; }
+size_t kr_plan_arena_bytes(const kr_plan *p) { return p->arena_floats * sizeof(float); }
+
+float *kr_plan_input(kr_plan *p, int i)
+{
+  if (i < 0 || i >= p->nin || p->in_step[i] == (size_t)-1) return NULL;
+  return p->steps[p->in_step[i]].y;
+}
+
+const float *kr_plan_output(const kr_plan *p, int i) { return p->steps[p->out_step[i]].y; }
+
+kr_shape kr_plan_output_shape(const kr_plan *p, int i, int64_t batch)
+{
+  return kr_concrete(&p->steps[p->out_step[i]].node->shape, batch);
+}
+
+/* ---- running ---- */
+
+int kr_plan_run(kr_plan *p, int64_t batch)
+{
+  if (batch < 1 || batch > p->max_batch)
+    return kr_fail(p->ctx, KR_EARG, "plan: batch %lld outside 1..%lld", (long long)batch,
+                   (long long)p->max_batch);
+  if (batch != p->batch) {
+    for (size_t i = 0; i < p->n; i++)
+      if (p->steps[i].node->value == NULL) p->steps[i].ys = kr_concrete(&p->steps[i].node->shape, batch);
+    p->batch = batch;
+  }
+  kr_exec e;
+  e.ctx = p->ctx;
+  e.training = p->training;
+  for (size_t i = 0; i < p->n; i++) {
+    step *s = &p->steps[i];
+    const kr_opinfo *info = &kr_ops[s->node->op];
+    if (!info->forward) continue; /* leaves */
+    e.node = s->node;
+    e.y = s->y;
+    e.aux = s->aux;
+    e.scratch = s->scratch;
+    e.ys = &s->ys;
+    e.nin = s->node->nin;
+    e.x = &p->x[s->first];
+    e.xs = &p->xs[s->first];
+    e.xaux = &p->xaux[s->first];
+    e.xval = &p->xval[s->first];
+    int st = info->forward(&e);
+    if (st != KR_OK) return st;
+  }
+  return KR_OK;
+}
+
+/* ---- one-off evaluation of constant graphs ---- */
+
+kr_tensor *kr_eval(kr_ctx *ctx, kr_node *n)
+{
+  if (kr_is_batched(&n->shape))
+    return kr_fail(ctx, KR_EARG, "cannot evaluate a symbolic tensor with a batch axis: "
+                                 "it depends on an Input"), NULL;
+  kr_plan *p = kr_plan_new(ctx, 1, &n, 0, NULL, 1, 0);
+  if (!p) return NULL;
+  kr_tensor *t = NULL;
+  if (kr_plan_run(p, 1) == KR_OK) {
+    t = kr_tensor_new(ctx, &n->shape);
+    if (t) memcpy(KR_DATA(t), kr_plan_output(p, 0), (size_t)kr_numel(&n->shape) * sizeof(float));
+  }
+  kr_plan_free(p);
+  return t;
+}

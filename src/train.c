@@ -1,0 +1,338 @@
+/*
+** train.c -- training and inference loops in C.
+** A trainer holds the model's graph (inputs, targets, sample weights, outputs,
+** the logged scalars with the total loss first, the trainable variables and
+** their gradient nodes) and up to three plans built on first use: train
+** (logs + gradients, training mode), test (logs) and predict (outputs). A plan
+** is built for a maximum batch size and reused for every batch, the smaller
+** last one included: the batch loop gathers rows into the plan's input
+** buffers, runs the plan, steps the optimizer, and allocates nothing.
+*/
+#include "kr.h"
+#include "ops.h"
+
+#include <string.h>
+
+struct kr_trainer {
+  kr_ctx *ctx;
+  int nin, ntgt, nsw, nout, nlog, nvar;
+  kr_node **nodes;          /* inputs, targets, weights, outputs, logs, vars, grads */
+  kr_node **in, **tgt, **sw, **out, **logs, **vars, **grads;
+  kr_optim *optim;
+  kr_plan *train, *test, *pred;
+  const float **gradp;      /* the train plan's gradient outputs */
+  double *acc, *cur, *mean;
+  kr_node **plan_in;        /* inputs ++ targets ++ weights */
+};
+
+void kr_trainer_free(kr_trainer *t)
+{
+  if (!t) return;
+  kr_ctx *ctx = t->ctx;
+  kr_plan_free(t->train);
+  kr_plan_free(t->test);
+  kr_plan_free(t->pred);
+  int total = t->nin + t->ntgt + t->nsw + t->nout + t->nlog + 2 * t->nvar;
+  if (t->nodes)
+    for (int i = 0; i < total; i++) kr_node_release(t->nodes[i]);
+  kr_free(ctx, t->nodes);
+  kr_free(ctx, t->gradp);
+  kr_free(ctx, t->acc);
+  kr_free(ctx, t->plan_in);
+  kr_free(ctx, t);
+}
+
+kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
+{
+  kr_trainer *t = kr_calloc(ctx, sizeof *t);
+  if (!t) return NULL;
+  t->ctx = ctx;
+  int total = s->nin + s->ntgt + s->nsw + s->nout + s->nlog + 2 * s->nvar;
+  t->nodes = kr_calloc(ctx, (size_t)(total ? total : 1) * sizeof *t->nodes);
+  t->gradp = kr_calloc(ctx, (size_t)(s->nvar ? s->nvar : 1) * sizeof *t->gradp);
+  t->acc = kr_calloc(ctx, (size_t)(3 * (s->nlog ? s->nlog : 1)) * sizeof *t->acc);
+  t->plan_in = kr_calloc(ctx, (size_t)(s->nin + s->ntgt + s->nsw + 1) * sizeof *t->plan_in);
+  if (!t->nodes || !t->gradp || !t->acc || !t->plan_in) goto fail;
+  t->cur = t->acc + (s->nlog ? s->nlog : 1);
+  t->mean = t->cur + (s->nlog ? s->nlog : 1);
+  t->nin = s->nin;
+  t->ntgt = s->ntgt;
+  t->nsw = s->nsw;
+  t->nout = s->nout;
+  t->nlog = s->nlog;
+  t->optim = s->optim;
+  kr_node **p = t->nodes;
+  t->in = p;   p += s->nin;
+  t->tgt = p;  p += s->ntgt;
+  t->sw = p;   p += s->nsw;
+  t->out = p;  p += s->nout;
+  t->logs = p; p += s->nlog;
+  t->vars = p; p += s->nvar;
+  t->grads = p;
+#define TAKE(dst, src, n) for (int i = 0; i < (n); i++) { (dst)[i] = (src)[i]; kr_node_retain((src)[i]); }
+  TAKE(t->in, s->inputs, s->nin);
+  TAKE(t->tgt, s->targets, s->ntgt);
+  TAKE(t->sw, s->weights, s->nsw);
+  TAKE(t->out, s->outputs, s->nout);
+  TAKE(t->logs, s->logs, s->nlog);
+  TAKE(t->vars, s->vars, s->nvar);
+#undef TAKE
+  for (int i = 0; i < s->nin; i++) t->plan_in[i] = s->inputs[i];
+  for (int i = 0; i < s->ntgt; i++) t->plan_in[s->nin + i] = s->targets[i];
+  for (int i = 0; i < s->nsw; i++) t->plan_in[s->nin + s->ntgt + i] = s->weights[i];
+  if (s->nvar > 0) {
+    if (s->nlog < 1 || !s->optim) {
+      kr_fail(ctx, KR_EARG, "trainer: training needs a loss and an optimizer");
+      goto fail;
+    }
+    if (kr_gradients(ctx, s->logs[0], s->nvar, s->vars, t->grads) != KR_OK) goto fail;
+    t->nvar = s->nvar;
+    kr_tensor **vt = kr_malloc(ctx, (size_t)s->nvar * sizeof *vt);
+    if (!vt) goto fail;
+    for (int i = 0; i < s->nvar; i++) vt[i] = s->vars[i]->value;
+    int st = kr_optim_bind(s->optim, s->nvar, vt);
+    kr_free(ctx, vt);
+    if (st != KR_OK) goto fail;
+  }
+  return t;
+fail:
+  kr_trainer_free(t);
+  return NULL;
+}
+
+/* ---- data checks and plans ---- */
+
+static int64_t rows_of(const kr_tensor *x) { return x->shape.ndim ? x->shape.dim[0] : 1; }
+
+static int check_data(kr_ctx *ctx, const char *what, const kr_data *d, kr_node *const *nodes, int n,
+                      int64_t *nsamples)
+{
+  char a[128], b[128];
+  if (!d || d->n != n)
+    return kr_fail(ctx, KR_EARG, "%s: expected %d arrays, got %d", what, n, d ? d->n : 0);
+  for (int i = 0; i < n; i++) {
+    const kr_tensor *x = d->t[i];
+    const kr_shape *s = &nodes[i]->shape;
+    int ok = x->shape.ndim == s->ndim && x->shape.ndim >= 1;
+    for (int k = 1; ok && k < s->ndim; k++)
+      if (s->dim[k] != x->shape.dim[k]) ok = 0;
+    if (ok && s->dim[0] != KR_BATCH && s->dim[0] != x->shape.dim[0]) ok = 0;
+    if (!ok)
+      return kr_fail(ctx, KR_ESHAPE, "%s: array %d has shape %s, expected %s", what, i + 1,
+                     kr_shape_str(&x->shape, a, sizeof a), kr_shape_str(s, b, sizeof b));
+    if (*nsamples < 0) *nsamples = rows_of(x);
+    else if (rows_of(x) != *nsamples)
+      return kr_fail(ctx, KR_EARG, "%s: array %d has %lld samples but the first has %lld", what, i + 1,
+                     (long long)rows_of(x), (long long)*nsamples);
+  }
+  return KR_OK;
+}
+
+static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
+{
+  if (*pp && kr_plan_max_batch(*pp) >= batch) return KR_OK;
+  kr_plan_free(*pp);
+  *pp = NULL;
+  kr_ctx *ctx = t->ctx;
+  kr_plan *p = NULL;
+  if (kind == 0) {
+    int n = t->nlog + t->nvar;
+    kr_node **outs = kr_malloc(ctx, (size_t)(n ? n : 1) * sizeof *outs);
+    if (!outs) return KR_EMEM;
+    for (int i = 0; i < t->nlog; i++) outs[i] = t->logs[i];
+    for (int i = 0; i < t->nvar; i++) outs[t->nlog + i] = t->grads[i];
+    p = kr_plan_new(ctx, n, outs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 1);
+    kr_free(ctx, outs);
+    if (p)
+      for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
+  } else if (kind == 1) {
+    p = kr_plan_new(ctx, t->nlog, t->logs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 0);
+  } else {
+    p = kr_plan_new(ctx, t->nout, t->out, t->nin, t->in, batch, 0);
+  }
+  if (!p) return kr_errcode(ctx);
+  *pp = p;
+  return KR_OK;
+}
+
+static void gather(kr_plan *p, int first, const kr_data *d, const int64_t *idx, int64_t b)
+{
+  for (int i = 0; i < d->n; i++) {
+    float *dst = kr_plan_input(p, first + i);
+    if (dst) kr_tensor_gather_rows(dst, d->t[i], idx, b);
+  }
+}
+
+static void copy_rows(kr_plan *p, int first, const kr_data *d, int64_t start, int64_t b)
+{
+  for (int i = 0; i < d->n; i++) {
+    float *dst = kr_plan_input(p, first + i);
+    if (!dst) continue;
+    const kr_tensor *x = d->t[i];
+    int64_t row = rows_of(x) ? kr_tensor_numel(x) / rows_of(x) : 0;
+    memcpy(dst, KR_DATA(x) + start * row, (size_t)(b * row) * sizeof(float));
+  }
+}
+
+static int check_xy(kr_trainer *t, const char *what, const kr_data *x, const kr_data *y, const kr_data *sw,
+                    int64_t *n)
+{
+  *n = -1;
+  if (check_data(t->ctx, what, x, t->in, t->nin, n)) return kr_errcode(t->ctx);
+  if (y && check_data(t->ctx, what, y, t->tgt, t->ntgt, n)) return kr_errcode(t->ctx);
+  if (sw && check_data(t->ctx, what, sw, t->sw, t->nsw, n)) return kr_errcode(t->ctx);
+  if (t->nlog < 1 && y) return kr_fail(t->ctx, KR_EARG, "%s: the model has no loss (compile it first)", what);
+  return KR_OK;
+}
+
+/* ---- loops ---- */
+
+int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                         const int64_t *idx, int64_t nidx, int64_t batch_size,
+                         kr_batch_fn fn, void *ud, double min_interval, double *logs_out)
+{
+  kr_ctx *ctx = t->ctx;
+  int64_t n;
+  if (check_xy(t, "fit", x, y, sw, &n)) return kr_errcode(ctx);
+  if (t->nvar == 0 || !t->optim) return kr_fail(ctx, KR_EARG, "fit: the model has nothing to train");
+  if (batch_size < 1) return kr_fail(ctx, KR_EARG, "fit: batch_size must be >= 1, got %lld", (long long)batch_size);
+  for (int64_t i = 0; i < nidx; i++)
+    if (idx[i] < 0 || idx[i] >= n) return kr_fail(ctx, KR_EARG, "fit: sample index out of range");
+  int64_t bs = batch_size < nidx ? batch_size : (nidx > 0 ? nidx : 1);
+  if (ensure_plan(t, &t->train, 0, bs)) return kr_errcode(ctx);
+  kr_plan *p = t->train;
+  for (int k = 0; k < t->nlog; k++) t->acc[k] = 0;
+  double seen = 0, last = kr_now();
+  int64_t batch_index = 0;
+  for (int64_t start = 0; start < nidx; start += bs, batch_index++) {
+    int64_t b = nidx - start < bs ? nidx - start : bs;
+    gather(p, 0, x, idx + start, b);
+    gather(p, t->nin, y, idx + start, b);
+    gather(p, t->nin + t->ntgt, sw, idx + start, b);
+    int st = kr_plan_run(p, b);
+    if (st != KR_OK) return st;
+    kr_optim_step(t->optim, (float *const *)t->gradp);
+    for (int k = 0; k < t->nlog; k++) {
+      t->cur[k] = kr_plan_output(p, k)[0];
+      t->acc[k] += t->cur[k] * (double)b;
+    }
+    seen += (double)b;
+    if (fn) {
+      double now = kr_now();
+      if (min_interval <= 0 || now - last >= min_interval || start + b >= nidx) {
+        for (int k = 0; k < t->nlog; k++) t->mean[k] = t->acc[k] / seen;
+        last = now;
+        if (fn(ud, batch_index, b, t->nlog, t->cur, t->mean)) return KR_ESTOP;
+      }
+    }
+  }
+  for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
+  return KR_OK;
+}
+
+int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                        int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out)
+{
+  kr_ctx *ctx = t->ctx;
+  int64_t n;
+  if (check_xy(t, "evaluate", x, y, sw, &n)) return kr_errcode(ctx);
+  if (t->nlog < 1) return kr_fail(ctx, KR_EARG, "evaluate: the model must be compiled first");
+  if (batch_size < 1) return kr_fail(ctx, KR_EARG, "evaluate: batch_size must be >= 1, got %lld", (long long)batch_size);
+  int64_t bs = batch_size < n ? batch_size : (n > 0 ? n : 1);
+  if (ensure_plan(t, &t->test, 1, bs)) return kr_errcode(ctx);
+  kr_plan *p = t->test;
+  for (int k = 0; k < t->nlog; k++) t->acc[k] = 0;
+  double seen = 0;
+  int64_t bi = 0;
+  for (int64_t start = 0; start < n; start += bs, bi++) {
+    int64_t b = n - start < bs ? n - start : bs;
+    copy_rows(p, 0, x, start, b);
+    copy_rows(p, t->nin, y, start, b);
+    copy_rows(p, t->nin + t->ntgt, sw, start, b);
+    int st = kr_plan_run(p, b);
+    if (st != KR_OK) return st;
+    for (int k = 0; k < t->nlog; k++) {
+      t->cur[k] = kr_plan_output(p, k)[0];
+      t->acc[k] += t->cur[k] * (double)b;
+    }
+    seen += (double)b;
+    if (fn) {
+      for (int k = 0; k < t->nlog; k++) t->mean[k] = t->acc[k] / seen;
+      if (fn(ud, bi, b, t->nlog, t->cur, t->mean)) return KR_ESTOP;
+    }
+  }
+  for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
+  return KR_OK;
+}
+
+int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_tensor **out)
+{
+  kr_ctx *ctx = t->ctx;
+  int64_t n = -1;
+  if (check_data(ctx, "predict", x, t->in, t->nin, &n)) return kr_errcode(ctx);
+  if (batch_size < 1) return kr_fail(ctx, KR_EARG, "predict: batch_size must be >= 1, got %lld", (long long)batch_size);
+  int64_t bs = batch_size < n ? batch_size : (n > 0 ? n : 1);
+  if (ensure_plan(t, &t->pred, 2, bs)) return kr_errcode(ctx);
+  kr_plan *p = t->pred;
+  for (int k = 0; k < t->nout; k++) out[k] = NULL;
+  for (int k = 0; k < t->nout; k++) {
+    kr_shape s = kr_concrete(&t->out[k]->shape, n);
+    if (!kr_is_batched(&t->out[k]->shape)) {
+      for (int j = 0; j < k; j++) kr_tensor_release(out[j]);
+      return kr_fail(ctx, KR_ESHAPE, "predict: output %d has no batch axis", k + 1);
+    }
+    out[k] = kr_tensor_new(ctx, &s);
+    if (!out[k]) {
+      for (int j = 0; j < k; j++) kr_tensor_release(out[j]);
+      return kr_errcode(ctx);
+    }
+  }
+  for (int64_t start = 0; start < n; start += bs) {
+    int64_t b = n - start < bs ? n - start : bs;
+    copy_rows(p, 0, x, start, b);
+    int st = kr_plan_run(p, b);
+    if (st != KR_OK) {
+      for (int k = 0; k < t->nout; k++) kr_tensor_release(out[k]);
+      return st;
+    }
+    for (int k = 0; k < t->nout; k++) {
+      int64_t row = kr_shape_numel(&t->out[k]->shape);
+      memcpy(KR_DATA(out[k]) + start * row, kr_plan_output(p, k), (size_t)(b * row) * sizeof(float));
+    }
+  }
+  return KR_OK;
+}
+
+static int one_batch(kr_trainer *t, int train, const kr_data *x, const kr_data *y, const kr_data *sw,
+                     double *logs_out)
+{
+  kr_ctx *ctx = t->ctx;
+  int64_t n;
+  const char *what = train ? "train_on_batch" : "test_on_batch";
+  if (check_xy(t, what, x, y, sw, &n)) return kr_errcode(ctx);
+  if (t->nlog < 1) return kr_fail(ctx, KR_EARG, "%s: the model must be compiled first", what);
+  if (train && t->nvar == 0) return kr_fail(ctx, KR_EARG, "%s: the model has nothing to train", what);
+  if (n < 1) return kr_fail(ctx, KR_EARG, "%s: no samples", what);
+  kr_plan **pp = train ? &t->train : &t->test;
+  if (ensure_plan(t, pp, train ? 0 : 1, n)) return kr_errcode(ctx);
+  copy_rows(*pp, 0, x, 0, n);
+  copy_rows(*pp, t->nin, y, 0, n);
+  copy_rows(*pp, t->nin + t->ntgt, sw, 0, n);
+  int st = kr_plan_run(*pp, n);
+  if (st != KR_OK) return st;
+  if (train) kr_optim_step(t->optim, (float *const *)t->gradp);
+  for (int k = 0; k < t->nlog; k++) logs_out[k] = kr_plan_output(*pp, k)[0];
+  return KR_OK;
+}
+
+int kr_trainer_train_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                           double *logs_out)
+{
+  return one_batch(t, 1, x, y, sw, logs_out);
+}
+
+int kr_trainer_test_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                          double *logs_out)
+{
+  return one_batch(t, 0, x, y, sw, logs_out);
+}

@@ -1,0 +1,479 @@
+/*
+** test_optim.c -- the optimizers (src/optim.c) against Keras 2.2.4 reference
+** trajectories computed in float64 by scripts/fixtures/optim_fixtures.py
+** (tests/c/optim_fixtures.h), plus iterations, decay, resuming, slots, no
+** allocation per step, argument errors and an allocation-failure sweep.
+** Tolerance: |got - want| <= 1e-5 * (1 + |want|) (our loops run in float32).
+*/
+#include "kr.h"
+#include "check.h"
+#include "optim_fixtures.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TOL 1e-5
+
+static int near(double got, double want) { return fabs(got - want) <= TOL * (1.0 + fabs(want)); }
+
+static kr_tensor *make_var(kr_ctx *ctx, int ndim, const int64_t *dims, const float *data)
+{
+  kr_shape s = kr_shape_make(ndim, dims);
+  kr_tensor *t = kr_tensor_new(ctx, &s);
+  if (t) memcpy(KR_DATA(t), data, (size_t)kr_tensor_numel(t) * sizeof(float));
+  return t;
+}
+
+/* the fixture's two vars, with its initial weights */
+static void fixture_vars(kr_ctx *ctx, kr_tensor **vars)
+{
+  int off = 0;
+  for (int v = 0; v < OF_NVARS; v++) {
+    vars[v] = make_var(ctx, of_ndim[v], of_dims[v], of_w0 + off);
+    off += of_numel[v];
+  }
+}
+
+static int slots_per_var(int kind)
+{
+  switch (kind) {
+  case KR_ADADELTA: case KR_ADAMAX: case KR_NADAM: return 2;
+  case KR_ADAM: return 3;
+  default: return 1;
+  }
+}
+
+/* ---- every case of the fixtures, step by step ---- */
+
+static void test_trajectories(void)
+{
+  for (int c = 0; c < OF_NCASES; c++) {
+    const of_case *fc = &of_cases[c];
+    kr_ctx *ctx = kr_ctx_new();
+    kr_tensor *vars[OF_NVARS];
+    fixture_vars(ctx, vars);
+    kr_optim *o = kr_optim_new(ctx, &fc->cfg);
+    CHECK_MSG(o != NULL, "%s: %s", fc->name, kr_errmsg(ctx));
+    if (!o) continue;
+    CHECK(kr_optim_bind(o, OF_NVARS, vars) == KR_OK);
+    CHECK(kr_optim_iterations(o) == 0);
+    CHECK(kr_optim_nslots(o) == slots_per_var(fc->cfg.kind) * OF_NVARS);
+
+    float gbuf[OF_TOTAL];
+    float *grads[OF_NVARS] = {gbuf, gbuf + of_numel[0]};
+    size_t mem = kr_mem_in_use(ctx);
+    int bad = 0;
+    for (int k = 0; k < OF_NSTEPS; k++) {
+      memcpy(gbuf, of_grads[k], sizeof gbuf);   /* clipping scales the buffers in place */
+      kr_optim_step(o, grads);
+      int off = 0;
+      for (int v = 0; v < OF_NVARS; v++) {
+        const float *p = KR_DATA(vars[v]);
+        for (int j = 0; j < of_numel[v]; j++) {
+          double want = fc->expect[k][off + j];
+          if (!near(p[j], want) && bad++ < 5)
+            fprintf(stderr, "%s: step %d, var %d, element %d: got %.9g, want %.9g\n",
+                    fc->name, k + 1, v + 1, j, (double)p[j], want);
+        }
+        off += of_numel[v];
+      }
+      CHECK_MSG(kr_optim_iterations(o) == k + 1, "%s", fc->name);
+      CHECK_MSG(kr_mem_in_use(ctx) == mem, "%s: kr_optim_step allocated", fc->name);
+    }
+    CHECK_MSG(bad == 0, "%s: %d weights off", fc->name, bad);
+    kr_optim_free(o);
+    for (int v = 0; v < OF_NVARS; v++) kr_tensor_release(vars[v]);
+    CHECK_MSG(kr_mem_in_use(ctx) == 0, "%s: leak", fc->name);
+    kr_ctx_free(ctx);
+  }
+}
+
+/* ---- odd shapes and sizes (vector loops and their tails): every update but
+** clipnorm is element-wise, so element j of var v follows fixture element
+** (first_v + j) % OF_TOTAL ---- */
+
+static void test_shapes(void)
+{
+  static const int64_t d0[3] = {7, 11, 13}, d2[1] = {5};
+  const int nd[3] = {3, 0, 1};
+  const int64_t *dims[3] = {d0, NULL, d2};
+  const int n[3] = {7 * 11 * 13, 1, 5};
+  int cases = 0;
+  for (int c = 0; c < OF_NCASES; c++) {
+    const of_case *fc = &of_cases[c];
+    if (fc->cfg.clipnorm > 0) continue;
+    kr_ctx *ctx = kr_ctx_new();
+    kr_tensor *vars[3];
+    float *gb[3];
+    int first[3], pos = 0;
+    for (int v = 0; v < 3; v++) {
+      float *w = malloc((size_t)n[v] * sizeof *w);
+      gb[v] = malloc((size_t)n[v] * sizeof *gb[v]);
+      first[v] = pos;
+      for (int j = 0; j < n[v]; j++) w[j] = of_w0[(pos + j) % OF_TOTAL];
+      vars[v] = make_var(ctx, nd[v], dims[v], w);
+      free(w);
+      pos += n[v];
+    }
+    kr_optim *o = kr_optim_new(ctx, &fc->cfg);
+    CHECK(o && kr_optim_bind(o, 3, vars) == KR_OK);
+    int bad = 0;
+    for (int k = 0; k < OF_NSTEPS; k++) {
+      for (int v = 0; v < 3; v++)
+        for (int j = 0; j < n[v]; j++) gb[v][j] = of_grads[k][(first[v] + j) % OF_TOTAL];
+      kr_optim_step(o, gb);
+      for (int v = 0; v < 3; v++)
+        for (int j = 0; j < n[v]; j++)
+          if (!near(KR_DATA(vars[v])[j], fc->expect[k][(first[v] + j) % OF_TOTAL]) && bad++ < 3)
+            fprintf(stderr, "%s (shapes): step %d var %d element %d\n", fc->name, k + 1, v, j);
+    }
+    CHECK_MSG(bad == 0, "%s: %d weights off", fc->name, bad);
+    cases++;
+    kr_optim_free(o);
+    for (int v = 0; v < 3; v++) {
+      kr_tensor_release(vars[v]);
+      free(gb[v]);
+    }
+    CHECK(kr_mem_in_use(ctx) == 0);
+    kr_ctx_free(ctx);
+  }
+  CHECK(cases > 15);
+}
+
+/* ---- slots: count, order, shapes, zeros; rebinding ---- */
+
+static const of_case *find_case(const char *name)
+{
+  for (int c = 0; c < OF_NCASES; c++)
+    if (strcmp(of_cases[c].name, name) == 0) return &of_cases[c];
+  return NULL;
+}
+
+static void test_slots(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_tensor *vars[OF_NVARS];
+  fixture_vars(ctx, vars);
+  size_t base = kr_mem_in_use(ctx);
+
+  for (int ams = 0; ams <= 1; ams++) {
+    kr_optim_cfg cfg = find_case("adam")->cfg;
+    cfg.amsgrad = ams;
+    kr_optim *o = kr_optim_new(ctx, &cfg);
+    CHECK(kr_optim_nslots(o) == 0);
+    CHECK(kr_optim_slot(o, 0) == NULL);
+    CHECK(kr_optim_bind(o, OF_NVARS, vars) == KR_OK);
+    CHECK(kr_optim_nslots(o) == 3 * OF_NVARS);
+    /* ms, vs, vhats; each kind var after var */
+    for (int k = 0; k < 3; k++)
+      for (int v = 0; v < OF_NVARS; v++) {
+        kr_tensor *s = kr_optim_slot(o, k * OF_NVARS + v);
+        CHECK(s != NULL);
+        if (!s) continue;
+        if (k == 2 && !ams) {
+          CHECK(s->shape.ndim == 1 && s->shape.dim[0] == 1);   /* Keras: K.zeros(1) */
+        } else {
+          CHECK(kr_shape_eq(&s->shape, &vars[v]->shape));
+        }
+        int zero = 1;
+        for (int64_t j = 0; j < kr_tensor_numel(s); j++) zero &= KR_DATA(s)[j] == 0.0f;
+        CHECK(zero);
+      }
+    CHECK(kr_optim_slot(o, 3 * OF_NVARS) == NULL);
+    CHECK(kr_optim_slot(o, -1) == NULL);
+
+    /* one step, then m of var 0 is (1 - beta_1) g and v (slot 2) is (1 - beta_2) g^2 */
+    float gbuf[OF_TOTAL];
+    float *grads[OF_NVARS] = {gbuf, gbuf + of_numel[0]};
+    memcpy(gbuf, of_grads[0], sizeof gbuf);
+    kr_optim_step(o, grads);
+    CHECK_NEAR(KR_DATA(kr_optim_slot(o, 0))[1], 0.1 * of_grads[0][1], 1e-7);
+    CHECK_NEAR(KR_DATA(kr_optim_slot(o, OF_NVARS))[0], 0.001 * of_grads[0][0] * of_grads[0][0], 1e-8);
+
+    /* rebinding: fresh zero slots, iterations kept, no leak */
+    size_t bound = kr_mem_in_use(ctx);
+    CHECK(kr_optim_bind(o, OF_NVARS, vars) == KR_OK);
+    CHECK(kr_mem_in_use(ctx) == bound);
+    CHECK(KR_DATA(kr_optim_slot(o, 0))[1] == 0.0f);
+    CHECK(kr_optim_iterations(o) == 1);
+    CHECK(kr_optim_bind(o, 1, vars) == KR_OK);
+    CHECK(kr_optim_nslots(o) == 3);
+    CHECK(kr_optim_bind(o, 0, NULL) == KR_OK);
+    CHECK(kr_optim_nslots(o) == 0);
+    kr_optim_step(o, NULL);   /* nothing bound: only counts */
+    CHECK(kr_optim_iterations(o) == 2);
+    kr_optim_free(o);
+    CHECK(kr_mem_in_use(ctx) == base);
+  }
+
+  static const struct { int kind, per_var; } kinds[] = {
+    {KR_SGD, 1}, {KR_RMSPROP, 1}, {KR_ADAGRAD, 1}, {KR_ADADELTA, 2},
+    {KR_ADAM, 3}, {KR_ADAMAX, 2}, {KR_NADAM, 2},
+  };
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    kr_optim_cfg cfg = {.kind = kinds[i].kind, .lr = 0.01};
+    kr_optim *o = kr_optim_new(ctx, &cfg);
+    CHECK(o && kr_optim_bind(o, OF_NVARS, vars) == KR_OK);
+    CHECK(kr_optim_nslots(o) == kinds[i].per_var * OF_NVARS);
+    for (int s = 0; s < kr_optim_nslots(o); s++)
+      CHECK(kr_shape_eq(&kr_optim_slot(o, s)->shape, &vars[s % OF_NVARS]->shape) ||
+            kinds[i].kind == KR_ADAM);
+    kr_optim_free(o);
+  }
+  kr_optim_free(NULL);
+  CHECK(kr_mem_in_use(ctx) == base);
+  for (int v = 0; v < OF_NVARS; v++) kr_tensor_release(vars[v]);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
+/* ---- iterations, decay, config changes between steps ---- */
+
+static void test_decay(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  const int64_t d = 3;
+  const float w[3] = {1.0f, -2.0f, 0.5f};
+  kr_tensor *var = make_var(ctx, 1, &d, w);
+  kr_optim_cfg cfg = {.kind = KR_SGD, .lr = 0.1, .decay = 0.5};
+  kr_optim *o = kr_optim_new(ctx, &cfg);
+  CHECK(kr_optim_bind(o, 1, &var) == KR_OK);
+  float g[3] = {1.0f, 2.0f, -4.0f}, *gp = g;
+
+  /* decay counts the iterations before the step: lr_t = 0.1 / (1 + 0.5*4) */
+  kr_optim_set_iterations(o, 4);
+  CHECK(kr_optim_iterations(o) == 4);
+  kr_optim_step(o, &gp);
+  CHECK(kr_optim_iterations(o) == 5);
+  for (int j = 0; j < 3; j++) CHECK_NEAR(KR_DATA(var)[j], w[j] - 0.1 / 3.0 * g[j], 1e-6);
+
+  /* lr and decay read at every step */
+  memcpy(KR_DATA(var), w, sizeof w);
+  kr_optim_config(o)->lr = 1.0;
+  kr_optim_config(o)->decay = 0.0;
+  kr_optim_step(o, &gp);
+  for (int j = 0; j < 3; j++) CHECK_NEAR(KR_DATA(var)[j], w[j] - g[j], 1e-6);
+
+  /* clipvalue scales the caller's buffers in place (documented) */
+  kr_optim_config(o)->clipvalue = 1.5;
+  kr_optim_step(o, &gp);
+  CHECK(g[0] == 1.0f && g[1] == 1.5f && g[2] == -1.5f);
+
+  /* clipnorm: norm 5 >= 2.5 halves the gradients */
+  float h[3] = {0.0f, 3.0f, -4.0f}, *hp = h;
+  kr_optim_config(o)->clipvalue = 0;
+  kr_optim_config(o)->clipnorm = 2.5;
+  kr_optim_step(o, &hp);
+  CHECK_NEAR(h[1], 1.5, 1e-7);
+  CHECK_NEAR(h[2], -2.0, 1e-7);
+  kr_optim_step(o, &hp);   /* norm 2.5 >= 2.5 still scales, by 1 */
+  CHECK_NEAR(h[2], -2.0, 1e-7);
+
+  /* negative iteration counts are treated as 0 */
+  kr_optim_set_iterations(o, -3);
+  CHECK(kr_optim_iterations(o) == 0);
+  kr_optim_free(o);
+  kr_tensor_release(var);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
+/* ---- epsilon <= 0 means Keras's 1e-7: visible with gradients of that size.
+** Adagrad, one step: a = g^2, p -= lr*g/(|g| + eps) = lr/2 when g = eps ---- */
+
+static void test_epsilon_default(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  const int64_t d = 2;
+  const float w[2] = {0.0f, 1.0f};
+  const double eps[3] = {0.0, -1.0, 1e-7};
+  for (int e = 0; e < 3; e++) {
+    kr_tensor *var = make_var(ctx, 1, &d, w);
+    kr_optim_cfg cfg = {.kind = KR_ADAGRAD, .lr = 0.01, .epsilon = eps[e]};
+    kr_optim *o = kr_optim_new(ctx, &cfg);
+    CHECK(kr_optim_bind(o, 1, &var) == KR_OK);
+    float g[2] = {1e-7f, -1e-7f}, *gp = g;
+    kr_optim_step(o, &gp);
+    CHECK_NEAR(KR_DATA(var)[0], -0.005, 1e-6);
+    CHECK_NEAR(KR_DATA(var)[1], 1.005, 1e-6);
+    kr_optim_free(o);
+    kr_tensor_release(var);
+  }
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
+/* ---- resuming: slots copied into a fresh optimizer + set_iterations (what
+** loading a saved model does) continues the trajectory exactly; for Nadam
+** this needs m_schedule rebuilt from the iteration count ---- */
+
+static void test_resume(void)
+{
+  const char *names[] = {"nadam", "nadam_eps", "adam_amsgrad", "adamax_decay_eps",
+                         "sgd_nesterov_decay", "adadelta_decay"};
+  for (size_t c = 0; c < sizeof names / sizeof names[0]; c++) {
+    const of_case *fc = find_case(names[c]);
+    CHECK(fc != NULL);
+    if (!fc) continue;
+    kr_ctx *ctx = kr_ctx_new();
+    kr_tensor *vars[OF_NVARS];
+    fixture_vars(ctx, vars);
+    float gbuf[OF_TOTAL];
+    float *grads[OF_NVARS] = {gbuf, gbuf + of_numel[0]};
+    kr_optim *a = kr_optim_new(ctx, &fc->cfg);
+    CHECK(kr_optim_bind(a, OF_NVARS, vars) == KR_OK);
+    for (int k = 0; k < 2; k++) {
+      memcpy(gbuf, of_grads[k], sizeof gbuf);
+      kr_optim_step(a, grads);
+    }
+    kr_optim *b = kr_optim_new(ctx, &fc->cfg);
+    CHECK(kr_optim_bind(b, OF_NVARS, vars) == KR_OK);
+    CHECK(kr_optim_nslots(b) == kr_optim_nslots(a));
+    for (int s = 0; s < kr_optim_nslots(a); s++) {
+      kr_tensor *from = kr_optim_slot(a, s), *to = kr_optim_slot(b, s);
+      memcpy(KR_DATA(to), KR_DATA(from), (size_t)kr_tensor_numel(from) * sizeof(float));
+    }
+    kr_optim_set_iterations(b, kr_optim_iterations(a));
+    kr_optim_free(a);
+    int bad = 0;
+    for (int k = 2; k < OF_NSTEPS; k++) {
+      memcpy(gbuf, of_grads[k], sizeof gbuf);
+      kr_optim_step(b, grads);
+      int off = 0;
+      for (int v = 0; v < OF_NVARS; v++) {
+        for (int j = 0; j < of_numel[v]; j++)
+          bad += !near(KR_DATA(vars[v])[j], fc->expect[k][off + j]);
+        off += of_numel[v];
+      }
+    }
+    CHECK_MSG(bad == 0, "%s resumed: %d weights off", fc->name, bad);
+    kr_optim_free(b);
+    for (int v = 0; v < OF_NVARS; v++) kr_tensor_release(vars[v]);
+    CHECK(kr_mem_in_use(ctx) == 0);
+    kr_ctx_free(ctx);
+  }
+}
+
+/* Nadam's schedule after a huge iteration count is rebuilt quickly, and
+** stepping from there stays finite */
+static void test_nadam_long_run(void)
+{
+  const double beta_1[3] = {0.9, 1.0, 1.5};
+  for (int b = 0; b < 3; b++) {
+    kr_ctx *ctx = kr_ctx_new();
+    const int64_t d = 2;
+    const float w[2] = {0.5f, -0.5f};
+    kr_tensor *var = make_var(ctx, 1, &d, w);
+    kr_optim_cfg cfg = {.kind = KR_NADAM, .lr = 0.002, .beta_1 = beta_1[b], .beta_2 = 0.999,
+                        .schedule_decay = 0.004};
+    kr_optim *o = kr_optim_new(ctx, &cfg);
+    CHECK(kr_optim_bind(o, 1, &var) == KR_OK);
+    double t0 = kr_now();
+    kr_optim_set_iterations(o, INT64_C(1) << 50);
+    CHECK(kr_now() - t0 < 1.0);
+    CHECK(kr_optim_iterations(o) == INT64_C(1) << 50);
+    float g[2] = {0.25f, -1.0f}, *gp = g;
+    kr_optim_step(o, &gp);
+    if (b == 0) CHECK(isfinite(KR_DATA(var)[0]) && isfinite(KR_DATA(var)[1]));
+    kr_optim_free(o);
+    kr_tensor_release(var);
+    kr_ctx_free(ctx);
+  }
+}
+
+/* ---- argument errors ---- */
+
+static void test_errors(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_optim_cfg cfg = {.kind = KR_OPTIM_COUNT, .lr = 0.01};
+  CHECK(kr_optim_new(ctx, &cfg) == NULL);
+  CHECK(kr_errcode(ctx) == KR_EARG);
+  CHECK(strcmp(kr_errmsg(ctx), "optimizer: unknown kind 7") == 0);
+  cfg.kind = -1;
+  CHECK(kr_optim_new(ctx, &cfg) == NULL);
+  CHECK(kr_optim_new(ctx, NULL) == NULL);
+  cfg.kind = KR_ADAM;
+  cfg.lr = NAN;
+  CHECK(kr_optim_new(ctx, &cfg) == NULL);
+  CHECK(kr_errcode(ctx) == KR_EARG);
+  CHECK(strcmp(kr_errmsg(ctx), "Adam: lr must be a finite number, got nan") == 0);
+  cfg.lr = 0.001;
+  cfg.clipnorm = INFINITY;
+  CHECK(kr_optim_new(ctx, &cfg) == NULL);
+  CHECK(strcmp(kr_errmsg(ctx), "Adam: clipnorm must be a finite number, got inf") == 0);
+  cfg.clipnorm = 0;
+  CHECK(kr_mem_in_use(ctx) == 0);
+
+  kr_optim *o = kr_optim_new(ctx, &cfg);
+  CHECK(o != NULL);
+  kr_tensor *vars[2] = {NULL, NULL};
+  fixture_vars(ctx, vars);
+  CHECK(kr_optim_bind(o, 2, vars) == KR_OK);
+  kr_tensor *holes[2] = {vars[0], NULL};
+  CHECK(kr_optim_bind(o, 2, holes) == KR_EARG);
+  CHECK(strcmp(kr_errmsg(ctx), "Adam: variable 2 is missing") == 0);
+  CHECK(kr_optim_nslots(o) == 6);   /* a bad list leaves the old binding */
+  CHECK(kr_optim_bind(o, -1, vars) == KR_EARG);
+  CHECK(kr_optim_bind(o, 1, NULL) == KR_EARG);
+  kr_optim_free(o);
+  for (int v = 0; v < 2; v++) kr_tensor_release(vars[v]);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
+/* ---- allocation failures in kr_optim_new and kr_optim_bind ---- */
+
+static void test_alloc_failures(void)
+{
+  for (int c = 0; c < OF_NCASES; c++) {
+    const of_case *fc = &of_cases[c];
+    kr_ctx *ctx = kr_ctx_new();
+    kr_tensor *vars[OF_NVARS];
+    fixture_vars(ctx, vars);
+    size_t start = kr_mem_in_use(ctx);
+    int failures = 0, ok = 0;
+    for (long n = 1; n < 200 && !ok; n++) {
+      kr_mem_fail_at(ctx, n);
+      kr_optim *o = kr_optim_new(ctx, &fc->cfg);
+      int st = o ? kr_optim_bind(o, OF_NVARS, vars) : KR_EMEM;
+      kr_mem_fail_at(ctx, 0);
+      if (st == KR_OK) {
+        ok = 1;
+        CHECK(kr_optim_nslots(o) == slots_per_var(fc->cfg.kind) * OF_NVARS);
+      } else {
+        failures++;
+        CHECK_MSG(st == KR_EMEM && kr_errcode(ctx) == KR_EMEM, "%s: n=%ld: %s", fc->name, n,
+                  kr_errmsg(ctx));
+        if (o) {
+          CHECK(kr_optim_nslots(o) == 0);   /* a failed bind leaves it unbound */
+          /* and it can be bound again */
+          CHECK(kr_optim_bind(o, OF_NVARS, vars) == KR_OK);
+        }
+      }
+      kr_optim_free(o);
+      CHECK_MSG(kr_mem_in_use(ctx) == start, "%s: n=%ld leaks", fc->name, n);
+    }
+    CHECK(ok);
+    /* struct + 2 arrays + 3 allocations per slot tensor */
+    CHECK_MSG(failures == 3 + 3 * slots_per_var(fc->cfg.kind) * OF_NVARS, "%s: %d failures",
+              fc->name, failures);
+    for (int v = 0; v < OF_NVARS; v++) kr_tensor_release(vars[v]);
+    CHECK(kr_mem_in_use(ctx) == 0);
+    kr_ctx_free(ctx);
+  }
+}
+
+int main(void)
+{
+  test_trajectories();
+  test_shapes();
+  test_slots();
+  test_decay();
+  test_epsilon_default();
+  test_resume();
+  test_nadam_long_run();
+  test_errors();
+  test_alloc_failures();
+  return check_report("test_optim");
+}

@@ -159,7 +159,7 @@ static void emit(fmt *f, const kr_tensor *t, int axis, int64_t off, int summariz
   for (int64_t i = 0; i < n; i++) {
     if (summarize && shown(n) && i == EDGE) {
       if (axis == s->ndim - 1) {
-        puts_(f, "... ");
+        puts_(f, " ...");
         *col += 4;
       } else {
         puts_(f, "...");
@@ -173,18 +173,18 @@ static void emit(fmt *f, const kr_tensor *t, int axis, int64_t off, int summariz
       int w = one(f, KR_DATA(t)[off + i], b, sizeof b);
       char padded[160];
       snprintf(padded, sizeof padded, "%*s%s", f->width - w, "", b);
-      size_t need = strlen(padded) + (i + 1 < n ? 1 : 1 + (size_t)axis + 1);
-      if (*col + need > LINE_WIDTH && i > 0) {
+      /* the last item must leave room for the closing brackets */
+      size_t need = strlen(padded) + (i + 1 == n ? (size_t)axis + 1 : 0);
+      if (i > 0 && *col + 1 + need > LINE_WIDTH) {
         puts_(f, "\n");
         for (int k = 0; k <= axis; k++) puts_(f, " ");
         *col = (size_t)axis + 1;
-      }
-      puts_(f, padded);
-      *col += strlen(padded);
-      if (i + 1 < n) {
+      } else if (i > 0) {
         puts_(f, " ");
         (*col)++;
       }
+      puts_(f, padded);
+      *col += strlen(padded);
     } else {
       emit(f, t, axis + 1, off + i * stride, summarize, col);
       if (i + 1 < n) {

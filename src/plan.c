@@ -210,12 +210,20 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
   for (int k = 0; k < nin; k++)
     if (p->in_step[k] != (size_t)-1) last[p->in_step[k]] = (long)n;    /* inputs too */
 
-  /* placement */
+  /* placement: the placeholders first, since they are filled before the run
+  ** starts and must not share memory with anything computed in it */
+  for (size_t i = 0; i < n; i++) {
+    step *s = &p->steps[i];
+    if (s->node->op != KR_OP_INPUT) continue;
+    kr_shape c = kr_concrete(&s->node->shape, max_batch);
+    s->ysize = round_up((size_t)kr_numel(&c));
+    if (fl_alloc(&fl, s->ysize, &s->yoff)) goto nomem;
+  }
   for (size_t i = 0; i < n; i++) {
     step *s = &p->steps[i];
     kr_node *nd = s->node;
     const kr_opinfo *info = &kr_ops[nd->op];
-    if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE) continue;
+    if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE || nd->op == KR_OP_INPUT) continue;
     kr_shape c = kr_concrete(&nd->shape, max_batch);
     s->ysize = round_up((size_t)kr_numel(&c));
     s->auxsize = info->aux ? round_up(info->aux(nd, max_batch)) : 0;

@@ -53,11 +53,26 @@ function keras.memory()
   return {in_use = used, peak = peak}
 end
 
-local ok_layers, layers = pcall(part, "layers", keras)
-if ok_layers then
-  keras.layers = layers
-elseif package.preload["keras.layers"] then
-  error(layers, 0)
+-- parts written in Lua; a part is optional only while it is being written
+local function optional(name, ...)
+  if package.preload["keras." .. name] then return part(name, ...) end
+  return nil
+end
+
+keras.losses = optional("losses", K)
+keras.metrics = optional("metrics", K, keras.losses)
+keras.optimizers = optional("optimizers", core)
+keras.regularizers = optional("regularizers", K)
+keras.utils = optional("utils", keras)
+keras.callbacks = optional("callbacks", keras)
+keras.layers = optional("layers", keras)
+keras.models = optional("models", keras)
+keras.datasets = optional("datasets", keras)
+keras.preprocessing = optional("preprocessing", keras)
+if keras.models then
+  keras.Sequential = keras.models.Sequential
+  keras.Model = keras.models.Model
+  keras.Input = keras.layers.Input
 end
 
 return keras

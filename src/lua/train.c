@@ -279,6 +279,7 @@ static int tr_fit_epoch(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
   lk_trainer *u = check_trainer(L, 1);
+  lua_settop(L, 8);   /* fixed argument slots: the arrays below are pushed above them */
   kr_data x, y, sw;
   data_arg(L, 2, &x, "fit");
   data_arg(L, 3, &y, "fit");
@@ -305,6 +306,7 @@ static int tr_evaluate(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
   lk_trainer *u = check_trainer(L, 1);
+  lua_settop(L, 6);
   kr_data x, y, sw;
   data_arg(L, 2, &x, "evaluate");
   data_arg(L, 3, &y, "evaluate");
@@ -322,6 +324,7 @@ static int tr_predict(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
   lk_trainer *u = check_trainer(L, 1);
+  lua_settop(L, 3);
   kr_data x;
   data_arg(L, 2, &x, "predict");
   lua_Integer bs = luaL_checkinteger(L, 3);
@@ -341,6 +344,7 @@ static int one(lua_State *L, int train)
   lk_trainer *u = check_trainer(L, 1);
   kr_data x, y, sw;
   const char *what = train ? "train_on_batch" : "test_on_batch";
+  lua_settop(L, 4);
   data_arg(L, 2, &x, what);
   data_arg(L, 3, &y, what);
   data_arg(L, 4, &sw, what);

@@ -1,0 +1,814 @@
+-- keras.layers: the layer protocol and the core layers.
+-- A layer owns its weights (tensors, each with one variable node) and adds
+-- graph nodes when it is called on symbolic tensors. Each call is recorded
+-- (inputs, outputs): that record is how models find their graph, and calling
+-- a layer again shares its weights. The math is C graph ops (backend.lua).
+local keras = ...
+local core, K = keras._core, keras.backend
+local A, I = keras.activations, keras.initializers
+local is_node = core.is_node
+
+local layers = {}
+
+-- ---- classes ----
+
+local Layer = {class_name = "Layer", _getters = {}}
+Layer.__index = Layer
+
+local function class(name, parent)
+  parent = parent or Layer
+  local cls = setmetatable({class_name = name, _getters = setmetatable({}, {__index = parent._getters})},
+                           {__index = parent})
+  cls.__index = function(self, k)
+    local g = cls._getters[k]
+    if g then return g(self) end
+    return cls[k]
+  end
+  cls.__call = function(self, ...) return self:__call_layer(...) end
+  cls.__tostring = function(self) return string.format("<%s %s>", name, self.name) end
+  cls.__name = "keras.layers." .. name
+  return cls
+end
+layers._class = class
+layers.Layer = Layer
+
+function layers.is_layer(x)
+  return type(x) == "table" and x.__call_layer ~= nil and getmetatable(x) ~= nil
+end
+
+-- ---- arguments: Dense(64, {activation="relu"}) or Dense{64, activation="relu"} ----
+
+local COMMON = {name = true, trainable = true, input_shape = true, input_dim = true, input_length = true,
+                batch_size = true, batch_input_shape = true, dtype = true, weights = true}
+
+local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+
+-- spec = {positional names...}, allowed = set of keyword names
+local function parse(cls, a, b, positional, allowed, first_is_sequence)
+  local o = {}
+  if b ~= nil then
+    if not is_plain(b) then
+      error(string.format("%s: options must be a table, got %s", cls, type(b)), 4)
+    end
+    for k, v in pairs(b) do o[k] = v end
+    if a ~= nil then
+      if o[1] ~= nil then
+        error(string.format("%s: argument '%s' given twice", cls, positional[1] or "1"), 4)
+      end
+      table.insert(o, 1, a)
+    end
+  elseif is_plain(a) and not (first_is_sequence and type(a[1]) ~= "table" and a[1] ~= nil
+                               and a[1] ~= K.None and next(a, #a > 0 and #a or nil) == nil) then
+    for k, v in pairs(a) do o[k] = v end
+  elseif a ~= nil then
+    o[1] = a
+  end
+  for i, pname in ipairs(positional) do
+    if o[i] ~= nil then
+      if o[pname] ~= nil then error(string.format("%s: argument '%s' given twice", cls, pname), 4) end
+      o[pname] = o[i]
+      o[i] = nil
+    end
+  end
+  for k in pairs(o) do
+    if math.type(k) == "integer" then
+      error(string.format("%s: too many positional arguments", cls), 4)
+    elseif not (allowed[k] or COMMON[k]) then
+      error(string.format("%s: unknown argument '%s'", cls, tostring(k)), 4)
+    end
+  end
+  return o
+end
+layers._parse = parse
+
+local function set(list)
+  local s = {}
+  for _, k in ipairs(list) do s[k] = true end
+  return s
+end
+layers._set = set
+
+-- ---- names: dense_1, dense_2, ... per class, per Lua state ----
+
+local uids = {}
+local function snake(name)
+  local s = name:gsub("(.)(%u[%l%d]+)", "%1_%2"):gsub("(%l)(%u)", "%1_%2")
+  return s:lower()
+end
+function layers._unique_name(prefix)
+  uids[prefix] = (uids[prefix] or 0) + 1
+  return prefix .. "_" .. uids[prefix]
+end
+function layers._reset_uids() uids = {} end
+
+-- ---- shapes ----
+
+local function shape_str(s)
+  local parts = {}
+  for i, d in ipairs(s) do parts[i] = (d == -1 or d == K.None) and "None" or tostring(d) end
+  if #parts == 1 then return "(" .. parts[1] .. ",)" end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+layers._shape_str = shape_str
+
+local function user_shape(s)
+  local out = {}
+  for i, d in ipairs(s) do out[i] = d == -1 and K.None or d end
+  return out
+end
+
+-- a Keras shape from the user: sizes, keras.None for unknown; -1 inside the engine
+local function engine_shape(s, who, what)
+  if type(s) ~= "table" then error(string.format("%s: %s must be a table of sizes, got %s", who, what, type(s)), 4) end
+  local out = {}
+  for i, d in ipairs(s) do
+    if d == K.None or d == -1 then
+      if i ~= 1 then
+        error(string.format("%s: %s: only the batch dimension may be None (dimension %d is unknown)", who, what, i), 4)
+      end
+      out[i] = -1
+    elseif math.type(d) ~= "integer" or d < 1 then
+      error(string.format("%s: %s must hold positive integers, got %s", who, what, tostring(d)), 4)
+    else
+      out[i] = d
+    end
+  end
+  return out
+end
+layers._engine_shape = engine_shape
+
+-- ---- the base layer ----
+
+function Layer._init(self, o)
+  self.name = o.name or layers._unique_name(self._prefix or snake(self.class_name))
+  if type(self.name) ~= "string" then error(self.class_name .. ": name must be a string", 4) end
+  self.trainable = o.trainable == nil and true or not not o.trainable
+  self._weights = {}
+  self._inbound = {}
+  self._losses = {}
+  self.built = false
+  self.stateful = false
+  if o.weights then self._initial_weights = o.weights end
+  -- first-layer shape arguments
+  local bis
+  if o.batch_input_shape then
+    bis = engine_shape(o.batch_input_shape, self.class_name, "batch_input_shape")
+  elseif o.input_shape then
+    local s = engine_shape(o.input_shape, self.class_name, "input_shape")
+    if s[1] == -1 then error(self.class_name .. ": input_shape must not include the batch dimension", 4) end
+    bis = {o.batch_size or -1}
+    for i, d in ipairs(s) do bis[i + 1] = d end
+  elseif o.input_dim then
+    if math.type(o.input_dim) ~= "integer" or o.input_dim < 1 then
+      error(string.format("%s: input_dim must be a positive integer, got %s", self.class_name, tostring(o.input_dim)), 4)
+    end
+    if o.input_length then
+      bis = {o.batch_size or -1, o.input_length, o.input_dim}
+    else
+      bis = {o.batch_size or -1, o.input_dim}
+    end
+  end
+  self._batch_input_shape = bis
+  return self
+end
+
+function Layer:_msg(fmt, ...)
+  return string.format("%s (%s): " .. fmt, self.class_name, self.name, ...)
+end
+
+function Layer:add_weight(o)
+  local shape = o.shape
+  local init = I.get(o.initializer or "glorot_uniform", self.class_name)
+  local t = init(shape)
+  local w = {name = self.name .. "/" .. o.name .. ":0", short = o.name, tensor = t,
+             node = core.variable(t), trainable = o.trainable ~= false, regularizer = o.regularizer}
+  table.insert(self._weights, w)
+  if o.regularizer then
+    table.insert(self._losses, function() return o.regularizer(w.node) end)
+  end
+  return w.node, w
+end
+
+-- weights: trainable first, then non-trainable (Keras's layer.weights order)
+local function ordered(self)
+  local out = {}
+  for _, w in ipairs(self._weights) do if w.trainable then out[#out + 1] = w end end
+  for _, w in ipairs(self._weights) do if not w.trainable then out[#out + 1] = w end end
+  return out
+end
+Layer._ordered_weights = ordered
+
+function Layer._getters.weights(self)
+  local out = {}
+  for i, w in ipairs(ordered(self)) do out[i] = w.tensor end
+  return out
+end
+
+function Layer._getters.trainable_weights(self)
+  local out = {}
+  if not self.trainable then return out end
+  for _, w in ipairs(self._weights) do if w.trainable then out[#out + 1] = w.tensor end end
+  return out
+end
+
+function Layer._getters.non_trainable_weights(self)
+  local out = {}
+  for _, w in ipairs(self._weights) do
+    if not w.trainable or not self.trainable then out[#out + 1] = w.tensor end
+  end
+  return out
+end
+
+function Layer:get_weights()
+  local out = {}
+  for i, w in ipairs(ordered(self)) do out[i] = w.tensor:copy() end
+  return out
+end
+
+function Layer:set_weights(list)
+  local ws = ordered(self)
+  if type(list) ~= "table" then error(self:_msg("set_weights expects a list of tensors"), 2) end
+  if #list ~= #ws then
+    error(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the layer was expecting %d weights.',
+      self.name, #list, #ws), 2)
+  end
+  for i, w in ipairs(ws) do
+    local v = list[i]
+    if not (getmetatable(v) == core.Tensor) then v = core.tensor(v) end
+    local a, b = w.tensor.shape, v.shape
+    local same = #a == #b
+    for k = 1, #a do if a[k] ~= b[k] then same = false end end
+    if not same then
+      error(string.format("Layer weight shape %s not compatible with provided weight shape %s (layer %s, weight %s)",
+        shape_str(a), shape_str(b), self.name, w.short), 2)
+    end
+    w.tensor:assign(v)
+  end
+end
+
+function Layer:count_params()
+  local n = 0
+  for _, w in ipairs(self._weights) do n = n + w.tensor:size() end
+  return n
+end
+
+function Layer:get_config() return {name = self.name, trainable = self.trainable} end
+
+-- the symbolic losses of the layer (regularizers)
+function Layer:get_losses()
+  local out = {}
+  for _, f in ipairs(self._losses) do out[#out + 1] = f() end
+  return out
+end
+
+function Layer:reset_states() end
+
+-- ---- calling a layer ----
+
+local function as_list(x)
+  if is_node(x) then return {x}, true end
+  return x, false
+end
+
+function Layer:__call_layer(x, kwargs)
+  local inputs, single = as_list(x)
+  if type(inputs) ~= "table" or #inputs == 0 then
+    error(self:_msg("expected a symbolic tensor (keras.Input or a layer output), got %s",
+      getmetatable(x) == core.Tensor and "a concrete tensor" or type(x)), 2)
+  end
+  for i, t in ipairs(inputs) do
+    if not is_node(t) then
+      error(self:_msg("input %d is not a symbolic tensor (keras.Input or a layer output), got %s", i,
+        getmetatable(t) == core.Tensor and "a concrete tensor" or type(t)), 2)
+    end
+  end
+  local arg = single and inputs[1] or inputs
+  if not self.built then
+    local shapes = {}
+    for i, t in ipairs(inputs) do shapes[i] = t.shape end
+    local ok, err = pcall(self.build, self, single and shapes[1] or shapes)
+    if not ok then error(err, 2) end
+    self.built = true
+    if self._initial_weights then
+      local w = self._initial_weights
+      self._initial_weights = nil
+      local ok2, err2 = pcall(self.set_weights, self, w)
+      if not ok2 then error(err2, 2) end
+    end
+  end
+  local ok, out = pcall(self.call, self, arg, kwargs)
+  if not ok then
+    -- engine messages gain the layer's name
+    if type(out) == "string" and not out:find(self.name, 1, true) then
+      out = self:_msg("%s", out:gsub("^[^:]*:%d+: ", ""))
+    end
+    error(out, 2)
+  end
+  local outs = as_list(out)
+  -- a layer's output must be a node of its own (history is kept per node)
+  for i, o in ipairs(outs) do
+    for _, t in ipairs(inputs) do
+      if rawequal(o, t) then outs[i] = K.identity(o) end
+    end
+    if outs[i]:meta().layer then
+      outs[i] = K.identity(outs[i])
+    end
+  end
+  local rec = {inputs = inputs, outputs = outs, kwargs = kwargs}
+  table.insert(self._inbound, rec)
+  for i, o in ipairs(outs) do
+    local m = o:meta()
+    m.layer, m.node_index, m.tensor_index = self, #self._inbound, i
+  end
+  if is_node(out) then return outs[1] end
+  return outs
+end
+
+function Layer:build(shape) end
+function Layer:call(x) return x end
+
+-- ---- nodes: inputs and outputs of each call ----
+
+local function node_at(self, i, what)
+  if #self._inbound == 0 then
+    error(string.format("Layer %s is not connected, no input to return.", self.name), 3)
+  end
+  local rec = self._inbound[i]
+  if not rec then
+    error(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i, #self._inbound), 3)
+  end
+  return rec
+end
+
+local function one_node(self, what)
+  if #self._inbound == 0 then
+    error(string.format("Layer %s has no inbound nodes.", self.name), 3)
+  end
+  if #self._inbound > 1 then
+    error(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use `get_%s_at(node_index)` instead.',
+      self.name, what, what), 3)
+  end
+  return self._inbound[1]
+end
+
+local function unwrap(list) if #list == 1 then return list[1] end return list end
+local function shapes_of(list)
+  local out = {}
+  for i, t in ipairs(list) do out[i] = user_shape(t.shape) end
+  if #out == 1 then return out[1] end
+  return out
+end
+
+function Layer:get_output_at(i) return unwrap(node_at(self, i, "output").outputs) end
+function Layer:get_input_at(i) return unwrap(node_at(self, i, "input").inputs) end
+function Layer:get_output_shape_at(i) return shapes_of(node_at(self, i, "output shape").outputs) end
+function Layer:get_input_shape_at(i) return shapes_of(node_at(self, i, "input shape").inputs) end
+function Layer._getters.output(self) return unwrap(one_node(self, "output").outputs) end
+function Layer._getters.input(self) return unwrap(one_node(self, "input").inputs) end
+function Layer._getters.output_shape(self) return shapes_of(one_node(self, "output_shape").outputs) end
+function Layer._getters.input_shape(self)
+  if #self._inbound == 0 and self._batch_input_shape then return user_shape(self._batch_input_shape) end
+  return shapes_of(one_node(self, "input_shape").inputs)
+end
+function Layer._getters.inbound_nodes(self) return self._inbound end
+function Layer._getters.losses(self) return self:get_losses() end
+
+-- ---- Input ----
+
+local InputLayer = class("InputLayer")
+InputLayer._prefix = "input"
+layers.InputLayer = InputLayer
+
+local INPUT_ARGS = set{"shape", "batch_shape", "dtype", "name", "sparse", "tensor", "input_shape",
+                       "batch_input_shape", "batch_size"}
+
+function InputLayer.new(o)
+  local self = setmetatable({}, InputLayer)
+  local shape
+  if o.batch_shape or o.batch_input_shape then
+    shape = engine_shape(o.batch_shape or o.batch_input_shape, "Input", "batch_shape")
+  elseif o.shape or o.input_shape then
+    local s = engine_shape(o.shape or o.input_shape, "Input", "shape")
+    shape = {o.batch_size or -1}
+    for i, d in ipairs(s) do shape[i + 1] = d end
+  else
+    error("Input: give a shape (shape={...}) or a batch_shape", 3)
+  end
+  if o.dtype and o.dtype ~= "float32" and o.dtype ~= "int32" and o.dtype ~= "int64" then
+    error("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'", 3)
+  end
+  Layer._init(self, {name = o.name})
+  self.dtype = o.dtype or "float32"
+  self._batch_input_shape = shape
+  self.built = true
+  local node = core.input(shape)
+  local rec = {inputs = {}, outputs = {node}}
+  self._inbound[1] = rec
+  local m = node:meta()
+  m.layer, m.node_index, m.tensor_index = self, 1, 1
+  return self
+end
+
+function InputLayer:get_config()
+  return {batch_input_shape = user_shape(self._batch_input_shape), dtype = self.dtype, name = self.name,
+          sparse = false}
+end
+
+-- keras.Input{shape={784}} -> a symbolic tensor
+function layers.Input(a, b)
+  local o = parse("Input", a, b, {"shape"}, INPUT_ARGS, true)
+  return InputLayer.new(o).output
+end
+
+-- keras.layers.InputLayer{input_shape={784}} (a layer, as in Keras)
+setmetatable(InputLayer, {__index = Layer, __call = function(_, a, b)
+  local o = parse("InputLayer", a, b, {}, INPUT_ARGS)
+  return InputLayer.new(o)
+end})
+
+-- ---- a helper to declare layer classes ----
+
+-- define("Dense", {"units"}, {"activation", ...}, init) -> class with a constructor
+local function define(name, positional, keywords, init, opts)
+  local cls = class(name, opts and opts.parent)
+  local allowed = set(keywords)
+  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, a, b)
+    local o = parse(name, a, b, positional, allowed, opts and opts.first_is_sequence)
+    local self = setmetatable({}, cls)
+    Layer._init(self, o)
+    init(self, o)
+    return self
+  end})
+  layers[name] = cls
+  return cls
+end
+layers._define = define
+
+local function check_number(who, name, v, lo, hi, lo_open)
+  if type(v) ~= "number" or v ~= v or (lo and (lo_open and v <= lo or v < lo)) or (hi and v >= hi) then
+    error(string.format("%s: %s must be a number%s, got %s", who, name,
+      lo and hi and string.format(" in [%g, %g)", lo, hi) or lo and string.format(" >= %g", lo) or "", tostring(v)), 5)
+  end
+  return v
+end
+layers._check_number = check_number
+
+local function check_int(who, name, v, lo)
+  if math.type(v) ~= "integer" or v < (lo or 1) then
+    error(string.format("%s: %s must be an integer >= %d, got %s", who, name, lo or 1, tostring(v)), 5)
+  end
+  return v
+end
+layers._check_int = check_int
+
+local function regularizer(who, r)
+  if r == nil then return nil end
+  if keras.regularizers then return keras.regularizers.get(r, who) end
+  error(who .. ": regularizers are not available", 5)
+end
+
+local function no_constraint(who, o, ...)
+  for _, k in ipairs{...} do
+    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
+  end
+end
+
+-- ---- Dense ----
+
+local Dense = define("Dense", {"units"}, {"units", "activation", "use_bias", "kernel_initializer",
+  "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+  "kernel_constraint", "bias_constraint"}, function(self, o)
+  self.units = check_int("Dense", "units", o.units)
+  self.activation, self._act_name = A.get(o.activation, "Dense")
+  self.use_bias = o.use_bias == nil and true or o.use_bias
+  self.kernel_initializer = I.get(o.kernel_initializer or "glorot_uniform", "Dense")
+  self.bias_initializer = I.get(o.bias_initializer or "zeros", "Dense")
+  self.kernel_regularizer = regularizer("Dense", o.kernel_regularizer)
+  self.bias_regularizer = regularizer("Dense", o.bias_regularizer)
+  self.activity_regularizer = regularizer("Dense", o.activity_regularizer)
+  no_constraint("Dense", o, "kernel_constraint", "bias_constraint")
+end)
+
+function Dense:build(shape)
+  local n = shape[#shape]
+  if #shape < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(shape))) end
+  self.input_dim = n
+  self.kernel = self:add_weight{name = "kernel", shape = {n, self.units}, initializer = self.kernel_initializer,
+                                regularizer = self.kernel_regularizer}
+  if self.use_bias then
+    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = self.bias_initializer,
+                                regularizer = self.bias_regularizer}
+  end
+end
+
+function Dense:call(x)
+  local s = x.shape
+  if s[#s] ~= self.input_dim then
+    error(self:_msg("expected input with last dimension %d, got %d", self.input_dim, s[#s]), 0)
+  end
+  local y = K.dot(x, self.kernel)
+  if self.use_bias then y = K.add(y, self.bias) end
+  y = self.activation(y)
+  if self.activity_regularizer then
+    local r = self.activity_regularizer
+    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
+  end
+  return y
+end
+
+function Dense:get_config()
+  return {name = self.name, trainable = self.trainable, units = self.units, activation = self._act_name,
+          use_bias = self.use_bias}
+end
+
+-- ---- Activation and advanced activations ----
+
+local Activation = define("Activation", {"activation"}, {"activation"}, function(self, o)
+  if o.activation == nil then error("Activation: missing argument 'activation'", 4) end
+  self.activation, self._act_name = A.get(o.activation, "Activation")
+end)
+function Activation:call(x) return self.activation(x) end
+function Activation:get_config() return {name = self.name, trainable = self.trainable, activation = self._act_name} end
+
+local LeakyReLU = define("LeakyReLU", {"alpha"}, {"alpha"}, function(self, o)
+  self.alpha = check_number("LeakyReLU", "alpha", o.alpha or 0.3, 0)
+end)
+LeakyReLU._prefix = "leaky_re_lu"
+function LeakyReLU:call(x) return K.relu(x, self.alpha) end
+
+local ReLU = define("ReLU", {"max_value"}, {"max_value", "negative_slope", "threshold"}, function(self, o)
+  self.max_value = o.max_value
+  self.negative_slope = o.negative_slope or 0
+  if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
+  if self.max_value then check_number("ReLU", "max_value", self.max_value, 0, nil, true) end
+end)
+ReLU._prefix = "re_lu"
+function ReLU:call(x) return K.relu(x, self.negative_slope, self.max_value) end
+
+local ELU = define("ELU", {"alpha"}, {"alpha"}, function(self, o)
+  self.alpha = check_number("ELU", "alpha", o.alpha or 1.0)
+end)
+function ELU:call(x) return K.elu(x, self.alpha) end
+
+local ThresholdedReLU = define("ThresholdedReLU", {"theta"}, {"theta"}, function(self, o)
+  self.theta = check_number("ThresholdedReLU", "theta", o.theta or 1.0, 0)
+end)
+ThresholdedReLU._prefix = "thresholded_re_lu"
+function ThresholdedReLU:call(x) return K.mul(x, K.greater(x, self.theta)) end
+
+local Softmax = define("Softmax", {"axis"}, {"axis"}, function(self, o) self.axis = o.axis or -1 end)
+function Softmax:call(x) return K.softmax(x, self.axis) end
+
+local PReLU = define("PReLU", {}, {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
+  function(self, o)
+    self.alpha_initializer = I.get(o.alpha_initializer or "zeros", "PReLU")
+    self.alpha_regularizer = regularizer("PReLU", o.alpha_regularizer)
+    self.shared_axes = o.shared_axes
+    no_constraint("PReLU", o, "alpha_constraint")
+  end)
+PReLU._prefix = "p_re_lu"
+function PReLU:build(shape)
+  local s = {}
+  for i = 2, #shape do s[i - 1] = shape[i] end
+  for _, a in ipairs(self.shared_axes or {}) do s[a] = 1 end
+  self.alpha = self:add_weight{name = "alpha", shape = s, initializer = self.alpha_initializer,
+                               regularizer = self.alpha_regularizer}
+end
+-- relu(x) - alpha * relu(-x)
+function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)))) end
+
+-- ---- Dropout ----
+
+local Dropout = define("Dropout", {"rate"}, {"rate", "noise_shape", "seed"}, function(self, o)
+  self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
+  if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
+end)
+function Dropout:call(x)
+  if self.rate > 0 then return K.dropout(x, self.rate) end
+  return x
+end
+function Dropout:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end
+
+-- ---- shape layers ----
+
+local function per_sample(shape, who)
+  local n = 1
+  for i = 2, #shape do n = n * shape[i] end
+  return n
+end
+
+local Flatten = define("Flatten", {}, {"data_format"}, function(self, o) end)
+function Flatten:call(x)
+  local s = x.shape
+  if #s < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(s)), 0) end
+  if #s == 2 then return K.identity(x) end
+  return K.reshape(x, {s[1], per_sample(s)})
+end
+
+local Reshape = define("Reshape", {"target_shape"}, {"target_shape"}, function(self, o)
+  if type(o.target_shape) ~= "table" then error("Reshape: target_shape must be a table of sizes", 4) end
+  local unknown = 0
+  for i, d in ipairs(o.target_shape) do
+    if d == -1 or d == K.None then unknown = unknown + 1
+    elseif math.type(d) ~= "integer" or d < 1 then
+      error(string.format("Reshape: target_shape[%d] must be a positive integer or -1, got %s", i, tostring(d)), 4)
+    end
+  end
+  if unknown > 1 then error("Reshape: can only infer one unknown dimension", 4) end
+  self.target_shape = o.target_shape
+end, {first_is_sequence = true})
+function Reshape:call(x)
+  local s = x.shape
+  local total = per_sample(s)
+  local t, known, unknown = {s[1]}, 1, nil
+  for i, d in ipairs(self.target_shape) do
+    if d == -1 or d == K.None then unknown = i + 1 else known = known * d end
+    t[i + 1] = d
+  end
+  if unknown then
+    if total % known ~= 0 then
+      error(self:_msg("total size of new array must be unchanged (input %s, target %s)", shape_str(s),
+        shape_str(self.target_shape)), 0)
+    end
+    t[unknown] = total // known
+  elseif known ~= total then
+    error(self:_msg("total size of new array must be unchanged (input %s, target %s)", shape_str(s),
+      shape_str(self.target_shape)), 0)
+  end
+  return core.op("reshape", {x}, {shape = t})
+end
+
+local Permute = define("Permute", {"dims"}, {"dims"}, function(self, o)
+  if type(o.dims) ~= "table" then error("Permute: dims must be a table of axes (1-based, without the batch axis)", 4) end
+  self.dims = o.dims
+end, {first_is_sequence = true})
+function Permute:call(x)
+  local nd = #x.shape
+  if #self.dims ~= nd - 1 then
+    error(self:_msg("dims has %d entries but the input has %d non-batch axes", #self.dims, nd - 1), 0)
+  end
+  local perm, seen = {0}, {}
+  for i, d in ipairs(self.dims) do
+    if math.type(d) ~= "integer" or d < 1 or d >= nd or seen[d] then
+      error(self:_msg("dims must be a permutation of 1..%d, got %s", nd - 1, tostring(d)), 0)
+    end
+    seen[d] = true
+    perm[i + 1] = d
+  end
+  return K.permute_dimensions(x, perm)
+end
+
+local RepeatVector = define("RepeatVector", {"n"}, {"n"}, function(self, o)
+  self.n = check_int("RepeatVector", "n", o.n)
+end)
+function RepeatVector:call(x)
+  local s = x.shape
+  if #s ~= 2 then error(self:_msg("expected input of rank 2, got shape %s", shape_str(s)), 0) end
+  local e = core.op("reshape", {x}, {shape = {s[1], 1, s[2]}})
+  local list = {}
+  for i = 1, self.n do list[i] = e end
+  return K.concatenate(list, 1)
+end
+
+-- ---- Lambda ----
+
+local Lambda = define("Lambda", {"function", "output_shape"}, {"function", "output_shape", "arguments", "mask"},
+  function(self, o)
+    if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
+    self.fn = o["function"]
+    self.arguments = o.arguments or {}
+  end)
+function Lambda:call(x)
+  local y = self.fn(x, self.arguments)
+  if not is_node(y) and not (type(y) == "table" and is_node(y[1])) then
+    error(self:_msg("the function must return a symbolic tensor, got %s", type(y)), 0)
+  end
+  return y
+end
+
+-- ---- BatchNormalization ----
+
+local BatchNormalization = define("BatchNormalization", {}, {"axis", "momentum", "epsilon", "center", "scale",
+  "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
+  "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}, function(self, o)
+  self.axis = o.axis or -1
+  self.momentum = check_number("BatchNormalization", "momentum", o.momentum or 0.99, 0)
+  self.epsilon = check_number("BatchNormalization", "epsilon", o.epsilon or 1e-3, 0, nil, true)
+  self.center = o.center == nil and true or o.center
+  self.scale = o.scale == nil and true or o.scale
+  self.beta_initializer = I.get(o.beta_initializer or "zeros", "BatchNormalization")
+  self.gamma_initializer = I.get(o.gamma_initializer or "ones", "BatchNormalization")
+  self.moving_mean_initializer = I.get(o.moving_mean_initializer or "zeros", "BatchNormalization")
+  self.moving_variance_initializer = I.get(o.moving_variance_initializer or "ones", "BatchNormalization")
+  self.beta_regularizer = regularizer("BatchNormalization", o.beta_regularizer)
+  self.gamma_regularizer = regularizer("BatchNormalization", o.gamma_regularizer)
+  no_constraint("BatchNormalization", o, "beta_constraint", "gamma_constraint")
+end)
+function BatchNormalization:build(shape)
+  local ax = self.axis < 0 and #shape + self.axis + 1 or self.axis + 1
+  if ax < 2 or ax > #shape then
+    error(self:_msg("axis %d is out of range for input shape %s", self.axis, shape_str(shape)))
+  end
+  local c = shape[ax]
+  if self.scale then
+    self.gamma = self:add_weight{name = "gamma", shape = {c}, initializer = self.gamma_initializer,
+                                 regularizer = self.gamma_regularizer}
+  else
+    self.gamma = core.const(core.full({c}, 1))
+  end
+  if self.center then
+    self.beta = self:add_weight{name = "beta", shape = {c}, initializer = self.beta_initializer,
+                                regularizer = self.beta_regularizer}
+  else
+    self.beta = core.const(core.full({c}, 0))
+  end
+  self.moving_mean = self:add_weight{name = "moving_mean", shape = {c}, initializer = self.moving_mean_initializer,
+                                     trainable = false}
+  self.moving_variance = self:add_weight{name = "moving_variance", shape = {c},
+                                         initializer = self.moving_variance_initializer, trainable = false}
+  self._channels = c
+end
+function BatchNormalization:call(x)
+  local s = x.shape
+  local ax = self.axis < 0 and #s + self.axis or self.axis
+  if s[ax + 1] ~= self._channels then
+    error(self:_msg("expected axis %d to have size %d, got %s", self.axis, self._channels, shape_str(s)), 0)
+  end
+  return core.op("batchnorm", {x, self.gamma, self.beta, self.moving_mean, self.moving_variance},
+                 {i = {ax}, f = {self.momentum, self.epsilon}})
+end
+
+-- ---- merge layers ----
+
+local function merge(name, fn, min_inputs)
+  local cls = define(name, {}, {"axis", "axes", "normalize"}, function(self, o)
+    self.axis = o.axis
+  end)
+  function cls:call(xs)
+    if is_node(xs) or #xs < (min_inputs or 2) then
+      error(self:_msg("a merge layer should be called on a list of at least %d inputs", min_inputs or 2), 0)
+    end
+    return fn(self, xs)
+  end
+  local lower = name:sub(1, 1):lower() .. name:sub(2)
+  layers[lower] = function(list, o)
+    o = o or {}
+    if is_plain(list) and list[1] and not is_node(list) then
+      local opts = {}
+      for k, v in pairs(list) do if math.type(k) ~= "integer" then opts[k] = v end end
+      for k, v in pairs(o) do opts[k] = v end
+      local ins = {}
+      for i = 1, #list do ins[i] = list[i] end
+      return cls(opts)(ins)
+    end
+    return cls(o)(list)
+  end
+  return cls
+end
+
+local function fold(xs, f)
+  local acc = xs[1]
+  for i = 2, #xs do acc = f(acc, xs[i]) end
+  return acc
+end
+
+local function same_shapes(self, xs)
+  local s0 = xs[1].shape
+  for i = 2, #xs do
+    local s = xs[i].shape
+    local ok = #s == #s0
+    for k = 2, #s do if s[k] ~= s0[k] then ok = false end end
+    if not ok then
+      error(self:_msg("Operands could not be broadcast together with shapes %s %s", shape_str(s0), shape_str(s)), 0)
+    end
+  end
+end
+
+merge("Add", function(self, xs) same_shapes(self, xs); return fold(xs, K.add) end)
+merge("Subtract", function(self, xs)
+  if #xs ~= 2 then error(self:_msg("a Subtract layer should be called on exactly 2 inputs"), 0) end
+  same_shapes(self, xs)
+  return K.sub(xs[1], xs[2])
+end)
+merge("Multiply", function(self, xs) same_shapes(self, xs); return fold(xs, K.mul) end)
+merge("Average", function(self, xs) same_shapes(self, xs); return K.scale(fold(xs, K.add), 1 / #xs) end)
+merge("Maximum", function(self, xs) same_shapes(self, xs); return fold(xs, K.maximum) end)
+merge("Minimum", function(self, xs) same_shapes(self, xs); return fold(xs, K.minimum) end)
+local Concatenate = merge("Concatenate", function(self, xs)
+  local axis = self.axis or -1
+  local s0 = xs[1].shape
+  local ax = axis < 0 and #s0 + axis or axis
+  for i = 2, #xs do
+    local s = xs[i].shape
+    local ok = #s == #s0
+    for k = 2, #s do if k - 1 ~= ax and s[k] ~= s0[k] then ok = false end end
+    if not ok then
+      error(self:_msg("A `Concatenate` layer requires inputs with matching shapes except for the concat axis. Got inputs shapes: %s, %s",
+        shape_str(s0), shape_str(s)), 0)
+    end
+  end
+  return K.concatenate(xs, axis)
+end)
+Concatenate._prefix = "concatenate"
+
+return layers

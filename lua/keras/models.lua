@@ -1,0 +1,946 @@
+-- keras.models: Model (a graph of layer calls) and Sequential (the same,
+-- built one add at a time), with compile / fit / evaluate / predict.
+-- compile builds ONE training graph (outputs, weighted losses, metrics) and a
+-- C trainer over it; fit then runs whole epochs in C. Lua only runs between
+-- epochs, and inside an epoch only when a progress bar or a per-batch
+-- callback asks for it (throttled to the bar's refresh interval).
+local keras = ...
+local core, K, L = keras._core, keras.backend, keras.layers
+local is_node = core.is_node
+local Tensor = core.Tensor
+
+local M = {}
+
+local shape_str = L._shape_str
+
+local function is_tensor(x) return getmetatable(x) == Tensor end
+local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+
+-- ---- the Model class ----
+
+local Model = L._class("Model")
+M.Model = Model
+Model._prefix = "model"
+
+-- walk back from the outputs through the recorded layer calls
+local function build_network(self, inputs, outputs, who)
+  local calls, seen, layer_seen, ordered_layers = {}, {}, {}, {}
+  local reached_inputs = {}
+  local function visit(t, path)
+    local m = t:meta()
+    local layer = m.layer
+    if not layer then
+      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who, tostring(t)), 4)
+    end
+    local rec = layer._inbound[m.node_index]
+    if seen[rec] then return end
+    seen[rec] = true
+    if layer.class_name == "InputLayer" then
+      reached_inputs[t] = layer
+    end
+    for _, it in ipairs(rec.inputs) do visit(it) end
+    calls[#calls + 1] = {layer = layer, rec = rec}
+    if not layer_seen[layer] then
+      layer_seen[layer] = true
+      ordered_layers[#ordered_layers + 1] = layer
+    end
+  end
+  for _, o in ipairs(outputs) do visit(o) end
+  local given = {}
+  for i, x in ipairs(inputs) do
+    local m = x:meta()
+    if not (m.layer and m.layer.class_name == "InputLayer") then
+      error(string.format("%s: input %d is not a keras.Input (model inputs must come from keras.Input)", who, i), 4)
+    end
+    given[x] = true
+    if not reached_inputs[x] then
+      error(string.format("%s: input '%s' is not connected to the outputs", who, m.layer.name), 4)
+    end
+  end
+  for t, layer in pairs(reached_inputs) do
+    if not given[t] then
+      error(string.format('Graph disconnected: cannot obtain value for tensor %s at layer "%s". Pass it in inputs.',
+        layer.name, layer.name), 4)
+    end
+  end
+  self._calls = calls
+  -- Keras lists the input layers first, in the order of model.inputs
+  local list = {}
+  for _, x in ipairs(inputs) do list[#list + 1] = x:meta().layer end
+  for _, l in ipairs(ordered_layers) do
+    if l.class_name ~= "InputLayer" then list[#list + 1] = l end
+  end
+  self._all_layers = list
+end
+
+local function init_model(self, inputs, outputs, name)
+  L.Layer._init(self, {name = name})
+  self.inputs, self.outputs = inputs, outputs
+  self.built = true
+  self.stop_training = false
+  self._trainer = nil
+  self._predictor = nil
+  self.history = nil
+end
+
+local MODEL_ARGS = L._set{"inputs", "outputs", "name"}
+
+setmetatable(Model, {__index = L.Layer, __call = function(_, a, b)
+  local o = L._parse("Model", a, b, {"inputs", "outputs"}, MODEL_ARGS)
+  local function list(x, what)
+    if is_node(x) then return {x} end
+    if is_plain(x) and #x > 0 then
+      for i, t in ipairs(x) do
+        if not is_node(t) then error(string.format("Model: %s[%d] is not a symbolic tensor", what, i), 3) end
+      end
+      return x
+    end
+    error(string.format("Model: %s must be a symbolic tensor or a list of them", what), 3)
+  end
+  local inputs, outputs = list(o.inputs, "inputs"), list(o.outputs, "outputs")
+  local self = setmetatable({}, Model)
+  init_model(self, inputs, outputs, o.name)
+  build_network(self, inputs, outputs, "Model")
+  return self
+end})
+
+function Model._getters.layers(self)
+  local out = {}
+  for i, l in ipairs(self._all_layers or {}) do out[i] = l end
+  return out
+end
+
+function Model._getters.input_names(self)
+  local out = {}
+  for i, x in ipairs(self.inputs or {}) do out[i] = x:meta().layer.name end
+  return out
+end
+
+function Model._getters.output_names(self)
+  local out, used = {}, {}
+  for i, x in ipairs(self.outputs or {}) do
+    local n = x:meta().layer.name
+    if used[n] then n = n .. "_" .. used[n]; used[n] = 1 else used[n] = 1 end
+    out[i] = n
+  end
+  return out
+end
+
+function Model._getters.weights(self)
+  local out = {}
+  for _, w in ipairs(self:_weight_records()) do out[#out + 1] = w.tensor end
+  return out
+end
+
+function Model._getters.trainable_weights(self)
+  local out = {}
+  for _, w in ipairs(self:_weight_records(true)) do out[#out + 1] = w.tensor end
+  return out
+end
+
+-- unique weight records in layer order (layer weights ordered as Keras does)
+function Model:_weight_records(trainable_only)
+  local out, seen = {}, {}
+  local function add(layer, parent_trainable)
+    if layer._all_layers and layer ~= self then
+      for _, l in ipairs(layer._all_layers) do add(l, parent_trainable and layer.trainable) end
+      return
+    end
+    for _, w in ipairs(L.Layer._ordered_weights(layer)) do
+      local tr = w.trainable and layer.trainable and parent_trainable
+      if not seen[w] and (not trainable_only or tr) then
+        seen[w] = true
+        out[#out + 1] = w
+      end
+    end
+  end
+  for _, l in ipairs(self._all_layers or {}) do add(l, true) end
+  return out
+end
+
+function Model:get_weights()
+  local out = {}
+  for i, w in ipairs(self:_weight_records()) do out[i] = w.tensor:copy() end
+  return out
+end
+
+function Model:set_weights(list)
+  local ws = self:_weight_records()
+  if type(list) ~= "table" or #list ~= #ws then
+    error(string.format("set_weights: the model has %d weights, got %s", #ws,
+      type(list) == "table" and tostring(#list) or type(list)), 2)
+  end
+  for i, w in ipairs(ws) do
+    local v = is_tensor(list[i]) and list[i] or core.tensor(list[i])
+    local a, b = w.tensor.shape, v.shape
+    local ok = #a == #b
+    for k = 1, #a do if a[k] ~= b[k] then ok = false end end
+    if not ok then
+      error(string.format("set_weights: weight %d (%s) has shape %s, got %s", i, w.name, shape_str(a), shape_str(b)), 2)
+    end
+    w.tensor:assign(v)
+  end
+end
+
+function Model:count_params()
+  local n = 0
+  for _, w in ipairs(self:_weight_records()) do n = n + w.tensor:size() end
+  return n
+end
+
+function Model:get_layer(name, index)
+  if index ~= nil then
+    local l = self.layers[index]
+    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #self.layers), 2) end
+    return l
+  end
+  for _, l in ipairs(self._all_layers or {}) do
+    if l.name == name then return l end
+  end
+  error(string.format("No such layer: %s", tostring(name)), 2)
+end
+
+function Model:get_losses()
+  local out = {}
+  for _, l in ipairs(self._all_layers or {}) do
+    for _, x in ipairs(l:get_losses()) do out[#out + 1] = x end
+  end
+  return out
+end
+
+function Model:reset_states()
+  for _, l in ipairs(self._all_layers or {}) do
+    if l.reset_states then l:reset_states() end
+  end
+end
+
+-- a model called on new inputs: every recorded layer call is replayed on them
+function Model:call(x)
+  local xs = is_node(x) and {x} or x
+  if #xs ~= #self.inputs then
+    error(string.format("Model %s expects %d inputs, got %d", self.name, #self.inputs, #xs), 0)
+  end
+  local map = {}
+  for i, t in ipairs(self.inputs) do
+    local a, b = t.shape, xs[i].shape
+    local ok = #a == #b
+    for k = 2, #a do if a[k] ~= b[k] then ok = false end end
+    if not ok then
+      error(string.format("Model %s: input %d expected shape %s, got %s", self.name, i, shape_str(a), shape_str(b)), 0)
+    end
+    map[t] = xs[i]
+  end
+  for _, c in ipairs(self._calls) do
+    if c.layer.class_name ~= "InputLayer" then
+      local ins = {}
+      for i, t in ipairs(c.rec.inputs) do ins[i] = map[t] end
+      local out = c.layer(#ins == 1 and ins[1] or ins, c.rec.kwargs)
+      local outs = is_node(out) and {out} or out
+      for i, t in ipairs(c.rec.outputs) do map[t] = outs[i] end
+    end
+  end
+  local outs = {}
+  for i, t in ipairs(self.outputs) do outs[i] = map[t] end
+  if #outs == 1 then return outs[1] end
+  return outs
+end
+
+function Model:build() end
+
+-- ---- Sequential ----
+
+local Sequential = L._class("Sequential", Model)
+M.Sequential = Sequential
+Sequential._prefix = "sequential"
+
+setmetatable(Sequential, {__index = Model, __call = function(_, a, b)
+  local list, name
+  if is_plain(a) then
+    list = {}
+    for i, l in ipairs(a) do list[i] = l end
+    name = a.name
+    for k in pairs(a) do
+      if math.type(k) ~= "integer" and k ~= "name" and k ~= "layers" then
+        error(string.format("Sequential: unknown argument '%s'", tostring(k)), 2)
+      end
+    end
+    if a.layers then list = a.layers end
+  elseif a ~= nil then
+    error("Sequential: expected a list of layers", 2)
+  end
+  if b then name = b.name end
+  local self = setmetatable({}, Sequential)
+  init_model(self, nil, nil, name)
+  self._seq = {}
+  self._outs = {}
+  self._all_layers = {}
+  for i, l in ipairs(list or {}) do
+    local ok, err = pcall(self.add, self, l)
+    if not ok then error(err, 2) end
+  end
+  return self
+end})
+
+function Sequential._getters.layers(self)
+  local out = {}
+  for i, l in ipairs(self._seq) do out[i] = l end
+  return out
+end
+
+local function seq_reset(self)
+  self._trainer, self._predictor, self._compiled = nil, nil, nil
+end
+
+-- apply the layers from index `from` on, starting from the current output
+local function seq_apply(self, from)
+  for i = from, #self._seq do
+    local l = self._seq[i]
+    local x = self._outs[i - 1] or self.inputs[1]
+    local y = l(x)
+    if not is_node(y) then
+      error(string.format("Sequential: layer %s has %d outputs; all layers in a Sequential model should have a single output tensor",
+        l.name, #y), 0)
+    end
+    self._outs[i] = y
+  end
+  self.outputs = {self._outs[#self._seq]}
+  self._all_layers = {}
+  if self.inputs then
+    build_network(self, self.inputs, self.outputs, "Sequential")
+  end
+end
+
+function Sequential:add(layer)
+  if not L.is_layer(layer) then
+    error(string.format("The added layer must be an instance of class Layer. Found: %s", tostring(layer)), 2)
+  end
+  seq_reset(self)
+  table.insert(self._seq, layer)
+  local n = #self._seq
+  if n == 1 then
+    local bis = layer._batch_input_shape
+    if not bis and layer.inputs and layer._all_layers then   -- a model as the first layer
+      bis = layer.inputs[1].shape
+    end
+    if bis then
+      local x = L.InputLayer.new{batch_shape = (function()
+        local s = {}
+        for i, d in ipairs(bis) do s[i] = d == -1 and K.None or d end
+        return s
+      end)(), name = nil}.output
+      self.inputs = {x}
+      local ok, err = pcall(seq_apply, self, 1)
+      if not ok then table.remove(self._seq); self.inputs = nil; error(err, 2) end
+    end
+  elseif self.inputs then
+    local ok, err = pcall(seq_apply, self, n)
+    if not ok then table.remove(self._seq); error(err, 2) end
+  end
+end
+
+function Sequential:pop()
+  if #self._seq == 0 then error("There are no layers in the model.", 2) end
+  seq_reset(self)
+  table.remove(self._seq)
+  self._outs[#self._seq + 1] = nil
+  if #self._seq == 0 then
+    self.inputs, self.outputs, self._all_layers = nil, nil, {}
+  elseif self.inputs then
+    self.outputs = {self._outs[#self._seq]}
+    build_network(self, self.inputs, self.outputs, "Sequential")
+  end
+end
+
+-- a Sequential model without an input shape is built on the first data
+function Sequential:_ensure_built(x, who)
+  if self.inputs then return end
+  if #self._seq == 0 then error(who .. ": the model has no layers", 3) end
+  local t = type(x) == "table" and not is_tensor(x) and x[1] or x
+  if not is_tensor(t) then error(who .. ": cannot build the model from this data", 3) end
+  local s = t.shape
+  local shape = {K.None}
+  for i = 2, #s do shape[i] = s[i] end
+  self.inputs = {L.InputLayer.new{batch_shape = shape}.output}
+  local ok, err = pcall(seq_apply, self, 1)
+  if not ok then self.inputs = nil; error(err, 3) end
+end
+
+function Model:_ensure_built() end
+
+function Sequential:call(x)
+  if not self.inputs then
+    local s = x.shape
+    local shape = {K.None}
+    for i = 2, #s do shape[i] = s[i] end
+    self.inputs = {L.InputLayer.new{batch_shape = shape}.output}
+    seq_apply(self, 1)
+  end
+  return Model.call(self, x)
+end
+
+-- ---- data arguments: a tensor, a list, or a table keyed by names ----
+
+local function to_tensor(v, what)
+  if is_tensor(v) then return v end
+  if is_plain(v) then
+    local ok, t = pcall(core.tensor, v)
+    if ok then return t end
+    error(string.format("%s: %s", what, tostring(t):gsub("^[^:]*:%d+: ", "")), 4)
+  end
+  error(string.format("%s must be a keras.Tensor or a table of numbers, got %s", what, type(v)), 4)
+end
+
+local function data_list(v, names, who, what)
+  if v == nil then return nil end
+  local list
+  if is_tensor(v) then
+    list = {v}
+  elseif is_plain(v) then
+    if v[1] ~= nil then
+      if is_tensor(v[1]) or (#names > 1 and is_plain(v[1]) and #v == #names) then
+        list = {}
+        for i = 1, #v do list[i] = to_tensor(v[i], string.format("%s: %s[%d]", who, what, i)) end
+      else
+        list = {to_tensor(v, who .. ": " .. what)}
+      end
+    else
+      list = {}
+      for k in pairs(v) do
+        local found = false
+        for _, n in ipairs(names) do if n == k then found = true end end
+        if not found then
+          error(string.format("%s: unknown %s name '%s' (expected %s)", who, what, tostring(k), table.concat(names, ", ")), 3)
+        end
+      end
+      for i, n in ipairs(names) do
+        if v[n] == nil then error(string.format("%s: no data for %s '%s'", who, what, n), 3) end
+        list[i] = to_tensor(v[n], string.format("%s: %s '%s'", who, what, n))
+      end
+    end
+  else
+    error(string.format("%s: %s must be a keras.Tensor, a list of them or a table keyed by name, got %s", who, what, type(v)), 3)
+  end
+  if #list ~= #names then
+    error(string.format("%s: the model has %d %ss but %d arrays were given", who, #names, what, #list), 3)
+  end
+  return list
+end
+
+local function nsamples(t) return t.shape[1] end
+
+-- check one array against what the model expects, reshaping (n,) to (n, 1)
+local function fit_shape(t, node_shape, who, what, name)
+  local s = t.shape
+  if #s == #node_shape - 1 and node_shape[#node_shape] == 1 then
+    local ns = {}
+    for i = 1, #s do ns[i] = s[i] end
+    ns[#ns + 1] = 1
+    t = t:reshape(ns)
+    s = t.shape
+  end
+  local ok = #s == #node_shape
+  for i = 2, #s do if s[i] ~= node_shape[i] then ok = false end end
+  if ok and node_shape[1] ~= -1 and s[1] % node_shape[1] ~= 0 then ok = false end
+  if not ok then
+    local want = {}
+    for i = 2, #node_shape do want[#want + 1] = node_shape[i] end
+    local got = {}
+    for i = 2, #s do got[#got + 1] = s[i] end
+    error(string.format("Error when checking %s: expected %s to have shape %s but got array with shape %s",
+      what, name, shape_str(want), shape_str(got)), 4)
+  end
+  return t
+end
+
+-- ---- compile ----
+
+local function per_output(v, names, who, what, default)
+  local out = {}
+  if v == nil then
+    for i = 1, #names do out[i] = default end
+  elseif is_plain(v) and v[1] == nil and next(v) ~= nil and not (what == "metrics") then
+    for k in pairs(v) do
+      local ok = false
+      for _, n in ipairs(names) do if n == k then ok = true end end
+      if not ok then
+        error(string.format("%s: unknown output name '%s' in %s (outputs: %s)", who, tostring(k), what,
+          table.concat(names, ", ")), 4)
+      end
+    end
+    for i, n in ipairs(names) do
+      out[i] = v[n]
+      if out[i] == nil then
+        if default == nil then error(string.format("%s: %s has no entry for output '%s'", who, what, n), 4) end
+        out[i] = default
+      end
+    end
+  elseif is_plain(v) and v[1] ~= nil and what ~= "metrics" then
+    if #v ~= #names then
+      error(string.format("%s: %s has %d entries but the model has %d outputs", who, what, #v, #names), 4)
+    end
+    for i = 1, #names do out[i] = v[i] end
+  else
+    for i = 1, #names do out[i] = v end
+  end
+  return out
+end
+
+-- metrics: a list for every output, or a table keyed by output name
+local function metrics_per_output(v, names, who)
+  local out = {}
+  for i = 1, #names do out[i] = {} end
+  if v == nil then return out end
+  if not is_plain(v) then error(who .. ": metrics must be a list", 4) end
+  if v[1] == nil and next(v) ~= nil and type(next(v)) == "string" and v.fn == nil then
+    for k, m in pairs(v) do
+      local idx
+      for i, n in ipairs(names) do if n == k then idx = i end end
+      if not idx then
+        error(string.format("%s: unknown output name '%s' in metrics (outputs: %s)", who, tostring(k),
+          table.concat(names, ", ")), 4)
+      end
+      out[idx] = (is_plain(m) and m.fn == nil) and m or {m}
+    end
+  else
+    for i = 1, #names do out[i] = v end
+  end
+  return out
+end
+
+local COMPILE_ARGS = L._set{"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
+                             "weighted_metrics", "target_tensors"}
+
+function Model:compile(a, b)
+  local o = L._parse("compile", a, b, {"optimizer", "loss", "metrics", "loss_weights"}, COMPILE_ARGS)
+  if not keras.losses or not keras.optimizers or not keras.metrics then
+    error("compile: losses, metrics or optimizers are not available in this build", 2)
+  end
+  if self._ensure_built and not self.inputs then
+    if #(self._seq or {}) > 0 then
+      -- deferred: build when data arrives
+      self._pending_compile = o
+      self._trainer, self._predictor = nil, nil
+      return
+    end
+    error("compile: the model has no layers", 2)
+  end
+  return self:_compile(o, 3)
+end
+
+function Model:_compile(o, level)
+  if o.optimizer == nil then error("compile: missing argument 'optimizer'", level) end
+  if o.loss == nil then error("compile: missing argument 'loss'", level) end
+  if o.sample_weight_mode ~= nil then
+    error("compile: sample_weight_mode is not supported by this version of lkeras", level)
+  end
+  local optimizer = keras.optimizers.get(o.optimizer)
+  local names = self.output_names
+  local loss_specs = per_output(o.loss, names, "compile", "loss")
+  local lw = per_output(o.loss_weights, names, "compile", "loss_weights", 1.0)
+  local mspecs = metrics_per_output(o.metrics, names, "compile")
+  local targets, weights, logs, log_names = {}, {}, {}, {"loss"}
+  local total
+  local out_losses, loss_names = {}, {}
+  for i, y_pred in ipairs(self.outputs) do
+    local fn, lname = keras.losses.get(loss_specs[i])
+    loss_names[i] = lname
+    local s = y_pred.shape
+    local ts = {}
+    for k, d in ipairs(s) do ts[k] = d end
+    if lname == "sparse_categorical_crossentropy" then ts[#ts] = 1 end
+    local y_true = core.input(ts)
+    local w = core.input({-1})
+    targets[i], weights[i] = y_true, w
+    local score = fn(y_true, y_pred)
+    if not is_node(score) then error(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i]), level) end
+    if score.ndim > 1 then
+      local axes = {}
+      for k = 1, score.ndim - 1 do axes[k] = k end
+      score = K.mean(score, axes)
+    elseif score.ndim == 0 then
+      score = K.add(K.mul(K.zeros_like(w), 0), score)   -- a scalar loss counts for every sample
+    end
+    -- Keras 2.2.4: mean(score * w) / mean(w != 0)
+    local weighted = K.div(K.mean(K.mul(score, w)), K.maximum(K.mean(K.not_equal(w, 0)), K.epsilon()))
+    out_losses[i] = weighted
+    local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
+    total = total and K.add(total, term) or term
+  end
+  for _, r in ipairs(self:get_losses()) do total = K.add(total, r) end
+  logs[1] = total
+  if #self.outputs > 1 then
+    for i, l in ipairs(out_losses) do
+      logs[#logs + 1] = l
+      log_names[#log_names + 1] = names[i] .. "_loss"
+    end
+  end
+  local used = {}
+  for i, y_pred in ipairs(self.outputs) do
+    local s = y_pred.shape
+    for _, spec in ipairs(mspecs[i]) do
+      local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level + 1)
+      local v = fn(targets[i], y_pred)
+      if not is_node(v) then error(string.format("compile: metric '%s' must return a symbolic tensor", mname), level) end
+      v = K.mean(v)
+      local full = #self.outputs > 1 and (names[i] .. "_" .. mname) or mname
+      if used[full] then
+        used[full] = used[full] + 1
+        full = full .. "_" .. used[full]
+      else
+        used[full] = 0
+      end
+      logs[#logs + 1] = v
+      log_names[#log_names + 1] = full
+    end
+  end
+  local vars = {}
+  for _, w in ipairs(self:_weight_records(true)) do vars[#vars + 1] = w.node end
+  local ok, trainer = pcall(core.trainer, {inputs = self.inputs, targets = targets, weights = weights,
+    outputs = self.outputs, logs = logs, vars = vars, optimizer = optimizer._ud})
+  if not ok then error("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), level) end
+  self._trainer = trainer
+  self._predictor = nil
+  self._targets = targets
+  self.optimizer = optimizer
+  self.loss = o.loss
+  self.loss_functions = loss_names
+  self.metrics_names = log_names
+  self._compiled = o
+  self._pending_compile = nil
+end
+
+local function trainer_for(self, who)
+  if self._pending_compile and self.inputs then self:_compile(self._pending_compile, 4) end
+  if not self._trainer then
+    error(who .. ": You must compile your model before using it.", 3)
+  end
+  return self._trainer
+end
+
+local function predictor_for(self)
+  if self._trainer then return self._trainer end
+  if not self._predictor then
+    self._predictor = core.trainer{inputs = self.inputs, outputs = self.outputs}
+  end
+  return self._predictor
+end
+
+-- ---- fit ----
+
+local FIT_ARGS = L._set{"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+                        "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+                        "steps_per_epoch", "validation_steps"}
+
+local function check_count(x_list, y_list, who)
+  local n = nsamples(x_list[1])
+  for i, t in ipairs(x_list) do
+    if nsamples(t) ~= n then
+      error(string.format("%s: all input arrays should have the same number of samples (input 1 has %d, input %d has %d)",
+        who, n, i, nsamples(t)), 4)
+    end
+  end
+  for i, t in ipairs(y_list or {}) do
+    if nsamples(t) ~= n then
+      error(string.format("%s: x has %d samples but y has %d", who, n, nsamples(t)), 4)
+    end
+  end
+  return n
+end
+
+local function prepare(self, who, x, y, sw_arg, class_weight)
+  self:_ensure_built(x, who)
+  local xl = data_list(x, self.input_names, who, "input")
+  if not xl then error(who .. ": missing x", 3) end
+  for i, t in ipairs(xl) do
+    xl[i] = fit_shape(t, self.inputs[i].shape, who, "input", self.input_names[i])
+    if not t:isfinite() then error(string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[i]), 3) end
+  end
+  local yl
+  if y ~= nil then
+    if self._pending_compile then self:_compile(self._pending_compile, 4) end
+    if not self._trainer then error(who .. ": You must compile your model before using it.", 3) end
+    yl = data_list(y, self.output_names, who, "target")
+    for i, t in ipairs(yl) do
+      yl[i] = fit_shape(t, self._targets[i].shape, who, "target", self.output_names[i])
+      if not yl[i]:isfinite() then error(string.format("%s: target '%s' contains NaN or Inf", who, self.output_names[i]), 3) end
+    end
+  end
+  local n = check_count(xl, yl, who)
+  local swl
+  if yl then
+    swl = {}
+    local sws = sw_arg and data_list(sw_arg, self.output_names, who, "sample_weight")
+    for i = 1, #yl do
+      local sw = sws and sws[i]
+      if sw then
+        sw = sw:reshape{-1}
+        if sw:size() ~= n then
+          error(string.format("%s: sample_weight has %d entries but there are %d samples", who, sw:size(), n), 3)
+        end
+        if not sw:isfinite() then error(who .. ": sample_weight contains NaN or Inf", 3) end
+      elseif class_weight then
+        sw = keras.utils and keras.utils._class_weights(class_weight, yl[i], who) or error(who .. ": class_weight needs keras.utils", 3)
+      else
+        sw = core.full({n}, 1)
+      end
+      swl[i] = sw
+    end
+  end
+  return xl, yl, swl, n
+end
+
+local function slice_all(list, a, b)
+  if not list then return nil end
+  local out = {}
+  for i, t in ipairs(list) do out[i] = t:slice(a, b) end
+  return out
+end
+
+local function logs_table(names, values, prefix)
+  local t = {}
+  for i, n in ipairs(names) do t[(prefix or "") .. n] = values[i] end
+  return t
+end
+
+function Model:fit(a, b, c)
+  local o
+  if is_plain(a) and (a.x ~= nil or a.y ~= nil) and b == nil then
+    o = L._parse("fit", a, nil, {}, FIT_ARGS)
+  else
+    o = L._parse("fit", c or {}, nil, {}, FIT_ARGS)
+    o.x, o.y = a, b
+  end
+  local who = "fit"
+  local epochs = o.epochs or 1
+  local batch_size = o.batch_size or 32
+  local verbose = o.verbose == nil and 1 or o.verbose
+  local initial_epoch = o.initial_epoch or 0
+  if math.type(epochs) ~= "integer" or epochs < 0 then error("fit: epochs must be an integer >= 0, got " .. tostring(epochs), 2) end
+  if math.type(batch_size) ~= "integer" or batch_size < 1 then
+    error("fit: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
+  end
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then error("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2) end
+  if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then error("fit: initial_epoch must be an integer >= 0", 2) end
+  if o.steps_per_epoch then error("fit: steps_per_epoch is not supported by this version of lkeras", 2) end
+  local shuffle = o.shuffle == nil and true or o.shuffle
+  if shuffle == "batch" then shuffle = true end
+  if o.y == nil then error("fit: missing y (targets)", 2) end
+  local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
+  local trainer = trainer_for(self, who)
+  -- validation
+  local vx, vy, vsw
+  if o.validation_data then
+    local vd = o.validation_data
+    if not is_plain(vd) or vd[1] == nil or vd[2] == nil then
+      error("fit: validation_data must be {x_val, y_val} or {x_val, y_val, val_sample_weight}", 2)
+    end
+    vx, vy, vsw = prepare(self, "fit (validation_data)", vd[1], vd[2], vd[3])
+  elseif o.validation_split and o.validation_split > 0 then
+    if type(o.validation_split) ~= "number" or o.validation_split >= 1 then
+      error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
+    end
+    local split_at = math.floor(n * (1 - o.validation_split))
+    if split_at < 1 or split_at >= n then
+      error(string.format("fit: validation_split %g leaves no %s samples (%d samples)", o.validation_split,
+        split_at < 1 and "training" or "validation", n), 2)
+    end
+    vx, vy, vsw = slice_all(xl, split_at + 1, n), slice_all(yl, split_at + 1, n), slice_all(swl, split_at + 1, n)
+    xl, yl, swl = slice_all(xl, 1, split_at), slice_all(yl, 1, split_at), slice_all(swl, 1, split_at)
+    n = split_at
+  end
+  local cbs = keras.callbacks
+  local history = cbs.History()
+  local list = {cbs.BaseLogger and cbs.BaseLogger() or nil}
+  list[#list + 1] = history
+  if verbose > 0 then list[#list + 1] = cbs.ProgbarLogger{verbose = verbose} end
+  for _, cb in ipairs(o.callbacks or {}) do list[#list + 1] = cb end
+  local names = self.metrics_names
+  local params = {batch_size = batch_size, epochs = epochs, steps = nil, samples = n, verbose = verbose,
+                  do_validation = vx ~= nil, metrics = {}}
+  for _, m in ipairs(names) do params.metrics[#params.metrics + 1] = m end
+  if vx then for _, m in ipairs(names) do params.metrics[#params.metrics + 1] = "val_" .. m end end
+  local runner = cbs._runner(list, self, params)
+  if vx and verbose > 0 then
+    io.write(string.format("Train on %d samples, validate on %d samples\n", n, nsamples(vx[1])))
+  end
+  self.stop_training = false
+  runner:call("on_train_begin", {})
+  local per_batch = runner:wants_batches()
+  local interval = runner:interval()
+  local epoch = initial_epoch
+  while epoch < epochs do
+    runner:call("on_epoch_begin", epoch, {})
+    local cb_fn
+    if per_batch or interval then
+      cb_fn = function(batch_index, size, cur, mean)
+        local seen = math.min(batch_index * batch_size + size, n)
+        runner:batch(batch_index, size, seen, logs_table(names, cur), logs_table(names, mean))
+        return self.stop_training
+      end
+    end
+    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, xl, yl, swl, shuffle, batch_size, cb_fn,
+                                      per_batch and 0 or interval)
+    if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
+    local logs = logs_table(names, values)
+    if vx then
+      local vok, vvalues = pcall(trainer.evaluate, trainer, vx, vy, vsw, batch_size)
+      if not vok then error(tostring(vvalues):gsub("^[^:]*:%d+: ", ""), 2) end
+      for i, nm in ipairs(names) do logs["val_" .. nm] = vvalues[i] end
+    end
+    runner:call("on_epoch_end", epoch, logs)
+    epoch = epoch + 1
+    if self.stop_training then break end
+  end
+  runner:call("on_train_end", {})
+  self.history = history
+  return history
+end
+
+-- ---- evaluate, predict, one batch ----
+
+local EVAL_ARGS = L._set{"x", "y", "batch_size", "verbose", "sample_weight", "steps", "callbacks"}
+
+local function unpack_logs(self, values)
+  if #values == 1 then return values[1] end
+  return table.unpack(values)
+end
+
+function Model:evaluate(a, b, c)
+  local o
+  if is_plain(a) and (a.x ~= nil) and b == nil then
+    o = L._parse("evaluate", a, nil, {}, EVAL_ARGS)
+  else
+    o = L._parse("evaluate", c or {}, nil, {}, EVAL_ARGS)
+    o.x, o.y = a, b
+  end
+  local batch_size = o.batch_size or 32
+  if math.type(batch_size) ~= "integer" or batch_size < 1 then
+    error("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
+  end
+  if o.y == nil then error("evaluate: missing y (targets)", 2) end
+  local verbose = o.verbose == nil and 1 or o.verbose
+  local xl, yl, swl, n = prepare(self, "evaluate", o.x, o.y, o.sample_weight)
+  local trainer = trainer_for(self, "evaluate")
+  local fn
+  local bar
+  if verbose == 1 and keras.callbacks then
+    bar = keras.callbacks._progbar(n, 1)
+    fn = function(bi, size, cur, mean)
+      bar:update(math.min(bi * batch_size + size, n))
+      return false
+    end
+  end
+  local ok, values = pcall(trainer.evaluate, trainer, xl, yl, swl, batch_size, fn)
+  if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
+  return unpack_logs(self, values)
+end
+
+local PRED_ARGS = L._set{"x", "batch_size", "verbose", "steps", "callbacks"}
+
+function Model:predict(a, b)
+  local o
+  if is_plain(a) and a.x ~= nil and b == nil then
+    o = L._parse("predict", a, nil, {}, PRED_ARGS)
+  else
+    o = L._parse("predict", b or {}, nil, {}, PRED_ARGS)
+    o.x = a
+  end
+  local batch_size = o.batch_size or 32
+  if math.type(batch_size) ~= "integer" or batch_size < 1 then
+    error("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
+  end
+  local xl = prepare(self, "predict", o.x)
+  local ok, outs = pcall(predictor_for(self).predict, predictor_for(self), xl, batch_size)
+  if not ok then error(tostring(outs):gsub("^[^:]*:%d+: ", ""), 2) end
+  if #outs == 1 then return outs[1] end
+  return outs
+end
+
+function Model:predict_on_batch(x)
+  local xl = prepare(self, "predict_on_batch", x)
+  local n = nsamples(xl[1])
+  local p = predictor_for(self)
+  local ok, outs = pcall(p.predict, p, xl, math.max(n, 1))
+  if not ok then error(tostring(outs):gsub("^[^:]*:%d+: ", ""), 2) end
+  if #outs == 1 then return outs[1] end
+  return outs
+end
+
+function Model:predict_classes(x, o)
+  local p = self:predict(x, o)
+  if p.shape[#p.shape] > 1 then return p:argmax(-1) end
+  return p:gt(0.5)
+end
+
+function Model:predict_proba(x, o) return self:predict(x, o) end
+
+local function one_batch(self, who, method, x, y, o)
+  o = o or {}
+  local xl, yl, swl = prepare(self, who, x, y, o.sample_weight, o.class_weight)
+  local trainer = trainer_for(self, who)
+  local ok, values = pcall(trainer[method], trainer, xl, yl, swl)
+  if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 3) end
+  return unpack_logs(self, values)
+end
+
+function Model:train_on_batch(x, y, o) return one_batch(self, "train_on_batch", "train_batch", x, y, o) end
+function Model:test_on_batch(x, y, o) return one_batch(self, "test_on_batch", "test_batch", x, y, o) end
+
+-- ---- summary ----
+
+function Model:summary(o)
+  o = o or {}
+  if not self.inputs then
+    error("This model has not yet been built. Build the model first by calling build() or calling fit() with some data. Or specify input_shape or batch_input_shape in the first layer for automatic build.", 2)
+  end
+  local S = keras._summary or package.preload["keras.summary"]()
+  keras._summary = S
+  local sequential = self._seq ~= nil
+  if not sequential then
+    -- Keras treats a graph whose layers each have one node, one input, in a chain, as sequential-like
+    sequential = true
+    for _, l in ipairs(self._all_layers) do
+      local inside = 0
+      for _, c in ipairs(self._calls) do if c.layer == l then inside = inside + 1 end end
+      if inside > 1 then sequential = false end
+      for _, c in ipairs(self._calls) do
+        if c.layer == l and #c.rec.inputs > 1 then sequential = false end
+      end
+    end
+    if #self.inputs > 1 or #self.outputs > 1 then sequential = false end
+  end
+  local rows = {}
+  local relevant = {}
+  for _, c in ipairs(self._calls) do relevant[c.rec] = true end
+  for _, l in ipairs(sequential and self._seq or self._all_layers) do
+    local outs
+    for _, c in ipairs(self._calls) do if c.layer == l then outs = outs or c.rec.outputs end end
+    local shape = outs and (#outs == 1 and shape_str(outs[1].shape) or "multiple") or "multiple"
+    local row = {name = l.name, class = l.class_name, output_shape = shape,
+                 params = l._all_layers and l:count_params() or L.Layer.count_params(l)}
+    if not sequential then
+      row.connected = {}
+      for _, c in ipairs(self._calls) do
+        if c.layer == l then
+          for _, t in ipairs(c.rec.inputs) do
+            local m = t:meta()
+            row.connected[#row.connected + 1] = string.format("%s[%d][%d]", m.layer.name, m.node_index - 1, m.tensor_index - 1)
+          end
+        end
+      end
+    end
+    rows[#rows + 1] = row
+  end
+  local total, trainable = self:count_params(), 0
+  for _, w in ipairs(self:_weight_records(true)) do trainable = trainable + w.tensor:size() end
+  S.print(rows, {sequential = sequential, total = total, trainable = trainable, non_trainable = total - trainable,
+                 line_length = o.line_length, positions = o.positions, write = o.print_fn})
+end
+
+Model.__tostring = function(self)
+  return string.format("<%s %s: %d layers, %d params>", self.class_name, self.name, #self.layers,
+    self.inputs and self:count_params() or 0)
+end
+Sequential.__tostring = Model.__tostring
+
+return M

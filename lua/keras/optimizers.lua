@@ -1,0 +1,272 @@
+-- keras.optimizers: SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam with
+-- Keras 2.2.4's arguments, defaults and get_config. Each object wraps a C
+-- optimizer (core.optimizer); the update rules run in C. Hyperparameters
+-- read and write through: opt.lr, opt.lr = 0.001, opt.iterations.
+local core = ...
+
+local O = {}
+
+local EPSILON = 1e-7   -- K.epsilon(): what epsilon=None becomes
+
+-- kinds of check
+local function is_finite(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
+
+local function show(v)
+  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
+  if type(v) == "string" then return string.format("%q", v) end
+  return type(v)
+end
+
+local checks = {
+  nonneg = {"a non-negative number", function(v) return is_finite(v) and v >= 0 end},
+  unit = {"a number in [0, 1]", function(v) return is_finite(v) and v >= 0 and v <= 1 end},
+  unit_open = {"a number in [0, 1)", function(v) return is_finite(v) and v >= 0 and v < 1 end},
+  bool = {"a boolean", function(v) return type(v) == "boolean" end},
+}
+
+-- what each argument must be
+local kind_of_arg = {
+  lr = "nonneg", momentum = "nonneg", decay = "nonneg", rho = "unit", epsilon = "nonneg",
+  beta_1 = "unit_open", beta_2 = "unit_open", schedule_decay = "nonneg",
+  clipnorm = "nonneg", clipvalue = "nonneg", nesterov = "bool", amsgrad = "bool",
+}
+
+local function check(class, name, v, level)
+  local c = checks[kind_of_arg[name]]
+  if not c[2](v) then
+    error(string.format("%s: %s must be %s, got %s", class, name, c[1], show(v)), level + 1)
+  end
+  return v
+end
+
+-- each class: C kind, positional order (Keras's), defaults, get_config order
+local classes = {
+  SGD = {kind = "sgd", args = {"lr", "momentum", "decay", "nesterov"},
+         defaults = {lr = 0.01, momentum = 0.0, decay = 0.0, nesterov = false},
+         config = {"lr", "momentum", "decay", "nesterov"}},
+  RMSprop = {kind = "rmsprop", args = {"lr", "rho", "epsilon", "decay"},
+             defaults = {lr = 0.001, rho = 0.9, epsilon = EPSILON, decay = 0.0},
+             config = {"lr", "rho", "decay", "epsilon"}},
+  Adagrad = {kind = "adagrad", args = {"lr", "epsilon", "decay"},
+             defaults = {lr = 0.01, epsilon = EPSILON, decay = 0.0},
+             config = {"lr", "decay", "epsilon"}},
+  Adadelta = {kind = "adadelta", args = {"lr", "rho", "epsilon", "decay"},
+              defaults = {lr = 1.0, rho = 0.95, epsilon = EPSILON, decay = 0.0},
+              config = {"lr", "rho", "decay", "epsilon"}},
+  Adam = {kind = "adam", args = {"lr", "beta_1", "beta_2", "epsilon", "decay", "amsgrad"},
+          defaults = {lr = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = EPSILON, decay = 0.0, amsgrad = false},
+          config = {"lr", "beta_1", "beta_2", "decay", "epsilon", "amsgrad"}},
+  Adamax = {kind = "adamax", args = {"lr", "beta_1", "beta_2", "epsilon", "decay"},
+            defaults = {lr = 0.002, beta_1 = 0.9, beta_2 = 0.999, epsilon = EPSILON, decay = 0.0},
+            config = {"lr", "beta_1", "beta_2", "decay", "epsilon"}},
+  -- Keras 2.2.4's Nadam has no decay
+  Nadam = {kind = "nadam", args = {"lr", "beta_1", "beta_2", "epsilon", "schedule_decay"},
+           defaults = {lr = 0.002, beta_1 = 0.9, beta_2 = 0.999, epsilon = EPSILON, schedule_decay = 0.004},
+           config = {"lr", "beta_1", "beta_2", "epsilon", "schedule_decay"}},
+}
+local class_order = {"SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam"}
+for name, c in pairs(classes) do
+  c.name = name
+  c.has = {clipnorm = true, clipvalue = true}
+  for _, a in ipairs(c.args) do c.has[a] = true end
+end
+
+-- ---- the optimizer object ----
+
+local methods = {}
+local Optimizer = {__name = "keras.Optimizer"}
+
+-- fields kept in Lua (the C optimizer has no setter for them)
+local BOOLS = {nesterov = true, amsgrad = true}
+
+Optimizer.__index = function(self, k)
+  local m = methods[k]
+  if m then return m end
+  if k == "learning_rate" then k = "lr" end
+  local c = rawget(self, "_class")
+  if k == "iterations" then return rawget(self, "_ud"):get("iterations") end
+  if type(k) == "string" and c.has[k] then
+    if BOOLS[k] then return rawget(self, "_bools")[k] end
+    if (k == "clipnorm" or k == "clipvalue") and not rawget(self, "_clip")[k] then return nil end
+    return rawget(self, "_ud"):get(k)
+  end
+  return nil
+end
+
+Optimizer.__newindex = function(self, k, v)
+  if k == "learning_rate" then k = "lr" end
+  local c = rawget(self, "_class")
+  if k == "iterations" then
+    if math.type(v) ~= "integer" or v < 0 then
+      error(string.format("%s: iterations must be an integer >= 0, got %s", c.name, show(v)), 2)
+    end
+    rawget(self, "_ud"):set("iterations", v)
+    return
+  end
+  if type(k) == "string" and c.has[k] then
+    if BOOLS[k] then
+      error(string.format("%s: %s is fixed when the optimizer is created", c.name, k), 2)
+    end
+    if (k == "clipnorm" or k == "clipvalue") and v == nil then
+      rawget(self, "_clip")[k] = nil
+      rawget(self, "_ud"):set(k, 0)
+      return
+    end
+    check(c.name, k, v, 2)
+    if k == "clipnorm" or k == "clipvalue" then rawget(self, "_clip")[k] = true end
+    rawget(self, "_ud"):set(k, v)
+    return
+  end
+  rawset(self, k, v)
+end
+
+Optimizer.__tostring = function(self)
+  local c = rawget(self, "_class")
+  local parts = {}
+  for _, k in ipairs(c.config) do parts[#parts + 1] = k .. "=" .. tostring(self[k]) end
+  return string.format("%s(%s)", c.name, table.concat(parts, ", "))
+end
+
+-- Keras's get_config: the hyperparameters by their Keras names, plus
+-- clipnorm/clipvalue when they were given
+function methods.get_config(self)
+  local c = rawget(self, "_class")
+  local cfg = {}
+  for _, k in ipairs(c.config) do cfg[k] = self[k] end
+  for _, k in ipairs{"clipnorm", "clipvalue"} do
+    if rawget(self, "_clip")[k] then cfg[k] = self[k] end
+  end
+  return cfg
+end
+
+-- the state tensors (momenta, accumulators) in creation order, for saving
+function methods.get_slots(self) return rawget(self, "_ud"):slots() end
+
+function O.is_optimizer(x) return getmetatable(x) == Optimizer end
+
+-- ---- constructors: both call forms ----
+
+local function construct(c, level, ...)
+  local nargs = select("#", ...)
+  local positional, named = {}, {}
+  local first = ...
+  if nargs == 1 and type(first) == "table" and getmetatable(first) == nil then
+    -- SGD{0.01, momentum = 0.9}
+    for k, v in pairs(first) do
+      if math.type(k) == "integer" then positional[k] = v else named[k] = v end
+    end
+  else
+    -- SGD(0.01, 0.9, {nesterov = true}); SGD(0.01, {momentum = 0.9}); SGD()
+    for i = 1, nargs do
+      local v = select(i, ...)
+      if type(v) == "table" and getmetatable(v) == nil then
+        if i ~= nargs then
+          error(string.format("%s: the options table must be the last argument", c.name), level + 1)
+        end
+        for k, x in pairs(v) do
+          if math.type(k) == "integer" then
+            error(string.format("%s: positional arguments go before the options table", c.name), level + 1)
+          end
+          named[k] = x
+        end
+      else
+        positional[i] = v
+      end
+    end
+  end
+
+  local cfg = {}
+  for k, v in pairs(named) do
+    if type(k) ~= "string" then
+      error(string.format("%s: unknown argument %s", c.name, show(k)), level + 1)
+    end
+    local key = k == "learning_rate" and "lr" or k
+    if not c.has[key] then
+      error(string.format("%s: unknown argument '%s'", c.name, k), level + 1)
+    end
+    if cfg[key] ~= nil then
+      error(string.format("%s: got both lr and learning_rate", c.name), level + 1)
+    end
+    cfg[key] = v
+  end
+  local npos = 0
+  for i in pairs(positional) do if i > npos then npos = i end end
+  if npos > #c.args then
+    error(string.format("%s: takes at most %d positional arguments (%s), got %d", c.name, #c.args,
+      table.concat(c.args, ", "), npos), level + 1)
+  end
+  for i = 1, npos do
+    local key = c.args[i]
+    local v = positional[i]
+    if v ~= nil then
+      if cfg[key] ~= nil then
+        error(string.format("%s: got multiple values for argument '%s'", c.name, key), level + 1)
+      end
+      cfg[key] = v
+    end
+  end
+
+  local clip = {}
+  for k, v in pairs(cfg) do
+    check(c.name, k, v, level + 1)
+    if k == "clipnorm" or k == "clipvalue" then clip[k] = true end
+  end
+  for k, v in pairs(c.defaults) do
+    if cfg[k] == nil then cfg[k] = v end
+  end
+
+  local spec = {kind = c.kind}
+  for k, v in pairs(cfg) do spec[k] = v end
+  local ud = core.optimizer(spec)
+  local bools = {nesterov = cfg.nesterov, amsgrad = cfg.amsgrad}
+  return setmetatable({_ud = ud, _class = c, _clip = clip, _bools = bools, class_name = c.name}, Optimizer)
+end
+
+for _, name in ipairs(class_order) do
+  local c = classes[name]
+  O[name] = function(...)
+    local opt = construct(c, 2, ...)   -- not a tail call: keeps the error levels
+    return opt
+  end
+  O[name:lower()] = O[name]   -- keras.optimizers.sgd = SGD, ...
+end
+
+-- ---- get / serialize / deserialize ----
+
+local by_lower = {}
+for _, name in ipairs(class_order) do by_lower[name:lower()] = name end
+
+function O.serialize(opt)
+  return {class_name = opt.class_name, config = opt:get_config()}
+end
+
+-- {class_name = "SGD", config = {...}} -> optimizer
+function O.deserialize(t)
+  local cn = type(t) == "table" and t.class_name
+  local name = type(cn) == "string" and by_lower[cn:lower()]
+  if not name then error(string.format("unknown optimizer '%s'", tostring(cn)), 2) end
+  local opt = construct(classes[name], 2, t.config or {})
+  return opt
+end
+
+-- O.get(name | optimizer | {class_name=, config=}) -> optimizer; names are
+-- case-insensitive, as Keras lower-cases the class name
+function O.get(x)
+  if O.is_optimizer(x) then return x end
+  if type(x) == "string" then
+    local name = by_lower[x:lower()]
+    if not name then error(string.format("unknown optimizer '%s'", x), 3) end
+    local opt = construct(classes[name], 3, {})
+    return opt
+  end
+  if type(x) == "table" and getmetatable(x) == nil and x.class_name ~= nil then
+    local cn = x.class_name
+    local name = type(cn) == "string" and by_lower[cn:lower()]
+    if not name then error(string.format("unknown optimizer '%s'", tostring(cn)), 3) end
+    local opt = construct(classes[name], 3, x.config or {})
+    return opt
+  end
+  error(string.format("optimizer must be a name or an optimizer object, got %s", type(x)), 3)
+end
+
+return O

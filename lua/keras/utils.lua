@@ -1,0 +1,82 @@
+-- keras.utils: to_categorical, normalize, class weights, word vectors.
+local keras = ...
+local core, K = keras._core, keras.backend
+
+local U = {}
+
+local function is_tensor(x) return getmetatable(x) == core.Tensor end
+
+-- labels (a tensor or a table of integers) -> one-hot rows; a trailing axis of
+-- size 1 is squeezed, as Keras does
+function U.to_categorical(y, num_classes)
+  if not is_tensor(y) then
+    if type(y) ~= "table" then error("to_categorical: labels must be a tensor or a table, got " .. type(y), 2) end
+    y = core.tensor(y)
+  end
+  local s = y.shape
+  if #s > 1 and s[#s] == 1 then
+    local ns = {}
+    for i = 1, #s - 1 do ns[i] = s[i] end
+    y = y:reshape(ns)
+  end
+  if y:size() == 0 then error("to_categorical: no labels", 2) end
+  if not y:isfinite() then error("to_categorical: labels contain NaN or Inf", 2) end
+  if num_classes == nil then
+    num_classes = math.floor(y:max():item()) + 1
+  end
+  if math.type(num_classes) ~= "integer" or num_classes < 1 then
+    error("to_categorical: num_classes must be a positive integer, got " .. tostring(num_classes), 2)
+  end
+  local lo = y:min():item()
+  if lo < 0 then error(string.format("to_categorical: label %g is negative", lo), 2) end
+  local ok, out = pcall(K.one_hot, y, num_classes)
+  if not ok then
+    error("to_categorical: " .. tostring(out):gsub("^one_hot: ", ""):gsub("index", "label"), 2)
+  end
+  return out
+end
+
+-- x / norm(x) along axis (order 1 or 2); zero norms are left as they are
+function U.normalize(x, axis, order)
+  axis, order = axis or -1, order or 2
+  if not is_tensor(x) then x = core.tensor(x) end
+  local n
+  if order == 2 then
+    n = K.sqrt(K.sum(K.square(x), axis, true))
+  elseif order == 1 then
+    n = K.sum(K.abs(x), axis, true)
+  else
+    error("normalize: order must be 1 or 2, got " .. tostring(order), 2)
+  end
+  n = K.add(n, K.equal(n, 0))
+  return K.div(x, n)
+end
+
+-- per-sample weights from a class -> weight table (Keras 2.2.4 standardize_weights)
+function U._class_weights(cw, y, who)
+  if type(cw) ~= "table" then error(who .. ": class_weight must be a table {[class] = weight}", 4) end
+  local s = y.shape
+  if #s > 2 then error(who .. ": class_weight not supported for 3+ dimensional targets.", 4) end
+  local classes = (#s == 2 and s[2] > 1) and y:argmax(-1) or y:reshape{-1}
+  local list = classes:totable()
+  local w = core.full({#list}, 0)
+  local missing = {}
+  for i, c in ipairs(list) do
+    local k = math.tointeger(c) or c
+    local v = cw[k]
+    if v == nil then missing[#missing + 1] = k
+    else
+      if type(v) ~= "number" then error(string.format("%s: class_weight[%s] must be a number", who, tostring(k)), 4) end
+      w:set(i, v)
+    end
+  end
+  if #missing > 0 then
+    local seen, uniq = {}, {}
+    for _, k in ipairs(missing) do if not seen[k] then seen[k] = true; uniq[#uniq + 1] = tostring(k) end end
+    error(string.format("%s: class_weight must contain all classes in the data. The classes {%s} exist in the data but not in class_weight.",
+      who, table.concat(uniq, ", ")), 4)
+  end
+  return w
+end
+
+return U

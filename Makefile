@@ -77,3 +77,29 @@ install: all
 
 clean:
 	rm -rf $(B)
+
+# ---- the sanitizer build: the engine, the C tests and lkeras with ASan + UBSan
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -DKR_DEBUG
+ASAN_OBJ   = $(patsubst src/%.c,$(B)/asan/obj/%.o,$(ENGINE_SRC)) $(B)/asan/obj/embedded.o
+ASAN_TESTS = $(patsubst tests/c/%.c,$(B)/asan/tests/%,$(wildcard tests/c/test_*.c))
+
+.PHONY: asan
+asan: $(B)/asan/lkeras $(ASAN_TESTS)
+
+$(B)/asan/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(B)/asan/obj/embedded.o: $(B)/embedded.c
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(B)/asan/libkeras.a: $(ASAN_OBJ)
+	rm -f $@ && ar rcs $@ $(ASAN_OBJ)
+
+$(B)/asan/lkeras: src/lkeras.c $(B)/asan/libkeras.a src/lkeras.h
+	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -o $@ src/lkeras.c $(B)/asan/libkeras.a $(HOST_LIBS) -Wl,-E
+
+$(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a tests/c/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -Itests/c -o $@ $< $(B)/asan/libkeras.a $(HOST_LIBS)

@@ -1,3 +1,4 @@
+require "keras" -- registers the library's modules (keras.progbar, keras.summary, ...)
 local Progbar = require "keras.progbar"
 
 -- A bar on a fake clock: `times` are the clock's answers in order (the

@@ -1,3 +1,4 @@
+require "keras" -- registers the library's modules (keras.progbar, keras.summary, ...)
 local summary = require "keras.summary"
 
 -- Runs summary.print and returns everything it wrote.

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Runs every test of lkeras and ends with one line "N passed, M failed".
+#   1. C tests (tests/c/test_*.c: engine, gradient checks, IO, optimizers)
+#   2. busted specs (tests/*_spec.lua) against build/keras.so from stock lua5.4
+#   3. the same C tests and specs again, built with ASan + UBSan
+#   4. the example scripts (scripts/examples/*.lua) in their quick mode
+# Set LKERAS_SKIP_ASAN=1 to skip step 3 while iterating.
+set -u
+cd "$(dirname "$0")/.."
+B=build
+passed=0
+failed=0
+log=$B/test-log.txt
+mkdir -p $B
+: > $log
+
+count_c() {   # program, label
+  out=$("$@" 2>&1); rc=$?
+  echo "$out" >> $log
+  line=$(echo "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)
+  if [ -z "$line" ]; then
+    echo "FAIL $1 (crashed or printed no result, exit $rc)"; echo "$out" | tail -20
+    failed=$((failed + 1)); return
+  fi
+  p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+  f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed/\1/')
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$out" | tail -20; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  echo "$line"
+  [ "$f" -ne 0 ] && echo "$out" | grep -v ' passed, ' | tail -30
+}
+
+count_busted() {   # label, runner...
+  label=$1; shift
+  out=$("$@" -o TAP tests 2>&1); rc=$?
+  echo "$out" >> $log
+  p=$(echo "$out" | grep -c '^ok ')
+  f=$(echo "$out" | grep -c '^not ok ')
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    echo "FAIL $label: busted ran no test (exit $rc)"; echo "$out" | tail -20
+    failed=$((failed + 1)); return
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$out" | tail -20; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  echo "$label: $p passed, $f failed"
+  [ "$f" -ne 0 ] && echo "$out" | grep -A12 '^not ok ' | head -150
+}
+
+echo "== C tests"
+for t in $B/tests/test_*; do [ -x "$t" ] && count_c "$t"; done
+
+echo "== busted specs (lua5.4 + build/keras.so)"
+count_busted specs env LUA_CPATH="$B/?.so;;" busted --lua=lua5.4
+
+if [ "${LKERAS_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== ASan + UBSan build"
+  if make -s asan >> $log 2>&1; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    export LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0
+    for t in $B/asan/tests/test_*; do [ -x "$t" ] && count_c "$t"; done
+    count_busted "specs (asan lkeras)" $B/asan/lkeras /usr/bin/busted
+  else
+    echo "FAIL asan build"; tail -20 $log; failed=$((failed + 1))
+  fi
+fi
+
+echo "== examples"
+for f in scripts/examples/*.lua; do
+  case "$f" in *fashion_*) continue ;; esac   # the real-data runs are the demo, not tests
+  if out=$(LKERAS_QUICK=1 $B/lkeras "$f" 2>&1); then
+    passed=$((passed + 1)); echo "ok $f"
+  else
+    failed=$((failed + 1)); echo "FAIL $f"; echo "$out" | tail -10
+  fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

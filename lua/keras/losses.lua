@@ -96,11 +96,16 @@ function L.sparse_categorical_crossentropy(y_true, y_pred)
 end
 
 -- TF backend binary_crossentropy(from_logits=False): clip, z = log(p/(1-p)),
--- then sigmoid_cross_entropy_with_logits: max(z,0) - z*y + log(1 + exp(-|z|))
+-- then sigmoid_cross_entropy_with_logits: max(z,0) - z*y + log(1 + exp(-|z|)),
+-- built as TF builds it, with a mask cond = (z >= 0) in place of relu and
+-- abs, so that the gradient at z = 0 (p = 0.5) is TF's sigmoid(z) - y and
+-- not the 0 that relu's and abs's subgradients would give there
 local function elementwise_binary_crossentropy(y_true, y_pred)
   local p = K.clip(y_pred, EPS(), 1 - EPS())
   local z = K.log(K.div(p, K.scale(p, -1, 1)))
-  return K.add(K.sub(K.relu(z), K.mul(z, y_true)), K.softplus(K.neg(K.abs(z))))
+  local relu_logits = K.mul(z, K.greater_equal(z, 0))     -- where(cond, z, 0)
+  local neg_abs_logits = K.sub(z, K.scale(relu_logits, 2)) -- where(cond, -z, z)
+  return K.add(K.sub(relu_logits, K.mul(z, y_true)), K.softplus(neg_abs_logits))
 end
 
 function L.binary_crossentropy(y_true, y_pred)

@@ -524,7 +524,7 @@ function Model:compile(a, b)
     end
     error("compile: the model has no layers", 2)
   end
-  return self:_compile(o, 3)
+  self:_compile(o, 3)
 end
 
 function Model:_compile(o, level)
@@ -578,7 +578,7 @@ function Model:_compile(o, level)
   for i, y_pred in ipairs(self.outputs) do
     local s = y_pred.shape
     for _, spec in ipairs(mspecs[i]) do
-      local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level + 1)
+      local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level)
       local v = fn(targets[i], y_pred)
       if not is_node(v) then error(string.format("compile: metric '%s' must return a symbolic tensor", mname), level) end
       v = K.mean(v)

@@ -1,0 +1,20 @@
+-- A single-input model with 10 classes (categorical classification) on random data.
+local keras = keras or require "keras"
+local Dense = keras.layers.Dense
+local quick = os.getenv("LKERAS_QUICK")
+
+local model = keras.Sequential{
+  Dense{32, activation = "relu", input_dim = 100},
+  Dense{10, activation = "softmax"},
+}
+model:compile{optimizer = "rmsprop", loss = "categorical_crossentropy", metrics = {"accuracy"}}
+
+-- dummy data
+local data = keras.random.random{1000, 100}
+local labels = keras.random.randint(10, {1000, 1})
+
+-- convert labels to categorical one-hot encoding
+local one_hot_labels = keras.utils.to_categorical(labels, 10)
+
+-- train, iterating on the data in batches of 32 samples
+model:fit(data, one_hot_labels, {epochs = quick and 2 or 10, batch_size = 32})

@@ -109,6 +109,7 @@ void *kr_malloc(kr_ctx *ctx, size_t n)
     return NULL;
   }
   *(size_t *)p = n;
+  ctx->nallocs++;
   ctx->in_use += n;
   if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;
   return (char *)p + HDR;
@@ -132,6 +133,7 @@ void kr_free(kr_ctx *ctx, void *p)
 size_t kr_mem_in_use(const kr_ctx *ctx) { return ctx->in_use; }
 size_t kr_mem_peak(const kr_ctx *ctx) { return ctx->peak; }
 void kr_mem_fail_at(kr_ctx *ctx, long n) { ctx->fail_at = n; }
+uint64_t kr_mem_allocs(const kr_ctx *ctx) { return ctx->nallocs; }
 
 /* ---- random numbers: xoshiro256** seeded through splitmix64 ---- */
 

@@ -409,7 +409,7 @@ int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr
       grads[v] = z ? kr_node_const(ctx, z) : NULL;
       kr_tensor_release(z);
       if (!grads[v]) {
-        for (int w = 0; w < v; w++) kr_node_release(grads[w]);
+        for (int w = 0; w < v; w++) { kr_node_release(grads[w]); grads[w] = NULL; }
         st = kr_errcode(ctx);
         goto done;
       }

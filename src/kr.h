@@ -76,6 +76,7 @@ void *kr_calloc(kr_ctx *ctx, size_t n);
 void kr_free(kr_ctx *ctx, void *p);
 size_t kr_mem_in_use(const kr_ctx *ctx);
 size_t kr_mem_peak(const kr_ctx *ctx);
+uint64_t kr_mem_allocs(const kr_ctx *ctx);          /* number of allocations so far */
 /* Tests: make the n-th allocation from now fail (0 = never). */
 void kr_mem_fail_at(kr_ctx *ctx, long n);
 

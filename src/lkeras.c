@@ -865,12 +865,12 @@ static int pmain(lua_State *L)
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
-  lua_gc(L, LUA_GCSTOP);
+  lua_gc(L, LUA_GCSTOP);                      /* no collections while loading */
   luaL_openlibs(L);
+  lua_gc(L, LUA_GCGEN, 0, 0);                 /* the stock lua5.4's mode; keras may change it */
   luaL_requiref(L, "keras", luaopen_keras, 1);
   lua_pop(L, 1);
   lua_gc(L, LUA_GCRESTART);
-  lua_gc(L, LUA_GCGEN, 0, 0);                 /* as the stock lua5.4 does */
   make_arg_table(L, cl);
   if (cl->flags & OPT_WARN) lua_warning(L, "@on", 0);
   if (cl->flags & OPT_V) print_version(L);

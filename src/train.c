@@ -77,6 +77,7 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
   TAKE(t->logs, s->logs, s->nlog);
   TAKE(t->vars, s->vars, s->nvar);
 #undef TAKE
+  t->nvar = s->nvar;   /* from here on kr_trainer_free releases the vars and any grads made */
   for (int i = 0; i < s->nin; i++) t->plan_in[i] = s->inputs[i];
   for (int i = 0; i < s->ntgt; i++) t->plan_in[s->nin + i] = s->targets[i];
   for (int i = 0; i < s->nsw; i++) t->plan_in[s->nin + s->ntgt + i] = s->weights[i];
@@ -86,7 +87,6 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
       goto fail;
     }
     if (kr_gradients(ctx, s->logs[0], s->nvar, s->vars, t->grads) != KR_OK) goto fail;
-    t->nvar = s->nvar;
     kr_tensor **vt = kr_malloc(ctx, (size_t)s->nvar * sizeof *vt);
     if (!vt) goto fail;
     for (int i = 0; i < s->nvar; i++) vt[i] = s->vars[i]->value;

@@ -204,4 +204,22 @@ describe("keras.losses.get", function()
     assert.is_false(ok)
     assert.truthy(err:find("losses_spec.lua:" .. line .. ": unknown loss", 1, true), err)
   end)
+
+  it("takes the error level as error() counts it in the function calling get", function()
+    local line
+    local function _compile(loss, level)
+      local f = L.get(loss, level)
+      return f
+    end
+    local function compile(loss)
+      local f = _compile(loss, 3)   -- _compile's caller's caller: the user's line
+      return f
+    end
+    local ok, err = pcall(function()
+      line = debug.getinfo(1, "l").currentline + 1
+      compile("categorical_crossentropi")
+    end)
+    assert.is_false(ok)
+    assert.truthy(err:find("losses_spec.lua:" .. line .. ": unknown loss", 1, true), err)
+  end)
 end)

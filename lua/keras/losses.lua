@@ -158,21 +158,25 @@ end
 -- the canonical name of a built-in loss function, or nil
 function L.name_of(fn) return name_of[fn] end
 
--- L.get(name | function) -> fn, canonical name. A built-in function passed
--- as a value gets its canonical name too; any other function gets nil.
--- nil -> nil (no loss), as Keras's losses.get(None).
-function L.get(x)
+-- L.get(name | function [, level]) -> fn, canonical name. A built-in
+-- function passed as a value gets its canonical name too; any other function
+-- (or callable table) gets nil. nil -> nil (no loss), as Keras's
+-- losses.get(None). Errors point at `level` as error() counts it in the
+-- function that calls get (default 2: that function's caller, e.g. the
+-- user's compile line).
+function L.get(x, level)
+  level = (level or 2) + 1
   if x == nil then return nil end
   local tx = type(x)
   if tx == "string" then
     local f = by_name[x]
-    if not f then error(string.format("unknown loss '%s'", x), 3) end
+    if not f then error(string.format("unknown loss '%s'", x), level) end
     return f, name_of[f]
   end
   if tx == "function" then return x, name_of[x] end
   local mt = getmetatable(x)
   if tx == "table" and mt and mt.__call then return x, nil end
-  error(string.format("loss must be a name or a function, got %s", tx), 3)
+  error(string.format("loss must be a name or a function, got %s", tx), level)
 end
 
 return L

@@ -139,15 +139,18 @@ end
 --   output_shape: the model output's shape (a sequence; its last entry decides
 --     binary accuracy); loss_name: the canonical name of that output's loss
 --     (losses.get's second value), nil for a custom loss
---   caller_level: as error() would take it in the function that calls resolve
---     (default 2: that function's caller, e.g. the user's compile line); errors
---     point there and a function's name is looked up from that frame up
+--   caller_level: the frame of the user's code, counted as error() counts in
+--     the function that calls resolve: 1 (the default) is that function itself,
+--     2 its caller (what compile passes, so that the user's compile line is
+--     meant). Errors point there, and a function's name is looked up in the
+--     locals of that frame and the frames above it. A tail call into resolve
+--     removes a frame: call it as `local f, n = M.resolve(...)`.
 -- "accuracy"/"acc" -> binary, sparse or categorical accuracy shown as "acc";
 -- "crossentropy"/"ce" -> the matching crossentropy shown as "ce"; other names
 -- show the function's canonical name ("mae" -> "mean_absolute_error"); a
 -- function shows its variable name, or "custom_metric".
 function M.resolve(metric, output_shape, loss_name, caller_level)
-  local level = (caller_level or 2) + 1
+  local level = (caller_level or 1) + 1
   if type(metric) == "string" then
     local acc = metric == "accuracy" or metric == "acc"
     local ce = metric == "crossentropy" or metric == "ce"

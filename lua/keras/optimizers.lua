@@ -19,14 +19,16 @@ end
 
 local checks = {
   nonneg = {"a non-negative number", function(v) return is_finite(v) and v >= 0 end},
+  positive = {"a positive number", function(v) return is_finite(v) and v > 0 end},
   unit = {"a number in [0, 1]", function(v) return is_finite(v) and v >= 0 and v <= 1 end},
   unit_open = {"a number in [0, 1)", function(v) return is_finite(v) and v >= 0 and v < 1 end},
   bool = {"a boolean", function(v) return type(v) == "boolean" end},
 }
 
--- what each argument must be
+-- what each argument must be (epsilon > 0: the C side reads epsilon <= 0 as
+-- "use the default")
 local kind_of_arg = {
-  lr = "nonneg", momentum = "nonneg", decay = "nonneg", rho = "unit", epsilon = "nonneg",
+  lr = "nonneg", momentum = "nonneg", decay = "nonneg", rho = "unit", epsilon = "positive",
   beta_1 = "unit_open", beta_2 = "unit_open", schedule_decay = "nonneg",
   clipnorm = "nonneg", clipvalue = "nonneg", nesterov = "bool", amsgrad = "bool",
 }
@@ -249,24 +251,27 @@ function O.deserialize(t)
   return opt
 end
 
--- O.get(name | optimizer | {class_name=, config=}) -> optimizer; names are
--- case-insensitive, as Keras lower-cases the class name
-function O.get(x)
+-- O.get(name | optimizer | {class_name=, config=} [, level]) -> optimizer;
+-- names are case-insensitive, as Keras lower-cases the class name. Errors
+-- point at `level` as error() counts it in the function that calls get
+-- (default 2: that function's caller).
+function O.get(x, level)
+  level = (level or 2) + 1
   if O.is_optimizer(x) then return x end
   if type(x) == "string" then
     local name = by_lower[x:lower()]
-    if not name then error(string.format("unknown optimizer '%s'", x), 3) end
-    local opt = construct(classes[name], 3, {})
+    if not name then error(string.format("unknown optimizer '%s'", x), level) end
+    local opt = construct(classes[name], level, {})
     return opt
   end
   if type(x) == "table" and getmetatable(x) == nil and x.class_name ~= nil then
     local cn = x.class_name
     local name = type(cn) == "string" and by_lower[cn:lower()]
-    if not name then error(string.format("unknown optimizer '%s'", tostring(cn)), 3) end
-    local opt = construct(classes[name], 3, x.config or {})
+    if not name then error(string.format("unknown optimizer '%s'", tostring(cn)), level) end
+    local opt = construct(classes[name], level, x.config or {})
     return opt
   end
-  error(string.format("optimizer must be a name or an optimizer object, got %s", type(x)), 3)
+  error(string.format("optimizer must be a name or an optimizer object, got %s", type(x)), level)
 end
 
 return O

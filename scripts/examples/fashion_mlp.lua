@@ -4,7 +4,7 @@
 local keras = keras or require "keras"
 local layers = keras.layers
 
-local epochs = tonumber(arg and arg[1]) or 10
+local epochs = tonumber(arg and arg[1]) or 15
 keras.random.seed(42)
 
 local x_train, y_train, x_test, y_test = keras.datasets.fashion_mnist.load_data()

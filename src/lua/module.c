@@ -58,13 +58,14 @@ static int preload_embedded(lua_State *L)
   return 1;
 }
 
-/* stats of the allocator: in use and peak bytes */
+/* stats of the allocator: bytes in use, peak bytes, allocations so far */
 static int core_mem(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
   lua_pushinteger(L, (lua_Integer)kr_mem_in_use(ctx));
   lua_pushinteger(L, (lua_Integer)kr_mem_peak(ctx));
-  return 2;
+  lua_pushinteger(L, (lua_Integer)kr_mem_allocs(ctx));
+  return 3;
 }
 
 static int core_set_threads(lua_State *L)

@@ -1,0 +1,204 @@
+-- The seed workloads on lkeras, timed by the same rules as the PyTorch peer
+-- (../shared/bench/peers/torch_seed.py):
+--   training: `epochs` epochs of fit (shuffle + batches + forward/backward/step);
+--             the first epoch is a warm-up and not counted;
+--             train samples/s = samples * timed epochs / timed seconds;
+--   predict:  over the whole set at the training batch size, output activation
+--             applied; 1 warm-up pass, then `infer_passes` timed passes, median.
+--
+--   build/lkeras scripts/bench/bench.lua WORKLOAD [--samples N] [--epochs N]
+--                [--threads N] [--batch N] [--infer-passes N] [--seed N]
+--   build/lkeras scripts/bench/bench.lua --list     (the workloads it knows)
+--
+-- Prints a summary on stderr and one line starting with "JSON " on stdout.
+
+local keras = keras or require "keras"
+local L = keras.layers
+local now = keras._core.now
+
+-- ---------------------------------------------------------------- data
+
+local function onehot(n, k)
+  return keras.utils.to_categorical(keras.random.randint(k, {n}), k)
+end
+
+-- ---------------------------------------------------------------- workloads
+-- Each: build(n) -> model (compiled), x, y.  Definitions as in torch_seed.py.
+
+local function sgd_nesterov() return keras.optimizers.SGD{lr = 0.01, momentum = 0.9, nesterov = true} end
+-- Keras RMSprop defaults: lr = 0.001, rho = 0.9, epsilon = 1e-7
+local function rmsprop() return keras.optimizers.RMSprop{lr = 0.001, rho = 0.9} end
+
+local WORKLOADS = {}
+local ORDER = {}
+local function workload(name, samples, batch, epochs, build)
+  WORKLOADS[name] = {build = build, samples = samples, batch = batch, epochs = epochs}
+  ORDER[#ORDER + 1] = name
+end
+
+workload("mlp", 20000, 128, 11, function(n)
+  local model = keras.Sequential{
+    L.Dense{64, activation = "relu", input_shape = {20}},
+    L.Dropout(0.5),
+    L.Dense{64, activation = "relu"},
+    L.Dropout(0.5),
+    L.Dense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = sgd_nesterov()}
+  return model, keras.random.random{n, 20}, onehot(n, 10)
+end)
+
+workload("mlp_big", 60000, 128, 4, function(n)
+  local model = keras.Sequential{
+    L.Dense{512, activation = "relu", input_shape = {784}},
+    L.Dropout(0.2),
+    L.Dense{512, activation = "relu"},
+    L.Dropout(0.2),
+    L.Dense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = rmsprop()}
+  return model, keras.random.random{n, 784}, onehot(n, 10)
+end)
+
+-- ---------------------------------------------------------------- arguments
+
+local function usage(msg)
+  io.stderr:write((msg and (msg .. "\n") or "") ..
+    "usage: lkeras bench.lua WORKLOAD [--samples N] [--epochs N] [--threads N] [--batch N]" ..
+    " [--infer-passes N] [--seed N]\n       lkeras bench.lua --list\n" ..
+    "workloads: " .. table.concat(ORDER, " ") .. "\n")
+  os.exit(2)
+end
+
+local opts = {threads = 2, infer_passes = 3, seed = 0}
+local name
+local i = 1
+while arg[i] do
+  local a = arg[i]
+  if a == "--list" then
+    print(table.concat(ORDER, "\n"))
+    os.exit(0)
+  elseif a == "-h" or a == "--help" then
+    usage()
+  elseif a:sub(1, 2) == "--" then
+    local key = a:sub(3):gsub("-", "_")
+    local v = math.tointeger(tonumber(arg[i + 1] or ""))
+    if not ({samples = 1, epochs = 1, threads = 1, batch = 1, infer_passes = 1, seed = 1})[key] then
+      usage("unknown option " .. a)
+    end
+    if not v or v < (key == "seed" and 0 or 1) then usage(a .. " needs a positive integer") end
+    if key == "epochs" and v < 2 then usage("--epochs counts the warm-up epoch: it must be >= 2") end
+    opts[key] = v
+    i = i + 2
+  else
+    if name then usage("one workload per run") end
+    name = a
+    i = i + 1
+  end
+end
+if not name then usage("missing workload") end
+local w = WORKLOADS[name]
+if not w then usage("unknown workload '" .. name .. "'") end
+
+-- ---------------------------------------------------------------- memory
+
+local function vm(field)
+  local f = io.open("/proc/self/status")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  local kb = s:match(field .. ":%s*(%d+)")
+  return kb and tonumber(kb) / 1024 or nil
+end
+
+local function round(x, d)
+  if x == nil then return nil end
+  local m = 10 ^ d
+  return math.floor(x * m + 0.5) / m
+end
+
+-- ---------------------------------------------------------------- run
+
+local t_start = now()
+local default_threads = keras.get_num_threads()
+keras.set_num_threads(opts.threads)
+keras.random.seed(opts.seed)
+local n = opts.samples or w.samples
+local batch = opts.batch or w.batch
+local epochs = opts.epochs or w.epochs
+
+local model, x, y = w.build(n)
+local n_params = model:count_params()
+local rss_before_train = vm("VmHWM")
+
+-- training: one fit call, epochs timed by a callback (fit shuffles every epoch)
+local epoch_times, t0 = {}, nil
+local timer = keras.callbacks.LambdaCallback{
+  on_epoch_begin = function() t0 = now() end,
+  on_epoch_end = function() epoch_times[#epoch_times + 1] = now() - t0 end,
+}
+local history = model:fit(x, y, {batch_size = batch, epochs = epochs, verbose = 0, shuffle = true,
+                                 callbacks = {timer}})
+local losses = history.history.loss
+local timed_s = 0
+for e = 2, #epoch_times do timed_s = timed_s + epoch_times[e] end
+local timed = #epoch_times - 1
+local train_sps = n * timed / timed_s
+local steps = (n + batch - 1) // batch
+
+-- predict: 1 warm-up pass + infer_passes timed passes, median
+local infer_times = {}
+for p = 0, opts.infer_passes do
+  local t = now()
+  local out = model:predict(x, {batch_size = batch})
+  infer_times[#infer_times + 1] = now() - t
+  out = nil -- luacheck: ignore
+end
+local sorted = {}
+for k = 2, #infer_times do sorted[#sorted + 1] = infer_times[k] end
+table.sort(sorted)
+local m = #sorted
+local median = m % 2 == 1 and sorted[(m + 1) // 2] or (sorted[m // 2] + sorted[m // 2 + 1]) / 2
+local infer_sps = n / median
+
+local function list(t, d)
+  local out = {}
+  for k, v in ipairs(t) do out[k] = string.format("%." .. d .. "f", v):gsub("0+$", ""):gsub("%.$", "") end
+  return "[" .. table.concat(out, ", ") .. "]"
+end
+local function num(v)
+  if v == nil then return "null" end
+  if math.type(v) == "integer" then return tostring(v) end
+  if v ~= v or v == math.huge or v == -math.huge then return "null" end
+  return string.format("%.14g", v)
+end
+
+local data_mb = (x:size() + y:size()) * 4 / 2 ^ 20
+local fields = {
+  {"workload", string.format("%q", name)},
+  {"framework", '"lkeras-0.1"'},
+  {"threads", num(keras.get_num_threads())},
+  {"default_threads", num(default_threads)},
+  {"OPENBLAS_CORETYPE", string.format("%q", os.getenv("OPENBLAS_CORETYPE") or "")},
+  {"samples", num(n)},
+  {"batch", num(batch)},
+  {"epochs_timed", num(timed)},
+  {"params", num(n_params)},
+  {"train_samples_per_s", num(round(train_sps, 1))},
+  {"train_ms_per_step", num(round(1000 * timed_s / (timed * steps), 3))},
+  {"epoch_s", list(epoch_times, 4)},
+  {"infer_samples_per_s", num(round(infer_sps, 1))},
+  {"infer_pass_s", list(infer_times, 4)},
+  {"final_loss", num(round(losses[#losses], 5))},
+  {"data_mb", num(round(data_mb, 1))},
+  {"maxrss_mb_before_train", num(round(rss_before_train, 1))},
+  {"maxrss_mb_end", num(round(vm("VmHWM"), 1))},
+  {"wall_s", num(round(now() - t_start, 2))},
+}
+local parts = {}
+for k, f in ipairs(fields) do parts[k] = string.format('"%s": %s', f[1], f[2]) end
+io.stderr:write(string.format("%s: train %.0f samples/s (%.3f ms/step, batch %d), infer %.0f samples/s, " ..
+  "params %d, loss %.4f->%.4f\n", name, train_sps, 1000 * timed_s / (timed * steps), batch, infer_sps,
+  n_params, losses[1], losses[#losses]))
+io.write("JSON {" .. table.concat(parts, ", ") .. "}\n")
+io.stdout:flush()

@@ -1,0 +1,217 @@
+/*
+** test_engine.c -- the plan and the trainer through the C API: a model built
+** from graph nodes trains; the batch loop allocates nothing; the last,
+** smaller batch runs in the same plan; disconnected graphs and bad data are
+** errors with messages; an allocation-failure sweep over compile + fit.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "kr.h"
+#include "ops.h"
+
+typedef struct model {
+  kr_node *x, *t, *w, *W, *b, *logits, *out, *loss;
+  kr_tensor *Wt, *bt;
+  kr_optim *opt;
+  kr_trainer *tr;
+} model;
+
+static kr_node *fill_attr_op(kr_ctx *ctx, int op, kr_node *a, kr_node *b, int64_t i0, int64_t i1)
+{
+  kr_attr at;
+  memset(&at, 0, sizeof at);
+  at.i[0] = i0;
+  at.i[1] = i1;
+  return b ? kr_op2(ctx, op, a, b, &at) : kr_op1(ctx, op, a, &at);
+}
+
+/* softmax regression: out = softmax(x W + b), loss = mean(-sum(t log out) * w) */
+static int build(kr_ctx *ctx, model *m, int64_t in, int64_t classes)
+{
+  memset(m, 0, sizeof *m);
+  kr_shape xs = {2, {KR_BATCH, in}}, ts = {2, {KR_BATCH, classes}}, ws = {1, {KR_BATCH}};
+  kr_shape Ws = {2, {in, classes}}, bs = {1, {classes}};
+  m->x = kr_node_input(ctx, &xs);
+  m->t = kr_node_input(ctx, &ts);
+  m->w = kr_node_input(ctx, &ws);
+  m->Wt = kr_tensor_zeros(ctx, &Ws);
+  m->bt = kr_tensor_zeros(ctx, &bs);
+  if (!m->x || !m->t || !m->w || !m->Wt || !m->bt) return KR_EMEM;
+  m->W = kr_node_variable(ctx, m->Wt);
+  m->b = kr_node_variable(ctx, m->bt);
+  if (!m->W || !m->b) return KR_EMEM;
+  kr_node *xw = fill_attr_op(ctx, KR_OP_MATMUL, m->x, m->W, 0, 0);
+  if (!xw) return kr_errcode(ctx);
+  m->logits = kr_op2(ctx, KR_OP_ADD, xw, m->b, NULL);
+  kr_node_release(xw);
+  if (!m->logits) return kr_errcode(ctx);
+  m->out = fill_attr_op(ctx, KR_OP_SOFTMAX, m->logits, NULL, -1, 0);
+  kr_node *ls = m->out ? fill_attr_op(ctx, KR_OP_LOG_SOFTMAX, m->logits, NULL, -1, 0) : NULL;
+  kr_node *tl = ls ? kr_op2(ctx, KR_OP_MUL, m->t, ls, NULL) : NULL;
+  kr_node *s = tl ? fill_attr_op(ctx, KR_OP_SUM, tl, NULL, 2, 0) : NULL;
+  kr_node *sw = s ? kr_op2(ctx, KR_OP_MUL, s, m->w, NULL) : NULL;
+  kr_node *mn = sw ? fill_attr_op(ctx, KR_OP_MEAN, sw, NULL, 1, 0) : NULL;
+  m->loss = mn ? kr_op1(ctx, KR_OP_NEG, mn, NULL) : NULL;
+  kr_node_release(ls);
+  kr_node_release(tl);
+  kr_node_release(s);
+  kr_node_release(sw);
+  kr_node_release(mn);
+  if (!m->loss) return kr_errcode(ctx);
+  kr_optim_cfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.kind = KR_SGD;
+  cfg.lr = 0.5;
+  m->opt = kr_optim_new(ctx, &cfg);
+  if (!m->opt) return kr_errcode(ctx);
+  kr_node *vars[2] = {m->W, m->b};
+  kr_trainer_spec spec = {1, &m->x, 1, &m->t, 1, &m->w, 1, &m->out, 1, &m->loss, 2, vars, m->opt};
+  m->tr = kr_trainer_new(ctx, &spec);
+  return m->tr ? KR_OK : kr_errcode(ctx);
+}
+
+static void destroy(model *m)
+{
+  kr_trainer_free(m->tr);
+  kr_optim_free(m->opt);
+  kr_node *ns[] = {m->x, m->t, m->w, m->W, m->b, m->logits, m->out, m->loss};
+  for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) kr_node_release(ns[i]);
+  kr_tensor_release(m->Wt);
+  kr_tensor_release(m->bt);
+}
+
+/* data: class = the larger of the two features */
+static void make_data(kr_ctx *ctx, int64_t n, kr_tensor **x, kr_tensor **t, kr_tensor **w)
+{
+  kr_shape xs = {2, {n, 2}}, ts = {2, {n, 2}}, ws = {1, {n}};
+  *x = kr_tensor_new(ctx, &xs);
+  *t = kr_tensor_zeros(ctx, &ts);
+  *w = kr_tensor_full(ctx, &ws, 1.0f);
+  for (int64_t i = 0; i < n; i++) {
+    float a = (float)kr_rng_uniform(ctx), b = (float)kr_rng_uniform(ctx);
+    KR_DATA(*x)[2 * i] = a;
+    KR_DATA(*x)[2 * i + 1] = b;
+    KR_DATA(*t)[2 * i + (a > b ? 0 : 1)] = 1.0f;
+  }
+}
+
+static void test_training(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_rng_seed(ctx, 11);
+  model m;
+  CHECK(build(ctx, &m, 2, 2) == KR_OK);
+  kr_tensor *x, *t, *w;
+  make_data(ctx, 1000, &x, &t, &w);
+  kr_data dx = {1, &x}, dt = {1, &t}, dw = {1, &w};
+  int64_t idx[1000];
+  for (int i = 0; i < 1000; i++) idx[i] = i;
+  double logs[1], first = 0;
+  /* epoch 1 builds the plan; later epochs must not allocate, whatever the batch count */
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, 0, logs) == KR_OK);
+  first = logs[0];
+  uint64_t a0 = kr_mem_allocs(ctx);
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, 0, logs) == KR_OK);
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 7, NULL, NULL, 0, logs) == KR_OK);  /* 143 batches, last of 6 */
+  CHECK_MSG(kr_mem_allocs(ctx) == a0, "the batch loop allocated %llu times",
+            (unsigned long long)(kr_mem_allocs(ctx) - a0));
+  for (int e = 0; e < 20; e++) kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, 0, logs);
+  CHECK_MSG(logs[0] < first * 0.7, "loss %g did not fall from %g", logs[0], first);
+  /* evaluate's mean is the sample-weighted mean over batches: the same for any batch size */
+  double l1[1], l2[1];
+  CHECK(kr_trainer_evaluate(m.tr, &dx, &dt, &dw, 1000, NULL, NULL, l1) == KR_OK);
+  CHECK(kr_trainer_evaluate(m.tr, &dx, &dt, &dw, 33, NULL, NULL, l2) == KR_OK);
+  CHECK_NEAR(l1[0], l2[0], 1e-5);
+  /* predict: probabilities, the last batch smaller; the learned rule holds */
+  kr_tensor *p;
+  CHECK(kr_trainer_predict(m.tr, &dx, 128, &p) == KR_OK);
+  int right = 0;
+  for (int i = 0; i < 1000; i++) {
+    float p0 = KR_DATA(p)[2 * i], p1 = KR_DATA(p)[2 * i + 1];
+    CHECK_NEAR(p0 + p1, 1.0, 1e-5);
+    right += (p0 > p1) == (KR_DATA(t)[2 * i] == 1.0f);
+  }
+  CHECK_MSG(right > 950, "%d of 1000 right", right);
+  kr_tensor_release(p);
+  /* bad data: errors with messages, no crash */
+  kr_shape bad = {2, {10, 3}};
+  kr_tensor *xb = kr_tensor_zeros(ctx, &bad);
+  kr_data dxb = {1, &xb};
+  CHECK(kr_trainer_predict(m.tr, &dxb, 4, &p) == KR_ESHAPE);
+  CHECK(strstr(kr_errmsg(ctx), "predict: array 1 has shape (10, 3), expected (None, 2)") != NULL);
+  kr_tensor_release(xb);
+  int64_t bad_idx[1] = {1000};
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, bad_idx, 1, 64, NULL, NULL, 0, logs) == KR_EARG);
+  kr_tensor_release(x);
+  kr_tensor_release(t);
+  kr_tensor_release(w);
+  destroy(&m);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
+static void test_disconnected(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_shape s = {2, {KR_BATCH, 3}};
+  kr_node *a = kr_node_input(ctx, &s), *b = kr_node_input(ctx, &s);
+  kr_node *c = kr_op2(ctx, KR_OP_ADD, a, b, NULL);
+  kr_plan *p = kr_plan_new(ctx, 1, &c, 1, &a, 8, 0);
+  CHECK(p == NULL);
+  CHECK(strstr(kr_errmsg(ctx), "graph disconnected") != NULL);
+  kr_shape s2 = {2, {KR_BATCH, 4}};
+  kr_node *d = kr_node_input(ctx, &s2);
+  CHECK(kr_op2(ctx, KR_OP_ADD, a, d, NULL) == NULL);
+  CHECK(strstr(kr_errmsg(ctx), "add: cannot broadcast shapes (None, 3) and (None, 4)") != NULL);
+  kr_node_release(c);
+  kr_node_release(a);
+  kr_node_release(b);
+  kr_node_release(d);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
+/* every allocation in building and training may fail: errors, never crashes or leaks */
+static void test_alloc_failures(void)
+{
+  int ok = 0;
+  for (long n = 1; n < 2000 && !ok; n++) {
+    kr_ctx *ctx = kr_ctx_new();
+    kr_rng_seed(ctx, 1);
+    kr_tensor *x = NULL, *t = NULL, *w = NULL;
+    make_data(ctx, 100, &x, &t, &w);
+    size_t base = kr_mem_in_use(ctx);
+    kr_mem_fail_at(ctx, n);
+    model m;
+    int st = build(ctx, &m, 2, 2);
+    if (st == KR_OK) {
+      kr_data dx = {1, &x}, dt = {1, &t}, dw = {1, &w};
+      int64_t idx[100];
+      for (int i = 0; i < 100; i++) idx[i] = i;
+      double logs[1];
+      st = kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 100, 16, NULL, NULL, 0, logs);
+      if (st == KR_OK) ok = 1;
+      else CHECK(st == KR_EMEM);
+    } else {
+      CHECK_MSG(st == KR_EMEM, "n=%ld: status %d (%s)", n, st, kr_errmsg(ctx));
+    }
+    destroy(&m);
+    kr_mem_fail_at(ctx, 0);
+    CHECK_MSG(kr_mem_in_use(ctx) == base, "n=%ld: %zu bytes leaked", n, kr_mem_in_use(ctx) - base);
+    kr_tensor_release(x);
+    kr_tensor_release(t);
+    kr_tensor_release(w);
+    kr_ctx_free(ctx);
+  }
+  CHECK(ok);
+}
+
+int main(void)
+{
+  test_training();
+  test_disconnected();
+  test_alloc_failures();
+  return check_report("test_engine");
+}

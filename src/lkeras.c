@@ -424,19 +424,23 @@ static void push_repr(lua_State *L, int idx, int top)
   }
 }
 
-/* The REPL's printer: its arguments, tab-separated, on one line. */
+/* The REPL's printer: its arguments, tab-separated, on one line. The line
+** is built first so that a failing __tostring prints nothing. */
 static int print_values(lua_State *L)
 {
   int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
   for (int i = 1; i <= n; i++) {
-    size_t len;
+    if (i > 1) luaL_addchar(&b, '\t');
     push_repr(L, i, 1);
-    const char *s = lua_tolstring(L, -1, &len);
-    if (i > 1) fputc('\t', stdout);
-    fwrite(s, 1, len, stdout);
-    lua_pop(L, 1);
+    luaL_addvalue(&b);
   }
-  fputc('\n', stdout);
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  fwrite(s, 1, len, stdout);
   fflush(stdout);
   return 0;
 }
@@ -692,13 +696,14 @@ static void repl_open_tty(struct repl *r)
   hist_open(r);
 }
 
-static void repl(lua_State *L, int tty)
+/* tty: read through libedit; banner: print the version line first. */
+static void repl(lua_State *L, int tty, int banner)
 {
   struct repl r = {tty, NULL, NULL};
   struct sigaction old;
   int base = lua_gettop(L);
   if (tty) repl_open_tty(&r);
-  print_version(L);
+  if (banner) print_version(L);
   catch_sigint(on_sigint_prompt, 0, &old);
   for (;;) {
     int st = read_chunk(L, &r);
@@ -878,9 +883,9 @@ static int pmain(lua_State *L)
   if (run_options(L, cl) != LUA_OK) return 0;
   if (cl->script > 0 && run_script(L, cl) != LUA_OK) return 0;
   if (cl->flags & OPT_I) {
-    repl(L, isatty(STDIN_FILENO));
+    repl(L, isatty(STDIN_FILENO), !(cl->flags & OPT_V));
   } else if (cl->script == 0 && !(cl->flags & (OPT_E | OPT_V))) {
-    if (isatty(STDIN_FILENO)) repl(L, 1);
+    if (isatty(STDIN_FILENO)) repl(L, 1, 1);
     else if (run_file(L, NULL) != LUA_OK) return 0;
   }
   lua_pushboolean(L, 1);

@@ -9,6 +9,8 @@
 #include "kr.h"
 #include "ops.h"
 #include "kernels/kernels.h"
+#include "ops_conv.h"
+#include "ops_rnn.h"
 
 #include <string.h>
 
@@ -774,6 +776,8 @@ const kr_opinfo kr_ops[] = {
   {"batchnorm_grad", 4, shape_bn_grad, kr_k_batchnorm_grad, NULL, NULL, NULL, 0},
   {"batchnorm_grad_gamma", 3, shape_bn_grad_param, kr_k_batchnorm_grad_param, NULL, NULL, NULL, 0},
   {"in_train_phase", 2, shape_in_train_phase, kr_k_in_train_phase, grad_in_train_phase, NULL, NULL, 0},
+#include "ops_conv_rows.h"
+#include "ops_rnn_rows.h"
 };
 
 _Static_assert(sizeof kr_ops / sizeof kr_ops[0] == KR_OP_COUNT, "one row per op in opdefs.h");

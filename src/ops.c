@@ -692,6 +692,12 @@ static size_t aux_batchnorm(const kr_node *n, int64_t batch)
   return 2 * (size_t)n->shape.dim[n->attr.i[0]];
 }
 
+static size_t scratch_maxmin(const kr_node *n, int64_t batch)
+{
+  kr_shape c = kr_concrete(&n->in[2]->shape, batch);   /* one tie count per reduced value */
+  return (size_t)kr_numel(&c);
+}
+
 /* ---- the table ---- */
 
 #define LEAF(nm) {nm, 0, NULL, NULL, NULL, NULL, NULL, KR_F_LEAF}
@@ -758,7 +764,7 @@ const kr_opinfo kr_ops[] = {
   {"argmax", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
   {"argmin", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
   {"reduce_grad", 2, shape_second, kr_k_reduce_grad, NULL, NULL, NULL, 0},
-  {"maxmin_grad", 3, shape_second, kr_k_maxmin_grad, NULL, NULL, NULL, 0},
+  {"maxmin_grad", 3, shape_second, kr_k_maxmin_grad, NULL, NULL, scratch_maxmin, 0},
   {"sum_to", 1, shape_sum_to, kr_k_sum_to, grad_sum_to, NULL, NULL, 0},
   {"matmul", 2, shape_matmul, kr_k_matmul, grad_matmul, NULL, NULL, 0},
   {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, 0},

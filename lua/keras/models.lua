@@ -533,7 +533,7 @@ function Model:_compile(o, level)
   if o.sample_weight_mode ~= nil then
     error("compile: sample_weight_mode is not supported by this version of lkeras", level)
   end
-  local optimizer = keras.optimizers.get(o.optimizer)
+  local optimizer = keras.optimizers.get(o.optimizer, level)
   local names = self.output_names
   local loss_specs = per_output(o.loss, names, "compile", "loss")
   local lw = per_output(o.loss_weights, names, "compile", "loss_weights", 1.0)
@@ -542,7 +542,7 @@ function Model:_compile(o, level)
   local total
   local out_losses, loss_names = {}, {}
   for i, y_pred in ipairs(self.outputs) do
-    local fn, lname = keras.losses.get(loss_specs[i])
+    local fn, lname = keras.losses.get(loss_specs[i], level)
     loss_names[i] = lname
     local s = y_pred.shape
     local ts = {}

@@ -224,15 +224,18 @@ int kr_k_reduce_grad(const kr_exec *e)
   return KR_OK;
 }
 
-/* (dy, x, y): dy goes to every position where x equals the reduced value */
+/* (dy, x, y): dy is shared among the positions where x equals the reduced
+** value (split evenly among ties, as TensorFlow does); scratch counts ties */
 int kr_k_maxmin_grad(const kr_exec *e)
 {
   const kr_shape *xs = e->xs[1];
   const float *dy = e->x[0], *x = e->x[1], *y = e->x[2];
-  float *dx = e->y;
+  float *dx = e->y, *cnt = e->scratch;
   int64_t st[KR_MAX_DIMS];
   reduced_strides(xs, e->node->attr.i[0], st);
-  WALK(xs, st, dx[i] = x[i] == y[o] ? dy[o] : 0.0f);
+  memset(cnt, 0, (size_t)kr_numel(e->xs[2]) * sizeof(float));
+  WALK(xs, st, if (x[i] == y[o]) cnt[o] += 1.0f);
+  WALK(xs, st, dx[i] = x[i] == y[o] ? dy[o] / cnt[o] : 0.0f);
   return KR_OK;
 }
 

@@ -398,6 +398,7 @@ function InputLayer.new(o)
     error("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'", 3)
   end
   Layer._init(self, {name = o.name})
+  self._args = o
   self.dtype = o.dtype or "float32"
   self._batch_input_shape = shape
   self.built = true
@@ -437,6 +438,7 @@ local function define(name, positional, keywords, init, opts)
     local self = setmetatable({}, cls)
     Layer._init(self, o)
     init(self, o)
+    self._args = o   -- the constructor's arguments by name: configs and clones start here
     return self
   end})
   layers[name] = cls

@@ -51,7 +51,7 @@ $(B)/keras.so: $(OBJ)
 $(B)/lkeras: src/lkeras.c $(B)/libkeras.a src/lkeras.h
 	$(CC) $(KR_CFLAGS) -o $@ src/lkeras.c $(B)/libkeras.a $(HOST_LIBS) -Wl,-E
 
-$(B)/tests/%: tests/c/%.c $(B)/libkeras.a tests/c/check.h
+$(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) -Itests/c -o $@ $< $(B)/libkeras.a $(HOST_LIBS)
 
@@ -100,6 +100,6 @@ $(B)/asan/libkeras.a: $(ASAN_OBJ)
 $(B)/asan/lkeras: src/lkeras.c $(B)/asan/libkeras.a src/lkeras.h
 	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -o $@ src/lkeras.c $(B)/asan/libkeras.a $(HOST_LIBS) -Wl,-E
 
-$(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a tests/c/check.h
+$(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -Itests/c -o $@ $< $(B)/asan/libkeras.a $(HOST_LIBS)

@@ -31,7 +31,7 @@ kr_shape kr_shape_make(int ndim, const int64_t *dim)
 int64_t kr_shape_numel(const kr_shape *s)
 {
   int64_t n = 1;
-  for (int i = 0; i < s->ndim; i++) n *= (s->dim[i] == KR_BATCH ? 1 : s->dim[i]);
+  for (int i = 0; i < s->ndim; i++) n *= (s->dim[i] < 0 ? -s->dim[i] : s->dim[i]);
   return n;
 }
 
@@ -50,7 +50,7 @@ char *kr_shape_str(const kr_shape *s, char *buf, size_t n)
   buf[0] = '\0';
   k += (size_t)snprintf(buf + k, n - k, "(");
   for (int i = 0; i < s->ndim && k < n; i++) {
-    if (s->dim[i] == KR_BATCH)
+    if (s->dim[i] < 0)
       k += (size_t)snprintf(buf + k, n - k, "%sNone", i ? ", " : "");
     else
       k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->dim[i]);

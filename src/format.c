@@ -1,8 +1,12 @@
 /*
-** format.c -- tensors as text, the way numpy prints float32 arrays:
-** "[[1. 2.]\n [3. 4.]]", shortest digits that identify each float32, one
-** width per array, scientific notation for very large/small magnitudes,
-** rows wrapped at 75 columns, and "..." summaries past 1000 elements.
+** format.c -- tensors as text, the way numpy 1.24 prints float32 arrays with
+** its default options (str(a)): "[[1. 2.]\n [3. 4.]]", the shortest digits
+** that identify each float32 (at most 8 after the point), one width per
+** array, scientific notation when the magnitudes call for it, rows wrapped
+** at 75 columns, and "..." summaries past 1000 elements. A 0-d tensor prints
+** like a numpy float32 scalar ("18.0", "1e-05").
+** The rules are numpy's arrayprint.py (FloatingFormat, _formatArray) and
+** its Dragon4 modes; tests/fixtures/print.lua holds numpy's own output.
 */
 #include "kr.h"
 
@@ -14,14 +18,18 @@
 #define LINE_WIDTH 75
 #define THRESHOLD 1000
 #define EDGE 3
+#define PRECISION 8            /* numpy's default print precision */
+#define EXACT_INTS 16777216.0f /* 2^24: from here on every float32 is an integer */
 
 typedef struct {
   kr_ctx *ctx;
   char *buf;
   size_t len, cap;
   int oom;
-  /* number format */
-  int sci, integral, frac, intw, width;
+  int sci;        /* scientific notation for the whole array */
+  int prec;       /* digits after the point: mantissa (sci) or at most (positional) */
+  int frac;       /* positional: widest fraction, the others are padded with spaces */
+  int width;      /* every element is right-aligned to this */
 } fmt;
 
 static void put(fmt *f, const char *s, size_t n)
@@ -47,86 +55,147 @@ static void put(fmt *f, const char *s, size_t n)
 
 static void puts_(fmt *f, const char *s) { put(f, s, strlen(s)); }
 
-/* fewest fractional digits (<= 8) that give back the same float32 */
-static int frac_digits(float v)
+static void spaces(fmt *f, int n)
 {
-  char b[64];
-  for (int p = 0; p <= 8; p++) {
-    snprintf(b, sizeof b, "%.*f", p, (double)v);
-    if ((float)strtod(b, NULL) == v) return p;
-  }
-  return 8;
+  for (int i = 0; i < n; i++) put(f, " ", 1);
 }
 
-static int sci_digits(float v)
+/* ---- one number ---- */
+
+/* The shortest decimal digits that read back as |v| (Dragon4's unique mode):
+** digits into d (no point, no trailing zeros, "0" for zero), the decimal
+** exponent of the first digit into *e; returns the number of digits. */
+static int shortest(float v, char *d, int *e)
 {
-  char b[64];
-  for (int p = 0; p <= 8; p++) {
-    snprintf(b, sizeof b, "%.*e", p, (double)v);
-    if ((float)strtod(b, NULL) == v) return p;
+  char b[40];
+  float a = fabsf(v);
+  for (int k = 1; k <= 9; k++) {
+    snprintf(b, sizeof b, "%.*e", k - 1, (double)a);
+    if (strtof(b, NULL) == a) break;
   }
-  return 8;
+  int n = 0;
+  const char *p = b;
+  for (; *p && *p != 'e'; p++)
+    if (*p >= '0' && *p <= '9') d[n++] = *p;
+  *e = atoi(p + 1);
+  while (n > 1 && d[n - 1] == '0') n--;
+  d[n] = '\0';
+  return n;
 }
 
-/* text of one number without padding */
+/* positional digits of a finite v: [-]int.frac with the fraction unpadded.
+** maxfrac < 0: no limit (scalars); otherwise at most maxfrac fractional
+** digits, rounded (numpy's precision). exact_ints: integers from 2^24 on are
+** written exactly (numpy arrays) instead of as their shortest digits. */
+static int positional(float v, int maxfrac, int exact_ints, char *b, size_t size)
+{
+  if (exact_ints && fabsf(v) >= EXACT_INTS) return snprintf(b, size, "%.0f.", (double)v);
+  char d[16];
+  int e, n = shortest(v, d, &e);
+  int nfrac = n - 1 - e > 0 ? n - 1 - e : 0;
+  if (maxfrac >= 0 && nfrac > maxfrac) {
+    int k = snprintf(b, size, "%.*f", maxfrac, (double)v);
+    while (k > 0 && b[k - 1] == '0') b[--k] = '\0';
+    return k;
+  }
+  char out[96];
+  int k = 0;
+  if (signbit(v)) out[k++] = '-';
+  if (e < 0) {
+    out[k++] = '0';
+  } else {
+    for (int i = 0; i <= e; i++) out[k++] = i < n ? d[i] : '0';
+  }
+  out[k++] = '.';
+  for (int i = e + 1; i < n; i++) out[k++] = i < 0 ? '0' : d[i];
+  out[k] = '\0';
+  return snprintf(b, size, "%s", out);
+}
+
+/* digits after the point in v's shortest scientific form */
+static int sci_frac(float v)
+{
+  char d[16];
+  int e;
+  return shortest(v, d, &e) - 1;
+}
+
+/* an array element, without the padding to the common width */
 static int one(const fmt *f, float v, char *b, size_t n)
 {
   if (isnan(v)) return snprintf(b, n, "nan");
   if (isinf(v)) return snprintf(b, n, v > 0 ? "inf" : "-inf");
   if (f->sci) {
-    int p = sci_digits(v);
+    /* every mantissa gets prec digits: the exact value rounded (numpy's min_digits) */
     char m[64];
-    snprintf(m, sizeof m, "%.*e", f->frac, (double)v);
-    /* numpy pads the mantissa's digits with spaces, not zeros, past what is needed */
-    char *e = strchr(m, 'e');
-    int keep = p == 0 ? 1 : p + 2;          /* digit, point, digits */
-    if (v < 0) keep++;
-    char out[96];
-    int k = snprintf(out, sizeof out, "%.*s", keep, m);
-    if (p == 0) out[k++] = '.', out[k] = '\0';
-    int pad = f->frac - p;
-    for (int i = 0; i < pad; i++) out[k++] = ' ';
-    out[k] = '\0';
-    /* numpy writes e-05, e+03: two exponent digits at least */
-    return snprintf(b, n, "%s%s", out, e);
+    snprintf(m, sizeof m, "%.*e", f->prec, (double)v);
+    char *x = strchr(m, 'e');
+    if (f->prec == 0) return snprintf(b, n, "%.*s.%s", (int)(x - m), m, x);
+    return snprintf(b, n, "%s", m);
   }
-  if (f->integral) return snprintf(b, n, "%.0f.", (double)v);
-  int p = frac_digits(v);
-  int k = snprintf(b, n, "%.*f", p, (double)v);
-  if (p == 0 && k + 1 < (int)n) b[k++] = '.', b[k] = '\0';
-  for (int i = p; i < f->frac && k + 1 < (int)n; i++) b[k++] = ' ', b[k] = '\0';
+  int k = positional(v, PRECISION, 1, b, n);
+  const char *dot = strchr(b, '.');
+  int have = dot ? (int)strlen(dot + 1) : 0;
+  for (int i = have; i < f->frac && k + 1 < (int)n; i++) b[k++] = ' ', b[k] = '\0';
   return k;
 }
 
+/* a 0-d tensor: str(np.float32(v)) */
+static void scalar(float v, char *b, size_t n)
+{
+  float a = fabsf(v);
+  if (isnan(v)) {
+    snprintf(b, n, "nan");
+  } else if (isinf(v)) {
+    snprintf(b, n, v > 0 ? "inf" : "-inf");
+  } else if (a == 0 || (a >= 1e-4 && a < 1e16)) {
+    int k = positional(v, -1, 0, b, n);
+    if (k > 0 && b[k - 1] == '.' && k + 1 < (int)n) b[k++] = '0', b[k] = '\0';
+  } else {
+    char d[16];
+    int e, nd = shortest(v, d, &e);
+    snprintf(b, n, "%s%c%s%se%c%02d", signbit(v) ? "-" : "", d[0], nd > 1 ? "." : "", d + 1,
+             e < 0 ? '-' : '+', e < 0 ? -e : e);
+  }
+}
+
+/* numpy's FloatingFormat.fillFormat on the elements that will be shown */
 static void choose_format(fmt *f, const float *d, int64_t n)
 {
-  double maxa = 0, mina = INFINITY;
-  int any = 0, integral = 1;
+  float maxa = 0, mina = INFINITY;
   for (int64_t i = 0; i < n; i++) {
-    float v = d[i];
-    if (!isfinite(v)) continue;
-    double a = fabs(v);
-    any = 1;
+    float a = fabsf(d[i]);
+    if (!isfinite(a) || a == 0) continue;
     if (a > maxa) maxa = a;
-    if (a > 0 && a < mina) mina = a;
-    if (v != floorf(v)) integral = 0;
+    if (a < mina) mina = a;
   }
-  f->sci = any && (maxa >= 1e8 || (mina < 1e-4 && mina > 0) || (mina > 0 && maxa / mina > 1e3 && !integral));
-  f->integral = integral && !f->sci;
-  f->frac = 0;
-  if (!f->integral)
-    for (int64_t i = 0; i < n; i++)
-      if (isfinite(d[i])) {
-        int p = f->sci ? sci_digits(d[i]) : frac_digits(d[i]);
-        if (p > f->frac) f->frac = p;
-      }
-  f->width = 0;
+  f->sci = 0;
+  if (maxa > 0) {
+    volatile float ratio = maxa / mina;   /* numpy divides in float32 */
+    f->sci = maxa >= 1e8f || (double)mina < 1e-4 || ratio > 1000.0f;
+  }
+  f->prec = f->frac = 0;
   char b[96];
+  for (int64_t i = 0; i < n; i++) {
+    if (!isfinite(d[i])) continue;
+    if (f->sci) {
+      int p = sci_frac(d[i]);
+      if (p > f->prec) f->prec = p;
+    } else {
+      positional(d[i], PRECISION, 1, b, sizeof b);
+      int p = (int)strlen(strchr(b, '.') + 1);
+      if (p > f->frac) f->frac = p;
+    }
+  }
+  if (f->prec > PRECISION) f->prec = PRECISION;
+  f->width = 0;
   for (int64_t i = 0; i < n; i++) {
     int w = one(f, d[i], b, sizeof b);
     if (w > f->width) f->width = w;
   }
 }
+
+/* ---- layout (numpy's _formatArray with separator ' ') ---- */
 
 static int shown(int64_t n) { return n > 2 * EDGE; }
 
@@ -147,49 +216,59 @@ static void collect(const kr_tensor *t, int axis, int64_t off, int summarize, fl
   }
 }
 
+/* Add a word to a row at depth axis. numpy keeps each word of a row inside
+** LINE_WIDTH - axis - 1 columns, leaving room for the closing brackets, and
+** never wraps the first word of a line. */
+static void word(fmt *f, const char *w, int axis, size_t *col)
+{
+  size_t n = strlen(w), indent = (size_t)axis + 1;
+  if (*col > indent && *col + n > (size_t)(LINE_WIDTH - 1 - axis)) {
+    while (f->len > 0 && f->buf[f->len - 1] == ' ') f->buf[--f->len] = '\0';
+    puts_(f, "\n");
+    spaces(f, (int)indent);
+    *col = indent;
+  }
+  puts_(f, w);
+  *col += n;
+}
+
 static void emit(fmt *f, const kr_tensor *t, int axis, int64_t off, int summarize, size_t *col)
 {
   const kr_shape *s = &t->shape;
   int64_t n = s->dim[axis];
   int64_t stride = 1;
   for (int i = axis + 1; i < s->ndim; i++) stride *= s->dim[i];
+  int last = axis == s->ndim - 1;
   puts_(f, "[");
   (*col)++;
-  char b[128];
+  char b[128], padded[160];
   for (int64_t i = 0; i < n; i++) {
     if (summarize && shown(n) && i == EDGE) {
-      if (axis == s->ndim - 1) {
-        puts_(f, " ...");
-        *col += 4;
+      if (last) {
+        word(f, "...", axis, col);
+        puts_(f, " ");
+        (*col)++;
       } else {
         puts_(f, "...");
         for (int k = 0; k < s->ndim - 1 - axis; k++) puts_(f, "\n");
-        for (int k = 0; k <= axis; k++) puts_(f, " ");
+        spaces(f, axis + 1);
         *col = (size_t)axis + 1;
       }
       i = n - EDGE;
     }
-    if (axis == s->ndim - 1) {
+    if (last) {
       int w = one(f, KR_DATA(t)[off + i], b, sizeof b);
-      char padded[160];
       snprintf(padded, sizeof padded, "%*s%s", f->width - w, "", b);
-      /* the last item must leave room for the closing brackets */
-      size_t need = strlen(padded) + (i + 1 == n ? (size_t)axis + 1 : 0);
-      if (i > 0 && *col + 1 + need > LINE_WIDTH) {
-        puts_(f, "\n");
-        for (int k = 0; k <= axis; k++) puts_(f, " ");
-        *col = (size_t)axis + 1;
-      } else if (i > 0) {
+      word(f, padded, axis, col);
+      if (i + 1 < n) {
         puts_(f, " ");
         (*col)++;
       }
-      puts_(f, padded);
-      *col += strlen(padded);
     } else {
       emit(f, t, axis + 1, off + i * stride, summarize, col);
       if (i + 1 < n) {
         for (int k = 0; k < s->ndim - 1 - axis; k++) puts_(f, "\n");
-        for (int k = 0; k <= axis; k++) puts_(f, " ");
+        spaces(f, axis + 1);
         *col = (size_t)axis + 1;
       }
     }
@@ -206,15 +285,14 @@ char *kr_tensor_format(kr_ctx *ctx, const kr_tensor *t)
   int64_t total = kr_tensor_numel(t);
   int summarize = total > THRESHOLD;
   if (t->shape.ndim == 0) {
-    choose_format(&f, KR_DATA(t), 1);
     char b[96];
-    one(&f, KR_DATA(t)[0], b, sizeof b);
+    scalar(KR_DATA(t)[0], b, sizeof b);
     puts_(&f, b);
   } else if (total == 0) {
     puts_(&f, "[]");
   } else {
     int64_t cnt = 0;
-    int64_t cap = summarize ? 1 : total;
+    int64_t cap = total;
     if (summarize) {
       cap = 1;
       for (int i = 0; i < t->shape.ndim; i++) cap *= shown(t->shape.dim[i]) ? 2 * EDGE : t->shape.dim[i];

@@ -147,7 +147,7 @@ kr_node *kr_scalar_const(kr_ctx *ctx, float v)
   return n;
 }
 
-int kr_is_batched(const kr_shape *s) { return s->ndim > 0 && s->dim[0] == KR_BATCH; }
+int kr_is_batched(const kr_shape *s) { return s->ndim > 0 && s->dim[0] < 0; }
 
 kr_node *kr_unbroadcast(kr_ctx *ctx, kr_node *g, const kr_node *x)
 {
@@ -310,7 +310,7 @@ static int accumulate(kr_ctx *ctx, kr_node **slot, kr_node *g)
 
 int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr_node **grads)
 {
-  if (loss->shape.ndim != 0 && kr_shape_numel(&loss->shape) != 1)
+  if (kr_is_batched(&loss->shape) || (loss->shape.ndim != 0 && kr_shape_numel(&loss->shape) != 1))
     return kr_fail(ctx, KR_ESHAPE, "gradients: the loss must be a scalar");
   size_t n = 0;
   kr_node **order = kr_topo_order(ctx, 1, &loss, &n);

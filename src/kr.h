@@ -8,8 +8,10 @@
 **   - Objects are reference counted: *_new returns one reference owned by the
 **     caller; give it back with *_release. Functions that take a const pointer
 **     borrow it.
-**   - Shapes: a symbolic (graph) shape may have dim[0] == KR_BATCH, the batch
-**     axis whose size is only known when a plan runs. Concrete tensors never do.
+**   - Shapes: a symbolic (graph) shape may have a negative dim[0]: the batch
+**     axis, whose size is only known when a plan runs. KR_BATCH (-1) is the
+**     batch itself; -k is k times the batch (a time axis folded into the batch,
+**     as TimeDistributed does). Concrete tensors never have one.
 */
 #ifndef KR_H
 #define KR_H
@@ -50,7 +52,7 @@ typedef struct kr_shape {
 } kr_shape;
 
 kr_shape kr_shape_make(int ndim, const int64_t *dim);
-int64_t kr_shape_numel(const kr_shape *s);         /* KR_BATCH counts as 1 */
+int64_t kr_shape_numel(const kr_shape *s);         /* a batch axis -k counts as k */
 int kr_shape_eq(const kr_shape *a, const kr_shape *b);
 /* "(None, 64)" style text into buf, returns buf */
 char *kr_shape_str(const kr_shape *s, char *buf, size_t n);
@@ -138,7 +140,7 @@ struct kr_node {
   int op;                 /* KR_OP_* */
   int nin;
   kr_node **in;
-  kr_shape shape;         /* dim[0] may be KR_BATCH */
+  kr_shape shape;         /* dim[0] may be negative: the batch axis */
   kr_attr attr;
   kr_tensor *value;       /* KR_OP_CONST, KR_OP_VARIABLE: the data */
   uint64_t id;            /* creation order: deterministic plans */

@@ -69,6 +69,7 @@ KR_OPDEF(ARGMAX, "argmax")             /* i0 = axis */
 KR_OPDEF(ARGMIN, "argmin")
 KR_OPDEF(REDUCE_GRAD, "reduce_grad")   /* (dy, x): dy broadcast back; i2: 0 sum, 1 mean */
 KR_OPDEF(MAXMIN_GRAD, "maxmin_grad")   /* (dy, x, y): dy to where x == y */
+KR_OPDEF(PROD_GRAD, "prod_grad")       /* (dy, x): gradient of prod, exact at zeros */
 KR_OPDEF(SUM_TO, "sum_to")             /* (x): sum broadcast axes down to attr.shape */
 /* linear algebra: (a, b), i0 = transpose a, i1 = transpose b */
 KR_OPDEF(MATMUL, "matmul")

@@ -4,7 +4,7 @@
 ** _Static_assert below ties the table to KR_OP_COUNT).
 ** Shape rules fail with the op's name and both shapes in the message. Gradient
 ** rules build nodes of other ops, so every gradient runs in the same plan.
-** Shape letters: B the batch axis (KR_BATCH while symbolic).
+** Shape letters: B the batch axis (negative while symbolic: -k is k x batch).
 */
 #include "kr.h"
 #include "ops.h"
@@ -69,7 +69,7 @@ static int shape_broadcast(kr_ctx *ctx, kr_node *n)
       return kr_fail(ctx, KR_ESHAPE, "%s: cannot broadcast shapes %s and %s", kr_ops[n->op].name,
                      SH(a, x), SH(b, y));
     }
-    if (d == KR_BATCH && i != 0) {
+    if (d < 0 && i != 0) {
       char x[128], y[128];
       return kr_fail(ctx, KR_ESHAPE, "%s: shapes %s and %s would move the batch axis", kr_ops[n->op].name,
                      SH(a, x), SH(b, y));
@@ -192,7 +192,7 @@ static int shape_reshape(kr_ctx *ctx, kr_node *n)
   if (kr_is_batched(t) != kr_is_batched(x) || kr_shape_numel(t) != kr_shape_numel(x))
     return kr_fail(ctx, KR_ESHAPE, "reshape: cannot reshape %s to %s", SH(x, a), SH(t, b));
   for (int i = 0; i < t->ndim; i++)
-    if (t->dim[i] < 0 && !(i == 0 && t->dim[i] == KR_BATCH))
+    if (t->dim[i] < 0 && i != 0)
       return kr_fail(ctx, KR_ESHAPE, "reshape: bad target shape %s", SH(t, b));
   n->shape = *t;
   return KR_OK;
@@ -245,7 +245,7 @@ static int shape_slice(kr_ctx *ctx, kr_node *n)
   if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
   n->attr.i[0] = ax;
   int64_t st = n->attr.i[1], len = n->attr.i[2];
-  if (x->dim[ax] == KR_BATCH) return fail_shape(ctx, n, "cannot slice the batch axis");
+  if (x->dim[ax] < 0) return fail_shape(ctx, n, "cannot slice the batch axis");
   if (st < 0 || len < 0 || st + len > x->dim[ax]) return fail_shape(ctx, n, "range out of bounds");
   n->shape = *x;
   n->shape.dim[ax] = len;
@@ -544,12 +544,7 @@ static int grad_reduce(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   if (n->op == KR_OP_SUM || n->op == KR_OP_MEAN) {
     dx[0] = kr_op2(ctx, KR_OP_REDUCE_GRAD, dy, n->in[0], &a);
   } else if (n->op == KR_OP_PROD) {
-    /* d prod / d x_i = prod / x_i */
-    kr_node *t = kr_op2(ctx, KR_OP_MUL, dy, n, NULL);
-    kr_node *u = t ? kr_op2(ctx, KR_OP_REDUCE_GRAD, t, n->in[0], &a) : NULL;
-    dx[0] = u ? kr_op2(ctx, KR_OP_DIV, u, n->in[0], NULL) : NULL;
-    kr_node_release(t);
-    kr_node_release(u);
+    dx[0] = kr_op2(ctx, KR_OP_PROD_GRAD, dy, n->in[0], &a);
   } else {
     dx[0] = kr_op3(ctx, KR_OP_MAXMIN_GRAD, dy, n->in[0], n, &a);
   }
@@ -698,6 +693,12 @@ static size_t scratch_maxmin(const kr_node *n, int64_t batch)
   return (size_t)kr_numel(&c);
 }
 
+static size_t scratch_prod(const kr_node *n, int64_t batch)
+{
+  kr_shape c = kr_concrete(&n->in[0]->shape, batch);   /* zero counts and products of the rest */
+  return 2 * (size_t)kr_numel(&c);
+}
+
 /* ---- the table ---- */
 
 #define LEAF(nm) {nm, 0, NULL, NULL, NULL, NULL, NULL, KR_F_LEAF}
@@ -765,6 +766,7 @@ const kr_opinfo kr_ops[] = {
   {"argmin", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
   {"reduce_grad", 2, shape_second, kr_k_reduce_grad, NULL, NULL, NULL, 0},
   {"maxmin_grad", 3, shape_second, kr_k_maxmin_grad, NULL, NULL, scratch_maxmin, 0},
+  {"prod_grad", 2, shape_second, kr_k_prod_grad, NULL, NULL, scratch_prod, 0},
   {"sum_to", 1, shape_sum_to, kr_k_sum_to, grad_sum_to, NULL, NULL, 0},
   {"matmul", 2, shape_matmul, kr_k_matmul, grad_matmul, NULL, NULL, 0},
   {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, 0},

@@ -55,11 +55,11 @@ kr_node *kr_scalar_const(kr_ctx *ctx, float v);
 kr_node *kr_unbroadcast(kr_ctx *ctx, kr_node *g, const kr_node *x);
 int kr_is_batched(const kr_shape *s);
 
-/* concrete shape: KR_BATCH replaced by batch */
+/* concrete shape: a batch axis -k becomes k * batch */
 static inline kr_shape kr_concrete(const kr_shape *s, int64_t batch)
 {
   kr_shape c = *s;
-  if (c.ndim > 0 && c.dim[0] == KR_BATCH) c.dim[0] = batch;
+  if (c.ndim > 0 && c.dim[0] < 0) c.dim[0] = -c.dim[0] * batch;
   return c;
 }
 

@@ -116,7 +116,7 @@ static int check_data(kr_ctx *ctx, const char *what, const kr_data *d, kr_node *
     int ok = x->shape.ndim == s->ndim && x->shape.ndim >= 1;
     for (int k = 1; ok && k < s->ndim; k++)
       if (s->dim[k] != x->shape.dim[k]) ok = 0;
-    if (ok && s->dim[0] != KR_BATCH && s->dim[0] != x->shape.dim[0]) ok = 0;
+    if (ok && s->dim[0] >= 0 && s->dim[0] != x->shape.dim[0]) ok = 0;
     if (!ok)
       return kr_fail(ctx, KR_ESHAPE, "%s: array %d has shape %s, expected %s", what, i + 1,
                      kr_shape_str(&x->shape, a, sizeof a), kr_shape_str(s, b, sizeof b));

@@ -62,7 +62,7 @@ function K.is_tensor(x) return is_node(x) or getmetatable(x) == core.Tensor end
 function K.int_shape(x)
   local s = x.shape
   local out = {}
-  for i, d in ipairs(s) do out[i] = d == -1 and K.None or d end
+  for i, d in ipairs(s) do out[i] = d < 0 and K.None or d end
   return out
 end
 
@@ -160,7 +160,7 @@ function K.reshape(x, shape)
     if d == K.None then d = -1 end
     s[i] = d
   end
-  local batched = is_node(x) and src[1] == -1
+  local batched = is_node(x) and src[1] < 0
   local total = 1
   for i = batched and 2 or 1, #src do total = total * src[i] end
   for i = batched and 2 or 1, #s do
@@ -175,7 +175,7 @@ function K.reshape(x, shape)
     if known == 0 or total % known ~= 0 then error("K.reshape: cannot infer the -1 dimension", 2) end
     s[infer] = total // known
   end
-  if batched then s[1] = -1 end
+  if batched then s[1] = src[1] end
   return apply("reshape", {x}, {shape = s})
 end
 

@@ -105,7 +105,7 @@ function layers._reset_uids() uids = {} end
 
 local function shape_str(s)
   local parts = {}
-  for i, d in ipairs(s) do parts[i] = (d == -1 or d == K.None) and "None" or tostring(d) end
+  for i, d in ipairs(s) do parts[i] = (d == K.None or d < 0) and "None" or tostring(d) end
   if #parts == 1 then return "(" .. parts[1] .. ",)" end
   return "(" .. table.concat(parts, ", ") .. ")"
 end
@@ -113,7 +113,7 @@ layers._shape_str = shape_str
 
 local function user_shape(s)
   local out = {}
-  for i, d in ipairs(s) do out[i] = d == -1 and K.None or d end
+  for i, d in ipairs(s) do out[i] = d < 0 and K.None or d end
   return out
 end
 

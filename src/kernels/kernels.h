@@ -65,6 +65,7 @@ int kr_k_reduce(const kr_exec *e);
 int kr_k_argreduce(const kr_exec *e);
 int kr_k_reduce_grad(const kr_exec *e);
 int kr_k_maxmin_grad(const kr_exec *e);
+int kr_k_prod_grad(const kr_exec *e);
 int kr_k_sum_to(const kr_exec *e);
 int kr_k_broadcast_to(const kr_exec *e);
 

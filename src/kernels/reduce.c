@@ -239,6 +239,28 @@ int kr_k_maxmin_grad(const kr_exec *e)
   return KR_OK;
 }
 
+/* (dy, x): d prod / d x_i is the product of the other elements. Counting the
+** zeros of each group keeps it exact where x_i = 0 (no 0/0): with no zero it
+** is prod / x_i, with one zero only that position gets the product of the
+** rest, with more every position gets 0. */
+int kr_k_prod_grad(const kr_exec *e)
+{
+  const kr_shape *xs = e->xs[1];
+  const float *dy = e->x[0], *x = e->x[1];
+  float *dx = e->y;
+  int64_t ny = kr_numel(e->xs[0]), st[KR_MAX_DIMS];
+  float *zeros = e->scratch, *rest = e->scratch + ny;
+  reduced_strides(xs, e->node->attr.i[0], st);
+  for (int64_t i = 0; i < ny; i++) {
+    zeros[i] = 0;
+    rest[i] = 1;
+  }
+  WALK(xs, st, if (x[i] == 0) zeros[o] += 1; else rest[o] *= x[i]);
+  WALK(xs, st, dx[i] = zeros[o] == 0 ? dy[o] * rest[o] / x[i]
+                     : (zeros[o] == 1 && x[i] == 0) ? dy[o] * rest[o] : 0.0f);
+  return KR_OK;
+}
+
 /* ---- broadcasting ---- */
 
 int kr_k_sum_to(const kr_exec *e)

@@ -70,7 +70,7 @@ void lk_checkshape(lua_State *L, int idx, kr_shape *s, int allow_batch)
       lua_Integer d = lua_tointegerx(L, -1, &ok);
       lua_pop(L, 1);
       if (!ok) luaL_error(L, "shape: dimension %d is not an integer", i + 1);
-      if (d < 0 && !(allow_batch && i == 0 && d == KR_BATCH))
+      if (d < 0 && !(allow_batch && i == 0))
         luaL_error(L, "shape: dimension %d must be >= 0, got %d", i + 1, (int)d);
       s->dim[i] = d;
     }

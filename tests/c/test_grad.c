@@ -371,6 +371,33 @@ static void test_grad_reduce(kr_ctx *ctx)
     }
     gu_done(&c, op1(&c, op, x, AT(.i = {cs[k].mask, cs[k].keep})), 0, helper);
   }
+  /* ties of max/min (no derivative there): dy is split evenly among the tied
+  ** positions, as TensorFlow's reduce_max gradient does */
+  {
+    static const float xs[8] = {1, 3, 3, 2, -1, -1, -1, 0};
+    for (int k = 0; k < 2; k++) {
+      int op = k ? KR_OP_MIN : KR_OP_MAX;
+      gcase c;
+      gu_begin(&c, ctx, k ? "min ties" : "max ties", op);
+      kr_node *x = var_data(&c, S(2, 4), xs);
+      kr_node *loss = op1(&c, KR_OP_SUM, op1(&c, op, x, AT(.i = {2, 0})), AT(.i = {1, 0}));
+      kr_node *g = NULL;
+      if (loss && kr_gradients(ctx, loss, 1, &x, &g) == KR_OK && gu_keep(&c, g)) {
+        static const float want_max[8] = {0, 0.5f, 0.5f, 0, 0, 0, 0, 1};
+        static const float want_min[8] = {1, 0, 0, 0, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f, 0};
+        const float *want = k ? want_min : want_max;
+        kr_tensor *t = kr_eval(ctx, g);
+        CHECK_MSG(t != NULL, "%s: %s", c.name, kr_errmsg(ctx));
+        for (int j = 0; t && j < 8; j++)
+          CHECK_MSG(fabsf(KR_DATA(t)[j] - want[j]) <= 1e-6f, "%s: gradient [%d] = %g, want %g", c.name, j,
+                    (double)KR_DATA(t)[j], (double)want[j]);
+        kr_tensor_release(t);
+      } else {
+        CHECK_MSG(0, "%s: %s", c.name, kr_errmsg(ctx));
+      }
+      gu_end(&c);
+    }
+  }
   /* prod over a row holding an exact zero: the derivative there is the
   ** product of the others (finite), as TensorFlow's reduce_prod gives.
   ** KNOWN ENGINE BUG (reported): grad_reduce computes prod / x, 0/0 = NaN. */

@@ -8,11 +8,12 @@
 PREFIX   ?= /usr/local
 CC       ?= cc
 LUA_INC  ?= /usr/include/lua5.4
+HDF5_INC ?= /usr/include/hdf5/serial
 OPT      ?= -O2 -ftree-vectorize -fno-math-errno
 CFLAGS   ?= $(OPT) -g
 KR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
-            -fPIC -Isrc -I$(LUA_INC) -Ibuild $(CFLAGS)
-LIBS      = -lopenblas -lz -lm -lpthread
+            -fPIC -Isrc -I$(LUA_INC) -I$(HDF5_INC) -Ibuild $(CFLAGS)
+LIBS      = -lopenblas -lhdf5_serial -lz -lm -lpthread
 HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
 
 B = build

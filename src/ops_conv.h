@@ -1,10 +1,85 @@
 /*
 ** ops_conv.h -- shape rules, gradient rules and kernels of the conv family
 ** (ops_conv.c, kernels/conv.c), named in the rows of ops_conv_rows.h.
+**
+** Layout: channels_last. A rank-4 tensor is (N, H, W, C); a rank-3 tensor
+** (N, T, C) is the 1-D case, run as height 1 (H = 1, W = T). Attributes:
+**   conv2d (x, w[, b])        i = {sh, sw, dh, dw, pt, pb, pl, pr}: strides,
+**                             dilations, zero padding top/bottom/left/right;
+**                             f0 = fused activation (0 linear, 1 relu);
+**                             w (KH, KW, C, O) or (KW, C, O) for rank 3; b (O).
+**   conv2d_grad_input   (dy, w, x[, y])  -> x's shape
+**   conv2d_grad_kernel  (dy, x, w[, y])  -> w's shape
+**   conv2d_grad_bias    (dy[, y])        -> (O)
+**                             the conv's attributes; y (the conv node) is
+**                             given when f0 = relu: dy is masked by y > 0.
+**   max_pool2d, avg_pool2d (x)  i = {kh, kw, sh, sw, pt, pb, pl, pr};
+**                             padded cells are ignored (the average divides
+**                             by the number of real cells, as TensorFlow).
+**   max_pool2d_grad (dy, pool node), avg_pool2d_grad (dy, x)
+**   pad2d (x)  i = {top, bottom, left, right} zeros; crop2d (x) the same
+**              amounts removed (each is the other's gradient)
+**   upsample2d (x)  i = {sh, sw} repeats; upsample2d_grad (dy, x) sums
+**   spatial_dropout (x)  f0 = rate: one mask value per (sample, channel),
+**              aux keeps it; spatial_dropout_grad (dy, spatial_dropout node)
+** For rank 3 the height entries must be neutral (stride/dilation/repeat 1,
+** padding 0, pool height 1). The scratch slot count f1 of the conv ops is
+** set by their shape rules (the context's thread count, at most 16).
 */
 #ifndef KR_OPS_CONV_H
 #define KR_OPS_CONV_H
 
 #include "ops.h"
+
+/* ops_conv.c: shape rules */
+int kr_conv_shape(kr_ctx *ctx, kr_node *n);
+int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n);
+int kr_conv_grad_kernel_shape(kr_ctx *ctx, kr_node *n);
+int kr_conv_grad_bias_shape(kr_ctx *ctx, kr_node *n);
+int kr_pool_shape(kr_ctx *ctx, kr_node *n);
+int kr_maxpool_grad_shape(kr_ctx *ctx, kr_node *n);
+int kr_avgpool_grad_shape(kr_ctx *ctx, kr_node *n);
+int kr_pad2d_shape(kr_ctx *ctx, kr_node *n);
+int kr_crop2d_shape(kr_ctx *ctx, kr_node *n);
+int kr_upsample_shape(kr_ctx *ctx, kr_node *n);
+int kr_upsample_grad_shape(kr_ctx *ctx, kr_node *n);
+int kr_sdrop_shape(kr_ctx *ctx, kr_node *n);
+int kr_sdrop_grad_shape(kr_ctx *ctx, kr_node *n);
+
+/* ops_conv.c: gradient rules */
+int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_maxpool_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_avgpool_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_pad2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_crop2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_upsample_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_sdrop_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+
+/* kernels/conv.c: aux and scratch sizes (floats) */
+size_t kr_conv_scratch(const kr_node *n, int64_t batch);
+size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch);
+size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch);
+size_t kr_conv_grad_bias_scratch(const kr_node *n, int64_t batch);
+size_t kr_maxpool_aux(const kr_node *n, int64_t batch);
+size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
+
+/* kernels/conv.c: kernels */
+int kr_k_conv2d(const kr_exec *e);
+int kr_k_conv2d_grad_input(const kr_exec *e);
+int kr_k_conv2d_grad_kernel(const kr_exec *e);
+int kr_k_conv2d_grad_bias(const kr_exec *e);
+int kr_k_max_pool2d(const kr_exec *e);
+int kr_k_max_pool2d_grad(const kr_exec *e);
+int kr_k_avg_pool2d(const kr_exec *e);
+int kr_k_avg_pool2d_grad(const kr_exec *e);
+int kr_k_pad2d(const kr_exec *e);
+int kr_k_crop2d(const kr_exec *e);
+int kr_k_upsample2d(const kr_exec *e);
+int kr_k_upsample2d_grad(const kr_exec *e);
+int kr_k_spatial_dropout(const kr_exec *e);
+int kr_k_spatial_dropout_grad(const kr_exec *e);
+
+/* the scratch slot count a conv node was planned with (f1) */
+#define KR_CONV_MAX_SLOTS 16
 
 #endif

@@ -194,7 +194,6 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
   kr_ctx *ctx = t->ctx;
   int64_t n;
   if (check_xy(t, "fit", x, y, sw, &n)) return kr_errcode(ctx);
-  if (t->nvar == 0 || !t->optim) return kr_fail(ctx, KR_EARG, "fit: the model has nothing to train");
   if (batch_size < 1) return kr_fail(ctx, KR_EARG, "fit: batch_size must be >= 1, got %lld", (long long)batch_size);
   for (int64_t i = 0; i < nidx; i++)
     if (idx[i] < 0 || idx[i] >= n) return kr_fail(ctx, KR_EARG, "fit: sample index out of range");
@@ -211,7 +210,7 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
     gather(p, t->nin + t->ntgt, sw, idx + start, b);
     int st = kr_plan_run(p, b);
     if (st != KR_OK) return st;
-    kr_optim_step(t->optim, (float *const *)t->gradp);
+    if (t->nvar > 0) kr_optim_step(t->optim, (float *const *)t->gradp);
     for (int k = 0; k < t->nlog; k++) {
       t->cur[k] = kr_plan_output(p, k)[0];
       t->acc[k] += t->cur[k] * (double)b;
@@ -222,7 +221,10 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
       if (min_interval <= 0 || now - last >= min_interval || start + b >= nidx) {
         for (int k = 0; k < t->nlog; k++) t->mean[k] = t->acc[k] / seen;
         last = now;
-        if (fn(ud, batch_index, b, t->nlog, t->cur, t->mean)) return KR_ESTOP;
+        if (fn(ud, batch_index, b, t->nlog, t->cur, t->mean)) {
+          for (int k = 0; k < t->nlog; k++) logs_out[k] = t->mean[k];   /* the epoch so far */
+          return KR_ESTOP;
+        }
       }
     }
   }
@@ -311,7 +313,6 @@ static int one_batch(kr_trainer *t, int train, const kr_data *x, const kr_data *
   const char *what = train ? "train_on_batch" : "test_on_batch";
   if (check_xy(t, what, x, y, sw, &n)) return kr_errcode(ctx);
   if (t->nlog < 1) return kr_fail(ctx, KR_EARG, "%s: the model must be compiled first", what);
-  if (train && t->nvar == 0) return kr_fail(ctx, KR_EARG, "%s: the model has nothing to train", what);
   if (n < 1) return kr_fail(ctx, KR_EARG, "%s: no samples", what);
   kr_plan **pp = train ? &t->train : &t->test;
   if (ensure_plan(t, pp, train ? 0 : 1, n)) return kr_errcode(ctx);
@@ -320,7 +321,7 @@ static int one_batch(kr_trainer *t, int train, const kr_data *x, const kr_data *
   copy_rows(*pp, t->nin + t->ntgt, sw, 0, n);
   int st = kr_plan_run(*pp, n);
   if (st != KR_OK) return st;
-  if (train) kr_optim_step(t->optim, (float *const *)t->gradp);
+  if (train && t->nvar > 0) kr_optim_step(t->optim, (float *const *)t->gradp);
   for (int k = 0; k < t->nlog; k++) logs_out[k] = kr_plan_output(*pp, k)[0];
   return KR_OK;
 }

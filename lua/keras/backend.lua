@@ -13,12 +13,37 @@ K.None = setmetatable({}, {__tostring = function() return "None" end, __name = "
 
 local EPSILON = 1e-7
 
+-- Raise err at the user's line: the first caller outside the library (the
+-- engine's messages would otherwise name a line of this file).
+local function raise(err)
+  if type(err) ~= "string" then error(err, 0) end
+  err = err:gsub("^lua/keras/[%w_]+%.lua:%d+: ", "")
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then error(err, 0) end
+    if info.what == "C" or info.source:sub(1, 11) ~= "@lua/keras/" then error(err, level) end
+    level = level + 1
+  end
+end
+K._raise = raise
+
 local function apply(name, inputs, attrs)
-  local n = op(name, inputs, attrs)
+  for i = 1, #inputs do
+    local v = inputs[i]
+    local tv = type(v)
+    if tv ~= "number" and tv ~= "table" and not is_node(v) and getmetatable(v) ~= core.Tensor then
+      raise(string.format("%s: input %d must be a tensor, a number or a table, got %s", name, i, tv))
+    end
+  end
+  local ok, n = pcall(op, name, inputs, attrs)
+  if not ok then raise(n) end
   for i = 1, #inputs do
     if is_node(inputs[i]) then return n end
   end
-  return eval(n)
+  local ok2, v = pcall(eval, n)
+  if not ok2 then raise(v) end
+  return v
 end
 K.apply = apply
 
@@ -39,10 +64,10 @@ local function axis_mask(x, axis, who)
   local list = type(axis) == "table" and axis or {axis}
   local mask = 0
   for _, a in ipairs(list) do
-    if math.type(a) ~= "integer" then error(string.format("%s: axis must be an integer, got %s", who, tostring(a)), 3) end
+    if math.type(a) ~= "integer" then raise(string.format("%s: axis must be an integer, got %s", who, tostring(a))) end
     local p = a < 0 and a + nd or a
     if p < 0 or p >= nd then
-      error(string.format("%s: axis %d is out of range for a tensor of rank %d", who, a, nd), 3)
+      raise(string.format("%s: axis %d is out of range for a tensor of rank %d", who, a, nd))
     end
     mask = mask | (1 << p)
   end
@@ -100,7 +125,9 @@ end
 -- Keras clips at 0 before the square root
 function K.sqrt(x) return apply("sqrt", {apply("clip", {x}, {f = {0, math.huge}})}) end
 
+-- nil bounds are open, as Keras's None
 function K.clip(x, lo, hi)
+  lo, hi = lo or -math.huge, hi or math.huge
   if hi < lo then hi = lo end
   return apply("clip", {x}, {f = {lo, hi}})
 end
@@ -114,7 +141,16 @@ function K.exponential(x) return apply("exp", {x}) end
 function K.linear(x) return x end
 function K.identity(x) return apply("identity", {x}) end
 function K.stop_gradient(x) return apply("stop_gradient", {x}) end
-function K.cast(x) return x end
+-- every tensor holds float32: a cast to an integer type truncates toward 0
+-- (as tf.cast does), a cast to bool gives 1 where x is not 0
+function K.cast(x, dtype)
+  if type(dtype) == "string" and dtype:match("^u?int") then
+    return apply("mul", {apply("sign", {x}), apply("floor", {apply("abs", {x})})})
+  elseif dtype == "bool" then
+    return apply("not_equal", {x, 0})
+  end
+  return x
+end
 function K.scale(x, a, b) return apply("scale", {x}, {f = {a, b or 0}}) end
 function K.zeros_like(x) return apply("zeros_like", {x}) end
 function K.ones_like(x) return apply("scale", {apply("zeros_like", {x})}, {f = {0, 1}}) end
@@ -161,18 +197,24 @@ function K.reshape(x, shape)
     s[i] = d
   end
   local batched = is_node(x) and src[1] < 0
+  if batched and s[1] ~= nil and s[1] ~= -1 and s[1] ~= src[1] then
+    local dims = {}
+    for i, d in ipairs(src) do dims[i] = d < 0 and "None" or tostring(d) end
+    raise(string.format("K.reshape: the first axis of a symbolic tensor of shape (%s) is its batch axis: "
+      .. "give it as -1 or keras.None, got %s", table.concat(dims, ", "), tostring(s[1])))
+  end
   local total = 1
   for i = batched and 2 or 1, #src do total = total * src[i] end
   for i = batched and 2 or 1, #s do
     if s[i] == -1 then
-      if infer then error("K.reshape: only one dimension can be -1", 2) end
+      if infer then raise("K.reshape: only one dimension can be -1") end
       infer = i
     else
       known = known * s[i]
     end
   end
   if infer then
-    if known == 0 or total % known ~= 0 then error("K.reshape: cannot infer the -1 dimension", 2) end
+    if known == 0 or total % known ~= 0 then raise("K.reshape: cannot infer the -1 dimension") end
     s[infer] = total // known
   end
   if batched then s[1] = src[1] end
@@ -180,12 +222,18 @@ function K.reshape(x, shape)
 end
 
 function K.flatten(x) return K.reshape(x, {-1}) end
-function K.batch_flatten(x) return K.reshape(x, {-1, -1}) end
+function K.batch_flatten(x)
+  if is_node(x) then return K.reshape(x, {-1, -1}) end   -- the first -1 is the batch axis
+  return K.reshape(x, {x.shape[1], -1})
+end
 
 function K.expand_dims(x, axis)
   local s = x.shape
   axis = axis or -1
   local nd = #s
+  if math.type(axis) ~= "integer" or axis < -nd - 1 or axis > nd then
+    raise(string.format("K.expand_dims: axis %s is out of range for a tensor of rank %d", tostring(axis), nd))
+  end
   if axis < 0 then axis = axis + nd + 1 end
   local out = {}
   for i = 1, nd + 1 do
@@ -197,8 +245,11 @@ end
 function K.squeeze(x, axis)
   local s = x.shape
   local nd = #s
+  if math.type(axis) ~= "integer" or axis < -nd or axis >= nd then
+    raise(string.format("K.squeeze: axis %s is out of range for a tensor of rank %d", tostring(axis), nd))
+  end
   if axis < 0 then axis = axis + nd end
-  if s[axis + 1] ~= 1 then error(string.format("K.squeeze: axis %d has size %d, not 1", axis, s[axis + 1]), 2) end
+  if s[axis + 1] ~= 1 then raise(string.format("K.squeeze: axis %d has size %d, not 1", axis, s[axis + 1])) end
   local out = {}
   for i = 1, nd do
     if i - 1 ~= axis then out[#out + 1] = s[i] end

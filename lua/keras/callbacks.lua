@@ -206,7 +206,7 @@ end
 
 local function monitor_op(name, mode, monitor, min_delta)
   if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
-    error(string.format("%s: mode must be auto, min or max, got '%s'", name, tostring(mode)), 4)
+    error(string.format("%s: mode must be auto, min or max, got '%s'", name, tostring(mode)), 3)
   end
   local maximize = mode == "max" or (mode == "auto" and (monitor:find("acc") ~= nil or monitor:find("fmeasure") ~= nil))
   if maximize then
@@ -359,9 +359,28 @@ function CSVLogger:on_train_begin()
   self.file = f
   self.keys = nil
 end
+-- a number as Python's str(float) writes it (Keras's logs hold float64):
+-- the shortest digits that read back to the same double, "2.0" for an
+-- integral value, "nan", "inf"
 local function csv_value(v)
-  if type(v) == "number" then return string.format("%.17g", v) end
-  return tostring(v)
+  if math.type(v) == "integer" then return tostring(v) end
+  if type(v) ~= "number" then return tostring(v) end
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" end
+  if v == -math.huge then return "-inf" end
+  local e
+  for digits = 1, 17 do
+    e = string.format("%." .. (digits - 1) .. "e", v)
+    if tonumber(e) == v then break end
+  end
+  local mantissa, exp = e:match("^(%-?[%d%.]+)e([-+]%d+)$")
+  exp = tonumber(exp)
+  if exp < -4 or exp >= 16 then return e end
+  -- fixed notation with the same digits, as Python's repr does from 1e-4 to 1e16
+  local decimals = #mantissa:gsub("[^%d]", "") - 1 - exp
+  local s = string.format("%." .. math.max(decimals, 0) .. "f", v)
+  if not s:find(".", 1, true) then s = s .. ".0" end
+  return s
 end
 function CSVLogger:on_epoch_end(epoch, logs)
   if not self.keys then

@@ -22,7 +22,7 @@ local function find(dir, base, who)
   for _, p in ipairs{dir .. "/" .. base .. ".gz", dir .. "/" .. base, dir .. "/" .. base:gsub("%-idx", ".idx") .. ".gz"} do
     if exists(p) then return p end
   end
-  error(string.format("%s: '%s' not found in %s (expected %s.gz or %s)", who, base, dir, base, base), 4)
+  error(string.format("%s: '%s' not found in %s (expected %s.gz or %s)", who, base, dir, base, base), 3)
 end
 
 local function loader(name, default_dir, hint)

@@ -32,6 +32,31 @@ end
 layers._class = class
 layers.Layer = Layer
 
+-- Public entry points run their body through `api`: an error raised anywhere
+-- inside the library reaches the user without positions inside lua/keras/,
+-- pointing at the user's line unless it already names one.
+local function strip(msg)
+  if type(msg) ~= "string" then return msg, false end
+  local prev
+  repeat
+    prev = msg
+    msg = msg:gsub("^lua/keras/[%w_]+%.lua:%d+: ", ""):gsub("^%[C%]: ", "")
+  until msg == prev
+  return msg, msg:match("^[^%s:]+:%d+: ") ~= nil
+end
+layers._strip = strip
+
+function layers._api(fn)
+  return function(...)
+    local r = table.pack(pcall(fn, ...))
+    if not r[1] then
+      local msg, positioned = strip(r[2])
+      error(msg, positioned and 0 or 2)
+    end
+    return table.unpack(r, 2, r.n)
+  end
+end
+
 function layers.is_layer(x)
   return type(x) == "table" and x.__call_layer ~= nil and getmetatable(x) ~= nil
 end
@@ -283,6 +308,21 @@ function Layer:__call_layer(x, kwargs)
     end
   end
   local arg = single and inputs[1] or inputs
+  if not self.built and self._batch_input_shape and single and self.class_name ~= "InputLayer" then
+    local want, got = self._batch_input_shape, inputs[1].shape
+    local ok = #want == #got
+    for i = 2, #want do if ok and want[i] ~= got[i] then ok = false end end
+    if not ok then
+      if #want == #got and #want >= 2 then
+        local only_last = true
+        for i = 2, #want - 1 do if want[i] ~= got[i] then only_last = false end end
+        if only_last then
+          error(self:_msg("expected input with last dimension %d, got %d", want[#want], got[#got]), 2)
+        end
+      end
+      error(self:_msg("expected input shape %s, got %s", shape_str(want), shape_str(got)), 2)
+    end
+  end
   if not self.built then
     local shapes = {}
     for i, t in ipairs(inputs) do shapes[i] = t.shape end
@@ -365,10 +405,27 @@ function Layer:get_output_shape_at(i) return shapes_of(node_at(self, i, "output 
 function Layer:get_input_shape_at(i) return shapes_of(node_at(self, i, "input shape").inputs) end
 function Layer._getters.output(self) return unwrap(one_node(self, "output").outputs) end
 function Layer._getters.input(self) return unwrap(one_node(self, "input").inputs) end
-function Layer._getters.output_shape(self) return shapes_of(one_node(self, "output_shape").outputs) end
+-- a shape is well defined when every call saw the same one (as in Keras)
+local function common_shape(self, what, field)
+  if #self._inbound > 1 then
+    local first = shape_str(self._inbound[1][field][1].shape)
+    local same = true
+    for _, rec in ipairs(self._inbound) do
+      if #rec[field] ~= #self._inbound[1][field] then same = false end
+      for i, t in ipairs(rec[field]) do
+        if shape_str(t.shape) ~= shape_str(self._inbound[1][field][i].shape) then same = false end
+      end
+    end
+    if same then return shapes_of(self._inbound[1][field]) end
+    error(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of "%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
+      self.name, what, what, what), 3)
+  end
+  return shapes_of(one_node(self, what .. "_shape")[field])
+end
+function Layer._getters.output_shape(self) return common_shape(self, "output", "outputs") end
 function Layer._getters.input_shape(self)
   if #self._inbound == 0 and self._batch_input_shape then return user_shape(self._batch_input_shape) end
-  return shapes_of(one_node(self, "input_shape").inputs)
+  return common_shape(self, "input", "inputs")
 end
 function Layer._getters.inbound_nodes(self) return self._inbound end
 function Layer._getters.losses(self) return self:get_losses() end
@@ -433,13 +490,16 @@ end})
 local function define(name, positional, keywords, init, opts)
   local cls = class(name, opts and opts.parent)
   local allowed = set(keywords)
-  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, a, b)
+  local construct = layers._api(function(a, b)
     local o = parse(name, a, b, positional, allowed, opts and opts.first_is_sequence)
     local self = setmetatable({}, cls)
     Layer._init(self, o)
     init(self, o)
     self._args = o   -- the constructor's arguments by name: configs and clones start here
     return self
+  end)
+  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, a, b)
+    return construct(a, b)
   end})
   layers[name] = cls
   return cls

@@ -23,53 +23,68 @@ M.Model = Model
 Model._prefix = "model"
 
 -- walk back from the outputs through the recorded layer calls
+-- Keras 2.2.4's network map: the calls in an order where inputs come first,
+-- and the layers sorted by depth (deepest first, the inputs), ties broken by
+-- the order in which a walk back from the outputs first meets them.
 local function build_network(self, inputs, outputs, who)
-  local calls, seen, layer_seen, ordered_layers = {}, {}, {}, {}
+  local calls, seen, layer_index, nlayers = {}, {}, {}, 0
   local reached_inputs = {}
-  local function visit(t, path)
+  local function visit(t)
     local m = t:meta()
     local layer = m.layer
     if not layer then
-      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who, tostring(t)), 4)
+      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who, tostring(t)), 0)
     end
     local rec = layer._inbound[m.node_index]
     if seen[rec] then return end
     seen[rec] = true
+    if not layer_index[layer] then
+      nlayers = nlayers + 1
+      layer_index[layer] = nlayers
+    end
     if layer.class_name == "InputLayer" then
       reached_inputs[t] = layer
     end
     for _, it in ipairs(rec.inputs) do visit(it) end
     calls[#calls + 1] = {layer = layer, rec = rec}
-    if not layer_seen[layer] then
-      layer_seen[layer] = true
-      ordered_layers[#ordered_layers + 1] = layer
-    end
   end
   for _, o in ipairs(outputs) do visit(o) end
+  -- depths: outputs 0, each input one deeper than its deepest user
+  local node_depth, layer_depth = {}, {}
+  for i = #calls, 1, -1 do
+    local c = calls[i]
+    local d = math.max(node_depth[c.rec] or 0, layer_depth[c.layer] or 0)
+    layer_depth[c.layer], node_depth[c.rec] = d, d
+    for _, it in ipairs(c.rec.inputs) do
+      local m = it:meta()
+      local r = m.layer._inbound[m.node_index]
+      node_depth[r] = math.max(d + 1, node_depth[r] or 0)
+    end
+  end
   local given = {}
   for i, x in ipairs(inputs) do
     local m = x:meta()
     if not (m.layer and m.layer.class_name == "InputLayer") then
-      error(string.format("%s: input %d is not a keras.Input (model inputs must come from keras.Input)", who, i), 4)
+      error(string.format("%s: input %d is not a keras.Input (model inputs must come from keras.Input)", who, i), 0)
     end
     given[x] = true
     if not reached_inputs[x] then
-      error(string.format("%s: input '%s' is not connected to the outputs", who, m.layer.name), 4)
+      error(string.format("%s: input '%s' is not connected to the outputs", who, m.layer.name), 0)
     end
   end
   for t, layer in pairs(reached_inputs) do
     if not given[t] then
       error(string.format('Graph disconnected: cannot obtain value for tensor %s at layer "%s". Pass it in inputs.',
-        layer.name, layer.name), 4)
+        layer.name, layer.name), 0)
     end
   end
   self._calls = calls
-  -- Keras lists the input layers first, in the order of model.inputs
   local list = {}
-  for _, x in ipairs(inputs) do list[#list + 1] = x:meta().layer end
-  for _, l in ipairs(ordered_layers) do
-    if l.class_name ~= "InputLayer" then list[#list + 1] = l end
-  end
+  for l in pairs(layer_index) do list[#list + 1] = l end
+  table.sort(list, function(a, b)
+    if layer_depth[a] ~= layer_depth[b] then return layer_depth[a] > layer_depth[b] end
+    return layer_index[a] < layer_index[b]
+  end)
   self._all_layers = list
 end
 
@@ -109,6 +124,22 @@ function Model._getters.layers(self)
   for i, l in ipairs(self._all_layers or {}) do out[i] = l end
   return out
 end
+
+local function model_shapes(list)
+  if not list then error("This model has not yet been built.", 3) end
+  local out = {}
+  for i, t in ipairs(list) do
+    local s = {}
+    for k, d in ipairs(t.shape) do s[k] = d < 0 and K.None or d end
+    out[i] = s
+  end
+  if #out == 1 then return out[1] end
+  return out
+end
+function Model._getters.output_shape(self) return model_shapes(self.outputs) end
+function Model._getters.input_shape(self) return model_shapes(self.inputs) end
+function Model._getters.input(self) return self.inputs and (#self.inputs == 1 and self.inputs[1] or self.inputs) end
+function Model._getters.output(self) return self.outputs and (#self.outputs == 1 and self.outputs[1] or self.outputs) end
 
 function Model._getters.input_names(self)
   local out = {}
@@ -315,9 +346,19 @@ function Sequential:add(layer)
     error(string.format("The added layer must be an instance of class Layer. Found: %s", tostring(layer)), 2)
   end
   seq_reset(self)
+  if #self._seq == 0 and layer.class_name == "InputLayer" then
+    -- an InputLayer gives the model its input; it is not one of model.layers
+    if self.inputs then error("Sequential: an InputLayer can only be the first layer", 2) end
+    self.inputs = {layer.output}
+    self._input_layer = layer
+    return
+  end
   table.insert(self._seq, layer)
   local n = #self._seq
-  if n == 1 then
+  if n == 1 and self.inputs then
+    local ok, err = pcall(seq_apply, self, 1)
+    if not ok then table.remove(self._seq); error(err, 2) end
+  elseif n == 1 then
     local bis = layer._batch_input_shape
     if not bis and layer.inputs and layer._all_layers then   -- a model as the first layer
       bis = layer.inputs[1].shape
@@ -749,11 +790,14 @@ function Model:fit(a, b, c)
     n = split_at
   end
   local cbs = keras.callbacks
+  for i, cb in ipairs(o.callbacks or {}) do
+    if type(cb) ~= "table" then error(string.format("fit: callbacks[%d] is not a table", i), 2) end
+  end
   local history = cbs.History()
-  local list = {cbs.BaseLogger and cbs.BaseLogger() or nil}
-  list[#list + 1] = history
+  local list = {}
   if verbose > 0 then list[#list + 1] = cbs.ProgbarLogger{verbose = verbose} end
   for _, cb in ipairs(o.callbacks or {}) do list[#list + 1] = cb end
+  list[#list + 1] = history
   local names = self.metrics_names
   local params = {batch_size = batch_size, epochs = epochs, steps = nil, samples = n, verbose = verbose,
                   do_validation = vx ~= nil, metrics = {}}
@@ -934,7 +978,18 @@ function Model:summary(o)
   local total, trainable = self:count_params(), 0
   for _, w in ipairs(self:_weight_records(true)) do trainable = trainable + w.tensor:size() end
   S.print(rows, {sequential = sequential, total = total, trainable = trainable, non_trainable = total - trainable,
-                 line_length = o.line_length, positions = o.positions, write = o.print_fn})
+                 line_length = o.line_length, positions = o.positions,
+                 write = o.print_fn and function(s) o.print_fn((s:gsub("\n$", ""))) end or nil})
+end
+
+-- every public method reports errors at the caller's line
+for _, cls in ipairs{Model, Sequential} do
+  for _, name in ipairs{"compile", "fit", "evaluate", "predict", "predict_on_batch", "predict_classes",
+                        "predict_proba", "train_on_batch", "test_on_batch", "summary", "add", "pop",
+                        "get_weights", "set_weights", "get_layer", "count_params", "reset_states"} do
+    local f = rawget(cls, name)
+    if f then cls[name] = L._api(f) end
+  end
 end
 
 Model.__tostring = function(self)

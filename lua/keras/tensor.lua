@@ -5,33 +5,46 @@ local core, K = ...
 
 local T = {}
 
+local raise = K._raise
+
+-- call a core function; its errors name the user's line
+local function call(f, ...)
+  local r = table.pack(pcall(f, ...))
+  if not r[1] then raise(r[2]) end
+  return table.unpack(r, 2, r.n)
+end
+
+-- a shape: a size or a sequence of sizes (integers >= 0; 1e6 counts as an integer)
 local function shape_arg(shape, who)
-  if math.type(shape) == "integer" then return {shape} end
+  if type(shape) == "number" then shape = {shape} end
   if type(shape) ~= "table" then
     error(string.format("%s: shape must be a table of sizes, got %s", who, type(shape)), 3)
   end
+  local out = {}
   for i, d in ipairs(shape) do
-    if math.type(d) ~= "integer" or d < 0 then
-      error(string.format("%s: shape[%d] must be a size >= 0, got %s", who, i, tostring(d)), 3)
+    local n = math.tointeger(d)
+    if not n or n < 0 then
+      error(string.format("%s: shape[%d] must be an integer >= 0, got %s", who, i, tostring(d)), 3)
     end
+    out[i] = n
   end
-  return shape
+  return out
 end
 T._shape_arg = shape_arg
 
-function T.zeros(shape) return core.full(shape_arg(shape, "zeros"), 0) end
-function T.ones(shape) return core.full(shape_arg(shape, "ones"), 1) end
+function T.zeros(shape) return call(core.full, shape_arg(shape, "zeros"), 0) end
+function T.ones(shape) return call(core.full, shape_arg(shape, "ones"), 1) end
 function T.full(shape, v)
   if type(v) ~= "number" then error("full: value must be a number, got " .. type(v), 2) end
-  return core.full(shape_arg(shape, "full"), v)
+  return call(core.full, shape_arg(shape, "full"), v)
 end
-function T.zeros_like(t) return core.full(t.shape, 0) end
-function T.ones_like(t) return core.full(t.shape, 1) end
-T.arange = core.arange
-function T.load(path) return core.load_npy(path) end
+function T.zeros_like(t) return call(core.full, t.shape, 0) end
+function T.ones_like(t) return call(core.full, t.shape, 1) end
+function T.arange(a, b, step) return call(core.arange, a, b, step) end
+function T.load(path) return call(core.load_npy, path) end
 function T.from_csv(path, opts)
   opts = opts or {}
-  return core.from_csv(path, opts.delimiter or ",", opts.skip_header or opts.header)
+  return call(core.from_csv, path, opts.delimiter or ",", opts.skip_header or opts.header)
 end
 function T.concat(list, axis) return K.concatenate(list, axis or 0) end
 function T.stack(list)
@@ -41,23 +54,48 @@ function T.stack(list)
 end
 
 setmetatable(T, {__call = function(_, v)
-  if v == nil then error("keras.tensor: expected a table, a number or a tensor", 2) end
-  return core.tensor(v)
+  local tv = type(v)
+  if tv ~= "table" and tv ~= "number" and getmetatable(v) ~= core.Tensor then
+    error("keras.tensor: expected a table, a number or a tensor, got " .. tv, 2)
+  end
+  return call(core.tensor, v)
 end})
 
 -- ---- methods shared by tensors and symbolic tensors ----
 
 local shared = {}
 
-function shared.matmul(a, b) return K.dot(a, b) end
+-- numpy's matmul for vectors: a 1-D operand gets a unit axis for the
+-- product (a row on the left, a column on the right) that is removed after
+function shared.matmul(a, b)
+  if type(b) == "table" and getmetatable(b) == nil then b = call(core.tensor, b) end
+  local na, nb = K.ndim(a), K.ndim(b)
+  if na ~= 1 and nb ~= 1 then return K.dot(a, b) end
+  local out = {}
+  if na > 1 then
+    for i = 1, na - 1 do out[i] = a.shape[i] end
+  end
+  if nb > 1 then out[#out + 1] = b.shape[nb] end
+  if na == 1 then a = K.reshape(a, {1, -1}) end
+  if nb == 1 then b = K.reshape(b, {-1, 1}) end
+  return K.reshape(K.dot(a, b), out)
+end
 function shared.dot(a, b) return K.dot(a, b) end
 function shared.sum(t, axis, keepdims) return K.sum(t, axis, keepdims) end
 function shared.mean(t, axis, keepdims) return K.mean(t, axis, keepdims) end
 function shared.max(t, axis, keepdims) return K.max(t, axis, keepdims) end
 function shared.min(t, axis, keepdims) return K.min(t, axis, keepdims) end
 function shared.prod(t, axis, keepdims) return K.prod(t, axis, keepdims) end
-function shared.argmax(t, axis) return K.argmax(t, axis or -1) end
-function shared.argmin(t, axis) return K.argmin(t, axis or -1) end
+-- without an axis: on a tensor, the position in the flattened tensor (numpy's
+-- a.argmax()); on a symbolic tensor, the last axis (K.argmax's default)
+function shared.argmax(t, axis)
+  if axis == nil and not core.is_node(t) then return K.argmax(K.reshape(t, {-1}), 0) end
+  return K.argmax(t, axis or -1)
+end
+function shared.argmin(t, axis)
+  if axis == nil and not core.is_node(t) then return K.argmin(K.reshape(t, {-1}), 0) end
+  return K.argmin(t, axis or -1)
+end
 function shared.abs(t) return K.abs(t) end
 function shared.exp(t) return K.exp(t) end
 function shared.log(t) return K.log(t) end
@@ -118,7 +156,7 @@ end
 local raw_reshape = tm.reshape
 function tm.reshape(t, shape, ...)
   if type(shape) ~= "table" then shape = {shape, ...} end
-  return raw_reshape(t, shape)
+  return call(raw_reshape, t, shape)
 end
 
 return T

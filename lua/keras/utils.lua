@@ -31,7 +31,8 @@ function U.to_categorical(y, num_classes)
   if lo < 0 then error(string.format("to_categorical: label %g is negative", lo), 2) end
   local ok, out = pcall(K.one_hot, y, num_classes)
   if not ok then
-    error("to_categorical: " .. tostring(out):gsub("^one_hot: ", ""):gsub("index", "label"), 2)
+    local msg = tostring(out):gsub("^.-:%d+: ", ""):gsub("^one_hot: ", ""):gsub("^index ", "label ")
+    error("to_categorical: " .. msg, 2)
   end
   return out
 end

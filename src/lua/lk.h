@@ -40,5 +40,6 @@ kr_node *lk_testnode(lua_State *L, int idx);
 int lk_open_tensor(lua_State *L);   /* each adds its functions to the table on top */
 int lk_open_graph(lua_State *L);
 int lk_open_train(lua_State *L);
+int lk_open_saving(lua_State *L);
 
 #endif

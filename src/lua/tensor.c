@@ -8,7 +8,9 @@
 #include "../io/io.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 char *kr_tensor_format(kr_ctx *ctx, const kr_tensor *t);
 
@@ -62,7 +64,7 @@ void lk_checkshape(lua_State *L, int idx, kr_shape *s, int allow_batch)
   } else {
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_Integer n = luaL_len(L, idx);
-    if (n > KR_MAX_DIMS) luaL_error(L, "shape: at most %d dimensions, got %d", KR_MAX_DIMS, (int)n);
+    if (n > KR_MAX_DIMS) luaL_error(L, "shape: at most %d dimensions, got %I", KR_MAX_DIMS, n);
     s->ndim = (int)n;
     for (int i = 0; i < s->ndim; i++) {
       lua_geti(L, idx, i + 1);
@@ -71,12 +73,36 @@ void lk_checkshape(lua_State *L, int idx, kr_shape *s, int allow_batch)
       lua_pop(L, 1);
       if (!ok) luaL_error(L, "shape: dimension %d is not an integer", i + 1);
       if (d < 0 && !(allow_batch && i == 0))
-        luaL_error(L, "shape: dimension %d must be >= 0, got %d", i + 1, (int)d);
+        luaL_error(L, "shape: dimension %d must be >= 0, got %I", i + 1, d);
       s->dim[i] = d;
     }
   }
   for (int i = 0; i < s->ndim; i++)
     if (s->dim[i] < 0 && !(allow_batch && i == 0)) luaL_error(L, "shape: dimension %d must be >= 0", i + 1);
+}
+
+/* A tensor of shape s must fit in this machine's memory: a bigger one is
+** refused before anything is allocated (asking the allocator for terabytes
+** may succeed lazily and be killed later, or abort under sanitizers). */
+static void check_fits(lua_State *L, const kr_shape *s)
+{
+  uint64_t bytes = sizeof(float);
+  int over = 0;
+  for (int i = 0; i < s->ndim; i++) {
+    uint64_t d = (uint64_t)s->dim[i];
+    if (d == 0) return;
+    if (bytes > (uint64_t)INT64_MAX / d) over = 1;
+    else bytes *= d;
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  uint64_t mem = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : UINT64_MAX;
+  if (over || bytes > mem) {
+    char b[256];
+    kr_shape_str(s, b, sizeof b);
+    if (over) luaL_error(L, "tensor: shape %s is too large", b);
+    luaL_error(L, "tensor: shape %s needs %I bytes, more than this machine's memory (%I bytes)", b,
+               (lua_Integer)bytes, (lua_Integer)mem);
+  }
 }
 
 void lk_pushshape(lua_State *L, const kr_shape *s)
@@ -107,8 +133,8 @@ static void table_shape(lua_State *L, int idx, kr_shape *s, int depth)
 static void table_fill(lua_State *L, int idx, const kr_shape *s, int depth, float **p)
 {
   lua_Integer n = luaL_len(L, idx);
-  if (n != s->dim[depth]) luaL_error(L, "tensor: ragged nested table (expected %d items at depth %d, got %d)",
-                                     (int)s->dim[depth], depth + 1, (int)n);
+  if (n != s->dim[depth]) luaL_error(L, "tensor: ragged nested table (expected %I items at depth %d, got %I)",
+                                     (lua_Integer)s->dim[depth], depth + 1, n);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, idx, i);
     if (depth + 1 < s->ndim) {
@@ -170,6 +196,7 @@ static int t_full(lua_State *L)
   kr_ctx *ctx = lk_ctx(L);
   kr_shape s;
   lk_checkshape(L, 1, &s, 0);
+  check_fits(L, &s);
   float v = (float)luaL_optnumber(L, 2, 0.0);
   kr_tensor **slot = lk_newtensorslot(L);
   if (!(*slot = kr_tensor_full(ctx, &s, v))) return lk_raise(L, ctx);
@@ -186,11 +213,12 @@ static int t_arange(lua_State *L)
   } else {
     b = luaL_checknumber(L, 2);
   }
-  if (step == 0) return luaL_argerror(L, 3, "step must not be 0");
+  if (step == 0) return luaL_error(L, "arange: step must not be 0");
   double cnt = ceil((b - a) / step);
-  if (cnt < 0) cnt = 0;
-  if (cnt > 1e10) return luaL_error(L, "arange: too many elements");
+  if (!(cnt >= 0)) cnt = 0;
+  if (cnt > 1e15) return luaL_error(L, "arange: too many elements");
   kr_shape s = {1, {(int64_t)cnt}};
+  check_fits(L, &s);
   kr_tensor **slot = lk_newtensorslot(L);
   if (!(*slot = kr_tensor_new(ctx, &s))) return lk_raise(L, ctx);
   float *d = KR_DATA(*slot);
@@ -205,6 +233,7 @@ static int t_random(lua_State *L)
   const char *kind = luaL_checkstring(L, 1);
   kr_shape s;
   lk_checkshape(L, 2, &s, 0);
+  check_fits(L, &s);
   double a = luaL_optnumber(L, 3, 0.0), b = luaL_optnumber(L, 4, 1.0);
   kr_tensor **slot = lk_newtensorslot(L);
   if (!(*slot = kr_tensor_new(ctx, &s))) return lk_raise(L, ctx);
@@ -261,12 +290,12 @@ static int t_permutation(lua_State *L)
 static int64_t offset_of(lua_State *L, kr_tensor *t, int first, int count)
 {
   if (count != t->shape.ndim)
-    luaL_error(L, "get/set: tensor of rank %d needs %d indices, got %d", t->shape.ndim, t->shape.ndim, count);
+    luaL_error(L, "get/set: a tensor of rank %d needs %d indices, got %d", t->shape.ndim, t->shape.ndim, count);
   int64_t off = 0;
   for (int i = 0; i < count; i++) {
     lua_Integer k = luaL_checkinteger(L, first + i);
     int64_t d = t->shape.dim[i];
-    if (k < 1 || k > d) luaL_error(L, "index %d is out of range for axis %d of size %d", (int)k, i + 1, (int)d);
+    if (k < 1 || k > d) luaL_error(L, "index %I is out of range for axis %d of size %I", k, i + 1, (lua_Integer)d);
     off = off * d + (k - 1);
   }
   return off;
@@ -301,7 +330,7 @@ static int t_slice(lua_State *L)
   if (a < 0) a = n + a + 1;
   if (b < 0) b = n + b + 1;
   if (a < 1 || b > n || a > b + 1)
-    return luaL_error(L, "slice: rows %d..%d out of range for %d rows", (int)a, (int)b, (int)n);
+    return luaL_error(L, "slice: rows %I..%I out of range for %I rows", a, b, n);
   kr_tensor **slot = lk_newtensorslot(L);
   if (!(*slot = kr_tensor_rows(ctx, t, a - 1, b))) return lk_raise(L, ctx);
   return 1;
@@ -327,7 +356,8 @@ static int t_reshape(lua_State *L)
     lua_pop(L, 1);
     if (!ok) return luaL_error(L, "reshape: dimension %d is not an integer", i + 1);
     if (d == -1 && infer < 0) infer = i;
-    else if (d < 0) return luaL_error(L, "reshape: dimension %d must be >= 0 (or one -1), got %d", i + 1, (int)d);
+    else if (d < 0) return luaL_error(L, "reshape: dimension %d must be >= 0 (or one -1), got %I", i + 1, d);
+    else if (d > 0 && known > INT64_MAX / d) return luaL_error(L, "reshape: shape too large");
     else known *= d;
     s.dim[i] = d;
   }
@@ -443,7 +473,7 @@ static int t_take(lua_State *L)
   for (int64_t i = 0; i < n; i++) {
     float v = KR_DATA(ix)[i];
     if (!(v >= 1 && v <= (float)rows) || v != floorf(v))
-      return luaL_error(L, "take: row %g is out of range 1..%d", (double)v, (int)rows);
+      return luaL_error(L, "take: row %f is out of range 1..%I", (double)v, (lua_Integer)rows);
     idx[i] = (int64_t)v - 1;
   }
   kr_shape s = t->shape;
@@ -466,7 +496,7 @@ static int t_index(lua_State *L)
     if (t->shape.ndim < 1) return luaL_error(L, "cannot index a scalar tensor");
     lua_Integer n = t->shape.dim[0];
     if (i < 0) i = n + i + 1;
-    if (i < 1 || i > n) return luaL_error(L, "index %d is out of range for %d rows", (int)i, (int)n);
+    if (i < 1 || i > n) return luaL_error(L, "index %I is out of range for %I rows", i, n);
     kr_tensor *row = kr_tensor_rows(ctx, t, i - 1, i);
     if (!row) return lk_raise(L, ctx);
     kr_shape s = row->shape;
@@ -508,7 +538,7 @@ static int t_newindex(lua_State *L)
   if (t->shape.ndim < 1) return luaL_error(L, "cannot index a scalar tensor");
   lua_Integer n = t->shape.dim[0];
   if (i < 0) i = n + i + 1;
-  if (i < 1 || i > n) return luaL_error(L, "index %d is out of range for %d rows", (int)i, (int)n);
+  if (i < 1 || i > n) return luaL_error(L, "index %I is out of range for %I rows", i, n);
   kr_ctx *ctx = lk_ctx(L);
   kr_tensor *row = kr_tensor_rows(ctx, t, i - 1, i);
   if (!row) return lk_raise(L, ctx);
@@ -522,7 +552,7 @@ static int t_newindex(lua_State *L)
   else if (vn == rn)
     memmove(dst, KR_DATA(v), (size_t)rn * sizeof(float));
   else
-    return luaL_error(L, "row assignment: expected %d values, got %d", (int)rn, (int)vn);
+    return luaL_error(L, "row assignment: expected %I values, got %I", (lua_Integer)rn, (lua_Integer)vn);
   return 0;
 }
 

@@ -1,0 +1,708 @@
+-- keras.layers, the sequence family: Embedding, Masking, SimpleRNN, GRU,
+-- LSTM, Bidirectional, TimeDistributed (Keras 2.2.4 arguments, defaults,
+-- initializers and weight layouts).
+--
+-- A recurrent layer adds ONE graph node for the whole sequence (the C op
+-- "rnn": input projection of every step in one GEMM, a GEMM and fused gate
+-- math per step, backpropagation through time in C); return_state adds
+-- "rnn_state" nodes that read the final states the rnn node kept.
+--
+-- Masks: a layer that makes a mask (Embedding with mask_zero, Masking) puts
+-- it on its output as t:meta().mask, a (batch, timesteps) symbolic tensor of
+-- 1/0; recurrent layers, Bidirectional and TimeDistributed read it from
+-- their input (or from call's {mask = m}) and pass it on when they return
+-- sequences, as Keras's compute_mask does.
+--
+-- Stateful layers: the state lives in tensors the layer owns; the rnn node
+-- reads them as its initial state and writes the final state back after
+-- every run (fit, evaluate, predict, train_on_batch). The fixed batch size of
+-- batch_input_shape / batch_size is taken off the graph's input (the engine
+-- runs graphs for any batch size) and kept by the layer, which checks it when
+-- it runs; layers of this family put it on their outputs (meta().batch_size)
+-- so that a stateful layer further on finds it.
+local keras = ...
+local core, K, L = keras._core, keras.backend, keras.layers
+local A, I = keras.activations, keras.initializers
+local is_node = core.is_node
+
+local define, shape_str = L._define, L._shape_str
+local check_int, check_number = L._check_int, L._check_number
+
+-- ---- shared helpers ----
+
+local ACT = {linear = 0, tanh = 1, sigmoid = 2, hard_sigmoid = 3, relu = 4, elu = 5, softsign = 6,
+             softplus = 7, selu = 8, exponential = 9}
+local ACT_NAMES = {}
+for k in pairs(ACT) do ACT_NAMES[#ACT_NAMES + 1] = k end
+table.sort(ACT_NAMES)
+
+local CELL = {SimpleRNN = 0, LSTM = 1, GRU = 2}
+local F_RETSEQ, F_BACK, F_INIT, F_MASK, F_STATEFUL, F_INPUT_ORDER = 1, 2, 4, 8, 16, 32
+
+local STATEFUL_NEEDS_BATCH = "If a RNN is stateful, it needs to know its batch size. Specify the batch size " ..
+  "of your input tensors: \n- If using a Sequential model, specify the batch size by passing a " ..
+  "`batch_input_shape` argument to your first layer.\n- If using the functional API, specify the batch size " ..
+  "by passing a `batch_shape` argument to your Input layer."
+
+local function act_code(who, what, v)
+  local _, name = A.get(v, who)
+  local code = ACT[name]
+  if not code then
+    error(string.format("%s: %s must be one of %s for a recurrent layer, got %s", who, what,
+      table.concat(ACT_NAMES, ", "), name == "custom" and "a function" or "'" .. tostring(name) .. "'"), 5)
+  end
+  return code, name
+end
+
+local function regularizer(who, r)
+  if r == nil then return nil end
+  if keras.regularizers then return keras.regularizers.get(r, who) end
+  error(who .. ": regularizers are not available", 5)
+end
+
+local function no_constraint(who, o, ...)
+  for _, k in ipairs{...} do
+    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
+  end
+end
+
+local function serialize_init(i)
+  if type(i) == "table" and i.class_name then return {class_name = i.class_name, config = i.config or {}} end
+  return nil
+end
+
+local function bool(v, default)
+  if v == nil then return default end
+  return not not v
+end
+
+-- a fixed batch size given to a layer of this family: kept by the layer,
+-- taken off the shape the model builds its Input from
+local function take_batch(self)
+  local bis = self._batch_input_shape
+  if bis and bis[1] ~= -1 then
+    self._fixed_batch = bis[1]
+    local s = {-1}
+    for i = 2, #bis do s[i] = bis[i] end
+    self._user_batch_input_shape = bis
+    self._batch_input_shape = s
+  end
+end
+
+-- the fixed batch size known upstream of x: on its shape, or left on a node's meta
+local function find_batch(x)
+  if x.shape[1] ~= -1 then return x.shape[1] end
+  local seen, queue, head = {}, {x}, 1
+  while queue[head] and head < 20000 do
+    local n = queue[head]
+    head = head + 1
+    local b = n:meta().batch_size
+    if b then return b end
+    for _, p in ipairs(n:inputs()) do
+      if not seen[p] then
+        seen[p] = true
+        queue[#queue + 1] = p
+      end
+    end
+  end
+  return nil
+end
+
+local function mark_batch(self, outs)
+  if not self._fixed_batch then return end
+  for _, o in ipairs(outs) do o:meta().batch_size = self._fixed_batch end
+end
+
+local function input_list(x)
+  if is_node(x) then return {x} end
+  return x
+end
+
+-- ---- Embedding ----
+
+local Embedding = define("Embedding", {"input_dim", "output_dim"}, {"input_dim", "output_dim",
+  "embeddings_initializer", "embeddings_regularizer", "activity_regularizer", "embeddings_constraint",
+  "mask_zero", "input_length"}, function(self, o)
+  self.input_dim = check_int("Embedding", "input_dim", o.input_dim)
+  self.output_dim = check_int("Embedding", "output_dim", o.output_dim)
+  self.embeddings_initializer = I.get(o.embeddings_initializer or "uniform", "Embedding")
+  self.embeddings_regularizer = regularizer("Embedding", o.embeddings_regularizer)
+  self.activity_regularizer = regularizer("Embedding", o.activity_regularizer)
+  no_constraint("Embedding", o, "embeddings_constraint")
+  self.mask_zero = bool(o.mask_zero, false)
+  local len = o.input_length
+  if len ~= nil and not (math.type(len) == "integer" and len >= 1) and type(len) ~= "table" then
+    error("Embedding: input_length must be a positive integer, got " .. tostring(len), 4)
+  end
+  self.input_length = len
+  -- the input is (batch, input_length) ids; input_dim is the vocabulary size, not a shape
+  if not o.batch_input_shape and not o.input_shape then
+    if len then
+      local s = {o.batch_size or -1}
+      if type(len) == "table" then
+        for i, d in ipairs(len) do s[i + 1] = d end
+      else
+        s[2] = len
+      end
+      self._batch_input_shape = s
+    else
+      self._batch_input_shape = nil   -- (None,) in Keras: built from the first data
+    end
+  end
+  take_batch(self)
+end)
+
+function Embedding:build(shape)
+  self.embeddings = self:add_weight{name = "embeddings", shape = {self.input_dim, self.output_dim},
+                                    initializer = self.embeddings_initializer,
+                                    regularizer = self.embeddings_regularizer}
+end
+
+function Embedding:call(x)
+  local s = x.shape
+  if #s < 2 then error(self:_msg("expected input of rank >= 2 (batch, ids...), got shape %s", shape_str(s)), 0) end
+  local len = self.input_length
+  if len then
+    local want = type(len) == "table" and len or {len}
+    local ok = #want == #s - 1
+    for i, d in ipairs(want) do if d ~= K.None and s[i + 1] ~= d then ok = false end end
+    if not ok then
+      error(self:_msg('"input_length" is %s, but received input has shape %s',
+        type(len) == "table" and shape_str(len) or tostring(len), shape_str(s)), 0)
+    end
+  end
+  local y = K.gather(self.embeddings, x)
+  if self.mask_zero then y:meta().mask = K.not_equal(x, 0) end
+  if self.activity_regularizer then
+    local r = self.activity_regularizer
+    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
+  end
+  mark_batch(self, {y})
+  return y
+end
+
+function Embedding:compute_mask(x)
+  if not self.mask_zero then return nil end
+  return K.not_equal(x, 0)
+end
+
+function Embedding:get_config()
+  local c = {name = self.name, trainable = self.trainable, input_dim = self.input_dim,
+             output_dim = self.output_dim, embeddings_initializer = serialize_init(self.embeddings_initializer),
+             mask_zero = self.mask_zero, input_length = self.input_length}
+  if self._user_batch_input_shape or self._batch_input_shape then
+    local s = {}
+    for i, d in ipairs(self._user_batch_input_shape or self._batch_input_shape) do s[i] = d == -1 and K.None or d end
+    c.batch_input_shape = s
+  end
+  return c
+end
+
+-- ---- Masking ----
+
+local Masking = define("Masking", {"mask_value"}, {"mask_value"}, function(self, o)
+  self.mask_value = o.mask_value == nil and 0.0 or o.mask_value
+  if type(self.mask_value) ~= "number" then
+    error("Masking: mask_value must be a number, got " .. type(self.mask_value), 4)
+  end
+  take_batch(self)
+end)
+
+function Masking:call(x)
+  local s = x.shape
+  if #s < 3 then
+    error(self:_msg("expected input of rank >= 3 (batch, timesteps, features), got shape %s", shape_str(s)), 0)
+  end
+  local keep = K.not_equal(x, self.mask_value)
+  local y = K.mul(x, K.any(keep, -1, true))
+  y:meta().mask = K.any(keep, -1)
+  mark_batch(self, {y})
+  return y
+end
+
+function Masking:get_config()
+  return {name = self.name, trainable = self.trainable, mask_value = self.mask_value}
+end
+
+-- ---- recurrent layers ----
+
+local RNN_COMMON = {"units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+  "recurrent_initializer", "bias_initializer", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+  "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
+  "recurrent_dropout", "implementation", "return_sequences", "return_state", "go_backwards", "stateful", "unroll"}
+
+local function keywords(extra)
+  local t = {}
+  for i, k in ipairs(RNN_COMMON) do t[i] = k end
+  for _, k in ipairs(extra or {}) do t[#t + 1] = k end
+  return t
+end
+
+local rnn_methods = {}
+
+local function rnn_init(self, o, kind)
+  local who = kind
+  self._kind = kind
+  self.units = check_int(who, "units", o.units)
+  self._act, self.activation = act_code(who, "activation", o.activation == nil and "tanh" or o.activation)
+  if kind == "SimpleRNN" then
+    if o.recurrent_activation ~= nil then error("SimpleRNN: unknown argument 'recurrent_activation'", 4) end
+    self._ract, self.recurrent_activation = ACT.sigmoid, nil
+  else
+    self._ract, self.recurrent_activation = act_code(who, "recurrent_activation",
+      o.recurrent_activation == nil and "hard_sigmoid" or o.recurrent_activation)
+  end
+  self.use_bias = bool(o.use_bias, true)
+  self.kernel_initializer = I.get(o.kernel_initializer or "glorot_uniform", who)
+  self.recurrent_initializer = I.get(o.recurrent_initializer or "orthogonal", who)
+  self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
+  self.unit_forget_bias = kind == "LSTM" and bool(o.unit_forget_bias, true) or nil
+  self.reset_after = kind == "GRU" and bool(o.reset_after, false) or nil
+  self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
+  self.recurrent_regularizer = regularizer(who, o.recurrent_regularizer)
+  self.bias_regularizer = regularizer(who, o.bias_regularizer)
+  self.activity_regularizer = regularizer(who, o.activity_regularizer)
+  no_constraint(who, o, "kernel_constraint", "recurrent_constraint", "bias_constraint")
+  self.dropout = check_number(who, "dropout", o.dropout or 0, 0, 1)
+  self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
+  local impl = o.implementation == nil and 1 or o.implementation
+  if impl ~= 0 and impl ~= 1 and impl ~= 2 then
+    error(who .. ": implementation must be 1 or 2, got " .. tostring(impl), 4)
+  end
+  self.implementation = impl == 0 and 1 or impl
+  self.return_sequences = bool(o.return_sequences, false)
+  self.return_state = bool(o.return_state, false)
+  self.go_backwards = bool(o.go_backwards, false)
+  self.stateful = bool(o.stateful, false)
+  self.unroll = bool(o.unroll, false)
+  self._cell = CELL[kind]
+  if kind == "GRU" and self.reset_after then self._cell = 3 end
+  self._gates = kind == "LSTM" and 4 or kind == "GRU" and 3 or 1
+  self._nstates = kind == "LSTM" and 2 or 1
+  take_batch(self)
+  for k, f in pairs(rnn_methods) do self[k] = f end
+end
+
+function rnn_methods.build(self, shape)
+  if type(shape[1]) == "table" then shape = shape[1] end
+  if #shape ~= 3 then
+    error(string.format("Input 0 is incompatible with layer %s: expected ndim=3, found ndim=%d", self.name, #shape))
+  end
+  local F, u, G = shape[3], self.units, self._gates
+  self.input_dim = F
+  self.kernel = self:add_weight{name = "kernel", shape = {F, G * u}, initializer = self.kernel_initializer,
+                                regularizer = self.kernel_regularizer}
+  self.recurrent_kernel = self:add_weight{name = "recurrent_kernel", shape = {u, G * u},
+                                          initializer = self.recurrent_initializer,
+                                          regularizer = self.recurrent_regularizer}
+  local bshape = self._cell == 3 and {2, G * u} or {G * u}
+  if self.use_bias then
+    local init = self.bias_initializer
+    if self.unit_forget_bias then
+      local bi = self.bias_initializer
+      init = function()
+        return K.concatenate({bi{u}, core.full({u}, 1), bi{2 * u}}, 0)
+      end
+    end
+    self.bias = self:add_weight{name = "bias", shape = bshape, initializer = init,
+                                regularizer = self.bias_regularizer}
+  else
+    self.bias = core.const(core.full(bshape, 0))
+  end
+end
+
+-- the state tensors of a stateful layer, made on first use for a batch size
+local function ensure_states(self, batch)
+  if self._states then return end
+  self._state_batch = batch
+  self._states, self._state_nodes = {}, {}
+  for i = 1, self._nstates do
+    self._states[i] = core.full({batch, self.units}, 0)
+    self._state_nodes[i] = core.const(self._states[i])
+  end
+end
+
+function rnn_methods.call(self, x, kwargs)
+  kwargs = kwargs or {}
+  local ins = input_list(x)
+  local xin = ins[1]
+  local initial = {}
+  for i = 2, #ins do initial[#initial + 1] = ins[i] end
+  if kwargs.initial_state then
+    local st = is_node(kwargs.initial_state) and {kwargs.initial_state} or kwargs.initial_state
+    for _, t in ipairs(st) do initial[#initial + 1] = t end
+  end
+  local s = xin.shape
+  if #s ~= 3 then
+    error(string.format("Input 0 is incompatible with layer %s: expected ndim=3, found ndim=%d", self.name, #s), 0)
+  end
+  if s[3] ~= self.input_dim then
+    error(self:_msg("expected input with last dimension %d, got %d", self.input_dim, s[3]), 0)
+  end
+  local mask = kwargs.mask
+  if mask == nil then mask = xin:meta().mask end
+  local flags = 0
+  if self.return_sequences then flags = flags | F_RETSEQ end
+  if self.go_backwards then flags = flags | F_BACK end
+  if self._input_order and self.return_sequences then flags = flags | F_INPUT_ORDER end
+  local args = {xin, self.kernel, self.recurrent_kernel, self.bias}
+  if #initial > 0 then
+    if #initial ~= self._nstates then
+      error(self:_msg("Layer has %d states but was passed %d initial states.", self._nstates, #initial), 0)
+    end
+    for i, t in ipairs(initial) do
+      if not is_node(t) then
+        error(self:_msg("initial_state %d must be a symbolic tensor", i), 0)
+      end
+      local ts = t.shape
+      if #ts ~= 2 or ts[2] ~= self.units or ts[1] ~= s[1] then
+        error(self:_msg("initial state %d has shape %s, expected %s", i, shape_str(ts), shape_str{s[1], self.units}), 0)
+      end
+      args[#args + 1] = t
+    end
+    flags = flags | F_INIT
+  elseif self.stateful then
+    local batch = self._fixed_batch or self._state_batch or find_batch(xin)
+    if not batch then error(STATEFUL_NEEDS_BATCH, 0) end
+    self._fixed_batch = batch
+    ensure_states(self, batch)
+    if self._state_batch ~= batch then
+      error(self:_msg("the layer's states hold %d samples but its input has batch size %d", self._state_batch, batch), 0)
+    end
+    for _, n in ipairs(self._state_nodes) do args[#args + 1] = n end
+    flags = flags | F_INIT | F_STATEFUL
+  end
+  if mask ~= nil then
+    if not is_node(mask) then error(self:_msg("mask must be a symbolic tensor"), 0) end
+    local ms = mask.shape
+    if #ms ~= 2 or ms[2] ~= s[2] then
+      error(self:_msg("mask has shape %s, expected (batch, %d)", shape_str(ms), s[2]), 0)
+    end
+    args[#args + 1] = mask
+    flags = flags | F_MASK
+  end
+  local attrs = {i = {self._cell, self.units, flags, self._act, self._ract},
+                 f = {self.dropout < 1 and self.dropout or 0, self.recurrent_dropout < 1 and self.recurrent_dropout or 0}}
+  local y = core.op("rnn", args, attrs)
+  if self.return_sequences and mask ~= nil then y:meta().mask = mask end
+  if self.activity_regularizer then
+    local r = self.activity_regularizer
+    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
+  end
+  local outs = {y}
+  if self.return_state then
+    local sargs = {y}
+    for i, a in ipairs(args) do sargs[i + 1] = a end
+    for k = 1, self._nstates do
+      local sa = {i = {self._cell, self.units, flags, self._act, self._ract, k - 1}, f = attrs.f}
+      outs[#outs + 1] = core.op("rnn_state", sargs, sa)
+    end
+  end
+  mark_batch(self, outs)
+  if #outs == 1 then return y end
+  return outs
+end
+
+-- initial_state given at call: Keras adds the states to the layer's inputs
+function rnn_methods.__call_layer(self, x, kwargs)
+  if type(kwargs) == "table" and kwargs.initial_state ~= nil then
+    local st = kwargs.initial_state
+    st = is_node(st) and {st} or st
+    local ins = {}
+    for _, t in ipairs(input_list(x)) do ins[#ins + 1] = t end
+    for _, t in ipairs(st) do ins[#ins + 1] = t end
+    local kw = {}
+    for k, v in pairs(kwargs) do if k ~= "initial_state" then kw[k] = v end end
+    return L.Layer.__call_layer(self, ins, kw)
+  end
+  return L.Layer.__call_layer(self, x, kwargs)
+end
+
+function rnn_methods.reset_states(self, states)
+  if not self.stateful then return end   -- model:reset_states() visits every layer
+  if not self._states then
+    if not self._fixed_batch then error(self:_msg("%s", STATEFUL_NEEDS_BATCH), 2) end
+    ensure_states(self, self._fixed_batch)
+  end
+  if states == nil then
+    for _, t in ipairs(self._states) do t:assign(0) end
+    return
+  end
+  if getmetatable(states) == core.Tensor then states = {states} end
+  if type(states) ~= "table" or #states ~= #self._states then
+    error(string.format("Layer %s expects %d states, but it received %d state values.", self.name, #self._states,
+      type(states) == "table" and #states or 1), 2)
+  end
+  for i, v in ipairs(states) do
+    if getmetatable(v) ~= core.Tensor then v = core.tensor(v) end
+    local vs, want = v.shape, {self._state_batch, self.units}
+    if #vs ~= 2 or vs[1] ~= want[1] or vs[2] ~= want[2] then
+      error(string.format("State %d is incompatible with layer %s: expected shape=%s, found shape=%s", i - 1,
+        self.name, shape_str(want), shape_str(vs)), 2)
+    end
+    self._states[i]:assign(v)
+  end
+end
+
+-- the state tensors (nil until the layer knows its batch size)
+function rnn_methods.get_states(self)
+  local out = {}
+  for i, t in ipairs(self._states or {}) do out[i] = t end
+  return out
+end
+
+function rnn_methods.get_config(self)
+  local c = {name = self.name, trainable = self.trainable, return_sequences = self.return_sequences,
+             return_state = self.return_state, go_backwards = self.go_backwards, stateful = self.stateful,
+             unroll = self.unroll, units = self.units, activation = self.activation,
+             recurrent_activation = self.recurrent_activation, use_bias = self.use_bias,
+             kernel_initializer = serialize_init(self.kernel_initializer),
+             recurrent_initializer = serialize_init(self.recurrent_initializer),
+             bias_initializer = serialize_init(self.bias_initializer),
+             unit_forget_bias = self.unit_forget_bias, dropout = self.dropout,
+             recurrent_dropout = self.recurrent_dropout, implementation = self.implementation,
+             reset_after = self.reset_after}
+  local bis = self._user_batch_input_shape or self._batch_input_shape
+  if bis then
+    local s = {}
+    for i, d in ipairs(bis) do s[i] = d == -1 and K.None or d end
+    c.batch_input_shape = s
+  end
+  return c
+end
+
+local function rnn_class(kind, extra)
+  local cls = define(kind, {"units"}, keywords(extra), function(self, o) rnn_init(self, o, kind) end)
+  for k, f in pairs(rnn_methods) do cls[k] = f end
+  cls._getters.states = function(self) return self:get_states() end
+  return cls
+end
+
+local SimpleRNN = rnn_class("SimpleRNN")
+SimpleRNN._prefix = "simple_rnn"
+rnn_class("GRU", {"reset_after"})
+rnn_class("LSTM", {"unit_forget_bias"})
+
+-- ---- wrappers ----
+
+-- weights of the wrapped layers as the wrapper's own records
+local function adopt_weights(self, subs)
+  local list = {}
+  for _, l in ipairs(subs) do
+    local recs = l._all_layers and l:_weight_records() or l._weights
+    for _, w in ipairs(recs) do list[#list + 1] = w end
+  end
+  self._weights = list
+end
+
+local function build_sub(sub, shape)
+  if sub.built then return end
+  local ok, err = pcall(sub.build, sub, shape)
+  if not ok then error(err, 0) end
+  sub.built = true
+  if sub._initial_weights then
+    local w = sub._initial_weights
+    sub._initial_weights = nil
+    sub:set_weights(w)
+  end
+end
+
+-- ---- Bidirectional ----
+
+local MERGE = {concat = true, sum = true, mul = true, ave = true}
+
+local Bidirectional = define("Bidirectional", {"layer", "merge_mode"}, {"layer", "merge_mode"}, function(self, o)
+  local layer = o.layer
+  if not (L.is_layer(layer) and layer._kind) then
+    error("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..
+      (L.is_layer(layer) and layer.class_name or type(layer)), 4)
+  end
+  local mm = o.merge_mode
+  if mm == nil then mm = "concat" end
+  if mm == K.None or mm == false then mm = nil
+  elseif not MERGE[mm] then
+    error('Invalid merge mode. Merge mode should be one of {"sum", "mul", "ave", "concat", None}', 4)
+  end
+  self.merge_mode = mm
+  -- the backward layer: the same configuration going the other way
+  local args = {}
+  for k, v in pairs(layer._args or {}) do args[k] = v end
+  args.go_backwards = not layer.go_backwards
+  args.name = "backward_" .. layer.name
+  args.weights, args.batch_input_shape, args.input_shape, args.batch_size = nil, nil, nil, nil
+  args.input_dim, args.input_length = nil, nil
+  local cls = L[layer.class_name]
+  self.backward_layer = cls(args)
+  self.forward_layer = layer
+  layer.name = "forward_" .. layer.name
+  self.backward_layer._input_order = true
+  self.return_sequences = layer.return_sequences
+  self.return_state = layer.return_state
+  self.stateful = layer.stateful
+  self._kind = layer._kind
+  if not self._batch_input_shape and layer._batch_input_shape then
+    self._batch_input_shape = layer._batch_input_shape
+    self._user_batch_input_shape = layer._user_batch_input_shape
+  end
+  self._fixed_batch = layer._fixed_batch
+  take_batch(self)
+  if self._fixed_batch then
+    layer._fixed_batch = self._fixed_batch
+    self.backward_layer._fixed_batch = self._fixed_batch
+  end
+end)
+
+function Bidirectional:build(shape)
+  if type(shape[1]) == "table" then shape = shape[1] end
+  build_sub(self.forward_layer, shape)
+  build_sub(self.backward_layer, shape)
+  adopt_weights(self, {self.forward_layer, self.backward_layer})
+end
+
+function Bidirectional:call(x, kwargs)
+  kwargs = kwargs or {}
+  local ins = input_list(x)
+  local xin = ins[1]
+  local states = {}
+  for i = 2, #ins do states[#states + 1] = ins[i] end
+  local mask = kwargs.mask
+  if mask == nil then mask = xin:meta().mask end
+  local fw_kw, bw_kw = {mask = mask}, {mask = mask}
+  if #states > 0 then
+    local n = #states // 2
+    if #states % 2 ~= 0 then
+      error(self:_msg("initial_state must hold the forward and the backward states (an even number), got %d", #states), 0)
+    end
+    fw_kw.initial_state, bw_kw.initial_state = {}, {}
+    for i = 1, n do
+      fw_kw.initial_state[i] = states[i]
+      bw_kw.initial_state[i] = states[n + i]
+    end
+  end
+  local y = self.forward_layer:call(xin, fw_kw)
+  local yb = self.backward_layer:call(xin, bw_kw)
+  local fs, bs = {}, {}
+  if self.return_state then
+    for i = 2, #y do fs[#fs + 1] = y[i] end
+    for i = 2, #yb do bs[#bs + 1] = yb[i] end
+    y, yb = y[1], yb[1]
+  end
+  local outs
+  local mm = self.merge_mode
+  if mm == "concat" then outs = {K.concatenate({y, yb}, -1)}
+  elseif mm == "sum" then outs = {K.add(y, yb)}
+  elseif mm == "mul" then outs = {K.mul(y, yb)}
+  elseif mm == "ave" then outs = {K.scale(K.add(y, yb), 0.5)}
+  else outs = {y, yb} end
+  if self.return_sequences and mask ~= nil then
+    for _, o in ipairs(outs) do o:meta().mask = mask end
+  end
+  for _, s in ipairs(fs) do outs[#outs + 1] = s end
+  for _, s in ipairs(bs) do outs[#outs + 1] = s end
+  mark_batch(self, outs)
+  if #outs == 1 then return outs[1] end
+  return outs
+end
+
+Bidirectional.__call_layer = rnn_methods.__call_layer
+
+function Bidirectional:get_losses()
+  local out = L.Layer.get_losses(self)
+  for _, l in ipairs{self.forward_layer, self.backward_layer} do
+    for _, v in ipairs(l:get_losses()) do out[#out + 1] = v end
+  end
+  return out
+end
+
+function Bidirectional:reset_states(states)
+  if not self.stateful then return end
+  if states == nil then
+    self.forward_layer:reset_states()
+    self.backward_layer:reset_states()
+    return
+  end
+  local n = #states // 2
+  local a, b = {}, {}
+  for i = 1, n do a[i], b[i] = states[i], states[n + i] end
+  self.forward_layer:reset_states(a)
+  self.backward_layer:reset_states(b)
+end
+
+function Bidirectional:get_config()
+  return {name = self.name, trainable = self.trainable, merge_mode = self.merge_mode or K.None,
+          layer = {class_name = self.forward_layer.class_name, config = self.forward_layer:get_config()}}
+end
+
+-- ---- TimeDistributed ----
+
+-- layers that act on the last axis only: applying them to (batch, steps, ...)
+-- is applying them to every step
+local LAST_AXIS = {Dense = true, Activation = true, Dropout = true, LeakyReLU = true, ReLU = true, ELU = true,
+                   ThresholdedReLU = true, Softmax = true, PReLU = true, BatchNormalization = true}
+
+local TimeDistributed = define("TimeDistributed", {"layer"}, {"layer"}, function(self, o)
+  if not L.is_layer(o.layer) then
+    error("TimeDistributed: the first argument must be a layer or a model, got " .. type(o.layer), 4)
+  end
+  self.layer = o.layer
+  take_batch(self)
+end)
+
+function TimeDistributed:build(shape)
+  if type(shape[1]) == "table" then shape = shape[1] end
+  if #shape < 3 then
+    error(self:_msg("expected input of rank >= 3 (batch, timesteps, ...), got shape %s", shape_str(shape)))
+  end
+  local inner = {shape[1]}
+  for i = 3, #shape do inner[#inner + 1] = shape[i] end
+  local l = self.layer
+  if not l._all_layers then build_sub(l, inner) end
+  adopt_weights(self, {l})
+end
+
+function TimeDistributed:call(x, kwargs)
+  local s = x.shape
+  if #s < 3 then
+    error(self:_msg("expected input of rank >= 3 (batch, timesteps, ...), got shape %s", shape_str(s)), 0)
+  end
+  local l = self.layer
+  local mask = (kwargs and kwargs.mask) or x:meta().mask
+  local y
+  if LAST_AXIS[l.class_name] then
+    y = l:call(x)
+  else
+    -- one call per step, sharing the weights; then the steps side by side
+    local T, rest = s[2], {s[1]}
+    for i = 3, #s do rest[#rest + 1] = s[i] end
+    local steps = {}
+    for t = 1, T do
+      local xt = core.op("reshape", {core.op("slice", {x}, {i = {1, t - 1, 1}})}, {shape = rest})
+      local yt = l._all_layers and l:call(xt) or l:call(xt)
+      if not is_node(yt) then error(self:_msg("the wrapped layer must return one tensor"), 0) end
+      local ys = yt.shape
+      local e = {ys[1], 1}
+      for i = 2, #ys do e[#e + 1] = ys[i] end
+      steps[t] = core.op("reshape", {yt}, {shape = e})
+    end
+    y = #steps == 1 and steps[1] or K.concatenate(steps, 1)
+  end
+  if not is_node(y) then error(self:_msg("the wrapped layer must return one tensor"), 0) end
+  if mask ~= nil then y:meta().mask = mask end
+  mark_batch(self, {y})
+  return y
+end
+
+function TimeDistributed:get_losses()
+  local out = L.Layer.get_losses(self)
+  for _, v in ipairs(self.layer:get_losses()) do out[#out + 1] = v end
+  return out
+end
+
+function TimeDistributed:reset_states() if self.layer.reset_states then self.layer:reset_states() end end
+
+function TimeDistributed:get_config()
+  return {name = self.name, trainable = self.trainable,
+          layer = {class_name = self.layer.class_name, config = self.layer:get_config()}}
+end
+
+return true

@@ -1,0 +1,594 @@
+/*
+** h5.c -- HDF5 files through Debian's libhdf5 (serial), as thin as the Keras
+** layout needs: groups created on demand, string / string-array / number
+** attributes as h5py writes them for Keras (fixed-length, NUL-padded byte
+** strings), float32 datasets, a scalar int64 dataset. The layout itself
+** (model_config, model_weights/<layer>/<weight>, ...) is decided in Lua.
+**
+** Files are created under a temporary name next to the target and renamed
+** over it by kr_h5_commit after fsync, so a killed save leaves the previous
+** file intact. Files are created with the HDF5 1.8 object format so that
+** attributes above 64 KiB (large model_config texts) go to dense storage;
+** h5py and every libhdf5 since 1.8 read them.
+**
+** Process-wide state (an exception to the engine's rule, like OpenBLAS's
+** thread count): libhdf5's own library state and error stack. We switch off
+** its automatic error printing on each create/open, and read the innermost
+** message of its error stack into our messages.
+**
+** libhdf5 parses the file itself; it is not hardened against hostile files
+** the way the native format is (model_file.c): load untrusted models from
+** the native format.
+*/
+#include "model_file.h"
+
+#include <hdf5.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_ITEMS (1 << 24)       /* items in an attribute we read */
+#define MAX_ATTR_BYTES (1u << 30)
+
+struct kr_h5 {
+  kr_ctx *ctx;
+  hid_t file;          /* < 0 once closed */
+  int writing;
+  int committed;
+  char *path;          /* the target */
+  char *tmp;           /* writing: the temporary file */
+};
+
+/* ---- messages ---- */
+
+static herr_t first_error(unsigned n, const H5E_error2_t *e, void *ud)
+{
+  char *buf = ud;
+  if (n == 0 && e->desc) snprintf(buf, 200, "%s", e->desc);
+  return 0;
+}
+
+/* "'path' (HDF5): what: libhdf5's innermost message" */
+static int fail(kr_h5 *h, int code, const char *fmt, const char *arg)
+{
+  char why[200] = "", what[300];
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, first_error, why);
+  H5Eclear2(H5E_DEFAULT);
+  snprintf(what, sizeof what, fmt, arg);
+  if (why[0]) return kr_fail(h->ctx, code, "'%s' (HDF5): %s (%s)", h->path, what, why);
+  return kr_fail(h->ctx, code, "'%s' (HDF5): %s", h->path, what);
+}
+
+static char *copy_str(kr_ctx *ctx, const char *s, size_t n)
+{
+  char *p = kr_malloc(ctx, n + 1);
+  if (!p) return NULL;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+/* ---- open, create, commit, free ---- */
+
+static kr_h5 *new_handle(kr_ctx *ctx, const char *path)
+{
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  kr_h5 *h = kr_calloc(ctx, sizeof *h);
+  if (!h) return NULL;
+  h->ctx = ctx;
+  h->file = -1;
+  h->path = copy_str(ctx, path, strlen(path));
+  if (!h->path) {
+    kr_free(ctx, h);
+    return NULL;
+  }
+  return h;
+}
+
+void kr_h5_free(kr_h5 *h)
+{
+  if (!h) return;
+  if (h->file >= 0) H5Fclose(h->file);
+  h->file = -1;
+  if (h->writing && !h->committed && h->tmp) unlink(h->tmp);
+  kr_free(h->ctx, h->tmp);
+  kr_free(h->ctx, h->path);
+  kr_free(h->ctx, h);
+}
+
+kr_h5 *kr_h5_create(kr_ctx *ctx, const char *path)
+{
+  kr_h5 *h = new_handle(ctx, path);
+  if (!h) return NULL;
+  h->writing = 1;
+  size_t plen = strlen(path);
+  h->tmp = kr_malloc(ctx, plen + 48);
+  if (!h->tmp) {
+    kr_h5_free(h);
+    return NULL;
+  }
+  /* claim a fresh name with O_EXCL, then let libhdf5 truncate it */
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+    snprintf(h->tmp, plen + 48, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
+    fd = open(h->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    kr_fail(ctx, KR_EIO, "save: '%s': cannot create the temporary file '%s' (%s)", path, h->tmp, strerror(errno));
+    kr_free(ctx, h->tmp);
+    h->tmp = NULL;
+    kr_h5_free(h);
+    return NULL;
+  }
+  close(fd);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl >= 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+  if (fapl >= 0) H5Pclose(fapl);
+  if (h->file < 0) {
+    fail(h, KR_EIO, "cannot create the file%s", "");
+    kr_h5_free(h);
+    return NULL;
+  }
+  return h;
+}
+
+kr_h5 *kr_h5_open(kr_ctx *ctx, const char *path)
+{
+  kr_h5 *h = new_handle(ctx, path);
+  if (!h) return NULL;
+  if (access(path, R_OK) != 0) {
+    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
+    kr_h5_free(h);
+    return NULL;
+  }
+  htri_t is = H5Fis_hdf5(path);
+  if (is <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    kr_fail(ctx, KR_EFORMAT, "load: '%s': not an HDF5 file", path);
+    kr_h5_free(h);
+    return NULL;
+  }
+  h->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (h->file < 0) {
+    fail(h, KR_EFORMAT, "cannot open the file%s", "");
+    kr_h5_free(h);
+    return NULL;
+  }
+  return h;
+}
+
+static void sync_dir(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  if (!slash) {
+    strcpy(dir, ".");
+  } else {
+    size_t n = (size_t)(slash - path);
+    if (n == 0) n = 1;
+    if (n >= sizeof dir) return;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  }
+  int fd = open(dir, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)fsync(fd);
+    close(fd);
+  }
+}
+
+int kr_h5_commit(kr_h5 *h)
+{
+  if (!h->writing || h->file < 0) return kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): the file is not open for writing", h->path);
+  herr_t r = H5Fclose(h->file);
+  h->file = -1;
+  if (r < 0) return fail(h, KR_EIO, "cannot write the file%s", "");
+  int fd = open(h->tmp, O_RDONLY | O_CLOEXEC);
+  int ok = fd >= 0 && fsync(fd) == 0;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (!ok) return kr_fail(h->ctx, KR_EIO, "save: '%s': cannot write (%s)", h->path, strerror(e));
+  if (rename(h->tmp, h->path) != 0)
+    return kr_fail(h->ctx, KR_EIO, "save: '%s': cannot replace it with '%s' (%s)", h->path, h->tmp, strerror(errno));
+  h->committed = 1;
+  sync_dir(h->path);
+  return KR_OK;
+}
+
+/* ---- paths and groups ---- */
+
+/* the group at path (each component created when create is 1); < 0 with a
+** message when it is missing or cannot be made (create -1: no message).
+** The caller closes it. */
+static hid_t group_at(kr_h5 *h, const char *path, int create)
+{
+  hid_t cur = H5Gopen2(h->file, "/", H5P_DEFAULT);
+  if (cur < 0) {
+    fail(h, KR_EFORMAT, "cannot open the root group%s", "");
+    return -1;
+  }
+  const char *p = path;
+  char comp[1024];
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    size_t n = strcspn(p, "/");
+    if (n >= sizeof comp) {
+      H5Gclose(cur);
+      kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): a path component is too long", h->path);
+      return -1;
+    }
+    memcpy(comp, p, n);
+    comp[n] = '\0';
+    p += n;
+    hid_t next;
+    htri_t ex = H5Lexists(cur, comp, H5P_DEFAULT);
+    if (ex > 0) {
+      H5O_info_t info;
+      if (H5Oget_info_by_name(cur, comp, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_GROUP) {
+        H5Gclose(cur);
+        H5Eclear2(H5E_DEFAULT);
+        if (create >= 0) kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): '%s' is not a group", h->path, path);
+        return -1;
+      }
+      next = H5Gopen2(cur, comp, H5P_DEFAULT);
+    } else if (create > 0 && h->writing) {
+      next = H5Gcreate2(cur, comp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    } else {
+      H5Gclose(cur);
+      H5Eclear2(H5E_DEFAULT);
+      if (create >= 0) kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): no group '%s'", h->path, path);
+      return -1;
+    }
+    H5Gclose(cur);
+    if (next < 0) {
+      fail(h, KR_EFORMAT, "cannot open or create the group '%s'", path);
+      return -1;
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+/* split "a/b/c" into the group "a/b" (in buf) and the last name "c" */
+static const char *split(kr_h5 *h, const char *path, char *buf, size_t n)
+{
+  const char *slash = strrchr(path, '/');
+  size_t gl = slash ? (size_t)(slash - path) : 0;
+  if (gl >= n) {
+    kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): path too long", h->path);
+    return NULL;
+  }
+  memcpy(buf, path, gl);
+  buf[gl] = '\0';
+  const char *last = slash ? slash + 1 : path;
+  if (!*last) {
+    kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): empty name in '%s'", h->path, path);
+    return NULL;
+  }
+  return last;
+}
+
+int kr_h5_exists(kr_h5 *h, const char *path)
+{
+  char gbuf[4096];
+  const char *last = split(h, path, gbuf, sizeof gbuf);
+  if (!last) return 0;
+  hid_t g = group_at(h, gbuf, -1);   /* quiet: a missing group means "no" */
+  if (g < 0) return 0;
+  htri_t ex = H5Lexists(g, last, H5P_DEFAULT);
+  H5Gclose(g);
+  H5Eclear2(H5E_DEFAULT);
+  return ex > 0;
+}
+
+/* ---- attributes ---- */
+
+static int put_attr(kr_h5 *h, const char *group, const char *name, hid_t type, hid_t space, const void *buf)
+{
+  hid_t g = group_at(h, group, 1);
+  if (g < 0) return kr_errcode(h->ctx);
+  if (H5Aexists(g, name) > 0) H5Adelete(g, name);
+  hid_t a = H5Acreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  int ok = a >= 0 && H5Awrite(a, type, buf) >= 0;
+  if (a >= 0) H5Aclose(a);
+  H5Gclose(g);
+  if (!ok) return fail(h, KR_EIO, "cannot write the attribute '%s'", name);
+  return KR_OK;
+}
+
+int kr_h5_set_attr_string(kr_h5 *h, const char *group, const char *name, const char *s, size_t len)
+{
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, len ? len : 1);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hid_t sp = H5Screate(H5S_SCALAR);
+  int st = put_attr(h, group, name, t, sp, len ? s : "");
+  H5Sclose(sp);
+  H5Tclose(t);
+  return st;
+}
+
+int kr_h5_set_attr_strings(kr_h5 *h, const char *group, const char *name, int n, const char *const *s)
+{
+  if (n == 0) {   /* what Keras writes for no names: an empty float64 array */
+    hsize_t d0 = 0;
+    hid_t sp = H5Screate_simple(1, &d0, NULL);
+    double dummy = 0;
+    int st = put_attr(h, group, name, H5T_IEEE_F64LE, sp, &dummy);
+    H5Sclose(sp);
+    return st;
+  }
+  size_t w = 1;
+  for (int i = 0; i < n; i++) {
+    size_t l = strlen(s[i]);
+    if (l > w) w = l;
+  }
+  if (w > MAX_ATTR_BYTES / (size_t)n) return kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): attribute '%s' too large", h->path, name);
+  char *buf = kr_calloc(h->ctx, w * (size_t)n);
+  if (!buf) return KR_EMEM;
+  for (int i = 0; i < n; i++) memcpy(buf + w * (size_t)i, s[i], strlen(s[i]));
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, w);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hsize_t dn = (hsize_t)n;
+  hid_t sp = H5Screate_simple(1, &dn, NULL);
+  int st = put_attr(h, group, name, t, sp, buf);
+  H5Sclose(sp);
+  H5Tclose(t);
+  kr_free(h->ctx, buf);
+  return st;
+}
+
+int kr_h5_set_attr_number(kr_h5 *h, const char *group, const char *name, double v)
+{
+  hid_t sp = H5Screate(H5S_SCALAR);
+  int st;
+  if (v == (double)(int64_t)v && v > -9.2e18 && v < 9.2e18) {
+    int64_t i = (int64_t)v;
+    st = put_attr(h, group, name, H5T_STD_I64LE, sp, &i);
+  } else {
+    st = put_attr(h, group, name, H5T_IEEE_F64LE, sp, &v);
+  }
+  H5Sclose(sp);
+  return st;
+}
+
+void kr_h5_attr_free(kr_ctx *ctx, kr_h5_attr *a)
+{
+  if (a->s)
+    for (int i = 0; i < a->n; i++) kr_free(ctx, a->s[i]);
+  kr_free(ctx, a->s);
+  kr_free(ctx, a->len);
+  kr_free(ctx, a->v);
+  memset(a, 0, sizeof *a);
+}
+
+static int read_strings(kr_h5 *h, hid_t at, hid_t ftype, hssize_t n, kr_h5_attr *a)
+{
+  kr_ctx *ctx = h->ctx;
+  a->s = kr_calloc(ctx, (size_t)n * sizeof *a->s);
+  a->len = kr_calloc(ctx, (size_t)n * sizeof *a->len);
+  if (!a->s || !a->len) return KR_EMEM;
+  a->n = (int)n;
+  if (H5Tis_variable_str(ftype) > 0) {
+    char **v = kr_calloc(ctx, (size_t)n * sizeof *v);
+    if (!v) return KR_EMEM;
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(ftype));
+    int st = KR_OK;
+    if (H5Aread(at, mt, v) < 0) {
+      st = fail(h, KR_EFORMAT, "cannot read a string attribute%s", "");
+    } else {
+      for (hssize_t i = 0; i < n && st == KR_OK; i++) {
+        const char *s = v[i] ? v[i] : "";
+        size_t l = strlen(s);
+        if (!(a->s[i] = copy_str(ctx, s, l))) st = KR_EMEM;
+        a->len[i] = l;
+      }
+      hid_t sp = H5Aget_space(at);
+      H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+      H5Sclose(sp);
+    }
+    H5Tclose(mt);
+    kr_free(ctx, v);
+    return st;
+  }
+  size_t w = H5Tget_size(ftype);
+  if (w == 0 || w > MAX_ATTR_BYTES / (size_t)n) return kr_fail(ctx, KR_EFORMAT, "'%s' (HDF5): string attribute too large", h->path);
+  H5T_str_t pad = H5Tget_strpad(ftype);
+  char *buf = kr_malloc(ctx, w * (size_t)n);
+  if (!buf) return KR_EMEM;
+  hid_t mt = H5Tcopy(ftype);
+  int st = KR_OK;
+  if (H5Aread(at, mt, buf) < 0) {
+    st = fail(h, KR_EFORMAT, "cannot read a string attribute%s", "");
+  } else {
+    for (hssize_t i = 0; i < n && st == KR_OK; i++) {
+      const char *s = buf + w * (size_t)i;
+      size_t l = 0;
+      while (l < w && s[l]) l++;
+      if (pad == H5T_STR_SPACEPAD)
+        while (l > 0 && s[l - 1] == ' ') l--;
+      if (!(a->s[i] = copy_str(ctx, s, l))) st = KR_EMEM;
+      a->len[i] = l;
+    }
+  }
+  H5Tclose(mt);
+  kr_free(ctx, buf);
+  return st;
+}
+
+int kr_h5_get_attr(kr_h5 *h, const char *group, const char *name, kr_h5_attr *a)
+{
+  memset(a, 0, sizeof *a);
+  hid_t g = group_at(h, group, -1);
+  if (g < 0) return KR_OK;   /* no such group: no such attribute */
+  htri_t ex = H5Aexists(g, name);
+  if (ex <= 0) {
+    H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
+    a->kind = KR_H5_NONE;
+    return KR_OK;
+  }
+  hid_t at = H5Aopen(g, name, H5P_DEFAULT);
+  H5Gclose(g);
+  if (at < 0) return fail(h, KR_EFORMAT, "cannot open the attribute '%s'", name);
+  hid_t ftype = H5Aget_type(at), sp = H5Aget_space(at);
+  int st = KR_OK;
+  int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+  hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  H5T_class_t cls = ftype >= 0 ? H5Tget_class(ftype) : H5T_NO_CLASS;
+  if (rank < 0 || rank > 1 || n < 0 || n > MAX_ITEMS) {
+    st = kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): attribute '%s' is not a scalar or a list", h->path, name);
+  } else if (cls == H5T_STRING) {
+    a->kind = rank == 0 ? KR_H5_STRING : KR_H5_STRINGS;
+    if (n > 0) st = read_strings(h, at, ftype, n, a);
+  } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+    a->kind = rank == 0 ? KR_H5_NUMBER : KR_H5_NUMBERS;
+    if (n > 0) {
+      a->v = kr_malloc(h->ctx, (size_t)n * sizeof *a->v);
+      if (!a->v) st = KR_EMEM;
+      else if (H5Aread(at, H5T_NATIVE_DOUBLE, a->v) < 0)
+        st = fail(h, KR_EFORMAT, "cannot read the attribute '%s'", name);
+      a->n = (int)n;
+    }
+  } else {
+    st = kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): attribute '%s' has a type lkeras does not read", h->path, name);
+  }
+  if (ftype >= 0) H5Tclose(ftype);
+  if (sp >= 0) H5Sclose(sp);
+  H5Aclose(at);
+  if (st != KR_OK) kr_h5_attr_free(h->ctx, a);
+  return st;
+}
+
+/* ---- datasets ---- */
+
+static hid_t new_dataset(kr_h5 *h, const char *path, hid_t type, hid_t space)
+{
+  char gbuf[4096];
+  const char *last = split(h, path, gbuf, sizeof gbuf);
+  if (!last) return -1;
+  hid_t g = group_at(h, gbuf, 1);
+  if (g < 0) return -1;
+  if (H5Lexists(g, last, H5P_DEFAULT) > 0) {
+    H5Gclose(g);
+    kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): '%s' already exists", h->path, path);
+    return -1;
+  }
+  hid_t d = H5Dcreate2(g, last, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Gclose(g);
+  if (d < 0) fail(h, KR_EIO, "cannot create the dataset '%s'", path);
+  return d;
+}
+
+int kr_h5_write_tensor(kr_h5 *h, const char *path, const kr_tensor *t)
+{
+  hsize_t dims[KR_MAX_DIMS];
+  for (int i = 0; i < t->shape.ndim; i++) dims[i] = (hsize_t)t->shape.dim[i];
+  hid_t sp = t->shape.ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t->shape.ndim, dims, NULL);
+  if (sp < 0) return fail(h, KR_EIO, "cannot make the dataspace of '%s'", path);
+  hid_t d = new_dataset(h, path, H5T_IEEE_F32LE, sp);
+  int st = KR_OK;
+  if (d < 0) {
+    st = kr_errcode(h->ctx);
+  } else {
+    if (kr_tensor_numel(t) > 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, KR_DATA(t)) < 0)
+      st = fail(h, KR_EIO, "cannot write the dataset '%s'", path);
+    H5Dclose(d);
+  }
+  H5Sclose(sp);
+  return st;
+}
+
+int kr_h5_write_int(kr_h5 *h, const char *path, int64_t v)
+{
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t d = new_dataset(h, path, H5T_STD_I64LE, sp);
+  int st = KR_OK;
+  if (d < 0) {
+    st = kr_errcode(h->ctx);
+  } else {
+    if (H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0)
+      st = fail(h, KR_EIO, "cannot write the dataset '%s'", path);
+    H5Dclose(d);
+  }
+  H5Sclose(sp);
+  return st;
+}
+
+/* open a numeric dataset and its shape */
+static hid_t open_numeric(kr_h5 *h, const char *path, kr_shape *s)
+{
+  if (!kr_h5_exists(h, path)) {
+    kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): no dataset '%s'", h->path, path);
+    return -1;
+  }
+  hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT);
+  if (d < 0) {
+    fail(h, KR_EFORMAT, "'%s' is not a dataset", path);
+    return -1;
+  }
+  hid_t ty = H5Dget_type(d), sp = H5Dget_space(d);
+  H5T_class_t cls = ty >= 0 ? H5Tget_class(ty) : H5T_NO_CLASS;
+  int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+  int ok = (cls == H5T_INTEGER || cls == H5T_FLOAT) && rank >= 0 && rank <= KR_MAX_DIMS;
+  if (ok) {
+    hsize_t dims[KR_MAX_DIMS];
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    memset(s, 0, sizeof *s);
+    s->ndim = rank;
+    for (int i = 0; i < rank; i++) {
+      if (dims[i] > ((hsize_t)1 << 40)) ok = 0;
+      s->dim[i] = (int64_t)dims[i];
+    }
+  }
+  if (ty >= 0) H5Tclose(ty);
+  if (sp >= 0) H5Sclose(sp);
+  if (!ok) {
+    H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): '%s' is not a numeric dataset of rank 0..%d", h->path, path,
+            KR_MAX_DIMS);
+    return -1;
+  }
+  return d;
+}
+
+kr_tensor *kr_h5_read_tensor(kr_h5 *h, const char *path)
+{
+  kr_shape s;
+  hid_t d = open_numeric(h, path, &s);
+  if (d < 0) return NULL;
+  kr_tensor *t = kr_tensor_new(h->ctx, &s);
+  if (t && kr_tensor_numel(t) > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, KR_DATA(t)) < 0) {
+    kr_tensor_release(t);
+    t = NULL;
+    fail(h, KR_EFORMAT, "cannot read the dataset '%s'", path);
+  }
+  H5Dclose(d);
+  return t;
+}
+
+int kr_h5_read_number(kr_h5 *h, const char *path, double *v)
+{
+  kr_shape s;
+  hid_t d = open_numeric(h, path, &s);
+  if (d < 0) return kr_errcode(h->ctx);
+  int st = KR_OK;
+  if (kr_shape_numel(&s) != 1) {
+    st = kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): '%s' should hold one number", h->path, path);
+  } else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+    st = fail(h, KR_EFORMAT, "cannot read the dataset '%s'", path);
+  }
+  H5Dclose(d);
+  return st;
+}

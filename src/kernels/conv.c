@@ -1,0 +1,909 @@
+/*
+** conv.c -- kernels of the conv family, channels_last (see ops_conv.h for
+** the ops, their inputs and attributes):
+**   conv2d and its gradients with respect to the input, kernel and bias;
+**   max and average pooling and their gradients; zero padding and cropping;
+**   upsampling and its gradient; spatial dropout and its gradient.
+** Shape letters: N batch, H W input rows and columns, C input channels,
+** KH KW kernel (or pool window) size, O filters, Ho Wo output size,
+** K = KH*KW*C. A rank-3 tensor (N, T, C) is run as H = 1, W = T.
+**
+** Lowering. The N*Ho*Wo output positions are the rows of a matrix product.
+** A block of R rows is unfolded (im2col) into R x K floats, columns in the
+** kernel tensor's own order (kh, kw, c), so the kernel (KH, KW, C, O) is
+** already the K x O right-hand matrix: y_block = cols x w by cblas_sgemm,
+** then the bias and the fused relu while the block is in cache. R is chosen
+** so that a block is about BLOCK_FLOATS floats (it stays in L2). Gradients:
+**   dw += cols^T dz  (per worker, then summed in a fixed order);
+**   dx  = the stride-1 case is itself a convolution of dz by the kernel
+**         flipped and transposed to (KH, KW, O, C), padded by (K-1)*d - pad,
+**         so it runs through the same im2col + sgemm; strides > 1 go through
+**         dcols = dz w^T and a scatter-add (col2im);
+**   db  = the column sums of dz.
+** dz = dy, or dy * (y > 0) when the conv's relu is fused (f0 = 1), formed
+** block by block in the scratch.
+**
+** Threads. The samples are split among T workers in contiguous ranges; a
+** worker owns its samples' rows of every output, so no two workers write the
+** same float. T = min(the context's threads, the node's scratch slots f1
+** (fixed when the node was made, so the plan sized the scratch for them),
+** the samples); tiny problems run on one. Workers are pthreads created for
+** the call (the engine has no pool), each with a slot of the op's scratch;
+** OpenBLAS is switched to one thread inside them and back afterwards. With a
+** single worker OpenBLAS keeps its own threads. If a thread cannot be
+** created its share runs on the calling thread: the result does not change.
+** Kernels never allocate: every buffer is the plan's (output, aux, scratch).
+*/
+#include "kernels.h"
+#include "../ops_conv.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+
+#define BLOCK_FLOATS 98304        /* im2col block: 384 KiB */
+#define MIN_ROWS 16
+#define MAX_ROWS 4096
+#define PAR_MIN_WORK 400000       /* multiply-adds (or copied floats) below which one worker runs */
+
+static int64_t rows_for(int64_t K)
+{
+  int64_t r = BLOCK_FLOATS / (K > 0 ? K : 1);
+  return r < MIN_ROWS ? MIN_ROWS : r > MAX_ROWS ? MAX_ROWS : r;
+}
+
+static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* ---- parallel workers ---- */
+
+typedef void (*work_fn)(void *arg, int t, int T);
+
+typedef struct job {
+  work_fn fn;
+  void *arg;
+  int t, T;
+} job;
+
+static void *trampoline(void *p)
+{
+  job *j = p;
+  j->fn(j->arg, j->t, j->T);
+  return NULL;
+}
+
+static void parallel(int T, work_fn fn, void *arg)
+{
+  if (T <= 1) {
+    fn(arg, 0, 1);
+    return;
+  }
+  pthread_t th[KR_CONV_MAX_SLOTS];
+  job jobs[KR_CONV_MAX_SLOTS];
+  int started[KR_CONV_MAX_SLOTS];
+  int saved = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  for (int t = 1; t < T; t++) {
+    jobs[t] = (job){fn, arg, t, T};
+    started[t] = pthread_create(&th[t], NULL, trampoline, &jobs[t]) == 0;
+  }
+  fn(arg, 0, T);
+  for (int t = 1; t < T; t++) {
+    if (started[t]) pthread_join(th[t], NULL);
+    else fn(arg, t, T);
+  }
+  openblas_set_num_threads(saved);
+}
+
+/* workers for N samples and `work` multiply-adds, at most `slots` */
+static int workers(const kr_exec *e, int64_t N, double work, int slots)
+{
+  int T = kr_get_num_threads(e->ctx);
+  if (T > slots) T = slots;
+  if (T > KR_CONV_MAX_SLOTS) T = KR_CONV_MAX_SLOTS;
+  if ((int64_t)T > N) T = (int)N;
+  if (work < PAR_MIN_WORK) T = 1;
+  return T < 1 ? 1 : T;
+}
+
+static int node_slots(const kr_node *n)
+{
+  int s = (int)n->attr.f[1];
+  return s < 1 ? 1 : s > KR_CONV_MAX_SLOTS ? KR_CONV_MAX_SLOTS : s;
+}
+
+/* the samples [*n0, *n1) of worker t of T */
+static void share(int64_t N, int t, int T, int64_t *n0, int64_t *n1)
+{
+  *n0 = N * t / T;
+  *n1 = N * (t + 1) / T;
+}
+
+/* ---- geometry ---- */
+
+typedef struct cgeom {
+  int64_t N, H, W, C, KH, KW, O, Ho, Wo;
+  int64_t sh, sw, dh, dw, pt, pl;
+} cgeom;
+
+/* x, w and the output y; the output's batch may be missing (N from x) */
+static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const kr_attr *a)
+{
+  cgeom g;
+  int r = x->ndim;
+  g.N = x->dim[0] < 0 ? 1 : x->dim[0];
+  g.H = r == 4 ? x->dim[1] : 1;
+  g.W = x->dim[r - 2];
+  g.C = x->dim[r - 1];
+  g.KH = r == 4 ? w->dim[0] : 1;
+  g.KW = w->dim[r - 3];
+  g.O = w->dim[r - 1];
+  g.Ho = r == 4 ? y->dim[1] : 1;
+  g.Wo = y->dim[r - 2];
+  g.sh = a->i[0];
+  g.sw = a->i[1];
+  g.dh = a->i[2];
+  g.dw = a->i[3];
+  g.pt = a->i[4];
+  g.pl = a->i[6];
+  return g;
+}
+
+static int64_t gK(const cgeom *g) { return g->KH * g->KW * g->C; }
+
+/* a 1x1 kernel at stride 1 without padding: the input rows are the columns */
+static int is_direct(const cgeom *g)
+{
+  return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->Ho == g->H &&
+         g->Wo == g->W;
+}
+
+/* the transposed geometry of the stride-1 input gradient: dz (N, Ho, Wo, O)
+** convolved by the flipped kernel (KH, KW, O, C) gives dx (N, H, W, C) */
+static cgeom transposed(const cgeom *g)
+{
+  cgeom t = *g;
+  t.H = g->Ho;
+  t.W = g->Wo;
+  t.C = g->O;
+  t.O = g->C;
+  t.Ho = g->H;
+  t.Wo = g->W;
+  t.pt = (g->KH - 1) * g->dh - g->pt;
+  t.pl = (g->KW - 1) * g->dw - g->pl;
+  return t;
+}
+
+/* ---- im2col and col2im over a block of rows ---- */
+
+/* dst[i] = src[i], or src[i] where mask[i] > 0 and 0 elsewhere */
+static void copy_span(float *restrict dst, const float *restrict src, const float *restrict mask, int64_t n)
+{
+  if (!mask) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = mask[i] > 0.0f ? src[i] : 0.0f;
+}
+
+/* rows [r0, r0 + nr) of the unfolded input into cols (nr x K); mask: see copy_span */
+static void im2col(const cgeom *g, const float *x, const float *mask, int64_t r0, int64_t nr, float *cols)
+{
+  int64_t P = g->Ho * g->Wo, K = gK(g), C = g->C, KW = g->KW;
+  int64_t n = r0 / P, rem = r0 % P, oh = rem / g->Wo, ow = rem % g->Wo;
+  int64_t plane = g->H * g->W * C, rowlen = g->W * C;
+  for (int64_t r = 0; r < nr; r++) {
+    float *row = cols + r * K;
+    int64_t base = n * plane;
+    int64_t h0 = oh * g->sh - g->pt, w0 = ow * g->sw - g->pl;
+    for (int64_t kh = 0; kh < g->KH; kh++) {
+      int64_t h = h0 + kh * g->dh;
+      float *dst = row + kh * KW * C;
+      if (h < 0 || h >= g->H) {
+        memset(dst, 0, (size_t)(KW * C) * sizeof(float));
+        continue;
+      }
+      int64_t off = base + h * rowlen;
+      if (g->dw == 1 && w0 >= 0 && w0 + KW <= g->W) {
+        copy_span(dst, x + off + w0 * C, mask ? mask + off + w0 * C : NULL, KW * C);
+        continue;
+      }
+      for (int64_t kw = 0; kw < KW; kw++) {
+        int64_t w = w0 + kw * g->dw;
+        if (w < 0 || w >= g->W) memset(dst + kw * C, 0, (size_t)C * sizeof(float));
+        else copy_span(dst + kw * C, x + off + w * C, mask ? mask + off + w * C : NULL, C);
+      }
+    }
+    if (++ow == g->Wo) {
+      ow = 0;
+      if (++oh == g->Ho) {
+        oh = 0;
+        n++;
+      }
+    }
+  }
+}
+
+/* the adjoint of im2col: dx += the block's columns, where they came from */
+static void col2im_add(const cgeom *g, const float *cols, int64_t r0, int64_t nr, float *dx)
+{
+  int64_t P = g->Ho * g->Wo, K = gK(g), C = g->C, KW = g->KW;
+  int64_t n = r0 / P, rem = r0 % P, oh = rem / g->Wo, ow = rem % g->Wo;
+  int64_t plane = g->H * g->W * C, rowlen = g->W * C;
+  for (int64_t r = 0; r < nr; r++) {
+    const float *row = cols + r * K;
+    int64_t h0 = oh * g->sh - g->pt, w0 = ow * g->sw - g->pl;
+    for (int64_t kh = 0; kh < g->KH; kh++) {
+      int64_t h = h0 + kh * g->dh;
+      if (h < 0 || h >= g->H) continue;
+      float *xr = dx + n * plane + h * rowlen;
+      const float *src = row + kh * KW * C;
+      for (int64_t kw = 0; kw < KW; kw++) {
+        int64_t w = w0 + kw * g->dw;
+        if (w < 0 || w >= g->W) continue;
+        float *d = xr + w * C;
+        const float *s = src + kw * C;
+        for (int64_t c = 0; c < C; c++) d[c] += s[c];
+      }
+    }
+    if (++ow == g->Wo) {
+      ow = 0;
+      if (++oh == g->Ho) {
+        oh = 0;
+        n++;
+      }
+    }
+  }
+}
+
+/* ---- the forward product, also used by the stride-1 input gradient ---- */
+
+typedef struct fwd_job {
+  cgeom g;
+  const float *x, *mask, *w, *bias;
+  int relu;
+  float *y, *scratch;
+  size_t slot;
+} fwd_job;
+
+static void fwd_rows(void *arg, int t, int T)
+{
+  fwd_job *j = arg;
+  const cgeom *g = &j->g;
+  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K);
+  share(g->N, t, T, &n0, &n1);
+  float *cols = j->scratch + (size_t)t * j->slot;
+  int direct = is_direct(g) && !j->mask;
+  for (int64_t r = n0 * P; r < n1 * P; r += R) {
+    int64_t nr = n1 * P - r < R ? n1 * P - r : R;
+    const float *a = cols;
+    if (direct) a = j->x + r * K;
+    else im2col(g, j->x, j->mask, r, nr, cols);
+    float *y = j->y + r * O;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)O, (int)K, 1.0f, a, (int)K, j->w, (int)O,
+                0.0f, y, (int)O);
+    if (j->bias || j->relu) {
+      const float *b = j->bias;
+      for (int64_t i = 0; i < nr; i++) {
+        float *yr = y + i * O;
+        if (b)
+          for (int64_t o = 0; o < O; o++) yr[o] += b[o];
+        if (j->relu)
+          for (int64_t o = 0; o < O; o++) yr[o] = yr[o] > 0.0f ? yr[o] : 0.0f;
+      }
+    }
+  }
+}
+
+static size_t fwd_slot(const cgeom *g) { return up16((size_t)(rows_for(gK(g)) * gK(g))); }
+
+size_t kr_conv_scratch(const kr_node *n, int64_t batch)
+{
+  cgeom g = geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
+  return (size_t)node_slots(n) * fwd_slot(&g);
+}
+
+/* (x, w[, b]) -> y */
+int kr_k_conv2d(const kr_exec *e)
+{
+  fwd_job j;
+  j.g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
+  j.x = e->x[0];
+  j.mask = NULL;
+  j.w = e->x[1];
+  j.bias = e->nin > 2 ? e->x[2] : NULL;
+  j.relu = e->node->attr.f[0] != 0;
+  j.y = e->y;
+  j.scratch = e->scratch;
+  j.slot = fwd_slot(&j.g);
+  double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
+  parallel(workers(e, j.g.N, work, node_slots(e->node)), fwd_rows, &j);
+  return KR_OK;
+}
+
+/* ---- input gradient ---- */
+
+/* stride 1: the flipped, transposed kernel wt (KH, KW, O, C) */
+static void flip_kernel(const cgeom *g, const float *w, float *wt)
+{
+  int64_t C = g->C, O = g->O;
+  for (int64_t kh = 0; kh < g->KH; kh++)
+    for (int64_t kw = 0; kw < g->KW; kw++) {
+      const float *src = w + (kh * g->KW + kw) * C * O;
+      float *dst = wt + ((g->KH - 1 - kh) * g->KW + (g->KW - 1 - kw)) * O * C;
+      for (int64_t c = 0; c < C; c++)
+        for (int64_t o = 0; o < O; o++) dst[o * C + c] = src[c * O + o];
+    }
+}
+
+/* strides > 1: dcols = dz w^T, then scatter-add */
+typedef struct bwd_job {
+  cgeom g;
+  const float *dy, *mask, *w;
+  float *dx, *scratch;
+  size_t slot, dz_off;
+} bwd_job;
+
+static void bwd_rows(void *arg, int t, int T)
+{
+  bwd_job *j = arg;
+  const cgeom *g = &j->g;
+  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K);
+  share(g->N, t, T, &n0, &n1);
+  float *dcols = j->scratch + (size_t)t * j->slot, *dz = dcols + j->dz_off;
+  int64_t plane = g->H * g->W * g->C;
+  memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  for (int64_t r = n0 * P; r < n1 * P; r += R) {
+    int64_t nr = n1 * P - r < R ? n1 * P - r : R;
+    const float *a = j->dy + r * O;
+    if (j->mask) {
+      copy_span(dz, a, j->mask + r * O, nr * O);
+      a = dz;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)K, (int)O, 1.0f, a, (int)O, j->w, (int)O,
+                0.0f, dcols, (int)K);
+    col2im_add(g, dcols, r, nr, j->dx);
+  }
+}
+
+static int stride1(const cgeom *g) { return g->sh == 1 && g->sw == 1; }
+
+static size_t gi_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *shared)
+{
+  if (stride1(g)) {
+    cgeom t = transposed(g);
+    *shared = up16((size_t)(gK(g) * g->O));
+    *slot = fwd_slot(&t);
+    *dz_off = 0;
+  } else {
+    int64_t R = rows_for(gK(g));
+    *shared = 0;
+    *dz_off = up16((size_t)(R * gK(g)));
+    *slot = *dz_off + up16((size_t)(R * g->O));
+  }
+  return 0;
+}
+
+size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
+{
+  /* (dy, w, x[, y]) */
+  cgeom g = geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
+  size_t slot, dz_off, shared;
+  gi_layout(&g, &slot, &dz_off, &shared);
+  return shared + (size_t)node_slots(n) * slot;
+}
+
+int kr_k_conv2d_grad_input(const kr_exec *e)
+{
+  cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
+  const float *mask = e->nin > 3 ? e->x[3] : NULL;
+  size_t slot, dz_off, shared;
+  gi_layout(&g, &slot, &dz_off, &shared);
+  double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
+  int T = workers(e, g.N, work, node_slots(e->node));
+  if (stride1(&g)) {
+    fwd_job j;
+    j.g = transposed(&g);
+    j.x = e->x[0];
+    j.mask = mask;
+    j.w = e->scratch;
+    flip_kernel(&g, e->x[1], e->scratch);
+    j.bias = NULL;
+    j.relu = 0;
+    j.y = e->y;
+    j.scratch = e->scratch + shared;
+    j.slot = slot;
+    parallel(T, fwd_rows, &j);
+  } else {
+    bwd_job j;
+    j.g = g;
+    j.dy = e->x[0];
+    j.mask = mask;
+    j.w = e->x[1];
+    j.dx = e->y;
+    j.scratch = e->scratch;
+    j.slot = slot;
+    j.dz_off = dz_off;
+    parallel(T, bwd_rows, &j);
+  }
+  return KR_OK;
+}
+
+/* ---- kernel gradient: dw = sum over rows of cols^T dz ---- */
+
+typedef struct gk_job {
+  cgeom g;
+  const float *dy, *mask, *x;
+  float *dw, *scratch;
+  size_t slot, dz_off, part_off;
+  int busy[KR_CONV_MAX_SLOTS];
+} gk_job;
+
+static void gk_rows(void *arg, int t, int T)
+{
+  gk_job *j = arg;
+  const cgeom *g = &j->g;
+  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K);
+  share(g->N, t, T, &n0, &n1);
+  float *cols = j->scratch + (size_t)t * j->slot, *dz = cols + j->dz_off;
+  float *acc = t == 0 ? j->dw : cols + j->part_off;
+  int direct = is_direct(g);
+  float beta = 0.0f;
+  for (int64_t r = n0 * P; r < n1 * P; r += R) {
+    int64_t nr = n1 * P - r < R ? n1 * P - r : R;
+    const float *a = cols, *b = j->dy + r * O;
+    if (direct) a = j->x + r * K;
+    else im2col(g, j->x, NULL, r, nr, cols);
+    if (j->mask) {
+      copy_span(dz, b, j->mask + r * O, nr * O);
+      b = dz;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)O, (int)nr, 1.0f, a, (int)K, b, (int)O, beta,
+                acc, (int)O);
+    beta = 1.0f;
+  }
+  if (beta == 0.0f) memset(acc, 0, (size_t)(K * O) * sizeof(float));
+}
+
+static void gk_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *part_off)
+{
+  int64_t R = rows_for(gK(g));
+  *dz_off = up16((size_t)(R * gK(g)));
+  *part_off = *dz_off + up16((size_t)(R * g->O));
+  *slot = *part_off + up16((size_t)(gK(g) * g->O));
+}
+
+size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch)
+{
+  /* (dy, x, w[, y]) */
+  cgeom g = geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
+  size_t slot, dz_off, part_off;
+  gk_layout(&g, &slot, &dz_off, &part_off);
+  return (size_t)node_slots(n) * slot;
+}
+
+int kr_k_conv2d_grad_kernel(const kr_exec *e)
+{
+  gk_job j;
+  j.g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
+  j.dy = e->x[0];
+  j.mask = e->nin > 3 ? e->x[3] : NULL;
+  j.x = e->x[1];
+  j.dw = e->y;
+  j.scratch = e->scratch;
+  gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off);
+  double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
+  int T = workers(e, j.g.N, work, node_slots(e->node));
+  parallel(T, gk_rows, &j);
+  int64_t KO = gK(&j.g) * j.g.O;
+  for (int t = 1; t < T; t++) {
+    const float *p = e->scratch + (size_t)t * j.slot + j.part_off;
+    for (int64_t i = 0; i < KO; i++) e->y[i] += p[i];
+  }
+  return KR_OK;
+}
+
+/* ---- bias gradient: column sums of dz ---- */
+
+typedef struct gb_job {
+  const float *dy, *mask;
+  float *scratch;
+  int64_t N, P, O;
+  size_t slot;
+} gb_job;
+
+static void gb_rows(void *arg, int t, int T)
+{
+  gb_job *j = arg;
+  int64_t n0, n1, O = j->O;
+  share(j->N, t, T, &n0, &n1);
+  float *acc = j->scratch + (size_t)t * j->slot;
+  memset(acc, 0, (size_t)O * sizeof(float));
+  for (int64_t r = n0 * j->P; r < n1 * j->P; r++) {
+    const float *d = j->dy + r * O;
+    if (j->mask) {
+      const float *m = j->mask + r * O;
+      for (int64_t o = 0; o < O; o++) acc[o] += m[o] > 0.0f ? d[o] : 0.0f;
+    } else {
+      for (int64_t o = 0; o < O; o++) acc[o] += d[o];
+    }
+  }
+}
+
+size_t kr_conv_grad_bias_scratch(const kr_node *n, int64_t batch)
+{
+  const kr_shape *dy = &n->in[0]->shape;
+  return (size_t)node_slots(n) * up16((size_t)dy->dim[dy->ndim - 1]);
+}
+
+int kr_k_conv2d_grad_bias(const kr_exec *e)
+{
+  const kr_shape *ds = e->xs[0];
+  gb_job j;
+  j.dy = e->x[0];
+  j.mask = e->nin > 1 ? e->x[1] : NULL;
+  j.scratch = e->scratch;
+  j.O = ds->dim[ds->ndim - 1];
+  j.N = ds->dim[0];
+  j.P = j.N > 0 ? kr_numel(ds) / (j.N * j.O) : 0;
+  j.slot = up16((size_t)j.O);
+  int T = workers(e, j.N, (double)kr_numel(ds), node_slots(e->node));
+  parallel(T, gb_rows, &j);
+  memset(e->y, 0, (size_t)j.O * sizeof(float));
+  for (int t = 0; t < T; t++) {
+    const float *p = e->scratch + (size_t)t * j.slot;
+    for (int64_t o = 0; o < j.O; o++) e->y[o] += p[o];
+  }
+  return KR_OK;
+}
+
+/* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */
+
+typedef struct pgeom {
+  int64_t N, H, W, C, KH, KW, Ho, Wo, sh, sw, pt, pl;
+} pgeom;
+
+static pgeom pool_geom(const kr_shape *x, const kr_shape *y, const kr_attr *a)
+{
+  pgeom g;
+  int r = x->ndim;
+  g.N = x->dim[0];
+  g.H = r == 4 ? x->dim[1] : 1;
+  g.W = x->dim[r - 2];
+  g.C = x->dim[r - 1];
+  g.Ho = r == 4 ? y->dim[1] : 1;
+  g.Wo = y->dim[r - 2];
+  g.KH = a->i[0];
+  g.KW = a->i[1];
+  g.sh = a->i[2];
+  g.sw = a->i[3];
+  g.pt = a->i[4];
+  g.pl = a->i[6];
+  return g;
+}
+
+/* the window of output (oh, ow), clipped to the input: rows [h0, h1), cols [w0, w1) */
+static void window(const pgeom *g, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1)
+{
+  int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
+  *h0 = hs < 0 ? 0 : hs;
+  *h1 = hs + g->KH > g->H ? g->H : hs + g->KH;
+  *w0 = ws < 0 ? 0 : ws;
+  *w1 = ws + g->KW > g->W ? g->W : ws + g->KW;
+}
+
+/* argmax indices: one byte per output when the window has < 256 cells, else two */
+static int idx_bytes(int64_t cells) { return cells < 255 ? 1 : 2; }
+
+static void idx_put(unsigned char *aux, int bytes, int64_t i, unsigned v)
+{
+  if (bytes == 1) aux[i] = (unsigned char)v;
+  else {
+    aux[2 * i] = (unsigned char)(v & 0xff);
+    aux[2 * i + 1] = (unsigned char)(v >> 8);
+  }
+}
+
+static unsigned idx_get(const unsigned char *aux, int bytes, int64_t i)
+{
+  if (bytes == 1) return aux[i];
+  return (unsigned)aux[2 * i] | (unsigned)aux[2 * i + 1] << 8;
+}
+
+size_t kr_maxpool_aux(const kr_node *n, int64_t batch)
+{
+  kr_shape c = kr_concrete(&n->shape, batch);
+  size_t bytes = (size_t)kr_numel(&c) * (size_t)idx_bytes(n->attr.i[0] * n->attr.i[1]);
+  return (bytes + sizeof(float) - 1) / sizeof(float);
+}
+
+typedef struct pool_job {
+  pgeom g;
+  const float *x, *dy;
+  float *y;
+  unsigned char *aux;
+  int bytes;
+} pool_job;
+
+static void maxpool_rows(void *arg, int t, int T)
+{
+  pool_job *j = arg;
+  const pgeom *g = &j->g;
+  int64_t n0, n1, C = g->C;
+  share(g->N, t, T, &n0, &n1);
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+      for (int64_t ow = 0; ow < g->Wo; ow++) {
+        int64_t h0, h1, w0, w1, o = ((n * g->Ho + oh) * g->Wo + ow) * C;
+        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        float *y = j->y + o;
+        const float *first = j->x + ((n * g->H + h0) * g->W + w0) * C;
+        unsigned i0 = (unsigned)((h0 - (oh * g->sh - g->pt)) * g->KW + (w0 - (ow * g->sw - g->pl)));
+        for (int64_t c = 0; c < C; c++) {
+          y[c] = first[c];
+          idx_put(j->aux, j->bytes, o + c, i0);
+        }
+        for (int64_t h = h0; h < h1; h++)
+          for (int64_t w = w0; w < w1; w++) {
+            if (h == h0 && w == w0) continue;
+            const float *xr = j->x + ((n * g->H + h) * g->W + w) * C;
+            unsigned id = (unsigned)((h - (oh * g->sh - g->pt)) * g->KW + (w - (ow * g->sw - g->pl)));
+            for (int64_t c = 0; c < C; c++)
+              if (xr[c] > y[c]) {
+                y[c] = xr[c];
+                idx_put(j->aux, j->bytes, o + c, id);
+              }
+          }
+      }
+}
+
+int kr_k_max_pool2d(const kr_exec *e)
+{
+  pool_job j;
+  j.g = pool_geom(e->xs[0], e->ys, &e->node->attr);
+  j.x = e->x[0];
+  j.y = e->y;
+  j.aux = (unsigned char *)e->aux;
+  j.bytes = idx_bytes(j.g.KH * j.g.KW);
+  double work = (double)kr_numel(e->ys) * (double)(j.g.KH * j.g.KW);
+  parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), maxpool_rows, &j);
+  return KR_OK;
+}
+
+static void maxpool_grad_rows(void *arg, int t, int T)
+{
+  pool_job *j = arg;
+  const pgeom *g = &j->g;
+  int64_t n0, n1, C = g->C;
+  share(g->N, t, T, &n0, &n1);
+  int64_t plane = g->H * g->W * C;
+  memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+      for (int64_t ow = 0; ow < g->Wo; ow++) {
+        int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;
+        int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
+        for (int64_t c = 0; c < C; c++) {
+          unsigned id = idx_get(j->aux, j->bytes, o + c);
+          int64_t h = hs + (int64_t)id / g->KW, w = ws + (int64_t)id % g->KW;
+          j->y[((n * g->H + h) * g->W + w) * C + c] += j->dy[o + c];
+        }
+      }
+}
+
+/* (dy, pool) -> dx: dy to the cell each max came from */
+int kr_k_max_pool2d_grad(const kr_exec *e)
+{
+  const kr_node *p = e->node->in[1];
+  pool_job j;
+  j.g = pool_geom(e->ys, e->xs[0], &p->attr);
+  j.dy = e->x[0];
+  j.y = e->y;
+  j.aux = (unsigned char *)e->xaux[1];
+  j.bytes = idx_bytes(j.g.KH * j.g.KW);
+  parallel(workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
+  return KR_OK;
+}
+
+static void avgpool_rows(void *arg, int t, int T)
+{
+  pool_job *j = arg;
+  const pgeom *g = &j->g;
+  int64_t n0, n1, C = g->C;
+  share(g->N, t, T, &n0, &n1);
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+      for (int64_t ow = 0; ow < g->Wo; ow++) {
+        int64_t h0, h1, w0, w1;
+        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        float *y = j->y + ((n * g->Ho + oh) * g->Wo + ow) * C;
+        memset(y, 0, (size_t)C * sizeof(float));
+        for (int64_t h = h0; h < h1; h++)
+          for (int64_t w = w0; w < w1; w++) {
+            const float *xr = j->x + ((n * g->H + h) * g->W + w) * C;
+            for (int64_t c = 0; c < C; c++) y[c] += xr[c];
+          }
+        float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+        for (int64_t c = 0; c < C; c++) y[c] *= inv;
+      }
+}
+
+/* the mean of the real (unpadded) cells of each window */
+int kr_k_avg_pool2d(const kr_exec *e)
+{
+  pool_job j;
+  j.g = pool_geom(e->xs[0], e->ys, &e->node->attr);
+  j.x = e->x[0];
+  j.y = e->y;
+  double work = (double)kr_numel(e->ys) * (double)(j.g.KH * j.g.KW);
+  parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_rows, &j);
+  return KR_OK;
+}
+
+static void avgpool_grad_rows(void *arg, int t, int T)
+{
+  pool_job *j = arg;
+  const pgeom *g = &j->g;
+  int64_t n0, n1, C = g->C;
+  share(g->N, t, T, &n0, &n1);
+  int64_t plane = g->H * g->W * C;
+  memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+      for (int64_t ow = 0; ow < g->Wo; ow++) {
+        int64_t h0, h1, w0, w1;
+        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        const float *d = j->dy + ((n * g->Ho + oh) * g->Wo + ow) * C;
+        float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+        for (int64_t h = h0; h < h1; h++)
+          for (int64_t w = w0; w < w1; w++) {
+            float *xr = j->y + ((n * g->H + h) * g->W + w) * C;
+            for (int64_t c = 0; c < C; c++) xr[c] += d[c] * inv;
+          }
+      }
+}
+
+/* (dy, x) -> dx */
+int kr_k_avg_pool2d_grad(const kr_exec *e)
+{
+  pool_job j;
+  j.g = pool_geom(e->xs[1], e->xs[0], &e->node->attr);
+  j.dy = e->x[0];
+  j.y = e->y;
+  double work = (double)kr_numel(e->xs[0]) * (double)(j.g.KH * j.g.KW);
+  parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_grad_rows, &j);
+  return KR_OK;
+}
+
+/* ---- padding and cropping: i = {top, bottom, left, right} ---- */
+
+/* the small one (s: N, Hs, Ws) placed at (top, left) inside the big one (b) */
+static void place(const kr_shape *s, const kr_shape *b, const int64_t *at, const float *src, float *dst, int pad)
+{
+  int r = s->ndim;
+  int64_t N = s->dim[0], C = s->dim[r - 1];
+  int64_t Hs = r == 4 ? s->dim[1] : 1, Ws = s->dim[r - 2];
+  int64_t Hb = r == 4 ? b->dim[1] : 1, Wb = b->dim[r - 2];
+  if (pad) memset(dst, 0, (size_t)kr_numel(b) * sizeof(float));
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t h = 0; h < Hs; h++) {
+      int64_t so = (n * Hs + h) * Ws * C, bo = ((n * Hb + h + at[0]) * Wb + at[2]) * C;
+      if (pad) memcpy(dst + bo, src + so, (size_t)(Ws * C) * sizeof(float));
+      else memcpy(dst + so, src + bo, (size_t)(Ws * C) * sizeof(float));
+    }
+}
+
+int kr_k_pad2d(const kr_exec *e)
+{
+  place(e->xs[0], e->ys, e->node->attr.i, e->x[0], e->y, 1);
+  return KR_OK;
+}
+
+int kr_k_crop2d(const kr_exec *e)
+{
+  place(e->ys, e->xs[0], e->node->attr.i, e->x[0], e->y, 0);
+  return KR_OK;
+}
+
+/* ---- upsampling: i = {sh, sw}: every cell repeated sh x sw times ---- */
+
+int kr_k_upsample2d(const kr_exec *e)
+{
+  const kr_shape *s = e->xs[0];
+  int r = s->ndim;
+  int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
+  int64_t sh = e->node->attr.i[0], sw = e->node->attr.i[1], Wo = W * sw;
+  const float *x = e->x[0];
+  float *y = e->y;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t h = 0; h < H; h++) {
+      float *row = y + ((n * H + h) * sh) * Wo * C;
+      const float *xr = x + (n * H + h) * W * C;
+      for (int64_t w = 0; w < W; w++)
+        for (int64_t k = 0; k < sw; k++) memcpy(row + (w * sw + k) * C, xr + w * C, (size_t)C * sizeof(float));
+      for (int64_t k = 1; k < sh; k++) memcpy(row + k * Wo * C, row, (size_t)(Wo * C) * sizeof(float));
+    }
+  return KR_OK;
+}
+
+/* (dy, x) -> dx: the sum of each cell's copies */
+int kr_k_upsample2d_grad(const kr_exec *e)
+{
+  const kr_shape *s = e->xs[1];
+  int r = s->ndim;
+  int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
+  int64_t sh = e->node->attr.i[0], sw = e->node->attr.i[1], Wo = W * sw;
+  const float *dy = e->x[0];
+  float *dx = e->y;
+  memset(dx, 0, (size_t)kr_numel(s) * sizeof(float));
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t h = 0; h < H; h++) {
+      float *xr = dx + (n * H + h) * W * C;
+      for (int64_t k = 0; k < sh; k++) {
+        const float *row = dy + ((n * H + h) * sh + k) * Wo * C;
+        for (int64_t w = 0; w < W; w++)
+          for (int64_t q = 0; q < sw; q++) {
+            const float *d = row + (w * sw + q) * C;
+            for (int64_t c = 0; c < C; c++) xr[w * C + c] += d[c];
+          }
+      }
+    }
+  return KR_OK;
+}
+
+/* ---- spatial dropout: f0 = rate; one draw per (sample, channel) ---- */
+
+size_t kr_sdrop_aux(const kr_node *n, int64_t batch)
+{
+  kr_shape c = kr_concrete(&n->shape, batch);
+  return (size_t)(c.dim[0] * c.dim[c.ndim - 1]);
+}
+
+/* x seen as (N, S, C): y = x * m[n, c], m = 1/(1 - rate) or 0 */
+int kr_k_spatial_dropout(const kr_exec *e)
+{
+  const kr_shape *s = e->ys;
+  int64_t N = s->dim[0], C = s->dim[s->ndim - 1], S = N > 0 && C > 0 ? kr_numel(s) / (N * C) : 0;
+  double rate = e->node->attr.f[0];
+  float *m = e->aux;
+  if (!e->training || rate <= 0) {
+    for (int64_t i = 0; i < N * C; i++) m[i] = 1.0f;
+    memcpy(e->y, e->x[0], (size_t)kr_numel(s) * sizeof(float));
+    return KR_OK;
+  }
+  float keep = (float)(1.0 / (1.0 - rate));
+  for (int64_t i = 0; i < N * C; i++) m[i] = kr_rng_uniform(e->ctx) >= rate ? keep : 0.0f;
+  const float *x = e->x[0];
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t k = 0; k < S; k++) {
+      const float *xr = x + (n * S + k) * C;
+      float *yr = e->y + (n * S + k) * C;
+      const float *mr = m + n * C;
+      for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * mr[c];
+    }
+  return KR_OK;
+}
+
+/* (dy, spatial_dropout node) -> dy * mask */
+int kr_k_spatial_dropout_grad(const kr_exec *e)
+{
+  const kr_shape *s = e->ys;
+  int64_t N = s->dim[0], C = s->dim[s->ndim - 1], S = N > 0 && C > 0 ? kr_numel(s) / (N * C) : 0;
+  const float *m = e->xaux[1], *dy = e->x[0];
+  if (!m) {
+    memcpy(e->y, dy, (size_t)kr_numel(s) * sizeof(float));
+    return KR_OK;
+  }
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t k = 0; k < S; k++) {
+      const float *d = dy + (n * S + k) * C;
+      float *yr = e->y + (n * S + k) * C;
+      const float *mr = m + n * C;
+      for (int64_t c = 0; c < C; c++) yr[c] = d[c] * mr[c];
+    }
+  return KR_OK;
+}

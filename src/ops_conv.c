@@ -1,0 +1,381 @@
+/*
+** ops_conv.c -- shape rules and gradient rules of the conv family
+** (convolution, pooling, padding/cropping, upsampling, spatial dropout).
+** Inputs and attributes of each op: see ops_conv.h. The kernels are in
+** kernels/conv.c.
+** Shape rules check everything a kernel relies on (ranks, channel counts,
+** the gradient helpers' inputs against the forward op's geometry), so that a
+** node made by name from Lua with odd inputs fails here, never in a kernel.
+** Shape letters: N batch (KR_BATCH while symbolic), H W spatial size, C
+** channels, KH KW kernel or window size, O filters.
+*/
+#include "kr.h"
+#include "ops.h"
+#include "ops_conv.h"
+
+#include <string.h>
+
+#define SH(s, b) kr_shape_str((s), (b), sizeof(b))
+#define ATTR_MAX ((int64_t)1 << 24)   /* strides, dilations, pads: keeps products in range */
+
+static const char *opname(const kr_node *n) { return kr_ops[n->op].name; }
+
+static int rank_ok(kr_ctx *ctx, const kr_node *n, const kr_shape *x)
+{
+  char a[128];
+  if (x->ndim != 3 && x->ndim != 4)
+    return kr_fail(ctx, KR_ESHAPE, "%s: expected an input of rank 3 (batch, steps, channels) or 4 (batch, rows, cols, channels), got shape %s",
+                   opname(n), SH(x, a));
+  for (int i = 1; i < x->ndim; i++)
+    if (x->dim[i] < 1)
+      return kr_fail(ctx, KR_ESHAPE, "%s: input shape %s has an empty axis", opname(n), SH(x, a));
+  return KR_OK;
+}
+
+/* attributes i[from..from+count) must lie in [lo, ATTR_MAX] */
+static int attrs_in_range(kr_ctx *ctx, const kr_node *n, int from, int count, int64_t lo, const char *what)
+{
+  for (int k = from; k < from + count; k++)
+    if (n->attr.i[k] < lo || n->attr.i[k] > ATTR_MAX)
+      return kr_fail(ctx, KR_EARG, "%s: %s must be in [%lld, %lld], got %lld", opname(n), what, (long long)lo,
+                     (long long)ATTR_MAX, (long long)n->attr.i[k]);
+  return KR_OK;
+}
+
+/* rank 3 is the 1-D case: the height entries i[h...] must be neutral */
+static int neutral_height(kr_ctx *ctx, const kr_node *n, const kr_shape *x, int n1, const int *ones, int n0,
+                          const int *zeros)
+{
+  if (x->ndim != 3) return KR_OK;
+  for (int k = 0; k < n1; k++)
+    if (n->attr.i[ones[k]] != 1)
+      return kr_fail(ctx, KR_EARG, "%s: a rank-3 input has no height: attribute %d must be 1, got %lld", opname(n),
+                     ones[k] + 1, (long long)n->attr.i[ones[k]]);
+  for (int k = 0; k < n0; k++)
+    if (n->attr.i[zeros[k]] != 0)
+      return kr_fail(ctx, KR_EARG, "%s: a rank-3 input has no height: attribute %d must be 0, got %lld", opname(n),
+                     zeros[k] + 1, (long long)n->attr.i[zeros[k]]);
+  return KR_OK;
+}
+
+static void set_slots(kr_ctx *ctx, kr_node *n)
+{
+  int t = kr_get_num_threads(ctx);
+  if (t < 1) t = 1;
+  if (t > KR_CONV_MAX_SLOTS) t = KR_CONV_MAX_SLOTS;
+  n->attr.f[1] = t;
+}
+
+/* ---- convolution ---- */
+
+/* output shape of a conv of x by kernel w under n's attributes */
+static int conv_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, const kr_shape *w, kr_shape *out)
+{
+  char a[128], b[128];
+  if (rank_ok(ctx, n, x)) return KR_ESHAPE;
+  int r = x->ndim;
+  if (w->ndim != r)
+    return kr_fail(ctx, KR_ESHAPE, "%s: a kernel of shape %s does not fit an input of shape %s (expected rank %d)",
+                   opname(n), SH(w, b), SH(x, a), r);
+  for (int i = 0; i < r; i++)
+    if (w->dim[i] < 1)
+      return kr_fail(ctx, KR_ESHAPE, "%s: bad kernel shape %s", opname(n), SH(w, b));
+  if (w->dim[r - 2] != x->dim[r - 1])
+    return kr_fail(ctx, KR_ESHAPE, "%s: the kernel %s expects %lld input channels, the input %s has %lld", opname(n),
+                   SH(w, b), (long long)w->dim[r - 2], SH(x, a), (long long)x->dim[r - 1]);
+  if (attrs_in_range(ctx, n, 0, 4, 1, "strides and dilations") || attrs_in_range(ctx, n, 4, 4, 0, "paddings"))
+    return KR_EARG;
+  static const int ones[] = {0, 2}, zeros[] = {4, 5};
+  if (neutral_height(ctx, n, x, 2, ones, 2, zeros)) return KR_EARG;
+  if (n->attr.f[0] != 0 && n->attr.f[0] != 1)
+    return kr_fail(ctx, KR_EARG, "%s: f0 (the fused activation) must be 0 (linear) or 1 (relu), got %g", opname(n),
+                   n->attr.f[0]);
+  const int64_t *at = n->attr.i;
+  int64_t H = r == 4 ? x->dim[1] : 1, W = x->dim[r - 2];
+  int64_t KH = r == 4 ? w->dim[0] : 1, KW = w->dim[r - 3];
+  int64_t eh = (KH - 1) * at[2] + 1, ew = (KW - 1) * at[3] + 1;
+  int64_t ph = H + at[4] + at[5], pw = W + at[6] + at[7];
+  if (KH > ATTR_MAX || KW > ATTR_MAX || eh > ph || ew > pw)
+    return kr_fail(ctx, KR_ESHAPE, "%s: the kernel %s (extent %lldx%lld with dilation) is larger than the padded input %lldx%lld",
+                   opname(n), SH(w, b), (long long)eh, (long long)ew, (long long)ph, (long long)pw);
+  *out = *x;
+  if (r == 4) out->dim[1] = (ph - eh) / at[0] + 1;
+  out->dim[r - 2] = (pw - ew) / at[1] + 1;
+  out->dim[r - 1] = w->dim[r - 1];
+  return KR_OK;
+}
+
+int kr_conv_shape(kr_ctx *ctx, kr_node *n)
+{
+  if (n->nin != 2 && n->nin != 3)
+    return kr_fail(ctx, KR_EARG, "conv2d: expected 2 or 3 inputs (x, kernel[, bias]), got %d", n->nin);
+  kr_shape out;
+  if (conv_out(ctx, n, &n->in[0]->shape, &n->in[1]->shape, &out)) return kr_errcode(ctx);
+  if (n->nin == 3) {
+    const kr_shape *b = &n->in[2]->shape;
+    if (b->ndim != 1 || b->dim[0] != out.dim[out.ndim - 1]) {
+      char a[128];
+      return kr_fail(ctx, KR_ESHAPE, "conv2d: the bias has shape %s, expected (%lld,)", SH(b, a),
+                     (long long)out.dim[out.ndim - 1]);
+    }
+  }
+  n->shape = out;
+  set_slots(ctx, n);
+  return KR_OK;
+}
+
+/* the gradient helpers: dy must be what the conv of x by w gives; y (the
+** relu mask) comes as input `yi` exactly when f0 says relu */
+static int check_dy(kr_ctx *ctx, kr_node *n, const kr_shape *x, const kr_shape *w, int base, int yi)
+{
+  kr_shape out;
+  char a[128], b[128];
+  if (conv_out(ctx, n, x, w, &out)) return kr_errcode(ctx);
+  const kr_shape *dy = &n->in[0]->shape;
+  if (!kr_shape_eq(dy, &out))
+    return kr_fail(ctx, KR_ESHAPE, "%s: the output gradient has shape %s, the convolution gives %s", opname(n),
+                   SH(dy, a), SH(&out, b));
+  int want = base + (n->attr.f[0] != 0);
+  if (n->nin != want)
+    return kr_fail(ctx, KR_EARG, "%s: expected %d inputs, got %d", opname(n), want, n->nin);
+  if (want > base && !kr_shape_eq(&n->in[yi]->shape, dy))
+    return kr_fail(ctx, KR_ESHAPE, "%s: the activation mask has shape %s, expected %s", opname(n),
+                   SH(&n->in[yi]->shape, a), SH(dy, b));
+  return KR_OK;
+}
+
+int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n)
+{
+  if (n->nin < 3) return kr_fail(ctx, KR_EARG, "conv2d_grad_input: expected inputs (dy, w, x[, y]), got %d", n->nin);
+  if (check_dy(ctx, n, &n->in[2]->shape, &n->in[1]->shape, 3, 3)) return kr_errcode(ctx);
+  n->shape = n->in[2]->shape;
+  set_slots(ctx, n);
+  return KR_OK;
+}
+
+int kr_conv_grad_kernel_shape(kr_ctx *ctx, kr_node *n)
+{
+  if (n->nin < 3) return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected inputs (dy, x, w[, y]), got %d", n->nin);
+  if (check_dy(ctx, n, &n->in[1]->shape, &n->in[2]->shape, 3, 3)) return kr_errcode(ctx);
+  n->shape = n->in[2]->shape;
+  set_slots(ctx, n);
+  return KR_OK;
+}
+
+int kr_conv_grad_bias_shape(kr_ctx *ctx, kr_node *n)
+{
+  const kr_shape *dy = &n->in[0]->shape;
+  char a[128], b[128];
+  if (rank_ok(ctx, n, dy)) return KR_ESHAPE;
+  int want = 1 + (n->attr.f[0] != 0);
+  if (n->nin != want) return kr_fail(ctx, KR_EARG, "conv2d_grad_bias: expected %d inputs, got %d", want, n->nin);
+  if (want == 2 && !kr_shape_eq(&n->in[1]->shape, dy))
+    return kr_fail(ctx, KR_ESHAPE, "conv2d_grad_bias: the activation mask has shape %s, expected %s",
+                   SH(&n->in[1]->shape, a), SH(dy, b));
+  kr_shape s;
+  memset(&s, 0, sizeof s);
+  s.ndim = 1;
+  s.dim[0] = dy->dim[dy->ndim - 1];
+  n->shape = s;
+  set_slots(ctx, n);
+  return KR_OK;
+}
+
+int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  int act = n->attr.f[0] != 0;
+  kr_node *gi[4] = {dy, n->in[1], n->in[0], n};
+  kr_node *gk[4] = {dy, n->in[0], n->in[1], n};
+  kr_node *gb[2] = {dy, n};
+  dx[0] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act, gi, &n->attr);
+  dx[1] = dx[0] ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &n->attr) : NULL;
+  if (n->nin == 3) dx[2] = dx[1] ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, &n->attr) : NULL;
+  if (!dx[0] || !dx[1] || (n->nin == 3 && !dx[2])) return kr_errcode(ctx);
+  return KR_OK;
+}
+
+/* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */
+
+static int pool_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *out)
+{
+  if (rank_ok(ctx, n, x)) return KR_ESHAPE;
+  if (attrs_in_range(ctx, n, 0, 4, 1, "pool sizes and strides") || attrs_in_range(ctx, n, 4, 4, 0, "paddings"))
+    return KR_EARG;
+  static const int ones[] = {0, 2}, zeros[] = {4, 5};
+  if (neutral_height(ctx, n, x, 2, ones, 2, zeros)) return KR_EARG;
+  const int64_t *at = n->attr.i;
+  int r = x->ndim;
+  int64_t H = r == 4 ? x->dim[1] : 1, W = x->dim[r - 2];
+  if (at[0] * at[1] > 65535)
+    return kr_fail(ctx, KR_EARG, "%s: a pool window of %lldx%lld cells is too large (at most 65535)", opname(n),
+                   (long long)at[0], (long long)at[1]);
+  if (at[4] >= at[0] || at[5] >= at[0] || at[6] >= at[1] || at[7] >= at[1])
+    return kr_fail(ctx, KR_EARG, "%s: padding must be smaller than the pool window %lldx%lld", opname(n),
+                   (long long)at[0], (long long)at[1]);
+  int64_t ph = H + at[4] + at[5], pw = W + at[6] + at[7];
+  if (at[0] > ph || at[1] > pw) {
+    char a[128];
+    return kr_fail(ctx, KR_ESHAPE, "%s: the pool window %lldx%lld is larger than the padded input %lldx%lld (input %s)",
+                   opname(n), (long long)at[0], (long long)at[1], (long long)ph, (long long)pw, SH(x, a));
+  }
+  *out = *x;
+  if (r == 4) out->dim[1] = (ph - at[0]) / at[2] + 1;
+  out->dim[r - 2] = (pw - at[1]) / at[3] + 1;
+  return KR_OK;
+}
+
+int kr_pool_shape(kr_ctx *ctx, kr_node *n)
+{
+  kr_shape out;
+  if (pool_out(ctx, n, &n->in[0]->shape, &out)) return kr_errcode(ctx);
+  n->shape = out;
+  return KR_OK;
+}
+
+static int same_shape(kr_ctx *ctx, const kr_node *n, const kr_shape *got, const kr_shape *want, const char *what)
+{
+  if (kr_shape_eq(got, want)) return KR_OK;
+  char a[128], b[128];
+  return kr_fail(ctx, KR_ESHAPE, "%s: %s has shape %s, expected %s", opname(n), what, SH(got, a), SH(want, b));
+}
+
+int kr_maxpool_grad_shape(kr_ctx *ctx, kr_node *n)
+{
+  const kr_node *p = n->in[1];
+  if (p->op != KR_OP_MAX_POOL2D)
+    return kr_fail(ctx, KR_EARG, "max_pool2d_grad: the second input must be a max_pool2d node, got %s", opname(p));
+  if (same_shape(ctx, n, &n->in[0]->shape, &p->shape, "the output gradient")) return KR_ESHAPE;
+  n->attr = p->attr;
+  n->shape = p->in[0]->shape;
+  return KR_OK;
+}
+
+int kr_avgpool_grad_shape(kr_ctx *ctx, kr_node *n)
+{
+  kr_shape out;
+  if (pool_out(ctx, n, &n->in[1]->shape, &out)) return kr_errcode(ctx);
+  if (same_shape(ctx, n, &n->in[0]->shape, &out, "the output gradient")) return KR_ESHAPE;
+  n->shape = n->in[1]->shape;
+  return KR_OK;
+}
+
+int kr_maxpool_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, n, &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}
+
+int kr_avgpool_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op2(ctx, KR_OP_AVG_POOL2D_GRAD, dy, n->in[0], &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}
+
+/* ---- padding and cropping: i = {top, bottom, left, right} ---- */
+
+static int pad_common(kr_ctx *ctx, kr_node *n, int sign)
+{
+  const kr_shape *x = &n->in[0]->shape;
+  if (rank_ok(ctx, n, x)) return KR_ESHAPE;
+  if (attrs_in_range(ctx, n, 0, 4, 0, sign > 0 ? "paddings" : "croppings")) return KR_EARG;
+  static const int zeros[] = {0, 1};
+  if (neutral_height(ctx, n, x, 0, NULL, 2, zeros)) return KR_EARG;
+  int r = x->ndim;
+  kr_shape out = *x;
+  if (r == 4) out.dim[1] += sign * (n->attr.i[0] + n->attr.i[1]);
+  out.dim[r - 2] += sign * (n->attr.i[2] + n->attr.i[3]);
+  if ((r == 4 && out.dim[1] < 1) || out.dim[r - 2] < 1) {
+    char a[128];
+    return kr_fail(ctx, KR_ESHAPE, "crop2d: cropping %lld+%lld, %lld+%lld leaves nothing of an input of shape %s",
+                   (long long)n->attr.i[0], (long long)n->attr.i[1], (long long)n->attr.i[2],
+                   (long long)n->attr.i[3], SH(x, a));
+  }
+  n->shape = out;
+  return KR_OK;
+}
+
+int kr_pad2d_shape(kr_ctx *ctx, kr_node *n) { return pad_common(ctx, n, 1); }
+int kr_crop2d_shape(kr_ctx *ctx, kr_node *n) { return pad_common(ctx, n, -1); }
+
+int kr_pad2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op1(ctx, KR_OP_CROP2D, dy, &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}
+
+int kr_crop2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op1(ctx, KR_OP_PAD2D, dy, &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}
+
+/* ---- upsampling: i = {sh, sw} ---- */
+
+static int upsample_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *out)
+{
+  if (rank_ok(ctx, n, x)) return KR_ESHAPE;
+  if (attrs_in_range(ctx, n, 0, 2, 1, "sizes")) return KR_EARG;
+  static const int ones[] = {0};
+  if (neutral_height(ctx, n, x, 1, ones, 0, NULL)) return KR_EARG;
+  int r = x->ndim;
+  *out = *x;
+  if (r == 4) out->dim[1] *= n->attr.i[0];
+  out->dim[r - 2] *= n->attr.i[1];
+  return KR_OK;
+}
+
+int kr_upsample_shape(kr_ctx *ctx, kr_node *n)
+{
+  kr_shape out;
+  if (upsample_out(ctx, n, &n->in[0]->shape, &out)) return kr_errcode(ctx);
+  n->shape = out;
+  return KR_OK;
+}
+
+int kr_upsample_grad_shape(kr_ctx *ctx, kr_node *n)
+{
+  kr_shape out;
+  if (upsample_out(ctx, n, &n->in[1]->shape, &out)) return kr_errcode(ctx);
+  if (same_shape(ctx, n, &n->in[0]->shape, &out, "the output gradient")) return KR_ESHAPE;
+  n->shape = n->in[1]->shape;
+  return KR_OK;
+}
+
+int kr_upsample_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op2(ctx, KR_OP_UPSAMPLE2D_GRAD, dy, n->in[0], &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}
+
+/* ---- spatial dropout: f0 = rate ---- */
+
+int kr_sdrop_shape(kr_ctx *ctx, kr_node *n)
+{
+  const kr_shape *x = &n->in[0]->shape;
+  char a[128];
+  if (x->ndim < 3)
+    return kr_fail(ctx, KR_ESHAPE, "spatial_dropout: expected an input of rank >= 3 (batch, ..., channels), got shape %s",
+                   SH(x, a));
+  double rate = n->attr.f[0];
+  if (!(rate >= 0 && rate < 1)) return kr_fail(ctx, KR_EARG, "spatial_dropout: rate must be in [0, 1), got %g", rate);
+  n->shape = *x;
+  return KR_OK;
+}
+
+int kr_sdrop_grad_shape(kr_ctx *ctx, kr_node *n)
+{
+  const kr_node *d = n->in[1];
+  if (d->op != KR_OP_SPATIAL_DROPOUT)
+    return kr_fail(ctx, KR_EARG, "spatial_dropout_grad: the second input must be a spatial_dropout node, got %s",
+                   opname(d));
+  if (same_shape(ctx, n, &n->in[0]->shape, &d->shape, "the output gradient")) return KR_ESHAPE;
+  n->attr = d->attr;
+  n->shape = d->shape;
+  return KR_OK;
+}
+
+int kr_sdrop_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op2(ctx, KR_OP_SPATIAL_DROPOUT_GRAD, dy, n, &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}

@@ -1,0 +1,888 @@
+/*
+** test_conv.c -- the conv family's ops (src/ops_conv.c, src/kernels/conv.c).
+**   - the op table rows of opdefs_conv.h;
+**   - forward values and gradients against PyTorch (float64) fixtures
+**     (tests/fixtures/conv_fixtures.h, scripts/fixtures/conv_fixtures.py):
+**     |got - want| <= 1e-5 * max(1, |want|), with 1 and 2 threads;
+**   - larger problems that take the threaded paths (2 and 3 workers) against
+**     a direct double-precision implementation written here, and against the
+**     same op on one thread;
+**   - finite-difference gradient checks of every differentiable op of the
+**     family (the method and tolerance of test_grad.c: central differences,
+**     h = 1e-2, |analytic - numeric| <= 2e-2 * max(1, |numeric|), inputs kept
+**     away from kinks and ties), and that every gradient helper op appeared
+**     in a checked gradient graph;
+**   - shape errors (messages naming the op and the shapes), no allocation in
+**     a plan run, and an allocation-failure sweep over graph + gradients +
+**     plan + run with no leak.
+*/
+#include "kr.h"
+#include "ops.h"
+#include "ops_conv.h"
+#include "check.h"
+#include "grad_util.h"
+#include "../fixtures/conv_fixtures.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FD_H 1e-2
+#define FD_RTOL 2e-2
+#define FX_RTOL 1e-5
+#define DROP_SEED 20240612u
+
+static int covered[KR_OP_COUNT];
+static int in_grad[KR_OP_COUNT];
+
+static int has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
+
+/* ---- the table ---- */
+
+static void test_table(void)
+{
+  static const struct { int op; const char *name; } rows[] = {
+#define KR_OPDEF(e, s) {KR_OP_##e, s},
+#include "opdefs_conv.h"
+#undef KR_OPDEF
+  };
+  int n = (int)(sizeof rows / sizeof rows[0]);
+  CHECK(n == 14);
+  for (int i = 0; i < n; i++) {
+    CHECK_MSG(kr_op_lookup(rows[i].name) == rows[i].op, "kr_op_lookup('%s')", rows[i].name);
+    CHECK_MSG(strcmp(kr_op_name(rows[i].op), rows[i].name) == 0, "row %d is '%s'", rows[i].op,
+              kr_op_name(rows[i].op));
+    CHECK(kr_ops[rows[i].op].forward && kr_ops[rows[i].op].shape);
+  }
+}
+
+/* ---- evaluation helpers ---- */
+
+static int eval_nodes(kr_ctx *ctx, int n, kr_node *const *nodes, int training, kr_tensor **out)
+{
+  for (int i = 0; i < n; i++) out[i] = NULL;
+  if (!training) {
+    for (int i = 0; i < n; i++)
+      if (!(out[i] = kr_eval(ctx, nodes[i]))) goto fail;
+    return KR_OK;
+  }
+  kr_plan *p = kr_plan_new(ctx, n, nodes, 0, NULL, 1, 1);
+  if (!p) return kr_errcode(ctx);
+  kr_rng_seed(ctx, DROP_SEED);
+  int st = kr_plan_run(p, 1);
+  for (int i = 0; st == KR_OK && i < n; i++) {
+    out[i] = kr_tensor_new(ctx, &nodes[i]->shape);
+    if (!out[i]) st = kr_errcode(ctx);
+    else memcpy(KR_DATA(out[i]), kr_plan_output(p, i), (size_t)kr_tensor_numel(out[i]) * sizeof(float));
+  }
+  kr_plan_free(p);
+  if (st == KR_OK) return KR_OK;
+fail:
+  for (int i = 0; i < n; i++) kr_tensor_release(out[i]);
+  return kr_errcode(ctx) ? kr_errcode(ctx) : KR_EARG;
+}
+
+static double scalar_value(kr_ctx *ctx, kr_node *n, int training)
+{
+  kr_tensor *t;
+  if (eval_nodes(ctx, 1, &n, training, &t) != KR_OK) return NAN;
+  double v = KR_DATA(t)[0];
+  kr_tensor_release(t);
+  return v;
+}
+
+static void mark_ops(kr_node *n, kr_node **seen, int *nseen, int cap)
+{
+  for (int i = 0; i < *nseen; i++)
+    if (seen[i] == n) return;
+  if (*nseen < cap) seen[(*nseen)++] = n;
+  in_grad[n->op] = 1;
+  for (int k = 0; k < n->nin; k++) mark_ops(n->in[k], seen, nseen, cap);
+}
+
+/* ---- the finite-difference check (as test_grad.c's) ---- */
+
+static void fd_check(gcase *c, kr_node *out, int training)
+{
+  kr_ctx *ctx = c->ctx;
+  covered[c->op] = 1;
+  if (c->broken || !out || c->nvar == 0) {
+    CHECK_MSG(0, "%s: no graph to check", c->name);
+    return;
+  }
+  int nd = out->shape.ndim;
+  kr_node *R = cst_u(c, out->shape, -1.0, 1.0);
+  kr_node *prod = R ? op2(c, KR_OP_MUL, out, R, NULL) : NULL;
+  kr_node *loss = prod ? op1(c, KR_OP_SUM, prod, AT(.i = {(1 << nd) - 1, 0})) : NULL;
+  if (!loss) {
+    CHECK_MSG(0, "%s: could not build the loss", c->name);
+    return;
+  }
+  kr_node *g[GU_MAXVAR] = {0};
+  int st = kr_gradients(ctx, loss, c->nvar, c->var, g);
+  CHECK_MSG(st == KR_OK, "%s: kr_gradients: %s", c->name, kr_errmsg(ctx));
+  if (st != KR_OK) return;
+  for (int v = 0; v < c->nvar; v++) gu_keep(c, g[v]);
+  if (c->broken) return;
+  kr_node *seen[512];
+  int nseen = 0;
+  for (int v = 0; v < c->nvar; v++) mark_ops(g[v], seen, &nseen, 512);
+  kr_tensor *ga[GU_MAXVAR] = {0};
+  st = eval_nodes(ctx, c->nvar, g, training, ga);
+  CHECK_MSG(st == KR_OK, "%s: evaluating the gradients: %s", c->name, kr_errmsg(ctx));
+  if (st != KR_OK) return;
+  for (int v = 0; v < c->nvar; v++) {
+    float *x = KR_DATA(c->var[v]->value);
+    const float *ana = KR_DATA(ga[v]);
+    int64_t n = kr_tensor_numel(c->var[v]->value);
+    int bad = 0;
+    double worst = 0;
+    for (int64_t j = 0; j < n; j++) {
+      float x0 = x[j], xp = (float)(x0 + FD_H), xm = (float)(x0 - FD_H);
+      x[j] = xp;
+      double lp = scalar_value(ctx, loss, training);
+      x[j] = xm;
+      double lm = scalar_value(ctx, loss, training);
+      x[j] = x0;
+      double num = (lp - lm) / ((double)xp - (double)xm);
+      double err = fabs((double)ana[j] - num), tol = FD_RTOL * fmax(1.0, fabs(num));
+      if (!(err <= tol)) {
+        if (bad++ < 4)
+          fprintf(stderr, "%s: d loss / d input %d [%lld] (x = %.6g): analytic %.7g, numeric %.7g\n", c->name, v,
+                  (long long)j, (double)x0, (double)ana[j], num);
+        worst = isnan(err) ? err : fmax(worst, err);
+      }
+    }
+    CHECK_MSG(bad == 0, "%s: gradient of input %d: %d of %lld elements off (worst error %.3g)", c->name, v, bad,
+              (long long)n, worst);
+    kr_tensor_release(ga[v]);
+  }
+}
+
+static void fd_done(gcase *c, kr_node *out, int training)
+{
+  fd_check(c, out, training);
+  gu_end(c);
+}
+
+/* ---- fixtures ---- */
+
+static kr_tensor *fx_tensor(kr_ctx *ctx, const cf_array *a)
+{
+  kr_shape s = kr_shape_make(a->ndim, a->dim);
+  kr_tensor *t = kr_tensor_new(ctx, &s);
+  if (!t) return NULL;
+  for (int64_t i = 0; i < kr_tensor_numel(t); i++) KR_DATA(t)[i] = (float)a->v[i];
+  return t;
+}
+
+static kr_node *fx_const(gcase *c, const cf_array *a)
+{
+  return a->v ? gu_leaf(c, fx_tensor(c->ctx, a), 0) : NULL;
+}
+
+/* values of n against want */
+static void fx_compare(kr_ctx *ctx, const char *name, const char *what, kr_node *n, const cf_array *want)
+{
+  if (!n) {
+    CHECK_MSG(0, "%s: %s: no node: %s", name, what, kr_errmsg(ctx));
+    return;
+  }
+  kr_shape s = kr_shape_make(want->ndim, want->dim);
+  CHECK_MSG(kr_shape_eq(&n->shape, &s), "%s: %s has the wrong shape", name, what);
+  kr_tensor *t = kr_eval(ctx, n);
+  CHECK_MSG(t != NULL, "%s: %s: %s", name, what, kr_errmsg(ctx));
+  if (!t || !kr_shape_eq(&n->shape, &s)) {
+    kr_tensor_release(t);
+    return;
+  }
+  int bad = 0;
+  double worst = 0;
+  for (int64_t i = 0; i < kr_tensor_numel(t); i++) {
+    double got = KR_DATA(t)[i], w = want->v[i], err = fabs(got - w);
+    if (!(err <= FX_RTOL * fmax(1.0, fabs(w)))) {
+      if (bad++ < 3) fprintf(stderr, "%s: %s[%lld] = %.9g, torch %.9g\n", name, what, (long long)i, got, w);
+      worst = fmax(worst, err);
+    }
+  }
+  CHECK_MSG(bad == 0, "%s: %s: %d values off (worst %.3g)", name, what, bad, worst);
+  kr_tensor_release(t);
+}
+
+static int op_of(const char *name) { return kr_op_lookup(name); }
+
+static void test_fixtures(kr_ctx *ctx, int threads)
+{
+  kr_set_num_threads(ctx, threads);
+  for (int k = 0; k < CF_NCASES; k++) {
+    const cf_case *f = &cf_cases[k];
+    char name[160];
+    snprintf(name, sizeof name, "%s (%d thread%s)", f->name, threads, threads > 1 ? "s" : "");
+    gcase c;
+    int op = op_of(f->op);
+    gu_begin(&c, ctx, name, op);
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    for (int i = 0; i < 8; i++) at.i[i] = f->attr[i];
+    at.f[0] = f->act;
+    kr_node *x = fx_const(&c, &f->x);
+    if (op == KR_OP_CONV2D) {
+      kr_node *w = fx_const(&c, &f->w), *b = fx_const(&c, &f->b), *dy = fx_const(&c, &f->dy);
+      kr_node *in[3] = {x, w, b};
+      kr_node *y = opn(&c, op, b ? 3 : 2, in, &at);
+      fx_compare(ctx, name, "y", y, &f->y);
+      int act = f->act != 0;
+      kr_node *gi[4] = {dy, w, x, y}, *gk[4] = {dy, x, w, y}, *gb[2] = {dy, y};
+      if (y) {
+        fx_compare(ctx, name, "dx", opn(&c, KR_OP_CONV2D_GRAD_INPUT, 3 + act, gi, &y->attr), &f->dx);
+        fx_compare(ctx, name, "dw", opn(&c, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &y->attr), &f->dw);
+        if (b) fx_compare(ctx, name, "db", opn(&c, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, &y->attr), &f->db);
+      }
+    } else if (op == KR_OP_MAX_POOL2D || op == KR_OP_AVG_POOL2D) {
+      kr_node *y = op1(&c, op, x, &at), *dy = fx_const(&c, &f->dy);
+      fx_compare(ctx, name, "y", y, &f->y);
+      if (y && op == KR_OP_MAX_POOL2D) fx_compare(ctx, name, "dx", op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, y, NULL), &f->dx);
+      if (y && op == KR_OP_AVG_POOL2D) fx_compare(ctx, name, "dx", op2(&c, KR_OP_AVG_POOL2D_GRAD, dy, x, &at), &f->dx);
+    } else {
+      fx_compare(ctx, name, "y", op1(&c, op, x, &at), &f->y);
+    }
+    gu_end(&c);
+  }
+  kr_set_num_threads(ctx, 1);
+}
+
+/* ---- a direct double-precision reference for the threaded paths ---- */
+
+typedef struct rgeom {
+  int64_t N, H, W, C, KH, KW, O, Ho, Wo, sh, sw, dh, dw, pt, pl;
+} rgeom;
+
+static rgeom rg(const kr_shape *x, const kr_shape *w, const kr_shape *y, const kr_attr *a)
+{
+  rgeom g;
+  int r = x->ndim;
+  g.N = x->dim[0];
+  g.H = r == 4 ? x->dim[1] : 1;
+  g.W = x->dim[r - 2];
+  g.C = x->dim[r - 1];
+  g.KH = r == 4 ? w->dim[0] : 1;
+  g.KW = w->dim[r - 3];
+  g.O = w->dim[r - 1];
+  g.Ho = r == 4 ? y->dim[1] : 1;
+  g.Wo = y->dim[r - 2];
+  g.sh = a->i[0];
+  g.sw = a->i[1];
+  g.dh = a->i[2];
+  g.dw = a->i[3];
+  g.pt = a->i[4];
+  g.pl = a->i[6];
+  return g;
+}
+
+/* y (before the activation) and, given dz, dx dw db */
+static void ref_conv(const rgeom *g, const float *x, const float *w, const float *b, double *y)
+{
+  for (int64_t n = 0; n < g->N; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+      for (int64_t ow = 0; ow < g->Wo; ow++)
+        for (int64_t o = 0; o < g->O; o++) {
+          double s = b ? b[o] : 0;
+          for (int64_t kh = 0; kh < g->KH; kh++)
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+              int64_t h = oh * g->sh - g->pt + kh * g->dh, ww = ow * g->sw - g->pl + kw * g->dw;
+              if (h < 0 || h >= g->H || ww < 0 || ww >= g->W) continue;
+              for (int64_t c = 0; c < g->C; c++)
+                s += (double)x[((n * g->H + h) * g->W + ww) * g->C + c] * w[((kh * g->KW + kw) * g->C + c) * g->O + o];
+            }
+          y[((n * g->Ho + oh) * g->Wo + ow) * g->O + o] = s;
+        }
+}
+
+static void ref_conv_grads(const rgeom *g, const float *x, const float *w, const double *dz, double *dx, double *dw,
+                           double *db)
+{
+  memset(dx, 0, (size_t)(g->N * g->H * g->W * g->C) * sizeof(double));
+  memset(dw, 0, (size_t)(g->KH * g->KW * g->C * g->O) * sizeof(double));
+  memset(db, 0, (size_t)g->O * sizeof(double));
+  for (int64_t n = 0; n < g->N; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+      for (int64_t ow = 0; ow < g->Wo; ow++)
+        for (int64_t o = 0; o < g->O; o++) {
+          double d = dz[((n * g->Ho + oh) * g->Wo + ow) * g->O + o];
+          db[o] += d;
+          for (int64_t kh = 0; kh < g->KH; kh++)
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+              int64_t h = oh * g->sh - g->pt + kh * g->dh, ww = ow * g->sw - g->pl + kw * g->dw;
+              if (h < 0 || h >= g->H || ww < 0 || ww >= g->W) continue;
+              for (int64_t c = 0; c < g->C; c++) {
+                int64_t xi = ((n * g->H + h) * g->W + ww) * g->C + c, wi = ((kh * g->KW + kw) * g->C + c) * g->O + o;
+                dx[xi] += d * w[wi];
+                dw[wi] += d * x[xi];
+              }
+            }
+        }
+}
+
+static void compare_d(const char *name, const char *what, const kr_tensor *t, const double *want, double tol)
+{
+  int bad = 0;
+  double worst = 0;
+  for (int64_t i = 0; t && i < kr_tensor_numel(t); i++) {
+    double err = fabs(KR_DATA(t)[i] - want[i]);
+    if (!(err <= tol * fmax(1.0, fabs(want[i])))) {
+      if (bad++ < 3) fprintf(stderr, "%s: %s[%lld] = %.9g, reference %.9g\n", name, what, (long long)i,
+                             (double)KR_DATA(t)[i], want[i]);
+      worst = fmax(worst, err);
+    }
+  }
+  CHECK_MSG(t && bad == 0, "%s: %s: %d values off (worst %.3g)", name, what, bad, worst);
+}
+
+static void compare_t(const char *name, const char *what, const kr_tensor *a, const kr_tensor *b)
+{
+  int same = a && b && kr_tensor_numel(a) == kr_tensor_numel(b);
+  for (int64_t i = 0; same && i < kr_tensor_numel(a); i++)
+    if (fabsf(KR_DATA(a)[i] - KR_DATA(b)[i]) > 1e-4f * fmaxf(1.0f, fabsf(KR_DATA(b)[i]))) same = 0;
+  CHECK_MSG(same, "%s: %s differs from the one-thread result (1e-4)", name, what);
+}
+
+/* the conv, its three gradients at `threads`; outputs y dx dw db */
+static int conv_run(kr_ctx *ctx, int threads, kr_tensor *tx, kr_tensor *tw, kr_tensor *tb, kr_tensor *tdy,
+                    const kr_attr *at, kr_tensor **out)
+{
+  kr_set_num_threads(ctx, threads);
+  for (int i = 0; i < 4; i++) out[i] = NULL;
+  kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw), *b = kr_node_const(ctx, tb);
+  kr_node *dy = kr_node_const(ctx, tdy);
+  kr_node *in[3] = {x, w, b};
+  kr_node *y = kr_node_op(ctx, KR_OP_CONV2D, 3, in, at);
+  int act = at->f[0] != 0;
+  kr_node *gi[4] = {dy, w, x, y}, *gk[4] = {dy, x, w, y}, *gb[2] = {dy, y};
+  kr_node *n[4] = {y, NULL, NULL, NULL};
+  if (y) {
+    n[1] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act, gi, at);
+    n[2] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, at);
+    n[3] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, at);
+  }
+  int ok = 1;
+  for (int i = 0; i < 4; i++) {
+    out[i] = n[i] ? kr_eval(ctx, n[i]) : NULL;
+    if (!out[i]) ok = 0;
+  }
+  for (int i = 3; i >= 0; i--) kr_node_release(n[i]);
+  kr_node_release(x);
+  kr_node_release(w);
+  kr_node_release(b);
+  kr_node_release(dy);
+  kr_set_num_threads(ctx, 1);
+  return ok;
+}
+
+static void threaded_conv(kr_ctx *ctx, const char *name, kr_shape xs, kr_shape ws, const kr_attr *at)
+{
+  kr_tensor *tx = gu_t_uniform(ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(ctx, ws, -1, 1, NOKINKS, 0);
+  kr_shape bs = kr_shape_make(1, &ws.dim[ws.ndim - 1]);
+  kr_tensor *tb = gu_t_uniform(ctx, bs, -0.5, 0.5, NOKINKS, 0);
+  /* the output shape from a throwaway node */
+  kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw);
+  kr_node *in[2] = {x, w};
+  kr_node *y = kr_node_op(ctx, KR_OP_CONV2D, 2, in, at);
+  CHECK_MSG(y != NULL, "%s: %s", name, kr_errmsg(ctx));
+  if (!y) goto done0;
+  kr_shape ys = y->shape;
+  kr_tensor *tdy = gu_t_uniform(ctx, ys, -1, 1, NOKINKS, 0);
+  rgeom g = rg(&xs, &ws, &ys, at);
+  int64_t ny = kr_numel(&ys);
+  double *ry = malloc((size_t)ny * sizeof(double)), *dz = malloc((size_t)ny * sizeof(double));
+  double *rdx = malloc((size_t)kr_numel(&xs) * sizeof(double)), *rdw = malloc((size_t)kr_numel(&ws) * sizeof(double));
+  double *rdb = malloc((size_t)g.O * sizeof(double));
+  ref_conv(&g, KR_DATA(tx), KR_DATA(tw), KR_DATA(tb), ry);
+  for (int64_t i = 0; i < ny; i++) {
+    if (at->f[0] != 0 && ry[i] <= 0) ry[i] = 0;
+    dz[i] = at->f[0] != 0 && ry[i] <= 0 ? 0 : KR_DATA(tdy)[i];
+  }
+  ref_conv_grads(&g, KR_DATA(tx), KR_DATA(tw), dz, rdx, rdw, rdb);
+  kr_tensor *one[4], *many[4];
+  CHECK_MSG(conv_run(ctx, 1, tx, tw, tb, tdy, at, one), "%s (1 thread): %s", name, kr_errmsg(ctx));
+  for (int threads = 2; threads <= 3; threads++) {
+    char nm[160];
+    snprintf(nm, sizeof nm, "%s (%d threads)", name, threads);
+    CHECK_MSG(conv_run(ctx, threads, tx, tw, tb, tdy, at, many), "%s: %s", nm, kr_errmsg(ctx));
+    compare_d(nm, "y", many[0], ry, 1e-4);
+    compare_d(nm, "dx", many[1], rdx, 1e-4);
+    compare_d(nm, "dw", many[2], rdw, 1e-4);
+    compare_d(nm, "db", many[3], rdb, 1e-4);
+    static const char *const what[4] = {"y", "dx", "dw", "db"};
+    for (int i = 0; i < 4; i++) {
+      compare_t(nm, what[i], many[i], one[i]);
+      kr_tensor_release(many[i]);
+    }
+  }
+  compare_d(name, "y (1 thread)", one[0], ry, 1e-4);
+  compare_d(name, "dx (1 thread)", one[1], rdx, 1e-4);
+  for (int i = 0; i < 4; i++) kr_tensor_release(one[i]);
+  free(ry);
+  free(dz);
+  free(rdx);
+  free(rdw);
+  free(rdb);
+  kr_tensor_release(tdy);
+  kr_node_release(y);
+done0:
+  kr_node_release(x);
+  kr_node_release(w);
+  kr_tensor_release(tx);
+  kr_tensor_release(tw);
+  kr_tensor_release(tb);
+}
+
+/* pools: threaded against one thread, forward and gradient */
+static void threaded_pool(kr_ctx *ctx, const char *name, int op, kr_shape xs, const kr_attr *at)
+{
+  kr_tensor *r[2][2] = {{NULL, NULL}, {NULL, NULL}};
+  kr_tensor *tx = gu_t_grid(ctx, xs, 0.01, 0.0);
+  kr_tensor *tdy = NULL;
+  for (int k = 0; k < 2; k++) {
+    kr_set_num_threads(ctx, k ? 2 : 1);
+    kr_node *x = kr_node_const(ctx, tx), *y = kr_node_op(ctx, op, 1, &x, at);
+    CHECK_MSG(y != NULL, "%s: %s", name, kr_errmsg(ctx));
+    if (y) {
+      if (!tdy) tdy = gu_t_uniform(ctx, y->shape, -1, 1, NOKINKS, 0);
+      kr_node *dy = kr_node_const(ctx, tdy);
+      kr_node *g = op == KR_OP_MAX_POOL2D ? kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, y, NULL)
+                                          : kr_op2(ctx, KR_OP_AVG_POOL2D_GRAD, dy, x, at);
+      /* one plan for both, so the max pool's argmax is the one its gradient reads */
+      kr_node *outs[2] = {y, g};
+      kr_plan *p = g ? kr_plan_new(ctx, 2, outs, 0, NULL, 1, 1) : NULL;
+      if (p && kr_plan_run(p, 1) == KR_OK) {
+        for (int i = 0; i < 2; i++) {
+          r[k][i] = kr_tensor_new(ctx, &outs[i]->shape);
+          memcpy(KR_DATA(r[k][i]), kr_plan_output(p, i), (size_t)kr_numel(&outs[i]->shape) * sizeof(float));
+        }
+      }
+      CHECK_MSG(r[k][1] != NULL, "%s: %s", name, kr_errmsg(ctx));
+      kr_plan_free(p);
+      kr_node_release(g);
+      kr_node_release(dy);
+    }
+    kr_node_release(y);
+    kr_node_release(x);
+  }
+  compare_t(name, "y (2 threads)", r[1][0], r[0][0]);
+  compare_t(name, "dx (2 threads)", r[1][1], r[0][1]);
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 2; i++) kr_tensor_release(r[k][i]);
+  kr_tensor_release(tx);
+  kr_tensor_release(tdy);
+  kr_set_num_threads(ctx, 1);
+}
+
+static void test_threads(kr_ctx *ctx)
+{
+  threaded_conv(ctx, "conv2d (4,12,12,8) 3x3x16 same relu", S(4, 12, 12, 8), S(3, 3, 8, 16),
+                AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv2d (8,21,19,8) 3x3x16 stride 2", S(8, 21, 19, 8), S(3, 3, 8, 16),
+                AT(.i = {2, 2, 1, 1, 0, 0, 0, 0}));
+  threaded_conv(ctx, "conv2d (3,16,16,12) 3x3x16 dilation 2 same", S(3, 16, 16, 12), S(3, 3, 12, 16),
+                AT(.i = {1, 1, 2, 2, 2, 2, 2, 2}));
+  threaded_conv(ctx, "conv2d (5,20,20,16) 1x1x32", S(5, 20, 20, 16), S(1, 1, 16, 32), AT(.i = {1, 1, 1, 1}));
+  threaded_conv(ctx, "conv1d (8,40,16) 3x32 relu", S(8, 40, 16), S(3, 16, 32), AT(.i = {1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv1d (9,60,16) 5x24 causal dilation 2", S(9, 60, 16), S(5, 16, 24),
+                AT(.i = {1, 1, 1, 2, 0, 0, 8, 0}));
+  threaded_pool(ctx, "max_pool2d (4,30,30,16) 3x3 stride 1", KR_OP_MAX_POOL2D, S(4, 30, 30, 16),
+                AT(.i = {3, 3, 1, 1, 0, 0, 0, 0}));
+  threaded_pool(ctx, "avg_pool2d (4,30,30,16) 3x3 stride 2 same", KR_OP_AVG_POOL2D, S(4, 31, 30, 16),
+                AT(.i = {3, 3, 2, 2, 1, 1, 1, 1}));
+  threaded_pool(ctx, "max_pool2d (6,40,40,32) 2x2", KR_OP_MAX_POOL2D, S(6, 40, 40, 32), AT(.i = {2, 2, 2, 2}));
+}
+
+/* ---- finite differences ---- */
+
+/* a conv whose pre-activations all stay >= 0.05 away from 0 (the relu's kink) */
+static kr_node *conv_away_from_kink(gcase *c, kr_shape xs, kr_shape ws, const kr_attr *at, int bias)
+{
+  for (int tries = 0; tries < 400; tries++) {
+    kr_tensor *tx = gu_t_uniform(c->ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(c->ctx, ws, -1, 1, NOKINKS, 0);
+    kr_shape bs = kr_shape_make(1, &ws.dim[ws.ndim - 1]);
+    kr_tensor *tb = bias ? gu_t_uniform(c->ctx, bs, -0.5, 0.5, NOKINKS, 0) : NULL;
+    kr_node *x = kr_node_const(c->ctx, tx), *w = kr_node_const(c->ctx, tw), *b = tb ? kr_node_const(c->ctx, tb) : NULL;
+    kr_node *in[3] = {x, w, b};
+    kr_attr lin = *at;
+    lin.f[0] = 0;
+    kr_node *z = kr_node_op(c->ctx, KR_OP_CONV2D, bias ? 3 : 2, in, &lin);
+    kr_tensor *tz = z ? kr_eval(c->ctx, z) : NULL;
+    int ok = tz != NULL;
+    for (int64_t i = 0; tz && i < kr_tensor_numel(tz); i++)
+      if (fabsf(KR_DATA(tz)[i]) < 0.05f) ok = 0;
+    kr_tensor_release(tz);
+    kr_node_release(z);
+    kr_node_release(x);
+    kr_node_release(w);
+    kr_node_release(b);
+    if (ok) {
+      kr_node *vx = gu_leaf(c, tx, 1), *vw = gu_leaf(c, tw, 1), *vb = tb ? gu_leaf(c, tb, 1) : NULL;
+      kr_node *vin[3] = {vx, vw, vb};
+      return opn(c, KR_OP_CONV2D, bias ? 3 : 2, vin, at);
+    }
+    kr_tensor_release(tx);
+    kr_tensor_release(tw);
+    kr_tensor_release(tb);
+  }
+  CHECK_MSG(0, "%s: no inputs away from the kink", c->name);
+  return NULL;
+}
+
+static void test_fd_conv(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int nx;
+    int64_t x[4];
+    int nw;
+    int64_t w[4];
+    int64_t at[8];
+    int bias, relu;
+  } cs[] = {
+    {"conv2d valid 3x3 + bias", 4, {2, 4, 5, 2}, 4, {3, 3, 2, 3}, {1, 1, 1, 1, 0, 0, 0, 0}, 1, 0},
+    {"conv2d same stride 2 + bias (col2im)", 4, {1, 5, 6, 2}, 4, {3, 3, 2, 2}, {2, 2, 1, 1, 1, 1, 0, 1}, 1, 0},
+    {"conv2d same 4x4 asymmetric", 4, {1, 4, 5, 2}, 4, {4, 4, 2, 2}, {1, 1, 1, 1, 1, 2, 1, 2}, 0, 0},
+    {"conv2d dilation 2 same", 4, {1, 5, 5, 2}, 4, {3, 3, 2, 2}, {1, 1, 2, 2, 2, 2, 2, 2}, 1, 0},
+    {"conv2d strides (1, 2)", 4, {2, 4, 6, 2}, 4, {2, 3, 2, 2}, {1, 2, 1, 1, 0, 0, 1, 1}, 0, 0},
+    {"conv2d 1x1 + bias", 4, {2, 3, 3, 3}, 4, {1, 1, 3, 2}, {1, 1, 1, 1, 0, 0, 0, 0}, 1, 0},
+    {"conv2d 1x1 stride 2", 4, {1, 5, 4, 2}, 4, {1, 1, 2, 3}, {2, 2, 1, 1, 0, 0, 0, 0}, 0, 0},
+    {"conv2d relu stride 1", 4, {1, 4, 4, 2}, 4, {2, 2, 2, 2}, {1, 1, 1, 1, 0, 0, 0, 0}, 1, 1},
+    {"conv2d relu stride 2 same", 4, {1, 5, 5, 2}, 4, {3, 3, 2, 2}, {2, 2, 1, 1, 1, 1, 1, 1}, 1, 1},
+    {"conv1d causal dilation 2 + bias", 3, {2, 6, 2}, 3, {3, 2, 3}, {1, 1, 1, 2, 0, 0, 4, 0}, 1, 0},
+    {"conv1d stride 2 same", 3, {2, 7, 2}, 3, {3, 2, 2}, {1, 2, 1, 1, 0, 0, 1, 1}, 0, 0},
+    {"conv1d relu", 3, {2, 5, 3}, 3, {2, 3, 2}, {1, 1, 1, 1, 0, 0, 0, 0}, 1, 1},
+  };
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    gcase c;
+    gu_begin(&c, ctx, cs[k].name, KR_OP_CONV2D);
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    memcpy(at.i, cs[k].at, sizeof cs[k].at);
+    at.f[0] = cs[k].relu;
+    kr_shape xs = kr_shape_make(cs[k].nx, cs[k].x), ws = kr_shape_make(cs[k].nw, cs[k].w);
+    kr_node *y;
+    if (cs[k].relu) {
+      y = conv_away_from_kink(&c, xs, ws, &at, cs[k].bias);
+    } else {
+      kr_node *x = var_u(&c, xs, -1, 1), *w = var_u(&c, ws, -1, 1);
+      kr_shape bs = kr_shape_make(1, &cs[k].w[cs[k].nw - 1]);
+      kr_node *b = cs[k].bias ? var_u(&c, bs, -0.5, 0.5) : NULL;
+      kr_node *in[3] = {x, w, b};
+      y = opn(&c, KR_OP_CONV2D, cs[k].bias ? 3 : 2, in, &at);
+    }
+    fd_done(&c, y, 0);
+  }
+  /* the kernel alone (the input is a constant) */
+  gcase c;
+  gu_begin(&c, ctx, "conv2d gradient of the kernel only", KR_OP_CONV2D);
+  kr_node *in[2] = {cst_u(&c, S(1, 4, 4, 2), -1, 1), var_u(&c, S(3, 3, 2, 2), -1, 1)};
+  fd_done(&c, opn(&c, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1, 1, 1, 1, 1})), 0);
+}
+
+static void test_fd_pool(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int nx;
+    int64_t x[4];
+    int64_t at[8];
+  } cs[] = {
+    {"2x2 valid", 4, {2, 4, 4, 2}, {2, 2, 2, 2, 0, 0, 0, 0}},
+    {"3x3 stride 2 same", 4, {1, 5, 6, 2}, {3, 3, 2, 2, 1, 1, 1, 1}},
+    {"3x3 stride 1 overlapping", 4, {1, 5, 4, 2}, {3, 3, 1, 1, 0, 0, 0, 0}},
+    {"2x2 stride 1 same (pads 0/1)", 4, {1, 3, 4, 2}, {2, 2, 1, 1, 0, 1, 0, 1}},
+    {"1-D 3 stride 2", 3, {2, 9, 2}, {1, 3, 1, 2, 0, 0, 0, 0}},
+    {"1-D 2 same", 3, {2, 5, 3}, {1, 2, 1, 2, 0, 0, 0, 1}},
+  };
+  for (int kind = 0; kind < 2; kind++)
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+      int op = kind ? KR_OP_AVG_POOL2D : KR_OP_MAX_POOL2D;
+      char name[96];
+      snprintf(name, sizeof name, "%s %s", kr_op_name(op), cs[k].name);
+      gcase c;
+      gu_begin(&c, ctx, name, op);
+      kr_attr at;
+      memset(&at, 0, sizeof at);
+      memcpy(at.i, cs[k].at, sizeof cs[k].at);
+      kr_shape xs = kr_shape_make(cs[k].nx, cs[k].x);
+      kr_node *x = kind ? var_u(&c, xs, -1, 1) : var_grid(&c, xs, 0.15, 0.03);   /* max: no ties */
+      fd_done(&c, op1(&c, op, x, &at), 0);
+    }
+}
+
+static void test_fd_shape_ops(kr_ctx *ctx)
+{
+  static const struct {
+    int op;
+    const char *name;
+    int nx;
+    int64_t x[4];
+    int64_t at[4];
+  } cs[] = {
+    {KR_OP_PAD2D, "pad2d (1, 2, 0, 3)", 4, {2, 2, 3, 2}, {1, 2, 0, 3}},
+    {KR_OP_PAD2D, "pad2d rank 3", 3, {2, 3, 2}, {0, 0, 2, 1}},
+    {KR_OP_CROP2D, "crop2d (1, 0, 2, 1)", 4, {2, 4, 5, 2}, {1, 0, 2, 1}},
+    {KR_OP_CROP2D, "crop2d rank 3", 3, {2, 5, 2}, {0, 0, 1, 2}},
+    {KR_OP_UPSAMPLE2D, "upsample2d (2, 3)", 4, {2, 2, 2, 2}, {2, 3}},
+    {KR_OP_UPSAMPLE2D, "upsample2d rank 3", 3, {2, 3, 2}, {1, 2}},
+  };
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    gcase c;
+    gu_begin(&c, ctx, cs[k].name, cs[k].op);
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    for (int i = 0; i < 4; i++) at.i[i] = cs[k].at[i];
+    fd_done(&c, op1(&c, cs[k].op, var_u(&c, kr_shape_make(cs[k].nx, cs[k].x), -1, 1), &at), 0);
+  }
+}
+
+static void test_spatial_dropout(kr_ctx *ctx)
+{
+  gcase c;
+  gu_begin(&c, ctx, "spatial_dropout 0.5 (2,3,3,4) training", KR_OP_SPATIAL_DROPOUT);
+  fd_done(&c, op1(&c, KR_OP_SPATIAL_DROPOUT, var_u(&c, S(2, 3, 3, 4), -1, 1), AT(.f = {0.5})), 1);
+  gu_begin(&c, ctx, "spatial_dropout 0.3 (3,4,5) training", KR_OP_SPATIAL_DROPOUT);
+  fd_done(&c, op1(&c, KR_OP_SPATIAL_DROPOUT, var_u(&c, S(3, 4, 5), -1, 1), AT(.f = {0.3})), 1);
+  gu_begin(&c, ctx, "spatial_dropout 0.5 inference", KR_OP_SPATIAL_DROPOUT);
+  fd_done(&c, op1(&c, KR_OP_SPATIAL_DROPOUT, var_u(&c, S(2, 3, 4), -1, 1), AT(.f = {0.5})), 0);
+  /* the mask is one value per (sample, channel), the same over all positions */
+  gu_begin(&c, ctx, "spatial_dropout mask", KR_OP_SPATIAL_DROPOUT);
+  kr_node *x = cst_u(&c, S(4, 5, 6, 8), 1, 2);
+  kr_node *y = op1(&c, KR_OP_SPATIAL_DROPOUT, x, AT(.f = {0.5}));
+  kr_tensor *t = NULL;
+  if (y && eval_nodes(ctx, 1, &y, 1, &t) == KR_OK) {
+    const float *xv = KR_DATA(x->value), *yv = KR_DATA(t);
+    int consistent = 1, zeros = 0, kept = 0;
+    for (int64_t n = 0; n < 4; n++)
+      for (int64_t ch = 0; ch < 8; ch++) {
+        double r0 = yv[n * 240 + ch] / xv[n * 240 + ch];
+        if (r0 == 0) zeros++;
+        else if (fabs(r0 - 2.0) < 1e-6) kept++;
+        for (int64_t s = 1; s < 30; s++) {
+          double r = yv[(n * 30 + s) * 8 + ch] / xv[(n * 30 + s) * 8 + ch];
+          if (fabs(r - r0) > 1e-6) consistent = 0;
+        }
+      }
+    CHECK_MSG(consistent && zeros > 3 && kept > 3 && zeros + kept == 32,
+              "spatial dropout mask: consistent %d, %d dropped and %d kept of 32 channels", consistent, zeros, kept);
+  } else {
+    CHECK_MSG(0, "spatial_dropout mask: %s", kr_errmsg(ctx));
+  }
+  kr_tensor_release(t);
+  gu_end(&c);
+}
+
+static void test_coverage(void)
+{
+  for (int op = KR_OP_CONV2D; op <= KR_OP_SPATIAL_DROPOUT_GRAD; op++) {
+    if (kr_ops[op].grad) CHECK_MSG(covered[op], "no finite-difference check for op '%s'", kr_op_name(op));
+    else CHECK_MSG(in_grad[op], "gradient helper '%s' appeared in no checked gradient", kr_op_name(op));
+  }
+}
+
+/* ---- errors ---- */
+
+static void expect_fail(kr_ctx *ctx, const char *what, kr_node *n, const char *s1, const char *s2)
+{
+  const char *m = kr_errmsg(ctx);
+  CHECK_MSG(n == NULL && has(m, s1) && (!s2 || has(m, s2)), "%s: expected an error with '%s' '%s', got '%s'", what,
+            s1, s2 ? s2 : "", n ? "(a node)" : m);
+  kr_node_release(n);
+}
+
+static void test_errors(kr_ctx *ctx)
+{
+  gcase c;
+  gu_begin(&c, ctx, "errors", KR_OP_CONV2D);
+  kr_node *x4 = cst_zeros(&c, S(2, 5, 5, 3)), *w4 = cst_zeros(&c, S(3, 3, 3, 4)), *x2 = cst_zeros(&c, S(5, 3));
+  kr_node *w_bad = cst_zeros(&c, S(3, 3, 2, 4)), *big = cst_zeros(&c, S(7, 7, 3, 4)), *b5 = cst_zeros(&c, S(5));
+  kr_node *x3 = cst_zeros(&c, S(2, 6, 3)), *w3 = cst_zeros(&c, S(3, 3, 4));
+  kr_node *in[3];
+  in[0] = x2; in[1] = w4;
+  expect_fail(ctx, "rank 2", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})), "conv2d: expected an input of rank 3", "(5, 3)");
+  in[0] = x4; in[1] = w_bad;
+  expect_fail(ctx, "channels", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})), "expects 2 input channels", "has 3");
+  in[1] = big;
+  expect_fail(ctx, "too large", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})), "is larger than the padded input 5x5", NULL);
+  in[1] = w3;
+  expect_fail(ctx, "kernel rank", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})), "does not fit an input of shape (2, 5, 5, 3)", NULL);
+  in[1] = w4;
+  expect_fail(ctx, "stride 0", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {0, 1, 1, 1})), "strides and dilations must be in [1,", NULL);
+  expect_fail(ctx, "negative pad", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1, -1})), "paddings must be in [0,", NULL);
+  expect_fail(ctx, "activation", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1}, .f = {2})), "fused activation", NULL);
+  in[2] = b5;
+  expect_fail(ctx, "bias", kr_node_op(ctx, KR_OP_CONV2D, 3, in, AT(.i = {1, 1, 1, 1})), "the bias has shape (5,), expected (4,)", NULL);
+  expect_fail(ctx, "one input", kr_node_op(ctx, KR_OP_CONV2D, 1, in, AT(.i = {1, 1, 1, 1})), "expected 2 or 3 inputs", NULL);
+  in[0] = x3; in[1] = w3;
+  expect_fail(ctx, "1-D height stride", kr_node_op(ctx, KR_OP_CONV2D, 2, in, AT(.i = {2, 1, 1, 1})), "a rank-3 input has no height", NULL);
+  /* gradient helpers check what they get */
+  kr_node *y = opn(&c, KR_OP_CONV2D, 2, (kr_node *[]){x4, w4}, AT(.i = {1, 1, 1, 1}));
+  kr_node *dy_bad = cst_zeros(&c, S(2, 3, 3, 5));
+  in[0] = dy_bad; in[1] = w4; in[2] = x4;
+  expect_fail(ctx, "grad_input dy", kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3, in, AT(.i = {1, 1, 1, 1})),
+              "the output gradient has shape (2, 3, 3, 5), the convolution gives (2, 3, 3, 4)", NULL);
+  in[0] = y;
+  expect_fail(ctx, "grad_input mask", kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3, in, AT(.i = {1, 1, 1, 1}, .f = {1})),
+              "expected 4 inputs, got 3", NULL);
+  expect_fail(ctx, "max_pool2d_grad of a conv", kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, y, y, NULL),
+              "must be a max_pool2d node, got conv2d", NULL);
+  expect_fail(ctx, "spatial_dropout_grad of a conv", kr_op2(ctx, KR_OP_SPATIAL_DROPOUT_GRAD, y, y, NULL),
+              "must be a spatial_dropout node", NULL);
+  /* pools, padding, upsampling, dropout */
+  expect_fail(ctx, "pool too large", kr_op1(ctx, KR_OP_MAX_POOL2D, x4, AT(.i = {6, 2, 1, 1})), "the pool window 6x2 is larger than the padded input 5x5", NULL);
+  expect_fail(ctx, "pool pad", kr_op1(ctx, KR_OP_AVG_POOL2D, x4, AT(.i = {2, 2, 1, 1, 2})), "padding must be smaller than the pool window", NULL);
+  expect_fail(ctx, "pool cells", kr_op1(ctx, KR_OP_MAX_POOL2D, x4, AT(.i = {300, 300, 1, 1})), "too large (at most 65535)", NULL);
+  expect_fail(ctx, "crop", kr_op1(ctx, KR_OP_CROP2D, x4, AT(.i = {3, 2})), "leaves nothing", NULL);
+  expect_fail(ctx, "upsample 0", kr_op1(ctx, KR_OP_UPSAMPLE2D, x4, AT(.i = {0, 2})), "sizes must be in [1,", NULL);
+  expect_fail(ctx, "spatial dropout rank", kr_op1(ctx, KR_OP_SPATIAL_DROPOUT, x2, AT(.f = {0.5})), "rank >= 3", NULL);
+  expect_fail(ctx, "spatial dropout rate", kr_op1(ctx, KR_OP_SPATIAL_DROPOUT, x4, AT(.f = {1.0})), "rate must be in [0, 1)", NULL);
+  gu_end(&c);
+}
+
+/* ---- a small convnet: no allocation per run; an allocation-failure sweep ---- */
+
+typedef struct net {
+  kr_tensor *t[4];
+  kr_node *n[16];
+  int nn;
+  kr_node *g[3];
+  kr_plan *plan;
+} net;
+
+static void net_free(net *m)
+{
+  kr_plan_free(m->plan);
+  for (int i = 0; i < 3; i++) kr_node_release(m->g[i]);
+  for (int i = m->nn - 1; i >= 0; i--) kr_node_release(m->n[i]);
+  for (int i = 0; i < 4; i++) kr_tensor_release(m->t[i]);
+  memset(m, 0, sizeof *m);
+}
+
+static kr_node *keep(net *m, kr_node *n)
+{
+  if (n) m->n[m->nn++] = n;
+  return n;
+}
+
+/* input (B, 8, 8, 2) -> conv 3x3x4 relu same -> max pool 2 -> spatial dropout
+** -> conv 3x3x3 -> avg pool -> sum; gradients of w1, b1, w2 */
+static int net_build(kr_ctx *ctx, net *m, int64_t batch)
+{
+  static const float r[8] = {0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.25f, -0.15f, 0.35f};
+  memset(m, 0, sizeof *m);
+  kr_shape ws1 = S(3, 3, 2, 4), bs1 = S(4), ws2 = S(3, 3, 4, 3);
+  if (!(m->t[0] = kr_tensor_new(ctx, &ws1)) || !(m->t[1] = kr_tensor_new(ctx, &bs1)) ||
+      !(m->t[2] = kr_tensor_new(ctx, &ws2)))
+    return kr_errcode(ctx);
+  for (int k = 0; k < 3; k++)
+    for (int64_t i = 0; i < kr_tensor_numel(m->t[k]); i++) KR_DATA(m->t[k])[i] = r[(i + k) % 8];
+  kr_shape xs = S(KR_BATCH, 8, 8, 2);
+  kr_node *x = keep(m, kr_node_input(ctx, &xs));
+  kr_node *w1 = x ? keep(m, kr_node_variable(ctx, m->t[0])) : NULL;
+  kr_node *b1 = w1 ? keep(m, kr_node_variable(ctx, m->t[1])) : NULL;
+  kr_node *w2 = b1 ? keep(m, kr_node_variable(ctx, m->t[2])) : NULL;
+  if (!w2) return kr_errcode(ctx);
+  kr_node *c1 = keep(m, kr_node_op(ctx, KR_OP_CONV2D, 3, (kr_node *[]){x, w1, b1}, AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}, .f = {1})));
+  kr_node *p1 = c1 ? keep(m, kr_op1(ctx, KR_OP_MAX_POOL2D, c1, AT(.i = {2, 2, 2, 2}))) : NULL;
+  kr_node *d1 = p1 ? keep(m, kr_op1(ctx, KR_OP_SPATIAL_DROPOUT, p1, AT(.f = {0.25}))) : NULL;
+  kr_node *c2 = d1 ? keep(m, kr_node_op(ctx, KR_OP_CONV2D, 2, (kr_node *[]){d1, w2}, AT(.i = {1, 1, 1, 1}))) : NULL;
+  kr_node *p2 = c2 ? keep(m, kr_op1(ctx, KR_OP_AVG_POOL2D, c2, AT(.i = {2, 2, 1, 1}))) : NULL;
+  kr_node *loss = p2 ? keep(m, kr_op1(ctx, KR_OP_SUM, p2, AT(.i = {15, 0}))) : NULL;
+  if (!loss) return kr_errcode(ctx);
+  kr_node *vars[3] = {w1, b1, w2};
+  int st = kr_gradients(ctx, loss, 3, vars, m->g);
+  if (st != KR_OK) return st;
+  kr_node *outs[4] = {loss, m->g[0], m->g[1], m->g[2]};
+  m->plan = kr_plan_new(ctx, 4, outs, 1, &x, batch, 1);
+  if (!m->plan) return kr_errcode(ctx);
+  float *in = kr_plan_input(m->plan, 0);
+  for (int64_t i = 0; i < batch * 128; i++) in[i] = r[i % 8] * (float)(1 + i % 5);
+  return KR_OK;
+}
+
+static void test_no_alloc(kr_ctx *ctx)
+{
+  for (int threads = 1; threads <= 2; threads++) {
+    kr_set_num_threads(ctx, threads);
+    net m;
+    int st = net_build(ctx, &m, 6);
+    CHECK_MSG(st == KR_OK, "net: %s", kr_errmsg(ctx));
+    if (st == KR_OK) {
+      CHECK(kr_plan_run(m.plan, 6) == KR_OK);
+      uint64_t before = kr_mem_allocs(ctx);
+      for (int i = 0; i < 3; i++) CHECK(kr_plan_run(m.plan, 6) == KR_OK);
+      CHECK(kr_plan_run(m.plan, 5) == KR_OK);    /* a smaller last batch in the same plan */
+      CHECK_MSG(kr_mem_allocs(ctx) == before, "%llu allocations in plan runs",
+                (unsigned long long)(kr_mem_allocs(ctx) - before));
+      CHECK(isfinite(kr_plan_output(m.plan, 0)[0]));
+    }
+    net_free(&m);
+  }
+  kr_set_num_threads(ctx, 1);
+  CHECK(kr_mem_in_use(ctx) == 0);
+}
+
+static void test_alloc_sweep(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_set_num_threads(ctx, 1);
+  net ref, m;
+  CHECK_MSG(net_build(ctx, &ref, 3) == KR_OK, "alloc sweep reference: %s", kr_errmsg(ctx));
+  kr_rng_seed(ctx, 7);
+  CHECK(kr_plan_run(ref.plan, 3) == KR_OK);
+  float want = kr_plan_output(ref.plan, 0)[0];
+  net_free(&ref);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  int failures = 0, bad = 0;
+  for (long n = 1; n < 100000; n++) {
+    kr_mem_fail_at(ctx, n);
+    int st = net_build(ctx, &m, 3);
+    kr_mem_fail_at(ctx, 0);
+    if (st == KR_OK) {
+      kr_rng_seed(ctx, 7);
+      CHECK(kr_plan_run(m.plan, 3) == KR_OK);
+      CHECK_MSG(kr_plan_output(m.plan, 0)[0] == want, "alloc sweep: the run after %ld allocations differs", n);
+      net_free(&m);
+      break;
+    }
+    net_free(&m);
+    failures++;
+    if (kr_mem_in_use(ctx) != 0 && bad++ < 5)
+      fprintf(stderr, "alloc sweep: failing allocation %ld leaks %zu bytes\n", n, kr_mem_in_use(ctx));
+    if ((st != KR_EMEM || !has(kr_errmsg(ctx), "out of memory")) && bad++ < 5)
+      fprintf(stderr, "alloc sweep: allocation %ld: status %d, message '%s'\n", n, st, kr_errmsg(ctx));
+  }
+  CHECK_MSG(bad == 0, "alloc sweep: %d problems", bad);
+  CHECK_MSG(failures > 20, "alloc sweep: only %d failing runs", failures);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
+int main(void)
+{
+  (void)var_k;   /* grad_util.h helpers this file does not need */
+  (void)var_data;
+  (void)cst_data;
+  kr_ctx *ctx = kr_ctx_new();
+  if (!ctx) return 1;
+  kr_set_num_threads(ctx, 1);
+  test_table();
+  test_fixtures(ctx, 1);
+  test_fixtures(ctx, 2);
+  test_threads(ctx);
+  test_fd_conv(ctx);
+  test_fd_pool(ctx);
+  test_fd_shape_ops(ctx);
+  test_spatial_dropout(ctx);
+  test_coverage();
+  test_errors(ctx);
+  test_no_alloc(ctx);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+  test_alloc_sweep();
+  return check_report("test_conv");
+}

@@ -66,6 +66,8 @@ kr_ctx *kr_ctx_new(void)
   kr_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return NULL;
   kr_rng_seed(ctx, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx);
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  ctx->max_alloc = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize : ((size_t)1 << 40);
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   ctx->threads = nc > 0 ? (int)nc : 1;
   return ctx;
@@ -99,7 +101,7 @@ void *kr_malloc(kr_ctx *ctx, size_t n)
     kr_fail(ctx, KR_EMEM, "out of memory (injected failure)");
     return NULL;
   }
-  if (n > SIZE_MAX - HDR) {
+  if (n > ctx->max_alloc || n > SIZE_MAX - HDR) {
     kr_fail(ctx, KR_EMEM, "out of memory (asked for %zu bytes)", n);
     return NULL;
   }

@@ -10,6 +10,7 @@ struct kr_ctx {
   char msg[KR_MSG_SIZE];
   int code;
   size_t in_use, peak;
+  size_t max_alloc;            /* one allocation above this fails: the machine's memory */
   uint64_t nallocs;            /* allocations so far: tests check the batch loop makes none */
   long fail_at;
   uint64_t rng[4];

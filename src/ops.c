@@ -217,7 +217,7 @@ static int shape_transpose(kr_ctx *ctx, kr_node *n)
 static int shape_concat(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t ax;
+  int64_t ax, given = n->attr.i[0];
   if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot concatenate on the batch axis");
   n->attr.i[0] = ax;
@@ -230,7 +230,7 @@ static int shape_concat(kr_ctx *ctx, kr_node *n)
     if (!ok) {
       char a[128], b[128];
       return kr_fail(ctx, KR_ESHAPE, "concatenate: shapes %s and %s do not match except on axis %lld", SH(x, a),
-                     SH(y, b), (long long)(ax - x->ndim));
+                     SH(y, b), (long long)given);
     }
     r.dim[ax] += y->dim[ax];
   }

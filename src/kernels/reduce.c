@@ -178,8 +178,8 @@ int kr_k_reduce(const kr_exec *e)
   if (op == KR_OP_SUM || op == KR_OP_MEAN) {
     memset(y, 0, (size_t)ny * sizeof(float));
     WALK(xs, st, y[o] += x[i]);
-    if (op == KR_OP_MEAN && count > 0)
-      for (int64_t i = 0; i < ny; i++) y[i] /= (float)count;
+    if (op == KR_OP_MEAN)   /* the mean of nothing is NaN, as in numpy */
+      for (int64_t i = 0; i < ny; i++) y[i] = count > 0 ? y[i] / (float)count : NAN;
   } else if (op == KR_OP_PROD) {
     for (int64_t i = 0; i < ny; i++) y[i] = 1.0f;
     WALK(xs, st, y[o] *= x[i]);

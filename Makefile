@@ -104,3 +104,34 @@ $(B)/asan/lkeras: src/lkeras.c $(B)/asan/libkeras.a src/lkeras.h
 $(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -Itests/c -o $@ $< $(B)/asan/libkeras.a $(HOST_LIBS)
+
+# ---- fuzzing the native model-file loader (libFuzzer, clang) ----
+#   make fuzz                    fuzz until stopped (FUZZ_SECONDS=n: stop after n s)
+#   make test                    includes a bounded run (LKERAS_FUZZ_SECONDS, 45 s),
+#                                counted as one test: build/tests/test_zz_fuzz_model_file
+# Seeds are real saved models in tests/fuzz/corpus/; new inputs found go to
+# build/fuzz/corpus (make fuzz) or a scratch copy (the bounded run), crashes
+# to build/fuzz/artifacts/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 0
+FUZZ_FLAGS    = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc -g -O1 \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC      = tests/fuzz/fuzz_model_file.c src/io/model_file.c src/ctx.c src/tensor.c
+
+.PHONY: fuzz
+$(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/kr.h src/ctx_impl.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) -lopenblas -lz -lm
+
+fuzz: $(B)/fuzz/fuzz_model_file
+	@mkdir -p $(B)/fuzz/corpus $(B)/fuzz/artifacts
+	cp tests/fuzz/corpus/* $(B)/fuzz/corpus/
+	$(B)/fuzz/fuzz_model_file -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/ $(B)/fuzz/corpus
+
+$(B)/tests/test_zz_fuzz_model_file: $(B)/fuzz/fuzz_model_file tests/fuzz/bounded.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec sh tests/fuzz/bounded.sh $(B)/fuzz/fuzz_model_file\n' > $@
+	chmod +x $@
+
+test: $(B)/tests/test_zz_fuzz_model_file

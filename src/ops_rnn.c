@@ -52,6 +52,7 @@ void kr_rnn_layout(const kr_node *rnn, int64_t batch, kr_rnn_dims *d)
   if (d->cell == KR_RNN_LSTM) {
     d->oCin = o;  o += B * T * u;
     d->oCfin = o; o += B * u;
+    d->oTC = o;   o += B * T * u;   /* act(c) of each step, for BPTT */
   }
   if (d->cell == KR_RNN_GRU_RA) { d->oRH = o; o += B * T * u; }
   if (d->dropout > 0) { d->oDX = o; o += G * B * F; }
@@ -300,14 +301,14 @@ size_t kr_rnn_bptt_aux(const kr_node *n, int64_t batch)
 }
 
 /* dP (B, T, Gu), dR (GRU reset_after), dh, dc, the output carry, a row of
-** gates, and one (B, T, max(F, u)) temporary */
+** gates, U transposed, and one (B, T, max(F, u)) temporary */
 size_t kr_rnn_bptt_scratch(const kr_node *n, int64_t batch)
 {
   kr_rnn_dims d;
   kr_rnn_layout(n->in[0], batch, &d);
   size_t BT = (size_t)(d.B * d.T), Gu = (size_t)d.Gu, B = (size_t)d.B, u = (size_t)d.u;
   size_t s = BT * Gu * (d.cell == KR_RNN_GRU_RA ? 2 : 1);
-  s += 3 * B * u + B * Gu;
+  s += 3 * B * u + B * Gu + Gu * u;
   s += BT * (size_t)(d.F > d.u ? d.F : d.u);
   return s;
 }

@@ -56,7 +56,7 @@ typedef struct kr_rnn_dims {
   double dropout, rdropout;
   int ih0, ic0, imask;       /* input positions in the rnn node, -1 when absent */
   /* aux of the rnn node, in floats */
-  size_t oP, oHin, oCin, oHfin, oCfin, oRH, oDX, oDH, aux;
+  size_t oP, oHin, oCin, oHfin, oCfin, oTC, oRH, oDX, oDH, aux;
   /* aux of the rnn_grad node */
   size_t gW, gU, gb, gh0, gc0, gaux;
 } kr_rnn_dims;

@@ -280,7 +280,6 @@ local function rnn_init(self, o, kind)
   self._gates = kind == "LSTM" and 4 or kind == "GRU" and 3 or 1
   self._nstates = kind == "LSTM" and 2 or 1
   take_batch(self)
-  for k, f in pairs(rnn_methods) do self[k] = f end
 end
 
 function rnn_methods.build(self, shape)

@@ -56,6 +56,13 @@ local function words(s, filters, lower, split, who)
     end
     s = table.concat(cs)
   end
+  if type(split) == "function" then
+    local out = {}
+    for _, w in ipairs(split(s)) do
+      if w ~= "" then out[#out + 1] = w end
+    end
+    return out
+  end
   if split == "" then error(who .. ": split must not be empty", 4) end
   return split_plain(s, split)
 end
@@ -66,7 +73,8 @@ function text.text_to_word_sequence(s, o)
   check_string("text_to_word_sequence", "text", s)
   local filters = o.filters == nil and DEFAULT_FILTERS or check_string("text_to_word_sequence", "filters", o.filters)
   local lower = o.lower == nil and true or o.lower
-  local split = o.split == nil and " " or check_string("text_to_word_sequence", "split", o.split)
+  local split = o.split == nil and " " or o.split
+  if type(split) ~= "function" then check_string("text_to_word_sequence", "split", split) end
   return words(s, filters, lower, split, "text_to_word_sequence")
 end
 
@@ -77,13 +85,14 @@ Tokenizer.__index = Tokenizer
 Tokenizer.__name = "keras.preprocessing.text.Tokenizer"
 
 local TOKENIZER_ARGS = {num_words = true, filters = true, lower = true, split = true, char_level = true,
-                        oov_token = true, document_count = true}
+                        oov_token = true, document_count = true, nb_words = true}
 
 function text.Tokenizer(a, b)
   local o = {}
   if type(a) == "table" then for k, v in pairs(a) do o[k] = v end elseif a ~= nil then o.num_words = a end
   if type(b) == "table" then for k, v in pairs(b) do o[k] = v end end
   if o[1] ~= nil then o.num_words, o[1] = o[1], nil end
+  if o.nb_words ~= nil then o.num_words, o.nb_words = o.nb_words, nil end   -- legacy name
   for k in pairs(o) do
     if not TOKENIZER_ARGS[k] then error(string.format("Tokenizer: unknown argument '%s'", tostring(k)), 2) end
   end
@@ -91,7 +100,7 @@ function text.Tokenizer(a, b)
     error("Tokenizer: num_words must be an integer >= 0, got " .. tostring(o.num_words), 2)
   end
   for _, k in ipairs{"filters", "split"} do
-    if o[k] ~= nil and type(o[k]) ~= "string" then
+    if o[k] ~= nil and type(o[k]) ~= "string" and not (k == "split" and type(o[k]) == "function") then
       error(string.format("Tokenizer: %s must be a string, got %s", k, type(o[k])), 2)
     end
   end
@@ -254,7 +263,7 @@ function Tokenizer:sequences_to_matrix(seqs, mode)
       for _ in pairs(self.word_index) do nw = nw + 1 end
       nw = nw + 1
     else
-      error("Specify a dimension (`num_words` argument), or fit on some text data first.", 2)
+      error("Specify a dimension (num_words argument), or fit on some text data first.", 2)
     end
   end
   if not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end

@@ -60,6 +60,70 @@ workload("mlp_big", 60000, 128, 4, function(n)
   return model, keras.random.random{n, 784}, onehot(n, 10)
 end)
 
+-- ---- the convolution workloads (issue 3: Conv1D/Conv2D); as in torch_seed.py ----
+
+workload("cnn", 100, 32, 6, function(n)
+  local model = keras.Sequential{
+    L.Conv2D{32, {3, 3}, activation = "relu", input_shape = {100, 100, 3}},
+    L.Conv2D{32, {3, 3}, activation = "relu"},
+    L.MaxPooling2D{pool_size = {2, 2}},
+    L.Dropout(0.25),
+    L.Conv2D{64, {3, 3}, activation = "relu"},
+    L.Conv2D{64, {3, 3}, activation = "relu"},
+    L.MaxPooling2D{pool_size = {2, 2}},
+    L.Dropout(0.25),
+    L.Flatten(),
+    L.Dense{256, activation = "relu"},
+    L.Dropout(0.5),
+    L.Dense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = sgd_nesterov()}
+  return model, keras.random.random{n, 100, 100, 3}, onehot(n, 10)
+end)
+
+workload("conv1d", 1000, 16, 6, function(n)
+  local model = keras.Sequential{
+    L.Conv1D{64, 3, activation = "relu", input_shape = {100, 100}},
+    L.Conv1D{64, 3, activation = "relu"},
+    L.MaxPooling1D(3),
+    L.Conv1D{128, 3, activation = "relu"},
+    L.Conv1D{128, 3, activation = "relu"},
+    L.GlobalAveragePooling1D(),
+    L.Dropout(0.5),
+    L.Dense{1, activation = "sigmoid"},
+  }
+  model:compile{loss = "binary_crossentropy", optimizer = rmsprop()}
+  return model, keras.random.random{n, 100, 100}, keras.random.randint(2, {n, 1})
+end)
+
+-- ---- end of the convolution workloads ----
+
+-- ---- the recurrent workloads (issue 4: sequences and text); as in torch_seed.py ----
+
+workload("lstm_stacked", 10000, 64, 6, function(n)
+  local model = keras.Sequential{
+    L.LSTM{32, return_sequences = true, input_shape = {8, 16}},
+    L.LSTM{32, return_sequences = true},
+    L.LSTM{32},
+    L.Dense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = rmsprop()}
+  return model, keras.random.random{n, 8, 16}, keras.random.random{n, 10}
+end)
+
+workload("embed_lstm", 2000, 32, 4, function(n)
+  local model = keras.Sequential{
+    L.Embedding{20000, 256, input_length = 80},
+    L.LSTM(128),
+    L.Dropout(0.5),
+    L.Dense{1, activation = "sigmoid"},
+  }
+  model:compile{loss = "binary_crossentropy", optimizer = rmsprop()}
+  return model, keras.random.randint(20000, {n, 80}), keras.random.randint(2, {n, 1})
+end)
+
+-- ---- end of the recurrent workloads ----
+
 -- ---------------------------------------------------------------- arguments
 
 local function usage(msg)

@@ -141,7 +141,7 @@ static int parse_tensor(reader *r, kr_model_file *mf, int i)
   }
   r->at += 8 * (size_t)rank;
   if (numel == UINT64_MAX || numel > left(r) / 4)
-    return kr_fail(ctx, KR_EFORMAT, "load: '%s': tensor '%s' declares more values than the file holds (at byte %zu)",
+    return kr_fail(ctx, KR_EFORMAT, "load: '%s': truncated model file (tensor '%s' declares more values than the file holds, at byte %zu)",
                    r->what, name, r->at);
   kr_tensor *t = kr_tensor_new(ctx, &s);
   if (!t) return kr_errcode(ctx);

@@ -13,7 +13,7 @@
 ** kernel tensor's own order (kh, kw, c), so the kernel (KH, KW, C, O) is
 ** already the K x O right-hand matrix: y_block = cols x w by cblas_sgemm,
 ** then the bias and the fused relu while the block is in cache. R is chosen
-** so that a block is about BLOCK_FLOATS floats (it stays in L2). Gradients:
+** so that a block is about BLOCK_FLOATS floats (it stays in L1/L2). Gradients:
 **   dw += cols^T dz  (per worker, then summed in a fixed order);
 **   dx  = the stride-1 case is itself a convolution of dz by the kernel
 **         flipped and transposed to (KH, KW, O, C), padded by (K-1)*d - pad,
@@ -46,9 +46,9 @@
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
 
-#define BLOCK_FLOATS 98304        /* im2col block: 384 KiB */
+#define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define MIN_ROWS 16
-#define MAX_ROWS 4096
+#define MAX_ROWS 1024
 #define PAR_MIN_WORK 400000       /* multiply-adds (or copied floats) below which one worker runs */
 
 static int64_t rows_for(int64_t K)
@@ -187,7 +187,10 @@ static void copy_span(float *restrict dst, const float *restrict src, const floa
     memcpy(dst, src, (size_t)n * sizeof(float));
     return;
   }
-  for (int64_t i = 0; i < n; i++) dst[i] = mask[i] > 0.0f ? src[i] : 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    float v = src[i];   /* loaded unconditionally: the loop vectorizes */
+    dst[i] = mask[i] > 0.0f ? v : 0.0f;
+  }
 }
 
 /* rows [r0, r0 + nr) of the unfolded input into cols (nr x K); mask: see copy_span */
@@ -527,7 +530,10 @@ static void gb_rows(void *arg, int t, int T)
     const float *d = j->dy + r * O;
     if (j->mask) {
       const float *m = j->mask + r * O;
-      for (int64_t o = 0; o < O; o++) acc[o] += m[o] > 0.0f ? d[o] : 0.0f;
+      for (int64_t o = 0; o < O; o++) {
+        float v = d[o];
+        acc[o] += m[o] > 0.0f ? v : 0.0f;
+      }
     } else {
       for (int64_t o = 0; o < O; o++) acc[o] += d[o];
     }
@@ -629,35 +635,46 @@ typedef struct pool_job {
   int bytes;
 } pool_job;
 
+#define CCHUNK 256   /* channels handled at once by the pooling loops (a stack buffer) */
+
+/* the argmax index of each channel is kept as a float while scanning the
+** window, so that the compare-and-select loops over the channels vectorize */
 static void maxpool_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
   const pgeom *g = &j->g;
   int64_t n0, n1, C = g->C;
+  float idf[CCHUNK];
   share(g->N, t, T, &n0, &n1);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++)
       for (int64_t ow = 0; ow < g->Wo; ow++) {
         int64_t h0, h1, w0, w1, o = ((n * g->Ho + oh) * g->Wo + ow) * C;
+        int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
         window(g, oh, ow, &h0, &h1, &w0, &w1);
-        float *y = j->y + o;
-        const float *first = j->x + ((n * g->H + h0) * g->W + w0) * C;
-        unsigned i0 = (unsigned)((h0 - (oh * g->sh - g->pt)) * g->KW + (w0 - (ow * g->sw - g->pl)));
-        for (int64_t c = 0; c < C; c++) {
-          y[c] = first[c];
-          idx_put(j->aux, j->bytes, o + c, i0);
-        }
-        for (int64_t h = h0; h < h1; h++)
-          for (int64_t w = w0; w < w1; w++) {
-            if (h == h0 && w == w0) continue;
-            const float *xr = j->x + ((n * g->H + h) * g->W + w) * C;
-            unsigned id = (unsigned)((h - (oh * g->sh - g->pt)) * g->KW + (w - (ow * g->sw - g->pl)));
-            for (int64_t c = 0; c < C; c++)
-              if (xr[c] > y[c]) {
-                y[c] = xr[c];
-                idx_put(j->aux, j->bytes, o + c, id);
-              }
+        for (int64_t c0 = 0; c0 < C; c0 += CCHUNK) {
+          int64_t nc = C - c0 < CCHUNK ? C - c0 : CCHUNK;
+          float *restrict y = j->y + o + c0;
+          const float *first = j->x + ((n * g->H + h0) * g->W + w0) * C + c0;
+          float i0 = (float)((h0 - hs) * g->KW + (w0 - ws));
+          for (int64_t c = 0; c < nc; c++) {
+            y[c] = first[c];
+            idf[c] = i0;
           }
+          for (int64_t h = h0; h < h1; h++)
+            for (int64_t w = w0; w < w1; w++) {
+              if (h == h0 && w == w0) continue;
+              const float *restrict xr = j->x + ((n * g->H + h) * g->W + w) * C + c0;
+              float id = (float)((h - hs) * g->KW + (w - ws));
+              for (int64_t c = 0; c < nc; c++) {   /* the blend as arithmetic: this form vectorizes */
+                float v = xr[c], m = y[c], i = idf[c];
+                float b = (float)(v > m);
+                y[c] = v > m ? v : m;
+                idf[c] = i + b * (id - i);
+              }
+            }
+          for (int64_t c = 0; c < nc; c++) idx_put(j->aux, j->bytes, o + c0 + c, (unsigned)idf[c]);
+        }
       }
 }
 
@@ -674,23 +691,69 @@ int kr_k_max_pool2d(const kr_exec *e)
   return KR_OK;
 }
 
+/* windows that do not overlap cover each input cell at most once: the
+** gradient kernels then store instead of adding, after zeroing only the
+** cells no window covers */
+static int disjoint(const pgeom *g) { return g->sh >= g->KH && g->sw >= g->KW; }
+
+static int covered(int64_t i, int64_t pad, int64_t stride, int64_t k, int64_t nout)
+{
+  int64_t p = i + pad;
+  return p / stride < nout && p % stride < k;
+}
+
+static void zero_uncovered(const pgeom *g, float *plane)
+{
+  int64_t C = g->C;
+  for (int64_t h = 0; h < g->H; h++) {
+    float *row = plane + h * g->W * C;
+    if (!covered(h, g->pt, g->sh, g->KH, g->Ho)) {
+      memset(row, 0, (size_t)(g->W * C) * sizeof(float));
+      continue;
+    }
+    for (int64_t w = 0; w < g->W; w++)
+      if (!covered(w, g->pl, g->sw, g->KW, g->Wo)) memset(row + w * C, 0, (size_t)C * sizeof(float));
+  }
+}
+
 static void maxpool_grad_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
   const pgeom *g = &j->g;
   int64_t n0, n1, C = g->C;
+  float idf[CCHUNK];
   share(g->N, t, T, &n0, &n1);
   int64_t plane = g->H * g->W * C;
-  memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  int store = disjoint(g);
+  if (store)
+    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, j->y + n * plane);
+  else
+    memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++)
       for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;
+        int64_t h0, h1, w0, w1, o = ((n * g->Ho + oh) * g->Wo + ow) * C;
         int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
-        for (int64_t c = 0; c < C; c++) {
-          unsigned id = idx_get(j->aux, j->bytes, o + c);
-          int64_t h = hs + (int64_t)id / g->KW, w = ws + (int64_t)id % g->KW;
-          j->y[((n * g->H + h) * g->W + w) * C + c] += j->dy[o + c];
+        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        for (int64_t c0 = 0; c0 < C; c0 += CCHUNK) {
+          int64_t nc = C - c0 < CCHUNK ? C - c0 : CCHUNK;
+          const float *restrict d = j->dy + o + c0;
+          for (int64_t c = 0; c < nc; c++) idf[c] = (float)idx_get(j->aux, j->bytes, o + c0 + c);
+          for (int64_t h = h0; h < h1; h++)
+            for (int64_t w = w0; w < w1; w++) {
+              float *restrict xr = j->y + ((n * g->H + h) * g->W + w) * C + c0;
+              float id = (float)((h - hs) * g->KW + (w - ws));
+              if (store)
+                for (int64_t c = 0; c < nc; c++) {
+                  float v = d[c];
+                  xr[c] = idf[c] == id ? v : 0.0f;
+                }
+              else
+                for (int64_t c = 0; c < nc; c++) {
+                  float v = d[c];
+                  xr[c] += idf[c] == id ? v : 0.0f;
+                }
+            }
         }
       }
 }
@@ -751,18 +814,25 @@ static void avgpool_grad_rows(void *arg, int t, int T)
   int64_t n0, n1, C = g->C;
   share(g->N, t, T, &n0, &n1);
   int64_t plane = g->H * g->W * C;
-  memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  int store = disjoint(g);
+  if (store)
+    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, j->y + n * plane);
+  else
+    memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++)
       for (int64_t ow = 0; ow < g->Wo; ow++) {
         int64_t h0, h1, w0, w1;
         window(g, oh, ow, &h0, &h1, &w0, &w1);
-        const float *d = j->dy + ((n * g->Ho + oh) * g->Wo + ow) * C;
+        const float *restrict d = j->dy + ((n * g->Ho + oh) * g->Wo + ow) * C;
         float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
         for (int64_t h = h0; h < h1; h++)
           for (int64_t w = w0; w < w1; w++) {
-            float *xr = j->y + ((n * g->H + h) * g->W + w) * C;
-            for (int64_t c = 0; c < C; c++) xr[c] += d[c] * inv;
+            float *restrict xr = j->y + ((n * g->H + h) * g->W + w) * C;
+            if (store)
+              for (int64_t c = 0; c < C; c++) xr[c] = d[c] * inv;
+            else
+              for (int64_t c = 0; c < C; c++) xr[c] += d[c] * inv;
           }
       }
 }

@@ -5,37 +5,90 @@
 ** Shape letters as in ops_rnn.h: B batch, T timesteps, F features, u units,
 ** G gates, Gu = G*u. Sequences stay batch-major, (B, T, .) like the input.
 **
-** Forward (kr_k_rnn): one GEMM projects every timestep of x through W into
-** P (B, T, Gu); then per step a GEMM adds h_prev U into P[:, t] and the gate
-** math runs in place, leaving the activated gates in P. The aux keeps what
-** BPTT needs: P, the state before each input step Hin (and Cin), the final
-** state, the GRU's recurrent h term, the dropout masks.
+** Forward (kr_k_rnn): one GEMM (OpenBLAS) projects every timestep of x
+** through W into P (B, T, Gu); then per step a small GEMM adds h_prev U into
+** P[:, t] and the gate math runs in place, leaving the activated gates in P.
+** The aux keeps what BPTT needs: P, the state before each input step Hin
+** (and Cin, act(c)), the final state, the GRU's recurrent h term, the
+** dropout masks.
 ** Backward (kr_k_rnn_bptt): walks the steps in reverse, writing the gates'
 ** pre-activation gradients dP (B, T, Gu); then dx = dP W^T, dW = x^T dP and
 ** dU = Hin^T dP are one GEMM each.
 ** Masked steps (mask 0) carry state and output over; the carried output
 ** starts at zeros, as in Keras's K.rnn.
+**
+** The per-step part touches each batch row on its own, so it runs on row
+** ranges (fwd_rows, bwd_rows), split among threads when the context asks
+** for more than one (see "threads" below). Its small products use the GEMM
+** here (mm), not OpenBLAS, so that several threads may run them at once;
+** the hot loops are compiled twice, for AVX2+FMA and for the baseline, and
+** picked by the CPU at run time.
 */
 #include "kernels.h"
 #include "../ops_rnn.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
-/* ---- activations, in place over n values, and their derivatives from the output ---- */
+#define AI static inline __attribute__((always_inline))
+
+/* ---- fast float math: branch-free, so the loops over a row vectorize ---- */
+
+/* e^x with |relative error| < 1.2e-7 on [-87, 88] (clamped outside):
+** x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial fitted to it
+** (scripts' comment: least squares on Chebyshev nodes, float32 coefficients) */
+AI float fexp(float x)
+{
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest */
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 0.0013859301107004285f;
+  p = p * r + 0.008374770171940327f;
+  p = p * r + 0.04166772589087486f;
+  p = p * r + 0.1666642129421234f;
+  p = p * r + 0.4999999403953552f;
+  p = p * r + 1.0f;
+  int32_t k = (int32_t)n;
+  uint32_t bits = (uint32_t)(k + 127) << 23;
+  float s;
+  memcpy(&s, &bits, sizeof s);
+  return (1.0f + p * r) * s;
+}
+
+/* tanh: an odd polynomial below 0.625 (relative error < 1e-7), else
+** (1 - e) / (1 + e) with e = e^(-2|x|) */
+AI float ftanh(float x)
+{
+  float a = x < 0 ? -x : x;
+  float x2 = x * x;
+  float p = -0.005718891508877277f;
+  p = p * x2 + 0.02065306343138218f;
+  p = p * x2 + -0.053744640201330185f;
+  p = p * x2 + 0.13331513106822968f;
+  p = p * x2 + -0.3333328664302826f;
+  float small = x + x * x2 * p;
+  float e = fexp(-2.0f * a);
+  float big = (1.0f - e) / (1.0f + e);
+  big = x < 0 ? -big : big;
+  return a < 0.625f ? small : big;
+}
+
+AI float fsigm(float x) { return 1.0f / (1.0f + fexp(-x)); }
 
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-static void act_fwd(int code, float *v, int64_t n)
+/* an activation in place over n values */
+AI void act_fwd(int code, float *restrict v, int64_t n)
 {
   switch (code) {
   case KR_RACT_LINEAR: break;
-  case KR_RACT_TANH: for (int64_t i = 0; i < n; i++) v[i] = tanhf(v[i]); break;
-  case KR_RACT_SIGMOID: for (int64_t i = 0; i < n; i++) v[i] = sigm(v[i]); break;
+  case KR_RACT_TANH: for (int64_t i = 0; i < n; i++) v[i] = ftanh(v[i]); break;
+  case KR_RACT_SIGMOID: for (int64_t i = 0; i < n; i++) v[i] = fsigm(v[i]); break;
   case KR_RACT_HARD_SIGMOID:
     for (int64_t i = 0; i < n; i++) {
       float y = 0.2f * v[i] + 0.5f;
@@ -56,7 +109,7 @@ static void act_fwd(int code, float *v, int64_t n)
 }
 
 /* d[i] *= f'(x) where y = f(x) */
-static void act_bwd(int code, float *d, const float *y, int64_t n)
+AI void act_bwd(int code, float *restrict d, const float *restrict y, int64_t n)
 {
   switch (code) {
   case KR_RACT_LINEAR: break;
@@ -81,9 +134,68 @@ static void act_bwd(int code, float *d, const float *y, int64_t n)
   }
 }
 
-/* ---- small helpers ---- */
+/* ---- small GEMM for the per-step products: C (M, N; ldc) (+)= A (M, K) B (K, N) ---- */
 
-/* C (M, N; ldc) = alpha A B + beta C with optional transposes, row-major */
+typedef float v8f __attribute__((vector_size(32)));
+
+AI v8f ld8(const float *p)
+{
+  v8f v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+AI void st8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+
+AI void mm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+           int64_t ldc, int acc)
+{
+  int64_t j = 0;
+  for (; j + 16 <= N; j += 16) {
+    int64_t i = 0;
+    for (; i + 4 <= M; i += 4) {
+      float *c0 = C + i * ldc + j, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+      v8f z = {0};
+      v8f a0 = acc ? ld8(c0) : z, b0 = acc ? ld8(c0 + 8) : z;
+      v8f a1 = acc ? ld8(c1) : z, b1 = acc ? ld8(c1 + 8) : z;
+      v8f a2 = acc ? ld8(c2) : z, b2 = acc ? ld8(c2 + 8) : z;
+      v8f a3 = acc ? ld8(c3) : z, b3 = acc ? ld8(c3 + 8) : z;
+      const float *x0 = A + i * lda, *x1 = x0 + lda, *x2 = x1 + lda, *x3 = x2 + lda;
+      for (int64_t k = 0; k < K; k++) {
+        v8f w0 = ld8(B + k * ldb + j), w1 = ld8(B + k * ldb + j + 8);
+        a0 += x0[k] * w0; b0 += x0[k] * w1;
+        a1 += x1[k] * w0; b1 += x1[k] * w1;
+        a2 += x2[k] * w0; b2 += x2[k] * w1;
+        a3 += x3[k] * w0; b3 += x3[k] * w1;
+      }
+      st8(c0, a0); st8(c0 + 8, b0);
+      st8(c1, a1); st8(c1 + 8, b1);
+      st8(c2, a2); st8(c2 + 8, b2);
+      st8(c3, a3); st8(c3 + 8, b3);
+    }
+    for (; i < M; i++) {
+      float *c0 = C + i * ldc + j;
+      v8f z = {0};
+      v8f a0 = acc ? ld8(c0) : z, b0 = acc ? ld8(c0 + 8) : z;
+      const float *x0 = A + i * lda;
+      for (int64_t k = 0; k < K; k++) {
+        a0 += x0[k] * ld8(B + k * ldb + j);
+        b0 += x0[k] * ld8(B + k * ldb + j + 8);
+      }
+      st8(c0, a0); st8(c0 + 8, b0);
+    }
+  }
+  for (; j < N; j++)   /* the columns left over */
+    for (int64_t i = 0; i < M; i++) {
+      const float *x0 = A + i * lda;
+      float s = acc ? C[i * ldc + j] : 0.0f;
+      for (int64_t k = 0; k < K; k++) s += x0[k] * B[k * ldb + j];
+      C[i * ldc + j] = s;
+    }
+}
+
+/* ---- OpenBLAS for the big products ---- */
+
 static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                  int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -104,13 +216,10 @@ static void draw_masks(kr_ctx *ctx, float *m, int64_t n, double rate)
 }
 
 /* the input time of processing step s */
-static inline int64_t step_t(const kr_rnn_dims *d, int64_t s)
-{
-  return (d->flags & KR_RNNF_BACKWARDS) ? d->T - 1 - s : s;
-}
+AI int64_t step_t(const kr_rnn_dims *d, int64_t s) { return (d->flags & KR_RNNF_BACKWARDS) ? d->T - 1 - s : s; }
 
 /* position of step s in a return_sequences output */
-static inline int64_t out_pos(const kr_rnn_dims *d, int64_t s)
+AI int64_t out_pos(const kr_rnn_dims *d, int64_t s)
 {
   return (d->flags & KR_RNNF_INPUT_ORDER) ? step_t(d, s) : s;
 }
@@ -131,27 +240,263 @@ static int check_state_batch(const kr_exec *e, const kr_rnn_dims *d)
   return KR_OK;
 }
 
+/* ---- threads: row ranges of one kernel run on a small pool ----
+** The pool is process-wide (like OpenBLAS's): workers are started on first
+** use, up to the context's thread count, and sleep between jobs. One job at
+** a time: a kernel that finds the pool busy (another lua_State in another
+** thread) runs its rows alone. */
+
+#define POOL_MAX 16
+
+typedef void (*rows_fn)(const void *job, int64_t r0, int64_t r1);
+
+static struct {
+  pthread_mutex_t lock, use;
+  pthread_cond_t go, done;
+  int started;
+  unsigned long gen;
+  int pending, nparts;
+  rows_fn fn;
+  const void *job;
+  int64_t rows;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          0, 0, 0, 0, NULL, NULL, 0};
+
+static void part_range(int64_t rows, int parts, int k, int64_t *r0, int64_t *r1)
+{
+  *r0 = rows * k / parts;
+  *r1 = rows * (k + 1) / parts;
+}
+
+static void *worker(void *arg)
+{
+  int id = (int)(intptr_t)arg;   /* 1.. */
+  unsigned long seen = 0;
+  pthread_mutex_lock(&pool.lock);
+  for (;;) {
+    while (pool.gen == seen) pthread_cond_wait(&pool.go, &pool.lock);
+    seen = pool.gen;
+    if (id >= pool.nparts) continue;
+    rows_fn fn = pool.fn;
+    const void *job = pool.job;
+    int64_t r0, r1;
+    part_range(pool.rows, pool.nparts, id, &r0, &r1);
+    pthread_mutex_unlock(&pool.lock);
+    fn(job, r0, r1);
+    pthread_mutex_lock(&pool.lock);
+    if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+  }
+  return NULL;
+}
+
+/* fn over rows [0, rows) in up to `threads` parts; the caller does part 0 */
+static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, int64_t min_rows)
+{
+  int parts = threads;
+  if (parts > POOL_MAX) parts = POOL_MAX;
+  while (parts > 1 && rows / parts < min_rows) parts--;
+  if (parts <= 1 || pthread_mutex_trylock(&pool.use) != 0) {
+    fn(job, 0, rows);
+    return;
+  }
+  pthread_mutex_lock(&pool.lock);
+  while (pool.started < parts - 1) {
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int ok = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.started + 1)) == 0;
+    pthread_attr_destroy(&at);
+    if (!ok) break;
+    pool.started++;
+  }
+  if (parts - 1 > pool.started) parts = pool.started + 1;
+  pool.fn = fn;
+  pool.job = job;
+  pool.rows = rows;
+  pool.nparts = parts;
+  pool.pending = parts - 1;
+  pool.gen++;
+  pthread_cond_broadcast(&pool.go);
+  pthread_mutex_unlock(&pool.lock);
+  int64_t r0, r1;
+  part_range(rows, parts, 0, &r0, &r1);
+  fn(job, r0, r1);
+  pthread_mutex_lock(&pool.lock);
+  while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+  pthread_mutex_unlock(&pool.lock);
+  pthread_mutex_unlock(&pool.use);
+}
+
+static int have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+#define TWO_TARGETS(name, body_fn)                                                         \
+  __attribute__((target("avx2,fma"))) static void name##_avx2(const void *j, int64_t a, int64_t b) \
+  {                                                                                        \
+    body_fn(j, a, b);                                                                      \
+  }                                                                                        \
+  static void name##_base(const void *j, int64_t a, int64_t b) { body_fn(j, a, b); }
+
 /* ---- forward ---- */
+
+typedef struct fjob {
+  kr_rnn_dims d;
+  const float *U, *b0, *b1, *mask, *DH;
+  float *P, *Hin, *Hfin, *Cin, *Cfin, *TC, *RH, *y, *tmpG, *tmp;
+} fjob;
+
+AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
+{
+  const fjob *J = jv;
+  const kr_rnn_dims *d = &J->d;
+  const int64_t B = d->B, T = d->T, u = d->u, G = d->G, Gu = d->Gu, nr = r1 - r0;
+  const int lstm = d->cell == KR_RNN_LSTM, gru = d->cell == KR_RNN_GRU, gra = d->cell == KR_RNN_GRU_RA;
+  const int64_t ldP = T * Gu, ldH = T * u;
+  const float *U = J->U, *b0 = J->b0, *b1 = J->b1, *mask = J->mask, *DH = J->DH;
+  float *tmpG = J->tmpG + r0 * Gu, *tmp = J->tmp + r0 * u;
+  int retseq = (d->flags & KR_RNNF_RETSEQ) != 0;
+  if (nr <= 0) return;
+  for (int64_t s = 0; s < T; s++) {
+    int64_t t = step_t(d, s);
+    int last = s == T - 1;
+    int64_t tn = last ? 0 : step_t(d, s + 1);
+    float *Pt = J->P + r0 * ldP + t * Gu;
+    const float *hp = J->Hin + r0 * ldH + t * u;                      /* row i at hp + i*ldH */
+    int64_t ldn = last ? u : ldH;
+    float *hn = last ? J->Hfin + r0 * u : J->Hin + r0 * ldH + tn * u; /* row i at hn + i*ldn */
+    const float *cp = lstm ? J->Cin + r0 * ldH + t * u : NULL;
+    float *cn = lstm ? (last ? J->Cfin + r0 * u : J->Cin + r0 * ldH + tn * u) : NULL;
+    float *tc = lstm ? J->TC + r0 * ldH + t * u : NULL;
+
+    /* recurrent products */
+    int64_t ng = gru ? 2 : G;   /* the GRU's h gate waits for r */
+    float *dst = gra ? tmpG : Pt;
+    int64_t ldd = gra ? Gu : ldP;
+    int acc = !gra;
+    if (DH) {
+      for (int64_t g = 0; g < ng; g++) {
+        for (int64_t i = 0; i < nr; i++) {
+          const float *m = DH + (g * B + r0 + i) * u, *h = hp + i * ldH;
+          for (int64_t j = 0; j < u; j++) tmp[i * u + j] = h[j] * m[j];
+        }
+        mm(nr, u, u, tmp, u, U + g * u, Gu, dst + g * u, ldd, acc);
+      }
+    } else {
+      mm(nr, ng * u, u, hp, ldH, U, Gu, dst, ldd, acc);
+    }
+
+    /* gate math, row by row */
+    for (int64_t i = 0; i < nr; i++) {
+      int64_t b = r0 + i;
+      const float *h0 = hp + i * ldH;
+      float *h1 = hn + i * ldn;
+      if (mask && mask[b * T + t] == 0.0f) {
+        memcpy(h1, h0, (size_t)u * sizeof(float));
+        if (lstm) memcpy(cn + i * ldn, cp + i * ldH, (size_t)u * sizeof(float));
+        continue;
+      }
+      float *row = Pt + i * ldP;
+      if (d->cell == KR_RNN_SIMPLE) {
+        for (int64_t j = 0; j < u; j++) row[j] += b0[j];
+        act_fwd(d->act, row, u);
+        memcpy(h1, row, (size_t)u * sizeof(float));
+      } else if (lstm) {
+        for (int64_t j = 0; j < Gu; j++) row[j] += b0[j];
+        act_fwd(d->ract, row, 2 * u);
+        act_fwd(d->act, row + 2 * u, u);
+        act_fwd(d->ract, row + 3 * u, u);
+        const float *c0 = cp + i * ldH;
+        float *c1 = cn + i * ldn, *tci = tc + i * ldH;
+        for (int64_t j = 0; j < u; j++) c1[j] = row[u + j] * c0[j] + row[j] * row[2 * u + j];
+        memcpy(tci, c1, (size_t)u * sizeof(float));
+        act_fwd(d->act, tci, u);
+        for (int64_t j = 0; j < u; j++) h1[j] = row[3 * u + j] * tci[j];
+      } else if (gru) {
+        for (int64_t j = 0; j < 2 * u; j++) row[j] += b0[j];
+        act_fwd(d->ract, row, 2 * u);
+      } else {   /* GRU, reset after */
+        const float *R = tmpG + i * Gu;
+        float *rh = J->RH + b * ldH + t * u;
+        for (int64_t j = 0; j < 2 * u; j++) row[j] += b0[j] + R[j] + b1[j];
+        act_fwd(d->ract, row, 2 * u);
+        for (int64_t j = 0; j < u; j++) {
+          rh[j] = R[2 * u + j] + b1[2 * u + j];
+          row[2 * u + j] += b0[2 * u + j] + row[u + j] * rh[j];
+        }
+        act_fwd(d->act, row + 2 * u, u);
+        for (int64_t j = 0; j < u; j++) h1[j] = row[j] * h0[j] + (1.0f - row[j]) * row[2 * u + j];
+      }
+    }
+    if (gru) {
+      /* h gate: (r * h_prev) U_h, then the mix */
+      for (int64_t i = 0; i < nr; i++) {
+        const float *h0 = hp + i * ldH, *row = Pt + i * ldP;
+        const float *m = DH ? DH + (2 * B + r0 + i) * u : NULL;
+        for (int64_t j = 0; j < u; j++) tmp[i * u + j] = row[u + j] * h0[j] * (m ? m[j] : 1.0f);
+      }
+      mm(nr, u, u, tmp, u, U + 2 * u, Gu, Pt + 2 * u, ldP, 1);
+      for (int64_t i = 0; i < nr; i++) {
+        if (mask && mask[(r0 + i) * T + t] == 0.0f) continue;
+        float *row = Pt + i * ldP;
+        const float *h0 = hp + i * ldH;
+        float *h1 = hn + i * ldn;
+        for (int64_t j = 0; j < u; j++) row[2 * u + j] += b0[2 * u + j];
+        act_fwd(d->act, row + 2 * u, u);
+        for (int64_t j = 0; j < u; j++) h1[j] = row[j] * h0[j] + (1.0f - row[j]) * row[2 * u + j];
+      }
+    }
+
+    /* outputs */
+    if (retseq) {
+      int64_t pos = out_pos(d, s), prev = s > 0 ? out_pos(d, s - 1) : -1;
+      for (int64_t i = 0; i < nr; i++) {
+        int64_t b = r0 + i;
+        float *o = J->y + (b * T + pos) * u;
+        if (mask && mask[b * T + t] == 0.0f) {
+          if (prev >= 0) memcpy(o, J->y + (b * T + prev) * u, (size_t)u * sizeof(float));
+        } else {
+          memcpy(o, hn + i * ldn, (size_t)u * sizeof(float));
+        }
+      }
+    } else if (mask) {
+      for (int64_t i = 0; i < nr; i++)
+        if (mask[(r0 + i) * T + t] != 0.0f) memcpy(J->y + (r0 + i) * u, hn + i * ldn, (size_t)u * sizeof(float));
+    }
+  }
+}
+
+TWO_TARGETS(fwd_rows, fwd_body)
 
 int kr_k_rnn(const kr_exec *e)
 {
   kr_rnn_dims d;
   kr_rnn_layout(e->node, e->xs[0]->dim[0], &d);
-  d.B = e->xs[0]->dim[0];
   if (check_state_batch(e, &d) != KR_OK) return kr_errcode(e->ctx);
   const int64_t B = d.B, T = d.T, F = d.F, u = d.u, G = d.G, Gu = d.Gu;
-  const int lstm = d.cell == KR_RNN_LSTM, gru = d.cell == KR_RNN_GRU, gra = d.cell == KR_RNN_GRU_RA;
-  const float *x = e->x[0], *W = e->x[1], *U = e->x[2], *bias = e->x[3];
-  const float *mask = d.imask >= 0 ? e->x[d.imask] : NULL;
-  float *aux = e->aux, *P = aux + d.oP, *Hin = aux + d.oHin, *Hfin = aux + d.oHfin;
-  float *Cin = lstm ? aux + d.oCin : NULL, *Cfin = lstm ? aux + d.oCfin : NULL;
-  float *RH = gra ? aux + d.oRH : NULL;
+  const int lstm = d.cell == KR_RNN_LSTM, gra = d.cell == KR_RNN_GRU_RA;
+  const float *x = e->x[0], *W = e->x[1];
+  float *aux = e->aux;
   int drop = e->training && d.dropout > 0, rdrop = e->training && d.rdropout > 0;
-  float *DX = drop ? aux + d.oDX : NULL, *DH = rdrop ? aux + d.oDH : NULL;
-  float *tmpG = e->scratch, *tmp = tmpG + B * Gu, *Xm = tmp + B * u;
-  const int64_t ldP = T * Gu, ldH = T * u;
+  fjob J;
+  J.d = d;
+  J.U = e->x[2];
+  J.b0 = e->x[3];
+  J.b1 = gra ? e->x[3] + Gu : NULL;
+  J.mask = d.imask >= 0 ? e->x[d.imask] : NULL;
+  J.P = aux + d.oP;
+  J.Hin = aux + d.oHin;
+  J.Hfin = aux + d.oHfin;
+  J.Cin = lstm ? aux + d.oCin : NULL;
+  J.Cfin = lstm ? aux + d.oCfin : NULL;
+  J.TC = lstm ? aux + d.oTC : NULL;
+  J.RH = gra ? aux + d.oRH : NULL;
+  J.DH = rdrop ? aux + d.oDH : NULL;
+  J.y = e->y;
+  J.tmpG = e->scratch;
+  J.tmp = J.tmpG + B * Gu;
+  float *DX = drop ? aux + d.oDX : NULL, *Xm = J.tmp + B * u;
+  const int64_t ldH = T * u;
   int retseq = (d.flags & KR_RNNF_RETSEQ) != 0;
-  float *y = e->y;
 
   /* input projection: P = x W (per gate with its dropout mask) */
   if (drop) {
@@ -163,148 +508,37 @@ int kr_k_rnn(const kr_exec *e)
           float *o = Xm + (b * T + t) * F;
           for (int64_t f = 0; f < F; f++) o[f] = xr[f] * m[f];
         }
-      gemm(0, 0, B * T, u, F, Xm, F, W + g * u, Gu, 0.0f, P + g * u, Gu);
+      gemm(0, 0, B * T, u, F, Xm, F, W + g * u, Gu, 0.0f, J.P + g * u, Gu);
     }
   } else {
-    gemm(0, 0, B * T, Gu, F, x, F, W, Gu, 0.0f, P, Gu);
+    gemm(0, 0, B * T, Gu, F, x, F, W, Gu, 0.0f, J.P, Gu);
   }
-  if (rdrop) draw_masks(e->ctx, DH, G * B * u, d.rdropout);
+  if (rdrop) draw_masks(e->ctx, J.DH, G * B * u, d.rdropout);
 
   /* initial state into Hin[:, t(0)] */
   int64_t t0 = step_t(&d, 0);
   for (int64_t b = 0; b < B; b++) {
-    float *h = Hin + b * ldH + t0 * u;
+    float *h = J.Hin + b * ldH + t0 * u;
     if (d.ih0 >= 0) memcpy(h, e->x[d.ih0] + b * u, (size_t)u * sizeof(float));
     else memset(h, 0, (size_t)u * sizeof(float));
     if (lstm) {
-      float *c = Cin + b * ldH + t0 * u;
+      float *c = J.Cin + b * ldH + t0 * u;
       if (d.ic0 >= 0) memcpy(c, e->x[d.ic0] + b * u, (size_t)u * sizeof(float));
       else memset(c, 0, (size_t)u * sizeof(float));
     }
   }
-  if (mask) {   /* the carried output starts at zeros */
-    if (retseq) memset(y, 0, (size_t)(B * T * u) * sizeof(float));
-    else memset(y, 0, (size_t)(B * u) * sizeof(float));
+  if (J.mask) {   /* the carried output starts at zeros */
+    if (retseq) memset(J.y, 0, (size_t)(B * T * u) * sizeof(float));
+    else memset(J.y, 0, (size_t)(B * u) * sizeof(float));
   }
-  const float *b0 = bias, *b1 = gra ? bias + Gu : NULL;
 
-  for (int64_t s = 0; s < T; s++) {
-    int64_t t = step_t(&d, s);
-    int last = s == T - 1;
-    int64_t tn = last ? 0 : step_t(&d, s + 1);
-    float *Pt = P + t * Gu;
-    const float *hp = Hin + t * u;              /* row b at hp + b*ldH */
-    float *hn = last ? Hfin : Hin + tn * u;     /* row b at hn + b*ldn */
-    int64_t ldn = last ? u : ldH;
-    const float *cp = lstm ? Cin + t * u : NULL;
-    float *cn = lstm ? (last ? Cfin : Cin + tn * u) : NULL;
+  run_rows(kr_get_num_threads(e->ctx), have_avx2() ? fwd_rows_avx2 : fwd_rows_base, &J, B, 4);
 
-    /* recurrent products */
-    if (gra) {
-      if (rdrop) {
-        for (int64_t g = 0; g < 3; g++) {
-          for (int64_t b = 0; b < B; b++)
-            for (int64_t j = 0; j < u; j++) tmp[b * u + j] = hp[b * ldH + j] * DH[(g * B + b) * u + j];
-          gemm(0, 0, B, u, u, tmp, u, U + g * u, Gu, 0.0f, tmpG + g * u, Gu);
-        }
-      } else {
-        gemm(0, 0, B, Gu, u, hp, ldH, U, Gu, 0.0f, tmpG, Gu);
-      }
-    } else {
-      int64_t ng = gru ? 2 : G;   /* the GRU's h gate waits for r */
-      if (rdrop) {
-        for (int64_t g = 0; g < ng; g++) {
-          for (int64_t b = 0; b < B; b++)
-            for (int64_t j = 0; j < u; j++) tmp[b * u + j] = hp[b * ldH + j] * DH[(g * B + b) * u + j];
-          gemm(0, 0, B, u, u, tmp, u, U + g * u, Gu, 1.0f, Pt + g * u, ldP);
-        }
-      } else {
-        gemm(0, 0, B, ng * u, u, hp, ldH, U, Gu, 1.0f, Pt, ldP);
-      }
-    }
-
-    /* gate math, row by row */
-    for (int64_t b = 0; b < B; b++) {
-      const float *h0 = hp + b * ldH;
-      float *h1 = hn + b * ldn;
-      if (mask && mask[b * T + t] == 0.0f) {
-        memcpy(h1, h0, (size_t)u * sizeof(float));
-        if (lstm) memcpy(cn + b * ldn, cp + b * ldH, (size_t)u * sizeof(float));
-        continue;
-      }
-      float *row = Pt + b * ldP;
-      if (d.cell == KR_RNN_SIMPLE) {
-        for (int64_t j = 0; j < u; j++) row[j] += b0[j];
-        act_fwd(d.act, row, u);
-        memcpy(h1, row, (size_t)u * sizeof(float));
-      } else if (lstm) {
-        for (int64_t j = 0; j < Gu; j++) row[j] += b0[j];
-        act_fwd(d.ract, row, 2 * u);
-        act_fwd(d.act, row + 2 * u, u);
-        act_fwd(d.ract, row + 3 * u, u);
-        const float *c0 = cp + b * ldH;
-        float *c1 = cn + b * ldn;
-        for (int64_t j = 0; j < u; j++) c1[j] = row[u + j] * c0[j] + row[j] * row[2 * u + j];
-        memcpy(h1, c1, (size_t)u * sizeof(float));
-        act_fwd(d.act, h1, u);
-        for (int64_t j = 0; j < u; j++) h1[j] *= row[3 * u + j];
-      } else if (gru) {
-        for (int64_t j = 0; j < 2 * u; j++) row[j] += b0[j];
-        act_fwd(d.ract, row, 2 * u);
-      } else {   /* GRU, reset after */
-        const float *R = tmpG + b * Gu;
-        float *rh = RH + b * ldH + t * u;
-        for (int64_t j = 0; j < 2 * u; j++) row[j] += b0[j] + R[j] + b1[j];
-        act_fwd(d.ract, row, 2 * u);
-        for (int64_t j = 0; j < u; j++) {
-          rh[j] = R[2 * u + j] + b1[2 * u + j];
-          row[2 * u + j] += b0[2 * u + j] + row[u + j] * rh[j];
-        }
-        act_fwd(d.act, row + 2 * u, u);
-        for (int64_t j = 0; j < u; j++) h1[j] = row[j] * h0[j] + (1.0f - row[j]) * row[2 * u + j];
-      }
-    }
-    if (gru) {
-      /* h gate: (r * h_prev) U_h, then the mix */
-      for (int64_t b = 0; b < B; b++) {
-        const float *h0 = hp + b * ldH, *row = Pt + b * ldP;
-        for (int64_t j = 0; j < u; j++)
-          tmp[b * u + j] = row[u + j] * h0[j] * (rdrop ? DH[(2 * B + b) * u + j] : 1.0f);
-      }
-      gemm(0, 0, B, u, u, tmp, u, U + 2 * u, Gu, 1.0f, Pt + 2 * u, ldP);
-      for (int64_t b = 0; b < B; b++) {
-        if (mask && mask[b * T + t] == 0.0f) continue;
-        float *row = Pt + b * ldP;
-        const float *h0 = hp + b * ldH;
-        float *h1 = hn + b * ldn;
-        for (int64_t j = 0; j < u; j++) row[2 * u + j] += b0[2 * u + j];
-        act_fwd(d.act, row + 2 * u, u);
-        for (int64_t j = 0; j < u; j++) h1[j] = row[j] * h0[j] + (1.0f - row[j]) * row[2 * u + j];
-      }
-    }
-
-    /* outputs */
-    if (retseq) {
-      int64_t pos = out_pos(&d, s), prev = s > 0 ? out_pos(&d, s - 1) : -1;
-      for (int64_t b = 0; b < B; b++) {
-        float *o = y + (b * T + pos) * u;
-        if (mask && mask[b * T + t] == 0.0f) {
-          if (prev >= 0) memcpy(o, y + (b * T + prev) * u, (size_t)u * sizeof(float));
-        } else {
-          memcpy(o, hn + b * ldn, (size_t)u * sizeof(float));
-        }
-      }
-    } else if (mask) {
-      for (int64_t b = 0; b < B; b++)
-        if (mask[b * T + t] != 0.0f) memcpy(y + b * u, hn + b * ldn, (size_t)u * sizeof(float));
-    }
-  }
-  if (!retseq && !mask) memcpy(y, Hfin, (size_t)(B * u) * sizeof(float));
-
+  if (!retseq && !J.mask) memcpy(J.y, J.Hfin, (size_t)(B * u) * sizeof(float));
   /* a stateful layer keeps its final state for the next batch */
   if (d.flags & KR_RNNF_STATEFUL) {
-    memcpy((float *)e->x[d.ih0], Hfin, (size_t)(B * u) * sizeof(float));
-    if (lstm) memcpy((float *)e->x[d.ic0], Cfin, (size_t)(B * u) * sizeof(float));
+    memcpy((float *)e->x[d.ih0], J.Hfin, (size_t)(B * u) * sizeof(float));
+    if (lstm) memcpy((float *)e->x[d.ic0], J.Cfin, (size_t)(B * u) * sizeof(float));
   }
   return KR_OK;
 }
@@ -313,16 +547,153 @@ int kr_k_rnn(const kr_exec *e)
 int kr_k_rnn_state(const kr_exec *e)
 {
   kr_rnn_dims d;
-  const kr_node *r = e->node->in[0];
-  kr_rnn_layout(r, e->xs[1]->dim[0], &d);
-  d.B = e->xs[1]->dim[0];
-  kr_rnn_layout(r, d.B, &d);
+  kr_rnn_layout(e->node->in[0], e->xs[1]->dim[0], &d);
   const float *src = e->xaux[0] + (e->node->attr.i[5] == 1 ? d.oCfin : d.oHfin);
   memcpy(e->y, src, (size_t)(d.B * d.u) * sizeof(float));
   return KR_OK;
 }
 
 /* ---- backward through time ---- */
+
+typedef struct bjob {
+  kr_rnn_dims d;
+  int mode;
+  const float *g, *UT, *mask, *P, *Hin, *Cin, *TC, *RH, *DH;
+  float *dP, *dR, *dh, *dc, *dcarry, *tmp;
+} bjob;
+
+AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
+{
+  const bjob *J = jv;
+  const kr_rnn_dims *d = &J->d;
+  const int64_t B = d->B, T = d->T, u = d->u, G = d->G, Gu = d->Gu, nr = r1 - r0;
+  const int lstm = d->cell == KR_RNN_LSTM, gru = d->cell == KR_RNN_GRU, gra = d->cell == KR_RNN_GRU_RA;
+  const int64_t ldP = T * Gu, ldH = T * u;
+  const float *g = J->g, *UT = J->UT, *mask = J->mask, *DH = J->DH;
+  float *dh = J->dh + r0 * u, *dc = J->dc + r0 * u, *dcarry = J->dcarry + r0 * u, *tmp = J->tmp + r0 * Gu;
+  int retseq = (d->flags & KR_RNNF_RETSEQ) != 0;
+  if (nr <= 0) return;
+  for (int64_t s = T - 1; s >= 0; s--) {
+    int64_t t = step_t(d, s);
+    int last = s == T - 1;
+    /* the output's gradient at this step */
+    if (J->mode == 0 && (retseq || last)) {
+      int64_t pos = out_pos(d, s);
+      for (int64_t i = 0; i < nr; i++) {
+        int64_t b = r0 + i;
+        const float *gr = retseq ? g + (b * T + pos) * u : g + b * u;
+        float *dhb = dh + i * u;
+        if (mask) {
+          float *cb = dcarry + i * u;
+          for (int64_t j = 0; j < u; j++) cb[j] += gr[j];
+        } else {
+          for (int64_t j = 0; j < u; j++) dhb[j] += gr[j];
+        }
+      }
+    }
+    if (J->mode == 0 && mask) {
+      for (int64_t i = 0; i < nr; i++) {
+        if (mask[(r0 + i) * T + t] == 0.0f) continue;
+        float *cb = dcarry + i * u, *dhb = dh + i * u;
+        for (int64_t j = 0; j < u; j++) dhb[j] += cb[j];
+        memset(cb, 0, (size_t)u * sizeof(float));
+      }
+    }
+    const float *Pt = J->P + r0 * ldP + t * Gu;
+    float *dPt = J->dP + r0 * ldP + t * Gu, *dRt = J->dR + r0 * ldP + t * Gu;
+    const float *hp = J->Hin + r0 * ldH + t * u;
+    /* cell backward, row by row; masked rows pass dh, dc through */
+    for (int64_t i = 0; i < nr; i++) {
+      int64_t b = r0 + i;
+      float *dprow = dPt + i * ldP;
+      if (mask && mask[b * T + t] == 0.0f) {
+        memset(dprow, 0, (size_t)Gu * sizeof(float));
+        if (gra) memset(dRt + i * ldP, 0, (size_t)Gu * sizeof(float));
+        continue;
+      }
+      const float *row = Pt + i * ldP;
+      float *dhb = dh + i * u;
+      if (d->cell == KR_RNN_SIMPLE) {
+        memcpy(dprow, dhb, (size_t)u * sizeof(float));
+        act_bwd(d->act, dprow, row, u);
+        memset(dhb, 0, (size_t)u * sizeof(float));
+      } else if (lstm) {
+        const float *c0 = J->Cin + b * ldH + t * u;
+        const float *tc = J->TC + b * ldH + t * u;   /* act(c) of this step */
+        float *dcb = dc + i * u;
+        float *fac = tmp + i * Gu;
+        for (int64_t j = 0; j < u; j++) fac[j] = dhb[j] * row[3 * u + j];
+        act_bwd(d->act, fac, tc, u);
+        for (int64_t j = 0; j < u; j++) {
+          float dcn = dcb[j] + fac[j];
+          dprow[j] = dcn * row[2 * u + j];             /* di */
+          dprow[u + j] = dcn * c0[j];                  /* df */
+          dprow[2 * u + j] = dcn * row[j];             /* dg */
+          dprow[3 * u + j] = dhb[j] * tc[j];           /* do */
+          dcb[j] = dcn * row[u + j];
+        }
+        act_bwd(d->ract, dprow, row, 2 * u);
+        act_bwd(d->act, dprow + 2 * u, row + 2 * u, u);
+        act_bwd(d->ract, dprow + 3 * u, row + 3 * u, u);
+        memset(dhb, 0, (size_t)u * sizeof(float));
+      } else {
+        const float *h0 = hp + i * ldH;
+        for (int64_t j = 0; j < u; j++) {
+          float z = row[j], hh = row[2 * u + j], dn = dhb[j];
+          dprow[j] = dn * (h0[j] - hh);          /* dz */
+          dprow[2 * u + j] = dn * (1.0f - z);    /* dhh */
+          dhb[j] = dn * z;                       /* straight to h_prev */
+        }
+        act_bwd(d->ract, dprow, row, u);
+        act_bwd(d->act, dprow + 2 * u, row + 2 * u, u);
+        if (gra) {
+          const float *rh = J->RH + b * ldH + t * u;
+          float *drrow = dRt + i * ldP;
+          for (int64_t j = 0; j < u; j++) {
+            drrow[2 * u + j] = dprow[2 * u + j] * row[u + j];
+            dprow[u + j] = dprow[2 * u + j] * rh[j];
+          }
+          act_bwd(d->ract, dprow + u, row + u, u);
+          memcpy(drrow, dprow, (size_t)(2 * u) * sizeof(float));
+        }
+      }
+    }
+    /* into h_prev through U */
+    if (gru) {
+      /* d(r * h) = dP_h U_h^T, then dr and the h_prev share */
+      mm(nr, u, u, dPt + 2 * u, ldP, UT + 2 * u * u, u, tmp, u, 0);
+      for (int64_t i = 0; i < nr; i++) {
+        int64_t b = r0 + i;
+        if (mask && mask[b * T + t] == 0.0f) continue;
+        const float *row = Pt + i * ldP, *h0 = hp + i * ldH;
+        float *dprow = dPt + i * ldP, *dhb = dh + i * u, *drh = tmp + i * u;
+        const float *m = DH ? DH + (2 * B + b) * u : NULL;
+        for (int64_t j = 0; j < u; j++) {
+          float mj = m ? m[j] : 1.0f;
+          dprow[u + j] = drh[j] * h0[j] * mj;
+          dhb[j] += drh[j] * row[u + j] * mj;
+        }
+        act_bwd(d->ract, dprow + u, row + u, u);
+      }
+    }
+    const float *src = gra ? dRt : dPt;
+    int64_t ng = gru ? 2 : G;
+    if (DH) {
+      for (int64_t k = 0; k < ng; k++) {
+        mm(nr, u, u, src + k * u, ldP, UT + k * u * u, u, tmp, u, 0);
+        for (int64_t i = 0; i < nr; i++) {
+          if (mask && mask[(r0 + i) * T + t] == 0.0f) continue;
+          const float *m = DH + (k * B + r0 + i) * u;
+          for (int64_t j = 0; j < u; j++) dh[i * u + j] += tmp[i * u + j] * m[j];
+        }
+      }
+    } else {
+      mm(nr, u, ng * u, src, ldP, UT, u, dh, u, 1);
+    }
+  }
+}
+
+TWO_TARGETS(bwd_rows, bwd_body)
 
 int kr_k_rnn_bptt(const kr_exec *e)
 {
@@ -332,146 +703,46 @@ int kr_k_rnn_bptt(const kr_exec *e)
   const int64_t B = d.B, T = d.T, F = d.F, u = d.u, G = d.G, Gu = d.Gu;
   const int lstm = d.cell == KR_RNN_LSTM, gru = d.cell == KR_RNN_GRU, gra = d.cell == KR_RNN_GRU_RA;
   const int mode = (int)e->node->attr.i[5];
-  const float *g = e->x[1];
   const float *const *in = e->x + 2;   /* the rnn's inputs */
   const float *x = in[0], *W = in[1], *U = in[2];
-  const float *mask = d.imask >= 0 ? in[d.imask] : NULL;
   const float *raux = e->xaux[0];
-  const float *P = raux + d.oP, *Hin = raux + d.oHin, *Hfin = raux + d.oHfin;
-  const float *Cin = lstm ? raux + d.oCin : NULL, *Cfin = lstm ? raux + d.oCfin : NULL;
-  const float *RH = gra ? raux + d.oRH : NULL;
   int drop = e->training && d.dropout > 0, rdrop = e->training && d.rdropout > 0;
-  const float *DX = drop ? raux + d.oDX : NULL, *DH = rdrop ? raux + d.oDH : NULL;
+  const float *DX = drop ? raux + d.oDX : NULL;
   float *gaux = e->aux;
   float *dW = gaux + d.gW, *dU = gaux + d.gU, *db = gaux + d.gb, *dh0 = gaux + d.gh0, *dc0 = gaux + d.gc0;
-  float *dP = e->scratch, *dR = gra ? dP + B * T * Gu : dP;
-  float *dh = dP + B * T * Gu * (gra ? 2 : 1), *dc = dh + B * u, *dcarry = dc + B * u, *tmp = dcarry + B * u;
-  float *big = tmp + B * Gu;   /* (B*T, max(F, u)) */
-  const int64_t ldP = T * Gu, ldH = T * u;
-  int retseq = (d.flags & KR_RNNF_RETSEQ) != 0;
+  bjob J;
+  J.d = d;
+  J.mode = mode;
+  J.g = e->x[1];
+  J.mask = d.imask >= 0 ? in[d.imask] : NULL;
+  J.P = raux + d.oP;
+  J.Hin = raux + d.oHin;
+  J.Cin = lstm ? raux + d.oCin : NULL;
+  J.TC = lstm ? raux + d.oTC : NULL;
+  J.RH = gra ? raux + d.oRH : NULL;
+  J.DH = rdrop ? raux + d.oDH : NULL;
+  J.dP = e->scratch;
+  J.dR = gra ? J.dP + B * T * Gu : J.dP;
+  J.dh = J.dP + B * T * Gu * (gra ? 2 : 1);
+  J.dc = J.dh + B * u;
+  J.dcarry = J.dc + B * u;
+  J.tmp = J.dcarry + B * u;
+  float *UT = J.tmp + B * Gu;
+  float *big = UT + Gu * u;   /* (B*T, max(F, u)) */
+  J.UT = UT;
+  const float *P = J.P, *Hin = J.Hin, *dP = J.dP, *dR = J.dR;
 
-  memset(dh, 0, (size_t)(3 * B * u) * sizeof(float));
-  if (mode == 1) memcpy(dh, g, (size_t)(B * u) * sizeof(float));
-  if (mode == 2) memcpy(dc, g, (size_t)(B * u) * sizeof(float));
+  /* U^T (Gu, u), for the products into h_prev */
+  for (int64_t k = 0; k < u; k++)
+    for (int64_t j = 0; j < Gu; j++) UT[j * u + k] = U[k * Gu + j];
+  memset(J.dh, 0, (size_t)(3 * B * u) * sizeof(float));
+  if (mode == 1) memcpy(J.dh, J.g, (size_t)(B * u) * sizeof(float));
+  if (mode == 2) memcpy(J.dc, J.g, (size_t)(B * u) * sizeof(float));
 
-  for (int64_t s = T - 1; s >= 0; s--) {
-    int64_t t = step_t(&d, s);
-    int last = s == T - 1;
-    int64_t tn = last ? 0 : step_t(&d, s + 1);
-    /* the output's gradient at this step */
-    if (mode == 0) {
-      const float *gy = retseq ? g : (last ? g : NULL);
-      int64_t pos = out_pos(&d, s);
-      for (int64_t b = 0; b < B; b++) {
-        const float *gr = gy ? (retseq ? gy + (b * T + pos) * u : gy + b * u) : NULL;
-        float *dhb = dh + b * u;
-        if (mask) {
-          float *cb = dcarry + b * u;
-          if (gr)
-            for (int64_t j = 0; j < u; j++) cb[j] += gr[j];
-          if (mask[b * T + t] != 0.0f) {
-            for (int64_t j = 0; j < u; j++) dhb[j] += cb[j];
-            memset(cb, 0, (size_t)u * sizeof(float));
-          }
-        } else if (gr) {
-          for (int64_t j = 0; j < u; j++) dhb[j] += gr[j];
-        }
-      }
-    }
-    const float *Pt = P + t * Gu;
-    float *dPt = dP + t * Gu, *dRt = dR + t * Gu;
-    const float *hp = Hin + t * u;
-    /* cell backward, row by row; masked rows pass dh, dc through */
-    for (int64_t b = 0; b < B; b++) {
-      float *dprow = dPt + b * ldP;
-      if (mask && mask[b * T + t] == 0.0f) {
-        memset(dprow, 0, (size_t)Gu * sizeof(float));
-        if (gra) memset(dRt + b * ldP, 0, (size_t)Gu * sizeof(float));
-        continue;
-      }
-      const float *row = Pt + b * ldP;
-      float *dhb = dh + b * u;
-      if (d.cell == KR_RNN_SIMPLE) {
-        memcpy(dprow, dhb, (size_t)u * sizeof(float));
-        act_bwd(d.act, dprow, row, u);
-        memset(dhb, 0, (size_t)u * sizeof(float));
-      } else if (lstm) {
-        const float *c0 = Cin + b * ldH + t * u;
-        const float *c1 = last ? Cfin + b * u : Cin + b * ldH + tn * u;
-        float *dcb = dc + b * u;
-        float *tc = tmp + b * Gu;   /* act(c1), then its derivative factor */
-        memcpy(tc, c1, (size_t)u * sizeof(float));
-        act_fwd(d.act, tc, u);
-        float *fac = tc + u;
-        for (int64_t j = 0; j < u; j++) fac[j] = dhb[j] * row[3 * u + j];
-        act_bwd(d.act, fac, tc, u);
-        for (int64_t j = 0; j < u; j++) {
-          float dcn = dcb[j] + fac[j];
-          dprow[j] = dcn * row[2 * u + j];             /* di */
-          dprow[u + j] = dcn * c0[j];                  /* df */
-          dprow[2 * u + j] = dcn * row[j];             /* dg */
-          dprow[3 * u + j] = dhb[j] * tc[j];           /* do */
-          dcb[j] = dcn * row[u + j];
-        }
-        act_bwd(d.ract, dprow, row, 2 * u);
-        act_bwd(d.act, dprow + 2 * u, row + 2 * u, u);
-        act_bwd(d.ract, dprow + 3 * u, row + 3 * u, u);
-        memset(dhb, 0, (size_t)u * sizeof(float));
-      } else {
-        const float *h0 = hp + b * ldH;
-        for (int64_t j = 0; j < u; j++) {
-          float z = row[j], hh = row[2 * u + j], dn = dhb[j];
-          dprow[j] = dn * (h0[j] - hh);          /* dz */
-          dprow[2 * u + j] = dn * (1.0f - z);    /* dhh */
-          dhb[j] = dn * z;                       /* straight to h_prev */
-        }
-        act_bwd(d.ract, dprow, row, u);
-        act_bwd(d.act, dprow + 2 * u, row + 2 * u, u);
-        if (gra) {
-          const float *rh = RH + b * ldH + t * u;
-          float *drrow = dRt + b * ldP;
-          for (int64_t j = 0; j < u; j++) {
-            drrow[2 * u + j] = dprow[2 * u + j] * row[u + j];
-            dprow[u + j] = dprow[2 * u + j] * rh[j];
-          }
-          act_bwd(d.ract, dprow + u, row + u, u);
-          memcpy(drrow, dprow, (size_t)(2 * u) * sizeof(float));
-        }
-      }
-    }
-    /* into h_prev through U */
-    if (gru) {
-      /* d(r * h) = dP_h U_h^T, then dr and the h_prev share */
-      gemm(0, 1, B, u, u, dPt + 2 * u, ldP, U + 2 * u, Gu, 0.0f, tmp, u);
-      for (int64_t b = 0; b < B; b++) {
-        if (mask && mask[b * T + t] == 0.0f) continue;
-        const float *row = Pt + b * ldP, *h0 = hp + b * ldH;
-        float *dprow = dPt + b * ldP, *dhb = dh + b * u, *drh = tmp + b * u;
-        for (int64_t j = 0; j < u; j++) {
-          float m = rdrop ? DH[(2 * B + b) * u + j] : 1.0f;
-          dprow[u + j] = drh[j] * h0[j] * m;
-          dhb[j] += drh[j] * row[u + j] * m;
-        }
-        act_bwd(d.ract, dprow + u, row + u, u);
-      }
-    }
-    const float *src = gra ? dRt : dPt;
-    int64_t ng = gru ? 2 : G;
-    if (rdrop) {
-      for (int64_t k = 0; k < ng; k++) {
-        gemm(0, 1, B, u, u, src + k * u, ldP, U + k * u, Gu, 0.0f, tmp, u);
-        for (int64_t b = 0; b < B; b++) {
-          if (mask && mask[b * T + t] == 0.0f) continue;
-          const float *m = DH + (k * B + b) * u;
-          for (int64_t j = 0; j < u; j++) dh[b * u + j] += tmp[b * u + j] * m[j];
-        }
-      }
-    } else {
-      gemm(0, 1, B, u, ng * u, src, ldP, U, Gu, 1.0f, dh, u);
-    }
-  }
-  memcpy(dh0, dh, (size_t)(B * u) * sizeof(float));
-  memcpy(dc0, dc, (size_t)(B * u) * sizeof(float));
+  run_rows(kr_get_num_threads(e->ctx), have_avx2() ? bwd_rows_avx2 : bwd_rows_base, &J, B, 4);
+
+  memcpy(dh0, J.dh, (size_t)(B * u) * sizeof(float));
+  memcpy(dc0, J.dc, (size_t)(B * u) * sizeof(float));
 
   /* weights and inputs, one GEMM each (per gate under dropout) */
   const int64_t BT = B * T;
@@ -509,7 +780,7 @@ int kr_k_rnn_bptt(const kr_exec *e)
     for (int64_t b = 0; b < B; b++)
       for (int64_t t = 0; t < T; t++) {
         const float *h = Hin + (b * T + t) * u;
-        const float *m = rdrop ? DH + (k * B + b) * u : NULL;
+        const float *m = rdrop ? J.DH + (k * B + b) * u : NULL;
         const float *rr = hgate ? P + (b * T + t) * Gu + u : NULL;
         float *o = big + (b * T + t) * u;
         for (int64_t j = 0; j < u; j++) o[j] = h[j] * (m ? m[j] : 1.0f) * (rr ? rr[j] : 1.0f);
@@ -527,7 +798,6 @@ int kr_k_rnn_bptt(const kr_exec *e)
       for (int64_t j = 0; j < Gu; j++) o[j] += rw[j];
     }
   }
-  (void)Hfin;
   return KR_OK;
 }
 

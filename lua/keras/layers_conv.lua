@@ -1,0 +1,448 @@
+-- keras.layers, the convolution family (Keras 2.2.4, channels_last):
+-- Conv1D, Conv2D, MaxPooling1D/2D, AveragePooling1D/2D, the global poolings,
+-- ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, SpatialDropout1D/2D.
+-- Loaded after layers.lua as `local keras = ...`; each class is declared
+-- with keras.layers._define and adds C ops (src/ops_conv.h) when called:
+--   conv2d   i = {sh, sw, dh, dw, pad top, bottom, left, right}, f = {relu fused}
+--   max_pool2d / avg_pool2d   i = {kh, kw, sh, sw, pads...}
+--   pad2d / crop2d  i = {top, bottom, left, right}; upsample2d i = {sh, sw};
+--   spatial_dropout f = {rate}.
+-- The 1-D layers run the same ops on (batch, steps, channels) tensors, where
+-- the height entries are neutral. 'same' padding is TensorFlow's: the total
+-- max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0), the extra one at the
+-- bottom/right; 'causal' pads (k-1)*d on the left. Shapes use -1 for the
+-- batch axis internally; layer shape errors name the layer and are raised
+-- when the layer is built.
+local keras = ...
+local K = keras.backend
+local A, I = keras.activations, keras.initializers
+local layers = keras.layers
+local define, check_int, check_number = layers._define, layers._check_int, layers._check_number
+local shape_str = layers._shape_str
+
+local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+
+-- ---- argument helpers ----
+
+-- a plain table holding only integers at 1..#t
+local function int_seq(t)
+  if not is_plain(t) or #t == 0 then return false end
+  for k, v in pairs(t) do
+    if math.type(k) ~= "integer" or k < 1 or k > #t or math.type(v) ~= "integer" then return false end
+  end
+  return true
+end
+
+-- an integer or a list of n integers (Keras's conv_utils.normalize_tuple)
+local function tuple(who, name, v, n, lo)
+  lo = lo or 1
+  local out = {}
+  if math.type(v) == "integer" then
+    for i = 1, n do out[i] = v end
+  elseif int_seq(v) and #v == n then
+    for i = 1, n do out[i] = v[i] end
+  else
+    error(string.format("%s: %s must be an integer or a list of %d integers, got %s", who, name, n,
+      type(v) == "table" and "a table of " .. #v or tostring(v)), 5)
+  end
+  for i = 1, n do
+    if out[i] < lo then
+      error(string.format("%s: %s must hold integers >= %d, got %d", who, name, lo, out[i]), 5)
+    end
+  end
+  return out
+end
+
+local function padding_arg(who, v, causal_ok)
+  v = v or "valid"
+  if type(v) == "string" then v = v:lower() end
+  if v == "valid" or v == "same" or (causal_ok and v == "causal") then return v end
+  error(string.format("%s: padding must be %s, got %s", who,
+    causal_ok and "'valid', 'same' or 'causal'" or "'valid' or 'same'",
+    type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 5)
+end
+
+local function data_format_arg(who, v)
+  if v == nil or v == "channels_last" then return "channels_last" end
+  error(string.format("%s: data_format %s is not supported (channels_last only)",
+    who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 5)
+end
+
+local function regularizer(who, r)
+  if r == nil then return nil end
+  if keras.regularizers then return keras.regularizers.get(r, who) end
+  error(who .. ": regularizers are not available", 5)
+end
+
+local function no_constraint(who, o, ...)
+  for _, k in ipairs{...} do
+    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
+  end
+end
+
+-- pads (before, after) on one axis of size n for a window k, stride s, dilation d
+local function pads(mode, n, k, s, d)
+  if mode == "valid" then return 0, 0 end
+  if mode == "causal" then return (k - 1) * d, 0 end
+  local out = (n + s - 1) // s
+  local total = math.max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+  return total // 2, total - total // 2
+end
+
+-- Constructors also take Keras's most common positional forms, which the
+-- generic argument rule would read as an options table:
+--   Conv2D(32, {3, 3}), Conv2D(32, {3, 3}, {activation = "relu"}), Conv1D(64, 3)
+--   ZeroPadding2D({{1, 1}, {2, 2}}), Cropping2D({{1, 1}, {2, 2}})
+local function accept_positional(cls, test)
+  local mt = getmetatable(cls)
+  local create = mt.__call
+  mt.__call = function(self, a, b, c)
+    local pos = test(a, b, c)
+    if pos then
+      local o = {}
+      if c ~= nil then
+        if not is_plain(c) then error(string.format("%s: options must be a table, got %s", cls.class_name, type(c)), 2) end
+        for k, v in pairs(c) do o[k] = v end
+      end
+      for i, v in ipairs(pos) do
+        if o[i] ~= nil then error(string.format("%s: too many positional arguments", cls.class_name), 2) end
+        o[i] = v
+      end
+      return create(self, o)
+    end
+    if c ~= nil then error(string.format("%s: too many arguments", cls.class_name), 2) end
+    return create(self, a, b)
+  end
+end
+
+local function filters_and_size(a, b)
+  if math.type(a) == "integer" and (math.type(b) == "integer" or int_seq(b)) then return {a, b} end
+end
+
+local function pairs_of_pairs(a, b)
+  if is_plain(a) and #a == 2 and int_seq(a[1]) and int_seq(a[2]) and next(a, 2) == nil then return {a} end
+end
+
+-- ---- convolution ----
+
+local CONV_KEYS = {"filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "activation",
+  "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+  "activity_regularizer", "kernel_constraint", "bias_constraint"}
+
+local function conv_init(rank)
+  return function(self, o)
+    local who = self.class_name
+    self.rank = rank
+    self.filters = check_int(who, "filters", o.filters)
+    if o.kernel_size == nil then error(who .. ": missing argument 'kernel_size'", 4) end
+    self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
+    self.strides = tuple(who, "strides", o.strides or 1, rank)
+    self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
+    self.padding = padding_arg(who, o.padding, rank == 1)
+    self.data_format = data_format_arg(who, o.data_format)
+    self.activation, self._act_name = A.get(o.activation, who)
+    self.use_bias = o.use_bias == nil and true or not not o.use_bias
+    self.kernel_initializer = I.get(o.kernel_initializer or "glorot_uniform", who)
+    self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
+    self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
+    self.bias_regularizer = regularizer(who, o.bias_regularizer)
+    self.activity_regularizer = regularizer(who, o.activity_regularizer)
+    no_constraint(who, o, "kernel_constraint", "bias_constraint")
+  end
+end
+
+-- the spatial sizes of an input shape, checked against the layer's rank
+local function spatial(self, shape, rank)
+  local want = rank + 2
+  if #shape ~= want then
+    local layout = rank == 1 and "(batch, steps, channels)" or "(batch, rows, cols, channels)"
+    error(self:_msg("expected input with ndim=%d %s, found ndim=%d (shape %s)", want, layout, #shape,
+      shape_str(shape)), 0)
+  end
+  local s = {}
+  for i = 1, rank do s[i] = shape[i + 1] end
+  return s
+end
+
+local function dims_str(t) return table.concat(t, "x") end
+
+local function conv_build(self, shape)
+  local rank = self.rank
+  local size = spatial(self, shape, rank)
+  local c = shape[#shape]
+  if self.padding == "valid" then
+    local ext, big = {}, false
+    for i = 1, rank do
+      ext[i] = (self.kernel_size[i] - 1) * self.dilation_rate[i] + 1
+      if ext[i] > size[i] then big = true end
+    end
+    if big then
+      local dil = ""
+      for i = 1, rank do
+        if self.dilation_rate[i] ~= 1 then
+          dil = string.format(" with dilation %s (extent %s)", dims_str(self.dilation_rate), dims_str(ext))
+        end
+      end
+      error(self:_msg("kernel size %s%s is larger than the input %s (padding 'valid')", dims_str(self.kernel_size),
+        dil, dims_str(size)), 0)
+    end
+  end
+  local kshape = {}
+  for i = 1, rank do kshape[i] = self.kernel_size[i] end
+  kshape[rank + 1], kshape[rank + 2] = c, self.filters
+  self.input_channels = c
+  self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
+                                regularizer = self.kernel_regularizer}
+  if self.use_bias then
+    self.bias = self:add_weight{name = "bias", shape = {self.filters}, initializer = self.bias_initializer,
+                                regularizer = self.bias_regularizer}
+  end
+end
+
+local function conv_call(self, x)
+  local rank = self.rank
+  local s = x.shape
+  local size = spatial(self, s, rank)
+  if s[#s] ~= self.input_channels then
+    error(self:_msg("expected input with %d channels (last axis), got shape %s", self.input_channels, shape_str(s)), 0)
+  end
+  local ks, st, dl = self.kernel_size, self.strides, self.dilation_rate
+  local attr
+  if rank == 2 then
+    local pt, pb = pads(self.padding, size[1], ks[1], st[1], dl[1])
+    local pl, pr = pads(self.padding, size[2], ks[2], st[2], dl[2])
+    attr = {st[1], st[2], dl[1], dl[2], pt, pb, pl, pr}
+  else
+    local pl, pr = pads(self.padding, size[1], ks[1], st[1], dl[1])
+    attr = {1, st[1], 1, dl[1], 0, 0, pl, pr}
+  end
+  local fuse = self._act_name == "relu"
+  local inputs = {x, self.kernel}
+  if self.use_bias then inputs[3] = self.bias end
+  local y = K.apply("conv2d", inputs, {i = attr, f = {fuse and 1 or 0}})
+  if not fuse then y = self.activation(y) end
+  if self.activity_regularizer then
+    local r = self.activity_regularizer
+    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
+  end
+  return y
+end
+
+local function conv_config(self)
+  local function init_cfg(i) return i and {class_name = i.class_name, config = i.config} or nil end
+  return {name = self.name, trainable = self.trainable, filters = self.filters,
+          kernel_size = self.kernel_size, strides = self.strides, padding = self.padding,
+          data_format = self.data_format, dilation_rate = self.dilation_rate, activation = self._act_name,
+          use_bias = self.use_bias, kernel_initializer = init_cfg(self.kernel_initializer),
+          bias_initializer = init_cfg(self.bias_initializer)}
+end
+
+for rank = 1, 2 do
+  local name = "Conv" .. rank .. "D"
+  local cls = define(name, CONV_KEYS, CONV_KEYS, conv_init(rank))
+  cls._prefix = "conv" .. rank .. "d"
+  cls.build, cls.call, cls.get_config = conv_build, conv_call, conv_config
+  accept_positional(cls, filters_and_size)
+end
+layers.Convolution1D, layers.Convolution2D = layers.Conv1D, layers.Conv2D
+
+-- ---- pooling ----
+
+local function pool_class(name, prefix, rank, op)
+  local cls = define(name, {"pool_size", "strides", "padding", "data_format"},
+    {"pool_size", "strides", "padding", "data_format"}, function(self, o)
+      self.rank = rank
+      self.pool_size = tuple(name, "pool_size", o.pool_size or 2, rank)
+      self.strides = o.strides == nil and {table.unpack(self.pool_size)} or tuple(name, "strides", o.strides, rank)
+      self.padding = padding_arg(name, o.padding)
+      self.data_format = data_format_arg(name, o.data_format)
+    end, {first_is_sequence = true})
+  cls._prefix = prefix
+  function cls:build(shape)
+    local size = spatial(self, shape, rank)
+    if self.padding == "valid" then
+      for i = 1, rank do
+        if self.pool_size[i] > size[i] then
+          error(self:_msg("pool size %s is larger than the input %s (padding 'valid')", dims_str(self.pool_size),
+            dims_str(size)), 0)
+        end
+      end
+    end
+  end
+  function cls:call(x)
+    local size = spatial(self, x.shape, rank)
+    local ps, st = self.pool_size, self.strides
+    local attr
+    if rank == 2 then
+      local pt, pb = pads(self.padding, size[1], ps[1], st[1], 1)
+      local pl, pr = pads(self.padding, size[2], ps[2], st[2], 1)
+      attr = {ps[1], ps[2], st[1], st[2], pt, pb, pl, pr}
+    else
+      local pl, pr = pads(self.padding, size[1], ps[1], st[1], 1)
+      attr = {1, ps[1], 1, st[1], 0, 0, pl, pr}
+    end
+    return K.apply(op, {x}, {i = attr})
+  end
+  function cls:get_config()
+    local one = rank == 1
+    return {name = self.name, trainable = self.trainable, pool_size = one and self.pool_size[1] or self.pool_size,
+            strides = one and self.strides[1] or self.strides, padding = self.padding,
+            data_format = self.data_format}
+  end
+  return cls
+end
+
+pool_class("MaxPooling1D", "max_pooling1d", 1, "max_pool2d")
+pool_class("MaxPooling2D", "max_pooling2d", 2, "max_pool2d")
+pool_class("AveragePooling1D", "average_pooling1d", 1, "avg_pool2d")
+pool_class("AveragePooling2D", "average_pooling2d", 2, "avg_pool2d")
+layers.MaxPool1D, layers.MaxPool2D = layers.MaxPooling1D, layers.MaxPooling2D
+layers.AvgPool1D, layers.AvgPool2D = layers.AveragePooling1D, layers.AveragePooling2D
+
+local function global_pool(name, prefix, rank, reduce)
+  local cls = define(name, {}, {"data_format"}, function(self, o)
+    self.data_format = data_format_arg(name, o.data_format)
+  end)
+  cls._prefix = prefix
+  function cls:build(shape) spatial(self, shape, rank) end
+  function cls:call(x)
+    spatial(self, x.shape, rank)
+    return reduce(x, rank == 1 and 1 or {1, 2})
+  end
+  function cls:get_config() return {name = self.name, trainable = self.trainable, data_format = self.data_format} end
+  return cls
+end
+
+global_pool("GlobalAveragePooling1D", "global_average_pooling1d", 1, K.mean)
+global_pool("GlobalMaxPooling1D", "global_max_pooling1d", 1, K.max)
+global_pool("GlobalAveragePooling2D", "global_average_pooling2d", 2, K.mean)
+global_pool("GlobalMaxPooling2D", "global_max_pooling2d", 2, K.max)
+layers.GlobalAvgPool1D, layers.GlobalMaxPool1D = layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D
+layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D
+
+-- ---- padding and cropping ----
+
+-- 1-D: an integer or (left, right); 2-D: an integer, (rows, cols) symmetric,
+-- or ((top, bottom), (left, right)) -> {top, bottom, left, right}
+local function amounts(who, name, v, rank)
+  local function bad()
+    error(string.format(rank == 1 and "%s: %s must be an integer or a list of 2 integers (left, right), got %s"
+      or "%s: %s must be an integer, a list of 2 integers or a list of 2 lists of 2 integers, got %s",
+      who, name, type(v) == "table" and "a table" or tostring(v)), 5)
+  end
+  local out
+  if math.type(v) == "integer" then
+    out = rank == 1 and {0, 0, v, v} or {v, v, v, v}
+  elseif rank == 1 then
+    if not (int_seq(v) and #v == 2) then bad() end
+    out = {0, 0, v[1], v[2]}
+  elseif int_seq(v) and #v == 2 then
+    out = {v[1], v[1], v[2], v[2]}
+  elseif is_plain(v) and #v == 2 and int_seq(v[1]) and #v[1] == 2 and int_seq(v[2]) and #v[2] == 2 then
+    out = {v[1][1], v[1][2], v[2][1], v[2][2]}
+  else
+    bad()
+  end
+  for _, a in ipairs(out) do
+    if a < 0 then error(string.format("%s: %s must not be negative, got %d", who, name, a), 5) end
+  end
+  return out
+end
+
+local function amounts_config(self, t)
+  if self.rank == 1 then return {t[3], t[4]} end
+  return {{t[1], t[2]}, {t[3], t[4]}}
+end
+
+local function pad_class(name, prefix, rank, key, default, op)
+  local cls = define(name, {key, "data_format"}, {key, "data_format"}, function(self, o)
+    self.rank = rank
+    self[key] = amounts(name, key, o[key] == nil and default or o[key], rank)
+    self.data_format = data_format_arg(name, o.data_format)
+  end, {first_is_sequence = true})
+  cls._prefix = prefix
+  function cls:build(shape)
+    local size = spatial(self, shape, rank)
+    if op == "crop2d" then
+      local a = self[key]
+      local rows = rank == 2 and size[1] - a[1] - a[2] or 1
+      local cols = size[rank] - a[3] - a[4]
+      if rows < 1 or cols < 1 then
+        error(self:_msg("cropping %s leaves nothing of an input of shape %s", 
+          rank == 1 and string.format("(%d, %d)", a[3], a[4])
+            or string.format("((%d, %d), (%d, %d))", a[1], a[2], a[3], a[4]), shape_str(shape)), 0)
+      end
+    end
+  end
+  function cls:call(x)
+    spatial(self, x.shape, rank)
+    return K.apply(op, {x}, {i = self[key]})
+  end
+  function cls:get_config()
+    return {name = self.name, trainable = self.trainable, [key] = amounts_config(self, self[key]),
+            data_format = self.data_format}
+  end
+  return cls
+end
+
+pad_class("ZeroPadding1D", "zero_padding1d", 1, "padding", 1, "pad2d")
+accept_positional(pad_class("ZeroPadding2D", "zero_padding2d", 2, "padding", 1, "pad2d"), pairs_of_pairs)
+pad_class("Cropping1D", "cropping1d", 1, "cropping", {1, 1}, "crop2d")
+accept_positional(pad_class("Cropping2D", "cropping2d", 2, "cropping", 0, "crop2d"), pairs_of_pairs)
+
+-- ---- upsampling ----
+
+local UpSampling2D = define("UpSampling2D", {"size", "data_format", "interpolation"},
+  {"size", "data_format", "interpolation"}, function(self, o)
+    self.size = tuple("UpSampling2D", "size", o.size or 2, 2)
+    self.data_format = data_format_arg("UpSampling2D", o.data_format)
+    self.interpolation = o.interpolation or "nearest"
+    if self.interpolation ~= "nearest" then
+      error(string.format("UpSampling2D: interpolation '%s' is not supported (nearest only)",
+        tostring(self.interpolation)), 4)
+    end
+  end, {first_is_sequence = true})
+UpSampling2D._prefix = "up_sampling2d"
+function UpSampling2D:build(shape) spatial(self, shape, 2) end
+function UpSampling2D:call(x)
+  spatial(self, x.shape, 2)
+  return K.apply("upsample2d", {x}, {i = self.size})
+end
+function UpSampling2D:get_config()
+  return {name = self.name, trainable = self.trainable, size = self.size, data_format = self.data_format,
+          interpolation = self.interpolation}
+end
+
+local UpSampling1D = define("UpSampling1D", {"size"}, {"size"}, function(self, o)
+  self.size = check_int("UpSampling1D", "size", o.size or 2)
+end)
+UpSampling1D._prefix = "up_sampling1d"
+function UpSampling1D:build(shape) spatial(self, shape, 1) end
+function UpSampling1D:call(x)
+  spatial(self, x.shape, 1)
+  return K.apply("upsample2d", {x}, {i = {1, self.size}})
+end
+function UpSampling1D:get_config() return {name = self.name, trainable = self.trainable, size = self.size} end
+
+-- ---- spatial dropout: whole channels dropped (one draw per sample and channel) ----
+
+local function sdrop_class(name, prefix, rank)
+  local cls = define(name, {"rate", "data_format"}, {"rate", "data_format"}, function(self, o)
+    self.rate = check_number(name, "rate", o.rate, 0, 1)
+    self.data_format = data_format_arg(name, o.data_format)
+  end)
+  cls._prefix = prefix
+  function cls:build(shape) spatial(self, shape, rank) end
+  function cls:call(x)
+    spatial(self, x.shape, rank)
+    if self.rate > 0 then return K.apply("spatial_dropout", {x}, {f = {self.rate}}) end
+    return x
+  end
+  function cls:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end
+  return cls
+end
+
+sdrop_class("SpatialDropout1D", "spatial_dropout1d", 1)
+sdrop_class("SpatialDropout2D", "spatial_dropout2d", 2)
+
+return true

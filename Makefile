@@ -129,7 +129,9 @@ fuzz: $(B)/fuzz/fuzz_model_file
 	$(B)/fuzz/fuzz_model_file -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=$(B)/fuzz/artifacts/ $(B)/fuzz/corpus
 
-$(B)/tests/test_zz_fuzz_model_file: $(B)/fuzz/fuzz_model_file tests/fuzz/bounded.sh
+# (the wrapper builds the fuzzer itself, so that a machine without clang's
+# libFuzzer reports one failed test instead of stopping the build)
+$(B)/tests/test_zz_fuzz_model_file: tests/fuzz/bounded.sh
 	@mkdir -p $(dir $@)
 	printf '#!/bin/sh\nexec sh tests/fuzz/bounded.sh $(B)/fuzz/fuzz_model_file\n' > $@
 	chmod +x $@

@@ -20,4 +20,39 @@ struct kr_ctx {
   uint64_t next_node_id;
 };
 
+/* xoshiro256** step, inline for kernels that draw many numbers (dropout) */
+static inline uint64_t kr_rng_next(kr_ctx *ctx)
+{
+  uint64_t *s = ctx->rng;
+  uint64_t r = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = (s[3] << 45) | (s[3] >> 19);
+  return r;
+}
+
+/* Flush-to-zero while the engine runs a loop: optimizer accumulators that
+** decay towards zero would otherwise turn denormal and slow every step
+** tenfold. The caller's floating-point mode is restored afterwards, so a host
+** program embedding the library is not affected. */
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+typedef unsigned kr_fpmode;
+static inline kr_fpmode kr_fp_enter(void)
+{
+  unsigned old = _mm_getcsr();
+  _mm_setcsr(old | 0x8040);   /* FTZ | DAZ */
+  return old;
+}
+static inline void kr_fp_leave(kr_fpmode old) { _mm_setcsr(old); }
+#else
+typedef int kr_fpmode;
+static inline kr_fpmode kr_fp_enter(void) { return 0; }
+static inline void kr_fp_leave(kr_fpmode old) { (void)old; }
+#endif
+
 #endif

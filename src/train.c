@@ -10,6 +10,7 @@
 */
 #include "kr.h"
 #include "ops.h"
+#include "ctx_impl.h"
 
 #include <string.h>
 
@@ -187,7 +188,7 @@ static int check_xy(kr_trainer *t, const char *what, const kr_data *x, const kr_
 
 /* ---- loops ---- */
 
-int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+static int fit_epoch_body(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                          const int64_t *idx, int64_t nidx, int64_t batch_size,
                          kr_batch_fn fn, void *ud, double min_interval, double *logs_out)
 {
@@ -232,7 +233,7 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
   return KR_OK;
 }
 
-int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+static int evaluate_body(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                         int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out)
 {
   kr_ctx *ctx = t->ctx;
@@ -267,7 +268,7 @@ int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const
   return KR_OK;
 }
 
-int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_tensor **out)
+static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_tensor **out)
 {
   kr_ctx *ctx = t->ctx;
   int64_t n = -1;
@@ -305,7 +306,35 @@ int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_t
   return KR_OK;
 }
 
-static int one_batch(kr_trainer *t, int train, const kr_data *x, const kr_data *y, const kr_data *sw,
+/* the public loops run with flush-to-zero (see kr_fp_enter in ctx_impl.h) */
+int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                         const int64_t *idx, int64_t nidx, int64_t batch_size,
+                         kr_batch_fn fn, void *ud, double min_interval, double *logs_out)
+{
+  kr_fpmode m = kr_fp_enter();
+  int st = fit_epoch_body(t, x, y, sw, idx, nidx, batch_size, fn, ud, min_interval, logs_out);
+  kr_fp_leave(m);
+  return st;
+}
+
+int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                        int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out)
+{
+  kr_fpmode m = kr_fp_enter();
+  int st = evaluate_body(t, x, y, sw, batch_size, fn, ud, logs_out);
+  kr_fp_leave(m);
+  return st;
+}
+
+int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_tensor **out)
+{
+  kr_fpmode m = kr_fp_enter();
+  int st = predict_body(t, x, batch_size, out);
+  kr_fp_leave(m);
+  return st;
+}
+
+static int one_batch_body(kr_trainer *t, int train, const kr_data *x, const kr_data *y, const kr_data *sw,
                      double *logs_out)
 {
   kr_ctx *ctx = t->ctx;
@@ -324,6 +353,15 @@ static int one_batch(kr_trainer *t, int train, const kr_data *x, const kr_data *
   if (train && t->nvar > 0) kr_optim_step(t->optim, (float *const *)t->gradp);
   for (int k = 0; k < t->nlog; k++) logs_out[k] = kr_plan_output(*pp, k)[0];
   return KR_OK;
+}
+
+static int one_batch(kr_trainer *t, int train, const kr_data *x, const kr_data *y, const kr_data *sw,
+                     double *logs_out)
+{
+  kr_fpmode m = kr_fp_enter();
+  int st = one_batch_body(t, train, x, y, sw, logs_out);
+  kr_fp_leave(m);
+  return st;
 }
 
 int kr_trainer_train_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,

@@ -2035,6 +2035,12 @@ Model.from_config = function(config, custom)
   return m
 end
 
+M.Sequential.from_config = function(config, custom)
+  local ok, m = pcall(model_from_config, {class_name = "Sequential", config = config}, custom)
+  if not ok then error("from_config: " .. clean(m), 2) end
+  return m
+end
+
 -- keras.models.clone_model(model [, input_tensors]): the same architecture
 -- with new layers and freshly initialized weights
 function M.clone_model(model, input_tensors)

@@ -112,8 +112,8 @@ BINARY(kr_k_less_equal, (float)(a <= b))
     const float *restrict X = e->x[0];                              \
     float *restrict Y = e->y;                                       \
     int64_t n = kr_numel(e->ys);                                    \
-    const double *f = e->node->attr.f;                              \
-    (void)f;                                                        \
+    const float f0 = (float)e->node->attr.f[0], f1 = (float)e->node->attr.f[1]; \
+    (void)f0; (void)f1;                                             \
     for (int64_t i = 0; i < n; i++) { float x = X[i]; Y[i] = (EXPR); } \
     return KR_OK;                                                   \
   }
@@ -137,16 +137,27 @@ UNARY(kr_k_exp, expf(x))
 UNARY(kr_k_log, logf(x))
 UNARY(kr_k_round, rintf(x))   /* half to even, as numpy and TensorFlow round */
 UNARY(kr_k_floor, floorf(x))
-UNARY(kr_k_scale, (float)(x * f[0] + f[1]))
-UNARY(kr_k_pows, powf(x, (float)f[0]))
-UNARY(kr_k_clip, x < (float)f[0] ? (float)f[0] : x > (float)f[1] ? (float)f[1] : x)
-UNARY(kr_k_relu, x > 0 ? (f[1] > 0 && x > (float)f[1] ? (float)f[1] : x) : f[0] != 0 ? (float)f[0] * x : 0.0f)
+UNARY(kr_k_scale, x * f0 + f1)
+UNARY(kr_k_pows, powf(x, f0))
+UNARY(kr_k_clip, x < f0 ? f0 : x > f1 ? f1 : x)
+static UNARY(relu_general, x > 0 ? (f1 > 0 && x > f1 ? f1 : x) : f0 != 0 ? f0 * x : 0.0f)
+
+/* the plain max(x, 0) vectorizes; alpha or max_value take the general loop */
+int kr_k_relu(const kr_exec *e)
+{
+  if (e->node->attr.f[0] != 0 || e->node->attr.f[1] > 0) return relu_general(e);
+  const float *restrict X = e->x[0];
+  float *restrict Y = e->y;
+  int64_t n = kr_numel(e->ys);
+  for (int64_t i = 0; i < n; i++) Y[i] = X[i] > 0.0f ? X[i] : 0.0f;
+  return KR_OK;
+}
 UNARY(kr_k_sigmoid, sigmoidf(x))
 UNARY(kr_k_hard_sigmoid, x < -2.5f ? 0.0f : x > 2.5f ? 1.0f : 0.2f * x + 0.5f)
 UNARY(kr_k_tanh, tanhf(x))
 UNARY(kr_k_softplus, (x > 0 ? x : 0.0f) + log1pf(expf(-fabsf(x))))
 UNARY(kr_k_softsign, x / (1.0f + fabsf(x)))
-UNARY(kr_k_elu, x > 0 ? x : (float)f[0] * expm1f(x))
+UNARY(kr_k_elu, x > 0 ? x : f0 * expm1f(x))
 UNARY(kr_k_selu, (float)SELU_SCALE * (x > 0 ? x : (float)SELU_ALPHA * expm1f(x)))
 
 int kr_k_identity(const kr_exec *e)
@@ -169,19 +180,29 @@ int kr_k_zeros_like(const kr_exec *e)
     const float *restrict DY = e->x[0], *restrict V = e->x[1];            \
     float *restrict Y = e->y;                                             \
     int64_t n = kr_numel(e->ys);                                          \
-    const double *f = e->node->attr.f;                                    \
-    (void)f;                                                              \
+    const float f0 = (float)e->node->attr.f[0], f1 = (float)e->node->attr.f[1]; \
+    (void)f0; (void)f1;                                                   \
     for (int64_t i = 0; i < n; i++) { float dy = DY[i], v = V[i]; Y[i] = (EXPR); } \
     return KR_OK;                                                         \
   }
 
-GRAD2(kr_k_relu_grad, v > 0 ? (f[1] > 0 && v >= (float)f[1] ? 0.0f : dy) : (float)f[0] * dy)
+static GRAD2(relu_grad_general, v > 0 ? (f1 > 0 && v >= f1 ? 0.0f : dy) : f0 * dy)
+
+int kr_k_relu_grad(const kr_exec *e)
+{
+  if (e->node->attr.f[0] != 0 || e->node->attr.f[1] > 0) return relu_grad_general(e);
+  const float *restrict DY = e->x[0], *restrict X = e->x[1];
+  float *restrict Y = e->y;
+  int64_t n = kr_numel(e->ys);
+  for (int64_t i = 0; i < n; i++) Y[i] = X[i] > 0.0f ? DY[i] : 0.0f;
+  return KR_OK;
+}
 GRAD2(kr_k_sigmoid_grad, dy * v * (1.0f - v))
 GRAD2(kr_k_tanh_grad, dy * (1.0f - v * v))
 GRAD2(kr_k_hard_sigmoid_grad, (v > -2.5f && v < 2.5f) ? 0.2f * dy : 0.0f)
-GRAD2(kr_k_elu_grad, v > 0 ? dy : dy * (float)f[0] * expf(v))
+GRAD2(kr_k_elu_grad, v > 0 ? dy : dy * f0 * expf(v))
 GRAD2(kr_k_selu_grad, (float)SELU_SCALE * (v > 0 ? dy : dy * (float)SELU_ALPHA * expf(v)))
-GRAD2(kr_k_clip_grad, (v >= (float)f[0] && v <= (float)f[1]) ? dy : 0.0f)
+GRAD2(kr_k_clip_grad, (v >= f0 && v <= f1) ? dy : 0.0f)
 
 /* ---- dropout: inverted; the kept units are scaled by 1/(1-rate) ---- */
 
@@ -195,12 +216,19 @@ int kr_k_dropout(const kr_exec *e)
     return kr_k_identity(e);
   }
   float keep = (float)(1.0 / (1.0 - rate));
-  float *m = e->aux;
-  const float *x = e->x[0];
-  for (int64_t i = 0; i < n; i++) {
-    m[i] = kr_rng_uniform(e->ctx) >= rate ? keep : 0.0f;
-    e->y[i] = x[i] * m[i];
+  /* a unit is kept when a uniform 32-bit draw is >= rate * 2^32 */
+  uint32_t thr = rate >= 1.0 ? UINT32_MAX : (uint32_t)(rate * 4294967296.0);
+  float *restrict m = e->aux;
+  const float *restrict x = e->x[0];
+  float *restrict y = e->y;
+  int64_t i = 0;
+  for (; i + 1 < n; i += 2) {
+    uint64_t u = kr_rng_next(e->ctx);
+    m[i] = (float)((uint32_t)u >= thr) * keep;
+    m[i + 1] = (float)((uint32_t)(u >> 32) >= thr) * keep;
   }
+  if (i < n) m[i] = (float)((uint32_t)kr_rng_next(e->ctx) >= thr) * keep;
+  for (i = 0; i < n; i++) y[i] = x[i] * m[i];
   return KR_OK;
 }
 

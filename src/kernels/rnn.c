@@ -32,6 +32,10 @@
 #include <pthread.h>
 #include <string.h>
 
+/* FP exceptions are not used: the selects below may be if-converted and the
+** loops vectorized; products and sums may fuse into FMAs */
+#pragma GCC optimize("no-trapping-math", "fp-contract=fast")
+
 #define AI static inline __attribute__((always_inline))
 
 /* ---- fast float math: branch-free, so the loops over a row vectorize ---- */
@@ -59,23 +63,9 @@ AI float fexp(float x)
   return (1.0f + p * r) * s;
 }
 
-/* tanh: an odd polynomial below 0.625 (relative error < 1e-7), else
-** (1 - e) / (1 + e) with e = e^(-2|x|) */
-AI float ftanh(float x)
-{
-  float a = x < 0 ? -x : x;
-  float x2 = x * x;
-  float p = -0.005718891508877277f;
-  p = p * x2 + 0.02065306343138218f;
-  p = p * x2 + -0.053744640201330185f;
-  p = p * x2 + 0.13331513106822968f;
-  p = p * x2 + -0.3333328664302826f;
-  float small = x + x * x2 * p;
-  float e = fexp(-2.0f * a);
-  float big = (1.0f - e) / (1.0f + e);
-  big = x < 0 ? -big : big;
-  return a < 0.625f ? small : big;
-}
+/* tanh(x) = 1 - 2 / (1 + e^(2x)): absolute error < 2e-7 (relative error grows
+** near 0, where float32 sums of products carry more than that anyway) */
+AI float ftanh(float x) { return 1.0f - 2.0f / (1.0f + fexp(2.0f * x)); }
 
 AI float fsigm(float x) { return 1.0f / (1.0f + fexp(-x)); }
 
@@ -137,6 +127,9 @@ AI void act_bwd(int code, float *restrict d, const float *restrict y, int64_t n)
 /* ---- small GEMM for the per-step products: C (M, N; ldc) (+)= A (M, K) B (K, N) ---- */
 
 typedef float v8f __attribute__((vector_size(32)));
+
+/* (the baseline copies of these pass v8f in two SSE registers: they are inlined, never called) */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 AI v8f ld8(const float *p)
 {
@@ -337,6 +330,55 @@ static int have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_
   }                                                                                        \
   static void name##_base(const void *j, int64_t a, int64_t b) { body_fn(j, a, b); }
 
+/* ---- the LSTM cell with Keras's default activations, in one pass ---- */
+
+/* hard_sigmoid (hard = 1) or sigmoid, and the derivative from the output */
+AI float ract1(float v, int hard)
+{
+  if (hard) {
+    float y = 0.2f * v + 0.5f;
+    return y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
+  }
+  return fsigm(v);
+}
+
+AI float dract1(float y, int hard) { return hard ? ((y > 0.0f && y < 1.0f) ? 0.2f : 0.0f) : y * (1.0f - y); }
+
+/* row: i, f, c, o pre-activations (bias not yet added) -> activated gates;
+** c1 = f c0 + i g, tc = tanh(c1), h1 = o tc */
+AI void lstm_cell_fwd(float *restrict row, const float *restrict b, const float *restrict c0, float *restrict c1,
+                      float *restrict tc, float *restrict h1, int64_t u, int hard)
+{
+  for (int64_t j = 0; j < u; j++) {
+    float ig = ract1(row[j] + b[j], hard), fg = ract1(row[u + j] + b[u + j], hard);
+    float gg = ftanh(row[2 * u + j] + b[2 * u + j]), og = ract1(row[3 * u + j] + b[3 * u + j], hard);
+    float c = fg * c0[j] + ig * gg, t = ftanh(c);
+    row[j] = ig;
+    row[u + j] = fg;
+    row[2 * u + j] = gg;
+    row[3 * u + j] = og;
+    c1[j] = c;
+    tc[j] = t;
+    h1[j] = og * t;
+  }
+}
+
+/* the gates' pre-activation gradients into dp; dc becomes the gradient of c0, dh zero */
+AI void lstm_cell_bwd(float *restrict dp, const float *restrict row, const float *restrict c0,
+                      const float *restrict tc, float *restrict dh, float *restrict dc, int64_t u, int hard)
+{
+  for (int64_t j = 0; j < u; j++) {
+    float ig = row[j], fg = row[u + j], gg = row[2 * u + j], og = row[3 * u + j], t = tc[j];
+    float dcn = dc[j] + dh[j] * og * (1.0f - t * t);
+    dp[j] = dcn * gg * dract1(ig, hard);
+    dp[u + j] = dcn * c0[j] * dract1(fg, hard);
+    dp[2 * u + j] = dcn * ig * (1.0f - gg * gg);
+    dp[3 * u + j] = dh[j] * t * dract1(og, hard);
+    dc[j] = dcn * fg;
+    dh[j] = 0.0f;
+  }
+}
+
 /* ---- forward ---- */
 
 typedef struct fjob {
@@ -355,6 +397,7 @@ AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
   const float *U = J->U, *b0 = J->b0, *b1 = J->b1, *mask = J->mask, *DH = J->DH;
   float *tmpG = J->tmpG + r0 * Gu, *tmp = J->tmp + r0 * u;
   int retseq = (d->flags & KR_RNNF_RETSEQ) != 0;
+  int fused = d->act == KR_RACT_TANH && (d->ract == KR_RACT_HARD_SIGMOID || d->ract == KR_RACT_SIGMOID);
   if (nr <= 0) return;
   for (int64_t s = 0; s < T; s++) {
     int64_t t = step_t(d, s);
@@ -400,6 +443,11 @@ AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
         for (int64_t j = 0; j < u; j++) row[j] += b0[j];
         act_fwd(d->act, row, u);
         memcpy(h1, row, (size_t)u * sizeof(float));
+      } else if (lstm && fused) {
+        const float *c0 = cp + i * ldH;
+        float *c1 = cn + i * ldn, *tci = tc + i * ldH;
+        if (d->ract == KR_RACT_HARD_SIGMOID) lstm_cell_fwd(row, b0, c0, c1, tci, h1, u, 1);
+        else lstm_cell_fwd(row, b0, c0, c1, tci, h1, u, 0);
       } else if (lstm) {
         for (int64_t j = 0; j < Gu; j++) row[j] += b0[j];
         act_fwd(d->ract, row, 2 * u);
@@ -513,7 +561,7 @@ int kr_k_rnn(const kr_exec *e)
   } else {
     gemm(0, 0, B * T, Gu, F, x, F, W, Gu, 0.0f, J.P, Gu);
   }
-  if (rdrop) draw_masks(e->ctx, J.DH, G * B * u, d.rdropout);
+  if (rdrop) draw_masks(e->ctx, aux + d.oDH, G * B * u, d.rdropout);
 
   /* initial state into Hin[:, t(0)] */
   int64_t t0 = step_t(&d, 0);
@@ -572,6 +620,7 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
   const float *g = J->g, *UT = J->UT, *mask = J->mask, *DH = J->DH;
   float *dh = J->dh + r0 * u, *dc = J->dc + r0 * u, *dcarry = J->dcarry + r0 * u, *tmp = J->tmp + r0 * Gu;
   int retseq = (d->flags & KR_RNNF_RETSEQ) != 0;
+  int fused = d->act == KR_RACT_TANH && (d->ract == KR_RACT_HARD_SIGMOID || d->ract == KR_RACT_SIGMOID);
   if (nr <= 0) return;
   for (int64_t s = T - 1; s >= 0; s--) {
     int64_t t = step_t(d, s);
@@ -617,6 +666,10 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
         memcpy(dprow, dhb, (size_t)u * sizeof(float));
         act_bwd(d->act, dprow, row, u);
         memset(dhb, 0, (size_t)u * sizeof(float));
+      } else if (lstm && fused) {
+        const float *c0 = J->Cin + b * ldH + t * u, *tc = J->TC + b * ldH + t * u;
+        if (d->ract == KR_RACT_HARD_SIGMOID) lstm_cell_bwd(dprow, row, c0, tc, dhb, dc + i * u, u, 1);
+        else lstm_cell_bwd(dprow, row, c0, tc, dhb, dc + i * u, u, 0);
       } else if (lstm) {
         const float *c0 = J->Cin + b * ldH + t * u;
         const float *tc = J->TC + b * ldH + t * u;   /* act(c) of this step */

@@ -7,6 +7,12 @@
 cd "$(dirname "$0")/../.."
 bin=$1
 secs=${LKERAS_FUZZ_SECONDS:-45}
+if ! make -s "$bin" > build/fuzz-build.log 2>&1; then
+  tail -5 build/fuzz-build.log
+  echo "the fuzzer needs clang with libFuzzer (Debian: apt-get install clang libclang-rt-dev)"
+  echo "fuzz_model_file: 0 passed, 1 failed"
+  exit 1
+fi
 work=build/fuzz/work-corpus
 rm -rf "$work" && mkdir -p "$work" build/fuzz/artifacts
 cp tests/fuzz/corpus/* "$work"/ 2>/dev/null

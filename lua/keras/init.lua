@@ -68,6 +68,7 @@ keras.callbacks = optional("callbacks", keras)
 keras.layers = optional("layers", keras)
 -- layer families in files of their own add their classes to keras.layers
 for _, family in ipairs{"layers_conv", "layers_rnn"} do optional(family, keras) end
+optional("saving", keras)
 keras.models = optional("models", keras)
 keras.datasets = optional("datasets", keras)
 keras.preprocessing = optional("preprocessing", keras)

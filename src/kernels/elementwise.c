@@ -194,7 +194,10 @@ int kr_k_relu_grad(const kr_exec *e)
   const float *restrict DY = e->x[0], *restrict X = e->x[1];
   float *restrict Y = e->y;
   int64_t n = kr_numel(e->ys);
-  for (int64_t i = 0; i < n; i++) Y[i] = X[i] > 0.0f ? DY[i] : 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    float d = DY[i];   /* an unconditional load lets the loop vectorize */
+    Y[i] = X[i] > 0.0f ? d : 0.0f;
+  }
   return KR_OK;
 }
 GRAD2(kr_k_sigmoid_grad, dy * v * (1.0f - v))
@@ -216,18 +219,21 @@ int kr_k_dropout(const kr_exec *e)
     return kr_k_identity(e);
   }
   float keep = (float)(1.0 / (1.0 - rate));
-  /* a unit is kept when a uniform 32-bit draw is >= rate * 2^32 */
-  uint32_t thr = rate >= 1.0 ? UINT32_MAX : (uint32_t)(rate * 4294967296.0);
+  /* a unit is kept when a uniform 16-bit draw is >= rate * 2^16 (the rate is
+  ** honoured to 1/65536); one 64-bit step of the generator gives four draws */
+  uint32_t thr = (uint32_t)(rate * 65536.0 + 0.5);
   float *restrict m = e->aux;
   const float *restrict x = e->x[0];
   float *restrict y = e->y;
   int64_t i = 0;
-  for (; i + 1 < n; i += 2) {
+  for (; i + 3 < n; i += 4) {
     uint64_t u = kr_rng_next(e->ctx);
-    m[i] = (float)((uint32_t)u >= thr) * keep;
-    m[i + 1] = (float)((uint32_t)(u >> 32) >= thr) * keep;
+    m[i] = (float)((uint32_t)(u & 0xffff) >= thr) * keep;
+    m[i + 1] = (float)((uint32_t)((u >> 16) & 0xffff) >= thr) * keep;
+    m[i + 2] = (float)((uint32_t)((u >> 32) & 0xffff) >= thr) * keep;
+    m[i + 3] = (float)((uint32_t)(u >> 48) >= thr) * keep;
   }
-  if (i < n) m[i] = (float)((uint32_t)kr_rng_next(e->ctx) >= thr) * keep;
+  for (; i < n; i++) m[i] = (float)((uint32_t)(kr_rng_next(e->ctx) >> 48) >= thr) * keep;
   for (i = 0; i < n; i++) y[i] = x[i] * m[i];
   return KR_OK;
 }

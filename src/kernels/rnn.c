@@ -321,14 +321,31 @@ static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, int
   pthread_mutex_unlock(&pool.use);
 }
 
-static int have_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+/* 2: AVX-512 (F, VL, BW, DQ) + FMA, 1: AVX2 + FMA, 0: the baseline */
+static int cpu_level(void)
+{
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+    return 2;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+}
 
-#define TWO_TARGETS(name, body_fn)                                                         \
-  __attribute__((target("avx2,fma"))) static void name##_avx2(const void *j, int64_t a, int64_t b) \
-  {                                                                                        \
-    body_fn(j, a, b);                                                                      \
-  }                                                                                        \
-  static void name##_base(const void *j, int64_t a, int64_t b) { body_fn(j, a, b); }
+#define THREE_TARGETS(name, body_fn)                                                                     \
+  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512"))) static void \
+  name##_avx512(const void *j, int64_t a, int64_t b)                                                   \
+  {                                                                                                    \
+    body_fn(j, a, b);                                                                                  \
+  }                                                                                                    \
+  __attribute__((target("avx2,fma"))) static void name##_avx2(const void *j, int64_t a, int64_t b)     \
+  {                                                                                                    \
+    body_fn(j, a, b);                                                                                  \
+  }                                                                                                    \
+  static void name##_base(const void *j, int64_t a, int64_t b) { body_fn(j, a, b); }                  \
+  static rows_fn name##_pick(void)                                                                     \
+  {                                                                                                    \
+    int l = cpu_level();                                                                               \
+    return l == 2 ? name##_avx512 : l == 1 ? name##_avx2 : name##_base;                                \
+  }
 
 /* ---- the LSTM cell with Keras's default activations, in one pass ---- */
 
@@ -513,7 +530,7 @@ AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
   }
 }
 
-TWO_TARGETS(fwd_rows, fwd_body)
+THREE_TARGETS(fwd_rows, fwd_body)
 
 int kr_k_rnn(const kr_exec *e)
 {
@@ -580,7 +597,7 @@ int kr_k_rnn(const kr_exec *e)
     else memset(J.y, 0, (size_t)(B * u) * sizeof(float));
   }
 
-  run_rows(kr_get_num_threads(e->ctx), have_avx2() ? fwd_rows_avx2 : fwd_rows_base, &J, B, 4);
+  run_rows(kr_get_num_threads(e->ctx), fwd_rows_pick(), &J, B, 4);
 
   if (!retseq && !J.mask) memcpy(J.y, J.Hfin, (size_t)(B * u) * sizeof(float));
   /* a stateful layer keeps its final state for the next batch */
@@ -746,7 +763,7 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
   }
 }
 
-TWO_TARGETS(bwd_rows, bwd_body)
+THREE_TARGETS(bwd_rows, bwd_body)
 
 int kr_k_rnn_bptt(const kr_exec *e)
 {
@@ -792,7 +809,7 @@ int kr_k_rnn_bptt(const kr_exec *e)
   if (mode == 1) memcpy(J.dh, J.g, (size_t)(B * u) * sizeof(float));
   if (mode == 2) memcpy(J.dc, J.g, (size_t)(B * u) * sizeof(float));
 
-  run_rows(kr_get_num_threads(e->ctx), have_avx2() ? bwd_rows_avx2 : bwd_rows_base, &J, B, 4);
+  run_rows(kr_get_num_threads(e->ctx), bwd_rows_pick(), &J, B, 4);
 
   memcpy(dh0, J.dh, (size_t)(B * u) * sizeof(float));
   memcpy(dc0, J.dc, (size_t)(B * u) * sizeof(float));

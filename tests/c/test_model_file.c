@@ -296,8 +296,8 @@ static size_t craft(unsigned char *b, uint32_t version, uint32_t flags, uint64_t
 static void test_lying_headers(kr_ctx *ctx)
 {
   unsigned char b[1024];
-  uint64_t d2[2] = {2, 3}, huge[8], big2[2] = {(uint64_t)1 << 40, (uint64_t)1 << 40};
-  for (int i = 0; i < 8; i++) huge[i] = (uint64_t)1 << 40;
+  uint64_t d2[2] = {2, 3}, huge[12], big2[2] = {(uint64_t)1 << 40, (uint64_t)1 << 40};
+  for (int i = 0; i < 12; i++) huge[i] = (uint64_t)1 << 40;
   size_t n;
   /* a good one first, to show that craft() is right */
   n = craft(b, 1, 0, 2, 1, 1, "w", 1, 2, d2, 24);

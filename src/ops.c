@@ -185,6 +185,21 @@ bad:
                  ta ? " (transposed a)" : tb ? " (transposed b)" : "");
 }
 
+/* linear (x, W, b): a plain matmul plus a bias over the last axis */
+static int shape_linear(kr_ctx *ctx, kr_node *n)
+{
+  kr_attr plain;
+  memset(&plain, 0, sizeof plain);
+  n->attr = plain;
+  if (shape_matmul(ctx, n) != KR_OK) return kr_errcode(ctx);
+  const kr_shape *b = &n->in[2]->shape;
+  if (b->ndim != 1 || b->dim[0] != n->shape.dim[n->shape.ndim - 1]) {
+    char x[128], y[128];
+    return kr_fail(ctx, KR_ESHAPE, "linear: bias of shape %s does not fit the output %s", SH(b, x), SH(&n->shape, y));
+  }
+  return KR_OK;
+}
+
 static int shape_reshape(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape, *t = &n->attr.shape;
@@ -588,6 +603,19 @@ static int grad_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   GRAD_DONE(dx[0], dx[1]);
 }
 
+static int grad_linear(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  kr_attr t;
+  memset(&t, 0, sizeof t);
+  t.i[1] = 1;
+  dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, n->in[1], &t);       /* dy W^T */
+  t.i[1] = 0;
+  t.i[0] = 1;
+  dx[1] = kr_op2(ctx, KR_OP_MATMUL, n->in[0], dy, &t);       /* x^T dy */
+  dx[2] = kr_unbroadcast(ctx, dy, n->in[2]);                  /* sum over rows */
+  GRAD_DONE(dx[0], dx[1], dx[2]);
+}
+
 static int grad_reshape(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a;
@@ -743,8 +771,8 @@ const kr_opinfo kr_ops[] = {
   UN("softsign", kr_k_softsign, grad_softsign),
   UN("elu", kr_k_elu, grad_elu),
   UN("selu", kr_k_selu, grad_selu),
-  UN("identity", kr_k_identity, grad_identity),
-  UNNG("stop_gradient", kr_k_identity),
+  {"identity", 1, shape_same, kr_k_identity, grad_identity, NULL, NULL, KR_F_ELEMENTWISE | KR_F_ALIAS},
+  {"stop_gradient", 1, shape_same, kr_k_identity, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE | KR_F_ALIAS},
   GR("relu_grad", kr_k_relu_grad),
   GR("sigmoid_grad", kr_k_sigmoid_grad),
   GR("tanh_grad", kr_k_tanh_grad),
@@ -769,7 +797,8 @@ const kr_opinfo kr_ops[] = {
   {"prod_grad", 2, shape_second, kr_k_prod_grad, NULL, NULL, scratch_prod, 0},
   {"sum_to", 1, shape_sum_to, kr_k_sum_to, grad_sum_to, NULL, NULL, 0},
   {"matmul", 2, shape_matmul, kr_k_matmul, grad_matmul, NULL, NULL, 0},
-  {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, 0},
+  {"linear", 3, shape_linear, kr_k_linear, grad_linear, NULL, NULL, 0},
+  {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, KR_F_ALIAS},
   {"transpose", 1, shape_transpose, kr_k_transpose, grad_transpose, NULL, NULL, 0},
   {"concat", -1, shape_concat, kr_k_concat, grad_concat, NULL, NULL, 0},
   {"slice", 1, shape_slice, kr_k_slice, grad_slice, NULL, NULL, 0},
@@ -778,7 +807,7 @@ const kr_opinfo kr_ops[] = {
   {"gather", 2, shape_gather, kr_k_gather, grad_gather, NULL, NULL, 0},
   {"gather_grad", 3, shape_gather_grad, kr_k_gather_grad, NULL, NULL, NULL, 0},
   {"one_hot", 1, shape_one_hot, kr_k_one_hot, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"dropout", 1, shape_same, kr_k_dropout, grad_dropout, aux_dropout, NULL, 0},
+  {"dropout", 1, shape_same, kr_k_dropout, grad_dropout, aux_dropout, NULL, KR_F_ALIAS_INFER},
   {"dropout_grad", 2, shape_same, kr_k_dropout_grad, NULL, NULL, NULL, 0},
   {"batchnorm", 5, shape_batchnorm, kr_k_batchnorm, grad_batchnorm, aux_batchnorm, NULL, 0},
   {"batchnorm_grad", 4, shape_bn_grad, kr_k_batchnorm_grad, NULL, NULL, NULL, 0},

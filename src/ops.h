@@ -41,7 +41,9 @@ typedef struct kr_opinfo {
 enum {
   KR_F_NOGRAD = 1,   /* output does not depend smoothly on inputs: zero gradient */
   KR_F_LEAF = 2,
-  KR_F_ELEMENTWISE = 4
+  KR_F_ELEMENTWISE = 4,
+  KR_F_ALIAS = 8,         /* output is input 0's data seen in another shape: no copy */
+  KR_F_ALIAS_INFER = 16   /* the same, outside training (dropout) */
 };
 
 extern const kr_opinfo kr_ops[];

@@ -136,8 +136,9 @@ static int check_dy(kr_ctx *ctx, kr_node *n, const kr_shape *x, const kr_shape *
     return kr_fail(ctx, KR_ESHAPE, "%s: the output gradient has shape %s, the convolution gives %s", opname(n),
                    SH(dy, a), SH(&out, b));
   int want = base + (n->attr.f[0] != 0);
-  if (n->nin != want)
-    return kr_fail(ctx, KR_EARG, "%s: expected %d inputs, got %d", opname(n), want, n->nin);
+  if (n->nin != want && n->nin != want + 1)
+    return kr_fail(ctx, KR_EARG, "%s: expected %d inputs (%d with an ordering input), got %d", opname(n), want,
+                   want + 1, n->nin);
   if (want > base && !kr_shape_eq(&n->in[yi]->shape, dy))
     return kr_fail(ctx, KR_ESHAPE, "%s: the activation mask has shape %s, expected %s", opname(n),
                    SH(&n->in[yi]->shape, a), SH(dy, b));
@@ -181,17 +182,26 @@ int kr_conv_grad_bias_shape(kr_ctx *ctx, kr_node *n)
   return KR_OK;
 }
 
+/* The three gradients read the same dy. Each takes the one before it as an
+** extra "ordering" input whose value it ignores (bias <- kernel <- input), so
+** that a plan, which orders nodes depth-first from its outputs, runs them one
+** after the other and dy is freed as soon as the input gradient is done;
+** otherwise the kernel gradients of all layers would wait for the end of the
+** backward pass, each keeping its layer's dy alive. */
 int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  int act = n->attr.f[0] != 0;
-  kr_node *gi[4] = {dy, n->in[1], n->in[0], n};
-  kr_node *gk[4] = {dy, n->in[0], n->in[1], n};
+  int act = n->attr.f[0] != 0, bias = n->nin == 3;
   kr_node *gb[2] = {dy, n};
-  dx[0] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act, gi, &n->attr);
-  dx[1] = dx[0] ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &n->attr) : NULL;
-  if (n->nin == 3) dx[2] = dx[1] ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, &n->attr) : NULL;
-  if (!dx[0] || !dx[1] || (n->nin == 3 && !dx[2])) return kr_errcode(ctx);
-  return KR_OK;
+  dx[2] = NULL;
+  if (bias && !(dx[2] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, &n->attr))) return kr_errcode(ctx);
+  kr_node *gk[5] = {dy, n->in[0], n->in[1], n, NULL};
+  gk[3 + act] = dx[2];
+  dx[1] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act + bias, gk, &n->attr);
+  if (!dx[1]) return kr_errcode(ctx);
+  kr_node *gi[5] = {dy, n->in[1], n->in[0], n, NULL};
+  gi[3 + act] = dx[1];
+  dx[0] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 4 + act, gi, &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
 }
 
 /* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */
@@ -224,11 +234,19 @@ static int pool_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *
   return KR_OK;
 }
 
+/* max_pool2d keeps its argmax in aux (f0 = 1) unless its input is a conv
+** with a fused relu (f0 = 0): that output stays alive for the conv's own
+** gradient anyway, so the pool's gradient finds the maxima again from it,
+** and the pool's output and argmax need not live until the backward pass */
 int kr_pool_shape(kr_ctx *ctx, kr_node *n)
 {
   kr_shape out;
   if (pool_out(ctx, n, &n->in[0]->shape, &out)) return kr_errcode(ctx);
   n->shape = out;
+  if (n->op == KR_OP_MAX_POOL2D) {
+    const kr_node *x = n->in[0];
+    n->attr.f[0] = !(x->op == KR_OP_CONV2D && x->attr.f[0] != 0);
+  }
   return KR_OK;
 }
 
@@ -239,11 +257,21 @@ static int same_shape(kr_ctx *ctx, const kr_node *n, const kr_shape *got, const 
   return kr_fail(ctx, KR_ESHAPE, "%s: %s has shape %s, expected %s", opname(n), what, SH(got, a), SH(want, b));
 }
 
+/* f0 = 1: (dy, pool node), the argmax from the pool's aux;
+** f0 = 0: (dy, x) with the pool's attributes, the argmax found again */
 int kr_maxpool_grad_shape(kr_ctx *ctx, kr_node *n)
 {
   const kr_node *p = n->in[1];
-  if (p->op != KR_OP_MAX_POOL2D)
-    return kr_fail(ctx, KR_EARG, "max_pool2d_grad: the second input must be a max_pool2d node, got %s", opname(p));
+  if (n->attr.f[0] == 0) {
+    kr_shape out;
+    if (pool_out(ctx, n, &p->shape, &out)) return kr_errcode(ctx);
+    if (same_shape(ctx, n, &n->in[0]->shape, &out, "the output gradient")) return KR_ESHAPE;
+    n->shape = p->shape;
+    return KR_OK;
+  }
+  if (p->op != KR_OP_MAX_POOL2D || p->attr.f[0] == 0)
+    return kr_fail(ctx, KR_EARG, "max_pool2d_grad: the second input must be a max_pool2d node that keeps its argmax, got %s",
+                   opname(p));
   if (same_shape(ctx, n, &n->in[0]->shape, &p->shape, "the output gradient")) return KR_ESHAPE;
   n->attr = p->attr;
   n->shape = p->in[0]->shape;
@@ -261,7 +289,7 @@ int kr_avgpool_grad_shape(kr_ctx *ctx, kr_node *n)
 
 int kr_maxpool_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  dx[0] = kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, n, &n->attr);
+  dx[0] = kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, n->attr.f[0] != 0 ? n : n->in[0], &n->attr);
   return dx[0] ? KR_OK : kr_errcode(ctx);
 }
 

@@ -8,15 +8,22 @@
 **                             dilations, zero padding top/bottom/left/right;
 **                             f0 = fused activation (0 linear, 1 relu);
 **                             w (KH, KW, C, O) or (KW, C, O) for rank 3; b (O).
-**   conv2d_grad_input   (dy, w, x[, y])  -> x's shape
-**   conv2d_grad_kernel  (dy, x, w[, y])  -> w's shape
-**   conv2d_grad_bias    (dy[, y])        -> (O)
+**   conv2d_grad_input   (dy, w, x[, y][, after])  -> x's shape
+**   conv2d_grad_kernel  (dy, x, w[, y][, after])  -> w's shape
+**   conv2d_grad_bias    (dy[, y])                 -> (O)
 **                             the conv's attributes; y (the conv node) is
-**                             given when f0 = relu: dy is masked by y > 0.
+**                             given when f0 = relu: dy is masked by y > 0;
+**                             `after`: any node, not read, that must run
+**                             first (orders the three gradients in a plan).
 **   max_pool2d, avg_pool2d (x)  i = {kh, kw, sh, sw, pt, pb, pl, pr};
 **                             padded cells are ignored (the average divides
 **                             by the number of real cells, as TensorFlow).
-**   max_pool2d_grad (dy, pool node), avg_pool2d_grad (dy, x)
+**   max_pool2d: f0 (set by the shape rule) = 1 when the argmax is kept in
+**             aux, 0 when the input is a relu-fused conv2d (whose output
+**             lives until the backward pass anyway: the gradient finds the
+**             maxima again, and the pool's output can be freed early)
+**   max_pool2d_grad (dy, pool node) with f0 = 1, (dy, x) with f0 = 0 and the
+**             pool's attributes; avg_pool2d_grad (dy, x)
 **   pad2d (x)  i = {top, bottom, left, right} zeros; crop2d (x) the same
 **              amounts removed (each is the other's gradient)
 **   upsample2d (x)  i = {sh, sw} repeats; upsample2d_grad (dy, x) sums

@@ -34,7 +34,7 @@ void kr_rnn_layout(const kr_node *rnn, int64_t batch, kr_rnn_dims *d)
   d->rdropout = a->f[1];
   d->G = gates_of(d->cell);
   d->Gu = d->G * d->u;
-  d->B = xs->dim[0] == KR_BATCH ? batch : xs->dim[0];
+  d->B = xs->dim[0] < 0 ? -xs->dim[0] * batch : xs->dim[0];   /* -k: k times the batch */
   d->T = xs->dim[1];
   d->F = xs->dim[2];
   int k = 4;

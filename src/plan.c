@@ -18,6 +18,7 @@ kr_node **kr_topo_order(kr_ctx *ctx, int nroots, kr_node *const *roots, size_t *
 
 typedef struct step {
   kr_node *node;
+  long alias;                 /* step whose buffer this one shares (no kernel runs), or -1 */
   float *y, *aux, *scratch;
   kr_shape ys;
   size_t yoff, auxoff, scroff, ysize, auxsize, scrsize;
@@ -209,6 +210,21 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
   for (int k = 0; k < nout; k++) last[p->out_step[k]] = (long)n;       /* outputs live on */
   for (int k = 0; k < nin; k++)
     if (p->in_step[k] != (size_t)-1) last[p->in_step[k]] = (long)n;    /* inputs too */
+  /* aliases: a reshape (or an inference-time dropout) shares its input's
+  ** buffer, which then lives as long as the alias's last user */
+  for (size_t i = 0; i < n; i++) {
+    unsigned fl = kr_ops[order[i]->op].flags;
+    p->steps[i].alias = -1;
+    if ((fl & KR_F_ALIAS) || ((fl & KR_F_ALIAS_INFER) && !training)) {
+      long j = find_step(p, order[i]->in[0], i);
+      while (p->steps[j].alias >= 0) j = p->steps[j].alias;
+      p->steps[i].alias = j;
+    }
+  }
+  for (size_t i = n; i-- > 0;) {
+    long j = p->steps[i].alias;
+    if (j >= 0 && last[i] > last[j]) last[j] = last[i];
+  }
 
   /* placement: the placeholders first, since they are filled before the run
   ** starts and must not share memory with anything computed in it */
@@ -224,6 +240,7 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
     kr_node *nd = s->node;
     const kr_opinfo *info = &kr_ops[nd->op];
     if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE || nd->op == KR_OP_INPUT) continue;
+    if (s->alias >= 0) goto release_inputs;
     kr_shape c = kr_concrete(&nd->shape, max_batch);
     s->ysize = round_up((size_t)kr_numel(&c));
     s->auxsize = info->aux ? round_up(info->aux(nd, max_batch)) : 0;
@@ -232,6 +249,7 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
         fl_alloc(&fl, s->scrsize, &s->scroff))
       goto nomem;
     if (fl_free(&fl, s->scroff, s->scrsize)) goto nomem;
+  release_inputs:
     /* inputs whose last use is this step */
     for (int k = 0; k < nd->nin; k++) {
       long j = find_step(p, nd->in[k], i);
@@ -244,7 +262,7 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
           goto nomem;
       }
     }
-    if (last[i] == (long)i) { /* never used: free at once (only dead ends) */
+    if (last[i] == (long)i && s->alias < 0) { /* never used: free at once (only dead ends) */
       if (fl_free(&fl, s->yoff, s->ysize) || fl_free(&fl, s->auxoff, s->auxsize)) goto nomem;
     }
   }
@@ -258,6 +276,9 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
     if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE) {
       s->y = KR_DATA(nd->value);
       s->ys = nd->value->shape;
+    } else if (s->alias >= 0) {
+      s->y = p->steps[s->alias].y;   /* set already: the alias comes later in the order */
+      s->ys = kr_concrete(&nd->shape, max_batch);
     } else {
       s->y = p->arena + s->yoff;
       s->aux = s->auxsize ? p->arena + s->auxoff : NULL;
@@ -323,7 +344,7 @@ int kr_plan_run(kr_plan *p, int64_t batch)
   for (size_t i = 0; i < p->n; i++) {
     step *s = &p->steps[i];
     const kr_opinfo *info = &kr_ops[s->node->op];
-    if (!info->forward) continue; /* leaves */
+    if (!info->forward || s->alias >= 0) continue; /* leaves and aliases */
     e.node = s->node;
     e.y = s->y;
     e.aux = s->aux;

@@ -443,6 +443,7 @@ describe("keras.layers.Embedding", function()
 
   it("checks input_length against its input", function()
     local emb = L.Embedding{5, 2, input_length = 3, name = "emb"}
+    emb(keras.Input{shape = {3}})
     assert.error_matches(function() emb(keras.Input{shape = {4}}) end,
       'Embedding (emb): "input_length" is 3, but received input has shape (None, 4)', 1, true)
     assert.error_matches(function() L.Embedding{0, 2} end, "Embedding: input_dim must be", 1, true)
@@ -535,6 +536,12 @@ describe("keras.layers.TimeDistributed", function()
     local m2 = keras.Sequential{L.TimeDistributed(inner, {input_shape = {5, 4}})}
     assert.same({-1, 5, 2}, m2.outputs[1].shape)
     assert.equal(10, m2:count_params())
+  end)
+
+  it("loops over the steps when the batch size is fixed", function()
+    local y = L.TimeDistributed(L.Flatten())(keras.Input{batch_shape = {2, 3, 2, 2}})
+    assert.same({2, 3, 4}, y.shape)
+    assert.equal("concat", y:inputs()[1].op == "identity" and y:inputs()[1]:inputs()[1].op or y:inputs()[1].op)
   end)
 
   it("wants a time axis", function()

@@ -271,6 +271,20 @@ describe("model:to_json", function()
     keras.saving.layers.MyLayer = nil
   end)
 
+  it("uses the get_config of a class defined later, and builds it by its arguments", function()
+    local Scale = L._define("SaveScale", {"factor"}, {"factor"}, function(self, o) self.factor = o.factor or 1 end)
+    function Scale:call(x) return x * self.factor end
+    function Scale:get_config() return {name = self.name, trainable = self.trainable, factor = self.factor} end
+    local m = keras.Sequential{L.Dense{2, input_shape = {3}}, Scale{3}}
+    local t = json.decode(m:to_json())
+    assert.equal(3, t.config[2].config.factor)
+    local m2 = keras.models.model_from_json(m:to_json())
+    m2:set_weights(m:get_weights())
+    local x = keras.random.random{2, 3}
+    assert.equal(0, maxdiff(m:predict(x), m2:predict(x)))
+    L.SaveScale = nil
+  end)
+
   it("is what get_config and from_config give, layer by layer", function()
     local d = L.Dense{5, activation = "tanh", kernel_regularizer = keras.regularizers.l2(0.01), name = "dd"}
     local c = d:get_config()

@@ -568,8 +568,12 @@ function Dense:call(x)
   if s[#s] ~= self.input_dim then
     error(self:_msg("expected input with last dimension %d, got %d", self.input_dim, s[#s]), 0)
   end
-  local y = K.dot(x, self.kernel)
-  if self.use_bias then y = K.add(y, self.bias) end
+  local y
+  if self.use_bias then
+    y = core.op("linear", {x, self.kernel, self.bias})   -- x W + b in one pass
+  else
+    y = K.dot(x, self.kernel)
+  end
   y = self.activation(y)
   if self.activity_regularizer then
     local r = self.activity_regularizer

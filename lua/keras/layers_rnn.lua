@@ -666,18 +666,31 @@ function TimeDistributed:call(x, kwargs)
   end
   local l = self.layer
   local mask = (kwargs and kwargs.mask) or x:meta().mask
+  local T = s[2]
   local y
+  local function one(t)
+    local r = l:call(t)
+    if not is_node(r) then error(self:_msg("the wrapped layer must return one tensor"), 0) end
+    return r
+  end
   if LAST_AXIS[l.class_name] then
-    y = l:call(x)
+    y = one(x)
+  elseif s[1] < 0 then
+    -- an unknown batch: fold the time axis into it, (batch * T, ...), as Keras does
+    local folded = {s[1] * T}
+    for i = 3, #s do folded[#folded + 1] = s[i] end
+    local yt = one(core.op("reshape", {x}, {shape = folded}))
+    local ys = yt.shape
+    local back = {s[1], T}
+    for i = 2, #ys do back[#back + 1] = ys[i] end
+    y = core.op("reshape", {yt}, {shape = back})
   else
-    -- one call per step, sharing the weights; then the steps side by side
-    local T, rest = s[2], {s[1]}
+    -- a fixed batch: one call per step, sharing the weights (Keras's K.rnn path)
+    local rest = {s[1]}
     for i = 3, #s do rest[#rest + 1] = s[i] end
     local steps = {}
     for t = 1, T do
-      local xt = core.op("reshape", {core.op("slice", {x}, {i = {1, t - 1, 1}})}, {shape = rest})
-      local yt = l._all_layers and l:call(xt) or l:call(xt)
-      if not is_node(yt) then error(self:_msg("the wrapped layer must return one tensor"), 0) end
+      local yt = one(core.op("reshape", {core.op("slice", {x}, {i = {1, t - 1, 1}})}, {shape = rest}))
       local ys = yt.shape
       local e = {ys[1], 1}
       for i = 2, #ys do e[#e + 1] = ys[i] end
@@ -685,7 +698,6 @@ function TimeDistributed:call(x, kwargs)
     end
     y = #steps == 1 and steps[1] or K.concatenate(steps, 1)
   end
-  if not is_node(y) then error(self:_msg("the wrapped layer must return one tensor"), 0) end
   if mask ~= nil then y:meta().mask = mask end
   mark_batch(self, {y})
   return y

@@ -1017,6 +1017,7 @@ local function class_of(name)
 end
 
 local model_config_of, model_from_config   -- forward
+local OURS = setmetatable({}, {__mode = "k"})   -- the get_config functions installed below
 
 -- {class_name, config} of a layer (or a nested model)
 function layer_entry(layer, ctx, extra)
@@ -1035,7 +1036,15 @@ function layer_entry(layer, ctx, extra)
   elseif class_of(cls) and getmetatable(layer) == class_of(cls) then
     local saved = ctx.layer
     ctx.layer = layer
-    cfg = generic_config(layer, ctx, extra)
+    local own = rawget(class_of(cls), "get_config")
+    if own and not OURS[own] then
+      -- a class defined after this file, with a get_config of its own: as Keras, use it
+      local ok, c = pcall(own, layer)
+      if not ok then ctx.fail("get_config failed: %s", clean(c)) end
+      cfg = ser(c, "config", ctx)
+    else
+      cfg = generic_config(layer, ctx, extra)
+    end
     ctx.layer = saved
   else
     error(string.format("layer '%s' (%s) has no config: its class is not one of keras.layers; register it with keras.saving.register_layer('%s', {config = ..., build = ...})",
@@ -1081,6 +1090,7 @@ local function install_layer_methods(cls)
     ctx.layer = self
     return generic_config(self, ctx)
   end
+  OURS[cls.get_config] = true
   cls.from_config = function(config, custom)
     local ok, l = pcall(deserialize_layer, {class_name = cls.class_name, config = config}, custom)
     if not ok then error(clean(l), 2) end

@@ -403,7 +403,7 @@ size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
 int kr_k_conv2d_grad_input(const kr_exec *e)
 {
   cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
-  const float *mask = e->nin > 3 ? e->x[3] : NULL;
+  const float *mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
   size_t slot, dz_off, shared;
   gi_layout(&g, &slot, &dz_off, &shared);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
@@ -494,7 +494,7 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   gk_job j;
   j.g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
   j.dy = e->x[0];
-  j.mask = e->nin > 3 ? e->x[3] : NULL;
+  j.mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
   j.x = e->x[1];
   j.dw = e->y;
   j.scratch = e->scratch;
@@ -551,7 +551,7 @@ int kr_k_conv2d_grad_bias(const kr_exec *e)
   const kr_shape *ds = e->xs[0];
   gb_job j;
   j.dy = e->x[0];
-  j.mask = e->nin > 1 ? e->x[1] : NULL;
+  j.mask = e->node->attr.f[0] != 0 ? e->x[1] : NULL;
   j.scratch = e->scratch;
   j.O = ds->dim[ds->ndim - 1];
   j.N = ds->dim[0];
@@ -622,6 +622,7 @@ static unsigned idx_get(const unsigned char *aux, int bytes, int64_t i)
 
 size_t kr_maxpool_aux(const kr_node *n, int64_t batch)
 {
+  if (n->attr.f[0] == 0) return 0;   /* the gradient finds the maxima again */
   kr_shape c = kr_concrete(&n->shape, batch);
   size_t bytes = (size_t)kr_numel(&c) * (size_t)idx_bytes(n->attr.i[0] * n->attr.i[1]);
   return (bytes + sizeof(float) - 1) / sizeof(float);
@@ -637,8 +638,40 @@ typedef struct pool_job {
 
 #define CCHUNK 256   /* channels handled at once by the pooling loops (a stack buffer) */
 
-/* the argmax index of each channel is kept as a float while scanning the
-** window, so that the compare-and-select loops over the channels vectorize */
+
+/* The max over the window of output o (channels c0 .. c0+nc) into y and,
+** when idf is given, the index of the first cell holding it (kh*KW + kw) as
+** a float: the compare-and-select loops over the channels then vectorize. */
+static void window_max(const pgeom *g, const float *x, int64_t n, int64_t oh, int64_t ow, int64_t c0, int64_t nc,
+                       float *restrict y, float *restrict idf)
+{
+  int64_t h0, h1, w0, w1, C = g->C;
+  int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
+  window(g, oh, ow, &h0, &h1, &w0, &w1);
+  const float *first = x + ((n * g->H + h0) * g->W + w0) * C + c0;
+  for (int64_t c = 0; c < nc; c++) y[c] = first[c];
+  if (idf) {
+    float i0 = (float)((h0 - hs) * g->KW + (w0 - ws));
+    for (int64_t c = 0; c < nc; c++) idf[c] = i0;
+  }
+  for (int64_t h = h0; h < h1; h++)
+    for (int64_t w = w0; w < w1; w++) {
+      if (h == h0 && w == w0) continue;
+      const float *restrict xr = x + ((n * g->H + h) * g->W + w) * C + c0;
+      if (!idf) {
+        for (int64_t c = 0; c < nc; c++) y[c] = xr[c] > y[c] ? xr[c] : y[c];
+        continue;
+      }
+      float id = (float)((h - hs) * g->KW + (w - ws));
+      for (int64_t c = 0; c < nc; c++) {   /* the blend as arithmetic: this form vectorizes */
+        float v = xr[c], m = y[c], i = idf[c];
+        float b = (float)(v > m);
+        y[c] = v > m ? v : m;
+        idf[c] = i + b * (id - i);
+      }
+    }
+}
+
 static void maxpool_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
@@ -649,31 +682,12 @@ static void maxpool_rows(void *arg, int t, int T)
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++)
       for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t h0, h1, w0, w1, o = ((n * g->Ho + oh) * g->Wo + ow) * C;
-        int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
-        window(g, oh, ow, &h0, &h1, &w0, &w1);
+        int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;
         for (int64_t c0 = 0; c0 < C; c0 += CCHUNK) {
           int64_t nc = C - c0 < CCHUNK ? C - c0 : CCHUNK;
-          float *restrict y = j->y + o + c0;
-          const float *first = j->x + ((n * g->H + h0) * g->W + w0) * C + c0;
-          float i0 = (float)((h0 - hs) * g->KW + (w0 - ws));
-          for (int64_t c = 0; c < nc; c++) {
-            y[c] = first[c];
-            idf[c] = i0;
-          }
-          for (int64_t h = h0; h < h1; h++)
-            for (int64_t w = w0; w < w1; w++) {
-              if (h == h0 && w == w0) continue;
-              const float *restrict xr = j->x + ((n * g->H + h) * g->W + w) * C + c0;
-              float id = (float)((h - hs) * g->KW + (w - ws));
-              for (int64_t c = 0; c < nc; c++) {   /* the blend as arithmetic: this form vectorizes */
-                float v = xr[c], m = y[c], i = idf[c];
-                float b = (float)(v > m);
-                y[c] = v > m ? v : m;
-                idf[c] = i + b * (id - i);
-              }
-            }
-          for (int64_t c = 0; c < nc; c++) idx_put(j->aux, j->bytes, o + c0 + c, (unsigned)idf[c]);
+          window_max(g, j->x, n, oh, ow, c0, nc, j->y + o + c0, j->aux ? idf : NULL);
+          if (j->aux)
+            for (int64_t c = 0; c < nc; c++) idx_put(j->aux, j->bytes, o + c0 + c, (unsigned)idf[c]);
         }
       }
 }
@@ -721,7 +735,7 @@ static void maxpool_grad_rows(void *arg, int t, int T)
   pool_job *j = arg;
   const pgeom *g = &j->g;
   int64_t n0, n1, C = g->C;
-  float idf[CCHUNK];
+  float idf[CCHUNK], ymax[CCHUNK];
   share(g->N, t, T, &n0, &n1);
   int64_t plane = g->H * g->W * C;
   int store = disjoint(g);
@@ -738,7 +752,10 @@ static void maxpool_grad_rows(void *arg, int t, int T)
         for (int64_t c0 = 0; c0 < C; c0 += CCHUNK) {
           int64_t nc = C - c0 < CCHUNK ? C - c0 : CCHUNK;
           const float *restrict d = j->dy + o + c0;
-          for (int64_t c = 0; c < nc; c++) idf[c] = (float)idx_get(j->aux, j->bytes, o + c0 + c);
+          if (j->aux)
+            for (int64_t c = 0; c < nc; c++) idf[c] = (float)idx_get(j->aux, j->bytes, o + c0 + c);
+          else
+            window_max(g, j->x, n, oh, ow, c0, nc, ymax, idf);
           for (int64_t h = h0; h < h1; h++)
             for (int64_t w = w0; w < w1; w++) {
               float *restrict xr = j->y + ((n * g->H + h) * g->W + w) * C + c0;
@@ -758,15 +775,15 @@ static void maxpool_grad_rows(void *arg, int t, int T)
       }
 }
 
-/* (dy, pool) -> dx: dy to the cell each max came from */
+/* (dy, pool) or (dy, x) -> dx: dy to the cell each max came from */
 int kr_k_max_pool2d_grad(const kr_exec *e)
 {
-  const kr_node *p = e->node->in[1];
   pool_job j;
-  j.g = pool_geom(e->ys, e->xs[0], &p->attr);
+  j.g = pool_geom(e->ys, e->xs[0], &e->node->attr);
   j.dy = e->x[0];
+  j.x = e->x[1];
   j.y = e->y;
-  j.aux = (unsigned char *)e->xaux[1];
+  j.aux = e->node->attr.f[0] != 0 ? (unsigned char *)e->xaux[1] : NULL;
   j.bytes = idx_bytes(j.g.KH * j.g.KW);
   parallel(workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
   return KR_OK;

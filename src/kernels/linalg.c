@@ -9,6 +9,22 @@
 #include "kernels.h"
 
 #include <cblas.h>
+#include <string.h>
+
+/* linear: the bias fills every row of y, then sgemm adds x W onto it */
+int kr_k_linear(const kr_exec *e)
+{
+  const kr_shape *as = e->xs[0];
+  int64_t K = as->dim[as->ndim - 1], N = e->xs[1]->dim[1];
+  int64_t M = K ? kr_numel(as) / K : 0;
+  const float *b = e->x[2];
+  float *y = e->y;
+  for (int64_t r = 0; r < M; r++) memcpy(y + r * N, b, (size_t)N * sizeof(float));
+  if (M == 0 || N == 0 || K == 0) return KR_OK;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, e->x[0], (int)K, e->x[1],
+              (int)N, 1.0f, y, (int)N);
+  return KR_OK;
+}
 
 int kr_k_matmul(const kr_exec *e)
 {

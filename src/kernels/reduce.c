@@ -22,10 +22,47 @@ static void split_axis(const kr_shape *s, int ax, int64_t *outer, int64_t *n, in
 
 /* ---- softmax ---- */
 
+/* e^x for x <= 0 (softmax shifts by the row max), branch-free so that loops
+** over it vectorize: x = k ln2 + r with |r| <= ln2/2, e^r by a degree-6
+** polynomial, 2^k through the exponent bits. Relative error about 2e-7;
+** below -87 the result is 0, as expf underflows there too. */
+static inline float exp_nonpos(float x)
+{
+  x = x < -87.0f ? -87.0f : x;
+  /* x <= 0: truncating t - 0.5 rounds t to nearest (cvttps2dq, no call) */
+  float k = (float)(int32_t)(x * 1.44269504088896341f - 0.5f);
+  float r = x - k * 0.693359375f;          /* ln2 split in two for accuracy */
+  r = r - k * -2.12194440e-4f;
+  float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666666e-1f + r * (4.1666418e-2f + r * (8.3335184e-3f + r * 1.3887943e-3f)))));
+  union { float f; int32_t i; } u;
+  u.i = (int32_t)(k + 127.0f) << 23;
+  return p * u.f;
+}
+
+/* the usual case: rows along the last axis, contiguous */
+static void softmax_rows(const float *restrict x, float *restrict y, int64_t rows, int64_t n)
+{
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * n;
+    float *yr = y + r * n;
+    float m = xr[0];
+    for (int64_t j = 1; j < n; j++) m = xr[j] > m ? xr[j] : m;
+    for (int64_t j = 0; j < n; j++) yr[j] = exp_nonpos(xr[j] - m);   /* vectorizes */
+    float s = 0;
+    for (int64_t j = 0; j < n; j++) s += yr[j];
+    float inv = 1.0f / s;
+    for (int64_t j = 0; j < n; j++) yr[j] *= inv;
+  }
+}
+
 int kr_k_softmax(const kr_exec *e)
 {
   int64_t outer, n, inner;
   split_axis(e->ys, (int)e->node->attr.i[0], &outer, &n, &inner);
+  if (inner == 1 && n > 0) {
+    softmax_rows(e->x[0], e->y, outer, n);
+    return KR_OK;
+  }
   const float *x = e->x[0];
   float *y = e->y;
   for (int64_t o = 0; o < outer; o++)

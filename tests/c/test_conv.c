@@ -241,7 +241,11 @@ static void test_fixtures(kr_ctx *ctx, int threads)
     } else if (op == KR_OP_MAX_POOL2D || op == KR_OP_AVG_POOL2D) {
       kr_node *y = op1(&c, op, x, &at), *dy = fx_const(&c, &f->dy);
       fx_compare(ctx, name, "y", y, &f->y);
-      if (y && op == KR_OP_MAX_POOL2D) fx_compare(ctx, name, "dx", op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, y, NULL), &f->dx);
+      if (y && op == KR_OP_MAX_POOL2D) {
+        /* the argmax from the pool's aux, and found again from x */
+        fx_compare(ctx, name, "dx (argmax kept)", op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, y, AT(.f = {1})), &f->dx);
+        fx_compare(ctx, name, "dx (argmax found again)", op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, x, &at), &f->dx);
+      }
       if (y && op == KR_OP_AVG_POOL2D) fx_compare(ctx, name, "dx", op2(&c, KR_OP_AVG_POOL2D_GRAD, dy, x, &at), &f->dx);
     } else {
       fx_compare(ctx, name, "y", op1(&c, op, x, &at), &f->y);
@@ -449,7 +453,7 @@ static void threaded_pool(kr_ctx *ctx, const char *name, int op, kr_shape xs, co
     if (y) {
       if (!tdy) tdy = gu_t_uniform(ctx, y->shape, -1, 1, NOKINKS, 0);
       kr_node *dy = kr_node_const(ctx, tdy);
-      kr_node *g = op == KR_OP_MAX_POOL2D ? kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, y, NULL)
+      kr_node *g = op == KR_OP_MAX_POOL2D ? kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, y, AT(.f = {1}))
                                           : kr_op2(ctx, KR_OP_AVG_POOL2D_GRAD, dy, x, at);
       /* one plan for both, so the max pool's argmax is the one its gradient reads */
       kr_node *outs[2] = {y, g};
@@ -676,6 +680,38 @@ static void test_spatial_dropout(kr_ctx *ctx)
   gu_end(&c);
 }
 
+/* a max pool after a relu conv finds its maxima again in the gradient (no
+** aux); elsewhere it keeps them; both give the same dx */
+static void test_pool_modes(kr_ctx *ctx)
+{
+  gcase c;
+  gu_begin(&c, ctx, "max_pool2d modes", KR_OP_MAX_POOL2D);
+  kr_node *x = cst_u(&c, S(2, 6, 6, 3), -1, 1), *w = cst_u(&c, S(3, 3, 3, 4), -1, 1);
+  kr_node *relu = opn(&c, KR_OP_CONV2D, 2, (kr_node *[]){x, w}, AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}, .f = {1}));
+  kr_node *lin = opn(&c, KR_OP_CONV2D, 2, (kr_node *[]){x, w}, AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}));
+  kr_node *p1 = relu ? op1(&c, KR_OP_MAX_POOL2D, relu, AT(.i = {2, 2, 2, 2})) : NULL;
+  kr_node *p2 = lin ? op1(&c, KR_OP_MAX_POOL2D, lin, AT(.i = {2, 2, 2, 2})) : NULL;
+  CHECK(p1 && p1->attr.f[0] == 0 && kr_ops[KR_OP_MAX_POOL2D].aux(p1, 4) == 0);
+  CHECK(p2 && p2->attr.f[0] == 1 && kr_ops[KR_OP_MAX_POOL2D].aux(p2, 4) > 0);
+  if (p1 && p2) {
+    kr_node *dy = cst_u(&c, p1->shape, -1, 1);
+    kr_node *a = op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, p2, AT(.f = {1}));
+    kr_attr again = p2->attr;
+    again.f[0] = 0;
+    kr_node *b = op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, lin, &again);
+    kr_node *d = op2(&c, KR_OP_MAX_POOL2D_GRAD, dy, relu, &p1->attr);
+    kr_tensor *ta = a ? kr_eval(ctx, a) : NULL, *tb = b ? kr_eval(ctx, b) : NULL, *td = d ? kr_eval(ctx, d) : NULL;
+    CHECK_MSG(ta && tb && td, "pool modes: %s", kr_errmsg(ctx));
+    int same = ta && tb;
+    for (int64_t i = 0; same && i < kr_tensor_numel(ta); i++) same = KR_DATA(ta)[i] == KR_DATA(tb)[i];
+    CHECK_MSG(same, "max_pool2d_grad: the kept and the recomputed argmax differ");
+    kr_tensor_release(ta);
+    kr_tensor_release(tb);
+    kr_tensor_release(td);
+  }
+  gu_end(&c);
+}
+
 static void test_coverage(void)
 {
   for (int op = KR_OP_CONV2D; op <= KR_OP_SPATIAL_DROPOUT_GRAD; op++) {
@@ -727,9 +763,11 @@ static void test_errors(kr_ctx *ctx)
               "the output gradient has shape (2, 3, 3, 5), the convolution gives (2, 3, 3, 4)", NULL);
   in[0] = y;
   expect_fail(ctx, "grad_input mask", kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3, in, AT(.i = {1, 1, 1, 1}, .f = {1})),
-              "expected 4 inputs, got 3", NULL);
-  expect_fail(ctx, "max_pool2d_grad of a conv", kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, y, y, NULL),
-              "must be a max_pool2d node, got conv2d", NULL);
+              "expected 4 inputs (5 with an ordering input), got 3", NULL);
+  expect_fail(ctx, "max_pool2d_grad of a conv", kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, y, y, AT(.f = {1})),
+              "must be a max_pool2d node that keeps its argmax, got conv2d", NULL);
+  expect_fail(ctx, "max_pool2d_grad recomputing", kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, y, x4, AT(.i = {2, 2, 2, 2})),
+              "the output gradient has shape (2, 3, 3, 4), expected (2, 2, 2, 3)", NULL);
   expect_fail(ctx, "spatial_dropout_grad of a conv", kr_op2(ctx, KR_OP_SPATIAL_DROPOUT_GRAD, y, y, NULL),
               "must be a spatial_dropout node", NULL);
   /* pools, padding, upsampling, dropout */
@@ -878,6 +916,7 @@ int main(void)
   test_fd_pool(ctx);
   test_fd_shape_ops(ctx);
   test_spatial_dropout(ctx);
+  test_pool_modes(ctx);
   test_coverage();
   test_errors(ctx);
   test_no_alloc(ctx);

@@ -453,6 +453,24 @@ static void test_grad_matmul(kr_ctx *ctx)
   }
 }
 
+/* linear: x W + b, gradients for x, W and b; 2-D and 3-D x */
+static void test_grad_linear(kr_ctx *ctx)
+{
+  static const struct { const char *name; int na; int64_t a[3]; } cs[] = {
+    {"linear (3,4) (4,5) (5,)", 2, {3, 4}},
+    {"linear (2,3,4) (4,5) (5,)", 3, {2, 3, 4}},
+  };
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    gcase c;
+    gu_begin(&c, ctx, cs[k].name, KR_OP_LINEAR);
+    kr_node *in[3];
+    in[0] = var_u(&c, kr_shape_make(cs[k].na, cs[k].a), -1.5, 1.5);
+    in[1] = var_u(&c, S(4, 5), -1.5, 1.5);
+    in[2] = var_u(&c, S(5), -1.5, 1.5);
+    gu_done(&c, opn(&c, KR_OP_LINEAR, 3, in, NULL), 0, KR_OP_MATMUL);
+  }
+}
+
 static void test_grad_shape_ops(kr_ctx *ctx)
 {
   gcase c;
@@ -1144,6 +1162,7 @@ int main(void)
   test_grad_reduce(ctx);
   test_grad_broadcast(ctx);
   test_grad_matmul(ctx);
+  test_grad_linear(ctx);
   test_grad_shape_ops(ctx);
   test_grad_phase(ctx);
   test_batchnorm_forward(ctx);

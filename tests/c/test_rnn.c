@@ -591,6 +591,53 @@ static void test_batched_plan(kr_ctx *ctx)
   }
 }
 
+/* the per-step part split among threads gives the same bits as one thread */
+static void test_threads(kr_ctx *ctx)
+{
+  for (int cell = 0; cell < 4; cell++) {
+    int64_t B = 13, T = 5, F = 3, u = 6, G = gates(cell);
+    gcase c;
+    gu_begin(&c, ctx, "threads", KR_OP_RNN);
+    float m[13 * 5];
+    for (int i = 0; i < 13 * 5; i++) m[i] = (i % 7 == 3) ? 0.0f : 1.0f;
+    rin in = {var_u(&c, S(B, T, F), -1, 1), var_u(&c, S(F, G * u), -0.6, 0.6), var_u(&c, S(u, G * u), -0.6, 0.6),
+              var_u(&c, bias_shape(cell, u), -0.5, 0.5), var_u(&c, S(B, u), -0.5, 0.5), NULL,
+              cst_data(&c, S(B, T), m)};
+    if (cell == KR_RNN_LSTM) in.c0 = var_u(&c, S(B, u), -0.5, 0.5);
+    kr_attr a = rnn_attr(cell, u, KR_RNNF_RETSEQ | KR_RNNF_BACKWARDS, KR_RACT_TANH, KR_RACT_SIGMOID, 0.2, 0.3);
+    kr_node *y = mk_rnn(&c, &a, &in);
+    kr_node *loss = weighted_loss(&c, 1, &y, NULL);
+    kr_node *g[GU_MAXVAR] = {0};
+    int st = loss ? kr_gradients(ctx, loss, c.nvar, c.var, g) : KR_EARG;
+    CHECK_MSG(st == KR_OK, "threads: %s", kr_errmsg(ctx));
+    if (st == KR_OK) {
+      int n = c.nvar;
+      for (int v = 0; v < n; v++) gu_keep(&c, g[v]);
+      kr_node *outs[GU_MAXVAR + 1];
+      outs[0] = y;
+      for (int v = 0; v < n; v++) outs[1 + v] = g[v];
+      kr_tensor *one[GU_MAXVAR + 1], *many[GU_MAXVAR + 1];
+      int saved = kr_get_num_threads(ctx);
+      kr_set_num_threads(ctx, 1);
+      int s1 = eval_all(ctx, n + 1, outs, 1, one);
+      kr_set_num_threads(ctx, 3);
+      int s3 = eval_all(ctx, n + 1, outs, 1, many);
+      kr_set_num_threads(ctx, saved);
+      CHECK_MSG(s1 == KR_OK && s3 == KR_OK, "threads: %s", kr_errmsg(ctx));
+      for (int k = 0; s1 == KR_OK && s3 == KR_OK && k <= n; k++) {
+        int64_t cnt = kr_tensor_numel(one[k]);
+        CHECK_MSG(memcmp(KR_DATA(one[k]), KR_DATA(many[k]), (size_t)cnt * sizeof(float)) == 0,
+                  "cell %d: output %d differs between 1 and 3 threads", cell, k);
+      }
+      for (int k = 0; k <= n; k++) {
+        if (s1 == KR_OK) kr_tensor_release(one[k]);
+        if (s3 == KR_OK) kr_tensor_release(many[k]);
+      }
+    }
+    gu_end(&c);
+  }
+}
+
 /* ---- shape errors ---- */
 
 static void expect_fail(kr_ctx *ctx, kr_node *n, const char *want)
@@ -754,6 +801,7 @@ int main(void)
   test_activations(ctx);
   test_stateful(ctx);
   test_batched_plan(ctx);
+  test_threads(ctx);
   test_errors(ctx);
   test_alloc_failures(ctx);
   test_coverage();

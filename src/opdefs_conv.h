@@ -6,7 +6,6 @@
 KR_OPDEF(CONV2D, "conv2d")                         /* (x, w[, b]) */
 KR_OPDEF(CONV2D_GRAD_INPUT, "conv2d_grad_input")   /* (dy, w, x[, y][, after]) */
 KR_OPDEF(CONV2D_GRAD_KERNEL, "conv2d_grad_kernel") /* (dy, x, w[, y][, after]) */
-KR_OPDEF(CONV2D_GRAD_BIAS, "conv2d_grad_bias")     /* (dy[, y]) */
 KR_OPDEF(MAX_POOL2D, "max_pool2d")                 /* (x); aux: argmax in each window */
 KR_OPDEF(MAX_POOL2D_GRAD, "max_pool2d_grad")       /* (dy, pool node) */
 KR_OPDEF(AVG_POOL2D, "avg_pool2d")                 /* (x) */

@@ -157,51 +157,77 @@ int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n)
 int kr_conv_grad_kernel_shape(kr_ctx *ctx, kr_node *n)
 {
   if (n->nin < 3) return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected inputs (dy, x, w[, y]), got %d", n->nin);
+  if (n->attr.f[2] != 0 && n->attr.f[2] != 1)
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: f2 (the bias row) must be 0 or 1, got %g", n->attr.f[2]);
   if (check_dy(ctx, n, &n->in[1]->shape, &n->in[2]->shape, 3, 3)) return kr_errcode(ctx);
-  n->shape = n->in[2]->shape;
+  if (n->nin != 3 + (n->attr.f[0] != 0))
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected %d inputs, got %d", 3 + (n->attr.f[0] != 0), n->nin);
+  const kr_shape *w = &n->in[2]->shape;
+  if (n->attr.f[2] != 0) {
+    kr_shape s;
+    memset(&s, 0, sizeof s);
+    s.ndim = 2;
+    s.dim[0] = kr_numel(w) / w->dim[w->ndim - 1] + 1;
+    s.dim[1] = w->dim[w->ndim - 1];
+    n->shape = s;
+  } else {
+    n->shape = *w;
+  }
   set_slots(ctx, n);
   return KR_OK;
 }
 
-int kr_conv_grad_bias_shape(kr_ctx *ctx, kr_node *n)
+static kr_node *slice_rows(kr_ctx *ctx, kr_node *m, int64_t start, int64_t len, const kr_shape *to)
 {
-  const kr_shape *dy = &n->in[0]->shape;
-  char a[128], b[128];
-  if (rank_ok(ctx, n, dy)) return KR_ESHAPE;
-  int want = 1 + (n->attr.f[0] != 0);
-  if (n->nin != want) return kr_fail(ctx, KR_EARG, "conv2d_grad_bias: expected %d inputs, got %d", want, n->nin);
-  if (want == 2 && !kr_shape_eq(&n->in[1]->shape, dy))
-    return kr_fail(ctx, KR_ESHAPE, "conv2d_grad_bias: the activation mask has shape %s, expected %s",
-                   SH(&n->in[1]->shape, a), SH(dy, b));
-  kr_shape s;
-  memset(&s, 0, sizeof s);
-  s.ndim = 1;
-  s.dim[0] = dy->dim[dy->ndim - 1];
-  n->shape = s;
-  set_slots(ctx, n);
-  return KR_OK;
+  kr_attr a;
+  memset(&a, 0, sizeof a);
+  a.i[0] = 0;
+  a.i[1] = start;
+  a.i[2] = len;
+  kr_node *s = kr_op1(ctx, KR_OP_SLICE, m, &a);
+  if (!s) return NULL;
+  memset(&a, 0, sizeof a);
+  a.shape = *to;
+  kr_node *r = kr_op1(ctx, KR_OP_RESHAPE, s, &a);
+  kr_node_release(s);
+  return r;
 }
 
-/* The three gradients read the same dy. Each takes the one before it as an
-** extra "ordering" input whose value it ignores (bias <- kernel <- input), so
-** that a plan, which orders nodes depth-first from its outputs, runs them one
-** after the other and dy is freed as soon as the input gradient is done;
-** otherwise the kernel gradients of all layers would wait for the end of the
-** backward pass, each keeping its layer's dy alive. */
+/* dx, dw and db read the same dy. The kernel gradient also sums dy's columns
+** (the bias gradient) as an extra row while the blocks are in cache; small
+** slices take dw and db apart. When the kernel is a variable, the input
+** gradient takes the kernel gradient as an extra "ordering" input whose value
+** it ignores, so that a plan, which orders nodes depth-first from its
+** outputs, runs the two one after the other and frees dy once the input
+** gradient is done; otherwise the kernel gradients of all layers would wait
+** for the end of the backward pass, each keeping its layer's dy alive.
+** (A frozen kernel variable between trainable layers then has its gradient
+** computed without use; a constant kernel is not linked.) */
 int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   int act = n->attr.f[0] != 0, bias = n->nin == 3;
-  kr_node *gb[2] = {dy, n};
-  dx[2] = NULL;
-  if (bias && !(dx[2] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, &n->attr))) return kr_errcode(ctx);
-  kr_node *gk[5] = {dy, n->in[0], n->in[1], n, NULL};
-  gk[3 + act] = dx[2];
-  dx[1] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act + bias, gk, &n->attr);
-  if (!dx[1]) return kr_errcode(ctx);
+  const kr_shape *ws = &n->in[1]->shape;
+  kr_attr a = n->attr;
+  a.f[2] = bias;
+  kr_node *gk[4] = {dy, n->in[0], n->in[1], n};
+  kr_node *k = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &a);
+  if (!k) return kr_errcode(ctx);
+  if (bias) {
+    int64_t K = kr_numel(ws) / ws->dim[ws->ndim - 1];
+    kr_shape bs = n->in[2]->shape;
+    dx[1] = slice_rows(ctx, k, 0, K, ws);
+    dx[2] = dx[1] ? slice_rows(ctx, k, K, 1, &bs) : NULL;
+  } else {
+    kr_node_retain(k);
+    dx[1] = k;
+  }
   kr_node *gi[5] = {dy, n->in[1], n->in[0], n, NULL};
-  gi[3 + act] = dx[1];
-  dx[0] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 4 + act, gi, &n->attr);
-  return dx[0] ? KR_OK : kr_errcode(ctx);
+  int link = n->in[1]->op == KR_OP_VARIABLE;
+  gi[3 + act] = k;
+  dx[0] = dx[1] && (!bias || dx[2]) ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act + link, gi, &n->attr) : NULL;
+  kr_node_release(k);
+  if (!dx[0] || !dx[1] || (bias && !dx[2])) return kr_errcode(ctx);
+  return KR_OK;
 }
 
 /* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */

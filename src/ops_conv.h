@@ -9,12 +9,14 @@
 **                             f0 = fused activation (0 linear, 1 relu);
 **                             w (KH, KW, C, O) or (KW, C, O) for rank 3; b (O).
 **   conv2d_grad_input   (dy, w, x[, y][, after])  -> x's shape
-**   conv2d_grad_kernel  (dy, x, w[, y][, after])  -> w's shape
-**   conv2d_grad_bias    (dy[, y])                 -> (O)
+**   conv2d_grad_kernel  (dy, x, w[, y])  -> w's shape, or with f2 = 1 the
+**                             (K + 1, O) matrix of dw (K = KH*KW*C rows)
+**                             and the bias gradient (the column sums of dy)
+**                             as its last row;
 **                             the conv's attributes; y (the conv node) is
 **                             given when f0 = relu: dy is masked by y > 0;
 **                             `after`: any node, not read, that must run
-**                             first (orders the three gradients in a plan).
+**                             first (orders the gradients in a plan).
 **   max_pool2d, avg_pool2d (x)  i = {kh, kw, sh, sw, pt, pb, pl, pr};
 **                             padded cells are ignored (the average divides
 **                             by the number of real cells, as TensorFlow).
@@ -42,7 +44,6 @@
 int kr_conv_shape(kr_ctx *ctx, kr_node *n);
 int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n);
 int kr_conv_grad_kernel_shape(kr_ctx *ctx, kr_node *n);
-int kr_conv_grad_bias_shape(kr_ctx *ctx, kr_node *n);
 int kr_pool_shape(kr_ctx *ctx, kr_node *n);
 int kr_maxpool_grad_shape(kr_ctx *ctx, kr_node *n);
 int kr_avgpool_grad_shape(kr_ctx *ctx, kr_node *n);
@@ -66,7 +67,6 @@ int kr_sdrop_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 size_t kr_conv_scratch(const kr_node *n, int64_t batch);
 size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch);
 size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch);
-size_t kr_conv_grad_bias_scratch(const kr_node *n, int64_t batch);
 size_t kr_maxpool_aux(const kr_node *n, int64_t batch);
 size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
 
@@ -74,7 +74,6 @@ size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
 int kr_k_conv2d(const kr_exec *e);
 int kr_k_conv2d_grad_input(const kr_exec *e);
 int kr_k_conv2d_grad_kernel(const kr_exec *e);
-int kr_k_conv2d_grad_bias(const kr_exec *e);
 int kr_k_max_pool2d(const kr_exec *e);
 int kr_k_max_pool2d_grad(const kr_exec *e);
 int kr_k_avg_pool2d(const kr_exec *e);

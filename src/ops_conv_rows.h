@@ -7,8 +7,6 @@
    kr_conv_grad_input_scratch, 0},
   {"conv2d_grad_kernel", -1, kr_conv_grad_kernel_shape, kr_k_conv2d_grad_kernel, NULL, NULL,
    kr_conv_grad_kernel_scratch, 0},
-  {"conv2d_grad_bias", -1, kr_conv_grad_bias_shape, kr_k_conv2d_grad_bias, NULL, NULL,
-   kr_conv_grad_bias_scratch, 0},
   {"max_pool2d", 1, kr_pool_shape, kr_k_max_pool2d, kr_maxpool_grad, kr_maxpool_aux, NULL, 0},
   {"max_pool2d_grad", 2, kr_maxpool_grad_shape, kr_k_max_pool2d_grad, NULL, NULL, NULL, 0},
   {"avg_pool2d", 1, kr_pool_shape, kr_k_avg_pool2d, kr_avgpool_grad, NULL, NULL, 0},

@@ -378,6 +378,37 @@ describe("keras.layers.SpatialDropout2D", function()
   end)
 end)
 
+describe("the conv family's configs", function()
+  it("round-trip through to_json / model_from_json with the same outputs", function()
+    if not (keras.models.model_from_json and keras.Sequential{}.to_json) then return end
+    local model = keras.Sequential{
+      L.Conv2D(8, {3, 3}, {activation = "relu", input_shape = {12, 12, 2}, padding = "same", strides = 2}),
+      L.MaxPooling2D{pool_size = {2, 2}},
+      L.ZeroPadding2D({{1, 0}, {2, 1}}),
+      L.Cropping2D{1},
+      L.UpSampling2D(),
+      L.SpatialDropout2D(0.2),
+      L.Conv2D{4, 1, dilation_rate = 1},
+      L.AveragePooling2D{3, strides = 1, padding = "same"},
+      L.GlobalMaxPooling2D(),
+      L.Dense{3},
+    }
+    local copy = keras.models.model_from_json(model:to_json())
+    copy:set_weights(model:get_weights())
+    local x = keras.random.random{2, 12, 12, 2}
+    assert_close(model:predict(x):totable(), copy:predict(x))
+    local seq = keras.Sequential{
+      L.Conv1D(4, 3, {padding = "causal", dilation_rate = 2, input_shape = {10, 3}}),
+      L.MaxPooling1D(2), L.ZeroPadding1D(1), L.Cropping1D{{1, 0}}, L.UpSampling1D(2),
+      L.AveragePooling1D(), L.GlobalAveragePooling1D(),
+    }
+    local seq2 = keras.models.model_from_json(seq:to_json())
+    seq2:set_weights(seq:get_weights())
+    local y = keras.random.random{2, 10, 3}
+    assert_close(seq:predict(y):totable(), seq2:predict(y))
+  end)
+end)
+
 describe("a convnet's summary", function()
   it("shows the seed VGG-like model's output shapes and parameter counts", function()
     local model = keras.Sequential{

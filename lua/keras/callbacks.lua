@@ -234,6 +234,7 @@ function EarlyStopping:on_train_begin()
   self.wait, self.stopped_epoch = 0, 0
   self.best = self.baseline or self._initial_best
   self.best_weights = nil
+  self.restored = false
 end
 
 function EarlyStopping:on_epoch_end(epoch, logs)

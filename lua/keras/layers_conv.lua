@@ -37,6 +37,8 @@ end
 local function tuple(who, name, v, n, lo)
   lo = lo or 1
   local out = {}
+  -- Layer{3} reads as a one-element list where Keras reads the integer 3
+  if int_seq(v) and #v == 1 then v = v[1] end
   if math.type(v) == "integer" then
     for i = 1, n do out[i] = v end
   elseif int_seq(v) and #v == n then
@@ -138,6 +140,10 @@ local function conv_init(rank)
     self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
     self.strides = tuple(who, "strides", o.strides or 1, rank)
     self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
+    -- the arguments as Keras writes them (o is the layer's _args: configs start there)
+    o.kernel_size = self.kernel_size
+    if o.strides ~= nil then o.strides = self.strides end
+    if o.dilation_rate ~= nil then o.dilation_rate = self.dilation_rate end
     self.padding = padding_arg(who, o.padding, rank == 1)
     self.data_format = data_format_arg(who, o.data_format)
     self.activation, self._act_name = A.get(o.activation, who)
@@ -254,6 +260,8 @@ local function pool_class(name, prefix, rank, op)
       self.rank = rank
       self.pool_size = tuple(name, "pool_size", o.pool_size or 2, rank)
       self.strides = o.strides == nil and {table.unpack(self.pool_size)} or tuple(name, "strides", o.strides, rank)
+      if o.pool_size ~= nil then o.pool_size = self.pool_size end
+      if o.strides ~= nil then o.strides = self.strides end
       self.padding = padding_arg(name, o.padding)
       self.data_format = data_format_arg(name, o.data_format)
     end, {first_is_sequence = true})
@@ -331,6 +339,7 @@ local function amounts(who, name, v, rank)
       who, name, type(v) == "table" and "a table" or tostring(v)), 5)
   end
   local out
+  if int_seq(v) and #v == 1 then v = v[1] end   -- Layer{1}: the integer 1
   if math.type(v) == "integer" then
     out = rank == 1 and {0, 0, v, v} or {v, v, v, v}
   elseif rank == 1 then
@@ -358,6 +367,7 @@ local function pad_class(name, prefix, rank, key, default, op)
   local cls = define(name, {key, "data_format"}, {key, "data_format"}, function(self, o)
     self.rank = rank
     self[key] = amounts(name, key, o[key] == nil and default or o[key], rank)
+    if o[key] ~= nil then o[key] = amounts_config(self, self[key]) end
     self.data_format = data_format_arg(name, o.data_format)
   end, {first_is_sequence = true})
   cls._prefix = prefix
@@ -395,6 +405,7 @@ accept_positional(pad_class("Cropping2D", "cropping2d", 2, "cropping", 0, "crop2
 local UpSampling2D = define("UpSampling2D", {"size", "data_format", "interpolation"},
   {"size", "data_format", "interpolation"}, function(self, o)
     self.size = tuple("UpSampling2D", "size", o.size or 2, 2)
+    if o.size ~= nil then o.size = self.size end
     self.data_format = data_format_arg("UpSampling2D", o.data_format)
     self.interpolation = o.interpolation or "nearest"
     if self.interpolation ~= "nearest" then

@@ -716,4 +716,23 @@ function TimeDistributed:get_config()
           layer = {class_name = self.layer.class_name, config = self.layer:get_config()}}
 end
 
+-- ---- masked pooling ----
+
+-- GlobalAveragePooling1D is mask-aware since Keras 2.2.3: the mean over the
+-- unmasked steps, sum(x * mask) / sum(mask). (The layer itself belongs to the
+-- convolution family; this wraps its call when the input carries a mask.)
+local GAP1 = L.GlobalAveragePooling1D
+if GAP1 and not GAP1._mask_aware then
+  local plain = GAP1.call
+  GAP1._mask_aware = true
+  function GAP1:call(x, kwargs)
+    local mask = (kwargs and kwargs.mask) or x:meta().mask
+    if mask == nil then return plain(self, x, kwargs) end
+    local first = self.data_format == "channels_first"
+    local m = K.expand_dims(mask, first and 1 or -1)
+    local steps = first and 2 or 1
+    return K.div(K.sum(K.mul(x, m), steps), K.sum(m, steps))
+  end
+end
+
 return true

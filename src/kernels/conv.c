@@ -46,14 +46,25 @@
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
 
+/* the data-moving loops (im2col, masks, pooling) are built for AVX-512,
+** AVX2 and plain x86-64, picked at load time (GCC's target_clones) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
+#define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
 #define MIN_ROWS 16
 #define MAX_ROWS 1024
 #define PAR_MIN_WORK 400000       /* multiply-adds (or copied floats) below which one worker runs */
 
-static int64_t rows_for(int64_t K)
+/* rows of a block for K columns and O filters: small blocks measured best
+** for up to 64 filters, larger ones above (OpenBLAS's small-matrix path) */
+static int64_t rows_for(int64_t K, int64_t O)
 {
-  int64_t r = BLOCK_FLOATS / (K > 0 ? K : 1);
+  int64_t r = (O >= 128 ? BLOCK_FLOATS_WIDE : BLOCK_FLOATS) / (K > 0 ? K : 1);
   return r < MIN_ROWS ? MIN_ROWS : r > MAX_ROWS ? MAX_ROWS : r;
 }
 
@@ -181,10 +192,27 @@ static cgeom transposed(const cgeom *g)
 /* ---- im2col and col2im over a block of rows ---- */
 
 /* dst[i] = src[i], or src[i] where mask[i] > 0 and 0 elsewhere */
-static void copy_span(float *restrict dst, const float *restrict src, const float *restrict mask, int64_t n)
+static inline void copy_span(float *restrict dst, const float *restrict src, const float *restrict mask, int64_t n)
 {
   if (!mask) {
-    memcpy(dst, src, (size_t)n * sizeof(float));
+    if (n > 32) {
+      memcpy(dst, src, (size_t)n * sizeof(float));
+      return;
+    }
+    /* short spans (a few channels: the first layer) in fixed-size pieces,
+    ** which the compiler inlines, rather than a library call each */
+    for (; n >= 8; n -= 8, dst += 8, src += 8) memcpy(dst, src, 8 * sizeof(float));
+    if (n & 4) {
+      memcpy(dst, src, 4 * sizeof(float));
+      dst += 4;
+      src += 4;
+    }
+    if (n & 2) {
+      memcpy(dst, src, 2 * sizeof(float));
+      dst += 2;
+      src += 2;
+    }
+    if (n & 1) *dst = *src;
     return;
   }
   for (int64_t i = 0; i < n; i++) {
@@ -194,7 +222,7 @@ static void copy_span(float *restrict dst, const float *restrict src, const floa
 }
 
 /* rows [r0, r0 + nr) of the unfolded input into cols (nr x K); mask: see copy_span */
-static void im2col(const cgeom *g, const float *x, const float *mask, int64_t r0, int64_t nr, float *cols)
+VEC_CLONES static void im2col(const cgeom *g, const float *x, const float *mask, int64_t r0, int64_t nr, float *cols)
 {
   int64_t P = g->Ho * g->Wo, K = gK(g), C = g->C, KW = g->KW;
   int64_t n = r0 / P, rem = r0 % P, oh = rem / g->Wo, ow = rem % g->Wo;
@@ -232,7 +260,7 @@ static void im2col(const cgeom *g, const float *x, const float *mask, int64_t r0
 }
 
 /* the adjoint of im2col: dx += the block's columns, where they came from */
-static void col2im_add(const cgeom *g, const float *cols, int64_t r0, int64_t nr, float *dx)
+VEC_CLONES static void col2im_add(const cgeom *g, const float *cols, int64_t r0, int64_t nr, float *dx)
 {
   int64_t P = g->Ho * g->Wo, K = gK(g), C = g->C, KW = g->KW;
   int64_t n = r0 / P, rem = r0 % P, oh = rem / g->Wo, ow = rem % g->Wo;
@@ -273,11 +301,11 @@ typedef struct fwd_job {
   size_t slot;
 } fwd_job;
 
-static void fwd_rows(void *arg, int t, int T)
+VEC_CLONES static void fwd_rows(void *arg, int t, int T)
 {
   fwd_job *j = arg;
   const cgeom *g = &j->g;
-  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K);
+  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
   share(g->N, t, T, &n0, &n1);
   float *cols = j->scratch + (size_t)t * j->slot;
   int direct = is_direct(g) && !j->mask;
@@ -302,7 +330,7 @@ static void fwd_rows(void *arg, int t, int T)
   }
 }
 
-static size_t fwd_slot(const cgeom *g) { return up16((size_t)(rows_for(gK(g)) * gK(g))); }
+static size_t fwd_slot(const cgeom *g) { return up16((size_t)(rows_for(gK(g), g->O) * gK(g))); }
 
 size_t kr_conv_scratch(const kr_node *n, int64_t batch)
 {
@@ -351,11 +379,11 @@ typedef struct bwd_job {
   size_t slot, dz_off;
 } bwd_job;
 
-static void bwd_rows(void *arg, int t, int T)
+VEC_CLONES static void bwd_rows(void *arg, int t, int T)
 {
   bwd_job *j = arg;
   const cgeom *g = &j->g;
-  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K);
+  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
   share(g->N, t, T, &n0, &n1);
   float *dcols = j->scratch + (size_t)t * j->slot, *dz = dcols + j->dz_off;
   int64_t plane = g->H * g->W * g->C;
@@ -383,7 +411,7 @@ static size_t gi_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *sh
     *slot = fwd_slot(&t);
     *dz_off = 0;
   } else {
-    int64_t R = rows_for(gK(g));
+    int64_t R = rows_for(gK(g), g->O);
     *shared = 0;
     *dz_off = up16((size_t)(R * gK(g)));
     *slot = *dz_off + up16((size_t)(R * g->O));
@@ -436,26 +464,36 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
   return KR_OK;
 }
 
-/* ---- kernel gradient: dw = sum over rows of cols^T dz ---- */
+/* ---- kernel gradient: dw = sum over rows of cols^T dz; db = column sums of dz ---- */
 
 typedef struct gk_job {
   cgeom g;
   const float *dy, *mask, *x;
   float *dw, *scratch;
-  size_t slot, dz_off, part_off;
-  int busy[KR_CONV_MAX_SLOTS];
+  int bias;
+  size_t slot, dz_off, part_off, db_off;
 } gk_job;
 
-static void gk_rows(void *arg, int t, int T)
+/* db[o] += the sum of the nr rows of dz (nr x O) */
+static void add_rows(float *restrict db, const float *restrict dz, int64_t nr, int64_t O)
+{
+  for (int64_t i = 0; i < nr; i++) {
+    const float *restrict r = dz + i * O;
+    for (int64_t o = 0; o < O; o++) db[o] += r[o];
+  }
+}
+
+VEC_CLONES static void gk_rows(void *arg, int t, int T)
 {
   gk_job *j = arg;
   const cgeom *g = &j->g;
-  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K);
+  int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
   share(g->N, t, T, &n0, &n1);
-  float *cols = j->scratch + (size_t)t * j->slot, *dz = cols + j->dz_off;
+  float *cols = j->scratch + (size_t)t * j->slot, *dz = cols + j->dz_off, *db = cols + j->db_off;
   float *acc = t == 0 ? j->dw : cols + j->part_off;
   int direct = is_direct(g);
   float beta = 0.0f;
+  if (j->bias) memset(db, 0, (size_t)O * sizeof(float));
   for (int64_t r = n0 * P; r < n1 * P; r += R) {
     int64_t nr = n1 * P - r < R ? n1 * P - r : R;
     const float *a = cols, *b = j->dy + r * O;
@@ -465,6 +503,7 @@ static void gk_rows(void *arg, int t, int T)
       copy_span(dz, b, j->mask + r * O, nr * O);
       b = dz;
     }
+    if (j->bias) add_rows(db, b, nr, O);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)O, (int)nr, 1.0f, a, (int)K, b, (int)O, beta,
                 acc, (int)O);
     beta = 1.0f;
@@ -472,23 +511,25 @@ static void gk_rows(void *arg, int t, int T)
   if (beta == 0.0f) memset(acc, 0, (size_t)(K * O) * sizeof(float));
 }
 
-static void gk_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *part_off)
+static void gk_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *part_off, size_t *db_off)
 {
-  int64_t R = rows_for(gK(g));
+  int64_t R = rows_for(gK(g), g->O);
   *dz_off = up16((size_t)(R * gK(g)));
   *part_off = *dz_off + up16((size_t)(R * g->O));
-  *slot = *part_off + up16((size_t)(gK(g) * g->O));
+  *db_off = *part_off + up16((size_t)(gK(g) * g->O));
+  *slot = *db_off + up16((size_t)g->O);
 }
 
 size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch)
 {
   /* (dy, x, w[, y]) */
   cgeom g = geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
-  size_t slot, dz_off, part_off;
-  gk_layout(&g, &slot, &dz_off, &part_off);
+  size_t slot, dz_off, part_off, db_off;
+  gk_layout(&g, &slot, &dz_off, &part_off, &db_off);
   return (size_t)node_slots(n) * slot;
 }
 
+/* (dy, x, w[, y]) -> dw (K x O), and with f2 = 1 db as row K */
 int kr_k_conv2d_grad_kernel(const kr_exec *e)
 {
   gk_job j;
@@ -497,72 +538,24 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   j.mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
   j.x = e->x[1];
   j.dw = e->y;
+  j.bias = e->node->attr.f[2] != 0;
   j.scratch = e->scratch;
-  gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off);
+  gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
   int T = workers(e, j.g.N, work, node_slots(e->node));
   parallel(T, gk_rows, &j);
-  int64_t KO = gK(&j.g) * j.g.O;
+  int64_t O = j.g.O, KO = gK(&j.g) * O;
   for (int t = 1; t < T; t++) {
     const float *p = e->scratch + (size_t)t * j.slot + j.part_off;
     for (int64_t i = 0; i < KO; i++) e->y[i] += p[i];
   }
-  return KR_OK;
-}
-
-/* ---- bias gradient: column sums of dz ---- */
-
-typedef struct gb_job {
-  const float *dy, *mask;
-  float *scratch;
-  int64_t N, P, O;
-  size_t slot;
-} gb_job;
-
-static void gb_rows(void *arg, int t, int T)
-{
-  gb_job *j = arg;
-  int64_t n0, n1, O = j->O;
-  share(j->N, t, T, &n0, &n1);
-  float *acc = j->scratch + (size_t)t * j->slot;
-  memset(acc, 0, (size_t)O * sizeof(float));
-  for (int64_t r = n0 * j->P; r < n1 * j->P; r++) {
-    const float *d = j->dy + r * O;
-    if (j->mask) {
-      const float *m = j->mask + r * O;
-      for (int64_t o = 0; o < O; o++) {
-        float v = d[o];
-        acc[o] += m[o] > 0.0f ? v : 0.0f;
-      }
-    } else {
-      for (int64_t o = 0; o < O; o++) acc[o] += d[o];
+  if (j.bias) {
+    float *db = e->y + KO;
+    memset(db, 0, (size_t)O * sizeof(float));
+    for (int t = 0; t < T; t++) {
+      const float *p = e->scratch + (size_t)t * j.slot + j.db_off;
+      for (int64_t o = 0; o < O; o++) db[o] += p[o];
     }
-  }
-}
-
-size_t kr_conv_grad_bias_scratch(const kr_node *n, int64_t batch)
-{
-  const kr_shape *dy = &n->in[0]->shape;
-  return (size_t)node_slots(n) * up16((size_t)dy->dim[dy->ndim - 1]);
-}
-
-int kr_k_conv2d_grad_bias(const kr_exec *e)
-{
-  const kr_shape *ds = e->xs[0];
-  gb_job j;
-  j.dy = e->x[0];
-  j.mask = e->node->attr.f[0] != 0 ? e->x[1] : NULL;
-  j.scratch = e->scratch;
-  j.O = ds->dim[ds->ndim - 1];
-  j.N = ds->dim[0];
-  j.P = j.N > 0 ? kr_numel(ds) / (j.N * j.O) : 0;
-  j.slot = up16((size_t)j.O);
-  int T = workers(e, j.N, (double)kr_numel(ds), node_slots(e->node));
-  parallel(T, gb_rows, &j);
-  memset(e->y, 0, (size_t)j.O * sizeof(float));
-  for (int t = 0; t < T; t++) {
-    const float *p = e->scratch + (size_t)t * j.slot;
-    for (int64_t o = 0; o < j.O; o++) e->y[o] += p[o];
   }
   return KR_OK;
 }
@@ -642,7 +635,7 @@ typedef struct pool_job {
 /* The max over the window of output o (channels c0 .. c0+nc) into y and,
 ** when idf is given, the index of the first cell holding it (kh*KW + kw) as
 ** a float: the compare-and-select loops over the channels then vectorize. */
-static void window_max(const pgeom *g, const float *x, int64_t n, int64_t oh, int64_t ow, int64_t c0, int64_t nc,
+VEC_CLONES static void window_max(const pgeom *g, const float *x, int64_t n, int64_t oh, int64_t ow, int64_t c0, int64_t nc,
                        float *restrict y, float *restrict idf)
 {
   int64_t h0, h1, w0, w1, C = g->C;
@@ -730,7 +723,7 @@ static void zero_uncovered(const pgeom *g, float *plane)
   }
 }
 
-static void maxpool_grad_rows(void *arg, int t, int T)
+VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
   const pgeom *g = &j->g;
@@ -789,7 +782,7 @@ int kr_k_max_pool2d_grad(const kr_exec *e)
   return KR_OK;
 }
 
-static void avgpool_rows(void *arg, int t, int T)
+VEC_CLONES static void avgpool_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
   const pgeom *g = &j->g;
@@ -824,7 +817,7 @@ int kr_k_avg_pool2d(const kr_exec *e)
   return KR_OK;
 }
 
-static void avgpool_grad_rows(void *arg, int t, int T)
+VEC_CLONES static void avgpool_grad_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
   const pgeom *g = &j->g;

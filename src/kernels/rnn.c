@@ -30,6 +30,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* FP exceptions are not used: the selects below may be if-converted and the
@@ -235,11 +236,14 @@ static int check_state_batch(const kr_exec *e, const kr_rnn_dims *d)
 
 /* ---- threads: row ranges of one kernel run on a small pool ----
 ** The pool is process-wide (like OpenBLAS's): workers are started on first
-** use, up to the context's thread count, and sleep between jobs. One job at
-** a time: a kernel that finds the pool busy (another lua_State in another
-** thread) runs its rows alone. */
+** use, up to the context's thread count. One job at a time: a kernel that
+** finds the pool busy (another lua_State in another thread) runs its rows
+** alone. A job is published under the lock (generation number, function,
+** rows); workers and the caller spin for a few microseconds before they sleep
+** on a condition variable, since the jobs of one batch come close together. */
 
 #define POOL_MAX 16
+#define SPIN_S 30e-6
 
 typedef void (*rows_fn)(const void *job, int64_t r0, int64_t r1);
 
@@ -247,8 +251,9 @@ static struct {
   pthread_mutex_t lock, use;
   pthread_cond_t go, done;
   int started;
-  unsigned long gen;
-  int pending, nparts;
+  _Atomic unsigned long gen;
+  _Atomic int pending;
+  int nparts;
   rows_fn fn;
   const void *job;
   int64_t rows;
@@ -261,33 +266,49 @@ static void part_range(int64_t rows, int parts, int k, int64_t *r0, int64_t *r1)
   *r1 = rows * (k + 1) / parts;
 }
 
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 static void *worker(void *arg)
 {
   int id = (int)(intptr_t)arg;   /* 1.. */
   unsigned long seen = 0;
-  pthread_mutex_lock(&pool.lock);
   for (;;) {
-    while (pool.gen == seen) pthread_cond_wait(&pool.go, &pool.lock);
-    seen = pool.gen;
-    if (id >= pool.nparts) continue;
+    double until = kr_now() + SPIN_S;
+    while (atomic_load_explicit(&pool.gen, memory_order_acquire) == seen && kr_now() < until) relax();
+    pthread_mutex_lock(&pool.lock);
+    while (atomic_load_explicit(&pool.gen, memory_order_relaxed) == seen) pthread_cond_wait(&pool.go, &pool.lock);
+    seen = atomic_load_explicit(&pool.gen, memory_order_relaxed);
+    int parts = pool.nparts;
     rows_fn fn = pool.fn;
     const void *job = pool.job;
-    int64_t r0, r1;
-    part_range(pool.rows, pool.nparts, id, &r0, &r1);
+    int64_t rows = pool.rows;
     pthread_mutex_unlock(&pool.lock);
+    if (id >= parts) continue;
+    int64_t r0, r1;
+    part_range(rows, parts, id, &r0, &r1);
     fn(job, r0, r1);
-    pthread_mutex_lock(&pool.lock);
-    if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
+      pthread_mutex_lock(&pool.lock);
+      pthread_cond_signal(&pool.done);
+      pthread_mutex_unlock(&pool.lock);
+    }
   }
   return NULL;
 }
 
-/* fn over rows [0, rows) in up to `threads` parts; the caller does part 0 */
-static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, int64_t min_rows)
+/* fn over rows [0, rows) in up to `threads` parts, each of at least 4 rows
+** and 8 MFLOP (below that, waking a thread costs more than it saves); the
+** caller does part 0 */
+static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, double flops)
 {
   int parts = threads;
   if (parts > POOL_MAX) parts = POOL_MAX;
-  while (parts > 1 && rows / parts < min_rows) parts--;
+  while (parts > 1 && (rows / parts < 4 || flops / parts < 8e6)) parts--;
   if (parts <= 1 || pthread_mutex_trylock(&pool.use) != 0) {
     fn(job, 0, rows);
     return;
@@ -304,19 +325,27 @@ static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, int
     pool.started++;
   }
   if (parts - 1 > pool.started) parts = pool.started + 1;
+  if (parts <= 1) {
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&pool.use);
+    fn(job, 0, rows);
+    return;
+  }
   pool.fn = fn;
   pool.job = job;
   pool.rows = rows;
   pool.nparts = parts;
-  pool.pending = parts - 1;
-  pool.gen++;
+  atomic_store_explicit(&pool.pending, parts - 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
   pthread_cond_broadcast(&pool.go);
   pthread_mutex_unlock(&pool.lock);
   int64_t r0, r1;
   part_range(rows, parts, 0, &r0, &r1);
   fn(job, r0, r1);
+  double until = kr_now() + SPIN_S;
+  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && kr_now() < until) relax();
   pthread_mutex_lock(&pool.lock);
-  while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.lock);
   pthread_mutex_unlock(&pool.lock);
   pthread_mutex_unlock(&pool.use);
 }
@@ -597,7 +626,7 @@ int kr_k_rnn(const kr_exec *e)
     else memset(J.y, 0, (size_t)(B * u) * sizeof(float));
   }
 
-  run_rows(kr_get_num_threads(e->ctx), fwd_rows_pick(), &J, B, 4);
+  run_rows(kr_get_num_threads(e->ctx), fwd_rows_pick(), &J, B, 2.0 * (double)(B * T * u) * (double)Gu);
 
   if (!retseq && !J.mask) memcpy(J.y, J.Hfin, (size_t)(B * u) * sizeof(float));
   /* a stateful layer keeps its final state for the next batch */
@@ -809,7 +838,7 @@ int kr_k_rnn_bptt(const kr_exec *e)
   if (mode == 1) memcpy(J.dh, J.g, (size_t)(B * u) * sizeof(float));
   if (mode == 2) memcpy(J.dc, J.g, (size_t)(B * u) * sizeof(float));
 
-  run_rows(kr_get_num_threads(e->ctx), bwd_rows_pick(), &J, B, 4);
+  run_rows(kr_get_num_threads(e->ctx), bwd_rows_pick(), &J, B, 2.0 * (double)(B * T * u) * (double)Gu);
 
   memcpy(dh0, J.dh, (size_t)(B * u) * sizeof(float));
   memcpy(dc0, J.dc, (size_t)(B * u) * sizeof(float));

@@ -47,7 +47,7 @@ static void test_table(void)
 #undef KR_OPDEF
   };
   int n = (int)(sizeof rows / sizeof rows[0]);
-  CHECK(n == 14);
+  CHECK(n == 13);
   for (int i = 0; i < n; i++) {
     CHECK_MSG(kr_op_lookup(rows[i].name) == rows[i].op, "kr_op_lookup('%s')", rows[i].name);
     CHECK_MSG(strcmp(kr_op_name(rows[i].op), rows[i].name) == 0, "row %d is '%s'", rows[i].op,
@@ -181,32 +181,48 @@ static kr_node *fx_const(gcase *c, const cf_array *a)
   return a->v ? gu_leaf(c, fx_tensor(c->ctx, a), 0) : NULL;
 }
 
-/* values of n against want */
-static void fx_compare(kr_ctx *ctx, const char *name, const char *what, kr_node *n, const cf_array *want)
+static void fx_values(const char *name, const char *what, const float *got, const cf_array *want);
+
+/* values of n against want; a kernel gradient with a bias row (f2 = 1)
+** against want (dw) and, in its last row, bias (db) */
+static void fx_compare2(kr_ctx *ctx, const char *name, const char *what, kr_node *n, const cf_array *want,
+                        const cf_array *bias)
 {
   if (!n) {
     CHECK_MSG(0, "%s: %s: no node: %s", name, what, kr_errmsg(ctx));
     return;
   }
   kr_shape s = kr_shape_make(want->ndim, want->dim);
-  CHECK_MSG(kr_shape_eq(&n->shape, &s), "%s: %s has the wrong shape", name, what);
+  int64_t nw = kr_numel(&s);
+  int shape_ok = bias ? kr_numel(&n->shape) == nw + bias->dim[0] : kr_shape_eq(&n->shape, &s);
+  CHECK_MSG(shape_ok, "%s: %s has the wrong shape", name, what);
   kr_tensor *t = kr_eval(ctx, n);
   CHECK_MSG(t != NULL, "%s: %s: %s", name, what, kr_errmsg(ctx));
-  if (!t || !kr_shape_eq(&n->shape, &s)) {
-    kr_tensor_release(t);
-    return;
+  if (t && shape_ok) {
+    fx_values(name, what, KR_DATA(t), want);
+    if (bias) fx_values(name, "db (the bias row)", KR_DATA(t) + nw, bias);
   }
+  kr_tensor_release(t);
+}
+
+static void fx_compare(kr_ctx *ctx, const char *name, const char *what, kr_node *n, const cf_array *want)
+{
+  fx_compare2(ctx, name, what, n, want, NULL);
+}
+
+static void fx_values(const char *name, const char *what, const float *got_v, const cf_array *want)
+{
+  kr_shape s = kr_shape_make(want->ndim, want->dim);
   int bad = 0;
   double worst = 0;
-  for (int64_t i = 0; i < kr_tensor_numel(t); i++) {
-    double got = KR_DATA(t)[i], w = want->v[i], err = fabs(got - w);
+  for (int64_t i = 0; i < kr_numel(&s); i++) {
+    double got = got_v[i], w = want->v[i], err = fabs(got - w);
     if (!(err <= FX_RTOL * fmax(1.0, fabs(w)))) {
       if (bad++ < 3) fprintf(stderr, "%s: %s[%lld] = %.9g, torch %.9g\n", name, what, (long long)i, got, w);
       worst = fmax(worst, err);
     }
   }
   CHECK_MSG(bad == 0, "%s: %s: %d values off (worst %.3g)", name, what, bad, worst);
-  kr_tensor_release(t);
 }
 
 static int op_of(const char *name) { return kr_op_lookup(name); }
@@ -232,11 +248,16 @@ static void test_fixtures(kr_ctx *ctx, int threads)
       kr_node *y = opn(&c, op, b ? 3 : 2, in, &at);
       fx_compare(ctx, name, "y", y, &f->y);
       int act = f->act != 0;
-      kr_node *gi[4] = {dy, w, x, y}, *gk[4] = {dy, x, w, y}, *gb[2] = {dy, y};
+      kr_node *gi[4] = {dy, w, x, y}, *gk[4] = {dy, x, w, y};
       if (y) {
         fx_compare(ctx, name, "dx", opn(&c, KR_OP_CONV2D_GRAD_INPUT, 3 + act, gi, &y->attr), &f->dx);
         fx_compare(ctx, name, "dw", opn(&c, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &y->attr), &f->dw);
-        if (b) fx_compare(ctx, name, "db", opn(&c, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, &y->attr), &f->db);
+        if (b) {
+          kr_attr ab = y->attr;
+          ab.f[2] = 1;
+          fx_compare2(ctx, name, "dw with the bias row", opn(&c, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &ab), &f->dw,
+                      &f->db);
+        }
       }
     } else if (op == KR_OP_MAX_POOL2D || op == KR_OP_AVG_POOL2D) {
       kr_node *y = op1(&c, op, x, &at), *dy = fx_const(&c, &f->dy);
@@ -361,18 +382,31 @@ static int conv_run(kr_ctx *ctx, int threads, kr_tensor *tx, kr_tensor *tw, kr_t
   kr_node *in[3] = {x, w, b};
   kr_node *y = kr_node_op(ctx, KR_OP_CONV2D, 3, in, at);
   int act = at->f[0] != 0;
-  kr_node *gi[4] = {dy, w, x, y}, *gk[4] = {dy, x, w, y}, *gb[2] = {dy, y};
+  kr_node *gi[4] = {dy, w, x, y}, *gk[4] = {dy, x, w, y};
   kr_node *n[4] = {y, NULL, NULL, NULL};
+  kr_attr ab = *at;
+  ab.f[2] = 1;
   if (y) {
     n[1] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act, gi, at);
-    n[2] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, at);
-    n[3] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_BIAS, 1 + act, gb, at);
+    n[2] = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &ab);   /* dw and the bias row */
   }
   int ok = 1;
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 3; i++) {
     out[i] = n[i] ? kr_eval(ctx, n[i]) : NULL;
     if (!out[i]) ok = 0;
   }
+  /* split the kernel gradient: dw, then db */
+  out[3] = NULL;
+  if (out[2]) {
+    kr_shape ws = tw->shape, bs = tb->shape;
+    kr_tensor *dw = kr_tensor_new(ctx, &ws), *db = kr_tensor_new(ctx, &bs);
+    memcpy(KR_DATA(dw), KR_DATA(out[2]), (size_t)kr_numel(&ws) * sizeof(float));
+    memcpy(KR_DATA(db), KR_DATA(out[2]) + kr_numel(&ws), (size_t)kr_numel(&bs) * sizeof(float));
+    kr_tensor_release(out[2]);
+    out[2] = dw;
+    out[3] = db;
+  }
+  if (!out[3]) ok = 0;
   for (int i = 3; i >= 0; i--) kr_node_release(n[i]);
   kr_node_release(x);
   kr_node_release(w);
@@ -580,6 +614,13 @@ static void test_fd_conv(kr_ctx *ctx)
     }
     fd_done(&c, y, 0);
   }
+  /* the input alone (a constant kernel: the gradients are not linked) */
+  {
+    gcase c2;
+    gu_begin(&c2, ctx, "conv2d gradient of the input only", KR_OP_CONV2D);
+    kr_node *in2[3] = {var_u(&c2, S(2, 5, 4, 2), -1, 1), cst_u(&c2, S(3, 2, 2, 3), -1, 1), cst_u(&c2, S(3), -1, 1)};
+    fd_done(&c2, opn(&c2, KR_OP_CONV2D, 3, in2, AT(.i = {1, 1, 1, 1, 1, 1, 0, 1})), 0);
+  }
   /* the kernel alone (the input is a constant) */
   gcase c;
   gu_begin(&c, ctx, "conv2d gradient of the kernel only", KR_OP_CONV2D);
@@ -599,6 +640,8 @@ static void test_fd_pool(kr_ctx *ctx)
     {"3x3 stride 2 same", 4, {1, 5, 6, 2}, {3, 3, 2, 2, 1, 1, 1, 1}},
     {"3x3 stride 1 overlapping", 4, {1, 5, 4, 2}, {3, 3, 1, 1, 0, 0, 0, 0}},
     {"2x2 stride 1 same (pads 0/1)", 4, {1, 3, 4, 2}, {2, 2, 1, 1, 0, 1, 0, 1}},
+    {"2x2 stride 3 (cells no window covers)", 4, {1, 7, 8, 2}, {2, 2, 3, 3, 0, 0, 0, 0}},
+    {"2x3 strides (3, 2) pads 1/0", 4, {2, 5, 7, 2}, {2, 3, 3, 2, 1, 0, 0, 0}},
     {"1-D 3 stride 2", 3, {2, 9, 2}, {1, 3, 1, 2, 0, 0, 0, 0}},
     {"1-D 2 same", 3, {2, 5, 3}, {1, 2, 1, 2, 0, 0, 0, 1}},
   };

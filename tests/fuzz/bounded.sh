@@ -19,7 +19,7 @@ cp tests/fuzz/corpus/* "$work"/ 2>/dev/null
 out=$("$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix=build/fuzz/artifacts/ "$work" 2>&1)
 rc=$?
-echo "$out" | grep -aE '^(#[0-9]+.*DONE|stat::number_of_executed_runs|stat::peak_rss_mb|stat::new_units_added)' | sed 's/^/  /'
+echo "$out" | grep -aE '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb|stat::new_units_added)' | sed 's/^/  /'
 if [ $rc -eq 0 ]; then
   echo "fuzz_model_file: 1 passed, 0 failed"
 else

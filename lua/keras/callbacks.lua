@@ -79,10 +79,9 @@ function History:set_params(p) self.params = p end
 
 -- ---- progress bar ----
 
-local function stdout_is_tty() return core.isatty(io.stdout) end
 
 function C._progbar(target, verbose)
-  return Progbar.new{target = target, verbose = verbose, dynamic = stdout_is_tty(), clock = core.now}
+  return Progbar.new{target = target, verbose = verbose, dynamic = keras._output_dynamic(), clock = core.now, write = keras._write}
 end
 
 local ProgbarLogger = class("ProgbarLogger")
@@ -98,8 +97,7 @@ function ProgbarLogger:on_train_begin() self.epochs = self.params.epochs end
 
 function ProgbarLogger:on_epoch_begin(epoch)
   if self.verbose > 0 then
-    io.write(string.format("Epoch %d/%d\n", epoch + 1, self.epochs))
-    io.flush()
+    keras._write(string.format("Epoch %d/%d\n", epoch + 1, self.epochs))
   end
   self.target = self.params.samples
   self.bar = C._progbar(self.target, self.verbose)
@@ -197,7 +195,7 @@ C.TerminateOnNaN = function() return setmetatable({}, TerminateOnNaN) end
 function TerminateOnNaN:on_batch_end(batch, logs)
   local loss = logs and logs.loss
   if loss and (loss ~= loss or loss == math.huge or loss == -math.huge) then
-    print(string.format("Batch %d: Invalid loss, terminating training", batch))
+    keras._print(string.format("Batch %d: Invalid loss, terminating training", batch))
     self.model.stop_training = true
   end
 end
@@ -231,7 +229,7 @@ C.EarlyStopping = function(a, b)
 end
 
 function EarlyStopping:on_train_begin()
-  self.wait, self.stopped_epoch = 0, 0
+  self.wait, self.stopped_epoch, self.restored = 0, 0, false
   self.best = self.baseline or self._initial_best
   self.best_weights = nil
   self.restored = false
@@ -240,7 +238,7 @@ end
 function EarlyStopping:on_epoch_end(epoch, logs)
   local cur = logs[self.monitor]
   if cur == nil then
-    io.stderr:write(string.format("Early stopping conditioned on metric `%s` which is not available.\n", self.monitor))
+    keras._write(string.format("Early stopping conditioned on metric `%s` which is not available.\n", self.monitor))
     return
   end
   if self.better(cur, self.best) then
@@ -253,7 +251,7 @@ function EarlyStopping:on_epoch_end(epoch, logs)
       self.stopped_epoch = epoch
       self.model.stop_training = true
       if self.restore_best_weights and self.best_weights then
-        if self.verbose > 0 then print("Restoring model weights from the end of the best epoch") end
+        if self.verbose > 0 then keras._print("Restoring model weights from the end of the best epoch") end
         self.model:set_weights(self.best_weights)
         self.restored = true
       end
@@ -263,7 +261,7 @@ end
 
 function EarlyStopping:on_train_end()
   if self.stopped_epoch > 0 and self.verbose > 0 then
-    print(string.format("Epoch %05d: early stopping", self.stopped_epoch + 1))
+    keras._print(string.format("Epoch %05d: early stopping", self.stopped_epoch + 1))
   end
   -- an option Keras lacks: restore the best weights also when training ran to the end
   if self.restore_at_end and not self.restored and self.best_weights then
@@ -286,7 +284,7 @@ function LearningRateScheduler:on_epoch_begin(epoch)
   end
   opt.lr = lr
   if self.verbose > 0 then
-    print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1, tostring(lr)))
+    keras._print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1, tostring(lr)))
   end
 end
 function LearningRateScheduler:on_epoch_end(epoch, logs) logs.lr = self.model.optimizer.lr end
@@ -334,7 +332,7 @@ function ReduceLROnPlateau:on_epoch_end(epoch, logs)
         local new = math.max(old * self.factor, self.min_lr)
         self.model.optimizer.lr = new
         if self.verbose > 0 then
-          print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1, tostring(new)))
+          keras._print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1, tostring(new)))
         end
         self.cooldown_counter, self.wait = self.cooldown, 0
       end

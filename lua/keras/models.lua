@@ -805,7 +805,7 @@ function Model:fit(a, b, c)
   if vx then for _, m in ipairs(names) do params.metrics[#params.metrics + 1] = "val_" .. m end end
   local runner = cbs._runner(list, self, params)
   if vx and verbose > 0 then
-    io.write(string.format("Train on %d samples, validate on %d samples\n", n, nsamples(vx[1])))
+    keras._write(string.format("Train on %d samples, validate on %d samples\n", n, nsamples(vx[1])))
   end
   self.stop_training = false
   runner:call("on_train_begin", {})
@@ -979,7 +979,7 @@ function Model:summary(o)
   for _, w in ipairs(self:_weight_records(true)) do trainable = trainable + w.tensor:size() end
   S.print(rows, {sequential = sequential, total = total, trainable = trainable, non_trainable = total - trainable,
                  line_length = o.line_length, positions = o.positions,
-                 write = o.print_fn and function(s) o.print_fn((s:gsub("\n$", ""))) end or nil})
+                 write = o.print_fn and function(s) o.print_fn((s:gsub("\n$", ""))) end or keras._write})
 end
 
 -- every public method reports errors at the caller's line

@@ -498,53 +498,7 @@ function S.pyformat(template, values)
   return table.concat(out)
 end
 
--- ======================================================================
--- output: what the library prints goes through keras._write
--- ======================================================================
-
-local writer, writer_dynamic
-
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
-end
-
--- keras._write(s): print s (no newline added) through the routed function,
--- by default io.write then io.flush (looked up at each call)
-function keras._write(s)
-  if writer then return writer(s) end
-  io.write(s)
-  io.flush()
-end
-
--- keras._print(...): as print, through keras._write
-function keras._print(...)
-  local parts = {}
-  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-  keras._write(table.concat(parts, "\t") .. "\n")
-end
-
--- whether the progress bar may redraw in place (\b, \r): stdout is a
--- terminal, or set_print was told so
-function keras._output_dynamic()
-  if writer then return writer_dynamic == true end
-  return core.isatty(io.stdout)
-end
-
--- keras.set_print(fn [, {dynamic = false}]): every string the library
--- prints (progress bars, summaries, Epoch lines, callbacks' messages) goes
--- to fn(s) instead of stdout; nil restores stdout. A C host can pass a
--- lua_CFunction. dynamic = true lets the progress bar redraw in place.
-function keras.set_print(fn, opts)
-  if fn ~= nil and not is_callable(fn) then
-    error("keras.set_print: expected a function or nil, got " .. type(fn), 2)
-  end
-  if opts ~= nil and not is_plain(opts) then error("keras.set_print: options must be a table", 2) end
-  writer = fn
-  writer_dynamic = opts and opts.dynamic or false
-end
-
+-- (output routing, keras._write and keras.set_print, lives in init.lua)
 local function warn(msg) keras._write("Warning: " .. msg .. "\n") end
 
 -- ======================================================================

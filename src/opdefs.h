@@ -73,6 +73,7 @@ KR_OPDEF(PROD_GRAD, "prod_grad")       /* (dy, x): gradient of prod, exact at ze
 KR_OPDEF(SUM_TO, "sum_to")             /* (x): sum broadcast axes down to attr.shape */
 /* linear algebra: (a, b), i0 = transpose a, i1 = transpose b */
 KR_OPDEF(MATMUL, "matmul")
+KR_OPDEF(BATCH_MATMUL, "batch_matmul") /* (a, b): (B,n,k) x (B,k,m); i0, i1 transpose a / b */
 KR_OPDEF(LINEAR, "linear")             /* (x, W, b): x W + b, x (..., K), W (K, N), b (N,) */
 /* shape ops */
 KR_OPDEF(RESHAPE, "reshape")           /* attr.shape, dim0 KR_BATCH kept */

@@ -185,6 +185,25 @@ bad:
                  ta ? " (transposed a)" : tb ? " (transposed b)" : "");
 }
 
+/* batch_matmul: a (B, n, k) (transposed: (B, k, n)), b (B, k, m) (transposed:
+** (B, m, k)) -> (B, n, m); B may be the symbolic batch */
+static int shape_batch_matmul(kr_ctx *ctx, kr_node *n)
+{
+  const kr_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
+  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  char x[128], y[128];
+  if (a->ndim != 3 || b->ndim != 3 || a->dim[0] != b->dim[0]) goto bad;
+  int64_t an = ta ? a->dim[2] : a->dim[1], ak = ta ? a->dim[1] : a->dim[2];
+  int64_t bk = tb ? b->dim[2] : b->dim[1], bm = tb ? b->dim[1] : b->dim[2];
+  if (ak != bk) goto bad;
+  n->shape = *a;
+  n->shape.dim[1] = an;
+  n->shape.dim[2] = bm;
+  return KR_OK;
+bad:
+  return kr_fail(ctx, KR_ESHAPE, "batch_dot: shapes %s and %s do not align", SH(a, x), SH(b, y));
+}
+
 /* linear (x, W, b): a plain matmul plus a bias over the last axis */
 static int shape_linear(kr_ctx *ctx, kr_node *n)
 {
@@ -603,6 +622,32 @@ static int grad_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   GRAD_DONE(dx[0], dx[1]);
 }
 
+static int grad_batch_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  kr_node *a = n->in[0], *b = n->in[1];
+  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  kr_attr t1, t2;
+  memset(&t1, 0, sizeof t1);
+  memset(&t2, 0, sizeof t2);
+  kr_node *l1, *r1, *l2, *r2;
+  if (!ta && !tb) {        /* C = A B: dA = dC B^T, dB = A^T dC */
+    l1 = dy, r1 = b, t1.i[1] = 1;
+    l2 = a, r2 = dy, t2.i[0] = 1;
+  } else if (ta && !tb) {  /* C = A^T B: dA = B dC^T, dB = A dC */
+    l1 = b, r1 = dy, t1.i[1] = 1;
+    l2 = a, r2 = dy;
+  } else if (!ta && tb) {  /* C = A B^T: dA = dC B, dB = dC^T A */
+    l1 = dy, r1 = b;
+    l2 = dy, r2 = a, t2.i[0] = 1;
+  } else {                 /* C = A^T B^T: dA = B^T dC^T, dB = dC^T A^T */
+    l1 = b, r1 = dy, t1.i[0] = t1.i[1] = 1;
+    l2 = dy, r2 = a, t2.i[0] = t2.i[1] = 1;
+  }
+  dx[0] = kr_op2(ctx, KR_OP_BATCH_MATMUL, l1, r1, &t1);
+  dx[1] = kr_op2(ctx, KR_OP_BATCH_MATMUL, l2, r2, &t2);
+  GRAD_DONE(dx[0], dx[1]);
+}
+
 static int grad_linear(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr t;
@@ -797,6 +842,7 @@ const kr_opinfo kr_ops[] = {
   {"prod_grad", 2, shape_second, kr_k_prod_grad, NULL, NULL, scratch_prod, 0},
   {"sum_to", 1, shape_sum_to, kr_k_sum_to, grad_sum_to, NULL, NULL, 0},
   {"matmul", 2, shape_matmul, kr_k_matmul, grad_matmul, NULL, NULL, 0},
+  {"batch_matmul", 2, shape_batch_matmul, kr_k_batch_matmul, grad_batch_matmul, NULL, NULL, 0},
   {"linear", 3, shape_linear, kr_k_linear, grad_linear, NULL, NULL, 0},
   {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, KR_F_ALIAS},
   {"transpose", 1, shape_transpose, kr_k_transpose, grad_transpose, NULL, NULL, 0},

@@ -273,4 +273,26 @@ end
 -- gradients of a scalar symbolic loss with respect to variable nodes
 function K.gradients(loss, vars) return core.gradients(loss, vars) end
 
+
+-- K.batch_dot(x, y, axes): per sample, contract axis axes[1] of x with
+-- axes[2] of y (Keras's batch_dot for 2-D and 3-D tensors). 2-D x 2-D gives
+-- (batch, 1).
+function K.batch_dot(x, y, axes)
+  local nx, ny = K.ndim(x), K.ndim(y)
+  if type(axes) == "number" then axes = {axes, axes} end
+  if axes == nil then axes = {nx - 1, ny == 2 and 1 or ny - 2} end
+  local a1 = axes[1] < 0 and axes[1] + nx or axes[1]
+  local a2 = axes[2] < 0 and axes[2] + ny or axes[2]
+  if nx == 2 and ny == 2 then
+    if a1 ~= 1 or a2 ~= 1 then error("K.batch_dot: 2-D inputs contract axis 1 with axis 1", 2) end
+    return K.sum(K.mul(x, y), 1, true)
+  end
+  if nx ~= 3 or ny ~= 3 then
+    error(string.format("K.batch_dot: supports 2-D and 3-D inputs, got ranks %d and %d", nx, ny), 2)
+  end
+  if a1 < 1 or a1 > 2 or a2 < 1 or a2 > 2 then error("K.batch_dot: axes must be 1 or 2 for 3-D inputs", 2) end
+  -- x's contracted axis last (no transpose) or first (transpose); y's first or last
+  return K.apply("batch_matmul", {x, y}, {i = {a1 == 1 and 1 or 0, a2 == 2 and 1 or 0}})
+end
+
 return K

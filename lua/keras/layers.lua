@@ -807,8 +807,10 @@ end
 -- ---- merge layers ----
 
 local function merge(name, fn, min_inputs)
-  local cls = define(name, {}, {"axis", "axes", "normalize"}, function(self, o)
+  local cls = define(name, name == "Dot" and {"axes"} or {}, {"axis", "axes", "normalize"}, function(self, o)
     self.axis = o.axis
+    self.axes = o.axes
+    self.normalize = o.normalize or false
   end)
   function cls:call(xs)
     if is_node(xs) or #xs < (min_inputs or 2) then
@@ -860,6 +862,25 @@ merge("Multiply", function(self, xs) same_shapes(self, xs); return fold(xs, K.mu
 merge("Average", function(self, xs) same_shapes(self, xs); return K.scale(fold(xs, K.add), 1 / #xs) end)
 merge("Maximum", function(self, xs) same_shapes(self, xs); return fold(xs, K.maximum) end)
 merge("Minimum", function(self, xs) same_shapes(self, xs); return fold(xs, K.minimum) end)
+local Dot = merge("Dot", function(self, xs)
+  if #xs ~= 2 then error(self:_msg("a Dot layer should be called on exactly 2 inputs"), 0) end
+  local a, b = xs[1], xs[2]
+  local axes = self.axes
+  if axes == nil then error(self:_msg("missing argument 'axes'"), 0) end
+  if type(axes) == "number" then axes = {axes, axes} end
+  local na, nb = #a.shape, #b.shape
+  local a1 = axes[1] < 0 and axes[1] + na or axes[1]
+  local a2 = axes[2] < 0 and axes[2] + nb or axes[2]
+  if a.shape[a1 + 1] ~= b.shape[a2 + 1] then
+    error(self:_msg("Dimension incompatibility %s != %s. Layer shapes: %s, %s", tostring(a.shape[a1 + 1]),
+      tostring(b.shape[a2 + 1]), shape_str(a.shape), shape_str(b.shape)), 0)
+  end
+  if self.normalize then
+    a, b = K.l2_normalize(a, a1), K.l2_normalize(b, a2)
+  end
+  return K.batch_dot(a, b, {a1, a2})
+end)
+
 local Concatenate = merge("Concatenate", function(self, xs)
   local axis = self.axis or -1
   local s0 = xs[1].shape

@@ -27,11 +27,12 @@
 ** worker owns its samples' rows of every output, so no two workers write the
 ** same float. T = min(the context's threads, the node's scratch slots f1
 ** (fixed when the node was made, so the plan sized the scratch for them),
-** the samples); tiny problems run on one. Workers are pthreads created for
-** the call (the engine has no pool), each with a slot of the op's scratch;
-** OpenBLAS is switched to one thread inside them and back afterwards. With a
-** single worker OpenBLAS keeps its own threads. If a thread cannot be
-** created its share runs on the calling thread: the result does not change.
+** the samples); tiny problems run on one. Workers come from a small
+** process-wide pool (see "parallel workers"), each with a slot of the op's
+** scratch; OpenBLAS is switched to one thread while they run and back
+** afterwards. With a single worker OpenBLAS keeps its own threads. When the
+** pool is busy or cannot start, the calling thread runs every share: the
+** result does not change.
 ** Kernels never allocate: every buffer is the plan's (output, aux, scratch).
 */
 #include "kernels.h"
@@ -40,6 +41,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -70,44 +72,109 @@ static int64_t rows_for(int64_t K, int64_t O)
 
 static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* ---- parallel workers ---- */
+/* ---- parallel workers ----
+** A small process-wide pool, like OpenBLAS's own (and the recurrent
+** kernels'): workers start on first use, up to the number asked, then wait
+** for jobs, spinning a few microseconds before they sleep (the jobs of one
+** batch come close together; creating threads per call cost ~20 us each).
+** One job at a time: a kernel that finds the pool busy (another lua_State
+** in another thread) runs all the parts itself, in order; so does one whose
+** workers could not be started. Either way the result is the same. */
 
 typedef void (*work_fn)(void *arg, int t, int T);
 
-typedef struct job {
+#define SPIN_S 30e-6
+
+static struct {
+  pthread_mutex_t lock, use;
+  pthread_cond_t go, done;
+  int started;
+  _Atomic unsigned long gen;
+  _Atomic int pending;
+  int T;
   work_fn fn;
   void *arg;
-  int t, T;
-} job;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          0, 0, 0, 0, NULL, NULL};
 
-static void *trampoline(void *p)
+static inline void relax(void)
 {
-  job *j = p;
-  j->fn(j->arg, j->t, j->T);
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static void *worker(void *p)
+{
+  int id = (int)(intptr_t)p;   /* 1 .. */
+  unsigned long seen = 0;
+  for (;;) {
+    double until = kr_now() + SPIN_S;
+    while (atomic_load_explicit(&pool.gen, memory_order_acquire) == seen && kr_now() < until) relax();
+    pthread_mutex_lock(&pool.lock);
+    while (atomic_load_explicit(&pool.gen, memory_order_relaxed) == seen) pthread_cond_wait(&pool.go, &pool.lock);
+    seen = atomic_load_explicit(&pool.gen, memory_order_relaxed);
+    int T = pool.T;
+    work_fn fn = pool.fn;
+    void *arg = pool.arg;
+    pthread_mutex_unlock(&pool.lock);
+    if (id >= T) continue;
+    fn(arg, id, T);
+    if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
+      pthread_mutex_lock(&pool.lock);
+      pthread_cond_signal(&pool.done);
+      pthread_mutex_unlock(&pool.lock);
+    }
+  }
   return NULL;
 }
 
+/* fn(arg, t, T) for t = 0 .. T-1, part 0 on the calling thread; OpenBLAS is
+** single-threaded meanwhile (each worker runs its own products) */
 static void parallel(int T, work_fn fn, void *arg)
 {
   if (T <= 1) {
     fn(arg, 0, 1);
     return;
   }
-  pthread_t th[KR_CONV_MAX_SLOTS];
-  job jobs[KR_CONV_MAX_SLOTS];
-  int started[KR_CONV_MAX_SLOTS];
+  if (pthread_mutex_trylock(&pool.use) != 0) {
+    for (int t = 0; t < T; t++) fn(arg, t, T);
+    return;
+  }
+  pthread_mutex_lock(&pool.lock);
+  while (pool.started < T - 1) {
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int ok = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.started + 1)) == 0;
+    pthread_attr_destroy(&at);
+    if (!ok) break;
+    pool.started++;
+  }
+  if (pool.started < T - 1) {   /* not enough workers: all parts here */
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&pool.use);
+    for (int t = 0; t < T; t++) fn(arg, t, T);
+    return;
+  }
   int saved = openblas_get_num_threads();
   openblas_set_num_threads(1);
-  for (int t = 1; t < T; t++) {
-    jobs[t] = (job){fn, arg, t, T};
-    started[t] = pthread_create(&th[t], NULL, trampoline, &jobs[t]) == 0;
-  }
+  pool.fn = fn;
+  pool.arg = arg;
+  pool.T = T;
+  atomic_store_explicit(&pool.pending, T - 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
+  pthread_cond_broadcast(&pool.go);
+  pthread_mutex_unlock(&pool.lock);
   fn(arg, 0, T);
-  for (int t = 1; t < T; t++) {
-    if (started[t]) pthread_join(th[t], NULL);
-    else fn(arg, t, T);
-  }
+  double until = kr_now() + SPIN_S;
+  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && kr_now() < until) relax();
+  pthread_mutex_lock(&pool.lock);
+  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.lock);
+  pthread_mutex_unlock(&pool.lock);
   openblas_set_num_threads(saved);
+  pthread_mutex_unlock(&pool.use);
 }
 
 /* workers for N samples and `work` multiply-adds, at most `slots` */

@@ -72,6 +72,7 @@ int kr_k_broadcast_to(const kr_exec *e);
 /* linalg.c */
 int kr_k_matmul(const kr_exec *e);
 int kr_k_linear(const kr_exec *e);
+int kr_k_batch_matmul(const kr_exec *e);
 
 /* shape.c */
 int kr_k_transpose(const kr_exec *e);

@@ -1,5 +1,7 @@
 /*
 ** linalg.c -- matrix products through OpenBLAS sgemm.
+** batch_matmul (a, b): (B, n, k) x (B, k, m) per batch entry, i0/i1 transpose
+** the last two axes of a / b.
 ** matmul (a, b), attrs i0 = transpose a, i1 = transpose b:
 **   plain:        a (..., K) seen as (M, K), b (K, N) -> (..., N)
 **   transpose b:  b (N, K)
@@ -10,6 +12,27 @@
 
 #include <cblas.h>
 #include <string.h>
+
+/* batch_matmul: one sgemm per batch entry */
+int kr_k_batch_matmul(const kr_exec *e)
+{
+  const kr_shape *as = e->xs[0], *bs = e->xs[1];
+  int ta = (int)e->node->attr.i[0], tb = (int)e->node->attr.i[1];
+  int64_t B = as->dim[0], n = e->ys->dim[1], m = e->ys->dim[2];
+  int64_t k = ta ? as->dim[1] : as->dim[2];
+  int64_t sa = as->dim[1] * as->dim[2], sb = bs->dim[1] * bs->dim[2];
+  for (int64_t i = 0; i < B; i++) {
+    float *y = e->y + i * n * m;
+    if (k == 0) {
+      memset(y, 0, (size_t)(n * m) * sizeof(float));
+      continue;
+    }
+    if (n == 0 || m == 0) continue;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)n, (int)m,
+                (int)k, 1.0f, e->x[0] + i * sa, (int)as->dim[2], e->x[1] + i * sb, (int)bs->dim[2], 0.0f, y, (int)m);
+  }
+  return KR_OK;
+}
 
 /* linear: the bias fills every row of y, then sgemm adds x W onto it */
 int kr_k_linear(const kr_exec *e)

@@ -453,6 +453,24 @@ static void test_grad_matmul(kr_ctx *ctx)
   }
 }
 
+/* batch_matmul in its four transpose modes */
+static void test_grad_batch_matmul(kr_ctx *ctx)
+{
+  static const struct { const char *name; int64_t a[3], b[3]; int ta, tb; } cs[] = {
+    {"batch_matmul (2,3,4) (2,4,5)", {2, 3, 4}, {2, 4, 5}, 0, 0},
+    {"batch_matmul (2,4,3) (2,4,5) transpose a", {2, 4, 3}, {2, 4, 5}, 1, 0},
+    {"batch_matmul (2,3,4) (2,5,4) transpose b", {2, 3, 4}, {2, 5, 4}, 0, 1},
+    {"batch_matmul (2,4,3) (2,5,4) transpose both", {2, 4, 3}, {2, 5, 4}, 1, 1},
+  };
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    gcase c;
+    gu_begin(&c, ctx, cs[k].name, KR_OP_BATCH_MATMUL);
+    kr_node *a = var_u(&c, kr_shape_make(3, cs[k].a), -1.5, 1.5);
+    kr_node *b = var_u(&c, kr_shape_make(3, cs[k].b), -1.5, 1.5);
+    gu_done(&c, op2(&c, KR_OP_BATCH_MATMUL, a, b, AT(.i = {cs[k].ta, cs[k].tb})), 0, KR_OP_BATCH_MATMUL);
+  }
+}
+
 /* linear: x W + b, gradients for x, W and b; 2-D and 3-D x */
 static void test_grad_linear(kr_ctx *ctx)
 {
@@ -1163,6 +1181,7 @@ int main(void)
   test_grad_broadcast(ctx);
   test_grad_matmul(ctx);
   test_grad_linear(ctx);
+  test_grad_batch_matmul(ctx);
   test_grad_shape_ops(ctx);
   test_grad_phase(ctx);
   test_batchnorm_forward(ctx);

@@ -60,6 +60,38 @@ workload("mlp_big", 60000, 128, 4, function(n)
   return model, keras.random.random{n, 784}, onehot(n, 10)
 end)
 
+-- ---- the functional API (issue 5): the seed MLP in functional form, and the
+-- two-input two-output headline model (its PyTorch twin: scripts/bench/torch_multi_io.py) ----
+
+workload("mlp_functional", 20000, 128, 11, function(n)
+  local inputs = keras.Input{shape = {20}}
+  local x = L.Dense{64, activation = "relu"}(inputs)
+  x = L.Dropout(0.5)(x)
+  x = L.Dense{64, activation = "relu"}(x)
+  x = L.Dropout(0.5)(x)
+  local out = L.Dense{10, activation = "softmax"}(x)
+  local model = keras.Model{inputs = inputs, outputs = out}
+  model:compile{loss = "categorical_crossentropy", optimizer = sgd_nesterov()}
+  return model, keras.random.random{n, 20}, onehot(n, 10)
+end)
+
+workload("multi_io", 2000, 32, 4, function(n)
+  local main_input = keras.Input{shape = {100}, name = "main_input"}
+  local x = L.Embedding{output_dim = 512, input_dim = 10000, input_length = 100}(main_input)
+  local lstm_out = L.LSTM(32)(x)
+  local aux_output = L.Dense{1, activation = "sigmoid", name = "aux_output"}(lstm_out)
+  local aux_input = keras.Input{shape = {5}, name = "aux_input"}
+  x = L.concatenate{lstm_out, aux_input}
+  x = L.Dense{64, activation = "relu"}(x)
+  x = L.Dense{64, activation = "relu"}(x)
+  x = L.Dense{64, activation = "relu"}(x)
+  local main_output = L.Dense{1, activation = "sigmoid", name = "main_output"}(x)
+  local model = keras.Model{inputs = {main_input, aux_input}, outputs = {main_output, aux_output}}
+  model:compile{optimizer = rmsprop(), loss = "binary_crossentropy", loss_weights = {1.0, 0.2}}
+  local labels = keras.random.randint(2, {n, 1})
+  return model, {keras.random.randint(10000, {n, 100}), keras.random.random{n, 5}}, {labels, labels}
+end)
+
 -- ---- the convolution workloads (issue 3: Conv1D/Conv2D); as in torch_seed.py ----
 
 workload("cnn", 100, 32, 6, function(n)

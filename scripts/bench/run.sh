@@ -110,7 +110,16 @@ best_by() {   # file field
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "null"; else printf "%.3f", a / b }'; }
 num() { [ -n "$1" ] && echo "$1" || echo null; }
 
-[ $# -eq 0 ] && set -- mlp mlp_big
+# the peer of a workload: torch_seed.py by name, except for our own twins
+peer_of() {
+  case $1 in
+    multi_io) echo "$ROOT/scripts/bench/torch_multi_io.py multi_io" ;;
+    mlp_functional) echo "$PEER mlp" ;;   # the same network as mlp, built with nn.Sequential
+    *) echo "$PEER $1" ;;
+  esac
+}
+
+[ $# -eq 0 ] && set -- mlp mlp_big mlp_functional multi_io cnn conv1d lstm_stacked embed_lstm
 for w in "$@"; do
   if ! echo "$KNOWN" | grep -qx "$w"; then
     note "skipping '$w': scripts/bench/bench.lua does not know it yet"
@@ -130,7 +139,7 @@ for w in "$@"; do
       esac
       if [ -n "$PEER" ]; then
         # shellcheck disable=SC2086
-        run_one torch "$name" env $envs $PY "$PEER" "$w" $args $EXTRA >> "$theirs"
+        run_one torch "$name" env $envs $PY $(peer_of "$w") $args $EXTRA >> "$theirs"
       fi
     done
     r=$((r + 1))

@@ -99,12 +99,14 @@ local function accept_positional(cls, test)
   local mt = getmetatable(cls)
   local create = mt.__call
   mt.__call = function(self, a, b, c)
-    local pos = test(a, b, c)
+    local pos, opts = test(a, b, c)
     if pos then
       local o = {}
-      if c ~= nil then
-        if not is_plain(c) then error(string.format("%s: options must be a table, got %s", cls.class_name, type(c)), 2) end
-        for k, v in pairs(c) do o[k] = v end
+      if opts ~= nil then
+        if not is_plain(opts) then
+          error(string.format("%s: options must be a table, got %s", cls.class_name, type(opts)), 2)
+        end
+        for k, v in pairs(opts) do o[k] = v end
       end
       for i, v in ipairs(pos) do
         if o[i] ~= nil then error(string.format("%s: too many positional arguments", cls.class_name), 2) end
@@ -117,12 +119,15 @@ local function accept_positional(cls, test)
   end
 end
 
-local function filters_and_size(a, b)
-  if math.type(a) == "integer" and (math.type(b) == "integer" or int_seq(b)) then return {a, b} end
+-- each returns the positional arguments and the options table, or nil
+local function filters_and_size(a, b, c)
+  if math.type(a) == "integer" and (math.type(b) == "integer" or int_seq(b)) then return {a, b}, c end
 end
 
-local function pairs_of_pairs(a, b)
-  if is_plain(a) and #a == 2 and int_seq(a[1]) and int_seq(a[2]) and next(a, 2) == nil then return {a} end
+local function pairs_of_pairs(a, b, c)
+  if is_plain(a) and #a == 2 and int_seq(a[1]) and int_seq(a[2]) and next(a, 2) == nil and c == nil then
+    return {a}, b
+  end
 end
 
 -- ---- convolution ----

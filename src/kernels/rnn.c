@@ -19,10 +19,12 @@
 **
 ** The per-step part touches each batch row on its own, so it runs on row
 ** ranges (fwd_rows, bwd_rows), split among threads when the context asks
-** for more than one (see "threads" below). Its small products use the GEMM
-** here (mm), not OpenBLAS, so that several threads may run them at once;
-** the hot loops are compiled twice, for AVX2+FMA and for the baseline, and
-** picked by the CPU at run time.
+** for more than one and the work is worth it (see "threads" below). Its
+** small products use the GEMM here (mm, mm_wide), not OpenBLAS, so that
+** several threads may run them at once; the per-step code is compiled three
+** times (AVX-512, AVX2+FMA, the baseline) and picked by the CPU at run time.
+** tanh and the sigmoid are computed by branch-free float code (fexp) that
+** vectorizes; the LSTM with Keras's activations runs its cell in one pass.
 */
 #include "kernels.h"
 #include "../ops_rnn.h"
@@ -187,6 +189,63 @@ AI void mm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const f
       C[i * ldc + j] = s;
     }
 }
+
+/* the same with 512-bit vectors, blocks of 4 rows x 32 columns (AVX-512
+** only: elsewhere the accumulators would not fit in registers) */
+typedef float v16f __attribute__((vector_size(64)));
+
+AI v16f ld16(const float *p)
+{
+  v16f v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+AI void st16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+
+AI void mm_wide(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                int64_t ldc, int acc)
+{
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) {
+    int64_t i = 0;
+    for (; i + 4 <= M; i += 4) {
+      float *c0 = C + i * ldc + j, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+      v16f z = {0};
+      v16f a0 = acc ? ld16(c0) : z, b0 = acc ? ld16(c0 + 16) : z;
+      v16f a1 = acc ? ld16(c1) : z, b1 = acc ? ld16(c1 + 16) : z;
+      v16f a2 = acc ? ld16(c2) : z, b2 = acc ? ld16(c2 + 16) : z;
+      v16f a3 = acc ? ld16(c3) : z, b3 = acc ? ld16(c3 + 16) : z;
+      const float *x0 = A + i * lda, *x1 = x0 + lda, *x2 = x1 + lda, *x3 = x2 + lda;
+      for (int64_t k = 0; k < K; k++) {
+        v16f w0 = ld16(B + k * ldb + j), w1 = ld16(B + k * ldb + j + 16);
+        a0 += x0[k] * w0; b0 += x0[k] * w1;
+        a1 += x1[k] * w0; b1 += x1[k] * w1;
+        a2 += x2[k] * w0; b2 += x2[k] * w1;
+        a3 += x3[k] * w0; b3 += x3[k] * w1;
+      }
+      st16(c0, a0); st16(c0 + 16, b0);
+      st16(c1, a1); st16(c1 + 16, b1);
+      st16(c2, a2); st16(c2 + 16, b2);
+      st16(c3, a3); st16(c3 + 16, b3);
+    }
+    for (; i < M; i++) {
+      float *c0 = C + i * ldc + j;
+      v16f z = {0};
+      v16f a0 = acc ? ld16(c0) : z, b0 = acc ? ld16(c0 + 16) : z;
+      const float *x0 = A + i * lda;
+      for (int64_t k = 0; k < K; k++) {
+        a0 += x0[k] * ld16(B + k * ldb + j);
+        b0 += x0[k] * ld16(B + k * ldb + j + 16);
+      }
+      st16(c0, a0); st16(c0 + 16, b0);
+    }
+  }
+  if (j < N) mm(M, N - j, K, A, lda, B + j, ldb, C + j, ldc, acc);
+}
+
+/* the products of the per-step code: wide is a constant of each compiled copy */
+#define MM(...) (wide ? mm_wide(__VA_ARGS__) : mm(__VA_ARGS__))
 
 /* ---- OpenBLAS for the big products ---- */
 
@@ -363,13 +422,13 @@ static int cpu_level(void)
   __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512"))) static void \
   name##_avx512(const void *j, int64_t a, int64_t b)                                                   \
   {                                                                                                    \
-    body_fn(j, a, b);                                                                                  \
+    body_fn(j, a, b, 1);                                                                               \
   }                                                                                                    \
   __attribute__((target("avx2,fma"))) static void name##_avx2(const void *j, int64_t a, int64_t b)     \
   {                                                                                                    \
-    body_fn(j, a, b);                                                                                  \
+    body_fn(j, a, b, 0);                                                                               \
   }                                                                                                    \
-  static void name##_base(const void *j, int64_t a, int64_t b) { body_fn(j, a, b); }                  \
+  static void name##_base(const void *j, int64_t a, int64_t b) { body_fn(j, a, b, 0); }               \
   static rows_fn name##_pick(void)                                                                     \
   {                                                                                                    \
     int l = cpu_level();                                                                               \
@@ -433,7 +492,7 @@ typedef struct fjob {
   float *P, *Hin, *Hfin, *Cin, *Cfin, *TC, *RH, *y, *tmpG, *tmp;
 } fjob;
 
-AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
+AI void fwd_body(const void *jv, int64_t r0, int64_t r1, int wide)
 {
   const fjob *J = jv;
   const kr_rnn_dims *d = &J->d;
@@ -468,10 +527,10 @@ AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
           const float *m = DH + (g * B + r0 + i) * u, *h = hp + i * ldH;
           for (int64_t j = 0; j < u; j++) tmp[i * u + j] = h[j] * m[j];
         }
-        mm(nr, u, u, tmp, u, U + g * u, Gu, dst + g * u, ldd, acc);
+        MM(nr, u, u, tmp, u, U + g * u, Gu, dst + g * u, ldd, acc);
       }
     } else {
-      mm(nr, ng * u, u, hp, ldH, U, Gu, dst, ldd, acc);
+      MM(nr, ng * u, u, hp, ldH, U, Gu, dst, ldd, acc);
     }
 
     /* gate math, row by row */
@@ -528,7 +587,7 @@ AI void fwd_body(const void *jv, int64_t r0, int64_t r1)
         const float *m = DH ? DH + (2 * B + r0 + i) * u : NULL;
         for (int64_t j = 0; j < u; j++) tmp[i * u + j] = row[u + j] * h0[j] * (m ? m[j] : 1.0f);
       }
-      mm(nr, u, u, tmp, u, U + 2 * u, Gu, Pt + 2 * u, ldP, 1);
+      MM(nr, u, u, tmp, u, U + 2 * u, Gu, Pt + 2 * u, ldP, 1);
       for (int64_t i = 0; i < nr; i++) {
         if (mask && mask[(r0 + i) * T + t] == 0.0f) continue;
         float *row = Pt + i * ldP;
@@ -656,7 +715,7 @@ typedef struct bjob {
   float *dP, *dR, *dh, *dc, *dcarry, *tmp;
 } bjob;
 
-AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
+AI void bwd_body(const void *jv, int64_t r0, int64_t r1, int wide)
 {
   const bjob *J = jv;
   const kr_rnn_dims *d = &J->d;
@@ -760,7 +819,7 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
     /* into h_prev through U */
     if (gru) {
       /* d(r * h) = dP_h U_h^T, then dr and the h_prev share */
-      mm(nr, u, u, dPt + 2 * u, ldP, UT + 2 * u * u, u, tmp, u, 0);
+      MM(nr, u, u, dPt + 2 * u, ldP, UT + 2 * u * u, u, tmp, u, 0);
       for (int64_t i = 0; i < nr; i++) {
         int64_t b = r0 + i;
         if (mask && mask[b * T + t] == 0.0f) continue;
@@ -779,7 +838,7 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
     int64_t ng = gru ? 2 : G;
     if (DH) {
       for (int64_t k = 0; k < ng; k++) {
-        mm(nr, u, u, src + k * u, ldP, UT + k * u * u, u, tmp, u, 0);
+        MM(nr, u, u, src + k * u, ldP, UT + k * u * u, u, tmp, u, 0);
         for (int64_t i = 0; i < nr; i++) {
           if (mask && mask[(r0 + i) * T + t] == 0.0f) continue;
           const float *m = DH + (k * B + r0 + i) * u;
@@ -787,7 +846,7 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1)
         }
       }
     } else {
-      mm(nr, u, ng * u, src, ldP, UT, u, dh, u, 1);
+      MM(nr, u, ng * u, src, ldP, UT, u, dh, u, 1);
     }
   }
 }

@@ -1,5 +1,6 @@
 -- Fashion-MNIST with a multilayer perceptron: 784-512-512-10, ReLU, Dropout,
--- RMSprop (the classic Keras MNIST MLP recipe). Reads the IDX files that
+-- RMSprop (the classic Keras MNIST MLP recipe), its learning rate halved every
+-- 4 epochs by a LearningRateScheduler. Reads the IDX files that
 -- Debian's dataset-fashion-mnist installs; run: lkeras scripts/examples/fashion_mlp.lua [epochs]
 local keras = keras or require "keras"
 local layers = keras.layers
@@ -25,7 +26,9 @@ model:summary()
 model:compile{loss = "categorical_crossentropy", optimizer = keras.optimizers.RMSprop(), metrics = {"accuracy"}}
 
 local t0 = os.time()
-model:fit(x_train, y_train, {batch_size = 128, epochs = epochs, verbose = 1, validation_data = {x_test, y_test}})
+local schedule = keras.callbacks.LearningRateScheduler(function(epoch) return 0.001 * 0.5 ^ (epoch // 4) end)
+model:fit(x_train, y_train, {batch_size = 128, epochs = epochs, verbose = 1, validation_data = {x_test, y_test},
+                             callbacks = {schedule}})
 local loss, acc = model:evaluate(x_test, y_test, {verbose = 0})
 print(string.format("Test loss: %.4f", loss))
 print(string.format("Test accuracy: %.4f", acc))

@@ -262,6 +262,22 @@ static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A
               1.0f, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
+/* While a kernel of this file runs with several threads, it does the
+** threading itself: OpenBLAS runs single-threaded inside it (its own threads
+** would busy-wait for work and take the cores from ours), and gets its
+** thread count back after. Returns the count to give back. */
+static int blas_begin(kr_ctx *ctx)
+{
+  int was = openblas_get_num_threads();
+  if (kr_get_num_threads(ctx) > 1 && was > 1) openblas_set_num_threads(1);
+  return was;
+}
+
+static void blas_end(kr_ctx *ctx, int was)
+{
+  if (kr_get_num_threads(ctx) > 1 && was > 1) openblas_set_num_threads(was);
+}
+
 static void draw_masks(kr_ctx *ctx, float *m, int64_t n, double rate)
 {
   float keep = (float)(1.0 / (1.0 - rate));
@@ -488,8 +504,8 @@ AI void lstm_cell_bwd(float *restrict dp, const float *restrict row, const float
 
 typedef struct fjob {
   kr_rnn_dims d;
-  const float *U, *b0, *b1, *mask, *DH;
-  float *P, *Hin, *Hfin, *Cin, *Cfin, *TC, *RH, *y, *tmpG, *tmp;
+  const float *x, *W, *U, *b0, *b1, *mask, *DX, *DH;
+  float *P, *Hin, *Hfin, *Cin, *Cfin, *TC, *RH, *y, *tmpG, *tmp, *Xm;
 } fjob;
 
 AI void fwd_body(const void *jv, int64_t r0, int64_t r1, int wide)
@@ -504,6 +520,28 @@ AI void fwd_body(const void *jv, int64_t r0, int64_t r1, int wide)
   int retseq = (d->flags & KR_RNNF_RETSEQ) != 0;
   int fused = d->act == KR_RACT_TANH && (d->ract == KR_RACT_HARD_SIGMOID || d->ract == KR_RACT_SIGMOID);
   if (nr <= 0) return;
+  /* input projection of these rows' steps: P = x W (per gate with its dropout mask) */
+  {
+    const int64_t F = d->F;
+    const float *xr = J->x + r0 * T * F;
+    float *Pr = J->P + r0 * ldP;
+    if (J->DX) {
+      float *Xm = J->Xm + r0 * T * F;
+      for (int64_t g = 0; g < G; g++) {
+        for (int64_t i = 0; i < nr; i++) {
+          const float *m = J->DX + (g * B + r0 + i) * F;
+          for (int64_t t = 0; t < T; t++) {
+            const float *xv = xr + (i * T + t) * F;
+            float *o = Xm + (i * T + t) * F;
+            for (int64_t f = 0; f < F; f++) o[f] = xv[f] * m[f];
+          }
+        }
+        gemm(0, 0, nr * T, u, F, Xm, F, J->W + g * u, Gu, 0.0f, Pr + g * u, Gu);
+      }
+    } else {
+      gemm(0, 0, nr * T, Gu, F, xr, F, J->W, Gu, 0.0f, Pr, Gu);
+    }
+  }
   for (int64_t s = 0; s < T; s++) {
     int64_t t = step_t(d, s);
     int last = s == T - 1;
@@ -627,7 +665,6 @@ int kr_k_rnn(const kr_exec *e)
   if (check_state_batch(e, &d) != KR_OK) return kr_errcode(e->ctx);
   const int64_t B = d.B, T = d.T, F = d.F, u = d.u, G = d.G, Gu = d.Gu;
   const int lstm = d.cell == KR_RNN_LSTM, gra = d.cell == KR_RNN_GRU_RA;
-  const float *x = e->x[0], *W = e->x[1];
   float *aux = e->aux;
   int drop = e->training && d.dropout > 0, rdrop = e->training && d.rdropout > 0;
   fjob J;
@@ -647,25 +684,13 @@ int kr_k_rnn(const kr_exec *e)
   J.y = e->y;
   J.tmpG = e->scratch;
   J.tmp = J.tmpG + B * Gu;
-  float *DX = drop ? aux + d.oDX : NULL, *Xm = J.tmp + B * u;
+  J.Xm = J.tmp + B * u;
+  J.x = e->x[0];
+  J.W = e->x[1];
+  J.DX = drop ? aux + d.oDX : NULL;
   const int64_t ldH = T * u;
   int retseq = (d.flags & KR_RNNF_RETSEQ) != 0;
-
-  /* input projection: P = x W (per gate with its dropout mask) */
-  if (drop) {
-    draw_masks(e->ctx, DX, G * B * F, d.dropout);
-    for (int64_t g = 0; g < G; g++) {
-      for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++) {
-          const float *xr = x + (b * T + t) * F, *m = DX + (g * B + b) * F;
-          float *o = Xm + (b * T + t) * F;
-          for (int64_t f = 0; f < F; f++) o[f] = xr[f] * m[f];
-        }
-      gemm(0, 0, B * T, u, F, Xm, F, W + g * u, Gu, 0.0f, J.P + g * u, Gu);
-    }
-  } else {
-    gemm(0, 0, B * T, Gu, F, x, F, W, Gu, 0.0f, J.P, Gu);
-  }
+  if (drop) draw_masks(e->ctx, aux + d.oDX, G * B * F, d.dropout);
   if (rdrop) draw_masks(e->ctx, aux + d.oDH, G * B * u, d.rdropout);
 
   /* initial state into Hin[:, t(0)] */
@@ -685,7 +710,9 @@ int kr_k_rnn(const kr_exec *e)
     else memset(J.y, 0, (size_t)(B * u) * sizeof(float));
   }
 
-  run_rows(kr_get_num_threads(e->ctx), fwd_rows_pick(), &J, B, 2.0 * (double)(B * T * u) * (double)Gu);
+  int was = blas_begin(e->ctx);
+  run_rows(kr_get_num_threads(e->ctx), fwd_rows_pick(), &J, B, 2.0 * (double)(B * T * (F + u)) * (double)Gu);
+  blas_end(e->ctx, was);
 
   if (!retseq && !J.mask) memcpy(J.y, J.Hfin, (size_t)(B * u) * sizeof(float));
   /* a stateful layer keeps its final state for the next batch */
@@ -711,8 +738,8 @@ int kr_k_rnn_state(const kr_exec *e)
 typedef struct bjob {
   kr_rnn_dims d;
   int mode;
-  const float *g, *UT, *mask, *P, *Hin, *Cin, *TC, *RH, *DH;
-  float *dP, *dR, *dh, *dc, *dcarry, *tmp;
+  const float *g, *UT, *mask, *P, *Hin, *Cin, *TC, *RH, *DH, *W, *DX;
+  float *dP, *dR, *dh, *dc, *dcarry, *tmp, *dx, *big;
 } bjob;
 
 AI void bwd_body(const void *jv, int64_t r0, int64_t r1, int wide)
@@ -849,9 +876,69 @@ AI void bwd_body(const void *jv, int64_t r0, int64_t r1, int wide)
       MM(nr, u, ng * u, src, ldP, UT, u, dh, u, 1);
     }
   }
+  /* dx of these rows: dP W^T (per gate with its dropout mask) */
+  {
+    const int64_t F = d->F, BW = F > u ? F : u;
+    const float *dPr = J->dP + r0 * ldP;
+    float *dxr = J->dx + r0 * T * F;
+    if (J->DX) {
+      float *bg = J->big + r0 * T * BW;
+      memset(dxr, 0, (size_t)(nr * T * F) * sizeof(float));
+      for (int64_t k = 0; k < G; k++) {
+        gemm(0, 1, nr * T, F, u, dPr + k * u, Gu, J->W + k * u, Gu, 0.0f, bg, F);
+        for (int64_t i = 0; i < nr; i++) {
+          const float *m = J->DX + (k * B + r0 + i) * F;
+          for (int64_t t = 0; t < T; t++) {
+            const float *sv = bg + (i * T + t) * F;
+            float *o = dxr + (i * T + t) * F;
+            for (int64_t f = 0; f < F; f++) o[f] += sv[f] * m[f];
+          }
+        }
+      }
+    } else {
+      gemm(0, 1, nr * T, F, Gu, dPr, Gu, J->W, Gu, 0.0f, dxr, F);
+    }
+  }
 }
 
 THREE_TARGETS(bwd_rows, bwd_body)
+
+/* the weight gradients, by column ranges [c0, c1) of the gates: dW = x^T dP,
+** dU = Hin^T dP (dR for the GRU with reset_after; (r * Hin)^T dP_h for the
+** h gate of the other GRU), db = the column sums */
+typedef struct cjob {
+  kr_rnn_dims d;
+  const float *x, *Hin, *dP, *dR, *RHm;
+  float *dW, *dU, *db;
+} cjob;
+
+static void cols_fn(const void *jv, int64_t c0, int64_t c1)
+{
+  const cjob *J = jv;
+  const kr_rnn_dims *d = &J->d;
+  const int64_t BT = d->B * d->T, F = d->F, u = d->u, Gu = d->Gu, nc = c1 - c0;
+  const int gru = d->cell == KR_RNN_GRU, gra = d->cell == KR_RNN_GRU_RA;
+  if (nc <= 0) return;
+  gemm(1, 0, F, nc, BT, J->x, F, J->dP + c0, Gu, 0.0f, J->dW + c0, Gu);
+  const float *dsrc = gra ? J->dR : J->dP;
+  if (gru) {
+    int64_t a1 = c1 < 2 * u ? c1 : 2 * u;
+    if (a1 > c0) gemm(1, 0, u, a1 - c0, BT, J->Hin, u, dsrc + c0, Gu, 0.0f, J->dU + c0, Gu);
+    int64_t b0 = c0 > 2 * u ? c0 : 2 * u;
+    if (c1 > b0) gemm(1, 0, u, c1 - b0, BT, J->RHm, u, dsrc + b0, Gu, 0.0f, J->dU + b0, Gu);
+  } else {
+    gemm(1, 0, u, nc, BT, J->Hin, u, dsrc + c0, Gu, 0.0f, J->dU + c0, Gu);
+  }
+  for (int k = 0; k < (gra ? 2 : 1); k++) {
+    const float *src = k ? J->dR : J->dP;
+    float *o = J->db + k * Gu + c0;
+    memset(o, 0, (size_t)nc * sizeof(float));
+    for (int64_t i = 0; i < BT; i++) {
+      const float *rw = src + i * Gu + c0;
+      for (int64_t j = 0; j < nc; j++) o[j] += rw[j];
+    }
+  }
+}
 
 int kr_k_rnn_bptt(const kr_exec *e)
 {
@@ -897,23 +984,37 @@ int kr_k_rnn_bptt(const kr_exec *e)
   if (mode == 1) memcpy(J.dh, J.g, (size_t)(B * u) * sizeof(float));
   if (mode == 2) memcpy(J.dc, J.g, (size_t)(B * u) * sizeof(float));
 
-  run_rows(kr_get_num_threads(e->ctx), bwd_rows_pick(), &J, B, 2.0 * (double)(B * T * u) * (double)Gu);
+  J.W = W;
+  J.DX = DX;
+  J.dx = e->y;
+  J.big = big;
+  int threads = kr_get_num_threads(e->ctx);
+  const int64_t BT = B * T;
+  int was = blas_begin(e->ctx);
+  run_rows(threads, bwd_rows_pick(), &J, B, 2.0 * (double)(BT * (F + u)) * (double)Gu);
 
   memcpy(dh0, J.dh, (size_t)(B * u) * sizeof(float));
   memcpy(dc0, J.dc, (size_t)(B * u) * sizeof(float));
 
-  /* weights and inputs, one GEMM each (per gate under dropout) */
-  const int64_t BT = B * T;
-  if (drop) {
-    memset(e->y, 0, (size_t)(BT * F) * sizeof(float));
-    for (int64_t k = 0; k < G; k++) {
-      gemm(0, 1, BT, F, u, dP + k * u, Gu, W + k * u, Gu, 0.0f, big, F);
-      for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++) {
-          const float *m = DX + (k * B + b) * F, *src = big + (b * T + t) * F;
-          float *o = e->y + (b * T + t) * F;
-          for (int64_t f = 0; f < F; f++) o[f] += src[f] * m[f];
-        }
+  /* the weights' gradients */
+  const float *dsrc = gra ? dR : dP;
+  if (!drop && !rdrop) {
+    cjob C = {d, x, Hin, dP, dR, NULL, dW, dU, db};
+    if (gru) {   /* r * Hin for the h gate */
+      for (int64_t i = 0; i < BT; i++) {
+        const float *h = Hin + i * u, *rr = P + i * Gu + u;
+        float *o = big + i * u;
+        for (int64_t j = 0; j < u; j++) o[j] = h[j] * rr[j];
+      }
+      C.RHm = big;
+    }
+    run_rows(threads, cols_fn, &C, Gu, 2.0 * (double)(BT * (F + u)) * (double)Gu);
+    blas_end(e->ctx, was);
+    return KR_OK;
+  }
+  /* under dropout, per gate with the masks */
+  for (int64_t k = 0; k < G; k++) {
+    if (drop) {
       for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++) {
           const float *m = DX + (k * B + b) * F, *xr = x + (b * T + t) * F;
@@ -921,20 +1022,12 @@ int kr_k_rnn_bptt(const kr_exec *e)
           for (int64_t f = 0; f < F; f++) o[f] = xr[f] * m[f];
         }
       gemm(1, 0, F, u, BT, big, F, dP + k * u, Gu, 0.0f, dW + k * u, Gu);
+    } else {
+      gemm(1, 0, F, u, BT, x, F, dP + k * u, Gu, 0.0f, dW + k * u, Gu);
     }
-  } else {
-    gemm(0, 1, BT, F, Gu, dP, Gu, W, Gu, 0.0f, e->y, F);
-    gemm(1, 0, F, Gu, BT, x, F, dP, Gu, 0.0f, dW, Gu);
   }
-  const float *dsrc = gra ? dR : dP;
   for (int64_t k = 0; k < G; k++) {
     int hgate = gru && k == 2;
-    if (!rdrop && !hgate) {
-      if (k > 0) continue;   /* all gates in one GEMM */
-      int64_t n = gru ? 2 * u : Gu;
-      gemm(1, 0, u, n, BT, Hin, u, dsrc, Gu, 0.0f, dU, Gu);
-      continue;
-    }
     for (int64_t b = 0; b < B; b++)
       for (int64_t t = 0; t < T; t++) {
         const float *h = Hin + (b * T + t) * u;
@@ -956,6 +1049,7 @@ int kr_k_rnn_bptt(const kr_exec *e)
       for (int64_t j = 0; j < Gu; j++) o[j] += rw[j];
     }
   }
+  blas_end(e->ctx, was);
   return KR_OK;
 }
 

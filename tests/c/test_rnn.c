@@ -599,7 +599,8 @@ static void test_batched_plan(kr_ctx *ctx)
   }
 }
 
-/* the per-step part split among threads gives the same bits as one thread
+/* the work split among threads gives the values of one thread (the same bits
+** for the per-step part; OpenBLAS may sum in another order for fewer rows)
 ** (big enough to be split in three: 16 rows, 2*B*T*u*Gu >= 3 * 8 MFLOP) */
 static void test_threads(kr_ctx *ctx)
 {
@@ -634,9 +635,10 @@ static void test_threads(kr_ctx *ctx)
       kr_set_num_threads(ctx, saved);
       CHECK_MSG(s1 == KR_OK && s3 == KR_OK, "threads: %s", kr_errmsg(ctx));
       for (int k = 0; s1 == KR_OK && s3 == KR_OK && k <= n; k++) {
-        int64_t cnt = kr_tensor_numel(one[k]);
-        CHECK_MSG(memcmp(KR_DATA(one[k]), KR_DATA(many[k]), (size_t)cnt * sizeof(float)) == 0,
-                  "cell %d: output %d differs between 1 and 3 threads", cell, k);
+        int64_t cnt = kr_tensor_numel(one[k]), off = 0;
+        for (int64_t q = 0; q < cnt; q++)
+          if (!close_to(KR_DATA(many[k])[q], KR_DATA(one[k])[q], 1e-5)) off++;
+        CHECK_MSG(off == 0, "cell %d: output %d differs between 1 and 3 threads (%lld values)", cell, k, (long long)off);
       }
       for (int k = 0; k <= n; k++) {
         if (s1 == KR_OK) kr_tensor_release(one[k]);

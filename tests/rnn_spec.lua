@@ -636,9 +636,12 @@ describe("stateful recurrent layers", function()
     local model = keras.Sequential{L.SimpleRNN{3, stateful = true, batch_size = 4, input_shape = {2, 1}}}
     model:compile{optimizer = "sgd", loss = "mse"}
     assert.error_matches(function() model:predict(keras.random.random{6, 2, 1}, {batch_size = 4}) end,
-      "stateful SimpleRNN: the batch has 2 samples but the layer's state holds 4", 1, true)
+      "predict: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: 6 samples", 1, true)
     assert.error_matches(function() model:train_on_batch(keras.random.random{3, 2, 1}, keras.random.random{3, 3}) end,
-      "the batch has 3 samples but the layer's state holds 4", 1, true)
+      "train_on_batch: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: 3 samples", 1, true)
+    -- a whole batch at the wrong size is caught by the layer itself
+    assert.error_matches(function() model:predict(keras.random.random{8, 2, 1}, {batch_size = 8}) end,
+      "the batch has 8 samples but the layer's state holds 4", 1, true)
   end)
 
   it("take states from reset_states(states) and check their shapes", function()

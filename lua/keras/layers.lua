@@ -356,9 +356,12 @@ function Layer:__call_layer(x, kwargs)
   end
   local rec = {inputs = inputs, outputs = outs, kwargs = kwargs}
   table.insert(self._inbound, rec)
+  -- layers that keep the time axis pass a mask along (Keras's supports_masking)
+  local in_mask = single and inputs[1]:meta().mask or nil
   for i, o in ipairs(outs) do
     local m = o:meta()
     m.layer, m.node_index, m.tensor_index = self, #self._inbound, i
+    if in_mask ~= nil and self.supports_masking and m.mask == nil then m.mask = in_mask end
   end
   if is_node(out) then return outs[1] end
   return outs
@@ -550,6 +553,7 @@ local Dense = define("Dense", {"units"}, {"units", "activation", "use_bias", "ke
   self.activity_regularizer = regularizer("Dense", o.activity_regularizer)
   no_constraint("Dense", o, "kernel_constraint", "bias_constraint")
 end)
+Dense.supports_masking = true
 
 function Dense:build(shape)
   local n = shape[#shape]
@@ -593,12 +597,14 @@ local Activation = define("Activation", {"activation"}, {"activation"}, function
   if o.activation == nil then error("Activation: missing argument 'activation'", 4) end
   self.activation, self._act_name = A.get(o.activation, "Activation")
 end)
+Activation.supports_masking = true
 function Activation:call(x) return self.activation(x) end
 function Activation:get_config() return {name = self.name, trainable = self.trainable, activation = self._act_name} end
 
 local LeakyReLU = define("LeakyReLU", {"alpha"}, {"alpha"}, function(self, o)
   self.alpha = check_number("LeakyReLU", "alpha", o.alpha or 0.3, 0)
 end)
+LeakyReLU.supports_masking = true
 LeakyReLU._prefix = "leaky_re_lu"
 function LeakyReLU:call(x) return K.relu(x, self.alpha) end
 
@@ -608,21 +614,25 @@ local ReLU = define("ReLU", {"max_value"}, {"max_value", "negative_slope", "thre
   if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
   if self.max_value then check_number("ReLU", "max_value", self.max_value, 0, nil, true) end
 end)
+ReLU.supports_masking = true
 ReLU._prefix = "re_lu"
 function ReLU:call(x) return K.relu(x, self.negative_slope, self.max_value) end
 
 local ELU = define("ELU", {"alpha"}, {"alpha"}, function(self, o)
   self.alpha = check_number("ELU", "alpha", o.alpha or 1.0)
 end)
+ELU.supports_masking = true
 function ELU:call(x) return K.elu(x, self.alpha) end
 
 local ThresholdedReLU = define("ThresholdedReLU", {"theta"}, {"theta"}, function(self, o)
   self.theta = check_number("ThresholdedReLU", "theta", o.theta or 1.0, 0)
 end)
+ThresholdedReLU.supports_masking = true
 ThresholdedReLU._prefix = "thresholded_re_lu"
 function ThresholdedReLU:call(x) return K.mul(x, K.greater(x, self.theta)) end
 
 local Softmax = define("Softmax", {"axis"}, {"axis"}, function(self, o) self.axis = o.axis or -1 end)
+Softmax.supports_masking = true
 function Softmax:call(x) return K.softmax(x, self.axis) end
 
 local PReLU = define("PReLU", {}, {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
@@ -632,6 +642,7 @@ local PReLU = define("PReLU", {}, {"alpha_initializer", "alpha_regularizer", "al
     self.shared_axes = o.shared_axes
     no_constraint("PReLU", o, "alpha_constraint")
   end)
+PReLU.supports_masking = true
 PReLU._prefix = "p_re_lu"
 function PReLU:build(shape)
   local s = {}
@@ -649,6 +660,7 @@ local Dropout = define("Dropout", {"rate"}, {"rate", "noise_shape", "seed"}, fun
   self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
   if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
 end)
+Dropout.supports_masking = true
 function Dropout:call(x)
   if self.rate > 0 then return K.dropout(x, self.rate) end
   return x
@@ -770,6 +782,7 @@ local BatchNormalization = define("BatchNormalization", {}, {"axis", "momentum",
   self.gamma_regularizer = regularizer("BatchNormalization", o.gamma_regularizer)
   no_constraint("BatchNormalization", o, "beta_constraint", "gamma_constraint")
 end)
+BatchNormalization.supports_masking = true
 function BatchNormalization:build(shape)
   local ax = self.axis < 0 and #shape + self.axis + 1 or self.axis + 1
   if ax < 2 or ax > #shape then

@@ -241,7 +241,8 @@ end
 
 function Model:reset_states()
   for _, l in ipairs(self._all_layers or {}) do
-    if l.reset_states then l:reset_states() end
+    if l._all_layers then l:reset_states()            -- a model used as a layer
+    elseif l.stateful and l.reset_states then l:reset_states() end
   end
 end
 
@@ -707,6 +708,12 @@ local function prepare(self, who, x, y, sw_arg, class_weight)
     end
   end
   local n = check_count(xl, yl, who)
+  -- stateful layers need every batch at their fixed size
+  for _, l in ipairs(self._all_layers or {}) do
+    if l.stateful and l._fixed_batch and n % l._fixed_batch ~= 0 then
+      error(string.format("%s: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: %d samples", who, n), 3)
+    end
+  end
   local swl
   if yl then
     swl = {}

@@ -269,7 +269,16 @@ local function num(v)
   return string.format("%.14g", v)
 end
 
-local data_mb = (x:size() + y:size()) * 4 / 2 ^ 20
+-- x and y are tensors, or lists of them (multi-input/multi-output models)
+local function elements(v)
+  if getmetatable(v) == nil and type(v) == "table" then
+    local total = 0
+    for _, t in ipairs(v) do total = total + t:size() end
+    return total
+  end
+  return v:size()
+end
+local data_mb = (elements(x) + elements(y)) * 4 / 2 ^ 20
 local fields = {
   {"workload", string.format("%q", name)},
   {"framework", '"lkeras-0.1"'},

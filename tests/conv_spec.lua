@@ -290,6 +290,15 @@ describe("the global poolings", function()
     assert_close({{8, 4}}, apply(L.GlobalMaxPooling1D(), {3, 2}, s))
   end)
 
+  it("GlobalAveragePooling1D averages only the unmasked steps (Keras 2.2.4)", function()
+    if not L.Embedding then return end
+    local inp = keras.Input{shape = {4}}
+    local emb = L.Embedding{5, 2, mask_zero = true, weights = {keras.tensor{{0, 0}, {1, 10}, {2, 20}, {3, 30}, {4, 40}}}}
+    local model = keras.Model{inputs = inp, outputs = L.GlobalAveragePooling1D()(emb(inp))}
+    -- ids 1, 3 then padding: the mean of (1, 10) and (3, 30)
+    assert_close({{2, 20}, {4, 40}}, model:predict(keras.tensor{{1, 3, 0, 0}, {4, 0, 0, 0}}))
+  end)
+
   it("name themselves when the rank is wrong", function()
     local g = L.GlobalAveragePooling2D{name = "gap"}
     assert.error_matches(function() g(keras.Input{shape = {3, 2}}) end,

@@ -312,6 +312,18 @@ pool_class("AveragePooling2D", "average_pooling2d", 2, "avg_pool2d")
 layers.MaxPool1D, layers.MaxPool2D = layers.MaxPooling1D, layers.MaxPooling2D
 layers.AvgPool1D, layers.AvgPool2D = layers.AveragePooling1D, layers.AveragePooling2D
 
+-- the mean over the spatial axes as one average-pooling window (the pooling
+-- kernel is vectorized over the channels and threaded over the samples), then
+-- a reshape to (batch, channels); K.mean beyond the window limit. (The masked
+-- mean of GlobalAveragePooling1D is added by layers_rnn.lua, with the masks.)
+local function spatial_mean(x, axes)
+  local s = x.shape
+  local rows, cols = #s == 4 and s[2] or 1, s[#s - 1]
+  if rows * cols > 65535 then return K.mean(x, axes) end
+  local y = K.apply("avg_pool2d", {x}, {i = {rows, cols, rows, cols, 0, 0, 0, 0}})
+  return K.apply("reshape", {y}, {shape = {s[1], s[#s]}})
+end
+
 local function global_pool(name, prefix, rank, reduce)
   local cls = define(name, {}, {"data_format"}, function(self, o)
     self.data_format = data_format_arg(name, o.data_format)
@@ -326,9 +338,9 @@ local function global_pool(name, prefix, rank, reduce)
   return cls
 end
 
-global_pool("GlobalAveragePooling1D", "global_average_pooling1d", 1, K.mean)
+global_pool("GlobalAveragePooling1D", "global_average_pooling1d", 1, spatial_mean)
 global_pool("GlobalMaxPooling1D", "global_max_pooling1d", 1, K.max)
-global_pool("GlobalAveragePooling2D", "global_average_pooling2d", 2, K.mean)
+global_pool("GlobalAveragePooling2D", "global_average_pooling2d", 2, spatial_mean)
 global_pool("GlobalMaxPooling2D", "global_max_pooling2d", 2, K.max)
 layers.GlobalAvgPool1D, layers.GlobalMaxPool1D = layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D
 layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D

@@ -21,6 +21,7 @@
 #include "ops.h"
 #include "ops_rnn.h"
 #include "check.h"
+#include "eval_util.h"
 #include "grad_util.h"
 #include "../fixtures/rnn_fixtures.h"
 
@@ -112,35 +113,12 @@ static kr_node *weighted_loss(gcase *c, int n, kr_node *const *outs, kr_node *co
 
 static int eval_all(kr_ctx *ctx, int n, kr_node *const *nodes, int training, kr_tensor **out)
 {
-  for (int i = 0; i < n; i++) out[i] = NULL;
-  if (!training) {
-    for (int i = 0; i < n; i++)
-      if (!(out[i] = kr_eval(ctx, nodes[i]))) goto fail;
-    return KR_OK;
-  }
-  kr_plan *p = kr_plan_new(ctx, n, nodes, 0, NULL, 1, 1);
-  if (!p) return kr_errcode(ctx);
-  kr_rng_seed(ctx, SEED);
-  int st = kr_plan_run(p, 1);
-  for (int i = 0; st == KR_OK && i < n; i++) {
-    out[i] = kr_tensor_new(ctx, &nodes[i]->shape);
-    if (!out[i]) st = kr_errcode(ctx);
-    else memcpy(KR_DATA(out[i]), kr_plan_output(p, i), (size_t)kr_tensor_numel(out[i]) * sizeof(float));
-  }
-  kr_plan_free(p);
-  if (st == KR_OK) return KR_OK;
-fail:
-  for (int i = 0; i < n; i++) kr_tensor_release(out[i]);
-  return kr_errcode(ctx) ? kr_errcode(ctx) : KR_EARG;
+  return kt_eval_nodes(ctx, n, nodes, training, SEED, out);
 }
 
 static double scalar(kr_ctx *ctx, kr_node *n, int training)
 {
-  kr_tensor *t;
-  if (eval_all(ctx, 1, &n, training, &t) != KR_OK) return NAN;
-  double v = KR_DATA(t)[0];
-  kr_tensor_release(t);
-  return v;
+  return kt_scalar(ctx, n, training, SEED);
 }
 
 static void mark(kr_node *n, kr_node **seen, int *nseen, int cap)

@@ -255,7 +255,9 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
                          kr_batch_fn fn, void *ud, double min_interval, double *logs_out);
 int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                         int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out);
-/* outputs: nout tensors created here, owned by the caller */
+/* outputs: nout tensors created here, owned by the caller. The inputs are
+** checked batch by batch as they are copied: a NaN or an infinity fails with
+** KR_EARG "predict: input N contains NaN or Inf" (N from 1) */
 int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_tensor **out);
 /* one step on all rows given */
 int kr_trainer_train_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,

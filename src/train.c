@@ -12,6 +12,8 @@
 #include "ops.h"
 #include "ctx_impl.h"
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 struct kr_trainer {
@@ -175,6 +177,34 @@ static void copy_rows(kr_plan *p, int first, const kr_data *d, int64_t start, in
   }
 }
 
+/* dst = src (n floats); 1 when one of them is NaN or infinite. Predict checks
+** its input while it copies a batch, so that the data is read once */
+static int copy_finite(float *restrict dst, const float *restrict src, int64_t n)
+{
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float v = src[i];
+    dst[i] = v;
+    bad |= !(fabsf(v) <= FLT_MAX);
+  }
+  return bad;
+}
+
+/* copy_rows of the inputs, checked: 0, or the number (from 1) of the first
+** input with a NaN or an infinity among these rows */
+static int copy_rows_finite(kr_plan *p, const kr_data *d, int64_t start, int64_t b)
+{
+  int bad = 0;
+  for (int i = 0; i < d->n; i++) {
+    float *dst = kr_plan_input(p, i);
+    if (!dst) continue;
+    const kr_tensor *x = d->t[i];
+    int64_t row = rows_of(x) ? kr_tensor_numel(x) / rows_of(x) : 0;
+    if (copy_finite(dst, KR_DATA(x) + start * row, b * row) && !bad) bad = i + 1;
+  }
+  return bad;
+}
+
 static int check_xy(kr_trainer *t, const char *what, const kr_data *x, const kr_data *y, const kr_data *sw,
                     int64_t *n)
 {
@@ -292,8 +322,8 @@ static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_
   }
   for (int64_t start = 0; start < n; start += bs) {
     int64_t b = n - start < bs ? n - start : bs;
-    copy_rows(p, 0, x, start, b);
-    int st = kr_plan_run(p, b);
+    int bad = copy_rows_finite(p, x, start, b);
+    int st = bad ? kr_fail(ctx, KR_EARG, "predict: input %d contains NaN or Inf", bad) : kr_plan_run(p, b);
     if (st != KR_OK) {
       for (int k = 0; k < t->nout; k++) kr_tensor_release(out[k]);
       return st;

@@ -300,6 +300,25 @@ describe("fit errors", function()
     raises("fit: target 'target_out' contains NaN or Inf", function() model:fit(X, y, {verbose = 0}) end)
   end)
 
+  it("refuses NaN and Inf in predict's inputs, found batch by batch, naming the input", function()
+    local a = keras.Input{shape = {2}, name = "first"}
+    local b = keras.Input{shape = {2}, name = "second"}
+    local model = keras.Model{inputs = {a, b}, outputs = L.Add()({a, b})}
+    local xa, xb = keras.tensor.ones{10, 2}, keras.tensor.ones{10, 2}
+    xb:set(9, 2, 1 / 0)   -- in the third batch of 4
+    raises("predict: input 'second' contains NaN or Inf", function() model:predict({xa, xb}, {batch_size = 4}) end)
+    raises("predict_on_batch: input 'second' contains NaN or Inf", function() model:predict_on_batch({xa, xb}) end)
+    xb:set(9, 2, 1)
+    xa:set(1, 1, 0 / 0)
+    raises("predict: input 'first' contains NaN or Inf", function() model:predict({xa, xb}, {batch_size = 4}) end)
+    xa:set(1, 1, -1 / 0)
+    raises("predict: input 'first' contains NaN or Inf", function() model:predict({xa, xb}, {batch_size = 4}) end)
+    xa:set(1, 1, 3.4e38)   -- large but finite
+    local out = model:predict({xa, xb}, {batch_size = 4})
+    assert.are.equal(2, out:get(2, 1))
+    assert.is_true(out:get(1, 1) > 3e38 and out:get(1, 1) < math.huge)
+  end)
+
   it("refuses an input of the wrong shape as Keras does", function()
     local inp = keras.Input{shape = {2}, name = "features"}
     local model = keras.Model{inputs = inp, outputs = L.Dense{1}(inp)}

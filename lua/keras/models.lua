@@ -689,13 +689,17 @@ local function check_count(x_list, y_list, who)
   return n
 end
 
-local function prepare(self, who, x, y, sw_arg, class_weight)
+-- x_checked_later: predict, whose C loop checks the inputs for NaN and Inf
+-- as it copies each batch (see predict_error)
+local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
   self:_ensure_built(x, who)
   local xl = data_list(x, self.input_names, who, "input")
   if not xl then error(who .. ": missing x", 3) end
   for i, t in ipairs(xl) do
     xl[i] = fit_shape(t, self.inputs[i].shape, who, "input", self.input_names[i])
-    if not t:isfinite() then error(string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[i]), 3) end
+    if not x_checked_later and not t:isfinite() then
+      error(string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[i]), 3)
+    end
   end
   local yl
   if y ~= nil then
@@ -888,6 +892,15 @@ end
 
 local PRED_ARGS = L._set{"x", "batch_size", "verbose", "steps", "callbacks"}
 
+-- the message of a failed C predict, without its position; the input the C
+-- loop found NaN or Inf in is named as prepare names it
+local function predict_error(self, who, e)
+  local msg = tostring(e):gsub("^[^:]*:%d+: ", "")
+  local i = msg:match("^predict: input (%d+) contains NaN or Inf$")
+  if i then return string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[tonumber(i)]) end
+  return msg
+end
+
 function Model:predict(a, b)
   local o
   if is_plain(a) and a.x ~= nil and b == nil then
@@ -900,19 +913,19 @@ function Model:predict(a, b)
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     error("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
   end
-  local xl = prepare(self, "predict", o.x)
+  local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
   local ok, outs = pcall(predictor_for(self).predict, predictor_for(self), xl, batch_size)
-  if not ok then error(tostring(outs):gsub("^[^:]*:%d+: ", ""), 2) end
+  if not ok then error(predict_error(self, "predict", outs), 2) end
   if #outs == 1 then return outs[1] end
   return outs
 end
 
 function Model:predict_on_batch(x)
-  local xl = prepare(self, "predict_on_batch", x)
+  local xl = prepare(self, "predict_on_batch", x, nil, nil, nil, true)
   local n = nsamples(xl[1])
   local p = predictor_for(self)
   local ok, outs = pcall(p.predict, p, xl, math.max(n, 1))
-  if not ok then error(tostring(outs):gsub("^[^:]*:%d+: ", ""), 2) end
+  if not ok then error(predict_error(self, "predict_on_batch", outs), 2) end
   if #outs == 1 then return outs[1] end
   return outs
 end

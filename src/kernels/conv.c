@@ -8,7 +8,10 @@
 ** KH KW kernel (or pool window) size, O filters, Ho Wo output size,
 ** K = KH*KW*C. A rank-3 tensor (N, T, C) is run as H = 1, W = T.
 **
-** Lowering. The N*Ho*Wo output positions are the rows of a matrix product.
+** Lowering. 3x3 kernels at stride 1 with enough channels go through
+** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3)
+** (sections below); the rest through im2col.
+** The N*Ho*Wo output positions are the rows of a matrix product.
 ** A block of R rows is unfolded (im2col) into R x K floats, columns in the
 ** kernel tensor's own order (kh, kw, c), so the kernel (KH, KW, C, O) is
 ** already the K x O right-hand matrix: y_block = cols x w by cblas_sgemm,
@@ -27,26 +30,21 @@
 ** worker owns its samples' rows of every output, so no two workers write the
 ** same float. T = min(the context's threads, the node's scratch slots f1
 ** (fixed when the node was made, so the plan sized the scratch for them),
-** the samples); tiny problems run on one. Workers come from a small
-** process-wide pool (see "parallel workers"), each with a slot of the op's
-** scratch; OpenBLAS is switched to one thread while they run and back
-** afterwards. With a single worker OpenBLAS keeps its own threads. When the
+** the samples); tiny problems run on one. Workers come from the kernels'
+** pool (pool.h), each with a slot of the op's scratch; OpenBLAS is switched
+** to one thread while they run and back afterwards. With a single worker OpenBLAS keeps its own threads. When the
 ** pool is busy or cannot start, the calling thread runs every share: the
 ** result does not change.
 ** Kernels never allocate: every buffer is the plan's (output, aux, scratch).
 */
 #include "kernels.h"
 #include "../ops_conv.h"
+#include "pool.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
 
 /* the data-moving loops (im2col, masks, pooling) are built for AVX-512,
 ** AVX2 and plain x86-64, picked at load time (GCC's target_clones) */
@@ -71,111 +69,6 @@ static int64_t rows_for(int64_t K, int64_t O)
 }
 
 static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
-
-/* ---- parallel workers ----
-** A small process-wide pool, like OpenBLAS's own (and the recurrent
-** kernels'): workers start on first use, up to the number asked, then wait
-** for jobs, spinning a few microseconds before they sleep (the jobs of one
-** batch come close together; creating threads per call cost ~20 us each).
-** One job at a time: a kernel that finds the pool busy (another lua_State
-** in another thread) runs all the parts itself, in order; so does one whose
-** workers could not be started. Either way the result is the same. */
-
-typedef void (*work_fn)(void *arg, int t, int T);
-
-#define SPIN_S 30e-6
-
-static struct {
-  pthread_mutex_t lock, use;
-  pthread_cond_t go, done;
-  int started;
-  _Atomic unsigned long gen;
-  _Atomic int pending;
-  int T;
-  work_fn fn;
-  void *arg;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          0, 0, 0, 0, NULL, NULL};
-
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-static void *worker(void *p)
-{
-  int id = (int)(intptr_t)p;   /* 1 .. */
-  unsigned long seen = 0;
-  for (;;) {
-    double until = kr_now() + SPIN_S;
-    while (atomic_load_explicit(&pool.gen, memory_order_acquire) == seen && kr_now() < until) relax();
-    pthread_mutex_lock(&pool.lock);
-    while (atomic_load_explicit(&pool.gen, memory_order_relaxed) == seen) pthread_cond_wait(&pool.go, &pool.lock);
-    seen = atomic_load_explicit(&pool.gen, memory_order_relaxed);
-    int T = pool.T;
-    work_fn fn = pool.fn;
-    void *arg = pool.arg;
-    pthread_mutex_unlock(&pool.lock);
-    if (id >= T) continue;
-    fn(arg, id, T);
-    if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&pool.lock);
-      pthread_cond_signal(&pool.done);
-      pthread_mutex_unlock(&pool.lock);
-    }
-  }
-  return NULL;
-}
-
-/* fn(arg, t, T) for t = 0 .. T-1, part 0 on the calling thread; OpenBLAS is
-** single-threaded meanwhile (each worker runs its own products) */
-static void parallel(int T, work_fn fn, void *arg)
-{
-  if (T <= 1) {
-    fn(arg, 0, 1);
-    return;
-  }
-  if (pthread_mutex_trylock(&pool.use) != 0) {
-    for (int t = 0; t < T; t++) fn(arg, t, T);
-    return;
-  }
-  pthread_mutex_lock(&pool.lock);
-  while (pool.started < T - 1) {
-    pthread_t th;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int ok = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.started + 1)) == 0;
-    pthread_attr_destroy(&at);
-    if (!ok) break;
-    pool.started++;
-  }
-  if (pool.started < T - 1) {   /* not enough workers: all parts here */
-    pthread_mutex_unlock(&pool.lock);
-    pthread_mutex_unlock(&pool.use);
-    for (int t = 0; t < T; t++) fn(arg, t, T);
-    return;
-  }
-  int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  pool.fn = fn;
-  pool.arg = arg;
-  pool.T = T;
-  atomic_store_explicit(&pool.pending, T - 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
-  pthread_cond_broadcast(&pool.go);
-  pthread_mutex_unlock(&pool.lock);
-  fn(arg, 0, T);
-  double until = kr_now() + SPIN_S;
-  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && kr_now() < until) relax();
-  pthread_mutex_lock(&pool.lock);
-  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.lock);
-  pthread_mutex_unlock(&pool.lock);
-  openblas_set_num_threads(saved);
-  pthread_mutex_unlock(&pool.use);
-}
 
 /* workers for N samples and `work` multiply-adds, at most `slots` */
 static int workers(const kr_exec *e, int64_t N, double work, int slots)
@@ -557,6 +450,160 @@ VEC_CLONES static void wino_rows(void *arg, int t, int T)
   }
 }
 
+/* ---- Winograd F(4, 3): 1D kernels of 3 at stride 1 ----
+** Four outputs (a tile) come from six inputs: v = B^T d and u = G g turn
+** the convolution into 6 independent products M_k = V_k U_k, each a
+** (tiles x C) by (C x O) sgemm, and y = A^T m gives the 4 outputs: 6
+** multiplications per tile and channel pair instead of 12 (2x fewer).
+** B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+**        0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+** G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
+**      1/24 -1/12 1/6; 0 0 1],
+** A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+** Padding (same, causal) is zero rows in the tiles; a tile past the end
+** computes outputs that are not stored. Rank-3 inputs only (H = 1). */
+
+#define WINO1_FLOATS 196608       /* V + M of a block of tiles: 768 KiB */
+#define WINO1_MIN_CH 8            /* channels on each side */
+
+static int wino1_ok(const cgeom *g)
+{
+  return g->H == 1 && g->KH == 1 && g->KW == 3 && g->sw == 1 && g->dw == 1 && g->C >= WINO1_MIN_CH &&
+         g->O >= WINO1_MIN_CH;
+}
+
+static int64_t wino1_tiles(const cgeom *g)
+{
+  int64_t r = WINO1_FLOATS / (6 * (g->C + g->O));
+  return r < 8 ? 8 : r > 512 ? 512 : r;
+}
+
+/* slot: V (6 x RT x C), M (6 x RT x O), a tile of input rows (6 x C), a zero
+** row (C or O: padding, and the bias when there is none), 4 output rows
+** (4 x O) for the last tile of a sample */
+static size_t wino1_slot(const cgeom *g)
+{
+  int64_t RT = wino1_tiles(g), Z = g->C > g->O ? g->C : g->O;
+  return up16((size_t)(6 * RT * g->C)) + up16((size_t)(6 * RT * g->O)) + up16((size_t)(6 * g->C)) +
+         up16((size_t)Z) + up16((size_t)(4 * g->O));
+}
+
+/* U_k (C x O) from the kernel w (3, C, O) */
+VEC_CLONES static void wino1_weights_n(int64_t n, const float *restrict g0, const float *restrict g1,
+                                       const float *restrict g2, float *restrict u0, float *restrict u1,
+                                       float *restrict u2, float *restrict u3, float *restrict u4,
+                                       float *restrict u5)
+{
+  const float s6 = 1.0f / 6.0f, s12 = 1.0f / 12.0f, s24 = 1.0f / 24.0f;
+  for (int64_t q = 0; q < n; q++) {
+    float a = g0[q], b = g1[q], c = g2[q];
+    u0[q] = 0.25f * a;
+    u1[q] = -s6 * (a + b + c);
+    u2[q] = -s6 * (a - b + c);
+    u3[q] = s24 * a + s12 * b + s6 * c;
+    u4[q] = s24 * a - s12 * b + s6 * c;
+    u5[q] = c;
+  }
+}
+
+static void wino1_weights(const cgeom *g, const float *w, float *U)
+{
+  int64_t CO = g->C * g->O;
+  wino1_weights_n(CO, w, w + CO, w + 2 * CO, U, U + CO, U + 2 * CO, U + 3 * CO, U + 4 * CO, U + 5 * CO);
+}
+
+/* v = B^T d over C channels */
+static inline void wino1_in(int64_t C, const float *restrict d0, const float *restrict d1, const float *restrict d2,
+                            const float *restrict d3, const float *restrict d4, const float *restrict d5,
+                            float *restrict v0, float *restrict v1, float *restrict v2, float *restrict v3,
+                            float *restrict v4, float *restrict v5)
+{
+  for (int64_t c = 0; c < C; c++) {
+    float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c], a4 = d4[c], a5 = d5[c];
+    v0[c] = 4.0f * a0 - 5.0f * a2 + a4;
+    v1[c] = a3 + a4 - 4.0f * (a1 + a2);
+    v2[c] = a4 - a3 + 4.0f * (a1 - a2);
+    v3[c] = a4 - a2 + 2.0f * (a3 - a1);
+    v4[c] = a4 - a2 - 2.0f * (a3 - a1);
+    v5[c] = 4.0f * a1 - 5.0f * a3 + a5;
+  }
+}
+
+/* 4 output rows y = A^T m + bias (relu when `relu`, a constant where it is inlined) over O filters */
+static inline void wino1_out(int64_t O, const float *restrict m0, const float *restrict m1, const float *restrict m2,
+                             const float *restrict m3, const float *restrict m4, const float *restrict m5,
+                             const float *restrict bias, const int relu, float *restrict y)
+{
+  for (int64_t o = 0; o < O; o++) {
+    float s12 = m1[o] + m2[o], d12 = m1[o] - m2[o], s34 = m3[o] + m4[o], d34 = m3[o] - m4[o], b = bias[o];
+    float y0 = m0[o] + s12 + s34 + b, y1 = d12 + 2.0f * d34 + b, y2 = s12 + 4.0f * s34 + b,
+          y3 = d12 + 8.0f * d34 + m5[o] + b;
+    if (relu) {
+      y0 = y0 > 0.0f ? y0 : 0.0f;
+      y1 = y1 > 0.0f ? y1 : 0.0f;
+      y2 = y2 > 0.0f ? y2 : 0.0f;
+      y3 = y3 > 0.0f ? y3 : 0.0f;
+    }
+    y[o] = y0;
+    y[O + o] = y1;
+    y[2 * O + o] = y2;
+    y[3 * O + o] = y3;
+  }
+}
+
+VEC_CLONES static void wino1_rows(void *arg, int t, int T)
+{
+  wino_job *j = arg;
+  const cgeom *g = &j->g;
+  int64_t C = g->C, O = g->O, RT = wino1_tiles(g), PT = (g->Wo + 3) / 4, n0, n1;
+  share(g->N, t, T, &n0, &n1);
+  float *V = j->scratch + (size_t)t * j->slot;
+  float *M = V + up16((size_t)(6 * RT * C));
+  float *patch = M + up16((size_t)(6 * RT * O));
+  float *zero = patch + up16((size_t)(6 * C));
+  int64_t Z = C > O ? C : O;
+  float *last = zero + up16((size_t)Z);
+  const float *bias = j->bias ? j->bias : zero;
+  memset(zero, 0, (size_t)Z * sizeof(float));
+  for (int64_t q0 = n0 * PT; q0 < n1 * PT; q0 += RT) {
+    int64_t nt = n1 * PT - q0 < RT ? n1 * PT - q0 : RT;
+    /* input transform */
+    for (int64_t i = 0; i < nt; i++) {
+      int64_t q = q0 + i, n = q / PT, w0 = 4 * (q % PT) - g->pl;
+      const float *d[6];
+      for (int k = 0; k < 6; k++) {
+        int64_t w = w0 + k;
+        if (w < 0 || w >= g->W) {
+          d[k] = zero;
+        } else if (j->mask) {
+          int64_t off = (n * g->W + w) * C;
+          copy_span(patch + k * C, j->x + off, j->mask + off, C);
+          d[k] = patch + k * C;
+        } else {
+          d[k] = j->x + (n * g->W + w) * C;
+        }
+      }
+      wino1_in(C, d[0], d[1], d[2], d[3], d[4], d[5], V + i * C, V + (RT + i) * C, V + (2 * RT + i) * C,
+               V + (3 * RT + i) * C, V + (4 * RT + i) * C, V + (5 * RT + i) * C);
+    }
+    /* the 6 products */
+    for (int k = 0; k < 6; k++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)O, (int)C, 1.0f, V + k * RT * C, (int)C,
+                  j->U + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
+    /* output transform, bias, relu */
+    for (int64_t i = 0; i < nt; i++) {
+      int64_t q = q0 + i, n = q / PT, ow = 4 * (q % PT);
+      int64_t rows = g->Wo - ow < 4 ? g->Wo - ow : 4;
+      float *y = j->y + (n * g->Wo + ow) * O, *dst = rows == 4 ? y : last;
+      const float *m = M + i * O;
+      size_t k = (size_t)(RT * O);
+      if (j->relu) wino1_out(O, m, m + k, m + 2 * k, m + 3 * k, m + 4 * k, m + 5 * k, bias, 1, dst);
+      else wino1_out(O, m, m + k, m + 2 * k, m + 3 * k, m + 4 * k, m + 5 * k, bias, 0, dst);
+      if (rows < 4) memcpy(y, last, (size_t)(rows * O) * sizeof(float));
+    }
+  }
+}
+
 /* ---- the forward product: Winograd or im2col; also the stride-1 input gradient ---- */
 
 static size_t fwd_slot(const cgeom *g) { return up16((size_t)(rows_for(gK(g), g->O) * gK(g))); }
@@ -567,6 +614,9 @@ static void fwd_layout(const cgeom *g, size_t *shared, size_t *slot)
   if (wino_ok(g)) {
     *shared = up16((size_t)(16 * g->C * g->O));
     *slot = wino_slot(g);
+  } else if (wino1_ok(g)) {
+    *shared = up16((size_t)(6 * g->C * g->O));
+    *slot = wino1_slot(g);
   } else {
     *shared = 0;
     *slot = fwd_slot(g);
@@ -582,10 +632,14 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   if (wino_ok(g)) {
     wino_job j = {*g, x, mask, scratch, bias, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
-    parallel(T, wino_rows, &j);
+    kr_parallel(T, wino_rows, &j);
+  } else if (wino1_ok(g)) {
+    wino_job j = {*g, x, mask, scratch, bias, relu, y, scratch + shared, slot};
+    wino1_weights(g, w, scratch);
+    kr_parallel(T, wino1_rows, &j);
   } else {
     fwd_job j = {*g, x, mask, w, bias, relu, y, scratch + shared, slot};
-    parallel(T, fwd_rows, &j);
+    kr_parallel(T, fwd_rows, &j);
   }
 }
 
@@ -704,7 +758,7 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
     j.scratch = e->scratch;
     j.slot = slot;
     j.dz_off = dz_off;
-    parallel(T, bwd_rows, &j);
+    kr_parallel(T, bwd_rows, &j);
   }
   return KR_OK;
 }
@@ -788,7 +842,7 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
   int T = workers(e, j.g.N, work, node_slots(e->node));
-  parallel(T, gk_rows, &j);
+  kr_parallel(T, gk_rows, &j);
   int64_t O = j.g.O, KO = gK(&j.g) * O;
   for (int t = 1; t < T; t++) {
     const float *p = e->scratch + (size_t)t * j.slot + j.part_off;
@@ -939,7 +993,7 @@ int kr_k_max_pool2d(const kr_exec *e)
   j.aux = (unsigned char *)e->aux;
   j.bytes = idx_bytes(j.g.KH * j.g.KW);
   double work = (double)kr_numel(e->ys) * (double)(j.g.KH * j.g.KW);
-  parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), maxpool_rows, &j);
+  kr_parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), maxpool_rows, &j);
   return KR_OK;
 }
 
@@ -1023,7 +1077,7 @@ int kr_k_max_pool2d_grad(const kr_exec *e)
   j.y = e->y;
   j.aux = e->node->attr.f[0] != 0 ? (unsigned char *)e->xaux[1] : NULL;
   j.bytes = idx_bytes(j.g.KH * j.g.KW);
-  parallel(workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
+  kr_parallel(workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
   return KR_OK;
 }
 
@@ -1058,7 +1112,7 @@ int kr_k_avg_pool2d(const kr_exec *e)
   j.x = e->x[0];
   j.y = e->y;
   double work = (double)kr_numel(e->ys) * (double)(j.g.KH * j.g.KW);
-  parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_rows, &j);
+  kr_parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_rows, &j);
   return KR_OK;
 }
 
@@ -1100,7 +1154,7 @@ int kr_k_avg_pool2d_grad(const kr_exec *e)
   j.dy = e->x[0];
   j.y = e->y;
   double work = (double)kr_numel(e->xs[0]) * (double)(j.g.KH * j.g.KW);
-  parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_grad_rows, &j);
+  kr_parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_grad_rows, &j);
   return KR_OK;
 }
 

@@ -28,11 +28,10 @@
 */
 #include "kernels.h"
 #include "../ops_rnn.h"
+#include "pool.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 /* FP exceptions are not used: the selects below may be if-converted and the
@@ -309,71 +308,22 @@ static int check_state_batch(const kr_exec *e, const kr_rnn_dims *d)
   return KR_OK;
 }
 
-/* ---- threads: row ranges of one kernel run on a small pool ----
-** The pool is process-wide (like OpenBLAS's): workers are started on first
-** use, up to the context's thread count. One job at a time: a kernel that
-** finds the pool busy (another lua_State in another thread) runs its rows
-** alone. A job is published under the lock (generation number, function,
-** rows); workers and the caller spin for a few microseconds before they sleep
-** on a condition variable, since the jobs of one batch come close together. */
+/* ---- threads: row ranges of one kernel run on the kernels' pool (pool.h) ---- */
 
 #define POOL_MAX 16
-#define SPIN_S 30e-6
 
 typedef void (*rows_fn)(const void *job, int64_t r0, int64_t r1);
 
-static struct {
-  pthread_mutex_t lock, use;
-  pthread_cond_t go, done;
-  int started;
-  _Atomic unsigned long gen;
-  _Atomic int pending;
-  int nparts;
+typedef struct rows_job {
   rows_fn fn;
   const void *job;
   int64_t rows;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          0, 0, 0, 0, NULL, NULL, 0};
+} rows_job;
 
-static void part_range(int64_t rows, int parts, int k, int64_t *r0, int64_t *r1)
+static void rows_part(void *arg, int t, int T)
 {
-  *r0 = rows * k / parts;
-  *r1 = rows * (k + 1) / parts;
-}
-
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-static void *worker(void *arg)
-{
-  int id = (int)(intptr_t)arg;   /* 1.. */
-  unsigned long seen = 0;
-  for (;;) {
-    double until = kr_now() + SPIN_S;
-    while (atomic_load_explicit(&pool.gen, memory_order_acquire) == seen && kr_now() < until) relax();
-    pthread_mutex_lock(&pool.lock);
-    while (atomic_load_explicit(&pool.gen, memory_order_relaxed) == seen) pthread_cond_wait(&pool.go, &pool.lock);
-    seen = atomic_load_explicit(&pool.gen, memory_order_relaxed);
-    int parts = pool.nparts;
-    rows_fn fn = pool.fn;
-    const void *job = pool.job;
-    int64_t rows = pool.rows;
-    pthread_mutex_unlock(&pool.lock);
-    if (id >= parts) continue;
-    int64_t r0, r1;
-    part_range(rows, parts, id, &r0, &r1);
-    fn(job, r0, r1);
-    if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&pool.lock);
-      pthread_cond_signal(&pool.done);
-      pthread_mutex_unlock(&pool.lock);
-    }
-  }
-  return NULL;
+  const rows_job *r = arg;
+  r->fn(r->job, r->rows * t / T, r->rows * (t + 1) / T);
 }
 
 /* fn over rows [0, rows) in up to `threads` parts, each of at least 4 rows
@@ -384,45 +334,12 @@ static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, dou
   int parts = threads;
   if (parts > POOL_MAX) parts = POOL_MAX;
   while (parts > 1 && (rows / parts < 4 || flops / parts < 8e6)) parts--;
-  if (parts <= 1 || pthread_mutex_trylock(&pool.use) != 0) {
-    fn(job, 0, rows);
-    return;
-  }
-  pthread_mutex_lock(&pool.lock);
-  while (pool.started < parts - 1) {
-    pthread_t th;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int ok = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.started + 1)) == 0;
-    pthread_attr_destroy(&at);
-    if (!ok) break;
-    pool.started++;
-  }
-  if (parts - 1 > pool.started) parts = pool.started + 1;
   if (parts <= 1) {
-    pthread_mutex_unlock(&pool.lock);
-    pthread_mutex_unlock(&pool.use);
     fn(job, 0, rows);
     return;
   }
-  pool.fn = fn;
-  pool.job = job;
-  pool.rows = rows;
-  pool.nparts = parts;
-  atomic_store_explicit(&pool.pending, parts - 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
-  pthread_cond_broadcast(&pool.go);
-  pthread_mutex_unlock(&pool.lock);
-  int64_t r0, r1;
-  part_range(rows, parts, 0, &r0, &r1);
-  fn(job, r0, r1);
-  double until = kr_now() + SPIN_S;
-  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && kr_now() < until) relax();
-  pthread_mutex_lock(&pool.lock);
-  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.lock);
-  pthread_mutex_unlock(&pool.lock);
-  pthread_mutex_unlock(&pool.use);
+  rows_job r = {fn, job, rows};
+  kr_parallel(parts, rows_part, &r);
 }
 
 /* 2: AVX-512 (F, VL, BW, DQ) + FMA, 1: AVX2 + FMA, 0: the baseline */

@@ -520,6 +520,15 @@ static void test_threads(kr_ctx *ctx)
   threaded_conv(ctx, "conv1d (8,40,16) 3x32 relu", S(8, 40, 16), S(3, 16, 32), AT(.i = {1, 1, 1, 1}, .f = {1}));
   threaded_conv(ctx, "conv1d (9,60,16) 5x24 causal dilation 2", S(9, 60, 16), S(5, 16, 24),
                 AT(.i = {1, 1, 1, 2, 0, 0, 8, 0}));
+  /* 1D kernels of 3 at stride 1: Winograd F(4, 3); tile blocks across samples, a partial last tile */
+  threaded_conv(ctx, "conv1d (10,130,100) 3x64 valid relu (winograd)", S(10, 130, 100), S(3, 100, 64),
+                AT(.i = {1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv1d (5,37,24) 3x40 same (winograd)", S(5, 37, 24), S(3, 24, 40),
+                AT(.i = {1, 1, 1, 1, 0, 0, 1, 1}));
+  threaded_conv(ctx, "conv1d (7,9,128) 3x128 causal relu (winograd)", S(7, 9, 128), S(3, 128, 128),
+                AT(.i = {1, 1, 1, 1, 0, 0, 2, 0}, .f = {1}));
+  threaded_conv(ctx, "conv1d (4,6,8) 3x8 valid (winograd, one short tile)", S(4, 6, 8), S(3, 8, 8),
+                AT(.i = {1, 1, 1, 1}));
   threaded_pool(ctx, "max_pool2d (4,30,30,16) 3x3 stride 1", KR_OP_MAX_POOL2D, S(4, 30, 30, 16),
                 AT(.i = {3, 3, 1, 1, 0, 0, 0, 0}));
   threaded_pool(ctx, "avg_pool2d (4,30,30,16) 3x3 stride 2 same", KR_OP_AVG_POOL2D, S(4, 31, 30, 16),

@@ -178,12 +178,23 @@ int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr
 typedef struct kr_plan kr_plan;
 
 /* Compile a plan computing outputs[0..nout) from the inputs (placeholders)
-** inputs[0..nin). training selects dropout/batchnorm behaviour. */
+** inputs[0..nin). training selects dropout/batchnorm behaviour. The plan
+** owns its memory (one arena of kr_plan_arena_bytes). */
 kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
                      kr_node *const *inputs, int64_t max_batch, int training);
+/* The same without memory: kr_plan_bind gives it an arena of at least
+** kr_plan_arena_bytes, which it uses only while it runs (nothing in it lives
+** from one run to the next). Plans that never run at the same time, such as
+** a model's training, test and predict plans, can share one arena. */
+kr_plan *kr_plan_new_unbound(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                             kr_node *const *inputs, int64_t max_batch, int training);
+/* use `arena` (16-float aligned, kr_plan_arena_bytes or more) from now on;
+** cheap when it is the arena the plan already uses */
+void kr_plan_bind(kr_plan *p, float *arena);
 void kr_plan_free(kr_plan *p);
 int64_t kr_plan_max_batch(const kr_plan *p);
-/* buffer of placeholder i (max_batch rows), to be filled before kr_plan_run */
+/* buffer of placeholder i (max_batch rows), to be filled before kr_plan_run;
+** this and kr_plan_output point into the arena bound at the time */
 float *kr_plan_input(kr_plan *p, int i);
 /* run with the given batch size (<= max_batch); never allocates */
 int kr_plan_run(kr_plan *p, int64_t batch);
@@ -191,6 +202,9 @@ const float *kr_plan_output(const kr_plan *p, int i);
 /* concrete shape of output i for the last run's batch */
 kr_shape kr_plan_output_shape(const kr_plan *p, int i, int64_t batch);
 size_t kr_plan_arena_bytes(const kr_plan *p);
+/* the most memory live at once while it runs (the arena is this plus what
+** placement could not reuse) */
+size_t kr_plan_live_bytes(const kr_plan *p);
 
 /* Evaluate nodes whose leaves are constants/variables: one-off plan. */
 kr_tensor *kr_eval(kr_ctx *ctx, kr_node *n);

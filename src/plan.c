@@ -4,7 +4,9 @@
 ** output, saved (aux) and scratch buffer lives in the arena (first fit, freed
 ** after the last use), and the input/shape tables each kernel will read.
 ** kr_plan_run then only fills in the batch size and calls the kernels: no
-** allocation, no lookups.
+** allocation, no lookups. The arena is the plan's own, or one the caller
+** binds (kr_plan_new_unbound, kr_plan_bind): placement yields offsets, and
+** binding turns them into the pointers the kernels read.
 */
 #include "kr.h"
 #include "ctx_impl.h"
@@ -37,8 +39,10 @@ struct kr_plan {
   const kr_shape **xs;
   float **xaux;
   const kr_tensor **xval;
-  float *arena;
-  size_t arena_floats;
+  float *arena;               /* bound memory, or NULL */
+  int own;                    /* the arena is the plan's (kr_plan_new) */
+  size_t arena_floats, live_floats;
+  size_t *xsrc;               /* per input: the step that computes it */
   int nout, nin;
   size_t *out_step, *in_step;
 };
@@ -46,7 +50,7 @@ struct kr_plan {
 /* ---- first-fit placement in the arena ---- */
 
 typedef struct { size_t off, size; } block;
-typedef struct { block *b; size_t n, cap, high; kr_ctx *ctx; } freelist;
+typedef struct { block *b; size_t n, cap, high, live, peak; kr_ctx *ctx; } freelist;
 
 static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
@@ -56,6 +60,8 @@ static int fl_alloc(freelist *f, size_t size, size_t *off)
     *off = 0;
     return KR_OK;
   }
+  f->live += size;
+  if (f->live > f->peak) f->peak = f->live;
   for (size_t i = 0; i < f->n; i++)
     if (f->b[i].size >= size) {
       *off = f->b[i].off;
@@ -82,6 +88,7 @@ static int fl_alloc(freelist *f, size_t size, size_t *off)
 static int fl_free(freelist *f, size_t off, size_t size)
 {
   if (size == 0) return KR_OK;
+  f->live -= size;
   size_t i = 0;
   while (i < f->n && f->b[i].off < off) i++;
   if (f->n == f->cap) {
@@ -132,14 +139,42 @@ void kr_plan_free(kr_plan *p)
   kr_free(ctx, p->xs);
   kr_free(ctx, p->xaux);
   kr_free(ctx, p->xval);
-  kr_free(ctx, p->arena);
+  kr_free(ctx, p->xsrc);
+  if (p->own) kr_free(ctx, p->arena);
   kr_free(ctx, p->out_step);
   kr_free(ctx, p->in_step);
   kr_free(ctx, p);
 }
 
-kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
-                     kr_node *const *inputs, int64_t max_batch, int training)
+void kr_plan_bind(kr_plan *p, float *arena)
+{
+  if (p->arena == arena) return;
+  p->arena = arena;
+  for (size_t i = 0; i < p->n; i++) {
+    step *s = &p->steps[i];
+    kr_node *nd = s->node;
+    if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE) {
+      s->y = KR_DATA(nd->value);
+    } else if (s->alias >= 0) {
+      s->y = p->steps[s->alias].y;   /* set already: the alias comes later in the order */
+    } else {
+      s->y = arena + s->yoff;
+      s->aux = s->auxsize ? arena + s->auxoff : NULL;
+      s->scratch = s->scrsize ? arena + s->scroff : NULL;
+    }
+  }
+  for (size_t i = 0; i < p->n; i++) {
+    step *s = &p->steps[i];
+    for (int k = 0; k < s->node->nin; k++) {
+      const step *src = &p->steps[p->xsrc[s->first + k]];
+      p->x[s->first + k] = src->y;
+      p->xaux[s->first + k] = src->aux;
+    }
+  }
+}
+
+static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin, kr_node *const *inputs,
+                           int64_t max_batch, int training, int own)
 {
   if (max_batch < 1) max_batch = 1;
   kr_plan *p = kr_calloc(ctx, sizeof *p);
@@ -153,7 +188,7 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
   size_t n = 0;
   kr_node **order = kr_topo_order(ctx, nout, outputs, &n);
   long *last = NULL;
-  freelist fl = {NULL, 0, 0, 0, ctx};
+  freelist fl = {NULL, 0, 0, 0, 0, 0, ctx};
   if (!order) goto fail;
   p->steps = kr_calloc(ctx, (n ? n : 1) * sizeof *p->steps);
   p->out_step = kr_malloc(ctx, (size_t)(nout ? nout : 1) * sizeof *p->out_step);
@@ -174,7 +209,8 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
   p->xs = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xs);
   p->xaux = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xaux);
   p->xval = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xval);
-  if (!p->x || !p->xs || !p->xaux || !p->xval) goto fail;
+  p->xsrc = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xsrc);
+  if (!p->x || !p->xs || !p->xaux || !p->xval || !p->xsrc) goto fail;
 
   /* inputs: each placeholder in the graph must be one of the given inputs */
   for (int k = 0; k < nin; k++) {
@@ -267,34 +303,23 @@ kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
     }
   }
   p->arena_floats = fl.high;
-  p->arena = kr_malloc(ctx, (fl.high ? fl.high : 1) * sizeof(float));
-  if (!p->arena) goto fail;
-  memset(p->arena, 0, (fl.high ? fl.high : 1) * sizeof(float));
+  p->live_floats = fl.peak;
   for (size_t i = 0; i < n; i++) {
     step *s = &p->steps[i];
-    kr_node *nd = s->node;
-    if (nd->op == KR_OP_CONST || nd->op == KR_OP_VARIABLE) {
-      s->y = KR_DATA(nd->value);
-      s->ys = nd->value->shape;
-    } else if (s->alias >= 0) {
-      s->y = p->steps[s->alias].y;   /* set already: the alias comes later in the order */
-      s->ys = kr_concrete(&nd->shape, max_batch);
-    } else {
-      s->y = p->arena + s->yoff;
-      s->aux = s->auxsize ? p->arena + s->auxoff : NULL;
-      s->scratch = s->scrsize ? p->arena + s->scroff : NULL;
-      s->ys = kr_concrete(&nd->shape, max_batch);
+    if (s->node->value) s->ys = s->node->value->shape;
+    else s->ys = kr_concrete(&s->node->shape, max_batch);
+    for (int k = 0; k < s->node->nin; k++) {
+      long j = find_step(p, s->node->in[k], i);
+      p->xsrc[s->first + k] = (size_t)j;
+      p->xs[s->first + k] = &p->steps[j].ys;
+      p->xval[s->first + k] = p->steps[j].node->value;
     }
   }
-  for (size_t i = 0; i < n; i++) {
-    step *s = &p->steps[i];
-    for (int k = 0; k < s->node->nin; k++) {
-      step *src = &p->steps[find_step(p, s->node->in[k], i)];
-      p->x[s->first + k] = src->y;
-      p->xs[s->first + k] = &src->ys;
-      p->xaux[s->first + k] = src->aux;
-      p->xval[s->first + k] = src->node->value;
-    }
+  if (own) {
+    float *a = kr_calloc(ctx, (fl.high ? fl.high : 1) * sizeof(float));
+    if (!a) goto fail;
+    p->own = 1;
+    kr_plan_bind(p, a);
   }
   kr_free(ctx, fl.b);
   kr_free(ctx, last);
@@ -310,12 +335,25 @@ fail:
   return NULL;
 }
 
+kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                     kr_node *const *inputs, int64_t max_batch, int training)
+{
+  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 1);
+}
+
+kr_plan *kr_plan_new_unbound(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                             kr_node *const *inputs, int64_t max_batch, int training)
+{
+  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 0);
+}
+
 int64_t kr_plan_max_batch(const kr_plan *p) { return p->max_batch; }
+size_t kr_plan_live_bytes(const kr_plan *p) { return p->live_floats * sizeof(float); }
 size_t kr_plan_arena_bytes(const kr_plan *p) { return p->arena_floats * sizeof(float); }
 
 float *kr_plan_input(kr_plan *p, int i)
 {
-  if (i < 0 || i >= p->nin || p->in_step[i] == (size_t)-1) return NULL;
+  if (i < 0 || i >= p->nin || p->in_step[i] == (size_t)-1 || !p->arena) return NULL;
   return p->steps[p->in_step[i]].y;
 }
 
@@ -330,6 +368,7 @@ kr_shape kr_plan_output_shape(const kr_plan *p, int i, int64_t batch)
 
 int kr_plan_run(kr_plan *p, int64_t batch)
 {
+  if (!p->arena) return kr_fail(p->ctx, KR_EARG, "plan: no arena bound (kr_plan_bind)");
   if (batch < 1 || batch > p->max_batch)
     return kr_fail(p->ctx, KR_EARG, "plan: batch %lld outside 1..%lld", (long long)batch,
                    (long long)p->max_batch);

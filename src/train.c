@@ -23,8 +23,11 @@ struct kr_trainer {
   kr_node **in, **tgt, **sw, **out, **logs, **vars, **grads;
   kr_optim *optim;
   kr_plan *train, *test, *pred;
+  float *arena;             /* shared by the three plans, which never run at once */
+  size_t arena_bytes;
   const float **gradp;      /* the train plan's gradient outputs */
-  double *acc, *cur, *mean;
+  double *acc, *cur, *mean;  /* fit's running logs: the batch's, the sums, the means */
+  double *eacc, *ecur, *emean;   /* evaluate's (a callback in fit may run evaluate) */
   kr_node **plan_in;        /* inputs ++ targets ++ weights */
 };
 
@@ -35,6 +38,7 @@ void kr_trainer_free(kr_trainer *t)
   kr_plan_free(t->train);
   kr_plan_free(t->test);
   kr_plan_free(t->pred);
+  kr_free(ctx, t->arena);
   int total = t->nin + t->ntgt + t->nsw + t->nout + t->nlog + 2 * t->nvar;
   if (t->nodes)
     for (int i = 0; i < total; i++) kr_node_release(t->nodes[i]);
@@ -53,11 +57,14 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
   int total = s->nin + s->ntgt + s->nsw + s->nout + s->nlog + 2 * s->nvar;
   t->nodes = kr_calloc(ctx, (size_t)(total ? total : 1) * sizeof *t->nodes);
   t->gradp = kr_calloc(ctx, (size_t)(s->nvar ? s->nvar : 1) * sizeof *t->gradp);
-  t->acc = kr_calloc(ctx, (size_t)(3 * (s->nlog ? s->nlog : 1)) * sizeof *t->acc);
+  t->acc = kr_calloc(ctx, (size_t)(6 * (s->nlog ? s->nlog : 1)) * sizeof *t->acc);
   t->plan_in = kr_calloc(ctx, (size_t)(s->nin + s->ntgt + s->nsw + 1) * sizeof *t->plan_in);
   if (!t->nodes || !t->gradp || !t->acc || !t->plan_in) goto fail;
   t->cur = t->acc + (s->nlog ? s->nlog : 1);
   t->mean = t->cur + (s->nlog ? s->nlog : 1);
+  t->eacc = t->mean + (s->nlog ? s->nlog : 1);
+  t->ecur = t->eacc + (s->nlog ? s->nlog : 1);
+  t->emean = t->ecur + (s->nlog ? s->nlog : 1);
   t->nin = s->nin;
   t->ntgt = s->ntgt;
   t->nsw = s->nsw;
@@ -131,30 +138,48 @@ static int check_data(kr_ctx *ctx, const char *what, const kr_data *d, kr_node *
   return KR_OK;
 }
 
+/* the plan of a kind (0 train, 1 test, 2 predict) for batches up to `batch`,
+** built on first use (or again for a larger batch) and bound to the
+** trainer's arena, which grows to the largest plan's need. Called before a
+** loop and again after every call back into the host, which may have run
+** another of the trainer's loops (and so rebuilt a plan or moved the arena) */
 static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
 {
-  if (*pp && kr_plan_max_batch(*pp) >= batch) return KR_OK;
-  kr_plan_free(*pp);
-  *pp = NULL;
   kr_ctx *ctx = t->ctx;
-  kr_plan *p = NULL;
-  if (kind == 0) {
-    int n = t->nlog + t->nvar;
-    kr_node **outs = kr_malloc(ctx, (size_t)(n ? n : 1) * sizeof *outs);
-    if (!outs) return KR_EMEM;
-    for (int i = 0; i < t->nlog; i++) outs[i] = t->logs[i];
-    for (int i = 0; i < t->nvar; i++) outs[t->nlog + i] = t->grads[i];
-    p = kr_plan_new(ctx, n, outs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 1);
-    kr_free(ctx, outs);
-    if (p)
-      for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
-  } else if (kind == 1) {
-    p = kr_plan_new(ctx, t->nlog, t->logs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 0);
-  } else {
-    p = kr_plan_new(ctx, t->nout, t->out, t->nin, t->in, batch, 0);
+  if (!*pp || kr_plan_max_batch(*pp) < batch) {
+    kr_plan_free(*pp);
+    *pp = NULL;
+    kr_plan *p = NULL;
+    if (kind == 0) {
+      int n = t->nlog + t->nvar;
+      kr_node **outs = kr_malloc(ctx, (size_t)(n ? n : 1) * sizeof *outs);
+      if (!outs) return KR_EMEM;
+      for (int i = 0; i < t->nlog; i++) outs[i] = t->logs[i];
+      for (int i = 0; i < t->nvar; i++) outs[t->nlog + i] = t->grads[i];
+      p = kr_plan_new_unbound(ctx, n, outs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 1);
+      kr_free(ctx, outs);
+    } else if (kind == 1) {
+      p = kr_plan_new_unbound(ctx, t->nlog, t->logs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 0);
+    } else {
+      p = kr_plan_new_unbound(ctx, t->nout, t->out, t->nin, t->in, batch, 0);
+    }
+    if (!p) return kr_errcode(ctx);
+    *pp = p;
   }
-  if (!p) return kr_errcode(ctx);
-  *pp = p;
+  size_t need = kr_plan_arena_bytes(*pp);
+  if (need > t->arena_bytes || !t->arena) {
+    /* nothing in the arena lives between runs: free first, no copy */
+    kr_free(ctx, t->arena);
+    t->arena = NULL;
+    t->arena_bytes = 0;
+    float *a = kr_calloc(ctx, need ? need : sizeof(float));
+    if (!a) return kr_errcode(ctx);
+    t->arena = a;
+    t->arena_bytes = need;
+  }
+  kr_plan_bind(*pp, t->arena);
+  if (kind == 0)
+    for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(*pp, t->nlog + i);
   return KR_OK;
 }
 
@@ -256,6 +281,8 @@ static int fit_epoch_body(kr_trainer *t, const kr_data *x, const kr_data *y, con
           for (int k = 0; k < t->nlog; k++) logs_out[k] = t->mean[k];   /* the epoch so far */
           return KR_ESTOP;
         }
+        if (ensure_plan(t, &t->train, 0, bs)) return kr_errcode(ctx);   /* see ensure_plan */
+        p = t->train;
       }
     }
   }
@@ -274,7 +301,7 @@ static int evaluate_body(kr_trainer *t, const kr_data *x, const kr_data *y, cons
   int64_t bs = batch_size < n ? batch_size : (n > 0 ? n : 1);
   if (ensure_plan(t, &t->test, 1, bs)) return kr_errcode(ctx);
   kr_plan *p = t->test;
-  for (int k = 0; k < t->nlog; k++) t->acc[k] = 0;
+  for (int k = 0; k < t->nlog; k++) t->eacc[k] = 0;
   double seen = 0;
   int64_t bi = 0;
   for (int64_t start = 0; start < n; start += bs, bi++) {
@@ -285,16 +312,18 @@ static int evaluate_body(kr_trainer *t, const kr_data *x, const kr_data *y, cons
     int st = kr_plan_run(p, b);
     if (st != KR_OK) return st;
     for (int k = 0; k < t->nlog; k++) {
-      t->cur[k] = kr_plan_output(p, k)[0];
-      t->acc[k] += t->cur[k] * (double)b;
+      t->ecur[k] = kr_plan_output(p, k)[0];
+      t->eacc[k] += t->ecur[k] * (double)b;
     }
     seen += (double)b;
     if (fn) {
-      for (int k = 0; k < t->nlog; k++) t->mean[k] = t->acc[k] / seen;
-      if (fn(ud, bi, b, t->nlog, t->cur, t->mean)) return KR_ESTOP;
+      for (int k = 0; k < t->nlog; k++) t->emean[k] = t->eacc[k] / seen;
+      if (fn(ud, bi, b, t->nlog, t->ecur, t->emean)) return KR_ESTOP;
+      if (ensure_plan(t, &t->test, 1, bs)) return kr_errcode(ctx);
+      p = t->test;
     }
   }
-  for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
+  for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->eacc[k] / seen : 0;
   return KR_OK;
 }
 

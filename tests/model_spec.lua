@@ -894,3 +894,60 @@ describe("keras.callbacks.CSVLogger", function()
     assert.same({"epoch,loss", "0,2.5", "0,2.5"}, rows)
   end)
 end)
+
+-- ---- one arena for a model's training, test and predict plans ----
+
+describe("the memory a model's loops share", function()
+  -- the three loops of a compiled model take turns in one block of memory;
+  -- calls from a callback in the middle of an epoch (a larger predict batch
+  -- grows the block and moves it) must not change what training computes
+  local function run(meddle)
+    keras.random.seed(77)
+    local x = keras.random.random{40, 6}
+    local y = keras.utils.to_categorical(keras.random.randint(3, {40}), 3)
+    local big = keras.tensor.ones{400, 6}
+    local model = keras.Sequential{
+      L.Dense{16, activation = "relu", input_dim = 6},
+      L.Dropout(0.25),
+      L.Dense{3, activation = "softmax"},
+    }
+    model:compile{optimizer = "adam", loss = "categorical_crossentropy", metrics = {"accuracy"}}
+    local seen = {}
+    local cb = {on_batch_end = function(_, batch)
+      if meddle then
+        -- a new, larger predict plan each time: the shared block grows and moves
+        local p = model:predict(big, {batch_size = 100 + 30 * batch})
+        seen[#seen + 1] = p:get(1, 1)
+        model:evaluate(x, y, {batch_size = 3, verbose = 0})
+      end
+    end}
+    local hist = model:fit(x, y, {epochs = 2, batch_size = 8, verbose = 0, callbacks = {cb},
+                                  validation_data = {x, y}, shuffle = false})
+    return totables(model:get_weights()), hist.history, seen
+  end
+
+  it("gives the same training with predict and evaluate run from a callback", function()
+    local w0, h0 = run(false)
+    local w1, h1, seen = run(true)
+    assert.same(w0, w1)
+    assert.same(h0, h1)
+    assert.are.equal(10, #seen)
+    for _, v in ipairs(seen) do assert.is_true(v > 0 and v < 1) end
+  end)
+
+  it("gives the same predictions before and after training shares the memory", function()
+    keras.random.seed(5)
+    local x = keras.random.random{12, 4}
+    local model = keras.Sequential{L.Dense{5, activation = "tanh", input_dim = 4}, L.Dense{2}}
+    local before = model:predict(x, {batch_size = 3}):totable()
+    model:compile{optimizer = "sgd", loss = "mse"}
+    local again = model:predict(x, {batch_size = 12}):totable()
+    assert.same(before, again)
+    model:fit(x, keras.tensor.zeros{12, 2}, {epochs = 1, batch_size = 12, verbose = 0})
+    model:set_weights(model:get_weights())
+    local w = model:get_weights()
+    local fresh = keras.Sequential{L.Dense{5, activation = "tanh", input_dim = 4}, L.Dense{2}}
+    fresh:set_weights(w)
+    assert.same(fresh:predict(x, {batch_size = 5}):totable(), model:predict(x, {batch_size = 5}):totable())
+  end)
+end)

@@ -173,6 +173,51 @@ static void test_disconnected(void)
   kr_ctx_free(ctx);
 }
 
+/* plans without memory of their own: two bound in turn to one arena give
+** what their owning twins give; an unbound plan refuses to run */
+static void test_shared_arena(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_shape s = {2, {KR_BATCH, 5}};
+  kr_node *a = kr_node_input(ctx, &s);
+  kr_node *sq = kr_op1(ctx, KR_OP_SQUARE, a, NULL);
+  kr_node *th = kr_op1(ctx, KR_OP_TANH, a, NULL);
+  kr_node *both = kr_op2(ctx, KR_OP_ADD, sq, th, NULL);
+  kr_plan *own1 = kr_plan_new(ctx, 1, &both, 1, &a, 4, 0), *own2 = kr_plan_new(ctx, 1, &th, 1, &a, 7, 0);
+  kr_plan *p1 = kr_plan_new_unbound(ctx, 1, &both, 1, &a, 4, 0), *p2 = kr_plan_new_unbound(ctx, 1, &th, 1, &a, 7, 0);
+  CHECK(own1 && own2 && p1 && p2);
+  if (own1 && own2 && p1 && p2) {
+    CHECK(kr_plan_run(p1, 4) == KR_EARG && strstr(kr_errmsg(ctx), "no arena bound") != NULL);
+    CHECK(kr_plan_input(p1, 0) == NULL);
+    CHECK(kr_plan_live_bytes(own1) > 0 && kr_plan_live_bytes(own1) <= kr_plan_arena_bytes(own1));
+    size_t need = kr_plan_arena_bytes(p1) > kr_plan_arena_bytes(p2) ? kr_plan_arena_bytes(p1) : kr_plan_arena_bytes(p2);
+    kr_shape as = {1, {(int64_t)(need / sizeof(float) + 16)}};
+    kr_tensor *arena = kr_tensor_full(ctx, &as, NAN);   /* garbage left by nobody: NaN everywhere */
+    int same = 1;
+    for (int round = 0; round < 3; round++) {
+      for (int k = 0; k < 2; k++) {
+        kr_plan *p = k ? p2 : p1, *o = k ? own2 : own1;
+        int64_t b = k ? 7 : 3 + round % 2;
+        kr_plan_bind(p, KR_DATA(arena) + (k ? 16 : 0));   /* both share the block, at different offsets */
+        float *xi = kr_plan_input(p, 0), *xo = kr_plan_input(o, 0);
+        for (int64_t i = 0; i < b * 5; i++) xi[i] = xo[i] = (float)(0.1 * (double)(i + round) - 1.0);
+        CHECK(kr_plan_run(p, b) == KR_OK && kr_plan_run(o, b) == KR_OK);
+        if (memcmp(kr_plan_output(p, 0), kr_plan_output(o, 0), (size_t)(b * 5) * sizeof(float)) != 0) same = 0;
+      }
+    }
+    CHECK_MSG(same, "plans sharing one arena differ from plans with their own");
+    kr_tensor_release(arena);
+  }
+  kr_plan_free(own1);
+  kr_plan_free(own2);
+  kr_plan_free(p1);
+  kr_plan_free(p2);
+  kr_node *ns[] = {a, sq, th, both};
+  for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) kr_node_release(ns[i]);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
 /* every allocation in building and training may fail: errors, never crashes or leaks */
 static void test_alloc_failures(void)
 {
@@ -212,6 +257,7 @@ int main(void)
 {
   test_training();
   test_disconnected();
+  test_shared_arena();
   test_alloc_failures();
   return check_report("test_engine");
 }

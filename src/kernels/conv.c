@@ -9,8 +9,10 @@
 ** K = KH*KW*C. A rank-3 tensor (N, T, C) is run as H = 1, W = T.
 **
 ** Lowering. 3x3 kernels at stride 1 with enough channels go through
-** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3)
-** (sections below); the rest through im2col.
+** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3);
+** other stride-1 forward products with 16 to 64 filters through a direct
+** AVX-512 kernel where the CPU has one (sections below); the rest through
+** im2col.
 ** The N*Ho*Wo output positions are the rows of a matrix product.
 ** A block of R rows is unfolded (im2col) into R x K floats, columns in the
 ** kernel tensor's own order (kh, kw, c), so the kernel (KH, KW, C, O) is
@@ -604,6 +606,127 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
   }
 }
 
+/* ---- direct convolution on AVX-512: stride 1, 16 to 64 filters ----
+** For narrow layers (32 -> 32 filters and the like) the im2col products are
+** too thin for OpenBLAS to run well, and Winograd's are thinner still. Here
+** each output pixel's O filters stay in NV = O/16 vector registers; a tile of
+** PW pixels along a row (NV * PW accumulators, 24 of the 32 registers) sums
+** over the taps and the channels: per channel, NV loads of the kernel and PW
+** broadcasts of the input feed NV * PW fused multiply-adds. Bias and relu are
+** applied before the one store. No scratch: the input is read in place.
+** A tile whose taps all fall inside the row runs at full width; the pixels
+** at a padded edge run one at a time, skipping the taps outside. The last
+** tile of a row is moved left to end at the row's end (pixels computed twice
+** are written twice with the same value). Only without an input mask (the
+** forward pass proper), picked at run time on CPUs with AVX-512F. */
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_DIRECT 1
+
+#define DIRECT_MIN_CH 3
+
+static int direct_ok(const cgeom *g)
+{
+  static int cpu = -1;
+  if (cpu < 0) cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  return cpu && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
+         g->C >= DIRECT_MIN_CH && g->Wo >= 12;
+}
+
+typedef struct direct_job {
+  cgeom g;
+  const float *x, *w, *bias;
+  int relu;
+  float *y;
+} direct_job;
+
+/* PW pixels from output column ow0 of row (n, oh), taps kh in [kh0, kh1);
+** every kw tap of every pixel inside the row when `inside`, else PW must be 1
+** and taps outside the row are skipped */
+#define DIRECT_TILE(NAME, NV, PW)                                                                                 \
+  __attribute__((target("avx512f,fma"))) static void NAME(const direct_job *j, int64_t n, int64_t oh,         \
+                                                         int64_t ow0, int64_t kh0, int64_t kh1)              \
+  {                                                                                                          \
+    const cgeom *g = &j->g;                                                                                  \
+    int64_t C = g->C, O = g->O;                                                                              \
+    __m512 acc[PW][NV];                                                                                      \
+    _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++)                                                    \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] = _mm512_setzero_ps();                 \
+    for (int64_t kh = kh0; kh < kh1; kh++) {                                                                 \
+      int64_t h = oh - g->pt + kh;                                                                           \
+      for (int64_t kw = 0; kw < g->KW; kw++) {                                                               \
+        int64_t w0 = ow0 - g->pl + kw;                                                                       \
+        if (PW == 1 && (w0 < 0 || w0 >= g->W)) continue;                                                     \
+        const float *xr = j->x + ((n * g->H + h) * g->W + w0) * C;                                           \
+        const float *wk = j->w + (kh * g->KW + kw) * C * O;                                                  \
+        for (int64_t c = 0; c < C; c++) {                                                                    \
+          __m512 wv[NV];                                                                                     \
+          _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(wk + c * O + 16 * v); \
+          _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++) {                                            \
+            __m512 xb = _mm512_set1_ps(xr[p * C + c]);                                                       \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] =                                 \
+                _mm512_fmadd_ps(xb, wv[v], acc[p][v]);                                                       \
+          }                                                                                                  \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+    float *yr = j->y + ((n * g->Ho + oh) * g->Wo + ow0) * O;                                                 \
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                   \
+      __m512 b = j->bias ? _mm512_loadu_ps(j->bias + 16 * v) : _mm512_setzero_ps();                          \
+      _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++) {                                                \
+        __m512 r = _mm512_add_ps(acc[p][v], b);                                                              \
+        if (j->relu) r = _mm512_max_ps(r, _mm512_setzero_ps());                                              \
+        _mm512_storeu_ps(yr + p * O + 16 * v, r);                                                            \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+
+DIRECT_TILE(direct_tile1, 1, 24)
+DIRECT_TILE(direct_tile2, 2, 12)
+DIRECT_TILE(direct_tile3, 3, 8)
+DIRECT_TILE(direct_tile4, 4, 6)
+DIRECT_TILE(direct_px1, 1, 1)
+DIRECT_TILE(direct_px2, 2, 1)
+DIRECT_TILE(direct_px3, 3, 1)
+DIRECT_TILE(direct_px4, 4, 1)
+
+typedef void (*direct_fn)(const direct_job *, int64_t, int64_t, int64_t, int64_t, int64_t);
+
+static void direct_rows(void *arg, int t, int T)
+{
+  const direct_job *j = arg;
+  const cgeom *g = &j->g;
+  int NV = (int)(g->O / 16);
+  static const int pws[5] = {0, 24, 12, 8, 6};
+  static const direct_fn tiles[5] = {NULL, direct_tile1, direct_tile2, direct_tile3, direct_tile4};
+  static const direct_fn pixels[5] = {NULL, direct_px1, direct_px2, direct_px3, direct_px4};
+  int64_t PW = pws[NV], n0, n1;
+  direct_fn tile = tiles[NV], px = pixels[NV];
+  share(g->N, t, T, &n0, &n1);
+  /* output columns whose taps all fall inside the row: [lo, hi) */
+  int64_t lo = g->pl, hi = g->W + g->pl - g->KW + 1;
+  if (lo > g->Wo) lo = g->Wo;
+  if (hi > g->Wo) hi = g->Wo;
+  if (hi < lo) hi = lo;
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t oh = 0; oh < g->Ho; oh++) {
+      int64_t kh0 = g->pt - oh, kh1 = g->H + g->pt - oh;
+      if (kh0 < 0) kh0 = 0;
+      if (kh1 > g->KH) kh1 = g->KH;
+      for (int64_t ow = 0; ow < lo; ow++) px(j, n, oh, ow, kh0, kh1);
+      if (hi - lo >= PW) {
+        for (int64_t ow = lo; ow < hi; ow += PW) tile(j, n, oh, ow + PW <= hi ? ow : hi - PW, kh0, kh1);
+      } else {
+        for (int64_t ow = lo; ow < hi; ow++) px(j, n, oh, ow, kh0, kh1);
+      }
+      for (int64_t ow = hi; ow < g->Wo; ow++) px(j, n, oh, ow, kh0, kh1);
+    }
+}
+#else
+#define HAVE_DIRECT 0
+#endif
+
 /* ---- the forward product: Winograd or im2col; also the stride-1 input gradient ---- */
 
 static size_t fwd_slot(const cgeom *g) { return up16((size_t)(rows_for(gK(g), g->O) * gK(g))); }
@@ -624,11 +747,26 @@ static void fwd_layout(const cgeom *g, size_t *shared, size_t *slot)
 }
 
 /* x (with mask) conv w (+ bias, relu) -> y on T workers; scratch per fwd_layout */
+#if HAVE_DIRECT
+/* the direct kernel for an unmasked product where im2col would run */
+static int use_direct(const cgeom *g, const float *mask)
+{
+  return !mask && !wino_ok(g) && !wino1_ok(g) && !is_direct(g) && direct_ok(g);
+}
+#endif
+
 static void forward(const cgeom *g, const float *x, const float *mask, const float *w, const float *bias, int relu,
                     float *y, float *scratch, int T)
 {
   size_t shared, slot;
   fwd_layout(g, &shared, &slot);
+#if HAVE_DIRECT
+  if (use_direct(g, mask)) {
+    direct_job j = {*g, x, w, bias, relu, y};
+    kr_parallel(T, direct_rows, &j);
+    return;
+  }
+#endif
   if (wino_ok(g)) {
     wino_job j = {*g, x, mask, scratch, bias, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);

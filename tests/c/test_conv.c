@@ -520,6 +520,20 @@ static void test_threads(kr_ctx *ctx)
   threaded_conv(ctx, "conv1d (8,40,16) 3x32 relu", S(8, 40, 16), S(3, 16, 32), AT(.i = {1, 1, 1, 1}, .f = {1}));
   threaded_conv(ctx, "conv1d (9,60,16) 5x24 causal dilation 2", S(9, 60, 16), S(5, 16, 24),
                 AT(.i = {1, 1, 1, 2, 0, 0, 8, 0}));
+  /* 16 to 64 filters at stride 1 without Winograd: the direct AVX-512 kernel (where the CPU has it),
+  ** full tiles, a last tile moved left, padded edges pixel by pixel; the stride-1 input gradient too */
+  threaded_conv(ctx, "conv2d (3,20,30,32) 3x3x32 valid relu (direct)", S(3, 20, 30, 32), S(3, 3, 32, 32),
+                AT(.i = {1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv2d (2,17,29,16) 3x3x32 same (direct)", S(2, 17, 29, 16), S(3, 3, 16, 32),
+                AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}));
+  threaded_conv(ctx, "conv2d (2,9,40,5) 5x5x64 same (direct)", S(2, 9, 40, 5), S(5, 5, 5, 64),
+                AT(.i = {1, 1, 1, 1, 2, 2, 2, 2}));
+  threaded_conv(ctx, "conv2d (3,14,33,48) 2x3x48 valid (direct)", S(3, 14, 33, 48), S(2, 3, 48, 48),
+                AT(.i = {1, 1, 1, 1}));
+  threaded_conv(ctx, "conv2d (4,30,30,3) 3x3x16 valid relu (direct, first layer)", S(4, 30, 30, 3),
+                S(3, 3, 3, 16), AT(.i = {1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv1d (6,50,12) 5x32 same (direct)", S(6, 50, 12), S(5, 12, 32),
+                AT(.i = {1, 1, 1, 1, 0, 0, 2, 2}));
   /* 1D kernels of 3 at stride 1: Winograd F(4, 3); tile blocks across samples, a partial last tile */
   threaded_conv(ctx, "conv1d (10,130,100) 3x64 valid relu (winograd)", S(10, 130, 100), S(3, 100, 64),
                 AT(.i = {1, 1, 1, 1}, .f = {1}));

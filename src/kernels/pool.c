@@ -48,23 +48,19 @@ static inline void relax(void)
 #endif
 }
 
-/* a worker waiting for a generation after `seen`, and the caller waiting for
-** the other parts: return when it came or the time is up (then they sleep) */
-static void wait_spin_gen(unsigned long seen)
+/* a worker waiting for a generation after `seen` (pending = 0), and the
+** caller waiting for the other parts (pending = 1): return when it came or
+** the time is up (then they sleep) */
+static int still_waiting(int pending, unsigned long seen)
 {
-  double t0 = kr_now(), t;
-  while (atomic_load_explicit(&pool.gen, memory_order_acquire) == seen) {
-    t = kr_now() - t0;
-    if (t > SPIN_S + YIELD_S) return;
-    if (t > SPIN_S) sched_yield();
-    else relax();
-  }
+  if (pending) return atomic_load_explicit(&pool.pending, memory_order_acquire) > 0;
+  return atomic_load_explicit(&pool.gen, memory_order_acquire) == seen;
 }
 
-static void wait_spin_pending(void)
+static void wait_spin(int pending, unsigned long seen)
 {
   double t0 = kr_now(), t;
-  while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+  while (still_waiting(pending, seen)) {
     t = kr_now() - t0;
     if (t > SPIN_S + YIELD_S) return;
     if (t > SPIN_S) sched_yield();
@@ -77,7 +73,7 @@ static void *worker(void *p)
   int id = (int)(intptr_t)p;   /* 1 .. */
   unsigned long seen = 0;
   for (;;) {
-    wait_spin_gen(seen);
+    wait_spin(0, seen);
     pthread_mutex_lock(&pool.lock);
     while (atomic_load_explicit(&pool.gen, memory_order_relaxed) == seen) pthread_cond_wait(&pool.go, &pool.lock);
     seen = atomic_load_explicit(&pool.gen, memory_order_relaxed);
@@ -139,7 +135,7 @@ void kr_parallel(int T, kr_part_fn fn, void *arg)
   pthread_cond_broadcast(&pool.go);
   pthread_mutex_unlock(&pool.lock);
   fn(arg, 0, T);
-  wait_spin_pending();
+  wait_spin(1, 0);
   pthread_mutex_lock(&pool.lock);
   while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) pthread_cond_wait(&pool.done, &pool.lock);
   pthread_mutex_unlock(&pool.lock);

@@ -12,7 +12,8 @@
 ** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3);
 ** other stride-1 forward products with 16 to 64 filters through a direct
 ** AVX-512 kernel where the CPU has one (sections below); the rest through
-** im2col.
+** im2col. Kernel gradients with 16 to 64 filters (column dilation 1) have a
+** direct AVX-512 kernel of their own; the others go through im2col.
 ** The N*Ho*Wo output positions are the rows of a matrix product.
 ** A block of R rows is unfolded (im2col) into R x K floats, columns in the
 ** kernel tensor's own order (kh, kw, c), so the kernel (KH, KW, C, O) is
@@ -180,6 +181,15 @@ static inline void copy_span(float *restrict dst, const float *restrict src, con
   for (int64_t i = 0; i < n; i++) {
     float v = src[i];   /* loaded unconditionally: the loop vectorizes */
     dst[i] = mask[i] > 0.0f ? v : 0.0f;
+  }
+}
+
+/* db[o] += the sum of the nr rows of dz (nr x O) */
+static void add_rows(float *restrict db, const float *restrict dz, int64_t nr, int64_t O)
+{
+  for (int64_t i = 0; i < nr; i++) {
+    const float *restrict r = dz + i * O;
+    for (int64_t o = 0; o < O; o++) db[o] += r[o];
   }
 }
 
@@ -626,11 +636,11 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
 
 #define DIRECT_MIN_CH 3
 
+static int direct_ok_cpu(void) { return __builtin_cpu_supports("avx512f") != 0; }
+
 static int direct_ok(const cgeom *g)
 {
-  static int cpu = -1;
-  if (cpu < 0) cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  return cpu && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
+  return direct_ok_cpu() && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
          g->C >= DIRECT_MIN_CH && g->Wo >= 12;
 }
 
@@ -721,6 +731,165 @@ static void direct_rows(void *arg, int t, int T)
         for (int64_t ow = lo; ow < hi; ow++) px(j, n, oh, ow, kh0, kh1);
       }
       for (int64_t ow = hi; ow < g->Wo; ow++) px(j, n, oh, ow, kh0, kh1);
+    }
+}
+
+/* ---- the kernel gradient on AVX-512: 16 to 64 filters, column dilation 1 ----
+** dw[kh][kw][c][:] = the sum over output pixels p of x[p's tap (kh, kw)][c] *
+** dz[p][:]. For one kh the (kw, c) pairs are one run of J = KW*C floats in
+** both x (along a row, from the pixel's first tap) and dw, so a tile holds CB
+** consecutive of them times the O filters in registers (NV = O/16 vectors
+** each; CB * NV <= 24) and sums over the pixels whose taps all fall inside
+** the row: per pixel, NV loads of dz and CB broadcasts of x feed CB * NV fused
+** multiply-adds. Pixels at a padded edge go one at a time, tap by tap. The
+** output rows are taken in strips of GKD_FLOATS floats of dz, formed once per
+** strip when the conv's relu is fused (dz = dy where y > 0), so the passes
+** over a strip read it from cache. Any strides and row dilation. */
+
+#define GKD_FLOATS 16384          /* dz of a strip: 64 KiB */
+
+static int gkd_ok(const cgeom *g)
+{
+  return direct_ok_cpu() && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 && !is_direct(g);
+}
+
+static int64_t gkd_rows(const cgeom *g)
+{
+  int64_t r = GKD_FLOATS / (g->Wo * g->O);
+  return r < 1 ? 1 : r > g->Ho ? g->Ho : r;
+}
+
+typedef struct gkd_job {
+  cgeom g;
+  const float *dy, *mask, *x;
+  float *dw, *scratch;
+  int bias;
+  size_t slot, part_off, db_off;
+} gkd_job;
+
+/* acc (CB rows of dw from j0, stride O) += over the output rows [oh0, oh1) of
+** the strip starting at row s0 (dz: the strip) and the columns [lo, hi) */
+#define GKD_TILE(NAME, NV, CB)                                                                                   \
+  __attribute__((target("avx512f,fma"))) static void NAME(const cgeom *g, const float *x, const float *dz,     \
+                                                         float *acc, int64_t n, int64_t s0, int64_t oh0,        \
+                                                         int64_t oh1, int64_t kh, int64_t j0, int64_t lo,       \
+                                                         int64_t hi)                                            \
+  {                                                                                                             \
+    int64_t C = g->C, O = g->O, step = g->sw * C;                                                               \
+    __m512 a[CB][NV];                                                                                           \
+    _Pragma("GCC unroll 24") for (int i = 0; i < CB; i++)                                                       \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) a[i][v] = _mm512_loadu_ps(acc + i * O + 16 * v);    \
+    for (int64_t oh = oh0; oh < oh1; oh++) {                                                                    \
+      int64_t h = oh * g->sh + kh * g->dh - g->pt;                                                              \
+      const float *xp = x + ((n * g->H + h) * g->W + lo * g->sw - g->pl) * C + j0;                              \
+      const float *dp = dz + ((oh - s0) * g->Wo + lo) * O;                                                      \
+      for (int64_t ow = lo; ow < hi; ow++, xp += step, dp += O) {                                               \
+        __m512 d[NV];                                                                                           \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) d[v] = _mm512_loadu_ps(dp + 16 * v);              \
+        _Pragma("GCC unroll 24") for (int i = 0; i < CB; i++) {                                                 \
+          __m512 b = _mm512_set1_ps(xp[i]);                                                                     \
+          _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) a[i][v] = _mm512_fmadd_ps(b, d[v], a[i][v]);    \
+        }                                                                                                       \
+      }                                                                                                         \
+    }                                                                                                           \
+    _Pragma("GCC unroll 24") for (int i = 0; i < CB; i++)                                                       \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) _mm512_storeu_ps(acc + i * O + 16 * v, a[i][v]);    \
+  }
+
+typedef void (*gkd_fn)(const cgeom *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t);
+
+GKD_TILE(gkd_1_24, 1, 24)
+GKD_TILE(gkd_1_8, 1, 8)
+GKD_TILE(gkd_1_4, 1, 4)
+GKD_TILE(gkd_1_2, 1, 2)
+GKD_TILE(gkd_1_1, 1, 1)
+GKD_TILE(gkd_2_12, 2, 12)
+GKD_TILE(gkd_2_8, 2, 8)
+GKD_TILE(gkd_2_4, 2, 4)
+GKD_TILE(gkd_2_2, 2, 2)
+GKD_TILE(gkd_2_1, 2, 1)
+GKD_TILE(gkd_3_8, 3, 8)
+GKD_TILE(gkd_3_4, 3, 4)
+GKD_TILE(gkd_3_2, 3, 2)
+GKD_TILE(gkd_3_1, 3, 1)
+GKD_TILE(gkd_4_6, 4, 6)
+GKD_TILE(gkd_4_4, 4, 4)
+GKD_TILE(gkd_4_2, 4, 2)
+GKD_TILE(gkd_4_1, 4, 1)
+
+/* per NV: the tile widths, widest first, and their kernels */
+static const int gkd_cb[5][5] = {{0}, {24, 8, 4, 2, 1}, {12, 8, 4, 2, 1}, {8, 4, 2, 1, 0}, {6, 4, 2, 1, 0}};
+static const gkd_fn gkd_tiles[5][5] = {{NULL},
+                                       {gkd_1_24, gkd_1_8, gkd_1_4, gkd_1_2, gkd_1_1},
+                                       {gkd_2_12, gkd_2_8, gkd_2_4, gkd_2_2, gkd_2_1},
+                                       {gkd_3_8, gkd_3_4, gkd_3_2, gkd_3_1, NULL},
+                                       {gkd_4_6, gkd_4_4, gkd_4_2, gkd_4_1, NULL}};
+
+/* one edge pixel (n, oh, ow) of tap row kh: every tap inside the row */
+__attribute__((target("avx512f,fma"))) static void gkd_pixel(const cgeom *g, const float *x, const float *d,
+                                                            float *acc, int64_t n, int64_t oh, int64_t ow,
+                                                            int64_t kh)
+{
+  int64_t C = g->C, O = g->O, h = oh * g->sh + kh * g->dh - g->pt;
+  for (int64_t kw = 0; kw < g->KW; kw++) {
+    int64_t w = ow * g->sw - g->pl + kw;
+    if (w < 0 || w >= g->W) continue;
+    const float *xp = x + ((n * g->H + h) * g->W + w) * C;
+    float *ap = acc + (kh * g->KW + kw) * C * O;
+    for (int64_t c = 0; c < C; c++) {
+      __m512 b = _mm512_set1_ps(xp[c]);
+      for (int64_t o = 0; o < O; o += 16)
+        _mm512_storeu_ps(ap + c * O + o, _mm512_fmadd_ps(b, _mm512_loadu_ps(d + o), _mm512_loadu_ps(ap + c * O + o)));
+    }
+  }
+}
+
+static void gkd_rows_fn(void *arg, int t, int T)
+{
+  gkd_job *j = arg;
+  const cgeom *g = &j->g;
+  int64_t n0, n1, O = g->O, K = gK(g), J = g->KW * g->C, S = gkd_rows(g), NV = O / 16;
+  share(g->N, t, T, &n0, &n1);
+  float *slot = j->scratch + (size_t)t * j->slot, *db = slot + j->db_off;
+  float *acc = t == 0 ? j->dw : slot + j->part_off;
+  memset(acc, 0, (size_t)(K * O) * sizeof(float));
+  if (j->bias) memset(db, 0, (size_t)O * sizeof(float));
+  /* output columns whose taps all fall inside the row: [lo, hi) */
+  int64_t lo = (g->pl + g->sw - 1) / g->sw, last = g->W - g->KW + g->pl, hi = last < 0 ? 0 : last / g->sw + 1;
+  if (lo > g->Wo) lo = g->Wo;
+  if (hi > g->Wo) hi = g->Wo;
+  if (hi < lo) hi = lo;
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t s0 = 0; s0 < g->Ho; s0 += S) {
+      int64_t rows = g->Ho - s0 < S ? g->Ho - s0 : S, np = rows * g->Wo;
+      const float *dz = j->dy + (n * g->Ho + s0) * g->Wo * O;
+      if (j->mask) {
+        copy_span(slot, dz, j->mask + (n * g->Ho + s0) * g->Wo * O, np * O);
+        dz = slot;
+      }
+      if (j->bias) add_rows(db, dz, np, O);
+      for (int64_t kh = 0; kh < g->KH; kh++) {
+        /* the strip's rows whose tap row kh falls inside the input */
+        int64_t oh0 = s0, oh1 = s0 + rows;
+        while (oh0 < oh1 && oh0 * g->sh + kh * g->dh - g->pt < 0) oh0++;
+        while (oh1 > oh0 && (oh1 - 1) * g->sh + kh * g->dh - g->pt >= g->H) oh1--;
+        if (oh0 == oh1) continue;
+        if (hi > lo) {
+          int64_t j0 = 0;
+          for (int k = 0; k < 5 && j0 < J; k++) {
+            int cb = gkd_cb[NV][k];
+            if (!cb) break;
+            for (; J - j0 >= cb; j0 += cb)
+              gkd_tiles[NV][k](g, j->x, dz, acc + (kh * J + j0) * O, n, s0, oh0, oh1, kh, j0, lo, hi);
+          }
+        }
+        for (int64_t oh = oh0; oh < oh1; oh++) {
+          const float *dr = dz + (oh - s0) * g->Wo * O;
+          for (int64_t ow = 0; ow < lo; ow++) gkd_pixel(g, j->x, dr + ow * O, acc, n, oh, ow, kh);
+          for (int64_t ow = hi; ow < g->Wo; ow++) gkd_pixel(g, j->x, dr + ow * O, acc, n, oh, ow, kh);
+        }
+      }
     }
 }
 #else
@@ -911,15 +1080,6 @@ typedef struct gk_job {
   size_t slot, dz_off, part_off, db_off;
 } gk_job;
 
-/* db[o] += the sum of the nr rows of dz (nr x O) */
-static void add_rows(float *restrict db, const float *restrict dz, int64_t nr, int64_t O)
-{
-  for (int64_t i = 0; i < nr; i++) {
-    const float *restrict r = dz + i * O;
-    for (int64_t o = 0; o < O; o++) db[o] += r[o];
-  }
-}
-
 VEC_CLONES static void gk_rows(void *arg, int t, int T)
 {
   gk_job *j = arg;
@@ -948,8 +1108,19 @@ VEC_CLONES static void gk_rows(void *arg, int t, int T)
   if (beta == 0.0f) memset(acc, 0, (size_t)(K * O) * sizeof(float));
 }
 
+/* im2col: cols, dz, the partial dw, db per worker; the direct kernel
+** (gkd_ok): a strip of dz, the partial dw, db */
 static void gk_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *part_off, size_t *db_off)
 {
+#if HAVE_DIRECT
+  if (gkd_ok(g)) {
+    *dz_off = 0;
+    *part_off = up16((size_t)(gkd_rows(g) * g->Wo * g->O));
+    *db_off = *part_off + up16((size_t)(gK(g) * g->O));
+    *slot = *db_off + up16((size_t)g->O);
+    return;
+  }
+#endif
   int64_t R = rows_for(gK(g), g->O);
   *dz_off = up16((size_t)(R * gK(g)));
   *part_off = *dz_off + up16((size_t)(R * g->O));
@@ -980,7 +1151,13 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
   int T = workers(e, j.g.N, work, node_slots(e->node));
-  kr_parallel(T, gk_rows, &j);
+#if HAVE_DIRECT
+  if (gkd_ok(&j.g)) {
+    gkd_job d = {j.g, j.dy, j.mask, j.x, j.dw, j.scratch, j.bias, j.slot, j.part_off, j.db_off};
+    kr_parallel(T, gkd_rows_fn, &d);
+  } else
+#endif
+    kr_parallel(T, gk_rows, &j);
   int64_t O = j.g.O, KO = gK(&j.g) * O;
   for (int t = 1; t < T; t++) {
     const float *p = e->scratch + (size_t)t * j.slot + j.part_off;

@@ -534,6 +534,17 @@ static void test_threads(kr_ctx *ctx)
                 S(3, 3, 3, 16), AT(.i = {1, 1, 1, 1}, .f = {1}));
   threaded_conv(ctx, "conv1d (6,50,12) 5x32 same (direct)", S(6, 50, 12), S(5, 12, 32),
                 AT(.i = {1, 1, 1, 1, 0, 0, 2, 2}));
+  /* the kernel gradient's direct AVX-512 path (16 to 64 filters, column dilation 1): strips of
+  ** output rows, tiles of (kw, c) runs narrower than the widest (J = 21 = 8 + 8 + 4 + 1),
+  ** padded edges pixel by pixel, strides and row dilation */
+  threaded_conv(ctx, "conv2d (3,19,23,7) 3x3x48 stride 2 same relu (direct dw)", S(3, 19, 23, 7), S(3, 3, 7, 48),
+                AT(.i = {2, 2, 1, 1, 1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv2d (2,21,18,5) 3x2x16 row dilation 2 same (direct dw)", S(2, 21, 18, 5), S(3, 2, 5, 16),
+                AT(.i = {1, 1, 2, 1, 2, 2, 0, 1}));
+  threaded_conv(ctx, "conv2d (2,70,70,8) 3x3x64 valid relu (direct dw, strips)", S(2, 70, 70, 8), S(3, 3, 8, 64),
+                AT(.i = {1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv1d (5,33,9) 4x16 stride 3 causal (direct dw)", S(5, 33, 9), S(4, 9, 16),
+                AT(.i = {1, 3, 1, 1, 0, 0, 3, 0}));
   /* 1D kernels of 3 at stride 1: Winograd F(4, 3); tile blocks across samples, a partial last tile */
   threaded_conv(ctx, "conv1d (10,130,100) 3x64 valid relu (winograd)", S(10, 130, 100), S(3, 100, 64),
                 AT(.i = {1, 1, 1, 1}, .f = {1}));

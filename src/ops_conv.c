@@ -148,6 +148,8 @@ static int check_dy(kr_ctx *ctx, kr_node *n, const kr_shape *x, const kr_shape *
 int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n)
 {
   if (n->nin < 3) return kr_fail(ctx, KR_EARG, "conv2d_grad_input: expected inputs (dy, w, x[, y]), got %d", n->nin);
+  if (n->attr.f[3] != 0 && n->attr.f[3] != 1)
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_input: f3 (mask by x > 0) must be 0 or 1, got %g", n->attr.f[3]);
   if (check_dy(ctx, n, &n->in[2]->shape, &n->in[1]->shape, 3, 3)) return kr_errcode(ctx);
   n->shape = n->in[2]->shape;
   set_slots(ctx, n);
@@ -203,15 +205,41 @@ static kr_node *slice_rows(kr_ctx *ctx, kr_node *m, int64_t start, int64_t len, 
 ** for the end of the backward pass, each keeping its layer's dy alive.
 ** (A frozen kernel variable between trainable layers then has its gradient
 ** computed without use; a constant kernel is not linked.) */
+/*
+** The relu's mask. With a fused relu, dx, dw and db read dz = dy * (y > 0).
+** When dy is the input gradient of a conv, or the gradient of a max pool that
+** finds its maxima again, reading this conv's output y, that node can apply
+** the mask itself while it writes dy (conv2d_grad_input f3, max_pool2d_grad
+** f2): a masked twin of it is made here and the three gradients read it as
+** they are, without y, which they then need not read. The unmasked node, if
+** nothing else holds it, is never planned. */
+static kr_node *masked_dy(kr_ctx *ctx, kr_node *n, kr_node *dy)
+{
+  kr_attr a = dy->attr;
+  if (dy->op == KR_OP_CONV2D_GRAD_INPUT && dy->in[2] == n && a.f[3] == 0) a.f[3] = 1;
+  else if (dy->op == KR_OP_MAX_POOL2D_GRAD && a.f[0] == 0 && dy->in[1] == n && a.f[2] == 0) a.f[2] = 1;
+  else return NULL;
+  return kr_node_op(ctx, dy->op, dy->nin, dy->in, &a);
+}
+
 int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   int act = n->attr.f[0] != 0, bias = n->nin == 3;
   const kr_shape *ws = &n->in[1]->shape;
-  kr_attr a = n->attr;
+  kr_attr a = n->attr, ai = n->attr;
+  kr_node *mdy = act ? masked_dy(ctx, n, dy) : NULL;
+  if (mdy) {
+    dy = mdy;
+    act = 0;
+    a.f[0] = ai.f[0] = 0;
+  }
   a.f[2] = bias;
   kr_node *gk[4] = {dy, n->in[0], n->in[1], n};
   kr_node *k = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &a);
-  if (!k) return kr_errcode(ctx);
+  if (!k) {
+    kr_node_release(mdy);
+    return kr_errcode(ctx);
+  }
   if (bias) {
     int64_t K = kr_numel(ws) / ws->dim[ws->ndim - 1];
     kr_shape bs = n->in[2]->shape;
@@ -224,8 +252,9 @@ int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   kr_node *gi[5] = {dy, n->in[1], n->in[0], n, NULL};
   int link = n->in[1]->op == KR_OP_VARIABLE;
   gi[3 + act] = k;
-  dx[0] = dx[1] && (!bias || dx[2]) ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act + link, gi, &n->attr) : NULL;
+  dx[0] = dx[1] && (!bias || dx[2]) ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_INPUT, 3 + act + link, gi, &ai) : NULL;
   kr_node_release(k);
+  kr_node_release(mdy);
   if (!dx[0] || !dx[1] || (bias && !dx[2])) return kr_errcode(ctx);
   return KR_OK;
 }
@@ -288,6 +317,9 @@ static int same_shape(kr_ctx *ctx, const kr_node *n, const kr_shape *got, const 
 int kr_maxpool_grad_shape(kr_ctx *ctx, kr_node *n)
 {
   const kr_node *p = n->in[1];
+  if (n->attr.f[2] != 0 && (n->attr.f[2] != 1 || n->attr.f[0] != 0))
+    return kr_fail(ctx, KR_EARG, "max_pool2d_grad: f2 (only windows whose maximum is > 0) must be 0, or 1 with f0 = 0; "
+                                 "got f2 = %g, f0 = %g", n->attr.f[2], n->attr.f[0]);
   if (n->attr.f[0] == 0) {
     kr_shape out;
     if (pool_out(ctx, n, &p->shape, &out)) return kr_errcode(ctx);

@@ -9,6 +9,9 @@
 **                             f0 = fused activation (0 linear, 1 relu);
 **                             w (KH, KW, C, O) or (KW, C, O) for rank 3; b (O).
 **   conv2d_grad_input   (dy, w, x[, y][, after])  -> x's shape
+**                             f3 = 1: the result is masked by x > 0 (the
+**                             relu of the conv below, applied as dx is
+**                             written; see masked_dy in ops_conv.c)
 **   conv2d_grad_kernel  (dy, x, w[, y])  -> w's shape, or with f2 = 1 the
 **                             (K + 1, O) matrix of dw (K = KH*KW*C rows)
 **                             and the bias gradient (the column sums of dy)
@@ -25,7 +28,9 @@
 **             lives until the backward pass anyway: the gradient finds the
 **             maxima again, and the pool's output can be freed early)
 **   max_pool2d_grad (dy, pool node) with f0 = 1, (dy, x) with f0 = 0 and the
-**             pool's attributes; avg_pool2d_grad (dy, x)
+**             pool's attributes; with f0 = 0, f2 = 1: windows whose maximum
+**             is not > 0 pass no gradient (the relu of the conv below);
+**             avg_pool2d_grad (dy, x)
 **   pad2d (x)  i = {top, bottom, left, right} zeros; crop2d (x) the same
 **              amounts removed (each is the other's gradient)
 **   upsample2d (x)  i = {sh, sw} repeats; upsample2d_grad (dy, x) sums

@@ -184,6 +184,13 @@ static inline void copy_span(float *restrict dst, const float *restrict src, con
   }
 }
 
+/* y[i] stays where m[i] > 0 and is 0 elsewhere: an input gradient masked by
+** the relu of the layer below (see conv2d_grad_input's f3) */
+static inline void keep_where(float *restrict y, const float *restrict m, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++) y[i] = m[i] > 0.0f ? y[i] : 0.0f;
+}
+
 /* db[o] += the sum of the nr rows of dz (nr x O) */
 static void add_rows(float *restrict db, const float *restrict dz, int64_t nr, int64_t O)
 {
@@ -267,7 +274,7 @@ VEC_CLONES static void col2im_add(const cgeom *g, const float *cols, int64_t r0,
 
 typedef struct fwd_job {
   cgeom g;
-  const float *x, *mask, *w, *bias;
+  const float *x, *mask, *w, *bias, *omask;
   int relu;
   float *y, *scratch;
   size_t slot;
@@ -299,6 +306,7 @@ VEC_CLONES static void fwd_rows(void *arg, int t, int T)
           for (int64_t o = 0; o < O; o++) yr[o] = yr[o] > 0.0f ? yr[o] : 0.0f;
       }
     }
+    if (j->omask) keep_where(y, j->omask + r * O, nr * O);
   }
 }
 
@@ -363,7 +371,7 @@ static void wino_weights(const cgeom *g, const float *w, float *U)
 
 typedef struct wino_job {
   cgeom g;
-  const float *x, *mask, *U, *bias;
+  const float *x, *mask, *U, *bias, *omask;
   int relu;
   float *y, *scratch;
   size_t slot;
@@ -456,6 +464,7 @@ VEC_CLONES static void wino_rows(void *arg, int t, int T)
             for (int64_t o = 0; o < O; o++) yo[o] += bias[o];
           if (j->relu)
             for (int64_t o = 0; o < O; o++) yo[o] = yo[o] > 0.0f ? yo[o] : 0.0f;
+          if (j->omask) keep_where(yo, j->omask + ((n * g->Ho + oh) * g->Wo + ow) * O, O);
         }
       }
     }
@@ -612,6 +621,7 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
       if (j->relu) wino1_out(O, m, m + k, m + 2 * k, m + 3 * k, m + 4 * k, m + 5 * k, bias, 1, dst);
       else wino1_out(O, m, m + k, m + 2 * k, m + 3 * k, m + 4 * k, m + 5 * k, bias, 0, dst);
       if (rows < 4) memcpy(y, last, (size_t)(rows * O) * sizeof(float));
+      if (j->omask) keep_where(y, j->omask + (n * g->Wo + ow) * O, rows * O);
     }
   }
 }
@@ -646,7 +656,7 @@ static int direct_ok(const cgeom *g)
 
 typedef struct direct_job {
   cgeom g;
-  const float *x, *w, *bias;
+  const float *x, *w, *bias, *omask;
   int relu;
   float *y;
 } direct_job;
@@ -687,6 +697,10 @@ typedef struct direct_job {
       _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++) {                                                \
         __m512 r = _mm512_add_ps(acc[p][v], b);                                                              \
         if (j->relu) r = _mm512_max_ps(r, _mm512_setzero_ps());                                              \
+        if (j->omask)                                                                                        \
+          r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(j->omask + (yr - j->y) + p * O + 16 * v), \
+                                                     _mm512_setzero_ps(), _CMP_GT_OQ),                       \
+                                  r);                                                                        \
         _mm512_storeu_ps(yr + p * O + 16 * v, r);                                                            \
       }                                                                                                      \
     }                                                                                                        \
@@ -925,27 +939,27 @@ static int use_direct(const cgeom *g, const float *mask)
 #endif
 
 static void forward(const cgeom *g, const float *x, const float *mask, const float *w, const float *bias, int relu,
-                    float *y, float *scratch, int T)
+                    const float *omask, float *y, float *scratch, int T)
 {
   size_t shared, slot;
   fwd_layout(g, &shared, &slot);
 #if HAVE_DIRECT
   if (use_direct(g, mask)) {
-    direct_job j = {*g, x, w, bias, relu, y};
+    direct_job j = {*g, x, w, bias, omask, relu, y};
     kr_parallel(T, direct_rows, &j);
     return;
   }
 #endif
   if (wino_ok(g)) {
-    wino_job j = {*g, x, mask, scratch, bias, relu, y, scratch + shared, slot};
+    wino_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
     kr_parallel(T, wino_rows, &j);
   } else if (wino1_ok(g)) {
-    wino_job j = {*g, x, mask, scratch, bias, relu, y, scratch + shared, slot};
+    wino_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino1_weights(g, w, scratch);
     kr_parallel(T, wino1_rows, &j);
   } else {
-    fwd_job j = {*g, x, mask, w, bias, relu, y, scratch + shared, slot};
+    fwd_job j = {*g, x, mask, w, bias, omask, relu, y, scratch + shared, slot};
     kr_parallel(T, fwd_rows, &j);
   }
 }
@@ -963,7 +977,7 @@ int kr_k_conv2d(const kr_exec *e)
 {
   cgeom g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
-  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[0] != 0, e->y, e->scratch,
+  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[0] != 0, NULL, e->y, e->scratch,
           workers(e, g.N, work, node_slots(e->node)));
   return KR_OK;
 }
@@ -986,7 +1000,7 @@ static void flip_kernel(const cgeom *g, const float *w, float *wt)
 /* strides > 1: dcols = dz w^T, then scatter-add */
 typedef struct bwd_job {
   cgeom g;
-  const float *dy, *mask, *w;
+  const float *dy, *mask, *w, *omask;
   float *dx, *scratch;
   size_t slot, dz_off;
 } bwd_job;
@@ -1011,6 +1025,7 @@ VEC_CLONES static void bwd_rows(void *arg, int t, int T)
                 0.0f, dcols, (int)K);
     col2im_add(g, dcols, r, nr, j->dx);
   }
+  if (j->omask) keep_where(j->dx + n0 * plane, j->omask + n0 * plane, (n1 - n0) * plane);
 }
 
 static int stride1(const cgeom *g) { return g->sh == 1 && g->sw == 1; }
@@ -1046,6 +1061,7 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
 {
   cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
   const float *mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
+  const float *omask = e->node->attr.f[3] != 0 ? e->x[2] : NULL;
   size_t slot, dz_off, shared;
   gi_layout(&g, &slot, &dz_off, &shared);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
@@ -1054,13 +1070,14 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
     cgeom t = transposed(&g);
     size_t wt = up16((size_t)(gK(&g) * g.O));
     flip_kernel(&g, e->x[1], e->scratch);
-    forward(&t, e->x[0], mask, e->scratch, NULL, 0, e->y, e->scratch + wt, T);
+    forward(&t, e->x[0], mask, e->scratch, NULL, 0, omask, e->y, e->scratch + wt, T);
   } else {
     bwd_job j;
     j.g = g;
     j.dy = e->x[0];
     j.mask = mask;
     j.w = e->x[1];
+    j.omask = omask;
     j.dx = e->y;
     j.scratch = e->scratch;
     j.slot = slot;
@@ -1241,6 +1258,7 @@ typedef struct pool_job {
   float *y;
   unsigned char *aux;
   int bytes;
+  int positive;   /* max pool gradient: only windows whose maximum is > 0 pass dy on */
 } pool_job;
 
 #define CCHUNK 256   /* channels handled at once by the pooling loops (a stack buffer) */
@@ -1342,7 +1360,7 @@ VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
   pool_job *j = arg;
   const pgeom *g = &j->g;
   int64_t n0, n1, C = g->C;
-  float idf[CCHUNK], ymax[CCHUNK];
+  float idf[CCHUNK], ymax[CCHUNK], dd[CCHUNK];
   share(g->N, t, T, &n0, &n1);
   int64_t plane = g->H * g->W * C;
   int store = disjoint(g);
@@ -1363,6 +1381,10 @@ VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
             for (int64_t c = 0; c < nc; c++) idf[c] = (float)idx_get(j->aux, j->bytes, o + c0 + c);
           else
             window_max(g, j->x, n, oh, ow, c0, nc, ymax, idf);
+          if (j->positive) {
+            for (int64_t c = 0; c < nc; c++) dd[c] = ymax[c] > 0.0f ? d[c] : 0.0f;
+            d = dd;
+          }
           for (int64_t h = h0; h < h1; h++)
             for (int64_t w = w0; w < w1; w++) {
               float *restrict xr = j->y + ((n * g->H + h) * g->W + w) * C + c0;
@@ -1392,6 +1414,7 @@ int kr_k_max_pool2d_grad(const kr_exec *e)
   j.y = e->y;
   j.aux = e->node->attr.f[0] != 0 ? (unsigned char *)e->xaux[1] : NULL;
   j.bytes = idx_bytes(j.g.KH * j.g.KW);
+  j.positive = e->node->attr.f[2] != 0;
   kr_parallel(workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
   return KR_OK;
 }

@@ -784,6 +784,114 @@ static void test_pool_modes(kr_ctx *ctx)
   gu_end(&c);
 }
 
+/* ---- the relu's mask applied by the node that makes dy (kr_conv_grad's masked_dy) ----
+** relu conv -> conv (the upper input gradient masks its output: f3) and relu
+** conv -> max pool (the pool gradient drops windows whose maximum is 0: f2),
+** against the same layers with the relu as an op of its own, which no
+** fusion touches: the same gradients, through other kernels (1e-4) */
+
+static int find_masked(kr_node *n, kr_node **seen, int *nseen, int cap)
+{
+  for (int i = 0; i < *nseen; i++)
+    if (seen[i] == n) return 0;
+  if (*nseen < cap) seen[(*nseen)++] = n;
+  int found = (n->op == KR_OP_CONV2D_GRAD_INPUT && n->attr.f[3] != 0) ||
+              (n->op == KR_OP_MAX_POOL2D_GRAD && n->attr.f[2] != 0);
+  for (int k = 0; k < n->nin; k++) found += find_masked(n->in[k], seen, nseen, cap);
+  return found;
+}
+
+/* layer: conv with a fused relu, or (fused = 0) a linear conv and a relu op */
+static kr_node *relu_conv(gcase *c, int fused, kr_node *x, kr_node *w, kr_node *b, const kr_attr *at)
+{
+  kr_attr a = *at;
+  a.f[0] = fused;
+  kr_node *y = opn(c, KR_OP_CONV2D, b ? 3 : 2, (kr_node *[]){x, w, b}, &a);
+  return fused || !y ? y : op1(c, KR_OP_RELU, y, AT(.f = {0, 0}));
+}
+
+static void test_mask_fusion(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int r;                 /* rank of x */
+    int64_t x[4], wa[4], wb[4];
+    int64_t ata[8], atb[8];
+    int relu_b, pool, want;   /* masks the fusion must apply */
+  } cs[] = {
+    {"relu conv -> relu conv (direct) -> max pool", 4, {2, 14, 13, 8}, {3, 3, 8, 16}, {3, 3, 16, 32},
+     {1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 0, 0, 0, 0}, 1, 1, 2},
+    {"relu conv -> conv stride 2 (col2im)", 4, {2, 9, 10, 4}, {3, 3, 4, 8}, {3, 3, 8, 16},
+     {1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 1, 1, 1, 1, 1, 1}, 0, 0, 1},
+    {"relu conv -> relu conv (winograd)", 4, {2, 7, 8, 8}, {3, 3, 8, 64}, {3, 3, 64, 64},
+     {1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1, 1}, 1, 0, 1},
+    {"relu conv -> conv (im2col, 12 channels)", 4, {3, 8, 9, 5}, {3, 3, 5, 12}, {3, 3, 12, 20},
+     {1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 1},
+    {"relu conv1d -> relu conv1d (winograd F(4,3)) -> max pool", 3, {3, 21, 8}, {3, 8, 16}, {3, 16, 24},
+     {1, 1, 1, 1, 0, 0, 1, 1}, {1, 1, 1, 1, 0, 0, 0, 0}, 1, 1, 2},
+  };
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    gcase c;
+    gu_begin(&c, ctx, cs[k].name, KR_OP_CONV2D);
+    int r = cs[k].r;
+    kr_attr ata, atb;
+    memset(&ata, 0, sizeof ata);
+    memset(&atb, 0, sizeof atb);
+    memcpy(ata.i, cs[k].ata, sizeof ata.i);
+    memcpy(atb.i, cs[k].atb, sizeof atb.i);
+    atb.f[0] = cs[k].relu_b;
+    kr_node *x = var_u(&c, kr_shape_make(r, cs[k].x), -1, 1);
+    kr_node *wa = var_u(&c, kr_shape_make(r, cs[k].wa), -0.5, 0.5), *wb = var_u(&c, kr_shape_make(r, cs[k].wb), -0.3, 0.3);
+    kr_node *ba = var_u(&c, S(cs[k].wa[r - 1]), -0.2, 0.2), *bb = var_u(&c, S(cs[k].wb[r - 1]), -0.2, 0.2);
+    kr_node *loss[2] = {NULL, NULL}, *g[2][GU_MAXVAR] = {{0}}, *R = NULL;
+    for (int fused = 1; fused >= 0; fused--) {
+      kr_node *a = relu_conv(&c, fused, x, wa, ba, &ata);
+      kr_node *y = a ? (cs[k].relu_b ? relu_conv(&c, fused, a, wb, bb, &atb)
+                                     : opn(&c, KR_OP_CONV2D, 3, (kr_node *[]){a, wb, bb}, &atb))
+                     : NULL;
+      if (y && cs[k].pool) y = op1(&c, KR_OP_MAX_POOL2D, y, AT(.i = {r == 4 ? 2 : 1, 2, r == 4 ? 2 : 1, 2}));
+      if (!y) break;
+      if (!R) R = cst_u(&c, y->shape, -1, 1);   /* made for the fused graph, used by both */
+      loss[fused] = R ? op1(&c, KR_OP_SUM, op2(&c, KR_OP_MUL, y, R, NULL), AT(.i = {(1 << y->shape.ndim) - 1, 0})) : NULL;
+      if (!loss[fused]) break;
+      int st = kr_gradients(ctx, loss[fused], c.nvar, c.var, g[fused]);
+      CHECK_MSG(st == KR_OK, "%s: kr_gradients: %s", c.name, kr_errmsg(ctx));
+      for (int v = 0; v < c.nvar; v++) gu_keep(&c, g[fused][v]);
+      if (st != KR_OK) break;
+    }
+    if (!c.broken && loss[0] && loss[1]) {
+      kr_node *seen[512];
+      int nseen = 0, found = 0;
+      for (int v = 0; v < c.nvar; v++) found += find_masked(g[1][v], seen, &nseen, 512);
+      CHECK_MSG(found == cs[k].want, "%s: %d masked gradient nodes, expected %d", c.name, found, cs[k].want);
+      nseen = 0;
+      for (int v = 0; v < c.nvar; v++) CHECK_MSG(find_masked(g[0][v], seen, &nseen, 512) == 0, "%s: unfused graph masked", c.name);
+      for (int threads = 1; threads <= 2; threads++) {
+        kr_set_num_threads(ctx, threads);
+        kr_tensor *t[2][GU_MAXVAR] = {{0}};
+        int ok = eval_nodes(ctx, c.nvar, g[1], 1, t[1]) == KR_OK && eval_nodes(ctx, c.nvar, g[0], 1, t[0]) == KR_OK;
+        CHECK_MSG(ok, "%s: evaluating: %s", c.name, kr_errmsg(ctx));
+        for (int v = 0; ok && v < c.nvar; v++) {
+          int bad = 0, nz = 0;
+          for (int64_t i = 0; i < kr_tensor_numel(t[0][v]); i++) {
+            float p = KR_DATA(t[1][v])[i], q = KR_DATA(t[0][v])[i];
+            if (!(fabsf(p - q) <= 1e-4f * fmaxf(1.0f, fabsf(q)))) {
+              if (bad++ < 3) fprintf(stderr, "%s: gradient %d [%lld]: fused %.8g, unfused %.8g\n", c.name, v, (long long)i, p, q);
+            }
+            nz += q != 0;
+          }
+          CHECK_MSG(bad == 0 && nz > 0, "%s (%d threads): gradient %d: %d values differ, %d nonzero", c.name, threads, v,
+                    bad, nz);
+        }
+        for (int f = 0; f < 2; f++)
+          for (int v = 0; v < c.nvar; v++) kr_tensor_release(t[f][v]);
+      }
+      kr_set_num_threads(ctx, 1);
+    }
+    gu_end(&c);
+  }
+}
+
 static void test_coverage(void)
 {
   for (int op = KR_OP_CONV2D; op <= KR_OP_SPATIAL_DROPOUT_GRAD; op++) {
@@ -989,6 +1097,7 @@ int main(void)
   test_fd_shape_ops(ctx);
   test_spatial_dropout(ctx);
   test_pool_modes(ctx);
+  test_mask_fusion(ctx);
   test_coverage();
   test_errors(ctx);
   test_no_alloc(ctx);

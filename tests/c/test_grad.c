@@ -573,6 +573,60 @@ static void test_grad_phase(kr_ctx *ctx)
     }
     gu_end(&c);
   }
+  /* the masks' statistics over 2^20 + 5 units (lanes side by side, a short tail): the kept
+  ** fraction overall, at each position modulo the 32 draws of a step, for pairs 1, 16 and 32 apart, in
+  ** the tail; a different mask at the next run, the same after reseeding */
+  {
+    gu_begin(&c, ctx, "dropout mask statistics", KR_OP_DROPOUT);
+    int64_t n = (1 << 20) + 5;
+    kr_node *x = cst_zeros(&c, S(n));
+    for (int64_t j = 0; x && j < n; j++) KR_DATA(x->value)[j] = 1.0f;
+    kr_node *y = x ? op1(&c, KR_OP_DROPOUT, x, AT(.f = {0.3})) : NULL;
+    kr_plan *p = y ? kr_plan_new(ctx, 1, &y, 0, NULL, 1, 1) : NULL;
+    float *m[3] = {malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(float))};
+    int ok = p && m[0] && m[1] && m[2];
+    for (int r = 0; ok && r < 3; r++) {
+      if (r != 1) kr_rng_seed(ctx, 99);
+      ok = kr_plan_run(p, 1) == KR_OK;
+      if (ok) memcpy(m[r], kr_plan_output(p, 0), (size_t)n * sizeof(float));
+    }
+    CHECK_MSG(ok, "dropout mask statistics: %s", kr_errmsg(ctx));
+    if (ok) {
+      const float keep = 1.0f / 0.7f;
+      static const int lags[3] = {1, 16, 32};   /* neighbours, the two halves of a draw, the next step */
+      int64_t kept = 0, pair[3] = {0}, pos[32] = {0}, other = 0, differ = 0, same = 1;
+      for (int64_t j = 0; j < n; j++) {
+        int k = m[0][j] != 0.0f;
+        if (k && fabsf(m[0][j] - keep) > 1e-6f) other++;
+        kept += k;
+        pos[j % 32] += k;
+        for (int q = 0; q < 3; q++)
+          if (j + lags[q] < n) pair[q] += k && m[0][j + lags[q]] != 0.0f;
+        differ += (m[1][j] != 0.0f) != k;
+        same &= m[2][j] == m[0][j];
+      }
+      double f = (double)kept / (double)n, sd = sqrt(0.21 / (double)n);
+      CHECK_MSG(other == 0 && fabs(f - 0.7) < 5 * sd, "dropout 0.3: kept fraction %.5f (want 0.7 +- %.5f), %lld odd values",
+                f, 5 * sd, (long long)other);
+      double sdp = sqrt(0.21 / (double)(n / 32));
+      for (int q = 0; q < 32; q++)
+        CHECK_MSG(fabs((double)pos[q] / (double)(n / 32) - 0.7) < 5 * sdp, "dropout 0.3: position %d mod 32 kept %.4f", q,
+                  (double)pos[q] / (double)(n / 32));
+      for (int q = 0; q < 3; q++) {
+        double fp = (double)pair[q] / (double)(n - lags[q]), sdq = sqrt(0.49 * 0.51 / (double)n);
+        CHECK_MSG(fabs(fp - 0.49) < 5 * sdq, "dropout 0.3: units %d apart both kept %.5f (want 0.49)", lags[q], fp);
+      }
+      double fd = (double)differ / (double)n;
+      CHECK_MSG(fabs(fd - 0.42) < 0.01, "dropout 0.3: the next run's mask differs at %.4f of the units (want 0.42)", fd);
+      CHECK_MSG(same, "dropout: the same seed gave another mask");
+      int tail_ok = 1;
+      for (int64_t j = n - 5; j < n; j++) tail_ok &= m[0][j] == 0.0f || m[0][j] == keep;
+      CHECK_MSG(tail_ok, "dropout: the tail's units are neither 0 nor scaled");
+    }
+    for (int r = 0; r < 3; r++) free(m[r]);
+    kr_plan_free(p);
+    gu_end(&c);
+  }
   /* batchnorm: gradients with respect to x, gamma and beta */
   static const struct { const char *name; int nd; int64_t d[3]; int axis, training; } bn[] = {
     {"batchnorm (4,3) axis -1 (training)", 2, {4, 3}, -1, 1},

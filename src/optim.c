@@ -42,8 +42,10 @@
 ** schedule (Keras 2.2.4 itself would restart it at 1 after loading).
 */
 #include "kr.h"
+#include "kernels/pool.h"
 
 #include <math.h>
+#include <string.h>
 
 struct kr_optim {
   kr_ctx *ctx;
@@ -341,81 +343,102 @@ int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars)
   return KR_OK;
 }
 
-void kr_optim_step(kr_optim *o, float *const *grads)
+/* the per-step scalars of one kr_optim_step */
+typedef struct step_k {
+  float flr, feps, lr_t, cg, cm, cv;
+  float betas[4];
+} step_k;
+
+/* the update of var i's elements [lo, hi) */
+static void update_range(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
 {
   const kr_optim_cfg *c = &o->cfg;
   int nv = o->nvars;
   kr_tensor **sl = o->slots;
+  float *p = KR_DATA(o->vars[i]) + lo;
+  const float *g = grads[i] + lo;
+  size_t n = hi - lo;
+#define SLOT(j) (KR_DATA(sl[(j) * nv + i]) + lo)
+  switch (o->kind) {
+  case KR_SGD: sgd_update(p, SLOT(0), g, n, k->flr, (float)c->momentum, c->nesterov); break;
+  case KR_RMSPROP: rms_update(p, SLOT(0), g, n, k->flr, (float)c->rho, (float)(1.0 - c->rho), k->feps); break;
+  case KR_ADAGRAD: adagrad_update(p, SLOT(0), g, n, k->flr, k->feps); break;
+  case KR_ADADELTA:
+    adadelta_update(p, SLOT(0), SLOT(1), g, n, k->flr, (float)c->rho, (float)(1.0 - c->rho), k->feps);
+    break;
+  case KR_ADAM:
+    if (o->amsgrad) amsgrad_update(p, SLOT(0), SLOT(1), SLOT(2), g, n, k->lr_t, k->betas, k->feps);
+    else adam_update(p, SLOT(0), SLOT(1), g, n, k->lr_t, k->betas, k->feps);
+    break;
+  case KR_ADAMAX: adamax_update(p, SLOT(0), SLOT(1), g, n, k->lr_t, k->betas, k->feps); break;
+  case KR_NADAM: nadam_update(p, SLOT(0), SLOT(1), g, n, k->flr, k->betas, k->cg, k->cm, k->cv, k->feps); break;
+  default: KR_ASSERT(0);
+  }
+#undef SLOT
+}
+
+/* Every update is element by element, so a large var is split among the
+** kernels' workers (kr_parallel) in contiguous ranges: memory-bound loops
+** that one core cannot saturate. The result does not depend on the split. */
+#define SPLIT_MIN 65536   /* elements below which a var stays on one worker */
+
+typedef struct step_job {
+  const kr_optim *o;
+  const step_k *k;
+  float *const *grads;
+} step_job;
+
+static void step_part(void *arg, int t, int T)
+{
+  const step_job *j = arg;
+  for (int i = 0; i < j->o->nvars; i++) {
+    size_t n = (size_t)kr_tensor_numel(j->o->vars[i]);
+    if (n < SPLIT_MIN) {
+      if (i % T == t) update_range(j->o, j->k, j->grads, i, 0, n);
+      continue;
+    }
+    size_t lo = n * (size_t)t / (size_t)T / 16 * 16, hi = t + 1 == T ? n : n * (size_t)(t + 1) / (size_t)T / 16 * 16;
+    update_range(j->o, j->k, j->grads, i, lo, hi);
+  }
+}
+
+void kr_optim_step(kr_optim *o, float *const *grads)
+{
+  const kr_optim_cfg *c = &o->cfg;
   double eps = c->epsilon > 0 ? c->epsilon : 1e-7;
   double lr = c->lr;
   if (o->kind != KR_NADAM && c->decay > 0) lr /= 1.0 + c->decay * (double)o->iterations;
   double t = (double)o->iterations + 1.0;
-  float flr = (float)lr, feps = (float)eps;
+  step_k k;
+  memset(&k, 0, sizeof k);
+  k.flr = (float)lr;
+  k.feps = (float)eps;
   /* beta_1, 1 - beta_1, beta_2, 1 - beta_2: the differences taken in double
   ** (1 - (float)0.999 is off by 1.3e-5 relative) */
-  const float betas[4] = {(float)c->beta_1, (float)(1.0 - c->beta_1), (float)c->beta_2,
-                          (float)(1.0 - c->beta_2)};
+  k.betas[0] = (float)c->beta_1;
+  k.betas[1] = (float)(1.0 - c->beta_1);
+  k.betas[2] = (float)c->beta_2;
+  k.betas[3] = (float)(1.0 - c->beta_2);
+  if (o->kind == KR_ADAM) k.lr_t = (float)(lr * sqrt(1.0 - pow(c->beta_2, t)) / (1.0 - pow(c->beta_1, t)));
+  if (o->kind == KR_ADAMAX) k.lr_t = (float)(lr / (1.0 - pow(c->beta_1, t)));
+  if (o->kind == KR_NADAM) {
+    double mc_t = momentum_cache(c, t), mc_t1 = momentum_cache(c, t + 1.0);
+    double ms_new = o->m_schedule * mc_t, ms_next = ms_new * mc_t1;
+    k.cg = (float)((1.0 - mc_t) / (1.0 - ms_new));
+    k.cm = (float)(mc_t1 / (1.0 - ms_next));
+    k.cv = (float)(1.0 / (1.0 - pow(c->beta_2, t)));
+    o->m_schedule = ms_new;
+  }
 
   clip_grads(o, grads);
 
-  switch (o->kind) {
-  case KR_SGD:
-    for (int i = 0; i < nv; i++)
-      sgd_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), grads[i],
-                 (size_t)kr_tensor_numel(o->vars[i]), flr, (float)c->momentum, c->nesterov);
-    break;
-  case KR_RMSPROP:
-    for (int i = 0; i < nv; i++)
-      rms_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), grads[i],
-                 (size_t)kr_tensor_numel(o->vars[i]), flr, (float)c->rho,
-                 (float)(1.0 - c->rho), feps);
-    break;
-  case KR_ADAGRAD:
-    for (int i = 0; i < nv; i++)
-      adagrad_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), grads[i],
-                     (size_t)kr_tensor_numel(o->vars[i]), flr, feps);
-    break;
-  case KR_ADADELTA:
-    for (int i = 0; i < nv; i++)
-      adadelta_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i],
-                      (size_t)kr_tensor_numel(o->vars[i]), flr, (float)c->rho,
-                      (float)(1.0 - c->rho), feps);
-    break;
-  case KR_ADAM: {
-    float lr_t = (float)(lr * sqrt(1.0 - pow(c->beta_2, t)) / (1.0 - pow(c->beta_1, t)));
-    for (int i = 0; i < nv; i++) {
-      size_t n = (size_t)kr_tensor_numel(o->vars[i]);
-      if (o->amsgrad)
-        amsgrad_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]),
-                       KR_DATA(sl[2 * nv + i]), grads[i], n, lr_t, betas, feps);
-      else
-        adam_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i], n,
-                    lr_t, betas, feps);
-    }
-    break;
-  }
-  case KR_ADAMAX: {
-    float lr_t = (float)(lr / (1.0 - pow(c->beta_1, t)));
-    for (int i = 0; i < nv; i++)
-      adamax_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i],
-                    (size_t)kr_tensor_numel(o->vars[i]), lr_t, betas, feps);
-    break;
-  }
-  case KR_NADAM: {
-    double mc_t = momentum_cache(c, t), mc_t1 = momentum_cache(c, t + 1.0);
-    double ms_new = o->m_schedule * mc_t, ms_next = ms_new * mc_t1;
-    float cg = (float)((1.0 - mc_t) / (1.0 - ms_new));
-    float cm = (float)(mc_t1 / (1.0 - ms_next));
-    float cv = (float)(1.0 / (1.0 - pow(c->beta_2, t)));
-    o->m_schedule = ms_new;
-    for (int i = 0; i < nv; i++)
-      nadam_update(KR_DATA(o->vars[i]), KR_DATA(sl[i]), KR_DATA(sl[nv + i]), grads[i],
-                   (size_t)kr_tensor_numel(o->vars[i]), flr, betas, cg, cm, cv, feps);
-    break;
-  }
-  default:
-    KR_ASSERT(0);
-  }
+  size_t total = 0;
+  for (int i = 0; i < o->nvars; i++) total += (size_t)kr_tensor_numel(o->vars[i]);
+  int T = kr_get_num_threads(o->ctx);
+  if (T < 1 || total < 2 * SPLIT_MIN) T = 1;
+  if (T > 16) T = 16;
+  step_job j = {o, &k, grads};
+  kr_parallel(T, step_part, &j);
   o->iterations++;
 }
 

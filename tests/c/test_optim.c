@@ -464,10 +464,99 @@ static void test_alloc_failures(void)
   }
 }
 
+/* ---- large vars split among the workers: every kind, after 3 steps, 1, 2 and
+** 3 threads give the same weights and slots bit for bit, and the same weights
+** as the vars cut into pieces small enough to be updated whole (uneven sizes:
+** the ends of the split; small vars on one worker each) ---- */
+
+typedef struct piece { int v; int64_t start, len; } piece;
+
+/* the weights after 3 steps, the pieces' end to end; the slots likewise if `slots` */
+static float *run_pieces(const kr_optim_cfg *cfg, int threads, int np, const piece *ps, float **slots, size_t *nslotf)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_set_num_threads(ctx, threads);
+  kr_tensor *vars[8];
+  float *g[8];
+  size_t total = 0;
+  for (int i = 0; i < np; i++) {
+    kr_shape vs = kr_shape_make(1, &ps[i].len);
+    vars[i] = kr_tensor_new(ctx, &vs);
+    g[i] = malloc((size_t)ps[i].len * sizeof(float));
+    for (int64_t j = 0; j < ps[i].len; j++) {
+      int64_t q = ps[i].start + j;
+      KR_DATA(vars[i])[j] = (float)((q * 37 + ps[i].v) % 101) / 50.0f - 1.0f;
+    }
+    total += (size_t)ps[i].len;
+  }
+  kr_optim *o = kr_optim_new(ctx, cfg);
+  CHECK(o && kr_optim_bind(o, np, vars) == KR_OK);
+  for (int k = 0; o && k < 3; k++) {
+    for (int i = 0; i < np; i++)
+      for (int64_t j = 0; j < ps[i].len; j++) {
+        int64_t q = ps[i].start + j;
+        g[i][j] = (float)((q * 13 + 7 * k + ps[i].v) % 97) / 40.0f - 1.2f;
+      }
+    kr_optim_step(o, g);
+  }
+  float *w = malloc(total * sizeof(float));
+  size_t off = 0;
+  for (int i = 0; i < np; i++) {
+    memcpy(w + off, KR_DATA(vars[i]), (size_t)ps[i].len * sizeof(float));
+    off += (size_t)ps[i].len;
+  }
+  if (slots && o) {
+    *nslotf = 0;
+    for (int i = 0; i < kr_optim_nslots(o); i++) *nslotf += (size_t)kr_tensor_numel(kr_optim_slot(o, i));
+    *slots = malloc(*nslotf * sizeof(float));
+    off = 0;
+    for (int i = 0; i < kr_optim_nslots(o); i++) {
+      kr_tensor *t = kr_optim_slot(o, i);
+      memcpy(*slots + off, KR_DATA(t), (size_t)kr_tensor_numel(t) * sizeof(float));
+      off += (size_t)kr_tensor_numel(t);
+    }
+  }
+  kr_optim_free(o);
+  for (int i = 0; i < np; i++) {
+    kr_tensor_release(vars[i]);
+    free(g[i]);
+  }
+  kr_ctx_free(ctx);
+  return w;
+}
+
+static void test_threads(void)
+{
+  static const piece whole[4] = {{0, 0, 200003}, {1, 0, 70001}, {2, 0, 100}, {3, 0, 5}};
+  static const piece cut[8] = {{0, 0, 50001},     {0, 50001, 50001}, {0, 100002, 50001}, {0, 150003, 50000},
+                               {1, 0, 35001},     {1, 35001, 35000}, {2, 0, 100},        {3, 0, 5}};
+  size_t total = 200003 + 70001 + 100 + 5;
+  for (int c = 0; c < OF_NCASES; c++) {
+    const of_case *fc = &of_cases[c];
+    float *w[3], *sl[3] = {NULL, NULL, NULL};
+    size_t ns[3] = {0, 0, 0};
+    for (int th = 1; th <= 3; th++) w[th - 1] = run_pieces(&fc->cfg, th, 4, whole, &sl[th - 1], &ns[th - 1]);
+    float *ref = run_pieces(&fc->cfg, 1, 8, cut, NULL, NULL);
+    CHECK_MSG(memcmp(w[0], ref, total * sizeof(float)) == 0, "%s: 1 thread: the weights differ from the cut vars'",
+              fc->name);
+    for (int th = 2; th <= 3; th++) {
+      int same = memcmp(w[th - 1], w[0], total * sizeof(float)) == 0;
+      same &= sl[th - 1] && sl[0] && ns[th - 1] == ns[0] && memcmp(sl[th - 1], sl[0], ns[0] * sizeof(float)) == 0;
+      CHECK_MSG(same, "%s: %d threads give other weights or slots than 1", fc->name, th);
+    }
+    for (int th = 0; th < 3; th++) {
+      free(w[th]);
+      free(sl[th]);
+    }
+    free(ref);
+  }
+}
+
 int main(void)
 {
   test_trajectories();
   test_shapes();
+  test_threads();
   test_slots();
   test_decay();
   test_epsilon_default();

@@ -49,14 +49,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* the data-moving loops (im2col, masks, pooling) are built for AVX-512,
-** AVX2 and plain x86-64, picked at load time (GCC's target_clones) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VEC_CLONES
-#endif
-
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
 #define MIN_ROWS 16
@@ -151,6 +143,15 @@ static cgeom transposed(const cgeom *g)
   t.pl = (g->KW - 1) * g->dw - g->pl;
   return t;
 }
+
+/* the kernel gradient's job (im2col or the direct kernel) */
+typedef struct gk_job {
+  cgeom g;
+  const float *dy, *mask, *x;
+  float *dw, *scratch;
+  int bias;
+  size_t slot, dz_off, part_off, db_off;
+} gk_job;
 
 /* ---- im2col and col2im over a block of rows ---- */
 
@@ -646,6 +647,16 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
 
 #define DIRECT_MIN_CH 3
 
+/* output columns [*lo, *hi) whose taps (column dilation 1) all fall inside the input row */
+static void inside_cols(const cgeom *g, int64_t *lo, int64_t *hi)
+{
+  int64_t l = (g->pl + g->sw - 1) / g->sw, last = g->W - g->KW + g->pl, h = last < 0 ? 0 : last / g->sw + 1;
+  if (l > g->Wo) l = g->Wo;
+  if (h > g->Wo) h = g->Wo;
+  *lo = l;
+  *hi = h < l ? l : h;
+}
+
 static int direct_ok_cpu(void) { return __builtin_cpu_supports("avx512f") != 0; }
 
 static int direct_ok(const cgeom *g)
@@ -725,14 +736,10 @@ static void direct_rows(void *arg, int t, int T)
   static const int pws[5] = {0, 24, 12, 8, 6};
   static const direct_fn tiles[5] = {NULL, direct_tile1, direct_tile2, direct_tile3, direct_tile4};
   static const direct_fn pixels[5] = {NULL, direct_px1, direct_px2, direct_px3, direct_px4};
-  int64_t PW = pws[NV], n0, n1;
+  int64_t PW = pws[NV], n0, n1, lo, hi;
   direct_fn tile = tiles[NV], px = pixels[NV];
   share(g->N, t, T, &n0, &n1);
-  /* output columns whose taps all fall inside the row: [lo, hi) */
-  int64_t lo = g->pl, hi = g->W + g->pl - g->KW + 1;
-  if (lo > g->Wo) lo = g->Wo;
-  if (hi > g->Wo) hi = g->Wo;
-  if (hi < lo) hi = lo;
+  inside_cols(g, &lo, &hi);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++) {
       int64_t kh0 = g->pt - oh, kh1 = g->H + g->pt - oh;
@@ -772,14 +779,6 @@ static int64_t gkd_rows(const cgeom *g)
   int64_t r = GKD_FLOATS / (g->Wo * g->O);
   return r < 1 ? 1 : r > g->Ho ? g->Ho : r;
 }
-
-typedef struct gkd_job {
-  cgeom g;
-  const float *dy, *mask, *x;
-  float *dw, *scratch;
-  int bias;
-  size_t slot, part_off, db_off;
-} gkd_job;
 
 /* acc (CB rows of dw from j0, stride O) += over the output rows [oh0, oh1) of
 ** the strip starting at row s0 (dz: the strip) and the columns [lo, hi) */
@@ -861,19 +860,15 @@ __attribute__((target("avx512f,fma"))) static void gkd_pixel(const cgeom *g, con
 
 static void gkd_rows_fn(void *arg, int t, int T)
 {
-  gkd_job *j = arg;
+  gk_job *j = arg;
   const cgeom *g = &j->g;
-  int64_t n0, n1, O = g->O, K = gK(g), J = g->KW * g->C, S = gkd_rows(g), NV = O / 16;
+  int64_t n0, n1, lo, hi, O = g->O, K = gK(g), J = g->KW * g->C, S = gkd_rows(g), NV = O / 16;
   share(g->N, t, T, &n0, &n1);
   float *slot = j->scratch + (size_t)t * j->slot, *db = slot + j->db_off;
   float *acc = t == 0 ? j->dw : slot + j->part_off;
   memset(acc, 0, (size_t)(K * O) * sizeof(float));
   if (j->bias) memset(db, 0, (size_t)O * sizeof(float));
-  /* output columns whose taps all fall inside the row: [lo, hi) */
-  int64_t lo = (g->pl + g->sw - 1) / g->sw, last = g->W - g->KW + g->pl, hi = last < 0 ? 0 : last / g->sw + 1;
-  if (lo > g->Wo) lo = g->Wo;
-  if (hi > g->Wo) hi = g->Wo;
-  if (hi < lo) hi = lo;
+  inside_cols(g, &lo, &hi);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t s0 = 0; s0 < g->Ho; s0 += S) {
       int64_t rows = g->Ho - s0 < S ? g->Ho - s0 : S, np = rows * g->Wo;
@@ -1089,14 +1084,6 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
 
 /* ---- kernel gradient: dw = sum over rows of cols^T dz; db = column sums of dz ---- */
 
-typedef struct gk_job {
-  cgeom g;
-  const float *dy, *mask, *x;
-  float *dw, *scratch;
-  int bias;
-  size_t slot, dz_off, part_off, db_off;
-} gk_job;
-
 VEC_CLONES static void gk_rows(void *arg, int t, int T)
 {
   gk_job *j = arg;
@@ -1169,10 +1156,9 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
   int T = workers(e, j.g.N, work, node_slots(e->node));
 #if HAVE_DIRECT
-  if (gkd_ok(&j.g)) {
-    gkd_job d = {j.g, j.dy, j.mask, j.x, j.dw, j.scratch, j.bias, j.slot, j.part_off, j.db_off};
-    kr_parallel(T, gkd_rows_fn, &d);
-  } else
+  if (gkd_ok(&j.g))
+    kr_parallel(T, gkd_rows_fn, &j);
+  else
 #endif
     kr_parallel(T, gk_rows, &j);
   int64_t O = j.g.O, KO = gK(&j.g) * O;

@@ -217,15 +217,9 @@ GRAD2(kr_k_clip_grad, (v >= f0 && v <= f1) ? dy : 0.0f)
 
 #define DROP_LANES 16
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DROP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DROP_CLONES
-#endif
-
 static inline uint32_t rotl32(uint32_t v, int k) { return (v << k) | (v >> (32 - k)); }
 
-DROP_CLONES static void dropout_fill(uint32_t st[4][DROP_LANES], const float *restrict x, float *restrict m,
+VEC_CLONES static void dropout_fill(uint32_t st[4][DROP_LANES], const float *restrict x, float *restrict m,
                                      float *restrict y, int64_t n, uint32_t thr, float keep)
 {
   uint32_t *restrict s0 = st[0], *restrict s1 = st[1], *restrict s2 = st[2], *restrict s3 = st[3];

@@ -91,4 +91,12 @@ int kr_k_batchnorm_grad_param(const kr_exec *e);
 /* shared by the kernels: strides of `in` aligned to `out` (0 on broadcast axes) */
 void kr_bcast_strides(const kr_shape *in, const kr_shape *out, int64_t *st);
 
+/* loops built for AVX-512, AVX2 and plain x86-64, picked at load time
+** (GCC's target_clones): the conv family's data movement, dropout */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 #endif

@@ -13,7 +13,7 @@ OPT      ?= -O2 -ftree-vectorize -fno-math-errno
 CFLAGS   ?= $(OPT) -g
 KR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
             -fPIC -Isrc -I$(LUA_INC) -I$(HDF5_INC) -Ibuild $(CFLAGS)
-LIBS      = -lopenblas -lhdf5_serial -lz -lm -lpthread
+LIBS      = -lopenblas -lhdf5_serial -lz -lm -lpthread -ldl
 HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
 
 B = build
@@ -116,12 +116,12 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 0
 FUZZ_FLAGS    = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRC      = tests/fuzz/fuzz_model_file.c src/io/model_file.c src/ctx.c src/tensor.c
+FUZZ_SRC      = tests/fuzz/fuzz_model_file.c src/io/model_file.c src/ctx.c src/blas.c src/tensor.c
 
 .PHONY: fuzz
 $(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/kr.h src/ctx_impl.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) -lopenblas -lz -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) -lopenblas -lz -lm -lpthread -ldl
 
 fuzz: $(B)/fuzz/fuzz_model_file
 	@mkdir -p $(B)/fuzz/corpus $(B)/fuzz/artifacts

@@ -63,6 +63,7 @@ char *kr_shape_str(const kr_shape *s, char *buf, size_t n)
 
 kr_ctx *kr_ctx_new(void)
 {
+  kr_blas_init();   /* once per process: OpenBLAS's kernels fit the CPU */
   kr_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return NULL;
   kr_rng_seed(ctx, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx);

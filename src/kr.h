@@ -93,6 +93,26 @@ void kr_set_num_threads(kr_ctx *ctx, int n);
 int kr_get_num_threads(const kr_ctx *ctx);
 double kr_now(void);                               /* monotonic seconds */
 
+/* ---- OpenBLAS's kernels (blas.c) ----
+** kr_blas_init checks, once per process, that OpenBLAS runs the best kernels
+** it has for this CPU and corrects its choice where it fell back (see blas.c);
+** kr_ctx_new calls it. The record is read-only afterwards. */
+typedef struct kr_blas_info {
+  char core[48];           /* the kernels in use: openblas_get_corename() */
+  char chosen_by[16];      /* "openblas", "user", "corrected" or "fallback" */
+  char openblas_core[48];  /* what OpenBLAS chose itself ("" when the user chose) */
+  char detail[256];        /* how, in words */
+  char warning[512];       /* non-empty after a failed correction (also on stderr) */
+  char cpu_model[64];
+  char cpu_features[128];
+  char cpu_level[16];      /* "SSE", "AVX", "AVX2+FMA", "AVX-512" or "unknown" */
+  char config[128];        /* openblas_get_config() */
+  int checked;             /* 1: the corrected core agreed with the C reference */
+} kr_blas_info;
+
+const kr_blas_info *kr_blas_init(void);
+int kr_blas_threads(void);                          /* OpenBLAS's thread count now */
+
 /* ---- tensors (tensor.c) ---- */
 
 typedef struct kr_storage {

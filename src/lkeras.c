@@ -29,6 +29,7 @@
 #include <lualib.h>
 
 #include "lkeras.h"
+#include "kr.h"
 
 #define PROG        "lkeras"
 #define PROMPT      "> "
@@ -668,6 +669,15 @@ static int read_chunk(lua_State *L, struct repl *r)
   }
 }
 
+/* lkeras --version: the BLAS line too (which kernels run, and why) */
+static void print_blas(void)
+{
+  const kr_blas_info *b = kr_blas_init();
+  printf("OpenBLAS: %s kernels (%s: %s), %d threads; CPU: %s (%s)\n", b->core, b->chosen_by, b->detail,
+         kr_blas_threads(), b->cpu_model, b->cpu_level);
+  fflush(stdout);
+}
+
 static void print_version(lua_State *L)
 {
   int top = lua_gettop(L);
@@ -878,7 +888,10 @@ static int pmain(lua_State *L)
   lua_gc(L, LUA_GCRESTART);
   make_arg_table(L, cl);
   if (cl->flags & OPT_WARN) lua_warning(L, "@on", 0);
-  if (cl->flags & OPT_V) print_version(L);
+  if (cl->flags & OPT_V) {
+    print_version(L);
+    print_blas();
+  }
   if (!(cl->flags & OPT_NOENV) && run_init(L) != LUA_OK) return 0;
   if (run_options(L, cl) != LUA_OK) return 0;
   if (cl->script > 0 && run_script(L, cl) != LUA_OK) return 0;

@@ -76,6 +76,11 @@ end
 K._axis_mask = axis_mask
 
 function K.epsilon() return EPSILON end
+
+-- The OpenBLAS kernels in use and how they were chosen (src/blas.c): a table
+-- {core, chosen_by = "openblas"|"user"|"corrected"|"fallback", openblas_core,
+-- detail, warning, checked, threads, cpu_model, cpu_features, cpu_level, config}.
+function K.blas_info() return core.blas_info() end
 function K.set_epsilon(e) EPSILON = e end
 function K.floatx() return "float32" end
 function K.image_data_format() return "channels_last" end

@@ -15,6 +15,7 @@
 local keras = keras or require "keras"
 local L = keras.layers
 local now = keras._core.now
+local blas = keras.backend.blas_info()   -- the OpenBLAS kernels this run uses, and the CPU
 
 -- ---------------------------------------------------------------- data
 
@@ -285,6 +286,10 @@ local fields = {
   {"threads", num(keras.get_num_threads())},
   {"default_threads", num(default_threads)},
   {"OPENBLAS_CORETYPE", string.format("%q", os.getenv("OPENBLAS_CORETYPE") or "")},
+  {"blas_core", string.format("%q", blas.core)},
+  {"blas_chosen_by", string.format("%q", blas.chosen_by)},
+  {"blas_openblas_core", string.format("%q", blas.openblas_core)},
+  {"cpu", string.format("%q", blas.cpu_model)},
   {"samples", num(n)},
   {"batch", num(batch)},
   {"epochs_timed", num(timed)},

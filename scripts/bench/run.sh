@@ -16,7 +16,10 @@
 # Environment: LKERAS_PEER_DIR (where torch_seed.py is, when ../shared/bench/peers
 # beside the clone is missing), LKERAS_BENCH_REPEAT (runs per configuration, best
 # kept; default 1), LKERAS_BENCH_ARGS (extra arguments for both sides, e.g.
-# "--samples 2000 --epochs 3" for a quick check), LKERAS_BENCH_NO_PEER=1 (ours only).
+# "--samples 2000 --epochs 3" for a quick check), LKERAS_BENCH_NO_PEER=1 (ours only),
+# LKERAS_BENCH_ENV (extra environment for our side alone, e.g.
+# "LKERAS_TEST_BLAS_CORE=Prescott": OpenBLAS's SSE3 fallback, corrected by lkeras).
+# Every line names the OpenBLAS kernels each side ran ("blas_core") and the CPU.
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -135,7 +138,7 @@ for w in "$@"; do
       largs=$(echo "$args" | sed 's/ --channels-last//')
       case $name in *channels_last*) ;; *)
         # shellcheck disable=SC2086
-        run_one lkeras "$name" env $envs "$LK" "$BENCH" "$w" $largs $EXTRA >> "$ours" ;;
+        run_one lkeras "$name" env $envs ${LKERAS_BENCH_ENV:-} "$LK" "$BENCH" "$w" $largs $EXTRA >> "$ours" ;;
       esac
       if [ -n "$PEER" ]; then
         # shellcheck disable=SC2086
@@ -153,11 +156,12 @@ for w in "$@"; do
   l_rss=$(field "$lt" maxrss_mb); t_rss=$(field "$tt" maxrss_mb)
   l_rss_max=$(sed -n 's/.*"maxrss_mb": *\([0-9.]*\).*/\1/p' "$ours" | sort -n | tail -1)
   t_rss_min=$(sed -n 's/.*"maxrss_mb": *\([0-9.]*\).*/\1/p' "$theirs" | sort -n | head -1)
-  summary=$(printf '{"workload": "%s", "summary": true, "lkeras_train_sps": %s, "lkeras_train_config": "%s", "lkeras_infer_sps": %s, "lkeras_infer_config": "%s", "torch_best_train_sps": %s, "torch_best_config": "%s", "torch_best_infer_sps": %s, "torch_best_infer_config": "%s", "train_ratio": %s, "infer_ratio": %s, "lkeras_maxrss_mb": %s, "torch_maxrss_mb": %s, "rss_ratio": %s, "lkeras_maxrss_mb_max": %s, "torch_maxrss_mb_min": %s, "rss_ratio_worst": %s, "OPENBLAS_CORETYPE": "%s"}' \
+  summary=$(printf '{"workload": "%s", "summary": true, "lkeras_train_sps": %s, "lkeras_train_config": "%s", "lkeras_infer_sps": %s, "lkeras_infer_config": "%s", "torch_best_train_sps": %s, "torch_best_config": "%s", "torch_best_infer_sps": %s, "torch_best_infer_config": "%s", "train_ratio": %s, "infer_ratio": %s, "lkeras_maxrss_mb": %s, "torch_maxrss_mb": %s, "rss_ratio": %s, "lkeras_maxrss_mb_max": %s, "torch_maxrss_mb_min": %s, "rss_ratio_worst": %s, "OPENBLAS_CORETYPE": "%s", "lkeras_blas_core": "%s", "lkeras_blas_chosen_by": "%s", "torch_blas_core": "%s", "cpu": "%s"}' \
     "$w" "$(num "$l_tsps")" "$(sfield "$lt" config)" "$(num "$l_isps")" "$(sfield "$li" config)" \
     "$(num "$t_tsps")" "$(sfield "$tt" config)" "$(num "$t_isps")" "$(sfield "$ti" config)" \
     "$(ratio "$l_tsps" "$t_tsps")" "$(ratio "$l_isps" "$t_isps")" \
     "$(num "$l_rss")" "$(num "$t_rss")" "$(ratio "$l_rss" "$t_rss")" \
-    "$(num "$l_rss_max")" "$(num "$t_rss_min")" "$(ratio "$l_rss_max" "$t_rss_min")" "${OPENBLAS_CORETYPE:-}")
+    "$(num "$l_rss_max")" "$(num "$t_rss_min")" "$(ratio "$l_rss_max" "$t_rss_min")" "${OPENBLAS_CORETYPE:-}" \
+    "$(sfield "$lt" blas_core)" "$(sfield "$lt" blas_chosen_by)" "$(sfield "$tt" blas_core)" "$(sfield "$lt" cpu)")
   echo "$summary" | tee -a "$RESULTS"
 done

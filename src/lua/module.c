@@ -100,7 +100,40 @@ static int core_fail_alloc(lua_State *L)
   return 0;
 }
 
+/* keras.backend.blas_info(): OpenBLAS's kernels, how they were chosen, the CPU */
+static int core_blas_info(lua_State *L)
+{
+  const kr_blas_info *b = kr_blas_init();
+  lua_createtable(L, 0, 11);
+  lua_pushstring(L, b->core);
+  lua_setfield(L, -2, "core");
+  lua_pushstring(L, b->chosen_by);
+  lua_setfield(L, -2, "chosen_by");
+  lua_pushstring(L, b->openblas_core);
+  lua_setfield(L, -2, "openblas_core");
+  lua_pushstring(L, b->detail);
+  lua_setfield(L, -2, "detail");
+  if (b->warning[0]) {
+    lua_pushstring(L, b->warning);
+    lua_setfield(L, -2, "warning");
+  }
+  lua_pushboolean(L, b->checked);
+  lua_setfield(L, -2, "checked");
+  lua_pushinteger(L, kr_blas_threads());
+  lua_setfield(L, -2, "threads");
+  lua_pushstring(L, b->cpu_model);
+  lua_setfield(L, -2, "cpu_model");
+  lua_pushstring(L, b->cpu_features);
+  lua_setfield(L, -2, "cpu_features");
+  lua_pushstring(L, b->cpu_level);
+  lua_setfield(L, -2, "cpu_level");
+  lua_pushstring(L, b->config);
+  lua_setfield(L, -2, "config");
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"blas_info", core_blas_info},
   {"mem", core_mem},
   {"set_num_threads", core_set_threads},
   {"get_num_threads", core_get_threads},

@@ -311,7 +311,7 @@ static void decide(void)
       const char *now = openblas_get_corename();
       int ok = core_level(now) > own_level && check_core(corrupt);
       if (ok) {
-        snprintf(info.chosen_by, sizeof info.chosen_by, "corrected");
+        snprintf(info.chosen_by, sizeof info.chosen_by, "lkeras");
         snprintf(info.detail, sizeof info.detail, "OpenBLAS chose %.40s (%s) for this %s CPU; %.40s agreed with a C reference",
                  own, level_names[own_level], level_names[cpu.level], now);
         info.checked = 1;
@@ -319,7 +319,8 @@ static void decide(void)
         char got[48];
         snprintf(got, sizeof got, "%s", now);
         reselect(&sel, test_core && *test_core ? test_core : NULL);
-        snprintf(info.chosen_by, sizeof info.chosen_by, "fallback");
+        snprintf(info.chosen_by, sizeof info.chosen_by, "openblas");
+        snprintf(info.rejected, sizeof info.rejected, "%s", got);
         snprintf(info.detail, sizeof info.detail, "%s %.40s disagreed with the C reference: OpenBLAS's own %.40s kept",
                  core_level(got) > own_level ? "the better core" : "selecting the better core failed; got", got,
                  openblas_get_corename());

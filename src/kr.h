@@ -99,7 +99,8 @@ double kr_now(void);                               /* monotonic seconds */
 ** kr_ctx_new calls it. The record is read-only afterwards. */
 typedef struct kr_blas_info {
   char core[48];           /* the kernels in use: openblas_get_corename() */
-  char chosen_by[16];      /* "openblas", "user", "corrected" or "fallback" */
+  char chosen_by[16];      /* "openblas", "lkeras" (corrected) or "user" (OPENBLAS_CORETYPE) */
+  char rejected[48];       /* a better core that disagreed with the reference ("" if none) */
   char openblas_core[48];  /* what OpenBLAS chose itself ("" when the user chose) */
   char detail[256];        /* how, in words */
   char warning[512];       /* non-empty after a failed correction (also on stderr) */

@@ -14,7 +14,8 @@ local function sh(cmd)
 end
 
 local PROBE = [[local b = (keras or require 'keras').backend.blas_info()
-print('core=' .. b.core); print('chosen_by=' .. b.chosen_by); print('cpu_level=' .. b.cpu_level)]]
+print('core=' .. b.core); print('chosen_by=' .. b.chosen_by); print('cpu_level=' .. b.cpu_level)
+print('rejected=' .. tostring(b.rejected))]]
 
 local function probe(prefix)
   local out, ok = sh(prefix .. string.format(" -e %q", PROBE))
@@ -29,10 +30,10 @@ describe("keras.backend.blas_info", function()
     local b = K.blas_info()
     assert.is_string(b.core)
     assert.is_true(#b.core > 0)
-    assert.is_truthy(({openblas = 1, user = 1, corrected = 1, fallback = 1})[b.chosen_by])
+    assert.is_truthy(({openblas = 1, user = 1, lkeras = 1})[b.chosen_by])
     assert.is_string(b.detail)
     assert.is_true(math.type(b.threads) == "integer" and b.threads >= 1)
-    assert.is_string(b.cpu_model)
+    assert.is_string(b.cpu)
     assert.is_truthy(({SSE = 1, AVX = 1, ["AVX2+FMA"] = 1, ["AVX-512"] = 1, unknown = 1})[b.cpu_level])
     assert.matches("OpenBLAS", b.config)
     assert.is_boolean(b.checked)
@@ -59,7 +60,7 @@ describe("OpenBLAS's fallback kernels", function()
     if r.cpu_level == "SSE" or r.cpu_level == "unknown" then
       assert.equals("Prescott", r.core, out)
     else
-      assert.equals("corrected", r.chosen_by, out)
+      assert.equals("lkeras", r.chosen_by, out)
       assert.are_not.equal("Prescott", r.core)
     end
   end)
@@ -67,7 +68,7 @@ describe("OpenBLAS's fallback kernels", function()
   it("are corrected in the lkeras host", function()
     local r, out = probe(CLEAN .. "LKERAS_TEST_BLAS_CORE=Prescott build/lkeras")
     if r.cpu_level ~= "SSE" and r.cpu_level ~= "unknown" then
-      assert.equals("corrected", r.chosen_by, out)
+      assert.equals("lkeras", r.chosen_by, out)
       assert.are_not.equal("Prescott", r.core)
     end
   end)
@@ -82,7 +83,8 @@ describe("OpenBLAS's fallback kernels", function()
     local r, out = probe(lua .. "LKERAS_TEST_BLAS_CORE=Prescott LKERAS_TEST_BLAS_MISMATCH=1 lua5.4")
     assert.equals("Prescott", r.core, out)
     if r.cpu_level ~= "SSE" and r.cpu_level ~= "unknown" then
-      assert.equals("fallback", r.chosen_by, out)
+      assert.equals("openblas", r.chosen_by, out)
+      assert.are_not.equal("nil", r.rejected, out)
       assert.matches("lkeras: warning: OpenBLAS runs its Prescott kernels", out, 1, true)
     end
   end)

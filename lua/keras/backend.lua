@@ -78,8 +78,8 @@ K._axis_mask = axis_mask
 function K.epsilon() return EPSILON end
 
 -- The OpenBLAS kernels in use and how they were chosen (src/blas.c): a table
--- {core, chosen_by = "openblas"|"user"|"corrected"|"fallback", openblas_core,
--- detail, warning, checked, threads, cpu_model, cpu_features, cpu_level, config}.
+-- {core, chosen_by = "openblas"|"lkeras"|"user", openblas_core, detail, checked,
+-- rejected, warning, threads, cpu, cpu_features, cpu_level, config}.
 function K.blas_info() return core.blas_info() end
 function K.set_epsilon(e) EPSILON = e end
 function K.floatx() return "float32" end

@@ -289,7 +289,7 @@ local fields = {
   {"blas_core", string.format("%q", blas.core)},
   {"blas_chosen_by", string.format("%q", blas.chosen_by)},
   {"blas_openblas_core", string.format("%q", blas.openblas_core)},
-  {"cpu", string.format("%q", blas.cpu_model)},
+  {"cpu", string.format("%q", blas.cpu)},
   {"samples", num(n)},
   {"batch", num(batch)},
   {"epochs_timed", num(timed)},

@@ -122,7 +122,11 @@ static int core_blas_info(lua_State *L)
   lua_pushinteger(L, kr_blas_threads());
   lua_setfield(L, -2, "threads");
   lua_pushstring(L, b->cpu_model);
-  lua_setfield(L, -2, "cpu_model");
+  lua_setfield(L, -2, "cpu");
+  if (b->rejected[0]) {
+    lua_pushstring(L, b->rejected);
+    lua_setfield(L, -2, "rejected");
+  }
   lua_pushstring(L, b->cpu_features);
   lua_setfield(L, -2, "cpu_features");
   lua_pushstring(L, b->cpu_level);

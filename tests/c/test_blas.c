@@ -24,7 +24,7 @@
 /* the child: prints blas_info's fields and the error of a 67x131 @ 131x45 product */
 static const char *CHILD =
   "local b = keras.backend.blas_info()\n"
-  "for _, k in ipairs{'core', 'chosen_by', 'openblas_core', 'cpu_level', 'detail'} do\n"
+  "for _, k in ipairs{'core', 'chosen_by', 'openblas_core', 'cpu_level', 'detail', 'rejected'} do\n"
   "  print(k .. '=' .. tostring(b[k]))\n"
   "end\n"
   "print('checked=' .. tostring(b.checked))\n"
@@ -54,7 +54,7 @@ static int child(void)
 }
 
 typedef struct result {
-  char core[64], chosen_by[32], openblas_core[64], cpu_level[32], detail[300], checked[8], warning[1024];
+  char core[64], chosen_by[32], openblas_core[64], cpu_level[32], detail[300], checked[8], rejected[64], warning[1024];
   double product_err;
   int ran;
 } result;
@@ -87,6 +87,7 @@ static result run_child(const char *self, const char *envs)
     field(line, "cpu_level", r.cpu_level, sizeof r.cpu_level);
     field(line, "detail", r.detail, sizeof r.detail);
     field(line, "checked", r.checked, sizeof r.checked);
+    field(line, "rejected", r.rejected, sizeof r.rejected);
     if (strncmp(line, "lkeras: warning: ", 17) == 0) snprintf(r.warning, sizeof r.warning, "%s", line);
     if (strncmp(line, "product_err=", 12) == 0) r.product_err = atof(line + 12);
   }
@@ -134,9 +135,10 @@ int main(int argc, char **argv)
   CHECK_MSG(strcmp(a.openblas_core, "Prescott") == 0, "openblas_core '%s'", a.openblas_core);
   int lvl = cpu_level(a.cpu_level);
   if (lvl > 0) {
-    CHECK_MSG(strcmp(a.chosen_by, "corrected") == 0, "chosen_by '%s' (%s)", a.chosen_by, a.detail);
+    CHECK_MSG(strcmp(a.chosen_by, "lkeras") == 0, "chosen_by '%s' (%s)", a.chosen_by, a.detail);
     CHECK_MSG(level_of(a.core) == lvl, "core %s for a %s CPU", a.core, a.cpu_level);
     CHECK_MSG(strcmp(a.checked, "true") == 0, "checked %s", a.checked);
+    CHECK_MSG(strcmp(a.rejected, "nil") == 0, "rejected '%s'", a.rejected);
     CHECK_MSG(a.warning[0] == '\0', "unexpected warning: %s", a.warning);
   } else {
     CHECK_MSG(strcmp(a.chosen_by, "openblas") == 0 && strcmp(a.core, "Prescott") == 0,
@@ -159,7 +161,8 @@ int main(int argc, char **argv)
   CHECK_MSG(f.ran, "child (mismatch) failed");
   CHECK_MSG(strcmp(f.core, "Prescott") == 0, "core '%s'", f.core);
   if (lvl > 0) {
-    CHECK_MSG(strcmp(f.chosen_by, "fallback") == 0, "chosen_by '%s'", f.chosen_by);
+    CHECK_MSG(strcmp(f.chosen_by, "openblas") == 0, "chosen_by '%s'", f.chosen_by);
+    CHECK_MSG(level_of(f.rejected) == lvl, "rejected '%s'", f.rejected);
     CHECK_MSG(strstr(f.warning, "disagreed with the C reference") != NULL, "warning '%s'", f.warning);
     CHECK_MSG(strcmp(f.checked, "false") == 0, "checked %s", f.checked);
   }
@@ -168,7 +171,7 @@ int main(int argc, char **argv)
   /* 4. as found (OPENBLAS_CORETYPE unset): the kernels in use fit the CPU */
   result d = run_child(self, CLEAN);
   CHECK_MSG(d.ran, "child (as found) failed");
-  CHECK_MSG(strcmp(d.chosen_by, "openblas") == 0 || strcmp(d.chosen_by, "corrected") == 0, "chosen_by '%s'",
+  CHECK_MSG(strcmp(d.chosen_by, "openblas") == 0 || strcmp(d.chosen_by, "lkeras") == 0, "chosen_by '%s'",
             d.chosen_by);
   CHECK_MSG(level_of(d.core) >= cpu_level(d.cpu_level), "core %s below a %s CPU", d.core, d.cpu_level);
   CHECK_MSG(d.product_err <= 4.0, "product error %g bounds", d.product_err);

@@ -13,16 +13,66 @@ local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil 
 
 -- ---- base class ----
 
-local Callback = {}
+-- keras.callbacks.Callback: the base of every callback class. Its hooks do
+-- nothing (so that a subclass may call them, as Python's super() does), and
+-- fit treats a hook that is still the base's as absent: a class without
+-- on_batch_begin/on_batch_end of its own costs no Lua call per batch.
+local Callback = {class_name = "Callback"}
 Callback.__index = Callback
+Callback.__tostring = function(self) return string.format("<%s callback>", self.class_name) end
 C.Callback = Callback
 
+local HOOKS = {"on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end", "on_train_begin", "on_train_end"}
+for _, h in ipairs(HOOKS) do Callback[h] = function() end end
+
+-- the arguments of a class's constructor as one table, as layers get them:
+-- Cls(a, b, {k = v}) and Cls{a, b, k = v} both give {a, b, k = v}
+local function ctor_args(...)
+  local n = select("#", ...)
+  local args = {}
+  local last = n > 0 and select(n, ...) or nil
+  local npos = n
+  if is_plain(last) then npos = n - 1 end
+  for i = 1, npos do args[i] = (select(i, ...)) end
+  if is_plain(last) then
+    for k, v in pairs(last) do
+      if math.type(k) == "integer" and k >= 1 then args[npos + k] = v else args[k] = v end
+    end
+  end
+  return args
+end
+
+local function construct(cls, ...)
+  local self = setmetatable({}, cls)
+  local init = cls.init
+  if init then init(self, ctor_args(...)) end
+  return self
+end
+
 local function class(name, parent)
-  local cls = setmetatable({class_name = name}, {__index = parent or Callback})
+  local cls = setmetatable({class_name = name}, {__index = parent or Callback, __call = construct})
   cls.__index = cls
+  cls.__tostring = Callback.__tostring
   return cls
 end
 C._class = class
+
+setmetatable(Callback, {__call = construct})
+
+--- Callback:extend(name) -> a callback class whose instances are made by
+-- calling it: Cls(...) runs cls.init(self, args) when the class has one.
+-- Define on_train_begin/end, on_epoch_begin/end, on_batch_begin/end(self,
+-- epoch_or_batch, logs); fit sets self.model and self.params first.
+function Callback.extend(parent, name)
+  if type(parent) ~= "table" or (parent ~= Callback and getmetatable(parent) == nil) then
+    error("Callback:extend: call it as a method, Callback:extend(name)", 2)
+  end
+  if type(name) ~= "string" or name == "" then
+    local got = type(name) == "string" and "''" or type(name)
+    error("Callback:extend: name must be a non-empty string, got " .. got, 2)
+  end
+  return class(name, parent)
+end
 
 function Callback:set_model(m) self.model = m end
 function Callback:set_params(p) self.params = p end
@@ -135,16 +185,31 @@ function C._runner(list, model, params)
   return setmetatable({list = list}, Runner)
 end
 
+-- whether a callback defines a hook of its own (the base class's are no-ops)
+local function defines(cb, hook)
+  local f = cb[hook]
+  return f ~= nil and f ~= Callback[hook]
+end
+
 function Runner:call(hook, ...)
   for _, cb in ipairs(self.list) do
-    local f = cb[hook]
-    if f then f(cb, ...) end
+    if defines(cb, hook) then cb[hook](cb, ...) end
   end
 end
 
+-- whether fit must report after every batch (on_batch_end)
 function Runner:wants_batches()
   for _, cb in ipairs(self.list) do
-    if not cb._progbar and (cb.on_batch_end or cb.on_batch_begin) then return true end
+    if not cb._progbar and defines(cb, "on_batch_end") then return true end
+  end
+  return false
+end
+
+-- whether fit must call into Lua before every batch (on_batch_begin); when
+-- no callback defines it, the C loop runs without it
+function Runner:wants_batch_begin()
+  for _, cb in ipairs(self.list) do
+    if not cb._progbar and defines(cb, "on_batch_begin") then return true end
   end
   return false
 end
@@ -157,24 +222,46 @@ function Runner:interval()
   return nil
 end
 
-function Runner:batch(index, size, seen, cur, mean)
+-- before batch `index` (from 0) of `size` samples: Keras's batch logs
+-- {batch, size}, which the same batch's on_batch_end receives again with the
+-- batch's loss and metrics added
+function Runner:batch_begin(index, size)
   local blogs = {batch = index, size = size}
+  self._blogs, self._begun = blogs, index
+  for _, cb in ipairs(self.list) do
+    if not cb._progbar and defines(cb, "on_batch_begin") then cb:on_batch_begin(index, blogs) end
+  end
+end
+
+-- after batch `index`: on_batch_end with the batch's values (cur), and the
+-- progress bar with the running means. A loop that did not call batch_begin
+-- before this batch gets on_batch_begin here, so that it runs once per batch.
+function Runner:batch(index, size, seen, cur, mean)
+  local blogs
+  if self._begun == index and self._blogs then
+    blogs = self._blogs
+  else
+    blogs = {batch = index, size = size}
+    for _, cb in ipairs(self.list) do
+      if not cb._progbar and defines(cb, "on_batch_begin") then cb:on_batch_begin(index, blogs) end
+    end
+  end
+  self._blogs, self._begun = nil, nil
+  local filled = false
   for _, cb in ipairs(self.list) do
     if cb._progbar then
       cb:_progress(seen, mean)
-    else
-      if cb.on_batch_begin then cb:on_batch_begin(index, {batch = index, size = size}) end
-      if cb.on_batch_end then
+    elseif defines(cb, "on_batch_end") then
+      if not filled then
         for k, v in pairs(cur) do blogs[k] = v end
-        cb:on_batch_end(index, blogs)
+        filled = true
       end
+      cb:on_batch_end(index, blogs)
     end
   end
 end
 
 -- ---- LambdaCallback ----
-
-local HOOKS = {"on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end", "on_train_begin", "on_train_end"}
 
 C.LambdaCallback = function(o)
   o = o or {}

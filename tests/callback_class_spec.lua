@@ -157,5 +157,9 @@ describe("keras.callbacks.Callback:extend", function()
       "Callback:extend: name must be a non-empty string, got ''", 1, true)
     assert.error_matches(function() C.Callback.extend("X") end,
       "Callback:extend: call it as a method, Callback:extend(name)", 1, true)
+    local Plain = C.Callback:extend("Plain")
+    assert.error_matches(function() Plain(3) end,
+      "Plain: takes no arguments (define Plain:init(args) to take them)", 1, true)
+    assert.equal("Plain", Plain({}).class_name)
   end)
 end)

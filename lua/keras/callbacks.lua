@@ -45,7 +45,12 @@ end
 local function construct(cls, ...)
   local self = setmetatable({}, cls)
   local init = cls.init
-  if init then init(self, ctor_args(...)) end
+  if init then
+    init(self, ctor_args(...))
+  elseif select("#", ...) > 0 and next(ctor_args(...)) ~= nil then
+    error(string.format("%s: takes no arguments (define %s:init(args) to take them)", cls.class_name,
+      cls.class_name), 2)
+  end
   return self
 end
 

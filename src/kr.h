@@ -283,11 +283,18 @@ typedef struct kr_data {
   kr_tensor *const *t;       /* each with the same leading (sample) axis */
 } kr_data;
 
+/* Called before each batch (Keras's on_batch_begin): the host may change the
+** optimizer's settings or the weights, which the batch that follows then uses.
+** Return nonzero to stop before the batch (KR_ESTOP). */
+typedef int (*kr_batch_begin_fn)(void *ud, int64_t batch_index, int64_t batch_size);
+
 /* One epoch over x/y/sw rows in the order idx[0..nidx). logs_out gets the
-** sample-weighted means of the log scalars (nlog values). */
+** sample-weighted means of the log scalars (nlog values). begin, when not
+** NULL, runs before every batch with the same ud as fn. */
 int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                          const int64_t *idx, int64_t nidx, int64_t batch_size,
-                         kr_batch_fn fn, void *ud, double min_interval, double *logs_out);
+                         kr_batch_fn fn, kr_batch_begin_fn begin, void *ud, double min_interval,
+                         double *logs_out);
 int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                         int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out);
 /* outputs: nout tensors created here, owned by the caller. The inputs are

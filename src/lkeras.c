@@ -3,12 +3,15 @@
 ** preloaded, and is an interactive prompt (libedit line editing, history
 ** in ~/.lkeras_history) that prints the value of each expression.
 **
-** Global mutable state, all of it for SIGINT (a handler can reach nothing
-** else):
+** Global mutable state, for SIGINT (a handler can reach nothing else) and
+** for libedit's completion hooks (which take no user data):
 **   sig_L       the state a Ctrl-C interrupts; set once in main before any
 **               handler is installed, read by on_sigint_run.
 **   sig_prompt  set by on_sigint_prompt while we wait for a line, read and
 **               cleared by the line readers.
+**   complete_L  the state Tab completion asks (keras.complete); set once in
+**               repl_open_tty, read by the completion hooks while readline
+**               waits for a line, when no Lua code runs.
 ** Everything else lives on the C stack of pmain or in the Lua state.
 */
 #include <errno.h>
@@ -41,6 +44,7 @@
 
 static lua_State *sig_L;
 static volatile sig_atomic_t sig_prompt;
+static lua_State *complete_L;
 
 /* ---- signals ---- */
 
@@ -669,6 +673,67 @@ static int read_chunk(lua_State *L, struct repl *r)
   }
 }
 
+/* ---- Tab completion ---- */
+
+/* Characters that end the word Tab completes: '.' and ':' are not among
+** them, so "keras.lay" and "model:fi" are completed whole. */
+static char word_breaks[] = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
+
+#define COMPLETIONS "lkeras.completions"   /* registry: the current list */
+
+/* Calls require("keras.complete")(text) and keeps its list of strings in
+** the registry; any error just means no completions. */
+static int completions_fill(lua_State *L)
+{
+  const char *text = lua_touserdata(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "keras.complete");
+  lua_call(L, 1, 1);
+  lua_pushstring(L, text);
+  lua_call(L, 1, 1);
+  luaL_checktype(L, -1, LUA_TTABLE);
+  lua_setfield(L, LUA_REGISTRYINDEX, COMPLETIONS);
+  return 0;
+}
+
+/* libedit's generator: state 0 computes the list, then one malloc'd match
+** per call until NULL */
+static char *completion_next(const char *text, int state)
+{
+  lua_State *L = complete_L;
+  if (!L) return NULL;
+  int top = lua_gettop(L);
+  if (state == 0) {
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, COMPLETIONS);
+    lua_pushcfunction(L, completions_fill);
+    lua_pushlightuserdata(L, (void *)text);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+  }
+  char *out = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, COMPLETIONS) == LUA_TTABLE &&
+      lua_rawgeti(L, -1, (lua_Integer)state + 1) == LUA_TSTRING)
+    out = strdup(lua_tostring(L, -1));
+  lua_settop(L, top);
+  return out;
+}
+
+/* never a file name: the matches are Lua names or nothing */
+static char *no_completion(const char *text, int state)
+{
+  (void)text;
+  (void)state;
+  return NULL;
+}
+
+static char **complete_word(const char *text, int start, int end)
+{
+  (void)start;
+  (void)end;
+  rl_attempted_completion_over = 1;
+  return rl_completion_matches(text, completion_next);
+}
+
 /* lkeras --version: the BLAS line too (which kernels run, and why) */
 static void print_blas(void)
 {
@@ -693,14 +758,21 @@ static void print_version(lua_State *L)
   lua_settop(L, top);
 }
 
-/* Sets up libedit once: our key reader, a locale that decodes UTF-8. */
-static void repl_open_tty(struct repl *r)
+/* Sets up libedit once: our key reader, Tab completion, a locale that
+** decodes UTF-8. */
+static void repl_open_tty(lua_State *L, struct repl *r)
 {
   const char *loc = setlocale(LC_CTYPE, "");
   if (!loc || strcmp(loc, "C") == 0 || strcmp(loc, "POSIX") == 0)
     setlocale(LC_CTYPE, "C.UTF-8");
   rl_readline_name = PROG;
   rl_getc_function = read_key;
+  complete_L = L;
+  rl_attempted_completion_function = complete_word;
+  rl_completion_entry_function = no_completion;
+  rl_basic_word_break_characters = word_breaks;
+  rl_completer_word_break_characters = word_breaks;
+  rl_completion_append_character = '\0';
   using_history();
   stifle_history(HIST_MAX);
   hist_open(r);
@@ -712,7 +784,7 @@ static void repl(lua_State *L, int tty, int banner)
   struct repl r = {tty, NULL, NULL};
   struct sigaction old;
   int base = lua_gettop(L);
-  if (tty) repl_open_tty(&r);
+  if (tty) repl_open_tty(L, &r);
   if (banner) print_version(L);
   catch_sigint(on_sigint_prompt, 0, &old);
   for (;;) {

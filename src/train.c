@@ -245,7 +245,8 @@ static int check_xy(kr_trainer *t, const char *what, const kr_data *x, const kr_
 
 static int fit_epoch_body(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                          const int64_t *idx, int64_t nidx, int64_t batch_size,
-                         kr_batch_fn fn, void *ud, double min_interval, double *logs_out)
+                         kr_batch_fn fn, kr_batch_begin_fn begin, void *ud, double min_interval,
+                         double *logs_out)
 {
   kr_ctx *ctx = t->ctx;
   int64_t n;
@@ -261,6 +262,14 @@ static int fit_epoch_body(kr_trainer *t, const kr_data *x, const kr_data *y, con
   int64_t batch_index = 0;
   for (int64_t start = 0; start < nidx; start += bs, batch_index++) {
     int64_t b = nidx - start < bs ? nidx - start : bs;
+    if (begin) {
+      if (begin(ud, batch_index, b)) {
+        for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
+        return KR_ESTOP;
+      }
+      if (ensure_plan(t, &t->train, 0, bs)) return kr_errcode(ctx);   /* see ensure_plan */
+      p = t->train;
+    }
     gather(p, 0, x, idx + start, b);
     gather(p, t->nin, y, idx + start, b);
     gather(p, t->nin + t->ntgt, sw, idx + start, b);
@@ -368,10 +377,11 @@ static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_
 /* the public loops run with flush-to-zero (see kr_fp_enter in ctx_impl.h) */
 int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                          const int64_t *idx, int64_t nidx, int64_t batch_size,
-                         kr_batch_fn fn, void *ud, double min_interval, double *logs_out)
+                         kr_batch_fn fn, kr_batch_begin_fn begin, void *ud, double min_interval,
+                         double *logs_out)
 {
   kr_fpmode m = kr_fp_enter();
-  int st = fit_epoch_body(t, x, y, sw, idx, nidx, batch_size, fn, ud, min_interval, logs_out);
+  int st = fit_epoch_body(t, x, y, sw, idx, nidx, batch_size, fn, begin, ud, min_interval, logs_out);
   kr_fp_leave(m);
   return st;
 }

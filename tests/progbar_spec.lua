@@ -297,3 +297,86 @@ describe("keras.progbar update", function()
       "Progbar:update: clock must return a number, got string", 1, true)
   end)
 end)
+
+describe("keras.utils.Progbar", function()
+  local keras = require "keras"
+  local P = keras.utils.Progbar
+
+  -- the strings the bar writes, with keras.set_print capturing
+  local function run(dynamic, fn)
+    local out = {}
+    keras.set_print(function(s) out[#out + 1] = s end, {dynamic = dynamic})
+    local ok, err = pcall(fn)
+    keras.set_print(nil)
+    if not ok then error(err, 0) end
+    return out
+  end
+
+  it("averages values over the steps they were given for, and shows stateful ones as given", function()
+    local out = run(false, function()
+      local bar = P(10, {stateful_metrics = {"acc"}})
+      bar:update(2, {{"loss", 1.0}, {"acc", 0.5}})
+      bar:add(3, {{"loss", 2.0}, {"acc", 0.25}})
+      bar:update(10, {{"loss", 0.5}, {"acc", 0.75}})
+    end)
+    -- Keras: loss = (1.0 * 2 + 2.0 * 3 + 0.5 * 5) / 10; acc is the last value
+    local loss = (1.0 * 2 + 2.0 * 3 + 0.5 * 5) / 10
+    assert.equal(1, #out)   -- off a terminal: the finished line alone, as fit's bar
+    assert.matches("^10/10 %[==============================%] %- 0s %d+us/step %- loss: "
+      .. string.format("%.4f", loss):gsub("%.", "%%.") .. " %- acc: 0%.7500\n$", out[1])
+  end)
+
+  it("redraws in place on a terminal, with the ETA while running", function()
+    local out = run(true, function()
+      local bar = P{5, interval = 0}
+      bar:update(1, {{"loss", 4.0}})
+      bar:add(1, {{"loss", 1.0}})
+      bar:add(3)
+    end)
+    assert.equal(3, #out)
+    assert.matches("^\r1/5 %[=====>........................%] %- ETA: 0s %- loss: 4%.0000$", out[1])
+    -- (4 * 1 + 1 * 1) / 2
+    assert.matches("^\b+\r2/5 %[===========>..................%] %- ETA: 0s %- loss: 2%.5000$", out[2])
+    -- add(3) without values: loss keeps its sums, (4 + 1) / 2
+    assert.matches("^\b+\r5/5 %[==============================%] %- 0s %d+us/step %- loss: 2%.5000\n$", out[3])
+  end)
+
+  it("counts an unknown target and prints one line with verbose = 2", function()
+    local out = run(false, function()
+      local bar = P(nil, {verbose = 1})
+      bar:update(3, {{"x", 0.0001}})
+    end)
+    assert.matches("^      3/Unknown %- 0s %d+us/step %- x: 1%.0000e%-04\n$", out[1])
+    out = run(false, function()
+      local bar = P(keras.None, 30, 2)
+      bar:update(4, {{"x", 2}})
+    end)
+    assert.same({" - 0s - x: 2.0000\n"}, out)
+    out = run(false, function() P{target = 4, verbose = 0}:update(4, {{"x", 2}}) end)
+    assert.same({}, out)
+  end)
+
+  it("takes Keras's positional order and the width", function()
+    local bar = P(8, 10, 1, 0.5, {"acc"})
+    assert.same({8, 10, 1, 0.5, {"acc"}}, {bar.target, bar.width, bar.verbose, bar.interval, bar.stateful_metrics})
+    local out = run(false, function() P(8, 10):update(8) end)
+    assert.matches("^8/8 %[==========%] %- 0s", out[1])
+    bar = P{8}
+    assert.same({8, 30, 1, 0.05}, {bar.target, bar.width, bar.verbose, bar.interval})
+  end)
+
+  it("names what is wrong", function()
+    assert.error_matches(function() P(0) end, "Progbar: target must be a positive integer or nil, got 0", 1, true)
+    assert.error_matches(function() P(10, {width = 0}) end, "Progbar: width must be a positive integer, got 0", 1, true)
+    assert.error_matches(function() P(10, {colour = "red"}) end, "Progbar: unknown argument 'colour'", 1, true)
+    assert.error_matches(function() P(10, {stateful_metrics = "acc"}) end,
+      "Progbar: stateful_metrics must be a list of names, got string", 1, true)
+    local bar = P(10)
+    assert.error_matches(function() bar:update(-1) end,
+      "Progbar:update: current must be a non-negative integer, got -1", 1, true)
+    assert.error_matches(function() bar:update(1, {{"loss", "high"}}) end,
+      "Progbar:update: values[1] must be a {name, number} pair", 1, true)
+    assert.error_matches(function() bar.add(1) end, "Progbar:add: called without a progress bar (use bar:add)", 1, true)
+    assert.error_matches(function() bar:add(-5) end, "Progbar:add: the bar would go below 0 (-5)", 1, true)
+  end)
+end)

@@ -13,16 +13,71 @@ local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil 
 
 -- ---- base class ----
 
-local Callback = {}
+-- keras.callbacks.Callback: the base of every callback class. Its hooks do
+-- nothing (so that a subclass may call them, as Python's super() does), and
+-- fit treats a hook that is still the base's as absent: a class without
+-- on_batch_begin/on_batch_end of its own costs no Lua call per batch.
+local Callback = {class_name = "Callback"}
 Callback.__index = Callback
+Callback.__tostring = function(self) return string.format("<%s callback>", self.class_name) end
 C.Callback = Callback
 
+local HOOKS = {"on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end", "on_train_begin", "on_train_end"}
+for _, h in ipairs(HOOKS) do Callback[h] = function() end end
+
+-- the arguments of a class's constructor as one table, as layers get them:
+-- Cls(a, b, {k = v}) and Cls{a, b, k = v} both give {a, b, k = v}
+local function ctor_args(...)
+  local n = select("#", ...)
+  local args = {}
+  local last = n > 0 and select(n, ...) or nil
+  local npos = n
+  if is_plain(last) then npos = n - 1 end
+  for i = 1, npos do args[i] = (select(i, ...)) end
+  if is_plain(last) then
+    for k, v in pairs(last) do
+      if math.type(k) == "integer" and k >= 1 then args[npos + k] = v else args[k] = v end
+    end
+  end
+  return args
+end
+
+local function construct(cls, ...)
+  local self = setmetatable({}, cls)
+  local init = cls.init
+  if init then
+    init(self, ctor_args(...))
+  elseif select("#", ...) > 0 and next(ctor_args(...)) ~= nil then
+    error(string.format("%s: takes no arguments (define %s:init(args) to take them)", cls.class_name,
+      cls.class_name), 2)
+  end
+  return self
+end
+
 local function class(name, parent)
-  local cls = setmetatable({class_name = name}, {__index = parent or Callback})
+  local cls = setmetatable({class_name = name}, {__index = parent or Callback, __call = construct})
   cls.__index = cls
+  cls.__tostring = Callback.__tostring
   return cls
 end
 C._class = class
+
+setmetatable(Callback, {__call = construct})
+
+--- Callback:extend(name) -> a callback class whose instances are made by
+-- calling it: Cls(...) runs cls.init(self, args) when the class has one.
+-- Define on_train_begin/end, on_epoch_begin/end, on_batch_begin/end(self,
+-- epoch_or_batch, logs); fit sets self.model and self.params first.
+function Callback.extend(parent, name)
+  if type(parent) ~= "table" or (parent ~= Callback and getmetatable(parent) == nil) then
+    error("Callback:extend: call it as a method, Callback:extend(name)", 2)
+  end
+  if type(name) ~= "string" or name == "" then
+    local got = type(name) == "string" and "''" or type(name)
+    error("Callback:extend: name must be a non-empty string, got " .. got, 2)
+  end
+  return class(name, parent)
+end
 
 function Callback:set_model(m) self.model = m end
 function Callback:set_params(p) self.params = p end
@@ -121,6 +176,146 @@ function ProgbarLogger:on_epoch_end(epoch, logs)
   if self.verbose > 0 then self.bar:update(self.seen > 0 and self.seen or self.target, self:_values(logs), true) end
 end
 
+-- ---- keras.utils.Progbar: the bar for custom loops ----
+
+-- Keras 2.2.4's utils.generic_utils.Progbar(target, width=30, verbose=1,
+-- interval=0.05, stateful_metrics=None). update(current, values) and
+-- add(n, values) take values as {name, value} pairs; a value is averaged over
+-- the steps it was given for (weighted by how far `current` moved), except
+-- for names in stateful_metrics, shown as given. The drawing is fit's own bar
+-- (keras.progbar), through keras.set_print.
+local PublicProgbar = {}
+PublicProgbar.__index = PublicProgbar
+PublicProgbar.__name = "keras.utils.Progbar"
+
+local PROGBAR_ARGS = {"target", "width", "verbose", "interval", "stateful_metrics"}
+local PROGBAR_SET = set(PROGBAR_ARGS)
+
+local function progbar_options(...)
+  local n = select("#", ...)
+  local first = (...)
+  local o = {}
+  local function take(t, offset)
+    for k, v in pairs(t) do
+      if math.type(k) == "integer" and k >= 1 then
+        local name = PROGBAR_ARGS[k + offset]
+        if not name then error(string.format("Progbar: too many positional arguments (%d)", k + offset), 4) end
+        o[name] = v
+      else
+        o[k] = v
+      end
+    end
+  end
+  if n == 1 and is_plain(first) then
+    take(first, 0)
+  else
+    local npos = n
+    -- a trailing plain table is the options, except as the 5th argument (stateful_metrics)
+    local last = n > 0 and select(n, ...) or nil
+    if n ~= 5 and is_plain(last) then npos = n - 1 end
+    if npos > 5 then error(string.format("Progbar: too many positional arguments (%d)", npos), 3) end
+    for i = 1, npos do o[PROGBAR_ARGS[i]] = (select(i, ...)) end
+    if npos < n then take(last, 0) end
+  end
+  for k in pairs(o) do
+    if not PROGBAR_SET[k] then error(string.format("Progbar: unknown argument '%s'", tostring(k)), 3) end
+  end
+  return o
+end
+
+local function new_public_progbar(_, ...)
+  local o = progbar_options(...)
+  local target = o.target
+  if target == keras.None then target = nil end
+  local stateful = {}
+  if o.stateful_metrics ~= nil then
+    if type(o.stateful_metrics) ~= "table" then
+      error("Progbar: stateful_metrics must be a list of names, got " .. type(o.stateful_metrics), 2)
+    end
+    for i, name in ipairs(o.stateful_metrics) do
+      if type(name) ~= "string" then
+        error(string.format("Progbar: stateful_metrics[%d] must be a string, got %s", i, type(name)), 2)
+      end
+      stateful[name] = true
+    end
+  end
+  local ok, bar = pcall(Progbar.new, {target = target, width = o.width, verbose = o.verbose, interval = o.interval,
+                                      dynamic = keras._output_dynamic(), clock = core.now, write = keras._write})
+  if not ok then error((tostring(bar):gsub("^[^:]*:%d+: ", ""):gsub("^Progbar%.new: ", "Progbar: ")), 2) end
+  return setmetatable({target = bar.target, width = bar.width, verbose = bar.verbose, interval = bar.interval,
+                       stateful_metrics = o.stateful_metrics or {}, _bar = bar, _stateful = stateful,
+                       _sums = {}, _names = {}, _seen_so_far = 0}, PublicProgbar)
+end
+
+local function value_of(v)
+  if getmetatable(v) == core.Tensor and v:size() == 1 then return v:item() end
+  return v
+end
+
+--- bar:update(current, values): moves to step `current` and shows values,
+-- a list of {name, value_for_last_step} pairs
+function PublicProgbar:update(current, values)
+  if getmetatable(self) ~= PublicProgbar then
+    error("Progbar:update: called without a progress bar (use bar:update)", 2)
+  end
+  if type(current) ~= "number" or current ~= current or current < 0 or math.floor(current) ~= current then
+    error("Progbar:update: current must be a non-negative integer, got " .. tostring(current), 2)
+  end
+  if values ~= nil and type(values) ~= "table" then
+    error("Progbar:update: values must be a list of {name, value} pairs, got " .. type(values), 2)
+  end
+  for i, pair in ipairs(values or {}) do   -- checked first: a bad call changes nothing
+    local name, v = type(pair) == "table" and pair[1], type(pair) == "table" and value_of(pair[2])
+    if type(name) ~= "string" or type(v) ~= "number" then
+      error(string.format("Progbar:update: values[%d] must be a {name, number} pair", i), 2)
+    end
+  end
+  local delta = current - self._seen_so_far
+  for _, pair in ipairs(values or {}) do
+    local name, v = pair[1], value_of(pair[2])
+    local s = self._sums[name]
+    if not s then
+      self._names[#self._names + 1] = name
+      s = {0, 0}
+      self._sums[name] = s
+    end
+    if self._stateful[name] then
+      s[1], s[2] = v, 1
+    else
+      s[1], s[2] = s[1] + v * delta, s[2] + delta
+    end
+  end
+  self._seen_so_far = current
+  local shown = {}
+  for i, name in ipairs(self._names) do
+    local s = self._sums[name]
+    shown[i] = {name, s[1] / math.max(1, s[2])}
+  end
+  local ok, err = pcall(self._bar.update, self._bar, current, shown)
+  if not ok then error((tostring(err):gsub("^[^:]*:%d+: ", "")), 2) end
+end
+
+--- bar:add(n, values): update(seen_so_far + n, values)
+function PublicProgbar:add(n, values)
+  if getmetatable(self) ~= PublicProgbar then
+    error("Progbar:add: called without a progress bar (use bar:add)", 2)
+  end
+  if type(n) ~= "number" or n ~= n or math.floor(n) ~= n then
+    error("Progbar:add: n must be an integer, got " .. tostring(n), 2)
+  end
+  if self._seen_so_far + n < 0 then
+    error(string.format("Progbar:add: the bar would go below 0 (%d)", self._seen_so_far + n), 2)
+  end
+  return PublicProgbar.update(self, self._seen_so_far + n, values)
+end
+
+PublicProgbar.__tostring = function(self)
+  return string.format("<Progbar %d/%s>", self._seen_so_far, self.target and tostring(self.target) or "Unknown")
+end
+
+C._PublicProgbar = setmetatable({}, {__index = PublicProgbar, __call = new_public_progbar})
+if keras.utils then keras.utils.Progbar = C._PublicProgbar end
+
 -- ---- the runner used by fit ----
 
 local Runner = {}
@@ -135,16 +330,31 @@ function C._runner(list, model, params)
   return setmetatable({list = list}, Runner)
 end
 
+-- whether a callback defines a hook of its own (the base class's are no-ops)
+local function defines(cb, hook)
+  local f = cb[hook]
+  return f ~= nil and f ~= Callback[hook]
+end
+
 function Runner:call(hook, ...)
   for _, cb in ipairs(self.list) do
-    local f = cb[hook]
-    if f then f(cb, ...) end
+    if defines(cb, hook) then cb[hook](cb, ...) end
   end
 end
 
+-- whether fit must report after every batch (on_batch_end)
 function Runner:wants_batches()
   for _, cb in ipairs(self.list) do
-    if not cb._progbar and (cb.on_batch_end or cb.on_batch_begin) then return true end
+    if not cb._progbar and defines(cb, "on_batch_end") then return true end
+  end
+  return false
+end
+
+-- whether fit must call into Lua before every batch (on_batch_begin); when
+-- no callback defines it, the C loop runs without it
+function Runner:wants_batch_begin()
+  for _, cb in ipairs(self.list) do
+    if not cb._progbar and defines(cb, "on_batch_begin") then return true end
   end
   return false
 end
@@ -157,24 +367,46 @@ function Runner:interval()
   return nil
 end
 
-function Runner:batch(index, size, seen, cur, mean)
+-- before batch `index` (from 0) of `size` samples: Keras's batch logs
+-- {batch, size}, which the same batch's on_batch_end receives again with the
+-- batch's loss and metrics added
+function Runner:batch_begin(index, size)
   local blogs = {batch = index, size = size}
+  self._blogs, self._begun = blogs, index
+  for _, cb in ipairs(self.list) do
+    if not cb._progbar and defines(cb, "on_batch_begin") then cb:on_batch_begin(index, blogs) end
+  end
+end
+
+-- after batch `index`: on_batch_end with the batch's values (cur), and the
+-- progress bar with the running means. A loop that did not call batch_begin
+-- before this batch gets on_batch_begin here, so that it runs once per batch.
+function Runner:batch(index, size, seen, cur, mean)
+  local blogs
+  if self._begun == index and self._blogs then
+    blogs = self._blogs
+  else
+    blogs = {batch = index, size = size}
+    for _, cb in ipairs(self.list) do
+      if not cb._progbar and defines(cb, "on_batch_begin") then cb:on_batch_begin(index, blogs) end
+    end
+  end
+  self._blogs, self._begun = nil, nil
+  local filled = false
   for _, cb in ipairs(self.list) do
     if cb._progbar then
       cb:_progress(seen, mean)
-    else
-      if cb.on_batch_begin then cb:on_batch_begin(index, {batch = index, size = size}) end
-      if cb.on_batch_end then
+    elseif defines(cb, "on_batch_end") then
+      if not filled then
         for k, v in pairs(cur) do blogs[k] = v end
-        cb:on_batch_end(index, blogs)
+        filled = true
       end
+      cb:on_batch_end(index, blogs)
     end
   end
 end
 
 -- ---- LambdaCallback ----
-
-local HOOKS = {"on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end", "on_train_begin", "on_train_end"}
 
 C.LambdaCallback = function(o)
   o = o or {}

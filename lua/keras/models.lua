@@ -821,6 +821,10 @@ function Model:fit(a, b, c)
   self.stop_training = false
   runner:call("on_train_begin", {})
   local per_batch = runner:wants_batches()
+  local begin_fn
+  if runner:wants_batch_begin() then
+    begin_fn = function(batch_index, size) runner:batch_begin(batch_index, size) end
+  end
   local interval = runner:interval()
   local epoch = initial_epoch
   while epoch < epochs do
@@ -834,7 +838,7 @@ function Model:fit(a, b, c)
       end
     end
     local ok, values, stopped = pcall(trainer.fit_epoch, trainer, xl, yl, swl, shuffle, batch_size, cb_fn,
-                                      per_batch and 0 or interval)
+                                      per_batch and 0 or interval, begin_fn)
     if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
     local logs = logs_table(names, values)
     if vx then

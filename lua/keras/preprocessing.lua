@@ -11,6 +11,7 @@ local text, sequence = {}, {}
 P.text, P.sequence = text, sequence
 
 local function is_tensor(x) return getmetatable(x) == core.Tensor end
+local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 local DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
@@ -76,6 +77,92 @@ function text.text_to_word_sequence(s, o)
   local split = o.split == nil and " " or o.split
   if type(split) ~= "function" then check_string("text_to_word_sequence", "split", split) end
   return words(s, filters, lower, split, "text_to_word_sequence")
+end
+
+-- f(positional..., {options}) or f{positional..., options}: one table of
+-- named arguments. `names` gives Keras's positional order; a plain table is
+-- only taken as the options where no positional argument may be a table.
+local function named_args(who, names, ...)
+  local n = select("#", ...)
+  local o = {}
+  local first = (...)
+  local src
+  if n == 1 and is_plain(first) then
+    src = first
+  else
+    local npos = n
+    local last = n > 0 and select(n, ...) or nil
+    if n > 0 and is_plain(last) then npos = n - 1; src = last end
+    if npos > #names then error(string.format("%s: too many positional arguments (%d)", who, npos), 3) end
+    for i = 1, npos do o[names[i]] = (select(i, ...)) end
+  end
+  local allowed = {}
+  for _, k in ipairs(names) do allowed[k] = true end
+  for k, v in pairs(src or {}) do
+    if math.type(k) == "integer" then
+      if not names[k] then error(string.format("%s: too many positional arguments (%d)", who, k), 3) end
+      o[names[k]] = v
+    elseif allowed[k] then
+      o[k] = v
+    else
+      error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3)
+    end
+  end
+  return o
+end
+
+local md5
+
+-- hashing_trick(text, n, hash_function, filters, lower, split) -> list of
+-- indices in 1..n-1, one per word: hash(word) % (n - 1) + 1 (Keras's). With
+-- hash_function = 'md5' a word hashes to int(md5(word).hexdigest(), 16), as
+-- in Keras. Python's default hash() is salted per process, so Keras's default
+-- cannot be reproduced: here the default (nil) is md5 too. A Lua function
+-- word -> integer is accepted as in Keras.
+local HASHING_ARGS = {"text", "n", "hash_function", "filters", "lower", "split"}
+
+local function hashing(who, o)
+  check_string(who, "text", o.text)
+  local n = o.n
+  if type(n) ~= "number" or n ~= math.floor(n) or n < 2 or n > 2 ^ 53 then
+    error(string.format("%s: n must be an integer from 2 to 2^53, got %s", who, tostring(n)), 3)
+  end
+  n = math.tointeger(n)
+  local filters = o.filters == nil and DEFAULT_FILTERS or check_string(who, "filters", o.filters)
+  local lower = o.lower == nil and true or o.lower
+  local split = o.split == nil and " " or o.split
+  if type(split) ~= "function" then check_string(who, "split", split) end
+  local hf = o.hash_function
+  if hf ~= nil and hf ~= "md5" and type(hf) ~= "function" then
+    error(string.format("%s: hash_function must be nil, 'md5' or a function, got %s", who,
+      type(hf) == "string" and ("'" .. hf .. "'") or type(hf)), 3)
+  end
+  local out = {}
+  for i, w in ipairs(words(o.text, filters, lower, split, who)) do
+    local r
+    if type(hf) == "function" then
+      local h = hf(w)
+      if type(h) ~= "number" or h ~= math.floor(h) or h ~= h then
+        error(string.format("%s: hash_function returned %s for '%s', expected an integer", who, tostring(h), w), 3)
+      end
+      r = math.tointeger(h) and math.tointeger(h) % (n - 1) or math.fmod(h, n - 1) % (n - 1)
+    else
+      md5 = md5 or package.preload["keras.md5"]()
+      r = md5.mod(w, n - 1)
+    end
+    out[i] = math.tointeger(r) + 1
+  end
+  return out
+end
+
+function text.hashing_trick(...)
+  return hashing("hashing_trick", named_args("hashing_trick", HASHING_ARGS, ...))
+end
+
+-- one_hot(text, n, filters, lower, split): hashing_trick with the default hash
+local ONE_HOT_ARGS = {"text", "n", "filters", "lower", "split"}
+function text.one_hot(...)
+  return hashing("one_hot", named_args("one_hot", ONE_HOT_ARGS, ...))
 end
 
 -- ---- Tokenizer ----
@@ -253,8 +340,38 @@ end
 
 local MODES = {binary = true, count = true, freq = true, tfidf = true}
 
-function Tokenizer:sequences_to_matrix(seqs, mode)
-  mode = mode or "binary"
+-- (list, mode), (list, {mode = m}) or ({list, mode = m}): the list and the mode.
+-- A table is the options form when it has a key that is not a position.
+local function list_and_mode(who, a, b)
+  local function has_names(t)
+    for k in pairs(t) do if math.type(k) ~= "integer" then return true end end
+    return false
+  end
+  local list, o = a, nil
+  if type(b) == "table" then
+    o = b
+  elseif b ~= nil then
+    o = {mode = b}
+  elseif is_plain(a) and has_names(a) then
+    list, o = a[1], a
+  end
+  local mode
+  for k, v in pairs(o or {}) do
+    if k == "mode" then mode = v
+    elseif not (o == a and k == 1) then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+  end
+  if mode ~= nil and type(mode) ~= "string" then
+    error(string.format("%s: mode must be a string, got %s", who, type(mode)), 3)
+  end
+  return list, mode or "binary"
+end
+
+function Tokenizer:sequences_to_matrix(a, b)
+  local seqs, mode = list_and_mode("sequences_to_matrix", a, b)
+  -- sequences_to_matrix{seqs}: one list of lists wrapped in the table form
+  if type(seqs) == "table" and #seqs == 1 and type(seqs[1]) == "table" and type(seqs[1][1]) == "table" then
+    seqs = seqs[1]
+  end
   text_list(seqs, "sequences_to_matrix")
   local nw = self.num_words
   if not nw or nw == 0 then
@@ -305,8 +422,9 @@ function Tokenizer:sequences_to_matrix(seqs, mode)
   return core.tensor(flat):reshape{n, nw}
 end
 
-function Tokenizer:texts_to_matrix(texts, mode)
-  if mode ~= nil and not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
+function Tokenizer:texts_to_matrix(a, b)
+  local texts, mode = list_and_mode("texts_to_matrix", a, b)
+  if not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
   return self:sequences_to_matrix(self:texts_to_sequences(texts), mode)
 end
 
@@ -406,6 +524,138 @@ function sequence.pad_sequences(seqs, o)
     end
   end
   return core.tensor(flat):reshape{n, maxlen}
+end
+
+-- ---- skipgrams, make_sampling_table ----
+
+-- make_sampling_table(size, sampling_factor = 1e-5) -> tensor (size,): the
+-- probability of keeping the word of rank i (element i + 1, rank 0 being
+-- padding), Keras's min(1, sqrt(f)) with f = sampling_factor * (rank *
+-- (log(rank) + gamma) + 1/2 - 1 / (12 rank)), gamma = 0.577, rank 0 counted as 1
+local SAMPLING_ARGS = {"size", "sampling_factor"}
+function sequence.make_sampling_table(...)
+  local who = "make_sampling_table"
+  local o = named_args(who, SAMPLING_ARGS, ...)
+  local size, factor = o.size, o.sampling_factor == nil and 1e-5 or o.sampling_factor
+  if math.type(size) ~= "integer" or size < 1 then
+    error(string.format("%s: size must be an integer >= 1, got %s", who, tostring(size)), 2)
+  end
+  if type(factor) ~= "number" or factor ~= factor or factor < 0 or factor == math.huge then
+    error(string.format("%s: sampling_factor must be a finite number >= 0, got %s", who, tostring(factor)), 2)
+  end
+  local gamma = 0.577
+  local out = {}
+  for i = 0, size - 1 do
+    local rank = i == 0 and 1 or i
+    local f = factor * (rank * (math.log(rank) + gamma) + 0.5 - 1 / (12 * rank))
+    out[i + 1] = math.min(1, f / math.sqrt(f))
+  end
+  return core.tensor(out)
+end
+
+-- skipgrams(sequence, vocabulary_size, window_size = 4, negative_samples = 1,
+-- shuffle = true, categorical = false, sampling_table = nil, seed = nil) ->
+-- couples, labels (Lua lists): {wi, wj} with label 1 for each word wj within
+-- window_size of wi (index 0 skipped; with a sampling_table, wi is kept with
+-- probability sampling_table[wi], element wi + 1 of the list or tensor), then
+-- int(#positives * negative_samples) couples {a shuffled first word, a random
+-- index in 1..vocabulary_size-1} with label 0; categorical labels are {0, 1}
+-- and {1, 0}. shuffle mixes couples and labels alike; a seed reseeds
+-- keras.random first, as Keras reseeds Python's random. The draws come from
+-- keras.random, so the same seed gives the same result here, not Python's.
+local SKIPGRAM_ARGS = {"sequence", "vocabulary_size", "window_size", "negative_samples", "shuffle", "categorical",
+                       "sampling_table", "seed"}
+function sequence.skipgrams(...)
+  local who = "skipgrams"
+  local o = named_args(who, SKIPGRAM_ARGS, ...)
+  local seq = o.sequence
+  if is_tensor(seq) then
+    if seq.ndim ~= 1 then error(string.format("%s: sequence must be 1-D, got %d dimensions", who, seq.ndim), 2) end
+    seq = seq:totable()
+  end
+  if type(seq) ~= "table" then error(who .. ": sequence must be a list of word indices, got " .. type(seq), 2) end
+  local vsize = o.vocabulary_size
+  if math.type(vsize) ~= "integer" or vsize < 1 then
+    error(string.format("%s: vocabulary_size must be an integer >= 1, got %s", who, tostring(vsize)), 2)
+  end
+  local window = o.window_size == nil and 4 or o.window_size
+  if math.type(window) ~= "integer" or window < 0 then
+    error(string.format("%s: window_size must be an integer >= 0, got %s", who, tostring(window)), 2)
+  end
+  local negative = o.negative_samples == nil and 1.0 or o.negative_samples
+  if type(negative) ~= "number" or negative ~= negative or negative == math.huge then
+    error(string.format("%s: negative_samples must be a finite number, got %s", who, tostring(negative)), 2)
+  end
+  local shuffle = o.shuffle == nil and true or o.shuffle
+  local categorical = o.categorical or false
+  local seed = o.seed
+  if seed ~= nil and math.type(seed) ~= "integer" then
+    error(string.format("%s: seed must be an integer, got %s", who, tostring(seed)), 2)
+  end
+  local table_ = o.sampling_table
+  if table_ ~= nil then
+    if is_tensor(table_) then table_ = table_:reshape{-1}:totable() end
+    if type(table_) ~= "table" then
+      error(who .. ": sampling_table must be a list or a tensor of probabilities, got " .. type(table_), 2)
+    end
+  end
+  local n = #seq
+  for i = 1, n do
+    local w = seq[i]
+    if math.type(w) ~= "integer" and not (type(w) == "number" and w == math.floor(w)) then
+      error(string.format("%s: sequence[%d] is %s, not a word index", who, i, tostring(w)), 2)
+    end
+  end
+  local keep_draws
+  if table_ and n > 0 then keep_draws = core.random("uniform", {n}, 0, 1):totable() end
+  local couples, labels = {}, {}
+  for i = 1, n do
+    local wi = math.tointeger(seq[i])
+    local keep = wi ~= 0
+    if keep and table_ then
+      local p = table_[wi + 1]
+      if type(p) ~= "number" then
+        error(string.format("%s: sampling_table has no entry for word index %d", who, wi), 2)
+      end
+      if p < keep_draws[i] then keep = false end   -- Keras: skip when table[wi] < random()
+    end
+    if keep then
+      for j = math.max(1, i - window), math.min(n, i + window) do
+        local wj = math.tointeger(seq[j])
+        if j ~= i and wj ~= 0 then
+          couples[#couples + 1] = {wi, wj}
+          labels[#labels + 1] = categorical and {0, 1} or 1
+        end
+      end
+    end
+  end
+  if negative > 0 then
+    local count = math.floor(#labels * negative)
+    if count > 0 then
+      if vsize < 2 then
+        error(who .. ": negative samples need a vocabulary_size >= 2 (indices 1..vocabulary_size-1)", 2)
+      end
+      local firsts = {}
+      local perm = core.permutation(#couples):totable()
+      for k, p in ipairs(perm) do firsts[k] = couples[math.tointeger(p) + 1][1] end
+      local draws = core.random("randint", {count}, 1, vsize):totable()
+      local npos = #couples
+      for k = 1, count do
+        couples[npos + k] = {firsts[(k - 1) % npos + 1], math.tointeger(draws[k])}
+        labels[npos + k] = categorical and {1, 0} or 0
+      end
+    end
+  end
+  if shuffle and #couples > 0 then
+    if seed ~= nil then core.seed(seed) end
+    local perm = core.permutation(#couples):totable()
+    local c2, l2 = {}, {}
+    for k, p in ipairs(perm) do
+      c2[k], l2[k] = couples[math.tointeger(p) + 1], labels[math.tointeger(p) + 1]
+    end
+    couples, labels = c2, l2
+  end
+  return couples, labels
 end
 
 -- ---- word vectors (keras.utils.load_word_vectors) ----

@@ -2,7 +2,8 @@
 ** train.c (binding) -- keras.Optimizer and keras.Trainer userdata.
 ** The trainer runs whole epochs in C; when Lua asked for progress, the loop
 ** calls back through lk_batch (throttled by min_interval, or every batch for
-** per-batch callbacks). The callback runs under lua_pcall so that a Lua error
+** per-batch callbacks), and through lk_batch_begin before every batch when
+** a callback defines on_batch_begin (else no Lua runs there). The callback runs under lua_pcall so that a Lua error
 ** never unwinds through the engine; it is raised again once the loop returned.
 */
 #include "lk.h"
@@ -224,6 +225,7 @@ typedef struct cb_state {
   lua_State *L;
   int fn;          /* stack index of the Lua function */
   int failed;      /* the callback raised: its error is on the stack top */
+  int begin_fn;    /* stack index of the before-batch function, 0 if none */
 } cb_state;
 
 static void push_logs(lua_State *L, int n, const double *v)
@@ -259,6 +261,27 @@ static int lk_batch(void *ud, int64_t batch_index, int64_t batch_size, int nlogs
   return stop;
 }
 
+/* before a batch: begin_fn(batch_index, batch_size); its result is ignored
+** (Keras checks stop_training after the batch), an error stops the loop */
+static int lk_batch_begin(void *ud, int64_t batch_index, int64_t batch_size)
+{
+  cb_state *cb = ud;
+  lua_State *L = cb->L;
+  if (!lua_checkstack(L, 4)) {
+    lua_pushliteral(L, "callback: stack overflow");
+    cb->failed = 1;
+    return 1;
+  }
+  lua_pushvalue(L, cb->begin_fn);
+  lua_pushinteger(L, (lua_Integer)batch_index);
+  lua_pushinteger(L, (lua_Integer)batch_size);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    cb->failed = 1;   /* leave the error object on the stack */
+    return 1;
+  }
+  return 0;
+}
+
 /* after a loop: raise the engine's or the callback's error, or say it stopped */
 static int finish(lua_State *L, kr_ctx *ctx, int st, cb_state *cb, int nlogs, const double *logs)
 {
@@ -274,12 +297,12 @@ static int finish(lua_State *L, kr_ctx *ctx, int st, cb_state *cb, int nlogs, co
   return 2;
 }
 
-/* tr:fit_epoch(x, y, sw, shuffle, batch_size, fn, min_interval) -> logs, stopped */
+/* tr:fit_epoch(x, y, sw, shuffle, batch_size, fn, min_interval, begin_fn) -> logs, stopped */
 static int tr_fit_epoch(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
   lk_trainer *u = check_trainer(L, 1);
-  lua_settop(L, 8);   /* fixed argument slots: the arrays below are pushed above them */
+  lua_settop(L, 9);   /* fixed argument slots: the arrays below are pushed above them */
   kr_data x, y, sw;
   data_arg(L, 2, &x, "fit");
   data_arg(L, 3, &y, "fit");
@@ -289,6 +312,8 @@ static int tr_fit_epoch(lua_State *L)
   int has_fn = !lua_isnoneornil(L, 7);
   double min_interval = luaL_optnumber(L, 8, 0.0);
   if (has_fn) luaL_checktype(L, 7, LUA_TFUNCTION);
+  int has_begin = !lua_isnoneornil(L, 9);
+  if (has_begin) luaL_checktype(L, 9, LUA_TFUNCTION);
   if (x.n < 1) return luaL_error(L, "fit: no input arrays");
   const kr_tensor *x0 = x.t[0];
   int64_t n = x0->shape.ndim ? x0->shape.dim[0] : 0;
@@ -296,8 +321,9 @@ static int tr_fit_epoch(lua_State *L)
   for (int64_t i = 0; i < n; i++) idx[i] = i;
   if (shuffle) kr_rng_shuffle(ctx, idx, n);
   double *logs = lua_newuserdatauv(L, (size_t)(u->nlog + 1) * sizeof *logs, 0);
-  cb_state cb = {L, 7, 0};
-  int st = kr_trainer_fit_epoch(u->t, &x, &y, &sw, idx, n, bs, has_fn ? lk_batch : NULL, &cb, min_interval, logs);
+  cb_state cb = {L, 7, 0, has_begin ? 9 : 0};
+  int st = kr_trainer_fit_epoch(u->t, &x, &y, &sw, idx, n, bs, has_fn ? lk_batch : NULL,
+                                has_begin ? lk_batch_begin : NULL, &cb, min_interval, logs);
   return finish(L, ctx, st, &cb, u->nlog, logs);
 }
 
@@ -315,7 +341,7 @@ static int tr_evaluate(lua_State *L)
   int has_fn = !lua_isnoneornil(L, 6);
   if (has_fn) luaL_checktype(L, 6, LUA_TFUNCTION);
   double *logs = lua_newuserdatauv(L, (size_t)(u->nlog + 1) * sizeof *logs, 0);
-  cb_state cb = {L, 6, 0};
+  cb_state cb = {L, 6, 0, 0};
   int st = kr_trainer_evaluate(u->t, &x, &y, &sw, bs, has_fn ? lk_batch : NULL, &cb, logs);
   return finish(L, ctx, st, &cb, u->nlog, logs);
 }

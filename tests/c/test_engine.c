@@ -110,14 +110,14 @@ static void test_training(void)
   for (int i = 0; i < 1000; i++) idx[i] = i;
   double logs[1], first = 0;
   /* epoch 1 builds the plan; later epochs must not allocate, whatever the batch count */
-  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, 0, logs) == KR_OK);
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, NULL, 0, logs) == KR_OK);
   first = logs[0];
   uint64_t a0 = kr_mem_allocs(ctx);
-  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, 0, logs) == KR_OK);
-  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 7, NULL, NULL, 0, logs) == KR_OK);  /* 143 batches, last of 6 */
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, NULL, 0, logs) == KR_OK);
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 7, NULL, NULL, NULL, 0, logs) == KR_OK);  /* 143 batches, last of 6 */
   CHECK_MSG(kr_mem_allocs(ctx) == a0, "the batch loop allocated %llu times",
             (unsigned long long)(kr_mem_allocs(ctx) - a0));
-  for (int e = 0; e < 20; e++) kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, 0, logs);
+  for (int e = 0; e < 20; e++) kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 1000, 64, NULL, NULL, NULL, 0, logs);
   CHECK_MSG(logs[0] < first * 0.7, "loss %g did not fall from %g", logs[0], first);
   /* evaluate's mean is the sample-weighted mean over batches: the same for any batch size */
   double l1[1], l2[1];
@@ -143,7 +143,91 @@ static void test_training(void)
   CHECK(strstr(kr_errmsg(ctx), "predict: array 1 has shape (10, 3), expected (None, 2)") != NULL);
   kr_tensor_release(xb);
   int64_t bad_idx[1] = {1000};
-  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, bad_idx, 1, 64, NULL, NULL, 0, logs) == KR_EARG);
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, bad_idx, 1, 64, NULL, NULL, NULL, 0, logs) == KR_EARG);
+  kr_tensor_release(x);
+  kr_tensor_release(t);
+  kr_tensor_release(w);
+  destroy(&m);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
+/* the before-batch hook: runs before its batch, so a learning rate it sets
+** is the one the batch's step uses; nonzero stops before the batch */
+typedef struct hook_log {
+  kr_optim *opt;
+  char order[64];      /* 'b' before a batch, 'e' after it */
+  int n;
+  int64_t sizes[8];
+  double lr_for[8];    /* lr to set before batch i */
+  int stop_at;         /* begin returns 1 at this batch (-1: never) */
+} hook_log;
+
+static int hook_begin(void *ud, int64_t bi, int64_t size)
+{
+  hook_log *h = ud;
+  if (h->n < 63) h->order[h->n++] = 'b';
+  if (bi < 8) {
+    h->sizes[bi] = size;
+    kr_optim_config(h->opt)->lr = h->lr_for[bi];
+  }
+  return bi == h->stop_at;
+}
+
+static int hook_end(void *ud, int64_t bi, int64_t size, int nlogs, const double *cur, const double *mean)
+{
+  hook_log *h = ud;
+  if (h->n < 63) h->order[h->n++] = 'e';
+  return 0;
+}
+
+static void test_batch_begin(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_rng_seed(ctx, 5);
+  model m;
+  CHECK(build(ctx, &m, 2, 2) == KR_OK);
+  kr_tensor *x, *t, *w;
+  make_data(ctx, 10, &x, &t, &w);
+  kr_data dx = {1, &x}, dt = {1, &t}, dw = {1, &w};
+  int64_t idx[10];
+  for (int i = 0; i < 10; i++) idx[i] = i;
+  double logs[1];
+  /* lr 0 before every batch: nothing moves although the optimizer was made with lr 0.5 */
+  hook_log h;
+  memset(&h, 0, sizeof h);
+  h.opt = m.opt;
+  h.stop_at = -1;
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 10, 4, hook_end, hook_begin, &h, 0, logs) == KR_OK);
+  CHECK_MSG(strcmp(h.order, "bebebe") == 0, "hooks ran in the order '%s'", h.order);
+  CHECK(h.sizes[0] == 4 && h.sizes[1] == 4 && h.sizes[2] == 2);
+  for (int i = 0; i < 4; i++) CHECK(KR_DATA(m.Wt)[i] == 0.0f);
+  /* lr 0.5 for the first batch only: the weights move by that batch alone,
+  ** and a second epoch without the hook (lr stays 0) leaves them there */
+  memset(h.order, 0, sizeof h.order);
+  h.n = 0;
+  h.lr_for[0] = 0.5;
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 10, 4, NULL, hook_begin, &h, 0, logs) == KR_OK);
+  CHECK_MSG(strcmp(h.order, "bbb") == 0, "hooks ran in the order '%s'", h.order);
+  float after[4];
+  memcpy(after, KR_DATA(m.Wt), sizeof after);
+  CHECK(after[0] != 0.0f);
+  /* softmax regression from zero weights: the first step is -lr * x^T (p - t) * w / n with p = 1/2 */
+  double g0 = 0;
+  for (int i = 0; i < 4; i++) g0 += KR_DATA(x)[2 * i] * (0.5 - KR_DATA(t)[2 * i]) / 4.0;
+  CHECK_NEAR(after[0], -0.5 * g0, 1e-6);
+  /* stopping before batch 1: batch 0 ran, batch 1 did not */
+  memset(h.order, 0, sizeof h.order);
+  h.n = 0;
+  h.stop_at = 1;
+  h.lr_for[0] = 0;
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 10, 4, hook_end, hook_begin, &h, 0, logs) == KR_ESTOP);
+  CHECK_MSG(strcmp(h.order, "beb") == 0, "hooks ran in the order '%s'", h.order);
+  /* with the hook the loop still allocates nothing */
+  h.stop_at = -1;
+  uint64_t a0 = kr_mem_allocs(ctx);
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 10, 4, NULL, hook_begin, &h, 0, logs) == KR_OK);
+  CHECK(kr_mem_allocs(ctx) == a0);
   kr_tensor_release(x);
   kr_tensor_release(t);
   kr_tensor_release(w);
@@ -236,7 +320,7 @@ static void test_alloc_failures(void)
       int64_t idx[100];
       for (int i = 0; i < 100; i++) idx[i] = i;
       double logs[1];
-      st = kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 100, 16, NULL, NULL, 0, logs);
+      st = kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 100, 16, NULL, NULL, NULL, 0, logs);
       if (st == KR_OK) ok = 1;
       else CHECK(st == KR_EMEM);
     } else {
@@ -256,6 +340,7 @@ static void test_alloc_failures(void)
 int main(void)
 {
   test_training();
+  test_batch_begin();
   test_disconnected();
   test_shared_arena();
   test_alloc_failures();

@@ -15,6 +15,7 @@ end
 local K = part("backend", core)
 keras.backend = K
 keras.None = K.None
+keras._args = part("args", keras)   -- the call forms of API.md §1
 
 keras.tensor = part("tensor", core, K)
 keras.activations = part("activations", K)

@@ -66,42 +66,22 @@ end
 local COMMON = {name = true, trainable = true, input_shape = true, input_dim = true, input_length = true,
                 batch_size = true, batch_input_shape = true, dtype = true, weights = true}
 
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+local is_plain = keras._args.is_plain
+local args_spec, args_parse = keras._args.spec, keras._args.parse
 
--- spec = {positional names...}, allowed = set of keyword names
+-- a lone table that is a list of numbers (and keras.None) is the first
+-- positional value, as in Reshape({3, 4}) or Input({keras.None, 16})
+local number_list = keras._args.number_list
+layers._number_list = number_list
+
+-- parse(cls, a, b, positional, allowed, first_is_sequence): the arguments of
+-- a layer-like constructor called with at most two arguments (see args.lua
+-- for the rule; define below takes any number)
 local function parse(cls, a, b, positional, allowed, first_is_sequence)
-  local o = {}
-  if b ~= nil then
-    if not is_plain(b) then
-      error(string.format("%s: options must be a table, got %s", cls, type(b)), 4)
-    end
-    for k, v in pairs(b) do o[k] = v end
-    if a ~= nil then
-      if o[1] ~= nil then
-        error(string.format("%s: argument '%s' given twice", cls, positional[1] or "1"), 4)
-      end
-      table.insert(o, 1, a)
-    end
-  elseif is_plain(a) and not (first_is_sequence and type(a[1]) ~= "table" and a[1] ~= nil
-                               and a[1] ~= K.None and next(a, #a > 0 and #a or nil) == nil) then
-    for k, v in pairs(a) do o[k] = v end
-  elseif a ~= nil then
-    o[1] = a
-  end
-  for i, pname in ipairs(positional) do
-    if o[i] ~= nil then
-      if o[pname] ~= nil then error(string.format("%s: argument '%s' given twice", cls, pname), 4) end
-      o[pname] = o[i]
-      o[i] = nil
-    end
-  end
-  for k in pairs(o) do
-    if math.type(k) == "integer" then
-      error(string.format("%s: too many positional arguments", cls), 4)
-    elseif not (allowed[k] or COMMON[k]) then
-      error(string.format("%s: unknown argument '%s'", cls, tostring(k)), 4)
-    end
-  end
+  local s = args_spec{who = cls, positional = positional, allowed = allowed, common = COMMON,
+                      single = first_is_sequence and number_list or nil}
+  local o
+  if b == nil then o = args_parse(s, 4, a) else o = args_parse(s, 4, a, b) end
   return o
 end
 layers._parse = parse
@@ -489,20 +469,32 @@ end})
 
 -- ---- a helper to declare layer classes ----
 
+-- the layers' arguments whose value may be a table (a trailing table there is
+-- a value, not the options table: Conv2D(32, {3, 3}), Lambda(f, nil, nil, {k = 1}))
+local TABLE_ARGS = {kernel_size = true, strides = true, dilation_rate = true, pool_size = true, padding = true,
+                    cropping = true, size = true, target_shape = true, dims = true, axes = true,
+                    shared_axes = true, noise_shape = true, output_shape = true, arguments = "keyed",
+                    weights = true, input_length = true, axis = true, mask = true}
+layers._TABLE_ARGS = TABLE_ARGS
+
 -- define("Dense", {"units"}, {"activation", ...}, init) -> class with a constructor
+-- taking Keras's positional arguments in order, then options (args.lua)
 local function define(name, positional, keywords, init, opts)
   local cls = class(name, opts and opts.parent)
-  local allowed = set(keywords)
-  local construct = layers._api(function(a, b)
-    local o = parse(name, a, b, positional, allowed, opts and opts.first_is_sequence)
+  local spec = args_spec{who = name, positional = positional, allowed = set(keywords), common = COMMON,
+                         tables = TABLE_ARGS,
+                         single = opts and (opts.single or opts.first_is_sequence and number_list) or nil}
+  cls._spec = spec
+  local construct = layers._api(function(...)
+    local o = args_parse(spec, 4, ...)
     local self = setmetatable({}, cls)
     Layer._init(self, o)
     init(self, o)
     self._args = o   -- the constructor's arguments by name: configs and clones start here
     return self
   end)
-  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, a, b)
-    return construct(a, b)
+  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, ...)
+    return construct(...)
   end})
   layers[name] = cls
   return cls

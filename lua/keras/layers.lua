@@ -420,7 +420,15 @@ InputLayer._prefix = "input"
 layers.InputLayer = InputLayer
 
 local INPUT_ARGS = set{"shape", "batch_shape", "dtype", "name", "sparse", "tensor", "input_shape",
-                       "batch_input_shape", "batch_size"}
+                       "batch_input_shape", "batch_size", "input_tensor"}
+local INPUT_TABLES = {shape = true, batch_shape = true, input_shape = true, batch_input_shape = true}
+-- Keras 2.2.4: Input(shape, batch_shape, name, dtype, sparse, tensor),
+-- InputLayer(input_shape, batch_size, batch_input_shape, dtype, input_tensor, sparse, name)
+local INPUT_SPEC = args_spec{who = "Input", positional = {"shape", "batch_shape", "name", "dtype", "sparse", "tensor"},
+                             allowed = INPUT_ARGS, tables = INPUT_TABLES, single = number_list}
+local INPUT_LAYER_SPEC = args_spec{who = "InputLayer", positional = {"input_shape", "batch_size", "batch_input_shape",
+                                   "dtype", "input_tensor", "sparse", "name"}, allowed = INPUT_ARGS,
+                                   tables = INPUT_TABLES, single = number_list}
 
 function InputLayer.new(o)
   local self = setmetatable({}, InputLayer)
@@ -433,6 +441,10 @@ function InputLayer.new(o)
     for i, d in ipairs(s) do shape[i + 1] = d end
   else
     error("Input: give a shape (shape={...}) or a batch_shape", 3)
+  end
+  if o.sparse then error("Input: sparse inputs are not supported by this version of lkeras", 3) end
+  if o.tensor ~= nil or o.input_tensor ~= nil then
+    error("Input: building on an existing tensor (tensor=) is not supported by this version of lkeras", 3)
   end
   if o.dtype and o.dtype ~= "float32" and o.dtype ~= "int32" and o.dtype ~= "int64" then
     error("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'", 3)
@@ -456,14 +468,14 @@ function InputLayer:get_config()
 end
 
 -- keras.Input{shape={784}} -> a symbolic tensor
-function layers.Input(a, b)
-  local o = parse("Input", a, b, {"shape"}, INPUT_ARGS, true)
+function layers.Input(...)
+  local o = args_parse(INPUT_SPEC, 2, ...)
   return InputLayer.new(o).output
 end
 
 -- keras.layers.InputLayer{input_shape={784}} (a layer, as in Keras)
-setmetatable(InputLayer, {__index = Layer, __call = function(_, a, b)
-  local o = parse("InputLayer", a, b, {}, INPUT_ARGS)
+setmetatable(InputLayer, {__index = Layer, __call = function(_, ...)
+  local o = args_parse(INPUT_LAYER_SPEC, 2, ...)
   return InputLayer.new(o)
 end})
 
@@ -532,7 +544,8 @@ end
 
 -- ---- Dense ----
 
-local Dense = define("Dense", {"units"}, {"units", "activation", "use_bias", "kernel_initializer",
+local Dense = define("Dense", {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+  "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"}, {"units", "activation", "use_bias", "kernel_initializer",
   "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
   "kernel_constraint", "bias_constraint"}, function(self, o)
   self.units = check_int("Dense", "units", o.units)
@@ -600,7 +613,7 @@ LeakyReLU.supports_masking = true
 LeakyReLU._prefix = "leaky_re_lu"
 function LeakyReLU:call(x) return K.relu(x, self.alpha) end
 
-local ReLU = define("ReLU", {"max_value"}, {"max_value", "negative_slope", "threshold"}, function(self, o)
+local ReLU = define("ReLU", {"max_value", "negative_slope", "threshold"}, {"max_value", "negative_slope", "threshold"}, function(self, o)
   self.max_value = o.max_value
   self.negative_slope = o.negative_slope or 0
   if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
@@ -627,7 +640,8 @@ local Softmax = define("Softmax", {"axis"}, {"axis"}, function(self, o) self.axi
 Softmax.supports_masking = true
 function Softmax:call(x) return K.softmax(x, self.axis) end
 
-local PReLU = define("PReLU", {}, {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
+local PReLU = define("PReLU", {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
+  {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
   function(self, o)
     self.alpha_initializer = I.get(o.alpha_initializer or "zeros", "PReLU")
     self.alpha_regularizer = regularizer("PReLU", o.alpha_regularizer)
@@ -648,9 +662,12 @@ function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)
 
 -- ---- Dropout ----
 
-local Dropout = define("Dropout", {"rate"}, {"rate", "noise_shape", "seed"}, function(self, o)
+local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"}, function(self, o)
   self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
   if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
+  if o.seed ~= nil then
+    error("Dropout: a per-layer seed is not supported by this version of lkeras (keras.random.seed seeds every dropout)", 4)
+  end
 end)
 Dropout.supports_masking = true
 function Dropout:call(x)
@@ -667,7 +684,11 @@ local function per_sample(shape, who)
   return n
 end
 
-local Flatten = define("Flatten", {}, {"data_format"}, function(self, o) end)
+local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(self, o)
+  if o.data_format ~= nil and o.data_format ~= "channels_last" then
+    error(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)), 4)
+  end
+end)
 function Flatten:call(x)
   local s = x.shape
   if #s < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(s)), 0) end
@@ -742,7 +763,7 @@ end
 
 -- ---- Lambda ----
 
-local Lambda = define("Lambda", {"function", "output_shape"}, {"function", "output_shape", "arguments", "mask"},
+local Lambda = define("Lambda", {"function", "output_shape", "mask", "arguments"}, {"function", "output_shape", "arguments", "mask"},
   function(self, o)
     if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
     self.fn = o["function"]
@@ -758,7 +779,10 @@ end
 
 -- ---- BatchNormalization ----
 
-local BatchNormalization = define("BatchNormalization", {}, {"axis", "momentum", "epsilon", "center", "scale",
+local BN_ARGS = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+  "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+  "beta_constraint", "gamma_constraint"}
+local BatchNormalization = define("BatchNormalization", BN_ARGS, {"axis", "momentum", "epsilon", "center", "scale",
   "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
   "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}, function(self, o)
   self.axis = o.axis or -1
@@ -811,31 +835,48 @@ end
 
 -- ---- merge layers ----
 
+-- Keras 2.2.4: Add(**kwargs), ..., Concatenate(axis=-1), Dot(axes, normalize=False)
+local MERGE_ARGS = {Concatenate = {"axis"}, Dot = {"axes", "normalize"}}
+
 local function merge(name, fn, min_inputs)
-  local cls = define(name, name == "Dot" and {"axes"} or {}, {"axis", "axes", "normalize"}, function(self, o)
+  local args = MERGE_ARGS[name] or {}
+  local cls = define(name, args, args, function(self, o)
     self.axis = o.axis
     self.axes = o.axes
+    if name == "Dot" and is_plain(o.axes) and #o.axes == 1 then self.axes = o.axes[1] end
     self.normalize = o.normalize or false
-  end)
+  end, name == "Dot" and {single = number_list} or nil)
   function cls:call(xs)
     if is_node(xs) or #xs < (min_inputs or 2) then
       error(self:_msg("a merge layer should be called on a list of at least %d inputs", min_inputs or 2), 0)
     end
     return fn(self, xs)
   end
+  -- concatenate({a, b}, axis, {name = ...}), concatenate{a, b, axis = 1}: the
+  -- inputs, then the layer's own arguments
   local lower = name:sub(1, 1):lower() .. name:sub(2)
-  layers[lower] = function(list, o)
-    o = o or {}
-    if is_plain(list) and list[1] and not is_node(list) then
-      local opts = {}
-      for k, v in pairs(list) do if math.type(k) ~= "integer" then opts[k] = v end end
-      for k, v in pairs(o) do opts[k] = v end
-      local ins = {}
-      for i = 1, #list do ins[i] = list[i] end
-      return cls(opts)(ins)
+  layers[lower] = layers._api(function(list, ...)
+    if is_plain(list) and not is_node(list) then
+      local opts, ins = nil, {}
+      for k, v in pairs(list) do
+        if math.type(k) == "integer" then ins[k] = v else opts = opts or {}; opts[k] = v end
+      end
+      if opts then
+        local n = select("#", ...)
+        local extra = ...
+        if n > 1 or (n == 1 and not (is_plain(extra) and next(extra) ~= nil and extra[1] == nil)) then
+          error(string.format("%s: give the options in the list of inputs or after it, not both", lower), 0)
+        end
+        for k, v in pairs(extra or {}) do
+          if opts[k] ~= nil then error(string.format("%s: argument '%s' given twice", lower, k), 0) end
+          opts[k] = v
+        end
+        return cls(opts)(ins)
+      end
+      return cls(...)(ins)
     end
-    return cls(o)(list)
-  end
+    return cls(...)(list)
+  end)
   return cls
 end
 

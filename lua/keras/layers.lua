@@ -545,7 +545,8 @@ end
 -- ---- Dense ----
 
 local Dense = define("Dense", {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
-  "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"}, {"units", "activation", "use_bias", "kernel_initializer",
+  "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"},
+  {"units", "activation", "use_bias", "kernel_initializer",
   "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
   "kernel_constraint", "bias_constraint"}, function(self, o)
   self.units = check_int("Dense", "units", o.units)
@@ -613,7 +614,8 @@ LeakyReLU.supports_masking = true
 LeakyReLU._prefix = "leaky_re_lu"
 function LeakyReLU:call(x) return K.relu(x, self.alpha) end
 
-local ReLU = define("ReLU", {"max_value", "negative_slope", "threshold"}, {"max_value", "negative_slope", "threshold"}, function(self, o)
+local RELU_ARGS = {"max_value", "negative_slope", "threshold"}
+local ReLU = define("ReLU", RELU_ARGS, RELU_ARGS, function(self, o)
   self.max_value = o.max_value
   self.negative_slope = o.negative_slope or 0
   if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
@@ -666,7 +668,8 @@ local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noi
   self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
   if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
   if o.seed ~= nil then
-    error("Dropout: a per-layer seed is not supported by this version of lkeras (keras.random.seed seeds every dropout)", 4)
+    error("Dropout: a per-layer seed is not supported by this version of lkeras " ..
+      "(keras.random.seed seeds every dropout)", 4)
   end
 end)
 Dropout.supports_masking = true
@@ -763,7 +766,8 @@ end
 
 -- ---- Lambda ----
 
-local Lambda = define("Lambda", {"function", "output_shape", "mask", "arguments"}, {"function", "output_shape", "arguments", "mask"},
+local LAMBDA_ARGS = {"function", "output_shape", "mask", "arguments"}
+local Lambda = define("Lambda", LAMBDA_ARGS, LAMBDA_ARGS,
   function(self, o)
     if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
     self.fn = o["function"]

@@ -531,7 +531,8 @@ end
 
 local MERGE = {concat = true, sum = true, mul = true, ave = true}
 
-local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}, {"layer", "merge_mode"}, function(self, o)
+local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}, {"layer", "merge_mode"},
+  function(self, o)
   local layer = o.layer
   if not (L.is_layer(layer) and layer._kind) then
     error("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..

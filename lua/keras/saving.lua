@@ -1799,17 +1799,12 @@ end
 local function install_models(M)
 local Model = M.Model
 
--- options: f(path, {...}) or f(path, true) (the first positional option)
-local function opts_of(who, a, first, allowed)
-  local o = {}
-  if type(a) == "table" and getmetatable(a) == nil then
-    for k, v in pairs(a) do
-      if not allowed[k] then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
-      o[k] = v
-    end
-  elseif a ~= nil then
-    o[first] = a
-  end
+-- the arguments after the path, in Keras's order, then options (args.lua):
+-- f(path, true, false), f(path, {overwrite = true}); tables = the positional
+-- names whose value may be a table
+local function opts_of(who, positional, allowed, tables, ...)
+  local spec = keras._args.spec{who = who, positional = positional, allowed = allowed, tables = tables}
+  local o = keras._args.parse(spec, 3, ...)
   return o
 end
 
@@ -1838,10 +1833,10 @@ local function with_store(W, fn)
   W:commit()
 end
 
--- model:save(path [, {overwrite = true, include_optimizer = true}])
-function Model:save(path, o)
+-- model:save(path [, overwrite, include_optimizer] [, {overwrite = true, include_optimizer = true}])
+function Model:save(path, ...)
   check_path("save", path)
-  o = opts_of("save", o, "overwrite", {overwrite = true, include_optimizer = true, format = true})
+  local o = opts_of("save", {"overwrite", "include_optimizer"}, {format = true}, nil, ...)
   if o.overwrite == false and exists(path) then error(string.format("save: '%s' exists and overwrite is false", path), 2) end
   if not self.inputs then
     error("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)", 2)
@@ -1872,17 +1867,17 @@ function Model:save(path, o)
   end
 end
 
--- keras.models.save_model(model, path [, opts])
-function M.save_model(model, path, o)
+-- keras.models.save_model(model, path [, overwrite, include_optimizer] [, opts])
+function M.save_model(model, path, ...)
   if not (type(model) == "table" and model.save) then error("save_model: expected a model", 2) end
-  local ok, err = pcall(model.save, model, path, o)
+  local ok, err = pcall(model.save, model, path, ...)
   if not ok then error(clean(err), 2) end
 end
 
--- keras.models.load_model(path [, {custom_objects = {...}, compile = true}])
-function M.load_model(path, o)
+-- keras.models.load_model(path [, custom_objects, compile] [, {custom_objects = {...}, compile = true}])
+function M.load_model(path, ...)
   check_path("load_model", path)
-  o = opts_of("load_model", o, "custom_objects", {custom_objects = true, compile = true})
+  local o = opts_of("load_model", {"custom_objects", "compile"}, {}, {custom_objects = "keyed"}, ...)
   local custom = o.custom_objects
   if custom ~= nil and not is_plain(custom) then error("load_model: custom_objects must be a table", 2) end
   local ok, model = pcall(function()
@@ -1913,10 +1908,10 @@ function M.load_model(path, o)
   return model
 end
 
--- model:save_weights(path [, {overwrite = true}])
-function Model:save_weights(path, o)
+-- model:save_weights(path [, overwrite] [, {overwrite = true}])
+function Model:save_weights(path, ...)
   check_path("save_weights", path)
-  o = opts_of("save_weights", o, "overwrite", {overwrite = true, format = true})
+  local o = opts_of("save_weights", {"overwrite"}, {format = true}, nil, ...)
   if o.overwrite == false and exists(path) then
     error(string.format("save_weights: '%s' exists and overwrite is false", path), 2)
   end
@@ -1931,10 +1926,11 @@ function Model:save_weights(path, o)
   end
 end
 
--- model:load_weights(path [, by_name | {by_name = false, skip_mismatch = false}])
-function Model:load_weights(path, o)
+-- model:load_weights(path [, by_name, skip_mismatch, reshape] [, {by_name = false, skip_mismatch = false}])
+function Model:load_weights(path, ...)
   check_path("load_weights", path)
-  o = opts_of("load_weights", o, "by_name", {by_name = true, skip_mismatch = true, reshape = true})
+  local o = opts_of("load_weights", {"by_name", "skip_mismatch", "reshape"}, {}, nil, ...)
+  if o.reshape then error("load_weights: reshape is not supported by this version of lkeras", 2) end
   if o.skip_mismatch and not o.by_name then
     error("load_weights: skip_mismatch can only be used with by_name = true", 2)
   end
@@ -1960,8 +1956,8 @@ function Model:get_config()
 end
 
 -- model:to_json([{indent = n}]): {"class_name": ..., "config": ..., "keras_version": ..., "backend": ...}
-function Model:to_json(o)
-  o = opts_of("to_json", o, "indent", {indent = true})
+function Model:to_json(...)
+  local o = opts_of("to_json", {"indent"}, {}, nil, ...)
   local ok, s = pcall(function()
     local e = model_entry(self, new_ctx("to_json", true))
     oset(e, "keras_version", KERAS_VERSION)

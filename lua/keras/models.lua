@@ -16,12 +16,10 @@ local shape_str = L._shape_str
 local function is_tensor(x) return getmetatable(x) == Tensor end
 local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
--- the call forms of API.md §1 (args.lua): spec(who, positional, tables, single)
+-- the call forms of API.md §1 (args.lua): call_spec(who, positional, tables)
 local args_spec, args_parse = keras._args.spec, keras._args.parse
-local function spec(who, positional, tables, single, extra)
-  local allowed = {}
-  for _, k in ipairs(extra or {}) do allowed[k] = true end
-  return args_spec{who = who, positional = positional, allowed = allowed, tables = tables, single = single}
+local function call_spec(who, positional, tables)
+  return args_spec{who = who, positional = positional, allowed = {}, tables = tables}
 end
 -- data (x, y, sample weights) may be a list or a table keyed by names
 local DATA = {x = "keyed", y = "keyed", sample_weight = "keyed", class_weight = "keyed",
@@ -131,7 +129,7 @@ local function init_model(self, inputs, outputs, name)
 end
 
 -- Keras 2.2.4: Model(inputs, outputs, name)
-local MODEL_SPEC = spec("Model", {"inputs", "outputs", "name"}, {inputs = true, outputs = true})
+local MODEL_SPEC = call_spec("Model", {"inputs", "outputs", "name"}, {inputs = true, outputs = true})
 
 setmetatable(Model, {__index = L.Layer, __call = function(_, ...)
   local o = args_parse(MODEL_SPEC, 2, ...)
@@ -253,7 +251,7 @@ function Model:count_params()
 end
 
 -- Keras 2.2.4: get_layer(name, index); index counts from 1, as model.layers
-local GET_LAYER_SPEC = spec("get_layer", {"name", "index"})
+local GET_LAYER_SPEC = call_spec("get_layer", {"name", "index"})
 
 function Model:get_layer(...)
   local o = args_parse(GET_LAYER_SPEC, 3, ...)
@@ -602,7 +600,7 @@ end
 
 -- Keras 2.2.4: compile(optimizer, loss, metrics, loss_weights, sample_weight_mode,
 -- weighted_metrics, target_tensors)
-local COMPILE_SPEC = spec("compile", {"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
+local COMPILE_SPEC = call_spec("compile", {"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
                                       "weighted_metrics", "target_tensors"},
                           {loss = "keyed", metrics = "keyed", loss_weights = "keyed", sample_weight_mode = "keyed",
                            weighted_metrics = "keyed", target_tensors = "keyed"})
@@ -725,7 +723,7 @@ end
 -- ---- fit ----
 
 -- Keras 2.2.4's order
-local FIT_SPEC = spec("fit", {"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+local FIT_SPEC = call_spec("fit", {"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
                               "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
                               "steps_per_epoch", "validation_steps"}, DATA)
 FIT_SPEC.single = keyed_x(FIT_SPEC)
@@ -906,7 +904,7 @@ end
 -- ---- evaluate, predict, one batch ----
 
 -- Keras 2.2.4: evaluate(x, y, batch_size, verbose, sample_weight, steps)
-local EVAL_SPEC = spec("evaluate", {"x", "y", "batch_size", "verbose", "sample_weight", "steps"}, DATA)
+local EVAL_SPEC = call_spec("evaluate", {"x", "y", "batch_size", "verbose", "sample_weight", "steps"}, DATA)
 EVAL_SPEC.single = keyed_x(EVAL_SPEC)
 
 local function unpack_logs(self, values)
@@ -940,7 +938,7 @@ function Model:evaluate(...)
 end
 
 -- Keras 2.2.4: predict(x, batch_size, verbose, steps)
-local PRED_SPEC = spec("predict", {"x", "batch_size", "verbose", "steps"}, DATA)
+local PRED_SPEC = call_spec("predict", {"x", "batch_size", "verbose", "steps"}, DATA)
 PRED_SPEC.single = lone_x(PRED_SPEC)
 
 -- the message of a failed C predict, without its position; the input the C
@@ -980,9 +978,9 @@ function Model:predict_on_batch(x)
 end
 
 -- Keras 2.2.4 (Sequential): predict_classes(x, batch_size, verbose), predict_proba(x, batch_size, verbose)
-local PRED_CLASSES_SPEC = spec("predict_classes", {"x", "batch_size", "verbose"}, DATA)
+local PRED_CLASSES_SPEC = call_spec("predict_classes", {"x", "batch_size", "verbose"}, DATA)
 PRED_CLASSES_SPEC.single = lone_x(PRED_CLASSES_SPEC)
-local PRED_PROBA_SPEC = spec("predict_proba", {"x", "batch_size", "verbose"}, DATA)
+local PRED_PROBA_SPEC = call_spec("predict_proba", {"x", "batch_size", "verbose"}, DATA)
 PRED_PROBA_SPEC.single = lone_x(PRED_PROBA_SPEC)
 
 function Model:predict_classes(...)
@@ -999,8 +997,8 @@ end
 
 -- Keras 2.2.4: train_on_batch(x, y, sample_weight, class_weight), test_on_batch(x, y, sample_weight)
 local ON_BATCH_SPEC = {
-  train_on_batch = spec("train_on_batch", {"x", "y", "sample_weight", "class_weight"}, DATA),
-  test_on_batch = spec("test_on_batch", {"x", "y", "sample_weight"}, DATA),
+  train_on_batch = call_spec("train_on_batch", {"x", "y", "sample_weight", "class_weight"}, DATA),
+  test_on_batch = call_spec("test_on_batch", {"x", "y", "sample_weight"}, DATA),
 }
 for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
 
@@ -1019,7 +1017,7 @@ function Model:test_on_batch(...) return one_batch(self, "test_on_batch", "test_
 -- ---- summary ----
 
 -- Keras 2.2.4: summary(line_length, positions, print_fn)
-local SUMMARY_SPEC = spec("summary", {"line_length", "positions", "print_fn"}, {positions = true})
+local SUMMARY_SPEC = call_spec("summary", {"line_length", "positions", "print_fn"}, {positions = true})
 
 function Model:summary(...)
   local o = args_parse(SUMMARY_SPEC, 3, ...)

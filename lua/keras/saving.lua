@@ -2042,11 +2042,10 @@ end
 local C = keras.callbacks
 if C then
   local ModelCheckpoint = C._class("ModelCheckpoint")
-  local allowed = {filepath = true, monitor = true, verbose = true, save_best_only = true, save_weights_only = true,
-                   mode = true, period = true}
-  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, a, b)
-    local o = C._options("ModelCheckpoint", a, b, {"filepath", "monitor", "verbose", "save_best_only",
-      "save_weights_only", "mode", "period"}, allowed)
+  -- Keras 2.2.4: ModelCheckpoint(filepath, monitor, verbose, save_best_only, save_weights_only, mode, period)
+  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, ...)
+    local o = C._parse("ModelCheckpoint", {"filepath", "monitor", "verbose", "save_best_only",
+      "save_weights_only", "mode", "period"}, {}, ...)
     if type(o.filepath) ~= "string" or o.filepath == "" then
       error("ModelCheckpoint: filepath must be a non-empty string", 2)
     end

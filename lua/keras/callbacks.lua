@@ -9,7 +9,6 @@ local Progbar = package.preload["keras.progbar"]()
 
 local C = {}
 
-
 -- ---- base class ----
 
 local Callback = {}

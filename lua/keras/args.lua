@@ -17,7 +17,7 @@
 local keras = ...
 local K = keras.backend
 
-local A = {}
+local A = {None = K.None}
 
 local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 A.is_plain = is_plain

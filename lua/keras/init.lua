@@ -19,7 +19,7 @@ keras._args = part("args", keras)   -- the call forms of API.md §1
 
 keras.tensor = part("tensor", core, K)
 keras.activations = part("activations", K)
-keras.initializers = part("initializers", core)
+keras.initializers = part("initializers", core, keras._args)
 
 -- random numbers (one generator per Lua state)
 local random = {}

@@ -12,6 +12,23 @@ P.text, P.sequence = text, sequence
 
 local function is_tensor(x) return getmetatable(x) == core.Tensor end
 
+-- Keras's positional order, then options, or one table (args.lua). A lone
+-- table that names no argument is the data (pad_sequences({{1, 2}, {3}}))
+local A = keras._args
+local function lone_data(spec)
+  return function(t)
+    for k in pairs(t) do
+      if type(k) == "string" and spec.known[k] then return false end
+    end
+    return true
+  end
+end
+local function call_spec(who, positional)
+  local spec = A.spec{who = who, positional = positional, tables = {[positional[1]] = true}}
+  spec.single = lone_data(spec)
+  return spec
+end
+
 local DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 -- the characters of s: UTF-8 code points when s is valid UTF-8, else bytes
@@ -67,9 +84,11 @@ local function words(s, filters, lower, split, who)
   return split_plain(s, split)
 end
 
--- text_to_word_sequence(text, {filters=, lower=true, split=" "}) -> list of words
-function text.text_to_word_sequence(s, o)
-  o = o or {}
+-- text_to_word_sequence(text, filters, lower = true, split = " ") -> list of words
+local TTWS_SPEC = call_spec("text_to_word_sequence", {"text", "filters", "lower", "split"})
+function text.text_to_word_sequence(...)
+  local o = A.parse(TTWS_SPEC, 2, ...)
+  local s = o.text
   check_string("text_to_word_sequence", "text", s)
   local filters = o.filters == nil and DEFAULT_FILTERS or check_string("text_to_word_sequence", "filters", o.filters)
   local lower = o.lower == nil and true or o.lower
@@ -84,17 +103,16 @@ local Tokenizer = {}
 Tokenizer.__index = Tokenizer
 Tokenizer.__name = "keras.preprocessing.text.Tokenizer"
 
-local TOKENIZER_ARGS = {num_words = true, filters = true, lower = true, split = true, char_level = true,
-                        oov_token = true, document_count = true, nb_words = true}
+-- Tokenizer(num_words, filters, lower, split, char_level, oov_token, document_count)
+local TOKENIZER_SPEC = A.spec{who = "Tokenizer", positional = {"num_words", "filters", "lower", "split", "char_level",
+                                                               "oov_token", "document_count"},
+                              allowed = {nb_words = true}}
 
-function text.Tokenizer(a, b)
-  local o = {}
-  if type(a) == "table" then for k, v in pairs(a) do o[k] = v end elseif a ~= nil then o.num_words = a end
-  if type(b) == "table" then for k, v in pairs(b) do o[k] = v end end
-  if o[1] ~= nil then o.num_words, o[1] = o[1], nil end
-  if o.nb_words ~= nil then o.num_words, o.nb_words = o.nb_words, nil end   -- legacy name
-  for k in pairs(o) do
-    if not TOKENIZER_ARGS[k] then error(string.format("Tokenizer: unknown argument '%s'", tostring(k)), 2) end
+function text.Tokenizer(...)
+  local o = A.parse(TOKENIZER_SPEC, 2, ...)
+  if o.nb_words ~= nil then   -- legacy name
+    if o.num_words ~= nil then error("Tokenizer: argument 'num_words' given twice (as nb_words)", 2) end
+    o.num_words, o.nb_words = o.nb_words, nil
   end
   if o.num_words ~= nil and not (math.type(o.num_words) == "integer" and o.num_words >= 0) then
     error("Tokenizer: num_words must be an integer >= 0, got " .. tostring(o.num_words), 2)
@@ -253,8 +271,13 @@ end
 
 local MODES = {binary = true, count = true, freq = true, tfidf = true}
 
-function Tokenizer:sequences_to_matrix(seqs, mode)
-  mode = mode or "binary"
+-- sequences_to_matrix(sequences, mode = "binary"), texts_to_matrix(texts, mode = "binary")
+local S2M_SPEC = call_spec("sequences_to_matrix", {"sequences", "mode"})
+local T2M_SPEC = call_spec("texts_to_matrix", {"texts", "mode"})
+
+function Tokenizer:sequences_to_matrix(...)
+  local o = A.parse(S2M_SPEC, 2, ...)
+  local seqs, mode = o.sequences, o.mode or "binary"
   text_list(seqs, "sequences_to_matrix")
   local nw = self.num_words
   if not nw or nw == 0 then
@@ -305,7 +328,9 @@ function Tokenizer:sequences_to_matrix(seqs, mode)
   return core.tensor(flat):reshape{n, nw}
 end
 
-function Tokenizer:texts_to_matrix(texts, mode)
+function Tokenizer:texts_to_matrix(...)
+  local o = A.parse(T2M_SPEC, 2, ...)
+  local texts, mode = o.texts, o.mode
   if mode ~= nil and not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
   return self:sequences_to_matrix(self:texts_to_sequences(texts), mode)
 end
@@ -334,16 +359,14 @@ local function as_list(s, who, i)
   return s
 end
 
--- pad_sequences(sequences, {maxlen=, dtype="int32", padding="pre", truncating="pre", value=0}) -> tensor (n, maxlen)
-function sequence.pad_sequences(seqs, o)
+-- pad_sequences(sequences, maxlen, dtype = "int32", padding = "pre", truncating = "pre", value = 0)
+-- -> tensor (n, maxlen)
+local PAD_SPEC = call_spec("pad_sequences", {"sequences", "maxlen", "dtype", "padding", "truncating", "value"})
+
+function sequence.pad_sequences(...)
   local who = "pad_sequences"
-  o = o or {}
-  if type(o) ~= "table" then error(who .. ": options must be a table", 2) end
-  for k in pairs(o) do
-    if not ({maxlen = 1, dtype = 1, padding = 1, truncating = 1, value = 1})[k] then
-      error(string.format("%s: unknown argument '%s'", who, tostring(k)), 2)
-    end
-  end
+  local o = A.parse(PAD_SPEC, 2, ...)
+  local seqs = o.sequences
   if is_tensor(seqs) then
     if seqs.ndim ~= 2 then error(who .. ": a tensor of sequences must have 2 dimensions", 2) end
     seqs = seqs:totable()

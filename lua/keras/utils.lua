@@ -28,7 +28,8 @@ function U.to_categorical(...)
   local o = A.parse(TO_CATEGORICAL_SPEC, 2, ...)
   local y, num_classes = o.y, o.num_classes
   if o.dtype ~= nil and o.dtype ~= "float32" then
-    error(string.format("to_categorical: dtype must be float32 (lkeras tensors are float32), got %s", tostring(o.dtype)), 2)
+    error(string.format("to_categorical: dtype must be float32 (lkeras tensors are float32), got %s",
+      tostring(o.dtype)), 2)
   end
   if not is_tensor(y) then
     if type(y) ~= "table" then error("to_categorical: labels must be a tensor or a table, got " .. type(y), 2) end

@@ -14,6 +14,9 @@
 --   single(t)                true when a lone table argument is the first
 --                            positional value, not the one-table form
 --                            (Reshape({3, 4}), predict({xa, xb}))
+-- and, for callables whose messages follow Python's wording (the optimizers):
+--   twice = "got multiple values for argument '%s'"
+--   too_many = "takes at most %d positional arguments (%s), got %d"
 local keras = ...
 local K = keras.backend
 
@@ -105,13 +108,14 @@ function A.parse(s, level, ...)
   end
   if most > np then
     if np == 0 then fail("takes no positional arguments, got %d", most) end
+    if s.too_many then fail(s.too_many, np, table.concat(s.positional, ", "), most) end
     fail("too many positional arguments")
   end
   for i = 1, most do
     local v = o[i]
     if v ~= nil then
       local name = s.positional[i]
-      if o[name] ~= nil then fail("argument '%s' given twice", name) end
+      if o[name] ~= nil then fail(s.twice or "argument '%s' given twice", name) end
       o[name], o[i] = v, nil
     end
   end

@@ -109,7 +109,7 @@ end
 
 keras.losses = optional("losses", K)
 keras.metrics = optional("metrics", K, keras.losses)
-keras.optimizers = optional("optimizers", core)
+keras.optimizers = optional("optimizers", core, keras._args)
 keras.regularizers = optional("regularizers", K, keras._args)
 keras.utils = optional("utils", keras)
 keras.callbacks = optional("callbacks", keras)

@@ -388,6 +388,25 @@ describe("models, positionally", function()
     assert.equal(0, maxdiff(m:predict(X), m:predict_proba(X, 4)))
   end)
 
+  it("reads a trailing table keyed by output names as data or per-output settings, not as options", function()
+    keras.random.seed(3)
+    local x = keras.Input({3}, nil, "sig_x")
+    local m = keras.Model(x, {L.Dense(1, nil, true, {name = "main"})(x), L.Dense(2, nil, true, {name = "aux"})(x)})
+    m:compile("sgd", {main = "mse", aux = "mae"}, nil, {main = 1.0, aux = 0.0})
+    assert.same({"loss", "main_loss", "aux_loss"}, m.metrics_names)
+    local ym, ya = keras.random.random{8, 1}, keras.random.random{8, 2}
+    local loss, main, aux = m:evaluate({sig_x = X}, {main = ym, aux = ya}, 8, 0)
+    -- loss_weights {main = 1, aux = 0}: the total is the main loss alone
+    assert.near(main, loss, 1e-6)
+    assert.is_true(aux > 0)
+    -- mse of the main head, computed here in float64 from its predictions
+    local p, want = m:predict(X)[1], 0
+    for i = 1, 8 do want = want + (p:get(i, 1) - ym:get(i, 1)) ^ 2 end
+    assert.near(want / 8, main, 1e-5)
+    local h = m:fit(X, {main = ym, aux = ya}, {epochs = 1, verbose = 0})
+    assert.equal(1, #h.history.loss)
+  end)
+
   it("predict{xa, xb} is the list of inputs", function()
     local a, b = keras.Input{1}, keras.Input{1}
     local m = keras.Model({a, b}, L.add({a, b}))

@@ -296,6 +296,19 @@ describe("sequence layers, positionally", function()
     local td = L.TimeDistributed(L.Dense(6))
     assert.same({None, 3, 6}, K.int_shape(td(x)))
   end)
+
+  it("Bidirectional(layer, merge_mode, weights) starts from the given weights", function()
+    local x = keras.Input{3, 1}
+    local b = L.Bidirectional(L.SimpleRNN(2), "concat")
+    b(x)
+    local w = b:get_weights()
+    for i, t in ipairs(w) do w[i] = t + 1 end
+    local b2 = L.Bidirectional(L.SimpleRNN(2), "concat", w)
+    b2(x)
+    local w2 = b2:get_weights()
+    assert.equal(#w, #w2)
+    for i = 1, #w do assert.equal(0, maxdiff(w[i], w2[i])) end
+  end)
 end)
 
 -- ---- models ----

@@ -140,6 +140,17 @@ describe("core layers, positionally", function()
     assert.same({{3, 6}}, m:predict(T{{1, 2}}):totable())
   end)
 
+  it("Lambda's output_shape must agree with the function's output; mask is refused", function()
+    local double = function(t) return K.scale(t, 2) end
+    local x = keras.Input{4}
+    assert.same({None, 4}, K.int_shape(L.Lambda(double, {4})(x)))
+    assert.same({None, 4}, K.int_shape(L.Lambda(double, function(s) return {s[1], s[2]} end)(x)))
+    raises("output_shape (None, 3) does not match the function's output (None, 4)", function()
+      L.Lambda(double, {3})(x)
+    end)
+    raises("Lambda: mask is not supported", function() L.Lambda(double, nil, function() end) end)
+  end)
+
   it("BatchNormalization(axis, momentum, epsilon, center, scale, ...)", function()
     local c = cfg(L.BatchNormalization(1, 0.9, 1e-4, false, true, "zeros", "ones"))
     assert.same({1, 0.9, 1e-4, false, true}, {c.axis, c.momentum, c.epsilon, c.center, c.scale})

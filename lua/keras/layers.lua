@@ -772,12 +772,46 @@ local Lambda = define("Lambda", LAMBDA_ARGS, LAMBDA_ARGS,
     if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
     self.fn = o["function"]
     self.arguments = o.arguments or {}
+    local os = o.output_shape
+    if os ~= nil and type(os) ~= "function" and not (is_plain(os) and os[1] ~= nil) then
+      error("Lambda: output_shape must be a list of sizes (without the batch axis) or a function, got " .. type(os), 4)
+    end
+    self.output_shape_arg = os
+    if o.mask ~= nil then error("Lambda: mask is not supported by this version of lkeras", 4) end
   end)
+
+-- output_shape: the engine infers the output's shape; a given output_shape
+-- (Keras's, without the batch axis, or a function of the input shape giving
+-- it with the batch axis) must agree with it
+local function check_lambda_shape(self, x, y)
+  local want = self.output_shape_arg
+  if want == nil or not is_node(y) then return end
+  local got = user_shape(y.shape)
+  if type(want) == "function" then
+    local ins = is_node(x) and user_shape(x.shape) or {}
+    if not is_node(x) then for i, t in ipairs(x) do ins[i] = user_shape(t.shape) end end
+    want = want(ins)
+    if not is_plain(want) then
+      error(self:_msg("output_shape must return a shape (a table), got %s", type(want)), 0)
+    end
+    want = {table.unpack(want, 2)}
+  end
+  local ok = #want == #got - 1
+  for i, d in ipairs(want) do
+    if d ~= K.None and d ~= -1 and d ~= got[i + 1] then ok = false end
+  end
+  if not ok then
+    error(self:_msg("output_shape %s does not match the function's output %s", shape_str({-1, table.unpack(want)}),
+      shape_str(got)), 0)
+  end
+end
+
 function Lambda:call(x)
   local y = self.fn(x, self.arguments)
   if not is_node(y) and not (type(y) == "table" and is_node(y[1])) then
     error(self:_msg("the function must return a symbolic tensor, got %s", type(y)), 0)
   end
+  check_lambda_shape(self, x, y)
   return y
 end
 

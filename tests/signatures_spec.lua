@@ -530,6 +530,11 @@ describe("callbacks, positionally", function()
     assert.same({f, 1}, {s.schedule, s.verbose})
   end)
 
+  it("ProgbarLogger(count_mode, stateful_metrics) refuses what it cannot do", function()
+    raises("ProgbarLogger: only count_mode='samples' is supported", function() C.ProgbarLogger("steps") end)
+    raises("ProgbarLogger: stateful_metrics is not supported", function() C.ProgbarLogger("samples", {"acc"}) end)
+  end)
+
   it("LambdaCallback(on_epoch_begin, on_epoch_end, on_batch_begin, on_batch_end, on_train_begin, ...)", function()
     local calls = {}
     local cb = C.LambdaCallback(nil, nil, nil, nil, function() calls[#calls + 1] = "begin" end,

@@ -83,7 +83,12 @@ end
 
 local ProgbarLogger = class("ProgbarLogger")
 C.ProgbarLogger = setmetatable({}, {__index = ProgbarLogger, __call = function(_, ...)
-  local o = parse("ProgbarLogger", {"count_mode", "stateful_metrics"}, set{"verbose"}, ...)
+  local spec = keras._args.spec{who = "ProgbarLogger", positional = {"count_mode", "stateful_metrics"},
+                                allowed = {verbose = true}, tables = {stateful_metrics = true}}
+  local o = keras._args.parse(spec, 2, ...)
+  if o.stateful_metrics ~= nil then
+    error("ProgbarLogger: stateful_metrics is not supported by this version of lkeras", 2)
+  end
   if o.count_mode and o.count_mode ~= "samples" then
     error("ProgbarLogger: only count_mode='samples' is supported", 2)
   end

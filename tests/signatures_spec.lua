@@ -457,6 +457,30 @@ describe("models, positionally", function()
     assert.equal(0, maxdiff(m:get_weights()[1], back:get_weights()[1]))
   end)
 
+  it("model_from_json(json_string, custom_objects), model_from_config(config, custom_objects)", function()
+    local m = model()
+    local j = m:to_json()
+    for _, back in ipairs{keras.models.model_from_json(j), keras.models.model_from_json(j, {}),
+                          keras.models.model_from_json(j, {custom_objects = {}}),
+                          keras.models.model_from_config({class_name = "Sequential", config = m:get_config()},
+                                                         {custom_objects = {}})} do
+      assert.same(m.layers[1].output_shape, back.layers[1].output_shape)
+    end
+    raises("model_from_json: unknown argument 'compile'", function()
+      keras.models.model_from_json(j, {custom_objects = {}, compile = false})
+    end)
+    local d = L.deserialize(L.serialize(L.Dense(7, "relu")), {custom_objects = {}})
+    assert.same({7, "relu"}, {cfg(d).units, cfg(d).activation})
+  end)
+
+  it("clone_model(model, input_tensors)", function()
+    local m = model()
+    local x = keras.Input({3}, nil, "sig_clone_in")
+    local c = keras.models.clone_model(m, x)
+    assert.equal(x, c.inputs[1])
+    assert.equal(x, keras.models.clone_model(m, {x}).inputs[1])
+  end)
+
   it("save_weights(path, overwrite), load_weights(path, by_name, skip_mismatch)", function()
     local m, m2 = model(), model()
     m:fit(X, Y, 4, 1, 0)

@@ -1064,7 +1064,20 @@ function L.serialize(layer)
   return e
 end
 
-function L.deserialize(t, custom)
+-- (config, custom_objects): Keras's positional order, then options (args.lua);
+-- a lone table is the config itself
+local function config_args(who)
+  local spec = keras._args.spec{who = who, positional = {"config", "custom_objects"},
+                                tables = {config = "keyed", custom_objects = "keyed"}}
+  spec.single = function() return true end
+  return spec
+end
+local DESERIALIZE_SPEC = config_args("deserialize")
+
+-- keras.layers.deserialize(config, custom_objects)
+function L.deserialize(...)
+  local o = keras._args.parse(DESERIALIZE_SPEC, 2, ...)
+  local t, custom = o.config, o.custom_objects
   local ok, l = pcall(deserialize_layer, t, custom)
   if not ok then error(clean(l), 2) end
   return l
@@ -1972,14 +1985,27 @@ function Model:to_json(...)
   return s
 end
 
-function M.model_from_config(config, custom)
+local MODEL_FROM_CONFIG_SPEC = config_args("model_from_config")
+local MODEL_FROM_JSON_SPEC = keras._args.spec{who = "model_from_json", positional = {"json_string", "custom_objects"},
+                                              tables = {custom_objects = "keyed"}}
+local CLONE_SPEC = keras._args.spec{who = "clone_model", positional = {"model", "input_tensors"},
+                                    tables = {input_tensors = true}}
+CLONE_SPEC.single = function() return true end
+
+-- keras.models.model_from_config(config, custom_objects)
+function M.model_from_config(...)
+  local o = keras._args.parse(MODEL_FROM_CONFIG_SPEC, 2, ...)
+  local config, custom = o.config, o.custom_objects
   local ok, m = pcall(model_from_config, config, custom)
   if not ok then error("model_from_config: " .. clean(m), 2) end
   return m
 end
 
 -- keras.models.model_from_json(s [, custom_objects])
-function M.model_from_json(s, custom)
+-- keras.models.model_from_json(json_string, custom_objects)
+function M.model_from_json(...)
+  local o = keras._args.parse(MODEL_FROM_JSON_SPEC, 2, ...)
+  local s, custom = o.json_string, o.custom_objects
   if type(s) ~= "string" then error("model_from_json: expected a JSON string, got " .. type(s), 2) end
   local ok, m = pcall(function()
     local t = json.decode(s)
@@ -2003,7 +2029,10 @@ end
 
 -- keras.models.clone_model(model [, input_tensors]): the same architecture
 -- with new layers and freshly initialized weights
-function M.clone_model(model, input_tensors)
+-- keras.models.clone_model(model, input_tensors)
+function M.clone_model(...)
+  local o = keras._args.parse(CLONE_SPEC, 2, ...)
+  local model, input_tensors = o.model, o.input_tensors
   if not (is_model(model)) then error("clone_model: expected a model, got " .. tostring(model), 2) end
   local ok, m = pcall(function()
     local c = model_entry(model, new_ctx("clone_model", false))

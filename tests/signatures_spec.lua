@@ -308,6 +308,17 @@ describe("sequence layers, positionally", function()
     assert.same({None, 3, 6}, K.int_shape(td(x)))
   end)
 
+  it("calls a recurrent layer as RNN.__call__(inputs, initial_state)", function()
+    keras.random.seed(1)
+    local x, h, c = keras.Input{3, 2}, keras.Input{4}, keras.Input{4}
+    local lstm = L.LSTM(4)
+    local m1 = keras.Model({x, h, c}, lstm(x, {h, c}))
+    local m2 = keras.Model({x, h, c}, lstm(x, {initial_state = {h, c}}))
+    local xs, hs, cs = keras.random.random{2, 3, 2}, keras.random.random{2, 4}, keras.random.random{2, 4}
+    assert.equal(0, maxdiff(m1:predict{xs, hs, cs}, m2:predict{xs, hs, cs}))
+    assert.is_true(maxdiff(m1:predict{xs, hs, cs}, m1:predict{xs, hs * 0, cs * 0}) > 1e-3)   -- the states are used
+  end)
+
   it("Bidirectional(layer, merge_mode, weights) starts from the given weights", function()
     local x = keras.Input{3, 1}
     local b = L.Bidirectional(L.SimpleRNN(2), "concat")

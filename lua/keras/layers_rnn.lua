@@ -403,8 +403,12 @@ function rnn_methods.call(self, x, kwargs)
   return outs
 end
 
--- initial_state given at call: Keras adds the states to the layer's inputs
+-- initial_state given at call: Keras adds the states to the layer's inputs.
+-- Keras 2.2.4's RNN.__call__(inputs, initial_state, ...): lstm(x, states) too
 function rnn_methods.__call_layer(self, x, kwargs)
+  if is_node(kwargs) or (type(kwargs) == "table" and getmetatable(kwargs) == nil and is_node(kwargs[1])) then
+    kwargs = {initial_state = kwargs}
+  end
   if type(kwargs) == "table" and kwargs.initial_state ~= nil then
     local st = kwargs.initial_state
     st = is_node(st) and {st} or st

@@ -96,6 +96,30 @@ describe("the call forms", function()
     end)
   end)
 
+  it("points its errors at the caller's line", function()
+    local m = keras.Sequential{L.Dense(1, {input_dim = 1})}
+    local calls = {
+      function() L.Embedding(10, 4, {output_dim = 3}) end,
+      function() keras.Input({3}, {shape = {3}}) end,
+      function() keras.Model(1, 2, 3, 4) end,
+      function() m:fit(T.zeros{1, 1}, T.zeros{1, 1}, {bogus = 1}) end,
+      function() O.SGD(0.1, {lr = 0.2}) end,
+      function() C.EarlyStopping("loss", {bogus = 1}) end,
+      function() C.ModelCheckpoint("x.h5", {bogus = 1}) end,
+      function() I.RandomNormal(0, 1, 2, 3) end,
+      function() R.l1(1, 2) end,
+      function() keras.preprocessing.sequence.pad_sequences({{1}}, 1, {maxlen = 2}) end,
+      function() keras.preprocessing.text.Tokenizer(1, {num_words = 2}) end,
+      function() keras.utils.to_categorical({1}, 2, "float32", 4) end,
+      function() m:save(DIR .. "/never.h5", true, true, 4) end,
+    }
+    for i, f in ipairs(calls) do
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):match("^[^:]*signatures_spec%.lua:%d+: "), "call " .. i .. ": " .. tostring(err))
+    end
+  end)
+
   it("names an unknown argument", function()
     raises("Dot: unknown argument 'axis'", function() L.Dot(1, {axis = 1}) end)
     raises("Add: unknown argument 'axis'", function() L.Add{axis = 1} end)
@@ -456,6 +480,7 @@ describe("models, positionally", function()
     local first = m.layers[1]
     assert.equal(first, m:get_layer(first.name))
     assert.equal(first, m:get_layer(nil, 1))
+    assert.equal(first, m:get_layer{index = 1})
   end)
 
   it("save(path, overwrite, include_optimizer), load_model(path, custom_objects, compile)", function()

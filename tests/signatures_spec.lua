@@ -120,6 +120,16 @@ describe("the call forms", function()
     end
   end)
 
+  it("keras._args.merge gathers both forms into one table for callables without a fixed signature", function()
+    local merge = keras._args.merge
+    assert.same({64, "relu", name = "a"}, merge("f", 1, 64, "relu", {name = "a"}))
+    assert.same({64, "relu", name = "a"}, merge("f", 1, {64, "relu", name = "a"}))
+    assert.same({64, {3, 3}}, merge("f", 1, 64, {3, 3}))
+    assert.same({{3, 3}}, merge("f", 1, {{3, 3}}))
+    assert.same({64}, merge("f", 1, 64, {}))
+    raises("f: positional arguments go before the options table", function() merge("f", 1, 64, {3, name = "a"}) end)
+  end)
+
   it("names an unknown argument", function()
     raises("Dot: unknown argument 'axis'", function() L.Dot(1, {axis = 1}) end)
     raises("Add: unknown argument 'axis'", function() L.Add{axis = 1} end)

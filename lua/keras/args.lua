@@ -125,4 +125,31 @@ function A.parse(s, level, ...)
   return o
 end
 
+-- merge(who, level, ...) -> one table: the positional values in its array part,
+-- the options by name, for callables whose parameters are not known in
+-- advance (a custom layer's init receives this table, API.md §10). A
+-- trailing table is the options table unless it holds array entries only.
+function A.merge(who, level, ...)
+  local last = select("#", ...)
+  while last > 0 and select(last, ...) == nil do last = last - 1 end
+  local o = {}
+  local first = ...
+  if last == 1 and is_plain(first) then
+    for k, v in pairs(first) do o[k] = v end
+    return o
+  end
+  local tail = last >= 1 and select(last, ...) or nil
+  if is_plain(tail) and (next(tail) == nil or not only_array(tail)) then
+    for k, v in pairs(tail) do
+      if math.type(k) == "integer" then
+        error(string.format("%s: positional arguments go before the options table", who), level + 1)
+      end
+      o[k] = v
+    end
+    last = last - 1
+  end
+  for i = 1, last do o[i] = select(i, ...) end
+  return o
+end
+
 return A

@@ -100,7 +100,10 @@ describe("layer constructor errors", function()
   end)
 
   it("refuses too many positional arguments", function()
-    raises("Dense: too many positional arguments", function() L.Dense{3, 4} end)
+    -- Dense takes Keras's 10 (units ... bias_constraint): an 11th is one too many
+    raises("Dense: too many positional arguments", function()
+      L.Dense(3, "linear", true, "glorot_uniform", "zeros", nil, nil, nil, nil, nil, 4)
+    end)
   end)
 
   it("refuses units < 1", function()

@@ -82,21 +82,20 @@ end
 function Callback:set_model(m) self.model = m end
 function Callback:set_params(p) self.params = p end
 
--- options: Callback{x=1} or Callback(1, {...}); positional names given
+-- a constructor's arguments: Keras's positional order, then options, or one
+-- table (args.lua); errors point at the constructor's caller
+local function parse(name, positional, allowed, ...)
+  local spec = keras._args.spec{who = name, positional = positional, allowed = allowed}
+  local o = keras._args.parse(spec, 3, ...)
+  return o
+end
+C._parse = parse
+
+-- the same for at most two arguments: Callback{x=1} or Callback(1, {...})
 local function options(name, a, b, positional, allowed)
-  local o = {}
-  if is_plain(a) and b == nil then
-    for k, v in pairs(a) do o[k] = v end
-  else
-    for k, v in pairs(b or {}) do o[k] = v end
-    if a ~= nil then o[1] = a end
-  end
-  for i, p in ipairs(positional) do
-    if o[i] ~= nil then o[p], o[i] = o[i], nil end
-  end
-  for k in pairs(o) do
-    if not allowed[k] then error(string.format("%s: unknown argument '%s'", name, tostring(k)), 3) end
-  end
+  local spec = keras._args.spec{who = name, positional = positional, allowed = allowed}
+  local o
+  if b == nil then o = keras._args.parse(spec, 3, a) else o = keras._args.parse(spec, 3, a, b) end
   return o
 end
 C._options = options
@@ -140,8 +139,13 @@ function C._progbar(target, verbose)
 end
 
 local ProgbarLogger = class("ProgbarLogger")
-C.ProgbarLogger = setmetatable({}, {__index = ProgbarLogger, __call = function(_, a, b)
-  local o = options("ProgbarLogger", a, b, {"count_mode"}, set{"count_mode", "stateful_metrics", "verbose"})
+C.ProgbarLogger = setmetatable({}, {__index = ProgbarLogger, __call = function(_, ...)
+  local spec = keras._args.spec{who = "ProgbarLogger", positional = {"count_mode", "stateful_metrics"},
+                                allowed = {verbose = true}, tables = {stateful_metrics = true}}
+  local o = keras._args.parse(spec, 2, ...)
+  if o.stateful_metrics ~= nil then
+    error("ProgbarLogger: stateful_metrics is not supported by this version of lkeras", 2)
+  end
   if o.count_mode and o.count_mode ~= "samples" then
     error("ProgbarLogger: only count_mode='samples' is supported", 2)
   end
@@ -408,12 +412,12 @@ end
 
 -- ---- LambdaCallback ----
 
-C.LambdaCallback = function(o)
-  o = o or {}
+-- Keras 2.2.4: LambdaCallback(on_epoch_begin, on_epoch_end, on_batch_begin, on_batch_end,
+-- on_train_begin, on_train_end)
+C.LambdaCallback = function(...)
+  local o = parse("LambdaCallback", HOOKS, {}, ...)
   local cb = setmetatable({}, Callback)
-  local allowed = set(HOOKS)
   for k, f in pairs(o) do
-    if not allowed[k] then error(string.format("LambdaCallback: unknown argument '%s'", tostring(k)), 2) end
     if type(f) ~= "function" then error(string.format("LambdaCallback: %s must be a function", k), 2) end
     cb[k] = function(_, ...) return f(...) end
   end
@@ -446,9 +450,9 @@ local function monitor_op(name, mode, monitor, min_delta)
 end
 
 local EarlyStopping = class("EarlyStopping")
-C.EarlyStopping = function(a, b)
-  local o = options("EarlyStopping", a, b, {"monitor"}, set{"monitor", "min_delta", "patience", "verbose", "mode",
-    "baseline", "restore_best_weights", "restore_at_end"})
+C.EarlyStopping = function(...)
+  local o = parse("EarlyStopping", {"monitor", "min_delta", "patience", "verbose", "mode", "baseline",
+    "restore_best_weights"}, set{"restore_at_end"}, ...)
   local self = setmetatable({monitor = o.monitor or "val_loss", patience = o.patience or 0, verbose = o.verbose or 0,
     baseline = o.baseline, restore_best_weights = o.restore_best_weights or false,
     restore_at_end = o.restore_at_end or false}, EarlyStopping)
@@ -502,8 +506,8 @@ function EarlyStopping:on_train_end()
 end
 
 local LearningRateScheduler = class("LearningRateScheduler")
-C.LearningRateScheduler = function(a, b)
-  local o = options("LearningRateScheduler", a, b, {"schedule", "verbose"}, set{"schedule", "verbose"})
+C.LearningRateScheduler = function(...)
+  local o = parse("LearningRateScheduler", {"schedule", "verbose"}, {}, ...)
   if type(o.schedule) ~= "function" then error("LearningRateScheduler: schedule must be a function", 2) end
   return setmetatable({schedule = o.schedule, verbose = o.verbose or 0}, LearningRateScheduler)
 end
@@ -522,9 +526,9 @@ end
 function LearningRateScheduler:on_epoch_end(epoch, logs) logs.lr = self.model.optimizer.lr end
 
 local ReduceLROnPlateau = class("ReduceLROnPlateau")
-C.ReduceLROnPlateau = function(a, b)
-  local o = options("ReduceLROnPlateau", a, b, {"monitor"}, set{"monitor", "factor", "patience", "verbose", "mode",
-    "min_delta", "epsilon", "cooldown", "min_lr"})
+C.ReduceLROnPlateau = function(...)
+  local o = parse("ReduceLROnPlateau", {"monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
+    "min_lr"}, set{"epsilon"}, ...)
   local factor = o.factor or 0.1
   if factor >= 1.0 then error("ReduceLROnPlateau does not support a factor >= 1.0.", 2) end
   local self = setmetatable({monitor = o.monitor or "val_loss", factor = factor, patience = o.patience or 10,
@@ -573,8 +577,8 @@ function ReduceLROnPlateau:on_epoch_end(epoch, logs)
 end
 
 local CSVLogger = class("CSVLogger")
-C.CSVLogger = function(a, b)
-  local o = options("CSVLogger", a, b, {"filename", "separator", "append"}, set{"filename", "separator", "append"})
+C.CSVLogger = function(...)
+  local o = parse("CSVLogger", {"filename", "separator", "append"}, {}, ...)
   if type(o.filename) ~= "string" then error("CSVLogger: filename must be a string", 2) end
   return setmetatable({filename = o.filename, sep = o.separator or ",", append = o.append or false}, CSVLogger)
 end

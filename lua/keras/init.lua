@@ -15,10 +15,11 @@ end
 local K = part("backend", core)
 keras.backend = K
 keras.None = K.None
+keras._args = part("args", keras)   -- the call forms of API.md §1
 
 keras.tensor = part("tensor", core, K)
 keras.activations = part("activations", K)
-keras.initializers = part("initializers", core)
+keras.initializers = part("initializers", core, keras._args)
 
 -- random numbers (one generator per Lua state)
 local random = {}
@@ -108,8 +109,8 @@ end
 
 keras.losses = optional("losses", K)
 keras.metrics = optional("metrics", K, keras.losses)
-keras.optimizers = optional("optimizers", core)
-keras.regularizers = optional("regularizers", K)
+keras.optimizers = optional("optimizers", core, keras._args)
+keras.regularizers = optional("regularizers", K, keras._args)
 keras.utils = optional("utils", keras)
 keras.callbacks = optional("callbacks", keras)
 keras.layers = optional("layers", keras)

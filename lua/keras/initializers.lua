@@ -2,9 +2,41 @@
 -- An initializer is a table with a __call(shape) that returns a new tensor,
 -- and a get_config() for saving. Random ones draw from the state's generator
 -- (keras.random.seed makes them reproducible).
-local core = ...
+local core, args = ...
 
 local I = {}
+
+-- Keras 2.2.4's positional order, then options, or one table (args.lua);
+-- a null seed (keras.None, as saved configs hold it) is no seed
+local function parse(who, positional, ...)
+  local spec = args.spec{who = who, positional = positional}
+  local o = args.parse(spec, 3, ...)
+  if o.seed == args.None then o.seed = nil end
+  if o.seed ~= nil and math.type(o.seed) ~= "integer" then
+    error(string.format("%s: seed must be an integer, got %s", who, tostring(o.seed)), 3)
+  end
+  return o
+end
+
+local function number(who, name, v)
+  if type(v) ~= "number" or v ~= v then
+    error(string.format("%s: %s must be a number, got %s", who, name, tostring(v)), 3)
+  end
+  return v
+end
+
+-- draw with the state's generator, or, given a seed, from that seed (the same
+-- values at every call, as Keras's seeded initializers) leaving the state's
+-- stream where it was
+local function draw(seed, f, s)
+  if seed == nil then return f(s) end
+  local state = core.rng_get_state()
+  core.seed(seed)
+  local ok, t = pcall(f, s)
+  core.rng_set_state(state)
+  if not ok then error(t, 0) end
+  return t
+end
 
 local function fans(shape)
   local n = #shape
@@ -26,35 +58,54 @@ local function make(class, config, fn)
     {__call = function(_, shape) return fn(shape) end})
 end
 
-function I.Zeros() return make("Zeros", {}, function(s) return core.full(s, 0) end) end
-function I.Ones() return make("Ones", {}, function(s) return core.full(s, 1) end) end
-function I.Constant(value)
-  value = type(value) == "table" and (value.value or value[1]) or value or 0
+function I.Zeros(...)
+  parse("Zeros", {}, ...)
+  return make("Zeros", {}, function(s) return core.full(s, 0) end)
+end
+function I.Ones(...)
+  parse("Ones", {}, ...)
+  return make("Ones", {}, function(s) return core.full(s, 1) end)
+end
+-- Constant(value = 0)
+function I.Constant(...)
+  local o = parse("Constant", {"value"}, ...)
+  local value = number("Constant", "value", o.value or 0)
   return make("Constant", {value = value}, function(s) return core.full(s, value) end)
 end
 
-function I.RandomNormal(opts)
-  opts = opts or {}
-  local mean, std = opts.mean or 0, opts.stddev or 0.05
-  return make("RandomNormal", {mean = mean, stddev = std}, function(s) return core.random("normal", s, mean, std) end)
+-- RandomNormal(mean = 0, stddev = 0.05, seed)
+function I.RandomNormal(...)
+  local o = parse("RandomNormal", {"mean", "stddev", "seed"}, ...)
+  local mean = number("RandomNormal", "mean", o.mean or 0)
+  local std, seed = number("RandomNormal", "stddev", o.stddev or 0.05), o.seed
+  return make("RandomNormal", {mean = mean, stddev = std, seed = seed},
+    function(s) return draw(seed, function(z) return core.random("normal", z, mean, std) end, s) end)
 end
 
-function I.RandomUniform(opts)
-  opts = opts or {}
-  local lo, hi = opts.minval or -0.05, opts.maxval or 0.05
-  return make("RandomUniform", {minval = lo, maxval = hi}, function(s) return core.random("uniform", s, lo, hi) end)
+-- RandomUniform(minval = -0.05, maxval = 0.05, seed)
+function I.RandomUniform(...)
+  local o = parse("RandomUniform", {"minval", "maxval", "seed"}, ...)
+  local lo = number("RandomUniform", "minval", o.minval or -0.05)
+  local hi, seed = number("RandomUniform", "maxval", o.maxval or 0.05), o.seed
+  return make("RandomUniform", {minval = lo, maxval = hi, seed = seed},
+    function(s) return draw(seed, function(z) return core.random("uniform", z, lo, hi) end, s) end)
 end
 
-function I.TruncatedNormal(opts)
-  opts = opts or {}
-  local mean, std = opts.mean or 0, opts.stddev or 0.05
-  return make("TruncatedNormal", {mean = mean, stddev = std},
-    function(s) return core.random("truncated_normal", s, mean, std) end)
+-- TruncatedNormal(mean = 0, stddev = 0.05, seed)
+function I.TruncatedNormal(...)
+  local o = parse("TruncatedNormal", {"mean", "stddev", "seed"}, ...)
+  local mean = number("TruncatedNormal", "mean", o.mean or 0)
+  local std, seed = number("TruncatedNormal", "stddev", o.stddev or 0.05), o.seed
+  return make("TruncatedNormal", {mean = mean, stddev = std, seed = seed},
+    function(s) return draw(seed, function(z) return core.random("truncated_normal", z, mean, std) end, s) end)
 end
 
-function I.VarianceScaling(opts)
-  opts = opts or {}
-  local scale, mode, dist = opts.scale or 1.0, opts.mode or "fan_in", opts.distribution or "normal"
+-- VarianceScaling(scale = 1, mode = "fan_in", distribution = "normal", seed)
+function I.VarianceScaling(...)
+  local o = parse("VarianceScaling", {"scale", "mode", "distribution", "seed"}, ...)
+  local scale, mode, dist = o.scale or 1.0, o.mode or "fan_in", o.distribution or "normal"
+  local seed = o.seed
+  number("VarianceScaling", "scale", scale)
   if scale <= 0 then error("VarianceScaling: scale must be positive, got " .. tostring(scale), 2) end
   if mode ~= "fan_in" and mode ~= "fan_out" and mode ~= "fan_avg" then
     error("VarianceScaling: mode must be fan_in, fan_out or fan_avg, got '" .. tostring(mode) .. "'", 2)
@@ -62,7 +113,7 @@ function I.VarianceScaling(opts)
   if dist ~= "normal" and dist ~= "uniform" then
     error("VarianceScaling: distribution must be normal or uniform, got '" .. tostring(dist) .. "'", 2)
   end
-  return make("VarianceScaling", {scale = scale, mode = mode, distribution = dist}, function(s)
+  local function sample(s)
     local fi, fo = fans(s)
     local n = mode == "fan_in" and fi or mode == "fan_out" and fo or (fi + fo) / 2
     local sc = scale / math.max(1, n)
@@ -71,12 +122,16 @@ function I.VarianceScaling(opts)
     end
     local limit = math.sqrt(3 * sc)
     return core.random("uniform", s, -limit, limit)
-  end)
+  end
+  return make("VarianceScaling", {scale = scale, mode = mode, distribution = dist, seed = seed},
+    function(s) return draw(seed, sample, s) end)
 end
 
+-- glorot_uniform(seed), ...: VarianceScaling with Keras's settings
 local function vs(class, scale, mode, dist)
-  return function()
-    local v = I.VarianceScaling{scale = scale, mode = mode, distribution = dist}
+  return function(...)
+    local o = parse(class, {"seed"}, ...)
+    local v = I.VarianceScaling{scale = scale, mode = mode, distribution = dist, seed = o.seed}
     v.class_name = "VarianceScaling"
     return v
   end
@@ -91,10 +146,11 @@ I.lecun_normal = vs("lecun_normal", 1, "fan_in", "normal")
 -- Orthogonal: Q of a QR factorization of a normal matrix (rows <-> columns as
 -- needed), signs fixed by R's diagonal, times gain; the flat shape is
 -- (prod(shape[:-1]), shape[-1]) as in Keras.
-function I.Orthogonal(opts)
-  opts = opts or {}
-  local gain = opts.gain or 1.0
-  return make("Orthogonal", {gain = gain}, function(s)
+-- Orthogonal(gain = 1, seed)
+function I.Orthogonal(...)
+  local o = parse("Orthogonal", {"gain", "seed"}, ...)
+  local gain, seed = number("Orthogonal", "gain", o.gain or 1.0), o.seed
+  local function sample(s)
     local rows = 1
     for i = 1, #s - 1 do rows = rows * s[i] end
     local cols = s[#s]
@@ -125,12 +181,14 @@ function I.Orthogonal(opts)
       out = a
     end
     return core.tensor(out):reshape(s)
-  end)
+  end
+  return make("Orthogonal", {gain = gain, seed = seed}, function(s) return draw(seed, sample, s) end)
 end
 
-function I.Identity(opts)
-  opts = opts or {}
-  local gain = opts.gain or 1.0
+-- Identity(gain = 1)
+function I.Identity(...)
+  local o = parse("Identity", {"gain"}, ...)
+  local gain = number("Identity", "gain", o.gain or 1.0)
   return make("Identity", {gain = gain}, function(s)
     if #s ~= 2 then error("Identity initializer needs a 2-D shape", 2) end
     local t = core.full(s, 0)

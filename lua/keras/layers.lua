@@ -66,42 +66,22 @@ end
 local COMMON = {name = true, trainable = true, input_shape = true, input_dim = true, input_length = true,
                 batch_size = true, batch_input_shape = true, dtype = true, weights = true}
 
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+local is_plain = keras._args.is_plain
+local args_spec, args_parse = keras._args.spec, keras._args.parse
 
--- spec = {positional names...}, allowed = set of keyword names
+-- a lone table that is a list of numbers (and keras.None) is the first
+-- positional value, as in Reshape({3, 4}) or Input({keras.None, 16})
+local number_list = keras._args.number_list
+layers._number_list = number_list
+
+-- parse(cls, a, b, positional, allowed, first_is_sequence): the arguments of
+-- a layer-like constructor called with at most two arguments (see args.lua
+-- for the rule; define below takes any number)
 local function parse(cls, a, b, positional, allowed, first_is_sequence)
-  local o = {}
-  if b ~= nil then
-    if not is_plain(b) then
-      error(string.format("%s: options must be a table, got %s", cls, type(b)), 4)
-    end
-    for k, v in pairs(b) do o[k] = v end
-    if a ~= nil then
-      if o[1] ~= nil then
-        error(string.format("%s: argument '%s' given twice", cls, positional[1] or "1"), 4)
-      end
-      table.insert(o, 1, a)
-    end
-  elseif is_plain(a) and not (first_is_sequence and type(a[1]) ~= "table" and a[1] ~= nil
-                               and a[1] ~= K.None and next(a, #a > 0 and #a or nil) == nil) then
-    for k, v in pairs(a) do o[k] = v end
-  elseif a ~= nil then
-    o[1] = a
-  end
-  for i, pname in ipairs(positional) do
-    if o[i] ~= nil then
-      if o[pname] ~= nil then error(string.format("%s: argument '%s' given twice", cls, pname), 4) end
-      o[pname] = o[i]
-      o[i] = nil
-    end
-  end
-  for k in pairs(o) do
-    if math.type(k) == "integer" then
-      error(string.format("%s: too many positional arguments", cls), 4)
-    elseif not (allowed[k] or COMMON[k]) then
-      error(string.format("%s: unknown argument '%s'", cls, tostring(k)), 4)
-    end
-  end
+  local s = args_spec{who = cls, positional = positional, allowed = allowed, common = COMMON,
+                      single = first_is_sequence and number_list or nil}
+  local o
+  if b == nil then o = args_parse(s, 4, a) else o = args_parse(s, 4, a, b) end
   return o
 end
 layers._parse = parse
@@ -440,7 +420,15 @@ InputLayer._prefix = "input"
 layers.InputLayer = InputLayer
 
 local INPUT_ARGS = set{"shape", "batch_shape", "dtype", "name", "sparse", "tensor", "input_shape",
-                       "batch_input_shape", "batch_size"}
+                       "batch_input_shape", "batch_size", "input_tensor"}
+local INPUT_TABLES = {shape = true, batch_shape = true, input_shape = true, batch_input_shape = true}
+-- Keras 2.2.4: Input(shape, batch_shape, name, dtype, sparse, tensor),
+-- InputLayer(input_shape, batch_size, batch_input_shape, dtype, input_tensor, sparse, name)
+local INPUT_SPEC = args_spec{who = "Input", positional = {"shape", "batch_shape", "name", "dtype", "sparse", "tensor"},
+                             allowed = INPUT_ARGS, tables = INPUT_TABLES, single = number_list}
+local INPUT_LAYER_SPEC = args_spec{who = "InputLayer", positional = {"input_shape", "batch_size", "batch_input_shape",
+                                   "dtype", "input_tensor", "sparse", "name"}, allowed = INPUT_ARGS,
+                                   tables = INPUT_TABLES, single = number_list}
 
 function InputLayer.new(o)
   local self = setmetatable({}, InputLayer)
@@ -453,6 +441,10 @@ function InputLayer.new(o)
     for i, d in ipairs(s) do shape[i + 1] = d end
   else
     error("Input: give a shape (shape={...}) or a batch_shape", 3)
+  end
+  if o.sparse then error("Input: sparse inputs are not supported by this version of lkeras", 3) end
+  if o.tensor ~= nil or o.input_tensor ~= nil then
+    error("Input: building on an existing tensor (tensor=) is not supported by this version of lkeras", 3)
   end
   if o.dtype and o.dtype ~= "float32" and o.dtype ~= "int32" and o.dtype ~= "int64" then
     error("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'", 3)
@@ -476,33 +468,45 @@ function InputLayer:get_config()
 end
 
 -- keras.Input{shape={784}} -> a symbolic tensor
-function layers.Input(a, b)
-  local o = parse("Input", a, b, {"shape"}, INPUT_ARGS, true)
+function layers.Input(...)
+  local o = args_parse(INPUT_SPEC, 2, ...)
   return InputLayer.new(o).output
 end
 
 -- keras.layers.InputLayer{input_shape={784}} (a layer, as in Keras)
-setmetatable(InputLayer, {__index = Layer, __call = function(_, a, b)
-  local o = parse("InputLayer", a, b, {}, INPUT_ARGS)
+setmetatable(InputLayer, {__index = Layer, __call = function(_, ...)
+  local o = args_parse(INPUT_LAYER_SPEC, 2, ...)
   return InputLayer.new(o)
 end})
 
 -- ---- a helper to declare layer classes ----
 
+-- the layers' arguments whose value may be a table (a trailing table there is
+-- a value, not the options table: Conv2D(32, {3, 3}), Lambda(f, nil, nil, {k = 1}))
+local TABLE_ARGS = {kernel_size = true, strides = true, dilation_rate = true, pool_size = true, padding = true,
+                    cropping = true, size = true, target_shape = true, dims = true, axes = true,
+                    shared_axes = true, noise_shape = true, output_shape = true, arguments = "keyed",
+                    weights = true, input_length = true, axis = true, mask = true}
+layers._TABLE_ARGS = TABLE_ARGS
+
 -- define("Dense", {"units"}, {"activation", ...}, init) -> class with a constructor
+-- taking Keras's positional arguments in order, then options (args.lua)
 local function define(name, positional, keywords, init, opts)
   local cls = class(name, opts and opts.parent)
-  local allowed = set(keywords)
-  local construct = layers._api(function(a, b)
-    local o = parse(name, a, b, positional, allowed, opts and opts.first_is_sequence)
+  local spec = args_spec{who = name, positional = positional, allowed = set(keywords), common = COMMON,
+                         tables = TABLE_ARGS,
+                         single = opts and (opts.single or opts.first_is_sequence and number_list) or nil}
+  cls._spec = spec
+  local construct = layers._api(function(...)
+    local o = args_parse(spec, 4, ...)
     local self = setmetatable({}, cls)
     Layer._init(self, o)
     init(self, o)
     self._args = o   -- the constructor's arguments by name: configs and clones start here
     return self
   end)
-  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, a, b)
-    return construct(a, b)
+  setmetatable(cls, {__index = opts and opts.parent or Layer, __call = function(_, ...)
+    return construct(...)
   end})
   layers[name] = cls
   return cls
@@ -540,7 +544,9 @@ end
 
 -- ---- Dense ----
 
-local Dense = define("Dense", {"units"}, {"units", "activation", "use_bias", "kernel_initializer",
+local Dense = define("Dense", {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+  "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"},
+  {"units", "activation", "use_bias", "kernel_initializer",
   "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
   "kernel_constraint", "bias_constraint"}, function(self, o)
   self.units = check_int("Dense", "units", o.units)
@@ -608,7 +614,8 @@ LeakyReLU.supports_masking = true
 LeakyReLU._prefix = "leaky_re_lu"
 function LeakyReLU:call(x) return K.relu(x, self.alpha) end
 
-local ReLU = define("ReLU", {"max_value"}, {"max_value", "negative_slope", "threshold"}, function(self, o)
+local RELU_ARGS = {"max_value", "negative_slope", "threshold"}
+local ReLU = define("ReLU", RELU_ARGS, RELU_ARGS, function(self, o)
   self.max_value = o.max_value
   self.negative_slope = o.negative_slope or 0
   if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
@@ -635,7 +642,8 @@ local Softmax = define("Softmax", {"axis"}, {"axis"}, function(self, o) self.axi
 Softmax.supports_masking = true
 function Softmax:call(x) return K.softmax(x, self.axis) end
 
-local PReLU = define("PReLU", {}, {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
+local PReLU = define("PReLU", {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
+  {"alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"},
   function(self, o)
     self.alpha_initializer = I.get(o.alpha_initializer or "zeros", "PReLU")
     self.alpha_regularizer = regularizer("PReLU", o.alpha_regularizer)
@@ -656,9 +664,13 @@ function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)
 
 -- ---- Dropout ----
 
-local Dropout = define("Dropout", {"rate"}, {"rate", "noise_shape", "seed"}, function(self, o)
+local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"}, function(self, o)
   self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
   if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
+  if o.seed ~= nil then
+    error("Dropout: a per-layer seed is not supported by this version of lkeras " ..
+      "(keras.random.seed seeds every dropout)", 4)
+  end
 end)
 Dropout.supports_masking = true
 function Dropout:call(x)
@@ -675,7 +687,11 @@ local function per_sample(shape, who)
   return n
 end
 
-local Flatten = define("Flatten", {}, {"data_format"}, function(self, o) end)
+local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(self, o)
+  if o.data_format ~= nil and o.data_format ~= "channels_last" then
+    error(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)), 4)
+  end
+end)
 function Flatten:call(x)
   local s = x.shape
   if #s < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(s)), 0) end
@@ -750,23 +766,61 @@ end
 
 -- ---- Lambda ----
 
-local Lambda = define("Lambda", {"function", "output_shape"}, {"function", "output_shape", "arguments", "mask"},
+local LAMBDA_ARGS = {"function", "output_shape", "mask", "arguments"}
+local Lambda = define("Lambda", LAMBDA_ARGS, LAMBDA_ARGS,
   function(self, o)
     if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
     self.fn = o["function"]
     self.arguments = o.arguments or {}
+    local os = o.output_shape
+    if os ~= nil and type(os) ~= "function" and not (is_plain(os) and os[1] ~= nil) then
+      error("Lambda: output_shape must be a list of sizes (without the batch axis) or a function, got " .. type(os), 4)
+    end
+    self.output_shape_arg = os
+    if o.mask ~= nil then error("Lambda: mask is not supported by this version of lkeras", 4) end
   end)
+
+-- output_shape: the engine infers the output's shape; a given output_shape
+-- (Keras's, without the batch axis, or a function of the input shape giving
+-- it with the batch axis) must agree with it
+local function check_lambda_shape(self, x, y)
+  local want = self.output_shape_arg
+  if want == nil or not is_node(y) then return end
+  local got = user_shape(y.shape)
+  if type(want) == "function" then
+    local ins = is_node(x) and user_shape(x.shape) or {}
+    if not is_node(x) then for i, t in ipairs(x) do ins[i] = user_shape(t.shape) end end
+    want = want(ins)
+    if not is_plain(want) then
+      error(self:_msg("output_shape must return a shape (a table), got %s", type(want)), 0)
+    end
+    want = {table.unpack(want, 2)}
+  end
+  local ok = #want == #got - 1
+  for i, d in ipairs(want) do
+    if d ~= K.None and d ~= -1 and d ~= got[i + 1] then ok = false end
+  end
+  if not ok then
+    error(self:_msg("output_shape %s does not match the function's output %s", shape_str({-1, table.unpack(want)}),
+      shape_str(got)), 0)
+  end
+end
+
 function Lambda:call(x)
   local y = self.fn(x, self.arguments)
   if not is_node(y) and not (type(y) == "table" and is_node(y[1])) then
     error(self:_msg("the function must return a symbolic tensor, got %s", type(y)), 0)
   end
+  check_lambda_shape(self, x, y)
   return y
 end
 
 -- ---- BatchNormalization ----
 
-local BatchNormalization = define("BatchNormalization", {}, {"axis", "momentum", "epsilon", "center", "scale",
+local BN_ARGS = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+  "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+  "beta_constraint", "gamma_constraint"}
+local BatchNormalization = define("BatchNormalization", BN_ARGS, {"axis", "momentum", "epsilon", "center", "scale",
   "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
   "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"}, function(self, o)
   self.axis = o.axis or -1
@@ -819,31 +873,48 @@ end
 
 -- ---- merge layers ----
 
+-- Keras 2.2.4: Add(**kwargs), ..., Concatenate(axis=-1), Dot(axes, normalize=False)
+local MERGE_ARGS = {Concatenate = {"axis"}, Dot = {"axes", "normalize"}}
+
 local function merge(name, fn, min_inputs)
-  local cls = define(name, name == "Dot" and {"axes"} or {}, {"axis", "axes", "normalize"}, function(self, o)
+  local args = MERGE_ARGS[name] or {}
+  local cls = define(name, args, args, function(self, o)
     self.axis = o.axis
     self.axes = o.axes
+    if name == "Dot" and is_plain(o.axes) and #o.axes == 1 then self.axes = o.axes[1] end
     self.normalize = o.normalize or false
-  end)
+  end, name == "Dot" and {single = number_list} or nil)
   function cls:call(xs)
     if is_node(xs) or #xs < (min_inputs or 2) then
       error(self:_msg("a merge layer should be called on a list of at least %d inputs", min_inputs or 2), 0)
     end
     return fn(self, xs)
   end
+  -- concatenate({a, b}, axis, {name = ...}), concatenate{a, b, axis = 1}: the
+  -- inputs, then the layer's own arguments
   local lower = name:sub(1, 1):lower() .. name:sub(2)
-  layers[lower] = function(list, o)
-    o = o or {}
-    if is_plain(list) and list[1] and not is_node(list) then
-      local opts = {}
-      for k, v in pairs(list) do if math.type(k) ~= "integer" then opts[k] = v end end
-      for k, v in pairs(o) do opts[k] = v end
-      local ins = {}
-      for i = 1, #list do ins[i] = list[i] end
-      return cls(opts)(ins)
+  layers[lower] = layers._api(function(list, ...)
+    if is_plain(list) and not is_node(list) then
+      local opts, ins = nil, {}
+      for k, v in pairs(list) do
+        if math.type(k) == "integer" then ins[k] = v else opts = opts or {}; opts[k] = v end
+      end
+      if opts then
+        local n = select("#", ...)
+        local extra = ...
+        if n > 1 or (n == 1 and not (is_plain(extra) and next(extra) ~= nil and extra[1] == nil)) then
+          error(string.format("%s: give the options in the list of inputs or after it, not both", lower), 0)
+        end
+        for k, v in pairs(extra or {}) do
+          if opts[k] ~= nil then error(string.format("%s: argument '%s' given twice", lower, k), 0) end
+          opts[k] = v
+        end
+        return cls(opts)(ins)
+      end
+      return cls(...)(ins)
     end
-    return cls(o)(list)
-  end
+    return cls(...)(list)
+  end)
   return cls
 end
 

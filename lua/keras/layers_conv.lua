@@ -91,43 +91,9 @@ local function pads(mode, n, k, s, d)
   return total // 2, total - total // 2
 end
 
--- Constructors also take Keras's most common positional forms, which the
--- generic argument rule would read as an options table:
---   Conv2D(32, {3, 3}), Conv2D(32, {3, 3}, {activation = "relu"}), Conv1D(64, 3)
---   ZeroPadding2D({{1, 1}, {2, 2}}), Cropping2D({{1, 1}, {2, 2}})
-local function accept_positional(cls, test)
-  local mt = getmetatable(cls)
-  local create = mt.__call
-  mt.__call = function(self, a, b, c)
-    local pos, opts = test(a, b, c)
-    if pos then
-      local o = {}
-      if opts ~= nil then
-        if not is_plain(opts) then
-          error(string.format("%s: options must be a table, got %s", cls.class_name, type(opts)), 2)
-        end
-        for k, v in pairs(opts) do o[k] = v end
-      end
-      for i, v in ipairs(pos) do
-        if o[i] ~= nil then error(string.format("%s: too many positional arguments", cls.class_name), 2) end
-        o[i] = v
-      end
-      return create(self, o)
-    end
-    if c ~= nil then error(string.format("%s: too many arguments", cls.class_name), 2) end
-    return create(self, a, b)
-  end
-end
-
--- each returns the positional arguments and the options table, or nil
-local function filters_and_size(a, b, c)
-  if math.type(a) == "integer" and (math.type(b) == "integer" or int_seq(b)) then return {a, b}, c end
-end
-
-local function pairs_of_pairs(a, b, c)
-  if is_plain(a) and #a == 2 and int_seq(a[1]) and int_seq(a[2]) and next(a, 2) == nil and c == nil then
-    return {a}, b
-  end
+-- ZeroPadding2D({{1, 1}, {2, 2}}): a lone list of two pairs is the amounts
+local function amounts_value(t)
+  return layers._number_list(t) or (#t == 2 and next(t, 2) == nil and int_seq(t[1]) and int_seq(t[2]))
 end
 
 -- ---- convolution ----
@@ -253,7 +219,6 @@ for rank = 1, 2 do
   local cls = define(name, CONV_KEYS, CONV_KEYS, conv_init(rank))
   cls._prefix = "conv" .. rank .. "d"
   cls.build, cls.call, cls.get_config = conv_build, conv_call, conv_config
-  accept_positional(cls, filters_and_size)
 end
 layers.Convolution1D, layers.Convolution2D = layers.Conv1D, layers.Conv2D
 
@@ -325,7 +290,7 @@ local function spatial_mean(x, axes)
 end
 
 local function global_pool(name, prefix, rank, reduce)
-  local cls = define(name, {}, {"data_format"}, function(self, o)
+  local cls = define(name, {"data_format"}, {"data_format"}, function(self, o)
     self.data_format = data_format_arg(name, o.data_format)
   end)
   cls._prefix = prefix
@@ -381,12 +346,13 @@ local function amounts_config(self, t)
 end
 
 local function pad_class(name, prefix, rank, key, default, op)
-  local cls = define(name, {key, "data_format"}, {key, "data_format"}, function(self, o)
+  -- Keras 2.2.4: ZeroPadding1D(padding), ZeroPadding2D(padding, data_format)
+  local cls = define(name, rank == 1 and {key} or {key, "data_format"}, {key, "data_format"}, function(self, o)
     self.rank = rank
     self[key] = amounts(name, key, o[key] == nil and default or o[key], rank)
     if o[key] ~= nil then o[key] = amounts_config(self, self[key]) end
     self.data_format = data_format_arg(name, o.data_format)
-  end, {first_is_sequence = true})
+  end, {single = amounts_value})
   cls._prefix = prefix
   function cls:build(shape)
     local size = spatial(self, shape, rank)
@@ -413,9 +379,9 @@ local function pad_class(name, prefix, rank, key, default, op)
 end
 
 pad_class("ZeroPadding1D", "zero_padding1d", 1, "padding", 1, "pad2d")
-accept_positional(pad_class("ZeroPadding2D", "zero_padding2d", 2, "padding", 1, "pad2d"), pairs_of_pairs)
+pad_class("ZeroPadding2D", "zero_padding2d", 2, "padding", 1, "pad2d")
 pad_class("Cropping1D", "cropping1d", 1, "cropping", {1, 1}, "crop2d")
-accept_positional(pad_class("Cropping2D", "cropping2d", 2, "cropping", 0, "crop2d"), pairs_of_pairs)
+pad_class("Cropping2D", "cropping2d", 2, "cropping", 0, "crop2d")
 
 -- ---- upsampling ----
 
@@ -455,7 +421,8 @@ function UpSampling1D:get_config() return {name = self.name, trainable = self.tr
 -- ---- spatial dropout: whole channels dropped (one draw per sample and channel) ----
 
 local function sdrop_class(name, prefix, rank)
-  local cls = define(name, {"rate", "data_format"}, {"rate", "data_format"}, function(self, o)
+  -- Keras 2.2.4: SpatialDropout1D(rate), SpatialDropout2D(rate, data_format)
+  local cls = define(name, rank == 1 and {"rate"} or {"rate", "data_format"}, {"rate", "data_format"}, function(self, o)
     self.rate = check_number(name, "rate", o.rate, 0, 1)
     self.data_format = data_format_arg(name, o.data_format)
   end)

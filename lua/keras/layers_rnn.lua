@@ -120,7 +120,8 @@ end
 
 -- ---- Embedding ----
 
-local Embedding = define("Embedding", {"input_dim", "output_dim"}, {"input_dim", "output_dim",
+local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
+  "activity_regularizer", "embeddings_constraint", "mask_zero", "input_length"}, {"input_dim", "output_dim",
   "embeddings_initializer", "embeddings_regularizer", "activity_regularizer", "embeddings_constraint",
   "mask_zero", "input_length"}, function(self, o)
   self.input_dim = check_int("Embedding", "input_dim", o.input_dim)
@@ -402,8 +403,12 @@ function rnn_methods.call(self, x, kwargs)
   return outs
 end
 
--- initial_state given at call: Keras adds the states to the layer's inputs
+-- initial_state given at call: Keras adds the states to the layer's inputs.
+-- Keras 2.2.4's RNN.__call__(inputs, initial_state, ...): lstm(x, states) too
 function rnn_methods.__call_layer(self, x, kwargs)
+  if is_node(kwargs) or (type(kwargs) == "table" and getmetatable(kwargs) == nil and is_node(kwargs[1])) then
+    kwargs = {initial_state = kwargs}
+  end
   if type(kwargs) == "table" and kwargs.initial_state ~= nil then
     local st = kwargs.initial_state
     st = is_node(st) and {st} or st
@@ -470,8 +475,28 @@ function rnn_methods.get_config(self)
   return c
 end
 
+-- Keras 2.2.4's positional order of each recurrent layer
+local INITS = {"kernel_initializer", "recurrent_initializer", "bias_initializer"}
+local REGS = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+  "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout"}
+local TAIL = {"return_sequences", "return_state", "go_backwards", "stateful", "unroll"}
+local function order(...)
+  local out = {}
+  for _, part in ipairs{...} do
+    for _, k in ipairs(type(part) == "table" and part or {part}) do out[#out + 1] = k end
+  end
+  return out
+end
+local POSITIONAL = {
+  SimpleRNN = order("units", "activation", "use_bias", INITS, REGS, TAIL),
+  GRU = order("units", "activation", "recurrent_activation", "use_bias", INITS, REGS, "implementation", TAIL,
+    "reset_after"),
+  LSTM = order("units", "activation", "recurrent_activation", "use_bias", INITS, "unit_forget_bias", REGS,
+    "implementation", TAIL),
+}
+
 local function rnn_class(kind, extra)
-  local cls = define(kind, {"units"}, keywords(extra), function(self, o) rnn_init(self, o, kind) end)
+  local cls = define(kind, POSITIONAL[kind], keywords(extra), function(self, o) rnn_init(self, o, kind) end)
   for k, f in pairs(rnn_methods) do cls[k] = f end
   cls._getters.states = function(self) return self:get_states() end
   return cls
@@ -510,7 +535,8 @@ end
 
 local MERGE = {concat = true, sum = true, mul = true, ave = true}
 
-local Bidirectional = define("Bidirectional", {"layer", "merge_mode"}, {"layer", "merge_mode"}, function(self, o)
+local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}, {"layer", "merge_mode"},
+  function(self, o)
   local layer = o.layer
   if not (L.is_layer(layer) and layer._kind) then
     error("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..

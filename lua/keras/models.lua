@@ -16,6 +16,36 @@ local shape_str = L._shape_str
 local function is_tensor(x) return getmetatable(x) == Tensor end
 local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
+-- the call forms of API.md §1 (args.lua): call_spec(who, positional, tables)
+local args_spec, args_parse = keras._args.spec, keras._args.parse
+local function call_spec(who, positional, tables)
+  return args_spec{who = who, positional = positional, allowed = {}, tables = tables}
+end
+-- data (x, y, sample weights) may be a list or a table keyed by names
+local DATA = {x = "keyed", y = "keyed", sample_weight = "keyed", class_weight = "keyed",
+              callbacks = true, validation_data = true}
+-- a lone table given to predict is its x (a list of inputs, or keyed by name)
+-- unless it names an argument: predict{xa, xb} is predict({xa, xb})
+local function lone_x(s)
+  return function(t)
+    for k in pairs(t) do
+      if type(k) == "string" and s.known[k] then return false end
+    end
+    return true
+  end
+end
+-- fit and evaluate read a lone table as the one-table form (fit{x, y, epochs = 2}),
+-- unless it is keyed by input names only
+local function keyed_x(s)
+  return function(t)
+    if t[1] ~= nil then return false end
+    for k in pairs(t) do
+      if type(k) ~= "string" or s.known[k] then return false end
+    end
+    return true
+  end
+end
+
 -- ---- the Model class ----
 
 local Model = L._class("Model")
@@ -98,10 +128,11 @@ local function init_model(self, inputs, outputs, name)
   self.history = nil
 end
 
-local MODEL_ARGS = L._set{"inputs", "outputs", "name"}
+-- Keras 2.2.4: Model(inputs, outputs, name)
+local MODEL_SPEC = call_spec("Model", {"inputs", "outputs", "name"}, {inputs = true, outputs = true})
 
-setmetatable(Model, {__index = L.Layer, __call = function(_, a, b)
-  local o = L._parse("Model", a, b, {"inputs", "outputs"}, MODEL_ARGS)
+setmetatable(Model, {__index = L.Layer, __call = function(_, ...)
+  local o = args_parse(MODEL_SPEC, 2, ...)
   local function list(x, what)
     if is_node(x) then return {x} end
     if is_plain(x) and #x > 0 then
@@ -219,7 +250,12 @@ function Model:count_params()
   return n
 end
 
-function Model:get_layer(name, index)
+-- Keras 2.2.4: get_layer(name, index); index counts from 1, as model.layers
+local GET_LAYER_SPEC = call_spec("get_layer", {"name", "index"})
+
+function Model:get_layer(...)
+  local o = args_parse(GET_LAYER_SPEC, 3, ...)
+  local name, index = o.name, o.index
   if index ~= nil then
     local l = self.layers[index]
     if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #self.layers), 2) end
@@ -285,7 +321,8 @@ local Sequential = L._class("Sequential", Model)
 M.Sequential = Sequential
 Sequential._prefix = "sequential"
 
-setmetatable(Sequential, {__index = Model, __call = function(_, a, b)
+setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
+  if select("#", ...) > 0 then error("Sequential: too many positional arguments", 2) end
   local list, name
   if is_plain(a) then
     list = {}
@@ -300,7 +337,19 @@ setmetatable(Sequential, {__index = Model, __call = function(_, a, b)
   elseif a ~= nil then
     error("Sequential: expected a list of layers", 2)
   end
-  if b then name = b.name end
+  -- Keras 2.2.4: Sequential(layers, name)
+  if type(b) == "string" then
+    if name ~= nil then error("Sequential: argument 'name' given twice", 2) end
+    name = b
+  elseif is_plain(b) then
+    for k, v in pairs(b) do
+      if k ~= "name" then error(string.format("Sequential: unknown argument '%s'", tostring(k)), 2) end
+      if name ~= nil then error("Sequential: argument 'name' given twice", 2) end
+      name = v
+    end
+  elseif b ~= nil then
+    error("Sequential: name must be a string, got " .. type(b), 2)
+  end
   local self = setmetatable({}, Sequential)
   init_model(self, nil, nil, name)
   self._seq = {}
@@ -549,11 +598,15 @@ local function metrics_per_output(v, names, who)
   return out
 end
 
-local COMPILE_ARGS = L._set{"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
-                             "weighted_metrics", "target_tensors"}
+-- Keras 2.2.4: compile(optimizer, loss, metrics, loss_weights, sample_weight_mode,
+-- weighted_metrics, target_tensors)
+local COMPILE_SPEC = call_spec("compile", {"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
+                                      "weighted_metrics", "target_tensors"},
+                          {loss = "keyed", metrics = "keyed", loss_weights = "keyed", sample_weight_mode = "keyed",
+                           weighted_metrics = "keyed", target_tensors = "keyed"})
 
-function Model:compile(a, b)
-  local o = L._parse("compile", a, b, {"optimizer", "loss", "metrics", "loss_weights"}, COMPILE_ARGS)
+function Model:compile(...)
+  local o = args_parse(COMPILE_SPEC, 3, ...)
   if not keras.losses or not keras.optimizers or not keras.metrics then
     error("compile: losses, metrics or optimizers are not available in this build", 2)
   end
@@ -669,9 +722,11 @@ end
 
 -- ---- fit ----
 
-local FIT_ARGS = L._set{"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
-                        "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
-                        "steps_per_epoch", "validation_steps"}
+-- Keras 2.2.4's order
+local FIT_SPEC = call_spec("fit", {"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+                              "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+                              "steps_per_epoch", "validation_steps"}, DATA)
+FIT_SPEC.single = keyed_x(FIT_SPEC)
 
 local function check_count(x_list, y_list, who)
   local n = nsamples(x_list[1])
@@ -754,14 +809,8 @@ local function logs_table(names, values, prefix)
   return t
 end
 
-function Model:fit(a, b, c)
-  local o
-  if is_plain(a) and (a.x ~= nil or a.y ~= nil) and b == nil then
-    o = L._parse("fit", a, nil, {}, FIT_ARGS)
-  else
-    o = L._parse("fit", c or {}, nil, {}, FIT_ARGS)
-    o.x, o.y = a, b
-  end
+function Model:fit(...)
+  local o = args_parse(FIT_SPEC, 3, ...)
   local who = "fit"
   local epochs = o.epochs or 1
   local batch_size = o.batch_size or 32
@@ -774,6 +823,7 @@ function Model:fit(a, b, c)
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then error("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2) end
   if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then error("fit: initial_epoch must be an integer >= 0", 2) end
   if o.steps_per_epoch then error("fit: steps_per_epoch is not supported by this version of lkeras", 2) end
+  if o.validation_steps then error("fit: validation_steps is not supported by this version of lkeras", 2) end
   local shuffle = o.shuffle == nil and true or o.shuffle
   if shuffle == "batch" then shuffle = true end
   if o.y == nil then error("fit: missing y (targets)", 2) end
@@ -857,21 +907,18 @@ end
 
 -- ---- evaluate, predict, one batch ----
 
-local EVAL_ARGS = L._set{"x", "y", "batch_size", "verbose", "sample_weight", "steps", "callbacks"}
+-- Keras 2.2.4: evaluate(x, y, batch_size, verbose, sample_weight, steps)
+local EVAL_SPEC = call_spec("evaluate", {"x", "y", "batch_size", "verbose", "sample_weight", "steps"}, DATA)
+EVAL_SPEC.single = keyed_x(EVAL_SPEC)
 
 local function unpack_logs(self, values)
   if #values == 1 then return values[1] end
   return table.unpack(values)
 end
 
-function Model:evaluate(a, b, c)
-  local o
-  if is_plain(a) and (a.x ~= nil) and b == nil then
-    o = L._parse("evaluate", a, nil, {}, EVAL_ARGS)
-  else
-    o = L._parse("evaluate", c or {}, nil, {}, EVAL_ARGS)
-    o.x, o.y = a, b
-  end
+function Model:evaluate(...)
+  local o = args_parse(EVAL_SPEC, 3, ...)
+  if o.steps ~= nil then error("evaluate: steps is not supported by this version of lkeras", 2) end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     error("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
@@ -894,7 +941,9 @@ function Model:evaluate(a, b, c)
   return unpack_logs(self, values)
 end
 
-local PRED_ARGS = L._set{"x", "batch_size", "verbose", "steps", "callbacks"}
+-- Keras 2.2.4: predict(x, batch_size, verbose, steps)
+local PRED_SPEC = call_spec("predict", {"x", "batch_size", "verbose", "steps"}, DATA)
+PRED_SPEC.single = lone_x(PRED_SPEC)
 
 -- the message of a failed C predict, without its position; the input the C
 -- loop found NaN or Inf in is named as prepare names it
@@ -905,13 +954,11 @@ local function predict_error(self, who, e)
   return msg
 end
 
-function Model:predict(a, b)
-  local o
-  if is_plain(a) and a.x ~= nil and b == nil then
-    o = L._parse("predict", a, nil, {}, PRED_ARGS)
-  else
-    o = L._parse("predict", b or {}, nil, {}, PRED_ARGS)
-    o.x = a
+function Model:predict(...)
+  local o = args_parse(PRED_SPEC, 3, ...)
+  if o.steps ~= nil then error("predict: steps is not supported by this version of lkeras", 2) end
+  if o.verbose ~= nil and o.verbose ~= 0 then
+    error("predict: verbose other than 0 (a progress bar) is not supported by this version of lkeras", 2)
   end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
@@ -934,30 +981,50 @@ function Model:predict_on_batch(x)
   return outs
 end
 
-function Model:predict_classes(x, o)
-  local p = self:predict(x, o)
+-- Keras 2.2.4 (Sequential): predict_classes(x, batch_size, verbose), predict_proba(x, batch_size, verbose)
+local PRED_CLASSES_SPEC = call_spec("predict_classes", {"x", "batch_size", "verbose"}, DATA)
+PRED_CLASSES_SPEC.single = lone_x(PRED_CLASSES_SPEC)
+local PRED_PROBA_SPEC = call_spec("predict_proba", {"x", "batch_size", "verbose"}, DATA)
+PRED_PROBA_SPEC.single = lone_x(PRED_PROBA_SPEC)
+
+function Model:predict_classes(...)
+  local o = args_parse(PRED_CLASSES_SPEC, 3, ...)
+  local p = self:predict(o)
   if p.shape[#p.shape] > 1 then return p:argmax(-1) end
   return p:gt(0.5)
 end
 
-function Model:predict_proba(x, o) return self:predict(x, o) end
+function Model:predict_proba(...)
+  local o = args_parse(PRED_PROBA_SPEC, 3, ...)
+  return self:predict(o)
+end
 
-local function one_batch(self, who, method, x, y, o)
-  o = o or {}
-  local xl, yl, swl = prepare(self, who, x, y, o.sample_weight, o.class_weight)
+-- Keras 2.2.4: train_on_batch(x, y, sample_weight, class_weight), test_on_batch(x, y, sample_weight)
+local ON_BATCH_SPEC = {
+  train_on_batch = call_spec("train_on_batch", {"x", "y", "sample_weight", "class_weight"}, DATA),
+  test_on_batch = call_spec("test_on_batch", {"x", "y", "sample_weight"}, DATA),
+}
+for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
+
+local function one_batch(self, who, method, ...)
+  local o = args_parse(ON_BATCH_SPEC[who], 3, ...)
+  local xl, yl, swl = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who)
   local ok, values = pcall(trainer[method], trainer, xl, yl, swl)
   if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 3) end
   return unpack_logs(self, values)
 end
 
-function Model:train_on_batch(x, y, o) return one_batch(self, "train_on_batch", "train_batch", x, y, o) end
-function Model:test_on_batch(x, y, o) return one_batch(self, "test_on_batch", "test_batch", x, y, o) end
+function Model:train_on_batch(...) return one_batch(self, "train_on_batch", "train_batch", ...) end
+function Model:test_on_batch(...) return one_batch(self, "test_on_batch", "test_batch", ...) end
 
 -- ---- summary ----
 
-function Model:summary(o)
-  o = o or {}
+-- Keras 2.2.4: summary(line_length, positions, print_fn)
+local SUMMARY_SPEC = call_spec("summary", {"line_length", "positions", "print_fn"}, {positions = true})
+
+function Model:summary(...)
+  local o = args_parse(SUMMARY_SPEC, 3, ...)
   if not self.inputs then
     error("This model has not yet been built. Build the model first by calling build() or calling fit() with some data. Or specify input_shape or batch_input_shape in the first layer for automatic build.", 2)
   end

@@ -2,7 +2,7 @@
 -- Keras 2.2.4's arguments, defaults and get_config. Each object wraps a C
 -- optimizer (core.optimizer); the update rules run in C. Hyperparameters
 -- read and write through: opt.lr, opt.lr = 0.001, opt.iterations.
-local core = ...
+local core, args = ...
 
 local O = {}
 
@@ -71,6 +71,10 @@ for name, c in pairs(classes) do
   c.name = name
   c.has = {clipnorm = true, clipvalue = true}
   for _, a in ipairs(c.args) do c.has[a] = true end
+  c.spec = args.spec{who = name, positional = c.args,
+                     allowed = {clipnorm = true, clipvalue = true, learning_rate = true},
+                     twice = "got multiple values for argument '%s'",
+                     too_many = "takes at most %d positional arguments (%s), got %d"}
 end
 
 -- ---- the optimizer object ----
@@ -148,64 +152,17 @@ function O.is_optimizer(x) return getmetatable(x) == Optimizer end
 
 -- ---- constructors: both call forms ----
 
+-- Keras's positional order, then options, or one table (args.lua), in
+-- Python's words: SGD(0.01, 0.9, {nesterov = true}), SGD{0.01, momentum = 0.9}
 local function construct(c, level, ...)
-  local nargs = select("#", ...)
-  local positional, named = {}, {}
-  local first = ...
-  if nargs == 1 and type(first) == "table" and getmetatable(first) == nil then
-    -- SGD{0.01, momentum = 0.9}
-    for k, v in pairs(first) do
-      if math.type(k) == "integer" then positional[k] = v else named[k] = v end
-    end
-  else
-    -- SGD(0.01, 0.9, {nesterov = true}); SGD(0.01, {momentum = 0.9}); SGD()
-    for i = 1, nargs do
-      local v = select(i, ...)
-      if type(v) == "table" and getmetatable(v) == nil then
-        if i ~= nargs then
-          error(string.format("%s: the options table must be the last argument", c.name), level + 1)
-        end
-        for k, x in pairs(v) do
-          if math.type(k) == "integer" then
-            error(string.format("%s: positional arguments go before the options table", c.name), level + 1)
-          end
-          named[k] = x
-        end
-      else
-        positional[i] = v
-      end
-    end
-  end
-
+  local named = args.parse(c.spec, level + 1, ...)
   local cfg = {}
   for k, v in pairs(named) do
-    if type(k) ~= "string" then
-      error(string.format("%s: unknown argument %s", c.name, show(k)), level + 1)
-    end
     local key = k == "learning_rate" and "lr" or k
-    if not c.has[key] then
-      error(string.format("%s: unknown argument '%s'", c.name, k), level + 1)
-    end
     if cfg[key] ~= nil then
       error(string.format("%s: got both lr and learning_rate", c.name), level + 1)
     end
     cfg[key] = v
-  end
-  local npos = 0
-  for i in pairs(positional) do if i > npos then npos = i end end
-  if npos > #c.args then
-    error(string.format("%s: takes at most %d positional arguments (%s), got %d", c.name, #c.args,
-      table.concat(c.args, ", "), npos), level + 1)
-  end
-  for i = 1, npos do
-    local key = c.args[i]
-    local v = positional[i]
-    if v ~= nil then
-      if cfg[key] ~= nil then
-        error(string.format("%s: got multiple values for argument '%s'", c.name, key), level + 1)
-      end
-      cfg[key] = v
-    end
   end
 
   local clip = {}

@@ -13,6 +13,30 @@ P.text, P.sequence = text, sequence
 local function is_tensor(x) return getmetatable(x) == core.Tensor end
 local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
+-- Keras's positional order, then options, or one table (args.lua). A lone
+-- table that names no argument is the data (pad_sequences({{1, 2}, {3}}))
+local A = keras._args
+-- unless its first element is itself the data wrapped once more: {seqs} holds
+-- a list of lists (depth 2 for sequences, 1 for texts) in its first place.
+local function lone_data(spec, depth)
+  return function(t)
+    for k in pairs(t) do
+      if type(k) == "string" and spec.known[k] then return false end
+    end
+    local x = t
+    for _ = 1, depth do
+      x = x[1]
+      if type(x) ~= "table" or getmetatable(x) ~= nil then return true end
+    end
+    return false
+  end
+end
+local function call_spec(who, positional, depth)
+  local spec = A.spec{who = who, positional = positional, tables = {[positional[1]] = true}}
+  spec.single = lone_data(spec, depth or 1)
+  return spec
+end
+
 local DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 -- the characters of s: UTF-8 code points when s is valid UTF-8, else bytes
@@ -68,9 +92,11 @@ local function words(s, filters, lower, split, who)
   return split_plain(s, split)
 end
 
--- text_to_word_sequence(text, {filters=, lower=true, split=" "}) -> list of words
-function text.text_to_word_sequence(s, o)
-  o = o or {}
+-- text_to_word_sequence(text, filters, lower = true, split = " ") -> list of words
+local TTWS_SPEC = call_spec("text_to_word_sequence", {"text", "filters", "lower", "split"}, 0)
+function text.text_to_word_sequence(...)
+  local o = A.parse(TTWS_SPEC, 2, ...)
+  local s = o.text
   check_string("text_to_word_sequence", "text", s)
   local filters = o.filters == nil and DEFAULT_FILTERS or check_string("text_to_word_sequence", "filters", o.filters)
   local lower = o.lower == nil and true or o.lower
@@ -171,17 +197,16 @@ local Tokenizer = {}
 Tokenizer.__index = Tokenizer
 Tokenizer.__name = "keras.preprocessing.text.Tokenizer"
 
-local TOKENIZER_ARGS = {num_words = true, filters = true, lower = true, split = true, char_level = true,
-                        oov_token = true, document_count = true, nb_words = true}
+-- Tokenizer(num_words, filters, lower, split, char_level, oov_token, document_count)
+local TOKENIZER_SPEC = A.spec{who = "Tokenizer", positional = {"num_words", "filters", "lower", "split", "char_level",
+                                                               "oov_token", "document_count"},
+                              allowed = {nb_words = true}}
 
-function text.Tokenizer(a, b)
-  local o = {}
-  if type(a) == "table" then for k, v in pairs(a) do o[k] = v end elseif a ~= nil then o.num_words = a end
-  if type(b) == "table" then for k, v in pairs(b) do o[k] = v end end
-  if o[1] ~= nil then o.num_words, o[1] = o[1], nil end
-  if o.nb_words ~= nil then o.num_words, o.nb_words = o.nb_words, nil end   -- legacy name
-  for k in pairs(o) do
-    if not TOKENIZER_ARGS[k] then error(string.format("Tokenizer: unknown argument '%s'", tostring(k)), 2) end
+function text.Tokenizer(...)
+  local o = A.parse(TOKENIZER_SPEC, 2, ...)
+  if o.nb_words ~= nil then   -- legacy name
+    if o.num_words ~= nil then error("Tokenizer: argument 'num_words' given twice (as nb_words)", 2) end
+    o.num_words, o.nb_words = o.nb_words, nil
   end
   if o.num_words ~= nil and not (math.type(o.num_words) == "integer" and o.num_words >= 0) then
     error("Tokenizer: num_words must be an integer >= 0, got " .. tostring(o.num_words), 2)
@@ -340,38 +365,13 @@ end
 
 local MODES = {binary = true, count = true, freq = true, tfidf = true}
 
--- (list, mode), (list, {mode = m}) or ({list, mode = m}): the list and the mode.
--- A table is the options form when it has a key that is not a position.
-local function list_and_mode(who, a, b)
-  local function has_names(t)
-    for k in pairs(t) do if math.type(k) ~= "integer" then return true end end
-    return false
-  end
-  local list, o = a, nil
-  if type(b) == "table" then
-    o = b
-  elseif b ~= nil then
-    o = {mode = b}
-  elseif is_plain(a) and has_names(a) then
-    list, o = a[1], a
-  end
-  local mode
-  for k, v in pairs(o or {}) do
-    if k == "mode" then mode = v
-    elseif not (o == a and k == 1) then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
-  end
-  if mode ~= nil and type(mode) ~= "string" then
-    error(string.format("%s: mode must be a string, got %s", who, type(mode)), 3)
-  end
-  return list, mode or "binary"
-end
+-- sequences_to_matrix(sequences, mode = "binary"), texts_to_matrix(texts, mode = "binary")
+local S2M_SPEC = call_spec("sequences_to_matrix", {"sequences", "mode"}, 2)
+local T2M_SPEC = call_spec("texts_to_matrix", {"texts", "mode"})
 
-function Tokenizer:sequences_to_matrix(a, b)
-  local seqs, mode = list_and_mode("sequences_to_matrix", a, b)
-  -- sequences_to_matrix{seqs}: one list of lists wrapped in the table form
-  if type(seqs) == "table" and #seqs == 1 and type(seqs[1]) == "table" and type(seqs[1][1]) == "table" then
-    seqs = seqs[1]
-  end
+function Tokenizer:sequences_to_matrix(...)
+  local o = A.parse(S2M_SPEC, 2, ...)
+  local seqs, mode = o.sequences, o.mode or "binary"
   text_list(seqs, "sequences_to_matrix")
   local nw = self.num_words
   if not nw or nw == 0 then
@@ -422,9 +422,10 @@ function Tokenizer:sequences_to_matrix(a, b)
   return core.tensor(flat):reshape{n, nw}
 end
 
-function Tokenizer:texts_to_matrix(a, b)
-  local texts, mode = list_and_mode("texts_to_matrix", a, b)
-  if not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
+function Tokenizer:texts_to_matrix(...)
+  local o = A.parse(T2M_SPEC, 2, ...)
+  local texts, mode = o.texts, o.mode
+  if mode ~= nil and not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
   return self:sequences_to_matrix(self:texts_to_sequences(texts), mode)
 end
 
@@ -452,16 +453,14 @@ local function as_list(s, who, i)
   return s
 end
 
--- pad_sequences(sequences, {maxlen=, dtype="int32", padding="pre", truncating="pre", value=0}) -> tensor (n, maxlen)
-function sequence.pad_sequences(seqs, o)
+-- pad_sequences(sequences, maxlen, dtype = "int32", padding = "pre", truncating = "pre", value = 0)
+-- -> tensor (n, maxlen)
+local PAD_SPEC = call_spec("pad_sequences", {"sequences", "maxlen", "dtype", "padding", "truncating", "value"}, 2)
+
+function sequence.pad_sequences(...)
   local who = "pad_sequences"
-  o = o or {}
-  if type(o) ~= "table" then error(who .. ": options must be a table", 2) end
-  for k in pairs(o) do
-    if not ({maxlen = 1, dtype = 1, padding = 1, truncating = 1, value = 1})[k] then
-      error(string.format("%s: unknown argument '%s'", who, tostring(k)), 2)
-    end
-  end
+  local o = A.parse(PAD_SPEC, 2, ...)
+  local seqs = o.sequences
   if is_tensor(seqs) then
     if seqs.ndim ~= 2 then error(who .. ": a tensor of sequences must have 2 dimensions", 2) end
     seqs = seqs:totable()

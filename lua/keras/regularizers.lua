@@ -1,6 +1,6 @@
 -- keras.regularizers: l1, l2, l1_l2. A regularizer called on a weight node
 -- gives the symbolic penalty sum(l1*|w|) + sum(l2*w^2) (no 1/2, as Keras).
-local K = ...
+local K, args = ...
 
 local R = {}
 
@@ -19,13 +19,29 @@ local function make(l1, l2)
   end})
 end
 
-function R.l1(l) return make(l or 0.01, 0) end
-function R.l2(l) return make(0, l or 0.01) end
-function R.l1_l2(a, b)
-  if type(a) == "table" then return make(a.l1 or 0.01, a.l2 or 0.01) end
-  return make(a or 0.01, b or 0.01)
+-- Keras 2.2.4's positional order, then options, or one table (args.lua)
+local function parse(who, positional, ...)
+  local o = args.parse(args.spec{who = who, positional = positional}, 3, ...)
+  return o
 end
-R.L1L2 = R.l1_l2
+
+-- l1(l = 0.01), l2(l = 0.01), l1_l2(l1 = 0.01, l2 = 0.01), L1L2(l1 = 0, l2 = 0)
+function R.l1(...)
+  local o = parse("l1", {"l"}, ...)
+  return make(o.l or 0.01, 0)
+end
+function R.l2(...)
+  local o = parse("l2", {"l"}, ...)
+  return make(0, o.l or 0.01)
+end
+function R.l1_l2(...)
+  local o = parse("l1_l2", {"l1", "l2"}, ...)
+  return make(o.l1 or 0.01, o.l2 or 0.01)
+end
+function R.L1L2(...)
+  local o = parse("L1L2", {"l1", "l2"}, ...)
+  return make(o.l1 or 0, o.l2 or 0)
+end
 
 function R.get(x, who)
   if type(x) == "table" and x.class_name == "L1L2" then

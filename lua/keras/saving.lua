@@ -1064,7 +1064,20 @@ function L.serialize(layer)
   return e
 end
 
-function L.deserialize(t, custom)
+-- (config, custom_objects): Keras's positional order, then options (args.lua);
+-- a lone table is the config itself
+local function config_args(who)
+  local spec = keras._args.spec{who = who, positional = {"config", "custom_objects"},
+                                tables = {config = "keyed", custom_objects = "keyed"}}
+  spec.single = function() return true end
+  return spec
+end
+local DESERIALIZE_SPEC = config_args("deserialize")
+
+-- keras.layers.deserialize(config, custom_objects)
+function L.deserialize(...)
+  local o = keras._args.parse(DESERIALIZE_SPEC, 2, ...)
+  local t, custom = o.config, o.custom_objects
   local ok, l = pcall(deserialize_layer, t, custom)
   if not ok then error(clean(l), 2) end
   return l
@@ -1799,17 +1812,12 @@ end
 local function install_models(M)
 local Model = M.Model
 
--- options: f(path, {...}) or f(path, true) (the first positional option)
-local function opts_of(who, a, first, allowed)
-  local o = {}
-  if type(a) == "table" and getmetatable(a) == nil then
-    for k, v in pairs(a) do
-      if not allowed[k] then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
-      o[k] = v
-    end
-  elseif a ~= nil then
-    o[first] = a
-  end
+-- the arguments after the path, in Keras's order, then options (args.lua):
+-- f(path, true, false), f(path, {overwrite = true}); tables = the positional
+-- names whose value may be a table
+local function opts_of(who, positional, allowed, tables, ...)
+  local spec = keras._args.spec{who = who, positional = positional, allowed = allowed, tables = tables}
+  local o = keras._args.parse(spec, 3, ...)
   return o
 end
 
@@ -1838,10 +1846,10 @@ local function with_store(W, fn)
   W:commit()
 end
 
--- model:save(path [, {overwrite = true, include_optimizer = true}])
-function Model:save(path, o)
+-- model:save(path [, overwrite, include_optimizer] [, {overwrite = true, include_optimizer = true}])
+function Model:save(path, ...)
   check_path("save", path)
-  o = opts_of("save", o, "overwrite", {overwrite = true, include_optimizer = true, format = true})
+  local o = opts_of("save", {"overwrite", "include_optimizer"}, {format = true}, nil, ...)
   if o.overwrite == false and exists(path) then error(string.format("save: '%s' exists and overwrite is false", path), 2) end
   if not self.inputs then
     error("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)", 2)
@@ -1872,17 +1880,17 @@ function Model:save(path, o)
   end
 end
 
--- keras.models.save_model(model, path [, opts])
-function M.save_model(model, path, o)
+-- keras.models.save_model(model, path [, overwrite, include_optimizer] [, opts])
+function M.save_model(model, path, ...)
   if not (type(model) == "table" and model.save) then error("save_model: expected a model", 2) end
-  local ok, err = pcall(model.save, model, path, o)
+  local ok, err = pcall(model.save, model, path, ...)
   if not ok then error(clean(err), 2) end
 end
 
--- keras.models.load_model(path [, {custom_objects = {...}, compile = true}])
-function M.load_model(path, o)
+-- keras.models.load_model(path [, custom_objects, compile] [, {custom_objects = {...}, compile = true}])
+function M.load_model(path, ...)
   check_path("load_model", path)
-  o = opts_of("load_model", o, "custom_objects", {custom_objects = true, compile = true})
+  local o = opts_of("load_model", {"custom_objects", "compile"}, {}, {custom_objects = "keyed"}, ...)
   local custom = o.custom_objects
   if custom ~= nil and not is_plain(custom) then error("load_model: custom_objects must be a table", 2) end
   local ok, model = pcall(function()
@@ -1913,10 +1921,10 @@ function M.load_model(path, o)
   return model
 end
 
--- model:save_weights(path [, {overwrite = true}])
-function Model:save_weights(path, o)
+-- model:save_weights(path [, overwrite] [, {overwrite = true}])
+function Model:save_weights(path, ...)
   check_path("save_weights", path)
-  o = opts_of("save_weights", o, "overwrite", {overwrite = true, format = true})
+  local o = opts_of("save_weights", {"overwrite"}, {format = true}, nil, ...)
   if o.overwrite == false and exists(path) then
     error(string.format("save_weights: '%s' exists and overwrite is false", path), 2)
   end
@@ -1931,10 +1939,11 @@ function Model:save_weights(path, o)
   end
 end
 
--- model:load_weights(path [, by_name | {by_name = false, skip_mismatch = false}])
-function Model:load_weights(path, o)
+-- model:load_weights(path [, by_name, skip_mismatch, reshape] [, {by_name = false, skip_mismatch = false}])
+function Model:load_weights(path, ...)
   check_path("load_weights", path)
-  o = opts_of("load_weights", o, "by_name", {by_name = true, skip_mismatch = true, reshape = true})
+  local o = opts_of("load_weights", {"by_name", "skip_mismatch", "reshape"}, {}, nil, ...)
+  if o.reshape then error("load_weights: reshape is not supported by this version of lkeras", 2) end
   if o.skip_mismatch and not o.by_name then
     error("load_weights: skip_mismatch can only be used with by_name = true", 2)
   end
@@ -1960,8 +1969,8 @@ function Model:get_config()
 end
 
 -- model:to_json([{indent = n}]): {"class_name": ..., "config": ..., "keras_version": ..., "backend": ...}
-function Model:to_json(o)
-  o = opts_of("to_json", o, "indent", {indent = true})
+function Model:to_json(...)
+  local o = opts_of("to_json", {"indent"}, {}, nil, ...)
   local ok, s = pcall(function()
     local e = model_entry(self, new_ctx("to_json", true))
     oset(e, "keras_version", KERAS_VERSION)
@@ -1976,14 +1985,27 @@ function Model:to_json(o)
   return s
 end
 
-function M.model_from_config(config, custom)
+local MODEL_FROM_CONFIG_SPEC = config_args("model_from_config")
+local MODEL_FROM_JSON_SPEC = keras._args.spec{who = "model_from_json", positional = {"json_string", "custom_objects"},
+                                              tables = {custom_objects = "keyed"}}
+local CLONE_SPEC = keras._args.spec{who = "clone_model", positional = {"model", "input_tensors"},
+                                    tables = {input_tensors = true}}
+CLONE_SPEC.single = function() return true end
+
+-- keras.models.model_from_config(config, custom_objects)
+function M.model_from_config(...)
+  local o = keras._args.parse(MODEL_FROM_CONFIG_SPEC, 2, ...)
+  local config, custom = o.config, o.custom_objects
   local ok, m = pcall(model_from_config, config, custom)
   if not ok then error("model_from_config: " .. clean(m), 2) end
   return m
 end
 
 -- keras.models.model_from_json(s [, custom_objects])
-function M.model_from_json(s, custom)
+-- keras.models.model_from_json(json_string, custom_objects)
+function M.model_from_json(...)
+  local o = keras._args.parse(MODEL_FROM_JSON_SPEC, 2, ...)
+  local s, custom = o.json_string, o.custom_objects
   if type(s) ~= "string" then error("model_from_json: expected a JSON string, got " .. type(s), 2) end
   local ok, m = pcall(function()
     local t = json.decode(s)
@@ -2007,7 +2029,10 @@ end
 
 -- keras.models.clone_model(model [, input_tensors]): the same architecture
 -- with new layers and freshly initialized weights
-function M.clone_model(model, input_tensors)
+-- keras.models.clone_model(model, input_tensors)
+function M.clone_model(...)
+  local o = keras._args.parse(CLONE_SPEC, 2, ...)
+  local model, input_tensors = o.model, o.input_tensors
   if not (is_model(model)) then error("clone_model: expected a model, got " .. tostring(model), 2) end
   local ok, m = pcall(function()
     local c = model_entry(model, new_ctx("clone_model", false))
@@ -2046,11 +2071,10 @@ end
 local C = keras.callbacks
 if C then
   local ModelCheckpoint = C._class("ModelCheckpoint")
-  local allowed = {filepath = true, monitor = true, verbose = true, save_best_only = true, save_weights_only = true,
-                   mode = true, period = true}
-  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, a, b)
-    local o = C._options("ModelCheckpoint", a, b, {"filepath", "monitor", "verbose", "save_best_only",
-      "save_weights_only", "mode", "period"}, allowed)
+  -- Keras 2.2.4: ModelCheckpoint(filepath, monitor, verbose, save_best_only, save_weights_only, mode, period)
+  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, ...)
+    local o = C._parse("ModelCheckpoint", {"filepath", "monitor", "verbose", "save_best_only",
+      "save_weights_only", "mode", "period"}, {}, ...)
     if type(o.filepath) ~= "string" or o.filepath == "" then
       error("ModelCheckpoint: filepath must be a non-empty string", 2)
     end

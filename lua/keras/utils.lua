@@ -6,9 +6,31 @@ local U = {}
 
 local function is_tensor(x) return getmetatable(x) == core.Tensor end
 
+-- Keras's positional order, then options, or one table (args.lua); a lone
+-- table that names no argument is the data: to_categorical({0, 2, 1})
+local A = keras._args
+local function call_spec(who, positional)
+  local spec = A.spec{who = who, positional = positional, tables = {[positional[1]] = true}}
+  spec.single = function(t)
+    for k in pairs(t) do
+      if type(k) == "string" and spec.known[k] then return false end
+    end
+    return true
+  end
+  return spec
+end
+local TO_CATEGORICAL_SPEC = call_spec("to_categorical", {"y", "num_classes", "dtype"})
+local NORMALIZE_SPEC = call_spec("normalize", {"x", "axis", "order"})
+
 -- labels (a tensor or a table of integers) -> one-hot rows; a trailing axis of
 -- size 1 is squeezed, as Keras does
-function U.to_categorical(y, num_classes)
+function U.to_categorical(...)
+  local o = A.parse(TO_CATEGORICAL_SPEC, 2, ...)
+  local y, num_classes = o.y, o.num_classes
+  if o.dtype ~= nil and o.dtype ~= "float32" then
+    error(string.format("to_categorical: dtype must be float32 (lkeras tensors are float32), got %s",
+      tostring(o.dtype)), 2)
+  end
   if not is_tensor(y) then
     if type(y) ~= "table" then error("to_categorical: labels must be a tensor or a table, got " .. type(y), 2) end
     y = core.tensor(y)
@@ -38,8 +60,9 @@ function U.to_categorical(y, num_classes)
 end
 
 -- x / norm(x) along axis (order 1 or 2); zero norms are left as they are
-function U.normalize(x, axis, order)
-  axis, order = axis or -1, order or 2
+function U.normalize(...)
+  local o = A.parse(NORMALIZE_SPEC, 2, ...)
+  local x, axis, order = o.x, o.axis or -1, o.order or 2
   if not is_tensor(x) then x = core.tensor(x) end
   local n
   if order == 2 then

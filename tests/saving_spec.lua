@@ -18,7 +18,7 @@ local function P(name) return DIR .. "/" .. name end
 
 teardown(function() os.execute("rm -rf '" .. DIR .. "'") end)
 
-local function maxdiff(a, b) return (a - b):abs():max():get() end
+local function maxdiff(a, b) return (a - b):abs():max() end
 
 local function same_weights(a, b)
   local wa, wb = a:get_weights(), b:get_weights()

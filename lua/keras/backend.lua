@@ -163,24 +163,37 @@ function K.ones_like(x) return apply("scale", {apply("zeros_like", {x})}, {f = {
 function K.softmax(x, axis) return apply("softmax", {x}, {i = {axis or -1}}) end
 function K.log_softmax(x, axis) return apply("log_softmax", {x}, {i = {axis or -1}}) end
 
+-- A concrete result of rank 0 (a reduction over every axis without keepdims)
+-- comes back as a Lua number, as numpy's scalars and Torch7's sums do;
+-- symbolic results stay nodes.
+local function number_if_scalar(v)
+  if getmetatable(v) == core.Tensor and v.ndim == 0 then return v:get() end
+  return v
+end
+K._number_if_scalar = number_if_scalar
+
 -- reductions
 for _, name in ipairs{"sum", "mean", "max", "min", "prod"} do
   K[name] = function(x, axis, keepdims)
-    return apply(name, {x}, {i = {axis_mask(x, axis, "K." .. name), keepdims and 1 or 0}})
+    return number_if_scalar(apply(name, {x}, {i = {axis_mask(x, axis, "K." .. name), keepdims and 1 or 0}}))
   end
 end
 
 function K.argmax(x, axis) return apply("argmax", {x}, {i = {axis or -1}}) end
 function K.argmin(x, axis) return apply("argmin", {x}, {i = {axis or -1}}) end
 
-function K.any(x, axis, keepdims) return K.greater(K.max(K.abs(x), axis, keepdims), 0) end
-function K.all(x, axis, keepdims) return K.greater(K.min(K.abs(x), axis, keepdims), 0) end
+function K.any(x, axis, keepdims)
+  return number_if_scalar(K.greater(K.max(K.abs(x), axis, keepdims), 0))
+end
+function K.all(x, axis, keepdims)
+  return number_if_scalar(K.greater(K.min(K.abs(x), axis, keepdims), 0))
+end
 
 function K.var(x, axis, keepdims)
   local m = K.mean(x, axis, true)
   return K.mean(K.square(K.sub(x, m)), axis, keepdims)
 end
-function K.std(x, axis, keepdims) return K.sqrt(K.var(x, axis, keepdims)) end
+function K.std(x, axis, keepdims) return number_if_scalar(K.sqrt(K.var(x, axis, keepdims))) end
 
 -- K.dot: (..., k) x (k, n); both 2-D or the first of higher rank
 function K.dot(a, b) return apply("matmul", {a, b}, {i = {0, 0}}) end

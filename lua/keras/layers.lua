@@ -236,9 +236,10 @@ function Layer._getters.trainable_weights(self)
   return out
 end
 
+-- Keras: a frozen layer's weights are all non-trainable, its trainable ones first
 function Layer._getters.non_trainable_weights(self)
   local out = {}
-  for _, w in ipairs(self._weights) do
+  for _, w in ipairs(ordered(self)) do
     if not w.trainable or not self.trainable then out[#out + 1] = w.tensor end
   end
   return out

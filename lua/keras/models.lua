@@ -169,8 +169,22 @@ function Model._getters.trainable_weights(self)
   return out
 end
 
--- unique weight records in layer order (layer weights ordered as Keras does)
-function Model:_weight_records(trainable_only)
+-- Keras's Network.non_trainable_weights: the layers' non-trainable weights
+-- (moving statistics, weights of frozen layers) in layer order; for a frozen
+-- model, every weight, the layers' trainable ones first
+function Model._getters.non_trainable_weights(self)
+  local out = {}
+  if not self.trainable then
+    for _, w in ipairs(self:_weight_records(true, true)) do out[#out + 1] = w.tensor end
+  end
+  for _, w in ipairs(self:_weight_records(false, not self.trainable)) do out[#out + 1] = w.tensor end
+  return out
+end
+
+-- unique weight records in layer order (layer weights ordered as Keras does).
+-- trainable nil: all; true: the trainable ones; false: the non-trainable
+-- ones. A frozen model has no trainable weights unless ignore_self is set.
+function Model:_weight_records(trainable, ignore_self)
   local out, seen = {}, {}
   local function add(layer, parent_trainable)
     if layer._all_layers and layer ~= self then
@@ -179,13 +193,14 @@ function Model:_weight_records(trainable_only)
     end
     for _, w in ipairs(L.Layer._ordered_weights(layer)) do
       local tr = w.trainable and layer.trainable and parent_trainable
-      if not seen[w] and (not trainable_only or tr) then
+      if not seen[w] and (trainable == nil or trainable == tr) then
         seen[w] = true
         out[#out + 1] = w
       end
     end
   end
-  for _, l in ipairs(self._all_layers or {}) do add(l, true) end
+  local top = ignore_self or self.trainable ~= false
+  for _, l in ipairs(self._all_layers or {}) do add(l, top) end
   return out
 end
 
@@ -219,11 +234,34 @@ function Model:count_params()
   return n
 end
 
+-- get_layer(name), get_layer(nil, index), get_layer{name = ...} or
+-- get_layer{index = ...}: index counts from 1, as model.layers[i] does
 function Model:get_layer(name, index)
+  if is_plain(name) then
+    local o = name
+    for k in pairs(o) do
+      if k ~= "name" and k ~= "index" and k ~= 1 and k ~= 2 then
+        error(string.format("get_layer: unknown argument '%s' (takes name, index)", tostring(k)), 2)
+      end
+    end
+    if index ~= nil then error("get_layer: give the options table alone", 2) end
+    if o[1] ~= nil and o.name ~= nil then error("get_layer: got multiple values for argument 'name'", 2) end
+    if o[2] ~= nil and o.index ~= nil then error("get_layer: got multiple values for argument 'index'", 2) end
+    name, index = o.name or o[1], o.index or o[2]
+  end
+  if name ~= nil and index ~= nil then error("get_layer: give a layer name or an index, not both", 2) end
+  if name == nil and index == nil then error("get_layer: provide either a layer name or a layer index", 2) end
   if index ~= nil then
-    local l = self.layers[index]
-    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #self.layers), 2) end
+    local layers = self.layers
+    if math.type(index) ~= "integer" then
+      error(string.format("get_layer: index must be an integer (from 1), got %s", tostring(index)), 2)
+    end
+    local l = layers[index]
+    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #layers), 2) end
     return l
+  end
+  if type(name) ~= "string" then
+    error(string.format("get_layer: name must be a string, got %s", type(name)), 2)
   end
   for _, l in ipairs(self._all_layers or {}) do
     if l.name == name then return l end

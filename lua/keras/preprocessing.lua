@@ -253,8 +253,27 @@ end
 
 local MODES = {binary = true, count = true, freq = true, tfidf = true}
 
+-- mode as Keras's keyword: "count", or {mode = "count"} (the options-table
+-- form); nil is "binary"
+local function mode_arg(mode, who)
+  if type(mode) == "table" and getmetatable(mode) == nil then
+    for k in pairs(mode) do
+      if k ~= "mode" and k ~= 1 then
+        error(string.format("%s: unknown argument '%s' (takes mode)", who, tostring(k)), 3)
+      end
+    end
+    if mode[1] ~= nil and mode.mode ~= nil then
+      error(string.format("%s: got multiple values for argument 'mode'", who), 3)
+    end
+    mode = mode.mode or mode[1]
+  end
+  if mode == nil then return "binary" end
+  if not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 3) end
+  return mode
+end
+
 function Tokenizer:sequences_to_matrix(seqs, mode)
-  mode = mode or "binary"
+  mode = mode_arg(mode, "sequences_to_matrix")
   text_list(seqs, "sequences_to_matrix")
   local nw = self.num_words
   if not nw or nw == 0 then
@@ -306,7 +325,7 @@ function Tokenizer:sequences_to_matrix(seqs, mode)
 end
 
 function Tokenizer:texts_to_matrix(texts, mode)
-  if mode ~= nil and not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
+  mode = mode_arg(mode, "texts_to_matrix")
   return self:sequences_to_matrix(self:texts_to_sequences(texts), mode)
 end
 

@@ -663,7 +663,7 @@ local Dropout = define("Dropout", {"rate"}, {"rate", "noise_shape", "seed"}, fun
 end)
 Dropout.supports_masking = true
 function Dropout:call(x)
-  if self.rate > 0 then return K.dropout(x, self.rate) end
+  if self.rate > 0 then return K._train_dropout(x, self.rate) end
   return x
 end
 function Dropout:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end

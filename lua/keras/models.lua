@@ -587,11 +587,35 @@ local function metrics_per_output(v, names, who)
   return out
 end
 
+-- Keras 2.2.4's weighted_masked_objective: the per-sample score (the mean
+-- over every axis but the batch's; a scalar counts for every sample),
+-- mean(score * w) / mean(w != 0)
+local function weighted_score(score, w)
+  if score.ndim > 1 then
+    local axes = {}
+    for k = 1, score.ndim - 1 do axes[k] = k end
+    score = K.mean(score, axes)
+  elseif score.ndim == 0 then
+    score = K.add(K.mul(K.zeros_like(w), 0), score)
+  end
+  return K.div(K.mean(K.mul(score, w)), K.maximum(K.mean(K.not_equal(w, 0)), K.epsilon()))
+end
+
+-- L._parse for the model's methods: the layers' common options (name,
+-- input_shape, ...) are not theirs
+local function parse_opts(who, a, b, positional, allowed)
+  local o = L._parse(who, a, b, positional, allowed)
+  for k in pairs(o) do
+    if not allowed[k] then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+  end
+  return o
+end
+
 local COMPILE_ARGS = L._set{"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
                              "weighted_metrics", "target_tensors"}
 
 function Model:compile(a, b)
-  local o = L._parse("compile", a, b, {"optimizer", "loss", "metrics", "loss_weights"}, COMPILE_ARGS)
+  local o = parse_opts("compile", a, b, {"optimizer", "loss", "metrics", "loss_weights"}, COMPILE_ARGS)
   if not keras.losses or not keras.optimizers or not keras.metrics then
     error("compile: losses, metrics or optimizers are not available in this build", 2)
   end
@@ -613,11 +637,15 @@ function Model:_compile(o, level)
   if o.sample_weight_mode ~= nil then
     error("compile: sample_weight_mode is not supported by this version of lkeras", level)
   end
+  if o.target_tensors ~= nil then
+    error("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)", level)
+  end
   local optimizer = keras.optimizers.get(o.optimizer, level)
   local names = self.output_names
   local loss_specs = per_output(o.loss, names, "compile", "loss")
   local lw = per_output(o.loss_weights, names, "compile", "loss_weights", 1.0)
   local mspecs = metrics_per_output(o.metrics, names, "compile")
+  local wspecs = metrics_per_output(o.weighted_metrics, names, "compile")
   local targets, weights, logs, log_names = {}, {}, {}, {"loss"}
   local total
   local out_losses, loss_names = {}, {}
@@ -633,15 +661,7 @@ function Model:_compile(o, level)
     targets[i], weights[i] = y_true, w
     local score = fn(y_true, y_pred)
     if not is_node(score) then error(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i]), level) end
-    if score.ndim > 1 then
-      local axes = {}
-      for k = 1, score.ndim - 1 do axes[k] = k end
-      score = K.mean(score, axes)
-    elseif score.ndim == 0 then
-      score = K.add(K.mul(K.zeros_like(w), 0), score)   -- a scalar loss counts for every sample
-    end
-    -- Keras 2.2.4: mean(score * w) / mean(w != 0)
-    local weighted = K.div(K.mean(K.mul(score, w)), K.maximum(K.mean(K.not_equal(w, 0)), K.epsilon()))
+    local weighted = weighted_score(score, w)
     out_losses[i] = weighted
     local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
     total = total and K.add(total, term) or term
@@ -657,11 +677,22 @@ function Model:_compile(o, level)
   local used = {}
   for i, y_pred in ipairs(self.outputs) do
     local s = y_pred.shape
-    for _, spec in ipairs(mspecs[i]) do
+    -- Keras 2.2.4: each output's metrics, then its weighted_metrics, named
+    -- weighted_<name> and weighted by the sample weights as the loss is
+    local specs = {}
+    for _, spec in ipairs(mspecs[i]) do specs[#specs + 1] = {spec, false} end
+    for _, spec in ipairs(wspecs[i]) do specs[#specs + 1] = {spec, true} end
+    for _, sw in ipairs(specs) do
+      local spec, weighted = sw[1], sw[2]
       local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level)
       local v = fn(targets[i], y_pred)
       if not is_node(v) then error(string.format("compile: metric '%s' must return a symbolic tensor", mname), level) end
-      v = K.mean(v)
+      if weighted then
+        v = weighted_score(v, weights[i])
+        mname = "weighted_" .. mname
+      else
+        v = K.mean(v)
+      end
       local full = #self.outputs > 1 and (names[i] .. "_" .. mname) or mname
       if used[full] then
         used[full] = used[full] + 1
@@ -792,12 +823,32 @@ local function logs_table(names, values, prefix)
   return t
 end
 
+-- shuffle = "batch" (Keras's _batch_shuffle, for data read in chunks): the
+-- rows of each list in lists, taken in batch_size chunks whose order is random
+local function batch_shuffle(lists, n, batch_size)
+  local count = n // batch_size
+  local perm = core.permutation(count)
+  local rows = {}
+  for c = 1, count do
+    local first = math.tointeger(perm:get(c)) * batch_size
+    for r = 1, batch_size do rows[#rows + 1] = first + r end
+  end
+  for r = count * batch_size + 1, n do rows[#rows + 1] = r end
+  local idx = core.tensor(rows)
+  local out = {}
+  for i, list in ipairs(lists) do
+    out[i] = {}
+    for k, t in ipairs(list) do out[i][k] = t:take(idx) end
+  end
+  return table.unpack(out, 1, #lists)
+end
+
 function Model:fit(a, b, c)
   local o
   if is_plain(a) and (a.x ~= nil or a.y ~= nil) and b == nil then
-    o = L._parse("fit", a, nil, {}, FIT_ARGS)
+    o = parse_opts("fit", a, nil, {}, FIT_ARGS)
   else
-    o = L._parse("fit", c or {}, nil, {}, FIT_ARGS)
+    o = parse_opts("fit", c or {}, nil, {}, FIT_ARGS)
     o.x, o.y = a, b
   end
   local who = "fit"
@@ -812,8 +863,17 @@ function Model:fit(a, b, c)
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then error("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2) end
   if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then error("fit: initial_epoch must be an integer >= 0", 2) end
   if o.steps_per_epoch then error("fit: steps_per_epoch is not supported by this version of lkeras", 2) end
+  if o.validation_steps then
+    error("fit: validation_steps is only used with steps_per_epoch, which this version of lkeras does not support", 2)
+  end
   local shuffle = o.shuffle == nil and true or o.shuffle
-  if shuffle == "batch" then shuffle = true end
+  if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
+    error("fit: shuffle must be true, false or \"batch\", got " .. tostring(shuffle), 2)
+  end
+  if o.validation_split ~= nil and (type(o.validation_split) ~= "number" or o.validation_split ~= o.validation_split
+                                     or o.validation_split < 0) then
+    error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
+  end
   if o.y == nil then error("fit: missing y (targets)", 2) end
   local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who)
@@ -871,7 +931,12 @@ function Model:fit(a, b, c)
         return self.stop_training
       end
     end
-    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, xl, yl, swl, shuffle, batch_size, cb_fn,
+    local exl, eyl, eswl, eshuffle = xl, yl, swl, shuffle
+    if shuffle == "batch" then   -- Keras: whole batches in a random order, the last partial one last
+      exl, eyl, eswl = batch_shuffle({xl, yl, swl}, n, batch_size)
+      eshuffle = false
+    end
+    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
                                       per_batch and 0 or interval)
     if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
     local logs = logs_table(names, values)
@@ -891,7 +956,7 @@ end
 
 -- ---- evaluate, predict, one batch ----
 
-local EVAL_ARGS = L._set{"x", "y", "batch_size", "verbose", "sample_weight", "steps", "callbacks"}
+local EVAL_ARGS = L._set{"x", "y", "batch_size", "verbose", "sample_weight", "steps"}
 
 local function unpack_logs(self, values)
   if #values == 1 then return values[1] end
@@ -901,10 +966,13 @@ end
 function Model:evaluate(a, b, c)
   local o
   if is_plain(a) and (a.x ~= nil) and b == nil then
-    o = L._parse("evaluate", a, nil, {}, EVAL_ARGS)
+    o = parse_opts("evaluate", a, nil, {}, EVAL_ARGS)
   else
-    o = L._parse("evaluate", c or {}, nil, {}, EVAL_ARGS)
+    o = parse_opts("evaluate", c or {}, nil, {}, EVAL_ARGS)
     o.x, o.y = a, b
+  end
+  if o.steps ~= nil then
+    error("evaluate: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
   end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
@@ -912,6 +980,9 @@ function Model:evaluate(a, b, c)
   end
   if o.y == nil then error("evaluate: missing y (targets)", 2) end
   local verbose = o.verbose == nil and 1 or o.verbose
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
+    error("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+  end
   local xl, yl, swl, n = prepare(self, "evaluate", o.x, o.y, o.sample_weight)
   local trainer = trainer_for(self, "evaluate")
   local fn
@@ -928,7 +999,7 @@ function Model:evaluate(a, b, c)
   return unpack_logs(self, values)
 end
 
-local PRED_ARGS = L._set{"x", "batch_size", "verbose", "steps", "callbacks"}
+local PRED_ARGS = L._set{"x", "batch_size", "verbose", "steps"}
 
 -- the message of a failed C predict, without its position; the input the C
 -- loop found NaN or Inf in is named as prepare names it
@@ -942,18 +1013,28 @@ end
 function Model:predict(a, b)
   local o
   if is_plain(a) and a.x ~= nil and b == nil then
-    o = L._parse("predict", a, nil, {}, PRED_ARGS)
+    o = parse_opts("predict", a, nil, {}, PRED_ARGS)
   else
-    o = L._parse("predict", b or {}, nil, {}, PRED_ARGS)
+    o = parse_opts("predict", b or {}, nil, {}, PRED_ARGS)
     o.x = a
+  end
+  if o.steps ~= nil then
+    error("predict: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
   end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     error("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
   end
+  -- Keras's default is 0; 1 shows the progress bar (drawn when the C loop is done)
+  local verbose = o.verbose == nil and 0 or o.verbose
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
+    error("predict: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+  end
   local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
+  local bar = verbose == 1 and keras.callbacks and keras.callbacks._progbar(nsamples(xl[1]), 1)
   local ok, outs = pcall(predictor_for(self).predict, predictor_for(self), xl, batch_size)
   if not ok then error(predict_error(self, "predict", outs), 2) end
+  if bar then bar:update(nsamples(xl[1])) end
   if #outs == 1 then return outs[1] end
   return outs
 end
@@ -976,8 +1057,23 @@ end
 
 function Model:predict_proba(x, o) return self:predict(x, o) end
 
+local ONE_BATCH_ARGS = {train_on_batch = L._set{"sample_weight", "class_weight"},
+                        test_on_batch = L._set{"sample_weight"}}
+
+-- the third argument: Keras's sample_weight (a tensor or a list of numbers),
+-- or an options table {sample_weight =, class_weight =}
 local function one_batch(self, who, method, x, y, o)
-  o = o or {}
+  if o == nil then
+    o = {}
+  elseif is_tensor(o) or (is_plain(o) and o[1] ~= nil) then
+    o = {sample_weight = o}
+  elseif is_plain(o) then
+    for k in pairs(o) do
+      if not ONE_BATCH_ARGS[who][k] then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+    end
+  else
+    error(string.format("%s: the third argument must be sample_weight or an options table, got %s", who, type(o)), 3)
+  end
   local xl, yl, swl = prepare(self, who, x, y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who)
   local ok, values = pcall(trainer[method], trainer, xl, yl, swl)

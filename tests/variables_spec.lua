@@ -96,6 +96,19 @@ describe("K.gradients", function()
     assert.same({0, 0, 0}, K.eval(g[1]):totable())
   end)
 
+  it("differentiates with respect to an Input, inside a model", function()
+    local w = K.variable(T{1, -2, 3})
+    local inputs = keras.Input{shape = {3}}
+    -- d sum(x^2 * w) / dx = 2 x w
+    local model = keras.Model{inputs = inputs, outputs = keras.layers.Lambda(function(x)
+      return K.gradients(K.sum(K.square(x) * w), {x})[1]
+    end)(inputs)}
+    close({2, -8, 18, -1, 0, 6}, flat(model:predict(T{{1, 2, 3}, {-0.5, 0, 1}})), "2 x w")
+    -- a loss that does not use the Input: zeros of its shape, batch axis included
+    local g = K.gradients(K.sum(w), {inputs})
+    assert.same({keras.None, 3}, K.int_shape(g[1]))
+  end)
+
   it("names bad input at the caller's line", function()
     local v = K.variable(T{1, 2})
     local ok, err = pcall(function() local g = K.gradients(T{1}, {v}) return g end)

@@ -169,6 +169,7 @@ describe("optimizer hyperparameters as variables", function()
     assert.equal(0.9, K.get_value(O.RMSprop().rho))
     assert.equal(0, K.get_value(O.SGD().momentum))
     assert.equal("lr", opt.lr.name)
+    assert.equal(0.01, K.eval(opt.lr))
     assert.equal(0, K.get_value(opt.iterations))
   end)
 

@@ -219,6 +219,8 @@ function K.set_value(x, v)
 end
 
 function K.eval(x)
+  local mt = getmetatable(x)
+  if type(mt) == "table" and mt.__get_value then return mt.__get_value(x) end
   if is_node(x) then
     local ok, v = pcall(eval, x)
     if not ok then raise(v) end

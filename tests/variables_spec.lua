@@ -224,6 +224,7 @@ describe("optimizer hyperparameters as variables", function()
     assert.is_true(opt.lr < 0.3)
     assert.is_false(opt.lr > 0.3)
     assert.equal("0.25", tostring(opt.lr))
+    assert.equal("lr 0.25", "lr " .. opt.lr)
     assert.same({lr = 0.25, momentum = 0, decay = 0, nesterov = false}, opt:get_config())
     assert.error_matches(function() K.set_value(opt.lr, -1) end, "SGD: lr must be a non-negative number, got -1", 1, true)
     assert.error_matches(function() K.set_value(opt.lr, T{1, 2}) end,

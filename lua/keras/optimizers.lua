@@ -113,6 +113,7 @@ Variable.__index = function(v, k)
 end
 Variable.__newindex = function() error("keras.Variable: set its value with K.set_value", 2) end
 Variable.__tostring = function(v) return tostring(var_value(v)) end
+Variable.__concat = function(a, b) return tostring(a) .. tostring(b) end
 for _, mm in ipairs{"add", "sub", "mul", "div", "mod", "pow", "idiv"} do
   local f = ({add = function(a, b) return a + b end, sub = function(a, b) return a - b end,
              mul = function(a, b) return a * b end, div = function(a, b) return a / b end,

@@ -404,6 +404,14 @@ int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr
     if (gv) {
       kr_node_retain(gv);
       grads[v] = gv;
+    } else if (kr_is_batched(&vars[v]->shape)) {
+      /* the loss does not depend on it: zeros, of the batch size it will have */
+      grads[v] = kr_op1(ctx, KR_OP_ZEROS_LIKE, vars[v], NULL);
+      if (!grads[v]) {
+        for (int w = 0; w < v; w++) { kr_node_release(grads[w]); grads[w] = NULL; }
+        st = kr_errcode(ctx);
+        goto done;
+      }
     } else {
       kr_tensor *z = kr_tensor_zeros(ctx, &vars[v]->shape);
       grads[v] = z ? kr_node_const(ctx, z) : NULL;

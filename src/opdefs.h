@@ -86,7 +86,7 @@ KR_OPDEF(GATHER, "gather")             /* (table, ids): rows of table */
 KR_OPDEF(GATHER_GRAD, "gather_grad")   /* (dy, ids, table) */
 KR_OPDEF(ONE_HOT, "one_hot")           /* (ids), i0 = classes */
 /* layers with state of their own */
-KR_OPDEF(DROPOUT, "dropout")           /* f0 = rate; training only; aux: mask */
+KR_OPDEF(DROPOUT, "dropout")           /* f0 = rate; training only (i0 = 1: always); aux: mask */
 KR_OPDEF(DROPOUT_GRAD, "dropout_grad") /* (dy, dropout node) */
 KR_OPDEF(BATCHNORM, "batchnorm")       /* (x, gamma, beta, mean, var); i0 axis, f0 momentum, f1 eps */
 KR_OPDEF(BATCHNORM_GRAD, "batchnorm_grad")   /* (dy, bn node, x, gamma): dx */

@@ -43,7 +43,7 @@ enum {
   KR_F_LEAF = 2,
   KR_F_ELEMENTWISE = 4,
   KR_F_ALIAS = 8,         /* output is input 0's data seen in another shape: no copy */
-  KR_F_ALIAS_INFER = 16   /* the same, outside training (dropout) */
+  KR_F_ALIAS_INFER = 16   /* the same, outside training unless attr i0 is set (dropout) */
 };
 
 extern const kr_opinfo kr_ops[];

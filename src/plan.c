@@ -251,7 +251,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
   for (size_t i = 0; i < n; i++) {
     unsigned fl = kr_ops[order[i]->op].flags;
     p->steps[i].alias = -1;
-    if ((fl & KR_F_ALIAS) || ((fl & KR_F_ALIAS_INFER) && !training)) {
+    if ((fl & KR_F_ALIAS) || ((fl & KR_F_ALIAS_INFER) && !training && !order[i]->attr.i[0])) {
       long j = find_step(p, order[i]->in[0], i);
       while (p->steps[j].alias >= 0) j = p->steps[j].alias;
       p->steps[i].alias = j;

@@ -37,6 +37,11 @@ local function close(got, want, what)
 end
 
 local function check(got, c)
+  if #c.shape == 0 and not K.is_tensor(got) then   -- a concrete reduction over every axis: a number
+    assert.equal("number", type(got), c.name .. ": a number")
+    close(got, c.expected, c.name)
+    return
+  end
   assert.same(c.shape, got.shape, c.name .. ": shape")
   close(got:totable(), c.expected, c.name)
 end
@@ -216,7 +221,7 @@ end
 numeric("mean", {symbolic = {function(x) return K.mean(x, -1) end, "(None, 3)", {None, 3}},
   more = function()
     it("reduces everything to a scalar without an axis, symbolic too", function()
-      assert.equal(2.5, K.mean(T{{1, 2}, {3, 4}}):totable())
+      assert.equal(2.5, K.mean(T{{1, 2}, {3, 4}}))
       assert.same({}, K.int_shape(K.mean(input34())))
     end)
 
@@ -252,7 +257,7 @@ numeric("prod", {symbolic = {function(x) return K.prod(x, -1) end, "(None, 3)", 
 numeric("var", {symbolic = {function(x) return K.var(x, -1) end, "(None, 3)", {None, 3}},
   more = function()
     it("is the mean squared deviation (no Bessel correction)", function()
-      close({K.var(T{1, 2, 3, 4}):totable()}, {1.25}, "var")
+      close({K.var(T{1, 2, 3, 4})}, {1.25}, "var")
     end)
   end})
 numeric("std", {symbolic = {function(x) return K.std(x, -1) end, "(None, 3)", {None, 3}}})

@@ -19,7 +19,7 @@ local function exists(path)
   return f ~= nil
 end
 
-local function maxdiff(a, b) return (a - b):abs():max():get() end
+local function maxdiff(a, b) return (a - b):abs():max() end
 
 local function same(ws, vs)
   for i = 1, #ws do if maxdiff(ws[i], vs[i]) ~= 0 then return false end end

@@ -39,6 +39,11 @@ end
 
 -- a fixture case's result: right shape, values within tolerance
 local function check(got, c)
+  if #c.shape == 0 then   -- a reduction over every axis gives a Lua number
+    assert.equal("number", type(got), c.name .. ": a number")
+    close(got, c.expected, c.name)
+    return
+  end
   assert.same(c.shape, got.shape, c.name .. ": shape")
   close(got:totable(), c.expected, c.name)
 end
@@ -865,10 +870,10 @@ local by_hand = {}
 function by_hand.sum()
   local t = T{{1, 2, 3}, {4, 5, 6}}
 
-  it("sums everything to a 0-d tensor without an axis", function()
+  it("sums everything to a Lua number without an axis", function()
     local s = t:sum()
-    assert.same({}, s.shape)
-    assert.equal(21, s:totable())
+    assert.equal("number", type(s))
+    assert.equal(21, s)
   end)
 
   it("sums columns with axis 0 and rows with axis 1 or -1", function()
@@ -901,7 +906,7 @@ end
 
 function by_hand.min()
   it("takes the smallest of everything without an axis", function()
-    assert.equal(-4, T{{1, 3, 2}, {6, -4, 4}}:min():totable())
+    assert.equal(-4, T{{1, 3, 2}, {6, -4, 4}}:min())
   end)
 end
 
@@ -1026,5 +1031,89 @@ describe("keras.tensor.concat", function()
   it("rejects an axis out of range", function()
     assert.error_matches(function() T.concat({T.zeros{2, 3}, T.zeros{2, 3}}, 2) end,
       "concat: axis 2 out of range for shape (2, 3)", 1, true)
+  end)
+end)
+
+-- issue 11, item 1: a reduction of a concrete tensor over every axis is a Lua
+-- number (numpy's scalars, Torch7's sums); with an axis or keepdims it is a
+-- tensor; on symbolic tensors it stays a rank-0 node. Expected values are
+-- float64 formulas written here.
+describe("keras.Tensor reductions over every axis", function()
+  local x = {{1.5, -2, 3}, {4, 0.25, -6}}
+  local flatx = {1.5, -2, 3, 4, 0.25, -6}
+  local function f64(fn)
+    local n, s, p, hi, lo = #flatx, 0, 1, -math.huge, math.huge
+    for _, v in ipairs(flatx) do s = s + v; p = p * v; hi = math.max(hi, v); lo = math.min(lo, v) end
+    local m = s / n
+    local ss = 0
+    for _, v in ipairs(flatx) do ss = ss + (v - m) ^ 2 end
+    return ({sum = s, mean = m, max = hi, min = lo, prod = p, var = ss / n, std = math.sqrt(ss / n)})[fn]
+  end
+
+  for _, fn in ipairs{"sum", "mean", "max", "min", "prod", "std", "var"} do
+    it(fn .. "() is a Lua number equal to the float64 value", function()
+      local t = T(x)
+      local got = t[fn](t)
+      assert.equal("number", type(got))
+      local want = f64(fn)
+      assert.is_true(math.abs(got - want) <= 1e-6 * math.abs(want) + 1e-7,
+        string.format("%s: %.9g, expected %.9g", fn, got, want))
+      local k = keras.backend[fn](t)
+      assert.equal("number", type(k))
+      assert.equal(got, k)
+    end)
+
+    it(fn .. "(axis) and " .. fn .. "(nil, true) stay tensors", function()
+      local t = T(x)
+      local a = t[fn](t, 1)
+      assert.equal("userdata", type(a))
+      assert.same({2}, a.shape)
+      local kd = t[fn](t, nil, true)
+      assert.same({1, 1}, kd.shape)
+      assert.equal(t[fn](t), kd:item())
+      assert.same({1, 3}, keras.backend[fn](t, 0, true).shape)
+    end)
+
+    it(fn .. " of a symbolic tensor stays a rank-0 node", function()
+      local s = keras.backend[fn](keras.Input{shape = {3}})
+      assert.is_true(keras.backend.is_keras_tensor(s))
+      assert.same({}, s.shape)
+    end)
+  end
+
+  it("lets differences be compared with numbers, as in numpy", function()
+    local a, b = T{1, 2, 3}, T{1, 2, 3.0000001}
+    assert.is_true((a - b):abs():max() < 1e-6)
+    assert.is_true(T.zeros{2, 2}:max() == 0)
+    assert.is_false(T.ones{2, 2}:max() == 0)
+    assert.is_true(math.abs(T{0.25, 0.75}:sum() - 1) < 1e-7)
+  end)
+
+  it("gives K.any and K.all over every axis as numbers 1 or 0", function()
+    local K = keras.backend
+    assert.equal(1, K.any(T{{0, 0}, {0, 2}}))
+    assert.equal(0, K.any(T.zeros{2, 2}))
+    assert.equal(0, K.all(T{{1, 0}, {1, 1}}))
+    assert.equal(1, K.all(T{{1, -1}, {3, 1}}))
+  end)
+
+  it("sums an empty tensor to 0 and multiplies it to 1", function()
+    assert.equal(0, T.zeros{0, 3}:sum())
+    assert.equal(1, T.zeros{0}:prod())
+  end)
+end)
+
+describe("keras.Tensor:item", function()
+  it("returns the number of any one-element tensor", function()
+    assert.equal(7, T{7}:item())
+    assert.equal(-2.5, T{{{-2.5}}}:item())
+    assert.equal(3, T{{1, 2}, {3, 4}}:sum(nil, true):item() - 7)
+  end)
+
+  it("names the size of a tensor that is not one element", function()
+    assert.error_matches(function() T{{1, 2}, {3, 4}}:item() end,
+      "item: only a tensor of one element converts to a number, got 4 elements (shape (2, 2))", 1, true)
+    assert.error_matches(function() T.zeros{0}:item() end,
+      "item: only a tensor of one element converts to a number, got 0 elements (shape (0))", 1, true)
   end)
 end)

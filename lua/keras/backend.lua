@@ -75,6 +75,15 @@ local function axis_mask(x, axis, who)
 end
 K._axis_mask = axis_mask
 
+-- A concrete result of rank 0 (a reduction over every axis without keepdims)
+-- comes back as a Lua number, as numpy's scalars and Torch7's sums do;
+-- symbolic results stay nodes.
+local function number_if_scalar(v)
+  if getmetatable(v) == core.Tensor and v.ndim == 0 then return v:get() end
+  return v
+end
+K._number_if_scalar = number_if_scalar
+
 function K.epsilon() return EPSILON end
 
 -- The OpenBLAS kernels in use and how they were chosen (src/blas.c): a table
@@ -98,17 +107,127 @@ end
 
 function K.ndim(x) return ndim_of(x) end
 
-function K.constant(v) return core.const(v) end
-function K.variable(v) return core.tensor(v) end
+local function describe(v)
+  if is_node(v) then return "a symbolic tensor" end
+  if getmetatable(v) == core.Tensor then return "a tensor" end
+  return type(v)
+end
+
+-- every tensor holds float32
+local function check_dtype(dtype, who)
+  if dtype ~= nil and dtype ~= "float32" then
+    raise(string.format("%s: dtype '%s' is not supported: lkeras computes in float32 (give nil or \"float32\")",
+      who, tostring(dtype)))
+  end
+end
+
+local function check_name(name, who)
+  if name ~= nil and type(name) ~= "string" then
+    raise(string.format("%s: name must be a string, got %s", who, type(name)))
+  end
+end
+
+-- K.constant(value, dtype, shape, name), as tf.constant under Keras 2.2.4: with
+-- a shape, a single value fills it, a list of as many values is reshaped, and a
+-- shorter list is padded with its last value
+function K.constant(value, dtype, shape, name)
+  check_dtype(dtype, "K.constant")
+  check_name(name, "K.constant")
+  if is_node(value) then raise("K.constant: value must be a number, a table or a tensor, got a symbolic tensor") end
+  local tv = type(value)
+  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
+    raise("K.constant: value must be a number, a table or a tensor, got " .. tv)
+  end
+  local ok, t = pcall(core.tensor, value)
+  if not ok then raise(t) end
+  if shape ~= nil then
+    if type(shape) ~= "table" then raise("K.constant: shape must be a list of sizes, got " .. type(shape)) end
+    local dims, total = {}, 1
+    for i, d in ipairs(shape) do
+      if math.type(d) ~= "integer" or d < 0 then
+        raise(string.format("K.constant: shape[%d] must be an integer >= 0, got %s", i, tostring(d)))
+      end
+      dims[i], total = d, total * d
+    end
+    local n = t:size()
+    if n == total then
+      t = t:reshape(#dims > 0 and dims or {})
+    elseif n == 1 then
+      t = core.full(dims, t:reshape{1}:get(1))
+    elseif n > 0 and n < total then
+      local flat, vals = t:reshape{-1}, {}
+      for i = 1, total do vals[i] = flat:get(math.min(i, n)) end
+      t = core.tensor(vals):reshape(dims)
+    else
+      raise(string.format("K.constant: %d values do not fit shape (%s)", n, table.concat(dims, ", ")))
+    end
+  end
+  local node = core.const(t)
+  if name then node:meta().name = name end
+  return node
+end
+
+-- K.variable(value, dtype, name): a symbolic variable holding a copy of value;
+-- ops on it are symbolic (K.eval computes them, K.gradients differentiates
+-- them), K.get_value / K.set_value read and replace its value
+function K.variable(value, dtype, name, constraint)
+  check_dtype(dtype, "K.variable")
+  check_name(name, "K.variable")
+  if constraint ~= nil then raise("K.variable: constraint is not supported") end
+  if is_node(value) then raise("K.variable: value must be a number, a table or a tensor, got a symbolic tensor") end
+  local tv = type(value)
+  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
+    raise("K.variable: value must be a number, a table or a tensor, got " .. tv)
+  end
+  local ok, t = pcall(core.tensor, value)
+  if not ok then raise(t) end
+  local node = core.variable(t)
+  if name then node:meta().name = name end
+  return node
+end
+
+-- values: a copy of a variable's (or a constant's) tensor, a Lua number for
+-- a rank-0 one; objects that hold a value of their own (an optimizer's lr)
+-- answer through __get_value / __set_value in their metatable
 function K.get_value(x)
-  if is_node(x) then return x.value end
-  return x
+  local mt = getmetatable(x)
+  if type(mt) == "table" and mt.__get_value then return mt.__get_value(x) end
+  if type(x) == "number" then return x end
+  if is_node(x) then
+    local v = x.value
+    if not v then
+      raise("K.get_value: a symbolic tensor computed from others has no value of its own (use K.eval)")
+    end
+    return number_if_scalar(v:copy())
+  end
+  if getmetatable(x) == core.Tensor then return number_if_scalar(x) end
+  raise("K.get_value: expected a variable, got " .. describe(x))
 end
+
 function K.set_value(x, v)
-  if is_node(x) then x = x.value end
-  x:assign(v)
+  local mt = getmetatable(x)
+  if type(mt) == "table" and mt.__set_value then return mt.__set_value(x, v) end
+  local target = x
+  if is_node(x) then
+    if x.op ~= "variable" then raise("K.set_value: expected a variable, got a symbolic tensor of op " .. x.op) end
+    target = x.value
+  elseif getmetatable(x) ~= core.Tensor then
+    raise("K.set_value: expected a variable, got " .. describe(x))
+  end
+  local ok, err = pcall(target.assign, target, v)
+  if not ok then raise("K.set_value: " .. tostring(err):gsub("^.-:%d+: ", "")) end
 end
-function K.eval(x) if is_node(x) then return eval(x) end return x end
+
+function K.eval(x)
+  local mt = getmetatable(x)
+  if type(mt) == "table" and mt.__get_value then return mt.__get_value(x) end
+  if is_node(x) then
+    local ok, v = pcall(eval, x)
+    if not ok then raise(v) end
+    return number_if_scalar(v)
+  end
+  return number_if_scalar(x)
+end
 
 -- elementwise, two inputs
 for _, name in ipairs{"add", "sub", "mul", "div", "maximum", "minimum", "equal", "not_equal",
@@ -166,21 +285,25 @@ function K.log_softmax(x, axis) return apply("log_softmax", {x}, {i = {axis or -
 -- reductions
 for _, name in ipairs{"sum", "mean", "max", "min", "prod"} do
   K[name] = function(x, axis, keepdims)
-    return apply(name, {x}, {i = {axis_mask(x, axis, "K." .. name), keepdims and 1 or 0}})
+    return number_if_scalar(apply(name, {x}, {i = {axis_mask(x, axis, "K." .. name), keepdims and 1 or 0}}))
   end
 end
 
 function K.argmax(x, axis) return apply("argmax", {x}, {i = {axis or -1}}) end
 function K.argmin(x, axis) return apply("argmin", {x}, {i = {axis or -1}}) end
 
-function K.any(x, axis, keepdims) return K.greater(K.max(K.abs(x), axis, keepdims), 0) end
-function K.all(x, axis, keepdims) return K.greater(K.min(K.abs(x), axis, keepdims), 0) end
+function K.any(x, axis, keepdims)
+  return number_if_scalar(K.greater(K.max(K.abs(x), axis, keepdims), 0))
+end
+function K.all(x, axis, keepdims)
+  return number_if_scalar(K.greater(K.min(K.abs(x), axis, keepdims), 0))
+end
 
 function K.var(x, axis, keepdims)
   local m = K.mean(x, axis, true)
   return K.mean(K.square(K.sub(x, m)), axis, keepdims)
 end
-function K.std(x, axis, keepdims) return K.sqrt(K.var(x, axis, keepdims)) end
+function K.std(x, axis, keepdims) return number_if_scalar(K.sqrt(K.var(x, axis, keepdims))) end
 
 -- K.dot: (..., k) x (k, n); both 2-D or the first of higher rank
 function K.dot(a, b) return apply("matmul", {a, b}, {i = {0, 0}}) end
@@ -268,15 +391,86 @@ function K.one_hot(ids, n) return apply("one_hot", {ids}, {i = {n}}) end
 function K.gather(t, ids) return apply("gather", {t, ids}) end
 
 function K.in_train_phase(a, b) return apply("in_train_phase", {a, b}) end
-function K.dropout(x, rate) return apply("dropout", {x}, {f = {rate}}) end
+-- the Dropout layer's: drops in training only
+function K._train_dropout(x, rate) return apply("dropout", {x}, {f = {rate}}) end
+
+-- K.dropout(x, level, noise_shape, seed): Keras's, which drops always (in a
+-- Lambda at predict time too), keeping each unit with probability 1 - level
+-- and scaling it by 1 / (1 - level). noise_shape: the mask's shape, of x's
+-- rank, each size x's or 1 (keras.None: x's), the mask broadcast over the 1s.
+function K.dropout(x, level, noise_shape, seed)
+  if type(level) ~= "number" or not (level >= 0 and level < 1) then
+    raise("K.dropout: level must be a number in [0, 1), got " .. tostring(level))
+  end
+  if seed ~= nil then
+    raise("K.dropout: seed is not supported (seed the whole run with keras.random.seed(n))")
+  end
+  if not is_node(x) and getmetatable(x) ~= core.Tensor then
+    local ok, t = pcall(core.tensor, x)
+    if not ok then raise("K.dropout: x must be a tensor, got " .. type(x)) end
+    x = t
+  end
+  if noise_shape == nil then return apply("dropout", {x}, {f = {level}, i = {1}}) end
+  if type(noise_shape) ~= "table" then
+    raise("K.dropout: noise_shape must be a list of sizes, got " .. type(noise_shape))
+  end
+  local s = x.shape
+  if #noise_shape ~= #s then
+    raise(string.format("K.dropout: noise_shape has %d sizes for a tensor of rank %d", #noise_shape, #s))
+  end
+  local axes = {}
+  for i, d in ipairs(noise_shape) do
+    if d == 1 and s[i] ~= 1 then
+      axes[#axes + 1] = i - 1
+    elseif not (d == K.None or d == -1 or d == s[i]) then
+      local dims = {}
+      for k, v in ipairs(s) do dims[k] = v < 0 and "None" or tostring(v) end
+      raise(string.format("K.dropout: noise_shape[%d] must be %s or 1 (the input is (%s)), got %s", i,
+        dims[i], table.concat(dims, ", "), tostring(d)))
+    end
+  end
+  if #axes == 0 then return apply("dropout", {x}, {f = {level}, i = {1}}) end
+  -- a mask of ones of the noise shape (batch size included), dropped, broadcast
+  local ones = K.ones_like(apply("sum", {x}, {i = {axis_mask(x, axes, "K.dropout"), 1}}))
+  return K.mul(x, apply("dropout", {ones}, {f = {level}, i = {1}}))
+end
 
 function K.l2_normalize(x, axis)
   local n = K.sqrt(K.maximum(K.sum(K.square(x), axis, true), EPSILON))
   return K.div(x, n)
 end
 
--- gradients of a scalar symbolic loss with respect to variable nodes
-function K.gradients(loss, vars) return core.gradients(loss, vars) end
+-- K.gradients(loss, variables): the gradients of a scalar symbolic loss with
+-- respect to each of variables (K.variables, layer weights, Inputs, any
+-- symbolic tensor the loss is computed from), as a list of symbolic tensors
+-- (K.eval gives their values). A variable the loss does not depend on gets
+-- zeros. One symbolic tensor may be given for the list.
+function K.gradients(loss, variables)
+  if not is_node(loss) then
+    raise("K.gradients: loss must be a symbolic tensor (computed from K.variable, Input or layer tensors), got "
+      .. describe(loss))
+  end
+  if is_node(variables) then variables = {variables} end
+  if type(variables) ~= "table" or getmetatable(variables) ~= nil then
+    raise("K.gradients: variables must be a list of symbolic tensors, got " .. describe(variables))
+  end
+  local n = 0
+  for k in pairs(variables) do
+    if math.type(k) ~= "integer" or k < 1 then
+      raise("K.gradients: variables must be a list of symbolic tensors (a table with key " .. tostring(k) .. ")")
+    end
+    n = math.max(n, k)
+  end
+  for i = 1, n do
+    if not is_node(variables[i]) then
+      raise(string.format("K.gradients: variables[%d] must be a symbolic tensor (K.variable, a weight, an Input), "
+        .. "got %s", i, describe(variables[i])))
+    end
+  end
+  local ok, g = pcall(core.gradients, loss, variables)
+  if not ok then raise((tostring(g):gsub("^gradients: ", "K.gradients: "))) end
+  return g
+end
 
 
 -- K.batch_dot(x, y, axes): per sample, contract axis axes[1] of x with

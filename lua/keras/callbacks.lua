@@ -514,16 +514,18 @@ end
 function LearningRateScheduler:on_epoch_begin(epoch)
   local opt = self.model.optimizer
   if not opt then error('Optimizer must have a "lr" attribute.', 0) end
-  local lr = self.schedule(epoch, opt.lr)
+  local lr = self.schedule(epoch, keras.backend.get_value(opt.lr))
   if type(lr) ~= "number" or lr ~= lr then
     error('The output of the "schedule" function should be float.', 0)
   end
-  opt.lr = lr
+  keras.backend.set_value(opt.lr, lr)
   if self.verbose > 0 then
     keras._print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1, tostring(lr)))
   end
 end
-function LearningRateScheduler:on_epoch_end(epoch, logs) logs.lr = self.model.optimizer.lr end
+function LearningRateScheduler:on_epoch_end(epoch, logs)
+  logs.lr = keras.backend.get_value(self.model.optimizer.lr)
+end
 
 local ReduceLROnPlateau = class("ReduceLROnPlateau")
 C.ReduceLROnPlateau = function(...)
@@ -551,7 +553,7 @@ function ReduceLROnPlateau:on_train_begin()
   self.best, self.wait, self.cooldown_counter = self._initial_best, 0, 0
 end
 function ReduceLROnPlateau:on_epoch_end(epoch, logs)
-  logs.lr = self.model.optimizer.lr
+  logs.lr = keras.backend.get_value(self.model.optimizer.lr)
   local cur = logs[self.monitor]
   if cur == nil then return end
   if self.cooldown_counter > 0 then
@@ -563,10 +565,10 @@ function ReduceLROnPlateau:on_epoch_end(epoch, logs)
   elseif self.cooldown_counter <= 0 then
     self.wait = self.wait + 1
     if self.wait >= self.patience then
-      local old = self.model.optimizer.lr
+      local old = keras.backend.get_value(self.model.optimizer.lr)
       if old > self.min_lr then
         local new = math.max(old * self.factor, self.min_lr)
-        self.model.optimizer.lr = new
+        keras.backend.set_value(self.model.optimizer.lr, new)
         if self.verbose > 0 then
           keras._print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1, tostring(new)))
         end

@@ -216,9 +216,10 @@ function Layer._getters.trainable_weights(self)
   return out
 end
 
+-- Keras: a frozen layer's weights are all non-trainable, its trainable ones first
 function Layer._getters.non_trainable_weights(self)
   local out = {}
-  for _, w in ipairs(self._weights) do
+  for _, w in ipairs(ordered(self)) do
     if not w.trainable or not self.trainable then out[#out + 1] = w.tensor end
   end
   return out
@@ -674,7 +675,7 @@ local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noi
 end)
 Dropout.supports_masking = true
 function Dropout:call(x)
-  if self.rate > 0 then return K.dropout(x, self.rate) end
+  if self.rate > 0 then return K._train_dropout(x, self.rate) end
   return x
 end
 function Dropout:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end

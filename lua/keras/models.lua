@@ -200,8 +200,22 @@ function Model._getters.trainable_weights(self)
   return out
 end
 
--- unique weight records in layer order (layer weights ordered as Keras does)
-function Model:_weight_records(trainable_only)
+-- Keras's Network.non_trainable_weights: the layers' non-trainable weights
+-- (moving statistics, weights of frozen layers) in layer order; for a frozen
+-- model, every weight, the layers' trainable ones first
+function Model._getters.non_trainable_weights(self)
+  local out = {}
+  if not self.trainable then
+    for _, w in ipairs(self:_weight_records(true, true)) do out[#out + 1] = w.tensor end
+  end
+  for _, w in ipairs(self:_weight_records(false, not self.trainable)) do out[#out + 1] = w.tensor end
+  return out
+end
+
+-- unique weight records in layer order (layer weights ordered as Keras does).
+-- trainable nil: all; true: the trainable ones; false: the non-trainable
+-- ones. A frozen model has no trainable weights unless ignore_self is set.
+function Model:_weight_records(trainable, ignore_self)
   local out, seen = {}, {}
   local function add(layer, parent_trainable)
     if layer._all_layers and layer ~= self then
@@ -210,13 +224,14 @@ function Model:_weight_records(trainable_only)
     end
     for _, w in ipairs(L.Layer._ordered_weights(layer)) do
       local tr = w.trainable and layer.trainable and parent_trainable
-      if not seen[w] and (not trainable_only or tr) then
+      if not seen[w] and (trainable == nil or trainable == tr) then
         seen[w] = true
         out[#out + 1] = w
       end
     end
   end
-  for _, l in ipairs(self._all_layers or {}) do add(l, true) end
+  local top = ignore_self or self.trainable ~= false
+  for _, l in ipairs(self._all_layers or {}) do add(l, top) end
   return out
 end
 
@@ -256,10 +271,19 @@ local GET_LAYER_SPEC = call_spec("get_layer", {"name", "index"})
 function Model:get_layer(...)
   local o = args_parse(GET_LAYER_SPEC, 3, ...)
   local name, index = o.name, o.index
+  if name ~= nil and index ~= nil then error("get_layer: give a layer name or an index, not both", 2) end
+  if name == nil and index == nil then error("get_layer: provide either a layer name or a layer index", 2) end
   if index ~= nil then
-    local l = self.layers[index]
-    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #self.layers), 2) end
+    local layers = self.layers
+    if math.type(index) ~= "integer" then
+      error(string.format("get_layer: index must be an integer (from 1), got %s", tostring(index)), 2)
+    end
+    local l = layers[index]
+    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #layers), 2) end
     return l
+  end
+  if type(name) ~= "string" then
+    error(string.format("get_layer: name must be a string, got %s", type(name)), 2)
   end
   for _, l in ipairs(self._all_layers or {}) do
     if l.name == name then return l end
@@ -598,6 +622,20 @@ local function metrics_per_output(v, names, who)
   return out
 end
 
+-- Keras 2.2.4's weighted_masked_objective: the per-sample score (the mean
+-- over every axis but the batch's; a scalar counts for every sample),
+-- mean(score * w) / mean(w != 0)
+local function weighted_score(score, w)
+  if score.ndim > 1 then
+    local axes = {}
+    for k = 1, score.ndim - 1 do axes[k] = k end
+    score = K.mean(score, axes)
+  elseif score.ndim == 0 then
+    score = K.add(K.mul(K.zeros_like(w), 0), score)
+  end
+  return K.div(K.mean(K.mul(score, w)), K.maximum(K.mean(K.not_equal(w, 0)), K.epsilon()))
+end
+
 -- Keras 2.2.4: compile(optimizer, loss, metrics, loss_weights, sample_weight_mode,
 -- weighted_metrics, target_tensors)
 local COMPILE_SPEC = call_spec("compile", {"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
@@ -628,11 +666,15 @@ function Model:_compile(o, level)
   if o.sample_weight_mode ~= nil then
     error("compile: sample_weight_mode is not supported by this version of lkeras", level)
   end
+  if o.target_tensors ~= nil then
+    error("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)", level)
+  end
   local optimizer = keras.optimizers.get(o.optimizer, level)
   local names = self.output_names
   local loss_specs = per_output(o.loss, names, "compile", "loss")
   local lw = per_output(o.loss_weights, names, "compile", "loss_weights", 1.0)
   local mspecs = metrics_per_output(o.metrics, names, "compile")
+  local wspecs = metrics_per_output(o.weighted_metrics, names, "compile")
   local targets, weights, logs, log_names = {}, {}, {}, {"loss"}
   local total
   local out_losses, loss_names = {}, {}
@@ -648,15 +690,7 @@ function Model:_compile(o, level)
     targets[i], weights[i] = y_true, w
     local score = fn(y_true, y_pred)
     if not is_node(score) then error(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i]), level) end
-    if score.ndim > 1 then
-      local axes = {}
-      for k = 1, score.ndim - 1 do axes[k] = k end
-      score = K.mean(score, axes)
-    elseif score.ndim == 0 then
-      score = K.add(K.mul(K.zeros_like(w), 0), score)   -- a scalar loss counts for every sample
-    end
-    -- Keras 2.2.4: mean(score * w) / mean(w != 0)
-    local weighted = K.div(K.mean(K.mul(score, w)), K.maximum(K.mean(K.not_equal(w, 0)), K.epsilon()))
+    local weighted = weighted_score(score, w)
     out_losses[i] = weighted
     local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
     total = total and K.add(total, term) or term
@@ -672,11 +706,22 @@ function Model:_compile(o, level)
   local used = {}
   for i, y_pred in ipairs(self.outputs) do
     local s = y_pred.shape
-    for _, spec in ipairs(mspecs[i]) do
+    -- Keras 2.2.4: each output's metrics, then its weighted_metrics, named
+    -- weighted_<name> and weighted by the sample weights as the loss is
+    local specs = {}
+    for _, spec in ipairs(mspecs[i]) do specs[#specs + 1] = {spec, false} end
+    for _, spec in ipairs(wspecs[i]) do specs[#specs + 1] = {spec, true} end
+    for _, sw in ipairs(specs) do
+      local spec, weighted = sw[1], sw[2]
       local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level)
       local v = fn(targets[i], y_pred)
       if not is_node(v) then error(string.format("compile: metric '%s' must return a symbolic tensor", mname), level) end
-      v = K.mean(v)
+      if weighted then
+        v = weighted_score(v, weights[i])
+        mname = "weighted_" .. mname
+      else
+        v = K.mean(v)
+      end
       local full = #self.outputs > 1 and (names[i] .. "_" .. mname) or mname
       if used[full] then
         used[full] = used[full] + 1
@@ -809,6 +854,26 @@ local function logs_table(names, values, prefix)
   return t
 end
 
+-- shuffle = "batch" (Keras's _batch_shuffle, for data read in chunks): the
+-- rows of each list in lists, taken in batch_size chunks whose order is random
+local function batch_shuffle(lists, n, batch_size)
+  local count = n // batch_size
+  local perm = core.permutation(count)
+  local rows = {}
+  for c = 1, count do
+    local first = math.tointeger(perm:get(c)) * batch_size
+    for r = 1, batch_size do rows[#rows + 1] = first + r end
+  end
+  for r = count * batch_size + 1, n do rows[#rows + 1] = r end
+  local idx = core.tensor(rows)
+  local out = {}
+  for i, list in ipairs(lists) do
+    out[i] = {}
+    for k, t in ipairs(list) do out[i][k] = t:take(idx) end
+  end
+  return table.unpack(out, 1, #lists)
+end
+
 function Model:fit(...)
   local o = args_parse(FIT_SPEC, 3, ...)
   local who = "fit"
@@ -823,9 +888,17 @@ function Model:fit(...)
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then error("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2) end
   if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then error("fit: initial_epoch must be an integer >= 0", 2) end
   if o.steps_per_epoch then error("fit: steps_per_epoch is not supported by this version of lkeras", 2) end
-  if o.validation_steps then error("fit: validation_steps is not supported by this version of lkeras", 2) end
+  if o.validation_steps then
+    error("fit: validation_steps is only used with steps_per_epoch, which this version of lkeras does not support", 2)
+  end
   local shuffle = o.shuffle == nil and true or o.shuffle
-  if shuffle == "batch" then shuffle = true end
+  if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
+    error("fit: shuffle must be true, false or \"batch\", got " .. tostring(shuffle), 2)
+  end
+  if o.validation_split ~= nil and (type(o.validation_split) ~= "number" or o.validation_split ~= o.validation_split
+                                     or o.validation_split < 0) then
+    error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
+  end
   if o.y == nil then error("fit: missing y (targets)", 2) end
   local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who)
@@ -887,7 +960,12 @@ function Model:fit(...)
         return self.stop_training
       end
     end
-    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, xl, yl, swl, shuffle, batch_size, cb_fn,
+    local exl, eyl, eswl, eshuffle = xl, yl, swl, shuffle
+    if shuffle == "batch" then   -- Keras: whole batches in a random order, the last partial one last
+      exl, eyl, eswl = batch_shuffle({xl, yl, swl}, n, batch_size)
+      eshuffle = false
+    end
+    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
                                       per_batch and 0 or interval, begin_fn)
     if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
     local logs = logs_table(names, values)
@@ -918,13 +996,18 @@ end
 
 function Model:evaluate(...)
   local o = args_parse(EVAL_SPEC, 3, ...)
-  if o.steps ~= nil then error("evaluate: steps is not supported by this version of lkeras", 2) end
+  if o.steps ~= nil then
+    error("evaluate: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
+  end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     error("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
   end
   if o.y == nil then error("evaluate: missing y (targets)", 2) end
   local verbose = o.verbose == nil and 1 or o.verbose
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
+    error("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+  end
   local xl, yl, swl, n = prepare(self, "evaluate", o.x, o.y, o.sample_weight)
   local trainer = trainer_for(self, "evaluate")
   local fn
@@ -956,17 +1039,23 @@ end
 
 function Model:predict(...)
   local o = args_parse(PRED_SPEC, 3, ...)
-  if o.steps ~= nil then error("predict: steps is not supported by this version of lkeras", 2) end
-  if o.verbose ~= nil and o.verbose ~= 0 then
-    error("predict: verbose other than 0 (a progress bar) is not supported by this version of lkeras", 2)
+  if o.steps ~= nil then
+    error("predict: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
   end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     error("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
   end
+  -- Keras's default is 0; 1 shows the progress bar (drawn when the C loop is done)
+  local verbose = o.verbose == nil and 0 or o.verbose
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
+    error("predict: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+  end
   local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
+  local bar = verbose == 1 and keras.callbacks and keras.callbacks._progbar(nsamples(xl[1]), 1)
   local ok, outs = pcall(predictor_for(self).predict, predictor_for(self), xl, batch_size)
   if not ok then error(predict_error(self, "predict", outs), 2) end
+  if bar then bar:update(nsamples(xl[1])) end
   if #outs == 1 then return outs[1] end
   return outs
 end

@@ -1,7 +1,8 @@
 -- keras.optimizers: SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam with
 -- Keras 2.2.4's arguments, defaults and get_config. Each object wraps a C
 -- optimizer (core.optimizer); the update rules run in C. Hyperparameters
--- read and write through: opt.lr, opt.lr = 0.001, opt.iterations.
+-- read and write through: opt.lr (a keras.Variable: K.get_value(opt.lr),
+-- K.set_value(opt.lr, 0.001)), opt.lr = 0.001, opt.iterations.
 local core, args = ...
 
 local O = {}
@@ -77,6 +78,67 @@ for name, c in pairs(classes) do
                      too_many = "takes at most %d positional arguments (%s), got %d"}
 end
 
+-- ---- hyperparameter variables ----
+
+-- The hyperparameters Keras keeps as variables (lr, momentum, decay, rho,
+-- beta_1, beta_2) are keras.Variable objects: opt.lr is the same object each
+-- time; K.get_value(opt.lr) reads it and K.set_value(opt.lr, v) (or opt.lr = v)
+-- writes it into the C optimizer, which reads it at its next step. Arithmetic
+-- and comparisons with numbers give numbers (opt.lr * 0.5, opt.lr < 1e-3).
+local VARIABLES = {lr = true, momentum = true, decay = true, rho = true, beta_1 = true, beta_2 = true}
+
+local Variable = {__name = "keras.Variable"}
+
+local function var_value(v)
+  if getmetatable(v) == Variable then return rawget(v, "_opt")._ud:get(rawget(v, "_key")) end
+  return v
+end
+
+-- a number, or a tensor of one element
+local function plain_number(v, who, level)
+  if type(v) == "number" then return v end
+  if getmetatable(v) == Variable then return var_value(v) end
+  if getmetatable(v) == core.Tensor and v:size() == 1 then return v:reshape{1}:get(1) end
+  error(string.format("%s: expected a number, got %s", who, getmetatable(v) == core.Tensor
+    and "a tensor of " .. v:size() .. " elements" or type(v)), level + 1)
+end
+
+Variable.__get_value = var_value
+Variable.__set_value = function(v, x)
+  local opt, k = rawget(v, "_opt"), rawget(v, "_key")
+  local c = rawget(opt, "_class")
+  x = plain_number(x, "K.set_value (" .. c.name .. "." .. k .. ")", 2)
+  check(c.name, k, x, 2)
+  rawget(opt, "_ud"):set(k, x)
+end
+Variable.__index = function(v, k)
+  if k == "name" then return rawget(v, "_key") end
+  return nil
+end
+Variable.__newindex = function() error("keras.Variable: set its value with K.set_value", 2) end
+Variable.__tostring = function(v) return tostring(var_value(v)) end
+Variable.__concat = function(a, b) return tostring(a) .. tostring(b) end
+for _, mm in ipairs{"add", "sub", "mul", "div", "mod", "pow", "idiv"} do
+  local f = ({add = function(a, b) return a + b end, sub = function(a, b) return a - b end,
+             mul = function(a, b) return a * b end, div = function(a, b) return a / b end,
+             mod = function(a, b) return a % b end, pow = function(a, b) return a ^ b end,
+             idiv = function(a, b) return a // b end})[mm]
+  Variable["__" .. mm] = function(a, b)
+    a, b = var_value(a), var_value(b)
+    if type(a) ~= "number" or type(b) ~= "number" then
+      error(string.format("keras.Variable: cannot %s a %s and a %s (use K.get_value)", mm, type(a), type(b)), 2)
+    end
+    return f(a, b)
+  end
+end
+Variable.__unm = function(a) return -var_value(a) end
+Variable.__lt = function(a, b) return var_value(a) < var_value(b) end
+Variable.__le = function(a, b) return var_value(a) <= var_value(b) end
+Variable.__eq = function(a, b) return rawequal(a, b) end
+
+O.Variable = Variable
+function O.is_variable(x) return getmetatable(x) == Variable end
+
 -- ---- the optimizer object ----
 
 local methods = {}
@@ -85,10 +147,8 @@ local Optimizer = {__name = "keras.Optimizer"}
 -- fields kept in Lua (the C optimizer has no setter for them)
 local BOOLS = {nesterov = true, amsgrad = true}
 
-Optimizer.__index = function(self, k)
-  local m = methods[k]
-  if m then return m end
-  if k == "learning_rate" then k = "lr" end
+-- the plain value of a hyperparameter (a number, a boolean or nil)
+local function value(self, k)
   local c = rawget(self, "_class")
   if k == "iterations" then return rawget(self, "_ud"):get("iterations") end
   if type(k) == "string" and c.has[k] then
@@ -97,6 +157,23 @@ Optimizer.__index = function(self, k)
     return rawget(self, "_ud"):get(k)
   end
   return nil
+end
+
+Optimizer.__index = function(self, k)
+  local m = methods[k]
+  if m then return m end
+  if k == "learning_rate" then k = "lr" end
+  local c = rawget(self, "_class")
+  if type(k) == "string" and VARIABLES[k] and c.has[k] then
+    local vars = rawget(self, "_vars")
+    local v = vars[k]
+    if not v then
+      v = setmetatable({_opt = self, _key = k}, Variable)
+      vars[k] = v
+    end
+    return v
+  end
+  return value(self, k)
 end
 
 Optimizer.__newindex = function(self, k, v)
@@ -118,6 +195,9 @@ Optimizer.__newindex = function(self, k, v)
       rawget(self, "_ud"):set(k, 0)
       return
     end
+    if VARIABLES[k] and (getmetatable(v) == Variable or getmetatable(v) == core.Tensor) then
+      v = plain_number(v, c.name .. ": " .. k, 2)
+    end
     check(c.name, k, v, 2)
     if k == "clipnorm" or k == "clipvalue" then rawget(self, "_clip")[k] = true end
     rawget(self, "_ud"):set(k, v)
@@ -129,7 +209,7 @@ end
 Optimizer.__tostring = function(self)
   local c = rawget(self, "_class")
   local parts = {}
-  for _, k in ipairs(c.config) do parts[#parts + 1] = k .. "=" .. tostring(self[k]) end
+  for _, k in ipairs(c.config) do parts[#parts + 1] = k .. "=" .. tostring(value(self, k)) end
   return string.format("%s(%s)", c.name, table.concat(parts, ", "))
 end
 
@@ -138,9 +218,9 @@ end
 function methods.get_config(self)
   local c = rawget(self, "_class")
   local cfg = {}
-  for _, k in ipairs(c.config) do cfg[k] = self[k] end
+  for _, k in ipairs(c.config) do cfg[k] = value(self, k) end
   for _, k in ipairs{"clipnorm", "clipvalue"} do
-    if rawget(self, "_clip")[k] then cfg[k] = self[k] end
+    if rawget(self, "_clip")[k] then cfg[k] = value(self, k) end
   end
   return cfg
 end
@@ -178,7 +258,8 @@ local function construct(c, level, ...)
   for k, v in pairs(cfg) do spec[k] = v end
   local ud = core.optimizer(spec)
   local bools = {nesterov = cfg.nesterov, amsgrad = cfg.amsgrad}
-  return setmetatable({_ud = ud, _class = c, _clip = clip, _bools = bools, class_name = c.name}, Optimizer)
+  return setmetatable({_ud = ud, _class = c, _clip = clip, _bools = bools, _vars = {}, class_name = c.name},
+    Optimizer)
 end
 
 for _, name in ipairs(class_order) do

@@ -1,12 +1,17 @@
--- keras.regularizers: l1, l2, l1_l2. A regularizer called on a weight node
--- gives the symbolic penalty sum(l1*|w|) + sum(l2*w^2) (no 1/2, as Keras).
+-- keras.regularizers: l1, l2, l1_l2 and the class L1L2. A regularizer called
+-- on a weight node gives the symbolic penalty sum(l1*|w|) + sum(l2*w^2) (no
+-- 1/2, as Keras). Keras 2.2.4's defaults: L1L2(l1=0., l2=0.) but
+-- l1(l=0.01), l2(l=0.01), l1_l2(l1=0.01, l2=0.01).
 local K, args = ...
 
 local R = {}
 
-local function make(l1, l2)
-  if type(l1) ~= "number" or type(l2) ~= "number" or l1 < 0 or l2 < 0 then
-    error("regularizers: l1 and l2 must be numbers >= 0", 3)
+local function make(l1, l2, who, level)
+  for _, v in ipairs{{"l1", l1}, {"l2", l2}} do
+    local x = v[2]
+    if type(x) ~= "number" or x ~= x or x < 0 or x == math.huge then
+      error(string.format("%s: %s must be a number >= 0, got %s", who, v[1], tostring(x)), level + 1)
+    end
   end
   return setmetatable({class_name = "L1L2", config = {l1 = l1, l2 = l2}}, {__call = function(_, w)
     local p
@@ -15,7 +20,7 @@ local function make(l1, l2)
       local q = K.mul(K.sum(K.square(w)), l2)
       p = p and K.add(p, q) or q
     end
-    return p or K.mul(K.sum(w), 0)
+    return K._number_if_scalar(p or K.mul(K.sum(w), 0))
   end})
 end
 
@@ -28,25 +33,25 @@ end
 -- l1(l = 0.01), l2(l = 0.01), l1_l2(l1 = 0.01, l2 = 0.01), L1L2(l1 = 0, l2 = 0)
 function R.l1(...)
   local o = parse("l1", {"l"}, ...)
-  return make(o.l or 0.01, 0)
+  return make(o.l or 0.01, 0, "l1", 2)
 end
 function R.l2(...)
   local o = parse("l2", {"l"}, ...)
-  return make(0, o.l or 0.01)
+  return make(0, o.l or 0.01, "l2", 2)
 end
 function R.l1_l2(...)
   local o = parse("l1_l2", {"l1", "l2"}, ...)
-  return make(o.l1 or 0.01, o.l2 or 0.01)
+  return make(o.l1 or 0.01, o.l2 or 0.01, "l1_l2", 2)
 end
 function R.L1L2(...)
   local o = parse("L1L2", {"l1", "l2"}, ...)
-  return make(o.l1 or 0, o.l2 or 0)
+  return make(o.l1 or 0, o.l2 or 0, "L1L2", 2)
 end
 
 function R.get(x, who)
   if type(x) == "table" and x.class_name == "L1L2" then
     if getmetatable(x) then return x end
-    return make(x.config.l1 or 0, x.config.l2 or 0)
+    return make(x.config.l1 or 0, x.config.l2 or 0, who or "regularizers", 2)
   end
   if type(x) == "string" and R[x] and x ~= "get" then return R[x]() end
   error(string.format("%s: unknown regularizer '%s'", who or "regularizers", tostring(x)), 3)

@@ -86,6 +86,9 @@ function shared.mean(t, axis, keepdims) return K.mean(t, axis, keepdims) end
 function shared.max(t, axis, keepdims) return K.max(t, axis, keepdims) end
 function shared.min(t, axis, keepdims) return K.min(t, axis, keepdims) end
 function shared.prod(t, axis, keepdims) return K.prod(t, axis, keepdims) end
+-- population variance and standard deviation (numpy's and K.std's: divide by n)
+function shared.var(t, axis, keepdims) return K.var(t, axis, keepdims) end
+function shared.std(t, axis, keepdims) return K.std(t, axis, keepdims) end
 -- without an axis: on a tensor, the position in the flattened tensor (numpy's
 -- a.argmax()); on a symbolic tensor, the last axis (K.argmax's default)
 function shared.argmax(t, axis)
@@ -148,7 +151,11 @@ function tm.copy(t) return core.tensor(t) end
 function tm.numel(t) return t:size() end
 function tm.flatten(t) return t:reshape{-1} end
 function tm.item(t)
-  if t:size() ~= 1 then error("item: tensor has " .. t:size() .. " elements, not 1", 2) end
+  local n = t:size()
+  if n ~= 1 then
+    error(string.format("item: only a tensor of one element converts to a number, got %d elements (shape %s)",
+      n, "(" .. table.concat(t.shape, ", ") .. ")"), 2)
+  end
   return t:reshape{1}:get(1)
 end
 

@@ -44,12 +44,12 @@ function U.to_categorical(...)
   if y:size() == 0 then error("to_categorical: no labels", 2) end
   if not y:isfinite() then error("to_categorical: labels contain NaN or Inf", 2) end
   if num_classes == nil then
-    num_classes = math.floor(y:max():item()) + 1
+    num_classes = math.floor(y:max()) + 1
   end
   if math.type(num_classes) ~= "integer" or num_classes < 1 then
     error("to_categorical: num_classes must be a positive integer, got " .. tostring(num_classes), 2)
   end
-  local lo = y:min():item()
+  local lo = y:min()
   if lo < 0 then error(string.format("to_categorical: label %g is negative", lo), 2) end
   local ok, out = pcall(K.one_hot, y, num_classes)
   if not ok then

@@ -70,7 +70,7 @@ whole:fit(x, y, {epochs = epochs, batch_size = 32, verbose = 0, validation_split
 
 local a, b = whole:get_weights(), resumed:get_weights()
 local worst = 0
-for i = 1, #a do worst = math.max(worst, (a[i] - b[i]):abs():max():get()) end
+for i = 1, #a do worst = math.max(worst, (a[i] - b[i]):abs():max()) end
 print(string.format("largest difference between the resumed and the unbroken run: %g", worst))
 if worst ~= 0 then error("the resumed run differs from the unbroken run") end
 print("resumed run matches the unbroken run bit for bit")

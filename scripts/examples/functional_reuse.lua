@@ -21,7 +21,7 @@ local y = model(x)
 local same = keras.Model{inputs = x, outputs = y}
 local probe = keras.random.random{4, 784}
 local a, b = model:predict(probe), same:predict(probe)
-assert((a - b):abs():max():item() == 0, "a reused model predicts the same")
+assert((a - b):abs():max() == 0, "a reused model predicts the same")
 print("reused model: same weights, same predictions")
 
 -- input tensor for sequences of 20 timesteps, each a 784-dimensional vector

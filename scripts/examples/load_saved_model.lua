@@ -13,7 +13,7 @@ model:summary()
 
 if model.optimizer then
   print(string.format("compiled with %s (lr %g) after %d steps; loss %s; metrics: %s", model.optimizer.class_name,
-    model.optimizer.lr, model.optimizer.iterations, tostring(model.loss), table.concat(model.metrics_names, ", ")))
+    keras.backend.get_value(model.optimizer.lr), model.optimizer.iterations, tostring(model.loss), table.concat(model.metrics_names, ", ")))
 end
 
 -- predictions on made-up inputs of the right shape
@@ -39,7 +39,7 @@ p:close()
 model:save(dir .. "/again.lkm")
 model:save(dir .. "/again.h5")
 local back = keras.models.load_model(dir .. "/again.h5")
-local diff = (back:predict(x) - model:predict(x)):abs():max():get()
+local diff = (back:predict(x) - model:predict(x)):abs():max()
 print(string.format("saved as .lkm and .h5; the .h5 copy predicts the same (largest difference %g)", diff))
 os.execute("rm -rf '" .. dir .. "'")
 if diff ~= 0 then error("the reloaded model predicts differently") end

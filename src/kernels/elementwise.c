@@ -262,7 +262,8 @@ int kr_k_dropout(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
   double rate = e->node->attr.f[0];
-  if (!e->training || rate <= 0) {
+  int always = e->node->attr.i[0] != 0;   /* K.dropout: in inference too */
+  if ((!e->training && !always) || rate <= 0) {
     if (e->aux)
       for (int64_t i = 0; i < n; i++) e->aux[i] = 1.0f;
     return kr_k_identity(e);
@@ -286,7 +287,7 @@ int kr_k_dropout_grad(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
   const float *m = e->xaux[1];
-  if (!e->training || !m || e->node->attr.f[0] <= 0) return kr_k_identity(e);
+  if ((!e->training && !e->node->attr.i[0]) || !m || e->node->attr.f[0] <= 0) return kr_k_identity(e);
   for (int64_t i = 0; i < n; i++) e->y[i] = e->x[0][i] * m[i];
   return KR_OK;
 }

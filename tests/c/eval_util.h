@@ -1,7 +1,7 @@
 /*
 ** eval_util.h -- evaluating graph nodes in the gradient-checking C tests
 ** (test_grad.c, test_conv.c, test_rnn.c): inference through kr_eval, or one
-** run of a training plan with the generator reseeded first, so that random
+** run of a training plan, with the generator reseeded first, so that random
 ** ops (dropout) draw the same masks in every evaluation.
 */
 #ifndef KR_EVAL_UTIL_H
@@ -17,8 +17,11 @@ static int kt_eval_nodes(kr_ctx *ctx, int n, kr_node *const *nodes, int training
 {
   for (int i = 0; i < n; i++) out[i] = NULL;
   if (!training) {
-    for (int i = 0; i < n; i++)
+    /* reseeded too: K.dropout's ops draw masks at inference */
+    for (int i = 0; i < n; i++) {
+      kr_rng_seed(ctx, seed);
       if (!(out[i] = kr_eval(ctx, nodes[i]))) goto fail;
+    }
     return KR_OK;
   }
   kr_plan *p = kr_plan_new(ctx, n, nodes, 0, NULL, 1, 1);

@@ -552,6 +552,36 @@ static void test_grad_phase(kr_ctx *ctx)
   gu_done(&c, op1(&c, KR_OP_DROPOUT, var_u(&c, S(2, 3, 4), -2, 2), AT(.f = {0.3})), 1, KR_OP_DROPOUT_GRAD);
   gu_begin(&c, ctx, "dropout 0.5 (inference)", KR_OP_DROPOUT);
   gu_done(&c, op1(&c, KR_OP_DROPOUT, var_u(&c, S(3, 4), -2, 2), AT(.f = {0.5})), 0, KR_OP_DROPOUT_GRAD);
+  /* K.dropout's (attr i0 = 1): a mask at inference too */
+  gu_begin(&c, ctx, "dropout 0.5 always (inference)", KR_OP_DROPOUT);
+  gu_done(&c, op1(&c, KR_OP_DROPOUT, var_u(&c, S(3, 4), -2, 2), AT(.f = {0.5}, .i = {1})), 0, KR_OP_DROPOUT_GRAD);
+  gu_begin(&c, ctx, "dropout 0.3 always (training)", KR_OP_DROPOUT);
+  gu_done(&c, op1(&c, KR_OP_DROPOUT, var_u(&c, S(2, 3, 4), -2, 2), AT(.f = {0.3}, .i = {1})), 1, KR_OP_DROPOUT_GRAD);
+  /* an always-dropout at inference drops and scales, and leaves its input intact (no alias) */
+  {
+    gu_begin(&c, ctx, "dropout always mask (inference)", KR_OP_DROPOUT);
+    kr_node *x = var_u(&c, S(8, 8), 1, 2);
+    kr_node *x2 = x ? op2(&c, KR_OP_MUL, x, x, NULL) : NULL;
+    kr_node *y = x2 ? op1(&c, KR_OP_DROPOUT, x2, AT(.f = {0.5}, .i = {1})) : NULL;
+    kr_node *both[2] = {y, x2 ? op1(&c, KR_OP_NEG, x2, NULL) : NULL};
+    kr_plan *p = y && both[1] ? kr_plan_new(ctx, 2, both, 0, NULL, 1, 0) : NULL;
+    if (p && kr_plan_run(p, 1) == KR_OK) {
+      const float *dy = kr_plan_output(p, 0), *neg = kr_plan_output(p, 1);
+      int zeros = 0, scaled = 0, intact = 0;
+      for (int j = 0; j < 64; j++) {
+        float xv = KR_DATA(x->value)[j], sq = xv * xv;
+        if (dy[j] == 0.0f) zeros++;
+        else if (fabsf(dy[j] - 2.0f * sq) <= 1e-6f * fabsf(dy[j])) scaled++;
+        if (neg[j] == -sq) intact++;
+      }
+      CHECK_MSG(zeros > 10 && zeros < 54 && zeros + scaled == 64 && intact == 64,
+                "dropout always 0.5 at inference: %d zeros, %d scaled, %d intact of 64", zeros, scaled, intact);
+    } else {
+      CHECK_MSG(0, "dropout always mask: %s", kr_errmsg(ctx));
+    }
+    kr_plan_free(p);
+    gu_end(&c);
+  }
   /* dropout really drops in training: some outputs are 0, the kept ones are x / (1 - rate) */
   {
     gu_begin(&c, ctx, "dropout mask", KR_OP_DROPOUT);

@@ -43,6 +43,7 @@ KR_OPDEF(SOFTPLUS, "softplus")
 KR_OPDEF(SOFTSIGN, "softsign")
 KR_OPDEF(ELU, "elu")                   /* f0 = alpha */
 KR_OPDEF(SELU, "selu")
+KR_OPDEF(THRESHOLDED_RELU, "thresholded_relu") /* f0 = theta: y = x where x > theta, else 0 */
 KR_OPDEF(IDENTITY, "identity")
 KR_OPDEF(STOP_GRADIENT, "stop_gradient")
 /* gradient helpers: (dy, x) or (dy, y) */
@@ -53,6 +54,7 @@ KR_OPDEF(HARD_SIGMOID_GRAD, "hard_sigmoid_grad") /* (dy, x) */
 KR_OPDEF(ELU_GRAD, "elu_grad")         /* (dy, x), f0 = alpha */
 KR_OPDEF(SELU_GRAD, "selu_grad")       /* (dy, x) */
 KR_OPDEF(CLIP_GRAD, "clip_grad")       /* (dy, x), f0 = lo, f1 = hi */
+KR_OPDEF(THRESHOLDED_RELU_GRAD, "thresholded_relu_grad") /* (dy, x), f0 = theta */
 KR_OPDEF(ZEROS_LIKE, "zeros_like")     /* (x): zeros of x's shape */
 /* softmax over axis i0 */
 KR_OPDEF(SOFTMAX, "softmax")

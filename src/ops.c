@@ -550,6 +550,7 @@ static int grad_hsig(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return 
 static int grad_elu(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return grad_by_op(c, n, dy, dx, KR_OP_ELU_GRAD, 0); }
 static int grad_selu(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return grad_by_op(c, n, dy, dx, KR_OP_SELU_GRAD, 0); }
 static int grad_clip(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return grad_by_op(c, n, dy, dx, KR_OP_CLIP_GRAD, 0); }
+static int grad_thresholded_relu(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return grad_by_op(c, n, dy, dx, KR_OP_THRESHOLDED_RELU_GRAD, 0); }
 static int grad_softmax(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return grad_by_op(c, n, dy, dx, KR_OP_SOFTMAX_GRAD, 1); }
 static int grad_log_softmax(kr_ctx *c, kr_node *n, kr_node *dy, kr_node **dx) { return grad_by_op(c, n, dy, dx, KR_OP_LOG_SOFTMAX_GRAD, 1); }
 
@@ -816,6 +817,7 @@ const kr_opinfo kr_ops[] = {
   UN("softsign", kr_k_softsign, grad_softsign),
   UN("elu", kr_k_elu, grad_elu),
   UN("selu", kr_k_selu, grad_selu),
+  UN("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu),
   {"identity", 1, shape_same, kr_k_identity, grad_identity, NULL, NULL, KR_F_ELEMENTWISE | KR_F_ALIAS},
   {"stop_gradient", 1, shape_same, kr_k_identity, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE | KR_F_ALIAS},
   GR("relu_grad", kr_k_relu_grad),
@@ -825,6 +827,7 @@ const kr_opinfo kr_ops[] = {
   GR("elu_grad", kr_k_elu_grad),
   GR("selu_grad", kr_k_selu_grad),
   GR("clip_grad", kr_k_clip_grad),
+  GR("thresholded_relu_grad", kr_k_thresholded_relu_grad),
   UNNG("zeros_like", kr_k_zeros_like),
   {"softmax", 1, shape_softmax, kr_k_softmax, grad_softmax, NULL, NULL, 0},
   GR("softmax_grad", kr_k_softmax_grad),

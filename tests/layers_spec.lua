@@ -323,6 +323,64 @@ describe("keras.layers.ThresholdedReLU", function()
     assert_close({{0, 0, 0, 1.5, 3}}, apply(L.ThresholdedReLU(), {5}, {{-2, 0.5, 1, 1.5, 3}}))
     assert_close({{0, 0.5, 1, 1.5, 3}}, apply(L.ThresholdedReLU{theta = 0.4}, {5}, {{-2, 0.5, 1, 1.5, 3}}))
   end)
+
+  -- the layer runs the C op thresholded_relu (docs/adding_an_op.md); the
+  -- expected values below are Keras's formula evaluated in Lua's doubles
+  it("matches x > theta ? x : 0 on random inputs, the ties x == theta giving 0", function()
+    keras.random.seed(7)
+    local x = keras.random.uniform({5, 8}, -2, 3)
+    x:set(1, 1, 0.75)
+    x:set(2, 3, 0.75)
+    for _, theta in ipairs{0.75, 1.0, 0} do
+      local want = {}
+      for i, row in ipairs(x:totable()) do
+        want[i] = {}
+        for j, v in ipairs(row) do want[i][j] = v > theta and v or 0 end
+      end
+      assert_close(want, apply(L.ThresholdedReLU(theta), {8}, x), 0)
+    end
+  end)
+
+  it("back-propagates dy where x > theta and 0 elsewhere (one SGD step against float64)", function()
+    local xs = {{1.0, -0.5, 2.0}, {0.3, 0.8, -1.2}}
+    local w = {{0.4, -0.7}, {1.1, 0.25}, {0.6, 0.9}}
+    local ys = {{0.5, 1.0}, {-0.25, 0.75}}
+    local theta, lr = 0.5, 0.1
+    local model = keras.Sequential{L.Dense{2, use_bias = false, input_shape = {3}}, L.ThresholdedReLU{theta}}
+    model.layers[1]:set_weights{keras.tensor(w)}
+    model:compile{optimizer = keras.optimizers.SGD{lr = lr}, loss = "mse"}
+    -- float64: z = x w, a = z > theta ? z : 0, loss = mean((a - y)^2), dz = 2 (a - y) / 4 where z > theta
+    local dw = {{0, 0}, {0, 0}, {0, 0}}
+    local loss = 0
+    for n = 1, 2 do
+      for u = 1, 2 do
+        local z = 0
+        for k = 1, 3 do z = z + xs[n][k] * w[k][u] end
+        assert.is_true(math.abs(z - theta) > 0.05)   -- away from the kink
+        local a = z > theta and z or 0
+        loss = loss + (a - ys[n][u]) ^ 2 / 4
+        local dz = z > theta and 2 * (a - ys[n][u]) / 4 or 0
+        for k = 1, 3 do dw[k][u] = dw[k][u] + xs[n][k] * dz end
+      end
+    end
+    local got_loss = model:train_on_batch(keras.tensor(xs), keras.tensor(ys))
+    assert.is_true(math.abs(got_loss - loss) <= 1e-6 * math.max(1, loss))
+    local want = {}
+    for k = 1, 3 do want[k] = {w[k][1] - lr * dw[k][1], w[k][2] - lr * dw[k][2]} end
+    assert_close(want, model.layers[1]:get_weights()[1], 1e-6)
+  end)
+
+  it("keeps theta through to_json and model_from_json", function()
+    local model = keras.Sequential{L.ThresholdedReLU{theta = 0.25, input_shape = {3}}}
+    local back = keras.models.model_from_json(model:to_json())
+    assert.equal(0.25, back.layers[1].theta)
+    assert_close({{0, 0.5, 0}}, back:predict(keras.tensor{{0.25, 0.5, -1}}), 0)
+  end)
+
+  it("refuses a negative or non-numeric theta", function()
+    assert.error_matches(function() L.ThresholdedReLU{theta = -1} end,
+      "ThresholdedReLU: theta must be a number >= 0, got -1", 1, true)
+  end)
 end)
 
 describe("keras.layers.BatchNormalization", function()

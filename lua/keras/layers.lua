@@ -637,7 +637,8 @@ local ThresholdedReLU = define("ThresholdedReLU", {"theta"}, {"theta"}, function
 end)
 ThresholdedReLU.supports_masking = true
 ThresholdedReLU._prefix = "thresholded_re_lu"
-function ThresholdedReLU:call(x) return K.mul(x, K.greater(x, self.theta)) end
+-- one C op (thresholded_relu, src/ops.c) and its gradient helper; see docs/adding_an_op.md
+function ThresholdedReLU:call(x) return K.apply("thresholded_relu", {x}, {f = {self.theta}}) end
 
 local Softmax = define("Softmax", {"axis"}, {"axis"}, function(self, o) self.axis = o.axis or -1 end)
 Softmax.supports_masking = true

@@ -160,6 +160,8 @@ UNARY(kr_k_softplus, (x > 0 ? x : 0.0f) + log1pf(expf(-fabsf(x))))
 UNARY(kr_k_softsign, x / (1.0f + fabsf(x)))
 UNARY(kr_k_elu, x > 0 ? x : f0 * expm1f(x))
 UNARY(kr_k_selu, (float)SELU_SCALE * (x > 0 ? x : (float)SELU_ALPHA * expm1f(x)))
+/* Keras's ThresholdedReLU: x where x > theta (f0), else 0; x == theta gives 0 */
+UNARY(kr_k_thresholded_relu, x > f0 ? x : 0.0f)
 
 int kr_k_identity(const kr_exec *e)
 {
@@ -207,6 +209,8 @@ GRAD2(kr_k_hard_sigmoid_grad, (v > -2.5f && v < 2.5f) ? 0.2f * dy : 0.0f)
 GRAD2(kr_k_elu_grad, v > 0 ? dy : dy * f0 * expf(v))
 GRAD2(kr_k_selu_grad, (float)SELU_SCALE * (v > 0 ? dy : dy * (float)SELU_ALPHA * expf(v)))
 GRAD2(kr_k_clip_grad, (v >= f0 && v <= f1) ? dy : 0.0f)
+/* (dy, x): dy where x > theta (f0), else 0 (the same side of the tie as the forward) */
+GRAD2(kr_k_thresholded_relu_grad, v > f0 ? dy : 0.0f)
 
 /* ---- dropout: inverted; the kept units are scaled by 1/(1-rate) ----
 ** A unit is kept when a uniform 16-bit draw is >= rate * 2^16 (the rate is

@@ -269,6 +269,9 @@ static void test_grad_unary(kr_ctx *ctx)
     {"elu", KR_OP_ELU, {.f = {1.0}}, -2, 2, 1, {0}, KR_OP_ELU_GRAD},
     {"elu alpha 0.5", KR_OP_ELU, {.f = {0.5}}, -2, 2, 1, {0}, KR_OP_ELU_GRAD},
     {"selu", KR_OP_SELU, {.f = {0}}, -2, 2, 1, {0}, KR_OP_SELU_GRAD},
+    {"thresholded_relu theta 1", KR_OP_THRESHOLDED_RELU, {.f = {1.0}}, -2, 3, 1, {1.0}, KR_OP_THRESHOLDED_RELU_GRAD},
+    {"thresholded_relu theta 0.3", KR_OP_THRESHOLDED_RELU, {.f = {0.3}}, -2, 2, 1, {0.3},
+     KR_OP_THRESHOLDED_RELU_GRAD},
     {"identity", KR_OP_IDENTITY, {.f = {0}}, -2, 2, 0, {0}, -1},
   };
   kr_shape shapes[] = {S(3, 4), S(2, 3, 2)};
@@ -927,6 +930,7 @@ static double ref_elu(double x, const kr_attr *a) { return x > 0 ? x : a->f[0] *
 static double ref_softplus(double x, const kr_attr *a) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
 static double ref_sigmoid(double x, const kr_attr *a) { return 1.0 / (1.0 + exp(-x)); }
 static double ref_softsign(double x, const kr_attr *a) { return x / (1.0 + fabs(x)); }
+static double ref_thresholded_relu(double x, const kr_attr *a) { return x > a->f[0] ? x : 0.0; }
 static double ref_relu(double x, const kr_attr *a)
 {
   double y = x > 0 ? x : a->f[0] * x;
@@ -945,6 +949,11 @@ static void test_forward(kr_ctx *ctx)
   check_unary_ref(ctx, "sigmoid", KR_OP_SIGMOID, NULL, nx, xs, ref_sigmoid, 1e-6);
   check_unary_ref(ctx, "softsign", KR_OP_SOFTSIGN, NULL, nx, xs, ref_softsign, 1e-6);
   check_unary_ref(ctx, "relu alpha 0.1 max 2", KR_OP_RELU, AT(.f = {0.1, 2.0}), nx, xs, ref_relu, 1e-6);
+  /* 2.5 and 0 are in xs, exact in float32: there x == theta, and the output is 0 */
+  check_unary_ref(ctx, "thresholded_relu 2.5", KR_OP_THRESHOLDED_RELU, AT(.f = {2.5}), nx, xs, ref_thresholded_relu,
+                  1e-6);
+  check_unary_ref(ctx, "thresholded_relu 0", KR_OP_THRESHOLDED_RELU, AT(.f = {0.0}), nx, xs, ref_thresholded_relu,
+                  1e-6);
   /* the exact large-|x| values */
   {
     float y[2];

@@ -87,10 +87,11 @@ end
 local ProgbarLogger = class("ProgbarLogger")
 C.ProgbarLogger = setmetatable({}, {__index = ProgbarLogger, __call = function(_, a, b)
   local o = options("ProgbarLogger", a, b, {"count_mode"}, set{"count_mode", "stateful_metrics", "verbose"})
-  if o.count_mode and o.count_mode ~= "samples" then
-    error("ProgbarLogger: only count_mode='samples' is supported", 2)
+  if o.count_mode and o.count_mode ~= "samples" and o.count_mode ~= "steps" then
+    error(string.format("ProgbarLogger: count_mode must be 'samples' or 'steps', got '%s'", tostring(o.count_mode)), 2)
   end
-  return setmetatable({verbose = o.verbose or 1, _progbar = true}, ProgbarLogger)
+  -- count_mode 'steps' (fit_generator's) counts batches against params.steps
+  return setmetatable({verbose = o.verbose or 1, _progbar = true, _steps = o.count_mode == "steps"}, ProgbarLogger)
 end})
 
 function ProgbarLogger:on_train_begin() self.epochs = self.params.epochs end
@@ -99,7 +100,7 @@ function ProgbarLogger:on_epoch_begin(epoch)
   if self.verbose > 0 then
     keras._write(string.format("Epoch %d/%d\n", epoch + 1, self.epochs))
   end
-  self.target = self.params.samples
+  self.target = self._steps and self.params.steps or self.params.samples
   self.bar = C._progbar(self.target, self.verbose)
   self.seen = 0
 end
@@ -112,9 +113,12 @@ function ProgbarLogger:_values(logs)
   return v
 end
 
-function ProgbarLogger:_progress(seen, mean_logs)
+function ProgbarLogger:_progress(seen, mean_logs, steps)
+  if self._steps then seen = steps end
   self.seen = seen
-  if self.verbose > 0 and seen < self.target then self.bar:update(seen, self:_values(mean_logs)) end
+  if self.verbose > 0 and (self.target == nil or seen < self.target) then
+    self.bar:update(seen, self:_values(mean_logs))
+  end
 end
 
 function ProgbarLogger:on_epoch_end(epoch, logs)
@@ -161,7 +165,7 @@ function Runner:batch(index, size, seen, cur, mean)
   local blogs = {batch = index, size = size}
   for _, cb in ipairs(self.list) do
     if cb._progbar then
-      cb:_progress(seen, mean)
+      cb:_progress(seen, mean, index + 1)
     else
       if cb.on_batch_begin then cb:on_batch_begin(index, {batch = index, size = size}) end
       if cb.on_batch_end then

@@ -72,7 +72,9 @@ end
 -- workers, use_multiprocessing and max_queue_size: Keras's defaults are
 -- accepted; what would need a second Lua thread or a Python process is refused
 local function check_queue_args(who, o)
-  int_arg(who, "max_queue_size", o.max_queue_size, math.mininteger, 10)
+  if o.max_queue_size ~= nil and not math.tointeger(o.max_queue_size) then
+    fail("%s: max_queue_size must be an integer, got %s", who, tostring(o.max_queue_size))
+  end
   local workers = int_arg(who, "workers", o.workers, 0, 1)
   if workers > 1 then
     error(string.format("%s: workers=%d would draw batches on %d threads at once, but Lua runs on one thread: "

@@ -273,6 +273,88 @@ describe("model:fit_generator", function()
     assert_weights(s, d)
   end)
 
+  it("takes a coroutine, and builds a Sequential without an input shape on its first batch", function()
+    local m = keras.Sequential{L.Dense{1}}
+    m:compile{optimizer = keras.optimizers.SGD{lr = 0.1}, loss = "mse"}
+    local gen = coroutine.wrap(function()
+      while true do
+        for _, r in ipairs(BATCHES) do coroutine.yield(xs(r[1], r[2]), ys(r[1], r[2])) end
+      end
+    end)
+    local h = m:fit_generator(gen, {steps_per_epoch = 3, epochs = 2, verbose = 0})
+    assert.equal(2, #h.history.loss)
+    assert.same({"loss"}, h.params.metrics)
+    -- the same batches through train_on_batch on a twin with the same weights
+    local twin = keras.Sequential{L.Dense{1, input_dim = 3}}
+    twin:compile{optimizer = keras.optimizers.SGD{lr = 0.1}, loss = "mse"}
+    local m2 = keras.Sequential{L.Dense{1}}
+    m2:compile{optimizer = keras.optimizers.SGD{lr = 0.1}, loss = "mse"}
+    m2:predict(xs(1, 1))
+    twin:set_weights(m2:get_weights())
+    local g2 = coroutine.wrap(function()
+      for _, r in ipairs(BATCHES) do coroutine.yield(xs(r[1], r[2]), ys(r[1], r[2])) end
+    end)
+    m2:fit_generator(g2, {steps_per_epoch = 3, verbose = 0})
+    for _, r in ipairs(BATCHES) do twin:train_on_batch(xs(r[1], r[2]), ys(r[1], r[2])) end
+    local a, b = m2:get_weights(), twin:get_weights()
+    for i = 1, 2 do
+      local ta, tb = a[i]:reshape{-1}:totable(), b[i]:reshape{-1}:totable()
+      for j = 1, #ta do assert.equal(tb[j], ta[j]) end
+    end
+    -- the coroutine has ended: the next call says so with the step
+    assert.error_matches(function() m2:fit_generator(g2, {steps_per_epoch = 1, verbose = 0}) end,
+      "fit_generator: epoch 1/1, step 1/1: the generator returned nothing, but 1 batch was promised (steps)", 1, true)
+  end)
+
+  it("takes batches for several inputs and outputs, as lists or keyed by name", function()
+    local function net()
+      local a, b = keras.Input{shape = {2}, name = "left"}, keras.Input{shape = {1}, name = "right"}
+      local h = L.concatenate{a, b}
+      local o1 = L.Dense{1, name = "sum"}(h)
+      local o2 = L.Dense{2, name = "pair"}(h)
+      local m = keras.Model{inputs = {a, b}, outputs = {o1, o2}}
+      m:compile{optimizer = keras.optimizers.SGD{lr = 0.1}, loss = "mse"}
+      return m
+    end
+    local m1, m2, twin = net(), net(), net()
+    m2:set_weights(m1:get_weights())
+    twin:set_weights(m1:get_weights())
+    local function batch(r)
+      local x = X
+      local l, rr, s, p = {}, {}, {}, {}
+      for i = r[1], r[2] do
+        l[#l + 1] = {x[i][1], x[i][2]}
+        rr[#rr + 1] = {x[i][3]}
+        s[#s + 1] = {Y[i]}
+        p[#p + 1] = {Y[i], -Y[i]}
+      end
+      return keras.tensor(l), keras.tensor(rr), keras.tensor(s), keras.tensor(p)
+    end
+    local k1, k2 = 0, 0
+    m1:fit_generator(function()
+      k1 = k1 % 3 + 1
+      local l, r, s, p = batch(BATCHES[k1])
+      return {l, r}, {s, p}
+    end, {steps_per_epoch = 3, verbose = 0})
+    m2:fit_generator(function()
+      k2 = k2 % 3 + 1
+      local l, r, s, p = batch(BATCHES[k2])
+      return {right = r, left = l}, {pair = p, sum = s}
+    end, {steps_per_epoch = 3, verbose = 0})
+    for _, r in ipairs(BATCHES) do
+      local l, rr, s, p = batch(r)
+      twin:train_on_batch({l, rr}, {s, p})
+    end
+    local w1, w2, wt = m1:get_weights(), m2:get_weights(), twin:get_weights()
+    for i = 1, #wt do
+      local a, b, c = w1[i]:reshape{-1}:totable(), w2[i]:reshape{-1}:totable(), wt[i]:reshape{-1}:totable()
+      for j = 1, #c do
+        assert.equal(c[j], a[j])
+        assert.equal(c[j], b[j])
+      end
+    end
+  end)
+
   it("reuses the compiled plan: engine allocations per step stay constant, the smaller batch included", function()
     local m = keras.Sequential{L.Dense{8, input_dim = 3, activation = "relu"}, L.Dense{1}}
     m:compile{optimizer = "adam", loss = "mse", metrics = {"mae"}}

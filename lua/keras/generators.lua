@@ -305,7 +305,8 @@ local function step_name(step, steps)
 end
 
 local function ended(who, where, steps)
-  fail("%s: %s: the generator returned nothing, but %d batches were promised (steps)", who, where, steps)
+  fail("%s: %s: the generator returned nothing, but %d %s promised (steps)", who, where, steps,
+    steps == 1 and "batch was" or "batches were")
 end
 
 -- test steps over a source: the batch-size-weighted means of the logs

@@ -803,6 +803,79 @@ describe("keras.preprocessing.sequence.TimeseriesGenerator", function()
     assert.same({52, 1}, m:predict_generator(g).shape)
   end)
 
+  it("has its next batches gathered on worker threads, giving what workers = 0 gives", function()
+    local core = keras._core
+    local real = core.gather_async
+    local jobs = 0
+    core.gather_async = function(...) jobs = jobs + 1; return real(...) end
+    local ok, err = pcall(function()
+      local data, targets = series(50)
+      local function run(opts, shuffle_rows)
+        keras.random.seed(21)
+        local g = TG(data, targets, 5, {batch_size = 4, shuffle = shuffle_rows})
+        local m = keras.Sequential{L.Flatten{input_shape = {5, 2}}, L.Dense{1}}
+        m:compile{optimizer = keras.optimizers.SGD{lr = 1e-5}, loss = "mse"}
+        m:set_weights{keras.tensor.full({10, 1}, 0.01), keras.tensor{0}}
+        jobs = 0
+        local o = {epochs = 2, verbose = 0}
+        for k, v in pairs(opts) do o[k] = v end
+        local h = m:fit_generator(g, o)
+        local p = m:predict_generator(g, {workers = o.workers, max_queue_size = o.max_queue_size})
+        return m:get_weights(), h.history.loss, p, jobs
+      end
+      for _, shuffle_rows in ipairs{false, true} do
+        local w0, l0, p0, j0 = run({workers = 0}, shuffle_rows)
+        local w1, l1, p1, j1 = run({}, shuffle_rows)
+        local _, l2, p2, j2 = run({max_queue_size = 2, shuffle = false}, shuffle_rows)
+        assert.equal(0, j0)
+        -- #g = 12: every batch of a pass but its first is made ahead (2 epochs, then predict's pass)
+        assert.equal(11 * 3, j1)
+        assert.equal(11 * 3, j2)
+        assert.same(w0[1]:totable(), w1[1]:totable())
+        assert.same(w0[2]:totable(), w1[2]:totable())
+        assert.same(l0, l1)
+        assert.same(p0:totable(), p1:totable())
+        assert.equal(2, #l2)
+        assert.same(p0.shape, p2.shape)
+      end
+      -- a subclass with its own get is called for every batch, never bypassed
+      local Mine = TG:extend("Mine")
+      local calls = 0
+      function Mine:get(i) calls = calls + 1; return TG.get(self, i) end
+      local m = keras.Sequential{L.Flatten{input_shape = {5, 2}}, L.Dense{1}}
+      m:compile{optimizer = "sgd", loss = "mse"}
+      jobs = 0
+      m:fit_generator(Mine(data, targets, 5, {batch_size = 4}), {epochs = 1, verbose = 0})
+      assert.equal(12, calls)
+      assert.equal(0, jobs)
+    end)
+    core.gather_async = real
+    if not ok then error(err, 0) end
+  end)
+
+  it("core.gather_async checks what it is given", function()
+    local core = keras._core
+    local d = keras.tensor{{1, 2}, {3, 4}, {5, 6}}
+    local job = core.gather_async({d, keras.tensor{7, 8, 9}}, {{3, 1}, {2}}, {{2, 2}, {1}})
+    local x, y = job:wait()
+    assert.same({{5, 6}, {1, 2}}, x:totable())
+    assert.same({8}, y:totable())
+    assert.same({{5, 6}, {1, 2}}, (job:wait()):totable())
+    job:free()
+    assert.error_matches(function() job:wait() end, "gather_async: this job has been freed", 1, true)
+    assert.error_matches(function() core.gather_async({d}, {{4}}, {{1, 2}}) end,
+      "gather_async: row 1 of list 1 is not a row number in 1..3", 1, true)
+    assert.error_matches(function() core.gather_async({d}, {{1}}, {{1, 3}}) end,
+      "gather_async: shape 1 holds 3 values, but 1 rows of 2 were asked for", 1, true)
+    assert.error_matches(function() core.gather_async({d}, {{1}, {1}}, {{1, 2}}) end,
+      "gather_async: 1 sources need 1 row lists and 1 shapes", 1, true)
+    assert.error_matches(function() core.gather_async({"d"}, {{1}}, {{1, 2}}) end,
+      "gather_async: source 1 is not a tensor", 1, true)
+    -- a job dropped while its thread may still run is joined before it is freed
+    for _ = 1, 20 do core.gather_async({d}, {{1, 2, 3}}, {{3, 2}}) end
+    collectgarbage()
+  end)
+
   it("says what is wrong with its arguments", function()
     local data, targets = series(10)
     local cases = {

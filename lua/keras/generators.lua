@@ -5,8 +5,10 @@
 -- A generator is a Lua function that returns one batch per call (x, y or
 -- x, y, sample_weight; x alone for predict_generator), or a Sequence (len,
 -- get(i) from 1, on_epoch_end). Batches are drawn in order, on demand, on the
--- calling thread: Lua cannot run on two threads at once, so there is no queue
--- and workers > 1 or use_multiprocessing are refused. Each batch then runs as
+-- calling thread: Lua cannot run on two threads at once, so workers > 1 and
+-- use_multiprocessing are refused. Only a Sequence of C-side data (a
+-- TimeseriesGenerator) has its next batches gathered ahead on worker threads
+-- (core.gather_async, up to max_queue_size of them). Each batch then runs as
 -- one step of the model's compiled plan (the train_on_batch path in C): the
 -- plan is built once for the largest batch seen so far and reused for every
 -- batch up to that size, so a smaller batch costs no recompilation.
@@ -70,9 +72,12 @@ local function int_arg(who, name, v, min, default)
 end
 
 -- workers, use_multiprocessing and max_queue_size: Keras's defaults are
--- accepted; what would need a second Lua thread or a Python process is refused
+-- accepted; what would need a second Lua thread or a Python process is
+-- refused. Returns how many batches may be made ahead (nil: none): with
+-- workers = 1, max_queue_size (Keras: <= 0 means no bound)
 local function check_queue_args(who, o)
-  if o.max_queue_size ~= nil and not math.tointeger(o.max_queue_size) then
+  local q = o.max_queue_size == nil and 10 or math.tointeger(o.max_queue_size)
+  if not q then
     fail("%s: max_queue_size must be an integer, got %s", who, tostring(o.max_queue_size))
   end
   local workers = int_arg(who, "workers", o.workers, 0, 1)
@@ -88,6 +93,8 @@ local function check_queue_args(who, o)
     error(who .. ": use_multiprocessing=true needs Python processes; lkeras draws every batch in order "
       .. "on the calling thread (use_multiprocessing must be false)", 0)
   end
+  if workers == 0 then return nil end
+  return q >= 1 and q or math.huge
 end
 
 local function verbose_arg(who, v, default)
@@ -202,15 +209,23 @@ local function seq_length(who, seq)
 end
 
 -- a generator function, or a Sequence visited pass after pass (shuffled per
--- pass when asked), as Keras 2.2.4's enqueuers do
-local function source(who, gen, what, shuffle)
+-- pass when asked), as Keras 2.2.4's enqueuers do. A Sequence of C-side data
+-- (one with _prefetch, whose get is its own) has up to `depth` of the pass's
+-- next batches gathered on worker threads while the current one trains.
+local function source(who, gen, what, shuffle, depth)
   if is_sequence(gen) then
     local n = seq_length(who, gen)
-    return {seq = gen, n = n, pos = n, shuffle = shuffle, started = false}
+    local ahead = depth and gen._prefetch and gen.get == gen._prefetch_get and depth or nil
+    return {seq = gen, n = n, pos = n, shuffle = shuffle, started = false, depth = ahead}
   end
   if callable(gen) then return {fn = gen} end
   error(string.format("%s: %s must be a generator function or a keras.utils.Sequence, got %s", who, what,
     type(gen) == "table" and "a table" or type(gen)), 0)
+end
+
+-- the Sequence's batch number at position p of the current pass
+local function batch_at(src, p)
+  return src.order and math.tointeger(src.order[p]) + 1 or p
 end
 
 -- the next batch's values as a packed table (n = number of values, trailing
@@ -227,13 +242,32 @@ local function draw(src, who, where)
       end
       src.order = src.shuffle and core.permutation(src.n):totable() or nil
       src.pos = 0
+      src.jobs = {}
     end
     src.pos = src.pos + 1
-    local i = src.order and math.tointeger(src.order[src.pos]) + 1 or src.pos
-    r = table.pack(pcall(seq.get, seq, i))
+    local i = batch_at(src, src.pos)
+    local job = src.jobs[src.pos]
+    if job then
+      src.jobs[src.pos] = nil
+      r = table.pack(true, job:wait())
+    else
+      r = table.pack(pcall(seq.get, seq, i))
+    end
     if not r[1] then
       error(string.format("%s: %s: get(%d) of the Sequence %s raised an error: %s", who, where, i, seq.class_name,
         tostring(r[2])), 0)
+    end
+    if src.depth then                             -- the next batches of this pass, made ahead
+      for p = src.pos + 1, math.min(src.pos + src.depth, src.n) do
+        if not src.jobs[p] then
+          local ok, j = pcall(seq._prefetch, seq, batch_at(src, p))
+          if not ok then
+            fail("%s: %s: preparing batch %d of the Sequence %s: %s", who, where, batch_at(src, p), seq.class_name,
+              tostring(j))
+          end
+          src.jobs[p] = j
+        end
+      end
     end
   else
     r = table.pack(pcall(src.fn))
@@ -364,7 +398,7 @@ function Model:fit_generator(...)
   if type(shuffle) ~= "boolean" then
     error(string.format("%s: shuffle must be a boolean, got %s", who, type(shuffle)), 0)
   end
-  check_queue_args(who, o)
+  local depth = check_queue_args(who, o)
   if o.class_weight ~= nil and not is_plain(o.class_weight) then
     fail("%s: class_weight must be a table {[class] = weight}, got %s", who, type(o.class_weight))
   end
@@ -374,7 +408,7 @@ function Model:fit_generator(...)
   for i, cb in ipairs(o.callbacks or {}) do
     if type(cb) ~= "table" then error(string.format("%s: callbacks[%d] is not a table", who, i), 0) end
   end
-  local src = source(who, o.generator, "the generator", shuffle)
+  local src = source(who, o.generator, "the generator", shuffle, depth)
   local steps = int_arg(who, "steps_per_epoch", o.steps_per_epoch, 1, nil)
   if steps == nil then
     if not src.seq then
@@ -405,7 +439,7 @@ function Model:fit_generator(...)
       if not ok then error(string.format("%s: %s", vwho, clean(a, vwho)), 0) end
       vx, vy, vsw = a, b, c
     else
-      vsrc = source(who, vd, "validation_data", false)
+      vsrc = source(who, vd, "validation_data", false, depth)
       vsteps = int_arg(who, "validation_steps", o.validation_steps, 1, nil)
       if vsteps == nil then
         if not vsrc.seq then
@@ -524,9 +558,9 @@ local EVAL_NAMES = {"generator", "steps", "max_queue_size", "workers", "use_mult
 -- the generator, its steps (nil: until it returns nothing) and verbose
 local function common(who, o)
   if o.generator == nil then error(who .. ": missing the generator", 0) end
-  check_queue_args(who, o)
+  local depth = check_queue_args(who, o)
   local verbose = verbose_arg(who, o.verbose, 0)
-  local src = source(who, o.generator, "the generator", false)
+  local src = source(who, o.generator, "the generator", false, depth)
   local steps = int_arg(who, "steps", o.steps, 1, nil)
   if steps == nil and src.seq then
     steps = src.n
@@ -650,12 +684,13 @@ function TimeseriesGenerator:len()
 end
 
 -- batch i (from 1): samples data[row - length : row : sampling_rate] and
--- targets[row] for the rows of the batch (0-based data positions, as Keras)
-function TimeseriesGenerator:get(i)
+-- targets[row] for the rows of the batch (0-based data positions, as Keras):
+-- the rows of data and of targets to gather (from 1), and the batch's shapes
+local function plan(self, i, level)
   local n = self:len()
   local idx = math.tointeger(i)
   if not idx or idx < 1 or idx > n then
-    error(string.format("TimeseriesGenerator: batch %s is out of range 1..%d", tostring(i), n), 2)
+    error(string.format("TimeseriesGenerator: batch %s is out of range 1..%d", tostring(i), n), level + 1)
   end
   local rows = {}
   if self.shuffle then
@@ -678,10 +713,23 @@ function TimeseriesGenerator:get(i)
     end
     tpicks[k] = row + 1
   end
-  local s = {#rows, steps}
-  for d = 2, self.data.ndim do s[#s + 1] = self.data.shape[d] end
-  return self.data:take(picks):reshape(s), self.targets:take(tpicks)
+  local xs_, ys_ = {#rows, steps}, {#rows}
+  for d = 2, self.data.ndim do xs_[#xs_ + 1] = self.data.shape[d] end
+  for d = 2, self.targets.ndim do ys_[#ys_ + 1] = self.targets.shape[d] end
+  return picks, tpicks, xs_, ys_
 end
+
+function TimeseriesGenerator:get(i)
+  local picks, tpicks, xs_ = plan(self, i, 2)
+  return self.data:take(picks):reshape(xs_), self.targets:take(tpicks)
+end
+
+-- get(i) gathered on a worker thread: a job whose wait() returns x, y
+function TimeseriesGenerator:_prefetch(i)
+  local picks, tpicks, xs_, ys_ = plan(self, i, 2)
+  return core.gather_async({self.data, self.targets}, {picks, tpicks}, {xs_, ys_})
+end
+TimeseriesGenerator._prefetch_get = TimeseriesGenerator.get
 
 function TimeseriesGenerator:get_config()
   return {length = self.length, sampling_rate = self.sampling_rate, stride = self.stride,

@@ -575,6 +575,17 @@ describe("model:evaluate_generator and model:predict_generator", function()
     local function g() k = k + 1; if k == 2 then return keras.tensor.zeros{1, 5} end return xs(1, 2) end
     assert.error_matches(function() m:predict_generator(g, {steps = 3}) end,
       "predict_generator: step 2/3: Error when checking input: expected input_", 1, true)
+    local nan = xs(1, 2)
+    nan:set(2, 2, 0 / 0)
+    assert.error_matches(function() m:predict_generator(function() return nan end, {steps = 1}) end,
+      "predict_generator: step 1/1: input 'input_", 1, true)
+    assert.error_matches(function() m:predict_generator(function() return nan end, {steps = 1}) end,
+      "' contains NaN or Inf", 1, true)
+    local ynan = ys(1, 2)
+    ynan:set(2, 1, 1 / 0)
+    assert.error_matches(function() m:fit_generator(function() return xs(1, 2), ynan end,
+                                                    {steps_per_epoch = 1, verbose = 0}) end,
+      "fit_generator: epoch 1/1, step 1/1: target 'dense_", 1, true)
     assert.error_matches(function() m:predict_generator(function() end, {steps = 3}) end,
       "predict_generator: step 1/3: the generator returned nothing, but 3 batches were promised (steps)", 1, true)
     assert.error_matches(function() m:predict_generator(function() end) end,

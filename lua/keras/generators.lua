@@ -321,7 +321,7 @@ local function batch_data(self, who, where, b, need_y, class_weight)
       who, where, shape_str(sx), shape_str(sy)), 0)
   end
   if not need_y then y, sw = nil, nil end
-  local ok, xl, yl, swl, n = pcall(prepare, self, who, x, y, sw, class_weight, not need_y)
+  local ok, xl, yl, swl, n = pcall(prepare, self, who, x, y, sw, class_weight)
   if not ok then error(string.format("%s: %s: %s", who, where, clean(xl, who)), 0) end
   if n == 0 then error(string.format("%s: %s: empty batch; a batch must hold at least one sample", who, where), 0) end
   return xl, yl, swl, n

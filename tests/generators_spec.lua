@@ -677,6 +677,19 @@ describe("keras.utils.Sequence", function()
     assert_near((errors(s, 1, 8)), h.history.val_loss[1], "val_loss")
   end)
 
+  it("takes any object with len and get methods as a Sequence", function()
+    local m = linear(0.1)
+    local ends = 0
+    local obj = {len = function() return 3 end, on_epoch_end = function() ends = ends + 1 end}
+    obj.get = function(_, i) local r = BATCHES[i]; return xs(r[1], r[2]), ys(r[1], r[2]) end
+    m:fit_generator(obj, {epochs = 2, shuffle = false, verbose = 0, validation_data = obj})
+    local s = state()
+    for _ = 1, 2 do for _, r in ipairs(BATCHES) do sgd_step(s, r[1], r[2], 0.1) end end
+    assert_weights(s, m)
+    assert.equal(4, ends)                         -- two training passes, two validation passes
+    assert_near((errors(s, 1, 8)), (m:evaluate_generator(obj)), "loss")
+  end)
+
   it("says what a Sequence lacks or raised", function()
     local m = linear(0.1)
     local S = keras.utils.Sequence:extend("Empty")

@@ -35,12 +35,14 @@ end
 local function parse(who, names, args)
   local o, pos = {}, {}
   local n = args.n
-  if n == 1 and is_plain(args[1]) then        -- one table: array part = positional
+  local one = n == 1 and is_plain(args[1]) and args[1]
+  if one and (one[1] ~= nil or one[names[1]] ~= nil) then   -- one table: array part = positional
     for k, v in pairs(args[1]) do
       if math.type(k) == "integer" then pos[k] = v else o[k] = v end
     end
   else
-    if n >= 1 and is_plain(args[n]) and not has_integer_keys(args[n]) then
+    local last = args[n]
+    if n >= 2 and is_plain(last) and not has_integer_keys(last) and type(last.get) ~= "function" then
       for k, v in pairs(args[n]) do o[k] = v end
       n = n - 1
     end
@@ -181,6 +183,18 @@ local function callable(f)
   return type(mt) == "table" and mt.__call ~= nil and not is_sequence(f)
 end
 
+-- any other object with len and get methods is taken as a Sequence (through
+-- an instance that forwards to it)
+local function as_sequence(x)
+  if type(x) ~= "table" or is_sequence(x) or callable(x) then return x end
+  if type(x.len) ~= "function" or type(x.get) ~= "function" then return x end
+  local Duck = make_class(tostring(x.class_name or "Sequence"), Sequence)
+  function Duck.len() return x:len() end
+  function Duck.get(_, i) return x:get(i) end
+  function Duck.on_epoch_end() if x.on_epoch_end then return x:on_epoch_end() end end
+  return Duck()
+end
+
 -- ---- sources of batches ----
 
 -- the message of an error raised inside the library (prepare, the C loops),
@@ -213,6 +227,7 @@ end
 -- (one with _prefetch, whose get is its own) has up to `depth` of the pass's
 -- next batches gathered on worker threads while the current one trains.
 local function source(who, gen, what, shuffle, depth)
+  gen = as_sequence(gen)
   if is_sequence(gen) then
     local n = seq_length(who, gen)
     local ahead = depth and gen._prefetch and gen.get == gen._prefetch_get and depth or nil
@@ -427,7 +442,7 @@ function Model:fit_generator(...)
   local vd, vsrc, vsteps, vx, vy, vsw = o.validation_data, nil, nil, nil, nil, nil
   local vwho = who .. " (validation_data)"
   if vd ~= nil then
-    if is_plain(vd) then
+    if is_plain(vd) and vd.get == nil then
       if vd[1] == nil or vd[2] == nil or has_integer_keys(vd) and #vd > 3 then
         error(who .. ": validation_data must be a generator, a Sequence, {x_val, y_val} "
           .. "or {x_val, y_val, val_sample_weight}", 0)

@@ -565,6 +565,12 @@ describe("model:evaluate_generator and model:predict_generator", function()
     out = captured(function() m:predict_generator(cycle(BATCHES), {steps = 3, verbose = 1}) end)
     assert.truthy(out:find("^3/3 %[==============================%] %- %d+s %d+[mu]?s/step\n$"), out)
     assert.equal("", captured(function() m:predict_generator(cycle(BATCHES), {steps = 3}) end))
+    -- no steps: the bar has no target (off a terminal, a line per batch)
+    local k = 0
+    out = captured(function()
+      m:predict_generator(function() k = k + 1; if k <= 2 then return xs(1, 2) end end, {verbose = 1})
+    end)
+    assert.truthy(out:find("^      1/Unknown %- %d+s %d+[mu]?s/step\n      2/Unknown %- %d+s %d+[mu]?s/step\n$"), out)
   end)
 
   it("name the step of a bad batch", function()

@@ -389,6 +389,12 @@ local function progbar(target, verbose)
   return keras.callbacks._progbar(target, verbose)
 end
 
+-- a bar with no target has no finished line: on a terminal, end the line it
+-- redraws (off one, each update was a line of its own)
+local function end_unknown_bar(bar)
+  if bar.dynamic and bar.seen_so_far > 0 then keras._write("\n") end
+end
+
 -- ---- fit_generator ----
 
 local FIT_NAMES = {"generator", "steps_per_epoch", "epochs", "verbose", "callbacks", "validation_data",
@@ -596,7 +602,7 @@ function Model:evaluate_generator(...)
   local trainer = self.inputs and trainer_for(self, who) or nil
   local bar = verbose == 1 and progbar(steps, 1) or nil
   local values = evaluate_loop(self, who, src, steps, trainer, "", bar and function(step) bar:update(step) end)
-  if bar and not steps then bar:update(bar.seen_so_far, nil, true) end
+  if bar and not steps then end_unknown_bar(bar) end
   if #values == 1 then return values[1] end
   return table.unpack(values)
 end
@@ -626,7 +632,7 @@ function Model:predict_generator(...)
     if bar then bar:update(step) end
   end
   if step == 0 then error(who .. ": the generator gave no batches", 0) end
-  if bar and not steps then bar:update(step, nil, true) end
+  if bar and not steps then end_unknown_bar(bar) end
   local result = {}
   for k, list in ipairs(outs) do
     result[k] = #list == 1 and list[1] or keras.tensor.concat(list, 0)

@@ -21,9 +21,9 @@ describe("keras.complete", function()
 
   it("completes a model's methods after ':' and its getters and fields after '.'", function()
     local env = {m = keras.Sequential{keras.layers.Dense{1, input_shape = {1}}}}
-    assert.same({"m:predict", "m:predict_classes", "m:predict_on_batch", "m:predict_proba"},
+    assert.same({"m:predict", "m:predict_classes", "m:predict_generator", "m:predict_on_batch", "m:predict_proba"},
                 complete("m:pre", env))
-    assert.same({"m:fit"}, complete("m:fi", env))
+    assert.same({"m:fit", "m:fit_generator"}, complete("m:fi", env))
     -- getters (layers, output...) and fields are attributes, not methods
     assert.same({"m.output", "m.output_names", "m.output_shape", "m.outputs"}, complete("m.out", env))
     assert.same({}, complete("m:out", env))

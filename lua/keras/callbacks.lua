@@ -146,10 +146,11 @@ C.ProgbarLogger = setmetatable({}, {__index = ProgbarLogger, __call = function(_
   if o.stateful_metrics ~= nil then
     error("ProgbarLogger: stateful_metrics is not supported by this version of lkeras", 2)
   end
-  if o.count_mode and o.count_mode ~= "samples" then
-    error("ProgbarLogger: only count_mode='samples' is supported", 2)
+  if o.count_mode and o.count_mode ~= "samples" and o.count_mode ~= "steps" then
+    error(string.format("ProgbarLogger: count_mode must be 'samples' or 'steps', got '%s'", tostring(o.count_mode)), 2)
   end
-  return setmetatable({verbose = o.verbose or 1, _progbar = true}, ProgbarLogger)
+  -- count_mode 'steps' (fit_generator's) counts batches against params.steps
+  return setmetatable({verbose = o.verbose or 1, _progbar = true, _steps = o.count_mode == "steps"}, ProgbarLogger)
 end})
 
 function ProgbarLogger:on_train_begin() self.epochs = self.params.epochs end
@@ -158,7 +159,7 @@ function ProgbarLogger:on_epoch_begin(epoch)
   if self.verbose > 0 then
     keras._write(string.format("Epoch %d/%d\n", epoch + 1, self.epochs))
   end
-  self.target = self.params.samples
+  self.target = self._steps and self.params.steps or self.params.samples
   self.bar = C._progbar(self.target, self.verbose)
   self.seen = 0
 end
@@ -171,9 +172,12 @@ function ProgbarLogger:_values(logs)
   return v
 end
 
-function ProgbarLogger:_progress(seen, mean_logs)
+function ProgbarLogger:_progress(seen, mean_logs, steps)
+  if self._steps then seen = steps end
   self.seen = seen
-  if self.verbose > 0 and seen < self.target then self.bar:update(seen, self:_values(mean_logs)) end
+  if self.verbose > 0 and (self.target == nil or seen < self.target) then
+    self.bar:update(seen, self:_values(mean_logs))
+  end
 end
 
 function ProgbarLogger:on_epoch_end(epoch, logs)
@@ -339,6 +343,7 @@ local function defines(cb, hook)
   local f = cb[hook]
   return f ~= nil and f ~= Callback[hook]
 end
+C._defines = defines
 
 function Runner:call(hook, ...)
   for _, cb in ipairs(self.list) do

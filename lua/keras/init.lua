@@ -120,6 +120,7 @@ keras.models = optional("models", keras)
 optional("saving", keras)   -- adds save/load to models, ModelCheckpoint to callbacks
 keras.datasets = optional("datasets", keras)
 keras.preprocessing = optional("preprocessing", keras)
+if keras.models then optional("generators", keras) end   -- fit_generator & co, Sequence, TimeseriesGenerator
 if keras.models then
   keras.Sequential = keras.models.Sequential
   keras.Model = keras.models.Model

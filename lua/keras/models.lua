@@ -1178,4 +1178,7 @@ Model.__tostring = function(self)
 end
 Sequential.__tostring = Model.__tostring
 
+-- what the generator loops (generators.lua) share with fit, evaluate and predict
+M._prepare, M._trainer_for, M._predictor_for = prepare, trainer_for, predictor_for
+
 return M

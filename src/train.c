@@ -100,7 +100,8 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
     kr_tensor **vt = kr_malloc(ctx, (size_t)s->nvar * sizeof *vt);
     if (!vt) goto fail;
     for (int i = 0; i < s->nvar; i++) vt[i] = s->vars[i]->value;
-    int st = kr_optim_bind(s->optim, s->nvar, vt);
+    int st = s->keep_optim && kr_optim_bound_to(s->optim, s->nvar, vt) ? KR_OK
+             : kr_optim_bind(s->optim, s->nvar, vt);
     kr_free(ctx, vt);
     if (st != KR_OK) goto fail;
   }

@@ -185,7 +185,7 @@ local function conv_build(self, shape)
     local ext, big = {}, false
     for i = 1, rank do
       ext[i] = (self.kernel_size[i] - 1) * self.dilation_rate[i] + 1
-      if ext[i] > size[i] then big = true end
+      if size[i] >= 0 and ext[i] > size[i] then big = true end   -- a None length is checked per length
     end
     if big then
       local dil = ""
@@ -275,7 +275,7 @@ local function pool_class(name, prefix, rank, op)
     local size = spatial(self, shape, rank)
     if self.padding == "valid" then
       for i = 1, rank do
-        if self.pool_size[i] > size[i] then
+        if size[i] >= 0 and self.pool_size[i] > size[i] then
           error(self:_msg("pool size %s is larger than the input %s (padding 'valid')", dims_str(self.pool_size),
             dims_str(size)), 0)
         end
@@ -319,7 +319,7 @@ layers.AvgPool1D, layers.AvgPool2D = layers.AveragePooling1D, layers.AveragePool
 local function spatial_mean(x, axes)
   local s = x.shape
   local rows, cols = #s == 4 and s[2] or 1, s[#s - 1]
-  if rows * cols > 65535 then return K.mean(x, axes) end
+  if rows < 0 or cols < 0 or rows * cols > 65535 then return K.mean(x, axes) end   -- < 0: a None length
   local y = K.apply("avg_pool2d", {x}, {i = {rows, cols, rows, cols, 0, 0, 0, 0}})
   return K.apply("reshape", {y}, {shape = {s[1], s[#s]}})
 end

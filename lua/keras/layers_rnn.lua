@@ -146,7 +146,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim"}, {"input_dim",
       end
       self._batch_input_shape = s
     else
-      self._batch_input_shape = nil   -- (None,) in Keras: built from the first data
+      self._batch_input_shape = {o.batch_size or -1, -1}   -- (None, None) in Keras: any length
     end
   end
   take_batch(self)
@@ -667,6 +667,10 @@ function TimeDistributed:call(x, kwargs)
   local l = self.layer
   local mask = (kwargs and kwargs.mask) or x:meta().mask
   local T = s[2]
+  if T < 0 and not LAST_AXIS[l.class_name] then
+    error(self:_msg("wrapping a %s over a None (variable-length) time axis is not supported (input shape %s); "
+      .. "give the time axis a length", l.class_name, shape_str(s)), 0)
+  end
   local y
   local function one(t)
     local r = l:call(t)

@@ -183,6 +183,9 @@ static int tr_new(lua_State *L)
   s.outputs = node_list(L, 1, "outputs", &s.nout);
   s.logs = node_list(L, 1, "logs", &s.nlog);
   s.vars = node_list(L, 1, "vars", &s.nvar);
+  lua_getfield(L, 1, "keep_optimizer");
+  s.keep_optim = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "optimizer");
   if (!lua_isnil(L, -1)) s.optim = check_optim(L, -1);
   int optidx = lua_gettop(L);

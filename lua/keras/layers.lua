@@ -177,7 +177,11 @@ function Layer._init(self, o)
     bis = engine_shape(o.batch_input_shape, self.class_name, "batch_input_shape")
   elseif o.input_shape then
     local s = engine_shape(o.input_shape, self.class_name, "input_shape")
-    if s[1] == -1 then error(self.class_name .. ": input_shape must not include the batch dimension", 4) end
+    -- a leading None is a time axis of any length for the layers made for one
+    -- (_none_length_ok, set in layers_rnn.lua and layers_conv.lua)
+    if s[1] == -1 and not self._none_length_ok then
+      error(self.class_name .. ": input_shape must not include the batch dimension", 4)
+    end
     bis = {o.batch_size or -1}
     for i, d in ipairs(s) do bis[i + 1] = d end
   elseif o.input_dim then

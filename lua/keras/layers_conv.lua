@@ -343,6 +343,11 @@ global_pool("GlobalMaxPooling1D", "global_max_pooling1d", 1, K.max)
 global_pool("GlobalAveragePooling2D", "global_average_pooling2d", 2, spatial_mean)
 global_pool("GlobalMaxPooling2D", "global_max_pooling2d", 2, K.max)
 layers.GlobalAvgPool1D, layers.GlobalMaxPool1D = layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D
+
+-- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
+for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"} do
+  layers[name]._none_length_ok = true
+end
 layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D
 
 -- ---- padding and cropping ----

@@ -131,6 +131,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim"}, {"input_dim",
   no_constraint("Embedding", o, "embeddings_constraint")
   self.mask_zero = bool(o.mask_zero, false)
   local len = o.input_length
+  if len == K.None then len = nil end   -- Keras's input_length=None: any length
   if len ~= nil and not (math.type(len) == "integer" and len >= 1) and type(len) ~= "table" then
     error("Embedding: input_length must be a positive integer, got " .. tostring(len), 4)
   end
@@ -718,6 +719,11 @@ function TimeDistributed:reset_states() if self.layer.reset_states then self.lay
 function TimeDistributed:get_config()
   return {name = self.name, trainable = self.trainable,
           layer = {class_name = self.layer.class_name, config = self.layer:get_config()}}
+end
+
+-- layers whose input_shape may start with a None time axis (layers.lua)
+for _, name in ipairs{"Embedding", "Masking", "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"} do
+  if L[name] then L[name]._none_length_ok = true end
 end
 
 -- ---- masked pooling ----

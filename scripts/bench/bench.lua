@@ -280,7 +280,7 @@ if w.bucketed then
     n, timesteps, steps = n + m, timesteps + m * b.len, steps + (m + batch - 1) // batch
   end
   x, y = {}, {}
-  for i, b in ipairs(bucket_list) do x[i], y[i] = b.x, b.y end
+  for k, b in ipairs(bucket_list) do x[k], y[k] = b.x, b.y end
 end
 
 -- bucketed training: every epoch the batches of every bucket (each bucket's
@@ -301,8 +301,8 @@ local function run_buckets()
     end
     local order = keras.random.permutation(#list)
     local total = 0
-    for i = 1, #list do
-      local bt = list[math.tointeger(order:get(i)) + 1]
+    for k = 1, #list do
+      local bt = list[math.tointeger(order:get(k)) + 1]
       total = total + model:train_on_batch(bt[1], bt[2]) * bt[3]
     end
     epoch_times[#epoch_times + 1] = now() - t
@@ -336,10 +336,7 @@ local infer_times = {}
 for p = 0, opts.infer_passes do
   local t = now()
   if w.bucketed then
-    for _, b in ipairs(bucket_list) do
-      local out = model:predict(b.x, {batch_size = batch})
-      out = nil -- luacheck: ignore
-    end
+    for _, b in ipairs(bucket_list) do model:predict(b.x, {batch_size = batch}) end
   else
     local out = model:predict(x, {batch_size = batch})
     out = nil -- luacheck: ignore

@@ -172,6 +172,38 @@ describe("None-length axes", function()
     end
   end)
 
+  it("a model of many None-capable layers predicts and trains as its fixed-length twin", function()
+    keras.random.seed(15)
+    local K = keras.backend
+    local function build(T)
+      local inp = keras.Input{shape = {T, 3}}
+      local m = L.Masking{0}(inp)
+      local s, h, c = table.unpack(L.LSTM(4, {return_sequences = true, return_state = true, go_backwards = true})(m))
+      local g = L.GRU(4, {return_sequences = true})(s, {initial_state = {h}})
+      local d = L.Dropout(0.3)(L.BatchNormalization()(g))
+      local cc = L.concatenate{L.subtract{d, s}, L.multiply{d, s}, L.average{d, s}, L.maximum{d, s}}
+      local td = L.TimeDistributed(L.Dense(2, {activation = "relu"}))(cc)
+      local conv = L.Conv1D(3, 2, {padding = "causal", dilation_rate = 2})(td)
+      local lam = L.Lambda(function(x) return K.sum(K.square(x), 1) end)(conv)
+      local model = keras.Model{inp, L.concatenate{L.GlobalAveragePooling1D()(td), lam, c}}
+      model:compile{optimizer = "adam", loss = "mse"}
+      return model
+    end
+    local m, fixed = twins(build, {6})
+    local f = fixed[6]
+    local x = keras.random.uniform({2, 6, 3}, -1, 1)
+    for t = 1, 2 do for k = 1, 3 do x:set(1, t, k, 0) end end   -- masked steps
+    assert_close(f:predict(x), m:predict(x))
+    local y = keras.random.uniform({2, 9}, -1, 1)
+    for _ = 1, 3 do
+      keras.random.seed(16)                 -- the same dropout masks on both sides
+      local lm = m:train_on_batch(x, y)
+      keras.random.seed(16)
+      assert.near(f:train_on_batch(x, y), lm, 1e-5)
+    end
+    assert_weights_close(f, m, 1e-5)
+  end)
+
   it("keeps one optimizer state across lengths (SGD momentum)", function()
     keras.random.seed(9)
     local lr, mom = 0.1, 0.9

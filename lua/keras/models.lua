@@ -835,6 +835,9 @@ local function trainer_for(self, who, xl, yl)
   return v.trainer
 end
 
+-- for loops over batches (generators): the trainer for this batch's data
+function Model:_trainer_for(who, xl, yl) return trainer_for(self, who, xl, yl) end
+
 local function predictor_for(self, xl, who)
   if self._trainer then return self._trainer end
   if self:_has_none() then

@@ -582,7 +582,10 @@ function Model:_compile(o, level)
   local optimizer = keras.optimizers.get(o.optimizer, level)
   local g = self:_training_graph(o, self.outputs, level)
   if self:_has_none() then
-    -- graphs with a None length are compiled per input shape (see variant_for)
+    -- graphs with a None length are compiled per input shape (see variant_for);
+    -- the optimizer's slots exist from now on, shared by them all
+    local ok, err = pcall(optimizer._ud.bind, optimizer._ud, g.vars)
+    if not ok then error("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", ""), level) end
     self._trainer = nil
     self._variants = nil
   else

@@ -125,6 +125,27 @@ static int o_slots(lua_State *L)
   return 1;
 }
 
+/* opt:bind{variable nodes}: fresh slots for these weights (a model whose
+** trainers are made later, one per input shape, binds at compile) */
+static int o_bind(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_optim *o = check_optim(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, 2);
+  if (n < 0 || n > 100000) return luaL_argerror(L, 2, "bad variable list");
+  kr_tensor **vt = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *vt, 0);
+  for (lua_Integer i = 0; i < n; i++) {
+    lua_geti(L, 2, i + 1);
+    kr_node *v = lk_checknode(L, -1);
+    lua_pop(L, 1);
+    if (v->op != KR_OP_VARIABLE || !v->value) return luaL_error(L, "bind: entry %I is not a variable", i + 1);
+    vt[i] = v->value;
+  }
+  if (kr_optim_bind(o, (int)n, vt) != KR_OK) return lk_raise(L, ctx);
+  return 0;
+}
+
 /* ---- trainer ---- */
 
 typedef struct lk_trainer {
@@ -365,6 +386,7 @@ static const luaL_Reg o_methods[] = {
   {"get", o_get},
   {"set", o_set},
   {"slots", o_slots},
+  {"bind", o_bind},
   {"free", o_gc},
   {NULL, NULL}
 };

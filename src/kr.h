@@ -288,6 +288,12 @@ typedef struct kr_trainer_spec {
 
 kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *spec);
 void kr_trainer_free(kr_trainer *t);
+/* t's plans use with's arena from now on (it grows to the largest need and
+** lives while one of them does): for trainers that never run at the same
+** time, such as one model's trainers for several input shapes. A trainer
+** whose loop calls back into the host binds its plans again after each call,
+** so another trainer of the group may run (and move the arena) meanwhile. */
+void kr_trainer_share_arena(kr_trainer *t, kr_trainer *with);
 
 typedef struct kr_data {
   int n;                     /* number of tensors */

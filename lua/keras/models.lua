@@ -680,7 +680,7 @@ end
 -- over them, and a C trainer whose plans and arena fit that shape. Variants
 -- are cached by shape, least recently used out (compile's plan_cache_size,
 -- default 8), so a length seen before costs no new compilation. All variants
--- share one optimizer and its slots.
+-- share one optimizer and its slots, and one arena (they never run at once).
 
 M.DEFAULT_PLAN_CACHE_SIZE = 8
 
@@ -792,6 +792,9 @@ local function variant_for(self, xl, train, who)
     spec.optimizer, spec.keep_optimizer = self.optimizer._ud, true
     v.targets = g.targets
   end
+  -- the variants never run at once: they share one arena (as big as the largest needs)
+  local last = cache.order[#cache.order]
+  if last then spec.share_arena = cache.map[last].trainer end
   local tok, trainer = pcall(core.trainer, spec)
   if not tok then error(who .. ": " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), 0) end
   v.trainer = trainer

@@ -216,6 +216,8 @@ static int tr_new(lua_State *L)
   lua_pushvalue(L, optidx);
   lua_setiuservalue(L, -2, 1);   /* the optimizer lives as long as the trainer */
   if (!(u->t = kr_trainer_new(ctx, &s))) return lk_raise(L, ctx);
+  if (lua_getfield(L, 1, "share_arena") != LUA_TNIL) kr_trainer_share_arena(u->t, check_trainer(L, -1)->t);
+  lua_pop(L, 1);
   u->nin = s.nin;
   u->ntgt = s.ntgt;
   u->nsw = s.nsw;

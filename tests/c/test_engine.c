@@ -173,6 +173,62 @@ static void test_disconnected(void)
   kr_ctx_free(ctx);
 }
 
+/* trainers sharing one arena (kr_trainer_share_arena), as one model's
+** trainers for several input shapes do: a's fit calls back into the host,
+** which runs b with a larger plan (the arena grows and moves); the results
+** equal those of twins with arenas of their own, and freeing either is safe */
+typedef struct { kr_trainer *other; kr_data *x; int runs; } cb_state;
+
+static int run_other(void *ud, int64_t bi, int64_t bs, int nlogs, const double *cur, const double *mean)
+{
+  (void)bi; (void)bs; (void)nlogs; (void)cur; (void)mean;
+  cb_state *c = ud;
+  kr_tensor *p = NULL;
+  if (kr_trainer_predict(c->other, c->x, 64 + 16 * c->runs, &p) != KR_OK) return 1;
+  kr_tensor_release(p);
+  c->runs++;
+  return 0;
+}
+
+static void test_shared_trainer_arena(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_rng_seed(ctx, 5);
+  model a, b, a2, b2;
+  CHECK(build(ctx, &a, 2, 2) == KR_OK && build(ctx, &a2, 2, 2) == KR_OK);
+  CHECK(build(ctx, &b, 2, 2) == KR_OK && build(ctx, &b2, 2, 2) == KR_OK);
+  kr_trainer_share_arena(a.tr, b.tr);
+  kr_tensor *x, *t, *w;
+  make_data(ctx, 300, &x, &t, &w);
+  kr_data dx = {1, &x}, dt = {1, &t}, dw = {1, &w};
+  int64_t idx[300];
+  for (int i = 0; i < 300; i++) idx[i] = i;
+  double la[1], la2[1], lb[1], lb2[1];
+  cb_state c1 = {b.tr, &dx, 0}, c2 = {b2.tr, &dx, 0};
+  for (int e = 0; e < 3; e++) {
+    CHECK(kr_trainer_fit_epoch(a.tr, &dx, &dt, &dw, idx, 300, 16, run_other, &c1, 0, la) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(a2.tr, &dx, &dt, &dw, idx, 300, 16, run_other, &c2, 0, la2) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(b.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, 0, lb) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(b2.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, 0, lb2) == KR_OK);
+    CHECK(la[0] == la2[0] && lb[0] == lb2[0]);
+  }
+  CHECK(c1.runs == 57 && c2.runs == 57);
+  CHECK(memcmp(KR_DATA(a.Wt), KR_DATA(a2.Wt), 4 * sizeof(float)) == 0);
+  CHECK(memcmp(KR_DATA(b.Wt), KR_DATA(b2.Wt), 4 * sizeof(float)) == 0);
+  destroy(&b);   /* the arena lives on with a */
+  CHECK(kr_trainer_evaluate(a.tr, &dx, &dt, &dw, 300, NULL, NULL, la) == KR_OK);
+  CHECK(kr_trainer_evaluate(a2.tr, &dx, &dt, &dw, 300, NULL, NULL, la2) == KR_OK);
+  CHECK(la[0] == la2[0]);
+  destroy(&a);
+  destroy(&a2);
+  destroy(&b2);
+  kr_tensor_release(x);
+  kr_tensor_release(t);
+  kr_tensor_release(w);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
 /* None lengths (KR_NONE past the batch axis): accepted by inputs and by the
 ** ops made for them, refused by name elsewhere and by every plan */
 static void test_none_lengths(void)
@@ -328,6 +384,7 @@ int main(void)
   test_training();
   test_disconnected();
   test_none_lengths();
+  test_shared_trainer_arena();
   test_shared_arena();
   test_alloc_failures();
   return check_report("test_engine");

@@ -250,6 +250,23 @@ describe("None-length axes", function()
     end
   end)
 
+  it("carries a stateful layer's state across batches of different lengths", function()
+    keras.random.seed(18)
+    local m = keras.Sequential{L.LSTM(3, {stateful = true, batch_input_shape = {2, None, 4}}), L.Dense(1)}
+    local m8 = keras.Sequential{L.LSTM(3, {stateful = true, batch_input_shape = {2, 8, 4}}), L.Dense(1)}
+    m8:set_weights(m:get_weights())
+    local x5, x3 = keras.random.uniform({2, 5, 4}), keras.random.uniform({2, 3, 4})
+    m:predict(x5, {batch_size = 2})
+    local after = m:predict(x3, {batch_size = 2})   -- 5 steps, then 3 more
+    assert_close(m8:predict(keras.tensor.concat({x5, x3}, 1), {batch_size = 2}), after)
+    m:reset_states()
+    m8:reset_states()
+    assert_close(m8:predict(keras.tensor.concat({x5, x3}, 1), {batch_size = 2}), (function()
+      m:predict(x5, {batch_size = 2})
+      return m:predict(x3, {batch_size = 2})
+    end)())
+  end)
+
   it("fits with validation data of another length", function()
     keras.random.seed(10)
     local m = keras.Sequential{L.Embedding{10, 3}, L.GRU(2), L.Dense(1, {activation = "sigmoid"})}

@@ -116,6 +116,19 @@ describe("None-length axes", function()
     end
   end)
 
+  it("a model used as a layer gives what its fixed-length twin gives", function()
+    keras.random.seed(19)
+    local m, fixed = twins(function(T)
+      local inner = keras.Sequential{L.LSTM(4, {return_sequences = true, input_shape = {T, 3}}), L.Dense(2)}
+      local inp = keras.Input{shape = {T, 3}}
+      return keras.Model{inp, L.GlobalMaxPooling1D()(inner(inp))}
+    end, {6, 2})
+    for _, T in ipairs{6, 2} do
+      local x = keras.random.uniform({2, T, 3}, -1, 1)
+      assert_close(fixed[T]:predict(x), m:predict(x))
+    end
+  end)
+
   it("masked padding changes nothing at any length", function()
     keras.random.seed(6)
     local m = keras.Sequential{L.Embedding{12, 3, mask_zero = true}, L.LSTM(4)}

@@ -274,7 +274,8 @@ static void test_none_lengths(void)
   CHECK(r1 && kr_shape_eq(&r1->shape, &rs.shape));
   rs.shape = (kr_shape){2, {KR_BATCH, 16}};
   CHECK(kr_op1(ctx, KR_OP_RESHAPE, x, &rs) == NULL);
-  CHECK(strstr(kr_errmsg(ctx), "reshape: cannot reshape (None, None, 4) to (None, 16): a None (variable-length) axis") != NULL);
+  CHECK(strstr(kr_errmsg(ctx),
+               "reshape: cannot reshape (None, None, 4) to (None, 16): a None (variable-length) axis") != NULL);
   /* slicing the None axis, and ops without a None rule, are refused by name */
   kr_attr sa;
   memset(&sa, 0, sizeof sa);
@@ -285,7 +286,8 @@ static void test_none_lengths(void)
   memset(&bm, 0, sizeof bm);
   bm.i[1] = 1;
   CHECK(kr_op2(ctx, KR_OP_BATCH_MATMUL, x, x, &bm) == NULL);
-  CHECK(strstr(kr_errmsg(ctx), "batch_matmul: input 1 has a None (variable-length) axis, shape (None, None, 4)") != NULL);
+  CHECK(strstr(kr_errmsg(ctx),
+               "batch_matmul: input 1 has a None (variable-length) axis, shape (None, None, 4)") != NULL);
   /* no plan over a None axis */
   kr_plan *p = kr_plan_new(ctx, 1, &sum, 1, &x, 4, 0);
   CHECK(p == NULL);

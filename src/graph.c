@@ -71,6 +71,7 @@ static int none_ok(int op)
   case KR_OP_CONCAT: case KR_OP_SLICE: case KR_OP_BROADCAST_TO: case KR_OP_GATHER: case KR_OP_ONE_HOT:
   case KR_OP_DROPOUT: case KR_OP_BATCHNORM: case KR_OP_IN_TRAIN_PHASE: case KR_OP_RNN: case KR_OP_RNN_STATE:
   case KR_OP_CONV2D: case KR_OP_MAX_POOL2D: case KR_OP_AVG_POOL2D: case KR_OP_SPATIAL_DROPOUT:
+  case KR_OP_PAD2D: case KR_OP_CROP2D: case KR_OP_UPSAMPLE2D:
     return 1;
   default:
     return 0;

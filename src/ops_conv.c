@@ -372,8 +372,8 @@ static int pad_common(kr_ctx *ctx, kr_node *n, int sign)
   int r = x->ndim;
   kr_shape out = *x;
   if (r == 4) out.dim[1] += sign * (n->attr.i[0] + n->attr.i[1]);
-  out.dim[r - 2] += sign * (n->attr.i[2] + n->attr.i[3]);
-  if ((r == 4 && out.dim[1] < 1) || out.dim[r - 2] < 1) {
+  if (x->dim[r - 2] != KR_NONE) out.dim[r - 2] += sign * (n->attr.i[2] + n->attr.i[3]);   /* None stays None */
+  if ((r == 4 && out.dim[1] < 1) || (out.dim[r - 2] < 1 && x->dim[r - 2] != KR_NONE)) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "crop2d: cropping %lld+%lld, %lld+%lld leaves nothing of an input of shape %s",
                    (long long)n->attr.i[0], (long long)n->attr.i[1], (long long)n->attr.i[2],
@@ -409,7 +409,7 @@ static int upsample_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_sha
   int r = x->ndim;
   *out = *x;
   if (r == 4) out->dim[1] *= n->attr.i[0];
-  out->dim[r - 2] *= n->attr.i[1];
+  if (x->dim[r - 2] != KR_NONE) out->dim[r - 2] *= n->attr.i[1];   /* None stays None */
   return KR_OK;
 }
 

@@ -158,6 +158,12 @@ describe("None-length axes", function()
       local x = keras.random.uniform({2, T, 2}, -1, 1)
       assert_close(fixed[T]:predict(x), m:predict(x))
     end
+    local p, pf = twins(function(T)
+      return keras.Sequential{L.ZeroPadding1D(2, {input_shape = {T, 3}}), L.Conv1D(2, 3), L.UpSampling1D(2),
+                              L.Cropping1D({1, 2}), L.SpatialDropout1D(0.2), L.GlobalMaxPooling1D()}
+    end, {5})
+    local xp = keras.random.uniform({2, 5, 3}, -1, 1)
+    assert_close(pf[5]:predict(xp), p:predict(xp))
     local g, gf = twins(function(T)
       return keras.Sequential{L.Conv1D(2, 2, {input_shape = {T, 3}}), L.GlobalMaxPooling1D()}
     end, {6})

@@ -344,10 +344,6 @@ global_pool("GlobalAveragePooling2D", "global_average_pooling2d", 2, spatial_mea
 global_pool("GlobalMaxPooling2D", "global_max_pooling2d", 2, K.max)
 layers.GlobalAvgPool1D, layers.GlobalMaxPool1D = layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D
 
--- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
-for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D"} do
-  layers[name]._none_length_ok = true
-end
 layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D
 
 -- ---- padding and cropping ----
@@ -399,7 +395,7 @@ local function pad_class(name, prefix, rank, key, default, op)
       local a = self[key]
       local rows = rank == 2 and size[1] - a[1] - a[2] or 1
       local cols = size[rank] - a[3] - a[4]
-      if rows < 1 or cols < 1 then
+      if (rows < 1 and size[1] >= 0) or (cols < 1 and size[rank] >= 0) then   -- a None length: checked per length
         error(self:_msg("cropping %s leaves nothing of an input of shape %s", 
           rank == 1 and string.format("(%d, %d)", a[3], a[4])
             or string.format("((%d, %d), (%d, %d))", a[1], a[2], a[3], a[4]), shape_str(shape)), 0)
@@ -477,5 +473,11 @@ end
 
 sdrop_class("SpatialDropout1D", "spatial_dropout1d", 1)
 sdrop_class("SpatialDropout2D", "spatial_dropout2d", 2)
+
+-- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
+for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+                      "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D"} do
+  layers[name]._none_length_ok = true
+end
 
 return true

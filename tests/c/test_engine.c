@@ -288,6 +288,13 @@ static void test_none_lengths(void)
   CHECK(kr_op2(ctx, KR_OP_BATCH_MATMUL, x, x, &bm) == NULL);
   CHECK(strstr(kr_errmsg(ctx),
                "batch_matmul: input 1 has a None (variable-length) axis, shape (None, None, 4)") != NULL);
+  /* 1-D padding keeps the None steps axis None */
+  kr_attr pa;
+  memset(&pa, 0, sizeof pa);
+  pa.i[2] = 1; pa.i[3] = 2;
+  kr_node *pd = kr_op1(ctx, KR_OP_PAD2D, x, &pa);
+  CHECK(pd && kr_shape_eq(&pd->shape, &s));
+  kr_node_release(pd);
   /* no plan over a None axis */
   kr_plan *p = kr_plan_new(ctx, 1, &sum, 1, &x, 4, 0);
   CHECK(p == NULL);

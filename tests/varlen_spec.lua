@@ -363,6 +363,19 @@ describe("the per-shape plan cache", function()
     assert.same({"t:3", "t:4"}, m:plan_cache_info().shapes)
   end)
 
+  it("drops a shape whose fit is running without harm (a callback predicts at another length)", function()
+    keras.random.seed(20)
+    local m = model(1)
+    local seen = 0
+    local cb = keras.callbacks.LambdaCallback{on_batch_end = function()
+      seen = seen + m:predict(ids(2, 7, 10)).shape[1]
+      collectgarbage()
+    end}
+    m:fit(ids(8, 4, 10), keras.tensor.zeros{8, 1}, {batch_size = 2, epochs = 2, verbose = 0, callbacks = {cb}})
+    assert.equal(16, seen)
+    assert.equal(1, m:plan_cache_info().size)
+  end)
+
   it("is emptied by compile and works for models never compiled", function()
     keras.random.seed(14)
     local m = model(4)

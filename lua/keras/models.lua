@@ -800,8 +800,9 @@ local function variant_for(self, xl, train, who)
   v.trainer = trainer
   cache.compilations = cache.compilations + 1
   if #cache.order >= cache.capacity then
+    -- dropped, not freed here: a loop of it may be running (a callback of its
+    -- fit can come here); the collector frees it once nothing holds it
     local old = table.remove(cache.order, 1)
-    cache.map[old].trainer:free()
     cache.map[old] = nil
   end
   cache.map[key] = v

@@ -116,6 +116,28 @@ describe("None-length axes", function()
     end
   end)
 
+  it("TimeDistributed of a layer or a model over a None time axis gives what fixed-length twins give", function()
+    keras.random.seed(21)
+    local m, fixed = twins(function(T)
+      local inner = keras.Sequential{L.Conv1D(3, 2, {input_shape = {5, 2}}), L.GlobalMaxPooling1D()}
+      local inp = keras.Input{shape = {T, 5, 2}}
+      local a = L.TimeDistributed(L.Conv1D(2, 2))(inp)
+      local b = L.TimeDistributed(inner)(inp)
+      local model = keras.Model{inp, L.LSTM(3)(L.concatenate{L.TimeDistributed(L.Flatten())(a), b})}
+      model:compile{optimizer = keras.optimizers.SGD{lr = 0.3}, loss = "mse"}
+      return model
+    end, {4, 6})
+    assert.same({None, None, 5, 2}, m.input_shape)
+    for _, T in ipairs{6, 4} do
+      local x = keras.random.uniform({2, T, 5, 2}, -1, 1)
+      fixed[T]:set_weights(m:get_weights())
+      assert_close(fixed[T]:predict(x), m:predict(x))
+      local y = keras.random.uniform({2, 3}, -1, 1)
+      assert.near(fixed[T]:train_on_batch(x, y), m:train_on_batch(x, y), 1e-5)
+      assert_weights_close(fixed[T], m, 1e-5)
+    end
+  end)
+
   it("a model used as a layer gives what its fixed-length twin gives", function()
     keras.random.seed(19)
     local m, fixed = twins(function(T)
@@ -407,11 +429,6 @@ describe("None-length axes where a length is needed", function()
     end, "Flatten (f2): input shape (None, None, 3) has a None (variable-length) axis", 1, true)
   end)
 
-  it("TimeDistributed of a layer that needs the time folded says so", function()
-    local inp = keras.Input{shape = {None, 4, 2}}
-    assert.error_matches(function() L.TimeDistributed(L.Conv1D(2, 2), {name = "td"})(inp) end,
-      "TimeDistributed (td): wrapping a Conv1D over a None (variable-length) time axis is not supported", 1, true)
-  end)
 
   it("an engine op that needs a length says so, naming the layer", function()
     local inp = keras.Input{shape = {None, 4}}

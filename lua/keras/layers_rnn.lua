@@ -668,10 +668,6 @@ function TimeDistributed:call(x, kwargs)
   local l = self.layer
   local mask = (kwargs and kwargs.mask) or x:meta().mask
   local T = s[2]
-  if T < 0 and not LAST_AXIS[l.class_name] then
-    error(self:_msg("wrapping a %s over a None (variable-length) time axis is not supported (input shape %s); "
-      .. "give the time axis a length", l.class_name, shape_str(s)), 0)
-  end
   local y
   local function one(t)
     local r = l:call(t)
@@ -680,6 +676,16 @@ function TimeDistributed:call(x, kwargs)
   end
   if LAST_AXIS[l.class_name] then
     y = one(x)
+  elseif T < 0 then
+    -- a None time axis: a model traces this call again for every concrete
+    -- length (and folds the time axis then), so here the output only needs
+    -- its shape: the wrapped layer's on one step, under (batch, None)
+    local rest = {s[1]}
+    for i = 3, #s do rest[#rest + 1] = s[i] end
+    local ys = one(core.input(rest)).shape
+    local shape = {s[1], -1}
+    for i = 2, #ys do shape[#shape + 1] = ys[i] end
+    y = core.input(shape)
   elseif s[1] < 0 then
     -- an unknown batch: fold the time axis into it, (batch * T, ...), as Keras does
     local folded = {s[1] * T}

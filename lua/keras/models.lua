@@ -828,6 +828,9 @@ local function trainer_for(self, who, xl, yl)
     error(who .. ": You must compile your model before using it.", 3)
   end
   if self._trainer then return self._trainer end
+  if not xl then   -- callers must pass the batch's data: it picks the trainer
+    error(who .. ": internal error: a model with a None axis needs the data to choose its trainer", 3)
+  end
   local ok, v = pcall(variant_for, self, xl, true, who)
   if not ok then error(v, 3) end
   for i, t in ipairs(yl or {}) do

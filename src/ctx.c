@@ -43,6 +43,13 @@ int kr_shape_eq(const kr_shape *a, const kr_shape *b)
   return 1;
 }
 
+int kr_shape_has_none(const kr_shape *s)
+{
+  for (int i = 1; i < s->ndim; i++)
+    if (s->dim[i] < 0) return 1;
+  return 0;
+}
+
 char *kr_shape_str(const kr_shape *s, char *buf, size_t n)
 {
   size_t k = 0;

@@ -49,12 +49,33 @@ kr_node *kr_node_input(kr_ctx *ctx, const kr_shape *shape)
   if (shape->ndim < 0 || shape->ndim > KR_MAX_DIMS)
     return kr_fail(ctx, KR_EARG, "Input: rank must be 0..%d, got %d", KR_MAX_DIMS, shape->ndim), NULL;
   for (int i = 0; i < shape->ndim; i++)
-    if (shape->dim[i] < 0 && !(i == 0 && shape->dim[i] == KR_BATCH))
-      return kr_fail(ctx, KR_EARG, "Input: dimension %d must be a positive size, got %lld", i + 1,
+    if (shape->dim[i] < 0 && shape->dim[i] != (i == 0 ? KR_BATCH : KR_NONE))
+      return kr_fail(ctx, KR_EARG, "Input: dimension %d must be a positive size or None, got %lld", i + 1,
                      (long long)shape->dim[i]), NULL;
   kr_node *n = node_alloc(ctx, KR_OP_INPUT, 0);
   if (n) n->shape = *shape;
   return n;
+}
+
+/* Ops whose shape rules take a None (KR_NONE) length in an axis after the
+** first: elementwise maths, reductions, the linear algebra of the last axis,
+** embeddings, recurrent layers, 1-D convolution and pooling. Any other op
+** given such an input is refused by name. Gradient ops never see one: the
+** training graph is built for concrete lengths. */
+static int none_ok(int op)
+{
+  if (op >= KR_OP_ADD && op <= KR_OP_STOP_GRADIENT) return 1;
+  if (op >= KR_OP_SOFTMAX && op <= KR_OP_ARGMIN) return 1;
+  switch (op) {
+  case KR_OP_ZEROS_LIKE: case KR_OP_MATMUL: case KR_OP_LINEAR: case KR_OP_RESHAPE: case KR_OP_TRANSPOSE:
+  case KR_OP_CONCAT: case KR_OP_SLICE: case KR_OP_BROADCAST_TO: case KR_OP_GATHER: case KR_OP_ONE_HOT:
+  case KR_OP_DROPOUT: case KR_OP_BATCHNORM: case KR_OP_IN_TRAIN_PHASE: case KR_OP_RNN: case KR_OP_RNN_STATE:
+  case KR_OP_CONV2D: case KR_OP_MAX_POOL2D: case KR_OP_AVG_POOL2D: case KR_OP_SPATIAL_DROPOUT:
+  case KR_OP_PAD2D: case KR_OP_CROP2D: case KR_OP_UPSAMPLE2D:
+    return 1;
+  default:
+    return 0;
+  }
 }
 
 kr_node *kr_node_op(kr_ctx *ctx, int op, int nin, kr_node *const *in, const kr_attr *attr)
@@ -66,6 +87,12 @@ kr_node *kr_node_op(kr_ctx *ctx, int op, int nin, kr_node *const *in, const kr_a
     return kr_fail(ctx, KR_EARG, "%s: expected %d inputs, got %d", info->name, info->nin, nin), NULL;
   for (int i = 0; i < nin; i++)
     if (!in[i]) return kr_fail(ctx, KR_EARG, "%s: input %d is missing", info->name, i + 1), NULL;
+  for (int i = 0; i < nin; i++)
+    if (kr_shape_has_none(&in[i]->shape) && !none_ok(op)) {
+      char a[128];
+      return kr_fail(ctx, KR_ESHAPE, "%s: input %d has a None (variable-length) axis, shape %s; this op needs "
+                     "every length known", info->name, i + 1, kr_shape_str(&in[i]->shape, a, sizeof a)), NULL;
+    }
   kr_node *n = node_alloc(ctx, op, nin);
   if (!n) return NULL;
   for (int i = 0; i < nin; i++) {

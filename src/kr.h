@@ -12,6 +12,11 @@
 **     axis, whose size is only known when a plan runs. KR_BATCH (-1) is the
 **     batch itself; -k is k times the batch (a time axis folded into the batch,
 **     as TimeDistributed does). Concrete tensors never have one.
+**   - A symbolic shape may also have KR_NONE (-1) in a later axis: a length
+**     not known when the graph is built (Keras's None, e.g. the time axis of
+**     Input{shape={None, 8}}). Ops that work on any length accept it (see
+**     none_ok in graph.c); others refuse it by name. A plan never has one: a
+**     model builds a concrete graph per input length (lua/keras/models.lua).
 */
 #ifndef KR_H
 #define KR_H
@@ -21,6 +26,7 @@
 
 #define KR_MAX_DIMS 8
 #define KR_BATCH (-1)
+#define KR_NONE (-1)   /* an unknown length in an axis after the first */
 #define KR_MAX_ATTR 8
 #define KR_MSG_SIZE 512
 
@@ -54,6 +60,8 @@ typedef struct kr_shape {
 kr_shape kr_shape_make(int ndim, const int64_t *dim);
 int64_t kr_shape_numel(const kr_shape *s);         /* a batch axis -k counts as k */
 int kr_shape_eq(const kr_shape *a, const kr_shape *b);
+/* 1 when an axis after the first is KR_NONE (negative) */
+int kr_shape_has_none(const kr_shape *s);
 /* "(None, 64)" style text into buf, returns buf */
 char *kr_shape_str(const kr_shape *s, char *buf, size_t n);
 
@@ -250,6 +258,8 @@ int64_t kr_optim_iterations(const kr_optim *o);
 void kr_optim_set_iterations(kr_optim *o, int64_t it);
 /* Bind the optimizer to weights (allocates the slots; called at compile). */
 int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars);
+/* 1 when bound to exactly vars[0..nvars), in that order */
+int kr_optim_bound_to(const kr_optim *o, int nvars, kr_tensor *const *vars);
 /* One update: grads[i] has the same size as vars[i]. Never allocates. */
 void kr_optim_step(kr_optim *o, float *const *grads);
 /* Slot tensors (momenta, accumulators) for saving: count and access */
@@ -273,10 +283,18 @@ typedef struct kr_trainer_spec {
   int nlog; kr_node *const *logs;       /* scalars: total loss first, then the rest */
   int nvar; kr_node *const *vars;       /* trainable variables */
   kr_optim *optim;                      /* borrowed; must outlive the trainer */
+  int keep_optim;                       /* 1: an optimizer bound to these vars already keeps its
+                                           slots (trainers of one model for several input lengths) */
 } kr_trainer_spec;
 
 kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *spec);
 void kr_trainer_free(kr_trainer *t);
+/* t's plans use with's arena from now on (it grows to the largest need and
+** lives while one of them does): for trainers that never run at the same
+** time, such as one model's trainers for several input shapes. A trainer
+** whose loop calls back into the host binds its plans again after each call,
+** so another trainer of the group may run (and move the arena) meanwhile. */
+void kr_trainer_share_arena(kr_trainer *t, kr_trainer *with);
 
 typedef struct kr_data {
   int n;                     /* number of tensors */

@@ -69,7 +69,9 @@ static int shape_broadcast(kr_ctx *ctx, kr_node *n)
       return kr_fail(ctx, KR_ESHAPE, "%s: cannot broadcast shapes %s and %s", kr_ops[n->op].name,
                      SH(a, x), SH(b, y));
     }
-    if (d < 0 && i != 0) {
+    /* a negative size past the first axis is a None length; a batch axis
+    ** (an operand's own first axis) must stay first */
+    if (d < 0 && i != 0 && ((da < 0 && ia == 0) || (db < 0 && ib == 0))) {
       char x[128], y[128];
       return kr_fail(ctx, KR_ESHAPE, "%s: shapes %s and %s would move the batch axis", kr_ops[n->op].name,
                      SH(a, x), SH(b, y));
@@ -219,10 +221,32 @@ static int shape_linear(kr_ctx *ctx, kr_node *n)
   return KR_OK;
 }
 
+/* the sizes other than 1 of s from axis 1 on, in order; their count */
+static int non_unit(const kr_shape *s, int64_t *out)
+{
+  int k = 0;
+  for (int i = 1; i < s->ndim; i++)
+    if (s->dim[i] != 1) out[k++] = s->dim[i];
+  return k;
+}
+
 static int shape_reshape(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape, *t = &n->attr.shape;
   char a[128], b[128];
+  if (kr_shape_has_none(x) || kr_shape_has_none(t)) {
+    /* a None length survives only axes of size 1 coming or going */
+    int64_t dx[KR_MAX_DIMS], dt[KR_MAX_DIMS];
+    int nx = non_unit(x, dx), nt = non_unit(t, dt);
+    int ok = nx == nt && kr_is_batched(t) == kr_is_batched(x) && x->ndim > 0 && t->ndim > 0 && x->dim[0] == t->dim[0];
+    for (int i = 0; ok && i < nx; i++)
+      if (dx[i] != dt[i]) ok = 0;
+    if (!ok)
+      return kr_fail(ctx, KR_ESHAPE, "reshape: cannot reshape %s to %s: a None (variable-length) axis can only "
+                     "keep its place (only axes of size 1 may come or go)", SH(x, a), SH(t, b));
+    n->shape = *t;
+    return KR_OK;
+  }
   if (kr_is_batched(t) != kr_is_batched(x) || kr_shape_numel(t) != kr_shape_numel(x))
     return kr_fail(ctx, KR_ESHAPE, "reshape: cannot reshape %s to %s", SH(x, a), SH(t, b));
   for (int i = 0; i < t->ndim; i++)
@@ -266,7 +290,8 @@ static int shape_concat(kr_ctx *ctx, kr_node *n)
       return kr_fail(ctx, KR_ESHAPE, "concatenate: shapes %s and %s do not match except on axis %lld", SH(x, a),
                      SH(y, b), (long long)given);
     }
-    r.dim[ax] += y->dim[ax];
+    if (r.dim[ax] < 0 || y->dim[ax] < 0) r.dim[ax] = KR_NONE;   /* a None length stays None */
+    else r.dim[ax] += y->dim[ax];
   }
   n->shape = r;
   return KR_OK;
@@ -279,7 +304,8 @@ static int shape_slice(kr_ctx *ctx, kr_node *n)
   if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
   n->attr.i[0] = ax;
   int64_t st = n->attr.i[1], len = n->attr.i[2];
-  if (x->dim[ax] < 0) return fail_shape(ctx, n, "cannot slice the batch axis");
+  if (x->dim[ax] < 0)
+    return fail_shape(ctx, n, ax == 0 ? "cannot slice the batch axis" : "cannot slice a None (variable-length) axis");
   if (st < 0 || len < 0 || st + len > x->dim[ax]) return fail_shape(ctx, n, "range out of bounds");
   n->shape = *x;
   n->shape.dim[ax] = len;

@@ -27,8 +27,9 @@ static int rank_ok(kr_ctx *ctx, const kr_node *n, const kr_shape *x)
     return kr_fail(ctx, KR_ESHAPE, "%s: expected an input of rank 3 (batch, steps, channels) or 4 (batch, rows, cols, channels), got shape %s",
                    opname(n), SH(x, a));
   for (int i = 1; i < x->ndim; i++)
-    if (x->dim[i] < 1)
-      return kr_fail(ctx, KR_ESHAPE, "%s: input shape %s has an empty axis", opname(n), SH(x, a));
+    if (x->dim[i] < 1 && !(x->dim[i] == KR_NONE && i == x->ndim - 2))
+      return kr_fail(ctx, KR_ESHAPE, "%s: input shape %s has an empty axis%s", opname(n), SH(x, a),
+                     x->dim[i] < 0 ? " (only the steps or columns axis may be None)" : "");
   return KR_OK;
 }
 
@@ -95,12 +96,13 @@ static int conv_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, const kr_s
   int64_t KH = r == 4 ? w->dim[0] : 1, KW = w->dim[r - 3];
   int64_t eh = (KH - 1) * at[2] + 1, ew = (KW - 1) * at[3] + 1;
   int64_t ph = H + at[4] + at[5], pw = W + at[6] + at[7];
+  if (W == KR_NONE) pw = ew;   /* a None length: the output's is None too (set below) */
   if (KH > ATTR_MAX || KW > ATTR_MAX || eh > ph || ew > pw)
     return kr_fail(ctx, KR_ESHAPE, "%s: the kernel %s (extent %lldx%lld with dilation) is larger than the padded input %lldx%lld",
                    opname(n), SH(w, b), (long long)eh, (long long)ew, (long long)ph, (long long)pw);
   *out = *x;
   if (r == 4) out->dim[1] = (ph - eh) / at[0] + 1;
-  out->dim[r - 2] = (pw - ew) / at[1] + 1;
+  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - ew) / at[1] + 1;
   out->dim[r - 1] = w->dim[r - 1];
   return KR_OK;
 }
@@ -278,6 +280,7 @@ static int pool_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *
     return kr_fail(ctx, KR_EARG, "%s: padding must be smaller than the pool window %lldx%lld", opname(n),
                    (long long)at[0], (long long)at[1]);
   int64_t ph = H + at[4] + at[5], pw = W + at[6] + at[7];
+  if (W == KR_NONE) pw = at[1];   /* a None length: the output's is None too (set below) */
   if (at[0] > ph || at[1] > pw) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "%s: the pool window %lldx%lld is larger than the padded input %lldx%lld (input %s)",
@@ -285,7 +288,7 @@ static int pool_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *
   }
   *out = *x;
   if (r == 4) out->dim[1] = (ph - at[0]) / at[2] + 1;
-  out->dim[r - 2] = (pw - at[1]) / at[3] + 1;
+  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - at[1]) / at[3] + 1;
   return KR_OK;
 }
 
@@ -369,8 +372,8 @@ static int pad_common(kr_ctx *ctx, kr_node *n, int sign)
   int r = x->ndim;
   kr_shape out = *x;
   if (r == 4) out.dim[1] += sign * (n->attr.i[0] + n->attr.i[1]);
-  out.dim[r - 2] += sign * (n->attr.i[2] + n->attr.i[3]);
-  if ((r == 4 && out.dim[1] < 1) || out.dim[r - 2] < 1) {
+  if (x->dim[r - 2] != KR_NONE) out.dim[r - 2] += sign * (n->attr.i[2] + n->attr.i[3]);   /* None stays None */
+  if ((r == 4 && out.dim[1] < 1) || (out.dim[r - 2] < 1 && x->dim[r - 2] != KR_NONE)) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "crop2d: cropping %lld+%lld, %lld+%lld leaves nothing of an input of shape %s",
                    (long long)n->attr.i[0], (long long)n->attr.i[1], (long long)n->attr.i[2],
@@ -406,7 +409,7 @@ static int upsample_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_sha
   int r = x->ndim;
   *out = *x;
   if (r == 4) out->dim[1] *= n->attr.i[0];
-  out->dim[r - 2] *= n->attr.i[1];
+  if (x->dim[r - 2] != KR_NONE) out->dim[r - 2] *= n->attr.i[1];   /* None stays None */
   return KR_OK;
 }
 

@@ -112,7 +112,9 @@ static int check_inputs(kr_ctx *ctx, const kr_node *n, int first)
   kr_node *const *in = n->in + first;
   const kr_shape *x = &in[0]->shape;
   if (x->ndim != 3) return bad(ctx, n, "the input", x, NULL);
-  if (x->dim[1] < 1 || x->dim[2] < 1) return bad(ctx, n, "the input (it needs at least one timestep)", x, NULL);
+  /* dim[1] may be KR_NONE: a length known only when a plan is built */
+  if (x->dim[1] == 0 || x->dim[1] < KR_NONE || x->dim[2] < 1)
+    return bad(ctx, n, "the input (it needs at least one timestep)", x, NULL);
   int64_t u = a->i[1], Gu = gates_of(cell) * u, F = x->dim[2], B = x->dim[0];
   kr_shape w = shape2(F, Gu), r = shape2(u, Gu);
   if (!kr_shape_eq(&in[1]->shape, &w)) return bad(ctx, n, "the kernel", &in[1]->shape, &w);

@@ -299,6 +299,14 @@ void kr_optim_set_iterations(kr_optim *o, int64_t it)
 }
 
 /* Frees the old slots first; on failure the optimizer is left unbound. */
+int kr_optim_bound_to(const kr_optim *o, int nvars, kr_tensor *const *vars)
+{
+  if (nvars != o->nvars || nvars == 0) return 0;
+  for (int i = 0; i < nvars; i++)
+    if (o->vars[i] != vars[i]) return 0;
+  return 1;
+}
+
 int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars)
 {
   kr_ctx *ctx = o->ctx;

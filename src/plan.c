@@ -196,6 +196,14 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
   last = kr_malloc(ctx, (n ? n : 1) * sizeof *last);
   if (!p->steps || !p->out_step || !p->in_step || !last) goto fail;
   size_t total_in = 0;
+  for (size_t i = 0; i < n; i++)
+    if (kr_shape_has_none(&order[i]->shape)) {
+      char a[128];
+      kr_fail(ctx, KR_ESHAPE, "plan: %s node of shape %s has a None (variable-length) axis; a plan needs every "
+              "length known (a model resolves None axes from the data it is given)", kr_op_name(order[i]->op),
+              kr_shape_str(&order[i]->shape, a, sizeof a));
+      goto fail;
+    }
   for (size_t i = 0; i < n; i++) {
     p->steps[i].node = order[i];
     kr_node_retain(order[i]);

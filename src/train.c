@@ -16,6 +16,20 @@
 #include <math.h>
 #include <string.h>
 
+/* an arena and the number of trainers using it */
+typedef struct kr_arena_box {
+  int refs;
+  float *mem;
+  size_t bytes;
+} kr_arena_box;
+
+static void box_release(kr_ctx *ctx, kr_arena_box *b)
+{
+  if (!b || --b->refs > 0) return;
+  kr_free(ctx, b->mem);
+  kr_free(ctx, b);
+}
+
 struct kr_trainer {
   kr_ctx *ctx;
   int nin, ntgt, nsw, nout, nlog, nvar;
@@ -23,8 +37,8 @@ struct kr_trainer {
   kr_node **in, **tgt, **sw, **out, **logs, **vars, **grads;
   kr_optim *optim;
   kr_plan *train, *test, *pred;
-  float *arena;             /* shared by the three plans, which never run at once */
-  size_t arena_bytes;
+  kr_arena_box *arena;      /* shared by the three plans, which never run at once, and
+                               by the trainers given it with kr_trainer_share_arena */
   const float **gradp;      /* the train plan's gradient outputs */
   double *acc, *cur, *mean;  /* fit's running logs: the batch's, the sums, the means */
   double *eacc, *ecur, *emean;   /* evaluate's (a callback in fit may run evaluate) */
@@ -38,7 +52,7 @@ void kr_trainer_free(kr_trainer *t)
   kr_plan_free(t->train);
   kr_plan_free(t->test);
   kr_plan_free(t->pred);
-  kr_free(ctx, t->arena);
+  box_release(ctx, t->arena);
   int total = t->nin + t->ntgt + t->nsw + t->nout + t->nlog + 2 * t->nvar;
   if (t->nodes)
     for (int i = 0; i < total; i++) kr_node_release(t->nodes[i]);
@@ -59,7 +73,9 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
   t->gradp = kr_calloc(ctx, (size_t)(s->nvar ? s->nvar : 1) * sizeof *t->gradp);
   t->acc = kr_calloc(ctx, (size_t)(6 * (s->nlog ? s->nlog : 1)) * sizeof *t->acc);
   t->plan_in = kr_calloc(ctx, (size_t)(s->nin + s->ntgt + s->nsw + 1) * sizeof *t->plan_in);
-  if (!t->nodes || !t->gradp || !t->acc || !t->plan_in) goto fail;
+  t->arena = kr_calloc(ctx, sizeof *t->arena);
+  if (!t->nodes || !t->gradp || !t->acc || !t->plan_in || !t->arena) goto fail;
+  t->arena->refs = 1;
   t->cur = t->acc + (s->nlog ? s->nlog : 1);
   t->mean = t->cur + (s->nlog ? s->nlog : 1);
   t->eacc = t->mean + (s->nlog ? s->nlog : 1);
@@ -100,7 +116,8 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
     kr_tensor **vt = kr_malloc(ctx, (size_t)s->nvar * sizeof *vt);
     if (!vt) goto fail;
     for (int i = 0; i < s->nvar; i++) vt[i] = s->vars[i]->value;
-    int st = kr_optim_bind(s->optim, s->nvar, vt);
+    int st = s->keep_optim && kr_optim_bound_to(s->optim, s->nvar, vt) ? KR_OK
+             : kr_optim_bind(s->optim, s->nvar, vt);
     kr_free(ctx, vt);
     if (st != KR_OK) goto fail;
   }
@@ -167,20 +184,29 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
     *pp = p;
   }
   size_t need = kr_plan_arena_bytes(*pp);
-  if (need > t->arena_bytes || !t->arena) {
+  kr_arena_box *box = t->arena;
+  if (need > box->bytes || !box->mem) {
     /* nothing in the arena lives between runs: free first, no copy */
-    kr_free(ctx, t->arena);
-    t->arena = NULL;
-    t->arena_bytes = 0;
+    kr_free(ctx, box->mem);
+    box->mem = NULL;
+    box->bytes = 0;
     float *a = kr_calloc(ctx, need ? need : sizeof(float));
     if (!a) return kr_errcode(ctx);
-    t->arena = a;
-    t->arena_bytes = need;
+    box->mem = a;
+    box->bytes = need;
   }
-  kr_plan_bind(*pp, t->arena);
+  kr_plan_bind(*pp, box->mem);
   if (kind == 0)
     for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(*pp, t->nlog + i);
   return KR_OK;
+}
+
+void kr_trainer_share_arena(kr_trainer *t, kr_trainer *with)
+{
+  if (!t || !with || t->arena == with->arena) return;
+  box_release(t->ctx, t->arena);
+  t->arena = with->arena;
+  t->arena->refs++;
 }
 
 static void gather(kr_plan *p, int first, const kr_data *d, const int64_t *idx, int64_t b)

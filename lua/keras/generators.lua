@@ -16,6 +16,10 @@ local keras = ...
 local core, L, M = keras._core, keras.layers, keras.models
 local Model = M.Model
 local prepare, trainer_for, predictor_for = M._prepare, M._trainer_for, M._predictor_for
+
+-- a model with a None-length input axis has one trainer per input shape
+-- (models.lua caches them): each batch picks its own
+local function per_shape(self) return self._trainer == nil and self:_has_none() end
 local shape_str = L._shape_str
 
 local G = {}
@@ -372,8 +376,14 @@ local function evaluate_loop(self, who, src, steps, trainer, prefix, on_step)
     end
     step = step + 1
     local xl, yl, swl, n = batch_data(self, who, where, b, true)
-    trainer = trainer or run_c(who, where, trainer_for, self, who)   -- a model built on its first batch
-    local values = run_c(who, where, trainer.test_batch, trainer, xl, yl, swl)
+    local t = trainer
+    if per_shape(self) then
+      t = run_c(who, where, trainer_for, self, who, xl, yl)
+    else
+      trainer = trainer or run_c(who, where, trainer_for, self, who)   -- a model built on its first batch
+      t = trainer
+    end
+    local values = run_c(who, where, t.test_batch, t, xl, yl, swl)
     for k, v in ipairs(values) do acc[k] = (acc[k] or 0) + v * n end
     seen = seen + n
     after_batch(src, who)
@@ -441,7 +451,7 @@ function Model:fit_generator(...)
       error(string.format("%s: the Sequence %s has no batches (len() is 0)", who, src.seq.class_name), 0)
     end
   end
-  if not self._trainer and not self._pending_compile then
+  if not self._trainer and not self._compiled and not self._pending_compile then
     error(who .. ": You must compile your model before using it.", 0)
   end
   -- validation: a generator, a Sequence, or {x, y} / {x, y, sample_weight}
@@ -484,8 +494,12 @@ function Model:fit_generator(...)
       pending = {batch_data(self, who, where, b, true, o.class_weight)}
     end
   end
-  local ok_t, trainer = pcall(trainer_for, self, who)
-  if not ok_t then error(string.format("%s: %s", who, clean(trainer, who)), 0) end
+  local trainer
+  if not per_shape(self) then
+    local ok_t, t = pcall(trainer_for, self, who)
+    if not ok_t then error(string.format("%s: %s", who, clean(t, who)), 0) end
+    trainer = t
+  end
 
   local cbs = keras.callbacks
   local history = cbs.History()
@@ -532,7 +546,8 @@ function Model:fit_generator(...)
       local bi = step - 1
       local blogs = {batch = bi, size = n}   -- Keras: the same logs reach on_batch_end, filled
       for _, cb in ipairs(hooks_begin) do cb:on_batch_begin(bi, blogs) end
-      local values = run_c(who, where, trainer.train_batch, trainer, xl, yl, swl)
+      local t = per_shape(self) and run_c(who, where, trainer_for, self, who, xl, yl) or trainer
+      local values = run_c(who, where, t.train_batch, t, xl, yl, swl)
       last_n = n
       seen = seen + n
       for k = 1, #names do
@@ -549,10 +564,11 @@ function Model:fit_generator(...)
         local vprefix = string.format("epoch %d/%d, validation ", epoch + 1, epochs)
         local vvalues
         if vsrc then
-          vvalues = evaluate_loop(self, vwho, vsrc, vsteps, trainer, vprefix)
+          vvalues = evaluate_loop(self, vwho, vsrc, vsteps, per_shape(self) and nil or trainer, vprefix)
         else
           local vwhere = string.format("epoch %d/%d", epoch + 1, epochs)
-          vvalues = run_c(vwho, vwhere, trainer.evaluate, trainer, vx, vy, vsw, last_n)
+          local vt = per_shape(self) and run_c(vwho, vwhere, trainer_for, self, vwho, vx, vy) or trainer
+          vvalues = run_c(vwho, vwhere, vt.evaluate, vt, vx, vy, vsw, last_n)
         end
         for i, nm in ipairs(names) do epoch_logs["val_" .. nm] = vvalues[i] end
       end
@@ -594,10 +610,10 @@ function Model:evaluate_generator(...)
   local who = "evaluate_generator"
   local o = parse(who, EVAL_NAMES, table.pack(...))
   local src, steps, verbose = common(who, o)
-  if not self._trainer and not self._pending_compile then
+  if not self._trainer and not self._compiled and not self._pending_compile then
     error(who .. ": You must compile your model before using it.", 0)
   end
-  local trainer = self.inputs and trainer_for(self, who) or nil
+  local trainer = self.inputs and not per_shape(self) and trainer_for(self, who) or nil
   local bar = verbose == 1 and progbar(steps, 1) or nil
   local values = evaluate_loop(self, who, src, steps, trainer, "", bar and function(step) bar:update(step) end)
   if bar and not steps then end_unknown_bar(bar) end
@@ -620,7 +636,7 @@ function Model:predict_generator(...)
     end
     step = step + 1
     local xl, _, _, n = batch_data(self, who, where, b, false)
-    local p = predictor_for(self)
+    local p = predictor_for(self, xl, who)
     local res = run_c(who, where, p.predict, p, xl, n)
     for k, t in ipairs(res) do
       outs[k] = outs[k] or {}

@@ -128,10 +128,7 @@ local function engine_shape(s, who, what)
   local out = {}
   for i, d in ipairs(s) do
     if d == K.None or d == -1 then
-      if i ~= 1 then
-        error(string.format("%s: %s: only the batch dimension may be None (dimension %d is unknown)", who, what, i), 4)
-      end
-      out[i] = -1
+      out[i] = -1   -- the batch, or a length known only from the data (a None axis)
     elseif math.type(d) ~= "integer" or d < 1 then
       error(string.format("%s: %s must hold positive integers, got %s", who, what, tostring(d)), 4)
     else
@@ -160,7 +157,11 @@ function Layer._init(self, o)
     bis = engine_shape(o.batch_input_shape, self.class_name, "batch_input_shape")
   elseif o.input_shape then
     local s = engine_shape(o.input_shape, self.class_name, "input_shape")
-    if s[1] == -1 then error(self.class_name .. ": input_shape must not include the batch dimension", 4) end
+    -- a leading None is a time axis of any length for the layers made for one
+    -- (_none_length_ok, set in layers_rnn.lua and layers_conv.lua)
+    if s[1] == -1 and not self._none_length_ok then
+      error(self.class_name .. ": input_shape must not include the batch dimension", 4)
+    end
     bis = {o.batch_size or -1}
     for i, d in ipairs(s) do bis[i + 1] = d end
   elseif o.input_dim then
@@ -288,11 +289,10 @@ function Layer:__call_layer(x, kwargs)
         getmetatable(t) == core.Tensor and "a concrete tensor" or type(t)), 2)
     end
   end
-  local arg = single and inputs[1] or inputs
   if not self.built and self._batch_input_shape and single and self.class_name ~= "InputLayer" then
     local want, got = self._batch_input_shape, inputs[1].shape
     local ok = #want == #got
-    for i = 2, #want do if ok and want[i] ~= got[i] then ok = false end end
+    for i = 2, #want do if ok and want[i] ~= got[i] and want[i] ~= -1 then ok = false end end
     if not ok then
       if #want == #got and #want >= 2 then
         local only_last = true
@@ -317,13 +317,28 @@ function Layer:__call_layer(x, kwargs)
       if not ok2 then error(err2, 2) end
     end
   end
+  local out, outs = self:_apply(inputs, single, kwargs, 3)
+  local rec = {inputs = inputs, outputs = outs, kwargs = kwargs}
+  table.insert(self._inbound, rec)
+  for i, o in ipairs(outs) do
+    local m = o:meta()
+    m.layer, m.node_index, m.tensor_index = self, #self._inbound, i
+  end
+  if is_node(out) then return outs[1] end
+  return outs
+end
+
+-- run call on built weights: the outputs as call returned them and as a list
+-- of nodes of their own, with the input's mask passed along
+function Layer:_apply(inputs, single, kwargs, level)
+  local arg = single and inputs[1] or inputs
   local ok, out = pcall(self.call, self, arg, kwargs)
   if not ok then
     -- engine messages gain the layer's name
     if type(out) == "string" and not out:find(self.name, 1, true) then
       out = self:_msg("%s", out:gsub("^[^:]*:%d+: ", ""))
     end
-    error(out, 2)
+    error(out, level)
   end
   local outs = as_list(out)
   -- a layer's output must be a node of its own (history is kept per node)
@@ -335,16 +350,23 @@ function Layer:__call_layer(x, kwargs)
       outs[i] = K.identity(outs[i])
     end
   end
-  local rec = {inputs = inputs, outputs = outs, kwargs = kwargs}
-  table.insert(self._inbound, rec)
   -- layers that keep the time axis pass a mask along (Keras's supports_masking)
   local in_mask = single and inputs[1]:meta().mask or nil
-  for i, o in ipairs(outs) do
+  for _, o in ipairs(outs) do
     local m = o:meta()
-    m.layer, m.node_index, m.tensor_index = self, #self._inbound, i
     if in_mask ~= nil and self.supports_masking and m.mask == nil then m.mask = in_mask end
   end
-  if is_node(out) then return outs[1] end
+  return out, outs
+end
+
+-- the same call again on other inputs (a model resolving a None length):
+-- nothing is recorded, no weight is made; the outputs as a list
+function Layer:_replay(inputs, kwargs)
+  if not self.built then error(self:_msg("cannot be re-traced before it is built"), 0) end
+  if self.activity_regularizer then
+    error(self:_msg("activity_regularizer is not supported in a model with a None (variable-length) axis"), 0)
+  end
+  local _, outs = self:_apply(inputs, #inputs == 1, kwargs, 0)
   return outs
 end
 
@@ -694,9 +716,19 @@ local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(sel
     error(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)), 4)
   end
 end)
+local function refuse_none(self, s)
+  for i = 2, #s do
+    if s[i] < 0 then
+      error(self:_msg("input shape %s has a None (variable-length) axis; %s needs every length known "
+        .. "(give the Input or the first layer a fixed length)", shape_str(s), self.class_name), 0)
+    end
+  end
+end
+
 function Flatten:call(x)
   local s = x.shape
   if #s < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(s)), 0) end
+  refuse_none(self, s)
   if #s == 2 then return K.identity(x) end
   return K.reshape(x, {s[1], per_sample(s)})
 end
@@ -715,6 +747,7 @@ local Reshape = define("Reshape", {"target_shape"}, {"target_shape"}, function(s
 end, {first_is_sequence = true})
 function Reshape:call(x)
   local s = x.shape
+  refuse_none(self, s)
   local total = per_sample(s)
   local t, known, unknown = {s[1]}, 1, nil
   for i, d in ipairs(self.target_shape) do

@@ -151,7 +151,7 @@ local function conv_build(self, shape)
     local ext, big = {}, false
     for i = 1, rank do
       ext[i] = (self.kernel_size[i] - 1) * self.dilation_rate[i] + 1
-      if ext[i] > size[i] then big = true end
+      if size[i] >= 0 and ext[i] > size[i] then big = true end   -- a None length is checked per length
     end
     if big then
       local dil = ""
@@ -240,7 +240,7 @@ local function pool_class(name, prefix, rank, op)
     local size = spatial(self, shape, rank)
     if self.padding == "valid" then
       for i = 1, rank do
-        if self.pool_size[i] > size[i] then
+        if size[i] >= 0 and self.pool_size[i] > size[i] then
           error(self:_msg("pool size %s is larger than the input %s (padding 'valid')", dims_str(self.pool_size),
             dims_str(size)), 0)
         end
@@ -284,7 +284,7 @@ layers.AvgPool1D, layers.AvgPool2D = layers.AveragePooling1D, layers.AveragePool
 local function spatial_mean(x, axes)
   local s = x.shape
   local rows, cols = #s == 4 and s[2] or 1, s[#s - 1]
-  if rows * cols > 65535 then return K.mean(x, axes) end
+  if rows < 0 or cols < 0 or rows * cols > 65535 then return K.mean(x, axes) end   -- < 0: a None length
   local y = K.apply("avg_pool2d", {x}, {i = {rows, cols, rows, cols, 0, 0, 0, 0}})
   return K.apply("reshape", {y}, {shape = {s[1], s[#s]}})
 end
@@ -308,6 +308,7 @@ global_pool("GlobalMaxPooling1D", "global_max_pooling1d", 1, K.max)
 global_pool("GlobalAveragePooling2D", "global_average_pooling2d", 2, spatial_mean)
 global_pool("GlobalMaxPooling2D", "global_max_pooling2d", 2, K.max)
 layers.GlobalAvgPool1D, layers.GlobalMaxPool1D = layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D
+
 layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D
 
 -- ---- padding and cropping ----
@@ -360,7 +361,7 @@ local function pad_class(name, prefix, rank, key, default, op)
       local a = self[key]
       local rows = rank == 2 and size[1] - a[1] - a[2] or 1
       local cols = size[rank] - a[3] - a[4]
-      if rows < 1 or cols < 1 then
+      if (rows < 1 and size[1] >= 0) or (cols < 1 and size[rank] >= 0) then   -- a None length: checked per length
         error(self:_msg("cropping %s leaves nothing of an input of shape %s", 
           rank == 1 and string.format("(%d, %d)", a[3], a[4])
             or string.format("((%d, %d), (%d, %d))", a[1], a[2], a[3], a[4]), shape_str(shape)), 0)
@@ -439,5 +440,11 @@ end
 
 sdrop_class("SpatialDropout1D", "spatial_dropout1d", 1)
 sdrop_class("SpatialDropout2D", "spatial_dropout2d", 2)
+
+-- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
+for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+                      "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D"} do
+  layers[name]._none_length_ok = true
+end
 
 return true

@@ -132,6 +132,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
   no_constraint("Embedding", o, "embeddings_constraint")
   self.mask_zero = bool(o.mask_zero, false)
   local len = o.input_length
+  if len == K.None then len = nil end   -- Keras's input_length=None: any length
   if len ~= nil and not (math.type(len) == "integer" and len >= 1) and type(len) ~= "table" then
     error("Embedding: input_length must be a positive integer, got " .. tostring(len), 4)
   end
@@ -147,7 +148,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
       end
       self._batch_input_shape = s
     else
-      self._batch_input_shape = nil   -- (None,) in Keras: built from the first data
+      self._batch_input_shape = {o.batch_size or -1, -1}   -- (None, None) in Keras: any length
     end
   end
   take_batch(self)
@@ -701,6 +702,16 @@ function TimeDistributed:call(x, kwargs)
   end
   if LAST_AXIS[l.class_name] then
     y = one(x)
+  elseif T < 0 then
+    -- a None time axis: a model traces this call again for every concrete
+    -- length (and folds the time axis then), so here the output only needs
+    -- its shape: the wrapped layer's on one step, under (batch, None)
+    local rest = {s[1]}
+    for i = 3, #s do rest[#rest + 1] = s[i] end
+    local ys = one(core.input(rest)).shape
+    local shape = {s[1], -1}
+    for i = 2, #ys do shape[#shape + 1] = ys[i] end
+    y = core.input(shape)
   elseif s[1] < 0 then
     -- an unknown batch: fold the time axis into it, (batch * T, ...), as Keras does
     local folded = {s[1] * T}
@@ -740,6 +751,11 @@ function TimeDistributed:reset_states() if self.layer.reset_states then self.lay
 function TimeDistributed:get_config()
   return {name = self.name, trainable = self.trainable,
           layer = {class_name = self.layer.class_name, config = self.layer:get_config()}}
+end
+
+-- layers whose input_shape may start with a None time axis (layers.lua)
+for _, name in ipairs{"Embedding", "Masking", "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"} do
+  if L[name] then L[name]._none_length_ok = true end
 end
 
 -- ---- masked pooling ----

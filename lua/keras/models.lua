@@ -316,7 +316,7 @@ function Model:call(x)
   for i, t in ipairs(self.inputs) do
     local a, b = t.shape, xs[i].shape
     local ok = #a == #b
-    for k = 2, #a do if a[k] ~= b[k] then ok = false end end
+    for k = 2, #a do if a[k] ~= b[k] and a[k] ~= -1 then ok = false end end
     if not ok then
       error(string.format("Model %s: input %d expected shape %s, got %s", self.name, i, shape_str(a), shape_str(b)), 0)
     end
@@ -393,7 +393,7 @@ function Sequential._getters.layers(self)
 end
 
 local function seq_reset(self)
-  self._trainer, self._predictor, self._compiled = nil, nil, nil
+  self._trainer, self._predictor, self._compiled, self._variants = nil, nil, nil, nil
 end
 
 -- apply the layers from index `from` on, starting from the current output
@@ -554,7 +554,7 @@ local function fit_shape(t, node_shape, who, what, name)
     s = t.shape
   end
   local ok = #s == #node_shape
-  for i = 2, #s do if s[i] ~= node_shape[i] then ok = false end end
+  for i = 2, #s do if s[i] ~= node_shape[i] and node_shape[i] ~= -1 then ok = false end end
   if ok and node_shape[1] ~= -1 and s[1] % node_shape[1] ~= 0 then ok = false end
   if not ok then
     local want = {}
@@ -638,10 +638,13 @@ end
 
 -- Keras 2.2.4: compile(optimizer, loss, metrics, loss_weights, sample_weight_mode,
 -- weighted_metrics, target_tensors)
+-- (plan_cache_size: lkeras's, for models with None-length axes)
 local COMPILE_SPEC = call_spec("compile", {"optimizer", "loss", "metrics", "loss_weights", "sample_weight_mode",
                                       "weighted_metrics", "target_tensors"},
                           {loss = "keyed", metrics = "keyed", loss_weights = "keyed", sample_weight_mode = "keyed",
                            weighted_metrics = "keyed", target_tensors = "keyed"})
+COMPILE_SPEC.allowed.plan_cache_size = true
+COMPILE_SPEC.known.plan_cache_size = true
 
 function Model:compile(...)
   local o = args_parse(COMPILE_SPEC, 3, ...)
@@ -669,7 +672,38 @@ function Model:_compile(o, level)
   if o.target_tensors ~= nil then
     error("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)", level)
   end
+  local pcs = o.plan_cache_size
+  if pcs ~= nil and (math.type(pcs) ~= "integer" or pcs < 1) then
+    error("compile: plan_cache_size must be an integer >= 1, got " .. tostring(pcs), level)
+  end
   local optimizer = keras.optimizers.get(o.optimizer, level)
+  local g = self:_training_graph(o, self.outputs, level)
+  if self:_has_none() then
+    -- graphs with a None length are compiled per input shape (see variant_for);
+    -- the optimizer's slots exist from now on, shared by them all
+    local ok, err = pcall(optimizer._ud.bind, optimizer._ud, g.vars)
+    if not ok then error("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", ""), level) end
+    self._trainer = nil
+    self._variants = nil
+  else
+    local ok, trainer = pcall(core.trainer, {inputs = self.inputs, targets = g.targets, weights = g.weights,
+      outputs = self.outputs, logs = g.logs, vars = g.vars, optimizer = optimizer._ud})
+    if not ok then error("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), level) end
+    self._trainer = trainer
+  end
+  self._predictor = nil
+  self._targets = g.targets
+  self.optimizer = optimizer
+  self.loss = o.loss
+  self.loss_functions = g.loss_names
+  self.metrics_names = g.log_names
+  self._compiled = o
+  self._pending_compile = nil
+end
+
+-- the loss, the metrics and their placeholders over the model's outputs (or
+-- the same outputs traced again for one input shape)
+function Model:_training_graph(o, outputs, level)
   local names = self.output_names
   local loss_specs = per_output(o.loss, names, "compile", "loss")
   local lw = per_output(o.loss_weights, names, "compile", "loss_weights", 1.0)
@@ -678,7 +712,7 @@ function Model:_compile(o, level)
   local targets, weights, logs, log_names = {}, {}, {}, {"loss"}
   local total
   local out_losses, loss_names = {}, {}
-  for i, y_pred in ipairs(self.outputs) do
+  for i, y_pred in ipairs(outputs) do
     local fn, lname = keras.losses.get(loss_specs[i], level)
     loss_names[i] = lname
     local s = y_pred.shape
@@ -704,7 +738,7 @@ function Model:_compile(o, level)
     end
   end
   local used = {}
-  for i, y_pred in ipairs(self.outputs) do
+  for i, y_pred in ipairs(outputs) do
     local s = y_pred.shape
     -- Keras 2.2.4: each output's metrics, then its weighted_metrics, named
     -- weighted_<name> and weighted by the sample weights as the loss is
@@ -735,30 +769,193 @@ function Model:_compile(o, level)
   end
   local vars = {}
   for _, w in ipairs(self:_weight_records(true)) do vars[#vars + 1] = w.node end
-  local ok, trainer = pcall(core.trainer, {inputs = self.inputs, targets = targets, weights = weights,
-    outputs = self.outputs, logs = logs, vars = vars, optimizer = optimizer._ud})
-  if not ok then error("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), level) end
-  self._trainer = trainer
-  self._predictor = nil
-  self._targets = targets
-  self.optimizer = optimizer
-  self.loss = o.loss
-  self.loss_functions = loss_names
-  self.metrics_names = log_names
-  self._compiled = o
-  self._pending_compile = nil
+  return {targets = targets, weights = weights, logs = logs, log_names = log_names, loss_names = loss_names,
+          vars = vars}
 end
 
-local function trainer_for(self, who)
+-- ---- None lengths: a concrete graph, trainer and plans per input shape ----
+-- A model whose inputs have a None axis past the batch (Input{shape={keras.None, 8}},
+-- an Embedding without input_length) keeps its layer graph with those axes
+-- unknown. Data of a given shape gets a variant: the recorded layer calls
+-- traced again on inputs of that shape (same weights), the loss and metrics
+-- over them, and a C trainer whose plans and arena fit that shape. Variants
+-- are cached by shape, least recently used out (compile's plan_cache_size,
+-- default 8), so a length seen before costs no new compilation. All variants
+-- share one optimizer and its slots, and one arena (they never run at once).
+
+M.DEFAULT_PLAN_CACHE_SIZE = 8
+
+function Model:_has_none()
+  for _, t in ipairs(self.inputs or {}) do
+    local s = t.shape
+    for i = 2, #s do if s[i] < 0 then return true end end
+  end
+  return false
+end
+
+-- kwargs of a recorded call with its tensors replaced by their traced copies
+local function map_kwargs(kwargs, map, layer)
+  if kwargs == nil then return nil end
+  local function one(v, k)
+    if not is_node(v) then return v end
+    local m = map[v]
+    if not m then
+      error(string.format("%s: its call argument '%s' is a tensor made outside the model's layers; it cannot be "
+        .. "traced again for a new length", layer.name, tostring(k)), 0)
+    end
+    return m
+  end
+  local out = {}
+  for k, v in pairs(kwargs) do
+    if is_plain(v) then
+      local l = {}
+      for i, x in pairs(v) do l[i] = one(x, k) end
+      out[k] = l
+    else
+      out[k] = one(v, k)
+    end
+  end
+  return out
+end
+
+-- the model's recorded layer calls run again on new input nodes: the outputs
+local function replay(model, xs)
+  local map = {}
+  for i, t in ipairs(model.inputs) do map[t] = xs[i] end
+  for _, c in ipairs(model._calls) do
+    local layer = c.layer
+    if layer.class_name ~= "InputLayer" then
+      local ins = {}
+      for i, t in ipairs(c.rec.inputs) do
+        ins[i] = map[t]
+        if not ins[i] then error(string.format("%s: an input cannot be traced again", layer.name), 0) end
+      end
+      local outs
+      if layer._calls and layer.inputs then
+        outs = replay(layer, ins)
+      else
+        outs = layer:_replay(ins, map_kwargs(c.rec.kwargs, map, layer))
+      end
+      for i, t in ipairs(c.rec.outputs) do map[t] = outs[i] end
+    end
+  end
+  local outs = {}
+  for i, t in ipairs(model.outputs) do outs[i] = map[t] end
+  return outs
+end
+
+local function shape_key(xl)
+  local parts = {}
+  for i, t in ipairs(xl) do
+    local s, p = t.shape, {}
+    for k = 2, #s do p[#p + 1] = s[k] end
+    parts[i] = table.concat(p, "x")
+  end
+  return table.concat(parts, ";")
+end
+
+-- the trainer for data xl (concrete tensors, one per input); train: one with
+-- the loss and the optimizer (the model must be compiled)
+local function variant_for(self, xl, train, who)
+  local cache = self._variants
+  if not cache then
+    local cap = (self._compiled and self._compiled.plan_cache_size) or M.DEFAULT_PLAN_CACHE_SIZE
+    cache = {map = {}, order = {}, capacity = cap, compilations = 0, hits = 0}
+    self._variants = cache
+  end
+  local key = (train and "t:" or "p:") .. shape_key(xl)
+  local v = cache.map[key]
+  if v then
+    cache.hits = cache.hits + 1
+    for i, k in ipairs(cache.order) do
+      if k == key then table.remove(cache.order, i); break end
+    end
+    cache.order[#cache.order + 1] = key
+    return v
+  end
+  local xs = {}
+  for i, t in ipairs(self.inputs) do
+    local s, d = t.shape, xl[i].shape
+    local cs = {s[1]}
+    for k = 2, #s do cs[k] = d[k] end
+    xs[i] = core.input(cs)
+  end
+  local ok, outs = pcall(replay, self, xs)
+  if not ok then
+    error(string.format("%s: the model cannot run on inputs of shape %s: %s", who, shape_key(xl),
+      tostring(outs):gsub("^[^:]*:%d+: ", "")), 0)
+  end
+  local spec = {inputs = xs, outputs = outs}
+  v = {inputs = xs, outputs = outs}
+  if train then
+    local g = self:_training_graph(self._compiled, outs, 0)
+    spec.targets, spec.weights, spec.logs, spec.vars = g.targets, g.weights, g.logs, g.vars
+    spec.optimizer, spec.keep_optimizer = self.optimizer._ud, true
+    v.targets = g.targets
+  end
+  -- the variants never run at once: they share one arena (as big as the largest needs)
+  local last = cache.order[#cache.order]
+  if last then spec.share_arena = cache.map[last].trainer end
+  local tok, trainer = pcall(core.trainer, spec)
+  if not tok then error(who .. ": " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), 0) end
+  v.trainer = trainer
+  cache.compilations = cache.compilations + 1
+  if #cache.order >= cache.capacity then
+    -- dropped, not freed here: a loop of it may be running (a callback of its
+    -- fit can come here); the collector frees it once nothing holds it
+    local old = table.remove(cache.order, 1)
+    cache.map[old] = nil
+  end
+  cache.map[key] = v
+  cache.order[#cache.order + 1] = key
+  return v
+end
+
+-- how the per-shape cache stands: {size, capacity, compilations, hits, shapes}
+function Model:plan_cache_info()
+  local c = self._variants
+  local cap = (self._compiled and self._compiled.plan_cache_size) or M.DEFAULT_PLAN_CACHE_SIZE
+  if not c then return {size = 0, capacity = cap, compilations = 0, hits = 0, shapes = {}} end
+  local shapes = {}
+  for i, k in ipairs(c.order) do shapes[i] = k end
+  return {size = #c.order, capacity = c.capacity, compilations = c.compilations, hits = c.hits, shapes = shapes}
+end
+
+-- the trainer for data xl (the input tensors); yl: targets to check against
+-- a None-length model's concrete targets
+local function trainer_for(self, who, xl, yl)
   if self._pending_compile and self.inputs then self:_compile(self._pending_compile, 4) end
-  if not self._trainer then
+  if not self._compiled then
     error(who .. ": You must compile your model before using it.", 3)
   end
-  return self._trainer
+  if self._trainer then return self._trainer end
+  if not xl then   -- callers must pass the batch's data: it picks the trainer
+    error(who .. ": internal error: a model with a None axis needs the data to choose its trainer", 3)
+  end
+  local ok, v = pcall(variant_for, self, xl, true, who)
+  if not ok then error(v, 3) end
+  for i, t in ipairs(yl or {}) do
+    local want, got = v.targets[i].shape, t.shape
+    local same = #want == #got
+    for k = 2, #want do if want[k] ~= got[k] then same = false end end
+    if not same then
+      error(string.format("%s: target '%s' has shape %s but the model's output for inputs of shape %s is %s", who,
+        self.output_names[i], shape_str(got), shape_key(xl), shape_str(want)), 3)
+    end
+  end
+  return v.trainer
 end
 
-local function predictor_for(self)
+-- for loops over batches (generators): the trainer for this batch's data
+function Model:_trainer_for(who, xl, yl) return trainer_for(self, who, xl, yl) end
+
+local function predictor_for(self, xl, who)
   if self._trainer then return self._trainer end
+  if self:_has_none() then
+    local ok, v = pcall(variant_for, self, xl, self._compiled ~= nil, who)
+    if not ok then error(v, 3) end
+    return v.trainer
+  end
   if not self._predictor then
     self._predictor = core.trainer{inputs = self.inputs, outputs = self.outputs}
   end
@@ -804,7 +1001,7 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
   local yl
   if y ~= nil then
     if self._pending_compile then self:_compile(self._pending_compile, 4) end
-    if not self._trainer then error(who .. ": You must compile your model before using it.", 3) end
+    if not self._compiled then error(who .. ": You must compile your model before using it.", 3) end
     yl = data_list(y, self.output_names, who, "target")
     for i, t in ipairs(yl) do
       yl[i] = fit_shape(t, self._targets[i].shape, who, "target", self.output_names[i])
@@ -901,7 +1098,7 @@ function Model:fit(...)
   end
   if o.y == nil then error("fit: missing y (targets)", 2) end
   local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
-  local trainer = trainer_for(self, who)
+  local trainer = trainer_for(self, who, xl, yl)
   -- validation
   local vx, vy, vsw
   if o.validation_data then
@@ -960,6 +1157,7 @@ function Model:fit(...)
         return self.stop_training
       end
     end
+    if not self._trainer then trainer = trainer_for(self, who, xl) end   -- a None-length model's, from its cache
     local exl, eyl, eswl, eshuffle = xl, yl, swl, shuffle
     if shuffle == "batch" then   -- Keras: whole batches in a random order, the last partial one last
       exl, eyl, eswl = batch_shuffle({xl, yl, swl}, n, batch_size)
@@ -970,7 +1168,8 @@ function Model:fit(...)
     if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
     local logs = logs_table(names, values)
     if vx then
-      local vok, vvalues = pcall(trainer.evaluate, trainer, vx, vy, vsw, batch_size)
+      local vtrainer = self._trainer or trainer_for(self, who, vx, vy)
+      local vok, vvalues = pcall(vtrainer.evaluate, vtrainer, vx, vy, vsw, batch_size)
       if not vok then error(tostring(vvalues):gsub("^[^:]*:%d+: ", ""), 2) end
       for i, nm in ipairs(names) do logs["val_" .. nm] = vvalues[i] end
     end
@@ -1009,7 +1208,7 @@ function Model:evaluate(...)
     error("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
   end
   local xl, yl, swl, n = prepare(self, "evaluate", o.x, o.y, o.sample_weight)
-  local trainer = trainer_for(self, "evaluate")
+  local trainer = trainer_for(self, "evaluate", xl, yl)
   local fn
   local bar
   if verbose == 1 and keras.callbacks then
@@ -1053,7 +1252,8 @@ function Model:predict(...)
   end
   local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
   local bar = verbose == 1 and keras.callbacks and keras.callbacks._progbar(nsamples(xl[1]), 1)
-  local ok, outs = pcall(predictor_for(self).predict, predictor_for(self), xl, batch_size)
+  local p = predictor_for(self, xl, "predict")
+  local ok, outs = pcall(p.predict, p, xl, batch_size)
   if not ok then error(predict_error(self, "predict", outs), 2) end
   if bar then bar:update(nsamples(xl[1])) end
   if #outs == 1 then return outs[1] end
@@ -1063,7 +1263,7 @@ end
 function Model:predict_on_batch(x)
   local xl = prepare(self, "predict_on_batch", x, nil, nil, nil, true)
   local n = nsamples(xl[1])
-  local p = predictor_for(self)
+  local p = predictor_for(self, xl, "predict_on_batch")
   local ok, outs = pcall(p.predict, p, xl, math.max(n, 1))
   if not ok then error(predict_error(self, "predict_on_batch", outs), 2) end
   if #outs == 1 then return outs[1] end
@@ -1098,7 +1298,7 @@ for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
 local function one_batch(self, who, method, ...)
   local o = args_parse(ON_BATCH_SPEC[who], 3, ...)
   local xl, yl, swl = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
-  local trainer = trainer_for(self, who)
+  local trainer = trainer_for(self, who, xl, yl)
   local ok, values = pcall(trainer[method], trainer, xl, yl, swl)
   if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 3) end
   return unpack_logs(self, values)

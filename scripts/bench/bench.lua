@@ -32,8 +32,10 @@ local function rmsprop() return keras.optimizers.RMSprop{lr = 0.001, rho = 0.9} 
 
 local WORKLOADS = {}
 local ORDER = {}
-local function workload(name, samples, batch, epochs, build)
-  WORKLOADS[name] = {build = build, samples = samples, batch = batch, epochs = epochs}
+-- bucketed: build returns the model and a list of length buckets ({x, y, len}),
+-- trained batch by batch (see run_buckets) instead of by fit
+local function workload(name, samples, batch, epochs, build, bucketed)
+  WORKLOADS[name] = {build = build, samples = samples, batch = batch, epochs = epochs, bucketed = bucketed}
   ORDER[#ORDER + 1] = name
 end
 
@@ -155,6 +157,48 @@ workload("embed_lstm", 2000, 32, 4, function(n)
   return model, keras.random.randint(20000, {n, 80}), keras.random.randint(2, {n, 1})
 end)
 
+-- ---- None-length sequences (issue 11): the embed_lstm classifier without
+-- input_length, its batches in 8 length buckets (10, 20, ..., 80 steps, an
+-- equal share of the samples each), trained batch by batch with
+-- train_on_batch in a shuffled order of batches; and its fixed-length twin,
+-- the same model at the buckets' mean length (45) on the same samples, so
+-- the same total timesteps, the same number of batches and the same loop.
+-- Both report samples*timesteps per second (train_timesteps_per_s). Their
+-- PyTorch twin: scripts/bench/torch_lstm_varlen.py. ----
+
+local function embed_lstm_model(len)
+  local model = keras.Sequential{
+    L.Embedding{20000, 256, input_length = len},
+    L.LSTM(128),
+    L.Dropout(0.5),
+    L.Dense{1, activation = "sigmoid"},
+  }
+  model:compile{loss = "binary_crossentropy", optimizer = rmsprop()}
+  return model
+end
+
+-- n samples in buckets of the given lengths: a list of {x = (m, T) ids, y = (m, 1)}
+local function buckets(n, lengths)
+  local out, per = {}, math.max(n // #lengths, 1)
+  for i, T in ipairs(lengths) do
+    out[i] = {x = keras.random.randint(20000, {per, T}), y = keras.random.randint(2, {per, 1}), len = T}
+  end
+  return out
+end
+
+local BUCKETS = {10, 20, 30, 40, 50, 60, 70, 80}
+workload("lstm_varlen", 2048, 32, 4, function(n)
+  return embed_lstm_model(nil), buckets(n, BUCKETS)
+end, true)
+
+workload("lstm_fixedlen", 2048, 32, 4, function(n)
+  local b = buckets(n, {45})
+  -- as many samples as the buckets hold together
+  b[1] = {x = keras.random.randint(20000, {(n // #BUCKETS) * #BUCKETS, 45}),
+          y = keras.random.randint(2, {(n // #BUCKETS) * #BUCKETS, 1}), len = 45}
+  return embed_lstm_model(45), b
+end, true)
+
 -- ---- end of the recurrent workloads ----
 
 -- ---------------------------------------------------------------- arguments
@@ -227,29 +271,77 @@ local epochs = opts.epochs or w.epochs
 local model, x, y = w.build(n)
 local n_params = model:count_params()
 local rss_before_train = vm("VmHWM")
+local bucket_list, timesteps, steps
+if w.bucketed then
+  -- x is the list of buckets: n counts their samples, timesteps their samples * lengths
+  bucket_list, n, timesteps, steps = x, 0, 0, 0
+  for _, b in ipairs(bucket_list) do
+    local m = b.x.shape[1]
+    n, timesteps, steps = n + m, timesteps + m * b.len, steps + (m + batch - 1) // batch
+  end
+  x, y = {}, {}
+  for k, b in ipairs(bucket_list) do x[k], y[k] = b.x, b.y end
+end
+
+-- bucketed training: every epoch the batches of every bucket (each bucket's
+-- samples shuffled) in a shuffled order, one train_on_batch each
+local function run_buckets()
+  local epoch_times, losses = {}, {}
+  for _ = 1, epochs do
+    local t = now()
+    local list = {}
+    for _, b in ipairs(bucket_list) do
+      local m = b.x.shape[1]
+      local perm = keras.random.permutation(m) + 1
+      local bx, by = b.x:take(perm), b.y:take(perm)
+      for first = 1, m, batch do
+        local last = math.min(first + batch - 1, m)
+        list[#list + 1] = {bx:slice(first, last), by:slice(first, last), last - first + 1}
+      end
+    end
+    local order = keras.random.permutation(#list)
+    local total = 0
+    for k = 1, #list do
+      local bt = list[math.tointeger(order:get(k)) + 1]
+      total = total + model:train_on_batch(bt[1], bt[2]) * bt[3]
+    end
+    epoch_times[#epoch_times + 1] = now() - t
+    losses[#losses + 1] = total / n
+  end
+  return epoch_times, losses
+end
 
 -- training: one fit call, epochs timed by a callback (fit shuffles every epoch)
 local epoch_times, t0 = {}, nil
-local timer = keras.callbacks.LambdaCallback{
-  on_epoch_begin = function() t0 = now() end,
-  on_epoch_end = function() epoch_times[#epoch_times + 1] = now() - t0 end,
-}
-local history = model:fit(x, y, {batch_size = batch, epochs = epochs, verbose = 0, shuffle = true,
-                                 callbacks = {timer}})
-local losses = history.history.loss
+local losses
+if w.bucketed then
+  epoch_times, losses = run_buckets()
+else
+  local timer = keras.callbacks.LambdaCallback{
+    on_epoch_begin = function() t0 = now() end,
+    on_epoch_end = function() epoch_times[#epoch_times + 1] = now() - t0 end,
+  }
+  local history = model:fit(x, y, {batch_size = batch, epochs = epochs, verbose = 0, shuffle = true,
+                                   callbacks = {timer}})
+  losses = history.history.loss
+end
 local timed_s = 0
 for e = 2, #epoch_times do timed_s = timed_s + epoch_times[e] end
 local timed = #epoch_times - 1
 local train_sps = n * timed / timed_s
-local steps = (n + batch - 1) // batch
+steps = steps or (n + batch - 1) // batch
 
 -- predict: 1 warm-up pass + infer_passes timed passes, median
 local infer_times = {}
 for p = 0, opts.infer_passes do
   local t = now()
-  local out = model:predict(x, {batch_size = batch})
+  if w.bucketed then
+    for _, b in ipairs(bucket_list) do model:predict(b.x, {batch_size = batch}) end
+  else
+    local out = model:predict(x, {batch_size = batch})
+    out = nil -- luacheck: ignore
+  end
   infer_times[#infer_times + 1] = now() - t
-  out = nil -- luacheck: ignore
 end
 local sorted = {}
 for k = 2, #infer_times do sorted[#sorted + 1] = infer_times[k] end
@@ -300,6 +392,8 @@ local fields = {
   {"infer_samples_per_s", num(round(infer_sps, 1))},
   {"infer_pass_s", list(infer_times, 4)},
   {"final_loss", num(round(losses[#losses], 5))},
+  {"train_timesteps_per_s", num(timesteps and round(timesteps * timed / timed_s, 1))},
+  {"infer_timesteps_per_s", num(timesteps and round(timesteps / median, 1))},
   {"data_mb", num(round(data_mb, 1))},
   {"maxrss_mb_before_train", num(round(rss_before_train, 1))},
   {"maxrss_mb_end", num(round(vm("VmHWM"), 1))},

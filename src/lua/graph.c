@@ -76,7 +76,7 @@ static int n_input(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
   kr_shape s;
-  lk_checkshape(L, 1, &s, 1);
+  lk_checkshape(L, 1, &s, 2);
   kr_node *n = kr_node_input(ctx, &s);
   if (!n) return lk_raise(L, ctx);
   lk_pushnode(L, n);
@@ -136,7 +136,7 @@ static int n_op(lua_State *L)
       }
     }
     lua_pop(L, 1);
-    if (lua_getfield(L, 3, "shape") == LUA_TTABLE) lk_checkshape(L, lua_gettop(L), &a.shape, 1);
+    if (lua_getfield(L, 3, "shape") == LUA_TTABLE) lk_checkshape(L, lua_gettop(L), &a.shape, 2);
     lua_pop(L, 1);
   }
   kr_node *in[256];

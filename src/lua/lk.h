@@ -28,7 +28,8 @@ kr_tensor *lk_testtensor(lua_State *L, int idx);
 /* a tensor, a number or a nested table of numbers; the result is on the stack
 ** at the top (a new userdata when converted) and returned */
 kr_tensor *lk_totensor(lua_State *L, int idx);
-/* a sequence of sizes; allow_batch: -1 allowed as the first size */
+/* a sequence of sizes; allow_batch: -1 allowed as the first size; 2: also
+** -1 (KR_NONE, a None length) as any later size (symbolic shapes) */
 void lk_checkshape(lua_State *L, int idx, kr_shape *s, int allow_batch);
 void lk_pushshape(lua_State *L, const kr_shape *s);   /* -1 stays -1; Lua maps it to None */
 

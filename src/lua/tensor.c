@@ -72,13 +72,14 @@ void lk_checkshape(lua_State *L, int idx, kr_shape *s, int allow_batch)
       lua_Integer d = lua_tointegerx(L, -1, &ok);
       lua_pop(L, 1);
       if (!ok) luaL_error(L, "shape: dimension %d is not an integer", i + 1);
-      if (d < 0 && !(allow_batch && i == 0))
+      if (d < 0 && !(allow_batch && i == 0) && !(allow_batch == 2 && d == KR_NONE))
         luaL_error(L, "shape: dimension %d must be >= 0, got %I", i + 1, d);
       s->dim[i] = d;
     }
   }
   for (int i = 0; i < s->ndim; i++)
-    if (s->dim[i] < 0 && !(allow_batch && i == 0)) luaL_error(L, "shape: dimension %d must be >= 0", i + 1);
+    if (s->dim[i] < 0 && !(allow_batch && i == 0) && !(allow_batch == 2 && s->dim[i] == KR_NONE))
+      luaL_error(L, "shape: dimension %d must be >= 0", i + 1);
 }
 
 /* A tensor of shape s must fit in this machine's memory: a bigger one is

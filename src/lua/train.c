@@ -126,6 +126,27 @@ static int o_slots(lua_State *L)
   return 1;
 }
 
+/* opt:bind{variable nodes}: fresh slots for these weights (a model whose
+** trainers are made later, one per input shape, binds at compile) */
+static int o_bind(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_optim *o = check_optim(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, 2);
+  if (n < 0 || n > 100000) return luaL_argerror(L, 2, "bad variable list");
+  kr_tensor **vt = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *vt, 0);
+  for (lua_Integer i = 0; i < n; i++) {
+    lua_geti(L, 2, i + 1);
+    kr_node *v = lk_checknode(L, -1);
+    lua_pop(L, 1);
+    if (v->op != KR_OP_VARIABLE || !v->value) return luaL_error(L, "bind: entry %I is not a variable", i + 1);
+    vt[i] = v->value;
+  }
+  if (kr_optim_bind(o, (int)n, vt) != KR_OK) return lk_raise(L, ctx);
+  return 0;
+}
+
 /* ---- trainer ---- */
 
 typedef struct lk_trainer {
@@ -184,6 +205,9 @@ static int tr_new(lua_State *L)
   s.outputs = node_list(L, 1, "outputs", &s.nout);
   s.logs = node_list(L, 1, "logs", &s.nlog);
   s.vars = node_list(L, 1, "vars", &s.nvar);
+  lua_getfield(L, 1, "keep_optimizer");
+  s.keep_optim = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "optimizer");
   if (!lua_isnil(L, -1)) s.optim = check_optim(L, -1);
   int optidx = lua_gettop(L);
@@ -193,6 +217,8 @@ static int tr_new(lua_State *L)
   lua_pushvalue(L, optidx);
   lua_setiuservalue(L, -2, 1);   /* the optimizer lives as long as the trainer */
   if (!(u->t = kr_trainer_new(ctx, &s))) return lk_raise(L, ctx);
+  if (lua_getfield(L, 1, "share_arena") != LUA_TNIL) kr_trainer_share_arena(u->t, check_trainer(L, -1)->t);
+  lua_pop(L, 1);
   u->nin = s.nin;
   u->ntgt = s.ntgt;
   u->nsw = s.nsw;
@@ -388,6 +414,7 @@ static const luaL_Reg o_methods[] = {
   {"get", o_get},
   {"set", o_set},
   {"slots", o_slots},
+  {"bind", o_bind},
   {"free", o_gc},
   {NULL, NULL}
 };

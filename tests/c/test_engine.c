@@ -67,7 +67,7 @@ static int build(kr_ctx *ctx, model *m, int64_t in, int64_t classes)
   m->opt = kr_optim_new(ctx, &cfg);
   if (!m->opt) return kr_errcode(ctx);
   kr_node *vars[2] = {m->W, m->b};
-  kr_trainer_spec spec = {1, &m->x, 1, &m->t, 1, &m->w, 1, &m->out, 1, &m->loss, 2, vars, m->opt};
+  kr_trainer_spec spec = {1, &m->x, 1, &m->t, 1, &m->w, 1, &m->out, 1, &m->loss, 2, vars, m->opt, 0};
   m->tr = kr_trainer_new(ctx, &spec);
   return m->tr ? KR_OK : kr_errcode(ctx);
 }
@@ -257,6 +257,141 @@ static void test_disconnected(void)
   kr_ctx_free(ctx);
 }
 
+/* trainers sharing one arena (kr_trainer_share_arena), as one model's
+** trainers for several input shapes do: a's fit calls back into the host,
+** which runs b with a larger plan (the arena grows and moves); the results
+** equal those of twins with arenas of their own, and freeing either is safe */
+typedef struct { kr_trainer *other; kr_data *x; int runs; } cb_state;
+
+static int run_other(void *ud, int64_t bi, int64_t bs, int nlogs, const double *cur, const double *mean)
+{
+  (void)bi; (void)bs; (void)nlogs; (void)cur; (void)mean;
+  cb_state *c = ud;
+  kr_tensor *p = NULL;
+  if (kr_trainer_predict(c->other, c->x, 64 + 16 * c->runs, &p) != KR_OK) return 1;
+  kr_tensor_release(p);
+  c->runs++;
+  return 0;
+}
+
+static void test_shared_trainer_arena(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_rng_seed(ctx, 5);
+  model a, b, a2, b2;
+  CHECK(build(ctx, &a, 2, 2) == KR_OK && build(ctx, &a2, 2, 2) == KR_OK);
+  CHECK(build(ctx, &b, 2, 2) == KR_OK && build(ctx, &b2, 2, 2) == KR_OK);
+  kr_trainer_share_arena(a.tr, b.tr);
+  kr_tensor *x, *t, *w;
+  make_data(ctx, 300, &x, &t, &w);
+  kr_data dx = {1, &x}, dt = {1, &t}, dw = {1, &w};
+  int64_t idx[300];
+  for (int i = 0; i < 300; i++) idx[i] = i;
+  double la[1], la2[1], lb[1], lb2[1];
+  cb_state c1 = {b.tr, &dx, 0}, c2 = {b2.tr, &dx, 0};
+  for (int e = 0; e < 3; e++) {
+    CHECK(kr_trainer_fit_epoch(a.tr, &dx, &dt, &dw, idx, 300, 16, run_other, &c1, 0, la) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(a2.tr, &dx, &dt, &dw, idx, 300, 16, run_other, &c2, 0, la2) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(b.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, 0, lb) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(b2.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, 0, lb2) == KR_OK);
+    CHECK(la[0] == la2[0] && lb[0] == lb2[0]);
+  }
+  CHECK(c1.runs == 57 && c2.runs == 57);
+  CHECK(memcmp(KR_DATA(a.Wt), KR_DATA(a2.Wt), 4 * sizeof(float)) == 0);
+  CHECK(memcmp(KR_DATA(b.Wt), KR_DATA(b2.Wt), 4 * sizeof(float)) == 0);
+  destroy(&b);   /* the arena lives on with a */
+  CHECK(kr_trainer_evaluate(a.tr, &dx, &dt, &dw, 300, NULL, NULL, la) == KR_OK);
+  CHECK(kr_trainer_evaluate(a2.tr, &dx, &dt, &dw, 300, NULL, NULL, la2) == KR_OK);
+  CHECK(la[0] == la2[0]);
+  destroy(&a);
+  destroy(&a2);
+  destroy(&b2);
+  kr_tensor_release(x);
+  kr_tensor_release(t);
+  kr_tensor_release(w);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
+/* None lengths (KR_NONE past the batch axis): accepted by inputs and by the
+** ops made for them, refused by name elsewhere and by every plan */
+static void test_none_lengths(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  char buf[128];
+  kr_shape s = {3, {KR_BATCH, KR_NONE, 4}};
+  kr_node *x = kr_node_input(ctx, &s);
+  CHECK(x != NULL);
+  kr_shape bad = {3, {KR_BATCH, -2, 4}};
+  CHECK(kr_node_input(ctx, &bad) == NULL);
+  CHECK(strstr(kr_errmsg(ctx), "Input: dimension 2 must be a positive size or None, got -2") != NULL);
+  /* elementwise and reductions keep or drop the None axis */
+  kr_node *t = kr_op1(ctx, KR_OP_TANH, x, NULL);
+  CHECK(t && kr_shape_eq(&t->shape, &s));
+  kr_attr ra;
+  memset(&ra, 0, sizeof ra);
+  ra.i[0] = 2;   /* axis 1 */
+  kr_node *m = kr_op1(ctx, KR_OP_MEAN, t, &ra);
+  CHECK(m && m->shape.ndim == 2 && m->shape.dim[0] == KR_BATCH && m->shape.dim[1] == 4);
+  /* concat on the None axis stays None; on the last axis adds up */
+  kr_attr ca;
+  memset(&ca, 0, sizeof ca);
+  ca.i[0] = 1;
+  kr_node *cin[2] = {x, t};
+  kr_node *c1 = kr_node_op(ctx, KR_OP_CONCAT, 2, cin, &ca);
+  CHECK(c1 && c1->shape.dim[1] == KR_NONE);
+  ca.i[0] = -1;
+  kr_node *c2 = kr_node_op(ctx, KR_OP_CONCAT, 2, cin, &ca);
+  CHECK(c2 && c2->shape.dim[1] == KR_NONE && c2->shape.dim[2] == 8);
+  /* broadcasting a (4,) bias over (None, None, 4) */
+  kr_shape bs = {1, {4}};
+  kr_tensor *bt = kr_tensor_zeros(ctx, &bs);
+  kr_node *b = kr_node_const(ctx, bt);
+  kr_tensor_release(bt);
+  kr_node *sum = kr_op2(ctx, KR_OP_ADD, x, b, NULL);
+  CHECK(sum && kr_shape_eq(&sum->shape, &s));
+  /* reshape: axes of size 1 may come and go around a None axis, nothing else */
+  kr_attr rs;
+  memset(&rs, 0, sizeof rs);
+  rs.shape = (kr_shape){4, {KR_BATCH, KR_NONE, 4, 1}};
+  kr_node *r1 = kr_op1(ctx, KR_OP_RESHAPE, x, &rs);
+  CHECK(r1 && kr_shape_eq(&r1->shape, &rs.shape));
+  rs.shape = (kr_shape){2, {KR_BATCH, 16}};
+  CHECK(kr_op1(ctx, KR_OP_RESHAPE, x, &rs) == NULL);
+  CHECK(strstr(kr_errmsg(ctx),
+               "reshape: cannot reshape (None, None, 4) to (None, 16): a None (variable-length) axis") != NULL);
+  /* slicing the None axis, and ops without a None rule, are refused by name */
+  kr_attr sa;
+  memset(&sa, 0, sizeof sa);
+  sa.i[0] = 1; sa.i[1] = 0; sa.i[2] = 1;
+  CHECK(kr_op1(ctx, KR_OP_SLICE, x, &sa) == NULL);
+  CHECK(strstr(kr_errmsg(ctx), "cannot slice a None (variable-length) axis") != NULL);
+  kr_attr bm;
+  memset(&bm, 0, sizeof bm);
+  bm.i[1] = 1;
+  CHECK(kr_op2(ctx, KR_OP_BATCH_MATMUL, x, x, &bm) == NULL);
+  CHECK(strstr(kr_errmsg(ctx),
+               "batch_matmul: input 1 has a None (variable-length) axis, shape (None, None, 4)") != NULL);
+  /* 1-D padding keeps the None steps axis None */
+  kr_attr pa;
+  memset(&pa, 0, sizeof pa);
+  pa.i[2] = 1; pa.i[3] = 2;
+  kr_node *pd = kr_op1(ctx, KR_OP_PAD2D, x, &pa);
+  CHECK(pd && kr_shape_eq(&pd->shape, &s));
+  kr_node_release(pd);
+  /* no plan over a None axis */
+  kr_plan *p = kr_plan_new(ctx, 1, &sum, 1, &x, 4, 0);
+  CHECK(p == NULL);
+  CHECK_MSG(strstr(kr_errmsg(ctx), "has a None (variable-length) axis; a plan needs every length known") != NULL,
+            "%s", kr_errmsg(ctx));
+  CHECK(strcmp(kr_shape_str(&s, buf, sizeof buf), "(None, None, 4)") == 0);
+  CHECK(kr_shape_has_none(&s) && !kr_shape_has_none(&bs));
+  kr_node *all[] = {x, t, m, c1, c2, b, sum, r1};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) kr_node_release(all[i]);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
 /* plans without memory of their own: two bound in turn to one arena give
 ** what their owning twins give; an unbound plan refuses to run */
 static void test_shared_arena(void)
@@ -342,6 +477,8 @@ int main(void)
   test_training();
   test_batch_begin();
   test_disconnected();
+  test_none_lengths();
+  test_shared_trainer_arena();
   test_shared_arena();
   test_alloc_failures();
   return check_report("test_engine");

@@ -1,22 +1,24 @@
 -- fastText-style text classification (Keras's examples/imdb_fasttext.py):
 -- an Embedding with no input_length (a time axis of length None), averaged over
--- time by GlobalAveragePooling1D, then one sigmoid unit; with bi-grams added as
--- extra tokens as Keras's example does for ngram_range = 2. There is no IMDB
+-- time by GlobalAveragePooling1D, then one sigmoid unit; `lkeras
+-- imdb_fasttext.lua 2` adds bi-grams as extra tokens, as Keras's example does
+-- for ngram_range = 2. There is no IMDB
 -- download here: the "reviews" are made up, positive when they hold more words
--- from a "good" band of the vocabulary, and a phrase ("not" followed by a good
--- word) flips a good word to bad -- which only the bi-grams can see.
---   lkeras scripts/examples/imdb_fasttext.lua   (LKERAS_QUICK=1: a tiny run)
+-- from a "good" band of the vocabulary than from a "bad" one, and "not" before
+-- a word flips it (only the bi-grams can see that).
+--   lkeras scripts/examples/imdb_fasttext.lua [ngram_range]   (LKERAS_QUICK=1: a tiny run)
 local keras = keras or require "keras"
 local L = keras.layers
 local quick = os.getenv("LKERAS_QUICK")
 
 keras.random.seed(9)
 math.randomseed(9)
-local ngram_range, max_features = 2, quick and 500 or 5000
+local ngram_range = tonumber(arg and arg[1]) or 1   -- 2 adds bi-gram features, as in Keras's example
+local max_features = quick and 500 or 1000
 local maxlen, batch_size, embedding_dims = 60, 32, 50
-local epochs = quick and 1 or 5
+local epochs = quick and 1 or 10
 local NOT = 3                              -- the word "not"
-local band = max_features // 10            -- 10..band+9 good, band+10..2*band+9 bad
+local band = max_features // 5             -- 10..band+9 good, band+10..2*band+9 bad
 
 local function review()
   local n, s, score = math.random(10, maxlen - 10), {}, 0
@@ -24,9 +26,9 @@ local function review()
   while k <= n do
     local w = math.random(10, max_features - 1)
     local good, bad = w < band + 10, w >= band + 10 and w < 2 * band + 10
-    if good and k < n and math.random() < 0.3 then
+    if (good or bad) and k < n and math.random() < 0.15 then   -- "not good" is bad, "not bad" good
       s[k], s[k + 1] = NOT, w
-      score, k = score - 1, k + 2
+      score, k = score + (good and -1 or 1), k + 2
     else
       s[k] = w
       if good then score = score + 1 elseif bad then score = score - 1 end
@@ -87,4 +89,4 @@ print(string.format("one review at its own length %d: %.4f; padded to %d: %.4f",
                     2 * maxlen, p2:get(1, 1)))
 assert(p1.shape[1] == 1 and p1:get(1, 1) > 0 and p1:get(1, 1) < 1)
 assert(#history.history.loss == epochs and loss == loss)
-assert(acc > (quick and 0.5 or 0.85), "test accuracy " .. acc)
+assert(acc > (quick and 0.5 or 0.7), "test accuracy " .. acc)   -- chance: about 0.5

@@ -326,7 +326,7 @@ function Layer:__call_layer(x, kwargs)
   if not self.built then
     local shapes = {}
     for i, t in ipairs(inputs) do shapes[i] = t.shape end
-    local ok, err = pcall(self.build, self, single and shapes[1] or shapes)
+    local ok, err = pcall(self._run_build, self, single and shapes[1] or shapes)
     if not ok then error(err, 2) end
     self.built = true
     if self._initial_weights then
@@ -336,7 +336,7 @@ function Layer:__call_layer(x, kwargs)
       if not ok2 then error(err2, 2) end
     end
   end
-  local ok, out = pcall(self.call, self, arg, kwargs)
+  local ok, out = pcall(self._run_call, self, arg, kwargs)
   if not ok then
     -- engine messages gain the layer's name
     if type(out) == "string" and not out:find(self.name, 1, true) then
@@ -369,6 +369,10 @@ end
 
 function Layer:build(shape) end
 function Layer:call(x) return x end
+-- how __call_layer runs build and call (layers written in Lua, made with
+-- Layer:extend, replace these: lua/keras/custom.lua)
+function Layer:_run_build(shapes) return self:build(shapes) end
+function Layer:_run_call(x, kwargs) return self:call(x, kwargs) end
 
 -- ---- nodes: inputs and outputs of each call ----
 

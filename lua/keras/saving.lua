@@ -34,6 +34,11 @@ keras.saving = S
 local KERAS_VERSION, BACKEND = "2.2.4", "tensorflow"
 
 local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
 local function is_tensor(x) return getmetatable(x) == core.Tensor end
 local function clean(msg)
   if type(msg) ~= "string" then return tostring(msg) end
@@ -849,7 +854,10 @@ end
 local function deser(v, custom)
   if v == NULL then return nil end
   if not is_plain(v) then return v end
-  if is_layer_config(v) then return deserialize_layer(v, custom) end
+  if is_layer_config(v) or (custom and type(v.class_name) == "string" and v.config ~= nil and custom[v.class_name] ~= nil
+                            and L.is_layer(custom[v.class_name])) then
+    return deserialize_layer(v, custom)
+  end
   local out = {}
   if array_length(v) and (ARRAYS[v] or #v > 0) then
     for i = 1, #v do
@@ -863,6 +871,8 @@ local function deser(v, custom)
   end
   return out
 end
+
+S._deser = deser
 
 local function generic_build(cls, config, custom, keep_null_merge)
   if not is_plain(config) then error(string.format("the config of a %s must be an object", cls.class_name), 0) end
@@ -973,12 +983,42 @@ end
 local model_config_of, model_from_config   -- forward
 local OURS = setmetatable({}, {__mode = "k"})   -- the get_config functions installed below
 
+-- the config of a layer class written in Lua (Layer:extend): the base
+-- config (name, trainable, batch_input_shape, dtype) merged with what the
+-- class's get_config returns, as Keras's dict(base + config)
+local function custom_config(layer, ctx, extra)
+  local ok, own = pcall(layer.get_config, layer)
+  if not ok then ctx.fail("get_config failed: %s", clean(own)) end
+  if not is_plain(own) then ctx.fail("get_config must return a table, got %s", type(own)) end
+  local base = L._base_config(layer)
+  if not base.batch_input_shape and extra and extra.batch_input_shape then
+    base.batch_input_shape, base.dtype = user_shape(extra.batch_input_shape), "float32"
+  end
+  local c = json.object()
+  for _, k in ipairs{"name", "trainable", "batch_input_shape", "dtype"} do
+    if own[k] == nil and base[k] ~= nil then oset(c, k, ser(base[k], k, ctx)) end
+  end
+  local keys = {}
+  for k in pairs(own) do
+    if type(k) ~= "string" then ctx.fail("get_config returned a table with a key that is not a string") end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do oset(c, k, ser(own[k], k, ctx)) end
+  return c
+end
+
 -- {class_name, config} of a layer (or a nested model)
 function layer_entry(layer, ctx, extra)
   local cls = layer.class_name
   local entry = S.layers[cls]
   local cfg
-  if entry then
+  if layer._custom and not entry then
+    local saved = ctx.layer
+    ctx.layer = layer
+    cfg = custom_config(layer, ctx, extra)
+    ctx.layer = saved
+  elseif entry then
     local saved = ctx.layer
     ctx.layer = layer
     local ok, c = pcall(entry.config, layer, ctx)
@@ -1014,7 +1054,7 @@ function deserialize_layer(t, custom)
   local name = t.class_name
   local c = custom and custom[name]
   if c ~= nil then
-    if type(c) == "table" and c.from_config then return c.from_config(t.config) end
+    if type(c) == "table" and c.from_config then return c.from_config(t.config, custom) end
     if is_callable(c) then return c(t.config) end
   end
   if S.layers[name] then return S.layers[name].build(t.config, custom) end
@@ -1707,7 +1747,9 @@ local function training_config(model)
     return function_name(v, keras.metrics) or mnames[v] or "custom"
   end
   local loss
-  if is_plain(o.loss) then
+  if o.loss == nil then
+    loss = NULL   -- compiled without loss: the model's own losses (add_loss), not saved
+  elseif is_plain(o.loss) then
     if o.loss[1] ~= nil then
       loss = json.array()
       for i, v in ipairs(o.loss) do loss[i] = loss_name(v, i) end
@@ -1769,6 +1811,8 @@ local function compile_from(model, tc, custom)
     local out = {}
     for k, v in pairs(loss) do out[k] = resolve(v, keras.losses, "loss") end
     loss = out
+  elseif loss == NULL then
+    loss = nil
   else
     error("training_config has no loss", 0)
   end
@@ -1976,15 +2020,35 @@ function Model:to_json(o)
   return s
 end
 
+-- custom_objects as Keras's positional argument ({MyDense = MyDense}) or by
+-- keyword ({custom_objects = {MyDense = MyDense}})
+local function custom_arg(who, o)
+  if o == nil then return nil end
+  if not is_plain(o) then error(string.format("%s: custom_objects must be a table, got %s", who, type(o)), 3) end
+  if o.custom_objects ~= nil then
+    for k in pairs(o) do
+      if k ~= "custom_objects" then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+    end
+    if not is_plain(o.custom_objects) then
+      error(string.format("%s: custom_objects must be a table, got %s", who, type(o.custom_objects)), 3)
+    end
+    return o.custom_objects
+  end
+  return o
+end
+
 function M.model_from_config(config, custom)
+  custom = custom_arg("model_from_config", custom)
   local ok, m = pcall(model_from_config, config, custom)
   if not ok then error("model_from_config: " .. clean(m), 2) end
   return m
 end
 
--- keras.models.model_from_json(s [, custom_objects])
+-- keras.models.model_from_json(s [, custom_objects]) or
+-- model_from_json(s, {custom_objects = {...}})
 function M.model_from_json(s, custom)
   if type(s) ~= "string" then error("model_from_json: expected a JSON string, got " .. type(s), 2) end
+  custom = custom_arg("model_from_json", custom)
   local ok, m = pcall(function()
     local t = json.decode(s)
     return model_from_config(t, custom)

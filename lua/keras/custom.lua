@@ -334,7 +334,7 @@ function CustomLayer:_run_call(x, kwargs)
           #outs > 1 and string.format(" (output %d)", i) or ""), 0)
       end
     elseif not known then
-      error(self:_msg("cannot infer the output shape: call returned a tensor of shape %s, %s; define compute_output_shape(input_shape), and return a tensor whose first axis is the batch",
+      error(self:_msg("cannot infer the output shape: call returned a tensor of shape %s %s; define compute_output_shape(input_shape), and return a tensor whose first axis is the batch",
         shape_str(s), (#s == 0 or s[1] ~= batch) and "without the batch axis" or "with unknown sizes"), 0)
     end
   end
@@ -583,7 +583,7 @@ function CustomModel:build(input_shape)
     return out
   end
   local shapes
-  if type(input_shape[1]) == "table" then
+  if type(input_shape[1]) == "table" and input_shape[1] ~= K.None then
     shapes = {}
     for i, s in ipairs(input_shape) do shapes[i] = engine(s) end
   else
@@ -592,6 +592,9 @@ function CustomModel:build(input_shape)
   local ok, err = pcall(self._trace, self, shapes, "build")
   if not ok then self.inputs, self.outputs = nil, nil; error(L._strip(err), 2) end
 end
+
+-- (traced by _run_call when first called on symbolic tensors)
+function CustomModel:_run_build() end
 
 -- called on symbolic tensors: the first call traces the model; later ones
 -- run call again (layers made in init are shared, as in Keras)

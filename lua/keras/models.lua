@@ -567,7 +567,7 @@ end
 function Model:_compile(o, level)
   if o.optimizer == nil then error("compile: missing argument 'optimizer'", level) end
   if o.loss == nil and #self:get_losses() == 0 then
-    error("compile: missing argument 'loss': The model cannot be compiled because it has no loss to optimize.", level)
+    error("compile: missing argument 'loss'", level)   -- (Keras: "...has no loss to optimize.")
   end
   if o.loss == nil then
     -- no loss for the outputs: the loss is the model's own (add_loss,

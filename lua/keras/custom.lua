@@ -122,8 +122,8 @@ end
 local function extend_layer(parent, name)
   check_name("Layer:extend", name)
   if parent ~= Layer and not rawget(parent, "_custom") then
-    error(string.format("extend: keras.layers.%s cannot be extended; extend keras.layers.Layer (or a class made with extend)",
-      tostring(parent.class_name)), 2)
+    error(string.format("extend: keras.layers.%s cannot be extended; extend keras.layers.Layer "
+      .. "(or a class made with extend)", tostring(parent.class_name)), 2)
   end
   if parent == Layer then parent = CustomLayer end
   local cls = L._class(name, parent)
@@ -147,11 +147,11 @@ function Layer.extend(parent, name)
 end
 
 -- Keras's defaults for what the class does not define
-function CustomLayer:init(args) end
-function CustomLayer:build(input_shape) end
-function CustomLayer:call(x) return x end
-function CustomLayer:compute_output_shape(input_shape) return input_shape end
-function CustomLayer:compute_mask(x, mask)
+function CustomLayer.init() end
+function CustomLayer.build() end
+function CustomLayer.call(_, x) return x end
+function CustomLayer.compute_output_shape(_, input_shape) return input_shape end
+function CustomLayer:compute_mask(_, mask)
   if not self.supports_masking then return nil end
   return mask
 end
@@ -174,19 +174,22 @@ function CustomLayer:add_weight(a, b, c)
   if o[2] ~= nil then o.shape, o[2] = o[2], nil end
   local function fail(fmt, ...) error(self:_msg("add_weight: " .. fmt, ...), 3) end
   if not self._building then
-    error(self:_msg("add_weight called outside build: weights are made in build(input_shape), which runs on the layer's first call"), 2)
+    error(self:_msg("add_weight called outside build: weights are made in build(input_shape), "
+      .. "which runs on the layer's first call"), 2)
   end
   for k in pairs(o) do
     if not WEIGHT_ARGS[k] then fail("unknown argument '%s'", tostring(k)) end
   end
   if type(o.name) ~= "string" or o.name == "" then fail("name must be a non-empty string, got %s", what_is(o.name)) end
-  if type(o.shape) ~= "table" then fail("shape of weight '%s' must be a table of sizes, got %s", o.name, what_is(o.shape)) end
+  if type(o.shape) ~= "table" then
+    fail("shape of weight '%s' must be a table of sizes, got %s", o.name, what_is(o.shape))
+  end
   local shape = {}
   for i = 1, #o.shape do
     local d = o.shape[i]
     if math.type(d) ~= "integer" or d < 1 then
-      fail("shape of weight '%s' must hold positive integers (known when build runs), got %s at position %d", o.name,
-        d == K.None and "None" or tostring(d), i)
+      fail("shape of weight '%s' must hold positive integers (known when build runs), got %s at position %d",
+        o.name, d == K.None and "None" or tostring(d), i)
     end
     shape[i] = d
   end
@@ -228,6 +231,10 @@ end
 -- self:add_loss(t): inside call, a term of this call (it counts in a model
 -- when this call is part of it); elsewhere, a term of the layer itself
 function CustomLayer:add_loss(losses, inputs)
+  if inputs ~= nil then
+    error(self:_msg("add_loss: the inputs argument is not supported (a loss added inside call belongs to that call)"),
+      2)
+  end
   local terms = loss_terms(self:_msg("add_loss"), losses)
   for _, t in ipairs(terms) do
     if self._pending_losses then
@@ -334,7 +341,8 @@ function CustomLayer:_run_call(x, kwargs)
           #outs > 1 and string.format(" (output %d)", i) or ""), 0)
       end
     elseif not known then
-      error(self:_msg("cannot infer the output shape: call returned a tensor of shape %s %s; define compute_output_shape(input_shape), and return a tensor whose first axis is the batch",
+      error(self:_msg("cannot infer the output shape: call returned a tensor of shape %s %s; define "
+        .. "compute_output_shape(input_shape), and return a tensor whose first axis is the batch",
         shape_str(s), (#s == 0 or s[1] ~= batch) and "without the batch axis" or "with unknown sizes"), 0)
     end
   end
@@ -362,8 +370,8 @@ function CustomLayer:__call_layer(x, kwargs)
     local ms = (m == nil or is_node(m)) and {m} or m
     for i, o in ipairs(rec.outputs) do o:meta().mask = ms[i] end
   elseif in_mask ~= nil and not self.supports_masking then
-    error(string.format("Layer %s does not support masking, but was passed an input_mask (set self.supports_masking = true in init, or define compute_mask)",
-      self.name), 2)
+    error(string.format("Layer %s does not support masking, but was passed an input_mask "
+      .. "(set self.supports_masking = true in init, or define compute_mask)", self.name), 2)
   end
   return out
 end
@@ -515,8 +523,8 @@ local function new_model(cls, n, ...)
   return self
 end
 
-function CustomModel:init(args) end
-function CustomModel:call(inputs)
+function CustomModel.init() end
+function CustomModel:call()
   error(string.format("%s (%s): the class has no call(self, inputs) method", self.class_name, self.name), 0)
 end
 
@@ -578,7 +586,9 @@ function CustomModel:build(input_shape)
     for i, d in ipairs(s) do
       if d == K.None then out[i] = -1
       elseif math.type(d) == "integer" and d >= 1 then out[i] = d
-      else error(string.format("build: input_shape must hold positive integers or keras.None, got %s", tostring(d)), 3) end
+      else
+        error(string.format("build: input_shape must hold positive integers or keras.None, got %s", tostring(d)), 3)
+      end
     end
     return out
   end
@@ -594,7 +604,7 @@ function CustomModel:build(input_shape)
 end
 
 -- (traced by _run_call when first called on symbolic tensors)
-function CustomModel:_run_build() end
+function CustomModel._run_build() end
 
 -- called on symbolic tensors: the first call traces the model; later ones
 -- run call again (layers made in init are shared, as in Keras)
@@ -610,8 +620,8 @@ end
 
 for _, method in ipairs{"save", "to_json", "get_config"} do
   CustomModel[method] = function(self)
-    error(string.format("%s: %s is a subclassed model (keras.Model:extend): its architecture is Lua code, which cannot be saved; use save_weights/load_weights and rebuild it in code",
-      method, self.class_name), 2)
+    error(string.format("%s: %s is a subclassed model (keras.Model:extend): its architecture is Lua code, "
+      .. "which cannot be saved; use save_weights/load_weights and rebuild it in code", method, self.class_name), 2)
   end
 end
 

@@ -574,8 +574,8 @@ function Model:_compile(o, level)
     -- regularizers), and fit, evaluate and validation data take no targets
     for _, k in ipairs{"loss_weights", "metrics"} do
       if o[k] ~= nil then
-        error(string.format("compile: %s needs a loss for the outputs (compiled without loss, the model takes no targets)", k),
-          level)
+        error(string.format("compile: %s needs a loss for the outputs (compiled without loss, "
+          .. "the model takes no targets)", k), level)
       end
     end
   end
@@ -719,7 +719,8 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
     if self._pending_compile then self:_compile(self._pending_compile, 4) end
     if not self._trainer then error(who .. ": You must compile your model before using it.", 3) end
     if #self._targets == 0 then
-      error(string.format("%s: the model was compiled without a loss for its outputs, so it takes no targets (give y = nil)", who), 3)
+      error(string.format("%s: the model was compiled without a loss for its outputs, so it takes no targets "
+        .. "(give y = nil)", who), 3)
     end
     yl = data_list(y, self.output_names, who, "target")
     for i, t in ipairs(yl) do
@@ -812,7 +813,8 @@ function Model:fit(a, b, c)
       error("fit: validation_data must be {x_val, y_val} or {x_val, y_val, val_sample_weight}", 2)
     end
     if not vtargets and vd[2] ~= nil and vd[2] ~= K.None then
-      error("fit: validation_data: the model was compiled without a loss for its outputs, so it takes no targets (give {x_val} or {x_val, keras.None})", 2)
+      error("fit: validation_data: the model was compiled without a loss for its outputs, so it takes no targets "
+        .. "(give {x_val} or {x_val, keras.None})", 2)
     end
     vx, vy, vsw = prepare(self, "fit (validation_data)", vd[1], vtargets and vd[2] or nil, vd[3])
   elseif o.validation_split and o.validation_split > 0 then

@@ -854,8 +854,9 @@ end
 local function deser(v, custom)
   if v == NULL then return nil end
   if not is_plain(v) then return v end
-  if is_layer_config(v) or (custom and type(v.class_name) == "string" and v.config ~= nil and custom[v.class_name] ~= nil
-                            and L.is_layer(custom[v.class_name])) then
+  local custom_layer = custom and type(v.class_name) == "string" and v.config ~= nil
+    and custom[v.class_name] ~= nil and (is_callable(custom[v.class_name]) or L.is_layer(custom[v.class_name]))
+  if is_layer_config(v) or custom_layer then
     return deserialize_layer(v, custom)
   end
   local out = {}

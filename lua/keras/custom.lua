@@ -350,6 +350,12 @@ function CustomLayer:_run_call(x, kwargs)
 end
 
 function CustomLayer:__call_layer(x, kwargs)
+  -- Keras's default compute_mask refuses a mask the layer was not written for
+  local ok_in, in_mask = pcall(masks_of, x)
+  if ok_in and in_mask ~= nil and not self.supports_masking and not overrides(self, "compute_mask") then
+    error(string.format("Layer %s does not support masking, but was passed an input_mask "
+      .. "(set self.supports_masking = true in init, or define compute_mask)", self.name), 2)
+  end
   self._pending_losses = {}
   local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
   local pending = self._pending_losses
@@ -360,18 +366,15 @@ function CustomLayer:__call_layer(x, kwargs)
   end
   local rec = self._inbound[#self._inbound]
   if #pending > 0 then rec.losses = pending end
-  -- masks: compute_mask(x, mask) when the class has one (Keras's default:
-  -- pass the mask on if the layer supports masking; refuse one otherwise)
-  local in_mask = masks_of(rec.inputs[2] and rec.inputs or rec.inputs[1])
+  -- masks: compute_mask(x, mask) when the class has one (Keras's default,
+  -- when the layer supports masking: the mask passes on)
+  in_mask = masks_of(rec.inputs[2] and rec.inputs or rec.inputs[1])
   if overrides(self, "compute_mask") then
     local x_arg = #rec.inputs == 1 and rec.inputs[1] or rec.inputs
     local mok, m = pcall(self.compute_mask, self, x_arg, in_mask)
     if not mok then error(self:_msg("compute_mask: %s", (L._strip(m))), 2) end
     local ms = (m == nil or is_node(m)) and {m} or m
     for i, o in ipairs(rec.outputs) do o:meta().mask = ms[i] end
-  elseif in_mask ~= nil and not self.supports_masking then
-    error(string.format("Layer %s does not support masking, but was passed an input_mask "
-      .. "(set self.supports_masking = true in init, or define compute_mask)", self.name), 2)
   end
   return out
 end

@@ -321,6 +321,31 @@ describe("keras.layers.Layer:extend", function()
       "model_from_json: unknown argument 'compile'", 1, true)
   end)
 
+  it("owns the weights of the layers it makes in init and uses in call: trained, counted, saved", function()
+    local Block = L.Layer:extend("Block")
+    function Block:init(args)
+      self.inner = L.Dense(args[1] or args.units)
+      self.units = args[1] or args.units
+    end
+    function Block:build(s)
+      self.gain = self:add_weight{name = "gain", shape = {self.units}, initializer = "ones"}
+    end
+    function Block:call(x) return self.inner(x) * self.gain end
+    function Block:get_config() return {units = self.units} end
+    local block = Block(3, {input_shape = {2}})
+    local model = keras.Sequential{block}
+    assert.equal(3 + 2 * 3 + 3, model:count_params())
+    assert.equal(3, #block.weights)
+    local before = model.layers[1].inner:get_weights()[1]:totable()
+    model:compile{optimizer = keras.optimizers.SGD{lr = 0.5}, loss = "mse"}
+    model:fit(keras.random.random{8, 2}, keras.random.random{8, 3}, {verbose = 0})
+    assert.are_not.same(before, block.inner:get_weights()[1]:totable())
+    local x = keras.random.random{4, 2}
+    model:save(P("block.lkm"))
+    local back = keras.models.load_model(P("block.lkm"), {custom_objects = {Block = Block}})
+    assert.same(model:predict(x):totable(), back:predict(x):totable())
+  end)
+
   it("can be extended again: the subclass inherits the methods", function()
     local Twice = MyDense:extend("Twice")
     function Twice:call(x) return MyDense.call(self, x) * 2 end

@@ -349,6 +349,42 @@ function CustomLayer:_run_call(x, kwargs)
   return out
 end
 
+-- layers a layer made in init and used in call (self.dense = L.Dense(...)):
+-- their weights are the layer's too (trained, saved, counted), after its own
+local function track_sublayers(self)
+  local have, subs = {}, self._sublayers or {}
+  for _, w in ipairs(self._weights) do have[w] = true end
+  local known = {}
+  for _, l in ipairs(subs) do known[l] = true end
+  local function add(v)
+    if v ~= self and L.is_layer(v) and not known[v] then
+      known[v] = true
+      subs[#subs + 1] = v
+    end
+  end
+  local keys = {}
+  for k in pairs(self) do if type(k) == "string" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = rawget(self, k)
+    if is_plain(v) then
+      for _, x in ipairs(v) do add(x) end
+    else
+      add(v)
+    end
+  end
+  self._sublayers = subs
+  for _, l in ipairs(subs) do
+    local ws = l._all_layers and l:_weight_records() or Layer._ordered_weights(l)
+    for _, w in ipairs(ws) do
+      if not have[w] then
+        have[w] = true
+        self._weights[#self._weights + 1] = w
+      end
+    end
+  end
+end
+
 function CustomLayer:__call_layer(x, kwargs)
   -- Keras's default compute_mask refuses a mask the layer was not written for
   local ok_in, in_mask = pcall(masks_of, x)
@@ -366,6 +402,7 @@ function CustomLayer:__call_layer(x, kwargs)
   end
   local rec = self._inbound[#self._inbound]
   if #pending > 0 then rec.losses = pending end
+  track_sublayers(self)
   -- masks: compute_mask(x, mask) when the class has one (Keras's default,
   -- when the layer supports masking: the mask passes on)
   in_mask = masks_of(rec.inputs[2] and rec.inputs or rec.inputs[1])
@@ -421,6 +458,7 @@ local function own_losses(layer, out, seen)
   end
   local list = layer._own_losses and layer:_own_losses() or layer:get_losses()
   for _, t in ipairs(list) do out[#out + 1] = t end
+  for _, l in ipairs(layer._sublayers or {}) do own_losses(l, out, seen) end
 end
 
 -- every loss term of the model: the layers' (regularizers, add_loss), those

@@ -327,7 +327,7 @@ describe("keras.layers.Layer:extend", function()
       self.inner = L.Dense(args[1] or args.units)
       self.units = args[1] or args.units
     end
-    function Block:build(s)
+    function Block:build()
       self.gain = self:add_weight{name = "gain", shape = {self.units}, initializer = "ones"}
     end
     function Block:call(x) return self.inner(x) * self.gain end

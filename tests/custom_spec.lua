@@ -346,6 +346,16 @@ describe("keras.layers.Layer:extend", function()
     assert.same(model:predict(x):totable(), back:predict(x):totable())
   end)
 
+  it("is cloned by clone_model with fresh weights", function()
+    local model = keras.Sequential{MyDense(3, {input_shape = {4}, name = "mine"})}
+    local clone = keras.models.clone_model(model)
+    assert.equal("MyDense", clone.layers[1].class_name)
+    assert.are_not.equal(model.layers[1], clone.layers[1])
+    clone:set_weights(model:get_weights())
+    local x = keras.random.random{2, 4}
+    assert.same(model:predict(x):totable(), clone:predict(x):totable())
+  end)
+
   it("can be extended again: the subclass inherits the methods", function()
     local Twice = MyDense:extend("Twice")
     function Twice:call(x) return MyDense.call(self, x) * 2 end

@@ -2059,12 +2059,14 @@ function M.model_from_json(s, custom)
 end
 
 Model.from_config = function(config, custom)
+  custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Model", config = config}, custom)
   if not ok then error("from_config: " .. clean(m), 2) end
   return m
 end
 
 M.Sequential.from_config = function(config, custom)
+  custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Sequential", config = config}, custom)
   if not ok then error("from_config: " .. clean(m), 2) end
   return m
@@ -2076,7 +2078,15 @@ function M.clone_model(model, input_tensors)
   if not (is_model(model)) then error("clone_model: expected a model, got " .. tostring(model), 2) end
   local ok, m = pcall(function()
     local c = model_entry(model, new_ctx("clone_model", false))
-    local clone = model_from_config(c)
+    -- layer classes written in Lua (Layer:extend) come back through their own class
+    local classes = {}
+    local function collect(m)
+      for _, l in ipairs(m._all_layers or {}) do
+        if l._all_layers then collect(l) elseif l._custom then classes[l.class_name] = getmetatable(l) end
+      end
+    end
+    collect(model)
+    local clone = model_from_config(c, classes)
     if input_tensors ~= nil then
       local ins = core.is_node(input_tensors) and {input_tensors} or input_tensors
       local outs = clone(#ins == 1 and ins[1] or ins)

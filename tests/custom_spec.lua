@@ -346,6 +346,19 @@ describe("keras.layers.Layer:extend", function()
     assert.same(model:predict(x):totable(), back:predict(x):totable())
   end)
 
+  it("works inside TimeDistributed, applied to every step", function()
+    local inp = keras.Input{shape = {5, 3}}
+    local inner = MyDense(2)
+    local model = keras.Model{inputs = inp, outputs = L.TimeDistributed(inner)(inp)}
+    assert.same({None, 5, 2}, model.output_shape)
+    assert.equal(3 * 2 + 2, model:count_params())
+    local x = keras.random.random{2, 5, 3}
+    local p = model:predict(x):totable()
+    for i = 1, 2 do
+      near_table(predict_by_hand(inner, x[i]), p[i], 1e-5, "step outputs")
+    end
+  end)
+
   it("is cloned by clone_model with fresh weights", function()
     local model = keras.Sequential{MyDense(3, {input_shape = {4}, name = "mine"})}
     local clone = keras.models.clone_model(model)

@@ -279,6 +279,29 @@ describe("keras.layers.Layer:extend", function()
     near(want, model:evaluate(x, y, {batch_size = 6, verbose = 0}), 1e-5, "loss")
   end)
 
+  it("counts a call's add_loss term only in the models that call is part of", function()
+    local Pen = L.Layer:extend("Pen")
+    function Pen:build()
+      self:add_loss(K.constant(0.5))         -- outside call: the layer's own term
+    end
+    function Pen:call(x)
+      self:add_loss(K.mean(x))
+      return x * 1
+    end
+    local pen = Pen()
+    local a, b = keras.Input{shape = {2}}, keras.Input{shape = {2}}
+    local ma = keras.Model{inputs = a, outputs = pen(a)}
+    local mb = keras.Model{inputs = b, outputs = pen(b)}
+    assert.equal(3, #pen.losses)             -- its own term and one per call
+    assert.equal(2, #ma.losses)
+    assert.equal(2, #mb.losses)
+    ma:compile{optimizer = "sgd"}
+    mb:compile{optimizer = "sgd"}
+    local xa, xb = keras.tensor{{1, 2}, {3, 4}}, keras.tensor{{10, 20}, {30, 40}}
+    near(0.5 + 2.5, ma:evaluate(xa, nil, {verbose = 0}), 1e-6, "model a")
+    near(0.5 + 25, mb:evaluate(xb, nil, {verbose = 0}), 1e-6, "model b")
+  end)
+
   it("is saved and loaded with custom_objects, native and HDF5, as a class or a constructor function", function()
     local model = keras.Sequential{MyDense(3, {input_shape = {4}, name = "mine"}), MyDense(2)}
     model:compile{optimizer = "adam", loss = "mse"}

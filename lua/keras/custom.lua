@@ -237,7 +237,7 @@ function CustomLayer:add_loss(losses, inputs)
   end
   local terms = loss_terms(self:_msg("add_loss"), losses)
   for _, t in ipairs(terms) do
-    if self._pending_losses then
+    if self._pending_losses and not self._building then
       table.insert(self._pending_losses, t)
     else
       table.insert(self._losses, function() return t end)

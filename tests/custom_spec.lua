@@ -319,6 +319,8 @@ describe("keras.layers.Layer:extend", function()
       local back2 = keras.models.load_model(path, {custom_objects = {MyDense = ctor}})
       assert.equal(2, made)
       assert.same(want, back2:predict(x):totable())
+      -- Keras's positional custom_objects
+      assert.same(want, keras.models.load_model(path, {MyDense = MyDense}):predict(x):totable())
       assert.error_matches(function() keras.models.load_model(path) end,
         "Unknown layer: MyDense (pass its class in custom_objects)", 1, true)
     end

@@ -1927,6 +1927,15 @@ end
 -- keras.models.load_model(path [, {custom_objects = {...}, compile = true}])
 function M.load_model(path, o)
   check_path("load_model", path)
+  -- Keras's positional custom_objects: load_model(path, {MyDense = MyDense[, ...]}), a table of
+  -- classes and functions without the option names
+  if is_plain(o) and o.custom_objects == nil and o.compile == nil and next(o) ~= nil then
+    local all = true
+    for k, v in pairs(o) do
+      if type(k) ~= "string" or not (is_callable(v) or (type(v) == "table" and v.from_config)) then all = false end
+    end
+    if all then o = {custom_objects = o} end
+  end
   o = opts_of("load_model", o, "custom_objects", {custom_objects = true, compile = true})
   local custom = o.custom_objects
   if custom ~= nil and not is_plain(custom) then error("load_model: custom_objects must be a table", 2) end

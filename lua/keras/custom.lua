@@ -83,6 +83,7 @@ end
 local CustomLayer = L._class("Layer")
 setmetatable(CustomLayer, {__index = Layer})
 CustomLayer._custom = true
+CustomLayer.supports_masking = false   -- a class or its init may set it
 
 -- the base config (Keras's Layer.get_config) of a layer
 function L._base_config(layer)
@@ -114,7 +115,6 @@ local function new_layer(cls, n, ...)
   if not ok then error(err, 0) end
   self._args = args
   self.dtype = "float32"
-  self.supports_masking = false
   if self.init then self:init(args) end
   return self
 end
@@ -357,7 +357,7 @@ local function track_sublayers(self)
   local known = {}
   for _, l in ipairs(subs) do known[l] = true end
   local function add(v)
-    if v ~= self and L.is_layer(v) and not known[v] then
+    if v ~= self and L.is_layer(v) and rawget(v, "_weights") and not known[v] then   -- instances, not classes
       known[v] = true
       subs[#subs + 1] = v
     end

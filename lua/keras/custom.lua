@@ -324,15 +324,15 @@ function CustomLayer:_run_call(x, kwargs)
   end
   for i, o in ipairs(outs) do
     local s = o.shape
+    -- (an axis the graph knows as None, a sequence length, is inferred: it is None)
     local known = #s >= 1 and s[1] == batch
-    for k = 2, #s do if s[k] < 0 then known = false end end
     if declared then
       local d = declared[i]
       local same = type(d) == "table" and #d == #s
       if same then
         for k = 1, #s do
           local dk = d[k]
-          if dk ~= K.None and dk ~= nil and dk ~= s[k] then same = false end
+          if dk ~= K.None and dk ~= nil and s[k] >= 0 and dk ~= s[k] then same = false end
         end
       end
       if not same then
@@ -343,7 +343,7 @@ function CustomLayer:_run_call(x, kwargs)
     elseif not known then
       error(self:_msg("cannot infer the output shape: call returned a tensor of shape %s %s; define "
         .. "compute_output_shape(input_shape), and return a tensor whose first axis is the batch",
-        shape_str(s), (#s == 0 or s[1] ~= batch) and "without the batch axis" or "with unknown sizes"), 0)
+        shape_str(s), "without the batch axis"), 0)
     end
   end
   return out

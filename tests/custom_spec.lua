@@ -545,6 +545,30 @@ describe("keras.Model:extend", function()
     assert.same(net:predict(x):totable(), other:predict(x):totable())
   end)
 
+  it("takes self:add_loss in call, in the traced model and in each call on other tensors", function()
+    local AE = keras.Model:extend("AE")
+    function AE:init() self.enc, self.dec = L.Dense(2), L.Dense(3) end
+    function AE:call(x)
+      local y = self.dec(self.enc(x))
+      self:add_loss(K.mean(K.square(y - x)))
+      return y
+    end
+    local ae = AE()
+    ae:compile{optimizer = "sgd"}
+    local x = keras.random.random{5, 3}
+    local got = ae:evaluate(x, nil, {verbose = 0})
+    local we, wd = ae.enc:get_weights(), ae.dec:get_weights()
+    local y = affine(affine(x:totable(), we[1]:totable(), we[2]:totable()), wd[1]:totable(), wd[2]:totable())
+    near(mean_sq(y, x:totable()), got, 1e-5, "loss")
+    assert.equal(1, #ae.losses)
+    -- called inside another model: the term of that call comes along
+    local inp = keras.Input{shape = {3}}
+    local outer = keras.Model{inputs = inp, outputs = ae(inp)}
+    assert.equal(1, #outer.losses)
+    outer:compile{optimizer = "sgd"}
+    near(got, outer:evaluate(x, nil, {verbose = 0}), 1e-6, "outer loss")
+  end)
+
   it("says when its call returns no tensor", function()
     local Broken = keras.Model:extend("Broken")
     function Broken.call() return "nothing" end

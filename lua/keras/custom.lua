@@ -580,7 +580,11 @@ function CustomModel:_trace(shapes, who)
     bs[1] = K.None
     ins[i] = L.Input{batch_shape = bs}
   end
-  local out = self:call(multi and ins or ins[1])
+  self._trace_losses = {}
+  local ok, out = pcall(self.call, self, multi and ins or ins[1])
+  local losses = self._trace_losses
+  self._trace_losses = nil
+  if not ok then error(out, 0) end
   local outs = is_node(out) and {out} or out
   if not is_plain(outs) or #outs == 0 then
     error(string.format("%s: %s's call must return a symbolic tensor or a list of them, got %s", who, self.class_name,
@@ -599,6 +603,33 @@ function CustomModel:_trace(shapes, who)
   end
   self.inputs, self.outputs = ins, outs
   M._build_network(self, ins, outs, who)
+  self._added_losses = losses   -- self:add_loss in call, on the traced tensors
+end
+
+-- self:add_loss(t) inside call: a term of the traced model, or of this call
+-- when the model is called on other tensors; elsewhere model:add_loss
+function CustomModel:add_loss(losses)
+  if self._trace_losses or self._pending_losses then
+    local ok, terms = pcall(loss_terms, "add_loss", losses)
+    if not ok then error(terms, 2) end
+    for _, t in ipairs(terms) do table.insert(self._trace_losses or self._pending_losses, t) end
+    return
+  end
+  local ok, err = pcall(Model.add_loss, self, losses)
+  if not ok then error(L._strip(err), 2) end
+end
+
+function CustomModel:__call_layer(x, kwargs)
+  self._pending_losses = {}
+  local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
+  local pending = self._pending_losses
+  self._pending_losses = nil
+  if not ok then
+    local msg, positioned = L._strip(out)
+    error(msg, positioned and 0 or 2)
+  end
+  if #pending > 0 then self._inbound[#self._inbound].losses = pending end
+  return out
 end
 
 -- built from the first data (fit, evaluate, predict...)

@@ -419,6 +419,16 @@ describe("custom layer errors", function()
       "Late (late): add_weight called outside build", 1, true)
   end)
 
+  it("takes add_weight's Keras positional form", function()
+    local Pos = L.Layer:extend("Pos")
+    function Pos:build(s) self.w = self:add_weight("w", {s[2]}, {initializer = "ones", trainable = false}) end
+    function Pos:call(x) return x * self.w end
+    local layer = Pos{input_shape = {3}}
+    keras.Sequential{layer}
+    assert.equal("w:0", layer._weights[1].name:match("[^/]+$"))
+    assert.equal(1, #layer.non_trainable_weights)
+  end)
+
   it("refuses bad add_weight arguments, naming the layer and the weight", function()
     local Bad = L.Layer:extend("Bad")
     function Bad:init(args) self.o = args.o end
@@ -567,6 +577,21 @@ describe("keras.Model:extend", function()
     assert.equal(1, #outer.losses)
     outer:compile{optimizer = "sgd"}
     near(got, outer:evaluate(x, nil, {verbose = 0}), 1e-6, "outer loss")
+  end)
+
+  it("takes several inputs as a list", function()
+    local Two = keras.Model:extend("Two")
+    function Two:init() self.merge = L.Concatenate(); self.out = L.Dense(1) end
+    function Two:call(xs) return self.out(self.merge(xs)) end
+    local two = Two()
+    two:compile{optimizer = "sgd", loss = "mse"}
+    local a, b, y = keras.random.random{6, 2}, keras.random.random{6, 3}, keras.random.random{6, 1}
+    two:fit({a, b}, y, {verbose = 0})
+    assert.equal(2, #two.inputs)
+    local w = two.out:get_weights()
+    local rows = {}
+    for i = 1, 6 do rows[i] = {a:get(i, 1), a:get(i, 2), b:get(i, 1), b:get(i, 2), b:get(i, 3)} end
+    near_table(affine(rows, w[1]:totable(), w[2]:totable()), two:predict{a, b}:totable(), 1e-5, "predict")
   end)
 
   it("says when its call returns no tensor", function()

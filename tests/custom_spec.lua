@@ -672,6 +672,26 @@ describe("model:add_loss", function()
     near(0.01 * s, model:evaluate(keras.random.random{4, 2}, nil, {verbose = 0}), 1e-5, "penalty")
   end)
 
+  it("is saved compiled without a loss: layers' terms come back, model:add_loss's must be added again", function()
+    local Pen = L.Layer:extend("Pen")
+    function Pen:call(x) self:add_loss(K.mean(K.square(x))); return x * 1 end
+    local inp = keras.Input{shape = {2}}
+    local m = keras.Model{inputs = inp, outputs = Pen()(L.Dense(2)(inp))}
+    m:compile{optimizer = "adam"}
+    m:fit(keras.random.random{8, 2}, nil, {verbose = 0})
+    m:save(P("pen.lkm"))
+    local back = keras.models.load_model(P("pen.lkm"), {custom_objects = {Pen = Pen}})
+    local x = keras.random.random{4, 2}
+    near(m:evaluate(x, nil, {verbose = 0}), back:evaluate(x, nil, {verbose = 0}), 1e-6, "loss")
+    local ae = autoencoder()
+    ae:compile{optimizer = "sgd"}
+    ae:save(P("ae.lkm"))
+    assert.error_matches(function() keras.models.load_model(P("ae.lkm")) end,
+      "the model was compiled without a loss and its model:add_loss terms are not saved: "
+        .. "load it with {compile = false}, add them again and compile", 1, true)
+    assert.equal(0, #keras.models.load_model(P("ae.lkm"), {compile = false}).losses)
+  end)
+
   it("refuses misuse with clear errors", function()
     local plain = keras.Sequential{L.Dense(2, {input_shape = {3}})}
     assert.error_matches(function() plain:compile{optimizer = "sgd"} end, "compile: missing argument 'loss'", 1, true)

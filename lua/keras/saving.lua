@@ -1814,6 +1814,10 @@ local function compile_from(model, tc, custom)
     loss = out
   elseif loss == NULL then
     loss = nil
+    if #model:get_losses() == 0 then
+      error("the model was compiled without a loss and its model:add_loss terms are not saved: "
+        .. "load it with {compile = false}, add them again and compile", 0)
+    end
   else
     error("training_config has no loss", 0)
   end

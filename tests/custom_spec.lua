@@ -178,6 +178,16 @@ describe("keras.layers.Layer:extend", function()
     assert.are_not.same({1, 1, 1, 1, 1, 1}, layer:get_weights()[1]:totable())
   end)
 
+  it("stays as it is when built frozen (trainable = false)", function()
+    local frozen = MyDense(2, {input_shape = {3}, trainable = false})
+    local model = keras.Sequential{frozen, MyDense(1)}
+    model:compile{optimizer = keras.optimizers.SGD{lr = 0.5}, loss = "mse"}
+    local before = frozen:get_weights()[1]:totable()
+    model:fit(keras.random.random{8, 3}, keras.random.random{8, 1}, {verbose = 0})
+    assert.same(before, frozen:get_weights()[1]:totable())
+    assert.equal(2, #model.trainable_weights)   -- the second layer's kernel and bias
+  end)
+
   it("takes initial weights, and the weights option, like built-in layers", function()
     local W = keras.tensor{{1, 2}, {3, 4}, {5, 6}}
     local b = keras.tensor{0.5, -0.5}

@@ -118,6 +118,7 @@ keras.layers = optional("layers", keras)
 for _, family in ipairs{"layers_conv", "layers_rnn"} do optional(family, keras) end
 keras.models = optional("models", keras)
 optional("saving", keras)   -- adds save/load to models, ModelCheckpoint to callbacks
+optional("custom", keras)   -- Layer:extend, Model:extend, model:add_loss
 keras.datasets = optional("datasets", keras)
 keras.preprocessing = optional("preprocessing", keras)
 if keras.models then optional("generators", keras) end   -- fit_generator & co, Sequence, TimeseriesGenerator

@@ -307,7 +307,7 @@ function Layer:__call_layer(x, kwargs)
   if not self.built then
     local shapes = {}
     for i, t in ipairs(inputs) do shapes[i] = t.shape end
-    local ok, err = pcall(self.build, self, single and shapes[1] or shapes)
+    local ok, err = pcall(self._run_build, self, single and shapes[1] or shapes)
     if not ok then error(err, 2) end
     self.built = true
     if self._initial_weights then
@@ -332,7 +332,7 @@ end
 -- of nodes of their own, with the input's mask passed along
 function Layer:_apply(inputs, single, kwargs, level)
   local arg = single and inputs[1] or inputs
-  local ok, out = pcall(self.call, self, arg, kwargs)
+  local ok, out = pcall(self._run_call, self, arg, kwargs)
   if not ok then
     -- engine messages gain the layer's name
     if type(out) == "string" and not out:find(self.name, 1, true) then
@@ -372,6 +372,10 @@ end
 
 function Layer:build(shape) end
 function Layer:call(x) return x end
+-- how __call_layer runs build and call (layers written in Lua, made with
+-- Layer:extend, replace these: lua/keras/custom.lua)
+function Layer:_run_build(shapes) return self:build(shapes) end
+function Layer:_run_call(x, kwargs) return self:call(x, kwargs) end
 
 -- ---- nodes: inputs and outputs of each call ----
 

@@ -522,7 +522,7 @@ end
 
 local function build_sub(sub, shape)
   if sub.built then return end
-  local ok, err = pcall(sub.build, sub, shape)
+  local ok, err = pcall(sub._run_build, sub, shape)
   if not ok then error(err, 0) end
   sub.built = true
   if sub._initial_weights then
@@ -696,7 +696,7 @@ function TimeDistributed:call(x, kwargs)
   local T = s[2]
   local y
   local function one(t)
-    local r = l:call(t)
+    local r = l:_run_call(t)
     if not is_node(r) then error(self:_msg("the wrapped layer must return one tensor"), 0) end
     return r
   end

@@ -117,6 +117,7 @@ local function build_network(self, inputs, outputs, who)
   end)
   self._all_layers = list
 end
+M._build_network = build_network
 
 local function init_model(self, inputs, outputs, name)
   L.Layer._init(self, {name = name})
@@ -291,13 +292,7 @@ function Model:get_layer(...)
   error(string.format("No such layer: %s", tostring(name)), 2)
 end
 
-function Model:get_losses()
-  local out = {}
-  for _, l in ipairs(self._all_layers or {}) do
-    for _, x in ipairs(l:get_losses()) do out[#out + 1] = x end
-  end
-  return out
-end
+-- Model:get_losses (the layers' losses, their calls' and add_loss's): lua/keras/custom.lua
 
 function Model:reset_states()
   for _, l in ipairs(self._all_layers or {}) do
@@ -652,7 +647,7 @@ function Model:compile(...)
     error("compile: losses, metrics or optimizers are not available in this build", 2)
   end
   if self._ensure_built and not self.inputs then
-    if #(self._seq or {}) > 0 then
+    if #(self._seq or {}) > 0 or self._subclassed then
       -- deferred: build when data arrives
       self._pending_compile = o
       self._trainer, self._predictor = nil, nil
@@ -665,7 +660,19 @@ end
 
 function Model:_compile(o, level)
   if o.optimizer == nil then error("compile: missing argument 'optimizer'", level) end
-  if o.loss == nil then error("compile: missing argument 'loss'", level) end
+  if o.loss == nil and #self:get_losses() == 0 then
+    error("compile: missing argument 'loss'", level)   -- (Keras: "...has no loss to optimize.")
+  end
+  if o.loss == nil then
+    -- no loss for the outputs: the loss is the model's own (add_loss,
+    -- regularizers), and fit, evaluate and validation data take no targets
+    for _, k in ipairs{"loss_weights", "metrics"} do
+      if o[k] ~= nil then
+        error(string.format("compile: %s needs a loss for the outputs (compiled without loss, "
+          .. "the model takes no targets)", k), level)
+      end
+    end
+  end
   if o.sample_weight_mode ~= nil then
     error("compile: sample_weight_mode is not supported by this version of lkeras", level)
   end
@@ -712,7 +719,7 @@ function Model:_training_graph(o, outputs, level)
   local targets, weights, logs, log_names = {}, {}, {}, {"loss"}
   local total
   local out_losses, loss_names = {}, {}
-  for i, y_pred in ipairs(outputs) do
+  for i, y_pred in ipairs(o.loss ~= nil and outputs or {}) do
     local fn, lname = keras.losses.get(loss_specs[i], level)
     loss_names[i] = lname
     local s = y_pred.shape
@@ -729,16 +736,16 @@ function Model:_training_graph(o, outputs, level)
     local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
     total = total and K.add(total, term) or term
   end
-  for _, r in ipairs(self:get_losses()) do total = K.add(total, r) end
+  for _, r in ipairs(self:get_losses()) do total = total and K.add(total, r) or r end
   logs[1] = total
-  if #self.outputs > 1 then
+  if #out_losses > 1 then
     for i, l in ipairs(out_losses) do
       logs[#logs + 1] = l
       log_names[#log_names + 1] = names[i] .. "_loss"
     end
   end
   local used = {}
-  for i, y_pred in ipairs(outputs) do
+  for i, y_pred in ipairs(o.loss ~= nil and outputs or {}) do
     local s = y_pred.shape
     -- Keras 2.2.4: each output's metrics, then its weighted_metrics, named
     -- weighted_<name> and weighted by the sample weights as the loss is
@@ -921,6 +928,12 @@ function Model:plan_cache_info()
   return {size = #c.order, capacity = c.capacity, compilations = c.compilations, hits = c.hits, shapes = shapes}
 end
 
+-- whether the compiled model takes targets (false: compiled without loss)
+local function takes_targets(self)
+  if self._pending_compile and self.inputs then self:_compile(self._pending_compile, 5) end
+  return not (self._compiled and self._targets and #self._targets == 0)
+end
+
 -- the trainer for data xl (the input tensors); yl: targets to check against
 -- a None-length model's concrete targets
 local function trainer_for(self, who, xl, yl)
@@ -999,9 +1012,13 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
     end
   end
   local yl
-  if y ~= nil then
+  if y ~= nil and y ~= K.None then
     if self._pending_compile then self:_compile(self._pending_compile, 4) end
     if not self._compiled then error(who .. ": You must compile your model before using it.", 3) end
+    if #self._targets == 0 then
+      error(string.format("%s: the model was compiled without a loss for its outputs, so it takes no targets "
+        .. "(give y = nil)", who), 3)
+    end
     yl = data_list(y, self.output_names, who, "target")
     for i, t in ipairs(yl) do
       yl[i] = fit_shape(t, self._targets[i].shape, who, "target", self.output_names[i])
@@ -1016,6 +1033,10 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
     end
   end
   local swl
+  if not yl and (sw_arg ~= nil or class_weight ~= nil) then
+    error(string.format("%s: %s needs targets (the model was compiled without a loss for its outputs)", who,
+      sw_arg ~= nil and "sample_weight" or "class_weight"), 3)
+  end
   if yl then
     swl = {}
     local sws = sw_arg and data_list(sw_arg, self.output_names, who, "sample_weight")
@@ -1096,17 +1117,26 @@ function Model:fit(...)
                                      or o.validation_split < 0) then
     error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
   end
-  if o.y == nil then error("fit: missing y (targets)", 2) end
+  if o.y == K.None then o.y = nil end
+  if o.y == nil then
+    self:_ensure_built(o.x, who)
+    if takes_targets(self) then error("fit: missing y (targets)", 2) end
+  end
   local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who, xl, yl)
   -- validation
   local vx, vy, vsw
   if o.validation_data then
     local vd = o.validation_data
-    if not is_plain(vd) or vd[1] == nil or vd[2] == nil then
+    local vtargets = yl ~= nil
+    if not is_plain(vd) or vd[1] == nil or (vtargets and (vd[2] == nil or vd[2] == K.None)) then
       error("fit: validation_data must be {x_val, y_val} or {x_val, y_val, val_sample_weight}", 2)
     end
-    vx, vy, vsw = prepare(self, "fit (validation_data)", vd[1], vd[2], vd[3])
+    if not vtargets and vd[2] ~= nil and vd[2] ~= K.None then
+      error("fit: validation_data: the model was compiled without a loss for its outputs, so it takes no targets "
+        .. "(give {x_val} or {x_val, keras.None})", 2)
+    end
+    vx, vy, vsw = prepare(self, "fit (validation_data)", vd[1], vtargets and vd[2] or nil, vd[3])
   elseif o.validation_split and o.validation_split > 0 then
     if type(o.validation_split) ~= "number" or o.validation_split >= 1 then
       error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
@@ -1202,7 +1232,11 @@ function Model:evaluate(...)
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     error("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
   end
-  if o.y == nil then error("evaluate: missing y (targets)", 2) end
+  if o.y == K.None then o.y = nil end
+  if o.y == nil then
+    self:_ensure_built(o.x, "evaluate")
+    if takes_targets(self) then error("evaluate: missing y (targets)", 2) end
+  end
   local verbose = o.verbose == nil and 1 or o.verbose
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
     error("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
@@ -1297,6 +1331,11 @@ for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
 
 local function one_batch(self, who, method, ...)
   local o = args_parse(ON_BATCH_SPEC[who], 3, ...)
+  if o.y == K.None then o.y = nil end
+  if o.y == nil then
+    self:_ensure_built(o.x, who)
+    if takes_targets(self) then error(who .. ": missing y (targets)", 3) end
+  end
   local xl, yl, swl = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who, xl, yl)
   local ok, values = pcall(trainer[method], trainer, xl, yl, swl)

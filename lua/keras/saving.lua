@@ -34,6 +34,11 @@ keras.saving = S
 local KERAS_VERSION, BACKEND = "2.2.4", "tensorflow"
 
 local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
 local function is_tensor(x) return getmetatable(x) == core.Tensor end
 local function clean(msg)
   if type(msg) ~= "string" then return tostring(msg) end
@@ -849,7 +854,11 @@ end
 local function deser(v, custom)
   if v == NULL then return nil end
   if not is_plain(v) then return v end
-  if is_layer_config(v) then return deserialize_layer(v, custom) end
+  local custom_layer = custom and type(v.class_name) == "string" and v.config ~= nil
+    and custom[v.class_name] ~= nil and (is_callable(custom[v.class_name]) or L.is_layer(custom[v.class_name]))
+  if is_layer_config(v) or custom_layer then
+    return deserialize_layer(v, custom)
+  end
   local out = {}
   if array_length(v) and (ARRAYS[v] or #v > 0) then
     for i = 1, #v do
@@ -863,6 +872,8 @@ local function deser(v, custom)
   end
   return out
 end
+
+S._deser = deser
 
 local function generic_build(cls, config, custom, keep_null_merge)
   if not is_plain(config) then error(string.format("the config of a %s must be an object", cls.class_name), 0) end
@@ -973,12 +984,42 @@ end
 local model_config_of, model_from_config   -- forward
 local OURS = setmetatable({}, {__mode = "k"})   -- the get_config functions installed below
 
+-- the config of a layer class written in Lua (Layer:extend): the base
+-- config (name, trainable, batch_input_shape, dtype) merged with what the
+-- class's get_config returns, as Keras's dict(base + config)
+local function custom_config(layer, ctx, extra)
+  local ok, own = pcall(layer.get_config, layer)
+  if not ok then ctx.fail("get_config failed: %s", clean(own)) end
+  if not is_plain(own) then ctx.fail("get_config must return a table, got %s", type(own)) end
+  local base = L._base_config(layer)
+  if not base.batch_input_shape and extra and extra.batch_input_shape then
+    base.batch_input_shape, base.dtype = user_shape(extra.batch_input_shape), "float32"
+  end
+  local c = json.object()
+  for _, k in ipairs{"name", "trainable", "batch_input_shape", "dtype"} do
+    if own[k] == nil and base[k] ~= nil then oset(c, k, ser(base[k], k, ctx)) end
+  end
+  local keys = {}
+  for k in pairs(own) do
+    if type(k) ~= "string" then ctx.fail("get_config returned a table with a key that is not a string") end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do oset(c, k, ser(own[k], k, ctx)) end
+  return c
+end
+
 -- {class_name, config} of a layer (or a nested model)
 function layer_entry(layer, ctx, extra)
   local cls = layer.class_name
   local entry = S.layers[cls]
   local cfg
-  if entry then
+  if layer._custom and not entry then
+    local saved = ctx.layer
+    ctx.layer = layer
+    cfg = custom_config(layer, ctx, extra)
+    ctx.layer = saved
+  elseif entry then
     local saved = ctx.layer
     ctx.layer = layer
     local ok, c = pcall(entry.config, layer, ctx)
@@ -1014,7 +1055,7 @@ function deserialize_layer(t, custom)
   local name = t.class_name
   local c = custom and custom[name]
   if c ~= nil then
-    if type(c) == "table" and c.from_config then return c.from_config(t.config) end
+    if type(c) == "table" and c.from_config then return c.from_config(t.config, custom) end
     if is_callable(c) then return c(t.config) end
   end
   if S.layers[name] then return S.layers[name].build(t.config, custom) end
@@ -1720,7 +1761,9 @@ local function training_config(model)
     return function_name(v, keras.metrics) or mnames[v] or "custom"
   end
   local loss
-  if is_plain(o.loss) then
+  if o.loss == nil then
+    loss = NULL   -- compiled without loss: the model's own losses (add_loss), not saved
+  elseif is_plain(o.loss) then
     if o.loss[1] ~= nil then
       loss = json.array()
       for i, v in ipairs(o.loss) do loss[i] = loss_name(v, i) end
@@ -1782,6 +1825,12 @@ local function compile_from(model, tc, custom)
     local out = {}
     for k, v in pairs(loss) do out[k] = resolve(v, keras.losses, "loss") end
     loss = out
+  elseif loss == NULL then
+    loss = nil
+    if #model:get_losses() == 0 then
+      error("the model was compiled without a loss and its model:add_loss terms are not saved: "
+        .. "load it with {compile = false}, add them again and compile", 0)
+    end
   else
     error("training_config has no loss", 0)
   end
@@ -1817,6 +1866,14 @@ local Model = M.Model
 -- names whose value may be a table
 local function opts_of(who, positional, allowed, tables, ...)
   local spec = keras._args.spec{who = who, positional = positional, allowed = allowed, tables = tables}
+  if tables and tables.custom_objects and positional[1] == "custom_objects" then
+    -- a lone table that names no argument is Keras's positional custom_objects:
+    -- load_model(path, {MyDense = MyDense})
+    spec.single = function(t)
+      for k in pairs(t) do if spec.known[k] then return false end end
+      return next(t) ~= nil
+    end
+  end
   local o = keras._args.parse(spec, 3, ...)
   return o
 end
@@ -2016,12 +2073,14 @@ function M.model_from_json(...)
 end
 
 Model.from_config = function(config, custom)
+  custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Model", config = config}, custom)
   if not ok then error("from_config: " .. clean(m), 2) end
   return m
 end
 
 M.Sequential.from_config = function(config, custom)
+  custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Sequential", config = config}, custom)
   if not ok then error("from_config: " .. clean(m), 2) end
   return m
@@ -2036,7 +2095,15 @@ function M.clone_model(...)
   if not (is_model(model)) then error("clone_model: expected a model, got " .. tostring(model), 2) end
   local ok, m = pcall(function()
     local c = model_entry(model, new_ctx("clone_model", false))
-    local clone = model_from_config(c)
+    -- layer classes written in Lua (Layer:extend) come back through their own class
+    local classes = {}
+    local function collect(m)
+      for _, l in ipairs(m._all_layers or {}) do
+        if l._all_layers then collect(l) elseif l._custom then classes[l.class_name] = getmetatable(l) end
+      end
+    end
+    collect(model)
+    local clone = model_from_config(c, classes)
     if input_tensors ~= nil then
       local ins = core.is_node(input_tensors) and {input_tensors} or input_tensors
       local outs = clone(#ins == 1 and ins[1] or ins)

@@ -51,6 +51,32 @@ workload("mlp", 20000, 128, 11, function(n)
   return model, keras.random.random{n, 20}, onehot(n, 10)
 end)
 
+-- the mlp network with its Dense layers written in Lua (keras.layers.Layer:extend,
+-- API.md §10): traced once at build, it should train at the built-in layer's speed
+-- (its peer is torch_seed.py's mlp)
+local LuaDense = L.Layer:extend("LuaDense")
+function LuaDense:init(args)
+  self.units = args[1]
+  self.activation = keras.activations.get(args.activation, "LuaDense")
+end
+function LuaDense:build(input_shape)
+  self.kernel = self:add_weight{name = "kernel", shape = {input_shape[2], self.units}, initializer = "glorot_uniform"}
+  self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = "zeros"}
+end
+function LuaDense:call(x) return self.activation(keras.backend.dot(x, self.kernel) + self.bias) end
+
+workload("custom_dense", 20000, 128, 11, function(n)
+  local model = keras.Sequential{
+    LuaDense{64, activation = "relu", input_shape = {20}},
+    L.Dropout(0.5),
+    LuaDense{64, activation = "relu"},
+    L.Dropout(0.5),
+    LuaDense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = sgd_nesterov()}
+  return model, keras.random.random{n, 20}, onehot(n, 10)
+end)
+
 workload("mlp_big", 60000, 128, 4, function(n)
   local model = keras.Sequential{
     L.Dense{512, activation = "relu", input_shape = {784}},

@@ -119,11 +119,12 @@ peer_of() {
     multi_io) echo "$ROOT/scripts/bench/torch_multi_io.py multi_io" ;;
     mlp_functional) echo "$PEER mlp" ;;   # the same network as mlp, built with nn.Sequential
     lstm_varlen|lstm_fixedlen) echo "$ROOT/scripts/bench/torch_lstm_varlen.py $1" ;;
+    custom_dense) echo "$PEER mlp" ;;     # the mlp network, its Dense layers written in Lua
     *) echo "$PEER $1" ;;
   esac
 }
 
-[ $# -eq 0 ] && set -- mlp mlp_big mlp_functional multi_io cnn conv1d lstm_stacked embed_lstm lstm_varlen lstm_fixedlen
+[ $# -eq 0 ] && set -- mlp mlp_big mlp_functional custom_dense multi_io cnn conv1d lstm_stacked embed_lstm lstm_varlen lstm_fixedlen
 for w in "$@"; do
   if ! echo "$KNOWN" | grep -qx "$w"; then
     note "skipping '$w': scripts/bench/bench.lua does not know it yet"

@@ -14,3 +14,6 @@ KR_OPDEF(CUMSUM, "cumsum")                     /* (x): i0 axis, i1 reverse */
 KR_OPDEF(CUMPROD, "cumprod")                   /* (x): i0 axis */
 KR_OPDEF(CUMPROD_GRAD, "cumprod_grad")         /* (dy, x): i0 axis */
 KR_OPDEF(SELECT, "select")                     /* (cond, a, b): a where cond != 0, else b */
+KR_OPDEF(SIN, "sin")
+KR_OPDEF(COS, "cos")
+KR_OPDEF(REVERSE, "reverse")                   /* (x): i0 mask of the axes to flip */

@@ -105,3 +105,48 @@ int kr_bk_select_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   }
   return KR_OK;
 }
+
+int kr_bk_same_shape(kr_ctx *ctx, kr_node *n)
+{
+  n->shape = n->in[0]->shape;
+  return KR_OK;
+}
+
+int kr_bk_reverse_shape(kr_ctx *ctx, kr_node *n)
+{
+  const kr_shape *x = &n->in[0]->shape;
+  if (n->attr.i[0] < 0 || (n->attr.i[0] >> x->ndim)) {
+    char b[128];
+    return kr_fail(ctx, KR_EARG, "reverse: axis out of range for shape %s", SH(x, b));
+  }
+  n->shape = *x;
+  return KR_OK;
+}
+
+/* dx = dy * f(x) */
+static int grad_times(kr_ctx *ctx, kr_node *dy, kr_node *f, kr_node **dx)
+{
+  if (!f) return kr_errcode(ctx);
+  dx[0] = kr_op2(ctx, KR_OP_MUL, dy, f, NULL);
+  kr_node_release(f);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}
+
+int kr_bk_sin_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  return grad_times(ctx, dy, kr_op1(ctx, KR_OP_COS, n->in[0], NULL), dx);
+}
+
+int kr_bk_cos_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  kr_node *s = kr_op1(ctx, KR_OP_SIN, n->in[0], NULL);
+  kr_node *ns = s ? kr_op1(ctx, KR_OP_NEG, s, NULL) : NULL;
+  kr_node_release(s);
+  return grad_times(ctx, dy, ns, dx);
+}
+
+int kr_bk_reverse_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
+{
+  dx[0] = kr_op1(ctx, KR_OP_REVERSE, dy, &n->attr);
+  return dx[0] ? KR_OK : kr_errcode(ctx);
+}

@@ -15,6 +15,8 @@
 ** cumsum (x): running sum along axis i0 (i1 = 1: from the end).
 ** cumprod (x): running product along axis i0; its gradient is cumprod_grad
 **   (dy, x), exact where x has zeros (no division).
+** sin, cos (x): elementwise; gradients cos(x), -sin(x).
+** reverse (x): x with the axes in mask i0 flipped; its own gradient.
 ** select (cond, a, b): a where cond != 0, else b; the three of one shape.
 **   Gradient: none to cond; dy where chosen, 0 elsewhere, to a and b.
 */
@@ -28,10 +30,15 @@ int kr_bk_fill_shape(kr_ctx *ctx, kr_node *n);
 int kr_bk_cum_shape(kr_ctx *ctx, kr_node *n);
 int kr_bk_second_shape(kr_ctx *ctx, kr_node *n);
 int kr_bk_select_shape(kr_ctx *ctx, kr_node *n);
+int kr_bk_same_shape(kr_ctx *ctx, kr_node *n);
+int kr_bk_reverse_shape(kr_ctx *ctx, kr_node *n);
 
 int kr_bk_cumsum_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 int kr_bk_cumprod_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 int kr_bk_select_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_bk_sin_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_bk_cos_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+int kr_bk_reverse_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 
 int kr_k_shape(const kr_exec *e);
 int kr_k_fill(const kr_exec *e);
@@ -43,5 +50,8 @@ int kr_k_cumsum(const kr_exec *e);
 int kr_k_cumprod(const kr_exec *e);
 int kr_k_cumprod_grad(const kr_exec *e);
 int kr_k_select(const kr_exec *e);
+int kr_k_sin(const kr_exec *e);
+int kr_k_cos(const kr_exec *e);
+int kr_k_reverse(const kr_exec *e);
 
 #endif

@@ -13,3 +13,6 @@
   {"cumprod", 1, kr_bk_cum_shape, kr_k_cumprod, kr_bk_cumprod_grad, NULL, NULL, 0},
   {"cumprod_grad", 2, kr_bk_second_shape, kr_k_cumprod_grad, NULL, NULL, NULL, 0},
   {"select", 3, kr_bk_select_shape, kr_k_select, kr_bk_select_grad, NULL, NULL, 0},
+  {"sin", 1, kr_bk_same_shape, kr_k_sin, kr_bk_sin_grad, NULL, NULL, KR_F_ELEMENTWISE},
+  {"cos", 1, kr_bk_same_shape, kr_k_cos, kr_bk_cos_grad, NULL, NULL, KR_F_ELEMENTWISE},
+  {"reverse", 1, kr_bk_reverse_shape, kr_k_reverse, kr_bk_reverse_grad, NULL, NULL, 0},

@@ -151,3 +151,41 @@ int kr_k_select(const kr_exec *e)
   for (int64_t i = 0; i < n; i++) e->y[i] = c[i] != 0.0f ? a[i] : b[i];
   return KR_OK;
 }
+
+int kr_k_sin(const kr_exec *e)
+{
+  int64_t n = kr_numel(e->ys);
+  for (int64_t i = 0; i < n; i++) e->y[i] = sinf(e->x[0][i]);
+  return KR_OK;
+}
+
+int kr_k_cos(const kr_exec *e)
+{
+  int64_t n = kr_numel(e->ys);
+  for (int64_t i = 0; i < n; i++) e->y[i] = cosf(e->x[0][i]);
+  return KR_OK;
+}
+
+/* y[i0, ..., ik] = x[j0, ..., jk], jd = dim_d - 1 - id on the flipped axes */
+int kr_k_reverse(const kr_exec *e)
+{
+  const kr_shape *s = e->ys;
+  int64_t n = kr_numel(s), mask = e->node->attr.i[0];
+  int64_t stride[KR_MAX_DIMS];
+  int64_t st = 1;
+  for (int d = s->ndim - 1; d >= 0; d--) {
+    stride[d] = st;
+    st *= s->dim[d];
+  }
+  for (int64_t i = 0; i < n; i++) {
+    int64_t rem = i, src = 0;
+    for (int d = 0; d < s->ndim; d++) {
+      int64_t id = rem / stride[d];
+      rem -= id * stride[d];
+      if (mask & ((int64_t)1 << d)) id = s->dim[d] - 1 - id;
+      src += id * stride[d];
+    }
+    e->y[i] = e->x[0][src];
+  }
+  return KR_OK;
+}

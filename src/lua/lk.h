@@ -41,5 +41,6 @@ int lk_open_tensor(lua_State *L);   /* each adds its functions to the table on t
 int lk_open_graph(lua_State *L);
 int lk_open_train(lua_State *L);
 int lk_open_saving(lua_State *L);
+int lk_open_function(lua_State *L);
 
 #endif

@@ -41,7 +41,7 @@ static void test_table(void)
 #undef KR_OPDEF
   };
   int n = (int)(sizeof rows / sizeof rows[0]);
-  CHECK(n == 10);
+  CHECK(n == 13);
   for (int i = 0; i < n; i++) {
     CHECK_MSG(kr_op_lookup(rows[i].name) == rows[i].op, "kr_op_lookup('%s')", rows[i].name);
     CHECK_MSG(strcmp(kr_op_name(rows[i].op), rows[i].name) == 0, "row %d is '%s'", rows[i].op,
@@ -143,6 +143,17 @@ static void test_grads(kr_ctx *ctx)
     static const double kinks[] = {0};
     fd_done(&c, op1(&c, KR_OP_CUMPROD, var_k(&c, s, -1.6, 1.6, 1, kinks), AT(.i = {cs[k].ax})));
   }
+  /* sin, cos */
+  for (int k = 0; k < 2; k++) {
+    gu_begin(&c, ctx, k ? "cos" : "sin", k ? KR_OP_COS : KR_OP_SIN);
+    fd_done(&c, op1(&c, k ? KR_OP_COS : KR_OP_SIN, var_u(&c, S(3, 4), -3, 3), NULL));
+  }
+  /* reverse: one axis, two axes, none */
+  static const int64_t masks[] = {1, 2, 5, 6, 0};
+  for (size_t k = 0; k < sizeof masks / sizeof masks[0]; k++) {
+    gu_begin(&c, ctx, "reverse", KR_OP_REVERSE);
+    fd_done(&c, op1(&c, KR_OP_REVERSE, var_u(&c, S(2, 3, 2), -2, 2), AT(.i = {masks[k]})));
+  }
   /* select: gradient to both branches; the condition a constant of 0s and 1s */
   {
     static const float cond[12] = {1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0};
@@ -222,6 +233,30 @@ static void test_forward(kr_ctx *ctx)
         kr_tensor_release(t);
         gu_end(&c);
       }
+  }
+  /* sin, cos against libm in double */
+  {
+    float xs[6] = {-2.5f, -1.0f, 0.0f, 0.3f, 1.7f, 3.1f};
+    for (int k = 0; k < 2; k++) {
+      gu_begin(&c, ctx, "sin/cos forward", k ? KR_OP_COS : KR_OP_SIN);
+      kr_tensor *t = eval1(ctx, op1(&c, k ? KR_OP_COS : KR_OP_SIN, cst_data(&c, S(6), xs), NULL));
+      for (int i = 0; t && i < 6; i++) CHECK_NEAR(KR_DATA(t)[i], k ? cos(xs[i]) : sin(xs[i]), 1e-6);
+      kr_tensor_release(t);
+      gu_end(&c);
+    }
+  }
+  /* reverse of (2, 3, 2) on axes 0 and 2 */
+  {
+    float xs[12];
+    for (int i = 0; i < 12; i++) xs[i] = (float)i;
+    gu_begin(&c, ctx, "reverse forward", KR_OP_REVERSE);
+    kr_tensor *t = eval1(ctx, op1(&c, KR_OP_REVERSE, cst_data(&c, S(2, 3, 2), xs), AT(.i = {5})));
+    for (int i = 0; t && i < 12; i++) {
+      int a = i / 6, b = (i / 2) % 3, d = i % 2;
+      CHECK(KR_DATA(t)[i] == xs[(1 - a) * 6 + b * 2 + (1 - d)]);
+    }
+    kr_tensor_release(t);
+    gu_end(&c);
   }
   /* shape */
   {

@@ -267,16 +267,12 @@ function K.concatenate(list, axis) return apply("concat", list, {i = {axis or -1
 function K.one_hot(ids, n) return apply("one_hot", {ids}, {i = {n}}) end
 function K.gather(t, ids) return apply("gather", {t, ids}) end
 
-function K.in_train_phase(a, b) return apply("in_train_phase", {a, b}) end
-function K.dropout(x, rate) return apply("dropout", {x}, {f = {rate}}) end
 
 function K.l2_normalize(x, axis)
   local n = K.sqrt(K.maximum(K.sum(K.square(x), axis, true), EPSILON))
   return K.div(x, n)
 end
 
--- gradients of a scalar symbolic loss with respect to variable nodes
-function K.gradients(loss, vars) return core.gradients(loss, vars) end
 
 
 -- K.batch_dot(x, y, axes): per sample, contract axis axes[1] of x with
@@ -299,5 +295,10 @@ function K.batch_dot(x, y, axes)
   -- x's contracted axis last (no transpose) or first (transpose); y's first or last
   return K.apply("batch_matmul", {x, y}, {i = {a1 == 1 and 1 or 0, a2 == 2 and 1 or 0}})
 end
+
+-- the rest of Keras's backend (backend_ext.lua)
+local ext = package.preload["keras.backend_ext"]
+if not ext then error("keras: missing module keras.backend_ext") end
+ext(core, K)
 
 return K

@@ -664,7 +664,8 @@ local Dropout = define("Dropout", {"rate"}, {"rate", "noise_shape", "seed"}, fun
 end)
 Dropout.supports_masking = true
 function Dropout:call(x)
-  if self.rate > 0 then return K.dropout(x, self.rate) end
+  -- the dropout op: active in training plans only (K.dropout applies always)
+  if self.rate > 0 then return K.apply("dropout", {x}, {f = {self.rate}}) end
   return x
 end
 function Dropout:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end

@@ -176,6 +176,9 @@ function K.in_test_phase(x, alt, training) return K.in_train_phase(alt, x, train
 
 -- ---- K.function ----
 
+-- function -> its keras.Function userdata (tests read the compiled plans)
+K._functions = setmetatable({}, {__mode = "k"})
+
 local Update = {}
 Update.__index = Update
 Update.__name = "keras.Update"
@@ -253,6 +256,7 @@ function K.func(inputs, outputs, updates, extra)
     end
     return res
   end
+  K._functions[fn] = f
   return fn
 end
 K["function"] = K.func

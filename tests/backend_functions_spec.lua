@@ -1,0 +1,678 @@
+-- keras.backend beyond the basics (API.md section 11): K["function"], the
+-- learning phase, K.gradients, symbolic shapes and random draws, and the rest
+-- of Keras 2.2.4's backend functions. Values are checked against float64
+-- formulas written here (direct loops for the convolutions, numpy's
+-- definitions for the scans and losses); random draws against their
+-- distributions; refusals against their messages.
+local keras = require "keras"
+
+local K = keras.backend
+local T = keras.tensor
+local L = keras.layers
+
+local function flat(v, out)
+  out = out or {}
+  if type(v) == "table" then
+    for _, x in ipairs(v) do flat(x, out) end
+  else
+    out[#out + 1] = v
+  end
+  return out
+end
+
+-- float32 results against float64 references: |got - want| <= tol * (1 + |want|)
+local function close(got, want, tol, what)
+  tol = tol or 1e-5
+  if type(got) ~= "table" and type(got) ~= "number" then got = got:totable() end
+  local g, w = flat(got), flat(want)
+  assert.equal(#w, #g, (what or "") .. ": element count")
+  for i = 1, #w do
+    if not (math.abs(g[i] - w[i]) <= tol * (1 + math.abs(w[i]))) then
+      error(string.format("%s: element %d is %.9g, expected %.9g", what or "", i, g[i], w[i]), 2)
+    end
+  end
+end
+
+local function num(t)
+  if type(t) == "number" then return t end
+  return flat(t:totable())[1]
+end
+
+local function mat(t) return t:totable() end
+
+-- a Dense layer's output in float64 from its weights
+local function dense_ref(x, W, b, relu)
+  local out = {}
+  for i = 1, #x do
+    out[i] = {}
+    for j = 1, #W[1] do
+      local s = b[j]
+      for k = 1, #W do s = s + x[i][k] * W[k][j] end
+      out[i][j] = relu and math.max(s, 0) or s
+    end
+  end
+  return out
+end
+
+describe("K[\"function\"]", function()
+  it("fetches an intermediate layer's output (the FAQ's recipe)", function()
+    keras.random.seed(1)
+    local inp = keras.Input{shape = {4}}
+    local hidden = L.Dense(3, {activation = "relu"})
+    local h = hidden(inp)
+    local model = keras.Model{inputs = inp, outputs = L.Dense(2)(h)}
+    local f = K["function"]({model.input}, {hidden.output})
+    local x = keras.random.normal({5, 4})
+    local out = f({x})
+    assert.equal(1, #out)
+    local w = hidden:get_weights()
+    close(out[1], dense_ref(mat(x), mat(w[1]), mat(w[2]), true), 1e-5, "hidden")
+    assert.equal(K["function"], K.func)
+  end)
+
+  it("runs Dropout as in training when the learning phase is 1, as in inference when 0", function()
+    keras.random.seed(2)
+    local inp = keras.Input{shape = {50}}
+    local d = L.Dropout(0.5)(inp)
+    local f = K["function"]({inp, K.learning_phase()}, {d})
+    local x = T.ones({40, 50})
+    close(f({x, 0})[1], mat(x), 0, "phase 0")
+    local y = flat(f({x, 1})[1]:totable())
+    local zeros = 0
+    for _, v in ipairs(y) do
+      assert.is_true(v == 0 or math.abs(v - 2) < 1e-6, "a value neither dropped nor scaled: " .. v)
+      if v == 0 then zeros = zeros + 1 end
+    end
+    -- 2000 draws at rate 0.5: the count of zeros is 1000 +- 22 (one sd)
+    assert.is_true(zeros > 880 and zeros < 1120, "zeros: " .. zeros)
+    -- true and false work as 1 and 0
+    close(f({x, false})[1], mat(x), 0, "phase false")
+  end)
+
+  it("compiles once per learning phase for the largest batch seen, not per call", function()
+    local inp = keras.Input{shape = {3}}
+    local f = K["function"]({inp}, {K.square(inp)})
+    local ud = K._functions[f]
+    f({T.ones({5, 3})})
+    f({T.ones({2, 3})})
+    local r = f({T.ones({5, 3})})
+    assert.same({[0] = 5}, ud:plans())
+    assert.same({5, 3}, r[1].shape)
+    assert.same({2, 3}, f({T.ones({2, 3})})[1].shape)
+    f({T.ones({8, 3})})
+    assert.same({[0] = 8}, ud:plans())
+  end)
+
+  it("names a wrong number of inputs, a wrong shape and a non-placeholder input", function()
+    local inp = keras.Input{shape = {3}}
+    local f = K["function"]({inp, K.learning_phase()}, {inp})
+    assert.error_matches(function() f({T.ones({2, 3})}) end, "K.function: expected 2 inputs, got 1", 1, true)
+    assert.error_matches(function() f({T.ones({2, 4}), 0}) end,
+      "K.function: input 1 has shape (2, 4), expected (None, 3)", 1, true)
+    assert.error_matches(function() f({T.ones({2, 3}), 2}) end,
+      "K.function: the learning phase must be 0 or 1, got 2", 1, true)
+    assert.error_matches(function() f(T.ones({2, 3})) end,
+      "K.function: call it with a list of values, one per input ({x, ...}), got a tensor", 1, true)
+    assert.error_matches(function() K["function"]({K.square(inp)}, {inp}) end,
+      "K.function: input 1 is a computed tensor (square), not a placeholder such as an Input", 1, true)
+    assert.error_matches(function() K["function"]({inp, 3}, {inp}) end,
+      "K.function: input 2 must be a symbolic tensor (an Input, K.placeholder or K.learning_phase()), got number",
+      1, true)
+  end)
+
+  it("applies updates after each call, from the values before it", function()
+    local inp = keras.Input{shape = {2}}
+    local dense = L.Dense(2, {use_bias = false, kernel_initializer = "zeros"})
+    local y = dense(inp)
+    local f = K["function"]({inp}, {y}, {K.update_add(dense.kernel, K.ones_like(dense.kernel))})
+    local x = T{{1, 2}}
+    close(f({x})[1], {{0, 0}}, 0, "first call sees the zero kernel")
+    close(f({x})[1], {{3, 3}}, 1e-6, "second call sees the kernel + 1")
+    close(dense:get_weights()[1], {{2, 2}, {2, 2}}, 0, "kernel after two updates")
+    local g = K["function"]({inp}, {y}, {{dense.kernel, K.zeros_like(dense.kernel)}})
+    g({x})
+    close(dense:get_weights()[1], {{0, 0}, {0, 0}}, 0, "a pair {x, new} sets x")
+  end)
+
+  it("follows K.set_learning_phase when the phase is not an input", function()
+    keras.random.seed(3)
+    local inp = keras.Input{shape = {100}}
+    local d = L.Dropout(0.5)(inp)
+    K.set_learning_phase(1)
+    assert.equal(1, K.learning_phase())
+    local f = K["function"]({inp}, {d})
+    local y = flat(f({T.ones({4, 100})})[1]:totable())
+    local zeros = 0
+    for _, v in ipairs(y) do if v == 0 then zeros = zeros + 1 end end
+    assert.is_true(zeros > 100, "dropout did not run: " .. zeros .. " zeros")
+    K.clear_session()
+    assert.is_true(keras._core.is_node(K.learning_phase()))
+    assert.error_matches(function() K.set_learning_phase(2) end, "K.set_learning_phase: expected 0 or 1, got 2", 1,
+      true)
+  end)
+end)
+
+describe("K.gradients", function()
+  it("differentiates with respect to inputs", function()
+    local inp = keras.Input{shape = {3}}
+    local c = T{{1, -2, 0.5}}
+    local loss = K.sum(K.mul(K.square(inp), c))
+    local g = K.gradients(loss, {inp})
+    local x = T{{0.5, 1, -3}, {2, 0, 1}}
+    local want = {}
+    for i, row in ipairs(mat(x)) do
+      want[i] = {}
+      for j, v in ipairs(row) do want[i][j] = 2 * v * mat(c)[1][j] end
+    end
+    close(K["function"]({inp}, g)({x})[1], want, 1e-6, "2 x c")
+  end)
+
+  it("differentiates with respect to the weights model.trainable_weights lists", function()
+    local inp = keras.Input{shape = {3}}
+    local model = keras.Model{inputs = inp, outputs = L.Dense(2)(inp)}
+    local loss = K.sum(model.output)    -- not a scalar per sample: summed, as tf.gradients does
+    local g = K.gradients(loss, model.trainable_weights)
+    assert.equal(2, #g)
+    local x = T{{1, 2, 3}, {4, 5, 6}}
+    local r = K["function"]({inp}, g)({x})
+    close(r[1], {{5, 5}, {7, 7}, {9, 9}}, 1e-6, "dW: column sums of x")
+    close(r[2], {2, 2}, 1e-6, "db: the batch size")
+    -- the same through the layer's kernel node
+    local gk = K.gradients(K.sum(model.output), model.layers[2].kernel)
+    close(K["function"]({inp}, gk)({x})[1], {{5, 5}, {7, 7}, {9, 9}}, 1e-6, "dW by node")
+  end)
+
+  it("gives the gradient of logsumexp, the softmax, through the new ops", function()
+    local inp = keras.Input{shape = {3}}
+    local g = K.gradients(K.sum(K.logsumexp(inp, 1)), {inp})
+    local x = {{1, 2, 3}, {1000, 1001, 999}}
+    local want = {}
+    for i, row in ipairs(x) do
+      local m, s = math.max(table.unpack(row)), 0
+      for _, v in ipairs(row) do s = s + math.exp(v - m) end
+      want[i] = {}
+      for j, v in ipairs(row) do want[i][j] = math.exp(v - m) / s end
+    end
+    close(K["function"]({inp}, g)({T(x)})[1], want, 1e-6, "softmax")
+  end)
+
+  it("refuses a K.variable with a clear message", function()
+    local v = K.variable(T{1, 2})
+    assert.error_matches(function() K.gradients(K.sum(K.square(keras.Input{shape = {2}})), {v}) end,
+      "K.gradients: variable 1 is a concrete tensor (such as K.variable gives), not a weight or an input of the "
+      .. "graph", 1, true)
+    assert.error_matches(function() K.gradients(T{1}, {}) end,
+      "K.gradients: the loss must be a symbolic tensor (built from Inputs or layer weights), got a tensor", 1, true)
+  end)
+end)
+
+describe("K.shape and symbolic shapes", function()
+  it("is a 1-D tensor: concrete for a tensor, symbolic with the batch filled in at run time", function()
+    close(K.shape(T.zeros({2, 5, 3})), {2, 5, 3}, 0, "concrete")
+    local inp = keras.Input{shape = {4, 3}}
+    local s = K.shape(inp)
+    assert.same({3}, s.shape)
+    local r = K["function"]({inp}, {s, K.shape(inp)[1], K.shape(inp)[3]})({T.zeros({7, 4, 3})})
+    close(r[1], {7, 4, 3}, 0, "K.shape(x)")
+    assert.same({}, r[2].shape)
+    close(r[2], {7}, 0, "K.shape(x)[1] is the batch size")
+    close(r[3], {3}, 0, "K.shape(x)[3]")
+    assert.error_matches(function() return K.shape(inp)[4] end, "K.shape(x)[i]: position 4 is out of range 1..3", 1,
+      true)
+  end)
+
+  it("samples as the variational autoencoder does: K.random_normal(K.shape(z_mean)), anew at every call", function()
+    keras.random.seed(4)
+    local inp = keras.Input{shape = {8}}
+    local z_mean = L.Dense(8, {kernel_initializer = "zeros"})(inp)
+    local z_log_var = L.Dense(8, {kernel_initializer = "zeros"})(inp)
+    local z = L.Lambda(function(args)
+      local m, lv = args[1], args[2]
+      return K.add(m, K.mul(K.exp(K.mul(lv, 0.5)), K.random_normal(K.shape(m))))
+    end)({z_mean, z_log_var})
+    local model = keras.Model{inputs = inp, outputs = z}
+    local x = T.zeros({500, 8})
+    local a = model:predict(x)
+    local b = model:predict(x)
+    assert.same({500, 8}, a.shape)
+    local va, vb = flat(a:totable()), flat(b:totable())
+    local s, s2, same = 0, 0, 0
+    for i, v in ipairs(va) do
+      s, s2 = s + v, s2 + v * v
+      if v == vb[i] then same = same + 1 end
+    end
+    local n = #va
+    local mean, sd = s / n, math.sqrt(s2 / n - (s / n) ^ 2)
+    -- 4000 draws of N(0, 1): the mean within 4 standard errors (0.063), the sd within 5%
+    assert.is_true(math.abs(mean) < 0.064, "mean " .. mean)
+    assert.is_true(math.abs(sd - 1) < 0.05, "sd " .. sd)
+    assert.is_true(same < 10, "the second predict repeated " .. same .. " draws")
+    assert.same({3, 8}, model:predict(T.zeros({3, 8})).shape)
+  end)
+
+  it("is reproducible after keras.random.seed", function()
+    local inp = keras.Input{shape = {3}}
+    local f = K["function"]({inp}, {K.random_uniform({K.shape(inp)[1], 4}, -1, 2)})
+    keras.random.seed(9)
+    local a = f({T.zeros({6, 3})})[1]
+    keras.random.seed(9)
+    local b = f({T.zeros({6, 3})})[1]
+    assert.same({6, 4}, a.shape)
+    assert.same(a:totable(), b:totable())
+    for _, v in ipairs(flat(a:totable())) do assert.is_true(v >= -1 and v < 2) end
+  end)
+
+  it("draws binomial and truncated normal values of the right kind", function()
+    keras.random.seed(5)
+    local inp = keras.Input{shape = {1000}}
+    local f = K["function"]({inp}, {K.random_binomial(K.shape(inp), 0.25), K.truncated_normal(K.shape(inp), 3, 0.5)})
+    local r = f({T.zeros({4, 1000})})
+    local ones, s = 0, 0
+    for _, v in ipairs(flat(r[1]:totable())) do
+      assert.is_true(v == 0 or v == 1)
+      ones = ones + v
+    end
+    -- 4000 draws, p = 0.25: 1000 +- 27 (one sd)
+    assert.is_true(ones > 860 and ones < 1140, "ones " .. ones)
+    for _, v in ipairs(flat(r[2]:totable())) do
+      assert.is_true(v >= 2 and v <= 4, "truncated beyond 2 sd: " .. v)
+      s = s + v
+    end
+    assert.is_true(math.abs(s / 4000 - 3) < 0.03, "truncated mean " .. s / 4000)
+  end)
+
+  it("accepts symbolic shapes in K.zeros, K.ones and K.reshape", function()
+    local inp = keras.Input{shape = {2, 3}}
+    local f = K["function"]({inp}, {K.zeros(K.shape(inp)), K.ones({K.shape(inp)[1], 5}),
+                                    K.reshape(inp, {K.shape(inp)[1], 6})})
+    local x = T{{{1, 2, 3}, {4, 5, 6}}}
+    local r = f({x})
+    close(r[1], {{{0, 0, 0}, {0, 0, 0}}}, 0, "zeros")
+    close(r[2], {{1, 1, 1, 1, 1}}, 0, "ones")
+    close(r[3], {{1, 2, 3, 4, 5, 6}}, 0, "reshape")
+    assert.error_matches(function() K.random_normal({4, K.shape(inp)[1]}) end,
+      "K.random_normal: only the first axis can be the batch axis, got shape element 2 = K.shape(x)[1]", 1, true)
+    assert.error_matches(function() K.random_normal({2}, 0, 1, nil, 42) end,
+      "K.random_normal: a per-call seed is not supported: call keras.random.seed(n) once", 1, true)
+    assert.error_matches(function() K.random_normal({2}, 0, 1, "float64") end,
+      "K.random_normal: dtype 'float64' is not supported: every tensor holds float32", 1, true)
+  end)
+
+  it("takes Keras's keyword arguments as an options table", function()
+    keras.random.seed(6)
+    local a = K.random_normal{shape = {2000}, mean = 5, stddev = 0.1}
+    local m = 0
+    for _, v in ipairs(flat(a:totable())) do m = m + v end
+    assert.is_true(math.abs(m / 2000 - 5) < 0.01)
+    assert.same({3, 2}, K.random_uniform({3, 2}, {maxval = 3}).shape)
+    assert.error_matches(function() K.random_uniform({3}, {max = 3}) end, "K.random_uniform: unknown argument 'max'",
+      1, true)
+  end)
+end)
+
+describe("K.in_train_phase, K.in_test_phase, K.switch", function()
+  it("chooses statically for training = 1 or 0 and at run time for the learning phase", function()
+    local a, b = T{1, 2}, T{3, 4}
+    close(K.in_train_phase(a, b, 1), {1, 2}, 0)
+    close(K.in_train_phase(a, b, 0), {3, 4}, 0)
+    close(K.in_test_phase(a, b, 1), {3, 4}, 0)
+    close(K.in_train_phase(function() return a end, function() return b end, true), {1, 2}, 0)
+    local inp = keras.Input{shape = {2}}
+    local y = K.in_train_phase(K.mul(inp, 10), inp)
+    local f = K["function"]({inp, K.learning_phase()}, {y})
+    close(f({T{{1, 2}}, 1})[1], {{10, 20}}, 0, "training")
+    close(f({T{{1, 2}}, 0})[1], {{1, 2}}, 0, "inference")
+  end)
+
+  it("selects elementwise, a lower-rank condition applying along the trailing axes", function()
+    close(K.switch(T{1, 0, 1}, T{1, 2, 3}, T{-1, -2, -3}), {1, -2, 3}, 0)
+    close(K.switch(T{1, 0}, T{{1, 2}, {3, 4}}, T{{5, 6}, {7, 8}}), {{1, 2}, {7, 8}}, 0)
+    close(K.switch(1, T{1}, T{2}), {1}, 0)
+    -- the unused branch may be infinite: no NaN leaks through
+    close(K.switch(T{1, 0}, T{1, 1}, K.log(T{0, 1})), {1, 0}, 0)
+    -- its gradient goes to the chosen branch only
+    local inp = keras.Input{shape = {3}}
+    local cond = T{{1, 0, 1}}
+    local g = K.gradients(K.sum(K.switch(cond, K.mul(inp, 3), K.square(inp))), {inp})
+    close(K["function"]({inp}, g)({T{{1, 2, 3}}})[1], {{3, 4, 3}}, 1e-6, "d switch")
+    assert.error_matches(function() K.switch(T{{1}}, T{1}, T{2}) end,
+      "K.switch: the condition has rank 2, more than the expressions' rank 1", 1, true)
+  end)
+end)
+
+describe("K shape functions", function()
+  it("tile, repeat, repeat_elements, stack, reverse and slice as numpy", function()
+    local x = T{{1, 2}, {3, 4}}
+    close(K.tile(x, {2, 3}), {{1, 2, 1, 2, 1, 2}, {3, 4, 3, 4, 3, 4}, {1, 2, 1, 2, 1, 2}, {3, 4, 3, 4, 3, 4}}, 0)
+    close(K["repeat"](x, 2), {{{1, 2}, {1, 2}}, {{3, 4}, {3, 4}}}, 0)
+    close(K.repeat_elements(x, 2, 0), {{1, 2}, {1, 2}, {3, 4}, {3, 4}}, 0)
+    close(K.repeat_elements(x, 3, 1), {{1, 1, 1, 2, 2, 2}, {3, 3, 3, 4, 4, 4}}, 0)
+    close(K.stack({T{1, 2}, T{3, 4}}), {{1, 2}, {3, 4}}, 0)
+    close(K.stack({T{1, 2}, T{3, 4}}, -1), {{1, 3}, {2, 4}}, 0)
+    close(K.reverse(x, 1), {{2, 1}, {4, 3}}, 0)
+    close(K.reverse(x, {0, 1}), {{4, 3}, {2, 1}}, 0)
+    close(K.slice(T{{1, 2, 3}, {4, 5, 6}}, {1, 1}, {1, -1}), {{5, 6}}, 0)
+    close(K.arange(5), {0, 1, 2, 3, 4}, 0)
+    close(K.arange(2, 10, 3), {2, 5, 8}, 0)
+    close(K.eye(2), {{1, 0}, {0, 1}}, 0)
+    close(K.temporal_padding(T{{{1}, {2}}}, {1, 2}), {{{0}, {1}, {2}, {0}, {0}}}, 0)
+    close(K.spatial_2d_padding(T{{{{1}}}}, {{1, 0}, {0, 1}}), {{{{0}, {0}}, {{1}, {0}}}}, 0)
+    close(K.resize_images(T{{{{1}, {2}}}}, 2, 1), {{{{1}, {2}}, {{1}, {2}}}}, 0)
+  end)
+
+  it("keeps the batch axis of symbolic tensors and refuses to move it", function()
+    local inp = keras.Input{shape = {2}}
+    local r = K["repeat"](inp, 3)
+    assert.same({keras.None, 3, 2}, K.int_shape(r))
+    assert.same({keras.None, 6, 6}, K.int_shape(K.tile(r, {1, 2, 3})))
+    assert.same({keras.None, 2, 2}, K.int_shape(K.stack({inp, inp}, 1)))
+    assert.same({keras.None, 4}, K.int_shape(K.repeat_elements(inp, 2, 1)))
+    assert.error_matches(function() K.tile(inp, {2, 1}) end, "K.tile: cannot tile the batch axis of a symbolic tensor",
+      1, true)
+    assert.error_matches(function() K.stack({inp, inp}) end,
+      "K.stack: stacking symbolic tensors on axis 0 would move their batch axis", 1, true)
+    local f = K["function"]({inp}, {K.repeat_elements(inp, 2, 1), K.stack({inp, K.neg(inp)}, 1)})
+    local res = f({T{{1, 2}, {3, 4}}})
+    close(res[1], {{1, 1, 2, 2}, {3, 3, 4, 4}}, 0)
+    close(res[2], {{{1, 2}, {-1, -2}}, {{3, 4}, {-3, -4}}}, 0)
+  end)
+end)
+
+describe("K scans and reductions", function()
+  it("cumsum and cumprod run along an axis (default 0) as numpy", function()
+    local x = {{1, 2, 3}, {4, 5, 6}}
+    close(K.cumsum(T(x)), {{1, 2, 3}, {5, 7, 9}}, 0)
+    close(K.cumsum(T(x), 1), {{1, 3, 6}, {4, 9, 15}}, 0)
+    close(K.cumprod(T(x)), {{1, 2, 3}, {4, 10, 18}}, 0)
+    close(K.cumprod(T(x), -1), {{1, 2, 6}, {4, 20, 120}}, 0)
+    -- gradient of sum(cumsum(x) * c) along axis 1: reverse running sums of c
+    local inp = keras.Input{shape = {3}}
+    local c = T{{1, 2, 3}}
+    local g = K.gradients(K.sum(K.mul(K.cumsum(inp, 1), c)), {inp})
+    close(K["function"]({inp}, g)({T{{0, 0, 0}}})[1], {{6, 5, 3}}, 1e-6, "d cumsum")
+  end)
+
+  it("logsumexp is stable for large values", function()
+    local x = {{1, 2, 3}, {1000, 1000, 1000}}
+    local want = {}
+    for i, row in ipairs(x) do
+      local m, s = math.max(table.unpack(row)), 0
+      for _, v in ipairs(row) do s = s + math.exp(v - m) end
+      want[i] = m + math.log(s)
+    end
+    close(K.logsumexp(T(x), 1), want, 1e-6)
+    close(K.logsumexp(T(x), 1, true), {{want[1]}, {want[2]}}, 1e-6)
+  end)
+
+  it("in_top_k counts ties as in the top k", function()
+    local p = T{{0.1, 0.5, 0.4}, {0.3, 0.3, 0.4}, {0.6, 0.2, 0.2}}
+    close(K.in_top_k(p, T{2, 0, 1}, 1), {0, 0, 0}, 0)
+    close(K.in_top_k(p, T{1, 2, 0}, 1), {1, 1, 1}, 0)
+    close(K.in_top_k(p, T{2, 1, 2}, 2), {1, 1, 1}, 0)
+  end)
+
+  it("sin and cos as libm", function()
+    local xs = {-2, -0.5, 0, 1, 3}
+    local s, c = {}, {}
+    for i, v in ipairs(xs) do s[i], c[i] = math.sin(v), math.cos(v) end
+    close(K.sin(T(xs)), s, 1e-6)
+    close(K.cos(T(xs)), c, 1e-6)
+  end)
+end)
+
+describe("K losses", function()
+  local eps = 1e-7
+  local function clip(v) return math.min(math.max(v, eps), 1 - eps) end
+
+  it("categorical_crossentropy normalizes and clips probabilities, or takes logits", function()
+    local t, o = {{0, 1, 0}, {0.5, 0.5, 0}}, {{0.2, 0.6, 0.2}, {2, 1, 1}}
+    local want, want_l = {}, {}
+    for i = 1, 2 do
+      local s = 0
+      for _, v in ipairs(o[i]) do s = s + v end
+      local acc = 0
+      for j = 1, 3 do acc = acc - t[i][j] * math.log(clip(o[i][j] / s)) end
+      want[i] = acc
+      local m, z = math.max(table.unpack(o[i])), 0
+      for j = 1, 3 do z = z + math.exp(o[i][j] - m) end
+      acc = 0
+      for j = 1, 3 do acc = acc - t[i][j] * (o[i][j] - m - math.log(z)) end
+      want_l[i] = acc
+    end
+    close(K.categorical_crossentropy(T(t), T(o)), want, 1e-6)
+    close(K.categorical_crossentropy(T(t), T(o), true), want_l, 1e-6)
+    close(K.categorical_crossentropy{T(t), T(o), from_logits = true}, want_l, 1e-6)
+  end)
+
+  it("sparse_categorical_crossentropy takes integer targets of shape (batch,) or (batch, 1)", function()
+    local o = {{0.2, 0.7, 0.1}, {0.5, 0.25, 0.25}}
+    local ids = {1, 2}
+    local want, want_l = {}, {}
+    for i = 1, 2 do
+      -- Keras: log of the clipped output fed to a softmax cross entropy
+      local z = 0
+      for j = 1, 3 do z = z + clip(o[i][j]) end
+      want[i] = -(math.log(clip(o[i][ids[i] + 1])) - math.log(z))
+      local m, s = math.max(table.unpack(o[i])), 0
+      for j = 1, 3 do s = s + math.exp(o[i][j] - m) end
+      want_l[i] = -(o[i][ids[i] + 1] - m - math.log(s))
+    end
+    close(K.sparse_categorical_crossentropy(T(ids), T(o)), want, 1e-6)
+    close(K.sparse_categorical_crossentropy(T{{1}, {2}}, T(o)), want, 1e-6)
+    close(K.sparse_categorical_crossentropy(T(ids), T(o), true), want_l, 1e-6)
+  end)
+
+  it("binary_crossentropy clips probabilities, or takes logits, stably", function()
+    local t, o = {1, 0, 1, 0}, {0.9, 0.2, 1.0, 0.0}
+    local want = {}
+    for i = 1, 4 do
+      local p = clip(o[i])
+      want[i] = -(t[i] * math.log(p) + (1 - t[i]) * math.log(1 - p))
+    end
+    close(K.binary_crossentropy(T(t), T(o)), want, 1e-4)
+    local lg = {3, -2, 100, -100}
+    local want_l = {}
+    for i = 1, 4 do
+      local x = lg[i]
+      want_l[i] = math.max(x, 0) - x * t[i] + math.log(1 + math.exp(-math.abs(x)))
+    end
+    close(K.binary_crossentropy(T(t), T(lg), true), want_l, 1e-6)
+  end)
+end)
+
+describe("K normalization and bias", function()
+  it("batch_normalization: (x - mean) / sqrt(var + epsilon) * gamma + beta", function()
+    local x = {{1, 2}, {3, 5}}
+    local mean, var, beta, gamma = {2, 3}, {1, 4}, {0.5, -1}, {2, 3}
+    local want = {}
+    for i = 1, 2 do
+      want[i] = {}
+      for j = 1, 2 do want[i][j] = (x[i][j] - mean[j]) / math.sqrt(var[j] + 1e-3) * gamma[j] + beta[j] end
+    end
+    close(K.batch_normalization(T(x), T(mean), T(var), T(beta), T(gamma)), want, 1e-6)
+    -- along axis 0 of a (2, 2)
+    local want0 = {}
+    for i = 1, 2 do
+      want0[i] = {}
+      for j = 1, 2 do want0[i][j] = (x[i][j] - mean[i]) / math.sqrt(var[i] + 0.01) * gamma[i] + beta[i] end
+    end
+    close(K.batch_normalization(T(x), T(mean), T(var), T(beta), T(gamma), {axis = 0, epsilon = 0.01}), want0, 1e-6)
+    local y, m, v = K.normalize_batch_in_training(T(x), nil, nil, {0})
+    close(m, {2, 3.5}, 1e-6)
+    close(v, {1, 2.25}, 1e-6)
+    close(y, {{-1 / math.sqrt(1.001), -1.5 / math.sqrt(2.251)}, {1 / math.sqrt(1.001), 1.5 / math.sqrt(2.251)}}, 1e-6)
+  end)
+
+  it("bias_add adds along the last axis and names a bias that does not fit", function()
+    close(K.bias_add(T{{1, 2}, {3, 4}}, T{10, 20}), {{11, 22}, {13, 24}}, 0)
+    assert.error_matches(function() K.bias_add(T{{1, 2}}, T{1, 2, 3}) end,
+      "K.bias_add: a bias of shape (3,) does not fit x of shape (1, 2)", 1, true)
+    assert.error_matches(function() K.bias_add(T{{1, 2}}, T{1, 2}, "channels_first") end,
+      "K.bias_add: data_format 'channels_first' is not supported: lkeras computes channels_last only", 1, true)
+  end)
+end)
+
+describe("K.dropout", function()
+  it("applies always, scaling kept values by 1 / (1 - level), on concrete and symbolic tensors", function()
+    keras.random.seed(7)
+    local y = flat(K.dropout(T.ones({1000}), 0.2):totable())
+    local zeros = 0
+    for _, v in ipairs(y) do
+      assert.is_true(v == 0 or math.abs(v - 1.25) < 1e-6)
+      if v == 0 then zeros = zeros + 1 end
+    end
+    assert.is_true(zeros > 160 and zeros < 240, "zeros " .. zeros)
+    -- in a Lambda at predict time too (Keras's K.dropout ignores the phase)
+    local inp = keras.Input{shape = {500}}
+    local model = keras.Model{inputs = inp, outputs = L.Lambda(function(x) return K.dropout(x, 0.5) end)(inp)}
+    local p = flat(model:predict(T.ones({2, 500})):totable())
+    zeros = 0
+    for _, v in ipairs(p) do if v == 0 then zeros = zeros + 1 end end
+    assert.is_true(zeros > 400 and zeros < 600, "predict zeros " .. zeros)
+    -- noise_shape: one draw per row, broadcast over the columns
+    local r = K.dropout(T.ones({50, 4}), 0.5, {50, 1}):totable()
+    for _, row in ipairs(r) do
+      for j = 2, 4 do assert.equal(row[1], row[j]) end
+    end
+  end)
+end)
+
+describe("K convolution and pooling", function()
+  -- direct float64 convolution, channels_last, zero padding pt/pl before
+  local function conv_ref(x, w, sh, sw, dh, dw, pt, pl, oh, ow)
+    local out = {}
+    local KH, KW, C, O = #w, #w[1], #w[1][1], #w[1][1][1]
+    for n = 1, #x do
+      out[n] = {}
+      for i = 1, oh do
+        out[n][i] = {}
+        for j = 1, ow do
+          out[n][i][j] = {}
+          for o = 1, O do
+            local s = 0
+            for a = 1, KH do
+              for b = 1, KW do
+                local r, c = (i - 1) * sh + (a - 1) * dh - pt + 1, (j - 1) * sw + (b - 1) * dw - pl + 1
+                if r >= 1 and r <= #x[n] and c >= 1 and c <= #x[n][1] then
+                  for ch = 1, C do s = s + x[n][r][c][ch] * w[a][b][ch][o] end
+                end
+              end
+            end
+            out[n][i][j][o] = s
+          end
+        end
+      end
+    end
+    return out
+  end
+
+  local function gen(shape, seed)
+    local k = seed
+    local function rec(d)
+      local t = {}
+      for i = 1, shape[d] do
+        if d == #shape then
+          k = k + 1
+          t[i] = ((k * 7919) % 2001) / 1000 - 1
+        else
+          t[i] = rec(d + 1)
+        end
+      end
+      return t
+    end
+    return rec(1)
+  end
+
+  it("conv2d with 'valid' and 'same' padding, strides and dilation", function()
+    local x, w = gen({2, 5, 6, 3}, 1), gen({3, 2, 3, 4}, 5)
+    close(K.conv2d(T(x), T(w)), conv_ref(x, w, 1, 1, 1, 1, 0, 0, 3, 5), 1e-5, "valid")
+    -- same, strides 2: out (3, 3); rows: total (3-1)*2+3-5 = 2 -> top 1; cols: (3-1)*2+2-6 = 0
+    close(K.conv2d(T(x), T(w), {2, 2}, "same"), conv_ref(x, w, 2, 2, 1, 1, 1, 0, 3, 3), 1e-5, "same strided")
+    close(K.conv2d{T(x), T(w), padding = "valid", dilation_rate = {2, 1}}, conv_ref(x, w, 1, 1, 2, 1, 0, 0, 1, 5),
+      1e-5, "dilated")
+  end)
+
+  it("conv1d with 'valid', 'same' and 'causal' padding", function()
+    local x, w = gen({2, 7, 3}, 2), gen({3, 3, 2}, 9)
+    local function as2d(v)
+      local out = {}
+      for n = 1, #v do out[n] = {v[n]} end
+      return out
+    end
+    local w2 = {w}
+    local function ref(st, dl, pl, ow)
+      local r = conv_ref(as2d(x), w2, 1, st, 1, dl, 0, pl, 1, ow)
+      for n = 1, #r do r[n] = r[n][1] end
+      return r
+    end
+    close(K.conv1d(T(x), T(w)), ref(1, 1, 0, 5), 1e-5, "valid")
+    close(K.conv1d(T(x), T(w), 1, "same"), ref(1, 1, 1, 7), 1e-5, "same")
+    close(K.conv1d(T(x), T(w), 1, "causal", nil, 2), ref(1, 2, 4, 7), 1e-5, "causal dilated")
+    close(K.conv1d(T(x), T(w), 2), ref(2, 1, 0, 3), 1e-5, "strided")
+  end)
+
+  it("pool2d takes the max or the average of each window", function()
+    local x = {{{{1}, {2}, {3}}, {{4}, {5}, {6}}, {{7}, {8}, {9}}}}
+    close(K.pool2d(T(x), {2, 2}), {{{{5}, {6}}, {{8}, {9}}}}, 0, "max")
+    close(K.pool2d(T(x), {2, 2}, {1, 1}, "valid", nil, "avg"), {{{{3}, {4}}, {{6}, {7}}}}, 1e-6, "avg")
+    -- same, strides 2: the padded cells are ignored
+    close(K.pool2d(T(x), {2, 2}, {2, 2}, "same", nil, "avg"), {{{{3}, {4.5}}, {{7.5}, {9}}}}, 1e-6, "avg same")
+    assert.error_matches(function() K.pool2d(T(x), {2, 2}, 1, "valid", nil, "median") end,
+      "K.pool2d: pool_mode must be 'max' or 'avg', got 'median'", 1, true)
+  end)
+end)
+
+describe("K variables, values and updates", function()
+  it("update, update_add, update_sub and moving_average_update set a K.variable", function()
+    local v = K.variable(T{1, 2})
+    K.update(v, T{5, 6})
+    close(K.get_value(v), {5, 6}, 0)
+    K.update_add(v, T{1, 1})
+    close(K.get_value(v), {6, 7}, 0)
+    K.update_sub(v, 2)
+    close(K.get_value(v), {4, 5}, 0)
+    K.moving_average_update(v, T{0, 10}, 0.75)
+    close(K.get_value(v), {3, 6.25}, 1e-6)
+    K.batch_set_value({{v, T{1, 1}}})
+    close(K.batch_get_value({v})[1], {1, 1}, 0)
+    assert.error_matches(function() K.update(v, T{1, 2, 3}) end, "K.update: the new value has shape (3,), x has (2,)",
+      1, true)
+  end)
+
+  it("count_params, dtype, placeholder, is_placeholder, eye", function()
+    assert.equal(6, K.count_params(T.zeros({2, 3})))
+    assert.error_matches(function() K.count_params(keras.Input{shape = {3}}) end,
+      "K.count_params: axis 0 of shape (None, 3) is not known", 1, true)
+    assert.equal("float32", K.dtype(T{1}))
+    local p = K.placeholder{shape = {keras.None, 4}}
+    assert.same({keras.None, 4}, K.int_shape(p))
+    assert.is_true(K.is_placeholder(p))
+    assert.is_false(K.is_placeholder(K.square(p)))
+    assert.same({keras.None}, K.int_shape(K.placeholder{ndim = 1}))
+    close(K["function"]({p}, {K.sum(p, 1)})({T{{1, 2, 3, 4}}})[1], {10}, 0)
+    assert.error_matches(function() K.placeholder{shape = {2, keras.None}} end,
+      "K.placeholder: axis 1 is None: only the first axis (the batch) may be None here", 1, true)
+    assert.error_matches(function() K.placeholder{shape = {2}, sparse = true} end,
+      "K.placeholder: sparse tensors are not supported: every tensor is dense", 1, true)
+  end)
+end)
+
+describe("K functions lkeras refuses", function()
+  it("raise an error saying why, rather than being nil", function()
+    local cases = {
+      {"get_session", "there is no TensorFlow session"},
+      {"ctc_batch_cost", "the engine has no CTC op"},
+      {"rnn", "it runs a Lua step function per timestep; use the recurrent layers"},
+      {"map_fn", "it runs a Lua function per element inside the compiled plan"},
+      {"conv3d", "the engine has no 3-D convolution"},
+      {"conv2d_transpose", "the engine has only the plain 1-D and 2-D convolution"},
+    }
+    for _, c in ipairs(cases) do
+      assert.is_function(K[c[1]])
+      assert.error_matches(function() K[c[1]]() end, "K." .. c[1] .. " is not supported by lkeras: " .. c[2], 1, true)
+    end
+    assert.error_matches(function() K.set_floatx("float64") end, "K.set_floatx: only 'float32' is supported", 1, true)
+    assert.error_matches(function() K.print_tensor(keras.Input{shape = {2}}) end,
+      "K.print_tensor: printing from inside a compiled plan is not supported", 1, true)
+  end)
+end)

@@ -33,10 +33,6 @@ local function close(got, want, tol, what)
   end
 end
 
-local function num(t)
-  if type(t) == "number" then return t end
-  return flat(t:totable())[1]
-end
 
 local function mat(t) return t:totable() end
 
@@ -87,6 +83,30 @@ describe("K[\"function\"]", function()
     assert.is_true(zeros > 880 and zeros < 1120, "zeros: " .. zeros)
     -- true and false work as 1 and 0
     close(f({x, false})[1], mat(x), 0, "phase false")
+  end)
+
+  it("runs BatchNormalization on the batch's statistics when the phase is 1, leaving the moving ones", function()
+    local inp = keras.Input{shape = {2}}
+    local bn = L.BatchNormalization()
+    local f = K["function"]({inp, K.learning_phase()}, {bn(inp)})
+    local x = {{1, 10}, {3, 20}, {2, 60}}
+    local want = {}
+    for j = 1, 2 do
+      local m, v = 0, 0
+      for i = 1, 3 do m = m + x[i][j] / 3 end
+      for i = 1, 3 do v = v + (x[i][j] - m) ^ 2 / 3 end
+      for i = 1, 3 do
+        want[i] = want[i] or {}
+        want[i][j] = (x[i][j] - m) / math.sqrt(v + 1e-3)
+      end
+    end
+    close(f({T(x), 1})[1], want, 1e-5, "training")
+    local w = bn:get_weights()
+    close(w[3], {0, 0}, 0, "moving mean kept")
+    close(w[4], {1, 1}, 0, "moving variance kept")
+    local want0 = {}
+    for i = 1, 3 do want0[i] = {x[i][1] / math.sqrt(1.001), x[i][2] / math.sqrt(1.001)} end
+    close(f({T(x), 0})[1], want0, 1e-5, "inference")
   end)
 
   it("compiles once per learning phase for the largest batch seen, not per call", function()

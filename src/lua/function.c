@@ -90,7 +90,10 @@ static int f_run(lua_State *L)
   lk_func *f = luaL_checkudata(L, 1, LK_FUNCTION);
   kr_ctx *ctx = f->ctx;
   luaL_checktype(L, 2, LUA_TTABLE);
+  /* the training phase without batchnorm's moving-statistics updates, as
+  ** Keras's K.function (they are updates, applied only when asked for) */
   int training = lua_toboolean(L, 3) ? 1 : 0;
+  int mode = training ? KR_TRAINING_KEEP_STATS : 0;
   if (!f->in) return luaL_error(L, "K.function: the function has been freed");
   lua_Integer n = luaL_len(L, 2);
   if (n != f->nin)
@@ -134,7 +137,7 @@ static int f_run(lua_State *L)
   if (!p || kr_plan_max_batch(p) < batch) {
     kr_plan_free(p);
     f->plan[training] = NULL;
-    p = kr_plan_new(ctx, f->nout, f->out, f->nin, f->in, batch, training);
+    p = kr_plan_new(ctx, f->nout, f->out, f->nin, f->in, batch, mode);
     if (!p) return luaL_error(L, "K.function: %s", kr_errmsg(ctx));
     f->plan[training] = p;
   }

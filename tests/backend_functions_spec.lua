@@ -659,6 +659,18 @@ describe("K variables, values and updates", function()
       1, true)
   end)
 
+  it("constant takes a dtype and a shape; variable refuses what it cannot hold", function()
+    close(K.eval(K.constant(3, nil, {2})), {3, 3}, 0)
+    close(K.eval(K.constant({1, 2, 3, 4}, "float32", {2, 2})), {{1, 2}, {3, 4}}, 0)
+    assert.same({2, 2}, K.constant({1, 2, 3, 4}, nil, {2, 2}).shape)
+    assert.error_matches(function() K.constant({1, 2, 3}, nil, {2, 2}) end,
+      "K.constant: a value of shape (3,) does not fit the shape (2, 2)", 1, true)
+    assert.error_matches(function() K.constant(1, "float64") end,
+      "K.constant: dtype 'float64' is not supported: every tensor holds float32", 1, true)
+    assert.error_matches(function() K.variable({1}, nil, nil, function(w) return w end) end,
+      "K.variable: constraints are not supported on variables", 1, true)
+  end)
+
   it("count_params, dtype, placeholder, is_placeholder, eye", function()
     assert.equal(6, K.count_params(T.zeros({2, 3})))
     assert.error_matches(function() K.count_params(keras.Input{shape = {3}}) end,

@@ -478,6 +478,33 @@ function K.placeholder(...)
   return named(core.input(dims), a.name)
 end
 
+-- K.constant(value, dtype, shape, name): a number fills the shape; a tensor
+-- of as many elements takes it
+local base_constant, base_variable = K.constant, K.variable
+function K.constant(value, dtype, shape, name)
+  check_dtype("K.constant", dtype, true)
+  if shape == nil then return named(base_constant(value), name) end
+  local dims = resolve_shape(shape, "K.constant")
+  if type(value) == "number" then return named(base_constant(fill(dims, nil, value)), name) end
+  if is_node(value) then raise("K.constant: the value must be a number, a table or a tensor, got a symbolic tensor") end
+  local t = is_concrete(value) and value or core.tensor(value)
+  local n, m = 1, 1
+  for _, d in ipairs(dims) do n = n * d end
+  for _, d in ipairs(t.shape) do m = m * d end
+  if n ~= m then
+    raise(fmt("K.constant: a value of shape %s does not fit the shape %s", shape_str(t.shape), shape_str(dims)))
+  end
+  return named(base_constant(K.reshape(t, dims)), name)
+end
+
+function K.variable(value, dtype, _name, constraint)  -- tensors have no names
+  check_dtype("K.variable", dtype, true)
+  if constraint ~= nil then
+    raise("K.variable: constraints are not supported on variables (give them to a layer's weights)")
+  end
+  return base_variable(value)
+end
+
 function K.is_placeholder(x) return is_node(x) and x.op == "input" end
 
 function K.dtype(x)
@@ -1055,7 +1082,9 @@ end
 for _, n in ipairs{"get_session", "set_session"} do
   refused(n, "there is no TensorFlow session: graphs are compiled and run by lkeras's own engine")
 end
-refused("name_scope", "graphs have no TensorFlow name scopes")
+for _, n in ipairs{"name_scope", "variable_scope"} do
+  refused(n, "graphs have no TensorFlow name or variable scopes")
+end
 for _, n in ipairs{"ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse"} do
   refused(n, "the engine has no CTC op (and no sparse tensors)")
 end

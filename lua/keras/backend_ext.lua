@@ -309,9 +309,7 @@ end
 
 core.Node.methods.__geti = function(node, i)
   local src = node:meta().shape_of
-  if not src then
-    raise(fmt("symbolic tensor: cannot index it with [%s]: use K.gather, K.slice or a Lambda layer", tostring(i)))
-  end
+  if not src then return nil end   -- other symbolic tensors have no numbered fields (as before)
   local nd = #src.shape
   if math.type(i) ~= "integer" or i < 1 or i > nd then
     raise(fmt("K.shape(x)[i]: position %s is out of range 1..%d", tostring(i), nd))

@@ -216,6 +216,14 @@ describe("K.gradients", function()
     close(K["function"]({inp}, g)({T(x)})[1], want, 1e-6, "softmax")
   end)
 
+  it("gives zeros of the run-time shape for an input the loss does not use", function()
+    local a, b = keras.Input{shape = {3}}, keras.Input{shape = {2}}
+    local g = K.gradients(K.sum(K.square(a)), {a, b})
+    local r = K["function"]({a, b}, g)({T{{1, 2, 3}, {4, 5, 6}}, T{{1, 1}, {1, 1}}})
+    close(r[1], {{2, 4, 6}, {8, 10, 12}}, 1e-6, "used")
+    close(r[2], {{0, 0}, {0, 0}}, 0, "unused")
+  end)
+
   it("refuses a K.variable with a clear message", function()
     local v = K.variable(T{1, 2})
     assert.error_matches(function() K.gradients(K.sum(K.square(keras.Input{shape = {2}})), {v}) end,

@@ -375,6 +375,40 @@ static void test_random(kr_ctx *ctx)
   }
 }
 
+/* ---- gradients with respect to a placeholder the loss does not use ---- */
+
+static void test_unused_placeholder(kr_ctx *ctx)
+{
+  size_t before = kr_mem_in_use(ctx);
+  kr_node *a = kr_node_input(ctx, &(kr_shape){2, {KR_BATCH, 3}});
+  kr_node *b = kr_node_input(ctx, &(kr_shape){2, {KR_BATCH, 2}});
+  kr_node *sq = a ? kr_node_op(ctx, KR_OP_SQUARE, 1, &a, NULL) : NULL;
+  kr_node *loss = sq ? kr_node_op(ctx, KR_OP_SUM, 1, &sq, AT(.i = {3, 0})) : NULL;
+  kr_node *vars[2] = {a, b}, *g[2] = {NULL, NULL};
+  int st = loss ? kr_gradients(ctx, loss, 2, vars, g) : KR_EARG;
+  CHECK_MSG(st == KR_OK, "unused placeholder: %s", kr_errmsg(ctx));
+  if (st == KR_OK) {
+    CHECK(kr_shape_eq(&g[1]->shape, &b->shape) && g[1]->op == KR_OP_ZEROS_LIKE);
+    kr_plan *p = kr_plan_new(ctx, 2, g, 2, vars, 4, 0);
+    CHECK_MSG(p != NULL, "plan: %s", kr_errmsg(ctx));
+    if (p) {
+      for (int i = 0; i < 12; i++) kr_plan_input(p, 0)[i] = (float)i;
+      for (int i = 0; i < 8; i++) kr_plan_input(p, 1)[i] = 1.0f;
+      CHECK(kr_plan_run(p, 4) == KR_OK);
+      for (int i = 0; i < 12; i++) CHECK(kr_plan_output(p, 0)[i] == 2.0f * (float)i);
+      for (int i = 0; i < 8; i++) CHECK(kr_plan_output(p, 1)[i] == 0.0f);
+    }
+    kr_plan_free(p);
+  }
+  kr_node_release(g[0]);
+  kr_node_release(g[1]);
+  kr_node_release(loss);
+  kr_node_release(sq);
+  kr_node_release(a);
+  kr_node_release(b);
+  CHECK(kr_mem_in_use(ctx) == before);
+}
+
 /* ---- errors ---- */
 
 static void test_errors(kr_ctx *ctx)
@@ -435,6 +469,7 @@ int main(void)
   test_grads(ctx);
   test_forward(ctx);
   test_random(ctx);
+  test_unused_placeholder(ctx);
   test_errors(ctx);
   test_coverage();
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));

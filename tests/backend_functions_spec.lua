@@ -224,6 +224,14 @@ describe("K.gradients", function()
     close(r[2], {{0, 0}, {0, 0}}, 0, "unused")
   end)
 
+  it("stops at K.stop_gradient, given one tensor or a list", function()
+    local a = keras.Input{shape = {2}}
+    local s = K.stop_gradient({K.square(a), K.mul(a, 3)})
+    assert.equal(2, #s)
+    local g = K.gradients(K.sum(K.add(K.mul(a, s[1]), s[2])), {a})
+    close(K["function"]({a}, g)({T{{1, 2}}})[1], {{1, 4}}, 1e-6, "d/da (a * stop(a^2) + stop(3a))")
+  end)
+
   it("refuses a K.variable with a clear message", function()
     local v = K.variable(T{1, 2})
     assert.error_matches(function() K.gradients(K.sum(K.square(keras.Input{shape = {2}})), {v}) end,

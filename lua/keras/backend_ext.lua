@@ -644,6 +644,17 @@ function K.moving_average_update(x, value, momentum)
   return K.update(x, K.add(K.mul(base, momentum), K.mul(value, 1 - momentum)))
 end
 
+-- K.stop_gradient(x) or K.stop_gradient({x, y, ...}) (a list gives a list)
+local base_stop_gradient = K.stop_gradient
+function K.stop_gradient(variables)
+  if is_plain(variables) then
+    local out = {}
+    for i, v in ipairs(variables) do out[i] = base_stop_gradient(v) end
+    return out
+  end
+  return base_stop_gradient(variables)
+end
+
 -- ---- elementwise and selection ----
 
 function K.sin(x) return apply("sin", {x}) end

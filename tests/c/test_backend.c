@@ -11,7 +11,8 @@
 **     h = 1e-2, |analytic - numeric| <= 2e-2 * max(1, |numeric|)), the
 **     cumprod gradient also exactly at zeros, and that the gradient helper
 **     cumprod_grad appeared in a checked gradient graph;
-**   - shape errors naming the op, and no leak.
+**   - shape errors naming the op, and an allocation-failure sweep over
+**     graph + gradients + plan + run with no leak.
 */
 #include "kr.h"
 #include "ops.h"
@@ -445,6 +446,76 @@ static void test_errors(kr_ctx *ctx)
   gu_end(&c);
 }
 
+/* ---- allocation failures: graph + gradients + plan + run, no leak ---- */
+
+typedef struct { float y[6], g[6]; } sweep_out;
+
+/* y = select(c, cumprod(x), cumsum(reverse(x))) + sin(x) * random_uniform;
+** d sum(y) / d x */
+static int sweep_once(kr_ctx *ctx, sweep_out *out)
+{
+  static const float xd[6] = {0.5f, -1.2f, 0.8f, 1.5f, -0.3f, 0.9f}, cd[6] = {1, 0, 1, 0, 0, 1};
+  kr_tensor *tx = NULL, *tc = NULL;
+  kr_node *x = NULL, *c = NULL, *cp = NULL, *rv = NULL, *cs = NULL, *sel = NULL, *sn = NULL, *ru = NULL;
+  kr_node *m = NULL, *y = NULL, *loss = NULL, *g = NULL;
+  kr_plan *plan = NULL;
+  int st = KR_EMEM;
+  kr_attr ra = {.f = {0.5, 1.5}};
+  ra.shape = S(2, 3);
+  if (!(tx = gu_t_data(ctx, S(2, 3), xd)) || !(tc = gu_t_data(ctx, S(2, 3), cd))) goto done;
+  if (!(x = kr_node_variable(ctx, tx)) || !(c = kr_node_const(ctx, tc))) goto done;
+  if (!(cp = kr_op1(ctx, KR_OP_CUMPROD, x, AT(.i = {1}))) || !(rv = kr_op1(ctx, KR_OP_REVERSE, x, AT(.i = {2}))) ||
+      !(cs = kr_op1(ctx, KR_OP_CUMSUM, rv, AT(.i = {1, 1}))))
+    goto done;
+  kr_node *in3[3] = {c, cp, cs};
+  if (!(sel = kr_node_op(ctx, KR_OP_SELECT, 3, in3, NULL)) || !(sn = kr_op1(ctx, KR_OP_SIN, x, NULL)) ||
+      !(ru = kr_op1(ctx, KR_OP_RANDOM_UNIFORM, x, &ra)) || !(m = kr_op2(ctx, KR_OP_MUL, sn, ru, NULL)) ||
+      !(y = kr_op2(ctx, KR_OP_ADD, sel, m, NULL)) || !(loss = kr_op1(ctx, KR_OP_SUM, y, AT(.i = {3, 0}))))
+    goto done;
+  if ((st = kr_gradients(ctx, loss, 1, &x, &g)) != KR_OK) goto done;
+  kr_node *outs[2] = {y, g};
+  st = KR_EMEM;
+  if (!(plan = kr_plan_new(ctx, 2, outs, 0, NULL, 1, 0))) goto done;
+  kr_rng_seed(ctx, SEED);
+  if ((st = kr_plan_run(plan, 1)) != KR_OK) goto done;
+  memcpy(out->y, kr_plan_output(plan, 0), sizeof out->y);
+  memcpy(out->g, kr_plan_output(plan, 1), sizeof out->g);
+  st = KR_OK;
+done:
+  kr_plan_free(plan);
+  kr_node *all[] = {g, loss, y, m, ru, sn, sel, cs, rv, cp, c, x};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) kr_node_release(all[i]);
+  kr_tensor_release(tx);
+  kr_tensor_release(tc);
+  return st;
+}
+
+static void test_alloc_sweep(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  sweep_out want, got;
+  CHECK_MSG(sweep_once(ctx, &want) == KR_OK, "alloc sweep reference: %s", kr_errmsg(ctx));
+  CHECK(kr_mem_in_use(ctx) == 0);
+  long n;
+  int failures = 0, bad = 0;
+  for (n = 1; n < 100000; n++) {
+    kr_mem_fail_at(ctx, n);
+    int st = sweep_once(ctx, &got);
+    kr_mem_fail_at(ctx, 0);
+    if (kr_mem_in_use(ctx) != 0 && bad++ < 5)
+      fprintf(stderr, "alloc sweep: failing allocation %ld leaks %zu bytes\n", n, kr_mem_in_use(ctx));
+    if (st == KR_OK) break;
+    failures++;
+    if ((st != KR_EMEM || !has(kr_errmsg(ctx), "out of memory")) && bad++ < 5)
+      fprintf(stderr, "alloc sweep: allocation %ld: status %d, message '%s'\n", n, st, kr_errmsg(ctx));
+  }
+  CHECK_MSG(bad == 0, "alloc sweep: %d problems", bad);
+  CHECK_MSG(failures > 20, "alloc sweep: only %d failing runs", failures);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  CHECK_MSG(memcmp(&got, &want, sizeof got) == 0, "alloc sweep: the run after %ld allocations differs", n);
+  kr_ctx_free(ctx);
+}
+
 static void test_coverage(void)
 {
   static const int ops[] = {
@@ -474,5 +545,6 @@ int main(void)
   test_coverage();
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
   kr_ctx_free(ctx);
+  test_alloc_sweep();
   return check_report("test_backend");
 }

@@ -705,13 +705,85 @@ describe("K variables, values and updates", function()
   end)
 end)
 
+describe("K.rnn, K.map_fn, K.foldl, K.foldr", function()
+  -- h_t = tanh(x_t W + h_{t-1} U), float64; mask: output and state carried over
+  local function rnn_ref(x, W, U, backwards, mask)
+    local outs, h = {}, {}
+    for n = 1, #x do
+      h[n] = {}
+      for j = 1, #U do h[n][j] = 0 end
+    end
+    local steps = #x[1]
+    for k = 1, steps do
+      local t = backwards and steps - k + 1 or k
+      for n = 1, #x do
+        outs[n] = outs[n] or {}
+        local new = {}
+        for j = 1, #U do
+          local v = 0
+          for i = 1, #W do v = v + x[n][t][i] * W[i][j] end
+          for i = 1, #U do v = v + h[n][i] * U[i][j] end
+          new[j] = (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1)   -- tanh
+        end
+        if mask and mask[n][t] == 0 then new = h[n] end
+        h[n] = new
+        outs[n][k] = new
+      end
+    end
+    return outs, h
+  end
+
+  it("unrolls a step function over the time axis, forwards, backwards and with a mask", function()
+    local x = {{{0.5, -1}, {0.2, 0.3}, {1, 0.4}}, {{-0.3, 0.8}, {0.6, -0.5}, {0.1, 0.9}}}
+    local W = {{0.4, -0.6, 0.2}, {0.3, 0.5, -0.1}}
+    local U = {{0.1, 0.2, -0.3}, {-0.4, 0.3, 0.2}, {0.5, -0.2, 0.1}}
+    local inp = keras.Input{shape = {3, 2}}
+    local Wt, Ut = K.constant(W), K.constant(U)
+    local function step(xt, states)
+      local h = K.tanh(K.add(K.dot(xt, Wt), K.dot(states[1], Ut)))
+      return h, {h}
+    end
+    local h0 = K.zeros({K.shape(inp)[1], 3})
+    for _, backwards in ipairs{false, true} do
+      local last, outputs, states = K.rnn(step, inp, {h0}, backwards)
+      assert.same({keras.None, 3, 3}, K.int_shape(outputs))
+      local r = K["function"]({inp}, {last, outputs, states[1]})({T(x)})
+      local want, h = rnn_ref(x, W, U, backwards)
+      close(r[2], want, 1e-5, "outputs")
+      close(r[1], h, 1e-5, "last output")
+      close(r[3], h, 1e-5, "state")
+    end
+    local mask_in = keras.Input{shape = {3}}
+    local last, outputs = K.rnn(step, inp, {h0}, false, mask_in)
+    local mask = {{1, 0, 1}, {1, 1, 0}}
+    local r = K["function"]({inp, mask_in}, {last, outputs})({T(x), T(mask)})
+    local want, h = rnn_ref(x, W, U, false, mask)
+    close(r[2], want, 1e-5, "masked outputs")
+    close(r[1], h, 1e-5, "masked last output")
+    -- the gradient flows through the unrolled steps
+    local g = K.gradients(K.sum(last), {inp})
+    assert.same({2, 3, 2}, K["function"]({inp, mask_in}, g)({T(x), T(mask)})[1].shape)
+    assert.error_matches(function() K.rnn(step, inp, {h0}, false, nil, nil, false, 5) end,
+      "K.rnn: input_length 5 differs from the time axis of the inputs (3)", 1, true)
+    assert.error_matches(function() K.rnn(function(xt) return xt, {} end, inp, {h0}) end,
+      "K.rnn: step_function returned 0 states, expected 1", 1, true)
+  end)
+
+  it("map_fn, foldl and foldr loop over a known first axis", function()
+    local x = T{{1, 2}, {3, 4}, {5, 6}}
+    close(K.map_fn(function(r) return K.mul(r, r) end, x), {{1, 4}, {9, 16}, {25, 36}}, 0)
+    close(K.foldl(function(acc, r) return K.add(K.mul(acc, 2), r) end, x), {15, 22}, 0)   -- 2 (2 x1 + x2) + x3
+    close(K.foldr(function(acc, r) return K.sub(r, acc) end, x, T{0, 0}), {3, 4}, 0)
+    assert.error_matches(function() K.map_fn(K.square, keras.Input{shape = {2}}) end,
+      "K.map_fn: cannot loop over the batch axis of a symbolic tensor", 1, true)
+  end)
+end)
+
 describe("K functions lkeras refuses", function()
   it("raise an error saying why, rather than being nil", function()
     local cases = {
       {"get_session", "there is no TensorFlow session"},
       {"ctc_batch_cost", "the engine has no CTC op"},
-      {"rnn", "it runs a Lua step function per timestep; use the recurrent layers"},
-      {"map_fn", "it runs a Lua function per element inside the compiled plan"},
       {"conv3d", "the engine has no 3-D convolution"},
       {"conv2d_transpose", "the engine has only the plain 1-D and 2-D convolution"},
     }

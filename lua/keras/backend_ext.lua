@@ -1086,6 +1086,106 @@ function K.pool2d(...)
   return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], pt, pb, pl, pr}})
 end
 
+-- ---- loops, unrolled when the graph is built ----
+-- The Lua function runs once per step while the graph is built (as Keras's
+-- TensorFlow backend does with unroll=True); the plan then runs in C. So the
+-- axis looped over must have a known size: not the batch axis.
+
+-- element i (0-based) of x along axis, the axis dropped
+local function take(x, axis, i)
+  local y = apply("slice", {x}, {i = {axis, i, 1}})
+  return K.squeeze(y, axis)
+end
+
+local function as_list(v)
+  if v == nil then return {} end
+  if is_plain(v) then return v end
+  return {v}
+end
+
+-- K.rnn(step_function, inputs, initial_states, go_backwards, mask, constants,
+-- unroll, input_length): step_function(x_t, states) returns the output and
+-- the list of new states. Returns last_output, outputs (batch, T, ...) in
+-- processing order, new_states. Where mask (batch, T) is 0 the output and the
+-- states carry over from the step before.
+function K.rnn(...)
+  local who = "K.rnn"
+  local a = kwargs(who, {"step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
+                         "input_length"}, ...)
+  local step, inputs = a.step_function, a.inputs
+  if type(step) ~= "function" then raise(fmt("%s: step_function must be a function, got %s", who, type(step))) end
+  local s = shape_of(inputs)
+  if #s < 3 then raise(fmt("%s: inputs must be at least 3-D (batch, time, ...), got rank %d", who, #s)) end
+  local T = s[2]
+  if T < 0 then raise(fmt("%s: the time axis must have a known length to be unrolled", who)) end
+  if T == 0 then raise(fmt("%s: the time axis has length 0", who)) end
+  if a.input_length ~= nil and a.input_length ~= T then
+    raise(fmt("%s: input_length %s differs from the time axis of the inputs (%d)", who, tostring(a.input_length), T))
+  end
+  -- unroll = false asks for a symbolic loop: the unrolled graph computes the same values
+  local states = {}
+  for i, st in ipairs(as_list(a.initial_states)) do states[i] = st end
+  local constants = as_list(a.constants)
+  local outs, prev = {}, nil
+  for k = 1, T do
+    local t = a.go_backwards and T - k or k - 1
+    local args = {}
+    for i, st in ipairs(states) do args[i] = st end
+    for _, c in ipairs(constants) do args[#args + 1] = c end
+    local out, new_states = step(take(inputs, 1, t), args)
+    if not (is_node(out) or is_concrete(out)) then
+      raise(fmt("%s: step_function must return a tensor and a list of states, got %s", who, what(out)))
+    end
+    new_states = as_list(new_states)
+    if #new_states ~= #states then
+      raise(fmt("%s: step_function returned %d states, expected %d", who, #new_states, #states))
+    end
+    if a.mask ~= nil then
+      local m = take(a.mask, 1, t)
+      out = K.switch(m, out, prev or K.zeros_like(out))
+      for i = 1, #states do new_states[i] = K.switch(m, new_states[i], states[i]) end
+    end
+    outs[k], prev, states = out, out, new_states
+  end
+  return outs[T], K.stack(outs, 1), states
+end
+
+-- the elements of x along axis 0, which must not be the batch axis
+local function elements(x, who)
+  local s = shape_of(x)
+  if #s == 0 then raise(fmt("%s: elems must have at least one axis", who)) end
+  if s[1] < 0 then
+    raise(fmt("%s: cannot loop over the batch axis of a symbolic tensor (its length is known only when the "
+      .. "plan runs); write it with K ops over the whole batch", who))
+  end
+  local out = {}
+  for i = 1, s[1] do out[i] = take(x, 0, i - 1) end
+  return out
+end
+
+function K.map_fn(fn, elems, name, dtype)
+  check_dtype("K.map_fn", dtype, true)
+  local out = {}
+  for i, e in ipairs(elements(elems, "K.map_fn")) do out[i] = fn(e) end
+  return named(K.stack(out, 0), name)
+end
+
+function K.foldl(fn, elems, initializer, name)
+  local es = elements(elems, "K.foldl")
+  local acc, first = initializer, 1
+  if acc == nil then acc, first = es[1], 2 end
+  for i = first, #es do acc = fn(acc, es[i]) end
+  return named(acc, name)
+end
+
+function K.foldr(fn, elems, initializer, name)
+  local es = elements(elems, "K.foldr")
+  local acc, last = initializer, #es
+  if acc == nil then acc, last = es[#es], #es - 1 end
+  for i = last, 1, -1 do acc = fn(acc, es[i]) end
+  return named(acc, name)
+end
+
 -- ---- what Keras has and lkeras refuses, with the reason ----
 
 for _, n in ipairs{"get_session", "set_session"} do
@@ -1096,11 +1196,6 @@ for _, n in ipairs{"name_scope", "variable_scope"} do
 end
 for _, n in ipairs{"ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse"} do
   refused(n, "the engine has no CTC op (and no sparse tensors)")
-end
-refused("rnn", "it runs a Lua step function per timestep; use the recurrent layers (SimpleRNN, LSTM, GRU), "
-  .. "whose loops run in C")
-for _, n in ipairs{"map_fn", "foldl", "foldr"} do
-  refused(n, "it runs a Lua function per element inside the compiled plan; write it with K ops over the whole tensor")
 end
 for _, n in ipairs{"conv3d", "conv3d_transpose", "pool3d", "resize_volumes", "spatial_3d_padding"} do
   refused(n, "the engine has no 3-D convolution or pooling")

@@ -647,6 +647,83 @@ describe("K convolution and pooling", function()
     close(K.conv1d(T(x), T(w), 2), ref(2, 1, 0, 3), 1e-5, "strided")
   end)
 
+  it("depthwise_conv2d and separable_conv2d / separable_conv1d", function()
+    local x, dk = gen({2, 5, 4, 3}, 3), gen({2, 3, 3, 2}, 11)    -- C = 3, multiplier 2
+    local pk = gen({1, 1, 6, 4}, 17)
+    -- depthwise reference: output channel c*M + m from input channel c alone
+    local function dw_ref(sh, sw, pt, pl, oh, ow)
+      local out = {}
+      for n = 1, 2 do
+        out[n] = {}
+        for i = 1, oh do
+          out[n][i] = {}
+          for j = 1, ow do
+            out[n][i][j] = {}
+            for c = 1, 3 do
+              for m = 1, 2 do
+                local acc = 0
+                for a = 1, 2 do
+                  for b = 1, 3 do
+                    local r, cc = (i - 1) * sh + a - pt, (j - 1) * sw + b - pl
+                    if r >= 1 and r <= 5 and cc >= 1 and cc <= 4 then acc = acc + x[n][r][cc][c] * dk[a][b][c][m] end
+                  end
+                end
+                out[n][i][j][(c - 1) * 2 + m] = acc
+              end
+            end
+          end
+        end
+      end
+      return out
+    end
+    local dv = dw_ref(1, 1, 0, 0, 4, 2)
+    close(K.depthwise_conv2d(T(x), T(dk)), dv, 1e-5, "depthwise valid")
+    -- same, strides 2: rows out 3, total (3-1)*2+2-5 = 1 -> top 0; cols out 2, total (2-1)*2+3-4 = 1 -> left 0
+    close(K.depthwise_conv2d(T(x), T(dk), {2, 2}, "same"), dw_ref(2, 2, 0, 0, 3, 2), 1e-5, "depthwise same")
+    local sep = {}
+    for n = 1, 2 do
+      sep[n] = {}
+      for i = 1, 4 do
+        sep[n][i] = {}
+        for j = 1, 2 do
+          sep[n][i][j] = {}
+          for o = 1, 4 do
+            local acc = 0
+            for q = 1, 6 do acc = acc + dv[n][i][j][q] * pk[1][1][q][o] end
+            sep[n][i][j][o] = acc
+          end
+        end
+      end
+    end
+    close(K.separable_conv2d(T(x), T(dk), T(pk)), sep, 1e-5, "separable 2-D")
+    -- 1-D: the same numbers with the rows as batch entries
+    local x1, dk1, pk1 = {}, {}, {{}}
+    for i = 1, 5 do x1[i] = x[1][i] end
+    for b = 1, 3 do dk1[b] = dk[1][b] end
+    pk1[1] = pk[1][1]
+    local want1 = {}
+    for i = 1, 5 do
+      want1[i] = {}
+      for j = 1, 2 do
+        want1[i][j] = {}
+        for o = 1, 4 do
+          local acc = 0
+          for c = 1, 3 do
+            for m = 1, 2 do
+              local d = 0
+              for b = 1, 3 do d = d + x1[i][j + b - 1][c] * dk1[b][c][m] end
+              acc = acc + d * pk1[1][(c - 1) * 2 + m][o]
+            end
+          end
+          want1[i][j][o] = acc
+        end
+      end
+    end
+    close(K.separable_conv1d(T(x1), T(dk1), T(pk1)), want1, 1e-5, "separable 1-D")
+    assert.error_matches(function() K.depthwise_conv2d(T(x), T(gen({2, 3, 4, 1}, 1))) end,
+      "K.depthwise_conv2d: the depthwise kernel has 4 input channels, x has 3", 1, true)
+  end)
+
   it("pool2d takes the max or the average of each window", function()
     local x = {{{{1}, {2}, {3}}, {{4}, {5}, {6}}, {{7}, {8}, {9}}}}
     close(K.pool2d(T(x), {2, 2}), {{{{5}, {6}}, {{8}, {9}}}}, 0, "max")
@@ -785,7 +862,7 @@ describe("K functions lkeras refuses", function()
       {"get_session", "there is no TensorFlow session"},
       {"ctc_batch_cost", "the engine has no CTC op"},
       {"conv3d", "the engine has no 3-D convolution"},
-      {"conv2d_transpose", "the engine has only the plain 1-D and 2-D convolution"},
+      {"conv2d_transpose", "the engine has only the plain, depthwise and separable 1-D and 2-D convolutions"},
     }
     for _, c in ipairs(cases) do
       assert.is_function(K[c[1]])

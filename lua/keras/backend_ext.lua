@@ -1086,6 +1086,70 @@ function K.pool2d(...)
   return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], pt, pb, pl, pr}})
 end
 
+-- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
+-- channel c*M + m, as TensorFlow orders them); rank 3 inputs: the 1-D case
+local function depthwise(who, x, k, st, dl, pads_)
+  local xs, ks = shape_of(x), shape_of(k)
+  local rank = #xs - 2
+  local C = xs[#xs]
+  if ks[rank + 1] ~= C then
+    raise(fmt("%s: the depthwise kernel has %d input channels, x has %d", who, ks[rank + 1], C))
+  end
+  local outs = {}
+  for c = 0, C - 1 do
+    local xc = apply("slice", {x}, {i = {rank + 1, c, 1}})
+    local kc = apply("slice", {k}, {i = {rank, c, 1}})
+    outs[c + 1] = apply("conv2d", {xc, kc}, {i = {st[1], st[2], dl[1], dl[2], pads_[1], pads_[2], pads_[3], pads_[4]},
+                                             f = {0}})
+  end
+  if C == 1 then return outs[1] end
+  return apply("concat", outs, {i = {-1}})
+end
+
+local function conv_geometry(who, a, rank)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= rank + 2 then raise(fmt("%s: expected a %d-D input, got rank %d", who, rank + 2, ndim_of(x))) end
+  local st = tuple(who, "strides", a.strides or 1, rank)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, rank)
+  local kern = a.depthwise_kernel
+  if ndim_of(kern) ~= rank + 2 then
+    raise(fmt("%s: the depthwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(kern)))
+  end
+  local xs, ks = shape_of(x), shape_of(kern)
+  local padding = a.padding or "valid"
+  if rank == 2 then
+    local pt, pb = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+    local pl, pr = pads(who, padding, xs[3], ks[2], st[2], dl[2])
+    return {st[1], st[2]}, {dl[1], dl[2]}, {pt, pb, pl, pr}
+  end
+  local pl, pr = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+  return {1, st[1]}, {1, dl[1]}, {0, 0, pl, pr}
+end
+
+function K.depthwise_conv2d(...)
+  local who = "K.depthwise_conv2d"
+  local a = kwargs(who, {"x", "depthwise_kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  local st, dl, p = conv_geometry(who, a, 2)
+  return depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
+end
+
+-- depthwise, then a 1x1 convolution with pointwise_kernel (1, 1, C*M, O)
+local function separable(who, rank, ...)
+  local a = kwargs(who, {"x", "depthwise_kernel", "pointwise_kernel", "strides", "padding", "data_format",
+                         "dilation_rate"}, ...)
+  local st, dl, p = conv_geometry(who, a, rank)
+  local y = depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
+  local pk = a.pointwise_kernel
+  if ndim_of(pk) ~= rank + 2 then
+    raise(fmt("%s: the pointwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(pk)))
+  end
+  return apply("conv2d", {y, pk}, {i = {1, 1, 1, 1, 0, 0, 0, 0}, f = {0}})
+end
+
+function K.separable_conv2d(...) return separable("K.separable_conv2d", 2, ...) end
+function K.separable_conv1d(...) return separable("K.separable_conv1d", 1, ...) end
+
 -- ---- loops, unrolled when the graph is built ----
 -- The Lua function runs once per step while the graph is built (as Keras's
 -- TensorFlow backend does with unroll=True); the plan then runs in C. So the
@@ -1200,9 +1264,8 @@ end
 for _, n in ipairs{"conv3d", "conv3d_transpose", "pool3d", "resize_volumes", "spatial_3d_padding"} do
   refused(n, "the engine has no 3-D convolution or pooling")
 end
-for _, n in ipairs{"conv2d_transpose", "separable_conv1d", "separable_conv2d", "depthwise_conv2d",
-                   "local_conv1d", "local_conv2d"} do
-  refused(n, "the engine has only the plain 1-D and 2-D convolution (K.conv1d, K.conv2d)")
+for _, n in ipairs{"conv2d_transpose", "local_conv1d", "local_conv2d"} do
+  refused(n, "the engine has only the plain, depthwise and separable 1-D and 2-D convolutions")
 end
 
 return K

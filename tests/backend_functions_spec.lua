@@ -724,6 +724,67 @@ describe("K convolution and pooling", function()
       "K.depthwise_conv2d: the depthwise kernel has 4 input channels, x has 3", 1, true)
   end)
 
+  it("conv2d_transpose scatters each input through the kernel, as the gradient of conv2d", function()
+    -- y[i*s + a - pt][j*s + b - pl][o] += x[i][j][c] k[a][b][o][c]
+    local function ref(x, k, s, pt, pl, oh, ow)
+      local out = {}
+      for n = 1, #x do
+        out[n] = {}
+        for i = 1, oh do
+          out[n][i] = {}
+          for j = 1, ow do
+            out[n][i][j] = {}
+            for o = 1, #k[1][1] do out[n][i][j][o] = 0 end
+          end
+        end
+        for i = 1, #x[n] do
+          for j = 1, #x[n][1] do
+            for a = 1, #k do
+              for b = 1, #k[1] do
+                local r, c = (i - 1) * s[1] + a - pt, (j - 1) * s[2] + b - pl
+                if r >= 1 and r <= oh and c >= 1 and c <= ow then
+                  for o = 1, #k[1][1] do
+                    for ch = 1, #x[n][i][j] do
+                      out[n][r][c][o] = out[n][r][c][o] + x[n][i][j][ch] * k[a][b][o][ch]
+                    end
+                  end
+                end
+              end
+            end
+          end
+        end
+      end
+      return out
+    end
+    local x, k = gen({2, 3, 2, 3}, 4), gen({3, 2, 4, 3}, 8)     -- kernel (KH, KW, out 4, in 3)
+    close(K.conv2d_transpose(T(x), T(k), {2, 5, 3, 4}), ref(x, k, {1, 1}, 0, 0, 5, 3), 1e-5, "valid")
+    close(K.conv2d_transpose(T(x), T(k), {2, 7, 5, 4}, {2, 2}), ref(x, k, {2, 2}, 0, 0, 7, 5), 1e-5, "valid strided")
+    close(K.conv2d_transpose(T(x), T(k), {2, 8, 5, 4}, {2, 2}), ref(x, k, {2, 2}, 0, 0, 8, 5), 1e-5,
+      "valid strided, one row more")
+    -- same, strides 2: output 6 x 4; rows total (3-1)*2+3-6 = 1 -> top 0; cols (2-1)*2+2-4 = 0
+    close(K.conv2d_transpose(T(x), T(k), {2, 6, 4, 4}, {2, 2}, "same"), ref(x, k, {2, 2}, 0, 0, 6, 4), 1e-5,
+      "same strided")
+    -- same, strides 1: rows total 2 -> top 1; cols total 1 -> left 0
+    close(K.conv2d_transpose(T(x), T(k), {2, 3, 2, 4}, 1, "same"), ref(x, k, {1, 1}, 1, 0, 3, 2), 1e-5, "same")
+    -- with a symbolic batch: the output shape's batch as K.shape(x)[1]
+    local inp = keras.Input{shape = {3, 2, 3}}
+    local y = K.conv2d_transpose(inp, T(k), {K.shape(inp)[1], 7, 5, 4}, {2, 2})
+    assert.same({keras.None, 7, 5, 4}, K.int_shape(y))
+    close(K["function"]({inp}, {y})({T(x)})[1], ref(x, k, {2, 2}, 0, 0, 7, 5), 1e-5, "symbolic")
+    -- every input reaches the whole kernel ('valid', nothing cropped): d sum(y) / dx = sum of k over a, b, o
+    local ksum = {0, 0, 0}
+    for a = 1, 3 do for b = 1, 2 do for o = 1, 4 do for c = 1, 3 do ksum[c] = ksum[c] + k[a][b][o][c] end end end end
+    local gx = K["function"]({inp}, K.gradients(K.sum(y), {inp}))({T(x)})[1]
+    for _, sample in ipairs(gx:totable()) do
+      for _, row in ipairs(sample) do
+        for _, cell in ipairs(row) do close(cell, ksum, 1e-5, "d conv2d_transpose") end
+      end
+    end
+    assert.error_matches(function() K.conv2d_transpose(T(x), T(k), {2, 9, 5, 4}, {2, 2}) end,
+      "K.conv2d_transpose: output_shape (2, 9, 5, 4) does not give x's rows (3) with strides 2, kernel 3 and "
+      .. "padding 'valid'", 1, true)
+  end)
+
   it("pool2d takes the max or the average of each window", function()
     local x = {{{{1}, {2}, {3}}, {{4}, {5}, {6}}, {{7}, {8}, {9}}}}
     close(K.pool2d(T(x), {2, 2}), {{{{5}, {6}}, {{8}, {9}}}}, 0, "max")
@@ -862,7 +923,7 @@ describe("K functions lkeras refuses", function()
       {"get_session", "there is no TensorFlow session"},
       {"ctc_batch_cost", "the engine has no CTC op"},
       {"conv3d", "the engine has no 3-D convolution"},
-      {"conv2d_transpose", "the engine has only the plain, depthwise and separable 1-D and 2-D convolutions"},
+      {"local_conv2d", "the engine has no locally-connected (unshared-weights) convolution"},
     }
     for _, c in ipairs(cases) do
       assert.is_function(K[c[1]])

@@ -1150,6 +1150,82 @@ end
 function K.separable_conv2d(...) return separable("K.separable_conv2d", 2, ...) end
 function K.separable_conv1d(...) return separable("K.separable_conv1d", 1, ...) end
 
+-- x with s - 1 zeros inserted between its entries along axis (0-based):
+-- n entries become (n - 1) * s + 1
+local function dilate_axis(x, axis, s)
+  if s == 1 then return x end
+  local xs = shape_of(x)
+  local n = xs[axis + 1]
+  local e = K.expand_dims(x, axis + 1)                       -- (..., n, 1, ...)
+  local z = K.zeros_like(e)
+  local parts = {e}
+  for i = 2, s do parts[i] = z end
+  local y = apply("concat", parts, {i = {axis + 1}})         -- (..., n, s, ...)
+  local target = {}
+  for i, d in ipairs(xs) do target[i] = d end
+  target[axis + 1] = n * s
+  if batched(x) then target[1] = -1 end
+  y = K.reshape(y, target)
+  return apply("slice", {y}, {i = {axis, 0, (n - 1) * s + 1}})
+end
+
+-- rows 0..want-1 of x along axis, starting at `first`; zeros past its end
+local function window_axis(x, axis, first, want)
+  local have = shape_of(x)[axis + 1]
+  local take_n = math.min(want, have - first)
+  if first > 0 or take_n < have then x = apply("slice", {x}, {i = {axis, first, take_n}}) end
+  if take_n < want then x = apply("pad_axis", {x}, {i = {axis, 0, want}}) end
+  return x
+end
+
+-- K.conv2d_transpose(x, kernel, output_shape, strides, padding): the
+-- transpose (gradient) of K.conv2d with kernel (KH, KW, out, in) taking
+-- output_shape to x's shape; built as a convolution of x with zeros inserted
+-- at the strides by the flipped kernel
+function K.conv2d_transpose(...)
+  local who = "K.conv2d_transpose"
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 4 or ndim_of(k) ~= 4 then
+    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, out, in), got ranks %d and %d",
+      who, ndim_of(x), ndim_of(k)))
+  end
+  local xs, ks = shape_of(x), shape_of(k)
+  if ks[4] ~= xs[4] then raise(fmt("%s: the kernel takes %d input channels, x has %d", who, ks[4], xs[4])) end
+  local os_ = resolve_shape(a.output_shape, who)
+  if #os_ ~= 4 then raise(fmt("%s: output_shape must have 4 entries, got %d", who, #os_)) end
+  if os_[4] ~= ks[3] then
+    raise(fmt("%s: output_shape has %d channels, the kernel gives %d", who, os_[4], ks[3]))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local padding = a.padding or "valid"
+  local first = {}
+  for d = 1, 2 do
+    local n, h, kk, s = os_[d + 1], xs[d + 1], ks[d], st[d]
+    -- the forward convolution output_shape -> x: its size and padding must give back x's
+    local fwd
+    if padding == "valid" then
+      fwd = n >= kk and (n - kk) // s + 1 or 0
+      first[d] = 0
+    elseif padding == "same" then
+      fwd = (n + s - 1) // s
+      first[d] = math.max((h - 1) * s + kk - n, 0) // 2
+    else
+      raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+    end
+    if fwd ~= h then
+      raise(fmt("%s: output_shape %s does not give x's %s (%d) with strides %d, kernel %d and padding '%s'", who,
+        shape_str(os_), d == 1 and "rows" or "columns", h, s, kk, padding))
+    end
+  end
+  local y = dilate_axis(dilate_axis(x, 1, st[1]), 2, st[2])
+  local kf = K.permute_dimensions(K.reverse(k, {0, 1}), {0, 1, 3, 2})
+  local full = apply("conv2d", {y, kf}, {i = {1, 1, 1, 1, ks[1] - 1, ks[1] - 1, ks[2] - 1, ks[2] - 1}, f = {0}})
+  full = window_axis(full, 1, first[1], os_[2])
+  return window_axis(full, 2, first[2], os_[3])
+end
+
 -- ---- loops, unrolled when the graph is built ----
 -- The Lua function runs once per step while the graph is built (as Keras's
 -- TensorFlow backend does with unroll=True); the plan then runs in C. So the
@@ -1264,8 +1340,8 @@ end
 for _, n in ipairs{"conv3d", "conv3d_transpose", "pool3d", "resize_volumes", "spatial_3d_padding"} do
   refused(n, "the engine has no 3-D convolution or pooling")
 end
-for _, n in ipairs{"conv2d_transpose", "local_conv1d", "local_conv2d"} do
-  refused(n, "the engine has only the plain, depthwise and separable 1-D and 2-D convolutions")
+for _, n in ipairs{"local_conv1d", "local_conv2d"} do
+  refused(n, "the engine has no locally-connected (unshared-weights) convolution")
 end
 
 return K

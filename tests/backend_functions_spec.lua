@@ -785,6 +785,55 @@ describe("K convolution and pooling", function()
       .. "padding 'valid'", 1, true)
   end)
 
+  it("local_conv1d and local_conv2d: a kernel of its own at every output position", function()
+    local x, k = gen({2, 6, 3}, 6), gen({2, 9, 4}, 12)    -- steps 6, size 3, strides 2 -> 2 positions
+    local want = {}
+    for n = 1, 2 do
+      want[n] = {}
+      for i = 1, 2 do
+        want[n][i] = {}
+        for f = 1, 4 do
+          local acc = 0
+          for a = 1, 3 do
+            for c = 1, 3 do acc = acc + x[n][(i - 1) * 2 + a][c] * k[i][(a - 1) * 3 + c][f] end
+          end
+          want[n][i][f] = acc
+        end
+      end
+    end
+    close(K.local_conv1d(T(x), T(k), 3, 2), want, 1e-5, "local_conv1d")
+    local x2, k2 = gen({2, 4, 3, 2}, 3), gen({6, 8, 5}, 14)   -- 2x2 windows, stride 1 -> 3 x 2 positions
+    local want2 = {}
+    for n = 1, 2 do
+      want2[n] = {}
+      for i = 1, 3 do
+        want2[n][i] = {}
+        for j = 1, 2 do
+          want2[n][i][j] = {}
+          for f = 1, 5 do
+            local acc = 0
+            for a = 1, 2 do
+              for b = 1, 2 do
+                for c = 1, 2 do
+                  acc = acc + x2[n][i + a - 1][j + b - 1][c] * k2[(i - 1) * 2 + j][((a - 1) * 2 + (b - 1)) * 2 + c][f]
+                end
+              end
+            end
+            want2[n][i][j][f] = acc
+          end
+        end
+      end
+    end
+    close(K.local_conv2d(T(x2), T(k2), {2, 2}, {1, 1}, {3, 2}), want2, 1e-5, "local_conv2d")
+    local inp = keras.Input{shape = {4, 3, 2}}
+    local y = K.local_conv2d(inp, T(k2), {2, 2}, {1, 1}, {3, 2})
+    assert.same({keras.None, 3, 2, 5}, K.int_shape(y))
+    close(K["function"]({inp}, {y})({T(x2)})[1], want2, 1e-5, "symbolic")
+    assert.error_matches(function() K.local_conv1d(T(x), T(k), 3, 1) end,
+      "K.local_conv1d: a kernel of shape (2, 9, 4) does not fit inputs (2, 6, 3) with kernel_size 3 and strides 1 "
+      .. "(expected (4, 9, filters))", 1, true)
+  end)
+
   it("pool2d takes the max or the average of each window", function()
     local x = {{{{1}, {2}, {3}}, {{4}, {5}, {6}}, {{7}, {8}, {9}}}}
     close(K.pool2d(T(x), {2, 2}), {{{{5}, {6}}, {{8}, {9}}}}, 0, "max")
@@ -923,7 +972,7 @@ describe("K functions lkeras refuses", function()
       {"get_session", "there is no TensorFlow session"},
       {"ctc_batch_cost", "the engine has no CTC op"},
       {"conv3d", "the engine has no 3-D convolution"},
-      {"local_conv2d", "the engine has no locally-connected (unshared-weights) convolution"},
+      {"pool3d", "the engine has no 3-D convolution or pooling"},
     }
     for _, c in ipairs(cases) do
       assert.is_function(K[c[1]])

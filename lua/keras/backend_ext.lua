@@ -1326,6 +1326,71 @@ function K.foldr(fn, elems, initializer, name)
   return named(acc, name)
 end
 
+-- ---- locally connected (unshared weights): one matmul per output position ----
+
+-- the patch of x at rows r0.. (kh) and columns c0.. (kw), flattened to (batch, kh*kw*C)
+local function patch(x, starts, sizes)
+  local y = x
+  for d = 1, #starts do y = apply("slice", {y}, {i = {d, starts[d], sizes[d]}}) end
+  local s = shape_of(y)
+  local n = 1
+  for i = 2, #s do n = n * s[i] end
+  return K.reshape(y, {batched(y) and -1 or s[1], n})
+end
+
+-- K.local_conv1d(inputs, kernel, kernel_size, strides, data_format):
+-- inputs (batch, steps, C), kernel (output_length, kernel_size * C, filters)
+function K.local_conv1d(inputs, kernel, kernel_size, strides, data_format)
+  local who = "K.local_conv1d"
+  channels_last(who, data_format)
+  local k = tuple(who, "kernel_size", kernel_size, 1)[1]
+  local st = tuple(who, "strides", strides or 1, 1)[1]
+  local xs, ks = shape_of(inputs), shape_of(kernel)
+  if #xs ~= 3 or #ks ~= 3 then
+    raise(fmt("%s: expected inputs (batch, steps, channels) and kernel (length, size * channels, filters)", who))
+  end
+  local L = xs[2] >= k and (xs[2] - k) // st + 1 or 0
+  if ks[1] ~= L or ks[2] ~= k * xs[3] then
+    raise(fmt("%s: a kernel of shape %s does not fit inputs %s with kernel_size %d and strides %d (expected (%d, %d, "
+      .. "filters))", who, shape_str(ks), shape_str(xs), k, st, L, k * xs[3]))
+  end
+  local outs = {}
+  for i = 0, L - 1 do outs[i + 1] = K.dot(patch(inputs, {i * st}, {k}), take(kernel, 0, i)) end
+  return K.stack(outs, 1)
+end
+
+-- K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format):
+-- inputs (batch, rows, cols, C), kernel (out_rows * out_cols, kh * kw * C, filters)
+function K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format)
+  local who = "K.local_conv2d"
+  channels_last(who, data_format)
+  local kk = tuple(who, "kernel_size", kernel_size, 2)
+  local st = tuple(who, "strides", strides or 1, 2)
+  local xs, ks = shape_of(inputs), shape_of(kernel)
+  if #xs ~= 4 or #ks ~= 3 then
+    raise(fmt("%s: expected inputs (batch, rows, cols, channels) and kernel (positions, size * channels, filters)",
+      who))
+  end
+  local oh = xs[2] >= kk[1] and (xs[2] - kk[1]) // st[1] + 1 or 0
+  local ow = xs[3] >= kk[2] and (xs[3] - kk[2]) // st[2] + 1 or 0
+  if output_shape ~= nil and (output_shape[1] ~= oh or output_shape[2] ~= ow) then
+    raise(fmt("%s: output_shape (%s, %s) differs from the (%d, %d) the sizes give", who, tostring(output_shape[1]),
+      tostring(output_shape[2]), oh, ow))
+  end
+  if ks[1] ~= oh * ow or ks[2] ~= kk[1] * kk[2] * xs[4] then
+    raise(fmt("%s: a kernel of shape %s does not fit inputs %s (expected (%d, %d, filters))", who, shape_str(ks),
+      shape_str(xs), oh * ow, kk[1] * kk[2] * xs[4]))
+  end
+  local outs = {}
+  for i = 0, oh - 1 do
+    for j = 0, ow - 1 do
+      outs[#outs + 1] = K.dot(patch(inputs, {i * st[1], j * st[2]}, kk), take(kernel, 0, i * ow + j))
+    end
+  end
+  local y = K.stack(outs, 1)                                  -- (batch, oh * ow, filters)
+  return K.reshape(y, {batched(y) and -1 or xs[1], oh, ow, ks[3]})
+end
+
 -- ---- what Keras has and lkeras refuses, with the reason ----
 
 for _, n in ipairs{"get_session", "set_session"} do
@@ -1339,9 +1404,6 @@ for _, n in ipairs{"ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse"} 
 end
 for _, n in ipairs{"conv3d", "conv3d_transpose", "pool3d", "resize_volumes", "spatial_3d_padding"} do
   refused(n, "the engine has no 3-D convolution or pooling")
-end
-for _, n in ipairs{"local_conv1d", "local_conv2d"} do
-  refused(n, "the engine has no locally-connected (unshared-weights) convolution")
 end
 
 return K

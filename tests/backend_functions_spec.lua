@@ -834,6 +834,81 @@ describe("K convolution and pooling", function()
       .. "(expected (4, 9, filters))", 1, true)
   end)
 
+  it("conv3d, pool3d, resize_volumes and spatial_3d_padding", function()
+    local x, k = gen({2, 4, 3, 3, 2}, 5), gen({2, 2, 1, 2, 3}, 7)
+    -- direct 3-D convolution with zero padding p before each axis
+    local function ref(s, p, od, oh, ow)
+      local out = {}
+      for n = 1, 2 do
+        out[n] = {}
+        for d = 1, od do
+          out[n][d] = {}
+          for i = 1, oh do
+            out[n][d][i] = {}
+            for j = 1, ow do
+              out[n][d][i][j] = {}
+              for o = 1, 3 do
+                local acc = 0
+                for a = 1, 2 do
+                  for b = 1, 2 do
+                    for c = 1, 1 do
+                      local z, r, q = (d - 1) * s[1] + a - p[1], (i - 1) * s[2] + b - p[2], (j - 1) * s[3] + c - p[3]
+                      if z >= 1 and z <= 4 and r >= 1 and r <= 3 and q >= 1 and q <= 3 then
+                        for ch = 1, 2 do acc = acc + x[n][z][r][q][ch] * k[a][b][c][ch][o] end
+                      end
+                    end
+                  end
+                end
+                out[n][d][i][j][o] = acc
+              end
+            end
+          end
+        end
+      end
+      return out
+    end
+    close(K.conv3d(T(x), T(k)), ref({1, 1, 1}, {0, 0, 0}, 3, 2, 3), 1e-5, "conv3d valid")
+    -- same, strides 2: depth out 2, total (2-1)*2+2-4 = 0; rows out 2, total (2-1)*2+2-3 = 1 -> top 0
+    close(K.conv3d(T(x), T(k), {2, 2, 2}, "same"), ref({2, 2, 2}, {0, 0, 0}, 2, 2, 2), 1e-5, "conv3d same strided")
+    -- pooling: 2 x 2 x 2 windows, strides 2, 'same' pads the depth (4: none) and the rows/cols (3: one after)
+    local function pref(mode)
+      local out = {}
+      for n = 1, 2 do
+        out[n] = {}
+        for d = 1, 2 do
+          out[n][d] = {}
+          for i = 1, 2 do
+            out[n][d][i] = {}
+            for j = 1, 2 do
+              out[n][d][i][j] = {}
+              for ch = 1, 2 do
+                local m, sum, cnt = -math.huge, 0, 0
+                for a = 0, 1 do
+                  for b = 0, 1 do
+                    for c = 0, 1 do
+                      local z, r, q = (d - 1) * 2 + a + 1, (i - 1) * 2 + b + 1, (j - 1) * 2 + c + 1
+                      if r <= 3 and q <= 3 then
+                        local v = x[n][z][r][q][ch]
+                        m, sum, cnt = math.max(m, v), sum + v, cnt + 1
+                      end
+                    end
+                  end
+                end
+                out[n][d][i][j][ch] = mode == "max" and m or sum / cnt
+              end
+            end
+          end
+        end
+      end
+      return out
+    end
+    close(K.pool3d(T(x), {2, 2, 2}, {2, 2, 2}, "same"), pref("max"), 1e-6, "pool3d max")
+    close(K.pool3d(T(x), {2, 2, 2}, {2, 2, 2}, "same", nil, "avg"), pref("avg"), 1e-5, "pool3d avg")
+    local v = T{{{{{1}, {2}}}}}                                  -- (1, 1, 1, 2, 1)
+    close(K.resize_volumes(v, 2, 1, 2), {{{{{1}, {1}, {2}, {2}}}, {{{1}, {1}, {2}, {2}}}}}, 0, "resize_volumes")
+    close(K.spatial_3d_padding(v, {{0, 1}, {0, 0}, {1, 0}}), {{{{{0}, {1}, {2}}}, {{{0}, {0}, {0}}}}}, 0, "padding")
+  end)
+
   it("pool2d takes the max or the average of each window", function()
     local x = {{{{1}, {2}, {3}}, {{4}, {5}, {6}}, {{7}, {8}, {9}}}}
     close(K.pool2d(T(x), {2, 2}), {{{{5}, {6}}, {{8}, {9}}}}, 0, "max")
@@ -971,8 +1046,7 @@ describe("K functions lkeras refuses", function()
     local cases = {
       {"get_session", "there is no TensorFlow session"},
       {"ctc_batch_cost", "the engine has no CTC op"},
-      {"conv3d", "the engine has no 3-D convolution"},
-      {"pool3d", "the engine has no 3-D convolution or pooling"},
+      {"conv3d_transpose", "the engine has no transposed 3-D convolution"},
     }
     for _, c in ipairs(cases) do
       assert.is_function(K[c[1]])

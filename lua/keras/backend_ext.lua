@@ -1391,6 +1391,104 @@ function K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data
   return K.reshape(y, {batched(y) and -1 or xs[1], oh, ow, ks[3]})
 end
 
+-- ---- 3-D: built from the 2-D ops, one depth slice at a time ----
+
+function K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)
+  channels_last("K.resize_volumes", data_format)
+  if ndim_of(x) ~= 5 then raise(fmt("K.resize_volumes: expected a 5-D tensor, got rank %d", ndim_of(x))) end
+  x = K.repeat_elements(x, depth_factor, 1)
+  x = K.repeat_elements(x, height_factor, 2)
+  return K.repeat_elements(x, width_factor, 3)
+end
+
+function K.spatial_3d_padding(x, padding, data_format)
+  local who = "K.spatial_3d_padding"
+  channels_last(who, data_format)
+  padding = padding or {{1, 1}, {1, 1}, {1, 1}}
+  if ndim_of(x) ~= 5 then raise(fmt("%s: expected a 5-D tensor, got rank %d", who, ndim_of(x))) end
+  for d = 1, 3 do x = pad_axis(x, d, padding[d][1], padding[d][2], who) end
+  return x
+end
+
+-- K.conv3d(x, kernel, strides, padding, data_format, dilation_rate): x (batch,
+-- D, H, W, C), kernel (KD, KH, KW, C, O); each output depth is the sum of
+-- 2-D convolutions of the input depths its window covers
+function K.conv3d(...)
+  local who = "K.conv3d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
+    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, in, out), got "
+      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 3)
+  local xs, ks = shape_of(x), shape_of(k)
+  local padding = a.padding or "valid"
+  local p0, p1 = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+  local pt, pb = pads(who, padding, xs[3], ks[2], st[2], dl[2])
+  local pl, pr = pads(who, padding, xs[4], ks[3], st[3], dl[3])
+  local attr = {i = {st[2], st[3], dl[2], dl[3], pt, pb, pl, pr}, f = {0}}
+  local od = (xs[2] + p0 + p1 - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
+  local outs = {}
+  for d = 0, od - 1 do
+    local acc
+    for q = 0, ks[1] - 1 do
+      local z = d * st[1] + q * dl[1] - p0
+      if z >= 0 and z < xs[2] then
+        local term = apply("conv2d", {take(x, 1, z), take(k, 0, q)}, attr)
+        acc = acc and K.add(acc, term) or term
+      end
+    end
+    outs[d + 1] = acc
+  end
+  return K.stack(outs, 1)
+end
+
+-- K.pool3d(x, pool_size, strides, padding, data_format, pool_mode): the 2-D
+-- pool of each depth slice, then the max or the mean over the depths of the
+-- window (padded depths left out, as TensorFlow)
+function K.pool3d(...)
+  local who = "K.pool3d"
+  local a = kwargs(who, {"x", "pool_size", "strides", "padding", "data_format", "pool_mode"}, ...)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= 5 then raise(fmt("%s: expected a 5-D tensor (batch, depth, rows, cols, channels), got rank %d", who,
+    ndim_of(x))) end
+  local ps = tuple(who, "pool_size", a.pool_size, 3)
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local mode = a.pool_mode or "max"
+  if mode ~= "max" and mode ~= "avg" then
+    raise(fmt("%s: pool_mode must be 'max' or 'avg', got '%s'", who, tostring(mode)))
+  end
+  local xs = shape_of(x)
+  local padding = a.padding or "valid"
+  local p0, p1 = pads(who, padding, xs[2], ps[1], st[1], 1)
+  local pt, pb = pads(who, padding, xs[3], ps[2], st[2], 1)
+  local pl, pr = pads(who, padding, xs[4], ps[3], st[3], 1)
+  local op = mode == "max" and "max_pool2d" or "avg_pool2d"
+  local attr = {i = {ps[2], ps[3], st[2], st[3], pt, pb, pl, pr}}
+  local od = (xs[2] + p0 + p1 - ps[1]) // st[1] + 1
+  local outs, pooled = {}, {}
+  for d = 0, od - 1 do
+    local acc, count = nil, 0
+    for q = 0, ps[1] - 1 do
+      local z = d * st[1] + q - p0
+      if z >= 0 and z < xs[2] then
+        pooled[z] = pooled[z] or apply(op, {take(x, 1, z)}, attr)
+        local t = pooled[z]
+        if not acc then acc = t
+        elseif mode == "max" then acc = K.maximum(acc, t)
+        else acc = K.add(acc, t) end
+        count = count + 1
+      end
+    end
+    outs[d + 1] = (mode == "avg" and count > 1) and K.mul(acc, 1 / count) or acc
+  end
+  return K.stack(outs, 1)
+end
+
 -- ---- what Keras has and lkeras refuses, with the reason ----
 
 for _, n in ipairs{"get_session", "set_session"} do
@@ -1402,8 +1500,6 @@ end
 for _, n in ipairs{"ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse"} do
   refused(n, "the engine has no CTC op (and no sparse tensors)")
 end
-for _, n in ipairs{"conv3d", "conv3d_transpose", "pool3d", "resize_volumes", "spatial_3d_padding"} do
-  refused(n, "the engine has no 3-D convolution or pooling")
-end
+refused("conv3d_transpose", "the engine has no transposed 3-D convolution")
 
 return K

@@ -909,6 +909,40 @@ describe("K convolution and pooling", function()
     close(K.spatial_3d_padding(v, {{0, 1}, {0, 0}, {1, 0}}), {{{{{0}, {1}, {2}}}, {{{0}, {0}, {0}}}}}, 0, "padding")
   end)
 
+  it("conv3d_transpose scatters each input through the 3-D kernel", function()
+    local x, k = gen({1, 2, 2, 2, 2}, 3), gen({2, 2, 1, 3, 2}, 5)   -- kernel (2, 2, 1, out 3, in 2)
+    local function ref(s, p, od, oh, ow)
+      local out = {}
+      for d = 1, od do
+        out[d] = {}
+        for i = 1, oh do
+          out[d][i] = {}
+          for j = 1, ow do out[d][i][j] = {0, 0, 0} end
+        end
+      end
+      for z = 1, 2 do
+        for r = 1, 2 do
+          for q = 1, 2 do
+            for a = 1, 2 do
+              for b = 1, 2 do
+                local d, i, j = (z - 1) * s[1] + a - p[1], (r - 1) * s[2] + b - p[2], (q - 1) * s[3] + 1 - p[3]
+                if d >= 1 and d <= od and i >= 1 and i <= oh and j >= 1 and j <= ow then
+                  for o = 1, 3 do
+                    for c = 1, 2 do out[d][i][j][o] = out[d][i][j][o] + x[1][z][r][q][c] * k[a][b][1][o][c] end
+                  end
+                end
+              end
+            end
+          end
+        end
+      end
+      return {out}
+    end
+    close(K.conv3d_transpose(T(x), T(k), {1, 3, 3, 2, 3}), ref({1, 1, 1}, {0, 0, 0}, 3, 3, 2), 1e-5, "valid")
+    close(K.conv3d_transpose(T(x), T(k), {1, 4, 4, 4, 3}, {2, 2, 2}, "same"), ref({2, 2, 2}, {0, 0, 0}, 4, 4, 4),
+      1e-5, "same strided")
+  end)
+
   it("pool2d takes the max or the average of each window", function()
     local x = {{{{1}, {2}, {3}}, {{4}, {5}, {6}}, {{7}, {8}, {9}}}}
     close(K.pool2d(T(x), {2, 2}), {{{{5}, {6}}, {{8}, {9}}}}, 0, "max")
@@ -1046,7 +1080,6 @@ describe("K functions lkeras refuses", function()
     local cases = {
       {"get_session", "there is no TensorFlow session"},
       {"ctc_batch_cost", "the engine has no CTC op"},
-      {"conv3d_transpose", "the engine has no transposed 3-D convolution"},
     }
     for _, c in ipairs(cases) do
       assert.is_function(K[c[1]])

@@ -1489,6 +1489,53 @@ function K.pool3d(...)
   return K.stack(outs, 1)
 end
 
+-- K.conv3d_transpose(x, kernel, output_shape, strides, padding): kernel
+-- (KD, KH, KW, out, in); each output depth sums the 2-D transposed
+-- convolutions of the input depths and kernel depths that reach it
+function K.conv3d_transpose(...)
+  local who = "K.conv3d_transpose"
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
+    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, out, in), got "
+      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
+  end
+  local xs, ks = shape_of(x), shape_of(k)
+  local os_ = resolve_shape(a.output_shape, who)
+  if #os_ ~= 5 then raise(fmt("%s: output_shape must have 5 entries, got %d", who, #os_)) end
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local padding = a.padding or "valid"
+  local n, D, kd, s = os_[2], xs[2], ks[1], st[1]
+  local fwd, first
+  if padding == "valid" then
+    fwd, first = n >= kd and (n - kd) // s + 1 or 0, 0
+  elseif padding == "same" then
+    fwd, first = (n + s - 1) // s, math.max((D - 1) * s + kd - n, 0) // 2
+  else
+    raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+  end
+  if fwd ~= D then
+    raise(fmt("%s: output_shape %s does not give x's depth (%d) with strides %d, kernel %d and padding '%s'", who,
+      shape_str(os_), D, s, kd, padding))
+  end
+  local shape2 = {a.output_shape[1], os_[3], os_[4], os_[5]}
+  local terms, any = {}, nil
+  for i = 0, D - 1 do
+    for q = 0, kd - 1 do
+      local p = i * s + q - first
+      if p >= 0 and p < n then
+        local t = K.conv2d_transpose(take(x, 1, i), take(k, 0, q), shape2, {st[2], st[3]}, padding)
+        terms[p] = terms[p] and K.add(terms[p], t) or t
+        any = any or t
+      end
+    end
+  end
+  local outs = {}
+  for p = 0, n - 1 do outs[p + 1] = terms[p] or K.zeros_like(any) end
+  return K.stack(outs, 1)
+end
+
 -- ---- what Keras has and lkeras refuses, with the reason ----
 
 for _, n in ipairs{"get_session", "set_session"} do
@@ -1500,6 +1547,5 @@ end
 for _, n in ipairs{"ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse"} do
   refused(n, "the engine has no CTC op (and no sparse tensors)")
 end
-refused("conv3d_transpose", "the engine has no transposed 3-D convolution")
 
 return K

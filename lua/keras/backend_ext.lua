@@ -1536,6 +1536,74 @@ function K.conv3d_transpose(...)
   return K.stack(outs, 1)
 end
 
+-- ---- CTC ----
+
+-- K.ctc_batch_cost(y_true, y_pred, input_length, label_length): the CTC loss
+-- of each sample, (batch, 1). y_true (batch, max_label) labels from 0, y_pred
+-- (batch, T, classes) softmax outputs whose last class is the blank,
+-- input_length and label_length (batch, 1). As Keras: log(y_pred + epsilon)
+-- as logits of TensorFlow's ctc_loss. The forward recursion over the
+-- extended labels (blanks between) runs in log space, unrolled over T while
+-- the graph is built; -1e10 stands for log 0.
+function K.ctc_batch_cost(y_true, y_pred, input_length, label_length)
+  local who = "K.ctc_batch_cost"
+  local ps, ls = shape_of(y_pred), shape_of(y_true)
+  if #ps ~= 3 or #ls ~= 2 then
+    raise(fmt("%s: expected y_true (batch, max_label_length) and y_pred (batch, time, classes), got ranks %d and %d",
+      who, #ls, #ps))
+  end
+  local T, C, L = ps[2], ps[3], ls[2]
+  if T < 0 or C < 2 then raise(fmt("%s: y_pred needs a known time axis and at least 2 classes", who)) end
+  local NEG = -1e10
+  local S = 2 * L + 1
+  local bdim = batched(y_pred) and -1 or ps[1]
+  -- extended labels: blank, l1, blank, l2, ..., blank
+  local blanks = K.add(K.zeros_like(y_true), C - 1)
+  local ext = K.reshape(K.stack({blanks, y_true}, 2), {bdim, 2 * L})
+  ext = apply("concat", {ext, apply("slice", {blanks}, {i = {1, 0, 1}})}, {i = {1}})
+  -- log-probabilities of each extended label at each step: (batch, T, S)
+  local logp = K.log_softmax(K.log(K.add(y_pred, K.epsilon())), -1)
+  local emit = K.batch_dot(logp, K.one_hot(ext, C), {2, 2})
+  -- a label may be reached from two back when it is not a blank and differs from the label two back
+  local e1 = K.add(ext, 1)
+  local back2 = apply("pad_axis", {apply("slice", {e1}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}})
+  local skip = K.mul(K.not_equal(ext, C - 1), K.not_equal(e1, back2))
+  local function const_row(f)
+    local r = {}
+    for i = 1, S do r[i] = f(i - 1) end
+    return core.tensor({r})
+  end
+  local start = const_row(function(i) return i < 2 and 0 or NEG end)
+  local first1 = const_row(function(i) return i < 1 and NEG or 0 end)
+  local first2 = const_row(function(i) return i < 2 and NEG or 0 end)
+  local noskip = K.mul(K.sub(1, skip), NEG)
+  local function step_emit(t) return take(emit, 1, t) end
+  local alpha = K.add(step_emit(0), start)
+  for t = 1, T - 1 do
+    local a1 = alpha
+    local a2 = K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 1}})}, {i = {1, 1, S}}), first1)
+    local a3
+    if S > 2 then
+      a3 = K.add(K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}}), first2),
+        noskip)
+    else
+      a3 = K.add(K.zeros_like(alpha), NEG)
+    end
+    local m = K.stop_gradient(K.maximum(K.maximum(a1, a2), a3))
+    local lse = K.add(m, K.log(K.add(K.add(K.exp(K.sub(a1, m)), K.exp(K.sub(a2, m))), K.exp(K.sub(a3, m)))))
+    local new = K.add(lse, step_emit(t))
+    -- past a sample's input length its alphas stay
+    local live = K.reshape(K.less(t, input_length), {bdim})
+    alpha = K.switch(live, new, alpha)
+  end
+  -- end in the last label or the blank after it: positions 2 * label_length - 1 and 2 * label_length
+  local ll2 = K.reshape(K.mul(label_length, 2), {bdim})
+  local sel = K.add(K.one_hot(ll2, S), K.one_hot(K.maximum(K.sub(ll2, 1), 0), S))
+  sel = K.minimum(sel, 1)
+  local final = K.add(alpha, K.mul(K.sub(1, sel), NEG))
+  return K.neg(K.logsumexp(final, 1, true))
+end
+
 -- ---- what Keras has and lkeras refuses, with the reason ----
 
 for _, n in ipairs{"get_session", "set_session"} do
@@ -1544,8 +1612,8 @@ end
 for _, n in ipairs{"name_scope", "variable_scope"} do
   refused(n, "graphs have no TensorFlow name or variable scopes")
 end
-for _, n in ipairs{"ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse"} do
-  refused(n, "the engine has no CTC op (and no sparse tensors)")
-end
+refused("ctc_decode", "its output's length depends on the data (sparse decoded paths), which a compiled plan "
+  .. "cannot have; take K.argmax over the classes and collapse repeats and blanks in Lua")
+refused("ctc_label_dense_to_sparse", "there are no sparse tensors")
 
 return K

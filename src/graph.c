@@ -440,8 +440,14 @@ int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr
         goto done;
       }
     } else {
-      kr_tensor *z = kr_tensor_zeros(ctx, &vars[v]->shape);
-      grads[v] = z ? kr_node_const(ctx, z) : NULL;
+      /* zeros; for a placeholder with a batch axis, zeros of its run-time shape */
+      kr_tensor *z = NULL;
+      if (kr_is_batched(&vars[v]->shape)) {
+        grads[v] = kr_op1(ctx, KR_OP_ZEROS_LIKE, vars[v], NULL);
+      } else {
+        z = kr_tensor_zeros(ctx, &vars[v]->shape);
+        grads[v] = z ? kr_node_const(ctx, z) : NULL;
+      }
       kr_tensor_release(z);
       if (!grads[v]) {
         for (int w = 0; w < v; w++) { kr_node_release(grads[w]); grads[w] = NULL; }

@@ -207,8 +207,11 @@ int kr_gradients(kr_ctx *ctx, kr_node *loss, int nvars, kr_node *const *vars, kr
 typedef struct kr_plan kr_plan;
 
 /* Compile a plan computing outputs[0..nout) from the inputs (placeholders)
-** inputs[0..nin). training selects dropout/batchnorm behaviour. The plan
-** owns its memory (one arena of kr_plan_arena_bytes). */
+** inputs[0..nin). training selects dropout/batchnorm behaviour: 0 inference,
+** 1 training, KR_TRAINING_KEEP_STATS training without updating batchnorm's
+** moving statistics (K.function in the training phase). The plan owns its
+** memory (one arena of kr_plan_arena_bytes). */
+#define KR_TRAINING_KEEP_STATS 2
 kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
                      kr_node *const *inputs, int64_t max_batch, int training);
 /* The same without memory: kr_plan_bind gives it an arena of at least

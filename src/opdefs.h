@@ -95,8 +95,10 @@ KR_OPDEF(BATCHNORM_GRAD, "batchnorm_grad")   /* (dy, bn node, x, gamma): dx */
 KR_OPDEF(BATCHNORM_GRAD_GAMMA, "batchnorm_grad_gamma") /* (dy, bn node, x); i2: 0 dgamma, 1 dbeta */
 KR_OPDEF(IN_TRAIN_PHASE, "in_train_phase")   /* (a, b): a when training, else b */
 /* families in files of their own: convolution and pooling, recurrent layers
-** (each has its own gradient checks: tests/c/test_conv.c, tests/c/test_rnn.c) */
+** (each has its own gradient checks: tests/c/test_conv.c, tests/c/test_rnn.c,
+** tests/c/test_backend.c) */
 #ifndef KR_OPDEFS_CORE_ONLY
 #include "opdefs_conv.h"
 #include "opdefs_rnn.h"
+#include "opdefs_backend.h"
 #endif

@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "ops_conv.h"
 #include "ops_rnn.h"
+#include "ops_backend.h"
 
 #include <string.h>
 
@@ -890,6 +891,7 @@ const kr_opinfo kr_ops[] = {
   {"in_train_phase", 2, shape_in_train_phase, kr_k_in_train_phase, grad_in_train_phase, NULL, NULL, 0},
 #include "ops_conv_rows.h"
 #include "ops_rnn_rows.h"
+#include "ops_backend_rows.h"
 };
 
 _Static_assert(sizeof kr_ops / sizeof kr_ops[0] == KR_OP_COUNT, "one row per op in opdefs.h");

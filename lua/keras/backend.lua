@@ -461,6 +461,15 @@ function K.gradients(loss, variables)
     end
     n = math.max(n, k)
   end
+  local given = variables
+  variables = {}
+  for i = 1, n do
+    -- a weight as the tensor model.weights / layer.weights list: its node
+    local v = given[i]
+    if getmetatable(v) == core.Tensor and K._weight_nodes and K._weight_nodes[v] then v = K._weight_nodes[v] end
+    variables[i] = v
+  end
+  if loss.ndim ~= 0 then loss = K.sum(loss) end   -- tf.gradients sums a loss that is not a scalar
   for i = 1, n do
     if not is_node(variables[i]) then
       raise(string.format("K.gradients: variables[%d] must be a symbolic tensor (K.variable, a weight, an Input), "
@@ -493,5 +502,10 @@ function K.batch_dot(x, y, axes)
   -- x's contracted axis last (no transpose) or first (transpose); y's first or last
   return K.apply("batch_matmul", {x, y}, {i = {a1 == 1 and 1 or 0, a2 == 2 and 1 or 0}})
 end
+
+-- the rest of Keras's backend (backend_ext.lua)
+local ext = package.preload["keras.backend_ext"]
+if not ext then error("keras: missing module keras.backend_ext") end
+ext(core, K)
 
 return K

@@ -105,6 +105,7 @@ function layers._unique_name(prefix)
   return prefix .. "_" .. uids[prefix]
 end
 function layers._reset_uids() uids = {} end
+K._clear_hooks[#K._clear_hooks + 1] = layers._reset_uids
 
 -- ---- shapes ----
 
@@ -188,6 +189,7 @@ function Layer:add_weight(o)
   local t = init(shape)
   local w = {name = self.name .. "/" .. o.name .. ":0", short = o.name, tensor = t,
              node = core.variable(t), trainable = o.trainable ~= false, regularizer = o.regularizer}
+  K._weight_nodes[t] = w.node
   table.insert(self._weights, w)
   if o.regularizer then
     table.insert(self._losses, function() return o.regularizer(w.node) end)

@@ -47,8 +47,10 @@ int kr_k_batchnorm(const kr_exec *e)
       mean[c] = (float)mu;
       inv[c] = (float)(1.0 / sqrt(var + eps));
       double unbiased = N > 1 ? var * (double)N / ((double)N - (1.0 + eps)) : var;
-      mm[c] = (float)(mm[c] * momentum + mu * (1.0 - momentum));
-      mv[c] = (float)(mv[c] * momentum + unbiased * (1.0 - momentum));
+      if (e->training != KR_TRAINING_KEEP_STATS) {
+        mm[c] = (float)(mm[c] * momentum + mu * (1.0 - momentum));
+        mv[c] = (float)(mv[c] * momentum + unbiased * (1.0 - momentum));
+      }
     } else {
       mean[c] = mm[c];
       inv[c] = (float)(1.0 / sqrt((double)mv[c] + eps));

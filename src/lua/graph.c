@@ -189,6 +189,16 @@ static int n_gradients(lua_State *L)
 static int n_index(lua_State *L)
 {
   kr_node *n = lk_checknode(L, 1);
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    /* t[i]: methods.__geti(t, i) when the Lua side defines it (K.shape(x)[1]) */
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "methods");
+    if (lua_getfield(L, -1, "__geti") != LUA_TFUNCTION) return 0;
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+  }
   const char *k = lua_tostring(L, 2);
   if (k) {
     if (strcmp(k, "shape") == 0) {

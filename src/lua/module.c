@@ -187,6 +187,7 @@ int luaopen_keras(lua_State *L)
   lk_open_train(L);
   lk_open_saving(L);
   lk_open_prefetch(L);
+  lk_open_function(L);
   /* keras.init(core) returns the module */
   const lk_source *init = NULL;
   for (int i = 0; i < lk_embedded_count; i++)

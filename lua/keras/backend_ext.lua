@@ -1,0 +1,1544 @@
+-- keras.backend, continued (API.md section 11): the rest of Keras 2.2.4's
+-- tensorflow_backend.py that has a meaning on a CPU float32 engine --
+-- K["function"], K.gradients, the learning phase, symbolic shapes and random
+-- draws, shape manipulation, scans, losses, normalization, convolution and
+-- pooling, variable updates -- and, for each function that has none, a
+-- clear refusal saying why (docs/backend.md lists them all).
+-- Loaded by backend.lua with the core and the K table it fills.
+local core, K = ...
+
+local is_node = core.is_node
+local apply, raise, axis_mask = K.apply, K._raise, K._axis_mask
+local Tensor = core.Tensor
+local fmt = string.format
+
+local function is_concrete(x) return getmetatable(x) == Tensor end
+local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+
+local function ndim_of(x)
+  if type(x) == "number" then return 0 end
+  return K.ndim(x)
+end
+
+local function shape_of(x)
+  if type(x) == "number" then return {} end
+  if is_plain(x) then return core.tensor(x).shape end
+  return x.shape
+end
+
+local function shape_str(s)
+  local parts = {}
+  for i, d in ipairs(s) do parts[i] = d < 0 and "None" or tostring(d) end
+  if #parts == 1 then return "(" .. parts[1] .. ",)" end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+local function what(v)
+  if is_node(v) then return "a symbolic tensor" end
+  if is_concrete(v) then return "a tensor" end
+  return type(v)
+end
+
+-- Keras's keyword arguments: f(a, b, {name = v}) or f{a, b, name = v}.
+-- Returns a table of the arguments by name; an unknown name is an error.
+local function kwargs(who, names, ...)
+  local args = table.pack(...)
+  local out = {}
+  local last = args[args.n]
+  local opts
+  if args.n >= 1 and is_plain(last) then
+    for k in pairs(last) do
+      if type(k) == "string" then opts = last break end
+    end
+  end
+  local npos = opts and args.n - 1 or args.n
+  if opts and args.n == 1 then
+    -- one table: its array part holds the positional arguments
+    for i = 1, #opts do out[names[i]] = opts[i] end
+    npos = 0
+  end
+  if npos > #names then raise(fmt("%s: at most %d arguments, got %d", who, #names, npos)) end
+  for i = 1, npos do out[names[i]] = args[i] end
+  if opts then
+    local known = {}
+    for _, nm in ipairs(names) do known[nm] = true end
+    for k, v in pairs(opts) do
+      if type(k) == "string" then
+        if not known[k] then raise(fmt("%s: unknown argument '%s'", who, k)) end
+        out[k] = v
+      end
+    end
+  end
+  return out
+end
+
+local function check_dtype(who, dtype, allow_int)
+  if dtype == nil or dtype == "float32" then return end
+  if allow_int and type(dtype) == "string" and dtype:match("^u?int%d*$") then return end
+  raise(fmt("%s: dtype '%s' is not supported: every tensor holds float32", who, tostring(dtype)))
+end
+
+local function no_seed(who, seed)
+  if seed ~= nil then
+    raise(who .. ": a per-call seed is not supported: call keras.random.seed(n) once, which makes the whole "
+      .. "run reproducible (data, weights, dropout and K.random_* draws)")
+  end
+end
+
+local function channels_last(who, data_format)
+  if data_format ~= nil and data_format ~= "channels_last" then
+    raise(fmt("%s: data_format '%s' is not supported: lkeras computes channels_last only", who, tostring(data_format)))
+  end
+end
+
+-- Keras's name= argument: a symbolic result carries it in its annotations
+-- (node:meta().name); tensors have no names
+local function named(v, name)
+  if name ~= nil and is_node(v) then v:meta().name = name end
+  return v
+end
+
+local function refused(name, why)
+  K[name] = function() raise(fmt("K.%s is not supported by lkeras: %s", name, why)) end
+end
+
+-- ---- weights: a layer weight's tensor stands for its variable node ----
+
+-- tensor -> variable node, for model.weights / model.trainable_weights (whose
+-- entries are the weights' tensors); filled by Layer:add_weight
+K._weight_nodes = setmetatable({}, {__mode = "k"})
+
+local function var_node(x)
+  if is_node(x) then return x end
+  if is_concrete(x) then return K._weight_nodes[x] end
+  return nil
+end
+
+-- ---- the learning phase ----
+
+local phase_node         -- the placeholder K.learning_phase() returns
+local phase_value        -- 0 or 1 after K.set_learning_phase, else nil
+
+function K.learning_phase()
+  if phase_value ~= nil then return phase_value end
+  if not phase_node then
+    phase_node = core.input({})
+    phase_node:meta().learning_phase = true
+  end
+  return phase_node
+end
+
+function K.set_learning_phase(value)
+  if value ~= 0 and value ~= 1 then
+    raise(fmt("K.set_learning_phase: expected 0 or 1, got %s", tostring(value)))
+  end
+  phase_value = value
+end
+
+local function phase_flag(v, who)
+  if v == 1 or v == true then return 1 end
+  if v == 0 or v == false then return 0 end
+  raise(fmt("%s: the learning phase must be 0 or 1, got %s", who, tostring(v)))
+end
+
+local function same_shape(a, b)
+  local sa, sb = shape_of(a), shape_of(b)
+  if #sa ~= #sb then return false end
+  for i = 1, #sa do
+    if sa[i] ~= sb[i] then return false end
+  end
+  return true
+end
+
+-- a and b broadcast to one shape (zeros added where they differ)
+local function broadcast_pair(a, b)
+  if same_shape(a, b) then return a, b end
+  local z = K.add(K.zeros_like(a), K.zeros_like(b))
+  return K.add(a, z), K.add(b, z)
+end
+
+function K.in_train_phase(x, alt, training)
+  if type(x) == "function" then x = x() end
+  if type(alt) == "function" then alt = alt() end
+  if training == nil or training == phase_node then
+    if phase_value ~= nil then training = phase_value end
+  end
+  if training == nil or training == phase_node then
+    -- chosen when the plan runs: fit (1), evaluate/predict (0), K.function
+    x, alt = broadcast_pair(x, alt)
+    return apply("in_train_phase", {x, alt})
+  end
+  if is_node(training) then return K.switch(training, x, alt) end
+  return phase_flag(training, "K.in_train_phase") == 1 and x or alt
+end
+
+function K.in_test_phase(x, alt, training) return K.in_train_phase(alt, x, training) end
+
+-- ---- K.function ----
+
+-- function -> its keras.Function userdata (tests read the compiled plans)
+K._functions = setmetatable({}, {__mode = "k"})
+
+local Update = {}
+Update.__index = Update
+Update.__name = "keras.Update"
+
+-- K["function"](inputs, outputs, updates): a Lua function taking a list of
+-- values (one per input) and returning a list of tensors (one per output).
+-- Plans are compiled once per learning phase, for the largest batch seen.
+function K.func(inputs, outputs, updates, extra)
+  local who = "K.function"
+  if extra ~= nil then
+    raise(who .. ": TensorFlow session arguments are not supported (there is no session)")
+  end
+  if is_node(inputs) then inputs = {inputs} end
+  if not is_plain(inputs) then
+    raise(fmt("%s: inputs must be a list of symbolic tensors, got %s", who, what(inputs)))
+  end
+  if is_node(outputs) or is_concrete(outputs) then outputs = {outputs} end
+  if not is_plain(outputs) then raise(fmt("%s: outputs must be a list of tensors, got %s", who, what(outputs))) end
+  local phase_pos
+  for i, v in ipairs(inputs) do
+    if not is_node(v) then
+      raise(fmt("%s: input %d must be a symbolic tensor (an Input, K.placeholder or K.learning_phase()), got %s",
+        who, i, what(v)))
+    end
+    if v == phase_node then phase_pos = i end
+  end
+  local outs = {}
+  for i, v in ipairs(outputs) do
+    if is_concrete(v) then v = core.const(v) end
+    if not is_node(v) then raise(fmt("%s: output %d must be a tensor, got %s", who, i, what(v))) end
+    outs[i] = v
+  end
+  local nout = #outs
+  local upd = {}
+  for i, u in ipairs(updates or {}) do
+    local x, new
+    if getmetatable(u) == Update then x, new = u.x, u.new
+    elseif is_plain(u) then x, new = u[1], u[2]
+    else raise(fmt("%s: update %d must be K.update(x, new_x) or a pair {x, new_x}, got %s", who, i, what(u))) end
+    local node = var_node(x)
+    if not node or node.op ~= "variable" then
+      raise(fmt("%s: update %d: x must be a variable (a layer weight), got %s", who, i, what(x)))
+    end
+    if not is_node(new) then new = core.const(new) end
+    if not same_shape(node, new) then
+      raise(fmt("%s: update %d: the new value has shape %s, the variable %s", who, i, shape_str(new.shape),
+        shape_str(node.shape)))
+    end
+    upd[i] = node.value
+    outs[nout + i] = new
+  end
+  local ok, f = pcall(core.func, inputs, outs)
+  if not ok then raise(f) end
+  local nin = #inputs
+  local fn = function(values)
+    if not is_plain(values) then
+      raise(fmt("%s: call it with a list of values, one per input ({x, ...}), got %s", who, what(values)))
+    end
+    if #values ~= nin then
+      raise(fmt("%s: expected %d input%s, got %d", who, nin, nin == 1 and "" or "s", #values))
+    end
+    local training = phase_value or 0
+    if phase_pos then
+      training = phase_flag(values[phase_pos], who)
+      local v = {}
+      for i = 1, nin do v[i] = values[i] end
+      v[phase_pos] = training
+      values = v
+    end
+    local ok2, res = pcall(f.run, f, values, training == 1)
+    if not ok2 then raise(res) end
+    for i, t in ipairs(upd) do
+      t:assign(res[nout + i])
+      res[nout + i] = nil
+    end
+    return res
+  end
+  K._functions[fn] = f
+  return fn
+end
+K["function"] = K.func
+
+-- ---- gradients ----
+
+-- K.gradients: backend.lua's (weights given as the tensors model.weights lists too)
+
+-- ---- symbolic shapes ----
+
+-- K.shape(x): a 1-D tensor of x's dimensions; symbolic when x is (the
+-- batch axis filled in when a plan runs). K.shape(x)[i] (1-based) is a
+-- symbolic scalar; both are accepted wherever a shape is.
+function K.shape(x)
+  if is_node(x) then
+    local s = apply("shape", {x})
+    s:meta().shape_of = x
+    return s
+  end
+  if is_concrete(x) then return core.tensor(#x.shape > 0 and x.shape or {}) end
+  if type(x) == "number" or is_plain(x) then return core.tensor(shape_of(x)) end
+  raise(fmt("K.shape: expected a tensor, got %s", what(x)))
+end
+
+core.Node.methods.__geti = function(node, i)
+  local src = node:meta().shape_of
+  if not src then return nil end   -- other symbolic tensors have no numbered fields (as before)
+  local nd = #src.shape
+  if math.type(i) ~= "integer" or i < 1 or i > nd then
+    raise(fmt("K.shape(x)[i]: position %s is out of range 1..%d", tostring(i), nd))
+  end
+  local e = apply("reshape", {apply("slice", {node}, {i = {0, i - 1, 1}})}, {shape = {}})
+  e:meta().dim_of = {src, i}
+  return e
+end
+
+local function dim_value(v, who, pos)
+  if math.type(v) == "integer" then return v end
+  if type(v) == "number" and v == math.floor(v) then return math.tointeger(v) end
+  if v == K.None then
+    raise(fmt("%s: shape element %d is None: give a number or a dimension K.shape(x)[i]", who, pos))
+  end
+  if is_node(v) then
+    local d = v:meta().dim_of
+    if d then return d[1].shape[d[2]], d[1] end
+    raise(fmt("%s: shape element %d is a computed symbolic value: only numbers and dimensions K.shape(x)[i] "
+      .. "are supported", who, pos))
+  end
+  raise(fmt("%s: shape element %d must be an integer, got %s", who, pos, tostring(v)))
+end
+
+-- a shape argument -> a list of sizes (the first may be the batch axis,
+-- negative) and the symbolic tensor it comes from (or nil)
+local function resolve_shape(shape, who)
+  local dims, like = {}, nil
+  if is_node(shape) then
+    like = shape:meta().shape_of
+    if not like then
+      raise(who .. ": a symbolic shape must be K.shape(x), or a list of numbers and dimensions K.shape(x)[i]")
+    end
+    for i, d in ipairs(like.shape) do dims[i] = d end
+    return dims, like
+  end
+  if is_concrete(shape) then shape = shape.ndim == 0 and {shape:totable()} or shape:totable() end
+  if math.type(shape) == "integer" then shape = {shape} end
+  if not is_plain(shape) then raise(fmt("%s: shape must be a list of sizes, got %s", who, what(shape))) end
+  for i = 1, #shape do
+    local d, src = dim_value(shape[i], who, i)
+    dims[i] = d
+    if src then like = like or src end
+  end
+  for i, d in ipairs(dims) do
+    if d < 0 and (i ~= 1 or not like) then
+      if like then
+        raise(fmt("%s: only the first axis can be the batch axis, got shape element %d = K.shape(x)[1]", who, i))
+      end
+      raise(fmt("%s: shape element %d must be >= 0, got %d", who, i, d))
+    end
+  end
+  return dims, like
+end
+K._resolve_shape = resolve_shape
+
+local function fill(dims, like, v)
+  return apply("fill", {like or 0}, {f = {v}, shape = dims})
+end
+
+local function random_op(op, who, shape, f, dtype, seed)
+  check_dtype(who, dtype)
+  no_seed(who, seed)
+  local dims, like = resolve_shape(shape, who)
+  return apply(op, {like or 0}, {f = f, shape = dims})
+end
+
+function K.random_normal(...)
+  local a = kwargs("K.random_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
+  return random_op("random_normal", "K.random_normal", a.shape, {a.mean or 0, a.stddev or 1}, a.dtype, a.seed)
+end
+
+function K.random_uniform(...)
+  local a = kwargs("K.random_uniform", {"shape", "minval", "maxval", "dtype", "seed"}, ...)
+  return random_op("random_uniform", "K.random_uniform", a.shape, {a.minval or 0, a.maxval or 1}, a.dtype, a.seed)
+end
+
+function K.random_binomial(...)
+  local a = kwargs("K.random_binomial", {"shape", "p", "dtype", "seed"}, ...)
+  return random_op("random_binomial", "K.random_binomial", a.shape, {a.p or 0}, a.dtype, a.seed)
+end
+
+function K.truncated_normal(...)
+  local a = kwargs("K.truncated_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
+  return random_op("truncated_normal", "K.truncated_normal", a.shape, {a.mean or 0, a.stddev or 1}, a.dtype, a.seed)
+end
+
+function K.random_uniform_variable(shape, low, high, dtype, name, seed)
+  return named(K.random_uniform(shape, low, high, dtype, seed), name)
+end
+
+function K.random_normal_variable(shape, mean, scale, dtype, name, seed)
+  return named(K.random_normal(shape, mean, scale, dtype, seed), name)
+end
+
+-- reshape with a symbolic shape: resolved statically
+local base_reshape = K.reshape
+function K.reshape(x, shape)
+  if is_node(shape) or (is_plain(shape) and (function()
+    for _, d in ipairs(shape) do if is_node(d) then return true end end
+    return false
+  end)()) then
+    local dims, like = resolve_shape(shape, "K.reshape")
+    if like and dims[1] and dims[1] < 0 then dims[1] = -1 end
+    shape = dims
+  end
+  return base_reshape(x, shape)
+end
+
+function K.zeros(shape, dtype, name)
+  check_dtype("K.zeros", dtype, true)
+  local dims, like = resolve_shape(shape, "K.zeros")
+  return named(fill(dims, like, 0), name)
+end
+
+function K.ones(shape, dtype, name)
+  check_dtype("K.ones", dtype, true)
+  local dims, like = resolve_shape(shape, "K.ones")
+  return named(fill(dims, like, 1), name)
+end
+
+function K.eye(size, dtype, name)
+  check_dtype("K.eye", dtype, true)
+  if math.type(size) ~= "integer" or size < 1 then
+    raise(fmt("K.eye: size must be a positive integer, got %s", tostring(size)))
+  end
+  return named(apply("one_hot", {core.arange(0, size, 1)}, {i = {size}}), name)
+end
+
+local base_zeros_like, base_ones_like = K.zeros_like, K.ones_like
+function K.zeros_like(x, dtype, name)
+  check_dtype("K.zeros_like", dtype, true)
+  return named(base_zeros_like(x), name)
+end
+function K.ones_like(x, dtype, name)
+  check_dtype("K.ones_like", dtype, true)
+  return named(base_ones_like(x), name)
+end
+
+-- ---- placeholders, variables, values ----
+
+function K.placeholder(...)
+  local a = kwargs("K.placeholder", {"shape", "ndim", "dtype", "sparse", "name"}, ...)
+  check_dtype("K.placeholder", a.dtype, true)
+  if a.sparse then raise("K.placeholder: sparse tensors are not supported: every tensor is dense") end
+  local shape = a.shape
+  if shape == nil then
+    if math.type(a.ndim) ~= "integer" or a.ndim < 0 then raise("K.placeholder: give a shape or an ndim") end
+    shape = {}
+    for i = 1, a.ndim do shape[i] = K.None end
+  end
+  local dims = {}
+  for i, d in ipairs(shape) do
+    if d == K.None then
+      if i ~= 1 then
+        raise(fmt("K.placeholder: axis %d is None: only the first axis (the batch) may be None here", i - 1))
+      end
+      d = -1
+    elseif math.type(d) ~= "integer" or d < 0 then
+      raise(fmt("K.placeholder: shape element %d must be a size or None, got %s", i, tostring(d)))
+    end
+    dims[i] = d
+  end
+  return named(core.input(dims), a.name)
+end
+
+-- K.constant, K.variable: backend.lua's (dtype, shape, name)
+
+function K.is_placeholder(x) return is_node(x) and x.op == "input" end
+
+function K.dtype(x)
+  if is_node(x) or is_concrete(x) or type(x) == "number" then return "float32" end
+  raise(fmt("K.dtype: expected a tensor, got %s", what(x)))
+end
+
+function K.get_variable_shape(x) return K.int_shape(x) end
+
+function K.count_params(x)
+  local s = shape_of(x)
+  local n = 1
+  for i, d in ipairs(s) do
+    if d < 0 then raise(fmt("K.count_params: axis %d of shape %s is not known", i - 1, shape_str(s))) end
+    n = n * d
+  end
+  return n
+end
+
+function K.batch_get_value(list)
+  local out = {}
+  for i, x in ipairs(list) do out[i] = K.get_value(x) end
+  return out
+end
+
+function K.batch_set_value(pairs_)
+  for i, p in ipairs(pairs_) do
+    if not is_plain(p) then raise(fmt("K.batch_set_value: entry %d must be a pair {x, value}", i)) end
+    K.set_value(p[1], p[2])
+  end
+end
+
+function K.cast_to_floatx(x)
+  if is_concrete(x) then return x end
+  return core.tensor(x)
+end
+
+function K.set_floatx(v)
+  if v ~= "float32" then raise(fmt("K.set_floatx: only 'float32' is supported, got '%s'", tostring(v))) end
+end
+
+function K.set_image_data_format(v)
+  if v ~= "channels_last" then
+    raise(fmt("K.set_image_data_format: only 'channels_last' is supported, got '%s'", tostring(v)))
+  end
+end
+function K.image_dim_ordering() return "tf" end
+function K.set_image_dim_ordering(v)
+  if v ~= "tf" then
+    raise(fmt("K.set_image_dim_ordering: only 'tf' (channels_last) is supported, got '%s'", tostring(v)))
+  end
+end
+function K.normalize_data_format(v)
+  if v == nil then return "channels_last" end
+  if v ~= "channels_last" and v ~= "channels_first" then
+    raise(fmt("K.normalize_data_format: expected 'channels_last' or 'channels_first', got '%s'", tostring(v)))
+  end
+  return v
+end
+
+function K.is_sparse(_) return false end
+function K.to_dense(x) return x end
+
+function K.print_tensor(x, message)
+  if is_node(x) then
+    raise("K.print_tensor: printing from inside a compiled plan is not supported: fetch the value with "
+      .. "K[\"function\"] and print it")
+  end
+  io.write((message or ""), tostring(x), "\n")
+  return x
+end
+
+function K.manual_variable_initialization(value)
+  if value then
+    raise("K.manual_variable_initialization: variables are initialized when they are created; manual "
+      .. "initialization is not supported")
+  end
+end
+
+-- ---- uids and the session ----
+
+local uid_counts = {}
+function K.get_uid(prefix)
+  prefix = prefix or ""
+  uid_counts[prefix] = (uid_counts[prefix] or 0) + 1
+  return uid_counts[prefix]
+end
+function K.reset_uids() uid_counts = {} end
+
+K._clear_hooks = {}
+function K.clear_session()
+  K.reset_uids()
+  phase_node, phase_value = nil, nil
+  for _, f in ipairs(K._clear_hooks) do f() end
+end
+
+-- ---- updates ----
+
+local function var_target(x, who)
+  if is_concrete(x) then return x, K._weight_nodes[x] end
+  if is_node(x) and x.op == "variable" then return x.value, x end
+  raise(fmt("%s: x must be a variable (K.variable or a layer weight), got %s", who, what(x)))
+end
+
+-- K.update(x, new_x): with a symbolic new value, an update for K.function's
+-- updates list (applied after each call); otherwise x is set at once
+function K.update(x, new_x)
+  local t, node = var_target(x, "K.update")
+  if is_node(new_x) then
+    if not node then
+      raise("K.update: a symbolic new value needs a variable node as x (K.variable or a layer weight)")
+    end
+    return setmetatable({x = node, new = new_x}, Update)
+  end
+  local v = is_concrete(new_x) and new_x or core.tensor(new_x)
+  if not same_shape(t, v) then
+    if #v.shape == 0 then v = K.add(K.zeros_like(t), v)
+    else raise(fmt("K.update: the new value has shape %s, x has %s", shape_str(v.shape), shape_str(t.shape))) end
+  end
+  t:assign(v)
+  return x
+end
+
+function K.update_add(x, inc)
+  local t, node = var_target(x, "K.update_add")
+  if is_node(inc) then return K.update(x, K.add(node or x, inc)) end
+  return K.update(x, K.add(t, inc))    -- a concrete increment: x is set at once
+end
+
+function K.update_sub(x, dec)
+  local t, node = var_target(x, "K.update_sub")
+  if is_node(dec) then return K.update(x, K.sub(node or x, dec)) end
+  return K.update(x, K.sub(t, dec))
+end
+
+function K.moving_average_update(x, value, momentum)
+  local t, node = var_target(x, "K.moving_average_update")
+  local base = is_node(value) and (node or x) or t
+  return K.update(x, K.add(K.mul(base, momentum), K.mul(value, 1 - momentum)))
+end
+
+-- K.stop_gradient(x) or K.stop_gradient({x, y, ...}) (a list gives a list)
+local base_stop_gradient = K.stop_gradient
+function K.stop_gradient(variables)
+  if is_plain(variables) then
+    local out = {}
+    for i, v in ipairs(variables) do out[i] = base_stop_gradient(v) end
+    return out
+  end
+  return base_stop_gradient(variables)
+end
+
+-- ---- elementwise and selection ----
+
+function K.sin(x) return apply("sin", {x}) end
+function K.cos(x) return apply("cos", {x}) end
+
+-- the condition broadcast over trailing axes it lacks (Keras: expanded on the right)
+function K.switch(condition, then_expression, else_expression)
+  local a, b = then_expression, else_expression
+  if type(a) == "function" then a = a() end
+  if type(b) == "function" then b = b() end
+  if type(condition) == "boolean" then return condition and a or b end
+  local cn = ndim_of(condition)
+  local en = math.max(ndim_of(a), ndim_of(b))
+  if cn > en then
+    raise(fmt("K.switch: the condition has rank %d, more than the expressions' rank %d", cn, en))
+  end
+  if cn == 0 and not is_node(condition) then
+    local v = type(condition) == "number" and condition or condition:totable()
+    return v ~= 0 and a or b
+  end
+  local c = condition
+  if cn > 0 and cn < en then
+    for _ = cn + 1, en do c = K.expand_dims(c, -1) end
+  end
+  local z = K.add(K.add(K.zeros_like(c), K.zeros_like(a)), K.zeros_like(b))
+  if not same_shape(c, z) then c = K.add(c, z) end
+  if not same_shape(a, z) then a = K.add(a, z) end
+  if not same_shape(b, z) then b = K.add(b, z) end
+  return apply("select", {c, a, b})
+end
+
+-- ---- shapes: tile, repeat, stack, slice, reverse, padding ----
+
+local function norm_axis(who, x, axis, extra)
+  local nd = ndim_of(x) + (extra or 0)
+  if math.type(axis) ~= "integer" or axis < -nd or axis >= nd then
+    raise(fmt("%s: axis %s is out of range for a tensor of rank %d", who, tostring(axis), ndim_of(x)))
+  end
+  return axis < 0 and axis + nd or axis
+end
+
+local function batched(x) return is_node(x) and x.shape[1] ~= nil and x.shape[1] < 0 end
+
+-- n copies of x along axis (0-based)
+local function copies(x, n, axis)
+  if n == 1 then return x end
+  local list = {}
+  for i = 1, n do list[i] = x end
+  return apply("concat", list, {i = {axis}})
+end
+
+function K.tile(x, n)
+  if math.type(n) == "integer" then n = {n} end
+  if not is_plain(n) then raise(fmt("K.tile: n must be a list of integers, got %s", what(n))) end
+  local nd = ndim_of(x)
+  if #n ~= nd then raise(fmt("K.tile: n has %d entries, the tensor has rank %d", #n, nd)) end
+  for i, k in ipairs(n) do
+    if math.type(k) ~= "integer" or k < 1 then
+      raise(fmt("K.tile: n[%d] must be a positive integer, got %s", i, tostring(k)))
+    end
+    if k > 1 and i == 1 and batched(x) then
+      raise("K.tile: cannot tile the batch axis of a symbolic tensor")
+    end
+  end
+  for i, k in ipairs(n) do x = copies(x, k, i - 1) end
+  return x
+end
+
+-- (batch, dim) -> (batch, n, dim); `repeat` is a Lua keyword: K["repeat"] (or K.repeat_)
+K["repeat"] = function(x, n)
+  if ndim_of(x) ~= 2 then raise(fmt("K.repeat: expected a 2-D tensor, got rank %d", ndim_of(x))) end
+  if math.type(n) ~= "integer" or n < 1 then
+    raise(fmt("K.repeat: n must be a positive integer, got %s", tostring(n)))
+  end
+  return copies(K.expand_dims(x, 1), n, 1)
+end
+K.repeat_ = K["repeat"]
+
+function K.repeat_elements(x, rep, axis)
+  if math.type(rep) ~= "integer" or rep < 1 then
+    raise(fmt("K.repeat_elements: rep must be a positive integer, got %s", tostring(rep)))
+  end
+  axis = norm_axis("K.repeat_elements", x, axis)
+  if axis == 0 and batched(x) then
+    raise("K.repeat_elements: cannot repeat along the batch axis of a symbolic tensor")
+  end
+  local s = shape_of(x)
+  local y = copies(K.expand_dims(x, axis + 1), rep, axis + 1)
+  local target = {}
+  for i, d in ipairs(s) do target[i] = d end
+  target[axis + 1] = s[axis + 1] * rep
+  if batched(x) then target[1] = -1 end
+  return K.reshape(y, target)
+end
+
+function K.stack(list, axis)
+  axis = axis or 0
+  if not is_plain(list) or #list == 0 then raise("K.stack: expected a non-empty list of tensors") end
+  local ax = norm_axis("K.stack", list[1], axis, 1)
+  if ax == 0 and batched(list[1]) then
+    raise("K.stack: stacking symbolic tensors on axis 0 would move their batch axis; stack on axis 1 or later")
+  end
+  local e = {}
+  for i, x in ipairs(list) do e[i] = K.expand_dims(x, ax) end
+  return apply("concat", e, {i = {ax}})
+end
+
+function K.arange(start, stop, step, dtype)
+  check_dtype("K.arange", dtype or "int32", true)
+  if stop == nil then
+    if start < 0 then start = 0 end
+    start, stop = 0, start
+  end
+  step = step or 1
+  for _, v in ipairs{start, stop, step} do
+    if type(v) ~= "number" then raise(fmt("K.arange: start, stop and step must be numbers, got %s", what(v))) end
+  end
+  if step == 0 then raise("K.arange: step must not be 0") end
+  return core.arange(start, stop, step)
+end
+
+function K.cumsum(x, axis) return apply("cumsum", {x}, {i = {axis or 0, 0}}) end
+function K.cumprod(x, axis) return apply("cumprod", {x}, {i = {axis or 0}}) end
+
+function K.reverse(x, axes)
+  if math.type(axes) == "integer" then axes = {axes} end
+  return apply("reverse", {x}, {i = {axis_mask(x, axes, "K.reverse")}})
+end
+
+-- K.slice(x, start, size): 0-based starts; size -1 runs to the end
+function K.slice(x, start, size)
+  local s = shape_of(x)
+  if not is_plain(start) or not is_plain(size) or #start ~= #s or #size ~= #s then
+    raise(fmt("K.slice: start and size must be lists of %d integers (the rank of x)", #s))
+  end
+  for i = 1, #s do
+    local st, sz = start[i], size[i]
+    if sz == -1 then sz = s[i] - st end
+    if i == 1 and batched(x) then
+      if st ~= 0 or size[i] ~= -1 then raise("K.slice: cannot slice the batch axis of a symbolic tensor") end
+    elseif st ~= 0 or sz ~= s[i] then
+      if math.type(st) ~= "integer" or math.type(sz) ~= "integer" or st < 0 or sz < 0 or st + sz > s[i] then
+        raise(fmt("K.slice: axis %d: start %s and size %s do not fit its size %d", i - 1, tostring(start[i]),
+          tostring(size[i]), s[i]))
+      end
+      x = apply("slice", {x}, {i = {i - 1, st, sz}})
+    end
+  end
+  return x
+end
+
+local function pad_axis(x, axis, before, after, who)
+  if math.type(before) ~= "integer" or math.type(after) ~= "integer" or before < 0 or after < 0 then
+    raise(fmt("%s: padding must be non-negative integers, got %s and %s", who, tostring(before), tostring(after)))
+  end
+  if before == 0 and after == 0 then return x end
+  local d = shape_of(x)[axis + 1]
+  return apply("pad_axis", {x}, {i = {axis, before, d + before + after}})
+end
+
+function K.temporal_padding(x, padding)
+  padding = padding or {1, 1}
+  if ndim_of(x) ~= 3 then raise(fmt("K.temporal_padding: expected a 3-D tensor, got rank %d", ndim_of(x))) end
+  return pad_axis(x, 1, padding[1], padding[2], "K.temporal_padding")
+end
+
+function K.spatial_2d_padding(x, padding, data_format)
+  channels_last("K.spatial_2d_padding", data_format)
+  padding = padding or {{1, 1}, {1, 1}}
+  if ndim_of(x) ~= 4 then raise(fmt("K.spatial_2d_padding: expected a 4-D tensor, got rank %d", ndim_of(x))) end
+  x = pad_axis(x, 1, padding[1][1], padding[1][2], "K.spatial_2d_padding")
+  return pad_axis(x, 2, padding[2][1], padding[2][2], "K.spatial_2d_padding")
+end
+
+function K.resize_images(x, height_factor, width_factor, data_format, interpolation)
+  channels_last("K.resize_images", data_format)
+  if interpolation ~= nil and interpolation ~= "nearest" then
+    raise(fmt("K.resize_images: interpolation '%s' is not supported (only 'nearest')", tostring(interpolation)))
+  end
+  if ndim_of(x) ~= 4 then raise(fmt("K.resize_images: expected a 4-D tensor, got rank %d", ndim_of(x))) end
+  return apply("upsample2d", {x}, {i = {height_factor, width_factor}})
+end
+
+-- ---- reductions and scans ----
+
+function K.logsumexp(x, axis, keepdims)
+  local m = K.stop_gradient(K.max(x, axis, true))
+  local r = K.log(K.sum(K.exp(K.sub(x, m)), axis, true))
+  r = K.add(r, m)
+  if keepdims then return r end
+  local mask = axis_mask(x, axis, "K.logsumexp")
+  return apply("sum", {r}, {i = {mask, 0}})
+end
+
+function K.in_top_k(predictions, targets, k)
+  if ndim_of(predictions) ~= 2 then
+    raise(fmt("K.in_top_k: predictions must be 2-D (batch, classes), got rank %d", ndim_of(predictions)))
+  end
+  local n = shape_of(predictions)[2]
+  local oh = K.one_hot(targets, n)
+  if ndim_of(oh) ~= 2 then oh = K.reshape(oh, {batched(oh) and -1 or shape_of(predictions)[1], n}) end
+  local target_score = K.sum(K.mul(predictions, oh), -1, true)
+  local above = K.sum(K.greater(predictions, target_score), -1)
+  return K.less(above, k)
+end
+
+-- ---- losses ----
+
+function K.categorical_crossentropy(...)
+  local a = kwargs("K.categorical_crossentropy", {"target", "output", "from_logits", "axis"}, ...)
+  local target, output, axis = a.target, a.output, a.axis or -1
+  if a.from_logits then
+    return K.neg(K.sum(K.mul(target, K.log_softmax(output, axis)), axis))
+  end
+  output = K.div(output, K.sum(output, axis, true))
+  output = K.clip(output, K.epsilon(), 1 - K.epsilon())
+  return K.neg(K.sum(K.mul(target, K.log(output)), axis))
+end
+
+function K.sparse_categorical_crossentropy(...)
+  local a = kwargs("K.sparse_categorical_crossentropy", {"target", "output", "from_logits", "axis"}, ...)
+  local target, output, axis = a.target, a.output, a.axis or -1
+  local nd = ndim_of(output)
+  local ax = norm_axis("K.sparse_categorical_crossentropy", output, axis)
+  if ax ~= nd - 1 then
+    if ax == 0 and batched(output) then
+      raise("K.sparse_categorical_crossentropy: the class axis cannot be the batch axis")
+    end
+    local perm = {}
+    for i = 0, nd - 1 do if i ~= ax then perm[#perm + 1] = i end end
+    perm[#perm + 1] = ax
+    output = K.permute_dimensions(output, perm)
+  end
+  local logits = output
+  if not a.from_logits then logits = K.log(K.clip(output, K.epsilon(), 1 - K.epsilon())) end
+  local s = shape_of(output)
+  local n = s[#s]
+  local ts = {}
+  for i = 1, #s - 1 do ts[i] = s[i] end
+  if batched(output) then ts[1] = -1 end
+  local ids = target
+  if #ts == 0 then
+    raise("K.sparse_categorical_crossentropy: the output needs a batch axis besides the class axis")
+  end
+  ids = K.reshape(ids, ts)
+  local oh = K.one_hot(ids, n)
+  return K.neg(K.sum(K.mul(oh, K.log_softmax(logits, -1)), -1))
+end
+
+function K.binary_crossentropy(...)
+  local a = kwargs("K.binary_crossentropy", {"target", "output", "from_logits"}, ...)
+  local z, x = a.target, a.output
+  if not a.from_logits then
+    x = K.clip(x, K.epsilon(), 1 - K.epsilon())
+    x = K.log(K.div(x, K.sub(1, x)))
+  end
+  -- max(x, 0) - x z + log(1 + exp(-|x|)), as tf.nn.sigmoid_cross_entropy_with_logits
+  return K.add(K.sub(K.relu(x), K.mul(x, z)), K.softplus(K.neg(K.abs(x))))
+end
+
+-- ---- normalization, bias ----
+
+-- a 1-D parameter (C,) shaped to broadcast along `axis` of x
+local function along(p, x, axis)
+  if p == nil or type(p) == "number" then return p end
+  local nd = ndim_of(x)
+  if ndim_of(p) ~= 1 or axis == nd - 1 then return p end
+  local s = {}
+  for i = 1, nd - axis do s[i] = 1 end
+  s[1] = shape_of(p)[1]
+  return K.reshape(p, s)
+end
+
+function K.batch_normalization(...)
+  local a = kwargs("K.batch_normalization", {"x", "mean", "var", "beta", "gamma", "axis", "epsilon"}, ...)
+  local x = a.x
+  local axis = norm_axis("K.batch_normalization", x, a.axis or -1)
+  local eps = a.epsilon or 1e-3
+  local mean, var = along(a.mean, x, axis), along(a.var, x, axis)
+  local beta, gamma = along(a.beta, x, axis), along(a.gamma, x, axis)
+  local y = K.div(K.sub(x, mean), K.sqrt(K.add(var, eps)))
+  if gamma ~= nil then y = K.mul(y, gamma) end
+  if beta ~= nil then y = K.add(y, beta) end
+  return y
+end
+
+-- normalized x and the mean and variance over reduction_axes
+function K.normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon)
+  local mean = K.mean(x, reduction_axes, true)
+  local var = K.var(x, reduction_axes, true)
+  local y = K.div(K.sub(x, mean), K.sqrt(K.add(var, epsilon or 1e-3)))
+  if gamma ~= nil then y = K.mul(y, gamma) end
+  if beta ~= nil then y = K.add(y, beta) end
+  local mask = axis_mask(x, reduction_axes, "K.normalize_batch_in_training")
+  return y, apply("sum", {mean}, {i = {mask, 0}}), apply("sum", {var}, {i = {mask, 0}})
+end
+
+function K.bias_add(x, bias, data_format)
+  channels_last("K.bias_add", data_format)
+  local bn, xn = ndim_of(bias), ndim_of(x)
+  if bn ~= 1 and bn ~= xn - 1 then
+    raise(fmt("K.bias_add: the bias must have rank 1 or %d (the rank of x less 1), got rank %d", xn - 1, bn))
+  end
+  local s, bs = shape_of(x), shape_of(bias)
+  for i = 1, bn do
+    if bs[bn - i + 1] ~= s[xn - i + 1] then
+      raise(fmt("K.bias_add: a bias of shape %s does not fit x of shape %s", shape_str(bs), shape_str(s)))
+    end
+  end
+  return K.add(x, bias)
+end
+
+-- K.dropout (applied always, as Keras's): backend.lua's
+
+-- ---- convolution and pooling (channels_last) ----
+
+local function tuple(who, name, v, n)
+  if math.type(v) == "integer" then
+    local t = {}
+    for i = 1, n do t[i] = v end
+    return t
+  end
+  if not is_plain(v) or #v ~= n then raise(fmt("%s: %s must be an integer or a list of %d", who, name, n)) end
+  for i = 1, n do
+    if math.type(v[i]) ~= "integer" or v[i] < 1 then raise(fmt("%s: %s must hold positive integers", who, name)) end
+  end
+  return v
+end
+
+-- TensorFlow's padding: 'valid' none; 'same' out = ceil(n / s), the extra
+-- split with the smaller half first
+local function pads(who, padding, n, k, s, d)
+  local ext = (k - 1) * d + 1
+  if padding == "valid" then
+    if ext > n then
+      raise(fmt("%s: the window (%d) is larger than the input (%d) with padding 'valid'", who, ext, n))
+    end
+    return 0, 0
+  elseif padding == "same" then
+    local out = (n + s - 1) // s
+    local total = math.max((out - 1) * s + ext - n, 0)
+    return total // 2, total - total // 2
+  end
+  raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+end
+
+function K.conv1d(...)
+  local who = "K.conv1d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, w = a.x, a.kernel
+  if ndim_of(x) ~= 3 or ndim_of(w) ~= 3 then
+    raise(fmt("%s: expected x (batch, steps, channels) and kernel (size, in, out), got ranks %d and %d", who,
+      ndim_of(x), ndim_of(w)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 1)[1]
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 1)[1]
+  local k, n = shape_of(w)[1], shape_of(x)[2]
+  local padding = a.padding or "valid"
+  local pl, pr
+  if padding == "causal" then
+    pl, pr = dl * (k - 1), 0
+  else
+    pl, pr = pads(who, padding, n, k, st, dl)
+  end
+  return apply("conv2d", {x, w}, {i = {1, st, 1, dl, 0, 0, pl, pr}, f = {0}})
+end
+
+function K.conv2d(...)
+  local who = "K.conv2d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, w = a.x, a.kernel
+  if ndim_of(x) ~= 4 or ndim_of(w) ~= 4 then
+    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, in, out), got ranks %d and %d",
+      who, ndim_of(x), ndim_of(w)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 2)
+  local xs, ws = shape_of(x), shape_of(w)
+  local padding = a.padding or "valid"
+  local pt, pb = pads(who, padding, xs[2], ws[1], st[1], dl[1])
+  local pl, pr = pads(who, padding, xs[3], ws[2], st[2], dl[2])
+  return apply("conv2d", {x, w}, {i = {st[1], st[2], dl[1], dl[2], pt, pb, pl, pr}, f = {0}})
+end
+
+function K.pool2d(...)
+  local who = "K.pool2d"
+  local a = kwargs(who, {"x", "pool_size", "strides", "padding", "data_format", "pool_mode"}, ...)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= 4 then
+    raise(fmt("%s: expected a 4-D tensor (batch, rows, cols, channels), got rank %d", who, ndim_of(x)))
+  end
+  local ps = tuple(who, "pool_size", a.pool_size, 2)
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local mode = a.pool_mode or "max"
+  if mode ~= "max" and mode ~= "avg" then
+    raise(fmt("%s: pool_mode must be 'max' or 'avg', got '%s'", who, tostring(mode)))
+  end
+  local xs = shape_of(x)
+  local padding = a.padding or "valid"
+  local pt, pb = pads(who, padding, xs[2], ps[1], st[1], 1)
+  local pl, pr = pads(who, padding, xs[3], ps[2], st[2], 1)
+  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], pt, pb, pl, pr}})
+end
+
+-- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
+-- channel c*M + m, as TensorFlow orders them); rank 3 inputs: the 1-D case
+local function depthwise(who, x, k, st, dl, pads_)
+  local xs, ks = shape_of(x), shape_of(k)
+  local rank = #xs - 2
+  local C = xs[#xs]
+  if ks[rank + 1] ~= C then
+    raise(fmt("%s: the depthwise kernel has %d input channels, x has %d", who, ks[rank + 1], C))
+  end
+  local outs = {}
+  for c = 0, C - 1 do
+    local xc = apply("slice", {x}, {i = {rank + 1, c, 1}})
+    local kc = apply("slice", {k}, {i = {rank, c, 1}})
+    outs[c + 1] = apply("conv2d", {xc, kc}, {i = {st[1], st[2], dl[1], dl[2], pads_[1], pads_[2], pads_[3], pads_[4]},
+                                             f = {0}})
+  end
+  if C == 1 then return outs[1] end
+  return apply("concat", outs, {i = {-1}})
+end
+
+local function conv_geometry(who, a, rank)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= rank + 2 then raise(fmt("%s: expected a %d-D input, got rank %d", who, rank + 2, ndim_of(x))) end
+  local st = tuple(who, "strides", a.strides or 1, rank)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, rank)
+  local kern = a.depthwise_kernel
+  if ndim_of(kern) ~= rank + 2 then
+    raise(fmt("%s: the depthwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(kern)))
+  end
+  local xs, ks = shape_of(x), shape_of(kern)
+  local padding = a.padding or "valid"
+  if rank == 2 then
+    local pt, pb = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+    local pl, pr = pads(who, padding, xs[3], ks[2], st[2], dl[2])
+    return {st[1], st[2]}, {dl[1], dl[2]}, {pt, pb, pl, pr}
+  end
+  local pl, pr = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+  return {1, st[1]}, {1, dl[1]}, {0, 0, pl, pr}
+end
+
+function K.depthwise_conv2d(...)
+  local who = "K.depthwise_conv2d"
+  local a = kwargs(who, {"x", "depthwise_kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  local st, dl, p = conv_geometry(who, a, 2)
+  return depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
+end
+
+-- depthwise, then a 1x1 convolution with pointwise_kernel (1, 1, C*M, O)
+local function separable(who, rank, ...)
+  local a = kwargs(who, {"x", "depthwise_kernel", "pointwise_kernel", "strides", "padding", "data_format",
+                         "dilation_rate"}, ...)
+  local st, dl, p = conv_geometry(who, a, rank)
+  local y = depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
+  local pk = a.pointwise_kernel
+  if ndim_of(pk) ~= rank + 2 then
+    raise(fmt("%s: the pointwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(pk)))
+  end
+  return apply("conv2d", {y, pk}, {i = {1, 1, 1, 1, 0, 0, 0, 0}, f = {0}})
+end
+
+function K.separable_conv2d(...) return separable("K.separable_conv2d", 2, ...) end
+function K.separable_conv1d(...) return separable("K.separable_conv1d", 1, ...) end
+
+-- x with s - 1 zeros inserted between its entries along axis (0-based):
+-- n entries become (n - 1) * s + 1
+local function dilate_axis(x, axis, s)
+  if s == 1 then return x end
+  local xs = shape_of(x)
+  local n = xs[axis + 1]
+  local e = K.expand_dims(x, axis + 1)                       -- (..., n, 1, ...)
+  local z = K.zeros_like(e)
+  local parts = {e}
+  for i = 2, s do parts[i] = z end
+  local y = apply("concat", parts, {i = {axis + 1}})         -- (..., n, s, ...)
+  local target = {}
+  for i, d in ipairs(xs) do target[i] = d end
+  target[axis + 1] = n * s
+  if batched(x) then target[1] = -1 end
+  y = K.reshape(y, target)
+  return apply("slice", {y}, {i = {axis, 0, (n - 1) * s + 1}})
+end
+
+-- rows 0..want-1 of x along axis, starting at `first`; zeros past its end
+local function window_axis(x, axis, first, want)
+  local have = shape_of(x)[axis + 1]
+  local take_n = math.min(want, have - first)
+  if first > 0 or take_n < have then x = apply("slice", {x}, {i = {axis, first, take_n}}) end
+  if take_n < want then x = apply("pad_axis", {x}, {i = {axis, 0, want}}) end
+  return x
+end
+
+-- K.conv2d_transpose(x, kernel, output_shape, strides, padding): the
+-- transpose (gradient) of K.conv2d with kernel (KH, KW, out, in) taking
+-- output_shape to x's shape; built as a convolution of x with zeros inserted
+-- at the strides by the flipped kernel
+function K.conv2d_transpose(...)
+  local who = "K.conv2d_transpose"
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 4 or ndim_of(k) ~= 4 then
+    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, out, in), got ranks %d and %d",
+      who, ndim_of(x), ndim_of(k)))
+  end
+  local xs, ks = shape_of(x), shape_of(k)
+  if ks[4] ~= xs[4] then raise(fmt("%s: the kernel takes %d input channels, x has %d", who, ks[4], xs[4])) end
+  local os_ = resolve_shape(a.output_shape, who)
+  if #os_ ~= 4 then raise(fmt("%s: output_shape must have 4 entries, got %d", who, #os_)) end
+  if os_[4] ~= ks[3] then
+    raise(fmt("%s: output_shape has %d channels, the kernel gives %d", who, os_[4], ks[3]))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local padding = a.padding or "valid"
+  local first = {}
+  for d = 1, 2 do
+    local n, h, kk, s = os_[d + 1], xs[d + 1], ks[d], st[d]
+    -- the forward convolution output_shape -> x: its size and padding must give back x's
+    local fwd
+    if padding == "valid" then
+      fwd = n >= kk and (n - kk) // s + 1 or 0
+      first[d] = 0
+    elseif padding == "same" then
+      fwd = (n + s - 1) // s
+      first[d] = math.max((h - 1) * s + kk - n, 0) // 2
+    else
+      raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+    end
+    if fwd ~= h then
+      raise(fmt("%s: output_shape %s does not give x's %s (%d) with strides %d, kernel %d and padding '%s'", who,
+        shape_str(os_), d == 1 and "rows" or "columns", h, s, kk, padding))
+    end
+  end
+  local y = dilate_axis(dilate_axis(x, 1, st[1]), 2, st[2])
+  local kf = K.permute_dimensions(K.reverse(k, {0, 1}), {0, 1, 3, 2})
+  local full = apply("conv2d", {y, kf}, {i = {1, 1, 1, 1, ks[1] - 1, ks[1] - 1, ks[2] - 1, ks[2] - 1}, f = {0}})
+  full = window_axis(full, 1, first[1], os_[2])
+  return window_axis(full, 2, first[2], os_[3])
+end
+
+-- ---- loops, unrolled when the graph is built ----
+-- The Lua function runs once per step while the graph is built (as Keras's
+-- TensorFlow backend does with unroll=True); the plan then runs in C. So the
+-- axis looped over must have a known size: not the batch axis.
+
+-- element i (0-based) of x along axis, the axis dropped
+local function take(x, axis, i)
+  local y = apply("slice", {x}, {i = {axis, i, 1}})
+  return K.squeeze(y, axis)
+end
+
+local function as_list(v)
+  if v == nil then return {} end
+  if is_plain(v) then return v end
+  return {v}
+end
+
+-- K.rnn(step_function, inputs, initial_states, go_backwards, mask, constants,
+-- unroll, input_length): step_function(x_t, states) returns the output and
+-- the list of new states. Returns last_output, outputs (batch, T, ...) in
+-- processing order, new_states. Where mask (batch, T) is 0 the output and the
+-- states carry over from the step before.
+function K.rnn(...)
+  local who = "K.rnn"
+  local a = kwargs(who, {"step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
+                         "input_length"}, ...)
+  local step, inputs = a.step_function, a.inputs
+  if type(step) ~= "function" then raise(fmt("%s: step_function must be a function, got %s", who, type(step))) end
+  local s = shape_of(inputs)
+  if #s < 3 then raise(fmt("%s: inputs must be at least 3-D (batch, time, ...), got rank %d", who, #s)) end
+  local T = s[2]
+  if T < 0 then raise(fmt("%s: the time axis must have a known length to be unrolled", who)) end
+  if T == 0 then raise(fmt("%s: the time axis has length 0", who)) end
+  if a.input_length ~= nil and a.input_length ~= T then
+    raise(fmt("%s: input_length %s differs from the time axis of the inputs (%d)", who, tostring(a.input_length), T))
+  end
+  -- unroll = false asks for a symbolic loop: the unrolled graph computes the same values
+  local states = {}
+  for i, st in ipairs(as_list(a.initial_states)) do states[i] = st end
+  local constants = as_list(a.constants)
+  local outs, prev = {}, nil
+  for k = 1, T do
+    local t = a.go_backwards and T - k or k - 1
+    local args = {}
+    for i, st in ipairs(states) do args[i] = st end
+    for _, c in ipairs(constants) do args[#args + 1] = c end
+    local out, new_states = step(take(inputs, 1, t), args)
+    if not (is_node(out) or is_concrete(out)) then
+      raise(fmt("%s: step_function must return a tensor and a list of states, got %s", who, what(out)))
+    end
+    new_states = as_list(new_states)
+    if #new_states ~= #states then
+      raise(fmt("%s: step_function returned %d states, expected %d", who, #new_states, #states))
+    end
+    if a.mask ~= nil then
+      local m = take(a.mask, 1, t)
+      out = K.switch(m, out, prev or K.zeros_like(out))
+      for i = 1, #states do new_states[i] = K.switch(m, new_states[i], states[i]) end
+    end
+    outs[k], prev, states = out, out, new_states
+  end
+  return outs[T], K.stack(outs, 1), states
+end
+
+-- the elements of x along axis 0, which must not be the batch axis
+local function elements(x, who)
+  local s = shape_of(x)
+  if #s == 0 then raise(fmt("%s: elems must have at least one axis", who)) end
+  if s[1] < 0 then
+    raise(fmt("%s: cannot loop over the batch axis of a symbolic tensor (its length is known only when the "
+      .. "plan runs); write it with K ops over the whole batch", who))
+  end
+  local out = {}
+  for i = 1, s[1] do out[i] = take(x, 0, i - 1) end
+  return out
+end
+
+function K.map_fn(fn, elems, name, dtype)
+  check_dtype("K.map_fn", dtype, true)
+  local out = {}
+  for i, e in ipairs(elements(elems, "K.map_fn")) do out[i] = fn(e) end
+  return named(K.stack(out, 0), name)
+end
+
+function K.foldl(fn, elems, initializer, name)
+  local es = elements(elems, "K.foldl")
+  local acc, first = initializer, 1
+  if acc == nil then acc, first = es[1], 2 end
+  for i = first, #es do acc = fn(acc, es[i]) end
+  return named(acc, name)
+end
+
+function K.foldr(fn, elems, initializer, name)
+  local es = elements(elems, "K.foldr")
+  local acc, last = initializer, #es
+  if acc == nil then acc, last = es[#es], #es - 1 end
+  for i = last, 1, -1 do acc = fn(acc, es[i]) end
+  return named(acc, name)
+end
+
+-- ---- locally connected (unshared weights): one matmul per output position ----
+
+-- the patch of x at rows r0.. (kh) and columns c0.. (kw), flattened to (batch, kh*kw*C)
+local function patch(x, starts, sizes)
+  local y = x
+  for d = 1, #starts do y = apply("slice", {y}, {i = {d, starts[d], sizes[d]}}) end
+  local s = shape_of(y)
+  local n = 1
+  for i = 2, #s do n = n * s[i] end
+  return K.reshape(y, {batched(y) and -1 or s[1], n})
+end
+
+-- K.local_conv1d(inputs, kernel, kernel_size, strides, data_format):
+-- inputs (batch, steps, C), kernel (output_length, kernel_size * C, filters)
+function K.local_conv1d(inputs, kernel, kernel_size, strides, data_format)
+  local who = "K.local_conv1d"
+  channels_last(who, data_format)
+  local k = tuple(who, "kernel_size", kernel_size, 1)[1]
+  local st = tuple(who, "strides", strides or 1, 1)[1]
+  local xs, ks = shape_of(inputs), shape_of(kernel)
+  if #xs ~= 3 or #ks ~= 3 then
+    raise(fmt("%s: expected inputs (batch, steps, channels) and kernel (length, size * channels, filters)", who))
+  end
+  local L = xs[2] >= k and (xs[2] - k) // st + 1 or 0
+  if ks[1] ~= L or ks[2] ~= k * xs[3] then
+    raise(fmt("%s: a kernel of shape %s does not fit inputs %s with kernel_size %d and strides %d (expected (%d, %d, "
+      .. "filters))", who, shape_str(ks), shape_str(xs), k, st, L, k * xs[3]))
+  end
+  local outs = {}
+  for i = 0, L - 1 do outs[i + 1] = K.dot(patch(inputs, {i * st}, {k}), take(kernel, 0, i)) end
+  return K.stack(outs, 1)
+end
+
+-- K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format):
+-- inputs (batch, rows, cols, C), kernel (out_rows * out_cols, kh * kw * C, filters)
+function K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format)
+  local who = "K.local_conv2d"
+  channels_last(who, data_format)
+  local kk = tuple(who, "kernel_size", kernel_size, 2)
+  local st = tuple(who, "strides", strides or 1, 2)
+  local xs, ks = shape_of(inputs), shape_of(kernel)
+  if #xs ~= 4 or #ks ~= 3 then
+    raise(fmt("%s: expected inputs (batch, rows, cols, channels) and kernel (positions, size * channels, filters)",
+      who))
+  end
+  local oh = xs[2] >= kk[1] and (xs[2] - kk[1]) // st[1] + 1 or 0
+  local ow = xs[3] >= kk[2] and (xs[3] - kk[2]) // st[2] + 1 or 0
+  if output_shape ~= nil and (output_shape[1] ~= oh or output_shape[2] ~= ow) then
+    raise(fmt("%s: output_shape (%s, %s) differs from the (%d, %d) the sizes give", who, tostring(output_shape[1]),
+      tostring(output_shape[2]), oh, ow))
+  end
+  if ks[1] ~= oh * ow or ks[2] ~= kk[1] * kk[2] * xs[4] then
+    raise(fmt("%s: a kernel of shape %s does not fit inputs %s (expected (%d, %d, filters))", who, shape_str(ks),
+      shape_str(xs), oh * ow, kk[1] * kk[2] * xs[4]))
+  end
+  local outs = {}
+  for i = 0, oh - 1 do
+    for j = 0, ow - 1 do
+      outs[#outs + 1] = K.dot(patch(inputs, {i * st[1], j * st[2]}, kk), take(kernel, 0, i * ow + j))
+    end
+  end
+  local y = K.stack(outs, 1)                                  -- (batch, oh * ow, filters)
+  return K.reshape(y, {batched(y) and -1 or xs[1], oh, ow, ks[3]})
+end
+
+-- ---- 3-D: built from the 2-D ops, one depth slice at a time ----
+
+function K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)
+  channels_last("K.resize_volumes", data_format)
+  if ndim_of(x) ~= 5 then raise(fmt("K.resize_volumes: expected a 5-D tensor, got rank %d", ndim_of(x))) end
+  x = K.repeat_elements(x, depth_factor, 1)
+  x = K.repeat_elements(x, height_factor, 2)
+  return K.repeat_elements(x, width_factor, 3)
+end
+
+function K.spatial_3d_padding(x, padding, data_format)
+  local who = "K.spatial_3d_padding"
+  channels_last(who, data_format)
+  padding = padding or {{1, 1}, {1, 1}, {1, 1}}
+  if ndim_of(x) ~= 5 then raise(fmt("%s: expected a 5-D tensor, got rank %d", who, ndim_of(x))) end
+  for d = 1, 3 do x = pad_axis(x, d, padding[d][1], padding[d][2], who) end
+  return x
+end
+
+-- K.conv3d(x, kernel, strides, padding, data_format, dilation_rate): x (batch,
+-- D, H, W, C), kernel (KD, KH, KW, C, O); each output depth is the sum of
+-- 2-D convolutions of the input depths its window covers
+function K.conv3d(...)
+  local who = "K.conv3d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
+    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, in, out), got "
+      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 3)
+  local xs, ks = shape_of(x), shape_of(k)
+  local padding = a.padding or "valid"
+  local p0, p1 = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+  local pt, pb = pads(who, padding, xs[3], ks[2], st[2], dl[2])
+  local pl, pr = pads(who, padding, xs[4], ks[3], st[3], dl[3])
+  local attr = {i = {st[2], st[3], dl[2], dl[3], pt, pb, pl, pr}, f = {0}}
+  local od = (xs[2] + p0 + p1 - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
+  local outs = {}
+  for d = 0, od - 1 do
+    local acc
+    for q = 0, ks[1] - 1 do
+      local z = d * st[1] + q * dl[1] - p0
+      if z >= 0 and z < xs[2] then
+        local term = apply("conv2d", {take(x, 1, z), take(k, 0, q)}, attr)
+        acc = acc and K.add(acc, term) or term
+      end
+    end
+    outs[d + 1] = acc
+  end
+  return K.stack(outs, 1)
+end
+
+-- K.pool3d(x, pool_size, strides, padding, data_format, pool_mode): the 2-D
+-- pool of each depth slice, then the max or the mean over the depths of the
+-- window (padded depths left out, as TensorFlow)
+function K.pool3d(...)
+  local who = "K.pool3d"
+  local a = kwargs(who, {"x", "pool_size", "strides", "padding", "data_format", "pool_mode"}, ...)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= 5 then raise(fmt("%s: expected a 5-D tensor (batch, depth, rows, cols, channels), got rank %d", who,
+    ndim_of(x))) end
+  local ps = tuple(who, "pool_size", a.pool_size, 3)
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local mode = a.pool_mode or "max"
+  if mode ~= "max" and mode ~= "avg" then
+    raise(fmt("%s: pool_mode must be 'max' or 'avg', got '%s'", who, tostring(mode)))
+  end
+  local xs = shape_of(x)
+  local padding = a.padding or "valid"
+  local p0, p1 = pads(who, padding, xs[2], ps[1], st[1], 1)
+  local pt, pb = pads(who, padding, xs[3], ps[2], st[2], 1)
+  local pl, pr = pads(who, padding, xs[4], ps[3], st[3], 1)
+  local op = mode == "max" and "max_pool2d" or "avg_pool2d"
+  local attr = {i = {ps[2], ps[3], st[2], st[3], pt, pb, pl, pr}}
+  local od = (xs[2] + p0 + p1 - ps[1]) // st[1] + 1
+  local outs, pooled = {}, {}
+  for d = 0, od - 1 do
+    local acc, count = nil, 0
+    for q = 0, ps[1] - 1 do
+      local z = d * st[1] + q - p0
+      if z >= 0 and z < xs[2] then
+        pooled[z] = pooled[z] or apply(op, {take(x, 1, z)}, attr)
+        local t = pooled[z]
+        if not acc then acc = t
+        elseif mode == "max" then acc = K.maximum(acc, t)
+        else acc = K.add(acc, t) end
+        count = count + 1
+      end
+    end
+    outs[d + 1] = (mode == "avg" and count > 1) and K.mul(acc, 1 / count) or acc
+  end
+  return K.stack(outs, 1)
+end
+
+-- K.conv3d_transpose(x, kernel, output_shape, strides, padding): kernel
+-- (KD, KH, KW, out, in); each output depth sums the 2-D transposed
+-- convolutions of the input depths and kernel depths that reach it
+function K.conv3d_transpose(...)
+  local who = "K.conv3d_transpose"
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
+    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, out, in), got "
+      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
+  end
+  local xs, ks = shape_of(x), shape_of(k)
+  local os_ = resolve_shape(a.output_shape, who)
+  if #os_ ~= 5 then raise(fmt("%s: output_shape must have 5 entries, got %d", who, #os_)) end
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local padding = a.padding or "valid"
+  local n, D, kd, s = os_[2], xs[2], ks[1], st[1]
+  local fwd, first
+  if padding == "valid" then
+    fwd, first = n >= kd and (n - kd) // s + 1 or 0, 0
+  elseif padding == "same" then
+    fwd, first = (n + s - 1) // s, math.max((D - 1) * s + kd - n, 0) // 2
+  else
+    raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+  end
+  if fwd ~= D then
+    raise(fmt("%s: output_shape %s does not give x's depth (%d) with strides %d, kernel %d and padding '%s'", who,
+      shape_str(os_), D, s, kd, padding))
+  end
+  local shape2 = {a.output_shape[1], os_[3], os_[4], os_[5]}
+  local terms, any = {}, nil
+  for i = 0, D - 1 do
+    for q = 0, kd - 1 do
+      local p = i * s + q - first
+      if p >= 0 and p < n then
+        local t = K.conv2d_transpose(take(x, 1, i), take(k, 0, q), shape2, {st[2], st[3]}, padding)
+        terms[p] = terms[p] and K.add(terms[p], t) or t
+        any = any or t
+      end
+    end
+  end
+  local outs = {}
+  for p = 0, n - 1 do outs[p + 1] = terms[p] or K.zeros_like(any) end
+  return K.stack(outs, 1)
+end
+
+-- ---- CTC ----
+
+-- K.ctc_batch_cost(y_true, y_pred, input_length, label_length): the CTC loss
+-- of each sample, (batch, 1). y_true (batch, max_label) labels from 0, y_pred
+-- (batch, T, classes) softmax outputs whose last class is the blank,
+-- input_length and label_length (batch, 1). As Keras: log(y_pred + epsilon)
+-- as logits of TensorFlow's ctc_loss. The forward recursion over the
+-- extended labels (blanks between) runs in log space, unrolled over T while
+-- the graph is built; -1e10 stands for log 0.
+function K.ctc_batch_cost(y_true, y_pred, input_length, label_length)
+  local who = "K.ctc_batch_cost"
+  local ps, ls = shape_of(y_pred), shape_of(y_true)
+  if #ps ~= 3 or #ls ~= 2 then
+    raise(fmt("%s: expected y_true (batch, max_label_length) and y_pred (batch, time, classes), got ranks %d and %d",
+      who, #ls, #ps))
+  end
+  local T, C, L = ps[2], ps[3], ls[2]
+  if T < 0 or C < 2 then raise(fmt("%s: y_pred needs a known time axis and at least 2 classes", who)) end
+  local NEG = -1e10
+  local S = 2 * L + 1
+  local bdim = batched(y_pred) and -1 or ps[1]
+  -- extended labels: blank, l1, blank, l2, ..., blank
+  local blanks = K.add(K.zeros_like(y_true), C - 1)
+  local ext = K.reshape(K.stack({blanks, y_true}, 2), {bdim, 2 * L})
+  ext = apply("concat", {ext, apply("slice", {blanks}, {i = {1, 0, 1}})}, {i = {1}})
+  -- log-probabilities of each extended label at each step: (batch, T, S)
+  local logp = K.log_softmax(K.log(K.add(y_pred, K.epsilon())), -1)
+  local emit = K.batch_dot(logp, K.one_hot(ext, C), {2, 2})
+  -- a label may be reached from two back when it is not a blank and differs from the label two back
+  local e1 = K.add(ext, 1)
+  local back2 = apply("pad_axis", {apply("slice", {e1}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}})
+  local skip = K.mul(K.not_equal(ext, C - 1), K.not_equal(e1, back2))
+  local function const_row(f)
+    local r = {}
+    for i = 1, S do r[i] = f(i - 1) end
+    return core.tensor({r})
+  end
+  local start = const_row(function(i) return i < 2 and 0 or NEG end)
+  local first1 = const_row(function(i) return i < 1 and NEG or 0 end)
+  local first2 = const_row(function(i) return i < 2 and NEG or 0 end)
+  local noskip = K.mul(K.sub(1, skip), NEG)
+  local function step_emit(t) return take(emit, 1, t) end
+  local alpha = K.add(step_emit(0), start)
+  for t = 1, T - 1 do
+    local a1 = alpha
+    local a2 = K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 1}})}, {i = {1, 1, S}}), first1)
+    local a3
+    if S > 2 then
+      a3 = K.add(K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}}), first2),
+        noskip)
+    else
+      a3 = K.add(K.zeros_like(alpha), NEG)
+    end
+    local m = K.stop_gradient(K.maximum(K.maximum(a1, a2), a3))
+    local lse = K.add(m, K.log(K.add(K.add(K.exp(K.sub(a1, m)), K.exp(K.sub(a2, m))), K.exp(K.sub(a3, m)))))
+    local new = K.add(lse, step_emit(t))
+    -- past a sample's input length its alphas stay
+    local live = K.reshape(K.less(t, input_length), {bdim})
+    alpha = K.switch(live, new, alpha)
+  end
+  -- end in the last label or the blank after it: positions 2 * label_length - 1 and 2 * label_length
+  local ll2 = K.reshape(K.mul(label_length, 2), {bdim})
+  local sel = K.add(K.one_hot(ll2, S), K.one_hot(K.maximum(K.sub(ll2, 1), 0), S))
+  sel = K.minimum(sel, 1)
+  local final = K.add(alpha, K.mul(K.sub(1, sel), NEG))
+  return K.neg(K.logsumexp(final, 1, true))
+end
+
+-- ---- what Keras has and lkeras refuses, with the reason ----
+
+for _, n in ipairs{"get_session", "set_session"} do
+  refused(n, "there is no TensorFlow session: graphs are compiled and run by lkeras's own engine")
+end
+for _, n in ipairs{"name_scope", "variable_scope"} do
+  refused(n, "graphs have no TensorFlow name or variable scopes")
+end
+refused("ctc_decode", "its output's length depends on the data (sparse decoded paths), which a compiled plan "
+  .. "cannot have; take K.argmax over the classes and collapse repeats and blanks in Lua")
+refused("ctc_label_dense_to_sparse", "there are no sparse tensors")
+
+return K

@@ -290,10 +290,10 @@ static void test_shared_trainer_arena(void)
   double la[1], la2[1], lb[1], lb2[1];
   cb_state c1 = {b.tr, &dx, 0}, c2 = {b2.tr, &dx, 0};
   for (int e = 0; e < 3; e++) {
-    CHECK(kr_trainer_fit_epoch(a.tr, &dx, &dt, &dw, idx, 300, 16, run_other, &c1, 0, la) == KR_OK);
-    CHECK(kr_trainer_fit_epoch(a2.tr, &dx, &dt, &dw, idx, 300, 16, run_other, &c2, 0, la2) == KR_OK);
-    CHECK(kr_trainer_fit_epoch(b.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, 0, lb) == KR_OK);
-    CHECK(kr_trainer_fit_epoch(b2.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, 0, lb2) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(a.tr, &dx, &dt, &dw, idx, 300, 16, run_other, NULL, &c1, 0, la) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(a2.tr, &dx, &dt, &dw, idx, 300, 16, run_other, NULL, &c2, 0, la2) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(b.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, NULL, 0, lb) == KR_OK);
+    CHECK(kr_trainer_fit_epoch(b2.tr, &dx, &dt, &dw, idx, 300, 100, NULL, NULL, NULL, 0, lb2) == KR_OK);
     CHECK(la[0] == la2[0] && lb[0] == lb2[0]);
   }
   CHECK(c1.runs == 57 && c2.runs == 57);

@@ -742,3 +742,23 @@ describe("model.updates", function()
     assert.equal(2, #model.layers[2].updates)
   end)
 end)
+
+describe("from_config with custom_objects", function()
+  it("takes the classes by keyword or positionally, for Model and Sequential", function()
+    local Scale = keras.layers.Layer:extend("ScaleByTwo")
+    function Scale:call(x) return x * 2 end
+    local inp = keras.Input{shape = {3}}
+    local m = keras.Model(inp, Scale()(inp))
+    local x = keras.tensor{{1, 2, 3}}
+    local cfg = m:get_config()
+    for _, custom in ipairs{{custom_objects = {ScaleByTwo = Scale}}, {ScaleByTwo = Scale}} do
+      local back = keras.Model.from_config(cfg, custom)
+      assert.same({{2, 4, 6}}, back:predict(x):totable())
+    end
+    local s = keras.Sequential{Scale{input_shape = {3}}}
+    local sback = keras.Sequential.from_config(s:get_config(), {custom_objects = {ScaleByTwo = Scale}})
+    assert.same({{2, 4, 6}}, sback:predict(x):totable())
+    assert.error_matches(function() keras.Model.from_config(cfg, {custom_objects = {}, extra = 1}) end,
+      "from_config: unknown argument 'extra'", 1, true)
+  end)
+end)

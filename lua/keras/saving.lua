@@ -2072,6 +2072,23 @@ function M.model_from_json(...)
   return m
 end
 
+-- custom_objects as Keras's positional argument ({MyDense = MyDense}) or by
+-- keyword ({custom_objects = {MyDense = MyDense}})
+local function custom_arg(who, o)
+  if o == nil then return nil end
+  if not is_plain(o) then error(string.format("%s: custom_objects must be a table, got %s", who, type(o)), 3) end
+  if o.custom_objects ~= nil then
+    for k in pairs(o) do
+      if k ~= "custom_objects" then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+    end
+    if not is_plain(o.custom_objects) then
+      error(string.format("%s: custom_objects must be a table, got %s", who, type(o.custom_objects)), 3)
+    end
+    return o.custom_objects
+  end
+  return o
+end
+
 Model.from_config = function(config, custom)
   custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Model", config = config}, custom)

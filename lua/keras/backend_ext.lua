@@ -950,6 +950,16 @@ local function pads(who, padding, n, k, s, d)
   raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
 end
 
+-- the before/after pads of n spatial axes (x's axes 2..n+1, windows w[1..n];
+-- dl nil: no dilation), as one flat list {before1, after1, before2, ...}
+local function spatial_pads(who, padding, xs, ws, st, dl, n)
+  local out = {}
+  for k = 1, n do
+    out[2 * k - 1], out[2 * k] = pads(who, padding, xs[k + 1], ws[k], st[k], dl and dl[k] or 1)
+  end
+  return out
+end
+
 function K.conv1d(...)
   local who = "K.conv1d"
   local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
@@ -985,9 +995,8 @@ function K.conv2d(...)
   local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 2)
   local xs, ws = shape_of(x), shape_of(w)
   local padding = a.padding or "valid"
-  local pt, pb = pads(who, padding, xs[2], ws[1], st[1], dl[1])
-  local pl, pr = pads(who, padding, xs[3], ws[2], st[2], dl[2])
-  return apply("conv2d", {x, w}, {i = {st[1], st[2], dl[1], dl[2], pt, pb, pl, pr}, f = {0}})
+  local p = spatial_pads(who, padding, xs, ws, st, dl, 2)
+  return apply("conv2d", {x, w}, {i = {st[1], st[2], dl[1], dl[2], p[1], p[2], p[3], p[4]}, f = {0}})
 end
 
 function K.pool2d(...)
@@ -1006,9 +1015,8 @@ function K.pool2d(...)
   end
   local xs = shape_of(x)
   local padding = a.padding or "valid"
-  local pt, pb = pads(who, padding, xs[2], ps[1], st[1], 1)
-  local pl, pr = pads(who, padding, xs[3], ps[2], st[2], 1)
-  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], pt, pb, pl, pr}})
+  local p = spatial_pads(who, padding, xs, ps, st, nil, 2)
+  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], p[1], p[2], p[3], p[4]}})
 end
 
 -- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
@@ -1044,9 +1052,7 @@ local function conv_geometry(who, a, rank)
   local xs, ks = shape_of(x), shape_of(kern)
   local padding = a.padding or "valid"
   if rank == 2 then
-    local pt, pb = pads(who, padding, xs[2], ks[1], st[1], dl[1])
-    local pl, pr = pads(who, padding, xs[3], ks[2], st[2], dl[2])
-    return {st[1], st[2]}, {dl[1], dl[2]}, {pt, pb, pl, pr}
+    return {st[1], st[2]}, {dl[1], dl[2]}, spatial_pads(who, padding, xs, ks, st, dl, 2)
   end
   local pl, pr = pads(who, padding, xs[2], ks[1], st[1], dl[1])
   return {1, st[1]}, {1, dl[1]}, {0, 0, pl, pr}
@@ -1351,11 +1357,10 @@ function K.conv3d(...)
   local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 3)
   local xs, ks = shape_of(x), shape_of(k)
   local padding = a.padding or "valid"
-  local p0, p1 = pads(who, padding, xs[2], ks[1], st[1], dl[1])
-  local pt, pb = pads(who, padding, xs[3], ks[2], st[2], dl[2])
-  local pl, pr = pads(who, padding, xs[4], ks[3], st[3], dl[3])
-  local attr = {i = {st[2], st[3], dl[2], dl[3], pt, pb, pl, pr}, f = {0}}
-  local od = (xs[2] + p0 + p1 - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
+  local p = spatial_pads(who, padding, xs, ks, st, dl, 3)
+  local p0 = p[1]
+  local attr = {i = {st[2], st[3], dl[2], dl[3], p[3], p[4], p[5], p[6]}, f = {0}}
+  local od = (xs[2] + p[1] + p[2] - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
   local outs = {}
   for d = 0, od - 1 do
     local acc
@@ -1389,12 +1394,11 @@ function K.pool3d(...)
   end
   local xs = shape_of(x)
   local padding = a.padding or "valid"
-  local p0, p1 = pads(who, padding, xs[2], ps[1], st[1], 1)
-  local pt, pb = pads(who, padding, xs[3], ps[2], st[2], 1)
-  local pl, pr = pads(who, padding, xs[4], ps[3], st[3], 1)
+  local p = spatial_pads(who, padding, xs, ps, st, nil, 3)
+  local p0 = p[1]
   local op = mode == "max" and "max_pool2d" or "avg_pool2d"
-  local attr = {i = {ps[2], ps[3], st[2], st[3], pt, pb, pl, pr}}
-  local od = (xs[2] + p0 + p1 - ps[1]) // st[1] + 1
+  local attr = {i = {ps[2], ps[3], st[2], st[3], p[3], p[4], p[5], p[6]}}
+  local od = (xs[2] + p[1] + p[2] - ps[1]) // st[1] + 1
   local outs, pooled = {}, {}
   for d = 0, od - 1 do
     local acc, count = nil, 0

@@ -95,6 +95,7 @@ describe("lkeras --version", function()
     local out, ok = sh(CLEAN .. "OPENBLAS_CORETYPE=Prescott build/lkeras --version")
     assert.is_true(ok, out)
     assert.matches("^lkeras %S+ %(Lua 5%.4", out)
-    assert.matches("\nOpenBLAS: Prescott kernels %(user: OPENBLAS_CORETYPE=Prescott is set: used as it is%), %d+ threads; CPU: ", out)
+    assert.matches("\nOpenBLAS: Prescott kernels %(user: OPENBLAS_CORETYPE=Prescott is set: used as it is%), "
+      .. "%d+ threads; CPU: ", out)
   end)
 end)

@@ -145,7 +145,9 @@ describe("keras.callbacks.Callback:extend", function()
   it("is called the Keras way by LambdaCallback's on_batch_begin too", function()
     local m = linear(1.0)
     m:fit(column(XS), column(ys()), {epochs = 1, batch_size = 3, shuffle = false, verbose = 0,
-      callbacks = {C.LambdaCallback{on_batch_begin = function(batch) m.optimizer.lr = batch == 0 and 0.02 or 0.005 end}}})
+      callbacks = {C.LambdaCallback{on_batch_begin = function(batch)
+        m.optimizer.lr = batch == 0 and 0.02 or 0.005
+      end}}})
     local want = sgd_reference(1, 3, function(_, b) return b == 0 and 0.02 or 0.005 end)
     near(want, m:get_weights()[1]:get(1, 1), 1e-5, "w")
   end)

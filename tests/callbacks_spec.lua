@@ -68,7 +68,8 @@ describe("keras.saving.pyformat (ModelCheckpoint's file names)", function()
     assert.equal("[   1.500] [+2.5e+00] [1,234,567] [50.0%] [3.14    ] [0.333333]",
       F("[{a:>8.3f}] [{b:+.1e}] [{n:,}] [{p:.1%}] [{c:<8.2f}] [{d:f}]",
         {a = 1.5, b = 2.5, n = 1234567, p = 0.5, c = 3.14159, d = 1 / 3}))
-    assert.equal("0005|inf|nan|-0.10", F("{e:04d}|{i:.1f}|{n:.2f}|{m:.2f}", {e = 5, i = math.huge, n = 0 / 0, m = -0.1}))
+    assert.equal("0005|inf|nan|-0.10",
+      F("{e:04d}|{i:.1f}|{n:.2f}|{m:.2f}", {e = 5, i = math.huge, n = 0 / 0, m = -0.1}))
   end)
 
   it("says what is wrong with a template", function()
@@ -76,7 +77,8 @@ describe("keras.saving.pyformat (ModelCheckpoint's file names)", function()
       "{val_loss} is not available (available: epoch, loss)", 1, true)
     assert.error_matches(function() F("w.{loss:d}.h5", {loss = 0.5}) end,
       "Unknown format code 'd' for object of type 'float' (in {loss})", 1, true)
-    assert.error_matches(function() F("w.{epoch.h5", {epoch = 1}) end, "Single '{' encountered in format string", 1, true)
+    assert.error_matches(function() F("w.{epoch.h5", {epoch = 1}) end, "Single '{' encountered in format string",
+      1, true)
     assert.error_matches(function() F("w.}", {}) end, "Single '}' encountered in format string", 1, true)
     assert.error_matches(function() F("{a:q}", {a = 1}) end, "Invalid format specifier 'q' for {a}", 1, true)
   end)
@@ -155,12 +157,13 @@ describe("keras.callbacks.ModelCheckpoint", function()
     assert.is_false(exists(P("x.lkm")))
     assert.error_matches(function()
       m:fit(x, y, {epochs = 1, verbose = 0, callbacks = {C.ModelCheckpoint(P("w.{val_acc:.2f}.lkm"))}})
-    end, "ModelCheckpoint: filepath '" .. P("w.{val_acc:.2f}.lkm") .. "': {val_acc} is not available (available: acc, epoch, loss)",
-      1, true)
+    end, "ModelCheckpoint: filepath '" .. P("w.{val_acc:.2f}.lkm")
+      .. "': {val_acc} is not available (available: acc, epoch, loss)", 1, true)
   end)
 
   it("checks its arguments", function()
-    assert.error_matches(function() C.ModelCheckpoint() end, "ModelCheckpoint: filepath must be a non-empty string", 1, true)
+    assert.error_matches(function() C.ModelCheckpoint() end, "ModelCheckpoint: filepath must be a non-empty string",
+      1, true)
     assert.error_matches(function() C.ModelCheckpoint("w.{epoch", {}) end,
       "ModelCheckpoint: filepath: Single '{' encountered in format string", 1, true)
     assert.error_matches(function() C.ModelCheckpoint("w", {mode = "up"}) end,
@@ -287,6 +290,7 @@ describe("keras.set_print", function()
     local x, y = data()
     local saved = io.write
     local leaked = {}
+    -- luacheck: push ignore 122 (io.write replaced for this test: what reaches it leaked)
     io.write = function(...) leaked[#leaked + 1] = table.concat({...}) return io.stdout end
     local ok, err = pcall(function()
       captured(function() m:fit(x, y, {epochs = 1}); m:summary() end)
@@ -294,6 +298,7 @@ describe("keras.set_print", function()
     local routed_leak = #leaked
     keras._write("back\n")
     io.write = saved
+    -- luacheck: pop
     assert.is_true(ok, err)
     assert.equal(0, routed_leak)
     assert.equal("back\n", leaked[#leaked])
@@ -302,6 +307,7 @@ describe("keras.set_print", function()
   it("accepts a C function, and refuses what is not callable", function()
     keras.set_print(io.write)
     keras.set_print(nil)
-    assert.error_matches(function() keras.set_print(42) end, "keras.set_print: expected a function or nil, got number", 1, true)
+    assert.error_matches(function() keras.set_print(42) end,
+      "keras.set_print: expected a function or nil, got number", 1, true)
   end)
 end)

@@ -140,8 +140,8 @@ end)
 
 describe("fit{shuffle = \"batch\"}", function()
   it("visits whole batches in a random order, the last partial batch last (Keras's _batch_shuffle)", function()
-    local x = keras.random.random{7, 3}
-    local y = keras.random.random{7, 1}
+    local xs = keras.random.random{7, 3}
+    local ys = keras.random.random{7, 1}
     local function model()
       local m = keras.Sequential{L.Dense{1, input_dim = 3}}
       m:set_weights{T{{0.1}, {-0.2}, {0.3}}, T{0}}
@@ -150,7 +150,7 @@ describe("fit{shuffle = \"batch\"}", function()
     end
     local a, b = model(), model()
     keras.random.seed(21)
-    a:fit(x, y, {batch_size = 2, epochs = 1, shuffle = "batch", verbose = 0})
+    a:fit(xs, ys, {batch_size = 2, epochs = 1, shuffle = "batch", verbose = 0})
     -- the same order by hand: 3 whole batches permuted, row 7 last
     keras.random.seed(21)
     local perm = keras.random.permutation(3)
@@ -161,7 +161,7 @@ describe("fit{shuffle = \"batch\"}", function()
     end
     rows[7] = 7
     local idx = T(rows)
-    b:fit(x:take(idx), y:take(idx), {batch_size = 2, epochs = 1, shuffle = false, verbose = 0})
+    b:fit(xs:take(idx), ys:take(idx), {batch_size = 2, epochs = 1, shuffle = false, verbose = 0})
     for i, w in ipairs(a:get_weights()) do
       assert.same(b:get_weights()[i]:totable(), w:totable())
     end

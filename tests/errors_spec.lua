@@ -119,7 +119,8 @@ describe("layer constructor errors", function()
   end)
 
   it("refuses an input_shape with the batch dimension", function()
-    raises("Dense: input_shape must not include the batch dimension", function() L.Dense{3, input_shape = {None, 2}} end)
+    raises("Dense: input_shape must not include the batch dimension",
+      function() L.Dense{3, input_shape = {None, 2}} end)
   end)
 
   it("refuses keras.Input without a shape", function()
@@ -292,7 +293,8 @@ describe("fit errors", function()
     local inp = keras.Input{shape = {2}, name = "features"}
     local model = keras.Model{inputs = inp, outputs = L.Dense{1}(inp)}
     model:compile{optimizer = "sgd", loss = "mse"}
-    raises("fit: input 'features' contains NaN or Inf", function() model:fit(x, keras.tensor.ones{3, 1}, {verbose = 0}) end)
+    raises("fit: input 'features' contains NaN or Inf",
+      function() model:fit(x, keras.tensor.ones{3, 1}, {verbose = 0}) end)
   end)
 
   it("refuses NaN in y", function()
@@ -340,7 +342,8 @@ describe("fit errors", function()
   end)
 
   it("refuses epochs = -1", function()
-    raises("fit: epochs must be an integer >= 0, got -1", function() compiled():fit(X, Y, {epochs = -1, verbose = 0}) end)
+    raises("fit: epochs must be an integer >= 0, got -1",
+      function() compiled():fit(X, Y, {epochs = -1, verbose = 0}) end)
   end)
 
   it("refuses batch_size = 0", function()
@@ -435,12 +438,14 @@ describe("callback errors", function()
   end)
 
   it("EarlyStopping refuses an unknown mode", function()
-    raises("EarlyStopping: mode must be auto, min or max, got 'up'", function() keras.callbacks.EarlyStopping{mode = "up"} end)
+    raises("EarlyStopping: mode must be auto, min or max, got 'up'",
+      function() keras.callbacks.EarlyStopping{mode = "up"} end)
   end)
 
   it("LearningRateScheduler refuses a schedule that returns no number", function()
     raises('The output of the "schedule" function should be float.', function()
-      compiled():fit(X, Y, {verbose = 0, callbacks = {keras.callbacks.LearningRateScheduler(function() return "a" end)}})
+      local schedule = keras.callbacks.LearningRateScheduler(function() return "a" end)
+      compiled():fit(X, Y, {verbose = 0, callbacks = {schedule}})
     end)
   end)
 end)

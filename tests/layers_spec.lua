@@ -688,8 +688,8 @@ describe("Layer nodes", function()
     dense(keras.Input{shape = {3}})
     dense(keras.Input{shape = {3}})
     assert.error_matches(function() return dense.output end,
-      'Layer shared_dense has multiple inbound nodes, hence the notion of "layer output" is ill-defined. Use `get_output_at(node_index)` instead.',
-      1, true)
+      'Layer shared_dense has multiple inbound nodes, hence the notion of "layer output" is ill-defined. '
+      .. 'Use `get_output_at(node_index)` instead.', 1, true)
   end)
 
   it("get_output_at, get_input_at and get_output_shape_at count nodes from 1", function()

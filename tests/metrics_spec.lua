@@ -170,14 +170,14 @@ describe("keras.metrics.resolve", function()
   end)
 
   it("names a function after the local variable holding it in the calling code", function()
-    local function mean_pred(y_true, y_pred) return K.mean(y_pred) end
+    local function mean_pred(_y_true, y_pred) return K.mean(y_pred) end
     local f, name = M.resolve(mean_pred, {none, 1}, "binary_crossentropy")
     assert.equal(mean_pred, f)
     assert.equal("mean_pred", name)
   end)
 
   it("looks through the library frames when given the caller's level", function()
-    local function my_metric(y_true, y_pred) return K.mean(y_pred) end
+    local function my_metric(_y_true, y_pred) return K.mean(y_pred) end
     local function compile(metrics)   -- a library function calling resolve for its caller
       local fn, name = M.resolve(metrics[1], {none, 1}, nil, 2)
       return fn, name
@@ -188,7 +188,7 @@ describe("keras.metrics.resolve", function()
 
   it("finds an upvalue of a calling function", function()
     local setup = (function()
-      local function hits(y_true, y_pred) return K.mean(y_pred) end
+      local function hits(_y_true, y_pred) return K.mean(y_pred) end
       return function()
         local list = {hits}   -- an upvalue here; the frame that had it as a local is gone
         local _, name = M.resolve(list[1], {none, 1}, nil)
@@ -210,7 +210,7 @@ describe("keras.metrics.resolve", function()
   end)
 
   it("finds a global function", function()
-    _G.lkeras_test_global_metric = function(y_true, y_pred) return K.mean(y_pred) end
+    _G.lkeras_test_global_metric = function(_y_true, y_pred) return K.mean(y_pred) end
     local list = {_G.lkeras_test_global_metric}
     local _, name = M.resolve(list[1], {none, 1}, nil)
     _G.lkeras_test_global_metric = nil
@@ -218,13 +218,13 @@ describe("keras.metrics.resolve", function()
   end)
 
   it("falls back to custom_metric for an anonymous function", function()
-    local list = {function(y_true, y_pred) return K.mean(y_pred) end}
+    local list = {function(_y_true, y_pred) return K.mean(y_pred) end}
     local _, name = M.resolve(list[1], {none, 1}, nil)
     assert.equal("custom_metric", name)
   end)
 
   it("takes {name =, fn =}", function()
-    local f = function(y_true, y_pred) return K.mean(y_pred) end
+    local f = function(_y_true, y_pred) return K.mean(y_pred) end
     local got, name = M.resolve({name = "mean_pred", fn = f}, {none, 1}, nil)
     assert.equal(f, got)
     assert.equal("mean_pred", name)

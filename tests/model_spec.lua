@@ -45,6 +45,7 @@ end
 -- Runs fn with stdout captured: io.write, io.flush and print write into a
 -- buffer, and io.stdout is a temporary file so that the progress bar sees no
 -- terminal (it then prints one finished line per epoch). Returns the text.
+-- luacheck: push ignore 122 (replacing io's fields for the call is how this captures)
 local function capture(fn)
   local out = {}
   local saved = {write = io.write, flush = io.flush, stdout = io.stdout, print = _G.print}
@@ -66,6 +67,7 @@ local function capture(fn)
   if not ok then error(err, 0) end
   return table.concat(out)
 end
+-- luacheck: pop
 
 -- x -> Dense(d, identity kernel, no bias), trained with lr = 0: the output
 -- is x itself, so with mae against zeros the loss of a sample is mean(|x|).
@@ -406,7 +408,7 @@ describe("Model:compile", function()
 
   it("names 'accuracy' and 'acc' acc, and other metrics by their function names", function()
     local model = keras.Sequential{L.Dense{2, input_dim = 3, activation = "softmax"}}
-    local function mean_pred(y_true, y_pred) return K.mean(y_pred) end
+    local function mean_pred(_y_true, y_pred) return K.mean(y_pred) end
     model:compile{optimizer = "sgd", loss = "categorical_crossentropy", metrics = {"accuracy", "acc", "mae", mean_pred}}
     assert.same({"loss", "acc", "acc_1", "mean_absolute_error", "mean_pred"}, model.metrics_names)
   end)
@@ -459,6 +461,7 @@ describe("Model:fit", function()
     assert.equal("Epoch 1/1", lines[2])
     local loss, acc, val_loss, val_acc = lines[3]:match(epoch_line_pattern(8, {"loss", "acc", "val_loss", "val_acc"}))
     assert.is_not_nil(loss, lines[3])
+    assert.equal(keras_num(h.history.acc[1]), acc)
     assert.equal(keras_num(h.history.val_loss[1]), val_loss)
     assert.equal(keras_num(h.history.val_acc[1]), val_acc)
     assert.equal(3, #lines)
@@ -723,10 +726,10 @@ describe("fit callbacks", function()
     local model = identity_model(1)
     local calls = {}
     local cb = {
-      on_train_begin = function(_, logs) calls[#calls + 1] = "train_begin" end,
+      on_train_begin = function() calls[#calls + 1] = "train_begin" end,
       on_epoch_begin = function(_, epoch) calls[#calls + 1] = "epoch_begin " .. epoch end,
       on_epoch_end = function(_, epoch, logs) calls[#calls + 1] = "epoch_end " .. epoch .. " " .. logs.loss end,
-      on_train_end = function(_, logs) calls[#calls + 1] = "train_end" end,
+      on_train_end = function() calls[#calls + 1] = "train_end" end,
     }
     model:fit(column(4), keras.tensor.zeros{4, 1}, {epochs = 2, verbose = 0, callbacks = {cb}})
     assert.same({"train_begin", "epoch_begin 0", "epoch_end 0 2.5", "epoch_begin 1", "epoch_end 1 2.5", "train_end"},
@@ -811,8 +814,9 @@ describe("keras.callbacks.TerminateOnNaN", function()
     local batches = 0
     local h
     local out = capture(function()
-      h = model:fit(keras.tensor.full({10, 1}, 0.5), keras.tensor.zeros{10, 1}, {epochs = 3, batch_size = 2, verbose = 0,
-        callbacks = {keras.callbacks.TerminateOnNaN(), {on_batch_end = function() batches = batches + 1 end}}})
+      h = model:fit(keras.tensor.full({10, 1}, 0.5), keras.tensor.zeros{10, 1},
+        {epochs = 3, batch_size = 2, verbose = 0,
+         callbacks = {keras.callbacks.TerminateOnNaN(), {on_batch_end = function() batches = batches + 1 end}}})
     end)
     assert.equal("Batch 0: Invalid loss, terminating training\n", out)
     assert.equal(1, batches)

@@ -245,7 +245,8 @@ describe("keras.optimizers.get", function()
   end)
 
   it("rejects what is not an optimizer", function()
-    assert.error_matches(function() O.get(3) end, "optimizer must be a name or an optimizer object, got number", 1, true)
+    assert.error_matches(function() O.get(3) end, "optimizer must be a name or an optimizer object, got number",
+      1, true)
   end)
 
   it("points the error at the caller's caller (level 3)", function()

@@ -243,14 +243,17 @@ describe("keras.layers.LSTM", function()
       "Input 0 is incompatible with layer lstm_%d+: expected ndim=3, found ndim=2")
     assert.error_matches(function() L.LSTM{0} end, "LSTM: units must be an integer >= 1, got 0", 1, true)
     assert.error_matches(function() L.LSTM{4, recurrent_activation = function(x) return x end} end,
-      "LSTM: recurrent_activation must be one of elu, exponential, hard_sigmoid, linear, relu, selu, sigmoid, softplus, softsign, tanh for a recurrent layer, got a function", 1, true)
+      "LSTM: recurrent_activation must be one of elu, exponential, hard_sigmoid, linear, relu, selu, sigmoid, "
+      .. "softplus, softsign, tanh for a recurrent layer, got a function", 1, true)
     assert.error_matches(function() L.LSTM{4, activation = "softmax"} end,
       "got 'softmax'", 1, true)
     assert.error_matches(function() L.LSTM{4, kernel_constraint = "max_norm"} end,
       "LSTM: kernel_constraint is not supported by this version of lkeras", 1, true)
-    assert.error_matches(function() L.LSTM{4, dropout = 1.5} end, "LSTM: dropout must be a number in [0, 1), got 1.5", 1, true)
+    assert.error_matches(function() L.LSTM{4, dropout = 1.5} end, "LSTM: dropout must be a number in [0, 1), got 1.5",
+      1, true)
     assert.error_matches(function() L.LSTM{4, reset_after = true} end, "LSTM: unknown argument 'reset_after'", 1, true)
-    assert.error_matches(function() L.LSTM{4, implementation = 3} end, "LSTM: implementation must be 1 or 2, got 3", 1, true)
+    assert.error_matches(function() L.LSTM{4, implementation = 3} end, "LSTM: implementation must be 1 or 2, got 3",
+      1, true)
     local lstm = L.LSTM{4, name = "enc"}
     local inp = keras.Input{shape = {3, 2}}
     lstm(inp)
@@ -258,7 +261,8 @@ describe("keras.layers.LSTM", function()
       "LSTM (enc): expected input with last dimension 2, got 5", 1, true)
     assert.error_matches(function() L.LSTM{4}(inp, {initial_state = {keras.Input{shape = {4}}}}) end,
       "Layer has 2 states but was passed 1 initial states.", 1, true)
-    assert.error_matches(function() L.LSTM{4}(inp, {initial_state = {keras.Input{shape = {3}}, keras.Input{shape = {4}}}}) end,
+    assert.error_matches(
+      function() L.LSTM{4}(inp, {initial_state = {keras.Input{shape = {3}}, keras.Input{shape = {4}}}}) end,
       "initial state 1 has shape (None, 3), expected (None, 4)", 1, true)
   end)
 end)
@@ -287,7 +291,8 @@ describe("keras.layers.GRU", function()
     assert.same({2, 12}, w[3].shape)
     w[3] = keras.random.uniform({2, 12}, -0.5, 0.5)
     gru:set_weights(w)
-    local outs = ref_rnn("GRU", x, w[1]:totable(), w[2]:totable(), w[3]:totable(), {reset_after = true, ract = "sigmoid"})
+    local outs = ref_rnn("GRU", x, w[1]:totable(), w[2]:totable(), w[3]:totable(),
+                         {reset_after = true, ract = "sigmoid"})
     assert_close(last_of(outs), model:predict(keras.tensor(x)))
     assert.is_true(gru:get_config().reset_after)
   end)
@@ -457,7 +462,8 @@ describe("keras.layers.Embedding", function()
     assert.error_matches(function() emb(keras.Input{shape = {4}}) end,
       'Embedding (emb): "input_length" is 3, but received input has shape (None, 4)', 1, true)
     assert.error_matches(function() L.Embedding{0, 2} end, "Embedding: input_dim must be", 1, true)
-    assert.error_matches(function() L.Embedding{5} end, "Embedding: output_dim must be an integer >= 1, got nil", 1, true)
+    assert.error_matches(function() L.Embedding{5} end, "Embedding: output_dim must be an integer >= 1, got nil",
+      1, true)
   end)
 
   it("builds from the data when it has no input_length", function()
@@ -625,7 +631,8 @@ describe("stateful recurrent layers", function()
   it("need to know their batch size", function()
     assert.error_matches(function() keras.Sequential{L.LSTM{4, stateful = true, input_shape = {3, 2}}} end,
       "If a RNN is stateful, it needs to know its batch size. Specify the batch size of your input tensors: \n" ..
-      "- If using a Sequential model, specify the batch size by passing a `batch_input_shape` argument to your first layer.\n" ..
+      "- If using a Sequential model, specify the batch size by passing a `batch_input_shape` argument to your "
+      .. "first layer.\n" ..
       "- If using the functional API, specify the batch size by passing a `batch_shape` argument to your Input layer.",
       1, true)
     assert.error_matches(function() L.LSTM{4, stateful = true}:reset_states() end,
@@ -636,9 +643,11 @@ describe("stateful recurrent layers", function()
     local model = keras.Sequential{L.SimpleRNN{3, stateful = true, batch_size = 4, input_shape = {2, 1}}}
     model:compile{optimizer = "sgd", loss = "mse"}
     assert.error_matches(function() model:predict(keras.random.random{6, 2, 1}, {batch_size = 4}) end,
-      "predict: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: 6 samples", 1, true)
+      "predict: In a stateful network, you should only pass inputs with a number of samples that can be divided "
+      .. "by the batch size. Found: 6 samples", 1, true)
     assert.error_matches(function() model:train_on_batch(keras.random.random{3, 2, 1}, keras.random.random{3, 3}) end,
-      "train_on_batch: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: 3 samples", 1, true)
+      "train_on_batch: In a stateful network, you should only pass inputs with a number of samples that can be "
+      .. "divided by the batch size. Found: 3 samples", 1, true)
     -- a whole batch at the wrong size is caught by the layer itself
     assert.error_matches(function() model:predict(keras.random.random{8, 2, 1}, {batch_size = 8}) end,
       "the batch has 8 samples but the layer's state holds 4", 1, true)

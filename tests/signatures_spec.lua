@@ -608,7 +608,8 @@ describe("callbacks, positionally", function()
   end)
 
   it("ProgbarLogger(count_mode, stateful_metrics) refuses what it cannot do", function()
-    raises("ProgbarLogger: count_mode must be 'samples' or 'steps', got 'batches'", function() C.ProgbarLogger("batches") end)
+    raises("ProgbarLogger: count_mode must be 'samples' or 'steps', got 'batches'",
+      function() C.ProgbarLogger("batches") end)
     assert.is_true(C.ProgbarLogger("steps")._steps)
     raises("ProgbarLogger: stateful_metrics is not supported", function() C.ProgbarLogger("samples", {"acc"}) end)
   end)

@@ -466,7 +466,8 @@ describe("keras.random.randint", function()
   end)
 
   it("rejects an empty range", function()
-    assert.error_matches(function() keras.random.randint(0, {2}) end, "keras.random.randint: empty range [0, 0)", 1, true)
+    assert.error_matches(function() keras.random.randint(0, {2}) end,
+      "keras.random.randint: empty range [0, 0)", 1, true)
     assert.error_matches(function() keras.random.randint(5, 2, {2}) end,
       "keras.random.randint: empty range [5, 2)", 1, true)
   end)
@@ -539,7 +540,8 @@ describe("keras.Tensor:set", function()
   end)
 
   it("rejects an index out of range", function()
-    assert.error_matches(function() T.zeros{2, 3}:set(1, 4, 0) end, "index 4 is out of range for axis 2 of size 3", 1, true)
+    assert.error_matches(function() T.zeros{2, 3}:set(1, 4, 0) end,
+      "index 4 is out of range for axis 2 of size 3", 1, true)
   end)
 
   it("rejects the wrong number of indices", function()
@@ -665,11 +667,13 @@ describe("keras.Tensor:reshape", function()
   end)
 
   it("rejects a -1 that cannot be inferred", function()
-    assert.error_matches(function() t:reshape{4, -1} end, "reshape: cannot reshape (2, 3) into a shape with -1", 1, true)
+    assert.error_matches(function() t:reshape{4, -1} end,
+      "reshape: cannot reshape (2, 3) into a shape with -1", 1, true)
   end)
 
   it("rejects two -1", function()
-    assert.error_matches(function() t:reshape{-1, -1} end, "reshape: dimension 2 must be >= 0 (or one -1), got -1", 1, true)
+    assert.error_matches(function() t:reshape{-1, -1} end,
+      "reshape: dimension 2 must be >= 0 (or one -1), got -1", 1, true)
   end)
 end)
 
@@ -945,7 +949,8 @@ describe("keras.Tensor:argmax", function()
   end
 
   it("rejects an axis out of range", function()
-    assert.error_matches(function() T.zeros{2, 2}:argmax(2) end, "argmax: axis 2 out of range for shape (2, 2)", 1, true)
+    assert.error_matches(function() T.zeros{2, 2}:argmax(2) end,
+      "argmax: axis 2 out of range for shape (2, 2)", 1, true)
   end)
 end)
 

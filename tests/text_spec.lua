@@ -32,7 +32,8 @@ describe("keras.preprocessing.text.text_to_word_sequence", function()
   end)
 
   it("treats UTF-8 text by characters", function()
-    assert.same({"caf\u{e9}", "na\u{ef}ve"}, text.text_to_word_sequence("caf\u{e9}\u{2014}na\u{ef}ve", {filters = "\u{2014}"}))
+    assert.same({"caf\u{e9}", "na\u{ef}ve"},
+      text.text_to_word_sequence("caf\u{e9}\u{2014}na\u{ef}ve", {filters = "\u{2014}"}))
   end)
 
   it("wants a string", function()
@@ -118,10 +119,12 @@ describe("keras.preprocessing.text.Tokenizer", function()
     assert.error_matches(function() tok:texts_to_matrix{"a"} end,
       "Specify a dimension (num_words argument), or fit on some text data first.", 1, true)
     tok:fit_on_texts{"a b"}
-    assert.error_matches(function() tok:texts_to_matrix({"a"}, "onehot") end, "Unknown vectorization mode: onehot", 1, true)
+    assert.error_matches(function() tok:texts_to_matrix({"a"}, "onehot") end,
+      "Unknown vectorization mode: onehot", 1, true)
     assert.error_matches(function() text.Tokenizer{num_words = 4}:sequences_to_matrix({{1}}, "tfidf") end,
       "Fit the Tokenizer on some data before using tfidf mode.", 1, true)
-    assert.error_matches(function() text.Tokenizer{nmu_words = 3} end, "Tokenizer: unknown argument 'nmu_words'", 1, true)
+    assert.error_matches(function() text.Tokenizer{nmu_words = 3} end,
+      "Tokenizer: unknown argument 'nmu_words'", 1, true)
     assert.error_matches(function() text.Tokenizer{num_words = -1} end,
       "Tokenizer: num_words must be an integer >= 0, got -1", 1, true)
     assert.error_matches(function() tok:fit_on_texts("a b") end,

@@ -206,7 +206,7 @@ describe("optimizer hyperparameters as variables", function()
 
   it("work in LearningRateScheduler-style code and with LearningRateScheduler", function()
     local model = one_weight(O.SGD{lr = 0.1})
-    local sched = keras.callbacks.LearningRateScheduler(function(epoch, lr) return lr / 2 end)
+    local sched = keras.callbacks.LearningRateScheduler(function(_epoch, lr) return lr / 2 end)
     local h = model:fit(T{{1}}, T{{0}}, {batch_size = 1, epochs = 2, verbose = 0, callbacks = {sched}})
     close({0.05, 0.025}, h.history.lr, "history.lr")
     -- w1 = 1 - 0.05 * 2 = 0.9; w2 = 0.9 - 0.025 * 1.8 = 0.855
@@ -227,7 +227,8 @@ describe("optimizer hyperparameters as variables", function()
     assert.equal("0.25", tostring(opt.lr))
     assert.equal("lr 0.25", "lr " .. opt.lr)
     assert.same({lr = 0.25, momentum = 0, decay = 0, nesterov = false}, opt:get_config())
-    assert.error_matches(function() K.set_value(opt.lr, -1) end, "SGD: lr must be a non-negative number, got -1", 1, true)
+    assert.error_matches(function() K.set_value(opt.lr, -1) end,
+      "SGD: lr must be a non-negative number, got -1", 1, true)
     assert.error_matches(function() K.set_value(opt.lr, T{1, 2}) end,
       "K.set_value (SGD.lr): expected a number, got a tensor of 2 elements", 1, true)
     assert.error_matches(function() K.set_value(O.Adam().beta_1, 1) end,

@@ -448,7 +448,6 @@ describe("None-length axes where a length is needed", function()
 end)
 
 describe("generators over a None time axis", function()
-  local L = keras.layers
   local function twin_models()
     keras.random.seed(21)
     local function make()

@@ -359,13 +359,12 @@ steps = steps or (n + batch - 1) // batch
 
 -- predict: 1 warm-up pass + infer_passes timed passes, median
 local infer_times = {}
-for p = 0, opts.infer_passes do
+for _ = 0, opts.infer_passes do
   local t = now()
   if w.bucketed then
     for _, b in ipairs(bucket_list) do model:predict(b.x, {batch_size = batch}) end
   else
-    local out = model:predict(x, {batch_size = batch})
-    out = nil -- luacheck: ignore
+    model:predict(x, {batch_size = batch})
   end
   infer_times[#infer_times + 1] = now() - t
 end

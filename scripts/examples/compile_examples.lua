@@ -24,7 +24,7 @@ model:compile{optimizer = "rmsprop", loss = "mse"}
 print("regression:", table.concat(model.metrics_names, ", "))
 
 -- a custom metric: traced once at compile, runs in C
-local function mean_pred(y_true, y_pred)
+local function mean_pred(_y_true, y_pred)
   return K.mean(y_pred)
 end
 model = model_with(1, "sigmoid")

@@ -13,7 +13,8 @@ x_train = x_train:reshape{60000, 28, 28} / 255      -- (samples, timesteps = row
 x_test = x_test:reshape{10000, 28, 28} / 255
 y_train = keras.utils.to_categorical(y_train, 10)
 y_test = keras.utils.to_categorical(y_test, 10)
-print(string.format("%d train sequences, %d test sequences of 28 steps x 28 features", x_train.shape[1], x_test.shape[1]))
+print(string.format("%d train sequences, %d test sequences of 28 steps x 28 features",
+                    x_train.shape[1], x_test.shape[1]))
 
 local model = keras.Sequential{
   L.LSTM{128, input_shape = {28, 28}},

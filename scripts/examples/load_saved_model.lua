@@ -13,7 +13,8 @@ model:summary()
 
 if model.optimizer then
   print(string.format("compiled with %s (lr %g) after %d steps; loss %s; metrics: %s", model.optimizer.class_name,
-    keras.backend.get_value(model.optimizer.lr), model.optimizer.iterations, tostring(model.loss), table.concat(model.metrics_names, ", ")))
+    keras.backend.get_value(model.optimizer.lr), model.optimizer.iterations, tostring(model.loss),
+    table.concat(model.metrics_names, ", ")))
 end
 
 -- predictions on made-up inputs of the right shape

@@ -25,7 +25,11 @@ for i = 1, num_samples do
 end
 local function charset(texts)
   local seen, list = {}, {}
-  for _, s in ipairs(texts) do for c in s:gmatch(".") do if not seen[c] then seen[c] = true; list[#list + 1] = c end end end
+  for _, s in ipairs(texts) do
+    for c in s:gmatch(".") do
+      if not seen[c] then seen[c] = true; list[#list + 1] = c end
+    end
+  end
   table.sort(list)
   local index = {}
   for i, c in ipairs(list) do index[c] = i - 1 end

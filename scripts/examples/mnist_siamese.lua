@@ -28,7 +28,7 @@ local function contrastive_loss(y_true, y_pred)
 end
 
 -- positive and negative pairs, alternately
-local function create_pairs(labels, digit_indices)
+local function create_pairs(digit_indices)
   local a, b, y = {}, {}, {}
   local n = math.huge
   for d = 0, num_classes - 1 do n = math.min(n, #digit_indices[d] - 1) end
@@ -77,8 +77,8 @@ local function indices(y, n)
   for i = 1, n do local d = math.tointeger(y:get(i)); by[d][#by[d] + 1] = i end
   return by
 end
-local tr_a, tr_b, tr_y = create_pairs(y_train, indices(y_train, n_train))
-local te_a, te_b, te_y = create_pairs(y_test, indices(y_test, n_test))
+local tr_a, tr_b, tr_y = create_pairs(indices(y_train, n_train))
+local te_a, te_b, te_y = create_pairs(indices(y_test, n_test))
 local tr_x = {x_train:take(tr_a), x_train:take(tr_b)}
 local te_x = {x_test:take(te_a), x_test:take(te_b)}
 print(string.format("%d training pairs, %d test pairs", #tr_a, #te_a))

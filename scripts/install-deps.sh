@@ -2,7 +2,7 @@
 # Installs the Debian packages lkeras needs, when some are missing.
 # Safe to run often: it does nothing when everything is there.
 set -e
-PKGS="lua5.4 liblua5.4-dev libopenblas-dev lua-busted zlib1g-dev libedit-dev libhdf5-dev dataset-fashion-mnist make gcc clang libclang-rt-dev python3-h5py"
+PKGS="lua5.4 liblua5.4-dev libopenblas-dev lua-busted zlib1g-dev libedit-dev libhdf5-dev dataset-fashion-mnist make gcc clang libclang-rt-dev python3-h5py lua-check"
 [ -n "$LKERAS_WITH_TORCH" ] && PKGS="$PKGS python3-torch python3-numpy time"
 missing=""
 for p in $PKGS; do

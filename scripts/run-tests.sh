@@ -65,6 +65,15 @@ if [ "${LKERAS_SKIP_ASAN:-0}" != 1 ]; then
   fi
 fi
 
+echo "== luacheck (lua/, tests/, scripts/ with .luacheckrc): one test, passed at zero warnings"
+out=$(luacheck --codes --no-color -q lua tests scripts 2>&1); rc=$?
+echo "$out" >> $log
+if [ "$rc" -eq 0 ]; then
+  passed=$((passed + 1)); echo "ok luacheck: $(echo "$out" | tail -1)"
+else
+  failed=$((failed + 1)); echo "FAIL luacheck (exit $rc)"; echo "$out" | grep -v '^Checking ' | grep -v '^$'
+fi
+
 echo "== examples"
 for f in scripts/examples/*.lua; do
   case "$f" in *fashion_*) continue ;; esac   # the real-data runs are the demo, not tests

@@ -6,6 +6,7 @@
 local keras = keras or require "keras"
 local L = keras.layers
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 local seq_length = 64
 local n_train, n_test = quick and 64 or 1000, quick and 32 or 100
@@ -27,6 +28,20 @@ model:summary()
 
 model:compile{loss = "binary_crossentropy", optimizer = "rmsprop", metrics = {"accuracy"}}
 
-model:fit(x_train, y_train, {batch_size = 16, epochs = quick and 1 or 10})
+local epochs = quick and 1 or 10
+local h = model:fit(x_train, y_train, {batch_size = 16, epochs = epochs})
 local loss, acc = model:evaluate(x_test, y_test, {batch_size = 16})
 print(string.format("test loss %.4f, test accuracy %.4f", loss, acc))
+
+-- what the example claims: the shapes through the stack (64 steps -> 62 -> 60, pooled by 3 -> 20 -> 18 -> 16,
+-- averaged over time -> 128 features) and one probability per sequence
+check.shape(model.layers[3].output_shape, {keras.None, 20, 64}, "MaxPooling1D(3)'s output")
+check.shape(model.layers[5].output_shape, {keras.None, 16, 128}, "the last Conv1D's output")
+check.shape(model.layers[6].output_shape, {keras.None, 128}, "GlobalAveragePooling1D's output")
+check.epochs(h, epochs)
+check.between(loss, 0, nil, "the test loss")
+check.between(acc, 0, 1, "the test accuracy")
+local p = model:predict(x_test)
+check.shape(p.shape, {n_test, 1}, "the predictions")
+check.between(p:min(), 0, nil, "the smallest probability")
+check.between(p:max(), nil, 1, "the largest probability")

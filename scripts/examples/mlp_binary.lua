@@ -2,6 +2,9 @@
 local keras = keras or require "keras"
 local Dense, Dropout = keras.layers.Dense, keras.layers.Dropout
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
+
+keras.random.seed(1337)
 
 -- dummy data
 local x_train = keras.random.random{1000, 20}
@@ -18,6 +21,12 @@ local model = keras.Sequential{
 }
 model:compile{loss = "binary_crossentropy", optimizer = "rmsprop", metrics = {"accuracy"}}
 
-model:fit(x_train, y_train, {epochs = quick and 2 or 20, batch_size = 128})
+local epochs = quick and 2 or 20
+local h = model:fit(x_train, y_train, {epochs = epochs, batch_size = 128})
 local loss, accuracy = model:evaluate(x_test, y_test, {batch_size = 128})
 print(string.format("test loss %.4f, test accuracy %.4f", loss, accuracy))
+
+-- what the example claims: evaluate gives the loss and the accuracy (random labels: near chance)
+check.epochs(h, epochs)
+check.between(loss, 0, nil, "the test loss")
+check.between(accuracy, 0, 1, "the test accuracy")

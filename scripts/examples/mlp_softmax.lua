@@ -4,6 +4,9 @@ local keras = keras or require "keras"
 local Dense, Dropout = keras.layers.Dense, keras.layers.Dropout
 local SGD = keras.optimizers.SGD
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
+
+keras.random.seed(1337)
 
 -- dummy data
 local x_train = keras.random.random{1000, 20}
@@ -24,6 +27,14 @@ model:add(Dense{10, activation = "softmax"})
 local sgd = SGD{lr = 0.01, decay = 1e-6, momentum = 0.9, nesterov = true}
 model:compile{loss = "categorical_crossentropy", optimizer = sgd, metrics = {"accuracy"}}
 
-model:fit(x_train, y_train, {epochs = quick and 2 or 20, batch_size = 128})
+local epochs = quick and 2 or 20
+local h = model:fit(x_train, y_train, {epochs = epochs, batch_size = 128})
 local score = {model:evaluate(x_test, y_test, {batch_size = 128})}
 print(string.format("test loss %.4f, test accuracy %.4f", score[1], score[2]))
+
+-- what the example claims: evaluate gives the loss and the accuracy (random labels: near chance)
+check.epochs(h, epochs)
+check.names(model.metrics_names, {"loss", "acc"}, "the metrics' names")
+check.between(score[1], 0, nil, "the test loss")
+check.between(score[2], 0, 1, "the test accuracy")
+check.shape(model:predict(x_test).shape, {100, 10}, "the predictions")

@@ -5,6 +5,7 @@
 local keras = keras or require "keras"
 local L = keras.layers
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 -- headline input: sequences of 100 integers between 1 and 10000
 local main_input = keras.Input{shape = {100}, dtype = "int32", name = "main_input"}
@@ -31,13 +32,29 @@ local n = quick and 64 or 2000
 local headline_data = keras.random.randint(1, 10000, {n, 100})
 local additional_data = keras.random.random{n, 5}
 local labels = keras.random.randint(2, {n, 1})
-model:fit({headline_data, additional_data}, {labels, labels}, {epochs = quick and 1 or 5, batch_size = 32})
+local epochs = quick and 1 or 5
+local h1 = model:fit({headline_data, additional_data}, {labels, labels}, {epochs = epochs, batch_size = 32})
 
 -- the same with the inputs and outputs named
 model:compile{optimizer = "rmsprop",
               loss = {main_output = "binary_crossentropy", aux_output = "binary_crossentropy"},
               loss_weights = {main_output = 1.0, aux_output = 0.2}}
-model:fit({main_input = headline_data, aux_input = additional_data},
-          {main_output = labels, aux_output = labels},
-          {epochs = quick and 1 or 5, batch_size = 32})
+local h2 = model:fit({main_input = headline_data, aux_input = additional_data},
+                     {main_output = labels, aux_output = labels},
+                     {epochs = epochs, batch_size = 32})
 print("metrics:", table.concat(model.metrics_names, ", "))
+
+-- what the example claims: two outputs, each with its loss, weighted 1 and 0.2 into the loss trained;
+-- the same with positional and with named inputs and outputs
+check.names(model.metrics_names, {"loss", "main_output_loss", "aux_output_loss"}, "the metrics' names")
+for _, h in ipairs{h1, h2} do
+  local total, main, aux = check.epochs(h, epochs), check.epochs(h, epochs, "main_output_loss"),
+                           check.epochs(h, epochs, "aux_output_loss")
+  for e = 1, epochs do
+    check.between(total[e] - (main[e] + 0.2 * aux[e]), -1e-4 * total[e], 1e-4 * total[e],
+                  "loss - (main_output_loss + 0.2 aux_output_loss)")
+  end
+end
+local main_pred, aux_pred = table.unpack(model:predict({headline_data, additional_data}))
+check.shape(main_pred.shape, {n, 1}, "the main output's predictions")
+check.shape(aux_pred.shape, {n, 1}, "the auxiliary output's predictions")

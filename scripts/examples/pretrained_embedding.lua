@@ -10,6 +10,7 @@ local L = keras.layers
 local Tokenizer = keras.preprocessing.text.Tokenizer
 local pad_sequences = keras.preprocessing.sequence.pad_sequences
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 keras.random.seed(4)
 math.randomseed(4)
@@ -95,6 +96,13 @@ local model = keras.Sequential{
 }
 model:summary()
 model:compile{loss = "categorical_crossentropy", optimizer = "rmsprop", metrics = {"acc"}}
-model:fit(x_train, y_train, {batch_size = 32, epochs = quick and 1 or 8, validation_data = {x_val, y_val}})
+local epochs = quick and 1 or 8
+local h = model:fit(x_train, y_train, {batch_size = 32, epochs = epochs, validation_data = {x_val, y_val}})
 local _, acc = model:evaluate(x_val, y_val, {verbose = 0})
 print(string.format("Validation accuracy: %.4f", acc))
+
+-- what the example claims: the Embedding holds the vectors read from the file and stays frozen, and the
+-- classifier on top tells the three topics apart (chance: 1/3)
+check.close(model.layers[1]:get_weights()[1], embedding_matrix, 0, "the frozen Embedding's weights after fit")
+check.epochs(h, epochs)
+check.between(acc, quick and 0.5 or 0.8, nil, "the validation accuracy")

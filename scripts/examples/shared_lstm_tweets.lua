@@ -4,6 +4,7 @@
 local keras = keras or require "keras"
 local L = keras.layers
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 local tweet_a = keras.Input{shape = {140, 256}}
 local tweet_b = keras.Input{shape = {140, 256}}
@@ -31,4 +32,12 @@ local function tweets()
 end
 local data_a, data_b = tweets(), tweets()
 local labels = keras.random.randint(2, {n, 1})
-model:fit({data_a, data_b}, labels, {epochs = quick and 1 or 5, batch_size = 16})
+local epochs = quick and 1 or 5
+local h = model:fit({data_a, data_b}, labels, {epochs = epochs, batch_size = 16})
+
+-- what the example claims: one LSTM, counted once: 4 gates of 64 units over 256 inputs + 64 recurrent
+-- + a bias, plus the Dense on the 128 concatenated features
+check.equal(shared_lstm:count_params(), 4 * 64 * (256 + 64 + 1), "the shared LSTM's parameters")
+check.equal(model:count_params(), shared_lstm:count_params() + 128 + 1, "the model's parameters")
+check.epochs(h, epochs)
+check.shape(model:predict({data_a, data_b}).shape, {n, 1}, "the predictions")

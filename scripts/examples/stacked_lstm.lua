@@ -5,6 +5,7 @@
 local keras = keras or require "keras"
 local LSTM, Dense = keras.layers.LSTM, keras.layers.Dense
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 local data_dim, timesteps, num_classes = 16, 8, 10
 keras.random.seed(1)
@@ -26,4 +27,14 @@ local y_train = keras.random.random{n, num_classes}
 local x_val = keras.random.random{100, timesteps, data_dim}
 local y_val = keras.random.random{100, num_classes}
 
-model:fit(x_train, y_train, {batch_size = 64, epochs = quick and 1 or 5, validation_data = {x_val, y_val}})
+local epochs = quick and 1 or 5
+local h = model:fit(x_train, y_train, {batch_size = 64, epochs = epochs, validation_data = {x_val, y_val}})
+
+-- what the example claims: two LSTMs return their whole sequence, the third one vector; a loss and a
+-- validation loss each epoch
+check.shape(model.layers[1].output_shape, {keras.None, timesteps, 32}, "the first LSTM's output")
+check.shape(model.layers[2].output_shape, {keras.None, timesteps, 32}, "the second LSTM's output")
+check.shape(model.layers[3].output_shape, {keras.None, 32}, "the third LSTM's output")
+check.epochs(h, epochs)
+check.epochs(h, epochs, "val_loss")
+check.epochs(h, epochs, "val_acc")

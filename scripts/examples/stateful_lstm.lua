@@ -6,6 +6,7 @@
 local keras = keras or require "keras"
 local LSTM, Dense = keras.layers.LSTM, keras.layers.Dense
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 local data_dim, timesteps, num_classes, batch_size = 16, 8, 10, 32
 keras.random.seed(2)
@@ -26,9 +27,12 @@ local y_train = keras.random.random{batch_size * 10, num_classes}
 local x_val = keras.random.random{batch_size * 3, timesteps, data_dim}
 local y_val = keras.random.random{batch_size * 3, num_classes}
 
-model:fit(x_train, y_train, {batch_size = batch_size, epochs = quick and 1 or 5, shuffle = false,
-                             validation_data = {x_val, y_val}})
+local epochs = quick and 1 or 5
+local h = model:fit(x_train, y_train, {batch_size = batch_size, epochs = epochs, shuffle = false,
+                                       validation_data = {x_val, y_val}})
 model:reset_states()
+check.epochs(h, epochs)
+check.epochs(h, epochs, "val_loss")
 
 -- ---- one step per frame: a small stateful LSTM driven one sample at a time ----
 local agent = keras.Sequential{
@@ -46,3 +50,13 @@ for _ = 1, frames do p = agent:predict(frame) end
 local dt = now() - t0
 print(string.format("single-sample predict of a stateful LSTM(32): %.1f us per call (%d calls), last action %d",
   1e6 * dt / frames, frames, p:argmax(-1):item()))
+
+-- what the example claims: the state carries from call to call (the same frame gives another answer)
+-- and reset_states starts over (the first answer again)
+agent:reset_states()
+local first = agent:predict(frame)
+local second = agent:predict(frame)
+check.between((first - second):abs():max(), 1e-7, nil, "the change between two calls on the same frame")
+agent:reset_states()
+check.close(agent:predict(frame), first, 0, "the first answer after reset_states, against the first one before")
+check.shape(first.shape, {1, 4}, "an answer")

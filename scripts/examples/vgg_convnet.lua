@@ -7,6 +7,7 @@ local keras = keras or require "keras"
 local L = keras.layers
 local SGD = keras.optimizers.SGD
 local quick = os.getenv("LKERAS_QUICK")
+local check = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/check.lua")
 
 -- generate dummy data
 local n_train, n_test = quick and 16 or 100, quick and 8 or 20
@@ -37,6 +38,15 @@ model:summary()
 local sgd = SGD{lr = 0.01, decay = 1e-6, momentum = 0.9, nesterov = true}
 model:compile{loss = "categorical_crossentropy", optimizer = sgd}
 
-model:fit(x_train, y_train, {batch_size = 32, epochs = quick and 1 or 10})
+local epochs = quick and 1 or 10
+local h = model:fit(x_train, y_train, {batch_size = 32, epochs = epochs})
 local score = model:evaluate(x_test, y_test, {batch_size = 32})
 print(string.format("test loss %.4f", score))
+
+-- what the example claims: the VGG shapes (100 -> 98 -> 96, pooled to 48 -> 46 -> 44, pooled to 22:
+-- 22 * 22 * 64 features into Dense(256)) and a trained model with a finite loss
+check.shape(model.layers[3].output_shape, {keras.None, 48, 48, 32}, "the first MaxPooling2D's output")
+check.shape(model.layers[9].output_shape, {keras.None, 22 * 22 * 64}, "Flatten's output")
+check.epochs(h, epochs)
+check.between(score, 0, nil, "the test loss")
+check.shape(model:predict(x_test).shape, {n_test, 10}, "the predictions")

@@ -6,7 +6,7 @@
 -- download here: the "reviews" are made up, positive when they hold more words
 -- from a "good" band of the vocabulary than from a "bad" one, and "not" before
 -- a word flips it (only the bi-grams can see that).
---   lkeras scripts/examples/imdb_fasttext.lua [ngram_range]   (LKERAS_QUICK=1: a tiny run)
+--   lkeras scripts/examples/imdb_fasttext.lua [ngram_range]   (LKERAS_QUICK=1: a small run)
 local keras = keras or require "keras"
 local L = keras.layers
 local quick = os.getenv("LKERAS_QUICK")
@@ -16,7 +16,7 @@ math.randomseed(9)
 local ngram_range = tonumber(arg and arg[1]) or 1   -- 2 adds bi-gram features, as in Keras's example
 local max_features = quick and 500 or 1000
 local maxlen, batch_size, embedding_dims = 60, 32, 50
-local epochs = quick and 1 or 10
+local epochs = 10
 local NOT = 3                              -- the word "not"
 local band = max_features // 5             -- 10..band+9 good, band+10..2*band+9 bad
 
@@ -42,7 +42,7 @@ local function reviews(n)
   for i = 1, n do x[i], y[i] = review() end
   return x, y
 end
-local n_train, n_test = quick and 500 or 10000, quick and 200 or 5000
+local n_train, n_test = quick and 4000 or 10000, quick and 200 or 5000
 local x_train, y_train = reviews(n_train)
 local x_test, y_test = reviews(n_test)
 print(#x_train .. " train sequences, " .. #x_test .. " test sequences")
@@ -89,4 +89,5 @@ print(string.format("one review at its own length %d: %.4f; padded to %d: %.4f",
                     2 * maxlen, p2:get(1, 1)))
 assert(p1.shape[1] == 1 and p1:get(1, 1) > 0 and p1:get(1, 1) < 1)
 assert(#history.history.loss == epochs and loss == loss)
-assert(acc > (quick and 0.5 or 0.7), "test accuracy " .. acc)   -- chance: about 0.5
+-- chance: about 0.5 (0.53 of the quick run's test reviews are negative); quick runs reach about 0.75
+assert(acc > (quick and 0.65 or 0.7), "test accuracy " .. acc)

@@ -124,7 +124,7 @@ describe("keras.layers.Conv2D", function()
     local relu = L.Conv2D{1, 1, activation = "relu", use_bias = false, kernel_initializer = "ones"}
     assert_close({{{{1}, {0}}, {{3}, {0}}}}, apply(relu, {2, 2, 1}, x))
     local tanh = L.Conv2D{1, 1, activation = "tanh", use_bias = false, kernel_initializer = "ones"}
-    local function th(v) return (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1) end   -- math.tanh is gone in Lua 5.4
+    local function th(v) return (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1) end   -- Lua 5.3 dropped math.tanh
     assert_close({{{{th(1)}, {th(-2)}}, {{th(3)}, {th(-4)}}}}, apply(tanh, {2, 2, 1}, x))
   end)
 

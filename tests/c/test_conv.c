@@ -642,6 +642,26 @@ static void test_fd_pool(kr_ctx *ctx)
     }
 }
 
+/* max pooling at ties: the first largest cell of a window in row-major order
+** gets the window's dy (TensorFlow's max_pool gradient keeps the first
+** maximum it meets, comparing strictly) */
+static void test_pool_ties(kr_ctx *ctx)
+{
+  static const float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  static const float g1[9] = {1, 1, 0, 1, 1, 0, 0, 0, 0};
+  gcase c;
+  gu_begin(&c, ctx, "max_pool2d 2x2 stride 1, all equal", KR_OP_MAX_POOL2D);
+  kr_node *x = var_data(&c, S(1, 3, 3, 1), ones);
+  fd_expect_grads(&c, op1(&c, KR_OP_MAX_POOL2D, x, AT(.i = {2, 2, 1, 1, 0, 0, 0, 0})), (const float *const[]){g1});
+  gu_end(&c);
+  static const float x2[8] = {0, 2, 2, 2, 2, 1, 2, 2};
+  static const float g2[8] = {0, 1, 1, 0, 0, 0, 0, 0};
+  gu_begin(&c, ctx, "max_pool2d 2x2 stride 2, ties in both windows", KR_OP_MAX_POOL2D);
+  x = var_data(&c, S(1, 2, 4, 1), x2);
+  fd_expect_grads(&c, op1(&c, KR_OP_MAX_POOL2D, x, AT(.i = {2, 2, 2, 2, 0, 0, 0, 0})), (const float *const[]){g2});
+  gu_end(&c);
+}
+
 static void test_fd_shape_ops(kr_ctx *ctx)
 {
   static const struct {
@@ -1046,6 +1066,7 @@ int main(void)
   test_threads(ctx);
   test_fd_conv(ctx);
   test_fd_pool(ctx);
+  test_pool_ties(ctx);
   test_fd_shape_ops(ctx);
   test_spatial_dropout(ctx);
   test_pool_modes(ctx);

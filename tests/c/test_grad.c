@@ -1170,6 +1170,69 @@ static void test_alloc_sweep(void)
   kr_ctx_free(ctx);
 }
 
+/* ---- ties and kinks: the gradient at the point itself, as TensorFlow has it ----
+** maximum / minimum (_MaximumMinimumGrad): x gets dy where x >= y (<= for
+** minimum), y the rest; relu (ReluGrad): dy where x > 0; abs: dy * sign(x),
+** 0 at 0; clip (K.clip is tf.clip_by_value, a minimum then a maximum): dy at
+** both bounds; hard_sigmoid (Keras: clip_by_value(0.2 x + 0.5, 0, 1)): 0.2 at
+** x = +-2.5, where the clip sits on its bounds; max / min over an axis
+** (_MinOrMaxGrad): dy split evenly among the equal extremes; Keras's
+** ThresholdedReLU (x * cast(x > theta)): 0 at theta. */
+
+static void tie1(kr_ctx *ctx, const char *name, int op, const kr_attr *at, int n, const float *x, const float *want)
+{
+  gcase c;
+  gu_begin(&c, ctx, name, op);
+  kr_node *v = var_data(&c, S(n), x);
+  fd_expect_grads(&c, op1(&c, op, v, at), (const float *const[]){want});
+  gu_end(&c);
+}
+
+static void test_ties(kr_ctx *ctx)
+{
+  static const float x[5] = {1, 2, 3, -0.5f, 0}, y[5] = {1, 0, 3, -0.5f, 1};
+  static const float gmax_x[5] = {1, 1, 1, 1, 0}, gmax_y[5] = {0, 0, 0, 0, 1};
+  static const float gmin_x[5] = {1, 0, 1, 1, 1}, gmin_y[5] = {0, 1, 0, 0, 0};
+  for (int k = 0; k < 2; k++) {
+    int op = k ? KR_OP_MINIMUM : KR_OP_MAXIMUM;
+    gcase c;
+    gu_begin(&c, ctx, k ? "minimum at ties" : "maximum at ties", op);
+    kr_node *a = var_data(&c, S(5), x), *b = var_data(&c, S(5), y);
+    fd_expect_grads(&c, op2(&c, op, a, b, NULL), (const float *const[]){k ? gmin_x : gmax_x, k ? gmin_y : gmax_y});
+    gu_end(&c);
+  }
+  /* broadcast: a scalar y tied with some of x gets dy only from the others */
+  {
+    static const float xb[4] = {1, 2, 1, 0}, yb[1] = {1}, gx[4] = {1, 1, 1, 0}, gy[1] = {1};
+    gcase c;
+    gu_begin(&c, ctx, "maximum at ties, y broadcast", KR_OP_MAXIMUM);
+    kr_node *a = var_data(&c, S(4), xb), *b = var_data(&c, S(1), yb);
+    fd_expect_grads(&c, op2(&c, KR_OP_MAXIMUM, a, b, NULL), (const float *const[]){gx, gy});
+    gu_end(&c);
+  }
+  tie1(ctx, "relu at 0", KR_OP_RELU, NULL, 3, (const float[]){-1, 0, 2}, (const float[]){0, 0, 1});
+  tie1(ctx, "abs at 0", KR_OP_ABS, NULL, 3, (const float[]){-2, 0, 3}, (const float[]){-1, 0, 1});
+  tie1(ctx, "clip at its bounds", KR_OP_CLIP, AT(.f = {-1, 1}), 5, (const float[]){-2, -1, 0, 1, 2},
+       (const float[]){0, 1, 1, 1, 0});
+  tie1(ctx, "hard_sigmoid at +-2.5", KR_OP_HARD_SIGMOID, NULL, 5, (const float[]){-3, -2.5f, 0, 2.5f, 3},
+       (const float[]){0, 0.2f, 0.2f, 0.2f, 0});
+  tie1(ctx, "thresholded_relu at theta", KR_OP_THRESHOLDED_RELU, AT(.f = {1}), 3, (const float[]){0.5f, 1, 1.5f},
+       (const float[]){0, 0, 1});
+  /* max / min over axis 1 of (3, 3): a row with two equal extremes, one all equal, one without a tie */
+  static const float m[9] = {1, 3, 3, 2, 2, 2, -1, 0, 5};
+  static const float gmax[9] = {0, 0.5f, 0.5f, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f, 0, 0, 1};
+  static const float m2[9] = {-3, 1, -3, 2, 2, 2, -1, 0, 5};
+  static const float gmin[9] = {0.5f, 0, 0.5f, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f, 1, 0, 0};
+  for (int k = 0; k < 2; k++) {
+    int op = k ? KR_OP_MIN : KR_OP_MAX;
+    gcase c;
+    gu_begin(&c, ctx, k ? "min over an axis at ties" : "max over an axis at ties", op);
+    kr_node *v = var_data(&c, S(3, 3), k ? m2 : m);
+    fd_expect_grads(&c, op1(&c, op, v, AT(.i = {2, 0})), (const float *const[]){k ? gmin : gmax});
+    gu_end(&c);
+  }
+}
+
 int main(void)
 {
   kr_ctx *ctx = kr_ctx_new();
@@ -1188,6 +1251,7 @@ int main(void)
   test_batchnorm_forward(ctx);
   test_accumulation(ctx);
   test_no_gradient(ctx);
+  test_ties(ctx);
   test_coverage();
   test_forward(ctx);
   test_errors(ctx);

@@ -116,10 +116,10 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 0
 FUZZ_FLAGS    = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRC      = tests/fuzz/fuzz_model_file.c src/io/model_file.c src/ctx.c src/blas.c src/tensor.c
+FUZZ_SRC      = tests/fuzz/fuzz_model_file.c src/io/model_file.c src/io/atomic.c src/ctx.c src/blas.c src/tensor.c
 
 .PHONY: fuzz
-$(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/kr.h src/ctx_impl.h
+$(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/io/atomic.h src/kr.h src/ctx_impl.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRC) -lopenblas -lz -lm -lpthread -ldl
 

@@ -89,6 +89,43 @@ int kr_atomic_commit(kr_ctx *ctx, const char *path, const char *tmp)
   return KR_OK;
 }
 
+FILE *kr_atomic_fopen(kr_ctx *ctx, const char *path, char **tmp)
+{
+  int fd = kr_atomic_create(ctx, path, tmp);
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    int e = errno;
+    close(fd);
+    kr_atomic_abort(*tmp);
+    kr_free(ctx, *tmp);
+    *tmp = NULL;
+    kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
+  }
+  return f;
+}
+
+int kr_atomic_fclose(kr_ctx *ctx, const char *path, char **tmp, FILE *f, int ok)
+{
+  int e = errno;
+  if (fflush(f) != 0 && ok) {
+    ok = 0;
+    e = errno;
+  }
+  if (fclose(f) != 0 && ok) {
+    ok = 0;
+    e = errno;
+  }
+  int st = ok ? kr_atomic_commit(ctx, path, *tmp) : KR_EIO;
+  if (!ok) {
+    kr_atomic_abort(*tmp);
+    kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
+  }
+  kr_free(ctx, *tmp);
+  *tmp = NULL;
+  return st;
+}
+
 void kr_atomic_abort(const char *tmp)
 {
   if (tmp) unlink(tmp);

@@ -12,12 +12,17 @@
 **   close it, then  kr_atomic_commit(ctx, path, tmp)  or  kr_atomic_abort(tmp)
 **   kr_free(ctx, tmp);
 **
+** or, through stdio: f = kr_atomic_fopen(ctx, path, &tmp); fwrite...;
+** kr_atomic_fclose(ctx, path, &tmp, f, all_writes_ok).
+**
 ** Messages start with "save: 'path'".
 */
 #ifndef KR_IO_ATOMIC_H
 #define KR_IO_ATOMIC_H
 
 #include "kr.h"
+
+#include <stdio.h>
 
 /* Create a new empty temporary file next to path, open for writing (O_CLOEXEC).
 ** Returns its descriptor and sets *tmp to its name (kr_malloc'd; the caller
@@ -32,6 +37,16 @@ int kr_atomic_write(int fd, const void *buf, size_t n);
 ** rename it over path, fsync path's directory. KR_OK, or an error code with
 ** a message; on an error tmp is removed and path is untouched. */
 int kr_atomic_commit(kr_ctx *ctx, const char *path, const char *tmp);
+
+/* The same for a writer through stdio: kr_atomic_create, then fdopen "wb".
+** NULL (nothing left behind) with a message, or the stream with *tmp set. */
+FILE *kr_atomic_fopen(kr_ctx *ctx, const char *path, char **tmp);
+
+/* Finish a save through kr_atomic_fopen's stream: ok says whether every
+** write succeeded (errno from the failing one). Flushes and closes f, then
+** commits, or on any failure removes the temporary file and fails with
+** "save: 'path': cannot write (why)". Frees *tmp and sets it to NULL. */
+int kr_atomic_fclose(kr_ctx *ctx, const char *path, char **tmp, FILE *f, int ok);
 
 /* Give up a save: remove tmp (NULL is allowed). */
 void kr_atomic_abort(const char *tmp);

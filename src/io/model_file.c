@@ -397,30 +397,9 @@ int kr_model_file_save(kr_ctx *ctx, const char *path, const char *json, size_t j
   int st = check_inputs(ctx, path, nt, names, t);
   if (st != KR_OK) return st;
   char *tmp;
-  int fd = kr_atomic_create(ctx, path, &tmp);
-  if (fd < 0) return kr_errcode(ctx);
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    int e = errno;
-    close(fd);
-    kr_atomic_abort(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
+  FILE *f = kr_atomic_fopen(ctx, path, &tmp);
+  if (!f) return kr_errcode(ctx);
   sink s = {f, NULL, 0, 0, crc32(0L, Z_NULL, 0), 1};
   emit_all(&s, json, jl, nt, names, t);
-  int ok = s.ok && fflush(f) == 0;
-  int e = errno;
-  if (fclose(f) != 0 && ok) {
-    ok = 0;
-    e = errno;
-  }
-  if (!ok) {
-    kr_atomic_abort(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
-  st = kr_atomic_commit(ctx, path, tmp);
-  kr_free(ctx, tmp);
-  return st;
+  return kr_atomic_fclose(ctx, path, &tmp, f, s.ok);
 }

@@ -521,28 +521,8 @@ int kr_npy_save(kr_ctx *ctx, const kr_tensor *t, const char *path)
 
   /* a temporary file next to path, renamed over it when complete */
   char *tmp;
-  int fd = kr_atomic_create(ctx, path, &tmp);
-  if (fd < 0) return kr_errcode(ctx);
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    int e = errno;
-    close(fd);
-    kr_atomic_abort(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
-  int ok = fwrite(head, 1, 10 + hlen, f) == 10 + hlen && write_all(f, t) && fflush(f) == 0;
-  int e = errno;
-  if (fclose(f) != 0 && ok) {
-    ok = 0;
-    e = errno;
-  }
-  if (!ok) {
-    kr_atomic_abort(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
-  int st = kr_atomic_commit(ctx, path, tmp);
-  kr_free(ctx, tmp);
-  return st;
+  FILE *f = kr_atomic_fopen(ctx, path, &tmp);
+  if (!f) return kr_errcode(ctx);
+  int ok = fwrite(head, 1, 10 + hlen, f) == 10 + hlen && write_all(f, t);
+  return kr_atomic_fclose(ctx, path, &tmp, f, ok);
 }

@@ -173,7 +173,7 @@ static int fd_check_outputs(gcase *c, int n, kr_node *const *outs, kr_node *cons
 /* At a tie or a kink the finite difference means nothing: the gradient there
 ** is a convention, pinned to what TensorFlow's rule gives (the values in
 ** want[v], d sum(out) / d var v, i.e. R = 1). Returns the checks failed. */
-static int fd_expect_grads(gcase *c, kr_node *out, const float *const *want)
+static inline int fd_expect_grads(gcase *c, kr_node *out, const float *const *want)
 {
   int failed_before = check_failed;
   if (c->broken || !out || c->nvar == 0) {

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Runs every test of lkeras and ends with one line "N passed, M failed".
+# Runs every test of lkeras and ends with one line "N passed, M failed, K skipped"
+# (skipped: busted's pending tests, "# SKIP" in TAP, and the parts a C test
+# reports with check_skip; they are not counted as passed).
 #   1. C tests (tests/c/test_*.c: engine, gradient checks, IO, optimizers)
 #   2. busted specs (tests/*_spec.lua) against build/keras.so from stock lua5.4
 #   3. the same C tests and specs again, built with ASan + UBSan
@@ -10,6 +12,7 @@ cd "$(dirname "$0")/.."
 B=build
 passed=0
 failed=0
+skipped=0
 log=$B/test-log.txt
 mkdir -p $B
 : > $log
@@ -17,16 +20,19 @@ mkdir -p $B
 count_c() {   # program, label
   out=$("$@" 2>&1); rc=$?
   echo "$out" >> $log
-  line=$(echo "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)
+  line=$(echo "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' | tail -1)
   if [ -z "$line" ]; then
     echo "FAIL $1 (crashed or printed no result, exit $rc)"; echo "$out" | tail -20
     failed=$((failed + 1)); return
   fi
   p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-  f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed/\1/')
+  f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+  s=0
+  case "$line" in *skipped) s=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/') ;; esac
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$out" | tail -20; fi
-  passed=$((passed + p)); failed=$((failed + f))
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   echo "$line"
+  [ "$s" -ne 0 ] && echo "$out" | grep ': skipped: '
   [ "$f" -ne 0 ] && echo "$out" | grep -v ' passed, ' | tail -30
 }
 
@@ -34,15 +40,18 @@ count_busted() {   # label, runner...
   label=$1; shift
   out=$("$@" -o TAP tests 2>&1); rc=$?
   echo "$out" >> $log
-  p=$(echo "$out" | grep -c '^ok ')
+  # a pending test is "ok N - # SKIP ..." in TAP: skipped, not passed
+  s=$(echo "$out" | grep -cE '^ok [0-9]+ - # SKIP')
+  p=$(( $(echo "$out" | grep -c '^ok ') - s ))
   f=$(echo "$out" | grep -c '^not ok ')
-  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
     echo "FAIL $label: busted ran no test (exit $rc)"; echo "$out" | tail -20
     failed=$((failed + 1)); return
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$out" | tail -20; fi
-  passed=$((passed + p)); failed=$((failed + f))
-  echo "$label: $p passed, $f failed"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  echo "$label: $p passed, $f failed, $s skipped"
+  [ "$s" -ne 0 ] && echo "$out" | grep -E '^ok [0-9]+ - # SKIP' | head -20
   [ "$f" -ne 0 ] && echo "$out" | grep -A12 '^not ok ' | head -150
 }
 
@@ -84,5 +93,5 @@ for f in scripts/examples/*.lua; do
   fi
 done
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

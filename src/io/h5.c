@@ -5,9 +5,10 @@
 ** strings), float32 datasets, a scalar int64 dataset. The layout itself
 ** (model_config, model_weights/<layer>/<weight>, ...) is decided in Lua.
 **
-** Files are created under a temporary name next to the target and renamed
-** over it by kr_h5_commit after fsync, so a killed save leaves the previous
-** file intact. Files are created with the HDF5 1.8 object format so that
+** A file being written is built in memory (libhdf5's core driver); kr_h5_commit
+** writes its image through the atomic write of io/atomic.c (a temporary file
+** next to the target, fsync, rename, fsync of the folder), so a killed or
+** failed save leaves the previous file intact. Files are created with the HDF5 1.8 object format so that
 ** attributes above 64 KiB (large model_config texts) go to dense storage;
 ** h5py and every libhdf5 since 1.8 read them.
 **
@@ -21,11 +22,13 @@
 ** the native format.
 */
 #include "model_file.h"
+#include "atomic.h"
 
 #include <hdf5.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,7 @@ struct kr_h5 {
   int committed;
   char *path;          /* the target */
   char *tmp;           /* writing: the temporary file */
+  int fd;              /* writing: tmp, open until the commit (else -1) */
 };
 
 /* ---- messages ---- */
@@ -81,6 +85,7 @@ static kr_h5 *new_handle(kr_ctx *ctx, const char *path)
   if (!h) return NULL;
   h->ctx = ctx;
   h->file = -1;
+  h->fd = -1;
   h->path = copy_str(ctx, path, strlen(path));
   if (!h->path) {
     kr_free(ctx, h);
@@ -94,7 +99,9 @@ void kr_h5_free(kr_h5 *h)
   if (!h) return;
   if (h->file >= 0) H5Fclose(h->file);
   h->file = -1;
-  if (h->writing && !h->committed && h->tmp) unlink(h->tmp);
+  if (h->fd >= 0) close(h->fd);
+  h->fd = -1;
+  if (h->writing && !h->committed) kr_atomic_abort(h->tmp);
   kr_free(h->ctx, h->tmp);
   kr_free(h->ctx, h->path);
   kr_free(h->ctx, h);
@@ -105,29 +112,22 @@ kr_h5 *kr_h5_create(kr_ctx *ctx, const char *path)
   kr_h5 *h = new_handle(ctx, path);
   if (!h) return NULL;
   h->writing = 1;
-  size_t plen = strlen(path);
-  h->tmp = kr_malloc(ctx, plen + 48);
-  if (!h->tmp) {
+  /* claim the temporary file now (so that a folder that cannot take it is
+  ** an error here); libhdf5 builds the file in memory (the core driver, no
+  ** backing store) and kr_h5_commit writes its image there. libhdf5 never
+  ** writes to disk itself: a write that fails (disk full, a size limit)
+  ** would leave its file open in a state that crashes the library's exit
+  ** handler. */
+  h->fd = kr_atomic_create(ctx, path, &h->tmp);
+  if (h->fd < 0) {
     kr_h5_free(h);
     return NULL;
   }
-  /* claim a fresh name with O_EXCL, then let libhdf5 truncate it */
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    snprintf(h->tmp, plen + 48, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
-    fd = open(h->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    kr_fail(ctx, KR_EIO, "save: '%s': cannot create the temporary file '%s' (%s)", path, h->tmp, strerror(errno));
-    kr_free(ctx, h->tmp);
-    h->tmp = NULL;
-    kr_h5_free(h);
-    return NULL;
-  }
-  close(fd);
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl >= 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  if (fapl >= 0) {
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
+  }
   h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
   if (fapl >= 0) H5Pclose(fapl);
   if (h->file < 0) {
@@ -163,41 +163,84 @@ kr_h5 *kr_h5_open(kr_ctx *ctx, const char *path)
   return h;
 }
 
-static void sync_dir(const char *path)
+/* ---- the superblock of a file image ----
+** libhdf5 1.10 clears the "open for writing" flag of a version 2/3
+** superblock in the image H5Fget_file_image returns but leaves the checksum
+** computed with the flag set, so the image does not open. We recompute it:
+** Jenkins' lookup3 ("hashlittle", initial value 0) over the superblock's
+** 12 + 4 * sizeof(offsets) bytes, stored little-endian after them. */
+
+#define ROT32(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+
+static uint32_t lookup3(const unsigned char *k, size_t len)
 {
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  if (!slash) {
-    strcpy(dir, ".");
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0) n = 1;
-    if (n >= sizeof dir) return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
+  uint32_t a, b, c;
+  a = b = c = 0xdeadbeefu + (uint32_t)len;
+  while (len > 12) {
+    a += (uint32_t)k[0] | (uint32_t)k[1] << 8 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 24;
+    b += (uint32_t)k[4] | (uint32_t)k[5] << 8 | (uint32_t)k[6] << 16 | (uint32_t)k[7] << 24;
+    c += (uint32_t)k[8] | (uint32_t)k[9] << 8 | (uint32_t)k[10] << 16 | (uint32_t)k[11] << 24;
+    a -= c; a ^= ROT32(c, 4); c += b;
+    b -= a; b ^= ROT32(a, 6); a += c;
+    c -= b; c ^= ROT32(b, 8); b += a;
+    a -= c; a ^= ROT32(c, 16); c += b;
+    b -= a; b ^= ROT32(a, 19); a += c;
+    c -= b; c ^= ROT32(b, 4); b += a;
+    len -= 12;
+    k += 12;
   }
-  int fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
+  if (len == 0) return c;
+  unsigned char r[12] = {0};
+  memcpy(r, k, len);
+  a += (uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24;
+  b += (uint32_t)r[4] | (uint32_t)r[5] << 8 | (uint32_t)r[6] << 16 | (uint32_t)r[7] << 24;
+  c += (uint32_t)r[8] | (uint32_t)r[9] << 8 | (uint32_t)r[10] << 16 | (uint32_t)r[11] << 24;
+  c ^= b; c -= ROT32(b, 14);
+  a ^= c; a -= ROT32(c, 11);
+  b ^= a; b -= ROT32(a, 25);
+  c ^= b; c -= ROT32(b, 16);
+  a ^= c; a -= ROT32(c, 4);
+  b ^= a; b -= ROT32(a, 14);
+  c ^= b; c -= ROT32(b, 24);
+  return c;
+}
+
+static void fix_superblock_checksum(unsigned char *img, size_t n)
+{
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (n < 12 || memcmp(img, sig, 8) != 0 || (img[8] != 2 && img[8] != 3)) return;
+  size_t len = 12 + 4 * (size_t)img[9];
+  if (img[9] > 8 || len + 4 > n) return;
+  uint32_t sum = lookup3(img, len);
+  for (int i = 0; i < 4; i++) img[len + (size_t)i] = (unsigned char)(sum >> (8 * i));
 }
 
 int kr_h5_commit(kr_h5 *h)
 {
   if (!h->writing || h->file < 0) return kr_fail(h->ctx, KR_EARG, "'%s' (HDF5): the file is not open for writing", h->path);
+  /* the file's image, out of libhdf5's memory into the temporary file */
+  ssize_t n = H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(h->file, NULL, 0);
+  unsigned char *img = n > 0 ? kr_malloc(h->ctx, (size_t)n) : NULL;
+  if (n <= 0 || !img || H5Fget_file_image(h->file, img, (size_t)n) != n) {
+    int code = n > 0 && !img ? kr_errcode(h->ctx) : fail(h, KR_EIO, "cannot write the file%s", "");
+    kr_free(h->ctx, img);
+    return code;
+  }
+  fix_superblock_checksum(img, (size_t)n);
   herr_t r = H5Fclose(h->file);
   h->file = -1;
-  if (r < 0) return fail(h, KR_EIO, "cannot write the file%s", "");
-  int fd = open(h->tmp, O_RDONLY | O_CLOEXEC);
-  int ok = fd >= 0 && fsync(fd) == 0;
+  int ok = r >= 0 && kr_atomic_write(h->fd, img, (size_t)n) == 0;
   int e = errno;
-  if (fd >= 0) close(fd);
+  kr_free(h->ctx, img);
+  if (r < 0) return fail(h, KR_EIO, "cannot write the file%s", "");
+  if (close(h->fd) != 0 && ok) {
+    ok = 0;
+    e = errno;
+  }
+  h->fd = -1;
   if (!ok) return kr_fail(h->ctx, KR_EIO, "save: '%s': cannot write (%s)", h->path, strerror(e));
-  if (rename(h->tmp, h->path) != 0)
-    return kr_fail(h->ctx, KR_EIO, "save: '%s': cannot replace it with '%s' (%s)", h->path, h->tmp, strerror(errno));
+  if (kr_atomic_commit(h->ctx, h->path, h->tmp) != KR_OK) return kr_errcode(h->ctx);
   h->committed = 1;
-  sync_dir(h->path);
   return KR_OK;
 }
 

@@ -8,6 +8,7 @@
 ** multiplies dimensions with overflow checks.
 */
 #include "model_file.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -390,76 +391,15 @@ int kr_model_file_encode(kr_ctx *ctx, const char *json, size_t jl, int nt, const
   return KR_OK;
 }
 
-/* fsync the directory holding path, so that the rename itself is durable */
-static void sync_dir(const char *path)
-{
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  if (!slash) {
-    strcpy(dir, ".");
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0) n = 1;
-    if (n >= sizeof dir) return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  int fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-}
-
 int kr_model_file_save(kr_ctx *ctx, const char *path, const char *json, size_t jl, int nt,
                        const char *const *names, const kr_tensor *const *t)
 {
   int st = check_inputs(ctx, path, nt, names, t);
   if (st != KR_OK) return st;
-  size_t plen = strlen(path);
-  char *tmp = kr_malloc(ctx, plen + 48);
-  if (!tmp) return KR_EMEM;
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    snprintf(tmp, plen + 48, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    int e = errno;
-    kr_fail(ctx, KR_EIO, "save: '%s': cannot create the temporary file '%s' (%s)", path, tmp, strerror(e));
-    kr_free(ctx, tmp);
-    return KR_EIO;
-  }
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    int e = errno;
-    close(fd);
-    unlink(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
+  char *tmp;
+  FILE *f = kr_atomic_fopen(ctx, path, &tmp);
+  if (!f) return kr_errcode(ctx);
   sink s = {f, NULL, 0, 0, crc32(0L, Z_NULL, 0), 1};
   emit_all(&s, json, jl, nt, names, t);
-  int ok = s.ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-  int e = errno;
-  if (fclose(f) != 0 && ok) {
-    ok = 0;
-    e = errno;
-  }
-  if (!ok) {
-    unlink(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
-  if (rename(tmp, path) != 0) {
-    e = errno;
-    unlink(tmp);
-    kr_fail(ctx, KR_EIO, "save: '%s': cannot replace it with '%s' (%s)", path, tmp, strerror(e));
-    kr_free(ctx, tmp);
-    return KR_EIO;
-  }
-  kr_free(ctx, tmp);
-  sync_dir(path);
-  return KR_OK;
+  return kr_atomic_fclose(ctx, path, &tmp, f, s.ok);
 }

@@ -10,6 +10,7 @@
 ** the tensor is allocated, and data is read in small chunks.
 */
 #include "io.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -519,48 +520,9 @@ int kr_npy_save(kr_ctx *ctx, const kr_tensor *t, const char *path)
   head[10 + hlen - 1] = '\n';
 
   /* a temporary file next to path, renamed over it when complete */
-  size_t plen = strlen(path);
-  char *tmp = kr_malloc(ctx, plen + 48);
-  if (!tmp) return kr_errcode(ctx);
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    snprintf(tmp, plen + 48, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    int e = errno;
-    kr_fail(ctx, KR_EIO, "save: '%s': cannot create the temporary file '%s' (%s)", path, tmp, strerror(e));
-    kr_free(ctx, tmp);
-    return KR_EIO;
-  }
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    int e = errno;
-    close(fd);
-    unlink(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
-  int ok = fwrite(head, 1, 10 + hlen, f) == 10 + hlen && write_all(f, t) && fflush(f) == 0 &&
-           fsync(fileno(f)) == 0;
-  int e = errno;
-  if (fclose(f) != 0 && ok) {
-    ok = 0;
-    e = errno;
-  }
-  if (ok && rename(tmp, path) != 0) {
-    e = errno;
-    unlink(tmp);
-    kr_fail(ctx, KR_EIO, "save: '%s': cannot replace it with '%s' (%s)", path, tmp, strerror(e));
-    kr_free(ctx, tmp);
-    return KR_EIO;
-  }
-  if (!ok) {
-    unlink(tmp);
-    kr_free(ctx, tmp);
-    return kr_fail(ctx, KR_EIO, "save: '%s': cannot write (%s)", path, strerror(e));
-  }
-  kr_free(ctx, tmp);
-  return KR_OK;
+  char *tmp;
+  FILE *f = kr_atomic_fopen(ctx, path, &tmp);
+  if (!f) return kr_errcode(ctx);
+  int ok = fwrite(head, 1, 10 + hlen, f) == 10 + hlen && write_all(f, t);
+  return kr_atomic_fclose(ctx, path, &tmp, f, ok);
 }

@@ -205,7 +205,9 @@ int kr_k_relu_grad(const kr_exec *e)
 }
 GRAD2(kr_k_sigmoid_grad, dy * v * (1.0f - v))
 GRAD2(kr_k_tanh_grad, dy * (1.0f - v * v))
-GRAD2(kr_k_hard_sigmoid_grad, (v > -2.5f && v < 2.5f) ? 0.2f * dy : 0.0f)
+/* (dy, x): 0.2 dy on [-2.5, 2.5], bounds included: Keras clips 0.2 x + 0.5 with
+** tf.clip_by_value, whose gradient passes at the bounds */
+GRAD2(kr_k_hard_sigmoid_grad, (v >= -2.5f && v <= 2.5f) ? 0.2f * dy : 0.0f)
 GRAD2(kr_k_elu_grad, v > 0 ? dy : dy * f0 * expf(v))
 GRAD2(kr_k_selu_grad, (float)SELU_SCALE * (v > 0 ? dy : dy * (float)SELU_ALPHA * expf(v)))
 GRAD2(kr_k_clip_grad, (v >= f0 && v <= f1) ? dy : 0.0f)

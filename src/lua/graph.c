@@ -224,11 +224,7 @@ static int n_index(lua_State *L)
       return 1;
     }
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
+  return lk_index_method(L);
 }
 
 /* the node's inputs, as nodes */

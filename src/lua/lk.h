@@ -19,6 +19,9 @@
 
 kr_ctx *lk_ctx(lua_State *L);
 int lk_raise(lua_State *L, kr_ctx *ctx);
+/* the end of an __index(obj, key) of userdata: pushes methods[key], methods
+** being the "methods" table of obj's metatable; returns 1 */
+int lk_index_method(lua_State *L);
 
 /* tensors */
 kr_tensor **lk_newtensorslot(lua_State *L);           /* userdata with *slot = NULL */

@@ -100,39 +100,32 @@ static int core_fail_alloc(lua_State *L)
   return 0;
 }
 
+/* t[k] = v for the table on top */
+static void set_string(lua_State *L, const char *k, const char *v)
+{
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
 /* keras.backend.blas_info(): OpenBLAS's kernels, how they were chosen, the CPU */
 static int core_blas_info(lua_State *L)
 {
   const kr_blas_info *b = kr_blas_init();
   lua_createtable(L, 0, 11);
-  lua_pushstring(L, b->core);
-  lua_setfield(L, -2, "core");
-  lua_pushstring(L, b->chosen_by);
-  lua_setfield(L, -2, "chosen_by");
-  lua_pushstring(L, b->openblas_core);
-  lua_setfield(L, -2, "openblas_core");
-  lua_pushstring(L, b->detail);
-  lua_setfield(L, -2, "detail");
-  if (b->warning[0]) {
-    lua_pushstring(L, b->warning);
-    lua_setfield(L, -2, "warning");
-  }
+  set_string(L, "core", b->core);
+  set_string(L, "chosen_by", b->chosen_by);
+  set_string(L, "openblas_core", b->openblas_core);
+  set_string(L, "detail", b->detail);
+  if (b->warning[0]) set_string(L, "warning", b->warning);
   lua_pushboolean(L, b->checked);
   lua_setfield(L, -2, "checked");
   lua_pushinteger(L, kr_blas_threads());
   lua_setfield(L, -2, "threads");
-  lua_pushstring(L, b->cpu_model);
-  lua_setfield(L, -2, "cpu");
-  if (b->rejected[0]) {
-    lua_pushstring(L, b->rejected);
-    lua_setfield(L, -2, "rejected");
-  }
-  lua_pushstring(L, b->cpu_features);
-  lua_setfield(L, -2, "cpu_features");
-  lua_pushstring(L, b->cpu_level);
-  lua_setfield(L, -2, "cpu_level");
-  lua_pushstring(L, b->config);
-  lua_setfield(L, -2, "config");
+  set_string(L, "cpu", b->cpu_model);
+  if (b->rejected[0]) set_string(L, "rejected", b->rejected);
+  set_string(L, "cpu_features", b->cpu_features);
+  set_string(L, "cpu_level", b->cpu_level);
+  set_string(L, "config", b->config);
   return 1;
 }
 

@@ -36,6 +36,16 @@ kr_tensor *lk_testtensor(lua_State *L, int idx)
   return slot ? *slot : NULL;
 }
 
+/* methods: the metatable's "methods" table */
+int lk_index_method(lua_State *L)
+{
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
 kr_tensor *lk_checktensor(lua_State *L, int idx)
 {
   kr_tensor **slot = luaL_checkudata(L, idx, LK_TENSOR);
@@ -524,12 +534,7 @@ static int t_index(lua_State *L)
       return 1;
     }
   }
-  /* methods: the metatable's "methods" table */
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
+  return lk_index_method(L);
 }
 
 static int t_newindex(lua_State *L)

@@ -41,7 +41,7 @@ fail:
 }
 
 /* the first value of a node, NaN when it cannot be evaluated */
-static double kt_scalar(kr_ctx *ctx, kr_node *n, int training, uint64_t seed)
+static inline double kt_scalar(kr_ctx *ctx, kr_node *n, int training, uint64_t seed)
 {
   kr_tensor *t;
   if (kt_eval_nodes(ctx, 1, &n, training, seed, &t) != KR_OK) return NAN;

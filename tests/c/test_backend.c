@@ -7,8 +7,8 @@
 **     the random ops against their distributions (mean, spread, range) and
 **     drawing anew at every run of a plan, reproducibly after kr_rng_seed;
 **   - finite-difference gradient checks of every differentiable op of the
-**     family (the method and tolerance of test_grad.c: central differences,
-**     h = 1e-2, |analytic - numeric| <= 2e-2 * max(1, |numeric|)), the
+**     family (fd_check.h: central differences with Richardson extrapolation,
+**     |analytic - numeric| <= FD_RTOL * max(1, |numeric|)), the
 **     cumprod gradient also exactly at zeros, and that the gradient helper
 **     cumprod_grad appeared in a checked gradient graph;
 **   - shape errors naming the op, and an allocation-failure sweep over
@@ -20,13 +20,12 @@
 #include "check.h"
 #include "eval_util.h"
 #include "grad_util.h"
+#include "fd_check.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FD_H 1e-2
-#define FD_RTOL 2e-2
 #define SEED 20261207u
 
 static int covered[KR_OP_COUNT];
@@ -51,72 +50,16 @@ static void test_table(void)
   }
 }
 
-static void mark_ops(kr_node *n, kr_node **seen, int *nseen, int cap)
-{
-  for (int i = 0; i < *nseen; i++)
-    if (seen[i] == n) return;
-  if (*nseen < cap) seen[(*nseen)++] = n;
-  in_grad[n->op] = 1;
-  for (int k = 0; k < n->nin; k++) mark_ops(n->in[k], seen, nseen, cap);
-}
+/* ---- the finite-difference check (fd_check.h) ---- */
 
-/* ---- the finite-difference check (as test_grad.c's) ---- */
+static double worst_seen[KR_OP_COUNT];
 
 static void fd_check(gcase *c, kr_node *out)
 {
-  kr_ctx *ctx = c->ctx;
   covered[c->op] = 1;
-  if (c->broken || !out || c->nvar == 0) {
-    CHECK_MSG(0, "%s: no graph to check", c->name);
-    return;
-  }
-  int nd = out->shape.ndim;
-  kr_node *R = cst_u(c, out->shape, -1.0, 1.0);
-  kr_node *prod = R ? op2(c, KR_OP_MUL, out, R, NULL) : NULL;
-  kr_node *loss = prod ? op1(c, KR_OP_SUM, prod, AT(.i = {(1 << nd) - 1, 0})) : NULL;
-  if (!loss) {
-    CHECK_MSG(0, "%s: could not build the loss", c->name);
-    return;
-  }
-  kr_node *g[GU_MAXVAR] = {0};
-  int st = kr_gradients(ctx, loss, c->nvar, c->var, g);
-  CHECK_MSG(st == KR_OK, "%s: kr_gradients: %s", c->name, kr_errmsg(ctx));
-  if (st != KR_OK) return;
-  for (int v = 0; v < c->nvar; v++) gu_keep(c, g[v]);
-  if (c->broken) return;
-  kr_node *seen[512];
-  int nseen = 0;
-  for (int v = 0; v < c->nvar; v++) mark_ops(g[v], seen, &nseen, 512);
-  kr_tensor *ga[GU_MAXVAR] = {0};
-  st = kt_eval_nodes(ctx, c->nvar, g, 0, SEED, ga);
-  CHECK_MSG(st == KR_OK, "%s: evaluating the gradients: %s", c->name, kr_errmsg(ctx));
-  if (st != KR_OK) return;
-  for (int v = 0; v < c->nvar; v++) {
-    float *x = KR_DATA(c->var[v]->value);
-    const float *ana = KR_DATA(ga[v]);
-    int64_t n = kr_tensor_numel(c->var[v]->value);
-    int bad = 0;
-    double worst = 0;
-    for (int64_t j = 0; j < n; j++) {
-      float x0 = x[j], xp = (float)(x0 + FD_H), xm = (float)(x0 - FD_H);
-      x[j] = xp;
-      double lp = kt_scalar(ctx, loss, 0, SEED);
-      x[j] = xm;
-      double lm = kt_scalar(ctx, loss, 0, SEED);
-      x[j] = x0;
-      double num = (lp - lm) / ((double)xp - (double)xm);
-      double err = fabs((double)ana[j] - num), tol = FD_RTOL * fmax(1.0, fabs(num));
-      if (!(err <= tol)) {
-        if (bad++ < 4)
-          fprintf(stderr, "%s: d loss / d input %d [%lld] (x = %.6g): analytic %.7g, numeric %.7g\n", c->name, v,
-                  (long long)j, (double)x0, (double)ana[j], num);
-        worst = isnan(err) ? err : fmax(worst, err);
-      }
-    }
-    CHECK_MSG(bad == 0, "%s: gradient of input %d: %d of %lld elements off (worst error %.3g)", c->name, v, bad,
-              (long long)n, worst);
-    kr_tensor_release(ga[v]);
-  }
+  fd_opts o = {.seed = SEED, .seen = in_grad, .helper = -1};
+  fd_check_outputs(c, 1, &out, NULL, &o);
+  worst_seen[c->op] = fmax(worst_seen[c->op], o.worst);
 }
 
 static void fd_done(gcase *c, kr_node *out)
@@ -546,5 +489,8 @@ int main(void)
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
   kr_ctx_free(ctx);
   test_alloc_sweep();
+  if (getenv("FD_WORST"))
+    for (int i = 0; i < KR_OP_COUNT; i++)
+      if (worst_seen[i] > 0) fprintf(stderr, "worst %-24s %.3g\n", kr_op_name(i), worst_seen[i]);
   return check_report("test_backend");
 }

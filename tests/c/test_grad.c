@@ -10,13 +10,13 @@
 **   - forward values of ops with special definitions against float64;
 **   - error paths, and an allocation-failure sweep over graph + gradients +
 **     plan + run with no leak.
-** Finite differences: central, h = 1e-2 on the float32 data, the quotient
-** taken in double over the step actually stored ((float)(x+h) - (float)(x-h)).
-** Tolerance: |analytic - numeric| <= 2e-2 * max(1, |numeric|). The inputs are
-** O(1) and kept >= 0.1 = 10 h away from kinks and ties, so the truncation error
-** (h^2/6 |f'''|, at most ~1e-2 for x^-2 at x = 0.5) and the float32 rounding
-** of the loss (~1e-6 relative, over 2h: ~1e-4) both stay well inside it, while
-** a wrong rule (a missing factor, a wrong sign, a wrong axis) misses by O(1).
+** Finite differences: fd_check.h (central differences with h = 1e-2 and
+** h/2 combined by Richardson extrapolation, the loss summed in float64 over
+** the step actually stored; |analytic - numeric| <= FD_RTOL * max(1, |numeric|),
+** FD_RTOL = 2e-4, derived there). The inputs are O(1) and kept >= 0.1 = 10 h
+** away from kinks and ties; a rule off by 1% misses by ten times the tolerance
+** or more, a wrong rule (a missing factor, a wrong sign, a wrong axis) by O(1).
+** FD_WORST=1 in the environment prints the worst relative error of each op.
 ** Inputs are unbatched: kr_eval cannot run graphs with a batch axis. Ops that
 ** behave differently in training (dropout, batchnorm, in_train_phase) also
 ** run in a training plan built here with max_batch 1; the engine's generator
@@ -27,13 +27,12 @@
 #include "check.h"
 #include "eval_util.h"
 #include "grad_util.h"
+#include "fd_check.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FD_H 1e-2
-#define FD_RTOL 2e-2
 #define DROP_SEED 20240611u
 
 static int covered[KR_OP_COUNT];   /* a gradient check of this op ran */
@@ -99,91 +98,22 @@ static int eval_nodes(kr_ctx *ctx, int n, kr_node *const *nodes, int training, k
   return kt_eval_nodes(ctx, n, nodes, training, DROP_SEED, out);
 }
 
-static double scalar_value(kr_ctx *ctx, kr_node *n, int training)
-{
-  return kt_scalar(ctx, n, training, DROP_SEED);
-}
-
-/* mark the ops of a graph in in_grad; returns whether `op` is among them */
-static int mark_ops(kr_node *n, int op, kr_node **seen, int *nseen, int cap)
-{
-  for (int i = 0; i < *nseen; i++)
-    if (seen[i] == n) return 0;
-  if (*nseen < cap) seen[(*nseen)++] = n;
-  in_grad[n->op] = 1;
-  int found = n->op == op;
-  for (int k = 0; k < n->nin; k++) found |= mark_ops(n->in[k], op, seen, nseen, cap);
-  return found;
-}
-
 /* ---- the gradient check ---- */
 
 /* d sum(out * R) / d var for every variable of the case, analytic against
-** central differences. helper: an op the gradient graph must contain, or -1. */
-static void gu_check(gcase *c, kr_node *out, int training, int helper)
+** central differences (fd_check.h). helper: an op the gradient graph must
+** contain, or -1. rtol 0: FD_RTOL. */
+static double worst_seen[KR_OP_COUNT];
+
+static void gu_check_tol(gcase *c, kr_node *out, int training, int helper, double rtol)
 {
-  kr_ctx *ctx = c->ctx;
   covered[c->op] = 1;
-  if (c->broken || !out || c->nvar == 0) {
-    CHECK_MSG(0, "%s: no graph to check", c->name);
-    return;
-  }
-  int nd = out->shape.ndim;
-  kr_node *R = cst_u(c, out->shape, -1.0, 1.0);
-  kr_node *prod = R ? op2(c, KR_OP_MUL, out, R, NULL) : NULL;
-  kr_node *loss = prod ? op1(c, KR_OP_SUM, prod, AT(.i = {(1 << nd) - 1, 0})) : NULL;
-  if (!loss) {
-    CHECK_MSG(0, "%s: could not build the loss", c->name);
-    return;
-  }
-  kr_node *g[GU_MAXVAR] = {0};
-  int st = kr_gradients(ctx, loss, c->nvar, c->var, g);
-  CHECK_MSG(st == KR_OK, "%s: kr_gradients: %s", c->name, kr_errmsg(ctx));
-  if (st != KR_OK) return;
-  for (int v = 0; v < c->nvar; v++) gu_keep(c, g[v]);
-  if (c->broken) return;
-
-  kr_node *seen[512];
-  int nseen = 0, found = 0;
-  for (int v = 0; v < c->nvar; v++) {
-    CHECK_MSG(kr_shape_eq(&g[v]->shape, &c->var[v]->shape), "%s: gradient %d has the wrong shape", c->name, v);
-    found |= mark_ops(g[v], helper, seen, &nseen, 512);
-  }
-  if (helper >= 0)
-    CHECK_MSG(found, "%s: the gradient graph has no '%s' node", c->name, kr_op_name(helper));
-
-  kr_tensor *ga[GU_MAXVAR] = {0};
-  st = eval_nodes(ctx, c->nvar, g, training, ga);
-  CHECK_MSG(st == KR_OK, "%s: evaluating the gradients: %s", c->name, kr_errmsg(ctx));
-  if (st != KR_OK) return;
-
-  for (int v = 0; v < c->nvar; v++) {
-    float *x = KR_DATA(c->var[v]->value);
-    const float *ana = KR_DATA(ga[v]);
-    int64_t n = kr_tensor_numel(c->var[v]->value);
-    int bad = 0;
-    double worst = 0;
-    for (int64_t j = 0; j < n; j++) {
-      float x0 = x[j], xp = (float)(x0 + FD_H), xm = (float)(x0 - FD_H);
-      x[j] = xp;
-      double lp = scalar_value(ctx, loss, training);
-      x[j] = xm;
-      double lm = scalar_value(ctx, loss, training);
-      x[j] = x0;
-      double num = (lp - lm) / ((double)xp - (double)xm);
-      double err = fabs((double)ana[j] - num), tol = FD_RTOL * fmax(1.0, fabs(num));
-      if (!(err <= tol)) {
-        if (bad++ < 4)
-          fprintf(stderr, "%s (%s): d loss / d input %d [%lld] (x = %.6g): analytic %.7g, numeric %.7g\n", c->name,
-                  training ? "training" : "inference", v, (long long)j, (double)x0, (double)ana[j], num);
-        worst = isnan(err) ? err : fmax(worst, err);
-      }
-    }
-    CHECK_MSG(bad == 0, "%s: gradient of input %d: %d of %lld elements off (worst error %.3g)", c->name, v, bad,
-              (long long)n, worst);
-    kr_tensor_release(ga[v]);
-  }
+  fd_opts o = {.training = training, .seed = DROP_SEED, .rtol = rtol, .seen = in_grad, .helper = helper};
+  fd_check_outputs(c, 1, &out, NULL, &o);
+  worst_seen[c->op] = fmax(worst_seen[c->op], o.worst);
 }
+
+static void gu_check(gcase *c, kr_node *out, int training, int helper) { gu_check_tol(c, out, training, helper, 0); }
 
 static void gu_done(gcase *c, kr_node *out, int training, int helper)
 {
@@ -1240,6 +1170,69 @@ static void test_alloc_sweep(void)
   kr_ctx_free(ctx);
 }
 
+/* ---- ties and kinks: the gradient at the point itself, as TensorFlow has it ----
+** maximum / minimum (_MaximumMinimumGrad): x gets dy where x >= y (<= for
+** minimum), y the rest; relu (ReluGrad): dy where x > 0; abs: dy * sign(x),
+** 0 at 0; clip (K.clip is tf.clip_by_value, a minimum then a maximum): dy at
+** both bounds; hard_sigmoid (Keras: clip_by_value(0.2 x + 0.5, 0, 1)): 0.2 at
+** x = +-2.5, where the clip sits on its bounds; max / min over an axis
+** (_MinOrMaxGrad): dy split evenly among the equal extremes; Keras's
+** ThresholdedReLU (x * cast(x > theta)): 0 at theta. */
+
+static void tie1(kr_ctx *ctx, const char *name, int op, const kr_attr *at, int n, const float *x, const float *want)
+{
+  gcase c;
+  gu_begin(&c, ctx, name, op);
+  kr_node *v = var_data(&c, S(n), x);
+  fd_expect_grads(&c, op1(&c, op, v, at), (const float *const[]){want});
+  gu_end(&c);
+}
+
+static void test_ties(kr_ctx *ctx)
+{
+  static const float x[5] = {1, 2, 3, -0.5f, 0}, y[5] = {1, 0, 3, -0.5f, 1};
+  static const float gmax_x[5] = {1, 1, 1, 1, 0}, gmax_y[5] = {0, 0, 0, 0, 1};
+  static const float gmin_x[5] = {1, 0, 1, 1, 1}, gmin_y[5] = {0, 1, 0, 0, 0};
+  for (int k = 0; k < 2; k++) {
+    int op = k ? KR_OP_MINIMUM : KR_OP_MAXIMUM;
+    gcase c;
+    gu_begin(&c, ctx, k ? "minimum at ties" : "maximum at ties", op);
+    kr_node *a = var_data(&c, S(5), x), *b = var_data(&c, S(5), y);
+    fd_expect_grads(&c, op2(&c, op, a, b, NULL), (const float *const[]){k ? gmin_x : gmax_x, k ? gmin_y : gmax_y});
+    gu_end(&c);
+  }
+  /* broadcast: a scalar y tied with some of x gets dy only from the others */
+  {
+    static const float xb[4] = {1, 2, 1, 0}, yb[1] = {1}, gx[4] = {1, 1, 1, 0}, gy[1] = {1};
+    gcase c;
+    gu_begin(&c, ctx, "maximum at ties, y broadcast", KR_OP_MAXIMUM);
+    kr_node *a = var_data(&c, S(4), xb), *b = var_data(&c, S(1), yb);
+    fd_expect_grads(&c, op2(&c, KR_OP_MAXIMUM, a, b, NULL), (const float *const[]){gx, gy});
+    gu_end(&c);
+  }
+  tie1(ctx, "relu at 0", KR_OP_RELU, NULL, 3, (const float[]){-1, 0, 2}, (const float[]){0, 0, 1});
+  tie1(ctx, "abs at 0", KR_OP_ABS, NULL, 3, (const float[]){-2, 0, 3}, (const float[]){-1, 0, 1});
+  tie1(ctx, "clip at its bounds", KR_OP_CLIP, AT(.f = {-1, 1}), 5, (const float[]){-2, -1, 0, 1, 2},
+       (const float[]){0, 1, 1, 1, 0});
+  tie1(ctx, "hard_sigmoid at +-2.5", KR_OP_HARD_SIGMOID, NULL, 5, (const float[]){-3, -2.5f, 0, 2.5f, 3},
+       (const float[]){0, 0.2f, 0.2f, 0.2f, 0});
+  tie1(ctx, "thresholded_relu at theta", KR_OP_THRESHOLDED_RELU, AT(.f = {1}), 3, (const float[]){0.5f, 1, 1.5f},
+       (const float[]){0, 0, 1});
+  /* max / min over axis 1 of (3, 3): a row with two equal extremes, one all equal, one without a tie */
+  static const float m[9] = {1, 3, 3, 2, 2, 2, -1, 0, 5};
+  static const float gmax[9] = {0, 0.5f, 0.5f, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f, 0, 0, 1};
+  static const float m2[9] = {-3, 1, -3, 2, 2, 2, -1, 0, 5};
+  static const float gmin[9] = {0.5f, 0, 0.5f, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f, 1, 0, 0};
+  for (int k = 0; k < 2; k++) {
+    int op = k ? KR_OP_MIN : KR_OP_MAX;
+    gcase c;
+    gu_begin(&c, ctx, k ? "min over an axis at ties" : "max over an axis at ties", op);
+    kr_node *v = var_data(&c, S(3, 3), k ? m2 : m);
+    fd_expect_grads(&c, op1(&c, op, v, AT(.i = {2, 0})), (const float *const[]){k ? gmin : gmax});
+    gu_end(&c);
+  }
+}
+
 int main(void)
 {
   kr_ctx *ctx = kr_ctx_new();
@@ -1258,11 +1251,15 @@ int main(void)
   test_batchnorm_forward(ctx);
   test_accumulation(ctx);
   test_no_gradient(ctx);
+  test_ties(ctx);
   test_coverage();
   test_forward(ctx);
   test_errors(ctx);
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
   kr_ctx_free(ctx);
   test_alloc_sweep();
+  if (getenv("FD_WORST"))
+    for (int i = 0; i < KR_OP_COUNT; i++)
+      if (worst_seen[i] > 0) fprintf(stderr, "worst %-24s %.3g\n", kr_op_name(i), worst_seen[i]);
   return check_report("test_grad");
 }

@@ -4,19 +4,26 @@
 ** writes them), IDX plain and gzip, CSV; and hostile files: every truncated
 ** prefix, huge or overflowing shapes, lying headers, bad magic, trailing
 ** bytes, random corruption; and an allocation-failure sweep for each loader
-** (fail the n-th allocation: an error, never a crash or a leak).
+** (fail the n-th allocation: an error, never a crash or a leak); the atomic
+** write (src/io/atomic.c) that every writer goes through: the file appears
+** whole, a failed write leaves the old file intact and no temporary behind.
 ** Files are written under a fresh directory in /tmp, removed at the end.
 */
 #include "kr.h"
 #include "io/io.h"
+#include "io/atomic.h"
+#include "io/model_file.h"
 #include "check.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -965,6 +972,164 @@ static void test_alloc_failures(kr_ctx *ctx)
   }
 }
 
+/* ---- the atomic write (src/io/atomic.c) ---- */
+
+static int count_tmps(void)
+{
+  DIR *dd = opendir(dir);
+  struct dirent *e;
+  int tmps = 0;
+  while (dd && (e = readdir(dd)) != NULL) tmps += strstr(e->d_name, ".tmp") != NULL;
+  if (dd) closedir(dd);
+  return tmps;
+}
+
+static int file_is(const char *path, const char *text)
+{
+  size_t n = 0;
+  unsigned char *b = read_file(path, &n);
+  int same = b && n == strlen(text) && memcmp(b, text, n) == 0;
+  free(b);
+  return same;
+}
+
+static int same_bytes(const char *path, const unsigned char *want, size_t wn)
+{
+  size_t n = 0;
+  unsigned char *b = read_file(path, &n);
+  int same = b && n == wn && memcmp(b, want, n) == 0;
+  free(b);
+  return same;
+}
+
+static void test_atomic(kr_ctx *ctx)
+{
+  const char *path = P("atomic.txt");
+  write_file(path, "old contents", 12);
+
+  /* the helper itself: the new bytes replace the old file whole */
+  char *tmp = NULL;
+  int fd = kr_atomic_create(ctx, path, &tmp);
+  CHECK(fd >= 0 && tmp != NULL);
+  if (fd >= 0) {
+    CHECK(tmp && strncmp(tmp, path, strlen(path)) == 0 && strstr(tmp, ".tmp") != NULL);
+    CHECK(write(fd, "new", 3) == 3);
+    CHECK(file_is(path, "old contents"));   /* nothing visible before the commit */
+    close(fd);
+    CHECK(kr_atomic_commit(ctx, path, tmp) == KR_OK);
+  }
+  kr_free(ctx, tmp);
+  CHECK(file_is(path, "new"));
+  CHECK(count_tmps() == 0);
+
+  /* a second temporary file for the same target gets a distinct name */
+  char *t1 = NULL, *t2 = NULL;
+  int f1 = kr_atomic_create(ctx, path, &t1), f2 = kr_atomic_create(ctx, path, &t2);
+  CHECK(f1 >= 0 && f2 >= 0 && t1 && t2 && strcmp(t1, t2) != 0);
+  if (f1 >= 0) close(f1);
+  if (f2 >= 0) close(f2);
+  kr_atomic_abort(t1);
+  kr_atomic_abort(t2);
+  kr_free(ctx, t1);
+  kr_free(ctx, t2);
+  CHECK(count_tmps() == 0);
+
+  /* a save given up half way: the old file stays, the temporary goes */
+  fd = kr_atomic_create(ctx, path, &tmp);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    CHECK(write(fd, "half", 4) == 4);
+    close(fd);
+  }
+  kr_atomic_abort(tmp);
+  kr_free(ctx, tmp);
+  CHECK(file_is(path, "new"));
+  CHECK(count_tmps() == 0);
+
+  /* the rename fails (the target is a non-empty folder): an error naming
+  ** the target, the folder untouched, no temporary left */
+  const char *sub = P("atomic-dir");
+  CHECK(mkdir(sub, 0777) == 0);
+  char inner[400];
+  snprintf(inner, sizeof inner, "%s/keep", sub);
+  write_file(inner, "keep", 4);
+  fd = kr_atomic_create(ctx, sub, &tmp);
+  CHECK(fd >= 0);
+  if (fd >= 0) close(fd);
+  CHECK(kr_atomic_commit(ctx, sub, tmp) == KR_EIO);
+  CHECK_MSG(has(ctx, "save: '") && has(ctx, "atomic-dir': cannot replace it"), "%s", kr_errmsg(ctx));
+  kr_free(ctx, tmp);
+  CHECK(file_is(inner, "keep"));
+  CHECK(count_tmps() == 0);
+  unlink(inner);
+  rmdir(sub);
+
+  /* no temporary file can be made (missing folder): -1, NULL, a message */
+  tmp = (char *)"unchanged";
+  CHECK(kr_atomic_create(ctx, "/nonexistent-dir/x.bin", &tmp) == -1);
+  CHECK(tmp == NULL);
+  CHECK_MSG(has(ctx, "save: '/nonexistent-dir/x.bin': cannot create the temporary file"), "%s", kr_errmsg(ctx));
+
+  /* every writer, with its write failing part way (a file size limit, so
+  ** write() gets EFBIG): the error names the path, the old file is intact
+  ** byte for byte, and no temporary file is left */
+  int64_t big[1] = {1 << 16};   /* 256 KiB of float32, above the limit */
+  kr_shape bs = kr_shape_make(1, big);
+  kr_tensor *bt = kr_tensor_full(ctx, &bs, 0.25f);
+  int64_t small[1] = {3};
+  kr_shape ss = kr_shape_make(1, small);
+  kr_tensor *st = kr_tensor_full(ctx, &ss, 2.0f);
+  CHECK(kr_npy_save(ctx, st, P("limit.npy")) == KR_OK);
+  const char *nm = "w";
+  const kr_tensor *stl[1] = {st}, *btl[1] = {bt};
+  CHECK(kr_model_file_save(ctx, P("limit.lkm"), "{}", 2, 1, &nm, stl) == KR_OK);
+  kr_h5 *h = kr_h5_create(ctx, P("limit.h5"));
+  CHECK(h && kr_h5_write_tensor(h, "w", st) == KR_OK && kr_h5_commit(h) == KR_OK);
+  kr_h5_free(h);
+  size_t n_npy = 0, n_lkm = 0, n_h5 = 0;
+  unsigned char *old_npy = read_file(P("limit.npy"), &n_npy), *old_lkm = read_file(P("limit.lkm"), &n_lkm);
+  unsigned char *old_h5 = read_file(P("limit.h5"), &n_h5);
+  CHECK(old_npy && old_lkm && old_h5 && n_npy < 16384 && n_lkm < 16384 && n_h5 < 16384);
+
+  struct rlimit saved;
+  CHECK(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = saved;
+  lim.rlim_cur = 16384;
+  CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  int r_npy = kr_npy_save(ctx, bt, P("limit.npy"));
+  int npy_msg = has(ctx, "save: '") && has(ctx, "limit.npy': cannot write");
+  int r_lkm = kr_model_file_save(ctx, P("limit.lkm"), "{}", 2, 1, &nm, btl);
+  int lkm_msg = has(ctx, "save: '") && has(ctx, "limit.lkm': cannot write");
+  h = kr_h5_create(ctx, P("limit.h5"));
+  int r_h5 = h ? kr_h5_write_tensor(h, "w", bt) : KR_EIO;
+  if (h && r_h5 == KR_OK) r_h5 = kr_h5_commit(h);
+  int h5_msg = has(ctx, "limit.h5");
+  kr_h5_free(h);
+  CHECK(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+  signal(SIGXFSZ, old_handler);
+
+  CHECK(r_npy == KR_EIO && npy_msg);
+  CHECK(r_lkm == KR_EIO && lkm_msg);
+  CHECK(same_bytes(P("limit.npy"), old_npy, n_npy));
+  CHECK(same_bytes(P("limit.lkm"), old_lkm, n_lkm));
+  CHECK_MSG(r_h5 != KR_OK && h5_msg, "%d %s", r_h5, kr_errmsg(ctx));
+  CHECK(same_bytes(P("limit.h5"), old_h5, n_h5));
+  CHECK(count_tmps() == 0);
+  /* and without the limit the same saves go through */
+  CHECK(kr_npy_save(ctx, bt, P("limit.npy")) == KR_OK);
+  CHECK(kr_model_file_save(ctx, P("limit.lkm"), "{}", 2, 1, &nm, btl) == KR_OK);
+  kr_tensor *back = kr_npy_load(ctx, P("limit.npy"));
+  CHECK(back && back->shape.ndim == 1 && back->shape.dim[0] == big[0] && KR_DATA(back)[big[0] - 1] == 0.25f);
+  kr_tensor_release(back);
+  CHECK(count_tmps() == 0);
+  free(old_npy);
+  free(old_lkm);
+  free(old_h5);
+  kr_tensor_release(bt);
+  kr_tensor_release(st);
+}
+
 /* ---- main ---- */
 
 static void remove_dir(void)
@@ -993,6 +1158,7 @@ int main(void)
   test_idx(ctx);
   test_csv(ctx);
   test_alloc_failures(ctx);
+  test_atomic(ctx);
   CHECK(kr_mem_in_use(ctx) == 0);
   kr_ctx_free(ctx);
   remove_dir();

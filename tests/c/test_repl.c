@@ -158,7 +158,9 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   static struct term t;
   if (!start(&t, prog, why, sizeof why)) {
-    printf("test_repl: skipped, no pseudo-terminal to run lkeras on (%s)\n", why);
+    char msg[320];
+    snprintf(msg, sizeof msg, "no pseudo-terminal to run lkeras on (%s)", why);
+    check_skip("test_repl", msg);
     return check_report("test_repl");
   }
   CHECK_MSG(wait_for(&t, "> "), "no prompt; the terminal showed: %s", t.screen);

@@ -660,10 +660,15 @@ C.LivePlot = function(...)
   return setmetatable({to_file = o.to_file, every = every, metrics = o.metrics,
                        options = {title = o.title, width = o.width, height = o.height}}, LivePlot)
 end
+-- the picture is drawn here, then renamed over to_file: name.part.png
+local function part_file(path)
+  local tmp = path:gsub("(%.[^./]+)$", ".part%1")
+  if tmp == path then tmp = path .. ".part" end
+  return tmp
+end
 function LivePlot:_draw()
   local P = keras.utils._plot
-  local tmp = self.to_file:gsub("(%.[^./]+)$", ".part%1")
-  if tmp == self.to_file then tmp = self.to_file .. ".part" end
+  local tmp = part_file(self.to_file)
   P._draw_history({history = self, to_file = tmp, metrics = self.metrics, title = self.options.title,
                    width = self.options.width, height = self.options.height}, "LivePlot")
   local ok, err = os.rename(tmp, self.to_file)
@@ -673,7 +678,8 @@ end
 function LivePlot:on_train_begin()
   local P = keras.utils._plot
   P._need("gnuplot", "LivePlot")
-  P._check_writable(self.to_file, "LivePlot")
+  local tmp = part_file(self.to_file)
+  if P._check_writable(tmp, "LivePlot") then os.remove(tmp) end
   self.epoch, self.history, self.drawn = {}, {}, 0
 end
 function LivePlot:on_epoch_end(epoch, logs)

@@ -333,7 +333,12 @@ local function gnuplot_script(h, metrics, term, to_file, o, who)
   end
   add("set multiplot layout %d,1 title %s", #metrics, dot_quote(o.title or ""))
   add("set grid")
-  add("set key top right")
+  add("set key outside right top")
+  -- the same margins in every panel, so that the epochs line up
+  local longest = 0
+  for i, m in ipairs(metrics) do longest = math.max(longest, #m + (cols[i].has_val and 4 or 0)) end
+  add("set lmargin 12")
+  add("set rmargin %d", longest + 5)
   add("set xlabel 'epoch'")
   add("set xrange [%g:%g]", n > 1 and 1 or 0.5, n > 1 and n or 1.5)
   add(n <= 20 and "set xtics 1" or "set xtics autofreq")

@@ -44,15 +44,17 @@ local function read_all(path)
   return s
 end
 
--- checks that path can be written (an error naming it if not); the file is
--- created empty, the renderer then replaces it
+-- the error for a file that cannot be written; io.open's message without
+-- the path it repeats
 local function cannot_write(path, err, who)
   err = tostring(err)
   if err:sub(1, #path + 2) == path .. ": " then err = err:sub(#path + 3) end
   error(string.format("%s: cannot write '%s': %s", who, path, err), 0)
 end
 
--- returns true when it created the file (removed again if drawing fails)
+-- checks that path can be written (an error naming it if not), creating it
+-- empty when it is not there (the renderer then replaces it); returns true
+-- when it created the file, which is removed again if drawing fails
 local function check_writable(path, who)
   local old = io.open(path, "rb")
   if old then old:close() end
@@ -69,15 +71,16 @@ local function extension(path)
   return ext and ext:lower() or nil
 end
 
--- runs a renderer: writes text to a temporary file, runs cmd (with %s for
--- that file's name), reports the program's own message when it fails
-local function render(text, cmd, who, prog, created, to_file)
+-- runs a renderer: writes text to a temporary file, runs the command that
+-- command(quoted file name) gives, reports the program's own message when it
+-- fails
+local function render(text, command, who, prog, created, to_file)
   local src = os.tmpname()
   local errf = os.tmpname()
   local f = assert(io.open(src, "wb"))
   f:write(text)
   f:close()
-  local ok, _, code = os.execute(string.format(cmd, shq(src)) .. " 2>" .. shq(errf))
+  local ok, _, code = os.execute(command(shq(src)) .. " 2>" .. shq(errf))
   local msg = read_all(errf)
   os.remove(src)
   os.remove(errf)
@@ -238,7 +241,8 @@ function P.plot_model(...)
   end
   need("dot", who)
   local created = check_writable(to_file, who)
-  render(text, "dot -T" .. (ext == "jpeg" and "jpg" or ext) .. " -o " .. shq(to_file) .. " %s", who, "dot",
+  local format = ext == "jpeg" and "jpg" or ext
+  render(text, function(src) return "dot -T" .. format .. " -o " .. shq(to_file) .. " " .. src end, who, "dot",
     created, to_file)
 end
 
@@ -382,7 +386,7 @@ local function draw_history(o, who)
   local script = gnuplot_script(h, metrics, term, to_file, o, who)
   need("gnuplot", who)
   local created = check_writable(to_file, who)
-  render(script, "gnuplot %s", who, "gnuplot", created, to_file)
+  render(script, function(src) return "gnuplot " .. src end, who, "gnuplot", created, to_file)
 end
 
 --- keras.utils.plot_history(history, to_file="history.png", metrics=nil,

@@ -174,6 +174,13 @@ describe("keras.utils.model_to_dot", function()
     local m = keras.Sequential{L.Dense(3)}
     assert.truthy(errmsg(U.model_to_dot, m):find("model_to_dot: the model has not yet been built", 1, true))
     assert.truthy(errmsg(U.model_to_dot, L.Dense(3)):find("model_to_dot: model must be a Model or Sequential", 1, true))
+    local Net = keras.Model:extend("PlotNet")
+    function Net:init() self.d = L.Dense(2, {name = "net_d"}) end
+    function Net:call(x) return self.d(x) end
+    local net = Net()
+    assert.truthy(errmsg(U.model_to_dot, net):find("model_to_dot: the model has not yet been built", 1, true))
+    net:build{keras.None, 3}
+    assert.truthy(U.model_to_dot(net):find('[label="net_d: Dense"]', 1, true))
     assert.truthy(errmsg(U.model_to_dot, sequential(), {rankdir = "XY"})
       :find("model_to_dot: rankdir must be 'TB', 'LR', 'BT' or 'RL', got XY", 1, true))
     assert.truthy(errmsg(U.model_to_dot, sequential(), {show_shapes = 1})

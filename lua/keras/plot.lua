@@ -93,8 +93,9 @@ end
 
 -- ---- the model graph ----
 
+-- a Model, a Sequential or a subclassed model (not traced yet: no layers)
 local function is_model(x)
-  return type(x) == "table" and L.is_layer(x) and x._all_layers ~= nil
+  return type(x) == "table" and L.is_layer(x) and (x._all_layers ~= nil or x.fit == keras.models.Model.fit)
 end
 
 -- model._layers of Keras 2.2.4: a Sequential's InputLayer, then its layers;

@@ -343,7 +343,7 @@ local function gnuplot_script(h, metrics, term, to_file, o, who)
   local longest = 0
   for i, m in ipairs(metrics) do longest = math.max(longest, #m + (cols[i].has_val and 4 or 0)) end
   add("set lmargin 12")
-  add("set rmargin %d", longest + 5)
+  add("set rmargin %d", longest + 8)
   add("set xlabel 'epoch'")
   add("set xrange [%g:%g]", n > 1 and 1 or 0.5, n > 1 and n or 1.5)
   add(n <= 20 and "set xtics 1" or "set xtics autofreq")

@@ -70,11 +70,19 @@ examples: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	           $(DESTDIR)$(PREFIX)/lib/lua/5.4
+	           $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(B)/lkeras $(DESTDIR)$(PREFIX)/bin/lkeras
 	install -m 644 $(B)/libkeras.a $(DESTDIR)$(PREFIX)/lib/libkeras.a
 	install -m 644 src/lkeras.h $(DESTDIR)$(PREFIX)/include/lkeras.h
 	install -m 755 $(B)/keras.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/keras.so
+	install -m 644 docs/lkeras.1 $(DESTDIR)$(PREFIX)/share/man/man1/lkeras.1
+
+# luarocks make (lkeras-scm-1.rockspec): the module and the host into the rock's folders
+.PHONY: rock-install
+rock-install: all
+	install -d $(INST_LIBDIR) $(INST_BINDIR)
+	install -m 755 $(B)/keras.so $(INST_LIBDIR)/keras.so
+	install -m 755 $(B)/lkeras $(INST_BINDIR)/lkeras
 
 clean:
 	rm -rf $(B)

@@ -61,6 +61,31 @@ for t in $B/tests/test_*; do [ -x "$t" ] && count_c "$t"; done
 echo "== busted specs (lua5.4 + build/keras.so)"
 count_busted specs env LUA_CPATH="$B/?.so;;" busted --lua=lua5.4
 
+echo "== rockspec (luarocks make into a temporary tree)"
+# a copy of the tree with its fresh build (mtimes kept, so make only installs),
+# installed by luarocks into a scratch tree; then require "keras" from stock
+# lua5.4 in another folder, and the lkeras command the rock installed
+check_rock() {   # scratch folder
+  command -v luarocks >/dev/null 2>&1 || { echo "luarocks not found (Debian package luarocks)"; return 1; }
+  mkdir -p "$1/src/build" || return 1
+  tar -cf - --exclude=./build --exclude=./.git . | (cd "$1/src" && tar -xpf -) || return 1
+  cp -pR $B/obj $B/embedded.c $B/libkeras.a $B/keras.so $B/lkeras "$1/src/build/" || return 1
+  (cd "$1/src" && luarocks --lua-version=5.4 --tree "$1/tree" make lkeras-scm-1.rockspec) || return 1
+  got=$(cd "$1" && eval "$(luarocks --lua-version=5.4 --tree "$1/tree" path)" &&
+        lua5.4 -e 'local k = require "keras"; io.write(tostring(k.tensor{1, 2}), " ", package.searchpath("keras", package.cpath))' &&
+        "$1/tree/bin/lkeras" -e 'io.write(" ", keras.__version)') || return 1
+  want="[1. 2.] $1/tree/lib/lua/5.4/keras.so $($B/lkeras -e 'io.write(keras.__version)')"
+  [ "$got" = "$want" ] || { echo "got '$got', expected '$want'"; return 1; }
+}
+rock=$(mktemp -d /tmp/lkeras-rock-XXXXXX)
+if out=$(check_rock "$rock" 2>&1); then
+  passed=$((passed + 1)); echo "ok lkeras-scm-1.rockspec"
+else
+  failed=$((failed + 1)); echo "FAIL lkeras-scm-1.rockspec"; echo "$out" | tail -15
+fi
+echo "$out" >> $log
+rm -rf "$rock"
+
 if [ "${LKERAS_SKIP_ASAN:-0}" != 1 ]; then
   echo "== ASan + UBSan build"
   if make -s asan >> $log 2>&1; then

@@ -640,4 +640,58 @@ function CSVLogger:on_train_end()
   if self.file then self.file:close(); self.file = nil end
 end
 
+-- LivePlot{to_file=, every=1, metrics=nil}: redraws the training curves
+-- (keras.utils.plot_history) every `every` epochs and after the last one, so
+-- a long run can be watched from an image viewer or a browser. Each picture
+-- is drawn beside the file and renamed over it, never seen half written.
+local LivePlot = class("LivePlot")
+C.LivePlot = function(...)
+  local o = parse("LivePlot", {"to_file", "every", "metrics"}, {title = true, width = true, height = true}, ...)
+  if type(o.to_file) ~= "string" or o.to_file == "" then
+    error("LivePlot: to_file must be a file name (.png, .svg or .pdf), got " .. tostring(o.to_file), 2)
+  end
+  local every = o.every or 1
+  if math.type(every) ~= "integer" or every < 1 then
+    error("LivePlot: every must be an integer >= 1, got " .. tostring(every), 2)
+  end
+  if o.metrics ~= nil and type(o.metrics) ~= "table" and type(o.metrics) ~= "string" then
+    error("LivePlot: metrics must be a list of names, got " .. type(o.metrics), 2)
+  end
+  return setmetatable({to_file = o.to_file, every = every, metrics = o.metrics,
+                       options = {title = o.title, width = o.width, height = o.height}}, LivePlot)
+end
+-- the picture is drawn here, then renamed over to_file: name.part.png
+local function part_file(path)
+  local tmp = path:gsub("(%.[^./]+)$", ".part%1")
+  if tmp == path then tmp = path .. ".part" end
+  return tmp
+end
+function LivePlot:_draw()
+  local P = keras.utils._plot
+  local tmp = part_file(self.to_file)
+  P._draw_history({history = self, to_file = tmp, metrics = self.metrics, title = self.options.title,
+                   width = self.options.width, height = self.options.height}, "LivePlot")
+  local ok, err = os.rename(tmp, self.to_file)
+  if not ok then os.remove(tmp); error("LivePlot: cannot write '" .. self.to_file .. "': " .. tostring(err), 0) end
+  self.drawn = #self.epoch
+end
+function LivePlot:on_train_begin()
+  local P = keras.utils._plot
+  P._need("gnuplot", "LivePlot")
+  local tmp = part_file(self.to_file)
+  if P._check_writable(tmp, "LivePlot") then os.remove(tmp) end
+  self.epoch, self.history, self.drawn = {}, {}, 0
+end
+function LivePlot:on_epoch_end(epoch, logs)
+  self.epoch[#self.epoch + 1] = epoch
+  for k, v in pairs(logs or {}) do
+    self.history[k] = self.history[k] or {}
+    self.history[k][#self.epoch] = v
+  end
+  if #self.epoch % self.every == 0 then self:_draw() end
+end
+function LivePlot:on_train_end()
+  if #self.epoch > (self.drawn or 0) then self:_draw() end
+end
+
 return C

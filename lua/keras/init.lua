@@ -117,6 +117,7 @@ keras.layers = optional("layers", keras)
 -- layer families in files of their own add their classes to keras.layers
 for _, family in ipairs{"layers_conv", "layers_rnn"} do optional(family, keras) end
 keras.models = optional("models", keras)
+if keras.models then optional("plot", keras) end   -- keras.utils.plot_model, model_to_dot, plot_history
 optional("saving", keras)   -- adds save/load to models, ModelCheckpoint to callbacks
 optional("custom", keras)   -- Layer:extend, Model:extend, model:add_loss
 keras.datasets = optional("datasets", keras)

@@ -50,4 +50,12 @@ print(string.format("test loss %.4f, test accuracy %.4f (weights of epoch %d)", 
 local saved = keras.models.load_model(dir .. "/best.lkm")
 local loss2 = saved:evaluate(x_test, y_test, {verbose = 0})
 print(string.format("the checkpoint of the best epoch gives the same test loss: %.4f", loss2))
+
+-- the pictures (docs/plotting.md): the model's graph drawn by Graphviz's dot,
+-- the training curves by gnuplot; without those programs the run still counts
+local drawn, why = pcall(keras.utils.plot_model, model,
+  {to_file = "fashion_early_stopping_model.png", show_shapes = true})
+print(drawn and "wrote fashion_early_stopping_model.png" or why)
+drawn, why = pcall(keras.utils.plot_history, history, {to_file = "fashion_early_stopping_history.png"})
+print(drawn and "wrote fashion_early_stopping_history.png" or why)
 os.execute("rm -rf '" .. dir .. "'")

@@ -25,8 +25,16 @@ model:compile{loss = "categorical_crossentropy", optimizer = "adam", metrics = {
 
 local now = keras._core.now
 local t0 = now()
-model:fit(x_train, y_train, {batch_size = 128, epochs = epochs, verbose = 2, validation_data = {x_test, y_test}})
+local history = model:fit(x_train, y_train, {batch_size = 128, epochs = epochs, verbose = 2,
+                                           validation_data = {x_test, y_test}})
 local loss, acc = model:evaluate(x_test, y_test, {verbose = 0})
 print(string.format("Test loss: %.4f", loss))
 print(string.format("Test accuracy: %.4f after %d epochs", acc, epochs))
 print(string.format("Wall time: %.1fs", now() - t0))
+
+-- the pictures (docs/plotting.md): the model's graph drawn by Graphviz's dot,
+-- the training curves by gnuplot; without those programs the run still counts
+local drawn, why = pcall(keras.utils.plot_model, model, {to_file = "fashion_lstm_model.png", show_shapes = true})
+print(drawn and "wrote fashion_lstm_model.png" or why)
+drawn, why = pcall(keras.utils.plot_history, history, {to_file = "fashion_lstm_history.png"})
+print(drawn and "wrote fashion_lstm_history.png" or why)

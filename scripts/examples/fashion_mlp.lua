@@ -27,9 +27,17 @@ model:compile{loss = "categorical_crossentropy", optimizer = keras.optimizers.RM
 
 local t0 = os.time()
 local schedule = keras.callbacks.LearningRateScheduler(function(epoch) return 0.001 * 0.5 ^ (epoch // 4) end)
-model:fit(x_train, y_train, {batch_size = 128, epochs = epochs, verbose = 1, validation_data = {x_test, y_test},
-                             callbacks = {schedule}})
+local history = model:fit(x_train, y_train, {batch_size = 128, epochs = epochs, verbose = 1,
+                                           validation_data = {x_test, y_test},
+                                           callbacks = {schedule}})
 local loss, acc = model:evaluate(x_test, y_test, {verbose = 0})
 print(string.format("Test loss: %.4f", loss))
 print(string.format("Test accuracy: %.4f", acc))
 print(string.format("Wall time: %ds", os.time() - t0))
+
+-- the pictures (docs/plotting.md): the model's graph drawn by Graphviz's dot,
+-- the training curves by gnuplot; without those programs the run still counts
+local drawn, why = pcall(keras.utils.plot_model, model, {to_file = "fashion_mlp_model.png", show_shapes = true})
+print(drawn and "wrote fashion_mlp_model.png" or why)
+drawn, why = pcall(keras.utils.plot_history, history, {to_file = "fashion_mlp_history.png"})
+print(drawn and "wrote fashion_mlp_history.png" or why)

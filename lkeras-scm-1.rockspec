@@ -1,4 +1,4 @@
--- LuaRocks package of lkeras: `luarocks --lua-version=5.4 make` in a clone
+-- LuaRocks package of lkeras: `luarocks make` in a clone (after `make deps`)
 -- builds with the Makefile (the C engine, build/keras.so and the lkeras host)
 -- and installs the module and the host into the tree (see docs/install.md).
 -- The C libraries come from Debian: `make deps` installs them.

@@ -11,10 +11,22 @@ missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# Debian's luarocks builds for Lua 5.1 unless told otherwise; lkeras is a Lua 5.4
+# module, so a luarocks that has no default yet gets 5.4 (then a plain
+# `luarocks make` in a clone builds and installs for lua5.4). A default someone
+# chose is left alone; LKERAS_NO_LUAROCKS_DEFAULT=1 skips this.
+luarocks_default() {
+  [ -z "${LKERAS_NO_LUAROCKS_DEFAULT:-}" ] && [ "$(id -u)" = 0 ] || return 0
+  command -v luarocks >/dev/null 2>&1 || return 0
+  [ -e /etc/luarocks/default-lua-version.lua ] && return 0
+  luarocks config --scope system lua_version 5.4 >/dev/null &&
+    echo "luarocks: Lua 5.4 is now its default (/etc/luarocks/default-lua-version.lua)"
+}
+if [ -z "$missing" ]; then luarocks_default; exit 0; fi
 echo "installing:$missing"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+luarocks_default

@@ -14,18 +14,8 @@ K.None = setmetatable({}, {__tostring = function() return "None" end, __name = "
 local EPSILON = 1e-7
 
 -- Raise err at the user's line: the first caller outside the library (the
--- engine's messages would otherwise name a line of this file).
-local function raise(err)
-  if type(err) ~= "string" then error(err, 0) end
-  err = err:gsub("^lua/keras/[%w_]+%.lua:%d+: ", "")
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then error(err, 0) end
-    if info.what == "C" or info.source:sub(1, 11) ~= "@lua/keras/" then error(err, level) end
-    level = level + 1
-  end
-end
+-- engine's messages would otherwise name a line of this file): keras.util.
+local raise = require("keras.util").raise
 K._raise = raise
 
 local function apply(name, inputs, attrs)
@@ -492,13 +482,13 @@ function K.batch_dot(x, y, axes)
   local a1 = axes[1] < 0 and axes[1] + nx or axes[1]
   local a2 = axes[2] < 0 and axes[2] + ny or axes[2]
   if nx == 2 and ny == 2 then
-    if a1 ~= 1 or a2 ~= 1 then error("K.batch_dot: 2-D inputs contract axis 1 with axis 1", 2) end
+    if a1 ~= 1 or a2 ~= 1 then raise("K.batch_dot: 2-D inputs contract axis 1 with axis 1") end
     return K.sum(K.mul(x, y), 1, true)
   end
   if nx ~= 3 or ny ~= 3 then
-    error(string.format("K.batch_dot: supports 2-D and 3-D inputs, got ranks %d and %d", nx, ny), 2)
+    raise(string.format("K.batch_dot: supports 2-D and 3-D inputs, got ranks %d and %d", nx, ny))
   end
-  if a1 < 1 or a1 > 2 or a2 < 1 or a2 > 2 then error("K.batch_dot: axes must be 1 or 2 for 3-D inputs", 2) end
+  if a1 < 1 or a1 > 2 or a2 < 1 or a2 > 2 then raise("K.batch_dot: axes must be 1 or 2 for 3-D inputs") end
   -- x's contracted axis last (no transpose) or first (transpose); y's first or last
   return K.apply("batch_matmul", {x, y}, {i = {a1 == 1 and 1 or 0, a2 == 2 and 1 or 0}})
 end

@@ -13,6 +13,7 @@
 -- plan is built once for the largest batch seen so far and reused for every
 -- batch up to that size, so a smaller batch costs no recompilation.
 local keras = ...
+local raise = require("keras.util").raise
 local core, L, M = keras._core, keras.layers, keras.models
 local Model = M.Model
 local prepare, trainer_for, predictor_for = M._prepare, M._trainer_for, M._predictor_for
@@ -151,10 +152,10 @@ setmetatable(Sequence, {__call = new_instance})
 -- Name(...) makes one and passes every argument to its init(self, ...).
 function Sequence:extend(name)
   if type(name) ~= "string" or name == "" then
-    error("Sequence:extend: expected the class name (a string), got " .. type(name), 2)
+    raise("Sequence:extend: expected the class name (a string), got " .. type(name))
   end
   if type(self) ~= "table" or not rawget(self, "class_name") then
-    error("Sequence:extend: call it on a class, as keras.utils.Sequence:extend(\"" .. name .. "\")", 2)
+    raise("Sequence:extend: call it on a class, as keras.utils.Sequence:extend(\"" .. name .. "\")")
   end
   return make_class(name, self)
 end
@@ -721,11 +722,11 @@ end
 -- batch i (from 1): samples data[row - length : row : sampling_rate] and
 -- targets[row] for the rows of the batch (0-based data positions, as Keras):
 -- the rows of data and of targets to gather (from 1), and the batch's shapes
-local function plan(self, i, level)
+local function plan(self, i)
   local n = self:len()
   local idx = math.tointeger(i)
   if not idx or idx < 1 or idx > n then
-    error(string.format("TimeseriesGenerator: batch %s is out of range 1..%d", tostring(i), n), level + 1)
+    raise(string.format("TimeseriesGenerator: batch %s is out of range 1..%d", tostring(i), n))
   end
   local rows = {}
   if self.shuffle then
@@ -755,13 +756,13 @@ local function plan(self, i, level)
 end
 
 function TimeseriesGenerator:get(i)
-  local picks, tpicks, xs_ = plan(self, i, 2)
+  local picks, tpicks, xs_ = plan(self, i)
   return self.data:take(picks):reshape(xs_), self.targets:take(tpicks)
 end
 
 -- get(i) gathered on a worker thread: a job whose wait() returns x, y
 function TimeseriesGenerator:_prefetch(i)
-  local picks, tpicks, xs_, ys_ = plan(self, i, 2)
+  local picks, tpicks, xs_, ys_ = plan(self, i)
   return core.gather_async({self.data, self.targets}, {picks, tpicks}, {xs_, ys_})
 end
 TimeseriesGenerator._prefetch_get = TimeseriesGenerator.get

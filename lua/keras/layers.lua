@@ -4,6 +4,7 @@
 -- (inputs, outputs): that record is how models find their graph, and calling
 -- a layer again shares its weights. The math is C graph ops (backend.lua).
 local keras = ...
+local raise = require("keras.util").raise
 local core, K = keras._core, keras.backend
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
@@ -81,7 +82,7 @@ local function parse(cls, a, b, positional, allowed, first_is_sequence)
   local s = args_spec{who = cls, positional = positional, allowed = allowed, common = COMMON,
                       single = first_is_sequence and number_list or nil}
   local o
-  if b == nil then o = args_parse(s, 4, a) else o = args_parse(s, 4, a, b) end
+  if b == nil then o = args_parse(s, a) else o = args_parse(s, a, b) end
   return o
 end
 layers._parse = parse
@@ -125,13 +126,13 @@ end
 
 -- a Keras shape from the user: sizes, keras.None for unknown; -1 inside the engine
 local function engine_shape(s, who, what)
-  if type(s) ~= "table" then error(string.format("%s: %s must be a table of sizes, got %s", who, what, type(s)), 4) end
+  if type(s) ~= "table" then raise(string.format("%s: %s must be a table of sizes, got %s", who, what, type(s))) end
   local out = {}
   for i, d in ipairs(s) do
     if d == K.None or d == -1 then
       out[i] = -1   -- the batch, or a length known only from the data (a None axis)
     elseif math.type(d) ~= "integer" or d < 1 then
-      error(string.format("%s: %s must hold positive integers, got %s", who, what, tostring(d)), 4)
+      raise(string.format("%s: %s must hold positive integers, got %s", who, what, tostring(d)))
     else
       out[i] = d
     end
@@ -144,7 +145,7 @@ layers._engine_shape = engine_shape
 
 function Layer._init(self, o)
   self.name = o.name or layers._unique_name(self._prefix or snake(self.class_name))
-  if type(self.name) ~= "string" then error(self.class_name .. ": name must be a string", 4) end
+  if type(self.name) ~= "string" then raise(self.class_name .. ": name must be a string") end
   self.trainable = o.trainable == nil and true or not not o.trainable
   self._weights = {}
   self._inbound = {}
@@ -161,13 +162,13 @@ function Layer._init(self, o)
     -- a leading None is a time axis of any length for the layers made for one
     -- (_none_length_ok, set in layers_rnn.lua and layers_conv.lua)
     if s[1] == -1 and not self._none_length_ok then
-      error(self.class_name .. ": input_shape must not include the batch dimension", 4)
+      raise(self.class_name .. ": input_shape must not include the batch dimension")
     end
     bis = {o.batch_size or -1}
     for i, d in ipairs(s) do bis[i + 1] = d end
   elseif o.input_dim then
     if math.type(o.input_dim) ~= "integer" or o.input_dim < 1 then
-      error(string.format("%s: input_dim must be a positive integer, got %s", self.class_name, tostring(o.input_dim)), 4)
+      raise(string.format("%s: input_dim must be a positive integer, got %s", self.class_name, tostring(o.input_dim)))
     end
     if o.input_length then
       bis = {o.batch_size or -1, o.input_length, o.input_dim}
@@ -236,10 +237,10 @@ end
 
 function Layer:set_weights(list)
   local ws = ordered(self)
-  if type(list) ~= "table" then error(self:_msg("set_weights expects a list of tensors"), 2) end
+  if type(list) ~= "table" then raise(self:_msg("set_weights expects a list of tensors")) end
   if #list ~= #ws then
-    error(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the layer was expecting %d weights.',
-      self.name, #list, #ws), 2)
+    raise(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the layer was expecting %d weights.',
+      self.name, #list, #ws))
   end
   for i, w in ipairs(ws) do
     local v = list[i]
@@ -248,8 +249,8 @@ function Layer:set_weights(list)
     local same = #a == #b
     for k = 1, #a do if a[k] ~= b[k] then same = false end end
     if not same then
-      error(string.format("Layer weight shape %s not compatible with provided weight shape %s (layer %s, weight %s)",
-        shape_str(a), shape_str(b), self.name, w.short), 2)
+      raise(string.format("Layer weight shape %s not compatible with provided weight shape %s (layer %s, weight %s)",
+        shape_str(a), shape_str(b), self.name, w.short))
     end
     w.tensor:assign(v)
   end
@@ -282,13 +283,13 @@ end
 function Layer:__call_layer(x, kwargs)
   local inputs, single = as_list(x)
   if type(inputs) ~= "table" or #inputs == 0 then
-    error(self:_msg("expected a symbolic tensor (keras.Input or a layer output), got %s",
-      getmetatable(x) == core.Tensor and "a concrete tensor" or type(x)), 2)
+    raise(self:_msg("expected a symbolic tensor (keras.Input or a layer output), got %s",
+      getmetatable(x) == core.Tensor and "a concrete tensor" or type(x)))
   end
   for i, t in ipairs(inputs) do
     if not is_node(t) then
-      error(self:_msg("input %d is not a symbolic tensor (keras.Input or a layer output), got %s", i,
-        getmetatable(t) == core.Tensor and "a concrete tensor" or type(t)), 2)
+      raise(self:_msg("input %d is not a symbolic tensor (keras.Input or a layer output), got %s", i,
+        getmetatable(t) == core.Tensor and "a concrete tensor" or type(t)))
     end
   end
   if not self.built and self._batch_input_shape and single and self.class_name ~= "InputLayer" then
@@ -300,26 +301,26 @@ function Layer:__call_layer(x, kwargs)
         local only_last = true
         for i = 2, #want - 1 do if want[i] ~= got[i] then only_last = false end end
         if only_last then
-          error(self:_msg("expected input with last dimension %d, got %d", want[#want], got[#got]), 2)
+          raise(self:_msg("expected input with last dimension %d, got %d", want[#want], got[#got]))
         end
       end
-      error(self:_msg("expected input shape %s, got %s", shape_str(want), shape_str(got)), 2)
+      raise(self:_msg("expected input shape %s, got %s", shape_str(want), shape_str(got)))
     end
   end
   if not self.built then
     local shapes = {}
     for i, t in ipairs(inputs) do shapes[i] = t.shape end
     local ok, err = pcall(self._run_build, self, single and shapes[1] or shapes)
-    if not ok then error(err, 2) end
+    if not ok then raise(err) end
     self.built = true
     if self._initial_weights then
       local w = self._initial_weights
       self._initial_weights = nil
       local ok2, err2 = pcall(self.set_weights, self, w)
-      if not ok2 then error(err2, 2) end
+      if not ok2 then raise(err2) end
     end
   end
-  local out, outs = self:_apply(inputs, single, kwargs, 3)
+  local out, outs = self:_apply(inputs, single, kwargs)
   local rec = {inputs = inputs, outputs = outs, kwargs = kwargs}
   table.insert(self._inbound, rec)
   for i, o in ipairs(outs) do
@@ -331,8 +332,9 @@ function Layer:__call_layer(x, kwargs)
 end
 
 -- run call on built weights: the outputs as call returned them and as a list
--- of nodes of their own, with the input's mask passed along
-function Layer:_apply(inputs, single, kwargs, level)
+-- of nodes of their own, with the input's mask passed along; an error is
+-- raised at the user's line, or without a position when no_position is set
+function Layer:_apply(inputs, single, kwargs, no_position)
   local arg = single and inputs[1] or inputs
   local ok, out = pcall(self._run_call, self, arg, kwargs)
   if not ok then
@@ -340,7 +342,8 @@ function Layer:_apply(inputs, single, kwargs, level)
     if type(out) == "string" and not out:find(self.name, 1, true) then
       out = self:_msg("%s", out:gsub("^[^:]*:%d+: ", ""))
     end
-    error(out, level)
+    if no_position then error(out, 0) end
+    raise(out)
   end
   local outs = as_list(out)
   -- a layer's output must be a node of its own (history is kept per node)
@@ -368,7 +371,7 @@ function Layer:_replay(inputs, kwargs)
   if self.activity_regularizer then
     error(self:_msg("activity_regularizer is not supported in a model with a None (variable-length) axis"), 0)
   end
-  local _, outs = self:_apply(inputs, #inputs == 1, kwargs, 0)
+  local _, outs = self:_apply(inputs, #inputs == 1, kwargs, true)
   return outs
 end
 
@@ -383,22 +386,22 @@ function Layer:_run_call(x, kwargs) return self:call(x, kwargs) end
 
 local function node_at(self, i, what)
   if #self._inbound == 0 then
-    error(string.format("Layer %s is not connected, no input to return.", self.name), 3)
+    raise(string.format("Layer %s is not connected, no input to return.", self.name))
   end
   local rec = self._inbound[i]
   if not rec then
-    error(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i, #self._inbound), 3)
+    raise(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i, #self._inbound))
   end
   return rec
 end
 
 local function one_node(self, what)
   if #self._inbound == 0 then
-    error(string.format("Layer %s has no inbound nodes.", self.name), 3)
+    raise(string.format("Layer %s has no inbound nodes.", self.name))
   end
   if #self._inbound > 1 then
-    error(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use `get_%s_at(node_index)` instead.',
-      self.name, what, what), 3)
+    raise(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use `get_%s_at(node_index)` instead.',
+      self.name, what, what))
   end
   return self._inbound[1]
 end
@@ -429,8 +432,8 @@ local function common_shape(self, what, field)
       end
     end
     if same then return shapes_of(self._inbound[1][field]) end
-    error(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of "%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
-      self.name, what, what, what), 3)
+    raise(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of "%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
+      self.name, what, what, what))
   end
   return shapes_of(one_node(self, what .. "_shape")[field])
 end
@@ -469,14 +472,14 @@ function InputLayer.new(o)
     shape = {o.batch_size or -1}
     for i, d in ipairs(s) do shape[i + 1] = d end
   else
-    error("Input: give a shape (shape={...}) or a batch_shape", 3)
+    raise("Input: give a shape (shape={...}) or a batch_shape")
   end
-  if o.sparse then error("Input: sparse inputs are not supported by this version of lkeras", 3) end
+  if o.sparse then raise("Input: sparse inputs are not supported by this version of lkeras") end
   if o.tensor ~= nil or o.input_tensor ~= nil then
-    error("Input: building on an existing tensor (tensor=) is not supported by this version of lkeras", 3)
+    raise("Input: building on an existing tensor (tensor=) is not supported by this version of lkeras")
   end
   if o.dtype and o.dtype ~= "float32" and o.dtype ~= "int32" and o.dtype ~= "int64" then
-    error("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'", 3)
+    raise("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'")
   end
   Layer._init(self, {name = o.name})
   self._args = o
@@ -498,13 +501,13 @@ end
 
 -- keras.Input{shape={784}} -> a symbolic tensor
 function layers.Input(...)
-  local o = args_parse(INPUT_SPEC, 2, ...)
+  local o = args_parse(INPUT_SPEC, ...)
   return InputLayer.new(o).output
 end
 
 -- keras.layers.InputLayer{input_shape={784}} (a layer, as in Keras)
 setmetatable(InputLayer, {__index = Layer, __call = function(_, ...)
-  local o = args_parse(INPUT_LAYER_SPEC, 2, ...)
+  local o = args_parse(INPUT_LAYER_SPEC, ...)
   return InputLayer.new(o)
 end})
 
@@ -527,7 +530,7 @@ local function define(name, positional, keywords, init, opts)
                          single = opts and (opts.single or opts.first_is_sequence and number_list) or nil}
   cls._spec = spec
   local construct = layers._api(function(...)
-    local o = args_parse(spec, 4, ...)
+    local o = args_parse(spec, ...)
     local self = setmetatable({}, cls)
     Layer._init(self, o)
     init(self, o)
@@ -544,8 +547,8 @@ layers._define = define
 
 local function check_number(who, name, v, lo, hi, lo_open)
   if type(v) ~= "number" or v ~= v or (lo and (lo_open and v <= lo or v < lo)) or (hi and v >= hi) then
-    error(string.format("%s: %s must be a number%s, got %s", who, name,
-      lo and hi and string.format(" in [%g, %g)", lo, hi) or lo and string.format(" >= %g", lo) or "", tostring(v)), 5)
+    raise(string.format("%s: %s must be a number%s, got %s", who, name,
+      lo and hi and string.format(" in [%g, %g)", lo, hi) or lo and string.format(" >= %g", lo) or "", tostring(v)))
   end
   return v
 end
@@ -553,7 +556,7 @@ layers._check_number = check_number
 
 local function check_int(who, name, v, lo)
   if math.type(v) ~= "integer" or v < (lo or 1) then
-    error(string.format("%s: %s must be an integer >= %d, got %s", who, name, lo or 1, tostring(v)), 5)
+    raise(string.format("%s: %s must be an integer >= %d, got %s", who, name, lo or 1, tostring(v)))
   end
   return v
 end
@@ -562,12 +565,12 @@ layers._check_int = check_int
 local function regularizer(who, r)
   if r == nil then return nil end
   if keras.regularizers then return keras.regularizers.get(r, who) end
-  error(who .. ": regularizers are not available", 5)
+  raise(who .. ": regularizers are not available")
 end
 
 local function no_constraint(who, o, ...)
   for _, k in ipairs{...} do
-    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
+    if o[k] ~= nil then raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
   end
 end
 
@@ -629,7 +632,7 @@ end
 -- ---- Activation and advanced activations ----
 
 local Activation = define("Activation", {"activation"}, {"activation"}, function(self, o)
-  if o.activation == nil then error("Activation: missing argument 'activation'", 4) end
+  if o.activation == nil then raise("Activation: missing argument 'activation'") end
   self.activation, self._act_name = A.get(o.activation, "Activation")
 end)
 Activation.supports_masking = true
@@ -647,7 +650,7 @@ local RELU_ARGS = {"max_value", "negative_slope", "threshold"}
 local ReLU = define("ReLU", RELU_ARGS, RELU_ARGS, function(self, o)
   self.max_value = o.max_value
   self.negative_slope = o.negative_slope or 0
-  if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
+  if o.threshold and o.threshold ~= 0 then raise("ReLU: threshold other than 0 is not supported") end
   if self.max_value then check_number("ReLU", "max_value", self.max_value, 0, nil, true) end
 end)
 ReLU.supports_masking = true
@@ -696,10 +699,10 @@ function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)
 
 local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"}, function(self, o)
   self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
-  if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
+  if o.noise_shape then raise("Dropout: noise_shape is not supported by this version of lkeras") end
   if o.seed ~= nil then
-    error("Dropout: a per-layer seed is not supported by this version of lkeras " ..
-      "(keras.random.seed seeds every dropout)", 4)
+    raise("Dropout: a per-layer seed is not supported by this version of lkeras " ..
+      "(keras.random.seed seeds every dropout)")
   end
 end)
 Dropout.supports_masking = true
@@ -719,7 +722,7 @@ end
 
 local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(self, o)
   if o.data_format ~= nil and o.data_format ~= "channels_last" then
-    error(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)), 4)
+    raise(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)))
   end
 end)
 local function refuse_none(self, s)
@@ -740,15 +743,15 @@ function Flatten:call(x)
 end
 
 local Reshape = define("Reshape", {"target_shape"}, {"target_shape"}, function(self, o)
-  if type(o.target_shape) ~= "table" then error("Reshape: target_shape must be a table of sizes", 4) end
+  if type(o.target_shape) ~= "table" then raise("Reshape: target_shape must be a table of sizes") end
   local unknown = 0
   for i, d in ipairs(o.target_shape) do
     if d == -1 or d == K.None then unknown = unknown + 1
     elseif math.type(d) ~= "integer" or d < 1 then
-      error(string.format("Reshape: target_shape[%d] must be a positive integer or -1, got %s", i, tostring(d)), 4)
+      raise(string.format("Reshape: target_shape[%d] must be a positive integer or -1, got %s", i, tostring(d)))
     end
   end
-  if unknown > 1 then error("Reshape: can only infer one unknown dimension", 4) end
+  if unknown > 1 then raise("Reshape: can only infer one unknown dimension") end
   self.target_shape = o.target_shape
 end, {first_is_sequence = true})
 function Reshape:call(x)
@@ -774,7 +777,7 @@ function Reshape:call(x)
 end
 
 local Permute = define("Permute", {"dims"}, {"dims"}, function(self, o)
-  if type(o.dims) ~= "table" then error("Permute: dims must be a table of axes (1-based, without the batch axis)", 4) end
+  if type(o.dims) ~= "table" then raise("Permute: dims must be a table of axes (1-based, without the batch axis)") end
   self.dims = o.dims
 end, {first_is_sequence = true})
 function Permute:call(x)
@@ -810,15 +813,15 @@ end
 local LAMBDA_ARGS = {"function", "output_shape", "mask", "arguments"}
 local Lambda = define("Lambda", LAMBDA_ARGS, LAMBDA_ARGS,
   function(self, o)
-    if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
+    if type(o["function"]) ~= "function" then raise("Lambda: the first argument must be a function") end
     self.fn = o["function"]
     self.arguments = o.arguments or {}
     local os = o.output_shape
     if os ~= nil and type(os) ~= "function" and not (is_plain(os) and os[1] ~= nil) then
-      error("Lambda: output_shape must be a list of sizes (without the batch axis) or a function, got " .. type(os), 4)
+      raise("Lambda: output_shape must be a list of sizes (without the batch axis) or a function, got " .. type(os))
     end
     self.output_shape_arg = os
-    if o.mask ~= nil then error("Lambda: mask is not supported by this version of lkeras", 4) end
+    if o.mask ~= nil then raise("Lambda: mask is not supported by this version of lkeras") end
   end)
 
 -- output_shape: the engine infers the output's shape; a given output_shape

@@ -14,6 +14,7 @@
 -- batch axis internally; layer shape errors name the layer and are raised
 -- when the layer is built.
 local keras = ...
+local raise = require("keras.util").raise
 local K = keras.backend
 local A, I = keras.activations, keras.initializers
 local layers = keras.layers
@@ -44,12 +45,12 @@ local function tuple(who, name, v, n, lo)
   elseif int_seq(v) and #v == n then
     for i = 1, n do out[i] = v[i] end
   else
-    error(string.format("%s: %s must be an integer or a list of %d integers, got %s", who, name, n,
-      type(v) == "table" and "a table of " .. #v or tostring(v)), 5)
+    raise(string.format("%s: %s must be an integer or a list of %d integers, got %s", who, name, n,
+      type(v) == "table" and "a table of " .. #v or tostring(v)))
   end
   for i = 1, n do
     if out[i] < lo then
-      error(string.format("%s: %s must hold integers >= %d, got %d", who, name, lo, out[i]), 5)
+      raise(string.format("%s: %s must hold integers >= %d, got %d", who, name, lo, out[i]))
     end
   end
   return out
@@ -59,26 +60,26 @@ local function padding_arg(who, v, causal_ok)
   v = v or "valid"
   if type(v) == "string" then v = v:lower() end
   if v == "valid" or v == "same" or (causal_ok and v == "causal") then return v end
-  error(string.format("%s: padding must be %s, got %s", who,
+  raise(string.format("%s: padding must be %s, got %s", who,
     causal_ok and "'valid', 'same' or 'causal'" or "'valid' or 'same'",
-    type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 5)
+    type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
 end
 
 local function data_format_arg(who, v)
   if v == nil or v == "channels_last" then return "channels_last" end
-  error(string.format("%s: data_format %s is not supported (channels_last only)",
-    who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 5)
+  raise(string.format("%s: data_format %s is not supported (channels_last only)",
+    who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
 end
 
 local function regularizer(who, r)
   if r == nil then return nil end
   if keras.regularizers then return keras.regularizers.get(r, who) end
-  error(who .. ": regularizers are not available", 5)
+  raise(who .. ": regularizers are not available")
 end
 
 local function no_constraint(who, o, ...)
   for _, k in ipairs{...} do
-    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
+    if o[k] ~= nil then raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
   end
 end
 
@@ -107,7 +108,7 @@ local function conv_init(rank)
     local who = self.class_name
     self.rank = rank
     self.filters = check_int(who, "filters", o.filters)
-    if o.kernel_size == nil then error(who .. ": missing argument 'kernel_size'", 4) end
+    if o.kernel_size == nil then raise(who .. ": missing argument 'kernel_size'") end
     self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
     self.strides = tuple(who, "strides", o.strides or 1, rank)
     self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
@@ -317,9 +318,9 @@ layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, 
 -- or ((top, bottom), (left, right)) -> {top, bottom, left, right}
 local function amounts(who, name, v, rank)
   local function bad()
-    error(string.format(rank == 1 and "%s: %s must be an integer or a list of 2 integers (left, right), got %s"
+    raise(string.format(rank == 1 and "%s: %s must be an integer or a list of 2 integers (left, right), got %s"
       or "%s: %s must be an integer, a list of 2 integers or a list of 2 lists of 2 integers, got %s",
-      who, name, type(v) == "table" and "a table" or tostring(v)), 5)
+      who, name, type(v) == "table" and "a table" or tostring(v)))
   end
   local out
   if int_seq(v) and #v == 1 then v = v[1] end   -- Layer{1}: the integer 1
@@ -336,7 +337,7 @@ local function amounts(who, name, v, rank)
     bad()
   end
   for _, a in ipairs(out) do
-    if a < 0 then error(string.format("%s: %s must not be negative, got %d", who, name, a), 5) end
+    if a < 0 then raise(string.format("%s: %s must not be negative, got %d", who, name, a)) end
   end
   return out
 end
@@ -393,8 +394,8 @@ local UpSampling2D = define("UpSampling2D", {"size", "data_format", "interpolati
     self.data_format = data_format_arg("UpSampling2D", o.data_format)
     self.interpolation = o.interpolation or "nearest"
     if self.interpolation ~= "nearest" then
-      error(string.format("UpSampling2D: interpolation '%s' is not supported (nearest only)",
-        tostring(self.interpolation)), 4)
+      raise(string.format("UpSampling2D: interpolation '%s' is not supported (nearest only)",
+        tostring(self.interpolation)))
     end
   end, {first_is_sequence = true})
 UpSampling2D._prefix = "up_sampling2d"

@@ -21,6 +21,7 @@
 -- it runs; layers of this family put it on their outputs (meta().batch_size)
 -- so that a stateful layer further on finds it.
 local keras = ...
+local raise = require("keras.util").raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
@@ -48,8 +49,8 @@ local function act_code(who, what, v)
   local _, name = A.get(v, who)
   local code = ACT[name]
   if not code then
-    error(string.format("%s: %s must be one of %s for a recurrent layer, got %s", who, what,
-      table.concat(ACT_NAMES, ", "), name == "custom" and "a function" or "'" .. tostring(name) .. "'"), 5)
+    raise(string.format("%s: %s must be one of %s for a recurrent layer, got %s", who, what,
+      table.concat(ACT_NAMES, ", "), name == "custom" and "a function" or "'" .. tostring(name) .. "'"))
   end
   return code, name
 end
@@ -57,12 +58,12 @@ end
 local function regularizer(who, r)
   if r == nil then return nil end
   if keras.regularizers then return keras.regularizers.get(r, who) end
-  error(who .. ": regularizers are not available", 5)
+  raise(who .. ": regularizers are not available")
 end
 
 local function no_constraint(who, o, ...)
   for _, k in ipairs{...} do
-    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
+    if o[k] ~= nil then raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
   end
 end
 
@@ -134,7 +135,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
   local len = o.input_length
   if len == K.None then len = nil end   -- Keras's input_length=None: any length
   if len ~= nil and not (math.type(len) == "integer" and len >= 1) and type(len) ~= "table" then
-    error("Embedding: input_length must be a positive integer, got " .. tostring(len), 4)
+    raise("Embedding: input_length must be a positive integer, got " .. tostring(len))
   end
   self.input_length = len
   -- the input is (batch, input_length) ids; input_dim is the vocabulary size, not a shape
@@ -205,7 +206,7 @@ end
 local Masking = define("Masking", {"mask_value"}, {"mask_value"}, function(self, o)
   self.mask_value = o.mask_value == nil and 0.0 or o.mask_value
   if type(self.mask_value) ~= "number" then
-    error("Masking: mask_value must be a number, got " .. type(self.mask_value), 4)
+    raise("Masking: mask_value must be a number, got " .. type(self.mask_value))
   end
   take_batch(self)
 end)
@@ -248,7 +249,7 @@ local function rnn_init(self, o, kind)
   self.units = check_int(who, "units", o.units)
   self._act, self.activation = act_code(who, "activation", o.activation == nil and "tanh" or o.activation)
   if kind == "SimpleRNN" then
-    if o.recurrent_activation ~= nil then error("SimpleRNN: unknown argument 'recurrent_activation'", 4) end
+    if o.recurrent_activation ~= nil then raise("SimpleRNN: unknown argument 'recurrent_activation'") end
     self._ract, self.recurrent_activation = ACT.sigmoid, nil
   else
     self._ract, self.recurrent_activation = act_code(who, "recurrent_activation",
@@ -269,7 +270,7 @@ local function rnn_init(self, o, kind)
   self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
   local impl = o.implementation == nil and 1 or o.implementation
   if impl ~= 0 and impl ~= 1 and impl ~= 2 then
-    error(who .. ": implementation must be 1 or 2, got " .. tostring(impl), 4)
+    raise(who .. ": implementation must be 1 or 2, got " .. tostring(impl))
   end
   self.implementation = impl == 0 and 1 or impl
   self.return_sequences = bool(o.return_sequences, false)
@@ -426,7 +427,7 @@ end
 function rnn_methods.reset_states(self, states)
   if not self.stateful then return end   -- model:reset_states() visits every layer
   if not self._states then
-    if not self._fixed_batch then error(self:_msg("%s", STATEFUL_NEEDS_BATCH), 2) end
+    if not self._fixed_batch then raise(self:_msg("%s", STATEFUL_NEEDS_BATCH)) end
     ensure_states(self, self._fixed_batch)
   end
   if states == nil then
@@ -435,15 +436,15 @@ function rnn_methods.reset_states(self, states)
   end
   if getmetatable(states) == core.Tensor then states = {states} end
   if type(states) ~= "table" or #states ~= #self._states then
-    error(string.format("Layer %s expects %d states, but it received %d state values.", self.name, #self._states,
-      type(states) == "table" and #states or 1), 2)
+    raise(string.format("Layer %s expects %d states, but it received %d state values.", self.name, #self._states,
+      type(states) == "table" and #states or 1))
   end
   for i, v in ipairs(states) do
     if getmetatable(v) ~= core.Tensor then v = core.tensor(v) end
     local vs, want = v.shape, {self._state_batch, self.units}
     if #vs ~= 2 or vs[1] ~= want[1] or vs[2] ~= want[2] then
-      error(string.format("State %d is incompatible with layer %s: expected shape=%s, found shape=%s", i - 1,
-        self.name, shape_str(want), shape_str(vs)), 2)
+      raise(string.format("State %d is incompatible with layer %s: expected shape=%s, found shape=%s", i - 1,
+        self.name, shape_str(want), shape_str(vs)))
     end
     self._states[i]:assign(v)
   end
@@ -540,14 +541,14 @@ local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}
   function(self, o)
   local layer = o.layer
   if not (L.is_layer(layer) and layer._kind) then
-    error("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..
-      (L.is_layer(layer) and layer.class_name or type(layer)), 4)
+    raise("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..
+      (L.is_layer(layer) and layer.class_name or type(layer)))
   end
   local mm = o.merge_mode
   if mm == nil then mm = "concat" end
   if mm == K.None or mm == false then mm = nil
   elseif not MERGE[mm] then
-    error('Invalid merge mode. Merge mode should be one of {"sum", "mul", "ave", "concat", None}', 4)
+    raise('Invalid merge mode. Merge mode should be one of {"sum", "mul", "ave", "concat", None}')
   end
   self.merge_mode = mm
   -- the backward layer: the same configuration going the other way
@@ -668,7 +669,7 @@ local LAST_AXIS = {Dense = true, Activation = true, Dropout = true, LeakyReLU = 
 
 local TimeDistributed = define("TimeDistributed", {"layer"}, {"layer"}, function(self, o)
   if not L.is_layer(o.layer) then
-    error("TimeDistributed: the first argument must be a layer or a model, got " .. type(o.layer), 4)
+    raise("TimeDistributed: the first argument must be a layer or a model, got " .. type(o.layer))
   end
   self.layer = o.layer
   take_batch(self)

@@ -5,6 +5,7 @@
 -- epochs, and inside an epoch only when a progress bar or a per-batch
 -- callback asks for it (throttled to the bar's refresh interval).
 local keras = ...
+local raise = require("keras.util").raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local is_node = core.is_node
 local Tensor = core.Tensor
@@ -133,16 +134,16 @@ end
 local MODEL_SPEC = call_spec("Model", {"inputs", "outputs", "name"}, {inputs = true, outputs = true})
 
 setmetatable(Model, {__index = L.Layer, __call = function(_, ...)
-  local o = args_parse(MODEL_SPEC, 2, ...)
+  local o = args_parse(MODEL_SPEC, ...)
   local function list(x, what)
     if is_node(x) then return {x} end
     if is_plain(x) and #x > 0 then
       for i, t in ipairs(x) do
-        if not is_node(t) then error(string.format("Model: %s[%d] is not a symbolic tensor", what, i), 3) end
+        if not is_node(t) then raise(string.format("Model: %s[%d] is not a symbolic tensor", what, i)) end
       end
       return x
     end
-    error(string.format("Model: %s must be a symbolic tensor or a list of them", what), 3)
+    raise(string.format("Model: %s must be a symbolic tensor or a list of them", what))
   end
   local inputs, outputs = list(o.inputs, "inputs"), list(o.outputs, "outputs")
   local self = setmetatable({}, Model)
@@ -158,7 +159,7 @@ function Model._getters.layers(self)
 end
 
 local function model_shapes(list)
-  if not list then error("This model has not yet been built.", 3) end
+  if not list then raise("This model has not yet been built.") end
   local out = {}
   for i, t in ipairs(list) do
     local s = {}
@@ -245,8 +246,8 @@ end
 function Model:set_weights(list)
   local ws = self:_weight_records()
   if type(list) ~= "table" or #list ~= #ws then
-    error(string.format("set_weights: the model has %d weights, got %s", #ws,
-      type(list) == "table" and tostring(#list) or type(list)), 2)
+    raise(string.format("set_weights: the model has %d weights, got %s", #ws,
+      type(list) == "table" and tostring(#list) or type(list)))
   end
   for i, w in ipairs(ws) do
     local v = is_tensor(list[i]) and list[i] or core.tensor(list[i])
@@ -254,7 +255,7 @@ function Model:set_weights(list)
     local ok = #a == #b
     for k = 1, #a do if a[k] ~= b[k] then ok = false end end
     if not ok then
-      error(string.format("set_weights: weight %d (%s) has shape %s, got %s", i, w.name, shape_str(a), shape_str(b)), 2)
+      raise(string.format("set_weights: weight %d (%s) has shape %s, got %s", i, w.name, shape_str(a), shape_str(b)))
     end
     w.tensor:assign(v)
   end
@@ -270,26 +271,26 @@ end
 local GET_LAYER_SPEC = call_spec("get_layer", {"name", "index"})
 
 function Model:get_layer(...)
-  local o = args_parse(GET_LAYER_SPEC, 3, ...)
+  local o = args_parse(GET_LAYER_SPEC, ...)
   local name, index = o.name, o.index
-  if name ~= nil and index ~= nil then error("get_layer: give a layer name or an index, not both", 2) end
-  if name == nil and index == nil then error("get_layer: provide either a layer name or a layer index", 2) end
+  if name ~= nil and index ~= nil then raise("get_layer: give a layer name or an index, not both") end
+  if name == nil and index == nil then raise("get_layer: provide either a layer name or a layer index") end
   if index ~= nil then
     local layers = self.layers
     if math.type(index) ~= "integer" then
-      error(string.format("get_layer: index must be an integer (from 1), got %s", tostring(index)), 2)
+      raise(string.format("get_layer: index must be an integer (from 1), got %s", tostring(index)))
     end
     local l = layers[index]
-    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #layers), 2) end
+    if not l then raise(string.format("get_layer: no layer at index %d (the model has %d)", index, #layers)) end
     return l
   end
   if type(name) ~= "string" then
-    error(string.format("get_layer: name must be a string, got %s", type(name)), 2)
+    raise(string.format("get_layer: name must be a string, got %s", type(name)))
   end
   for _, l in ipairs(self._all_layers or {}) do
     if l.name == name then return l end
   end
-  error(string.format("No such layer: %s", tostring(name)), 2)
+  raise(string.format("No such layer: %s", tostring(name)))
 end
 
 -- Model:get_losses (the layers' losses, their calls' and add_loss's): lua/keras/custom.lua
@@ -341,7 +342,7 @@ M.Sequential = Sequential
 Sequential._prefix = "sequential"
 
 setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
-  if select("#", ...) > 0 then error("Sequential: too many positional arguments", 2) end
+  if select("#", ...) > 0 then raise("Sequential: too many positional arguments") end
   local list, name
   if is_plain(a) then
     list = {}
@@ -349,25 +350,25 @@ setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
     name = a.name
     for k in pairs(a) do
       if math.type(k) ~= "integer" and k ~= "name" and k ~= "layers" then
-        error(string.format("Sequential: unknown argument '%s'", tostring(k)), 2)
+        raise(string.format("Sequential: unknown argument '%s'", tostring(k)))
       end
     end
     if a.layers then list = a.layers end
   elseif a ~= nil then
-    error("Sequential: expected a list of layers", 2)
+    raise("Sequential: expected a list of layers")
   end
   -- Keras 2.2.4: Sequential(layers, name)
   if type(b) == "string" then
-    if name ~= nil then error("Sequential: argument 'name' given twice", 2) end
+    if name ~= nil then raise("Sequential: argument 'name' given twice") end
     name = b
   elseif is_plain(b) then
     for k, v in pairs(b) do
-      if k ~= "name" then error(string.format("Sequential: unknown argument '%s'", tostring(k)), 2) end
-      if name ~= nil then error("Sequential: argument 'name' given twice", 2) end
+      if k ~= "name" then raise(string.format("Sequential: unknown argument '%s'", tostring(k))) end
+      if name ~= nil then raise("Sequential: argument 'name' given twice") end
       name = v
     end
   elseif b ~= nil then
-    error("Sequential: name must be a string, got " .. type(b), 2)
+    raise("Sequential: name must be a string, got " .. type(b))
   end
   local self = setmetatable({}, Sequential)
   init_model(self, nil, nil, name)
@@ -376,7 +377,7 @@ setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
   self._all_layers = {}
   for i, l in ipairs(list or {}) do
     local ok, err = pcall(self.add, self, l)
-    if not ok then error(err, 2) end
+    if not ok then raise(err) end
   end
   return self
 end})
@@ -412,12 +413,12 @@ end
 
 function Sequential:add(layer)
   if not L.is_layer(layer) then
-    error(string.format("The added layer must be an instance of class Layer. Found: %s", tostring(layer)), 2)
+    raise(string.format("The added layer must be an instance of class Layer. Found: %s", tostring(layer)))
   end
   seq_reset(self)
   if #self._seq == 0 and layer.class_name == "InputLayer" then
     -- an InputLayer gives the model its input; it is not one of model.layers
-    if self.inputs then error("Sequential: an InputLayer can only be the first layer", 2) end
+    if self.inputs then raise("Sequential: an InputLayer can only be the first layer") end
     self.inputs = {layer.output}
     self._input_layer = layer
     return
@@ -426,7 +427,7 @@ function Sequential:add(layer)
   local n = #self._seq
   if n == 1 and self.inputs then
     local ok, err = pcall(seq_apply, self, 1)
-    if not ok then table.remove(self._seq); error(err, 2) end
+    if not ok then table.remove(self._seq); raise(err) end
   elseif n == 1 then
     local bis = layer._batch_input_shape
     if not bis and layer.inputs and layer._all_layers then   -- a model as the first layer
@@ -440,16 +441,16 @@ function Sequential:add(layer)
       end)(), name = nil}.output
       self.inputs = {x}
       local ok, err = pcall(seq_apply, self, 1)
-      if not ok then table.remove(self._seq); self.inputs = nil; error(err, 2) end
+      if not ok then table.remove(self._seq); self.inputs = nil; raise(err) end
     end
   elseif self.inputs then
     local ok, err = pcall(seq_apply, self, n)
-    if not ok then table.remove(self._seq); error(err, 2) end
+    if not ok then table.remove(self._seq); raise(err) end
   end
 end
 
 function Sequential:pop()
-  if #self._seq == 0 then error("There are no layers in the model.", 2) end
+  if #self._seq == 0 then raise("There are no layers in the model.") end
   seq_reset(self)
   table.remove(self._seq)
   self._outs[#self._seq + 1] = nil
@@ -464,15 +465,15 @@ end
 -- a Sequential model without an input shape is built on the first data
 function Sequential:_ensure_built(x, who)
   if self.inputs then return end
-  if #self._seq == 0 then error(who .. ": the model has no layers", 3) end
+  if #self._seq == 0 then raise(who .. ": the model has no layers") end
   local t = type(x) == "table" and not is_tensor(x) and x[1] or x
-  if not is_tensor(t) then error(who .. ": cannot build the model from this data", 3) end
+  if not is_tensor(t) then raise(who .. ": cannot build the model from this data") end
   local s = t.shape
   local shape = {K.None}
   for i = 2, #s do shape[i] = s[i] end
   self.inputs = {L.InputLayer.new{batch_shape = shape}.output}
   local ok, err = pcall(seq_apply, self, 1)
-  if not ok then self.inputs = nil; error(err, 3) end
+  if not ok then self.inputs = nil; raise(err) end
 end
 
 function Model:_ensure_built() end
@@ -495,9 +496,9 @@ local function to_tensor(v, what)
   if is_plain(v) then
     local ok, t = pcall(core.tensor, v)
     if ok then return t end
-    error(string.format("%s: %s", what, tostring(t):gsub("^[^:]*:%d+: ", "")), 4)
+    raise(string.format("%s: %s", what, tostring(t):gsub("^[^:]*:%d+: ", "")))
   end
-  error(string.format("%s must be a keras.Tensor or a table of numbers, got %s", what, type(v)), 4)
+  raise(string.format("%s must be a keras.Tensor or a table of numbers, got %s", what, type(v)))
 end
 
 local function data_list(v, names, who, what)
@@ -519,19 +520,19 @@ local function data_list(v, names, who, what)
         local found = false
         for _, n in ipairs(names) do if n == k then found = true end end
         if not found then
-          error(string.format("%s: unknown %s name '%s' (expected %s)", who, what, tostring(k), table.concat(names, ", ")), 3)
+          raise(string.format("%s: unknown %s name '%s' (expected %s)", who, what, tostring(k), table.concat(names, ", ")))
         end
       end
       for i, n in ipairs(names) do
-        if v[n] == nil then error(string.format("%s: no data for %s '%s'", who, what, n), 3) end
+        if v[n] == nil then raise(string.format("%s: no data for %s '%s'", who, what, n)) end
         list[i] = to_tensor(v[n], string.format("%s: %s '%s'", who, what, n))
       end
     end
   else
-    error(string.format("%s: %s must be a keras.Tensor, a list of them or a table keyed by name, got %s", who, what, type(v)), 3)
+    raise(string.format("%s: %s must be a keras.Tensor, a list of them or a table keyed by name, got %s", who, what, type(v)))
   end
   if #list ~= #names then
-    error(string.format("%s: the model has %d %ss but %d arrays were given", who, #names, what, #list), 3)
+    raise(string.format("%s: the model has %d %ss but %d arrays were given", who, #names, what, #list))
   end
   return list
 end
@@ -556,8 +557,8 @@ local function fit_shape(t, node_shape, who, what, name)
     for i = 2, #node_shape do want[#want + 1] = node_shape[i] end
     local got = {}
     for i = 2, #s do got[#got + 1] = s[i] end
-    error(string.format("Error when checking %s: expected %s to have shape %s but got array with shape %s",
-      what, name, shape_str(want), shape_str(got)), 4)
+    raise(string.format("Error when checking %s: expected %s to have shape %s but got array with shape %s",
+      what, name, shape_str(want), shape_str(got)))
   end
   return t
 end
@@ -573,20 +574,20 @@ local function per_output(v, names, who, what, default)
       local ok = false
       for _, n in ipairs(names) do if n == k then ok = true end end
       if not ok then
-        error(string.format("%s: unknown output name '%s' in %s (outputs: %s)", who, tostring(k), what,
-          table.concat(names, ", ")), 4)
+        raise(string.format("%s: unknown output name '%s' in %s (outputs: %s)", who, tostring(k), what,
+          table.concat(names, ", ")))
       end
     end
     for i, n in ipairs(names) do
       out[i] = v[n]
       if out[i] == nil then
-        if default == nil then error(string.format("%s: %s has no entry for output '%s'", who, what, n), 4) end
+        if default == nil then raise(string.format("%s: %s has no entry for output '%s'", who, what, n)) end
         out[i] = default
       end
     end
   elseif is_plain(v) and v[1] ~= nil and what ~= "metrics" then
     if #v ~= #names then
-      error(string.format("%s: %s has %d entries but the model has %d outputs", who, what, #v, #names), 4)
+      raise(string.format("%s: %s has %d entries but the model has %d outputs", who, what, #v, #names))
     end
     for i = 1, #names do out[i] = v[i] end
   else
@@ -600,14 +601,14 @@ local function metrics_per_output(v, names, who)
   local out = {}
   for i = 1, #names do out[i] = {} end
   if v == nil then return out end
-  if not is_plain(v) then error(who .. ": metrics must be a list", 4) end
+  if not is_plain(v) then raise(who .. ": metrics must be a list") end
   if v[1] == nil and next(v) ~= nil and type(next(v)) == "string" and v.fn == nil then
     for k, m in pairs(v) do
       local idx
       for i, n in ipairs(names) do if n == k then idx = i end end
       if not idx then
-        error(string.format("%s: unknown output name '%s' in metrics (outputs: %s)", who, tostring(k),
-          table.concat(names, ", ")), 4)
+        raise(string.format("%s: unknown output name '%s' in metrics (outputs: %s)", who, tostring(k),
+          table.concat(names, ", ")))
       end
       out[idx] = (is_plain(m) and m.fn == nil) and m or {m}
     end
@@ -642,9 +643,9 @@ COMPILE_SPEC.allowed.plan_cache_size = true
 COMPILE_SPEC.known.plan_cache_size = true
 
 function Model:compile(...)
-  local o = args_parse(COMPILE_SPEC, 3, ...)
+  local o = args_parse(COMPILE_SPEC, ...)
   if not keras.losses or not keras.optimizers or not keras.metrics then
-    error("compile: losses, metrics or optimizers are not available in this build", 2)
+    raise("compile: losses, metrics or optimizers are not available in this build")
   end
   if self._ensure_built and not self.inputs then
     if #(self._seq or {}) > 0 or self._subclassed then
@@ -653,49 +654,52 @@ function Model:compile(...)
       self._trainer, self._predictor = nil, nil
       return
     end
-    error("compile: the model has no layers", 2)
+    raise("compile: the model has no layers")
   end
   self:_compile(o, 3)
 end
 
+-- level: the user's frame as error() counts it here, where metrics.resolve
+-- looks up the variable name of a metric function (errors go to the user's
+-- line by themselves)
 function Model:_compile(o, level)
-  if o.optimizer == nil then error("compile: missing argument 'optimizer'", level) end
+  if o.optimizer == nil then raise("compile: missing argument 'optimizer'") end
   if o.loss == nil and #self:get_losses() == 0 then
-    error("compile: missing argument 'loss'", level)   -- (Keras: "...has no loss to optimize.")
+    raise("compile: missing argument 'loss'")   -- (Keras: "...has no loss to optimize.")
   end
   if o.loss == nil then
     -- no loss for the outputs: the loss is the model's own (add_loss,
     -- regularizers), and fit, evaluate and validation data take no targets
     for _, k in ipairs{"loss_weights", "metrics"} do
       if o[k] ~= nil then
-        error(string.format("compile: %s needs a loss for the outputs (compiled without loss, "
-          .. "the model takes no targets)", k), level)
+        raise(string.format("compile: %s needs a loss for the outputs (compiled without loss, "
+          .. "the model takes no targets)", k))
       end
     end
   end
   if o.sample_weight_mode ~= nil then
-    error("compile: sample_weight_mode is not supported by this version of lkeras", level)
+    raise("compile: sample_weight_mode is not supported by this version of lkeras")
   end
   if o.target_tensors ~= nil then
-    error("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)", level)
+    raise("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)")
   end
   local pcs = o.plan_cache_size
   if pcs ~= nil and (math.type(pcs) ~= "integer" or pcs < 1) then
-    error("compile: plan_cache_size must be an integer >= 1, got " .. tostring(pcs), level)
+    raise("compile: plan_cache_size must be an integer >= 1, got " .. tostring(pcs))
   end
-  local optimizer = keras.optimizers.get(o.optimizer, level)
+  local optimizer = keras.optimizers._lookup(o.optimizer)
   local g = self:_training_graph(o, self.outputs, level)
   if self:_has_none() then
     -- graphs with a None length are compiled per input shape (see variant_for);
     -- the optimizer's slots exist from now on, shared by them all
     local ok, err = pcall(optimizer._ud.bind, optimizer._ud, g.vars)
-    if not ok then error("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", ""), level) end
+    if not ok then raise("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", "")) end
     self._trainer = nil
     self._variants = nil
   else
     local ok, trainer = pcall(core.trainer, {inputs = self.inputs, targets = g.targets, weights = g.weights,
       outputs = self.outputs, logs = g.logs, vars = g.vars, optimizer = optimizer._ud})
-    if not ok then error("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), level) end
+    if not ok then raise("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", "")) end
     self._trainer = trainer
   end
   self._predictor = nil
@@ -720,7 +724,7 @@ function Model:_training_graph(o, outputs, level)
   local total
   local out_losses, loss_names = {}, {}
   for i, y_pred in ipairs(o.loss ~= nil and outputs or {}) do
-    local fn, lname = keras.losses.get(loss_specs[i], level)
+    local fn, lname = keras.losses._lookup(loss_specs[i])
     loss_names[i] = lname
     local s = y_pred.shape
     local ts = {}
@@ -730,7 +734,7 @@ function Model:_training_graph(o, outputs, level)
     local w = core.input({-1})
     targets[i], weights[i] = y_true, w
     local score = fn(y_true, y_pred)
-    if not is_node(score) then error(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i]), level) end
+    if not is_node(score) then raise(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i])) end
     local weighted = weighted_score(score, w)
     out_losses[i] = weighted
     local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
@@ -754,9 +758,9 @@ function Model:_training_graph(o, outputs, level)
     for _, spec in ipairs(wspecs[i]) do specs[#specs + 1] = {spec, true} end
     for _, sw in ipairs(specs) do
       local spec, weighted = sw[1], sw[2]
-      local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level)
+      local fn, mname = keras.metrics._resolve(spec, s, loss_names[i], level)
       local v = fn(targets[i], y_pred)
-      if not is_node(v) then error(string.format("compile: metric '%s' must return a symbolic tensor", mname), level) end
+      if not is_node(v) then raise(string.format("compile: metric '%s' must return a symbolic tensor", mname)) end
       if weighted then
         v = weighted_score(v, weights[i])
         mname = "weighted_" .. mname
@@ -939,21 +943,21 @@ end
 local function trainer_for(self, who, xl, yl)
   if self._pending_compile and self.inputs then self:_compile(self._pending_compile, 4) end
   if not self._compiled then
-    error(who .. ": You must compile your model before using it.", 3)
+    raise(who .. ": You must compile your model before using it.")
   end
   if self._trainer then return self._trainer end
   if not xl then   -- callers must pass the batch's data: it picks the trainer
-    error(who .. ": internal error: a model with a None axis needs the data to choose its trainer", 3)
+    raise(who .. ": internal error: a model with a None axis needs the data to choose its trainer")
   end
   local ok, v = pcall(variant_for, self, xl, true, who)
-  if not ok then error(v, 3) end
+  if not ok then raise(v) end
   for i, t in ipairs(yl or {}) do
     local want, got = v.targets[i].shape, t.shape
     local same = #want == #got
     for k = 2, #want do if want[k] ~= got[k] then same = false end end
     if not same then
-      error(string.format("%s: target '%s' has shape %s but the model's output for inputs of shape %s is %s", who,
-        self.output_names[i], shape_str(got), shape_key(xl), shape_str(want)), 3)
+      raise(string.format("%s: target '%s' has shape %s but the model's output for inputs of shape %s is %s", who,
+        self.output_names[i], shape_str(got), shape_key(xl), shape_str(want)))
     end
   end
   return v.trainer
@@ -966,7 +970,7 @@ local function predictor_for(self, xl, who)
   if self._trainer then return self._trainer end
   if self:_has_none() then
     local ok, v = pcall(variant_for, self, xl, self._compiled ~= nil, who)
-    if not ok then error(v, 3) end
+    if not ok then raise(v) end
     return v.trainer
   end
   if not self._predictor then
@@ -987,13 +991,13 @@ local function check_count(x_list, y_list, who)
   local n = nsamples(x_list[1])
   for i, t in ipairs(x_list) do
     if nsamples(t) ~= n then
-      error(string.format("%s: all input arrays should have the same number of samples (input 1 has %d, input %d has %d)",
-        who, n, i, nsamples(t)), 4)
+      raise(string.format("%s: all input arrays should have the same number of samples (input 1 has %d, input %d has %d)",
+        who, n, i, nsamples(t)))
     end
   end
   for i, t in ipairs(y_list or {}) do
     if nsamples(t) ~= n then
-      error(string.format("%s: x has %d samples but y has %d", who, n, nsamples(t)), 4)
+      raise(string.format("%s: x has %d samples but y has %d", who, n, nsamples(t)))
     end
   end
   return n
@@ -1004,38 +1008,38 @@ end
 local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
   self:_ensure_built(x, who)
   local xl = data_list(x, self.input_names, who, "input")
-  if not xl then error(who .. ": missing x", 3) end
+  if not xl then raise(who .. ": missing x") end
   for i, t in ipairs(xl) do
     xl[i] = fit_shape(t, self.inputs[i].shape, who, "input", self.input_names[i])
     if not x_checked_later and not t:isfinite() then
-      error(string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[i]), 3)
+      raise(string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[i]))
     end
   end
   local yl
   if y ~= nil and y ~= K.None then
     if self._pending_compile then self:_compile(self._pending_compile, 4) end
-    if not self._compiled then error(who .. ": You must compile your model before using it.", 3) end
+    if not self._compiled then raise(who .. ": You must compile your model before using it.") end
     if #self._targets == 0 then
-      error(string.format("%s: the model was compiled without a loss for its outputs, so it takes no targets "
-        .. "(give y = nil)", who), 3)
+      raise(string.format("%s: the model was compiled without a loss for its outputs, so it takes no targets "
+        .. "(give y = nil)", who))
     end
     yl = data_list(y, self.output_names, who, "target")
     for i, t in ipairs(yl) do
       yl[i] = fit_shape(t, self._targets[i].shape, who, "target", self.output_names[i])
-      if not yl[i]:isfinite() then error(string.format("%s: target '%s' contains NaN or Inf", who, self.output_names[i]), 3) end
+      if not yl[i]:isfinite() then raise(string.format("%s: target '%s' contains NaN or Inf", who, self.output_names[i])) end
     end
   end
   local n = check_count(xl, yl, who)
   -- stateful layers need every batch at their fixed size
   for _, l in ipairs(self._all_layers or {}) do
     if l.stateful and l._fixed_batch and n % l._fixed_batch ~= 0 then
-      error(string.format("%s: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: %d samples", who, n), 3)
+      raise(string.format("%s: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: %d samples", who, n))
     end
   end
   local swl
   if not yl and (sw_arg ~= nil or class_weight ~= nil) then
-    error(string.format("%s: %s needs targets (the model was compiled without a loss for its outputs)", who,
-      sw_arg ~= nil and "sample_weight" or "class_weight"), 3)
+    raise(string.format("%s: %s needs targets (the model was compiled without a loss for its outputs)", who,
+      sw_arg ~= nil and "sample_weight" or "class_weight"))
   end
   if yl then
     swl = {}
@@ -1045,11 +1049,11 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
       if sw then
         sw = sw:reshape{-1}
         if sw:size() ~= n then
-          error(string.format("%s: sample_weight has %d entries but there are %d samples", who, sw:size(), n), 3)
+          raise(string.format("%s: sample_weight has %d entries but there are %d samples", who, sw:size(), n))
         end
-        if not sw:isfinite() then error(who .. ": sample_weight contains NaN or Inf", 3) end
+        if not sw:isfinite() then raise(who .. ": sample_weight contains NaN or Inf") end
       elseif class_weight then
-        sw = keras.utils and keras.utils._class_weights(class_weight, yl[i], who) or error(who .. ": class_weight needs keras.utils", 3)
+        sw = keras.utils and keras.utils._class_weights(class_weight, yl[i], who) or raise(who .. ": class_weight needs keras.utils")
       else
         sw = core.full({n}, 1)
       end
@@ -1093,34 +1097,34 @@ local function batch_shuffle(lists, n, batch_size)
 end
 
 function Model:fit(...)
-  local o = args_parse(FIT_SPEC, 3, ...)
+  local o = args_parse(FIT_SPEC, ...)
   local who = "fit"
   local epochs = o.epochs or 1
   local batch_size = o.batch_size or 32
   local verbose = o.verbose == nil and 1 or o.verbose
   local initial_epoch = o.initial_epoch or 0
-  if math.type(epochs) ~= "integer" or epochs < 0 then error("fit: epochs must be an integer >= 0, got " .. tostring(epochs), 2) end
+  if math.type(epochs) ~= "integer" or epochs < 0 then raise("fit: epochs must be an integer >= 0, got " .. tostring(epochs)) end
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("fit: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
+    raise("fit: batch_size must be an integer >= 1, got " .. tostring(batch_size))
   end
-  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then error("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2) end
-  if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then error("fit: initial_epoch must be an integer >= 0", 2) end
-  if o.steps_per_epoch then error("fit: steps_per_epoch is not supported by this version of lkeras", 2) end
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then raise("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose)) end
+  if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then raise("fit: initial_epoch must be an integer >= 0") end
+  if o.steps_per_epoch then raise("fit: steps_per_epoch is not supported by this version of lkeras") end
   if o.validation_steps then
-    error("fit: validation_steps is only used with steps_per_epoch, which this version of lkeras does not support", 2)
+    raise("fit: validation_steps is only used with steps_per_epoch, which this version of lkeras does not support")
   end
   local shuffle = o.shuffle == nil and true or o.shuffle
   if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
-    error("fit: shuffle must be true, false or \"batch\", got " .. tostring(shuffle), 2)
+    raise("fit: shuffle must be true, false or \"batch\", got " .. tostring(shuffle))
   end
   if o.validation_split ~= nil and (type(o.validation_split) ~= "number" or o.validation_split ~= o.validation_split
                                      or o.validation_split < 0) then
-    error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
+    raise("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split))
   end
   if o.y == K.None then o.y = nil end
   if o.y == nil then
     self:_ensure_built(o.x, who)
-    if takes_targets(self) then error("fit: missing y (targets)", 2) end
+    if takes_targets(self) then raise("fit: missing y (targets)") end
   end
   local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who, xl, yl)
@@ -1130,21 +1134,21 @@ function Model:fit(...)
     local vd = o.validation_data
     local vtargets = yl ~= nil
     if not is_plain(vd) or vd[1] == nil or (vtargets and (vd[2] == nil or vd[2] == K.None)) then
-      error("fit: validation_data must be {x_val, y_val} or {x_val, y_val, val_sample_weight}", 2)
+      raise("fit: validation_data must be {x_val, y_val} or {x_val, y_val, val_sample_weight}")
     end
     if not vtargets and vd[2] ~= nil and vd[2] ~= K.None then
-      error("fit: validation_data: the model was compiled without a loss for its outputs, so it takes no targets "
-        .. "(give {x_val} or {x_val, keras.None})", 2)
+      raise("fit: validation_data: the model was compiled without a loss for its outputs, so it takes no targets "
+        .. "(give {x_val} or {x_val, keras.None})")
     end
     vx, vy, vsw = prepare(self, "fit (validation_data)", vd[1], vtargets and vd[2] or nil, vd[3])
   elseif o.validation_split and o.validation_split > 0 then
     if type(o.validation_split) ~= "number" or o.validation_split >= 1 then
-      error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
+      raise("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split))
     end
     local split_at = math.floor(n * (1 - o.validation_split))
     if split_at < 1 or split_at >= n then
-      error(string.format("fit: validation_split %g leaves no %s samples (%d samples)", o.validation_split,
-        split_at < 1 and "training" or "validation", n), 2)
+      raise(string.format("fit: validation_split %g leaves no %s samples (%d samples)", o.validation_split,
+        split_at < 1 and "training" or "validation", n))
     end
     vx, vy, vsw = slice_all(xl, split_at + 1, n), slice_all(yl, split_at + 1, n), slice_all(swl, split_at + 1, n)
     xl, yl, swl = slice_all(xl, 1, split_at), slice_all(yl, 1, split_at), slice_all(swl, 1, split_at)
@@ -1152,7 +1156,7 @@ function Model:fit(...)
   end
   local cbs = keras.callbacks
   for i, cb in ipairs(o.callbacks or {}) do
-    if type(cb) ~= "table" then error(string.format("fit: callbacks[%d] is not a table", i), 2) end
+    if type(cb) ~= "table" then raise(string.format("fit: callbacks[%d] is not a table", i)) end
   end
   local history = cbs.History()
   local list = {}
@@ -1195,12 +1199,12 @@ function Model:fit(...)
     end
     local ok, values, stopped = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
                                       per_batch and 0 or interval, begin_fn)
-    if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
+    if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
     local logs = logs_table(names, values)
     if vx then
       local vtrainer = self._trainer or trainer_for(self, who, vx, vy)
       local vok, vvalues = pcall(vtrainer.evaluate, vtrainer, vx, vy, vsw, batch_size)
-      if not vok then error(tostring(vvalues):gsub("^[^:]*:%d+: ", ""), 2) end
+      if not vok then raise(tostring(vvalues):gsub("^[^:]*:%d+: ", "")) end
       for i, nm in ipairs(names) do logs["val_" .. nm] = vvalues[i] end
     end
     runner:call("on_epoch_end", epoch, logs)
@@ -1224,22 +1228,22 @@ local function unpack_logs(self, values)
 end
 
 function Model:evaluate(...)
-  local o = args_parse(EVAL_SPEC, 3, ...)
+  local o = args_parse(EVAL_SPEC, ...)
   if o.steps ~= nil then
-    error("evaluate: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
+    raise("evaluate: steps is not supported with data arrays (the batches are the data split by batch_size)")
   end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
+    raise("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size))
   end
   if o.y == K.None then o.y = nil end
   if o.y == nil then
     self:_ensure_built(o.x, "evaluate")
-    if takes_targets(self) then error("evaluate: missing y (targets)", 2) end
+    if takes_targets(self) then raise("evaluate: missing y (targets)") end
   end
   local verbose = o.verbose == nil and 1 or o.verbose
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
-    error("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+    raise("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose))
   end
   local xl, yl, swl, n = prepare(self, "evaluate", o.x, o.y, o.sample_weight)
   local trainer = trainer_for(self, "evaluate", xl, yl)
@@ -1253,7 +1257,7 @@ function Model:evaluate(...)
     end
   end
   local ok, values = pcall(trainer.evaluate, trainer, xl, yl, swl, batch_size, fn)
-  if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
+  if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
   return unpack_logs(self, values)
 end
 
@@ -1271,24 +1275,24 @@ local function predict_error(self, who, e)
 end
 
 function Model:predict(...)
-  local o = args_parse(PRED_SPEC, 3, ...)
+  local o = args_parse(PRED_SPEC, ...)
   if o.steps ~= nil then
-    error("predict: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
+    raise("predict: steps is not supported with data arrays (the batches are the data split by batch_size)")
   end
   local batch_size = o.batch_size or 32
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
+    raise("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size))
   end
   -- Keras's default is 0; 1 shows the progress bar (drawn when the C loop is done)
   local verbose = o.verbose == nil and 0 or o.verbose
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
-    error("predict: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+    raise("predict: verbose must be 0, 1 or 2, got " .. tostring(verbose))
   end
   local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
   local bar = verbose == 1 and keras.callbacks and keras.callbacks._progbar(nsamples(xl[1]), 1)
   local p = predictor_for(self, xl, "predict")
   local ok, outs = pcall(p.predict, p, xl, batch_size)
-  if not ok then error(predict_error(self, "predict", outs), 2) end
+  if not ok then raise(predict_error(self, "predict", outs)) end
   if bar then bar:update(nsamples(xl[1])) end
   if #outs == 1 then return outs[1] end
   return outs
@@ -1299,7 +1303,7 @@ function Model:predict_on_batch(x)
   local n = nsamples(xl[1])
   local p = predictor_for(self, xl, "predict_on_batch")
   local ok, outs = pcall(p.predict, p, xl, math.max(n, 1))
-  if not ok then error(predict_error(self, "predict_on_batch", outs), 2) end
+  if not ok then raise(predict_error(self, "predict_on_batch", outs)) end
   if #outs == 1 then return outs[1] end
   return outs
 end
@@ -1311,14 +1315,14 @@ local PRED_PROBA_SPEC = call_spec("predict_proba", {"x", "batch_size", "verbose"
 PRED_PROBA_SPEC.single = lone_x(PRED_PROBA_SPEC)
 
 function Model:predict_classes(...)
-  local o = args_parse(PRED_CLASSES_SPEC, 3, ...)
+  local o = args_parse(PRED_CLASSES_SPEC, ...)
   local p = self:predict(o)
   if p.shape[#p.shape] > 1 then return p:argmax(-1) end
   return p:gt(0.5)
 end
 
 function Model:predict_proba(...)
-  local o = args_parse(PRED_PROBA_SPEC, 3, ...)
+  local o = args_parse(PRED_PROBA_SPEC, ...)
   return self:predict(o)
 end
 
@@ -1330,16 +1334,16 @@ local ON_BATCH_SPEC = {
 for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
 
 local function one_batch(self, who, method, ...)
-  local o = args_parse(ON_BATCH_SPEC[who], 3, ...)
+  local o = args_parse(ON_BATCH_SPEC[who], ...)
   if o.y == K.None then o.y = nil end
   if o.y == nil then
     self:_ensure_built(o.x, who)
-    if takes_targets(self) then error(who .. ": missing y (targets)", 3) end
+    if takes_targets(self) then raise(who .. ": missing y (targets)") end
   end
   local xl, yl, swl = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who, xl, yl)
   local ok, values = pcall(trainer[method], trainer, xl, yl, swl)
-  if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 3) end
+  if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
   return unpack_logs(self, values)
 end
 
@@ -1352,9 +1356,9 @@ function Model:test_on_batch(...) return one_batch(self, "test_on_batch", "test_
 local SUMMARY_SPEC = call_spec("summary", {"line_length", "positions", "print_fn"}, {positions = true})
 
 function Model:summary(...)
-  local o = args_parse(SUMMARY_SPEC, 3, ...)
+  local o = args_parse(SUMMARY_SPEC, ...)
   if not self.inputs then
-    error("This model has not yet been built. Build the model first by calling build() or calling fit() with some data. Or specify input_shape or batch_input_shape in the first layer for automatic build.", 2)
+    raise("This model has not yet been built. Build the model first by calling build() or calling fit() with some data. Or specify input_shape or batch_input_shape in the first layer for automatic build.")
   end
   local S = keras._summary or package.preload["keras.summary"]()
   keras._summary = S

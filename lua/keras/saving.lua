@@ -25,6 +25,7 @@
 -- Keras's key order, so classes added in other files work without edits
 -- here; classes without a spec keep their arguments by name.
 local keras = ...
+local raise = require("keras.util").raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local NULL = K.None
 
@@ -514,9 +515,9 @@ if keras.random then
   -- keras.random.get_state() -> a string; set_state(s) continues that stream
   function keras.random.get_state() return core.rng_get_state() end
   function keras.random.set_state(s)
-    if type(s) ~= "string" then error("keras.random.set_state: expected a string from get_state, got " .. type(s), 2) end
+    if type(s) ~= "string" then raise("keras.random.set_state: expected a string from get_state, got " .. type(s)) end
     local ok, err = pcall(core.rng_set_state, s)
-    if not ok then error("keras.random.set_state: " .. (clean(err):gsub("^bad argument #1 to '[^']*' %((.*)%)$", "%1")), 2) end
+    if not ok then raise("keras.random.set_state: " .. (clean(err):gsub("^bad argument #1 to '[^']*' %((.*)%)$", "%1"))) end
   end
 end
 
@@ -909,9 +910,9 @@ end
 S.layers = {}
 
 function S.register_layer(name, entry)
-  if type(name) ~= "string" then error("register_layer: the class name must be a string", 2) end
+  if type(name) ~= "string" then raise("register_layer: the class name must be a string") end
   if not is_plain(entry) or type(entry.config) ~= "function" or type(entry.build) ~= "function" then
-    error("register_layer: expected {config = function(layer) ... end, build = function(config) ... end}", 2)
+    raise("register_layer: expected {config = function(layer) ... end, build = function(config) ... end}")
   end
   S.layers[name] = entry
 end
@@ -1088,7 +1089,7 @@ local function install_layer_methods(cls)
   OURS[cls.get_config] = true
   cls.from_config = function(config, custom)
     local ok, l = pcall(deserialize_layer, {class_name = cls.class_name, config = config}, custom)
-    if not ok then error(clean(l), 2) end
+    if not ok then raise(clean(l)) end
     return l
   end
 end
@@ -1101,7 +1102,7 @@ end
 
 function L.serialize(layer)
   local ok, e = pcall(layer_entry, layer, new_ctx("serialize", false))
-  if not ok then error(clean(e), 2) end
+  if not ok then raise(clean(e)) end
   return e
 end
 
@@ -1117,10 +1118,10 @@ local DESERIALIZE_SPEC = config_args("deserialize")
 
 -- keras.layers.deserialize(config, custom_objects)
 function L.deserialize(...)
-  local o = keras._args.parse(DESERIALIZE_SPEC, 2, ...)
+  local o = keras._args.parse(DESERIALIZE_SPEC, ...)
   local t, custom = o.config, o.custom_objects
   local ok, l = pcall(deserialize_layer, t, custom)
-  if not ok then error(clean(l), 2) end
+  if not ok then raise(clean(l)) end
   return l
 end
 
@@ -1807,7 +1808,7 @@ local function compile_from(model, tc, custom)
   if not is_plain(tc) then error("training_config is not an object", 0) end
   local oc = tc.optimizer_config
   if not is_plain(oc) then error("training_config has no optimizer_config", 0) end
-  local opt = keras.optimizers.get(deser(oc))
+  local opt = keras.optimizers._lookup(deser(oc))
   local function resolve(name, lib, what)
     if type(name) ~= "string" then return deser(name) end
     if custom and custom[name] ~= nil then return custom[name] end
@@ -1874,13 +1875,13 @@ local function opts_of(who, positional, allowed, tables, ...)
       return next(t) ~= nil
     end
   end
-  local o = keras._args.parse(spec, 3, ...)
+  local o = keras._args.parse(spec, ...)
   return o
 end
 
 local function check_path(who, path)
   if type(path) ~= "string" or path == "" then
-    error(string.format("%s: path must be a non-empty string, got %s", who, type(path)), 3)
+    raise(string.format("%s: path must be a non-empty string, got %s", who, type(path)))
   end
 end
 
@@ -1907,9 +1908,9 @@ end
 function Model:save(path, ...)
   check_path("save", path)
   local o = opts_of("save", {"overwrite", "include_optimizer"}, {format = true}, nil, ...)
-  if o.overwrite == false and exists(path) then error(string.format("save: '%s' exists and overwrite is false", path), 2) end
+  if o.overwrite == false and exists(path) then raise(string.format("save: '%s' exists and overwrite is false", path)) end
   if not self.inputs then
-    error("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)", 2)
+    raise("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)")
   end
   local ok, err = pcall(function()
     ensure_compiled_state(self)
@@ -1933,15 +1934,15 @@ function Model:save(path, ...)
   if not ok then
     err = clean(err)
     if not err:find("^save:") then err = "save: " .. err end
-    error(err, 2)
+    raise(err)
   end
 end
 
 -- keras.models.save_model(model, path [, overwrite, include_optimizer] [, opts])
 function M.save_model(model, path, ...)
-  if not (type(model) == "table" and model.save) then error("save_model: expected a model", 2) end
+  if not (type(model) == "table" and model.save) then raise("save_model: expected a model") end
   local ok, err = pcall(model.save, model, path, ...)
-  if not ok then error(clean(err), 2) end
+  if not ok then raise(clean(err)) end
 end
 
 -- keras.models.load_model(path [, custom_objects, compile] [, {custom_objects = {...}, compile = true}])
@@ -1949,7 +1950,7 @@ function M.load_model(path, ...)
   check_path("load_model", path)
   local o = opts_of("load_model", {"custom_objects", "compile"}, {}, {custom_objects = "keyed"}, ...)
   local custom = o.custom_objects
-  if custom ~= nil and not is_plain(custom) then error("load_model: custom_objects must be a table", 2) end
+  if custom ~= nil and not is_plain(custom) then raise("load_model: custom_objects must be a table") end
   local ok, model = pcall(function()
     local R = open_reader(path)
     local mc = R:json_attr("", "model_config")
@@ -1973,7 +1974,7 @@ function M.load_model(path, ...)
   if not ok then
     local msg = clean(model)
     if not msg:find(path, 1, true) then msg = string.format("'%s': %s", path, msg) end
-    error("load_model: " .. msg, 2)
+    raise("load_model: " .. msg)
   end
   return model
 end
@@ -1983,7 +1984,7 @@ function Model:save_weights(path, ...)
   check_path("save_weights", path)
   local o = opts_of("save_weights", {"overwrite"}, {format = true}, nil, ...)
   if o.overwrite == false and exists(path) then
-    error(string.format("save_weights: '%s' exists and overwrite is false", path), 2)
+    raise(string.format("save_weights: '%s' exists and overwrite is false", path))
   end
   local ok, err = pcall(function()
     local W = open_writer(path, o.format)
@@ -1992,7 +1993,7 @@ function Model:save_weights(path, ...)
   if not ok then
     err = clean(err)
     if not err:find("^save") then err = "save_weights: " .. err end
-    error(err, 2)
+    raise(err)
   end
 end
 
@@ -2000,9 +2001,9 @@ end
 function Model:load_weights(path, ...)
   check_path("load_weights", path)
   local o = opts_of("load_weights", {"by_name", "skip_mismatch", "reshape"}, {}, nil, ...)
-  if o.reshape then error("load_weights: reshape is not supported by this version of lkeras", 2) end
+  if o.reshape then raise("load_weights: reshape is not supported by this version of lkeras") end
   if o.skip_mismatch and not o.by_name then
-    error("load_weights: skip_mismatch can only be used with by_name = true", 2)
+    raise("load_weights: skip_mismatch can only be used with by_name = true")
   end
   local ok, err = pcall(function()
     local R = open_reader(path)
@@ -2014,14 +2015,14 @@ function Model:load_weights(path, ...)
   if not ok then
     local msg = clean(err)
     if not msg:find(path, 1, true) then msg = string.format("'%s': %s", path, msg) end
-    error("load_weights: " .. msg, 2)
+    raise("load_weights: " .. msg)
   end
 end
 
 -- model:get_config(): Keras's config (a table; functions allowed)
 function Model:get_config()
   local ok, c = pcall(model_config_of, self, new_ctx("get_config", false))
-  if not ok then error(clean(c), 2) end
+  if not ok then raise(clean(c)) end
   return c
 end
 
@@ -2037,7 +2038,7 @@ function Model:to_json(...)
   if not ok then
     local msg = clean(s)
     if not msg:find("^to_json:") then msg = "to_json: " .. msg end
-    error(msg, 2)
+    raise(msg)
   end
   return s
 end
@@ -2051,24 +2052,24 @@ CLONE_SPEC.single = function() return true end
 
 -- keras.models.model_from_config(config, custom_objects)
 function M.model_from_config(...)
-  local o = keras._args.parse(MODEL_FROM_CONFIG_SPEC, 2, ...)
+  local o = keras._args.parse(MODEL_FROM_CONFIG_SPEC, ...)
   local config, custom = o.config, o.custom_objects
   local ok, m = pcall(model_from_config, config, custom)
-  if not ok then error("model_from_config: " .. clean(m), 2) end
+  if not ok then raise("model_from_config: " .. clean(m)) end
   return m
 end
 
 -- keras.models.model_from_json(s [, custom_objects])
 -- keras.models.model_from_json(json_string, custom_objects)
 function M.model_from_json(...)
-  local o = keras._args.parse(MODEL_FROM_JSON_SPEC, 2, ...)
+  local o = keras._args.parse(MODEL_FROM_JSON_SPEC, ...)
   local s, custom = o.json_string, o.custom_objects
-  if type(s) ~= "string" then error("model_from_json: expected a JSON string, got " .. type(s), 2) end
+  if type(s) ~= "string" then raise("model_from_json: expected a JSON string, got " .. type(s)) end
   local ok, m = pcall(function()
     local t = json.decode(s)
     return model_from_config(t, custom)
   end)
-  if not ok then error("model_from_json: " .. clean(m), 2) end
+  if not ok then raise("model_from_json: " .. clean(m)) end
   return m
 end
 
@@ -2076,13 +2077,13 @@ end
 -- keyword ({custom_objects = {MyDense = MyDense}})
 local function custom_arg(who, o)
   if o == nil then return nil end
-  if not is_plain(o) then error(string.format("%s: custom_objects must be a table, got %s", who, type(o)), 3) end
+  if not is_plain(o) then raise(string.format("%s: custom_objects must be a table, got %s", who, type(o))) end
   if o.custom_objects ~= nil then
     for k in pairs(o) do
-      if k ~= "custom_objects" then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+      if k ~= "custom_objects" then raise(string.format("%s: unknown argument '%s'", who, tostring(k))) end
     end
     if not is_plain(o.custom_objects) then
-      error(string.format("%s: custom_objects must be a table, got %s", who, type(o.custom_objects)), 3)
+      raise(string.format("%s: custom_objects must be a table, got %s", who, type(o.custom_objects)))
     end
     return o.custom_objects
   end
@@ -2092,14 +2093,14 @@ end
 Model.from_config = function(config, custom)
   custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Model", config = config}, custom)
-  if not ok then error("from_config: " .. clean(m), 2) end
+  if not ok then raise("from_config: " .. clean(m)) end
   return m
 end
 
 M.Sequential.from_config = function(config, custom)
   custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Sequential", config = config}, custom)
-  if not ok then error("from_config: " .. clean(m), 2) end
+  if not ok then raise("from_config: " .. clean(m)) end
   return m
 end
 
@@ -2107,9 +2108,9 @@ end
 -- with new layers and freshly initialized weights
 -- keras.models.clone_model(model, input_tensors)
 function M.clone_model(...)
-  local o = keras._args.parse(CLONE_SPEC, 2, ...)
+  local o = keras._args.parse(CLONE_SPEC, ...)
   local model, input_tensors = o.model, o.input_tensors
-  if not (is_model(model)) then error("clone_model: expected a model, got " .. tostring(model), 2) end
+  if not (is_model(model)) then raise("clone_model: expected a model, got " .. tostring(model)) end
   local ok, m = pcall(function()
     local c = model_entry(model, new_ctx("clone_model", false))
     -- layer classes written in Lua (Layer:extend) come back through their own class
@@ -2128,7 +2129,7 @@ function M.clone_model(...)
     end
     return clone
   end)
-  if not ok then error("clone_model: " .. clean(m), 2) end
+  if not ok then raise("clone_model: " .. clean(m)) end
   return m
 end
 
@@ -2160,18 +2161,18 @@ if C then
     local o = C._parse("ModelCheckpoint", {"filepath", "monitor", "verbose", "save_best_only",
       "save_weights_only", "mode", "period"}, {}, ...)
     if type(o.filepath) ~= "string" or o.filepath == "" then
-      error("ModelCheckpoint: filepath must be a non-empty string", 2)
+      raise("ModelCheckpoint: filepath must be a non-empty string")
     end
     local self = setmetatable({filepath = o.filepath, monitor = o.monitor or "val_loss", verbose = o.verbose or 0,
       save_best_only = o.save_best_only or false, save_weights_only = o.save_weights_only or false,
       period = o.period or 1, epochs_since_last_save = 0}, ModelCheckpoint)
-    if type(self.monitor) ~= "string" then error("ModelCheckpoint: monitor must be a string", 2) end
+    if type(self.monitor) ~= "string" then raise("ModelCheckpoint: monitor must be a string") end
     if math.type(self.period) ~= "integer" or self.period < 1 then
-      error("ModelCheckpoint: period must be an integer >= 1, got " .. tostring(self.period), 2)
+      raise("ModelCheckpoint: period must be an integer >= 1, got " .. tostring(self.period))
     end
     local mode = o.mode or "auto"
     if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
-      error(string.format("ModelCheckpoint: mode must be auto, min or max, got '%s'", tostring(mode)), 2)
+      raise(string.format("ModelCheckpoint: mode must be auto, min or max, got '%s'", tostring(mode)))
     end
     if mode == "max" or (mode == "auto" and (self.monitor:find("acc", 1, true) or self.monitor:sub(1, 8) == "fmeasure")) then
       self.better, self.best = function(x, y) return x > y end, -math.huge
@@ -2180,7 +2181,7 @@ if C then
     end
     -- the template is checked now, so that a typo fails before training
     local ok, err = pcall(S.pyformat, self.filepath, setmetatable({}, {__index = function() return 1 end}))
-    if not ok then error("ModelCheckpoint: filepath: " .. clean(err), 2) end
+    if not ok then raise("ModelCheckpoint: filepath: " .. clean(err)) end
     return self
   end})
 

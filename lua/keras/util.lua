@@ -1,0 +1,65 @@
+-- keras.util (private, not part of the user API): the helpers every part of
+-- the Lua half shares, written once. init.lua loads it first, with the C
+-- core, and leaves it in package.loaded, so a part reaches it with
+-- `require "keras.util"` (in the lkeras host and in lua5.4 with keras.so).
+local core = ...
+
+local U = {}
+
+function U.is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+
+function U.is_tensor(x) return getmetatable(x) == core.Tensor end
+
+function U.is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- a caught error's message without its leading "file:line: "
+function U.clean(msg)
+  if type(msg) ~= "string" then return tostring(msg) end
+  return (msg:gsub("^[^:\n]*:%d+: ", ""))
+end
+
+-- The one way the library raises an error a user caused: at the user's line,
+-- the first caller outside the library (every part is compiled with the chunk
+-- name "@lua/keras/<part>.lua", scripts/embed.lua), however deep inside the
+-- library the check runs. A C function between the two (pcall, a host's
+-- lua_call) ends the walk: the message then carries no position. A message
+-- that already names a line of the library (the engine's, re-raised) loses
+-- that position.
+function U.raise(err)
+  if type(err) ~= "string" then error(err, 0) end
+  err = err:gsub("^lua/keras/[%w_]+%.lua:%d+: ", "")
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then error(err, 0) end
+    if info.what == "C" or info.source:sub(1, 11) ~= "@lua/keras/" then error(err, level) end
+    level = level + 1
+  end
+end
+
+-- the kernel_/bias_/activity_regularizer options of a layer
+function U.regularizer(keras, who, r)
+  if r == nil then return nil end
+  if keras.regularizers then return keras.regularizers.get(r, who) end
+  U.raise(who .. ": regularizers are not available")
+end
+
+-- options this version refuses (the constraints)
+function U.no_constraint(who, o, ...)
+  for _, k in ipairs{...} do
+    if o[k] ~= nil then U.raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
+  end
+end
+
+-- a set from a list of names
+function U.set(list)
+  local s = {}
+  for _, k in ipairs(list) do s[k] = true end
+  return s
+end
+
+return U

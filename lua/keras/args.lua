@@ -18,12 +18,13 @@
 --   twice = "got multiple values for argument '%s'"
 --   too_many = "takes at most %d positional arguments (%s), got %d"
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local K = keras.backend
 
 local A = {None = K.None}
 
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 A.is_plain = is_plain
 
 -- spec{who = "Dense", positional = {"units", ...}, allowed = set, common = set,

@@ -13,7 +13,7 @@ local Tensor = core.Tensor
 local fmt = string.format
 
 local function is_concrete(x) return getmetatable(x) == Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+local is_plain = require("keras.util").is_plain
 
 local function ndim_of(x)
   if type(x) == "number" then return 0 end

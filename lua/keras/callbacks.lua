@@ -4,13 +4,13 @@
 -- logs) is a callback. Per-batch hooks make fit call back into Lua for every
 -- batch; without them the C loop only reports for the progress bar.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain, set = util.is_plain, util.set
+local raise = util.raise
 local core = keras._core
 local Progbar = package.preload["keras.progbar"]()
 
 local C = {}
-
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- ---- base class ----
 
@@ -100,12 +100,6 @@ local function options(name, a, b, positional, allowed)
   return o
 end
 C._options = options
-
-local function set(list)
-  local s = {}
-  for _, k in ipairs(list) do s[k] = true end
-  return s
-end
 
 -- ---- History ----
 

@@ -9,13 +9,13 @@
 -- model's plan with every other layer: fit runs its batches in C and no Lua of
 -- the layer runs per batch.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local core, K, L, M = keras._core, keras.backend, keras.layers, keras.models
 local is_node = core.is_node
 local Layer = L.Layer
 local shape_str = L._shape_str
-
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- Keras's common constructor options, taken by the base class (Keras's
 -- Layer.__init__ kwargs); init receives the rest

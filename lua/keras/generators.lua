@@ -13,7 +13,9 @@
 -- plan is built once for the largest batch seen so far and reused for every
 -- batch up to that size, so a smaller batch costs no recompilation.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain, is_tensor = util.is_plain, util.is_tensor
+local raise = util.raise
 local core, L, M = keras._core, keras.layers, keras.models
 local Model = M.Model
 local prepare, trainer_for, predictor_for = M._prepare, M._trainer_for, M._predictor_for
@@ -26,9 +28,6 @@ local shape_str = L._shape_str
 local G = {}
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
-
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- ---- arguments: f(gen, {k = v}), f{gen, k = v}, or Keras's positional order ----
 

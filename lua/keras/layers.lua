@@ -4,7 +4,9 @@
 -- (inputs, outputs): that record is how models find their graph, and calling
 -- a layer again shares its weights. The math is C graph ops (backend.lua).
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local set = util.set
+local raise = util.raise
 local core, K = keras._core, keras.backend
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
@@ -87,11 +89,6 @@ local function parse(cls, a, b, positional, allowed, first_is_sequence)
 end
 layers._parse = parse
 
-local function set(list)
-  local s = {}
-  for _, k in ipairs(list) do s[k] = true end
-  return s
-end
 layers._set = set
 
 -- ---- names: dense_1, dense_2, ... per class, per Lua state ----
@@ -562,17 +559,8 @@ local function check_int(who, name, v, lo)
 end
 layers._check_int = check_int
 
-local function regularizer(who, r)
-  if r == nil then return nil end
-  if keras.regularizers then return keras.regularizers.get(r, who) end
-  raise(who .. ": regularizers are not available")
-end
-
-local function no_constraint(who, o, ...)
-  for _, k in ipairs{...} do
-    if o[k] ~= nil then raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
-  end
-end
+local function regularizer(who, r) return util.regularizer(keras, who, r) end
+local no_constraint = util.no_constraint
 
 -- ---- Dense ----
 

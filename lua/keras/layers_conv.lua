@@ -14,14 +14,14 @@
 -- batch axis internally; layer shape errors name the layer and are raised
 -- when the layer is built.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local K = keras.backend
 local A, I = keras.activations, keras.initializers
 local layers = keras.layers
 local define, check_int, check_number = layers._define, layers._check_int, layers._check_number
 local shape_str = layers._shape_str
-
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- ---- argument helpers ----
 
@@ -71,17 +71,8 @@ local function data_format_arg(who, v)
     who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
 end
 
-local function regularizer(who, r)
-  if r == nil then return nil end
-  if keras.regularizers then return keras.regularizers.get(r, who) end
-  raise(who .. ": regularizers are not available")
-end
-
-local function no_constraint(who, o, ...)
-  for _, k in ipairs{...} do
-    if o[k] ~= nil then raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
-  end
-end
+local function regularizer(who, r) return util.regularizer(keras, who, r) end
+local no_constraint = util.no_constraint
 
 -- pads (before, after) on one axis of size n for a window k, stride s, dilation d
 local function pads(mode, n, k, s, d)

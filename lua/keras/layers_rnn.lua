@@ -21,7 +21,8 @@
 -- it runs; layers of this family put it on their outputs (meta().batch_size)
 -- so that a stateful layer further on finds it.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local raise = util.raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
@@ -55,17 +56,8 @@ local function act_code(who, what, v)
   return code, name
 end
 
-local function regularizer(who, r)
-  if r == nil then return nil end
-  if keras.regularizers then return keras.regularizers.get(r, who) end
-  raise(who .. ": regularizers are not available")
-end
-
-local function no_constraint(who, o, ...)
-  for _, k in ipairs{...} do
-    if o[k] ~= nil then raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
-  end
-end
+local function regularizer(who, r) return util.regularizer(keras, who, r) end
+local no_constraint = util.no_constraint
 
 local function serialize_init(i)
   if type(i) == "table" and i.class_name then return {class_name = i.class_name, config = i.config or {}} end

@@ -3,7 +3,9 @@
 -- turns what compile{metrics=...} was given into a function and the name
 -- that logs, history keys and the progress bar show.
 local K, losses = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_callable = util.is_callable
+local raise = util.raise
 
 local M = {}
 
@@ -85,12 +87,6 @@ function M.get(x)
   end
   if type(x) == "function" then return x end
   raise(string.format("metric must be a name or a function, got %s", type(x)))
-end
-
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
 end
 
 -- the name of the variable that holds fn: locals of the frames from `level`

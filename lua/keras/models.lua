@@ -5,7 +5,9 @@
 -- epochs, and inside an epoch only when a progress bar or a per-batch
 -- callback asks for it (throttled to the bar's refresh interval).
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain, is_tensor = util.is_plain, util.is_tensor
+local raise = util.raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local is_node = core.is_node
 local Tensor = core.Tensor
@@ -13,9 +15,6 @@ local Tensor = core.Tensor
 local M = {}
 
 local shape_str = L._shape_str
-
-local function is_tensor(x) return getmetatable(x) == Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- the call forms of API.md §1 (args.lua): call_spec(who, positional, tables)
 local args_spec, args_parse = keras._args.spec, keras._args.parse

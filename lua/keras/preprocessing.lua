@@ -4,15 +4,14 @@
 -- format. Word indices are Keras's (from 1, 0 reserved for padding); the
 -- results that Keras gives as numpy arrays are keras.tensor values.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain, is_tensor = util.is_plain, util.is_tensor
+local raise = util.raise
 local core = keras._core
 
 local P = {}
 local text, sequence = {}, {}
 P.text, P.sequence = text, sequence
-
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- Keras's positional order, then options, or one table (args.lua). A lone
 -- table that names no argument is the data (pad_sequences({{1, 2}, {3}}))

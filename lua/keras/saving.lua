@@ -25,7 +25,9 @@
 -- Keras's key order, so classes added in other files work without edits
 -- here; classes without a spec keep their arguments by name.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_plain, is_tensor, is_callable = util.is_plain, util.is_tensor, util.is_callable
+local raise = util.raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local NULL = K.None
 
@@ -34,17 +36,7 @@ keras.saving = S
 
 local KERAS_VERSION, BACKEND = "2.2.4", "tensorflow"
 
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
-local function clean(msg)
-  if type(msg) ~= "string" then return tostring(msg) end
-  return (msg:gsub("^[^:\n]*:%d+: ", ""))
-end
+local clean = util.clean
 
 -- ======================================================================
 -- JSON: Python's json.dumps formatting, a strict decoder for untrusted text

@@ -1,11 +1,11 @@
 -- keras.utils: to_categorical, normalize, class weights, word vectors.
 local keras = ...
-local raise = require("keras.util").raise
+local util = require("keras.util")
+local is_tensor = util.is_tensor
+local raise = util.raise
 local core, K = keras._core, keras.backend
 
 local U = {}
-
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
 
 -- Keras's positional order, then options, or one table (args.lua); a lone
 -- table that names no argument is the data: to_categorical({0, 2, 1})

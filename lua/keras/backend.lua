@@ -9,7 +9,7 @@ local K = {}
 local is_node = core.is_node
 local op, eval = core.op, core.eval
 
-K.None = setmetatable({}, {__tostring = function() return "None" end, __name = "keras.None"})
+K.None = require("keras.util").None
 
 local EPSILON = 1e-7
 

@@ -5,7 +5,7 @@
 -- batch; without them the C loop only reports for the progress bar.
 local keras = ...
 local util = require("keras.util")
-local is_plain, set = util.is_plain, util.set
+local is_plain, set, clean = util.is_plain, util.set, util.clean
 local raise = util.raise
 local core = keras._core
 local Progbar = package.preload["keras.progbar"]()
@@ -633,6 +633,80 @@ function CSVLogger:on_epoch_end(epoch, logs)
 end
 function CSVLogger:on_train_end()
   if self.file then self.file:close(); self.file = nil end
+end
+
+-- ---- ModelCheckpoint (keras/callbacks.py [2.2.4]; moved here from saving.lua) ----
+
+local pyformat = require("keras.pyformat").format   -- the filepath template
+local function warn(msg) keras._write("Warning: " .. msg .. "\n") end
+
+do
+  local ModelCheckpoint = C._class("ModelCheckpoint")
+  -- Keras 2.2.4: ModelCheckpoint(filepath, monitor, verbose, save_best_only, save_weights_only, mode, period)
+  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, ...)
+    local o = C._parse("ModelCheckpoint", {"filepath", "monitor", "verbose", "save_best_only",
+      "save_weights_only", "mode", "period"}, {}, ...)
+    if type(o.filepath) ~= "string" or o.filepath == "" then
+      raise("ModelCheckpoint: filepath must be a non-empty string")
+    end
+    local self = setmetatable({filepath = o.filepath, monitor = o.monitor or "val_loss", verbose = o.verbose or 0,
+      save_best_only = o.save_best_only or false, save_weights_only = o.save_weights_only or false,
+      period = o.period or 1, epochs_since_last_save = 0}, ModelCheckpoint)
+    if type(self.monitor) ~= "string" then raise("ModelCheckpoint: monitor must be a string") end
+    if math.type(self.period) ~= "integer" or self.period < 1 then
+      raise("ModelCheckpoint: period must be an integer >= 1, got " .. tostring(self.period))
+    end
+    local mode = o.mode or "auto"
+    if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
+      raise(string.format("ModelCheckpoint: mode must be auto, min or max, got '%s'", tostring(mode)))
+    end
+    if mode == "max" or (mode == "auto" and (self.monitor:find("acc", 1, true) or self.monitor:sub(1, 8) == "fmeasure")) then
+      self.better, self.best = function(x, y) return x > y end, -math.huge
+    else
+      self.better, self.best = function(x, y) return x < y end, math.huge
+    end
+    -- the template is checked now, so that a typo fails before training
+    local ok, err = pcall(pyformat, self.filepath, setmetatable({}, {__index = function() return 1 end}))
+    if not ok then raise("ModelCheckpoint: filepath: " .. clean(err)) end
+    return self
+  end})
+
+  function ModelCheckpoint:_save(filepath)
+    if self.save_weights_only then
+      self.model:save_weights(filepath, {overwrite = true})
+    else
+      self.model:save(filepath, {overwrite = true})
+    end
+  end
+
+  function ModelCheckpoint:on_epoch_end(epoch, logs)
+    logs = logs or {}
+    self.epochs_since_last_save = self.epochs_since_last_save + 1
+    if self.epochs_since_last_save < self.period then return end
+    self.epochs_since_last_save = 0
+    local values = {epoch = epoch + 1}
+    for k, v in pairs(logs) do if k ~= "epoch" then values[k] = v end end
+    local ok, filepath = pcall(pyformat, self.filepath, values)
+    if not ok then error(string.format("ModelCheckpoint: filepath '%s': %s", self.filepath, clean(filepath)), 0) end
+    if self.save_best_only then
+      local current = logs[self.monitor]
+      if current == nil then
+        warn(string.format("Can save best model only with %s available, skipping.", self.monitor))
+      elseif self.better(current, self.best) then
+        if self.verbose > 0 then
+          keras._write(string.format("\nEpoch %05d: %s improved from %0.5f to %0.5f, saving model to %s\n", epoch + 1,
+            self.monitor, self.best, current, filepath))
+        end
+        self.best = current
+        self:_save(filepath)
+      elseif self.verbose > 0 then
+        keras._write(string.format("\nEpoch %05d: %s did not improve from %0.5f\n", epoch + 1, self.monitor, self.best))
+      end
+    else
+      if self.verbose > 0 then keras._write(string.format("\nEpoch %05d: saving model to %s\n", epoch + 1, filepath)) end
+      self:_save(filepath)
+    end
+  end
 end
 
 return C

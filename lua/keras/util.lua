@@ -6,6 +6,9 @@ local core = ...
 
 local U = {}
 
+-- Keras's None (an unknown dimension, JSON's null): keras.None, K.None
+U.None = setmetatable({}, {__tostring = function() return "None" end, __name = "keras.None"})
+
 function U.is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 function U.is_tensor(x) return getmetatable(x) == core.Tensor end

@@ -111,7 +111,8 @@ function K.pool2d(...)
   local xs = shape_of(x)
   local padding = a.padding or "valid"
   local p = spatial_pads(who, padding, xs, ps, st, nil, 2)
-  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], p[1], p[2], p[3], p[4]}})
+  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], p[1], p[2],
+    p[3], p[4]}})
 end
 
 -- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output

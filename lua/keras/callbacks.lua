@@ -130,7 +130,8 @@ function History:set_params(p) self.params = p end
 
 
 function C._progbar(target, verbose)
-  return Progbar.new{target = target, verbose = verbose, dynamic = keras._output_dynamic(), clock = core.now, write = keras._write}
+  return Progbar.new{target = target, verbose = verbose, dynamic = keras._output_dynamic(), clock = core.now,
+    write = keras._write}
 end
 
 local ProgbarLogger = class("ProgbarLogger")
@@ -175,7 +176,7 @@ function ProgbarLogger:_progress(seen, mean_logs, steps)
   end
 end
 
-function ProgbarLogger:on_epoch_end(epoch, logs)
+function ProgbarLogger:on_epoch_end(_epoch, logs)
   if self.verbose > 0 then self.bar:update(self.seen > 0 and self.seen or self.target, self:_values(logs), true) end
 end
 
@@ -520,10 +521,11 @@ function LearningRateScheduler:on_epoch_begin(epoch)
   end
   keras.backend.set_value(opt.lr, lr)
   if self.verbose > 0 then
-    keras._print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1, tostring(lr)))
+    keras._print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1,
+      tostring(lr)))
   end
 end
-function LearningRateScheduler:on_epoch_end(epoch, logs)
+function LearningRateScheduler:on_epoch_end(_epoch, logs)
   logs.lr = keras.backend.get_value(self.model.optimizer.lr)
 end
 
@@ -570,7 +572,8 @@ function ReduceLROnPlateau:on_epoch_end(epoch, logs)
         local new = math.max(old * self.factor, self.min_lr)
         keras.backend.set_value(self.model.optimizer.lr, new)
         if self.verbose > 0 then
-          keras._print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1, tostring(new)))
+          keras._print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1,
+            tostring(new)))
         end
         self.cooldown_counter, self.wait = self.cooldown, 0
       end
@@ -660,7 +663,8 @@ do
     if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
       raise(string.format("ModelCheckpoint: mode must be auto, min or max, got '%s'", tostring(mode)))
     end
-    if mode == "max" or (mode == "auto" and (self.monitor:find("acc", 1, true) or self.monitor:sub(1, 8) == "fmeasure")) then
+    if mode == "max" or (mode == "auto" and (self.monitor:find("acc", 1, true) or self.monitor:sub(1,
+      8) == "fmeasure")) then
       self.better, self.best = function(x, y) return x > y end, -math.huge
     else
       self.better, self.best = function(x, y) return x < y end, math.huge
@@ -703,7 +707,8 @@ do
         keras._write(string.format("\nEpoch %05d: %s did not improve from %0.5f\n", epoch + 1, self.monitor, self.best))
       end
     else
-      if self.verbose > 0 then keras._write(string.format("\nEpoch %05d: saving model to %s\n", epoch + 1, filepath)) end
+      if self.verbose > 0 then keras._write(string.format("\nEpoch %05d: saving model to %s\n", epoch + 1,
+        filepath)) end
       self:_save(filepath)
     end
   end

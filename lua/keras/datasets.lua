@@ -20,7 +20,8 @@ local function exists(p)
 end
 
 local function find(dir, base, who)
-  for _, p in ipairs{dir .. "/" .. base .. ".gz", dir .. "/" .. base, dir .. "/" .. base:gsub("%-idx", ".idx") .. ".gz"} do
+  for _, p in ipairs{dir .. "/" .. base .. ".gz", dir .. "/" .. base, dir .. "/" .. base:gsub("%-idx", ".idx")
+    .. ".gz"} do
     if exists(p) then return p end
   end
   raise(string.format("%s: '%s' not found in %s (expected %s.gz or %s)", who, base, dir, base, base))

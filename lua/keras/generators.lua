@@ -376,7 +376,7 @@ local function evaluate_loop(self, who, src, steps, trainer, prefix, on_step)
     end
     step = step + 1
     local xl, yl, swl, n = batch_data(self, who, where, b, true)
-    local t = trainer
+    local t
     if per_shape(self) then
       t = run_c(who, where, trainer_for, self, who, xl, yl)
     else

@@ -236,12 +236,13 @@ function Layer:set_weights(list)
   local ws = ordered(self)
   if type(list) ~= "table" then raise(self:_msg("set_weights expects a list of tensors")) end
   if #list ~= #ws then
-    raise(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the layer was expecting %d weights.',
+    raise(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the ' ..
+      'layer was expecting %d weights.',
       self.name, #list, #ws))
   end
   for i, w in ipairs(ws) do
     local v = list[i]
-    if not (getmetatable(v) == core.Tensor) then v = core.tensor(v) end
+    if getmetatable(v) ~= core.Tensor then v = core.tensor(v) end
     local a, b = w.tensor.shape, v.shape
     local same = #a == #b
     for k = 1, #a do if a[k] ~= b[k] then same = false end end
@@ -268,7 +269,7 @@ function Layer:get_losses()
   return out
 end
 
-function Layer:reset_states() end
+function Layer.reset_states(_self) end
 
 -- ---- calling a layer ----
 
@@ -372,8 +373,8 @@ function Layer:_replay(inputs, kwargs)
   return outs
 end
 
-function Layer:build(shape) end
-function Layer:call(x) return x end
+function Layer.build(_self, _shape) end
+function Layer.call(_self, x) return x end
 -- how __call_layer runs build and call (layers written in Lua, made with
 -- Layer:extend, replace these: lua/keras/custom.lua)
 function Layer:_run_build(shapes) return self:build(shapes) end
@@ -387,7 +388,8 @@ local function node_at(self, i, what)
   end
   local rec = self._inbound[i]
   if not rec then
-    raise(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i, #self._inbound))
+    raise(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i,
+      #self._inbound))
   end
   return rec
 end
@@ -397,7 +399,8 @@ local function one_node(self, what)
     raise(string.format("Layer %s has no inbound nodes.", self.name))
   end
   if #self._inbound > 1 then
-    raise(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use `get_%s_at(node_index)` instead.',
+    raise(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use ' ..
+      '`get_%s_at(node_index)` instead.',
       self.name, what, what))
   end
   return self._inbound[1]
@@ -420,7 +423,6 @@ function Layer._getters.input(self) return unwrap(one_node(self, "input").inputs
 -- a shape is well defined when every call saw the same one (as in Keras)
 local function common_shape(self, what, field)
   if #self._inbound > 1 then
-    local first = shape_str(self._inbound[1][field][1].shape)
     local same = true
     for _, rec in ipairs(self._inbound) do
       if #rec[field] ~= #self._inbound[1][field] then same = false end
@@ -429,7 +431,8 @@ local function common_shape(self, what, field)
       end
     end
     if same then return shapes_of(self._inbound[1][field]) end
-    raise(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of "%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
+    raise(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of ' ..
+      '"%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
       self.name, what, what, what))
   end
   return shapes_of(one_node(self, what .. "_shape")[field])
@@ -702,13 +705,13 @@ function Dropout:get_config() return {name = self.name, trainable = self.trainab
 
 -- ---- shape layers ----
 
-local function per_sample(shape, who)
+local function per_sample(shape, _who)
   local n = 1
   for i = 2, #shape do n = n * shape[i] end
   return n
 end
 
-local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(self, o)
+local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(_self, o)
   if o.data_format ~= nil and o.data_format ~= "channels_last" then
     raise(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)))
   end
@@ -978,7 +981,7 @@ merge("Multiply", function(self, xs) same_shapes(self, xs); return fold(xs, K.mu
 merge("Average", function(self, xs) same_shapes(self, xs); return K.scale(fold(xs, K.add), 1 / #xs) end)
 merge("Maximum", function(self, xs) same_shapes(self, xs); return fold(xs, K.maximum) end)
 merge("Minimum", function(self, xs) same_shapes(self, xs); return fold(xs, K.minimum) end)
-local Dot = merge("Dot", function(self, xs)
+merge("Dot", function(self, xs)
   if #xs ~= 2 then error(self:_msg("a Dot layer should be called on exactly 2 inputs"), 0) end
   local a, b = xs[1], xs[2]
   local axes = self.axes
@@ -1006,7 +1009,8 @@ local Concatenate = merge("Concatenate", function(self, xs)
     local ok = #s == #s0
     for k = 2, #s do if k - 1 ~= ax and s[k] ~= s0[k] then ok = false end end
     if not ok then
-      error(self:_msg("A `Concatenate` layer requires inputs with matching shapes except for the concat axis. Got inputs shapes: %s, %s",
+      error(self:_msg("A `Concatenate` layer requires inputs with matching shapes except for the concat axis. Got " ..
+        "inputs shapes: %s, %s",
         shape_str(s0), shape_str(s)), 0)
     end
   end

@@ -354,7 +354,7 @@ local function pad_class(name, prefix, rank, key, default, op)
       local rows = rank == 2 and size[1] - a[1] - a[2] or 1
       local cols = size[rank] - a[3] - a[4]
       if (rows < 1 and size[1] >= 0) or (cols < 1 and size[rank] >= 0) then   -- a None length: checked per length
-        error(self:_msg("cropping %s leaves nothing of an input of shape %s", 
+        error(self:_msg("cropping %s leaves nothing of an input of shape %s",
           rank == 1 and string.format("(%d, %d)", a[3], a[4])
             or string.format("((%d, %d), (%d, %d))", a[1], a[2], a[3], a[4]), shape_str(shape)), 0)
       end

@@ -147,7 +147,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
   take_batch(self)
 end)
 
-function Embedding:build(shape)
+function Embedding:build(_shape)
   self.embeddings = self:add_weight{name = "embeddings", shape = {self.input_dim, self.output_dim},
                                     initializer = self.embeddings_initializer,
                                     regularizer = self.embeddings_regularizer}
@@ -361,7 +361,8 @@ function rnn_methods.call(self, x, kwargs)
     self._fixed_batch = batch
     ensure_states(self, batch)
     if self._state_batch ~= batch then
-      error(self:_msg("the layer's states hold %d samples but its input has batch size %d", self._state_batch, batch), 0)
+      error(self:_msg("the layer's states hold %d samples but its input has batch size %d", self._state_batch, batch),
+        0)
     end
     for _, n in ipairs(self._state_nodes) do args[#args + 1] = n end
     flags = flags | F_INIT | F_STATEFUL
@@ -376,7 +377,8 @@ function rnn_methods.call(self, x, kwargs)
     flags = flags | F_MASK
   end
   local attrs = {i = {self._cell, self.units, flags, self._act, self._ract},
-                 f = {self.dropout < 1 and self.dropout or 0, self.recurrent_dropout < 1 and self.recurrent_dropout or 0}}
+                 f = {self.dropout < 1 and self.dropout or 0, self.recurrent_dropout < 1 and self.recurrent_dropout
+                   or 0}}
   local y = core.op("rnn", args, attrs)
   if self.return_sequences and mask ~= nil then y:meta().mask = mask end
   if self.activity_regularizer then
@@ -590,7 +592,8 @@ function Bidirectional:call(x, kwargs)
   if #states > 0 then
     local n = #states // 2
     if #states % 2 ~= 0 then
-      error(self:_msg("initial_state must hold the forward and the backward states (an even number), got %d", #states), 0)
+      error(self:_msg("initial_state must hold the forward and the backward states (an even number), got %d",
+        #states), 0)
     end
     fw_kw.initial_state, bw_kw.initial_state = {}, {}
     for i = 1, n do

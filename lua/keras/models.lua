@@ -64,7 +64,8 @@ local function build_network(self, inputs, outputs, who)
     local m = t:meta()
     local layer = m.layer
     if not layer then
-      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who, tostring(t)), 0)
+      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who,
+        tostring(t)), 0)
     end
     local rec = layer._inbound[m.node_index]
     if seen[rec] then return end
@@ -172,7 +173,8 @@ end
 function Model._getters.output_shape(self) return model_shapes(self.outputs) end
 function Model._getters.input_shape(self) return model_shapes(self.inputs) end
 function Model._getters.input(self) return self.inputs and (#self.inputs == 1 and self.inputs[1] or self.inputs) end
-function Model._getters.output(self) return self.outputs and (#self.outputs == 1 and self.outputs[1] or self.outputs) end
+function Model._getters.output(self) return self.outputs and (#self.outputs == 1 and self.outputs[1]
+  or self.outputs) end
 
 function Model._getters.input_names(self)
   local out = {}
@@ -333,7 +335,7 @@ function Model:call(x)
   return outs
 end
 
-function Model:build() end
+function Model.build(_self) end
 
 -- ---- Sequential ----
 
@@ -375,7 +377,7 @@ setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
   self._seq = {}
   self._outs = {}
   self._all_layers = {}
-  for i, l in ipairs(list or {}) do
+  for _, l in ipairs(list or {}) do
     local ok, err = pcall(self.add, self, l)
     if not ok then raise(err) end
   end
@@ -399,7 +401,8 @@ local function seq_apply(self, from)
     local x = self._outs[i - 1] or self.inputs[1]
     local y = l(x)
     if not is_node(y) then
-      error(string.format("Sequential: layer %s has %d outputs; all layers in a Sequential model should have a single output tensor",
+      error(string.format("Sequential: layer %s has %d outputs; all layers in a Sequential model should have a " ..
+        "single output tensor",
         l.name, #y), 0)
     end
     self._outs[i] = y
@@ -476,7 +479,7 @@ function Sequential:_ensure_built(x, who)
   if not ok then self.inputs = nil; raise(err) end
 end
 
-function Model:_ensure_built() end
+function Model._ensure_built(_self) end
 
 function Sequential:call(x)
   if not self.inputs then
@@ -495,7 +498,7 @@ local function per_output(v, names, who, what, default)
   local out = {}
   if v == nil then
     for i = 1, #names do out[i] = default end
-  elseif is_plain(v) and v[1] == nil and next(v) ~= nil and not (what == "metrics") then
+  elseif is_plain(v) and v[1] == nil and next(v) ~= nil and what ~= "metrics" then
     for k in pairs(v) do
       local ok = false
       for _, n in ipairs(names) do if n == k then ok = true end end
@@ -660,7 +663,8 @@ function Model:_training_graph(o, outputs, level)
     local w = core.input({-1})
     targets[i], weights[i] = y_true, w
     local score = fn(y_true, y_pred)
-    if not is_node(score) then raise(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i])) end
+    if not is_node(score) then raise(string.format("compile: the loss for output '%s' must return a symbolic tensor",
+      names[i])) end
     local weighted = weighted_score(score, w)
     out_losses[i] = weighted
     local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
@@ -718,7 +722,8 @@ local SUMMARY_SPEC = call_spec("summary", {"line_length", "positions", "print_fn
 function Model:summary(...)
   local o = args_parse(SUMMARY_SPEC, ...)
   if not self.inputs then
-    raise("This model has not yet been built. Build the model first by calling build() or calling fit() with some data. Or specify input_shape or batch_input_shape in the first layer for automatic build.")
+    raise("This model has not yet been built. Build the model first by calling build() or calling fit() with some " ..
+      "data. Or specify input_shape or batch_input_shape in the first layer for automatic build.")
   end
   local S = keras._summary or package.preload["keras.summary"]()
   keras._summary = S
@@ -737,8 +742,6 @@ function Model:summary(...)
     if #self.inputs > 1 or #self.outputs > 1 then sequential = false end
   end
   local rows = {}
-  local relevant = {}
-  for _, c in ipairs(self._calls) do relevant[c.rec] = true end
   for _, l in ipairs(sequential and self._seq or self._all_layers) do
     local outs
     for _, c in ipairs(self._calls) do if c.layer == l then outs = outs or c.rec.outputs end end
@@ -751,7 +754,8 @@ function Model:summary(...)
         if c.layer == l then
           for _, t in ipairs(c.rec.inputs) do
             local m = t:meta()
-            row.connected[#row.connected + 1] = string.format("%s[%d][%d]", m.layer.name, m.node_index - 1, m.tensor_index - 1)
+            row.connected[#row.connected + 1] = string.format("%s[%d][%d]", m.layer.name, m.node_index - 1,
+              m.tensor_index - 1)
           end
         end
       end

@@ -405,7 +405,7 @@ function Tokenizer:sequences_to_matrix(...)
       end
       local base = (r - 1) * nw + 1
       for _, j in ipairs(order) do
-        local c, v = counts[j], nil
+        local c, v = counts[j]
         if mode == "count" then v = c
         elseif mode == "freq" then v = c / #s
         elseif mode == "binary" then v = 1
@@ -444,7 +444,8 @@ end
 
 local function as_list(s, who, i)
   if is_tensor(s) then
-    if s.ndim > 1 then raise(string.format("%s: sequence %d has %d dimensions; only lists of numbers are supported", who, i, s.ndim)) end
+    if s.ndim > 1 then raise(string.format("%s: sequence %d has %d dimensions; only lists of numbers are supported",
+      who, i, s.ndim)) end
     return s:totable()
   end
   if type(s) ~= "table" then
@@ -474,7 +475,8 @@ function sequence.pad_sequences(...)
   if not ints and dtype ~= "float32" and dtype ~= "float64" then
     raise(string.format("%s: dtype must be int32 or float32, got '%s'", who, tostring(dtype)))
   end
-  if padding ~= "pre" and padding ~= "post" then raise(string.format('Padding type "%s" not understood', tostring(padding))) end
+  if padding ~= "pre" and padding ~= "post" then raise(string.format('Padding type "%s" not understood',
+    tostring(padding))) end
   if truncating ~= "pre" and truncating ~= "post" then
     raise(string.format('Truncating type "%s" not understood', tostring(truncating)))
   end
@@ -691,7 +693,8 @@ local function load_word_vectors(path)
         end
         if dim and #vals ~= dim then
           f:close()
-          raise(string.format("%s: %s:%d: %d values, expected %d as on the lines before", who, path, lineno, #vals, dim))
+          raise(string.format("%s: %s:%d: %d values, expected %d as on the lines before", who, path, lineno, #vals,
+            dim))
         end
         dim = #vals
         out[fields[1]] = core.tensor(vals)

@@ -147,7 +147,7 @@ function Progbar.new(opts)
     raise("Progbar.new: verbose must be 0, 1 or 2, got " .. tostring(verbose))
   end
   local interval = opts.interval == nil and 0.05 or opts.interval
-  if type(interval) ~= "number" or not (interval >= 0) then
+  if type(interval) ~= "number" or interval ~= interval or interval < 0 then
     raise("Progbar.new: interval must be a non-negative number, got " .. tostring(interval))
   end
   local write = opts.write or default_write

@@ -17,8 +17,8 @@ local function format_one(v, spec, name)
   elseif spec:sub(1, 1):match("[<>=^]") then
     align, rest = spec:sub(1, 1), spec:sub(2)
   end
-  local sign, alt, zero, width, comma, prec, typ =
-    rest:match("^([-+ ]?)(#?)(0?)(%d*)(,?)(%.?%d*)([bcdeEfFgGnosxX%%]?)$")
+  local sign, zero, width, comma, prec, typ =   -- ('#', the alternate form, is accepted and changes nothing)
+    rest:match("^([-+ ]?)#?(0?)(%d*)(,?)(%.?%d*)([bcdeEfFgGnosxX%%]?)$")
   if not sign or prec == "." then error(string.format("Invalid format specifier '%s' for {%s}", spec, name), 0) end
   prec = prec ~= "" and tonumber(prec:sub(2)) or nil
   width = tonumber(width) or 0
@@ -27,11 +27,13 @@ local function format_one(v, spec, name)
   if type(v) == "number" then
     local isint = math.type(v) == "integer"
     if typ == "d" or typ == "n" then
-      if not isint then error(string.format("Unknown format code 'd' for object of type 'float' (in {%s})", name), 0) end
+      if not isint then error(string.format("Unknown format code 'd' for object of type 'float' (in {%s})", name),
+        0) end
       neg, body = v < 0, string.format("%d", math.abs(v))
     elseif typ == "s" or typ == "c" or typ == "b" or typ == "o" or typ == "x" or typ == "X" then
       if typ == "s" then error(string.format("Unknown format code 's' for a number (in {%s})", name), 0) end
-      if not isint then error(string.format("Unknown format code '%s' for object of type 'float' (in {%s})", typ, name), 0) end
+      if not isint then error(string.format("Unknown format code '%s' for object of type 'float' (in {%s})", typ,
+        name), 0) end
       neg = v < 0
       local a = math.abs(v)
       if typ == "x" then body = string.format("%x", a) elseif typ == "X" then body = string.format("%X", a)

@@ -70,7 +70,8 @@ if keras.random then
   function keras.random.set_state(s)
     if type(s) ~= "string" then raise("keras.random.set_state: expected a string from get_state, got " .. type(s)) end
     local ok, err = pcall(core.rng_set_state, s)
-    if not ok then raise("keras.random.set_state: " .. (clean(err):gsub("^bad argument #1 to '[^']*' %((.*)%)$", "%1"))) end
+    if not ok then raise("keras.random.set_state: " .. (clean(err):gsub("^bad argument #1 to '[^']*' %((.*)%)$",
+      "%1"))) end
   end
 end
 
@@ -256,7 +257,8 @@ local SPEC_LISTS = {
     "data_format", "channels_last", "dilation_rate", {1}}, CONV_TAIL),
   Conv2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
     "data_format", "channels_last", "dilation_rate", {1, 1}}, CONV_TAIL),
-  MaxPooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid", "data_format", "channels_last"},
+  MaxPooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid", "data_format",
+    "channels_last"},
   AveragePooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid",
     "data_format", "channels_last"},
   MaxPooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
@@ -442,15 +444,14 @@ local function generic_build(cls, config, custom, keep_null_merge)
       if v ~= NULL then args.batch_input_shape = deser(v, custom) end
     elseif k == "dtype" then
       if v ~= NULL and v ~= "float32" then args.dtype = v end
-    elseif v == NULL or IGNORED[k] then
-      -- nothing
-    elseif spec and getmetatable(spec.default[k]) == SAME then
-      -- strides equal to pool_size: the default
-      if not deep_equal(v, config[spec.default[k].key]) then args[k] = deser(v, custom) end
-    elseif spec and spec.default[k] ~= nil and spec.default[k] ~= REQ and deep_equal(v, default_value(spec.default[k])) then
-      -- Keras's default: the constructor's own
-    else
-      args[k] = deser(v, custom)
+    elseif v ~= NULL and not IGNORED[k] then   -- (null and ignored keys: nothing)
+      if spec and getmetatable(spec.default[k]) == SAME then
+        -- strides equal to pool_size: the default
+        if not deep_equal(v, config[spec.default[k].key]) then args[k] = deser(v, custom) end
+      elseif not (spec and spec.default[k] ~= nil and spec.default[k] ~= REQ
+                  and deep_equal(v, default_value(spec.default[k]))) then
+        args[k] = deser(v, custom)   -- (Keras's default: the constructor's own)
+      end
     end
   end
   return cls(args)
@@ -488,7 +489,8 @@ S.layers.InputLayer = {
 S.layers.Lambda = {
   config = function(layer, ctx)
     if ctx.json then
-      ctx.fail("a Lambda layer holds a Lua function, which cannot be saved; save the weights (save_weights) and rebuild the model in code")
+      ctx.fail("a Lambda layer holds a Lua function, which cannot be saved; save the weights (save_weights) and " ..
+        "rebuild the model in code")
     end
     local c = json.object("name", layer.name, "trainable", layer.trainable)
     if layer._batch_input_shape then oset(c, "batch_input_shape", user_shape(layer._batch_input_shape)) end
@@ -499,7 +501,8 @@ S.layers.Lambda = {
   end,
   build = function(config)
     if type(config["function"]) ~= "function" then
-      error("Lambda layers from Keras (Python code) cannot be loaded; rebuild the model in code and use load_weights", 0)
+      error("Lambda layers from Keras (Python code) cannot be loaded; rebuild the model in code and use load_weights",
+        0)
     end
     local o = {}
     for k, v in pairs(config) do if v ~= NULL then o[k] = v end end
@@ -596,7 +599,8 @@ function layer_entry(layer, ctx, extra)
     end
     ctx.layer = saved
   else
-    error(string.format("layer '%s' (%s) has no config: its class is not one of keras.layers; register it with keras.saving.register_layer('%s', {config = ..., build = ...})",
+    error(string.format("layer '%s' (%s) has no config: its class is not one of keras.layers; register it with " ..
+      "keras.saving.register_layer('%s', {config = ..., build = ...})",
       tostring(layer.name), tostring(cls), tostring(cls)), 0)
   end
   return json.object("class_name", cls, "config", cfg)
@@ -687,7 +691,6 @@ end
 -- their indices as Keras numbers them (networks start at 1)
 local function node_indices(model)
   local index = {}
-  local count = {}
   for _, layer in ipairs(model._all_layers) do
     local k = is_model(layer) and 1 or 0
     local inside = {}
@@ -698,7 +701,6 @@ local function node_indices(model)
         k = k + 1
       end
     end
-    count[layer] = k
   end
   return index
 end
@@ -856,7 +858,8 @@ function model_from_config(t, custom)
   if not is_plain(t) then error("a model config must be {class_name = ..., config = ...}", 0) end
   if t.class_name == "Sequential" then return build_sequential(t.config, custom) end
   if t.class_name == "Model" or t.class_name == "Network" then return build_functional(t.config, custom) end
-  error(string.format("not a model config: class_name is '%s' (expected Sequential or Model)", tostring(t.class_name)), 0)
+  error(string.format("not a model config: class_name is '%s' (expected Sequential or Model)",
+    tostring(t.class_name)), 0)
 end
 
 -- ======================================================================
@@ -908,7 +911,7 @@ function NativeW:commit()
   local doc = json.object("format", "lkeras", "attrs", self.attrs, "ints", self.ints)
   core.lkm_save(self.path, json.encode(doc, {compact = true}), self.names, self.tensors)
 end
-function NativeW:abort() end
+function NativeW.abort(_self) end
 
 -- native reader
 local NativeR = {}
@@ -921,7 +924,8 @@ local function native_reader(path)
   local ok, doc = pcall(json.decode, text)
   if not ok then bad(path, doc) end
   if not is_plain(doc) or doc.format ~= "lkeras" then bad(path, "the JSON text is not an lkeras document") end
-  if not is_plain(doc.attrs) or array_length(doc.attrs) and #doc.attrs > 0 then bad(path, "'attrs' must be an object") end
+  if not is_plain(doc.attrs) or array_length(doc.attrs) and #doc.attrs > 0 then bad(path,
+    "'attrs' must be an object") end
   for g, a in pairs(doc.attrs) do
     if type(g) ~= "string" or not is_plain(a) then bad(path, "each group's attributes must be an object") end
   end
@@ -963,7 +967,7 @@ end
 function NativeR:exists(path)
   return self.tensors[path] ~= nil or self.ints[path] ~= nil or self.attrs[norm_group(path)] ~= nil
 end
-function NativeR:close() end
+function NativeR.close(_self) end
 
 -- HDF5 writer and reader
 local H5W = {}
@@ -1127,7 +1131,8 @@ local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
         local ws = layer_weights(layer)
         if #ws ~= #s.values then
           if skip_mismatch then
-            warn(string.format('Skipping loading of weights for layer %s due to mismatch in number of weights (%d vs %d).',
+            warn(string.format('Skipping loading of weights for layer %s due to mismatch in number of weights (%d ' ..
+              'vs %d).',
               layer.name, #ws, #s.values))
             goto continue
           end
@@ -1136,7 +1141,8 @@ local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
         end
         for i, w in ipairs(ws) do
           if not same_shape(w.tensor.shape, s.values[i].shape) then
-            local msg = string.format('Layer #%d (named "%s"), weight %s has shape %s, but the saved weight has shape %s.',
+            local msg = string.format('Layer #%d (named "%s"), weight %s has shape %s, but the saved weight has ' ..
+              'shape %s.',
               k - 1, layer.name, w.name, shape_text(w.tensor.shape), shape_text(s.values[i].shape))
             if skip_mismatch then
               warn("Skipping loading of weights for layer " .. layer.name .. " due to mismatch in shape: " .. msg)
@@ -1160,7 +1166,8 @@ local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
     for k, layer in ipairs(fl) do
       local s, ws = fs[k], layer_weights(layer)
       if #ws ~= #s.values then
-        error(string.format('Layer #%d (named "%s" in the current model) was found to correspond to layer %s in the save file. However the new layer %s expects %d weights, but the saved weights have %d elements.',
+        error(string.format('Layer #%d (named "%s" in the current model) was found to correspond to layer %s in the ' ..
+          'save file. However the new layer %s expects %d weights, but the saved weights have %d elements.',
           k - 1, layer.name, s.name, layer.name, #ws, #s.values), 0)
       end
       for i, w in ipairs(ws) do
@@ -1234,7 +1241,8 @@ local function load_optimizer(R, model)
     if not same_shape(slots[i].shape, values[i].shape) then ok = false end
   end
   if not ok then
-    warn("Error in loading the saved optimizer state. As a result, your model is starting with a freshly initialized optimizer.")
+    warn("Error in loading the saved optimizer state. As a result, your model is starting with a freshly " ..
+      "initialized optimizer.")
     return
   end
   for i, t in ipairs(slots) do t:assign(values[i]) end
@@ -1367,7 +1375,8 @@ local function compile_from(model, tc, custom)
     if custom and custom[name] ~= nil then return custom[name] end
     local ok = pcall(lib.get, name)
     if not ok and name ~= "accuracy" and name ~= "acc" and name ~= "crossentropy" and name ~= "ce" then
-      error(string.format("unknown %s '%s' (a custom %s: pass it in custom_objects, {custom_objects = {%s = fn}}, or load with compile = false)",
+      error(string.format("unknown %s '%s' (a custom %s: pass it in custom_objects, {custom_objects = {%s = fn}}, " ..
+        "or load with compile = false)",
         what, name, what, name), 0)
     end
     return name
@@ -1404,7 +1413,8 @@ local function compile_from(model, tc, custom)
   end
   local args = {optimizer = opt, loss = loss, metrics = metrics}
   if tc.loss_weights ~= nil and tc.loss_weights ~= NULL then args.loss_weights = deser(tc.loss_weights) end
-  if tc.sample_weight_mode ~= nil and tc.sample_weight_mode ~= NULL then args.sample_weight_mode = tc.sample_weight_mode end
+  if tc.sample_weight_mode ~= nil
+    and tc.sample_weight_mode ~= NULL then args.sample_weight_mode = tc.sample_weight_mode end
   model:compile(args)
 end
 
@@ -1461,7 +1471,8 @@ end
 function Model:save(path, ...)
   check_path("save", path)
   local o = opts_of("save", {"overwrite", "include_optimizer"}, {format = true}, nil, ...)
-  if o.overwrite == false and exists(path) then raise(string.format("save: '%s' exists and overwrite is false", path)) end
+  if o.overwrite == false and exists(path) then raise(string.format("save: '%s' exists and overwrite is false",
+    path)) end
   if not self.inputs then
     raise("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)")
   end

@@ -186,7 +186,7 @@ local function build(rows, opts)
     emit(string.rep(r == #rows and "=" or "_", line_length))
   end
 
-  local non_trainable, trainable, total = 0, nil, nil
+  local non_trainable, trainable, total = 0
   if opts.non_trainable ~= nil then
     non_trainable = check_count(opts.non_trainable, "non_trainable")
   end

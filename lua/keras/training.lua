@@ -46,7 +46,8 @@ local function data_list(v, names, who, what)
         local found = false
         for _, n in ipairs(names) do if n == k then found = true end end
         if not found then
-          raise(string.format("%s: unknown %s name '%s' (expected %s)", who, what, tostring(k), table.concat(names, ", ")))
+          raise(string.format("%s: unknown %s name '%s' (expected %s)", who, what, tostring(k), table.concat(names,
+            ", ")))
         end
       end
       for i, n in ipairs(names) do
@@ -55,7 +56,8 @@ local function data_list(v, names, who, what)
       end
     end
   else
-    raise(string.format("%s: %s must be a keras.Tensor, a list of them or a table keyed by name, got %s", who, what, type(v)))
+    raise(string.format("%s: %s must be a keras.Tensor, a list of them or a table keyed by name, got %s", who, what,
+      type(v)))
   end
   if #list ~= #names then
     raise(string.format("%s: the model has %d %ss but %d arrays were given", who, #names, what, #list))
@@ -66,7 +68,7 @@ end
 local function nsamples(t) return t.shape[1] end
 
 -- check one array against what the model expects, reshaping (n,) to (n, 1)
-local function fit_shape(t, node_shape, who, what, name)
+local function fit_shape(t, node_shape, _who, what, name)
   local s = t.shape
   if #s == #node_shape - 1 and node_shape[#node_shape] == 1 then
     local ns = {}
@@ -296,11 +298,12 @@ local function check_count(x_list, y_list, who)
   local n = nsamples(x_list[1])
   for i, t in ipairs(x_list) do
     if nsamples(t) ~= n then
-      raise(string.format("%s: all input arrays should have the same number of samples (input 1 has %d, input %d has %d)",
+      raise(string.format("%s: all input arrays should have the same number of samples (input 1 has %d, input %d " ..
+        "has %d)",
         who, n, i, nsamples(t)))
     end
   end
-  for i, t in ipairs(y_list or {}) do
+  for _, t in ipairs(y_list or {}) do
     if nsamples(t) ~= n then
       raise(string.format("%s: x has %d samples but y has %d", who, n, nsamples(t)))
     end
@@ -331,14 +334,16 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
     yl = data_list(y, self.output_names, who, "target")
     for i, t in ipairs(yl) do
       yl[i] = fit_shape(t, self._targets[i].shape, who, "target", self.output_names[i])
-      if not yl[i]:isfinite() then raise(string.format("%s: target '%s' contains NaN or Inf", who, self.output_names[i])) end
+      if not yl[i]:isfinite() then raise(string.format("%s: target '%s' contains NaN or Inf", who,
+        self.output_names[i])) end
     end
   end
   local n = check_count(xl, yl, who)
   -- stateful layers need every batch at their fixed size
   for _, l in ipairs(self._all_layers or {}) do
     if l.stateful and l._fixed_batch and n % l._fixed_batch ~= 0 then
-      raise(string.format("%s: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: %d samples", who, n))
+      raise(string.format("%s: In a stateful network, you should only pass inputs with a number of samples that can " ..
+        "be divided by the batch size. Found: %d samples", who, n))
     end
   end
   local swl
@@ -358,7 +363,8 @@ local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
         end
         if not sw:isfinite() then raise(who .. ": sample_weight contains NaN or Inf") end
       elseif class_weight then
-        sw = keras.utils and keras.utils._class_weights(class_weight, yl[i], who) or raise(who .. ": class_weight needs keras.utils")
+        sw = keras.utils and keras.utils._class_weights(class_weight, yl[i], who) or raise(who
+          .. ": class_weight needs keras.utils")
       else
         sw = core.full({n}, 1)
       end
@@ -408,12 +414,15 @@ function Model:fit(...)
   local batch_size = o.batch_size or 32
   local verbose = o.verbose == nil and 1 or o.verbose
   local initial_epoch = o.initial_epoch or 0
-  if math.type(epochs) ~= "integer" or epochs < 0 then raise("fit: epochs must be an integer >= 0, got " .. tostring(epochs)) end
+  if math.type(epochs) ~= "integer" or epochs < 0 then raise("fit: epochs must be an integer >= 0, got "
+    .. tostring(epochs)) end
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     raise("fit: batch_size must be an integer >= 1, got " .. tostring(batch_size))
   end
-  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then raise("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose)) end
-  if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then raise("fit: initial_epoch must be an integer >= 0") end
+  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then raise("fit: verbose must be 0, 1 or 2, got "
+    .. tostring(verbose)) end
+  if math.type(initial_epoch) ~= "integer"
+    or initial_epoch < 0 then raise("fit: initial_epoch must be an integer >= 0") end
   if o.steps_per_epoch then raise("fit: steps_per_epoch is not supported by this version of lkeras") end
   if o.validation_steps then
     raise("fit: validation_steps is only used with steps_per_epoch, which this version of lkeras does not support")
@@ -502,7 +511,7 @@ function Model:fit(...)
       exl, eyl, eswl = batch_shuffle({xl, yl, swl}, n, batch_size)
       eshuffle = false
     end
-    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
+    local ok, values = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
                                       per_batch and 0 or interval, begin_fn)
     if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
     local logs = logs_table(names, values)
@@ -527,7 +536,7 @@ end
 local EVAL_SPEC = call_spec("evaluate", {"x", "y", "batch_size", "verbose", "sample_weight", "steps"}, DATA)
 EVAL_SPEC.single = keyed_x(EVAL_SPEC)
 
-local function unpack_logs(self, values)
+local function unpack_logs(_self, values)
   if #values == 1 then return values[1] end
   return table.unpack(values)
 end
@@ -556,7 +565,7 @@ function Model:evaluate(...)
   local bar
   if verbose == 1 and keras.callbacks then
     bar = keras.callbacks._progbar(n, 1)
-    fn = function(bi, size, cur, mean)
+    fn = function(bi, size, _cur, _mean)
       bar:update(math.min(bi * batch_size + size, n))
       return false
     end

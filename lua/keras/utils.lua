@@ -98,7 +98,8 @@ function U._class_weights(cw, y, who)
   if #missing > 0 then
     local seen, uniq = {}, {}
     for _, k in ipairs(missing) do if not seen[k] then seen[k] = true; uniq[#uniq + 1] = tostring(k) end end
-    raise(string.format("%s: class_weight must contain all classes in the data. The classes {%s} exist in the data but not in class_weight.",
+    raise(string.format("%s: class_weight must contain all classes in the data. The classes {%s} exist in the data " ..
+      "but not in class_weight.",
       who, table.concat(uniq, ", ")))
   end
   return w

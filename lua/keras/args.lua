@@ -1,5 +1,5 @@
 -- keras._args: Keras's call forms for every public constructor and method
--- (API.md §1). One rule, in one place:
+-- (docs/signatures.md). One rule, in one place:
 --   f(v1, v2, ..., {k = v, ...})   positional values in Keras's order, then an
 --                                  optional options table
 --   f{v1, v2, ..., k = v, ...}     one table whose array part holds the
@@ -129,7 +129,7 @@ end
 
 -- merge(who, _, ...) -> one table: the positional values in its array part,
 -- the options by name, for callables whose parameters are not known in
--- advance (a custom layer's init receives this table, API.md §10). A
+-- advance (a custom layer's init receives this table, docs/custom_layers.md). A
 -- trailing table is the options table unless it holds array entries only.
 -- (the second argument, once an error level, is ignored: errors are raised at
 -- the user's line)

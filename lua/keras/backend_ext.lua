@@ -1,4 +1,4 @@
--- keras.backend, continued (API.md section 11): the rest of Keras 2.2.4's
+-- keras.backend, continued (docs/backend.md): the rest of Keras 2.2.4's
 -- tensorflow_backend.py that has a meaning on a CPU float32 engine --
 -- K["function"], K.gradients, the learning phase, symbolic shapes and random
 -- draws, shape manipulation, scans, losses, normalization, convolution and

@@ -1,4 +1,4 @@
--- Layers and models written in Lua (API.md §10): keras.layers.Layer:extend
+-- Layers and models written in Lua (docs/custom_layers.md): keras.layers.Layer:extend
 -- and keras.Model:extend, the methods such classes use (add_weight, add_loss,
 -- compute_output_shape, compute_mask, get_config), model:add_loss and
 -- model.updates.

@@ -21,7 +21,7 @@ local raise, is_callable = util.raise, util.is_callable
 local K = part("backend", core)
 keras.backend = K
 keras.None = K.None
-keras._args = part("args", keras)   -- the call forms of API.md §1
+keras._args = part("args", keras)   -- the call forms of docs/signatures.md
 
 keras.tensor = part("tensor", core, K)
 keras.activations = part("activations", K)

@@ -17,7 +17,7 @@ local M = {}
 
 local shape_str = L._shape_str
 
--- the call forms of API.md §1 (args.lua): call_spec(who, positional, tables)
+-- the call forms of docs/signatures.md (args.lua): call_spec(who, positional, tables)
 local args_spec, args_parse = keras._args.spec, keras._args.parse
 local function call_spec(who, positional, tables)
   return args_spec{who = who, positional = positional, allowed = {}, tables = tables}

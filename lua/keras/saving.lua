@@ -11,7 +11,7 @@
 -- lua/keras/pyformat.lua, ModelCheckpoint lives in callbacks.lua, output
 -- routing in init.lua.)
 --
--- Formats. Both hold Keras 2.2.4's layout (KERAS_SEMANTICS.md §9): root
+-- Formats. Both hold Keras 2.2.4's layout (docs/design.md, Saving formats): root
 -- attributes keras_version, backend, model_config, training_config; the
 -- group model_weights with attribute layer_names and one group per layer
 -- (attribute weight_names, datasets model_weights/<layer>/<weight name>);

@@ -260,8 +260,6 @@ function Layer:count_params()
   return n
 end
 
-function Layer:get_config() return {name = self.name, trainable = self.trainable} end
-
 -- the symbolic losses of the layer (regularizers)
 function Layer:get_losses()
   local out = {}
@@ -494,11 +492,6 @@ function InputLayer.new(o)
   return self
 end
 
-function InputLayer:get_config()
-  return {batch_input_shape = user_shape(self._batch_input_shape), dtype = self.dtype, name = self.name,
-          sparse = false}
-end
-
 -- keras.Input{shape={784}} -> a symbolic tensor
 function layers.Input(...)
   local o = args_parse(INPUT_SPEC, ...)
@@ -615,11 +608,6 @@ function Dense:call(x)
   return y
 end
 
-function Dense:get_config()
-  return {name = self.name, trainable = self.trainable, units = self.units, activation = self._act_name,
-          use_bias = self.use_bias}
-end
-
 -- ---- Activation and advanced activations ----
 
 local Activation = define("Activation", {"activation"}, {"activation"}, function(self, o)
@@ -628,7 +616,6 @@ local Activation = define("Activation", {"activation"}, {"activation"}, function
 end)
 Activation.supports_masking = true
 function Activation:call(x) return self.activation(x) end
-function Activation:get_config() return {name = self.name, trainable = self.trainable, activation = self._act_name} end
 
 local LeakyReLU = define("LeakyReLU", {"alpha"}, {"alpha"}, function(self, o)
   self.alpha = check_number("LeakyReLU", "alpha", o.alpha or 0.3, 0)
@@ -701,7 +688,6 @@ function Dropout:call(x)
   if self.rate > 0 then return K._train_dropout(x, self.rate) end
   return x
 end
-function Dropout:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end
 
 -- ---- shape layers ----
 

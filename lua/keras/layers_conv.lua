@@ -197,20 +197,11 @@ local function conv_call(self, x)
   return y
 end
 
-local function conv_config(self)
-  local function init_cfg(i) return i and {class_name = i.class_name, config = i.config} or nil end
-  return {name = self.name, trainable = self.trainable, filters = self.filters,
-          kernel_size = self.kernel_size, strides = self.strides, padding = self.padding,
-          data_format = self.data_format, dilation_rate = self.dilation_rate, activation = self._act_name,
-          use_bias = self.use_bias, kernel_initializer = init_cfg(self.kernel_initializer),
-          bias_initializer = init_cfg(self.bias_initializer)}
-end
-
 for rank = 1, 2 do
   local name = "Conv" .. rank .. "D"
   local cls = define(name, CONV_KEYS, CONV_KEYS, conv_init(rank))
   cls._prefix = "conv" .. rank .. "d"
-  cls.build, cls.call, cls.get_config = conv_build, conv_call, conv_config
+  cls.build, cls.call = conv_build, conv_call
 end
 layers.Convolution1D, layers.Convolution2D = layers.Conv1D, layers.Conv2D
 
@@ -253,12 +244,6 @@ local function pool_class(name, prefix, rank, op)
     end
     return K.apply(op, {x}, {i = attr})
   end
-  function cls:get_config()
-    local one = rank == 1
-    return {name = self.name, trainable = self.trainable, pool_size = one and self.pool_size[1] or self.pool_size,
-            strides = one and self.strides[1] or self.strides, padding = self.padding,
-            data_format = self.data_format}
-  end
   return cls
 end
 
@@ -291,7 +276,6 @@ local function global_pool(name, prefix, rank, reduce)
     spatial(self, x.shape, rank)
     return reduce(x, rank == 1 and 1 or {1, 2})
   end
-  function cls:get_config() return {name = self.name, trainable = self.trainable, data_format = self.data_format} end
   return cls
 end
 
@@ -364,10 +348,6 @@ local function pad_class(name, prefix, rank, key, default, op)
     spatial(self, x.shape, rank)
     return K.apply(op, {x}, {i = self[key]})
   end
-  function cls:get_config()
-    return {name = self.name, trainable = self.trainable, [key] = amounts_config(self, self[key]),
-            data_format = self.data_format}
-  end
   return cls
 end
 
@@ -395,10 +375,6 @@ function UpSampling2D:call(x)
   spatial(self, x.shape, 2)
   return K.apply("upsample2d", {x}, {i = self.size})
 end
-function UpSampling2D:get_config()
-  return {name = self.name, trainable = self.trainable, size = self.size, data_format = self.data_format,
-          interpolation = self.interpolation}
-end
 
 local UpSampling1D = define("UpSampling1D", {"size"}, {"size"}, function(self, o)
   self.size = check_int("UpSampling1D", "size", o.size or 2)
@@ -409,7 +385,6 @@ function UpSampling1D:call(x)
   spatial(self, x.shape, 1)
   return K.apply("upsample2d", {x}, {i = {1, self.size}})
 end
-function UpSampling1D:get_config() return {name = self.name, trainable = self.trainable, size = self.size} end
 
 -- ---- spatial dropout: whole channels dropped (one draw per sample and channel) ----
 
@@ -426,7 +401,6 @@ local function sdrop_class(name, prefix, rank)
     if self.rate > 0 then return K.apply("spatial_dropout", {x}, {f = {self.rate}}) end
     return x
   end
-  function cls:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end
   return cls
 end
 

@@ -59,11 +59,6 @@ end
 local function regularizer(who, r) return util.regularizer(keras, who, r) end
 local no_constraint = util.no_constraint
 
-local function serialize_init(i)
-  if type(i) == "table" and i.class_name then return {class_name = i.class_name, config = i.config or {}} end
-  return nil
-end
-
 local function bool(v, default)
   if v == nil then return default end
   return not not v
@@ -181,18 +176,6 @@ function Embedding:compute_mask(x)
   return K.not_equal(x, 0)
 end
 
-function Embedding:get_config()
-  local c = {name = self.name, trainable = self.trainable, input_dim = self.input_dim,
-             output_dim = self.output_dim, embeddings_initializer = serialize_init(self.embeddings_initializer),
-             mask_zero = self.mask_zero, input_length = self.input_length}
-  if self._user_batch_input_shape or self._batch_input_shape then
-    local s = {}
-    for i, d in ipairs(self._user_batch_input_shape or self._batch_input_shape) do s[i] = d == -1 and K.None or d end
-    c.batch_input_shape = s
-  end
-  return c
-end
-
 -- ---- Masking ----
 
 local Masking = define("Masking", {"mask_value"}, {"mask_value"}, function(self, o)
@@ -213,10 +196,6 @@ function Masking:call(x)
   y:meta().mask = K.any(keep, -1)
   mark_batch(self, {y})
   return y
-end
-
-function Masking:get_config()
-  return {name = self.name, trainable = self.trainable, mask_value = self.mask_value}
 end
 
 -- ---- recurrent layers ----
@@ -451,26 +430,6 @@ function rnn_methods.get_states(self)
   return out
 end
 
-function rnn_methods.get_config(self)
-  local c = {name = self.name, trainable = self.trainable, return_sequences = self.return_sequences,
-             return_state = self.return_state, go_backwards = self.go_backwards, stateful = self.stateful,
-             unroll = self.unroll, units = self.units, activation = self.activation,
-             recurrent_activation = self.recurrent_activation, use_bias = self.use_bias,
-             kernel_initializer = serialize_init(self.kernel_initializer),
-             recurrent_initializer = serialize_init(self.recurrent_initializer),
-             bias_initializer = serialize_init(self.bias_initializer),
-             unit_forget_bias = self.unit_forget_bias, dropout = self.dropout,
-             recurrent_dropout = self.recurrent_dropout, implementation = self.implementation,
-             reset_after = self.reset_after}
-  local bis = self._user_batch_input_shape or self._batch_input_shape
-  if bis then
-    local s = {}
-    for i, d in ipairs(bis) do s[i] = d == -1 and K.None or d end
-    c.batch_input_shape = s
-  end
-  return c
-end
-
 -- Keras 2.2.4's positional order of each recurrent layer
 local INITS = {"kernel_initializer", "recurrent_initializer", "bias_initializer"}
 local REGS = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
@@ -650,11 +609,6 @@ function Bidirectional:reset_states(states)
   self.backward_layer:reset_states(b)
 end
 
-function Bidirectional:get_config()
-  return {name = self.name, trainable = self.trainable, merge_mode = self.merge_mode or K.None,
-          layer = {class_name = self.forward_layer.class_name, config = self.forward_layer:get_config()}}
-end
-
 -- ---- TimeDistributed ----
 
 -- layers that act on the last axis only: applying them to (batch, steps, ...)
@@ -743,11 +697,6 @@ function TimeDistributed:get_losses()
 end
 
 function TimeDistributed:reset_states() if self.layer.reset_states then self.layer:reset_states() end end
-
-function TimeDistributed:get_config()
-  return {name = self.name, trainable = self.trainable,
-          layer = {class_name = self.layer.class_name, config = self.layer:get_config()}}
-end
 
 -- layers whose input_shape may start with a None time axis (layers.lua)
 for _, name in ipairs{"Embedding", "Masking", "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"} do

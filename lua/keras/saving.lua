@@ -634,8 +634,9 @@ local function new_ctx(who, json_mode)
   return ctx
 end
 
--- layer:get_config() / Class.from_config(config) for every class, and for the
--- base class (classes added later inherit them)
+-- layer:get_config() / Class.from_config(config) for every class of
+-- keras.layers, and for the base class (classes added later inherit them):
+-- get_config returns what is saved (the classes define none of their own)
 local function install_layer_methods(cls)
   cls.get_config = function(self)
     local ctx = new_ctx("get_config", false)
@@ -651,10 +652,8 @@ local function install_layer_methods(cls)
   end
 end
 install_layer_methods(L.Layer)
-for _, v in pairs(L) do
-  if type(v) == "table" and type(v.class_name) == "string" and rawget(v, "get_config") then
-    install_layer_methods(v)
-  end
+for name, v in pairs(L) do
+  if type(v) == "table" and v.class_name == name and rawget(v, "_getters") ~= nil then install_layer_methods(v) end
 end
 
 function L.serialize(layer)

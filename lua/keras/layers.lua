@@ -1004,4 +1004,38 @@ local Concatenate = merge("Concatenate", function(self, xs)
 end)
 Concatenate._prefix = "concatenate"
 
+
+-- ---- Keras 2.2.4's configs of this file's classes: keys in Keras's order
+-- with their defaults, and how a constructor's value becomes Keras's (ints to
+-- tuples); saving.lua writes and reads configs by them (layer_config.lua) ----
+
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local initializer, concat, CONV_TAIL = config.initializer, config.concat, config.CONV_TAIL
+  config.add({
+    Dense = concat({"units", REQ}, CONV_TAIL),
+    Activation = {"activation", REQ},
+    Dropout = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    Flatten = {"data_format", "channels_last"},
+    Reshape = {"target_shape", REQ},
+    Permute = {"dims", REQ},
+    RepeatVector = {"n", REQ},
+    BatchNormalization = {"axis", -1, "momentum", 0.99, "epsilon", 0.001, "center", true, "scale", true,
+      "beta_initializer", initializer("zeros"), "gamma_initializer", initializer("ones"),
+      "moving_mean_initializer", initializer("zeros"), "moving_variance_initializer", initializer("ones"),
+      "beta_regularizer", NULL, "gamma_regularizer", NULL, "beta_constraint", NULL, "gamma_constraint", NULL},
+    LeakyReLU = {"alpha", 0.3},
+    ELU = {"alpha", 1.0},
+    ThresholdedReLU = {"theta", 1.0},
+    Softmax = {"axis", -1},
+    ReLU = {"max_value", NULL, "negative_slope", 0.0, "threshold", 0.0},
+    PReLU = {"alpha_initializer", initializer("zeros"), "alpha_regularizer", NULL, "alpha_constraint", NULL,
+      "shared_axes", NULL},
+    Add = {}, Subtract = {}, Multiply = {}, Average = {}, Maximum = {}, Minimum = {},
+    Concatenate = {"axis", -1},
+    Dot = {"axes", REQ, "normalize", false}
+  })
+end
+
 return layers

@@ -413,4 +413,54 @@ for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAvera
   layers[name]._none_length_ok = true
 end
 
+
+-- ---- Keras 2.2.4's configs of this file's classes: keys in Keras's order
+-- with their defaults, and how a constructor's value becomes Keras's (ints to
+-- tuples); saving.lua writes and reads configs by them (layer_config.lua) ----
+
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local concat, same_as, to_tuple, padding_pairs = config.concat, config.same_as, config.tuple, config.padding_pairs
+  local CONV_TAIL = config.CONV_TAIL
+  config.add({
+    SpatialDropout1D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    SpatialDropout2D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    Conv1D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1}, "padding", "valid",
+      "data_format", "channels_last", "dilation_rate", {1}}, CONV_TAIL),
+    Conv2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
+      "data_format", "channels_last", "dilation_rate", {1, 1}}, CONV_TAIL),
+    MaxPooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid", "data_format",
+      "channels_last"},
+    AveragePooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid",
+      "data_format", "channels_last"},
+    MaxPooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
+      "data_format", "channels_last"},
+    AveragePooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
+      "data_format", "channels_last"},
+    GlobalAveragePooling1D = {"data_format", "channels_last"},
+    GlobalMaxPooling1D = {"data_format", "channels_last"},
+    GlobalAveragePooling2D = {"data_format", "channels_last"},
+    GlobalMaxPooling2D = {"data_format", "channels_last"},
+    ZeroPadding1D = {"padding", {1, 1}},
+    ZeroPadding2D = {"padding", {{1, 1}, {1, 1}}, "data_format", "channels_last"},
+    Cropping1D = {"cropping", {1, 1}},
+    Cropping2D = {"cropping", {{0, 0}, {0, 0}}, "data_format", "channels_last"},
+    UpSampling1D = {"size", 2},
+    UpSampling2D = {"size", {2, 2}, "data_format", "channels_last", "interpolation", "nearest"}
+  }, {
+    Conv1D = {kernel_size = to_tuple(1), strides = to_tuple(1), dilation_rate = to_tuple(1)},
+    Conv2D = {kernel_size = to_tuple(2), strides = to_tuple(2), dilation_rate = to_tuple(2)},
+    MaxPooling1D = {pool_size = to_tuple(1), strides = to_tuple(1)},
+    AveragePooling1D = {pool_size = to_tuple(1), strides = to_tuple(1)},
+    MaxPooling2D = {pool_size = to_tuple(2), strides = to_tuple(2)},
+    AveragePooling2D = {pool_size = to_tuple(2), strides = to_tuple(2)},
+    ZeroPadding1D = {padding = padding_pairs(1)},
+    ZeroPadding2D = {padding = padding_pairs(2)},
+    Cropping1D = {cropping = padding_pairs(1)},
+    Cropping2D = {cropping = padding_pairs(2)},
+    UpSampling2D = {size = to_tuple(2)}
+  })
+end
+
 return true

@@ -722,4 +722,39 @@ if GAP1 and not GAP1._mask_aware then
   end
 end
 
+
+-- ---- Keras 2.2.4's configs of this file's classes: keys in Keras's order
+-- with their defaults, and how a constructor's value becomes Keras's (ints to
+-- tuples); saving.lua writes and reads configs by them (layer_config.lua) ----
+
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local initializer, concat = config.initializer, config.concat
+  local RNN_BASE = {"return_sequences", false, "return_state", false, "go_backwards", false, "stateful", false,
+                    "unroll", false}
+  local RNN_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
+    "activity_regularizer", NULL, "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL,
+    "dropout", 0.0, "recurrent_dropout", 0.0}
+  config.add({
+    Masking = {"mask_value", 0.0},
+    Embedding = {"input_dim", REQ, "output_dim", REQ, "embeddings_initializer", initializer("uniform"),
+      "embeddings_regularizer", NULL, "activity_regularizer", NULL, "embeddings_constraint", NULL, "mask_zero", false,
+      "input_length", NULL},
+    SimpleRNN = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "use_bias", true,
+      "kernel_initializer", initializer("glorot_uniform"), "recurrent_initializer", initializer("orthogonal"),
+      "bias_initializer", initializer("zeros")}, RNN_REGS),
+    GRU = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
+      "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
+      "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros")}, RNN_REGS,
+      {"implementation", 1, "reset_after", false}),
+    LSTM = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
+      "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
+      "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros"),
+      "unit_forget_bias", true}, RNN_REGS, {"implementation", 1}),
+    Bidirectional = {"layer", REQ, "merge_mode", "concat"},
+    TimeDistributed = {"layer", REQ}
+  })
+end
+
 return true

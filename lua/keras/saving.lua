@@ -23,8 +23,9 @@
 -- store interface that both formats implement.
 --
 -- Configs are Keras's: a layer config is derived from the constructor's
--- arguments (layer._args) with Keras's defaults per class (SPECS below) in
--- Keras's key order, so classes added in other files work without edits
+-- arguments (layer._args) with Keras's defaults per class in Keras's key
+-- order (the specs each layers*.lua file declares beside its classes,
+-- layer_config.lua), so classes added in other files work without edits
 -- here; classes without a spec keep their arguments by name.
 local keras = ...
 local util = require("keras.util")
@@ -109,7 +110,6 @@ local function ser_initializer(init)
   return json.object("class_name", init.class_name, "config", cfg)
 end
 
-local function initializer(name) return function() return ser_initializer(keras.initializers.get(name)) end end
 
 local function is_layer(x) return type(x) == "table" and L.is_layer(x) end
 local function is_model(x) return is_layer(x) and x._all_layers ~= nil and (x.inputs ~= nil or x._seq ~= nil) end
@@ -179,151 +179,13 @@ local function ser(v, key, ctx)
 end
 
 -- ======================================================================
--- Keras 2.2.4's layer configs: keys in Keras's order with their defaults
+-- Keras 2.2.4's layer configs: keys in Keras's order with their defaults,
+-- declared by each layers*.lua file beside its classes (layer_config.lua)
 -- ======================================================================
 
-local REQ = {}   -- a required argument: no default
-local function tuple(rank)   -- an int or a list -> a list of `rank` ints (Keras's normalize_tuple)
-  return function(v)
-    if math.type(v) == "integer" then
-      local t = json.array()
-      for i = 1, rank do t[i] = v end
-      return t
-    end
-    return v
-  end
-end
-local function padding_pairs(rank)   -- ZeroPadding/Cropping: int, (a, b) or ((a, b), (c, d))
-  return function(v)
-    if math.type(v) == "integer" then
-      if rank == 1 then return json.array{v, v} end
-      local t = json.array()
-      for i = 1, rank do t[i] = json.array{v, v} end
-      return t
-    end
-    if type(v) == "table" and rank > 1 and math.type(v[1]) == "integer" then
-      local t = json.array()
-      for i = 1, rank do t[i] = json.array{v[i], v[i]} end
-      return t
-    end
-    return v
-  end
-end
-
-local function defaults_of(list)
-  local spec = {keys = {}, default = {}, norm = {}}
-  for i = 1, #list, 2 do
-    local k, d = list[i], list[i + 1]
-    spec.keys[#spec.keys + 1] = k
-    spec.default[k] = d
-  end
-  return spec
-end
-
-local CONV_TAIL = {"activation", "linear", "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
-  "bias_initializer", initializer("zeros"), "kernel_regularizer", NULL, "bias_regularizer", NULL,
-  "activity_regularizer", NULL, "kernel_constraint", NULL, "bias_constraint", NULL}
-local function concat(...)
-  local out = {}
-  for _, l in ipairs{...} do for _, v in ipairs(l) do out[#out + 1] = v end end
-  return out
-end
--- a default that is another argument's value (pooling strides = pool_size)
-local SAME = {}
-local function same_as(key) return setmetatable({key = key}, SAME) end
-
-local RNN_BASE = {"return_sequences", false, "return_state", false, "go_backwards", false, "stateful", false,
-                  "unroll", false}
-local RNN_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
-  "activity_regularizer", NULL, "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL,
-  "dropout", 0.0, "recurrent_dropout", 0.0}
-
-local SPEC_LISTS = {
-  Dense = concat({"units", REQ}, CONV_TAIL),
-  Activation = {"activation", REQ},
-  Dropout = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
-  SpatialDropout1D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
-  SpatialDropout2D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
-  Flatten = {"data_format", "channels_last"},
-  Reshape = {"target_shape", REQ},
-  Permute = {"dims", REQ},
-  RepeatVector = {"n", REQ},
-  ActivityRegularization = {"l1", 0.0, "l2", 0.0},
-  Masking = {"mask_value", 0.0},
-  Embedding = {"input_dim", REQ, "output_dim", REQ, "embeddings_initializer", initializer("uniform"),
-    "embeddings_regularizer", NULL, "activity_regularizer", NULL, "embeddings_constraint", NULL, "mask_zero", false,
-    "input_length", NULL},
-  Conv1D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1}, "padding", "valid",
-    "data_format", "channels_last", "dilation_rate", {1}}, CONV_TAIL),
-  Conv2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
-    "data_format", "channels_last", "dilation_rate", {1, 1}}, CONV_TAIL),
-  MaxPooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid", "data_format",
-    "channels_last"},
-  AveragePooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid",
-    "data_format", "channels_last"},
-  MaxPooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
-    "data_format", "channels_last"},
-  AveragePooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
-    "data_format", "channels_last"},
-  GlobalAveragePooling1D = {"data_format", "channels_last"},
-  GlobalMaxPooling1D = {"data_format", "channels_last"},
-  GlobalAveragePooling2D = {"data_format", "channels_last"},
-  GlobalMaxPooling2D = {"data_format", "channels_last"},
-  ZeroPadding1D = {"padding", {1, 1}},
-  ZeroPadding2D = {"padding", {{1, 1}, {1, 1}}, "data_format", "channels_last"},
-  Cropping1D = {"cropping", {1, 1}},
-  Cropping2D = {"cropping", {{0, 0}, {0, 0}}, "data_format", "channels_last"},
-  UpSampling1D = {"size", 2},
-  UpSampling2D = {"size", {2, 2}, "data_format", "channels_last", "interpolation", "nearest"},
-  BatchNormalization = {"axis", -1, "momentum", 0.99, "epsilon", 0.001, "center", true, "scale", true,
-    "beta_initializer", initializer("zeros"), "gamma_initializer", initializer("ones"),
-    "moving_mean_initializer", initializer("zeros"), "moving_variance_initializer", initializer("ones"),
-    "beta_regularizer", NULL, "gamma_regularizer", NULL, "beta_constraint", NULL, "gamma_constraint", NULL},
-  LeakyReLU = {"alpha", 0.3},
-  ELU = {"alpha", 1.0},
-  ThresholdedReLU = {"theta", 1.0},
-  Softmax = {"axis", -1},
-  ReLU = {"max_value", NULL, "negative_slope", 0.0, "threshold", 0.0},
-  PReLU = {"alpha_initializer", initializer("zeros"), "alpha_regularizer", NULL, "alpha_constraint", NULL,
-    "shared_axes", NULL},
-  Add = {}, Subtract = {}, Multiply = {}, Average = {}, Maximum = {}, Minimum = {},
-  Concatenate = {"axis", -1},
-  Dot = {"axes", REQ, "normalize", false},
-  SimpleRNN = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "use_bias", true,
-    "kernel_initializer", initializer("glorot_uniform"), "recurrent_initializer", initializer("orthogonal"),
-    "bias_initializer", initializer("zeros")}, RNN_REGS),
-  GRU = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
-    "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
-    "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros")}, RNN_REGS,
-    {"implementation", 1, "reset_after", false}),
-  LSTM = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
-    "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
-    "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros"),
-    "unit_forget_bias", true}, RNN_REGS, {"implementation", 1}),
-  Bidirectional = {"layer", REQ, "merge_mode", "concat"},
-  TimeDistributed = {"layer", REQ},
-}
-
--- how a value given to the constructor becomes Keras's (ints to tuples)
-local NORMALIZE = {
-  Conv1D = {kernel_size = tuple(1), strides = tuple(1), dilation_rate = tuple(1)},
-  Conv2D = {kernel_size = tuple(2), strides = tuple(2), dilation_rate = tuple(2)},
-  MaxPooling1D = {pool_size = tuple(1), strides = tuple(1)},
-  AveragePooling1D = {pool_size = tuple(1), strides = tuple(1)},
-  MaxPooling2D = {pool_size = tuple(2), strides = tuple(2)},
-  AveragePooling2D = {pool_size = tuple(2), strides = tuple(2)},
-  ZeroPadding1D = {padding = padding_pairs(1)},
-  ZeroPadding2D = {padding = padding_pairs(2)},
-  Cropping1D = {cropping = padding_pairs(1)},
-  Cropping2D = {cropping = padding_pairs(2)},
-  UpSampling2D = {size = tuple(2)},
-}
-
-local SPECS = {}
-for name, list in pairs(SPEC_LISTS) do
-  SPECS[name] = defaults_of(list)
-  SPECS[name].norm = NORMALIZE[name] or {}
-end
+local LC = require("keras.layer_config")
+local REQ, SAME, INIT = LC.REQ, LC.SAME, LC.INIT
+local SPECS = LC.specs
 S._specs = SPECS
 
 -- arguments every layer takes: they become name/trainable/batch_input_shape
@@ -334,6 +196,7 @@ local IGNORED = {implementation = true, unroll = true}
 
 local function default_value(d, args)
   if getmetatable(d) == SAME then return args and args[d.key] end
+  if getmetatable(d) == INIT then return ser_initializer(keras.initializers.get(d.name)) end
   if type(d) == "function" then return d() end
   if type(d) == "table" and d ~= NULL then
     -- a fresh copy, arrays marked as arrays

@@ -385,6 +385,22 @@ local function track_sublayers(self)
   end
 end
 
+-- the base call of a layer or model written in Lua, collecting the losses its
+-- call adds (add_loss): the outputs and that list; an error is raised at the
+-- user's line unless it already names one
+local function call_collecting_losses(self, x, kwargs)
+  self._pending_losses = {}
+  local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
+  local pending = self._pending_losses
+  self._pending_losses = nil
+  if not ok then
+    local msg, positioned = L._strip(out)
+    if positioned then error(msg, 0) end
+    raise(msg)
+  end
+  return out, pending
+end
+
 function CustomLayer:__call_layer(x, kwargs)
   -- Keras's default compute_mask refuses a mask the layer was not written for
   local ok_in, in_mask = pcall(masks_of, x)
@@ -392,14 +408,7 @@ function CustomLayer:__call_layer(x, kwargs)
     raise(string.format("Layer %s does not support masking, but was passed an input_mask "
       .. "(set self.supports_masking = true in init, or define compute_mask)", self.name))
   end
-  self._pending_losses = {}
-  local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
-  local pending = self._pending_losses
-  self._pending_losses = nil
-  if not ok then
-    local msg, positioned = L._strip(out)
-    error(msg, positioned and 0 or 2)
-  end
+  local out, pending = call_collecting_losses(self, x, kwargs)
   local rec = self._inbound[#self._inbound]
   if #pending > 0 then rec.losses = pending end
   track_sublayers(self)
@@ -620,14 +629,7 @@ function CustomModel:add_loss(losses)
 end
 
 function CustomModel:__call_layer(x, kwargs)
-  self._pending_losses = {}
-  local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
-  local pending = self._pending_losses
-  self._pending_losses = nil
-  if not ok then
-    local msg, positioned = L._strip(out)
-    error(msg, positioned and 0 or 2)
-  end
+  local out, pending = call_collecting_losses(self, x, kwargs)
   if #pending > 0 then self._inbound[#self._inbound].losses = pending end
   return out
 end

@@ -54,7 +54,8 @@ function layers._api(fn)
     local r = table.pack(pcall(fn, ...))
     if not r[1] then
       local msg, positioned = strip(r[2])
-      error(msg, positioned and 0 or 2)
+      if positioned then error(msg, 0) end
+      raise(msg)
     end
     return table.unpack(r, 2, r.n)
   end

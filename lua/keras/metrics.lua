@@ -96,34 +96,8 @@ local MAX_FRAMES = 10
 
 local function variable_name(fn, level)
   level = level + 1   -- this function's own frame
-  local last = level + MAX_FRAMES - 1
-  for lv = level, last do
-    if not debug.getinfo(lv, "l") then last = lv - 1; break end
-    local i = 1
-    while true do
-      local name, v = debug.getlocal(lv, i)
-      if name == nil then break end
-      if v == fn and name:sub(1, 1) ~= "(" then return name end
-      i = i + 1
-    end
-  end
-  for lv = level, last do
-    local info = debug.getinfo(lv, "f")
-    local f = info and info.func
-    if f then
-      local i = 1
-      while true do
-        local name, v = debug.getupvalue(f, i)
-        if name == nil then break end
-        if v == fn and name ~= "" and name ~= "_ENV" then return name end
-        i = i + 1
-      end
-    end
-  end
-  for k, v in pairs(_G) do
-    if v == fn and type(k) == "string" then return k end
-  end
-  return nil
+  local name = util.variable_name(fn, level, level + MAX_FRAMES - 1)
+  return name
 end
 
 local function is_one(shape)

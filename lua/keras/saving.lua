@@ -481,30 +481,14 @@ end
 -- the names of a compiled model's function losses and metrics
 -- (a library's name for it, else the name of a variable that holds it in
 -- the frames of the caller of save -- locals, then upvalues -- else a global)
+local function outside_library(info) return info.what ~= "C" and info.source:sub(1, 11) ~= "@lua/keras/" end
+
 local function function_name(fn, lib)
   for k, v in pairs(lib or {}) do
     if v == fn and type(k) == "string" then return k end
   end
-  for pass = 1, 2 do
-    for lv = 2, 60 do
-      local info = debug.getinfo(lv, "Sf")
-      if not info then break end
-      if info.what ~= "C" and info.source:sub(1, 11) ~= "@lua/keras/" then
-        local i = 1
-        while true do
-          local name, v
-          if pass == 1 then name, v = debug.getlocal(lv, i) else name, v = debug.getupvalue(info.func, i) end
-          if name == nil then break end
-          if v == fn and name:sub(1, 1) ~= "(" and name ~= "" and name ~= "_ENV" then return name end
-          i = i + 1
-        end
-      end
-    end
-  end
-  for k, v in pairs(_G) do
-    if v == fn and type(k) == "string" then return k end
-  end
-  return nil
+  local name = util.variable_name(fn, 2, 60, outside_library)
+  return name
 end
 
 local function metric_names_by_function(model)

@@ -58,6 +58,34 @@ function U.no_constraint(who, o, ...)
   end
 end
 
+-- the name of a variable holding fn: a local of the frames first..last (levels
+-- as debug.getinfo counts them in the function calling variable_name) that
+-- keep(info) accepts (all when keep is nil), then an upvalue of those frames'
+-- functions, then a global; nil when none holds it
+function U.variable_name(fn, first, last, keep)
+  first, last = first + 1, last + 1   -- this function's own frame
+  for pass = 1, 2 do
+    for lv = first, last do
+      local info = debug.getinfo(lv, "Sf")
+      if not info then break end
+      if not keep or keep(info) then
+        local i = 1
+        while true do
+          local name, v
+          if pass == 1 then name, v = debug.getlocal(lv, i) else name, v = debug.getupvalue(info.func, i) end
+          if name == nil then break end
+          if v == fn and name:sub(1, 1) ~= "(" and name ~= "" and name ~= "_ENV" then return name end
+          i = i + 1
+        end
+      end
+    end
+  end
+  for k, v in pairs(_G) do
+    if v == fn and type(k) == "string" then return k end
+  end
+  return nil
+end
+
 -- a set from a list of names
 function U.set(list)
   local s = {}

@@ -117,19 +117,26 @@ local function check_name(name, who)
   end
 end
 
+-- the tensor of a value given to K.constant or K.variable (who): a number, a
+-- table or a tensor, never a symbolic one
+local function concrete_value(value, who)
+  if is_node(value) then raise(who .. ": value must be a number, a table or a tensor, got a symbolic tensor") end
+  local tv = type(value)
+  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
+    raise(who .. ": value must be a number, a table or a tensor, got " .. tv)
+  end
+  local ok, t = pcall(core.tensor, value)
+  if not ok then raise(t) end
+  return t
+end
+
 -- K.constant(value, dtype, shape, name), as tf.constant under Keras 2.2.4: with
 -- a shape, a single value fills it, a list of as many values is reshaped, and a
 -- shorter list is padded with its last value
 function K.constant(value, dtype, shape, name)
   check_dtype(dtype, "K.constant")
   check_name(name, "K.constant")
-  if is_node(value) then raise("K.constant: value must be a number, a table or a tensor, got a symbolic tensor") end
-  local tv = type(value)
-  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
-    raise("K.constant: value must be a number, a table or a tensor, got " .. tv)
-  end
-  local ok, t = pcall(core.tensor, value)
-  if not ok then raise(t) end
+  local t = concrete_value(value, "K.constant")
   if shape ~= nil then
     if type(shape) ~= "table" then raise("K.constant: shape must be a list of sizes, got " .. type(shape)) end
     local dims, total = {}, 1
@@ -164,13 +171,7 @@ function K.variable(value, dtype, name, constraint)
   check_dtype(dtype, "K.variable")
   check_name(name, "K.variable")
   if constraint ~= nil then raise("K.variable: constraint is not supported") end
-  if is_node(value) then raise("K.variable: value must be a number, a table or a tensor, got a symbolic tensor") end
-  local tv = type(value)
-  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
-    raise("K.variable: value must be a number, a table or a tensor, got " .. tv)
-  end
-  local ok, t = pcall(core.tensor, value)
-  if not ok then raise(t) end
+  local t = concrete_value(value, "K.variable")
   local node = core.variable(t)
   if name then node:meta().name = name end
   return node

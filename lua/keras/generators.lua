@@ -362,6 +362,15 @@ local function ended(who, where, steps)
     steps == 1 and "batch was" or "batches were")
 end
 
+-- the next batch of a loop over a generator; nil when the generator ends
+-- (an error when that is before `steps` batches)
+local function next_batch(src, who, where, steps)
+  local b = draw(src, who, where)
+  if b.n > 0 then return b end
+  if steps then ended(who, where, steps) end
+  return nil
+end
+
 -- test steps over a source: the batch-size-weighted means of the logs
 -- (Keras: np.average(outs, weights=batch_sizes)); steps = nil runs until the
 -- generator returns nothing
@@ -369,11 +378,8 @@ local function evaluate_loop(self, who, src, steps, trainer, prefix, on_step)
   local acc, seen, step = {}, 0, 0
   while steps == nil or step < steps do
     local where = prefix .. step_name(step + 1, steps)
-    local b = draw(src, who, where)
-    if b.n == 0 then
-      if steps then ended(who, where, steps) end
-      break
-    end
+    local b = next_batch(src, who, where, steps)
+    if not b then break end
     step = step + 1
     local xl, yl, swl, n = batch_data(self, who, where, b, true)
     local t
@@ -629,11 +635,8 @@ function Model:predict_generator(...)
   local outs, step = {}, 0
   while steps == nil or step < steps do
     local where = step_name(step + 1, steps)
-    local b = draw(src, who, where)
-    if b.n == 0 then
-      if steps then ended(who, where, steps) end
-      break
-    end
+    local b = next_batch(src, who, where, steps)
+    if not b then break end
     step = step + 1
     local xl, _, _, n = batch_data(self, who, where, b, false)
     local p = predictor_for(self, xl, who)

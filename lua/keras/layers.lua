@@ -196,6 +196,17 @@ function Layer:add_weight(o)
   return w.node, w
 end
 
+-- the kernel (of shape kshape) and, with use_bias, the bias (units) of Dense
+-- and the convolutions, from their initializer and regularizer options
+function Layer:_add_kernel_and_bias(kshape, units)
+  self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
+                                regularizer = self.kernel_regularizer}
+  if self.use_bias then
+    self.bias = self:add_weight{name = "bias", shape = {units}, initializer = self.bias_initializer,
+                                regularizer = self.bias_regularizer}
+  end
+end
+
 -- weights: trainable first, then non-trainable (Keras's layer.weights order)
 local function ordered(self)
   local out = {}
@@ -582,12 +593,7 @@ function Dense:build(shape)
   local n = shape[#shape]
   if #shape < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(shape))) end
   self.input_dim = n
-  self.kernel = self:add_weight{name = "kernel", shape = {n, self.units}, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
-  if self.use_bias then
-    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = self.bias_initializer,
-                                regularizer = self.bias_regularizer}
-  end
+  self:_add_kernel_and_bias({n, self.units}, self.units)
 end
 
 function Dense:call(x)

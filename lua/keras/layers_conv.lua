@@ -160,12 +160,7 @@ local function conv_build(self, shape)
   for i = 1, rank do kshape[i] = self.kernel_size[i] end
   kshape[rank + 1], kshape[rank + 2] = c, self.filters
   self.input_channels = c
-  self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
-  if self.use_bias then
-    self.bias = self:add_weight{name = "bias", shape = {self.filters}, initializer = self.bias_initializer,
-                                regularizer = self.bias_regularizer}
-  end
+  self:_add_kernel_and_bias(kshape, self.filters)
 end
 
 local function conv_call(self, x)

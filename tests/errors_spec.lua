@@ -483,3 +483,70 @@ describe("keras.random errors", function()
     raises("keras.random.seed: expected an integer, got 1.5", function() keras.random.seed(1.5) end)
   end)
 end)
+
+-- One helper raises every user-facing error (keras.util.raise): at the first
+-- caller outside lua/keras, however deep inside the library the check runs
+-- and whichever path reached it. Each case names the exact line of this file.
+describe("an error from a public call", function()
+  -- fn(here) must raise a message that names this file at the line `here()`
+  -- returns (the line fn's call runs on)
+  local function at_line(expected, fn)
+    local line
+    local function here() line = debug.getinfo(2, "l").currentline; return line end
+    local ok, err = pcall(fn, here)
+    assert(not ok, "no error; expected: " .. expected)
+    assert.is_string(err)
+    assert.equal(SPEC .. ":" .. line .. ": " .. expected, err)
+  end
+
+  it("names the user's line for a constructor's own check", function()
+    at_line("Dense: units must be an integer >= 1, got 0", function(here)
+      local _ = here() and L.Dense(0)
+    end)
+  end)
+
+  it("names the user's line for a check shared by many layers (a constraint, four calls deep)", function()
+    at_line("Dense: kernel_constraint is not supported by this version of lkeras", function(here)
+      local _ = here() and L.Dense(4, {kernel_constraint = "max_norm"})
+    end)
+    at_line("Conv2D: kernel_constraint is not supported by this version of lkeras", function(here)
+      local _ = here() and L.Conv2D(4, 3, {kernel_constraint = "max_norm"})
+    end)
+    at_line("LSTM: kernel_constraint is not supported by this version of lkeras", function(here)
+      local _ = here() and L.LSTM(4, {kernel_constraint = "max_norm"})
+    end)
+  end)
+
+  it("names the user's line for an argument error found by the shared parser", function()
+    at_line("Dense: unknown argument 'unit'", function(here)
+      local _ = here() and L.Dense{unit = 3}
+    end)
+  end)
+
+  it("names the user's line when the same check is reached from a user's function", function()
+    local function make_layer()   -- the check runs inside a function of the user's
+      local layer = L.Dense(-2)
+      return layer
+    end
+    local ok, err = pcall(make_layer)
+    assert.is_false(ok)
+    local line = debug.getinfo(1, "l").currentline - 5
+    assert.equal(SPEC .. ":" .. line .. ": Dense: units must be an integer >= 1, got -2", err)
+  end)
+
+  it("names the user's line for compile's unknown loss and optimizer", function()
+    local model = keras.Sequential{L.Dense{1, input_dim = 2}}
+    at_line("unknown loss 'msee'", function(here)
+      local _ = here() and model:compile("sgd", "msee")
+    end)
+    at_line("unknown optimizer 'sgdd'", function(here)
+      local _ = here() and model:compile("sgdd", "mse")
+    end)
+  end)
+
+  it("names the user's line for keras.random.seed", function()
+    at_line("keras.random.seed: expected an integer, got 1.5", function(here)
+      local _ = here() and keras.random.seed(1.5)
+    end)
+  end)
+end)

@@ -297,6 +297,24 @@ describe("model:to_json", function()
     assert.same({class_name = "Dense", config = c}, L.serialize(d))
     assert.equal(5, L.deserialize{class_name = "Dense", config = c}.units)
   end)
+  -- the layer classes define no get_config of their own: every class's
+  -- get_config and from_config are saving's, and give what is saved
+  it("gives every layer class a get_config equal to the saved config and a from_config of that class", function()
+    L._reset_uids()
+    local cases = {L.Flatten(), L.Conv1D(4, 3, {name = "c"}), L.MaxPooling2D{pool_size = 3}, L.ZeroPadding2D(2),
+                   L.UpSampling1D(3), L.SpatialDropout1D(0.25), L.Embedding(10, 4), L.Masking(0.5),
+                   L.LSTM(3, {return_sequences = true}), L.Bidirectional(L.GRU(2)), L.TimeDistributed(L.Dense(2)),
+                   L.Activation("relu"), L.Dropout(0.5)}
+    for _, layer in ipairs(cases) do
+      local cls = L[layer.class_name]
+      local c = layer:get_config()
+      assert.same({class_name = layer.class_name, config = c}, L.serialize(layer))
+      local back = cls.from_config(c)
+      assert.equal(layer.class_name, back.class_name)
+      assert.equal(getmetatable(layer), getmetatable(back))
+      assert.equal(json.encode(c), json.encode(back:get_config()))
+    end
+  end)
 end)
 
 describe("model:save and keras.models.load_model", function()

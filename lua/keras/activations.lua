@@ -1,6 +1,7 @@
 -- keras.activations: activation functions by name (Keras 2.2.4), each a
 -- function of K ops, so they work on symbolic and concrete tensors alike.
 local K = ...
+local raise = require("keras.util").raise
 
 local A = {}
 
@@ -17,7 +18,7 @@ function A.exponential(x) return K.exp(x) end
 
 function A.softmax(x, axis)
   if K.ndim(x) < 2 and not axis then
-    error("Cannot apply softmax to a tensor that is 1D", 2)
+    raise("Cannot apply softmax to a tensor that is 1D")
   end
   return K.softmax(x, axis or -1)
 end
@@ -33,10 +34,10 @@ function A.get(x, who)
   if type(x) == "string" then
     local f = A[x]
     if f and x ~= "get" then return f, x end
-    error(string.format("%sunknown activation '%s' (expected one of: %s)", who and (who .. ": ") or "",
-      x, table.concat(names, ", ")), 3)
+    raise(string.format("%sunknown activation '%s' (expected one of: %s)", who and (who .. ": ") or "",
+      x, table.concat(names, ", ")))
   end
-  error(string.format("%sactivation must be a name or a function, got %s", who and (who .. ": ") or "", type(x)), 3)
+  raise(string.format("%sactivation must be a name or a function, got %s", who and (who .. ": ") or "", type(x)))
 end
 
 return A

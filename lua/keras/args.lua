@@ -1,5 +1,5 @@
 -- keras._args: Keras's call forms for every public constructor and method
--- (API.md §1). One rule, in one place:
+-- (docs/signatures.md). One rule, in one place:
 --   f(v1, v2, ..., {k = v, ...})   positional values in Keras's order, then an
 --                                  optional options table
 --   f{v1, v2, ..., k = v, ...}     one table whose array part holds the
@@ -18,11 +18,13 @@
 --   twice = "got multiple values for argument '%s'"
 --   too_many = "takes at most %d positional arguments (%s), got %d"
 local keras = ...
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local K = keras.backend
 
 local A = {None = K.None}
 
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 A.is_plain = is_plain
 
 -- spec{who = "Dense", positional = {"units", ...}, allowed = set, common = set,
@@ -72,12 +74,12 @@ local function is_options(s, t, slot)
   return kind ~= "keyed"
 end
 
--- parse(spec, level, ...) -> the arguments by name (a new table). Errors are
--- raised `level` levels above parse's caller (1: the caller itself).
-function A.parse(s, level, ...)
+-- parse(spec, ...) -> the arguments by name (a new table). Errors are raised
+-- at the user's line (keras.util.raise).
+function A.parse(s, ...)
   local who = s.who
   local function fail(fmt, ...)
-    error(string.format("%s: " .. fmt, who, ...), level + 2)
+    raise(string.format("%s: " .. fmt, who, ...))
   end
   local last = select("#", ...)
   while last > 0 and select(last, ...) == nil do last = last - 1 end   -- f(a, nil) is f(a)
@@ -125,11 +127,13 @@ function A.parse(s, level, ...)
   return o
 end
 
--- merge(who, level, ...) -> one table: the positional values in its array part,
+-- merge(who, _, ...) -> one table: the positional values in its array part,
 -- the options by name, for callables whose parameters are not known in
--- advance (a custom layer's init receives this table, API.md §10). A
+-- advance (a custom layer's init receives this table, docs/custom_layers.md). A
 -- trailing table is the options table unless it holds array entries only.
-function A.merge(who, level, ...)
+-- (the second argument, once an error level, is ignored: errors are raised at
+-- the user's line)
+function A.merge(who, _, ...)
   local last = select("#", ...)
   while last > 0 and select(last, ...) == nil do last = last - 1 end
   local o = {}
@@ -142,7 +146,7 @@ function A.merge(who, level, ...)
   if is_plain(tail) and (next(tail) == nil or not only_array(tail)) then
     for k, v in pairs(tail) do
       if math.type(k) == "integer" then
-        error(string.format("%s: positional arguments go before the options table", who), level + 1)
+        raise(string.format("%s: positional arguments go before the options table", who))
       end
       o[k] = v
     end

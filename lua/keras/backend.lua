@@ -9,23 +9,13 @@ local K = {}
 local is_node = core.is_node
 local op, eval = core.op, core.eval
 
-K.None = setmetatable({}, {__tostring = function() return "None" end, __name = "keras.None"})
+K.None = require("keras.util").None
 
 local EPSILON = 1e-7
 
 -- Raise err at the user's line: the first caller outside the library (the
--- engine's messages would otherwise name a line of this file).
-local function raise(err)
-  if type(err) ~= "string" then error(err, 0) end
-  err = err:gsub("^lua/keras/[%w_]+%.lua:%d+: ", "")
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then error(err, 0) end
-    if info.what == "C" or info.source:sub(1, 11) ~= "@lua/keras/" then error(err, level) end
-    level = level + 1
-  end
-end
+-- engine's messages would otherwise name a line of this file): keras.util.
+local raise = require("keras.util").raise
 K._raise = raise
 
 local function apply(name, inputs, attrs)
@@ -127,19 +117,26 @@ local function check_name(name, who)
   end
 end
 
+-- the tensor of a value given to K.constant or K.variable (who): a number, a
+-- table or a tensor, never a symbolic one
+local function concrete_value(value, who)
+  if is_node(value) then raise(who .. ": value must be a number, a table or a tensor, got a symbolic tensor") end
+  local tv = type(value)
+  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
+    raise(who .. ": value must be a number, a table or a tensor, got " .. tv)
+  end
+  local ok, t = pcall(core.tensor, value)
+  if not ok then raise(t) end
+  return t
+end
+
 -- K.constant(value, dtype, shape, name), as tf.constant under Keras 2.2.4: with
 -- a shape, a single value fills it, a list of as many values is reshaped, and a
 -- shorter list is padded with its last value
 function K.constant(value, dtype, shape, name)
   check_dtype(dtype, "K.constant")
   check_name(name, "K.constant")
-  if is_node(value) then raise("K.constant: value must be a number, a table or a tensor, got a symbolic tensor") end
-  local tv = type(value)
-  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
-    raise("K.constant: value must be a number, a table or a tensor, got " .. tv)
-  end
-  local ok, t = pcall(core.tensor, value)
-  if not ok then raise(t) end
+  local t = concrete_value(value, "K.constant")
   if shape ~= nil then
     if type(shape) ~= "table" then raise("K.constant: shape must be a list of sizes, got " .. type(shape)) end
     local dims, total = {}, 1
@@ -174,13 +171,7 @@ function K.variable(value, dtype, name, constraint)
   check_dtype(dtype, "K.variable")
   check_name(name, "K.variable")
   if constraint ~= nil then raise("K.variable: constraint is not supported") end
-  if is_node(value) then raise("K.variable: value must be a number, a table or a tensor, got a symbolic tensor") end
-  local tv = type(value)
-  if tv ~= "number" and tv ~= "table" and getmetatable(value) ~= core.Tensor then
-    raise("K.variable: value must be a number, a table or a tensor, got " .. tv)
-  end
-  local ok, t = pcall(core.tensor, value)
-  if not ok then raise(t) end
+  local t = concrete_value(value, "K.variable")
   local node = core.variable(t)
   if name then node:meta().name = name end
   return node
@@ -492,13 +483,13 @@ function K.batch_dot(x, y, axes)
   local a1 = axes[1] < 0 and axes[1] + nx or axes[1]
   local a2 = axes[2] < 0 and axes[2] + ny or axes[2]
   if nx == 2 and ny == 2 then
-    if a1 ~= 1 or a2 ~= 1 then error("K.batch_dot: 2-D inputs contract axis 1 with axis 1", 2) end
+    if a1 ~= 1 or a2 ~= 1 then raise("K.batch_dot: 2-D inputs contract axis 1 with axis 1") end
     return K.sum(K.mul(x, y), 1, true)
   end
   if nx ~= 3 or ny ~= 3 then
-    error(string.format("K.batch_dot: supports 2-D and 3-D inputs, got ranks %d and %d", nx, ny), 2)
+    raise(string.format("K.batch_dot: supports 2-D and 3-D inputs, got ranks %d and %d", nx, ny))
   end
-  if a1 < 1 or a1 > 2 or a2 < 1 or a2 > 2 then error("K.batch_dot: axes must be 1 or 2 for 3-D inputs", 2) end
+  if a1 < 1 or a1 > 2 or a2 < 1 or a2 > 2 then raise("K.batch_dot: axes must be 1 or 2 for 3-D inputs") end
   -- x's contracted axis last (no transpose) or first (transpose); y's first or last
   return K.apply("batch_matmul", {x, y}, {i = {a1 == 1 and 1 or 0, a2 == 2 and 1 or 0}})
 end

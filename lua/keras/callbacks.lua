@@ -4,12 +4,13 @@
 -- logs) is a callback. Per-batch hooks make fit call back into Lua for every
 -- batch; without them the C loop only reports for the progress bar.
 local keras = ...
+local util = require("keras.util")
+local is_plain, set, clean = util.is_plain, util.set, util.clean
+local raise = util.raise
 local core = keras._core
 local Progbar = package.preload["keras.progbar"]()
 
 local C = {}
-
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- ---- base class ----
 
@@ -48,8 +49,8 @@ local function construct(cls, ...)
   if init then
     init(self, ctor_args(...))
   elseif select("#", ...) > 0 and next(ctor_args(...)) ~= nil then
-    error(string.format("%s: takes no arguments (define %s:init(args) to take them)", cls.class_name,
-      cls.class_name), 2)
+    raise(string.format("%s: takes no arguments (define %s:init(args) to take them)", cls.class_name,
+      cls.class_name))
   end
   return self
 end
@@ -70,11 +71,11 @@ setmetatable(Callback, {__call = construct})
 -- epoch_or_batch, logs); fit sets self.model and self.params first.
 function Callback.extend(parent, name)
   if type(parent) ~= "table" or (parent ~= Callback and getmetatable(parent) == nil) then
-    error("Callback:extend: call it as a method, Callback:extend(name)", 2)
+    raise("Callback:extend: call it as a method, Callback:extend(name)")
   end
   if type(name) ~= "string" or name == "" then
     local got = type(name) == "string" and "''" or type(name)
-    error("Callback:extend: name must be a non-empty string, got " .. got, 2)
+    raise("Callback:extend: name must be a non-empty string, got " .. got)
   end
   return class(name, parent)
 end
@@ -86,7 +87,7 @@ function Callback:set_params(p) self.params = p end
 -- table (args.lua); errors point at the constructor's caller
 local function parse(name, positional, allowed, ...)
   local spec = keras._args.spec{who = name, positional = positional, allowed = allowed}
-  local o = keras._args.parse(spec, 3, ...)
+  local o = keras._args.parse(spec, ...)
   return o
 end
 C._parse = parse
@@ -95,16 +96,10 @@ C._parse = parse
 local function options(name, a, b, positional, allowed)
   local spec = keras._args.spec{who = name, positional = positional, allowed = allowed}
   local o
-  if b == nil then o = keras._args.parse(spec, 3, a) else o = keras._args.parse(spec, 3, a, b) end
+  if b == nil then o = keras._args.parse(spec, a) else o = keras._args.parse(spec, a, b) end
   return o
 end
 C._options = options
-
-local function set(list)
-  local s = {}
-  for _, k in ipairs(list) do s[k] = true end
-  return s
-end
 
 -- ---- History ----
 
@@ -135,19 +130,20 @@ function History:set_params(p) self.params = p end
 
 
 function C._progbar(target, verbose)
-  return Progbar.new{target = target, verbose = verbose, dynamic = keras._output_dynamic(), clock = core.now, write = keras._write}
+  return Progbar.new{target = target, verbose = verbose, dynamic = keras._output_dynamic(), clock = core.now,
+    write = keras._write}
 end
 
 local ProgbarLogger = class("ProgbarLogger")
 C.ProgbarLogger = setmetatable({}, {__index = ProgbarLogger, __call = function(_, ...)
   local spec = keras._args.spec{who = "ProgbarLogger", positional = {"count_mode", "stateful_metrics"},
                                 allowed = {verbose = true}, tables = {stateful_metrics = true}}
-  local o = keras._args.parse(spec, 2, ...)
+  local o = keras._args.parse(spec, ...)
   if o.stateful_metrics ~= nil then
-    error("ProgbarLogger: stateful_metrics is not supported by this version of lkeras", 2)
+    raise("ProgbarLogger: stateful_metrics is not supported by this version of lkeras")
   end
   if o.count_mode and o.count_mode ~= "samples" and o.count_mode ~= "steps" then
-    error(string.format("ProgbarLogger: count_mode must be 'samples' or 'steps', got '%s'", tostring(o.count_mode)), 2)
+    raise(string.format("ProgbarLogger: count_mode must be 'samples' or 'steps', got '%s'", tostring(o.count_mode)))
   end
   -- count_mode 'steps' (fit_generator's) counts batches against params.steps
   return setmetatable({verbose = o.verbose or 1, _progbar = true, _steps = o.count_mode == "steps"}, ProgbarLogger)
@@ -180,7 +176,7 @@ function ProgbarLogger:_progress(seen, mean_logs, steps)
   end
 end
 
-function ProgbarLogger:on_epoch_end(epoch, logs)
+function ProgbarLogger:on_epoch_end(_epoch, logs)
   if self.verbose > 0 then self.bar:update(self.seen > 0 and self.seen or self.target, self:_values(logs), true) end
 end
 
@@ -207,7 +203,7 @@ local function progbar_options(...)
     for k, v in pairs(t) do
       if math.type(k) == "integer" and k >= 1 then
         local name = PROGBAR_ARGS[k + offset]
-        if not name then error(string.format("Progbar: too many positional arguments (%d)", k + offset), 4) end
+        if not name then raise(string.format("Progbar: too many positional arguments (%d)", k + offset)) end
         o[name] = v
       else
         o[k] = v
@@ -221,12 +217,12 @@ local function progbar_options(...)
     -- a trailing plain table is the options, except as the 5th argument (stateful_metrics)
     local last = n > 0 and select(n, ...) or nil
     if n ~= 5 and is_plain(last) then npos = n - 1 end
-    if npos > 5 then error(string.format("Progbar: too many positional arguments (%d)", npos), 3) end
+    if npos > 5 then raise(string.format("Progbar: too many positional arguments (%d)", npos)) end
     for i = 1, npos do o[PROGBAR_ARGS[i]] = (select(i, ...)) end
     if npos < n then take(last, 0) end
   end
   for k in pairs(o) do
-    if not PROGBAR_SET[k] then error(string.format("Progbar: unknown argument '%s'", tostring(k)), 3) end
+    if not PROGBAR_SET[k] then raise(string.format("Progbar: unknown argument '%s'", tostring(k))) end
   end
   return o
 end
@@ -238,18 +234,18 @@ local function new_public_progbar(_, ...)
   local stateful = {}
   if o.stateful_metrics ~= nil then
     if type(o.stateful_metrics) ~= "table" then
-      error("Progbar: stateful_metrics must be a list of names, got " .. type(o.stateful_metrics), 2)
+      raise("Progbar: stateful_metrics must be a list of names, got " .. type(o.stateful_metrics))
     end
     for i, name in ipairs(o.stateful_metrics) do
       if type(name) ~= "string" then
-        error(string.format("Progbar: stateful_metrics[%d] must be a string, got %s", i, type(name)), 2)
+        raise(string.format("Progbar: stateful_metrics[%d] must be a string, got %s", i, type(name)))
       end
       stateful[name] = true
     end
   end
   local ok, bar = pcall(Progbar.new, {target = target, width = o.width, verbose = o.verbose, interval = o.interval,
                                       dynamic = keras._output_dynamic(), clock = core.now, write = keras._write})
-  if not ok then error((tostring(bar):gsub("^[^:]*:%d+: ", ""):gsub("^Progbar%.new: ", "Progbar: ")), 2) end
+  if not ok then raise((tostring(bar):gsub("^[^:]*:%d+: ", ""):gsub("^Progbar%.new: ", "Progbar: "))) end
   return setmetatable({target = bar.target, width = bar.width, verbose = bar.verbose, interval = bar.interval,
                        stateful_metrics = o.stateful_metrics or {}, _bar = bar, _stateful = stateful,
                        _sums = {}, _names = {}, _seen_so_far = 0}, PublicProgbar)
@@ -264,18 +260,18 @@ end
 -- a list of {name, value_for_last_step} pairs
 function PublicProgbar:update(current, values)
   if getmetatable(self) ~= PublicProgbar then
-    error("Progbar:update: called without a progress bar (use bar:update)", 2)
+    raise("Progbar:update: called without a progress bar (use bar:update)")
   end
   if type(current) ~= "number" or current ~= current or current < 0 or math.floor(current) ~= current then
-    error("Progbar:update: current must be a non-negative integer, got " .. tostring(current), 2)
+    raise("Progbar:update: current must be a non-negative integer, got " .. tostring(current))
   end
   if values ~= nil and type(values) ~= "table" then
-    error("Progbar:update: values must be a list of {name, value} pairs, got " .. type(values), 2)
+    raise("Progbar:update: values must be a list of {name, value} pairs, got " .. type(values))
   end
   for i, pair in ipairs(values or {}) do   -- checked first: a bad call changes nothing
     local name, v = type(pair) == "table" and pair[1], type(pair) == "table" and value_of(pair[2])
     if type(name) ~= "string" or type(v) ~= "number" then
-      error(string.format("Progbar:update: values[%d] must be a {name, number} pair", i), 2)
+      raise(string.format("Progbar:update: values[%d] must be a {name, number} pair", i))
     end
   end
   local delta = current - self._seen_so_far
@@ -300,19 +296,19 @@ function PublicProgbar:update(current, values)
     shown[i] = {name, s[1] / math.max(1, s[2])}
   end
   local ok, err = pcall(self._bar.update, self._bar, current, shown)
-  if not ok then error((tostring(err):gsub("^[^:]*:%d+: ", "")), 2) end
+  if not ok then raise((tostring(err):gsub("^[^:]*:%d+: ", ""))) end
 end
 
 --- bar:add(n, values): update(seen_so_far + n, values)
 function PublicProgbar:add(n, values)
   if getmetatable(self) ~= PublicProgbar then
-    error("Progbar:add: called without a progress bar (use bar:add)", 2)
+    raise("Progbar:add: called without a progress bar (use bar:add)")
   end
   if type(n) ~= "number" or n ~= n or math.floor(n) ~= n then
-    error("Progbar:add: n must be an integer, got " .. tostring(n), 2)
+    raise("Progbar:add: n must be an integer, got " .. tostring(n))
   end
   if self._seen_so_far + n < 0 then
-    error(string.format("Progbar:add: the bar would go below 0 (%d)", self._seen_so_far + n), 2)
+    raise(string.format("Progbar:add: the bar would go below 0 (%d)", self._seen_so_far + n))
   end
   return PublicProgbar.update(self, self._seen_so_far + n, values)
 end
@@ -331,7 +327,7 @@ Runner.__index = Runner
 
 function C._runner(list, model, params)
   for i, cb in ipairs(list) do
-    if type(cb) ~= "table" then error(string.format("fit: callbacks[%d] is not a table", i), 3) end
+    if type(cb) ~= "table" then raise(string.format("fit: callbacks[%d] is not a table", i)) end
     if cb.set_model then cb:set_model(model) else cb.model = model end
     if cb.set_params then cb:set_params(params) else cb.params = params end
   end
@@ -423,7 +419,7 @@ C.LambdaCallback = function(...)
   local o = parse("LambdaCallback", HOOKS, {}, ...)
   local cb = setmetatable({}, Callback)
   for k, f in pairs(o) do
-    if type(f) ~= "function" then error(string.format("LambdaCallback: %s must be a function", k), 2) end
+    if type(f) ~= "function" then raise(string.format("LambdaCallback: %s must be a function", k)) end
     cb[k] = function(_, ...) return f(...) end
   end
   return cb
@@ -445,7 +441,7 @@ end
 
 local function monitor_op(name, mode, monitor, min_delta)
   if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
-    error(string.format("%s: mode must be auto, min or max, got '%s'", name, tostring(mode)), 3)
+    raise(string.format("%s: mode must be auto, min or max, got '%s'", name, tostring(mode)))
   end
   local maximize = mode == "max" or (mode == "auto" and (monitor:find("acc") ~= nil or monitor:find("fmeasure") ~= nil))
   if maximize then
@@ -513,7 +509,7 @@ end
 local LearningRateScheduler = class("LearningRateScheduler")
 C.LearningRateScheduler = function(...)
   local o = parse("LearningRateScheduler", {"schedule", "verbose"}, {}, ...)
-  if type(o.schedule) ~= "function" then error("LearningRateScheduler: schedule must be a function", 2) end
+  if type(o.schedule) ~= "function" then raise("LearningRateScheduler: schedule must be a function") end
   return setmetatable({schedule = o.schedule, verbose = o.verbose or 0}, LearningRateScheduler)
 end
 function LearningRateScheduler:on_epoch_begin(epoch)
@@ -525,10 +521,11 @@ function LearningRateScheduler:on_epoch_begin(epoch)
   end
   keras.backend.set_value(opt.lr, lr)
   if self.verbose > 0 then
-    keras._print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1, tostring(lr)))
+    keras._print(string.format("\nEpoch %05d: LearningRateScheduler setting learning rate to %s.", epoch + 1,
+      tostring(lr)))
   end
 end
-function LearningRateScheduler:on_epoch_end(epoch, logs)
+function LearningRateScheduler:on_epoch_end(_epoch, logs)
   logs.lr = keras.backend.get_value(self.model.optimizer.lr)
 end
 
@@ -537,13 +534,13 @@ C.ReduceLROnPlateau = function(...)
   local o = parse("ReduceLROnPlateau", {"monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
     "min_lr"}, set{"epsilon"}, ...)
   local factor = o.factor or 0.1
-  if factor >= 1.0 then error("ReduceLROnPlateau does not support a factor >= 1.0.", 2) end
+  if factor >= 1.0 then raise("ReduceLROnPlateau does not support a factor >= 1.0.") end
   local self = setmetatable({monitor = o.monitor or "val_loss", factor = factor, patience = o.patience or 10,
     verbose = o.verbose or 0, cooldown = o.cooldown or 0, min_lr = o.min_lr or 0,
     min_delta = o.min_delta or o.epsilon or 1e-4}, ReduceLROnPlateau)
   local mode = o.mode or "auto"
   if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
-    error(string.format("ReduceLROnPlateau: mode must be auto, min or max, got '%s'", tostring(mode)), 2)
+    raise(string.format("ReduceLROnPlateau: mode must be auto, min or max, got '%s'", tostring(mode)))
   end
   local maximize = mode == "max" or (mode == "auto" and self.monitor:find("acc") ~= nil)
   local md = self.min_delta
@@ -575,7 +572,8 @@ function ReduceLROnPlateau:on_epoch_end(epoch, logs)
         local new = math.max(old * self.factor, self.min_lr)
         keras.backend.set_value(self.model.optimizer.lr, new)
         if self.verbose > 0 then
-          keras._print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1, tostring(new)))
+          keras._print(string.format("\nEpoch %05d: ReduceLROnPlateau reducing learning rate to %s.", epoch + 1,
+            tostring(new)))
         end
         self.cooldown_counter, self.wait = self.cooldown, 0
       end
@@ -586,7 +584,7 @@ end
 local CSVLogger = class("CSVLogger")
 C.CSVLogger = function(...)
   local o = parse("CSVLogger", {"filename", "separator", "append"}, {}, ...)
-  if type(o.filename) ~= "string" then error("CSVLogger: filename must be a string", 2) end
+  if type(o.filename) ~= "string" then raise("CSVLogger: filename must be a string") end
   return setmetatable({filename = o.filename, sep = o.separator or ",", append = o.append or false}, CSVLogger)
 end
 function CSVLogger:on_train_begin()
@@ -648,14 +646,14 @@ local LivePlot = class("LivePlot")
 C.LivePlot = function(...)
   local o = parse("LivePlot", {"to_file", "every", "metrics"}, {title = true, width = true, height = true}, ...)
   if type(o.to_file) ~= "string" or o.to_file == "" then
-    error("LivePlot: to_file must be a file name (.png, .svg or .pdf), got " .. tostring(o.to_file), 2)
+    raise("LivePlot: to_file must be a file name (.png, .svg or .pdf), got " .. tostring(o.to_file))
   end
   local every = o.every or 1
   if math.type(every) ~= "integer" or every < 1 then
-    error("LivePlot: every must be an integer >= 1, got " .. tostring(every), 2)
+    raise("LivePlot: every must be an integer >= 1, got " .. tostring(every))
   end
   if o.metrics ~= nil and type(o.metrics) ~= "table" and type(o.metrics) ~= "string" then
-    error("LivePlot: metrics must be a list of names, got " .. type(o.metrics), 2)
+    raise("LivePlot: metrics must be a list of names, got " .. type(o.metrics))
   end
   return setmetatable({to_file = o.to_file, every = every, metrics = o.metrics,
                        options = {title = o.title, width = o.width, height = o.height}}, LivePlot)
@@ -692,6 +690,82 @@ function LivePlot:on_epoch_end(epoch, logs)
 end
 function LivePlot:on_train_end()
   if #self.epoch > (self.drawn or 0) then self:_draw() end
+end
+
+-- ---- ModelCheckpoint (keras/callbacks.py [2.2.4]; moved here from saving.lua) ----
+
+local pyformat = require("keras.pyformat").format   -- the filepath template
+local function warn(msg) keras._write("Warning: " .. msg .. "\n") end
+
+do
+  local ModelCheckpoint = C._class("ModelCheckpoint")
+  -- Keras 2.2.4: ModelCheckpoint(filepath, monitor, verbose, save_best_only, save_weights_only, mode, period)
+  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, ...)
+    local o = C._parse("ModelCheckpoint", {"filepath", "monitor", "verbose", "save_best_only",
+      "save_weights_only", "mode", "period"}, {}, ...)
+    if type(o.filepath) ~= "string" or o.filepath == "" then
+      raise("ModelCheckpoint: filepath must be a non-empty string")
+    end
+    local self = setmetatable({filepath = o.filepath, monitor = o.monitor or "val_loss", verbose = o.verbose or 0,
+      save_best_only = o.save_best_only or false, save_weights_only = o.save_weights_only or false,
+      period = o.period or 1, epochs_since_last_save = 0}, ModelCheckpoint)
+    if type(self.monitor) ~= "string" then raise("ModelCheckpoint: monitor must be a string") end
+    if math.type(self.period) ~= "integer" or self.period < 1 then
+      raise("ModelCheckpoint: period must be an integer >= 1, got " .. tostring(self.period))
+    end
+    local mode = o.mode or "auto"
+    if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
+      raise(string.format("ModelCheckpoint: mode must be auto, min or max, got '%s'", tostring(mode)))
+    end
+    if mode == "max" or (mode == "auto" and (self.monitor:find("acc", 1, true) or self.monitor:sub(1,
+      8) == "fmeasure")) then
+      self.better, self.best = function(x, y) return x > y end, -math.huge
+    else
+      self.better, self.best = function(x, y) return x < y end, math.huge
+    end
+    -- the template is checked now, so that a typo fails before training
+    local ok, err = pcall(pyformat, self.filepath, setmetatable({}, {__index = function() return 1 end}))
+    if not ok then raise("ModelCheckpoint: filepath: " .. clean(err)) end
+    return self
+  end})
+
+  function ModelCheckpoint:_save(filepath)
+    if self.save_weights_only then
+      self.model:save_weights(filepath, {overwrite = true})
+    else
+      self.model:save(filepath, {overwrite = true})
+    end
+  end
+
+  function ModelCheckpoint:on_epoch_end(epoch, logs)
+    logs = logs or {}
+    self.epochs_since_last_save = self.epochs_since_last_save + 1
+    if self.epochs_since_last_save < self.period then return end
+    self.epochs_since_last_save = 0
+    local values = {epoch = epoch + 1}
+    for k, v in pairs(logs) do if k ~= "epoch" then values[k] = v end end
+    local ok, filepath = pcall(pyformat, self.filepath, values)
+    if not ok then error(string.format("ModelCheckpoint: filepath '%s': %s", self.filepath, clean(filepath)), 0) end
+    if self.save_best_only then
+      local current = logs[self.monitor]
+      if current == nil then
+        warn(string.format("Can save best model only with %s available, skipping.", self.monitor))
+      elseif self.better(current, self.best) then
+        if self.verbose > 0 then
+          keras._write(string.format("\nEpoch %05d: %s improved from %0.5f to %0.5f, saving model to %s\n", epoch + 1,
+            self.monitor, self.best, current, filepath))
+        end
+        self.best = current
+        self:_save(filepath)
+      elseif self.verbose > 0 then
+        keras._write(string.format("\nEpoch %05d: %s did not improve from %0.5f\n", epoch + 1, self.monitor, self.best))
+      end
+    else
+      if self.verbose > 0 then keras._write(string.format("\nEpoch %05d: saving model to %s\n", epoch + 1,
+        filepath)) end
+      self:_save(filepath)
+    end
+  end
 end
 
 return C

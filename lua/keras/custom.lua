@@ -1,4 +1,4 @@
--- Layers and models written in Lua (API.md §10): keras.layers.Layer:extend
+-- Layers and models written in Lua (docs/custom_layers.md): keras.layers.Layer:extend
 -- and keras.Model:extend, the methods such classes use (add_weight, add_loss,
 -- compute_output_shape, compute_mask, get_config), model:add_loss and
 -- model.updates.
@@ -9,12 +9,13 @@
 -- model's plan with every other layer: fit runs its batches in C and no Lua of
 -- the layer runs per batch.
 local keras = ...
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local core, K, L, M = keras._core, keras.backend, keras.layers, keras.models
 local is_node = core.is_node
 local Layer = L.Layer
 local shape_str = L._shape_str
-
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- Keras's common constructor options, taken by the base class (Keras's
 -- Layer.__init__ kwargs); init receives the rest
@@ -70,8 +71,8 @@ end
 
 local function check_name(who, name)
   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
-    error(string.format("%s: the class name must be an identifier string (its class_name in configs), got %s", who,
-      type(name) == "string" and ("'" .. name .. "'") or type(name)), 3)
+    raise(string.format("%s: the class name must be an identifier string (its class_name in configs), got %s", who,
+      type(name) == "string" and ("'" .. name .. "'") or type(name)))
   end
 end
 
@@ -122,8 +123,8 @@ end
 local function extend_layer(parent, name)
   check_name("Layer:extend", name)
   if parent ~= Layer and not rawget(parent, "_custom") then
-    error(string.format("extend: keras.layers.%s cannot be extended; extend keras.layers.Layer "
-      .. "(or a class made with extend)", tostring(parent.class_name)), 2)
+    raise(string.format("extend: keras.layers.%s cannot be extended; extend keras.layers.Layer "
+      .. "(or a class made with extend)", tostring(parent.class_name)))
   end
   if parent == Layer then parent = CustomLayer end
   local cls = L._class(name, parent)
@@ -132,10 +133,10 @@ local function extend_layer(parent, name)
   setmetatable(cls, {__index = parent, __call = function(_, ...) return construct(...) end})
   -- Keras's Layer.from_config(config): cls(**config)
   cls.from_config = function(config, custom)
-    if not is_plain(config) then error(name .. ".from_config: the config must be a table", 2) end
+    if not is_plain(config) then raise(name .. ".from_config: the config must be a table") end
     local deser = keras.saving and keras.saving._deser or function(v) return v end
     local ok, l = pcall(function() return cls(deser(config, custom)) end)
-    if not ok then error(L._strip(l), 2) end
+    if not ok then raise(L._strip(l)) end
     return l
   end
   return cls
@@ -172,10 +173,10 @@ function CustomLayer:add_weight(a, b, c)
   end
   if o[1] ~= nil then o.name, o[1] = o[1], nil end
   if o[2] ~= nil then o.shape, o[2] = o[2], nil end
-  local function fail(fmt, ...) error(self:_msg("add_weight: " .. fmt, ...), 3) end
+  local function fail(fmt, ...) raise(self:_msg("add_weight: " .. fmt, ...)) end
   if not self._building then
-    error(self:_msg("add_weight called outside build: weights are made in build(input_shape), "
-      .. "which runs on the layer's first call"), 2)
+    raise(self:_msg("add_weight called outside build: weights are made in build(input_shape), "
+      .. "which runs on the layer's first call"))
   end
   for k in pairs(o) do
     if not WEIGHT_ARGS[k] then fail("unknown argument '%s'", tostring(k)) end
@@ -232,8 +233,7 @@ end
 -- when this call is part of it); elsewhere, a term of the layer itself
 function CustomLayer:add_loss(losses, inputs)
   if inputs ~= nil then
-    error(self:_msg("add_loss: the inputs argument is not supported (a loss added inside call belongs to that call)"),
-      2)
+    raise(self:_msg("add_loss: the inputs argument is not supported (a loss added inside call belongs to that call)"))
   end
   local terms = loss_terms(self:_msg("add_loss"), losses)
   for _, t in ipairs(terms) do
@@ -385,21 +385,30 @@ local function track_sublayers(self)
   end
 end
 
-function CustomLayer:__call_layer(x, kwargs)
-  -- Keras's default compute_mask refuses a mask the layer was not written for
-  local ok_in, in_mask = pcall(masks_of, x)
-  if ok_in and in_mask ~= nil and not self.supports_masking and not overrides(self, "compute_mask") then
-    error(string.format("Layer %s does not support masking, but was passed an input_mask "
-      .. "(set self.supports_masking = true in init, or define compute_mask)", self.name), 2)
-  end
+-- the base call of a layer or model written in Lua, collecting the losses its
+-- call adds (add_loss): the outputs and that list; an error is raised at the
+-- user's line unless it already names one
+local function call_collecting_losses(self, x, kwargs)
   self._pending_losses = {}
   local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
   local pending = self._pending_losses
   self._pending_losses = nil
   if not ok then
     local msg, positioned = L._strip(out)
-    error(msg, positioned and 0 or 2)
+    if positioned then error(msg, 0) end
+    raise(msg)
   end
+  return out, pending
+end
+
+function CustomLayer:__call_layer(x, kwargs)
+  -- Keras's default compute_mask refuses a mask the layer was not written for
+  local ok_in, in_mask = pcall(masks_of, x)
+  if ok_in and in_mask ~= nil and not self.supports_masking and not overrides(self, "compute_mask") then
+    raise(string.format("Layer %s does not support masking, but was passed an input_mask "
+      .. "(set self.supports_masking = true in init, or define compute_mask)", self.name))
+  end
+  local out, pending = call_collecting_losses(self, x, kwargs)
   local rec = self._inbound[#self._inbound]
   if #pending > 0 then rec.losses = pending end
   track_sublayers(self)
@@ -409,7 +418,7 @@ function CustomLayer:__call_layer(x, kwargs)
   if overrides(self, "compute_mask") then
     local x_arg = #rec.inputs == 1 and rec.inputs[1] or rec.inputs
     local mok, m = pcall(self.compute_mask, self, x_arg, in_mask)
-    if not mok then error(self:_msg("compute_mask: %s", (L._strip(m))), 2) end
+    if not mok then raise(self:_msg("compute_mask: %s", (L._strip(m)))) end
     local ms = (m == nil or is_node(m)) and {m} or m
     for i, o in ipairs(rec.outputs) do o:meta().mask = ms[i] end
   end
@@ -494,17 +503,17 @@ end
 -- the model's tensors, added to the training loss at the next compile
 function Model:add_loss(losses)
   if not self.inputs then
-    error("add_loss: the model is not built yet (add losses built from its tensors once it has inputs)", 2)
+    raise("add_loss: the model is not built yet (add losses built from its tensors once it has inputs)")
   end
   local ok, terms = pcall(loss_terms, "add_loss", losses)
-  if not ok then error(terms, 2) end
+  if not ok then raise(terms) end
   local mine = {}
   for _, x in ipairs(self.inputs) do mine[x] = true end
   for _, t in ipairs(terms) do
     for _, x in ipairs(inputs_of(t)) do
       if not mine[x] then
-        error(string.format("add_loss: the loss depends on input '%s', which is not an input of model '%s'",
-          x:meta().layer.name, self.name), 2)
+        raise(string.format("add_loss: the loss depends on input '%s', which is not an input of model '%s'",
+          x:meta().layer.name, self.name))
       end
     end
   end
@@ -611,23 +620,16 @@ end
 function CustomModel:add_loss(losses)
   if self._trace_losses or self._pending_losses then
     local ok, terms = pcall(loss_terms, "add_loss", losses)
-    if not ok then error(terms, 2) end
+    if not ok then raise(terms) end
     for _, t in ipairs(terms) do table.insert(self._trace_losses or self._pending_losses, t) end
     return
   end
   local ok, err = pcall(Model.add_loss, self, losses)
-  if not ok then error(L._strip(err), 2) end
+  if not ok then raise(L._strip(err)) end
 end
 
 function CustomModel:__call_layer(x, kwargs)
-  self._pending_losses = {}
-  local ok, out = pcall(Layer.__call_layer, self, x, kwargs)
-  local pending = self._pending_losses
-  self._pending_losses = nil
-  if not ok then
-    local msg, positioned = L._strip(out)
-    error(msg, positioned and 0 or 2)
-  end
+  local out, pending = call_collecting_losses(self, x, kwargs)
   if #pending > 0 then self._inbound[#self._inbound].losses = pending end
   return out
 end
@@ -636,22 +638,22 @@ end
 function CustomModel:_ensure_built(x, who)
   if self.inputs then return end
   local list = getmetatable(x) == core.Tensor and {x} or x
-  if not is_plain(list) or #list == 0 then error(who .. ": cannot build the model from this data", 3) end
+  if not is_plain(list) or #list == 0 then raise(who .. ": cannot build the model from this data") end
   local shapes = {}
   for i, t in ipairs(list) do
-    if getmetatable(t) ~= core.Tensor then error(string.format("%s: cannot build the model: input %d is %s", who, i,
-      what_is(t)), 3) end
+    if getmetatable(t) ~= core.Tensor then raise(string.format("%s: cannot build the model: input %d is %s", who, i,
+      what_is(t))) end
     shapes[i] = t.shape
   end
   local ok, err = pcall(self._trace, self, #shapes == 1 and shapes[1] or shapes, who)
-  if not ok then self.inputs, self.outputs = nil, nil; error(err, 3) end
+  if not ok then self.inputs, self.outputs = nil, nil; raise(err) end
 end
 
 -- net:build(input_shape): {keras.None, 784}, or a list of shapes
 function CustomModel:build(input_shape)
   if self.inputs then return end
   if type(input_shape) ~= "table" or #input_shape == 0 then
-    error("build: input_shape must be a shape (batch axis included) or a list of shapes", 2)
+    raise("build: input_shape must be a shape (batch axis included) or a list of shapes")
   end
   local function engine(s)
     local out = {}
@@ -659,7 +661,7 @@ function CustomModel:build(input_shape)
       if d == K.None then out[i] = -1
       elseif math.type(d) == "integer" and d >= 1 then out[i] = d
       else
-        error(string.format("build: input_shape must hold positive integers or keras.None, got %s", tostring(d)), 3)
+        raise(string.format("build: input_shape must hold positive integers or keras.None, got %s", tostring(d)))
       end
     end
     return out
@@ -672,7 +674,7 @@ function CustomModel:build(input_shape)
     shapes = engine(input_shape)
   end
   local ok, err = pcall(self._trace, self, shapes, "build")
-  if not ok then self.inputs, self.outputs = nil, nil; error(L._strip(err), 2) end
+  if not ok then self.inputs, self.outputs = nil, nil; raise(L._strip(err)) end
 end
 
 -- (traced by _run_call when first called on symbolic tensors)
@@ -692,16 +694,16 @@ end
 
 for _, method in ipairs{"save", "to_json", "get_config"} do
   CustomModel[method] = function(self)
-    error(string.format("%s: %s is a subclassed model (keras.Model:extend): its architecture is Lua code, "
-      .. "which cannot be saved; use save_weights/load_weights and rebuild it in code", method, self.class_name), 2)
+    raise(string.format("%s: %s is a subclassed model (keras.Model:extend): its architecture is Lua code, "
+      .. "which cannot be saved; use save_weights/load_weights and rebuild it in code", method, self.class_name))
   end
 end
 
 function Model.extend(parent, name)
   check_name("Model:extend", name)
   if parent ~= Model and not rawget(parent, "_subclassed") then
-    error(string.format("extend: %s cannot be extended; extend keras.Model (or a class made with Model:extend)",
-      tostring(parent.class_name)), 2)
+    raise(string.format("extend: %s cannot be extended; extend keras.Model (or a class made with Model:extend)",
+      tostring(parent.class_name)))
   end
   if parent == Model then parent = CustomModel end
   local cls = L._class(name, parent)

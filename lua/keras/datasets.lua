@@ -3,6 +3,7 @@
 -- holding the raw values (pixels 0..255, labels 0..9), shapes (n, 28, 28)
 -- and (n,) as Keras's numpy arrays.
 local keras = ...
+local raise = require("keras.util").raise
 local core = keras._core
 
 local D = {}
@@ -19,24 +20,25 @@ local function exists(p)
 end
 
 local function find(dir, base, who)
-  for _, p in ipairs{dir .. "/" .. base .. ".gz", dir .. "/" .. base, dir .. "/" .. base:gsub("%-idx", ".idx") .. ".gz"} do
+  for _, p in ipairs{dir .. "/" .. base .. ".gz", dir .. "/" .. base, dir .. "/" .. base:gsub("%-idx", ".idx")
+    .. ".gz"} do
     if exists(p) then return p end
   end
-  error(string.format("%s: '%s' not found in %s (expected %s.gz or %s)", who, base, dir, base, base), 3)
+  raise(string.format("%s: '%s' not found in %s (expected %s.gz or %s)", who, base, dir, base, base))
 end
 
 local function loader(name, default_dir, hint)
   return function(path)
     local dir = path or os.getenv("LKERAS_" .. name:upper() .. "_DIR") or default_dir
     if not dir then
-      error(string.format("%s.load_data: give the folder holding the IDX files (%s)", name, hint), 2)
+      raise(string.format("%s.load_data: give the folder holding the IDX files (%s)", name, hint))
     end
     dir = dir:gsub("/+$", "")
     local who = name .. ".load_data"
     local out = {}
     for _, k in ipairs{"x_train", "y_train", "x_test", "y_test"} do
       local ok, t = pcall(core.load_idx, find(dir, FILES[k], who))
-      if not ok then error(who .. ": " .. tostring(t), 2) end
+      if not ok then raise(who .. ": " .. tostring(t)) end
       out[k] = t
     end
     return out.x_train, out.y_train, out.x_test, out.y_test

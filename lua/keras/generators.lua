@@ -13,6 +13,9 @@
 -- plan is built once for the largest batch seen so far and reused for every
 -- batch up to that size, so a smaller batch costs no recompilation.
 local keras = ...
+local util = require("keras.util")
+local is_plain, is_tensor = util.is_plain, util.is_tensor
+local raise = util.raise
 local core, L, M = keras._core, keras.layers, keras.models
 local Model = M.Model
 local prepare, trainer_for, predictor_for = M._prepare, M._trainer_for, M._predictor_for
@@ -25,9 +28,6 @@ local shape_str = L._shape_str
 local G = {}
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
-
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- ---- arguments: f(gen, {k = v}), f{gen, k = v}, or Keras's positional order ----
 
@@ -151,10 +151,10 @@ setmetatable(Sequence, {__call = new_instance})
 -- Name(...) makes one and passes every argument to its init(self, ...).
 function Sequence:extend(name)
   if type(name) ~= "string" or name == "" then
-    error("Sequence:extend: expected the class name (a string), got " .. type(name), 2)
+    raise("Sequence:extend: expected the class name (a string), got " .. type(name))
   end
   if type(self) ~= "table" or not rawget(self, "class_name") then
-    error("Sequence:extend: call it on a class, as keras.utils.Sequence:extend(\"" .. name .. "\")", 2)
+    raise("Sequence:extend: call it on a class, as keras.utils.Sequence:extend(\"" .. name .. "\")")
   end
   return make_class(name, self)
 end
@@ -362,6 +362,15 @@ local function ended(who, where, steps)
     steps == 1 and "batch was" or "batches were")
 end
 
+-- the next batch of a loop over a generator; nil when the generator ends
+-- (an error when that is before `steps` batches)
+local function next_batch(src, who, where, steps)
+  local b = draw(src, who, where)
+  if b.n > 0 then return b end
+  if steps then ended(who, where, steps) end
+  return nil
+end
+
 -- test steps over a source: the batch-size-weighted means of the logs
 -- (Keras: np.average(outs, weights=batch_sizes)); steps = nil runs until the
 -- generator returns nothing
@@ -369,14 +378,11 @@ local function evaluate_loop(self, who, src, steps, trainer, prefix, on_step)
   local acc, seen, step = {}, 0, 0
   while steps == nil or step < steps do
     local where = prefix .. step_name(step + 1, steps)
-    local b = draw(src, who, where)
-    if b.n == 0 then
-      if steps then ended(who, where, steps) end
-      break
-    end
+    local b = next_batch(src, who, where, steps)
+    if not b then break end
     step = step + 1
     local xl, yl, swl, n = batch_data(self, who, where, b, true)
-    local t = trainer
+    local t
     if per_shape(self) then
       t = run_c(who, where, trainer_for, self, who, xl, yl)
     else
@@ -629,11 +635,8 @@ function Model:predict_generator(...)
   local outs, step = {}, 0
   while steps == nil or step < steps do
     local where = step_name(step + 1, steps)
-    local b = draw(src, who, where)
-    if b.n == 0 then
-      if steps then ended(who, where, steps) end
-      break
-    end
+    local b = next_batch(src, who, where, steps)
+    if not b then break end
     step = step + 1
     local xl, _, _, n = batch_data(self, who, where, b, false)
     local p = predictor_for(self, xl, who)
@@ -721,11 +724,11 @@ end
 -- batch i (from 1): samples data[row - length : row : sampling_rate] and
 -- targets[row] for the rows of the batch (0-based data positions, as Keras):
 -- the rows of data and of targets to gather (from 1), and the batch's shapes
-local function plan(self, i, level)
+local function plan(self, i)
   local n = self:len()
   local idx = math.tointeger(i)
   if not idx or idx < 1 or idx > n then
-    error(string.format("TimeseriesGenerator: batch %s is out of range 1..%d", tostring(i), n), level + 1)
+    raise(string.format("TimeseriesGenerator: batch %s is out of range 1..%d", tostring(i), n))
   end
   local rows = {}
   if self.shuffle then
@@ -755,13 +758,13 @@ local function plan(self, i, level)
 end
 
 function TimeseriesGenerator:get(i)
-  local picks, tpicks, xs_ = plan(self, i, 2)
+  local picks, tpicks, xs_ = plan(self, i)
   return self.data:take(picks):reshape(xs_), self.targets:take(tpicks)
 end
 
 -- get(i) gathered on a worker thread: a job whose wait() returns x, y
 function TimeseriesGenerator:_prefetch(i)
-  local picks, tpicks, xs_, ys_ = plan(self, i, 2)
+  local picks, tpicks, xs_, ys_ = plan(self, i)
   return core.gather_async({self.data, self.targets}, {picks, tpicks}, {xs_, ys_})
 end
 TimeseriesGenerator._prefetch_get = TimeseriesGenerator.get

@@ -12,10 +12,16 @@ local function part(name, ...)
   return src(...)
 end
 
+-- the private helpers (keras.util): loaded first, and left in package.loaded
+-- so that every part reaches them with require "keras.util"
+local util = part("util", core)
+package.loaded["keras.util"] = util
+local raise, is_callable = util.raise, util.is_callable
+
 local K = part("backend", core)
 keras.backend = K
 keras.None = K.None
-keras._args = part("args", keras)   -- the call forms of API.md §1
+keras._args = part("args", keras)   -- the call forms of docs/signatures.md
 
 keras.tensor = part("tensor", core, K)
 keras.activations = part("activations", K)
@@ -25,20 +31,22 @@ keras.initializers = part("initializers", core, keras._args)
 local random = {}
 local shape_arg = keras.tensor._shape_arg
 function random.seed(n)
-  if math.type(n) ~= "integer" then error("keras.random.seed: expected an integer, got " .. tostring(n), 2) end
+  if math.type(n) ~= "integer" then raise("keras.random.seed: expected an integer, got " .. tostring(n)) end
   core.seed(n)
 end
 function random.random(shape) return core.random("uniform", shape_arg(shape, "keras.random.random"), 0, 1) end
 random.rand = random.random
-function random.uniform(shape, lo, hi) return core.random("uniform", shape_arg(shape, "keras.random.uniform"), lo or 0, hi or 1) end
-function random.normal(shape, mean, std) return core.random("normal", shape_arg(shape, "keras.random.normal"), mean or 0, std or 1) end
+function random.uniform(shape, lo, hi) return core.random("uniform", shape_arg(shape, "keras.random.uniform"), lo
+  or 0, hi or 1) end
+function random.normal(shape, mean, std) return core.random("normal", shape_arg(shape, "keras.random.normal"), mean
+  or 0, std or 1) end
 function random.randint(lo, hi, shape)
   -- randint(n, shape): 0..n-1, like numpy's randint(n, size=shape)
   if type(hi) == "table" or hi == nil then lo, hi, shape = 0, lo, hi end
   if math.type(lo) ~= "integer" or math.type(hi) ~= "integer" then
-    error("keras.random.randint: bounds must be integers", 2)
+    raise("keras.random.randint: bounds must be integers")
   end
-  if hi <= lo then error(string.format("keras.random.randint: empty range [%d, %d)", lo, hi), 2) end
+  if hi <= lo then raise(string.format("keras.random.randint: empty range [%d, %d)", lo, hi)) end
   return core.random("randint", shape_arg(shape or {1}, "keras.random.randint"), lo, hi)
 end
 function random.permutation(n) return core.permutation(n) end
@@ -47,12 +55,6 @@ keras.random = random
 -- ---- output: everything the library prints goes through keras._write ----
 
 local writer, writer_dynamic
-
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
 
 -- keras._write(s): s (no newline added) through the routed function; by
 -- default io.write then io.flush, looked up at each call
@@ -82,17 +84,17 @@ end
 -- lua_CFunction. dynamic = true lets the progress bar redraw in place.
 function keras.set_print(fn, opts)
   if fn ~= nil and not is_callable(fn) then
-    error("keras.set_print: expected a function or nil, got " .. type(fn), 2)
+    raise("keras.set_print: expected a function or nil, got " .. type(fn))
   end
   if opts ~= nil and (type(opts) ~= "table" or getmetatable(opts) ~= nil) then
-    error("keras.set_print: options must be a table", 2)
+    raise("keras.set_print: options must be a table")
   end
   writer = fn
   writer_dynamic = opts and opts.dynamic or false
 end
 
 function keras.set_num_threads(n)
-  if math.type(n) ~= "integer" or n < 1 then error("keras.set_num_threads: expected an integer >= 1", 2) end
+  if math.type(n) ~= "integer" or n < 1 then raise("keras.set_num_threads: expected an integer >= 1") end
   core.set_num_threads(n)
 end
 function keras.get_num_threads() return core.get_num_threads() end

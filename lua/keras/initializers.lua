@@ -3,6 +3,7 @@
 -- and a get_config() for saving. Random ones draw from the state's generator
 -- (keras.random.seed makes them reproducible).
 local core, args = ...
+local raise = require("keras.util").raise
 
 local I = {}
 
@@ -10,17 +11,17 @@ local I = {}
 -- a null seed (keras.None, as saved configs hold it) is no seed
 local function parse(who, positional, ...)
   local spec = args.spec{who = who, positional = positional}
-  local o = args.parse(spec, 3, ...)
+  local o = args.parse(spec, ...)
   if o.seed == args.None then o.seed = nil end
   if o.seed ~= nil and math.type(o.seed) ~= "integer" then
-    error(string.format("%s: seed must be an integer, got %s", who, tostring(o.seed)), 3)
+    raise(string.format("%s: seed must be an integer, got %s", who, tostring(o.seed)))
   end
   return o
 end
 
 local function number(who, name, v)
   if type(v) ~= "number" or v ~= v then
-    error(string.format("%s: %s must be a number, got %s", who, name, tostring(v)), 3)
+    raise(string.format("%s: %s must be a number, got %s", who, name, tostring(v)))
   end
   return v
 end
@@ -106,12 +107,12 @@ function I.VarianceScaling(...)
   local scale, mode, dist = o.scale or 1.0, o.mode or "fan_in", o.distribution or "normal"
   local seed = o.seed
   number("VarianceScaling", "scale", scale)
-  if scale <= 0 then error("VarianceScaling: scale must be positive, got " .. tostring(scale), 2) end
+  if scale <= 0 then raise("VarianceScaling: scale must be positive, got " .. tostring(scale)) end
   if mode ~= "fan_in" and mode ~= "fan_out" and mode ~= "fan_avg" then
-    error("VarianceScaling: mode must be fan_in, fan_out or fan_avg, got '" .. tostring(mode) .. "'", 2)
+    raise("VarianceScaling: mode must be fan_in, fan_out or fan_avg, got '" .. tostring(mode) .. "'")
   end
   if dist ~= "normal" and dist ~= "uniform" then
-    error("VarianceScaling: distribution must be normal or uniform, got '" .. tostring(dist) .. "'", 2)
+    raise("VarianceScaling: distribution must be normal or uniform, got '" .. tostring(dist) .. "'")
   end
   local function sample(s)
     local fi, fo = fans(s)
@@ -190,7 +191,7 @@ function I.Identity(...)
   local o = parse("Identity", {"gain"}, ...)
   local gain = number("Identity", "gain", o.gain or 1.0)
   return make("Identity", {gain = gain}, function(s)
-    if #s ~= 2 then error("Identity initializer needs a 2-D shape", 2) end
+    if #s ~= 2 then raise("Identity initializer needs a 2-D shape") end
     local t = core.full(s, 0)
     for i = 1, math.min(s[1], s[2]) do t:set(i, i, gain) end
     return t
@@ -213,19 +214,19 @@ local aliases = {
 function I.get(x, who)
   if type(x) == "string" then
     local f = aliases[x]
-    if not f then error(string.format("%sunknown initializer '%s'", who and (who .. ": ") or "", x), 3) end
+    if not f then raise(string.format("%sunknown initializer '%s'", who and (who .. ": ") or "", x)) end
     return f()
   end
   if type(x) == "table" and x.class_name and getmetatable(x) then return x end
   if type(x) == "table" and x.class_name then
     local f = aliases[x.class_name]
-    if not f then error(string.format("unknown initializer '%s'", x.class_name), 3) end
+    if not f then raise(string.format("unknown initializer '%s'", x.class_name)) end
     return f(x.config)
   end
   if type(x) == "function" then
     return make("Custom", {}, x)
   end
-  error(string.format("%sinitializer must be a name or an initializer, got %s", who and (who .. ": ") or "", type(x)), 3)
+  raise(string.format("%sinitializer must be a name or an initializer, got %s", who and (who .. ": ") or "", type(x)))
 end
 
 return I

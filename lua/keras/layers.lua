@@ -4,6 +4,9 @@
 -- (inputs, outputs): that record is how models find their graph, and calling
 -- a layer again shares its weights. The math is C graph ops (backend.lua).
 local keras = ...
+local util = require("keras.util")
+local set = util.set
+local raise = util.raise
 local core, K = keras._core, keras.backend
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
@@ -51,7 +54,8 @@ function layers._api(fn)
     local r = table.pack(pcall(fn, ...))
     if not r[1] then
       local msg, positioned = strip(r[2])
-      error(msg, positioned and 0 or 2)
+      if positioned then error(msg, 0) end
+      raise(msg)
     end
     return table.unpack(r, 2, r.n)
   end
@@ -81,16 +85,11 @@ local function parse(cls, a, b, positional, allowed, first_is_sequence)
   local s = args_spec{who = cls, positional = positional, allowed = allowed, common = COMMON,
                       single = first_is_sequence and number_list or nil}
   local o
-  if b == nil then o = args_parse(s, 4, a) else o = args_parse(s, 4, a, b) end
+  if b == nil then o = args_parse(s, a) else o = args_parse(s, a, b) end
   return o
 end
 layers._parse = parse
 
-local function set(list)
-  local s = {}
-  for _, k in ipairs(list) do s[k] = true end
-  return s
-end
 layers._set = set
 
 -- ---- names: dense_1, dense_2, ... per class, per Lua state ----
@@ -125,13 +124,13 @@ end
 
 -- a Keras shape from the user: sizes, keras.None for unknown; -1 inside the engine
 local function engine_shape(s, who, what)
-  if type(s) ~= "table" then error(string.format("%s: %s must be a table of sizes, got %s", who, what, type(s)), 4) end
+  if type(s) ~= "table" then raise(string.format("%s: %s must be a table of sizes, got %s", who, what, type(s))) end
   local out = {}
   for i, d in ipairs(s) do
     if d == K.None or d == -1 then
       out[i] = -1   -- the batch, or a length known only from the data (a None axis)
     elseif math.type(d) ~= "integer" or d < 1 then
-      error(string.format("%s: %s must hold positive integers, got %s", who, what, tostring(d)), 4)
+      raise(string.format("%s: %s must hold positive integers, got %s", who, what, tostring(d)))
     else
       out[i] = d
     end
@@ -144,7 +143,7 @@ layers._engine_shape = engine_shape
 
 function Layer._init(self, o)
   self.name = o.name or layers._unique_name(self._prefix or snake(self.class_name))
-  if type(self.name) ~= "string" then error(self.class_name .. ": name must be a string", 4) end
+  if type(self.name) ~= "string" then raise(self.class_name .. ": name must be a string") end
   self.trainable = o.trainable == nil and true or not not o.trainable
   self._weights = {}
   self._inbound = {}
@@ -161,13 +160,13 @@ function Layer._init(self, o)
     -- a leading None is a time axis of any length for the layers made for one
     -- (_none_length_ok, set in layers_rnn.lua and layers_conv.lua)
     if s[1] == -1 and not self._none_length_ok then
-      error(self.class_name .. ": input_shape must not include the batch dimension", 4)
+      raise(self.class_name .. ": input_shape must not include the batch dimension")
     end
     bis = {o.batch_size or -1}
     for i, d in ipairs(s) do bis[i + 1] = d end
   elseif o.input_dim then
     if math.type(o.input_dim) ~= "integer" or o.input_dim < 1 then
-      error(string.format("%s: input_dim must be a positive integer, got %s", self.class_name, tostring(o.input_dim)), 4)
+      raise(string.format("%s: input_dim must be a positive integer, got %s", self.class_name, tostring(o.input_dim)))
     end
     if o.input_length then
       bis = {o.batch_size or -1, o.input_length, o.input_dim}
@@ -195,6 +194,17 @@ function Layer:add_weight(o)
     table.insert(self._losses, function() return o.regularizer(w.node) end)
   end
   return w.node, w
+end
+
+-- the kernel (of shape kshape) and, with use_bias, the bias (units) of Dense
+-- and the convolutions, from their initializer and regularizer options
+function Layer:_add_kernel_and_bias(kshape, units)
+  self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
+                                regularizer = self.kernel_regularizer}
+  if self.use_bias then
+    self.bias = self:add_weight{name = "bias", shape = {units}, initializer = self.bias_initializer,
+                                regularizer = self.bias_regularizer}
+  end
 end
 
 -- weights: trainable first, then non-trainable (Keras's layer.weights order)
@@ -236,20 +246,21 @@ end
 
 function Layer:set_weights(list)
   local ws = ordered(self)
-  if type(list) ~= "table" then error(self:_msg("set_weights expects a list of tensors"), 2) end
+  if type(list) ~= "table" then raise(self:_msg("set_weights expects a list of tensors")) end
   if #list ~= #ws then
-    error(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the layer was expecting %d weights.',
-      self.name, #list, #ws), 2)
+    raise(string.format('You called `set_weights(weights)` on layer "%s" with a weight list of length %d, but the ' ..
+      'layer was expecting %d weights.',
+      self.name, #list, #ws))
   end
   for i, w in ipairs(ws) do
     local v = list[i]
-    if not (getmetatable(v) == core.Tensor) then v = core.tensor(v) end
+    if getmetatable(v) ~= core.Tensor then v = core.tensor(v) end
     local a, b = w.tensor.shape, v.shape
     local same = #a == #b
     for k = 1, #a do if a[k] ~= b[k] then same = false end end
     if not same then
-      error(string.format("Layer weight shape %s not compatible with provided weight shape %s (layer %s, weight %s)",
-        shape_str(a), shape_str(b), self.name, w.short), 2)
+      raise(string.format("Layer weight shape %s not compatible with provided weight shape %s (layer %s, weight %s)",
+        shape_str(a), shape_str(b), self.name, w.short))
     end
     w.tensor:assign(v)
   end
@@ -261,8 +272,6 @@ function Layer:count_params()
   return n
 end
 
-function Layer:get_config() return {name = self.name, trainable = self.trainable} end
-
 -- the symbolic losses of the layer (regularizers)
 function Layer:get_losses()
   local out = {}
@@ -270,7 +279,7 @@ function Layer:get_losses()
   return out
 end
 
-function Layer:reset_states() end
+function Layer.reset_states(_self) end
 
 -- ---- calling a layer ----
 
@@ -282,13 +291,13 @@ end
 function Layer:__call_layer(x, kwargs)
   local inputs, single = as_list(x)
   if type(inputs) ~= "table" or #inputs == 0 then
-    error(self:_msg("expected a symbolic tensor (keras.Input or a layer output), got %s",
-      getmetatable(x) == core.Tensor and "a concrete tensor" or type(x)), 2)
+    raise(self:_msg("expected a symbolic tensor (keras.Input or a layer output), got %s",
+      getmetatable(x) == core.Tensor and "a concrete tensor" or type(x)))
   end
   for i, t in ipairs(inputs) do
     if not is_node(t) then
-      error(self:_msg("input %d is not a symbolic tensor (keras.Input or a layer output), got %s", i,
-        getmetatable(t) == core.Tensor and "a concrete tensor" or type(t)), 2)
+      raise(self:_msg("input %d is not a symbolic tensor (keras.Input or a layer output), got %s", i,
+        getmetatable(t) == core.Tensor and "a concrete tensor" or type(t)))
     end
   end
   if not self.built and self._batch_input_shape and single and self.class_name ~= "InputLayer" then
@@ -300,26 +309,26 @@ function Layer:__call_layer(x, kwargs)
         local only_last = true
         for i = 2, #want - 1 do if want[i] ~= got[i] then only_last = false end end
         if only_last then
-          error(self:_msg("expected input with last dimension %d, got %d", want[#want], got[#got]), 2)
+          raise(self:_msg("expected input with last dimension %d, got %d", want[#want], got[#got]))
         end
       end
-      error(self:_msg("expected input shape %s, got %s", shape_str(want), shape_str(got)), 2)
+      raise(self:_msg("expected input shape %s, got %s", shape_str(want), shape_str(got)))
     end
   end
   if not self.built then
     local shapes = {}
     for i, t in ipairs(inputs) do shapes[i] = t.shape end
     local ok, err = pcall(self._run_build, self, single and shapes[1] or shapes)
-    if not ok then error(err, 2) end
+    if not ok then raise(err) end
     self.built = true
     if self._initial_weights then
       local w = self._initial_weights
       self._initial_weights = nil
       local ok2, err2 = pcall(self.set_weights, self, w)
-      if not ok2 then error(err2, 2) end
+      if not ok2 then raise(err2) end
     end
   end
-  local out, outs = self:_apply(inputs, single, kwargs, 3)
+  local out, outs = self:_apply(inputs, single, kwargs)
   local rec = {inputs = inputs, outputs = outs, kwargs = kwargs}
   table.insert(self._inbound, rec)
   for i, o in ipairs(outs) do
@@ -331,8 +340,9 @@ function Layer:__call_layer(x, kwargs)
 end
 
 -- run call on built weights: the outputs as call returned them and as a list
--- of nodes of their own, with the input's mask passed along
-function Layer:_apply(inputs, single, kwargs, level)
+-- of nodes of their own, with the input's mask passed along; an error is
+-- raised at the user's line, or without a position when no_position is set
+function Layer:_apply(inputs, single, kwargs, no_position)
   local arg = single and inputs[1] or inputs
   local ok, out = pcall(self._run_call, self, arg, kwargs)
   if not ok then
@@ -340,7 +350,8 @@ function Layer:_apply(inputs, single, kwargs, level)
     if type(out) == "string" and not out:find(self.name, 1, true) then
       out = self:_msg("%s", out:gsub("^[^:]*:%d+: ", ""))
     end
-    error(out, level)
+    if no_position then error(out, 0) end
+    raise(out)
   end
   local outs = as_list(out)
   -- a layer's output must be a node of its own (history is kept per node)
@@ -368,12 +379,12 @@ function Layer:_replay(inputs, kwargs)
   if self.activity_regularizer then
     error(self:_msg("activity_regularizer is not supported in a model with a None (variable-length) axis"), 0)
   end
-  local _, outs = self:_apply(inputs, #inputs == 1, kwargs, 0)
+  local _, outs = self:_apply(inputs, #inputs == 1, kwargs, true)
   return outs
 end
 
-function Layer:build(shape) end
-function Layer:call(x) return x end
+function Layer.build(_self, _shape) end
+function Layer.call(_self, x) return x end
 -- how __call_layer runs build and call (layers written in Lua, made with
 -- Layer:extend, replace these: lua/keras/custom.lua)
 function Layer:_run_build(shapes) return self:build(shapes) end
@@ -383,22 +394,24 @@ function Layer:_run_call(x, kwargs) return self:call(x, kwargs) end
 
 local function node_at(self, i, what)
   if #self._inbound == 0 then
-    error(string.format("Layer %s is not connected, no input to return.", self.name), 3)
+    raise(string.format("Layer %s is not connected, no input to return.", self.name))
   end
   local rec = self._inbound[i]
   if not rec then
-    error(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i, #self._inbound), 3)
+    raise(string.format("Asked to get %s at node %d, but the layer has only %d inbound nodes.", what, i,
+      #self._inbound))
   end
   return rec
 end
 
 local function one_node(self, what)
   if #self._inbound == 0 then
-    error(string.format("Layer %s has no inbound nodes.", self.name), 3)
+    raise(string.format("Layer %s has no inbound nodes.", self.name))
   end
   if #self._inbound > 1 then
-    error(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use `get_%s_at(node_index)` instead.',
-      self.name, what, what), 3)
+    raise(string.format('Layer %s has multiple inbound nodes, hence the notion of "layer %s" is ill-defined. Use ' ..
+      '`get_%s_at(node_index)` instead.',
+      self.name, what, what))
   end
   return self._inbound[1]
 end
@@ -420,7 +433,6 @@ function Layer._getters.input(self) return unwrap(one_node(self, "input").inputs
 -- a shape is well defined when every call saw the same one (as in Keras)
 local function common_shape(self, what, field)
   if #self._inbound > 1 then
-    local first = shape_str(self._inbound[1][field][1].shape)
     local same = true
     for _, rec in ipairs(self._inbound) do
       if #rec[field] ~= #self._inbound[1][field] then same = false end
@@ -429,8 +441,9 @@ local function common_shape(self, what, field)
       end
     end
     if same then return shapes_of(self._inbound[1][field]) end
-    error(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of "%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
-      self.name, what, what, what), 3)
+    raise(string.format('The layer "%s" has multiple inbound nodes, with different %s shapes. Hence the notion of ' ..
+      '"%s shape" is ill-defined for the layer. Use `get_%s_shape_at(node_index)` instead.',
+      self.name, what, what, what))
   end
   return shapes_of(one_node(self, what .. "_shape")[field])
 end
@@ -469,14 +482,14 @@ function InputLayer.new(o)
     shape = {o.batch_size or -1}
     for i, d in ipairs(s) do shape[i + 1] = d end
   else
-    error("Input: give a shape (shape={...}) or a batch_shape", 3)
+    raise("Input: give a shape (shape={...}) or a batch_shape")
   end
-  if o.sparse then error("Input: sparse inputs are not supported by this version of lkeras", 3) end
+  if o.sparse then raise("Input: sparse inputs are not supported by this version of lkeras") end
   if o.tensor ~= nil or o.input_tensor ~= nil then
-    error("Input: building on an existing tensor (tensor=) is not supported by this version of lkeras", 3)
+    raise("Input: building on an existing tensor (tensor=) is not supported by this version of lkeras")
   end
   if o.dtype and o.dtype ~= "float32" and o.dtype ~= "int32" and o.dtype ~= "int64" then
-    error("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'", 3)
+    raise("Input: dtype must be float32 or int32, got '" .. tostring(o.dtype) .. "'")
   end
   Layer._init(self, {name = o.name})
   self._args = o
@@ -491,20 +504,15 @@ function InputLayer.new(o)
   return self
 end
 
-function InputLayer:get_config()
-  return {batch_input_shape = user_shape(self._batch_input_shape), dtype = self.dtype, name = self.name,
-          sparse = false}
-end
-
 -- keras.Input{shape={784}} -> a symbolic tensor
 function layers.Input(...)
-  local o = args_parse(INPUT_SPEC, 2, ...)
+  local o = args_parse(INPUT_SPEC, ...)
   return InputLayer.new(o).output
 end
 
 -- keras.layers.InputLayer{input_shape={784}} (a layer, as in Keras)
 setmetatable(InputLayer, {__index = Layer, __call = function(_, ...)
-  local o = args_parse(INPUT_LAYER_SPEC, 2, ...)
+  local o = args_parse(INPUT_LAYER_SPEC, ...)
   return InputLayer.new(o)
 end})
 
@@ -527,7 +535,7 @@ local function define(name, positional, keywords, init, opts)
                          single = opts and (opts.single or opts.first_is_sequence and number_list) or nil}
   cls._spec = spec
   local construct = layers._api(function(...)
-    local o = args_parse(spec, 4, ...)
+    local o = args_parse(spec, ...)
     local self = setmetatable({}, cls)
     Layer._init(self, o)
     init(self, o)
@@ -544,8 +552,8 @@ layers._define = define
 
 local function check_number(who, name, v, lo, hi, lo_open)
   if type(v) ~= "number" or v ~= v or (lo and (lo_open and v <= lo or v < lo)) or (hi and v >= hi) then
-    error(string.format("%s: %s must be a number%s, got %s", who, name,
-      lo and hi and string.format(" in [%g, %g)", lo, hi) or lo and string.format(" >= %g", lo) or "", tostring(v)), 5)
+    raise(string.format("%s: %s must be a number%s, got %s", who, name,
+      lo and hi and string.format(" in [%g, %g)", lo, hi) or lo and string.format(" >= %g", lo) or "", tostring(v)))
   end
   return v
 end
@@ -553,23 +561,14 @@ layers._check_number = check_number
 
 local function check_int(who, name, v, lo)
   if math.type(v) ~= "integer" or v < (lo or 1) then
-    error(string.format("%s: %s must be an integer >= %d, got %s", who, name, lo or 1, tostring(v)), 5)
+    raise(string.format("%s: %s must be an integer >= %d, got %s", who, name, lo or 1, tostring(v)))
   end
   return v
 end
 layers._check_int = check_int
 
-local function regularizer(who, r)
-  if r == nil then return nil end
-  if keras.regularizers then return keras.regularizers.get(r, who) end
-  error(who .. ": regularizers are not available", 5)
-end
-
-local function no_constraint(who, o, ...)
-  for _, k in ipairs{...} do
-    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
-  end
-end
+local function regularizer(who, r) return util.regularizer(keras, who, r) end
+local no_constraint = util.no_constraint
 
 -- ---- Dense ----
 
@@ -594,12 +593,7 @@ function Dense:build(shape)
   local n = shape[#shape]
   if #shape < 2 then error(self:_msg("expected input of rank >= 2, got shape %s", shape_str(shape))) end
   self.input_dim = n
-  self.kernel = self:add_weight{name = "kernel", shape = {n, self.units}, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
-  if self.use_bias then
-    self.bias = self:add_weight{name = "bias", shape = {self.units}, initializer = self.bias_initializer,
-                                regularizer = self.bias_regularizer}
-  end
+  self:_add_kernel_and_bias({n, self.units}, self.units)
 end
 
 function Dense:call(x)
@@ -621,20 +615,14 @@ function Dense:call(x)
   return y
 end
 
-function Dense:get_config()
-  return {name = self.name, trainable = self.trainable, units = self.units, activation = self._act_name,
-          use_bias = self.use_bias}
-end
-
 -- ---- Activation and advanced activations ----
 
 local Activation = define("Activation", {"activation"}, {"activation"}, function(self, o)
-  if o.activation == nil then error("Activation: missing argument 'activation'", 4) end
+  if o.activation == nil then raise("Activation: missing argument 'activation'") end
   self.activation, self._act_name = A.get(o.activation, "Activation")
 end)
 Activation.supports_masking = true
 function Activation:call(x) return self.activation(x) end
-function Activation:get_config() return {name = self.name, trainable = self.trainable, activation = self._act_name} end
 
 local LeakyReLU = define("LeakyReLU", {"alpha"}, {"alpha"}, function(self, o)
   self.alpha = check_number("LeakyReLU", "alpha", o.alpha or 0.3, 0)
@@ -647,7 +635,7 @@ local RELU_ARGS = {"max_value", "negative_slope", "threshold"}
 local ReLU = define("ReLU", RELU_ARGS, RELU_ARGS, function(self, o)
   self.max_value = o.max_value
   self.negative_slope = o.negative_slope or 0
-  if o.threshold and o.threshold ~= 0 then error("ReLU: threshold other than 0 is not supported", 4) end
+  if o.threshold and o.threshold ~= 0 then raise("ReLU: threshold other than 0 is not supported") end
   if self.max_value then check_number("ReLU", "max_value", self.max_value, 0, nil, true) end
 end)
 ReLU.supports_masking = true
@@ -696,10 +684,10 @@ function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)
 
 local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"}, function(self, o)
   self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
-  if o.noise_shape then error("Dropout: noise_shape is not supported by this version of lkeras", 4) end
+  if o.noise_shape then raise("Dropout: noise_shape is not supported by this version of lkeras") end
   if o.seed ~= nil then
-    error("Dropout: a per-layer seed is not supported by this version of lkeras " ..
-      "(keras.random.seed seeds every dropout)", 4)
+    raise("Dropout: a per-layer seed is not supported by this version of lkeras " ..
+      "(keras.random.seed seeds every dropout)")
   end
 end)
 Dropout.supports_masking = true
@@ -707,19 +695,18 @@ function Dropout:call(x)
   if self.rate > 0 then return K._train_dropout(x, self.rate) end
   return x
 end
-function Dropout:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end
 
 -- ---- shape layers ----
 
-local function per_sample(shape, who)
+local function per_sample(shape, _who)
   local n = 1
   for i = 2, #shape do n = n * shape[i] end
   return n
 end
 
-local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(self, o)
+local Flatten = define("Flatten", {"data_format"}, {"data_format"}, function(_self, o)
   if o.data_format ~= nil and o.data_format ~= "channels_last" then
-    error(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)), 4)
+    raise(string.format("Flatten: data_format %s is not supported (channels_last only)", tostring(o.data_format)))
   end
 end)
 local function refuse_none(self, s)
@@ -740,15 +727,15 @@ function Flatten:call(x)
 end
 
 local Reshape = define("Reshape", {"target_shape"}, {"target_shape"}, function(self, o)
-  if type(o.target_shape) ~= "table" then error("Reshape: target_shape must be a table of sizes", 4) end
+  if type(o.target_shape) ~= "table" then raise("Reshape: target_shape must be a table of sizes") end
   local unknown = 0
   for i, d in ipairs(o.target_shape) do
     if d == -1 or d == K.None then unknown = unknown + 1
     elseif math.type(d) ~= "integer" or d < 1 then
-      error(string.format("Reshape: target_shape[%d] must be a positive integer or -1, got %s", i, tostring(d)), 4)
+      raise(string.format("Reshape: target_shape[%d] must be a positive integer or -1, got %s", i, tostring(d)))
     end
   end
-  if unknown > 1 then error("Reshape: can only infer one unknown dimension", 4) end
+  if unknown > 1 then raise("Reshape: can only infer one unknown dimension") end
   self.target_shape = o.target_shape
 end, {first_is_sequence = true})
 function Reshape:call(x)
@@ -774,7 +761,7 @@ function Reshape:call(x)
 end
 
 local Permute = define("Permute", {"dims"}, {"dims"}, function(self, o)
-  if type(o.dims) ~= "table" then error("Permute: dims must be a table of axes (1-based, without the batch axis)", 4) end
+  if type(o.dims) ~= "table" then raise("Permute: dims must be a table of axes (1-based, without the batch axis)") end
   self.dims = o.dims
 end, {first_is_sequence = true})
 function Permute:call(x)
@@ -810,15 +797,15 @@ end
 local LAMBDA_ARGS = {"function", "output_shape", "mask", "arguments"}
 local Lambda = define("Lambda", LAMBDA_ARGS, LAMBDA_ARGS,
   function(self, o)
-    if type(o["function"]) ~= "function" then error("Lambda: the first argument must be a function", 4) end
+    if type(o["function"]) ~= "function" then raise("Lambda: the first argument must be a function") end
     self.fn = o["function"]
     self.arguments = o.arguments or {}
     local os = o.output_shape
     if os ~= nil and type(os) ~= "function" and not (is_plain(os) and os[1] ~= nil) then
-      error("Lambda: output_shape must be a list of sizes (without the batch axis) or a function, got " .. type(os), 4)
+      raise("Lambda: output_shape must be a list of sizes (without the batch axis) or a function, got " .. type(os))
     end
     self.output_shape_arg = os
-    if o.mask ~= nil then error("Lambda: mask is not supported by this version of lkeras", 4) end
+    if o.mask ~= nil then raise("Lambda: mask is not supported by this version of lkeras") end
   end)
 
 -- output_shape: the engine infers the output's shape; a given output_shape
@@ -987,7 +974,7 @@ merge("Multiply", function(self, xs) same_shapes(self, xs); return fold(xs, K.mu
 merge("Average", function(self, xs) same_shapes(self, xs); return K.scale(fold(xs, K.add), 1 / #xs) end)
 merge("Maximum", function(self, xs) same_shapes(self, xs); return fold(xs, K.maximum) end)
 merge("Minimum", function(self, xs) same_shapes(self, xs); return fold(xs, K.minimum) end)
-local Dot = merge("Dot", function(self, xs)
+merge("Dot", function(self, xs)
   if #xs ~= 2 then error(self:_msg("a Dot layer should be called on exactly 2 inputs"), 0) end
   local a, b = xs[1], xs[2]
   local axes = self.axes
@@ -1015,12 +1002,47 @@ local Concatenate = merge("Concatenate", function(self, xs)
     local ok = #s == #s0
     for k = 2, #s do if k - 1 ~= ax and s[k] ~= s0[k] then ok = false end end
     if not ok then
-      error(self:_msg("A `Concatenate` layer requires inputs with matching shapes except for the concat axis. Got inputs shapes: %s, %s",
+      error(self:_msg("A `Concatenate` layer requires inputs with matching shapes except for the concat axis. Got " ..
+        "inputs shapes: %s, %s",
         shape_str(s0), shape_str(s)), 0)
     end
   end
   return K.concatenate(xs, axis)
 end)
 Concatenate._prefix = "concatenate"
+
+
+-- ---- Keras 2.2.4's configs of this file's classes: keys in Keras's order
+-- with their defaults, and how a constructor's value becomes Keras's (ints to
+-- tuples); saving.lua writes and reads configs by them (layer_config.lua) ----
+
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local initializer, concat, CONV_TAIL = config.initializer, config.concat, config.CONV_TAIL
+  config.add({
+    Dense = concat({"units", REQ}, CONV_TAIL),
+    Activation = {"activation", REQ},
+    Dropout = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    Flatten = {"data_format", "channels_last"},
+    Reshape = {"target_shape", REQ},
+    Permute = {"dims", REQ},
+    RepeatVector = {"n", REQ},
+    BatchNormalization = {"axis", -1, "momentum", 0.99, "epsilon", 0.001, "center", true, "scale", true,
+      "beta_initializer", initializer("zeros"), "gamma_initializer", initializer("ones"),
+      "moving_mean_initializer", initializer("zeros"), "moving_variance_initializer", initializer("ones"),
+      "beta_regularizer", NULL, "gamma_regularizer", NULL, "beta_constraint", NULL, "gamma_constraint", NULL},
+    LeakyReLU = {"alpha", 0.3},
+    ELU = {"alpha", 1.0},
+    ThresholdedReLU = {"theta", 1.0},
+    Softmax = {"axis", -1},
+    ReLU = {"max_value", NULL, "negative_slope", 0.0, "threshold", 0.0},
+    PReLU = {"alpha_initializer", initializer("zeros"), "alpha_regularizer", NULL, "alpha_constraint", NULL,
+      "shared_axes", NULL},
+    Add = {}, Subtract = {}, Multiply = {}, Average = {}, Maximum = {}, Minimum = {},
+    Concatenate = {"axis", -1},
+    Dot = {"axes", REQ, "normalize", false}
+  })
+end
 
 return layers

@@ -14,13 +14,14 @@
 -- batch axis internally; layer shape errors name the layer and are raised
 -- when the layer is built.
 local keras = ...
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local K = keras.backend
 local A, I = keras.activations, keras.initializers
 local layers = keras.layers
 local define, check_int, check_number = layers._define, layers._check_int, layers._check_number
 local shape_str = layers._shape_str
-
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- ---- argument helpers ----
 
@@ -44,12 +45,12 @@ local function tuple(who, name, v, n, lo)
   elseif int_seq(v) and #v == n then
     for i = 1, n do out[i] = v[i] end
   else
-    error(string.format("%s: %s must be an integer or a list of %d integers, got %s", who, name, n,
-      type(v) == "table" and "a table of " .. #v or tostring(v)), 5)
+    raise(string.format("%s: %s must be an integer or a list of %d integers, got %s", who, name, n,
+      type(v) == "table" and "a table of " .. #v or tostring(v)))
   end
   for i = 1, n do
     if out[i] < lo then
-      error(string.format("%s: %s must hold integers >= %d, got %d", who, name, lo, out[i]), 5)
+      raise(string.format("%s: %s must hold integers >= %d, got %d", who, name, lo, out[i]))
     end
   end
   return out
@@ -59,28 +60,19 @@ local function padding_arg(who, v, causal_ok)
   v = v or "valid"
   if type(v) == "string" then v = v:lower() end
   if v == "valid" or v == "same" or (causal_ok and v == "causal") then return v end
-  error(string.format("%s: padding must be %s, got %s", who,
+  raise(string.format("%s: padding must be %s, got %s", who,
     causal_ok and "'valid', 'same' or 'causal'" or "'valid' or 'same'",
-    type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 5)
+    type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
 end
 
 local function data_format_arg(who, v)
   if v == nil or v == "channels_last" then return "channels_last" end
-  error(string.format("%s: data_format %s is not supported (channels_last only)",
-    who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 5)
+  raise(string.format("%s: data_format %s is not supported (channels_last only)",
+    who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
 end
 
-local function regularizer(who, r)
-  if r == nil then return nil end
-  if keras.regularizers then return keras.regularizers.get(r, who) end
-  error(who .. ": regularizers are not available", 5)
-end
-
-local function no_constraint(who, o, ...)
-  for _, k in ipairs{...} do
-    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
-  end
-end
+local function regularizer(who, r) return util.regularizer(keras, who, r) end
+local no_constraint = util.no_constraint
 
 -- pads (before, after) on one axis of size n for a window k, stride s, dilation d
 local function pads(mode, n, k, s, d)
@@ -107,7 +99,7 @@ local function conv_init(rank)
     local who = self.class_name
     self.rank = rank
     self.filters = check_int(who, "filters", o.filters)
-    if o.kernel_size == nil then error(who .. ": missing argument 'kernel_size'", 4) end
+    if o.kernel_size == nil then raise(who .. ": missing argument 'kernel_size'") end
     self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
     self.strides = tuple(who, "strides", o.strides or 1, rank)
     self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
@@ -168,12 +160,7 @@ local function conv_build(self, shape)
   for i = 1, rank do kshape[i] = self.kernel_size[i] end
   kshape[rank + 1], kshape[rank + 2] = c, self.filters
   self.input_channels = c
-  self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
-  if self.use_bias then
-    self.bias = self:add_weight{name = "bias", shape = {self.filters}, initializer = self.bias_initializer,
-                                regularizer = self.bias_regularizer}
-  end
+  self:_add_kernel_and_bias(kshape, self.filters)
 end
 
 local function conv_call(self, x)
@@ -205,20 +192,11 @@ local function conv_call(self, x)
   return y
 end
 
-local function conv_config(self)
-  local function init_cfg(i) return i and {class_name = i.class_name, config = i.config} or nil end
-  return {name = self.name, trainable = self.trainable, filters = self.filters,
-          kernel_size = self.kernel_size, strides = self.strides, padding = self.padding,
-          data_format = self.data_format, dilation_rate = self.dilation_rate, activation = self._act_name,
-          use_bias = self.use_bias, kernel_initializer = init_cfg(self.kernel_initializer),
-          bias_initializer = init_cfg(self.bias_initializer)}
-end
-
 for rank = 1, 2 do
   local name = "Conv" .. rank .. "D"
   local cls = define(name, CONV_KEYS, CONV_KEYS, conv_init(rank))
   cls._prefix = "conv" .. rank .. "d"
-  cls.build, cls.call, cls.get_config = conv_build, conv_call, conv_config
+  cls.build, cls.call = conv_build, conv_call
 end
 layers.Convolution1D, layers.Convolution2D = layers.Conv1D, layers.Conv2D
 
@@ -261,12 +239,6 @@ local function pool_class(name, prefix, rank, op)
     end
     return K.apply(op, {x}, {i = attr})
   end
-  function cls:get_config()
-    local one = rank == 1
-    return {name = self.name, trainable = self.trainable, pool_size = one and self.pool_size[1] or self.pool_size,
-            strides = one and self.strides[1] or self.strides, padding = self.padding,
-            data_format = self.data_format}
-  end
   return cls
 end
 
@@ -299,7 +271,6 @@ local function global_pool(name, prefix, rank, reduce)
     spatial(self, x.shape, rank)
     return reduce(x, rank == 1 and 1 or {1, 2})
   end
-  function cls:get_config() return {name = self.name, trainable = self.trainable, data_format = self.data_format} end
   return cls
 end
 
@@ -317,9 +288,9 @@ layers.GlobalAvgPool2D, layers.GlobalMaxPool2D = layers.GlobalAveragePooling2D, 
 -- or ((top, bottom), (left, right)) -> {top, bottom, left, right}
 local function amounts(who, name, v, rank)
   local function bad()
-    error(string.format(rank == 1 and "%s: %s must be an integer or a list of 2 integers (left, right), got %s"
+    raise(string.format(rank == 1 and "%s: %s must be an integer or a list of 2 integers (left, right), got %s"
       or "%s: %s must be an integer, a list of 2 integers or a list of 2 lists of 2 integers, got %s",
-      who, name, type(v) == "table" and "a table" or tostring(v)), 5)
+      who, name, type(v) == "table" and "a table" or tostring(v)))
   end
   local out
   if int_seq(v) and #v == 1 then v = v[1] end   -- Layer{1}: the integer 1
@@ -336,7 +307,7 @@ local function amounts(who, name, v, rank)
     bad()
   end
   for _, a in ipairs(out) do
-    if a < 0 then error(string.format("%s: %s must not be negative, got %d", who, name, a), 5) end
+    if a < 0 then raise(string.format("%s: %s must not be negative, got %d", who, name, a)) end
   end
   return out
 end
@@ -362,7 +333,7 @@ local function pad_class(name, prefix, rank, key, default, op)
       local rows = rank == 2 and size[1] - a[1] - a[2] or 1
       local cols = size[rank] - a[3] - a[4]
       if (rows < 1 and size[1] >= 0) or (cols < 1 and size[rank] >= 0) then   -- a None length: checked per length
-        error(self:_msg("cropping %s leaves nothing of an input of shape %s", 
+        error(self:_msg("cropping %s leaves nothing of an input of shape %s",
           rank == 1 and string.format("(%d, %d)", a[3], a[4])
             or string.format("((%d, %d), (%d, %d))", a[1], a[2], a[3], a[4]), shape_str(shape)), 0)
       end
@@ -371,10 +342,6 @@ local function pad_class(name, prefix, rank, key, default, op)
   function cls:call(x)
     spatial(self, x.shape, rank)
     return K.apply(op, {x}, {i = self[key]})
-  end
-  function cls:get_config()
-    return {name = self.name, trainable = self.trainable, [key] = amounts_config(self, self[key]),
-            data_format = self.data_format}
   end
   return cls
 end
@@ -393,8 +360,8 @@ local UpSampling2D = define("UpSampling2D", {"size", "data_format", "interpolati
     self.data_format = data_format_arg("UpSampling2D", o.data_format)
     self.interpolation = o.interpolation or "nearest"
     if self.interpolation ~= "nearest" then
-      error(string.format("UpSampling2D: interpolation '%s' is not supported (nearest only)",
-        tostring(self.interpolation)), 4)
+      raise(string.format("UpSampling2D: interpolation '%s' is not supported (nearest only)",
+        tostring(self.interpolation)))
     end
   end, {first_is_sequence = true})
 UpSampling2D._prefix = "up_sampling2d"
@@ -402,10 +369,6 @@ function UpSampling2D:build(shape) spatial(self, shape, 2) end
 function UpSampling2D:call(x)
   spatial(self, x.shape, 2)
   return K.apply("upsample2d", {x}, {i = self.size})
-end
-function UpSampling2D:get_config()
-  return {name = self.name, trainable = self.trainable, size = self.size, data_format = self.data_format,
-          interpolation = self.interpolation}
 end
 
 local UpSampling1D = define("UpSampling1D", {"size"}, {"size"}, function(self, o)
@@ -417,7 +380,6 @@ function UpSampling1D:call(x)
   spatial(self, x.shape, 1)
   return K.apply("upsample2d", {x}, {i = {1, self.size}})
 end
-function UpSampling1D:get_config() return {name = self.name, trainable = self.trainable, size = self.size} end
 
 -- ---- spatial dropout: whole channels dropped (one draw per sample and channel) ----
 
@@ -434,7 +396,6 @@ local function sdrop_class(name, prefix, rank)
     if self.rate > 0 then return K.apply("spatial_dropout", {x}, {f = {self.rate}}) end
     return x
   end
-  function cls:get_config() return {name = self.name, trainable = self.trainable, rate = self.rate} end
   return cls
 end
 
@@ -445,6 +406,56 @@ sdrop_class("SpatialDropout2D", "spatial_dropout2d", 2)
 for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                       "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D"} do
   layers[name]._none_length_ok = true
+end
+
+
+-- ---- Keras 2.2.4's configs of this file's classes: keys in Keras's order
+-- with their defaults, and how a constructor's value becomes Keras's (ints to
+-- tuples); saving.lua writes and reads configs by them (layer_config.lua) ----
+
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local concat, same_as, to_tuple, padding_pairs = config.concat, config.same_as, config.tuple, config.padding_pairs
+  local CONV_TAIL = config.CONV_TAIL
+  config.add({
+    SpatialDropout1D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    SpatialDropout2D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    Conv1D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1}, "padding", "valid",
+      "data_format", "channels_last", "dilation_rate", {1}}, CONV_TAIL),
+    Conv2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
+      "data_format", "channels_last", "dilation_rate", {1, 1}}, CONV_TAIL),
+    MaxPooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid", "data_format",
+      "channels_last"},
+    AveragePooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid",
+      "data_format", "channels_last"},
+    MaxPooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
+      "data_format", "channels_last"},
+    AveragePooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
+      "data_format", "channels_last"},
+    GlobalAveragePooling1D = {"data_format", "channels_last"},
+    GlobalMaxPooling1D = {"data_format", "channels_last"},
+    GlobalAveragePooling2D = {"data_format", "channels_last"},
+    GlobalMaxPooling2D = {"data_format", "channels_last"},
+    ZeroPadding1D = {"padding", {1, 1}},
+    ZeroPadding2D = {"padding", {{1, 1}, {1, 1}}, "data_format", "channels_last"},
+    Cropping1D = {"cropping", {1, 1}},
+    Cropping2D = {"cropping", {{0, 0}, {0, 0}}, "data_format", "channels_last"},
+    UpSampling1D = {"size", 2},
+    UpSampling2D = {"size", {2, 2}, "data_format", "channels_last", "interpolation", "nearest"}
+  }, {
+    Conv1D = {kernel_size = to_tuple(1), strides = to_tuple(1), dilation_rate = to_tuple(1)},
+    Conv2D = {kernel_size = to_tuple(2), strides = to_tuple(2), dilation_rate = to_tuple(2)},
+    MaxPooling1D = {pool_size = to_tuple(1), strides = to_tuple(1)},
+    AveragePooling1D = {pool_size = to_tuple(1), strides = to_tuple(1)},
+    MaxPooling2D = {pool_size = to_tuple(2), strides = to_tuple(2)},
+    AveragePooling2D = {pool_size = to_tuple(2), strides = to_tuple(2)},
+    ZeroPadding1D = {padding = padding_pairs(1)},
+    ZeroPadding2D = {padding = padding_pairs(2)},
+    Cropping1D = {cropping = padding_pairs(1)},
+    Cropping2D = {cropping = padding_pairs(2)},
+    UpSampling2D = {size = to_tuple(2)}
+  })
 end
 
 return true

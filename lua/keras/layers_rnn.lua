@@ -21,6 +21,8 @@
 -- it runs; layers of this family put it on their outputs (meta().batch_size)
 -- so that a stateful layer further on finds it.
 local keras = ...
+local util = require("keras.util")
+local raise = util.raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
@@ -48,28 +50,14 @@ local function act_code(who, what, v)
   local _, name = A.get(v, who)
   local code = ACT[name]
   if not code then
-    error(string.format("%s: %s must be one of %s for a recurrent layer, got %s", who, what,
-      table.concat(ACT_NAMES, ", "), name == "custom" and "a function" or "'" .. tostring(name) .. "'"), 5)
+    raise(string.format("%s: %s must be one of %s for a recurrent layer, got %s", who, what,
+      table.concat(ACT_NAMES, ", "), name == "custom" and "a function" or "'" .. tostring(name) .. "'"))
   end
   return code, name
 end
 
-local function regularizer(who, r)
-  if r == nil then return nil end
-  if keras.regularizers then return keras.regularizers.get(r, who) end
-  error(who .. ": regularizers are not available", 5)
-end
-
-local function no_constraint(who, o, ...)
-  for _, k in ipairs{...} do
-    if o[k] ~= nil then error(string.format("%s: %s is not supported by this version of lkeras", who, k), 5) end
-  end
-end
-
-local function serialize_init(i)
-  if type(i) == "table" and i.class_name then return {class_name = i.class_name, config = i.config or {}} end
-  return nil
-end
+local function regularizer(who, r) return util.regularizer(keras, who, r) end
+local no_constraint = util.no_constraint
 
 local function bool(v, default)
   if v == nil then return default end
@@ -134,7 +122,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
   local len = o.input_length
   if len == K.None then len = nil end   -- Keras's input_length=None: any length
   if len ~= nil and not (math.type(len) == "integer" and len >= 1) and type(len) ~= "table" then
-    error("Embedding: input_length must be a positive integer, got " .. tostring(len), 4)
+    raise("Embedding: input_length must be a positive integer, got " .. tostring(len))
   end
   self.input_length = len
   -- the input is (batch, input_length) ids; input_dim is the vocabulary size, not a shape
@@ -154,7 +142,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
   take_batch(self)
 end)
 
-function Embedding:build(shape)
+function Embedding:build(_shape)
   self.embeddings = self:add_weight{name = "embeddings", shape = {self.input_dim, self.output_dim},
                                     initializer = self.embeddings_initializer,
                                     regularizer = self.embeddings_regularizer}
@@ -188,24 +176,12 @@ function Embedding:compute_mask(x)
   return K.not_equal(x, 0)
 end
 
-function Embedding:get_config()
-  local c = {name = self.name, trainable = self.trainable, input_dim = self.input_dim,
-             output_dim = self.output_dim, embeddings_initializer = serialize_init(self.embeddings_initializer),
-             mask_zero = self.mask_zero, input_length = self.input_length}
-  if self._user_batch_input_shape or self._batch_input_shape then
-    local s = {}
-    for i, d in ipairs(self._user_batch_input_shape or self._batch_input_shape) do s[i] = d == -1 and K.None or d end
-    c.batch_input_shape = s
-  end
-  return c
-end
-
 -- ---- Masking ----
 
 local Masking = define("Masking", {"mask_value"}, {"mask_value"}, function(self, o)
   self.mask_value = o.mask_value == nil and 0.0 or o.mask_value
   if type(self.mask_value) ~= "number" then
-    error("Masking: mask_value must be a number, got " .. type(self.mask_value), 4)
+    raise("Masking: mask_value must be a number, got " .. type(self.mask_value))
   end
   take_batch(self)
 end)
@@ -220,10 +196,6 @@ function Masking:call(x)
   y:meta().mask = K.any(keep, -1)
   mark_batch(self, {y})
   return y
-end
-
-function Masking:get_config()
-  return {name = self.name, trainable = self.trainable, mask_value = self.mask_value}
 end
 
 -- ---- recurrent layers ----
@@ -248,7 +220,7 @@ local function rnn_init(self, o, kind)
   self.units = check_int(who, "units", o.units)
   self._act, self.activation = act_code(who, "activation", o.activation == nil and "tanh" or o.activation)
   if kind == "SimpleRNN" then
-    if o.recurrent_activation ~= nil then error("SimpleRNN: unknown argument 'recurrent_activation'", 4) end
+    if o.recurrent_activation ~= nil then raise("SimpleRNN: unknown argument 'recurrent_activation'") end
     self._ract, self.recurrent_activation = ACT.sigmoid, nil
   else
     self._ract, self.recurrent_activation = act_code(who, "recurrent_activation",
@@ -269,7 +241,7 @@ local function rnn_init(self, o, kind)
   self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
   local impl = o.implementation == nil and 1 or o.implementation
   if impl ~= 0 and impl ~= 1 and impl ~= 2 then
-    error(who .. ": implementation must be 1 or 2, got " .. tostring(impl), 4)
+    raise(who .. ": implementation must be 1 or 2, got " .. tostring(impl))
   end
   self.implementation = impl == 0 and 1 or impl
   self.return_sequences = bool(o.return_sequences, false)
@@ -368,7 +340,8 @@ function rnn_methods.call(self, x, kwargs)
     self._fixed_batch = batch
     ensure_states(self, batch)
     if self._state_batch ~= batch then
-      error(self:_msg("the layer's states hold %d samples but its input has batch size %d", self._state_batch, batch), 0)
+      error(self:_msg("the layer's states hold %d samples but its input has batch size %d", self._state_batch, batch),
+        0)
     end
     for _, n in ipairs(self._state_nodes) do args[#args + 1] = n end
     flags = flags | F_INIT | F_STATEFUL
@@ -383,7 +356,8 @@ function rnn_methods.call(self, x, kwargs)
     flags = flags | F_MASK
   end
   local attrs = {i = {self._cell, self.units, flags, self._act, self._ract},
-                 f = {self.dropout < 1 and self.dropout or 0, self.recurrent_dropout < 1 and self.recurrent_dropout or 0}}
+                 f = {self.dropout < 1 and self.dropout or 0, self.recurrent_dropout < 1 and self.recurrent_dropout
+                   or 0}}
   local y = core.op("rnn", args, attrs)
   if self.return_sequences and mask ~= nil then y:meta().mask = mask end
   if self.activity_regularizer then
@@ -426,7 +400,7 @@ end
 function rnn_methods.reset_states(self, states)
   if not self.stateful then return end   -- model:reset_states() visits every layer
   if not self._states then
-    if not self._fixed_batch then error(self:_msg("%s", STATEFUL_NEEDS_BATCH), 2) end
+    if not self._fixed_batch then raise(self:_msg("%s", STATEFUL_NEEDS_BATCH)) end
     ensure_states(self, self._fixed_batch)
   end
   if states == nil then
@@ -435,15 +409,15 @@ function rnn_methods.reset_states(self, states)
   end
   if getmetatable(states) == core.Tensor then states = {states} end
   if type(states) ~= "table" or #states ~= #self._states then
-    error(string.format("Layer %s expects %d states, but it received %d state values.", self.name, #self._states,
-      type(states) == "table" and #states or 1), 2)
+    raise(string.format("Layer %s expects %d states, but it received %d state values.", self.name, #self._states,
+      type(states) == "table" and #states or 1))
   end
   for i, v in ipairs(states) do
     if getmetatable(v) ~= core.Tensor then v = core.tensor(v) end
     local vs, want = v.shape, {self._state_batch, self.units}
     if #vs ~= 2 or vs[1] ~= want[1] or vs[2] ~= want[2] then
-      error(string.format("State %d is incompatible with layer %s: expected shape=%s, found shape=%s", i - 1,
-        self.name, shape_str(want), shape_str(vs)), 2)
+      raise(string.format("State %d is incompatible with layer %s: expected shape=%s, found shape=%s", i - 1,
+        self.name, shape_str(want), shape_str(vs)))
     end
     self._states[i]:assign(v)
   end
@@ -454,26 +428,6 @@ function rnn_methods.get_states(self)
   local out = {}
   for i, t in ipairs(self._states or {}) do out[i] = t end
   return out
-end
-
-function rnn_methods.get_config(self)
-  local c = {name = self.name, trainable = self.trainable, return_sequences = self.return_sequences,
-             return_state = self.return_state, go_backwards = self.go_backwards, stateful = self.stateful,
-             unroll = self.unroll, units = self.units, activation = self.activation,
-             recurrent_activation = self.recurrent_activation, use_bias = self.use_bias,
-             kernel_initializer = serialize_init(self.kernel_initializer),
-             recurrent_initializer = serialize_init(self.recurrent_initializer),
-             bias_initializer = serialize_init(self.bias_initializer),
-             unit_forget_bias = self.unit_forget_bias, dropout = self.dropout,
-             recurrent_dropout = self.recurrent_dropout, implementation = self.implementation,
-             reset_after = self.reset_after}
-  local bis = self._user_batch_input_shape or self._batch_input_shape
-  if bis then
-    local s = {}
-    for i, d in ipairs(bis) do s[i] = d == -1 and K.None or d end
-    c.batch_input_shape = s
-  end
-  return c
 end
 
 -- Keras 2.2.4's positional order of each recurrent layer
@@ -540,14 +494,14 @@ local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}
   function(self, o)
   local layer = o.layer
   if not (L.is_layer(layer) and layer._kind) then
-    error("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..
-      (L.is_layer(layer) and layer.class_name or type(layer)), 4)
+    raise("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..
+      (L.is_layer(layer) and layer.class_name or type(layer)))
   end
   local mm = o.merge_mode
   if mm == nil then mm = "concat" end
   if mm == K.None or mm == false then mm = nil
   elseif not MERGE[mm] then
-    error('Invalid merge mode. Merge mode should be one of {"sum", "mul", "ave", "concat", None}', 4)
+    raise('Invalid merge mode. Merge mode should be one of {"sum", "mul", "ave", "concat", None}')
   end
   self.merge_mode = mm
   -- the backward layer: the same configuration going the other way
@@ -597,7 +551,8 @@ function Bidirectional:call(x, kwargs)
   if #states > 0 then
     local n = #states // 2
     if #states % 2 ~= 0 then
-      error(self:_msg("initial_state must hold the forward and the backward states (an even number), got %d", #states), 0)
+      error(self:_msg("initial_state must hold the forward and the backward states (an even number), got %d",
+        #states), 0)
     end
     fw_kw.initial_state, bw_kw.initial_state = {}, {}
     for i = 1, n do
@@ -654,11 +609,6 @@ function Bidirectional:reset_states(states)
   self.backward_layer:reset_states(b)
 end
 
-function Bidirectional:get_config()
-  return {name = self.name, trainable = self.trainable, merge_mode = self.merge_mode or K.None,
-          layer = {class_name = self.forward_layer.class_name, config = self.forward_layer:get_config()}}
-end
-
 -- ---- TimeDistributed ----
 
 -- layers that act on the last axis only: applying them to (batch, steps, ...)
@@ -668,7 +618,7 @@ local LAST_AXIS = {Dense = true, Activation = true, Dropout = true, LeakyReLU = 
 
 local TimeDistributed = define("TimeDistributed", {"layer"}, {"layer"}, function(self, o)
   if not L.is_layer(o.layer) then
-    error("TimeDistributed: the first argument must be a layer or a model, got " .. type(o.layer), 4)
+    raise("TimeDistributed: the first argument must be a layer or a model, got " .. type(o.layer))
   end
   self.layer = o.layer
   take_batch(self)
@@ -748,11 +698,6 @@ end
 
 function TimeDistributed:reset_states() if self.layer.reset_states then self.layer:reset_states() end end
 
-function TimeDistributed:get_config()
-  return {name = self.name, trainable = self.trainable,
-          layer = {class_name = self.layer.class_name, config = self.layer:get_config()}}
-end
-
 -- layers whose input_shape may start with a None time axis (layers.lua)
 for _, name in ipairs{"Embedding", "Masking", "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"} do
   if L[name] then L[name]._none_length_ok = true end
@@ -775,6 +720,41 @@ if GAP1 and not GAP1._mask_aware then
     local steps = first and 2 or 1
     return K.div(K.sum(K.mul(x, m), steps), K.sum(m, steps))
   end
+end
+
+
+-- ---- Keras 2.2.4's configs of this file's classes: keys in Keras's order
+-- with their defaults, and how a constructor's value becomes Keras's (ints to
+-- tuples); saving.lua writes and reads configs by them (layer_config.lua) ----
+
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local initializer, concat = config.initializer, config.concat
+  local RNN_BASE = {"return_sequences", false, "return_state", false, "go_backwards", false, "stateful", false,
+                    "unroll", false}
+  local RNN_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
+    "activity_regularizer", NULL, "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL,
+    "dropout", 0.0, "recurrent_dropout", 0.0}
+  config.add({
+    Masking = {"mask_value", 0.0},
+    Embedding = {"input_dim", REQ, "output_dim", REQ, "embeddings_initializer", initializer("uniform"),
+      "embeddings_regularizer", NULL, "activity_regularizer", NULL, "embeddings_constraint", NULL, "mask_zero", false,
+      "input_length", NULL},
+    SimpleRNN = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "use_bias", true,
+      "kernel_initializer", initializer("glorot_uniform"), "recurrent_initializer", initializer("orthogonal"),
+      "bias_initializer", initializer("zeros")}, RNN_REGS),
+    GRU = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
+      "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
+      "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros")}, RNN_REGS,
+      {"implementation", 1, "reset_after", false}),
+    LSTM = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
+      "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
+      "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros"),
+      "unit_forget_bias", true}, RNN_REGS, {"implementation", 1}),
+    Bidirectional = {"layer", REQ, "merge_mode", "concat"},
+    TimeDistributed = {"layer", REQ}
+  })
 end
 
 return true

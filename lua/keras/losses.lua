@@ -4,6 +4,7 @@
 -- concrete tensors (evaluated at once) and on the symbolic tensors a compiled
 -- model passes (then it is differentiated like any graph).
 local K = ...
+local raise = require("keras.util").raise
 
 local L = {}
 
@@ -73,7 +74,7 @@ local function labels_like(y_true, y_pred)
   local ps = y_pred.shape
   local lead = {}
   for i = 1, #ps - 1 do lead[i] = ps[i] end
-  if #lead == 0 then error("sparse_categorical_crossentropy: y_pred needs a class axis", 3) end
+  if #lead == 0 then raise("sparse_categorical_crossentropy: y_pred needs a class axis") end
   local ts = y_true.shape
   if #ts == #lead then
     local same = true
@@ -158,25 +159,32 @@ end
 -- the canonical name of a built-in loss function, or nil
 function L.name_of(fn) return name_of[fn] end
 
--- L.get(name | function [, level]) -> fn, canonical name. A built-in
--- function passed as a value gets its canonical name too; any other function
--- (or callable table) gets nil. nil -> nil (no loss), as Keras's
--- losses.get(None). Errors point at `level` as error() counts it in the
--- function that calls get (default 2: that function's caller, e.g. the
--- user's compile line).
-function L.get(x, level)
-  level = (level or 2) + 1
+-- L._lookup(name | function) -> fn, canonical name. A built-in function
+-- passed as a value gets its canonical name too; any other function (or
+-- callable table) gets nil. nil -> nil (no loss), as Keras's
+-- losses.get(None). Errors point at the user's line (e.g. the compile line).
+local function lookup(x)
   if x == nil then return nil end
   local tx = type(x)
   if tx == "string" then
     local f = by_name[x]
-    if not f then error(string.format("unknown loss '%s'", x), level) end
+    if not f then raise(string.format("unknown loss '%s'", x)) end
     return f, name_of[f]
   end
   if tx == "function" then return x, name_of[x] end
   local mt = getmetatable(x)
   if tx == "table" and mt and mt.__call then return x, nil end
-  error(string.format("loss must be a name or a function, got %s", tx), level)
+  raise(string.format("loss must be a name or a function, got %s", tx))
+end
+L._lookup = lookup
+
+-- L.get(name | function [, level]) -> fn, canonical name, as _lookup, for a
+-- caller that names the frame its errors point at: `level` as error() counts
+-- it in the function that calls get (default 2: that function's caller)
+function L.get(x, level)
+  local ok, f, name = pcall(lookup, x)
+  if not ok then error(f, (level or 2) + 1) end
+  return f, name
 end
 
 return L

@@ -2,6 +2,7 @@
 -- hex string. keras.preprocessing.text.hashing_trick uses it for Keras's
 -- hash_function='md5' (int(md5(w.encode()).hexdigest(), 16)). Plain Lua 5.4
 -- integer arithmetic, masked to 32 bits.
+local raise = require("keras.util").raise
 local M = {}
 
 local MASK = 0xffffffff
@@ -20,7 +21,7 @@ end
 
 --- md5.hex(s) -> "d41d8cd98f00b204e9800998ecf8427e" for ""
 function M.hex(s)
-  if type(s) ~= "string" then error("md5: string expected, got " .. type(s), 2) end
+  if type(s) ~= "string" then raise("md5: string expected, got " .. type(s)) end
   local len = #s
   -- padding: 0x80, zeros to 56 mod 64, the bit length as 64-bit little endian
   local msg = s .. "\128" .. string.rep("\0", (55 - len) % 64) .. string.pack("<I8", (len * 8) & -1)

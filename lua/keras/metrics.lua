@@ -3,6 +3,9 @@
 -- turns what compile{metrics=...} was given into a function and the name
 -- that logs, history keys and the progress bar show.
 local K, losses = ...
+local util = require("keras.util")
+local is_callable = util.is_callable
+local raise = util.raise
 
 local M = {}
 
@@ -37,7 +40,7 @@ M._in_top_k = in_top_k
 local function check_k(k, who)
   if k == nil then return 5 end
   if math.type(k) ~= "integer" or k < 1 then
-    error(string.format("%s: k must be an integer >= 1, got %s", who, tostring(k)), 3)
+    raise(string.format("%s: k must be an integer >= 1, got %s", who, tostring(k)))
   end
   return k
 end
@@ -79,17 +82,11 @@ function M.name_of(fn) return name_of[fn] end
 function M.get(x)
   if type(x) == "string" then
     local f = by_name[x]
-    if not f then error(string.format("unknown metric '%s'", x), 3) end
+    if not f then raise(string.format("unknown metric '%s'", x)) end
     return f
   end
   if type(x) == "function" then return x end
-  error(string.format("metric must be a name or a function, got %s", type(x)), 3)
-end
-
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
+  raise(string.format("metric must be a name or a function, got %s", type(x)))
 end
 
 -- the name of the variable that holds fn: locals of the frames from `level`
@@ -99,34 +96,8 @@ local MAX_FRAMES = 10
 
 local function variable_name(fn, level)
   level = level + 1   -- this function's own frame
-  local last = level + MAX_FRAMES - 1
-  for lv = level, last do
-    if not debug.getinfo(lv, "l") then last = lv - 1; break end
-    local i = 1
-    while true do
-      local name, v = debug.getlocal(lv, i)
-      if name == nil then break end
-      if v == fn and name:sub(1, 1) ~= "(" then return name end
-      i = i + 1
-    end
-  end
-  for lv = level, last do
-    local info = debug.getinfo(lv, "f")
-    local f = info and info.func
-    if f then
-      local i = 1
-      while true do
-        local name, v = debug.getupvalue(f, i)
-        if name == nil then break end
-        if v == fn and name ~= "" and name ~= "_ENV" then return name end
-        i = i + 1
-      end
-    end
-  end
-  for k, v in pairs(_G) do
-    if v == fn and type(k) == "string" then return k end
-  end
-  return nil
+  local name = util.variable_name(fn, level, level + MAX_FRAMES - 1)
+  return name
 end
 
 local function is_one(shape)
@@ -145,12 +116,18 @@ end
 --     meant). Errors point there, and a function's name is looked up in the
 --     locals of that frame and the frames above it. A tail call into resolve
 --     removes a frame: call it as `local f, n = M.resolve(...)`.
+-- M._resolve(...), the same for the library (compile): its errors point at
+-- the user's line, caller_level only finds the function's name.
 -- "accuracy"/"acc" -> binary, sparse or categorical accuracy shown as "acc";
 -- "crossentropy"/"ce" -> the matching crossentropy shown as "ce"; other names
 -- show the function's canonical name ("mae" -> "mean_absolute_error"); a
 -- function shows its variable name, or "custom_metric".
-function M.resolve(metric, output_shape, loss_name, caller_level)
+local function resolve(metric, output_shape, loss_name, caller_level, at_level)
   local level = (caller_level or 1) + 1
+  local function raise_here(msg)
+    if at_level then error(msg, level + 1) end
+    raise(msg)
+  end
   if type(metric) == "string" then
     local acc = metric == "accuracy" or metric == "acc"
     local ce = metric == "crossentropy" or metric == "ce"
@@ -175,16 +152,16 @@ function M.resolve(metric, output_shape, loss_name, caller_level)
       return f, "ce"
     end
     local f = by_name[metric]
-    if not f then error(string.format("unknown metric '%s'", metric), level) end
+    if not f then raise_here(string.format("unknown metric '%s'", metric)) end
     return f, name_of[f]
   end
   if type(metric) == "table" and getmetatable(metric) == nil then
     local name, fn = metric.name, metric.fn
     if type(name) ~= "string" or name == "" then
-      error("metric table needs a name: {name = \"...\", fn = function(y_true, y_pred) ... end}", level)
+      raise_here("metric table needs a name: {name = \"...\", fn = function(y_true, y_pred) ... end}")
     end
     if not is_callable(fn) then
-      error(string.format("metric '%s': fn must be a function, got %s", name, type(fn)), level)
+      raise_here(string.format("metric '%s': fn must be a function, got %s", name, type(fn)))
     end
     return fn, name
   end
@@ -193,7 +170,15 @@ function M.resolve(metric, output_shape, loss_name, caller_level)
     if n then return metric, n end
     return metric, variable_name(metric, level) or "custom_metric"
   end
-  error(string.format("metric must be a name, a function or {name=, fn=}, got %s", type(metric)), level)
+  raise_here(string.format("metric must be a name, a function or {name=, fn=}, got %s", type(metric)))
+end
+
+-- (tail calls: resolve's frame takes the place of theirs, keeping the levels)
+function M.resolve(metric, output_shape, loss_name, caller_level)
+  return resolve(metric, output_shape, loss_name, caller_level, true)
+end
+function M._resolve(metric, output_shape, loss_name, caller_level)
+  return resolve(metric, output_shape, loss_name, caller_level, false)
 end
 
 return M

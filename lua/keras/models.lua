@@ -4,19 +4,20 @@
 -- C trainer over it; fit then runs whole epochs in C. Lua only runs between
 -- epochs, and inside an epoch only when a progress bar or a per-batch
 -- callback asks for it (throttled to the bar's refresh interval).
+-- This file: the Model and Sequential classes, compile and summary; the data
+-- arguments, None lengths, fit, evaluate and predict are in training.lua.
 local keras = ...
+local util = require("keras.util")
+local is_plain, is_tensor = util.is_plain, util.is_tensor
+local raise = util.raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local is_node = core.is_node
-local Tensor = core.Tensor
 
 local M = {}
 
 local shape_str = L._shape_str
 
-local function is_tensor(x) return getmetatable(x) == Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
-
--- the call forms of API.md §1 (args.lua): call_spec(who, positional, tables)
+-- the call forms of docs/signatures.md (args.lua): call_spec(who, positional, tables)
 local args_spec, args_parse = keras._args.spec, keras._args.parse
 local function call_spec(who, positional, tables)
   return args_spec{who = who, positional = positional, allowed = {}, tables = tables}
@@ -63,7 +64,8 @@ local function build_network(self, inputs, outputs, who)
     local m = t:meta()
     local layer = m.layer
     if not layer then
-      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who, tostring(t)), 0)
+      error(string.format("%s: output tensors to a Model must be the output of a Keras layer (got %s)", who,
+        tostring(t)), 0)
     end
     local rec = layer._inbound[m.node_index]
     if seen[rec] then return end
@@ -133,16 +135,16 @@ end
 local MODEL_SPEC = call_spec("Model", {"inputs", "outputs", "name"}, {inputs = true, outputs = true})
 
 setmetatable(Model, {__index = L.Layer, __call = function(_, ...)
-  local o = args_parse(MODEL_SPEC, 2, ...)
+  local o = args_parse(MODEL_SPEC, ...)
   local function list(x, what)
     if is_node(x) then return {x} end
     if is_plain(x) and #x > 0 then
       for i, t in ipairs(x) do
-        if not is_node(t) then error(string.format("Model: %s[%d] is not a symbolic tensor", what, i), 3) end
+        if not is_node(t) then raise(string.format("Model: %s[%d] is not a symbolic tensor", what, i)) end
       end
       return x
     end
-    error(string.format("Model: %s must be a symbolic tensor or a list of them", what), 3)
+    raise(string.format("Model: %s must be a symbolic tensor or a list of them", what))
   end
   local inputs, outputs = list(o.inputs, "inputs"), list(o.outputs, "outputs")
   local self = setmetatable({}, Model)
@@ -158,7 +160,7 @@ function Model._getters.layers(self)
 end
 
 local function model_shapes(list)
-  if not list then error("This model has not yet been built.", 3) end
+  if not list then raise("This model has not yet been built.") end
   local out = {}
   for i, t in ipairs(list) do
     local s = {}
@@ -171,7 +173,8 @@ end
 function Model._getters.output_shape(self) return model_shapes(self.outputs) end
 function Model._getters.input_shape(self) return model_shapes(self.inputs) end
 function Model._getters.input(self) return self.inputs and (#self.inputs == 1 and self.inputs[1] or self.inputs) end
-function Model._getters.output(self) return self.outputs and (#self.outputs == 1 and self.outputs[1] or self.outputs) end
+function Model._getters.output(self) return self.outputs and (#self.outputs == 1 and self.outputs[1]
+  or self.outputs) end
 
 function Model._getters.input_names(self)
   local out = {}
@@ -245,8 +248,8 @@ end
 function Model:set_weights(list)
   local ws = self:_weight_records()
   if type(list) ~= "table" or #list ~= #ws then
-    error(string.format("set_weights: the model has %d weights, got %s", #ws,
-      type(list) == "table" and tostring(#list) or type(list)), 2)
+    raise(string.format("set_weights: the model has %d weights, got %s", #ws,
+      type(list) == "table" and tostring(#list) or type(list)))
   end
   for i, w in ipairs(ws) do
     local v = is_tensor(list[i]) and list[i] or core.tensor(list[i])
@@ -254,7 +257,7 @@ function Model:set_weights(list)
     local ok = #a == #b
     for k = 1, #a do if a[k] ~= b[k] then ok = false end end
     if not ok then
-      error(string.format("set_weights: weight %d (%s) has shape %s, got %s", i, w.name, shape_str(a), shape_str(b)), 2)
+      raise(string.format("set_weights: weight %d (%s) has shape %s, got %s", i, w.name, shape_str(a), shape_str(b)))
     end
     w.tensor:assign(v)
   end
@@ -270,26 +273,26 @@ end
 local GET_LAYER_SPEC = call_spec("get_layer", {"name", "index"})
 
 function Model:get_layer(...)
-  local o = args_parse(GET_LAYER_SPEC, 3, ...)
+  local o = args_parse(GET_LAYER_SPEC, ...)
   local name, index = o.name, o.index
-  if name ~= nil and index ~= nil then error("get_layer: give a layer name or an index, not both", 2) end
-  if name == nil and index == nil then error("get_layer: provide either a layer name or a layer index", 2) end
+  if name ~= nil and index ~= nil then raise("get_layer: give a layer name or an index, not both") end
+  if name == nil and index == nil then raise("get_layer: provide either a layer name or a layer index") end
   if index ~= nil then
     local layers = self.layers
     if math.type(index) ~= "integer" then
-      error(string.format("get_layer: index must be an integer (from 1), got %s", tostring(index)), 2)
+      raise(string.format("get_layer: index must be an integer (from 1), got %s", tostring(index)))
     end
     local l = layers[index]
-    if not l then error(string.format("get_layer: no layer at index %d (the model has %d)", index, #layers), 2) end
+    if not l then raise(string.format("get_layer: no layer at index %d (the model has %d)", index, #layers)) end
     return l
   end
   if type(name) ~= "string" then
-    error(string.format("get_layer: name must be a string, got %s", type(name)), 2)
+    raise(string.format("get_layer: name must be a string, got %s", type(name)))
   end
   for _, l in ipairs(self._all_layers or {}) do
     if l.name == name then return l end
   end
-  error(string.format("No such layer: %s", tostring(name)), 2)
+  raise(string.format("No such layer: %s", tostring(name)))
 end
 
 -- Model:get_losses (the layers' losses, their calls' and add_loss's): lua/keras/custom.lua
@@ -332,7 +335,7 @@ function Model:call(x)
   return outs
 end
 
-function Model:build() end
+function Model.build(_self) end
 
 -- ---- Sequential ----
 
@@ -341,7 +344,7 @@ M.Sequential = Sequential
 Sequential._prefix = "sequential"
 
 setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
-  if select("#", ...) > 0 then error("Sequential: too many positional arguments", 2) end
+  if select("#", ...) > 0 then raise("Sequential: too many positional arguments") end
   local list, name
   if is_plain(a) then
     list = {}
@@ -349,34 +352,34 @@ setmetatable(Sequential, {__index = Model, __call = function(_, a, b, ...)
     name = a.name
     for k in pairs(a) do
       if math.type(k) ~= "integer" and k ~= "name" and k ~= "layers" then
-        error(string.format("Sequential: unknown argument '%s'", tostring(k)), 2)
+        raise(string.format("Sequential: unknown argument '%s'", tostring(k)))
       end
     end
     if a.layers then list = a.layers end
   elseif a ~= nil then
-    error("Sequential: expected a list of layers", 2)
+    raise("Sequential: expected a list of layers")
   end
   -- Keras 2.2.4: Sequential(layers, name)
   if type(b) == "string" then
-    if name ~= nil then error("Sequential: argument 'name' given twice", 2) end
+    if name ~= nil then raise("Sequential: argument 'name' given twice") end
     name = b
   elseif is_plain(b) then
     for k, v in pairs(b) do
-      if k ~= "name" then error(string.format("Sequential: unknown argument '%s'", tostring(k)), 2) end
-      if name ~= nil then error("Sequential: argument 'name' given twice", 2) end
+      if k ~= "name" then raise(string.format("Sequential: unknown argument '%s'", tostring(k))) end
+      if name ~= nil then raise("Sequential: argument 'name' given twice") end
       name = v
     end
   elseif b ~= nil then
-    error("Sequential: name must be a string, got " .. type(b), 2)
+    raise("Sequential: name must be a string, got " .. type(b))
   end
   local self = setmetatable({}, Sequential)
   init_model(self, nil, nil, name)
   self._seq = {}
   self._outs = {}
   self._all_layers = {}
-  for i, l in ipairs(list or {}) do
+  for _, l in ipairs(list or {}) do
     local ok, err = pcall(self.add, self, l)
-    if not ok then error(err, 2) end
+    if not ok then raise(err) end
   end
   return self
 end})
@@ -398,7 +401,8 @@ local function seq_apply(self, from)
     local x = self._outs[i - 1] or self.inputs[1]
     local y = l(x)
     if not is_node(y) then
-      error(string.format("Sequential: layer %s has %d outputs; all layers in a Sequential model should have a single output tensor",
+      error(string.format("Sequential: layer %s has %d outputs; all layers in a Sequential model should have a " ..
+        "single output tensor",
         l.name, #y), 0)
     end
     self._outs[i] = y
@@ -412,12 +416,12 @@ end
 
 function Sequential:add(layer)
   if not L.is_layer(layer) then
-    error(string.format("The added layer must be an instance of class Layer. Found: %s", tostring(layer)), 2)
+    raise(string.format("The added layer must be an instance of class Layer. Found: %s", tostring(layer)))
   end
   seq_reset(self)
   if #self._seq == 0 and layer.class_name == "InputLayer" then
     -- an InputLayer gives the model its input; it is not one of model.layers
-    if self.inputs then error("Sequential: an InputLayer can only be the first layer", 2) end
+    if self.inputs then raise("Sequential: an InputLayer can only be the first layer") end
     self.inputs = {layer.output}
     self._input_layer = layer
     return
@@ -426,7 +430,7 @@ function Sequential:add(layer)
   local n = #self._seq
   if n == 1 and self.inputs then
     local ok, err = pcall(seq_apply, self, 1)
-    if not ok then table.remove(self._seq); error(err, 2) end
+    if not ok then table.remove(self._seq); raise(err) end
   elseif n == 1 then
     local bis = layer._batch_input_shape
     if not bis and layer.inputs and layer._all_layers then   -- a model as the first layer
@@ -440,16 +444,16 @@ function Sequential:add(layer)
       end)(), name = nil}.output
       self.inputs = {x}
       local ok, err = pcall(seq_apply, self, 1)
-      if not ok then table.remove(self._seq); self.inputs = nil; error(err, 2) end
+      if not ok then table.remove(self._seq); self.inputs = nil; raise(err) end
     end
   elseif self.inputs then
     local ok, err = pcall(seq_apply, self, n)
-    if not ok then table.remove(self._seq); error(err, 2) end
+    if not ok then table.remove(self._seq); raise(err) end
   end
 end
 
 function Sequential:pop()
-  if #self._seq == 0 then error("There are no layers in the model.", 2) end
+  if #self._seq == 0 then raise("There are no layers in the model.") end
   seq_reset(self)
   table.remove(self._seq)
   self._outs[#self._seq + 1] = nil
@@ -464,18 +468,18 @@ end
 -- a Sequential model without an input shape is built on the first data
 function Sequential:_ensure_built(x, who)
   if self.inputs then return end
-  if #self._seq == 0 then error(who .. ": the model has no layers", 3) end
+  if #self._seq == 0 then raise(who .. ": the model has no layers") end
   local t = type(x) == "table" and not is_tensor(x) and x[1] or x
-  if not is_tensor(t) then error(who .. ": cannot build the model from this data", 3) end
+  if not is_tensor(t) then raise(who .. ": cannot build the model from this data") end
   local s = t.shape
   local shape = {K.None}
   for i = 2, #s do shape[i] = s[i] end
   self.inputs = {L.InputLayer.new{batch_shape = shape}.output}
   local ok, err = pcall(seq_apply, self, 1)
-  if not ok then self.inputs = nil; error(err, 3) end
+  if not ok then self.inputs = nil; raise(err) end
 end
 
-function Model:_ensure_built() end
+function Model._ensure_built(_self) end
 
 function Sequential:call(x)
   if not self.inputs then
@@ -488,105 +492,31 @@ function Sequential:call(x)
   return Model.call(self, x)
 end
 
--- ---- data arguments: a tensor, a list, or a table keyed by names ----
-
-local function to_tensor(v, what)
-  if is_tensor(v) then return v end
-  if is_plain(v) then
-    local ok, t = pcall(core.tensor, v)
-    if ok then return t end
-    error(string.format("%s: %s", what, tostring(t):gsub("^[^:]*:%d+: ", "")), 4)
-  end
-  error(string.format("%s must be a keras.Tensor or a table of numbers, got %s", what, type(v)), 4)
-end
-
-local function data_list(v, names, who, what)
-  if v == nil then return nil end
-  local list
-  if is_tensor(v) then
-    list = {v}
-  elseif is_plain(v) then
-    if v[1] ~= nil then
-      if is_tensor(v[1]) or (#names > 1 and is_plain(v[1]) and #v == #names) then
-        list = {}
-        for i = 1, #v do list[i] = to_tensor(v[i], string.format("%s: %s[%d]", who, what, i)) end
-      else
-        list = {to_tensor(v, who .. ": " .. what)}
-      end
-    else
-      list = {}
-      for k in pairs(v) do
-        local found = false
-        for _, n in ipairs(names) do if n == k then found = true end end
-        if not found then
-          error(string.format("%s: unknown %s name '%s' (expected %s)", who, what, tostring(k), table.concat(names, ", ")), 3)
-        end
-      end
-      for i, n in ipairs(names) do
-        if v[n] == nil then error(string.format("%s: no data for %s '%s'", who, what, n), 3) end
-        list[i] = to_tensor(v[n], string.format("%s: %s '%s'", who, what, n))
-      end
-    end
-  else
-    error(string.format("%s: %s must be a keras.Tensor, a list of them or a table keyed by name, got %s", who, what, type(v)), 3)
-  end
-  if #list ~= #names then
-    error(string.format("%s: the model has %d %ss but %d arrays were given", who, #names, what, #list), 3)
-  end
-  return list
-end
-
-local function nsamples(t) return t.shape[1] end
-
--- check one array against what the model expects, reshaping (n,) to (n, 1)
-local function fit_shape(t, node_shape, who, what, name)
-  local s = t.shape
-  if #s == #node_shape - 1 and node_shape[#node_shape] == 1 then
-    local ns = {}
-    for i = 1, #s do ns[i] = s[i] end
-    ns[#ns + 1] = 1
-    t = t:reshape(ns)
-    s = t.shape
-  end
-  local ok = #s == #node_shape
-  for i = 2, #s do if s[i] ~= node_shape[i] and node_shape[i] ~= -1 then ok = false end end
-  if ok and node_shape[1] ~= -1 and s[1] % node_shape[1] ~= 0 then ok = false end
-  if not ok then
-    local want = {}
-    for i = 2, #node_shape do want[#want + 1] = node_shape[i] end
-    local got = {}
-    for i = 2, #s do got[#got + 1] = s[i] end
-    error(string.format("Error when checking %s: expected %s to have shape %s but got array with shape %s",
-      what, name, shape_str(want), shape_str(got)), 4)
-  end
-  return t
-end
-
 -- ---- compile ----
 
 local function per_output(v, names, who, what, default)
   local out = {}
   if v == nil then
     for i = 1, #names do out[i] = default end
-  elseif is_plain(v) and v[1] == nil and next(v) ~= nil and not (what == "metrics") then
+  elseif is_plain(v) and v[1] == nil and next(v) ~= nil and what ~= "metrics" then
     for k in pairs(v) do
       local ok = false
       for _, n in ipairs(names) do if n == k then ok = true end end
       if not ok then
-        error(string.format("%s: unknown output name '%s' in %s (outputs: %s)", who, tostring(k), what,
-          table.concat(names, ", ")), 4)
+        raise(string.format("%s: unknown output name '%s' in %s (outputs: %s)", who, tostring(k), what,
+          table.concat(names, ", ")))
       end
     end
     for i, n in ipairs(names) do
       out[i] = v[n]
       if out[i] == nil then
-        if default == nil then error(string.format("%s: %s has no entry for output '%s'", who, what, n), 4) end
+        if default == nil then raise(string.format("%s: %s has no entry for output '%s'", who, what, n)) end
         out[i] = default
       end
     end
   elseif is_plain(v) and v[1] ~= nil and what ~= "metrics" then
     if #v ~= #names then
-      error(string.format("%s: %s has %d entries but the model has %d outputs", who, what, #v, #names), 4)
+      raise(string.format("%s: %s has %d entries but the model has %d outputs", who, what, #v, #names))
     end
     for i = 1, #names do out[i] = v[i] end
   else
@@ -600,14 +530,14 @@ local function metrics_per_output(v, names, who)
   local out = {}
   for i = 1, #names do out[i] = {} end
   if v == nil then return out end
-  if not is_plain(v) then error(who .. ": metrics must be a list", 4) end
+  if not is_plain(v) then raise(who .. ": metrics must be a list") end
   if v[1] == nil and next(v) ~= nil and type(next(v)) == "string" and v.fn == nil then
     for k, m in pairs(v) do
       local idx
       for i, n in ipairs(names) do if n == k then idx = i end end
       if not idx then
-        error(string.format("%s: unknown output name '%s' in metrics (outputs: %s)", who, tostring(k),
-          table.concat(names, ", ")), 4)
+        raise(string.format("%s: unknown output name '%s' in metrics (outputs: %s)", who, tostring(k),
+          table.concat(names, ", ")))
       end
       out[idx] = (is_plain(m) and m.fn == nil) and m or {m}
     end
@@ -642,9 +572,9 @@ COMPILE_SPEC.allowed.plan_cache_size = true
 COMPILE_SPEC.known.plan_cache_size = true
 
 function Model:compile(...)
-  local o = args_parse(COMPILE_SPEC, 3, ...)
+  local o = args_parse(COMPILE_SPEC, ...)
   if not keras.losses or not keras.optimizers or not keras.metrics then
-    error("compile: losses, metrics or optimizers are not available in this build", 2)
+    raise("compile: losses, metrics or optimizers are not available in this build")
   end
   if self._ensure_built and not self.inputs then
     if #(self._seq or {}) > 0 or self._subclassed then
@@ -653,49 +583,52 @@ function Model:compile(...)
       self._trainer, self._predictor = nil, nil
       return
     end
-    error("compile: the model has no layers", 2)
+    raise("compile: the model has no layers")
   end
   self:_compile(o, 3)
 end
 
+-- level: the user's frame as error() counts it here, where metrics.resolve
+-- looks up the variable name of a metric function (errors go to the user's
+-- line by themselves)
 function Model:_compile(o, level)
-  if o.optimizer == nil then error("compile: missing argument 'optimizer'", level) end
+  if o.optimizer == nil then raise("compile: missing argument 'optimizer'") end
   if o.loss == nil and #self:get_losses() == 0 then
-    error("compile: missing argument 'loss'", level)   -- (Keras: "...has no loss to optimize.")
+    raise("compile: missing argument 'loss'")   -- (Keras: "...has no loss to optimize.")
   end
   if o.loss == nil then
     -- no loss for the outputs: the loss is the model's own (add_loss,
     -- regularizers), and fit, evaluate and validation data take no targets
     for _, k in ipairs{"loss_weights", "metrics"} do
       if o[k] ~= nil then
-        error(string.format("compile: %s needs a loss for the outputs (compiled without loss, "
-          .. "the model takes no targets)", k), level)
+        raise(string.format("compile: %s needs a loss for the outputs (compiled without loss, "
+          .. "the model takes no targets)", k))
       end
     end
   end
   if o.sample_weight_mode ~= nil then
-    error("compile: sample_weight_mode is not supported by this version of lkeras", level)
+    raise("compile: sample_weight_mode is not supported by this version of lkeras")
   end
   if o.target_tensors ~= nil then
-    error("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)", level)
+    raise("compile: target_tensors is not supported by this version of lkeras (give the targets as y to fit)")
   end
   local pcs = o.plan_cache_size
   if pcs ~= nil and (math.type(pcs) ~= "integer" or pcs < 1) then
-    error("compile: plan_cache_size must be an integer >= 1, got " .. tostring(pcs), level)
+    raise("compile: plan_cache_size must be an integer >= 1, got " .. tostring(pcs))
   end
-  local optimizer = keras.optimizers.get(o.optimizer, level)
+  local optimizer = keras.optimizers._lookup(o.optimizer)
   local g = self:_training_graph(o, self.outputs, level)
   if self:_has_none() then
     -- graphs with a None length are compiled per input shape (see variant_for);
     -- the optimizer's slots exist from now on, shared by them all
     local ok, err = pcall(optimizer._ud.bind, optimizer._ud, g.vars)
-    if not ok then error("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", ""), level) end
+    if not ok then raise("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", "")) end
     self._trainer = nil
     self._variants = nil
   else
     local ok, trainer = pcall(core.trainer, {inputs = self.inputs, targets = g.targets, weights = g.weights,
       outputs = self.outputs, logs = g.logs, vars = g.vars, optimizer = optimizer._ud})
-    if not ok then error("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), level) end
+    if not ok then raise("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", "")) end
     self._trainer = trainer
   end
   self._predictor = nil
@@ -720,7 +653,7 @@ function Model:_training_graph(o, outputs, level)
   local total
   local out_losses, loss_names = {}, {}
   for i, y_pred in ipairs(o.loss ~= nil and outputs or {}) do
-    local fn, lname = keras.losses.get(loss_specs[i], level)
+    local fn, lname = keras.losses._lookup(loss_specs[i])
     loss_names[i] = lname
     local s = y_pred.shape
     local ts = {}
@@ -730,7 +663,8 @@ function Model:_training_graph(o, outputs, level)
     local w = core.input({-1})
     targets[i], weights[i] = y_true, w
     local score = fn(y_true, y_pred)
-    if not is_node(score) then error(string.format("compile: the loss for output '%s' must return a symbolic tensor", names[i]), level) end
+    if not is_node(score) then raise(string.format("compile: the loss for output '%s' must return a symbolic tensor",
+      names[i])) end
     local weighted = weighted_score(score, w)
     out_losses[i] = weighted
     local term = lw[i] == 1.0 and weighted or K.mul(weighted, lw[i])
@@ -754,9 +688,9 @@ function Model:_training_graph(o, outputs, level)
     for _, spec in ipairs(wspecs[i]) do specs[#specs + 1] = {spec, true} end
     for _, sw in ipairs(specs) do
       local spec, weighted = sw[1], sw[2]
-      local fn, mname = keras.metrics.resolve(spec, s, loss_names[i], level)
+      local fn, mname = keras.metrics._resolve(spec, s, loss_names[i], level)
       local v = fn(targets[i], y_pred)
-      if not is_node(v) then error(string.format("compile: metric '%s' must return a symbolic tensor", mname), level) end
+      if not is_node(v) then raise(string.format("compile: metric '%s' must return a symbolic tensor", mname)) end
       if weighted then
         v = weighted_score(v, weights[i])
         mname = "weighted_" .. mname
@@ -780,581 +714,16 @@ function Model:_training_graph(o, outputs, level)
           vars = vars}
 end
 
--- ---- None lengths: a concrete graph, trainer and plans per input shape ----
--- A model whose inputs have a None axis past the batch (Input{shape={keras.None, 8}},
--- an Embedding without input_length) keeps its layer graph with those axes
--- unknown. Data of a given shape gets a variant: the recorded layer calls
--- traced again on inputs of that shape (same weights), the loss and metrics
--- over them, and a C trainer whose plans and arena fit that shape. Variants
--- are cached by shape, least recently used out (compile's plan_cache_size,
--- default 8), so a length seen before costs no new compilation. All variants
--- share one optimizer and its slots, and one arena (they never run at once).
-
-M.DEFAULT_PLAN_CACHE_SIZE = 8
-
-function Model:_has_none()
-  for _, t in ipairs(self.inputs or {}) do
-    local s = t.shape
-    for i = 2, #s do if s[i] < 0 then return true end end
-  end
-  return false
-end
-
--- kwargs of a recorded call with its tensors replaced by their traced copies
-local function map_kwargs(kwargs, map, layer)
-  if kwargs == nil then return nil end
-  local function one(v, k)
-    if not is_node(v) then return v end
-    local m = map[v]
-    if not m then
-      error(string.format("%s: its call argument '%s' is a tensor made outside the model's layers; it cannot be "
-        .. "traced again for a new length", layer.name, tostring(k)), 0)
-    end
-    return m
-  end
-  local out = {}
-  for k, v in pairs(kwargs) do
-    if is_plain(v) then
-      local l = {}
-      for i, x in pairs(v) do l[i] = one(x, k) end
-      out[k] = l
-    else
-      out[k] = one(v, k)
-    end
-  end
-  return out
-end
-
--- the model's recorded layer calls run again on new input nodes: the outputs
-local function replay(model, xs)
-  local map = {}
-  for i, t in ipairs(model.inputs) do map[t] = xs[i] end
-  for _, c in ipairs(model._calls) do
-    local layer = c.layer
-    if layer.class_name ~= "InputLayer" then
-      local ins = {}
-      for i, t in ipairs(c.rec.inputs) do
-        ins[i] = map[t]
-        if not ins[i] then error(string.format("%s: an input cannot be traced again", layer.name), 0) end
-      end
-      local outs
-      if layer._calls and layer.inputs then
-        outs = replay(layer, ins)
-      else
-        outs = layer:_replay(ins, map_kwargs(c.rec.kwargs, map, layer))
-      end
-      for i, t in ipairs(c.rec.outputs) do map[t] = outs[i] end
-    end
-  end
-  local outs = {}
-  for i, t in ipairs(model.outputs) do outs[i] = map[t] end
-  return outs
-end
-
-local function shape_key(xl)
-  local parts = {}
-  for i, t in ipairs(xl) do
-    local s, p = t.shape, {}
-    for k = 2, #s do p[#p + 1] = s[k] end
-    parts[i] = table.concat(p, "x")
-  end
-  return table.concat(parts, ";")
-end
-
--- the trainer for data xl (concrete tensors, one per input); train: one with
--- the loss and the optimizer (the model must be compiled)
-local function variant_for(self, xl, train, who)
-  local cache = self._variants
-  if not cache then
-    local cap = (self._compiled and self._compiled.plan_cache_size) or M.DEFAULT_PLAN_CACHE_SIZE
-    cache = {map = {}, order = {}, capacity = cap, compilations = 0, hits = 0}
-    self._variants = cache
-  end
-  local key = (train and "t:" or "p:") .. shape_key(xl)
-  local v = cache.map[key]
-  if v then
-    cache.hits = cache.hits + 1
-    for i, k in ipairs(cache.order) do
-      if k == key then table.remove(cache.order, i); break end
-    end
-    cache.order[#cache.order + 1] = key
-    return v
-  end
-  local xs = {}
-  for i, t in ipairs(self.inputs) do
-    local s, d = t.shape, xl[i].shape
-    local cs = {s[1]}
-    for k = 2, #s do cs[k] = d[k] end
-    xs[i] = core.input(cs)
-  end
-  local ok, outs = pcall(replay, self, xs)
-  if not ok then
-    error(string.format("%s: the model cannot run on inputs of shape %s: %s", who, shape_key(xl),
-      tostring(outs):gsub("^[^:]*:%d+: ", "")), 0)
-  end
-  local spec = {inputs = xs, outputs = outs}
-  v = {inputs = xs, outputs = outs}
-  if train then
-    local g = self:_training_graph(self._compiled, outs, 0)
-    spec.targets, spec.weights, spec.logs, spec.vars = g.targets, g.weights, g.logs, g.vars
-    spec.optimizer, spec.keep_optimizer = self.optimizer._ud, true
-    v.targets = g.targets
-  end
-  -- the variants never run at once: they share one arena (as big as the largest needs)
-  local last = cache.order[#cache.order]
-  if last then spec.share_arena = cache.map[last].trainer end
-  local tok, trainer = pcall(core.trainer, spec)
-  if not tok then error(who .. ": " .. tostring(trainer):gsub("^[^:]*:%d+: ", ""), 0) end
-  v.trainer = trainer
-  cache.compilations = cache.compilations + 1
-  if #cache.order >= cache.capacity then
-    -- dropped, not freed here: a loop of it may be running (a callback of its
-    -- fit can come here); the collector frees it once nothing holds it
-    local old = table.remove(cache.order, 1)
-    cache.map[old] = nil
-  end
-  cache.map[key] = v
-  cache.order[#cache.order + 1] = key
-  return v
-end
-
--- how the per-shape cache stands: {size, capacity, compilations, hits, shapes}
-function Model:plan_cache_info()
-  local c = self._variants
-  local cap = (self._compiled and self._compiled.plan_cache_size) or M.DEFAULT_PLAN_CACHE_SIZE
-  if not c then return {size = 0, capacity = cap, compilations = 0, hits = 0, shapes = {}} end
-  local shapes = {}
-  for i, k in ipairs(c.order) do shapes[i] = k end
-  return {size = #c.order, capacity = c.capacity, compilations = c.compilations, hits = c.hits, shapes = shapes}
-end
-
--- whether the compiled model takes targets (false: compiled without loss)
-local function takes_targets(self)
-  if self._pending_compile and self.inputs then self:_compile(self._pending_compile, 5) end
-  return not (self._compiled and self._targets and #self._targets == 0)
-end
-
--- the trainer for data xl (the input tensors); yl: targets to check against
--- a None-length model's concrete targets
-local function trainer_for(self, who, xl, yl)
-  if self._pending_compile and self.inputs then self:_compile(self._pending_compile, 4) end
-  if not self._compiled then
-    error(who .. ": You must compile your model before using it.", 3)
-  end
-  if self._trainer then return self._trainer end
-  if not xl then   -- callers must pass the batch's data: it picks the trainer
-    error(who .. ": internal error: a model with a None axis needs the data to choose its trainer", 3)
-  end
-  local ok, v = pcall(variant_for, self, xl, true, who)
-  if not ok then error(v, 3) end
-  for i, t in ipairs(yl or {}) do
-    local want, got = v.targets[i].shape, t.shape
-    local same = #want == #got
-    for k = 2, #want do if want[k] ~= got[k] then same = false end end
-    if not same then
-      error(string.format("%s: target '%s' has shape %s but the model's output for inputs of shape %s is %s", who,
-        self.output_names[i], shape_str(got), shape_key(xl), shape_str(want)), 3)
-    end
-  end
-  return v.trainer
-end
-
--- for loops over batches (generators): the trainer for this batch's data
-function Model:_trainer_for(who, xl, yl) return trainer_for(self, who, xl, yl) end
-
-local function predictor_for(self, xl, who)
-  if self._trainer then return self._trainer end
-  if self:_has_none() then
-    local ok, v = pcall(variant_for, self, xl, self._compiled ~= nil, who)
-    if not ok then error(v, 3) end
-    return v.trainer
-  end
-  if not self._predictor then
-    self._predictor = core.trainer{inputs = self.inputs, outputs = self.outputs}
-  end
-  return self._predictor
-end
-
--- ---- fit ----
-
--- Keras 2.2.4's order
-local FIT_SPEC = call_spec("fit", {"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
-                              "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
-                              "steps_per_epoch", "validation_steps"}, DATA)
-FIT_SPEC.single = keyed_x(FIT_SPEC)
-
-local function check_count(x_list, y_list, who)
-  local n = nsamples(x_list[1])
-  for i, t in ipairs(x_list) do
-    if nsamples(t) ~= n then
-      error(string.format("%s: all input arrays should have the same number of samples (input 1 has %d, input %d has %d)",
-        who, n, i, nsamples(t)), 4)
-    end
-  end
-  for i, t in ipairs(y_list or {}) do
-    if nsamples(t) ~= n then
-      error(string.format("%s: x has %d samples but y has %d", who, n, nsamples(t)), 4)
-    end
-  end
-  return n
-end
-
--- x_checked_later: predict, whose C loop checks the inputs for NaN and Inf
--- as it copies each batch (see predict_error)
-local function prepare(self, who, x, y, sw_arg, class_weight, x_checked_later)
-  self:_ensure_built(x, who)
-  local xl = data_list(x, self.input_names, who, "input")
-  if not xl then error(who .. ": missing x", 3) end
-  for i, t in ipairs(xl) do
-    xl[i] = fit_shape(t, self.inputs[i].shape, who, "input", self.input_names[i])
-    if not x_checked_later and not t:isfinite() then
-      error(string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[i]), 3)
-    end
-  end
-  local yl
-  if y ~= nil and y ~= K.None then
-    if self._pending_compile then self:_compile(self._pending_compile, 4) end
-    if not self._compiled then error(who .. ": You must compile your model before using it.", 3) end
-    if #self._targets == 0 then
-      error(string.format("%s: the model was compiled without a loss for its outputs, so it takes no targets "
-        .. "(give y = nil)", who), 3)
-    end
-    yl = data_list(y, self.output_names, who, "target")
-    for i, t in ipairs(yl) do
-      yl[i] = fit_shape(t, self._targets[i].shape, who, "target", self.output_names[i])
-      if not yl[i]:isfinite() then error(string.format("%s: target '%s' contains NaN or Inf", who, self.output_names[i]), 3) end
-    end
-  end
-  local n = check_count(xl, yl, who)
-  -- stateful layers need every batch at their fixed size
-  for _, l in ipairs(self._all_layers or {}) do
-    if l.stateful and l._fixed_batch and n % l._fixed_batch ~= 0 then
-      error(string.format("%s: In a stateful network, you should only pass inputs with a number of samples that can be divided by the batch size. Found: %d samples", who, n), 3)
-    end
-  end
-  local swl
-  if not yl and (sw_arg ~= nil or class_weight ~= nil) then
-    error(string.format("%s: %s needs targets (the model was compiled without a loss for its outputs)", who,
-      sw_arg ~= nil and "sample_weight" or "class_weight"), 3)
-  end
-  if yl then
-    swl = {}
-    local sws = sw_arg and data_list(sw_arg, self.output_names, who, "sample_weight")
-    for i = 1, #yl do
-      local sw = sws and sws[i]
-      if sw then
-        sw = sw:reshape{-1}
-        if sw:size() ~= n then
-          error(string.format("%s: sample_weight has %d entries but there are %d samples", who, sw:size(), n), 3)
-        end
-        if not sw:isfinite() then error(who .. ": sample_weight contains NaN or Inf", 3) end
-      elseif class_weight then
-        sw = keras.utils and keras.utils._class_weights(class_weight, yl[i], who) or error(who .. ": class_weight needs keras.utils", 3)
-      else
-        sw = core.full({n}, 1)
-      end
-      swl[i] = sw
-    end
-  end
-  return xl, yl, swl, n
-end
-
-local function slice_all(list, a, b)
-  if not list then return nil end
-  local out = {}
-  for i, t in ipairs(list) do out[i] = t:slice(a, b) end
-  return out
-end
-
-local function logs_table(names, values, prefix)
-  local t = {}
-  for i, n in ipairs(names) do t[(prefix or "") .. n] = values[i] end
-  return t
-end
-
--- shuffle = "batch" (Keras's _batch_shuffle, for data read in chunks): the
--- rows of each list in lists, taken in batch_size chunks whose order is random
-local function batch_shuffle(lists, n, batch_size)
-  local count = n // batch_size
-  local perm = core.permutation(count)
-  local rows = {}
-  for c = 1, count do
-    local first = math.tointeger(perm:get(c)) * batch_size
-    for r = 1, batch_size do rows[#rows + 1] = first + r end
-  end
-  for r = count * batch_size + 1, n do rows[#rows + 1] = r end
-  local idx = core.tensor(rows)
-  local out = {}
-  for i, list in ipairs(lists) do
-    out[i] = {}
-    for k, t in ipairs(list) do out[i][k] = t:take(idx) end
-  end
-  return table.unpack(out, 1, #lists)
-end
-
-function Model:fit(...)
-  local o = args_parse(FIT_SPEC, 3, ...)
-  local who = "fit"
-  local epochs = o.epochs or 1
-  local batch_size = o.batch_size or 32
-  local verbose = o.verbose == nil and 1 or o.verbose
-  local initial_epoch = o.initial_epoch or 0
-  if math.type(epochs) ~= "integer" or epochs < 0 then error("fit: epochs must be an integer >= 0, got " .. tostring(epochs), 2) end
-  if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("fit: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
-  end
-  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then error("fit: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2) end
-  if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then error("fit: initial_epoch must be an integer >= 0", 2) end
-  if o.steps_per_epoch then error("fit: steps_per_epoch is not supported by this version of lkeras", 2) end
-  if o.validation_steps then
-    error("fit: validation_steps is only used with steps_per_epoch, which this version of lkeras does not support", 2)
-  end
-  local shuffle = o.shuffle == nil and true or o.shuffle
-  if shuffle ~= true and shuffle ~= false and shuffle ~= "batch" then
-    error("fit: shuffle must be true, false or \"batch\", got " .. tostring(shuffle), 2)
-  end
-  if o.validation_split ~= nil and (type(o.validation_split) ~= "number" or o.validation_split ~= o.validation_split
-                                     or o.validation_split < 0) then
-    error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
-  end
-  if o.y == K.None then o.y = nil end
-  if o.y == nil then
-    self:_ensure_built(o.x, who)
-    if takes_targets(self) then error("fit: missing y (targets)", 2) end
-  end
-  local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
-  local trainer = trainer_for(self, who, xl, yl)
-  -- validation
-  local vx, vy, vsw
-  if o.validation_data then
-    local vd = o.validation_data
-    local vtargets = yl ~= nil
-    if not is_plain(vd) or vd[1] == nil or (vtargets and (vd[2] == nil or vd[2] == K.None)) then
-      error("fit: validation_data must be {x_val, y_val} or {x_val, y_val, val_sample_weight}", 2)
-    end
-    if not vtargets and vd[2] ~= nil and vd[2] ~= K.None then
-      error("fit: validation_data: the model was compiled without a loss for its outputs, so it takes no targets "
-        .. "(give {x_val} or {x_val, keras.None})", 2)
-    end
-    vx, vy, vsw = prepare(self, "fit (validation_data)", vd[1], vtargets and vd[2] or nil, vd[3])
-  elseif o.validation_split and o.validation_split > 0 then
-    if type(o.validation_split) ~= "number" or o.validation_split >= 1 then
-      error("fit: validation_split must be a number in [0, 1), got " .. tostring(o.validation_split), 2)
-    end
-    local split_at = math.floor(n * (1 - o.validation_split))
-    if split_at < 1 or split_at >= n then
-      error(string.format("fit: validation_split %g leaves no %s samples (%d samples)", o.validation_split,
-        split_at < 1 and "training" or "validation", n), 2)
-    end
-    vx, vy, vsw = slice_all(xl, split_at + 1, n), slice_all(yl, split_at + 1, n), slice_all(swl, split_at + 1, n)
-    xl, yl, swl = slice_all(xl, 1, split_at), slice_all(yl, 1, split_at), slice_all(swl, 1, split_at)
-    n = split_at
-  end
-  local cbs = keras.callbacks
-  for i, cb in ipairs(o.callbacks or {}) do
-    if type(cb) ~= "table" then error(string.format("fit: callbacks[%d] is not a table", i), 2) end
-  end
-  local history = cbs.History()
-  local list = {}
-  if verbose > 0 then list[#list + 1] = cbs.ProgbarLogger{verbose = verbose} end
-  for _, cb in ipairs(o.callbacks or {}) do list[#list + 1] = cb end
-  list[#list + 1] = history
-  local names = self.metrics_names
-  local params = {batch_size = batch_size, epochs = epochs, steps = nil, samples = n, verbose = verbose,
-                  do_validation = vx ~= nil, metrics = {}}
-  for _, m in ipairs(names) do params.metrics[#params.metrics + 1] = m end
-  if vx then for _, m in ipairs(names) do params.metrics[#params.metrics + 1] = "val_" .. m end end
-  local runner = cbs._runner(list, self, params)
-  if vx and verbose > 0 then
-    keras._write(string.format("Train on %d samples, validate on %d samples\n", n, nsamples(vx[1])))
-  end
-  self.stop_training = false
-  runner:call("on_train_begin", {})
-  local per_batch = runner:wants_batches()
-  local begin_fn
-  if runner:wants_batch_begin() then
-    begin_fn = function(batch_index, size) runner:batch_begin(batch_index, size) end
-  end
-  local interval = runner:interval()
-  local epoch = initial_epoch
-  while epoch < epochs do
-    runner:call("on_epoch_begin", epoch, {})
-    local cb_fn
-    if per_batch or interval then
-      cb_fn = function(batch_index, size, cur, mean)
-        local seen = math.min(batch_index * batch_size + size, n)
-        runner:batch(batch_index, size, seen, logs_table(names, cur), logs_table(names, mean))
-        return self.stop_training
-      end
-    end
-    if not self._trainer then trainer = trainer_for(self, who, xl) end   -- a None-length model's, from its cache
-    local exl, eyl, eswl, eshuffle = xl, yl, swl, shuffle
-    if shuffle == "batch" then   -- Keras: whole batches in a random order, the last partial one last
-      exl, eyl, eswl = batch_shuffle({xl, yl, swl}, n, batch_size)
-      eshuffle = false
-    end
-    local ok, values, stopped = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
-                                      per_batch and 0 or interval, begin_fn)
-    if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
-    local logs = logs_table(names, values)
-    if vx then
-      local vtrainer = self._trainer or trainer_for(self, who, vx, vy)
-      local vok, vvalues = pcall(vtrainer.evaluate, vtrainer, vx, vy, vsw, batch_size)
-      if not vok then error(tostring(vvalues):gsub("^[^:]*:%d+: ", ""), 2) end
-      for i, nm in ipairs(names) do logs["val_" .. nm] = vvalues[i] end
-    end
-    runner:call("on_epoch_end", epoch, logs)
-    epoch = epoch + 1
-    if self.stop_training then break end
-  end
-  runner:call("on_train_end", {})
-  self.history = history
-  return history
-end
-
--- ---- evaluate, predict, one batch ----
-
--- Keras 2.2.4: evaluate(x, y, batch_size, verbose, sample_weight, steps)
-local EVAL_SPEC = call_spec("evaluate", {"x", "y", "batch_size", "verbose", "sample_weight", "steps"}, DATA)
-EVAL_SPEC.single = keyed_x(EVAL_SPEC)
-
-local function unpack_logs(self, values)
-  if #values == 1 then return values[1] end
-  return table.unpack(values)
-end
-
-function Model:evaluate(...)
-  local o = args_parse(EVAL_SPEC, 3, ...)
-  if o.steps ~= nil then
-    error("evaluate: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
-  end
-  local batch_size = o.batch_size or 32
-  if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("evaluate: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
-  end
-  if o.y == K.None then o.y = nil end
-  if o.y == nil then
-    self:_ensure_built(o.x, "evaluate")
-    if takes_targets(self) then error("evaluate: missing y (targets)", 2) end
-  end
-  local verbose = o.verbose == nil and 1 or o.verbose
-  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
-    error("evaluate: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
-  end
-  local xl, yl, swl, n = prepare(self, "evaluate", o.x, o.y, o.sample_weight)
-  local trainer = trainer_for(self, "evaluate", xl, yl)
-  local fn
-  local bar
-  if verbose == 1 and keras.callbacks then
-    bar = keras.callbacks._progbar(n, 1)
-    fn = function(bi, size, cur, mean)
-      bar:update(math.min(bi * batch_size + size, n))
-      return false
-    end
-  end
-  local ok, values = pcall(trainer.evaluate, trainer, xl, yl, swl, batch_size, fn)
-  if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 2) end
-  return unpack_logs(self, values)
-end
-
--- Keras 2.2.4: predict(x, batch_size, verbose, steps)
-local PRED_SPEC = call_spec("predict", {"x", "batch_size", "verbose", "steps"}, DATA)
-PRED_SPEC.single = lone_x(PRED_SPEC)
-
--- the message of a failed C predict, without its position; the input the C
--- loop found NaN or Inf in is named as prepare names it
-local function predict_error(self, who, e)
-  local msg = tostring(e):gsub("^[^:]*:%d+: ", "")
-  local i = msg:match("^predict: input (%d+) contains NaN or Inf$")
-  if i then return string.format("%s: input '%s' contains NaN or Inf", who, self.input_names[tonumber(i)]) end
-  return msg
-end
-
-function Model:predict(...)
-  local o = args_parse(PRED_SPEC, 3, ...)
-  if o.steps ~= nil then
-    error("predict: steps is not supported with data arrays (the batches are the data split by batch_size)", 2)
-  end
-  local batch_size = o.batch_size or 32
-  if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("predict: batch_size must be an integer >= 1, got " .. tostring(batch_size), 2)
-  end
-  -- Keras's default is 0; 1 shows the progress bar (drawn when the C loop is done)
-  local verbose = o.verbose == nil and 0 or o.verbose
-  if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
-    error("predict: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
-  end
-  local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
-  local bar = verbose == 1 and keras.callbacks and keras.callbacks._progbar(nsamples(xl[1]), 1)
-  local p = predictor_for(self, xl, "predict")
-  local ok, outs = pcall(p.predict, p, xl, batch_size)
-  if not ok then error(predict_error(self, "predict", outs), 2) end
-  if bar then bar:update(nsamples(xl[1])) end
-  if #outs == 1 then return outs[1] end
-  return outs
-end
-
-function Model:predict_on_batch(x)
-  local xl = prepare(self, "predict_on_batch", x, nil, nil, nil, true)
-  local n = nsamples(xl[1])
-  local p = predictor_for(self, xl, "predict_on_batch")
-  local ok, outs = pcall(p.predict, p, xl, math.max(n, 1))
-  if not ok then error(predict_error(self, "predict_on_batch", outs), 2) end
-  if #outs == 1 then return outs[1] end
-  return outs
-end
-
--- Keras 2.2.4 (Sequential): predict_classes(x, batch_size, verbose), predict_proba(x, batch_size, verbose)
-local PRED_CLASSES_SPEC = call_spec("predict_classes", {"x", "batch_size", "verbose"}, DATA)
-PRED_CLASSES_SPEC.single = lone_x(PRED_CLASSES_SPEC)
-local PRED_PROBA_SPEC = call_spec("predict_proba", {"x", "batch_size", "verbose"}, DATA)
-PRED_PROBA_SPEC.single = lone_x(PRED_PROBA_SPEC)
-
-function Model:predict_classes(...)
-  local o = args_parse(PRED_CLASSES_SPEC, 3, ...)
-  local p = self:predict(o)
-  if p.shape[#p.shape] > 1 then return p:argmax(-1) end
-  return p:gt(0.5)
-end
-
-function Model:predict_proba(...)
-  local o = args_parse(PRED_PROBA_SPEC, 3, ...)
-  return self:predict(o)
-end
-
--- Keras 2.2.4: train_on_batch(x, y, sample_weight, class_weight), test_on_batch(x, y, sample_weight)
-local ON_BATCH_SPEC = {
-  train_on_batch = call_spec("train_on_batch", {"x", "y", "sample_weight", "class_weight"}, DATA),
-  test_on_batch = call_spec("test_on_batch", {"x", "y", "sample_weight"}, DATA),
-}
-for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
-
-local function one_batch(self, who, method, ...)
-  local o = args_parse(ON_BATCH_SPEC[who], 3, ...)
-  if o.y == K.None then o.y = nil end
-  if o.y == nil then
-    self:_ensure_built(o.x, who)
-    if takes_targets(self) then error(who .. ": missing y (targets)", 3) end
-  end
-  local xl, yl, swl = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
-  local trainer = trainer_for(self, who, xl, yl)
-  local ok, values = pcall(trainer[method], trainer, xl, yl, swl)
-  if not ok then error(tostring(values):gsub("^[^:]*:%d+: ", ""), 3) end
-  return unpack_logs(self, values)
-end
-
-function Model:train_on_batch(...) return one_batch(self, "train_on_batch", "train_batch", ...) end
-function Model:test_on_batch(...) return one_batch(self, "test_on_batch", "test_batch", ...) end
-
 -- ---- summary ----
 
 -- Keras 2.2.4: summary(line_length, positions, print_fn)
 local SUMMARY_SPEC = call_spec("summary", {"line_length", "positions", "print_fn"}, {positions = true})
 
 function Model:summary(...)
-  local o = args_parse(SUMMARY_SPEC, 3, ...)
+  local o = args_parse(SUMMARY_SPEC, ...)
   if not self.inputs then
-    error("This model has not yet been built. Build the model first by calling build() or calling fit() with some data. Or specify input_shape or batch_input_shape in the first layer for automatic build.", 2)
+    raise("This model has not yet been built. Build the model first by calling build() or calling fit() with some " ..
+      "data. Or specify input_shape or batch_input_shape in the first layer for automatic build.")
   end
   local S = keras._summary or package.preload["keras.summary"]()
   keras._summary = S
@@ -1373,8 +742,6 @@ function Model:summary(...)
     if #self.inputs > 1 or #self.outputs > 1 then sequential = false end
   end
   local rows = {}
-  local relevant = {}
-  for _, c in ipairs(self._calls) do relevant[c.rec] = true end
   for _, l in ipairs(sequential and self._seq or self._all_layers) do
     local outs
     for _, c in ipairs(self._calls) do if c.layer == l then outs = outs or c.rec.outputs end end
@@ -1387,7 +754,8 @@ function Model:summary(...)
         if c.layer == l then
           for _, t in ipairs(c.rec.inputs) do
             local m = t:meta()
-            row.connected[#row.connected + 1] = string.format("%s[%d][%d]", m.layer.name, m.node_index - 1, m.tensor_index - 1)
+            row.connected[#row.connected + 1] = string.format("%s[%d][%d]", m.layer.name, m.node_index - 1,
+              m.tensor_index - 1)
           end
         end
       end
@@ -1416,8 +784,14 @@ Model.__tostring = function(self)
     self.inputs and self:count_params() or 0)
 end
 Sequential.__tostring = Model.__tostring
+-- ---- data arguments, None lengths, fit, evaluate, predict, one batch ----
+-- in training.lua, which shares the call forms above
 
--- what the generator loops (generators.lua) share with fit, evaluate and predict
-M._prepare, M._trainer_for, M._predictor_for = prepare, trainer_for, predictor_for
+do
+  local training = package.preload["keras.training"]
+  if not training then error("keras: missing module keras.training") end
+  training(keras, M, {call_spec = call_spec, DATA = DATA, keyed_x = keyed_x, lone_x = lone_x})
+end
+
 
 return M

@@ -4,6 +4,7 @@
 -- read and write through: opt.lr (a keras.Variable: K.get_value(opt.lr),
 -- K.set_value(opt.lr, 0.001)), opt.lr = 0.001, opt.iterations.
 local core, args = ...
+local raise = require("keras.util").raise
 
 local O = {}
 
@@ -34,10 +35,10 @@ local kind_of_arg = {
   clipnorm = "nonneg", clipvalue = "nonneg", nesterov = "bool", amsgrad = "bool",
 }
 
-local function check(class, name, v, level)
+local function check(class, name, v)
   local c = checks[kind_of_arg[name]]
   if not c[2](v) then
-    error(string.format("%s: %s must be %s, got %s", class, name, c[1], show(v)), level + 1)
+    raise(string.format("%s: %s must be %s, got %s", class, name, c[1], show(v)))
   end
   return v
 end
@@ -95,27 +96,27 @@ local function var_value(v)
 end
 
 -- a number, or a tensor of one element
-local function plain_number(v, who, level)
+local function plain_number(v, who)
   if type(v) == "number" then return v end
   if getmetatable(v) == Variable then return var_value(v) end
   if getmetatable(v) == core.Tensor and v:size() == 1 then return v:reshape{1}:get(1) end
-  error(string.format("%s: expected a number, got %s", who, getmetatable(v) == core.Tensor
-    and "a tensor of " .. v:size() .. " elements" or type(v)), level + 1)
+  raise(string.format("%s: expected a number, got %s", who, getmetatable(v) == core.Tensor
+    and "a tensor of " .. v:size() .. " elements" or type(v)))
 end
 
 Variable.__get_value = var_value
 Variable.__set_value = function(v, x)
   local opt, k = rawget(v, "_opt"), rawget(v, "_key")
   local c = rawget(opt, "_class")
-  x = plain_number(x, "K.set_value (" .. c.name .. "." .. k .. ")", 2)
-  check(c.name, k, x, 2)
+  x = plain_number(x, "K.set_value (" .. c.name .. "." .. k .. ")")
+  check(c.name, k, x)
   rawget(opt, "_ud"):set(k, x)
 end
 Variable.__index = function(v, k)
   if k == "name" then return rawget(v, "_key") end
   return nil
 end
-Variable.__newindex = function() error("keras.Variable: set its value with K.set_value", 2) end
+Variable.__newindex = function() raise("keras.Variable: set its value with K.set_value") end
 Variable.__tostring = function(v) return tostring(var_value(v)) end
 Variable.__concat = function(a, b) return tostring(a) .. tostring(b) end
 for _, mm in ipairs{"add", "sub", "mul", "div", "mod", "pow", "idiv"} do
@@ -126,7 +127,7 @@ for _, mm in ipairs{"add", "sub", "mul", "div", "mod", "pow", "idiv"} do
   Variable["__" .. mm] = function(a, b)
     a, b = var_value(a), var_value(b)
     if type(a) ~= "number" or type(b) ~= "number" then
-      error(string.format("keras.Variable: cannot %s a %s and a %s (use K.get_value)", mm, type(a), type(b)), 2)
+      raise(string.format("keras.Variable: cannot %s a %s and a %s (use K.get_value)", mm, type(a), type(b)))
     end
     return f(a, b)
   end
@@ -181,14 +182,14 @@ Optimizer.__newindex = function(self, k, v)
   local c = rawget(self, "_class")
   if k == "iterations" then
     if math.type(v) ~= "integer" or v < 0 then
-      error(string.format("%s: iterations must be an integer >= 0, got %s", c.name, show(v)), 2)
+      raise(string.format("%s: iterations must be an integer >= 0, got %s", c.name, show(v)))
     end
     rawget(self, "_ud"):set("iterations", v)
     return
   end
   if type(k) == "string" and c.has[k] then
     if BOOLS[k] then
-      error(string.format("%s: %s is fixed when the optimizer is created", c.name, k), 2)
+      raise(string.format("%s: %s is fixed when the optimizer is created", c.name, k))
     end
     if (k == "clipnorm" or k == "clipvalue") and v == nil then
       rawget(self, "_clip")[k] = nil
@@ -196,9 +197,9 @@ Optimizer.__newindex = function(self, k, v)
       return
     end
     if VARIABLES[k] and (getmetatable(v) == Variable or getmetatable(v) == core.Tensor) then
-      v = plain_number(v, c.name .. ": " .. k, 2)
+      v = plain_number(v, c.name .. ": " .. k)
     end
-    check(c.name, k, v, 2)
+    check(c.name, k, v)
     if k == "clipnorm" or k == "clipvalue" then rawget(self, "_clip")[k] = true end
     rawget(self, "_ud"):set(k, v)
     return
@@ -234,20 +235,20 @@ function O.is_optimizer(x) return getmetatable(x) == Optimizer end
 
 -- Keras's positional order, then options, or one table (args.lua), in
 -- Python's words: SGD(0.01, 0.9, {nesterov = true}), SGD{0.01, momentum = 0.9}
-local function construct(c, level, ...)
-  local named = args.parse(c.spec, level + 1, ...)
+local function construct(c, ...)
+  local named = args.parse(c.spec, ...)
   local cfg = {}
   for k, v in pairs(named) do
     local key = k == "learning_rate" and "lr" or k
     if cfg[key] ~= nil then
-      error(string.format("%s: got both lr and learning_rate", c.name), level + 1)
+      raise(string.format("%s: got both lr and learning_rate", c.name))
     end
     cfg[key] = v
   end
 
   local clip = {}
   for k, v in pairs(cfg) do
-    check(c.name, k, v, level + 1)
+    check(c.name, k, v)
     if k == "clipnorm" or k == "clipvalue" then clip[k] = true end
   end
   for k, v in pairs(c.defaults) do
@@ -265,7 +266,7 @@ end
 for _, name in ipairs(class_order) do
   local c = classes[name]
   O[name] = function(...)
-    local opt = construct(c, 2, ...)   -- not a tail call: keeps the error levels
+    local opt = construct(c, ...)
     return opt
   end
   O[name:lower()] = O[name]   -- keras.optimizers.sgd = SGD, ...
@@ -284,32 +285,40 @@ end
 function O.deserialize(t)
   local cn = type(t) == "table" and t.class_name
   local name = type(cn) == "string" and by_lower[cn:lower()]
-  if not name then error(string.format("unknown optimizer '%s'", tostring(cn)), 2) end
-  local opt = construct(classes[name], 2, t.config or {})
+  if not name then raise(string.format("unknown optimizer '%s'", tostring(cn))) end
+  local opt = construct(classes[name], t.config or {})
   return opt
 end
 
--- O.get(name | optimizer | {class_name=, config=} [, level]) -> optimizer;
--- names are case-insensitive, as Keras lower-cases the class name. Errors
--- point at `level` as error() counts it in the function that calls get
--- (default 2: that function's caller).
-function O.get(x, level)
-  level = (level or 2) + 1
+-- O._lookup(name | optimizer | {class_name=, config=}) -> optimizer; names
+-- are case-insensitive, as Keras lower-cases the class name. Errors point at
+-- the user's line.
+local function lookup(x)
   if O.is_optimizer(x) then return x end
   if type(x) == "string" then
     local name = by_lower[x:lower()]
-    if not name then error(string.format("unknown optimizer '%s'", x), level) end
-    local opt = construct(classes[name], level, {})
+    if not name then raise(string.format("unknown optimizer '%s'", x)) end
+    local opt = construct(classes[name], {})
     return opt
   end
   if type(x) == "table" and getmetatable(x) == nil and x.class_name ~= nil then
     local cn = x.class_name
     local name = type(cn) == "string" and by_lower[cn:lower()]
-    if not name then error(string.format("unknown optimizer '%s'", tostring(cn)), level) end
-    local opt = construct(classes[name], level, x.config or {})
+    if not name then raise(string.format("unknown optimizer '%s'", tostring(cn))) end
+    local opt = construct(classes[name], x.config or {})
     return opt
   end
-  error(string.format("optimizer must be a name or an optimizer object, got %s", type(x)), level)
+  raise(string.format("optimizer must be a name or an optimizer object, got %s", type(x)))
+end
+O._lookup = lookup
+
+-- O.get(x [, level]) -> optimizer, as _lookup, for a caller that names the
+-- frame its errors point at: `level` as error() counts it in the function
+-- that calls get (default 2: that function's caller)
+function O.get(x, level)
+  local ok, opt = pcall(lookup, x)
+  if not ok then error(opt, (level or 2) + 1) end
+  return opt
 end
 
 return O

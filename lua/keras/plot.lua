@@ -9,6 +9,7 @@
 -- one box (Keras 2.2.4 does not expand nested models), one edge per inbound
 -- layer of each of the model's own calls.
 local keras = ...
+local raise = require("keras.util").raise
 local U, L = keras.utils, keras.layers
 local shape_str = L._shape_str
 
@@ -31,8 +32,8 @@ local PACKAGES = {dot = "graphviz", gnuplot = "gnuplot (or gnuplot-nox)"}
 local INSTALL = {dot = "graphviz", gnuplot = "gnuplot-nox"}
 local function need(prog, who)
   if not have(prog) then
-    error(string.format("%s: the program '%s' was not found on PATH; install the Debian package %s "
-      .. "(apt-get install %s)", who, prog, PACKAGES[prog], INSTALL[prog]), 0)
+    raise(string.format("%s: the program '%s' was not found on PATH; install the Debian package %s "
+      .. "(apt-get install %s)", who, prog, PACKAGES[prog], INSTALL[prog]))
   end
 end
 
@@ -49,7 +50,7 @@ end
 local function cannot_write(path, err, who)
   err = tostring(err)
   if err:sub(1, #path + 2) == path .. ": " then err = err:sub(#path + 3) end
-  error(string.format("%s: cannot write '%s': %s", who, path, err), 0)
+  raise(string.format("%s: cannot write '%s': %s", who, path, err))
 end
 
 -- checks that path can be written (an error naming it if not), creating it
@@ -87,7 +88,7 @@ local function render(text, command, who, prog, created, to_file)
   if not ok then
     if created then os.remove(to_file) end
     msg = msg:gsub("%s+$", "")
-    error(string.format("%s: %s failed (exit %s)%s", who, prog, tostring(code), msg ~= "" and (": " .. msg) or ""), 0)
+    raise(string.format("%s: %s failed (exit %s)%s", who, prog, tostring(code), msg ~= "" and (": " .. msg) or ""))
   end
 end
 
@@ -102,8 +103,8 @@ end
 -- a functional model's layers by depth
 local function model_layers(model, who)
   if not model.inputs or not model.outputs then
-    error(who .. ": the model has not yet been built (give the first layer an input_shape, "
-      .. "or call the model on data first)", 0)
+    raise(who .. ": the model has not yet been built (give the first layer an input_shape, "
+      .. "or call the model on data first)")
   end
   if model._seq then
     local list = {model.inputs[1]:meta().layer}
@@ -156,16 +157,16 @@ local PLOT_SPEC = args_spec{who = "plot_model",
 
 local function check_options(o, who)
   if not is_model(o.model) then
-    error(string.format("%s: model must be a Model or Sequential, got %s", who, tostring(o.model)), 0)
+    raise(string.format("%s: model must be a Model or Sequential, got %s", who, tostring(o.model)))
   end
   for _, k in ipairs{"show_shapes", "show_layer_names"} do
     if o[k] ~= nil and type(o[k]) ~= "boolean" then
-      error(string.format("%s: %s must be a boolean, got %s", who, k, type(o[k])), 0)
+      raise(string.format("%s: %s must be a boolean, got %s", who, k, type(o[k])))
     end
   end
   local rankdir = o.rankdir or "TB"
   if rankdir ~= "TB" and rankdir ~= "LR" and rankdir ~= "BT" and rankdir ~= "RL" then
-    error(string.format("%s: rankdir must be 'TB', 'LR', 'BT' or 'RL', got %s", who, tostring(rankdir)), 0)
+    raise(string.format("%s: rankdir must be 'TB', 'LR', 'BT' or 'RL', got %s", who, tostring(rankdir)))
   end
   return o.show_shapes == true, o.show_layer_names ~= false, rankdir
 end
@@ -225,7 +226,7 @@ function P.plot_model(...)
   local shapes, names, rankdir = check_options(o, who)
   local to_file = o.to_file or "model.png"
   if type(to_file) ~= "string" or to_file == "" then
-    error(who .. ": to_file must be a file name, got " .. tostring(to_file), 0)
+    raise(who .. ": to_file must be a file name, got " .. tostring(to_file))
   end
   local ext = extension(to_file) or "png"
   local text = to_dot(o.model, shapes, names, rankdir, who)
@@ -237,8 +238,8 @@ function P.plot_model(...)
     return
   end
   if not DOT_FORMATS[ext] then
-    error(string.format("%s: cannot draw a '.%s' file; the extension must be one of "
-      .. "png, svg, pdf, jpg, gif, ps, eps, dot, gv", who, ext), 0)
+    raise(string.format("%s: cannot draw a '.%s' file; the extension must be one of "
+      .. "png, svg, pdf, jpg, gif, ps, eps, dot, gv", who, ext))
   end
   need("dot", who)
   local created = check_writable(to_file, who)
@@ -253,7 +254,7 @@ end
 local function series_of(history, who)
   local h = type(history) == "table" and history.history
   if type(h) ~= "table" then
-    error(string.format("%s: expected a History (what fit returns), got %s", who, tostring(history)), 0)
+    raise(string.format("%s: expected a History (what fit returns), got %s", who, tostring(history)))
   end
   return h
 end
@@ -292,21 +293,21 @@ local HISTORY_SPEC = args_spec{who = "plot_history", positional = {"history", "t
 local function gnuplot_script(h, metrics, term, to_file, o, who)
   local n = 0
   for _, m in ipairs(metrics) do
-    if type(m) ~= "string" then error(string.format("%s: metrics must be names, got %s", who, tostring(m)), 0) end
+    if type(m) ~= "string" then raise(string.format("%s: metrics must be names, got %s", who, tostring(m))) end
     local s = h[m]
     if type(s) ~= "table" or #s == 0 then
       local have_names = {}
       for k in pairs(h) do if type(k) == "string" then have_names[#have_names + 1] = k end end
       table.sort(have_names)
-      error(string.format("%s: the History has no metric '%s' (it has: %s)", who, m,
-        #have_names > 0 and table.concat(have_names, ", ") or "nothing; was fit run?"), 0)
+      raise(string.format("%s: the History has no metric '%s' (it has: %s)", who, m,
+        #have_names > 0 and table.concat(have_names, ", ") or "nothing; was fit run?"))
     end
     n = math.max(n, #s)
   end
   local width = o.width or 640
   local height = o.height or math.max(240, 260 * #metrics)
   if math.type(width) ~= "integer" or width < 100 or math.type(height) ~= "integer" or height < 100 then
-    error(string.format("%s: width and height must be integers of at least 100 pixels", who), 0)
+    raise(string.format("%s: width and height must be integers of at least 100 pixels", who))
   end
   local lines = {}
   local function add(...) lines[#lines + 1] = string.format(...) end
@@ -367,21 +368,21 @@ local function draw_history(o, who)
   local h = series_of(o.history, who)
   local to_file = o.to_file or "history.png"
   if type(to_file) ~= "string" or to_file == "" then
-    error(who .. ": to_file must be a file name, got " .. tostring(to_file), 0)
+    raise(who .. ": to_file must be a file name, got " .. tostring(to_file))
   end
   local ext = extension(to_file) or "png"
   local term = GNUPLOT_TERMS[ext]
   if not term then
-    error(string.format("%s: cannot draw a '.%s' file; the extension must be png, svg or pdf", who, ext), 0)
+    raise(string.format("%s: cannot draw a '.%s' file; the extension must be png, svg or pdf", who, ext))
   end
   local metrics = o.metrics
   if metrics == nil then metrics = default_metrics(h)
   elseif type(metrics) == "string" then metrics = {metrics}
   elseif type(metrics) ~= "table" then
-    error(string.format("%s: metrics must be a list of names, got %s", who, type(metrics)), 0)
+    raise(string.format("%s: metrics must be a list of names, got %s", who, type(metrics)))
   end
   if #metrics == 0 then
-    error(who .. ": the History holds no metric to draw (was fit run?)", 0)
+    raise(who .. ": the History holds no metric to draw (was fit run?)")
   end
   -- the script checks the names before anything is written
   local script = gnuplot_script(h, metrics, term, to_file, o, who)

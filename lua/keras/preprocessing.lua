@@ -4,14 +4,14 @@
 -- format. Word indices are Keras's (from 1, 0 reserved for padding); the
 -- results that Keras gives as numpy arrays are keras.tensor values.
 local keras = ...
+local util = require("keras.util")
+local is_plain, is_tensor = util.is_plain, util.is_tensor
+local raise = util.raise
 local core = keras._core
 
 local P = {}
 local text, sequence = {}, {}
 P.text, P.sequence = text, sequence
-
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
 
 -- Keras's positional order, then options, or one table (args.lua). A lone
 -- table that names no argument is the data (pad_sequences({{1, 2}, {3}}))
@@ -52,7 +52,7 @@ end
 
 local function check_string(who, what, v)
   if type(v) ~= "string" then
-    error(string.format("%s: %s must be a string, got %s", who, what, type(v)), 4)
+    raise(string.format("%s: %s must be a string, got %s", who, what, type(v)))
   end
   return v
 end
@@ -88,14 +88,14 @@ local function words(s, filters, lower, split, who)
     end
     return out
   end
-  if split == "" then error(who .. ": split must not be empty", 4) end
+  if split == "" then raise(who .. ": split must not be empty") end
   return split_plain(s, split)
 end
 
 -- text_to_word_sequence(text, filters, lower = true, split = " ") -> list of words
 local TTWS_SPEC = call_spec("text_to_word_sequence", {"text", "filters", "lower", "split"}, 0)
 function text.text_to_word_sequence(...)
-  local o = A.parse(TTWS_SPEC, 2, ...)
+  local o = A.parse(TTWS_SPEC, ...)
   local s = o.text
   check_string("text_to_word_sequence", "text", s)
   local filters = o.filters == nil and DEFAULT_FILTERS or check_string("text_to_word_sequence", "filters", o.filters)
@@ -119,19 +119,19 @@ local function named_args(who, names, ...)
     local npos = n
     local last = n > 0 and select(n, ...) or nil
     if n > 0 and is_plain(last) then npos = n - 1; src = last end
-    if npos > #names then error(string.format("%s: too many positional arguments (%d)", who, npos), 3) end
+    if npos > #names then raise(string.format("%s: too many positional arguments (%d)", who, npos)) end
     for i = 1, npos do o[names[i]] = (select(i, ...)) end
   end
   local allowed = {}
   for _, k in ipairs(names) do allowed[k] = true end
   for k, v in pairs(src or {}) do
     if math.type(k) == "integer" then
-      if not names[k] then error(string.format("%s: too many positional arguments (%d)", who, k), 3) end
+      if not names[k] then raise(string.format("%s: too many positional arguments (%d)", who, k)) end
       o[names[k]] = v
     elseif allowed[k] then
       o[k] = v
     else
-      error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3)
+      raise(string.format("%s: unknown argument '%s'", who, tostring(k)))
     end
   end
   return o
@@ -151,7 +151,7 @@ local function hashing(who, o)
   check_string(who, "text", o.text)
   local n = o.n
   if type(n) ~= "number" or n ~= math.floor(n) or n < 2 or n > 2 ^ 53 then
-    error(string.format("%s: n must be an integer from 2 to 2^53, got %s", who, tostring(n)), 3)
+    raise(string.format("%s: n must be an integer from 2 to 2^53, got %s", who, tostring(n)))
   end
   n = math.tointeger(n)
   local filters = o.filters == nil and DEFAULT_FILTERS or check_string(who, "filters", o.filters)
@@ -160,8 +160,8 @@ local function hashing(who, o)
   if type(split) ~= "function" then check_string(who, "split", split) end
   local hf = o.hash_function
   if hf ~= nil and hf ~= "md5" and type(hf) ~= "function" then
-    error(string.format("%s: hash_function must be nil, 'md5' or a function, got %s", who,
-      type(hf) == "string" and ("'" .. hf .. "'") or type(hf)), 3)
+    raise(string.format("%s: hash_function must be nil, 'md5' or a function, got %s", who,
+      type(hf) == "string" and ("'" .. hf .. "'") or type(hf)))
   end
   local out = {}
   for i, w in ipairs(words(o.text, filters, lower, split, who)) do
@@ -169,7 +169,7 @@ local function hashing(who, o)
     if type(hf) == "function" then
       local h = hf(w)
       if type(h) ~= "number" or h ~= math.floor(h) or h ~= h then
-        error(string.format("%s: hash_function returned %s for '%s', expected an integer", who, tostring(h), w), 3)
+        raise(string.format("%s: hash_function returned %s for '%s', expected an integer", who, tostring(h), w))
       end
       r = math.tointeger(h) and math.tointeger(h) % (n - 1) or math.fmod(h, n - 1) % (n - 1)
     else
@@ -203,21 +203,21 @@ local TOKENIZER_SPEC = A.spec{who = "Tokenizer", positional = {"num_words", "fil
                               allowed = {nb_words = true}}
 
 function text.Tokenizer(...)
-  local o = A.parse(TOKENIZER_SPEC, 2, ...)
+  local o = A.parse(TOKENIZER_SPEC, ...)
   if o.nb_words ~= nil then   -- legacy name
-    if o.num_words ~= nil then error("Tokenizer: argument 'num_words' given twice (as nb_words)", 2) end
+    if o.num_words ~= nil then raise("Tokenizer: argument 'num_words' given twice (as nb_words)") end
     o.num_words, o.nb_words = o.nb_words, nil
   end
   if o.num_words ~= nil and not (math.type(o.num_words) == "integer" and o.num_words >= 0) then
-    error("Tokenizer: num_words must be an integer >= 0, got " .. tostring(o.num_words), 2)
+    raise("Tokenizer: num_words must be an integer >= 0, got " .. tostring(o.num_words))
   end
   for _, k in ipairs{"filters", "split"} do
     if o[k] ~= nil and type(o[k]) ~= "string" and not (k == "split" and type(o[k]) == "function") then
-      error(string.format("Tokenizer: %s must be a string, got %s", k, type(o[k])), 2)
+      raise(string.format("Tokenizer: %s must be a string, got %s", k, type(o[k])))
     end
   end
   if o.oov_token ~= nil and type(o.oov_token) ~= "string" then
-    error("Tokenizer: oov_token must be a string, got " .. type(o.oov_token), 2)
+    raise("Tokenizer: oov_token must be a string, got " .. type(o.oov_token))
   end
   local self = setmetatable({}, Tokenizer)
   self.num_words = o.num_words
@@ -241,13 +241,13 @@ local function seq_of(self, t, who, i)
   if type(t) == "table" then      -- a list of tokens
     local out = {}
     for k, w in ipairs(t) do
-      if type(w) ~= "string" then error(string.format("%s: text %d: token %d is not a string", who, i, k), 4) end
+      if type(w) ~= "string" then raise(string.format("%s: text %d: token %d is not a string", who, i, k)) end
       out[k] = self.lower and w:lower() or w
     end
     return out
   end
   if type(t) ~= "string" then
-    error(string.format("%s: text %d must be a string or a list of tokens, got %s", who, i, type(t)), 4)
+    raise(string.format("%s: text %d must be a string or a list of tokens, got %s", who, i, type(t)))
   end
   if self.char_level then return chars(self.lower and t:lower() or t) end
   return words(t, self.filters, self.lower, self.split, who)
@@ -255,9 +255,9 @@ end
 
 local function text_list(texts, who)
   if type(texts) == "string" then
-    error(who .. ": expected a list of texts, got a single string (wrap it in a table)", 3)
+    raise(who .. ": expected a list of texts, got a single string (wrap it in a table)")
   end
-  if type(texts) ~= "table" then error(who .. ": expected a list of texts, got " .. type(texts), 3) end
+  if type(texts) ~= "table" then raise(who .. ": expected a list of texts, got " .. type(texts)) end
   return texts
 end
 
@@ -370,7 +370,7 @@ local S2M_SPEC = call_spec("sequences_to_matrix", {"sequences", "mode"}, 2)
 local T2M_SPEC = call_spec("texts_to_matrix", {"texts", "mode"})
 
 function Tokenizer:sequences_to_matrix(...)
-  local o = A.parse(S2M_SPEC, 2, ...)
+  local o = A.parse(S2M_SPEC, ...)
   local seqs, mode = o.sequences, o.mode or "binary"
   text_list(seqs, "sequences_to_matrix")
   local nw = self.num_words
@@ -380,12 +380,12 @@ function Tokenizer:sequences_to_matrix(...)
       for _ in pairs(self.word_index) do nw = nw + 1 end
       nw = nw + 1
     else
-      error("Specify a dimension (num_words argument), or fit on some text data first.", 2)
+      raise("Specify a dimension (num_words argument), or fit on some text data first.")
     end
   end
-  if not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
+  if not MODES[mode] then raise(string.format("Unknown vectorization mode: %s", tostring(mode))) end
   if mode == "tfidf" and self.document_count == 0 then
-    error("Fit the Tokenizer on some data before using tfidf mode.", 2)
+    raise("Fit the Tokenizer on some data before using tfidf mode.")
   end
   local n = #seqs
   local flat = {}
@@ -395,7 +395,7 @@ function Tokenizer:sequences_to_matrix(...)
       local counts, order = {}, {}
       for _, j in ipairs(s) do
         if math.type(j) ~= "integer" and not (type(j) == "number" and j == math.floor(j)) then
-          error(string.format("sequences_to_matrix: sequence %d holds %s, not an index", r, tostring(j)), 2)
+          raise(string.format("sequences_to_matrix: sequence %d holds %s, not an index", r, tostring(j)))
         end
         j = math.tointeger(j)
         if j < nw and j >= 0 then
@@ -405,7 +405,7 @@ function Tokenizer:sequences_to_matrix(...)
       end
       local base = (r - 1) * nw + 1
       for _, j in ipairs(order) do
-        local c, v = counts[j], nil
+        local c, v = counts[j]
         if mode == "count" then v = c
         elseif mode == "freq" then v = c / #s
         elseif mode == "binary" then v = 1
@@ -423,9 +423,9 @@ function Tokenizer:sequences_to_matrix(...)
 end
 
 function Tokenizer:texts_to_matrix(...)
-  local o = A.parse(T2M_SPEC, 2, ...)
+  local o = A.parse(T2M_SPEC, ...)
   local texts, mode = o.texts, o.mode
-  if mode ~= nil and not MODES[mode] then error(string.format("Unknown vectorization mode: %s", tostring(mode)), 2) end
+  if mode ~= nil and not MODES[mode] then raise(string.format("Unknown vectorization mode: %s", tostring(mode))) end
   return self:sequences_to_matrix(self:texts_to_sequences(texts), mode)
 end
 
@@ -444,11 +444,12 @@ end
 
 local function as_list(s, who, i)
   if is_tensor(s) then
-    if s.ndim > 1 then error(string.format("%s: sequence %d has %d dimensions; only lists of numbers are supported", who, i, s.ndim), 4) end
+    if s.ndim > 1 then raise(string.format("%s: sequence %d has %d dimensions; only lists of numbers are supported",
+      who, i, s.ndim)) end
     return s:totable()
   end
   if type(s) ~= "table" then
-    error(string.format("`sequences` must be a list of iterables. Found non-iterable: %s", tostring(s)), 4)
+    raise(string.format("`sequences` must be a list of iterables. Found non-iterable: %s", tostring(s)))
   end
   return s
 end
@@ -459,24 +460,25 @@ local PAD_SPEC = call_spec("pad_sequences", {"sequences", "maxlen", "dtype", "pa
 
 function sequence.pad_sequences(...)
   local who = "pad_sequences"
-  local o = A.parse(PAD_SPEC, 2, ...)
+  local o = A.parse(PAD_SPEC, ...)
   local seqs = o.sequences
   if is_tensor(seqs) then
-    if seqs.ndim ~= 2 then error(who .. ": a tensor of sequences must have 2 dimensions", 2) end
+    if seqs.ndim ~= 2 then raise(who .. ": a tensor of sequences must have 2 dimensions") end
     seqs = seqs:totable()
   end
-  if type(seqs) ~= "table" then error("`sequences` must be iterable.", 2) end
+  if type(seqs) ~= "table" then raise("`sequences` must be iterable.") end
   local padding, truncating = o.padding or "pre", o.truncating or "pre"
   local dtype = o.dtype or "int32"
   local value = o.value == nil and 0 or o.value
-  if type(value) ~= "number" then error(who .. ": value must be a number, got " .. type(value), 2) end
+  if type(value) ~= "number" then raise(who .. ": value must be a number, got " .. type(value)) end
   local ints = dtype == "int32" or dtype == "int64" or dtype == "int16" or dtype == "int8" or dtype == "uint8"
   if not ints and dtype ~= "float32" and dtype ~= "float64" then
-    error(string.format("%s: dtype must be int32 or float32, got '%s'", who, tostring(dtype)), 2)
+    raise(string.format("%s: dtype must be int32 or float32, got '%s'", who, tostring(dtype)))
   end
-  if padding ~= "pre" and padding ~= "post" then error(string.format('Padding type "%s" not understood', tostring(padding)), 2) end
+  if padding ~= "pre" and padding ~= "post" then raise(string.format('Padding type "%s" not understood',
+    tostring(padding))) end
   if truncating ~= "pre" and truncating ~= "post" then
-    error(string.format('Truncating type "%s" not understood', tostring(truncating)), 2)
+    raise(string.format('Truncating type "%s" not understood', tostring(truncating)))
   end
   local list = {}
   local longest = 0
@@ -486,10 +488,10 @@ function sequence.pad_sequences(...)
   end
   local maxlen = o.maxlen
   if maxlen == nil then
-    if #list == 0 then error(who .. ": no sequences (give maxlen for an empty list)", 2) end
+    if #list == 0 then raise(who .. ": no sequences (give maxlen for an empty list)") end
     maxlen = longest
   elseif math.type(maxlen) ~= "integer" or maxlen < 0 then
-    error(who .. ": maxlen must be an integer >= 0, got " .. tostring(maxlen), 2)
+    raise(who .. ": maxlen must be an integer >= 0, got " .. tostring(maxlen))
   end
   local function cast(v)
     if ints then
@@ -516,7 +518,7 @@ function sequence.pad_sequences(...)
       for k = 0, cnt - 1 do
         local v = s[first + k]
         if type(v) ~= "number" then
-          error(string.format("%s: sequence %d holds %s at position %d, not a number", who, i, type(v), first + k), 2)
+          raise(string.format("%s: sequence %d holds %s at position %d, not a number", who, i, type(v), first + k))
         end
         flat[base + k + 1] = cast(v)
       end
@@ -537,10 +539,10 @@ function sequence.make_sampling_table(...)
   local o = named_args(who, SAMPLING_ARGS, ...)
   local size, factor = o.size, o.sampling_factor == nil and 1e-5 or o.sampling_factor
   if math.type(size) ~= "integer" or size < 1 then
-    error(string.format("%s: size must be an integer >= 1, got %s", who, tostring(size)), 2)
+    raise(string.format("%s: size must be an integer >= 1, got %s", who, tostring(size)))
   end
   if type(factor) ~= "number" or factor ~= factor or factor < 0 or factor == math.huge then
-    error(string.format("%s: sampling_factor must be a finite number >= 0, got %s", who, tostring(factor)), 2)
+    raise(string.format("%s: sampling_factor must be a finite number >= 0, got %s", who, tostring(factor)))
   end
   local gamma = 0.577
   local out = {}
@@ -569,40 +571,40 @@ function sequence.skipgrams(...)
   local o = named_args(who, SKIPGRAM_ARGS, ...)
   local seq = o.sequence
   if is_tensor(seq) then
-    if seq.ndim ~= 1 then error(string.format("%s: sequence must be 1-D, got %d dimensions", who, seq.ndim), 2) end
+    if seq.ndim ~= 1 then raise(string.format("%s: sequence must be 1-D, got %d dimensions", who, seq.ndim)) end
     seq = seq:totable()
   end
-  if type(seq) ~= "table" then error(who .. ": sequence must be a list of word indices, got " .. type(seq), 2) end
+  if type(seq) ~= "table" then raise(who .. ": sequence must be a list of word indices, got " .. type(seq)) end
   local vsize = o.vocabulary_size
   if math.type(vsize) ~= "integer" or vsize < 1 then
-    error(string.format("%s: vocabulary_size must be an integer >= 1, got %s", who, tostring(vsize)), 2)
+    raise(string.format("%s: vocabulary_size must be an integer >= 1, got %s", who, tostring(vsize)))
   end
   local window = o.window_size == nil and 4 or o.window_size
   if math.type(window) ~= "integer" or window < 0 then
-    error(string.format("%s: window_size must be an integer >= 0, got %s", who, tostring(window)), 2)
+    raise(string.format("%s: window_size must be an integer >= 0, got %s", who, tostring(window)))
   end
   local negative = o.negative_samples == nil and 1.0 or o.negative_samples
   if type(negative) ~= "number" or negative ~= negative or negative == math.huge then
-    error(string.format("%s: negative_samples must be a finite number, got %s", who, tostring(negative)), 2)
+    raise(string.format("%s: negative_samples must be a finite number, got %s", who, tostring(negative)))
   end
   local shuffle = o.shuffle == nil and true or o.shuffle
   local categorical = o.categorical or false
   local seed = o.seed
   if seed ~= nil and math.type(seed) ~= "integer" then
-    error(string.format("%s: seed must be an integer, got %s", who, tostring(seed)), 2)
+    raise(string.format("%s: seed must be an integer, got %s", who, tostring(seed)))
   end
   local table_ = o.sampling_table
   if table_ ~= nil then
     if is_tensor(table_) then table_ = table_:reshape{-1}:totable() end
     if type(table_) ~= "table" then
-      error(who .. ": sampling_table must be a list or a tensor of probabilities, got " .. type(table_), 2)
+      raise(who .. ": sampling_table must be a list or a tensor of probabilities, got " .. type(table_))
     end
   end
   local n = #seq
   for i = 1, n do
     local w = seq[i]
     if math.type(w) ~= "integer" and not (type(w) == "number" and w == math.floor(w)) then
-      error(string.format("%s: sequence[%d] is %s, not a word index", who, i, tostring(w)), 2)
+      raise(string.format("%s: sequence[%d] is %s, not a word index", who, i, tostring(w)))
     end
   end
   local keep_draws
@@ -614,7 +616,7 @@ function sequence.skipgrams(...)
     if keep and table_ then
       local p = table_[wi + 1]
       if type(p) ~= "number" then
-        error(string.format("%s: sampling_table has no entry for word index %d", who, wi), 2)
+        raise(string.format("%s: sampling_table has no entry for word index %d", who, wi))
       end
       if p < keep_draws[i] then keep = false end   -- Keras: skip when table[wi] < random()
     end
@@ -632,7 +634,7 @@ function sequence.skipgrams(...)
     local count = math.floor(#labels * negative)
     if count > 0 then
       if vsize < 2 then
-        error(who .. ": negative samples need a vocabulary_size >= 2 (indices 1..vocabulary_size-1)", 2)
+        raise(who .. ": negative samples need a vocabulary_size >= 2 (indices 1..vocabulary_size-1)")
       end
       local firsts = {}
       local perm = core.permutation(#couples):totable()
@@ -663,9 +665,9 @@ end
 -- header "count dim" is skipped). Returns a table word -> tensor (D,), and D.
 local function load_word_vectors(path)
   local who = "load_word_vectors"
-  if type(path) ~= "string" then error(who .. ": path must be a string, got " .. type(path), 2) end
+  if type(path) ~= "string" then raise(who .. ": path must be a string, got " .. type(path)) end
   local f, err = io.open(path, "rb")
-  if not f then error(string.format("%s: cannot open '%s' (%s)", who, path, tostring(err)), 2) end
+  if not f then raise(string.format("%s: cannot open '%s' (%s)", who, path, tostring(err))) end
   local out, dim, lineno = {}, nil, 0
   for line in f:lines() do
     lineno = lineno + 1
@@ -681,17 +683,18 @@ local function load_word_vectors(path)
           local v = tonumber(fields[k])
           if not v or v ~= v then
             f:close()
-            error(string.format("%s: %s:%d: '%s' is not a number", who, path, lineno, fields[k]), 2)
+            raise(string.format("%s: %s:%d: '%s' is not a number", who, path, lineno, fields[k]))
           end
           vals[k - 1] = v
         end
         if #vals == 0 then
           f:close()
-          error(string.format("%s: %s:%d: the word '%s' has no vector", who, path, lineno, fields[1]), 2)
+          raise(string.format("%s: %s:%d: the word '%s' has no vector", who, path, lineno, fields[1]))
         end
         if dim and #vals ~= dim then
           f:close()
-          error(string.format("%s: %s:%d: %d values, expected %d as on the lines before", who, path, lineno, #vals, dim), 2)
+          raise(string.format("%s: %s:%d: %d values, expected %d as on the lines before", who, path, lineno, #vals,
+            dim))
         end
         dim = #vals
         out[fields[1]] = core.tensor(vals)

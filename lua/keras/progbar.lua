@@ -26,6 +26,7 @@
 --   clock     function() returning seconds as a number; pass a monotonic
 --             clock, the default os.time only counts whole seconds
 
+local raise = require("keras.util").raise
 local Progbar = {}
 
 local methods = {}
@@ -42,7 +43,7 @@ end
 -- |v| <= 1e-3 (Keras tests abs(v) > 1e-3). NaN prints as Python's 'nan'.
 function Progbar.format_number(v)
   if type(v) ~= "number" then
-    error("format_number: number expected, got " .. type(v), 2)
+    raise("format_number: number expected, got " .. type(v))
   end
   if v ~= v then return "nan" end
   if math.abs(v) > 1e-3 then
@@ -81,7 +82,7 @@ end
 function Progbar.format_duration(seconds)
   if type(seconds) ~= "number" or seconds ~= seconds
       or seconds == math.huge or seconds == -math.huge then
-    error("format_duration: finite number expected, got " .. tostring(seconds), 2)
+    raise("format_duration: finite number expected, got " .. tostring(seconds))
   end
   local eta = seconds
   if eta > 3600 then
@@ -97,7 +98,7 @@ end
 -- millisecond up, else '21us/step'.
 function Progbar.format_step_time(seconds)
   if type(seconds) ~= "number" then
-    error("format_step_time: number expected, got " .. type(seconds), 2)
+    raise("format_step_time: number expected, got " .. type(seconds))
   end
   if seconds >= 1 then
     return string.format("%.0fs/step", seconds)
@@ -131,41 +132,41 @@ function Progbar.new(opts)
   if type(opts) == "number" then opts = {target = opts} end
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then
-    error("Progbar.new: options table expected, got " .. type(opts), 2)
+    raise("Progbar.new: options table expected, got " .. type(opts))
   end
   local target = opts.target
   if target ~= nil and not (type(target) == "number" and is_int(target) and target > 0) then
-    error("Progbar.new: target must be a positive integer or nil, got " .. tostring(target), 2)
+    raise("Progbar.new: target must be a positive integer or nil, got " .. tostring(target))
   end
   local width = opts.width == nil and 30 or opts.width
   if not (type(width) == "number" and is_int(width) and width > 0) then
-    error("Progbar.new: width must be a positive integer, got " .. tostring(width), 2)
+    raise("Progbar.new: width must be a positive integer, got " .. tostring(width))
   end
   local verbose = opts.verbose == nil and 1 or opts.verbose
   if verbose ~= 0 and verbose ~= 1 and verbose ~= 2 then
-    error("Progbar.new: verbose must be 0, 1 or 2, got " .. tostring(verbose), 2)
+    raise("Progbar.new: verbose must be 0, 1 or 2, got " .. tostring(verbose))
   end
   local interval = opts.interval == nil and 0.05 or opts.interval
-  if type(interval) ~= "number" or not (interval >= 0) then
-    error("Progbar.new: interval must be a non-negative number, got " .. tostring(interval), 2)
+  if type(interval) ~= "number" or interval ~= interval or interval < 0 then
+    raise("Progbar.new: interval must be a non-negative number, got " .. tostring(interval))
   end
   local write = opts.write or default_write
   if type(write) ~= "function" then
-    error("Progbar.new: write must be a function, got " .. type(write), 2)
+    raise("Progbar.new: write must be a function, got " .. type(write))
   end
   local clock = opts.clock or os.time
   if type(clock) ~= "function" then
-    error("Progbar.new: clock must be a function, got " .. type(clock), 2)
+    raise("Progbar.new: clock must be a function, got " .. type(clock))
   end
   local dynamic = opts.dynamic
   if dynamic == nil then
     dynamic = verbose == 1 and Progbar.stdout_is_terminal()
   elseif type(dynamic) ~= "boolean" then
-    error("Progbar.new: dynamic must be a boolean, got " .. type(dynamic), 2)
+    raise("Progbar.new: dynamic must be a boolean, got " .. type(dynamic))
   end
   local start = clock()
   if type(start) ~= "number" then
-    error("Progbar.new: clock must return a number, got " .. type(start), 2)
+    raise("Progbar.new: clock must return a number, got " .. type(start))
   end
   return setmetatable({
     target = target and math.tointeger(target),
@@ -189,13 +190,13 @@ end
 local function record(self, values)
   if values == nil then return end
   if type(values) ~= "table" then
-    error("Progbar:update: values must be a sequence of {name, value} pairs, got "
-      .. type(values), 3)
+    raise("Progbar:update: values must be a sequence of {name, value} pairs, got "
+      .. type(values))
   end
   for i = 1, #values do
     local pair = values[i]
     if type(pair) ~= "table" or type(pair[1]) ~= "string" or pair[2] == nil then
-      error("Progbar:update: values[" .. i .. "] must be a {name, value} pair", 3)
+      raise("Progbar:update: values[" .. i .. "] must be a {name, value} pair")
     end
     local name = pair[1]
     if self.values[name] == nil then
@@ -276,10 +277,10 @@ end
 -- seconds unless `force` is true or the bar reaches its target.
 function methods:update(current, values, force)
   if getmetatable(self) ~= mt then
-    error("Progbar:update: called without a progress bar (use bar:update)", 2)
+    raise("Progbar:update: called without a progress bar (use bar:update)")
   end
   if type(current) ~= "number" or not is_int(current) or current < 0 then
-    error("Progbar:update: current must be a non-negative integer, got " .. tostring(current), 2)
+    raise("Progbar:update: current must be a non-negative integer, got " .. tostring(current))
   end
   current = math.tointeger(current)
   record(self, values)
@@ -287,7 +288,7 @@ function methods:update(current, values, force)
 
   local now = self.clock()
   if type(now) ~= "number" then
-    error("Progbar:update: clock must return a number, got " .. type(now), 2)
+    raise("Progbar:update: clock must return a number, got " .. type(now))
   end
   if self.verbose == 1 then
     if not draw_verbose1(self, current, now, force) then return end
@@ -303,14 +304,14 @@ end
 --- Advances the bar by `n` units: update(seen + n, values).
 function methods:add(n, values)
   if getmetatable(self) ~= mt then
-    error("Progbar:add: called without a progress bar (use bar:add)", 2)
+    raise("Progbar:add: called without a progress bar (use bar:add)")
   end
   if type(n) ~= "number" or not is_int(n) then
-    error("Progbar:add: n must be an integer, got " .. tostring(n), 2)
+    raise("Progbar:add: n must be an integer, got " .. tostring(n))
   end
   local current = self.seen_so_far + math.tointeger(n)
   if current < 0 then
-    error("Progbar:add: the bar would go below 0 (" .. current .. ")", 2)
+    raise("Progbar:add: the bar would go below 0 (" .. current .. ")")
   end
   return methods.update(self, current, values)
 end

@@ -6,10 +6,13 @@
 --     keras.models.model_from_config, keras.models.clone_model;
 --   layer:get_config() / Class.from_config(config) for every keras.layers
 --     class, through a registry (keras.saving.layers);
---   keras.callbacks.ModelCheckpoint; keras.set_print (output routing);
 --   keras.random.get_state / set_state.
+-- (Configs of values, layers and models, and the layer registry, are in
+-- lua/keras/configs.lua, loaded below; the JSON codec is lua/keras/json.lua,
+-- Python's str.format lua/keras/pyformat.lua, ModelCheckpoint lives in
+-- callbacks.lua, output routing in init.lua.)
 --
--- Formats. Both hold Keras 2.2.4's layout (KERAS_SEMANTICS.md §9): root
+-- Formats. Both hold Keras 2.2.4's layout (docs/design.md, Saving formats): root
 -- attributes keras_version, backend, model_config, training_config; the
 -- group model_weights with attribute layer_names and one group per layer
 -- (attribute weight_names, datasets model_weights/<layer>/<weight name>);
@@ -21,10 +24,14 @@
 -- store interface that both formats implement.
 --
 -- Configs are Keras's: a layer config is derived from the constructor's
--- arguments (layer._args) with Keras's defaults per class (SPECS below) in
--- Keras's key order, so classes added in other files work without edits
+-- arguments (layer._args) with Keras's defaults per class in Keras's key
+-- order (the specs each layers*.lua file declares beside its classes,
+-- layer_config.lua), so classes added in other files work without edits
 -- here; classes without a spec keep their arguments by name.
 local keras = ...
+local util = require("keras.util")
+local is_plain = util.is_plain
+local raise = util.raise
 local core, K, L = keras._core, keras.backend, keras.layers
 local NULL = K.None
 
@@ -33,341 +40,14 @@ keras.saving = S
 
 local KERAS_VERSION, BACKEND = "2.2.4", "tensorflow"
 
-local function is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
-local function is_tensor(x) return getmetatable(x) == core.Tensor end
-local function clean(msg)
-  if type(msg) ~= "string" then return tostring(msg) end
-  return (msg:gsub("^[^:\n]*:%d+: ", ""))
-end
-
--- ======================================================================
--- JSON: Python's json.dumps formatting, a strict decoder for untrusted text
--- ======================================================================
-
-local json = {null = NULL}
+-- the JSON codec (lua/keras/json.lua) and Python's str.format
+-- (lua/keras/pyformat.lua, for ModelCheckpoint's file names)
+local json = require("keras.json")
 S.json = json
+S.pyformat = require("keras.pyformat").format
+local oset, array_length = json.set, json._array_length
 
--- key order of objects and the kind of empty tables, kept beside the tables
--- (option tables must stay metatable-free: layer constructors check that)
-local ORDER = setmetatable({}, {__mode = "k"})
-local ARRAYS = setmetatable({}, {__mode = "k"})
-
--- json.object("a", 1, "b", 2): an object written with its keys in this order
-function json.object(...)
-  local t, keys = {}, {}
-  for i = 1, select("#", ...), 2 do
-    local k, v = select(i, ...)
-    keys[#keys + 1] = k
-    if v == nil then v = NULL end
-    t[k] = v
-  end
-  ORDER[t] = keys
-  return t
-end
-
--- a table written as an array even when empty
-function json.array(t)
-  t = t or {}
-  ARRAYS[t] = true
-  return t
-end
-
--- set key k of an ordered object (appended to the order when new)
-local function oset(t, k, v)
-  if v == nil then v = NULL end
-  local keys = ORDER[t]
-  if not keys then keys = {}; ORDER[t] = keys end
-  if t[k] == nil then keys[#keys + 1] = k end
-  t[k] = v
-end
-json.set = oset
-
--- Python's repr of a float: the shortest digits that read back, fixed
--- notation for exponents -4..15, else d.ddde+XX
-local function pyfloat(v)
-  if v ~= v then return "nan" end
-  if v == math.huge then return "inf" end
-  if v == -math.huge then return "-inf" end
-  if v == 0 then return (1 / v < 0) and "-0.0" or "0.0" end
-  local s
-  for p = 0, 16 do
-    s = string.format("%." .. p .. "e", v)
-    if tonumber(s) == v then break end
-  end
-  local sign, d1, rest, exp = s:match("^(%-?)(%d)%.?(%d*)e([-+]%d+)$")
-  local digits = (d1 .. rest):gsub("0+$", "")
-  if digits == "" then digits = "0" end
-  exp = tonumber(exp)
-  if exp >= -4 and exp < 16 then
-    if exp >= 0 then
-      local ip = digits:sub(1, exp + 1)
-      ip = ip .. string.rep("0", exp + 1 - #ip)
-      local fp = digits:sub(exp + 2)
-      return sign .. ip .. "." .. (fp == "" and "0" or fp)
-    end
-    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
-  end
-  local m = digits:sub(1, 1) .. (#digits > 1 and ("." .. digits:sub(2)) or "")
-  return string.format("%s%se%s%02d", sign, m, exp < 0 and "-" or "+", math.abs(exp))
-end
-S._pyfloat = pyfloat
-
-local ESC = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n', ['\r'] = '\\r',
-             ['\t'] = '\\t'}
-
--- as Python's json.dumps (ensure_ascii): non-ASCII as \uXXXX escapes
-local function enc_string(s)
-  if not s:find('[%z\1-\31"\\\128-\255]') then return '"' .. s .. '"' end
-  if utf8.len(s) then
-    local out = {}
-    for _, c in utf8.codes(s) do
-      if c < 32 or c == 34 or c == 92 then
-        local ch = string.char(c)
-        out[#out + 1] = ESC[ch] or string.format("\\u%04x", c)
-      elseif c < 128 then
-        out[#out + 1] = string.char(c)
-      elseif c < 0x10000 then
-        out[#out + 1] = string.format("\\u%04x", c)
-      else
-        c = c - 0x10000
-        out[#out + 1] = string.format("\\u%04x\\u%04x", 0xD800 + (c >> 10), 0xDC00 + (c & 0x3FF))
-      end
-    end
-    return '"' .. table.concat(out) .. '"'
-  end
-  -- not UTF-8: the bytes as they are, with JSON's escapes
-  return '"' .. s:gsub('[%z\1-\31"\\]', function(c) return ESC[c] or string.format("\\u%04x", c:byte()) end) .. '"'
-end
-
-local function array_length(t)
-  if ARRAYS[t] then return #t end
-  if ORDER[t] then return nil end
-  local n = #t
-  if n == 0 then return next(t) == nil and 0 or nil end
-  local count = 0
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return nil end
-    count = count + 1
-  end
-  return count == n and n or nil
-end
-
-local function encode(v, out, opt, depth, path)
-  local tv = type(v)
-  if v == nil or v == NULL then
-    out[#out + 1] = "null"
-  elseif tv == "boolean" then
-    out[#out + 1] = v and "true" or "false"
-  elseif tv == "number" then
-    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
-    elseif v ~= v then out[#out + 1] = "NaN"
-    elseif v == math.huge then out[#out + 1] = "Infinity"
-    elseif v == -math.huge then out[#out + 1] = "-Infinity"
-    else out[#out + 1] = pyfloat(v) end
-  elseif tv == "string" then
-    out[#out + 1] = enc_string(v)
-  elseif tv == "table" and getmetatable(v) == nil then
-    if depth > 100 then error(string.format("JSON: nesting deeper than 100 at %s (a cycle?)", path), 0) end
-    local nl, ind, ind2 = "", "", ""
-    if opt.indent then
-      nl = "\n"
-      ind = string.rep(" ", opt.indent * depth)
-      ind2 = string.rep(" ", opt.indent * (depth + 1))
-    end
-    local n = array_length(v)
-    if n then
-      if n == 0 then out[#out + 1] = "[]"; return end
-      out[#out + 1] = "[" .. nl
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = opt.item .. nl end
-        out[#out + 1] = ind2
-        encode(v[i], out, opt, depth + 1, path .. "[" .. i .. "]")
-      end
-      out[#out + 1] = nl .. ind .. "]"
-    else
-      local keys = {}
-      local seen = {}
-      for _, k in ipairs(ORDER[v] or {}) do
-        if v[k] ~= nil and not seen[k] then keys[#keys + 1] = k; seen[k] = true end
-      end
-      local extra = {}
-      for k in pairs(v) do
-        if not seen[k] then
-          if type(k) ~= "string" then
-            error(string.format("JSON: %s has a key that is not a string (%s)", path, tostring(k)), 0)
-          end
-          extra[#extra + 1] = k
-        end
-      end
-      table.sort(extra)
-      for _, k in ipairs(extra) do keys[#keys + 1] = k end
-      if #keys == 0 then out[#out + 1] = "{}"; return end
-      out[#out + 1] = "{" .. nl
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = opt.item .. nl end
-        out[#out + 1] = ind2 .. enc_string(k) .. opt.key
-        encode(v[k], out, opt, depth + 1, path .. "." .. k)
-      end
-      out[#out + 1] = nl .. ind .. "}"
-    end
-  else
-    local what = tv == "table" and (getmetatable(v).__name or "table with a metatable") or tv
-    if is_tensor(v) then what = "tensor" end
-    error(string.format("JSON: cannot write a %s (at %s)", what, path), 0)
-  end
-end
-
--- json.encode(v [, {indent = n, compact = true}]): Python's json.dumps
--- layout: ", " and ": " (or "," with indent; "," and ":" when compact)
-function json.encode(v, o)
-  o = o or {}
-  local opt = {indent = o.indent, item = (o.compact or o.indent) and "," or ", ", key = o.compact and ":" or ": "}
-  local out = {}
-  encode(v, out, opt, 0, "$")
-  return table.concat(out)
-end
-
--- json.decode(s): objects and arrays as tables (key order remembered), null
--- as keras.None; NaN, Infinity and -Infinity accepted as Python writes them.
--- Errors name the position: "JSON: expected ':' at position 12".
-local MAX_DEPTH = 200
-
-function json.decode(s)
-  if type(s) ~= "string" then error("JSON: expected a string, got " .. type(s), 0) end
-  local pos, n = 1, #s
-  local function fail(msg, at) error(string.format("JSON: %s at position %d", msg, at or pos), 0) end
-  local function ws()
-    pos = s:find("[^ \t\r\n]", pos) or n + 1
-  end
-  local value
-  local function str()
-    local parts = {}
-    local start = pos
-    pos = pos + 1
-    while true do
-      local a = s:find('[%z\1-\31"\\]', pos)
-      if not a then fail("unterminated string starting", start) end
-      if a > pos then parts[#parts + 1] = s:sub(pos, a - 1) end
-      local c = s:byte(a)
-      if c == 34 then
-        pos = a + 1
-        return table.concat(parts)
-      elseif c == 92 then
-        local e = s:sub(a + 1, a + 1)
-        local simple = ({['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n', r = '\r', t = '\t'})[e]
-        if simple then
-          parts[#parts + 1] = simple
-          pos = a + 2
-        elseif e == "u" then
-          local hex = s:match("^%x%x%x%x", a + 2)
-          if not hex then fail("bad \\u escape", a) end
-          local cp = tonumber(hex, 16)
-          pos = a + 6
-          if cp >= 0xD800 and cp <= 0xDBFF then
-            local lo = s:match("^\\u(%x%x%x%x)", pos)
-            local l = lo and tonumber(lo, 16)
-            if l and l >= 0xDC00 and l <= 0xDFFF then
-              cp = 0x10000 + ((cp - 0xD800) << 10) + (l - 0xDC00)
-              pos = pos + 6
-            end
-          end
-          parts[#parts + 1] = utf8.char(cp)
-        else
-          fail("bad escape in a string", a)
-        end
-      else
-        fail("control character in a string", a)
-      end
-    end
-  end
-  local function num()
-    local a, b = s:find("^-?%d+", pos)
-    if not a then fail("bad number") end
-    local int = s:sub(a, b)
-    if int:match("^-?0%d") then fail("bad number (leading zero)") end
-    local isfloat = false
-    local c, d = s:find("^%.%d+", b + 1)
-    if c then b, isfloat = d, true elseif s:sub(b + 1, b + 1) == "." then fail("bad number", b + 1) end
-    c, d = s:find("^[eE][-+]?%d+", b + 1)
-    if c then b, isfloat = d, true elseif s:find("^[eE]", b + 1) then fail("bad number", b + 1) end
-    local text = s:sub(a, b)
-    pos = b + 1
-    local v = tonumber(text)
-    if not isfloat then return math.tointeger(v) or v end
-    return v + 0.0
-  end
-  local LITERALS = {{"true", true}, {"false", false}, {"null", NULL}, {"NaN", 0 / 0}, {"Infinity", math.huge},
-                    {"-Infinity", -math.huge}}
-  function value(depth)
-    ws()
-    if pos > n then fail("unexpected end of text") end
-    local c = s:sub(pos, pos)
-    if c == "{" then
-      if depth >= MAX_DEPTH then fail("nesting deeper than " .. MAX_DEPTH) end
-      pos = pos + 1
-      local t, keys = {}, {}
-      ORDER[t] = keys
-      ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
-      while true do
-        ws()
-        if s:sub(pos, pos) ~= '"' then fail("expected a string key") end
-        local k = str()
-        ws()
-        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
-        pos = pos + 1
-        local v = value(depth + 1)
-        if t[k] == nil then keys[#keys + 1] = k end
-        t[k] = v
-        ws()
-        local sep = s:sub(pos, pos)
-        pos = pos + 1
-        if sep == "}" then return t end
-        if sep ~= "," then fail("expected ',' or '}'", pos - 1) end
-      end
-    elseif c == "[" then
-      if depth >= MAX_DEPTH then fail("nesting deeper than " .. MAX_DEPTH) end
-      pos = pos + 1
-      local t = {}
-      ARRAYS[t] = true
-      ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
-      while true do
-        t[#t + 1] = value(depth + 1)
-        ws()
-        local sep = s:sub(pos, pos)
-        pos = pos + 1
-        if sep == "]" then return t end
-        if sep ~= "," then fail("expected ',' or ']'", pos - 1) end
-      end
-    elseif c == '"' then
-      return str()
-    elseif c == "-" or c:match("%d") then
-      if s:sub(pos, pos + 8) == "-Infinity" then pos = pos + 9; return -math.huge end
-      return num()
-    else
-      for _, lit in ipairs(LITERALS) do
-        if s:sub(pos, pos + #lit[1] - 1) == lit[1] then
-          pos = pos + #lit[1]
-          return lit[2]
-        end
-      end
-      fail("unexpected character '" .. (c:match("[%g ]") and c or string.format("\\x%02x", c:byte())) .. "'")
-    end
-  end
-  local v = value(0)
-  ws()
-  if pos <= n then fail("trailing characters after the JSON value") end
-  return v
-end
-
--- the key order an object was decoded or built with
-function json.keys(t) return ORDER[t] end
+local clean = util.clean
 
 local function deep_equal(a, b)
   if a == b then return true end
@@ -378,130 +58,6 @@ local function deep_equal(a, b)
   return true
 end
 S._deep_equal = deep_equal
-
--- ======================================================================
--- Python's str.format, for ModelCheckpoint's file names
--- ======================================================================
-
-local function group3(digits)
-  local out = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse()
-  return (out:gsub("^,", ""))
-end
-
-local function format_one(v, spec, name)
-  local fill, align, rest = " ", nil, spec
-  if #spec >= 2 and spec:sub(2, 2):match("[<>=^]") then
-    fill, align, rest = spec:sub(1, 1), spec:sub(2, 2), spec:sub(3)
-  elseif spec:sub(1, 1):match("[<>=^]") then
-    align, rest = spec:sub(1, 1), spec:sub(2)
-  end
-  local sign, alt, zero, width, comma, prec, typ =
-    rest:match("^([-+ ]?)(#?)(0?)(%d*)(,?)(%.?%d*)([bcdeEfFgGnosxX%%]?)$")
-  if not sign or prec == "." then error(string.format("Invalid format specifier '%s' for {%s}", spec, name), 0) end
-  prec = prec ~= "" and tonumber(prec:sub(2)) or nil
-  width = tonumber(width) or 0
-  if zero == "0" and not align then fill, align = "0", "=" end
-  local body, neg
-  if type(v) == "number" then
-    local isint = math.type(v) == "integer"
-    if typ == "d" or typ == "n" then
-      if not isint then error(string.format("Unknown format code 'd' for object of type 'float' (in {%s})", name), 0) end
-      neg, body = v < 0, string.format("%d", math.abs(v))
-    elseif typ == "s" or typ == "c" or typ == "b" or typ == "o" or typ == "x" or typ == "X" then
-      if typ == "s" then error(string.format("Unknown format code 's' for a number (in {%s})", name), 0) end
-      if not isint then error(string.format("Unknown format code '%s' for object of type 'float' (in {%s})", typ, name), 0) end
-      neg = v < 0
-      local a = math.abs(v)
-      if typ == "x" then body = string.format("%x", a) elseif typ == "X" then body = string.format("%X", a)
-      elseif typ == "o" then body = string.format("%o", a)
-      elseif typ == "c" then body = utf8.char(a)
-      else
-        local bits = {}
-        repeat bits[#bits + 1] = tostring(a % 2); a = a // 2 until a == 0
-        body = table.concat(bits):reverse()
-      end
-    else
-      local x = v + 0.0
-      neg = x < 0 or (x == 0 and 1 / x < 0)
-      local a = math.abs(x)
-      if a ~= a then body = "nan"
-      elseif a == math.huge then body = "inf"
-      elseif typ == "f" or typ == "F" then body = string.format("%." .. (prec or 6) .. "f", a)
-      elseif typ == "e" or typ == "E" then body = string.format("%." .. (prec or 6) .. "e", a)
-      elseif typ == "g" or typ == "G" then body = string.format("%." .. (prec or 6) .. "g", a)
-      elseif typ == "%" then body = string.format("%." .. (prec or 6) .. "f", a * 100) .. "%"
-      elseif isint and not prec then body = string.format("%d", math.abs(v))
-      elseif prec then body = string.format("%." .. prec .. "g", a)
-      else body = pyfloat(a) end
-      if typ == "F" or typ == "E" or typ == "G" then body = body:upper() end
-    end
-    if comma == "," then
-      local ip, restp = body:match("^(%d+)(.*)$")
-      if ip then body = group3(ip) .. restp end
-    end
-    local sg = neg and "-" or (sign == "+" and "+" or (sign == " " and " " or ""))
-    align = align or ">"
-    local pad = width - utf8.len(sg .. body)
-    if pad > 0 then
-      if align == "=" then return sg .. string.rep(fill, pad) .. body end
-      body = sg .. body
-      if align == "<" then return body .. string.rep(fill, pad) end
-      if align == "^" then return string.rep(fill, pad // 2) .. body .. string.rep(fill, pad - pad // 2) end
-      return string.rep(fill, pad) .. body
-    end
-    return sg .. body
-  end
-  if typ ~= "" and typ ~= "s" then
-    error(string.format("Unknown format code '%s' for object of type 'str' (in {%s})", typ, name), 0)
-  end
-  local s = tostring(v)
-  if prec then s = s:sub(1, prec) end
-  local pad = width - (utf8.len(s) or #s)
-  if pad > 0 then
-    align = align or "<"
-    if align == ">" then return string.rep(fill, pad) .. s end
-    if align == "^" then return string.rep(fill, pad // 2) .. s .. string.rep(fill, pad - pad // 2) end
-    return s .. string.rep(fill, pad)
-  end
-  return s
-end
-
--- S.pyformat("w.{epoch:02d}-{val_loss:.2f}.h5", {epoch = 3, val_loss = 0.1234})
--- -> "w.03-0.12.h5"; {{ and }} are literal braces
-function S.pyformat(template, values)
-  local out, i, n = {}, 1, #template
-  while i <= n do
-    local a = template:find("[{}]", i)
-    if not a then out[#out + 1] = template:sub(i); break end
-    out[#out + 1] = template:sub(i, a - 1)
-    local c = template:sub(a, a)
-    if template:sub(a + 1, a + 1) == c then
-      out[#out + 1] = c
-      i = a + 2
-    elseif c == "}" then
-      error("Single '}' encountered in format string", 0)
-    else
-      local b = template:find("}", a + 1, true)
-      if not b then error("Single '{' encountered in format string", 0) end
-      local field = template:sub(a + 1, b - 1)
-      local name, conv, spec = field:match("^([^!:]*)(!?[rsa]?):?(.*)$")
-      if not name or name == "" or name:find("[%.%[]") then
-        error(string.format("unsupported replacement field {%s} (use {name} or {name:spec})", field), 0)
-      end
-      local v = values[name]
-      if v == nil then
-        local have = {}
-        for k in pairs(values) do if type(k) == "string" then have[#have + 1] = k end end
-        table.sort(have)
-        error(string.format("{%s} is not available (available: %s)", name, table.concat(have, ", ")), 0)
-      end
-      if conv ~= "" then v = type(v) == "number" and math.type(v) == "float" and pyfloat(v) or tostring(v) end
-      out[#out + 1] = format_one(v, spec, name)
-      i = b + 1
-    end
-  end
-  return table.concat(out)
-end
 
 -- (output routing, keras._write and keras.set_print, lives in init.lua)
 local function warn(msg) keras._write("Warning: " .. msg .. "\n") end
@@ -514,798 +70,25 @@ if keras.random then
   -- keras.random.get_state() -> a string; set_state(s) continues that stream
   function keras.random.get_state() return core.rng_get_state() end
   function keras.random.set_state(s)
-    if type(s) ~= "string" then error("keras.random.set_state: expected a string from get_state, got " .. type(s), 2) end
+    if type(s) ~= "string" then raise("keras.random.set_state: expected a string from get_state, got " .. type(s)) end
     local ok, err = pcall(core.rng_set_state, s)
-    if not ok then error("keras.random.set_state: " .. (clean(err):gsub("^bad argument #1 to '[^']*' %((.*)%)$", "%1")), 2) end
+    if not ok then raise("keras.random.set_state: " .. (clean(err):gsub("^bad argument #1 to '[^']*' %((.*)%)$",
+      "%1"))) end
   end
 end
 
 -- ======================================================================
--- values in configs: initializers, regularizers, activations, layers
+-- configs: values, layers (the registry), models -- in configs.lua, which
+-- returns the helpers the file layout and the API below share
 -- ======================================================================
 
-local INIT_KEYS = {
-  VarianceScaling = {"scale", "mode", "distribution", "seed"},
-  RandomNormal = {"mean", "stddev", "seed"},
-  RandomUniform = {"minval", "maxval", "seed"},
-  TruncatedNormal = {"mean", "stddev", "seed"},
-  Orthogonal = {"gain", "seed"},
-  Identity = {"gain"},
-  Constant = {"value"},
-  Zeros = {}, Ones = {},
-}
-local FLOAT_KEYS = {scale = true, mean = true, stddev = true, minval = true, maxval = true, gain = true, l1 = true,
-                    l2 = true}
+local configs = package.preload["keras.configs"]
+if not configs then error("keras: missing module keras.configs") end
+local CF = configs(keras, S)
+local as_float, config_args, deser, is_model = CF.as_float, CF.config_args, CF.deser, CF.is_model
+local model_config_of, model_entry, model_from_config = CF.model_config_of, CF.model_entry, CF.model_from_config
+local new_ctx, ser = CF.new_ctx, CF.ser
 
-local function as_float(v)
-  if math.type(v) == "integer" then return v + 0.0 end
-  return v
-end
-
-local function ser_initializer(init)
-  local keys = INIT_KEYS[init.class_name]
-  if not keys then return nil end
-  local cfg = json.object()
-  for _, k in ipairs(keys) do
-    local v = (init.config or {})[k]
-    if v == nil then v = NULL end
-    oset(cfg, k, FLOAT_KEYS[k] and as_float(v) or v)
-  end
-  return json.object("class_name", init.class_name, "config", cfg)
-end
-
-local function initializer(name) return function() return ser_initializer(keras.initializers.get(name)) end end
-
-local function is_layer(x) return type(x) == "table" and L.is_layer(x) end
-local function is_model(x) return is_layer(x) and x._all_layers ~= nil and (x.inputs ~= nil or x._seq ~= nil) end
-
-local layer_entry -- forward: {class_name, config} of a layer
-
--- a Lua value from a layer's arguments as a Keras config value. ctx.json:
--- everything must be JSON (functions are errors); otherwise functions and
--- objects pass through (clone_model).
-local function ser(v, key, ctx)
-  local tv = type(v)
-  if v == nil or v == NULL then return NULL end
-  if tv == "number" or tv == "string" or tv == "boolean" then return v end
-  if tv == "function" then
-    if key == "activation" or key == "recurrent_activation" then
-      for name, f in pairs(keras.activations) do
-        if f == v and type(name) == "string" and name ~= "get" then return name end
-      end
-    end
-    if ctx.json then ctx.fail("%s is a Lua function, which cannot be saved", key) end
-    return v
-  end
-  if is_layer(v) then return layer_entry(v, ctx) end
-  if is_tensor(v) then
-    if ctx.json then ctx.fail("%s is a tensor, which does not belong in a config", key) end
-    return v
-  end
-  if tv == "table" then
-    local mt = getmetatable(v)
-    if mt and v.class_name and v.config then
-      if INIT_KEYS[v.class_name] then return ser_initializer(v) end
-      if v.class_name == "L1L2" then
-        return json.object("class_name", "L1L2", "config",
-          json.object("l1", as_float(v.config.l1 or 0), "l2", as_float(v.config.l2 or 0)))
-      end
-      if ctx.json then ctx.fail("%s is a custom %s, which cannot be saved", key, tostring(v.class_name)) end
-      return v
-    end
-    if mt then
-      if ctx.json then ctx.fail("%s is a %s, which cannot be saved", key, tostring(mt.__name or "object")) end
-      return v
-    end
-    local out
-    local n = array_length(v)
-    if n then
-      out = json.array()
-      for i = 1, n do out[i] = ser(v[i], key, ctx) end
-    else
-      out = json.object()
-      local keys, seen = {}, {}
-      for _, k in ipairs(ORDER[v] or {}) do
-        if v[k] ~= nil and not seen[k] then keys[#keys + 1] = k; seen[k] = true end
-      end
-      local rest = {}
-      for k in pairs(v) do if not seen[k] then rest[#rest + 1] = k end end
-      table.sort(rest, function(a, b) return tostring(a) < tostring(b) end)
-      for _, k in ipairs(rest) do keys[#keys + 1] = k end
-      for _, k in ipairs(keys) do
-        if type(k) ~= "string" and ctx.json then ctx.fail("%s has a key that is not a string", key) end
-        oset(out, k, ser(v[k], key, ctx))
-      end
-    end
-    return out
-  end
-  if ctx.json then ctx.fail("%s is a %s, which cannot be saved", key, tv) end
-  return v
-end
-
--- ======================================================================
--- Keras 2.2.4's layer configs: keys in Keras's order with their defaults
--- ======================================================================
-
-local REQ = {}   -- a required argument: no default
-local function tuple(rank)   -- an int or a list -> a list of `rank` ints (Keras's normalize_tuple)
-  return function(v)
-    if math.type(v) == "integer" then
-      local t = json.array()
-      for i = 1, rank do t[i] = v end
-      return t
-    end
-    return v
-  end
-end
-local function padding_pairs(rank)   -- ZeroPadding/Cropping: int, (a, b) or ((a, b), (c, d))
-  return function(v)
-    if math.type(v) == "integer" then
-      if rank == 1 then return json.array{v, v} end
-      local t = json.array()
-      for i = 1, rank do t[i] = json.array{v, v} end
-      return t
-    end
-    if type(v) == "table" and rank > 1 and math.type(v[1]) == "integer" then
-      local t = json.array()
-      for i = 1, rank do t[i] = json.array{v[i], v[i]} end
-      return t
-    end
-    return v
-  end
-end
-
-local function defaults_of(list)
-  local spec = {keys = {}, default = {}, norm = {}}
-  for i = 1, #list, 2 do
-    local k, d = list[i], list[i + 1]
-    spec.keys[#spec.keys + 1] = k
-    spec.default[k] = d
-  end
-  return spec
-end
-
-local CONV_TAIL = {"activation", "linear", "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
-  "bias_initializer", initializer("zeros"), "kernel_regularizer", NULL, "bias_regularizer", NULL,
-  "activity_regularizer", NULL, "kernel_constraint", NULL, "bias_constraint", NULL}
-local function concat(...)
-  local out = {}
-  for _, l in ipairs{...} do for _, v in ipairs(l) do out[#out + 1] = v end end
-  return out
-end
--- a default that is another argument's value (pooling strides = pool_size)
-local SAME = {}
-local function same_as(key) return setmetatable({key = key}, SAME) end
-
-local RNN_BASE = {"return_sequences", false, "return_state", false, "go_backwards", false, "stateful", false,
-                  "unroll", false}
-local RNN_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
-  "activity_regularizer", NULL, "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL,
-  "dropout", 0.0, "recurrent_dropout", 0.0}
-
-local SPEC_LISTS = {
-  Dense = concat({"units", REQ}, CONV_TAIL),
-  Activation = {"activation", REQ},
-  Dropout = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
-  SpatialDropout1D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
-  SpatialDropout2D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
-  Flatten = {"data_format", "channels_last"},
-  Reshape = {"target_shape", REQ},
-  Permute = {"dims", REQ},
-  RepeatVector = {"n", REQ},
-  ActivityRegularization = {"l1", 0.0, "l2", 0.0},
-  Masking = {"mask_value", 0.0},
-  Embedding = {"input_dim", REQ, "output_dim", REQ, "embeddings_initializer", initializer("uniform"),
-    "embeddings_regularizer", NULL, "activity_regularizer", NULL, "embeddings_constraint", NULL, "mask_zero", false,
-    "input_length", NULL},
-  Conv1D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1}, "padding", "valid",
-    "data_format", "channels_last", "dilation_rate", {1}}, CONV_TAIL),
-  Conv2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
-    "data_format", "channels_last", "dilation_rate", {1, 1}}, CONV_TAIL),
-  MaxPooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid", "data_format", "channels_last"},
-  AveragePooling1D = {"strides", same_as("pool_size"), "pool_size", {2}, "padding", "valid",
-    "data_format", "channels_last"},
-  MaxPooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
-    "data_format", "channels_last"},
-  AveragePooling2D = {"pool_size", {2, 2}, "padding", "valid", "strides", same_as("pool_size"),
-    "data_format", "channels_last"},
-  GlobalAveragePooling1D = {"data_format", "channels_last"},
-  GlobalMaxPooling1D = {"data_format", "channels_last"},
-  GlobalAveragePooling2D = {"data_format", "channels_last"},
-  GlobalMaxPooling2D = {"data_format", "channels_last"},
-  ZeroPadding1D = {"padding", {1, 1}},
-  ZeroPadding2D = {"padding", {{1, 1}, {1, 1}}, "data_format", "channels_last"},
-  Cropping1D = {"cropping", {1, 1}},
-  Cropping2D = {"cropping", {{0, 0}, {0, 0}}, "data_format", "channels_last"},
-  UpSampling1D = {"size", 2},
-  UpSampling2D = {"size", {2, 2}, "data_format", "channels_last", "interpolation", "nearest"},
-  BatchNormalization = {"axis", -1, "momentum", 0.99, "epsilon", 0.001, "center", true, "scale", true,
-    "beta_initializer", initializer("zeros"), "gamma_initializer", initializer("ones"),
-    "moving_mean_initializer", initializer("zeros"), "moving_variance_initializer", initializer("ones"),
-    "beta_regularizer", NULL, "gamma_regularizer", NULL, "beta_constraint", NULL, "gamma_constraint", NULL},
-  LeakyReLU = {"alpha", 0.3},
-  ELU = {"alpha", 1.0},
-  ThresholdedReLU = {"theta", 1.0},
-  Softmax = {"axis", -1},
-  ReLU = {"max_value", NULL, "negative_slope", 0.0, "threshold", 0.0},
-  PReLU = {"alpha_initializer", initializer("zeros"), "alpha_regularizer", NULL, "alpha_constraint", NULL,
-    "shared_axes", NULL},
-  Add = {}, Subtract = {}, Multiply = {}, Average = {}, Maximum = {}, Minimum = {},
-  Concatenate = {"axis", -1},
-  Dot = {"axes", REQ, "normalize", false},
-  SimpleRNN = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "use_bias", true,
-    "kernel_initializer", initializer("glorot_uniform"), "recurrent_initializer", initializer("orthogonal"),
-    "bias_initializer", initializer("zeros")}, RNN_REGS),
-  GRU = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
-    "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
-    "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros")}, RNN_REGS,
-    {"implementation", 1, "reset_after", false}),
-  LSTM = concat(RNN_BASE, {"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid",
-    "use_bias", true, "kernel_initializer", initializer("glorot_uniform"),
-    "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros"),
-    "unit_forget_bias", true}, RNN_REGS, {"implementation", 1}),
-  Bidirectional = {"layer", REQ, "merge_mode", "concat"},
-  TimeDistributed = {"layer", REQ},
-}
-
--- how a value given to the constructor becomes Keras's (ints to tuples)
-local NORMALIZE = {
-  Conv1D = {kernel_size = tuple(1), strides = tuple(1), dilation_rate = tuple(1)},
-  Conv2D = {kernel_size = tuple(2), strides = tuple(2), dilation_rate = tuple(2)},
-  MaxPooling1D = {pool_size = tuple(1), strides = tuple(1)},
-  AveragePooling1D = {pool_size = tuple(1), strides = tuple(1)},
-  MaxPooling2D = {pool_size = tuple(2), strides = tuple(2)},
-  AveragePooling2D = {pool_size = tuple(2), strides = tuple(2)},
-  ZeroPadding1D = {padding = padding_pairs(1)},
-  ZeroPadding2D = {padding = padding_pairs(2)},
-  Cropping1D = {cropping = padding_pairs(1)},
-  Cropping2D = {cropping = padding_pairs(2)},
-  UpSampling2D = {size = tuple(2)},
-}
-
-local SPECS = {}
-for name, list in pairs(SPEC_LISTS) do
-  SPECS[name] = defaults_of(list)
-  SPECS[name].norm = NORMALIZE[name] or {}
-end
-S._specs = SPECS
-
--- arguments every layer takes: they become name/trainable/batch_input_shape
-local COMMON = {name = true, trainable = true, input_shape = true, input_dim = true, input_length = true,
-                batch_size = true, batch_input_shape = true, dtype = true, weights = true}
--- config keys that change nothing here and are dropped when building
-local IGNORED = {implementation = true, unroll = true}
-
-local function default_value(d, args)
-  if getmetatable(d) == SAME then return args and args[d.key] end
-  if type(d) == "function" then return d() end
-  if type(d) == "table" and d ~= NULL then
-    -- a fresh copy, arrays marked as arrays
-    local function copy(t)
-      if type(t) ~= "table" or t == NULL then return t end
-      local c = json.array()
-      for i, x in ipairs(t) do c[i] = copy(x) end
-      return c
-    end
-    return copy(d)
-  end
-  return d
-end
-
-local function user_shape(shape)
-  local out = json.array()
-  for i, d in ipairs(shape) do out[i] = (d == -1 or d == NULL) and NULL or d end
-  return out
-end
-
--- the Keras config of a layer built by a keras.layers constructor
-local function generic_config(layer, ctx, extra)
-  local cls = layer.class_name
-  local spec = SPECS[cls]
-  local args = layer._args or {}
-  local c = json.object("name", layer.name, "trainable", layer.trainable)
-  local bis = (extra and extra.batch_input_shape) or layer._user_batch_input_shape or layer._batch_input_shape
-  if bis then
-    oset(c, "batch_input_shape", user_shape(bis))
-    oset(c, "dtype", "float32")
-  end
-  local done = {}
-  if spec then
-    local norm, values = spec.norm, {}
-    for _, k in ipairs(spec.keys) do
-      done[k] = true
-      local v = args[k]
-      local d = spec.default[k]
-      if v == nil and getmetatable(d) ~= SAME then
-        if d == REQ then v = NULL else v = default_value(d, args) end
-      end
-      if v ~= nil then
-        if norm[k] then v = norm[k](v) end
-        v = ser(v, k, ctx)
-        if type(d) == "number" and math.type(d) == "float" then v = as_float(v) end
-      end
-      values[k] = v
-    end
-    for _, k in ipairs(spec.keys) do   -- defaults that are another argument's value
-      if values[k] == nil then values[k] = values[spec.default[k].key] end
-      oset(c, k, values[k])
-    end
-  end
-  local rest = {}
-  for k in pairs(args) do
-    if type(k) == "string" and not done[k] and not COMMON[k] then rest[#rest + 1] = k end
-  end
-  table.sort(rest)
-  for _, k in ipairs(rest) do oset(c, k, ser(args[k], k, ctx)) end
-  return c
-end
-
--- values from a config back into constructor arguments: nulls dropped from
--- objects (kept as keras.None in arrays, as in shapes), nested layer configs
--- built into layers
-local deserialize_layer   -- forward
-
-local function is_layer_config(v)
-  return is_plain(v) and type(v.class_name) == "string" and v.config ~= nil and
-    (S.layers[v.class_name] ~= nil or (type(L[v.class_name]) == "table" and L[v.class_name].class_name ~= nil)
-     or v.class_name == "Sequential" or v.class_name == "Model")
-end
-
-local function deser(v, custom)
-  if v == NULL then return nil end
-  if not is_plain(v) then return v end
-  local custom_layer = custom and type(v.class_name) == "string" and v.config ~= nil
-    and custom[v.class_name] ~= nil and (is_callable(custom[v.class_name]) or L.is_layer(custom[v.class_name]))
-  if is_layer_config(v) or custom_layer then
-    return deserialize_layer(v, custom)
-  end
-  local out = {}
-  if array_length(v) and (ARRAYS[v] or #v > 0) then
-    for i = 1, #v do
-      local x = v[i]
-      out[i] = (x == NULL) and NULL or deser(x, custom)
-    end
-    return out
-  end
-  for k, x in pairs(v) do
-    if x ~= NULL then out[k] = deser(x, custom) end
-  end
-  return out
-end
-
-S._deser = deser
-
-local function generic_build(cls, config, custom, keep_null_merge)
-  if not is_plain(config) then error(string.format("the config of a %s must be an object", cls.class_name), 0) end
-  local spec = SPECS[cls.class_name]
-  local args = {}
-  if keep_null_merge and config.merge_mode == NULL then args.merge_mode = NULL end
-  for k, v in pairs(config) do
-    if type(k) ~= "string" then error(string.format("%s: a config key is not a string", cls.class_name), 0) end
-    if k == "name" or k == "trainable" then
-      if v ~= NULL then args[k] = v end
-    elseif k == "batch_input_shape" then
-      if v ~= NULL then args.batch_input_shape = deser(v, custom) end
-    elseif k == "dtype" then
-      if v ~= NULL and v ~= "float32" then args.dtype = v end
-    elseif v == NULL or IGNORED[k] then
-      -- nothing
-    elseif spec and getmetatable(spec.default[k]) == SAME then
-      -- strides equal to pool_size: the default
-      if not deep_equal(v, config[spec.default[k].key]) then args[k] = deser(v, custom) end
-    elseif spec and spec.default[k] ~= nil and spec.default[k] ~= REQ and deep_equal(v, default_value(spec.default[k])) then
-      -- Keras's default: the constructor's own
-    else
-      args[k] = deser(v, custom)
-    end
-  end
-  return cls(args)
-end
-
--- ======================================================================
--- the registry: class_name -> {config = fn(layer, ctx), build = fn(config, custom)}
--- ======================================================================
-
-S.layers = {}
-
-function S.register_layer(name, entry)
-  if type(name) ~= "string" then error("register_layer: the class name must be a string", 2) end
-  if not is_plain(entry) or type(entry.config) ~= "function" or type(entry.build) ~= "function" then
-    error("register_layer: expected {config = function(layer) ... end, build = function(config) ... end}", 2)
-  end
-  S.layers[name] = entry
-end
-
-S.layers.InputLayer = {
-  config = function(layer)
-    return json.object("batch_input_shape", user_shape(layer._batch_input_shape), "dtype", layer.dtype or "float32",
-      "sparse", false, "name", layer.name)
-  end,
-  build = function(config)
-    if not is_plain(config) then error("the config of an InputLayer must be an object", 0) end
-    local bis = config.batch_input_shape
-    if not is_plain(bis) then error("InputLayer: batch_input_shape is missing", 0) end
-    local o = {batch_input_shape = deser(bis), name = config.name ~= NULL and config.name or nil}
-    if config.dtype ~= NULL and config.dtype ~= "float32" then o.dtype = config.dtype end
-    return L.InputLayer(o)
-  end,
-}
-
-S.layers.Lambda = {
-  config = function(layer, ctx)
-    if ctx.json then
-      ctx.fail("a Lambda layer holds a Lua function, which cannot be saved; save the weights (save_weights) and rebuild the model in code")
-    end
-    local c = json.object("name", layer.name, "trainable", layer.trainable)
-    if layer._batch_input_shape then oset(c, "batch_input_shape", user_shape(layer._batch_input_shape)) end
-    for _, k in ipairs{"function", "output_shape", "arguments", "mask"} do
-      if layer._args[k] ~= nil then oset(c, k, layer._args[k]) end
-    end
-    return c
-  end,
-  build = function(config)
-    if type(config["function"]) ~= "function" then
-      error("Lambda layers from Keras (Python code) cannot be loaded; rebuild the model in code and use load_weights", 0)
-    end
-    local o = {}
-    for k, v in pairs(config) do if v ~= NULL then o[k] = v end end
-    return L.Lambda(o)
-  end,
-}
-
--- Bidirectional renames the layer it wraps to forward_<name>: its config
--- keeps the name the layer was given (as Keras's self.layer); merge_mode
--- None is a value here, not a default
-S.layers.Bidirectional = {
-  config = function(layer, ctx)
-    ctx.layer = layer
-    local c = generic_config(layer, ctx)
-    local inner = c.layer
-    if is_plain(inner) and is_plain(inner.config) and type(inner.config.name) == "string" then
-      inner.config.name = inner.config.name:gsub("^forward_", "")
-    end
-    if layer.merge_mode == nil then c.merge_mode = NULL end
-    return c
-  end,
-  build = function(config, custom)
-    local cls = L.Bidirectional
-    if not is_plain(config) then error("the config of a Bidirectional must be an object", 0) end
-    local layer = generic_build(cls, config, custom, true)
-    return layer
-  end,
-}
-
-local function class_of(name)
-  local c = L[name]
-  if type(c) == "table" and c.class_name == name then return c end
-  return nil
-end
-
-local model_config_of, model_from_config   -- forward
-local OURS = setmetatable({}, {__mode = "k"})   -- the get_config functions installed below
-
--- the config of a layer class written in Lua (Layer:extend): the base
--- config (name, trainable, batch_input_shape, dtype) merged with what the
--- class's get_config returns, as Keras's dict(base + config)
-local function custom_config(layer, ctx, extra)
-  local ok, own = pcall(layer.get_config, layer)
-  if not ok then ctx.fail("get_config failed: %s", clean(own)) end
-  if not is_plain(own) then ctx.fail("get_config must return a table, got %s", type(own)) end
-  local base = L._base_config(layer)
-  if not base.batch_input_shape and extra and extra.batch_input_shape then
-    base.batch_input_shape, base.dtype = user_shape(extra.batch_input_shape), "float32"
-  end
-  local c = json.object()
-  for _, k in ipairs{"name", "trainable", "batch_input_shape", "dtype"} do
-    if own[k] == nil and base[k] ~= nil then oset(c, k, ser(base[k], k, ctx)) end
-  end
-  local keys = {}
-  for k in pairs(own) do
-    if type(k) ~= "string" then ctx.fail("get_config returned a table with a key that is not a string") end
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  for _, k in ipairs(keys) do oset(c, k, ser(own[k], k, ctx)) end
-  return c
-end
-
--- {class_name, config} of a layer (or a nested model)
-function layer_entry(layer, ctx, extra)
-  local cls = layer.class_name
-  local entry = S.layers[cls]
-  local cfg
-  if layer._custom and not entry then
-    local saved = ctx.layer
-    ctx.layer = layer
-    cfg = custom_config(layer, ctx, extra)
-    ctx.layer = saved
-  elseif entry then
-    local saved = ctx.layer
-    ctx.layer = layer
-    local ok, c = pcall(entry.config, layer, ctx)
-    ctx.layer = saved
-    if not ok then error(c, 0) end
-    cfg = c
-  elseif is_model(layer) then
-    cfg = model_config_of(layer, ctx)
-  elseif class_of(cls) and getmetatable(layer) == class_of(cls) then
-    local saved = ctx.layer
-    ctx.layer = layer
-    local own = rawget(class_of(cls), "get_config")
-    if own and not OURS[own] then
-      -- a class defined after this file, with a get_config of its own: as Keras, use it
-      local ok, c = pcall(own, layer)
-      if not ok then ctx.fail("get_config failed: %s", clean(c)) end
-      cfg = ser(c, "config", ctx)
-    else
-      cfg = generic_config(layer, ctx, extra)
-    end
-    ctx.layer = saved
-  else
-    error(string.format("layer '%s' (%s) has no config: its class is not one of keras.layers; register it with keras.saving.register_layer('%s', {config = ..., build = ...})",
-      tostring(layer.name), tostring(cls), tostring(cls)), 0)
-  end
-  return json.object("class_name", cls, "config", cfg)
-end
-
-function deserialize_layer(t, custom)
-  if not is_plain(t) or type(t.class_name) ~= "string" then
-    error("a layer must be given as {class_name = ..., config = ...}", 0)
-  end
-  local name = t.class_name
-  local c = custom and custom[name]
-  if c ~= nil then
-    if type(c) == "table" and c.from_config then return c.from_config(t.config, custom) end
-    if is_callable(c) then return c(t.config) end
-  end
-  if S.layers[name] then return S.layers[name].build(t.config, custom) end
-  if name == "Sequential" or name == "Model" or name == "Network" then return model_from_config(t, custom) end
-  local cls = class_of(name)
-  if not cls then error(string.format("Unknown layer: %s (pass its class in custom_objects)", name), 0) end
-  return generic_build(cls, t.config, custom)
-end
-
-local function new_ctx(who, json_mode)
-  local ctx = {json = json_mode}
-  ctx.fail = function(fmt, ...)
-    local l = ctx.layer
-    local prefix = l and string.format("%s: layer '%s' (%s): ", who, tostring(l.name), tostring(l.class_name))
-      or (who .. ": ")
-    error(prefix .. string.format(fmt, ...), 0)
-  end
-  return ctx
-end
-
--- layer:get_config() / Class.from_config(config) for every class, and for the
--- base class (classes added later inherit them)
-local function install_layer_methods(cls)
-  cls.get_config = function(self)
-    local ctx = new_ctx("get_config", false)
-    if S.layers[self.class_name] then return S.layers[self.class_name].config(self, ctx) end
-    ctx.layer = self
-    return generic_config(self, ctx)
-  end
-  OURS[cls.get_config] = true
-  cls.from_config = function(config, custom)
-    local ok, l = pcall(deserialize_layer, {class_name = cls.class_name, config = config}, custom)
-    if not ok then error(clean(l), 2) end
-    return l
-  end
-end
-install_layer_methods(L.Layer)
-for _, v in pairs(L) do
-  if type(v) == "table" and type(v.class_name) == "string" and rawget(v, "get_config") then
-    install_layer_methods(v)
-  end
-end
-
-function L.serialize(layer)
-  local ok, e = pcall(layer_entry, layer, new_ctx("serialize", false))
-  if not ok then error(clean(e), 2) end
-  return e
-end
-
--- (config, custom_objects): Keras's positional order, then options (args.lua);
--- a lone table is the config itself
-local function config_args(who)
-  local spec = keras._args.spec{who = who, positional = {"config", "custom_objects"},
-                                tables = {config = "keyed", custom_objects = "keyed"}}
-  spec.single = function() return true end
-  return spec
-end
-local DESERIALIZE_SPEC = config_args("deserialize")
-
--- keras.layers.deserialize(config, custom_objects)
-function L.deserialize(...)
-  local o = keras._args.parse(DESERIALIZE_SPEC, 2, ...)
-  local t, custom = o.config, o.custom_objects
-  local ok, l = pcall(deserialize_layer, t, custom)
-  if not ok then error(clean(l), 2) end
-  return l
-end
-
--- ======================================================================
--- model configs: Sequential (a list of layer configs, as Keras 2.2.4) and
--- functional (layers with inbound_nodes, input_layers, output_layers)
--- ======================================================================
-
--- the calls of a model: for each layer, its nodes inside this model, with
--- their indices as Keras numbers them (networks start at 1)
-local function node_indices(model)
-  local index = {}
-  local count = {}
-  for _, layer in ipairs(model._all_layers) do
-    local k = is_model(layer) and 1 or 0
-    local inside = {}
-    for _, c in ipairs(model._calls) do if c.layer == layer then inside[c.rec] = true end end
-    for _, rec in ipairs(layer._inbound) do
-      if inside[rec] then
-        index[rec] = k
-        k = k + 1
-      end
-    end
-    count[layer] = k
-  end
-  return index
-end
-
-local function tensor_ref(t, index, kwargs)
-  local m = t:meta()
-  local rec = m.layer._inbound[m.node_index]
-  local ref = json.array{m.layer.name, index[rec] or 0, m.tensor_index - 1}
-  if kwargs then ref[4] = kwargs end
-  return ref
-end
-
-local function sequential_config(model, ctx)
-  local list = json.array()
-  for i, layer in ipairs(model._seq) do
-    local extra
-    if i == 1 and model.inputs and not layer._batch_input_shape and not is_model(layer) then
-      extra = {batch_input_shape = model.inputs[1].shape}
-    end
-    list[i] = layer_entry(layer, ctx, extra)
-  end
-  return list
-end
-
-local function functional_config(model, ctx)
-  local index = node_indices(model)
-  local layers = json.array()
-  for _, layer in ipairs(model._all_layers) do
-    local e = layer_entry(layer, ctx)
-    local nodes = json.array()
-    for _, rec in ipairs(layer._inbound) do
-      if index[rec] ~= nil and #rec.inputs > 0 then
-        local kw = json.object()
-        if rec.kwargs ~= nil then
-          local sub = {}
-          sub.json, sub.fail, sub.layer = ctx.json, ctx.fail, layer
-          kw = ser(rec.kwargs, "call arguments", sub)
-          if not ORDER[kw] then kw = json.object() end
-        end
-        local node = json.array()
-        for i, t in ipairs(rec.inputs) do node[i] = tensor_ref(t, index, kw) end
-        nodes[#nodes + 1] = node
-      end
-    end
-    layers[#layers + 1] = json.object("name", layer.name, "class_name", e.class_name, "config", e.config,
-      "inbound_nodes", nodes)
-  end
-  local ins, outs = json.array(), json.array()
-  for i, t in ipairs(model.inputs) do ins[i] = tensor_ref(t, index) end
-  for i, t in ipairs(model.outputs) do outs[i] = tensor_ref(t, index) end
-  return json.object("name", model.name, "layers", layers, "input_layers", ins, "output_layers", outs)
-end
-
-function model_config_of(model, ctx)
-  if model._seq then return sequential_config(model, ctx) end
-  if not model.inputs then error(ctx.who .. ": the model is not built", 0) end
-  return functional_config(model, ctx)
-end
-
-local function model_entry(model, ctx)
-  local cls = model._seq and "Sequential" or "Model"
-  return json.object("class_name", cls, "config", model_config_of(model, ctx))
-end
-
-local function build_sequential(config, custom)
-  local list, name = config, nil
-  if is_plain(config) and config.layers ~= nil then
-    list, name = config.layers, config.name ~= NULL and config.name or nil
-  end
-  if not is_plain(list) then error("a Sequential config must be a list of layers", 0) end
-  local layers = {}
-  for i = 1, #list do layers[i] = deserialize_layer(list[i], custom) end
-  layers.name = name
-  return keras.models.Sequential(layers)
-end
-
-local function build_functional(config, custom)
-  if not is_plain(config) or not is_plain(config.layers) then error("a Model config must have a list 'layers'", 0) end
-  local created, order, pending = {}, {}, {}
-  for i = 1, #config.layers do
-    local ld = config.layers[i]
-    if not is_plain(ld) or type(ld.name) ~= "string" then error(string.format("layers[%d] has no name", i), 0) end
-    if created[ld.name] then error(string.format("two layers are named '%s'", ld.name), 0) end
-    local layer = deserialize_layer({class_name = ld.class_name, config = ld.config}, custom)
-    created[ld.name] = layer
-    order[#order + 1] = ld.name
-    local nodes = ld.inbound_nodes
-    if nodes ~= nil and nodes ~= NULL and not is_plain(nodes) then
-      error(string.format("layer '%s': inbound_nodes must be a list", ld.name), 0)
-    end
-    pending[ld.name] = {}
-    for k = 1, (nodes ~= NULL and nodes and #nodes or 0) do pending[ld.name][k] = nodes[k] end
-  end
-  -- the output tensor (Keras's node index, tensor index) of a layer, or nil
-  -- when that node is not made yet
-  local function output_of(lname, nidx, tidx, who)
-    local l = created[lname]
-    if not l then error(string.format("%s refers to an unknown layer '%s'", who, tostring(lname)), 0) end
-    if math.type(nidx) ~= "integer" or math.type(tidx) ~= "integer" or nidx < 0 or tidx < 0 then
-      error(string.format("%s: bad node reference to '%s'", who, lname), 0)
-    end
-    local rec = l._inbound[nidx - (is_model(l) and 1 or 0) + 1]
-    if not rec then return nil end
-    local t = rec.outputs[tidx + 1]
-    if not t then error(string.format("%s: layer '%s' has no output %d", who, lname, tidx), 0) end
-    return t
-  end
-  local progress = true
-  while progress do
-    progress = false
-    for _, lname in ipairs(order) do
-      local queue = pending[lname]
-      while #queue > 0 do
-        local node = queue[1]
-        if not is_plain(node) then error(string.format("layer '%s': an inbound node must be a list", lname), 0) end
-        local inputs, kwargs, ready = {}, nil, true
-        for i = 1, #node do
-          local ref = node[i]
-          if not is_plain(ref) then error(string.format("layer '%s': a bad inbound reference", lname), 0) end
-          local t = output_of(ref[1], ref[2], ref[3], "layer '" .. lname .. "'")
-          if not t then ready = false; break end
-          inputs[i] = t
-          if is_plain(ref[4]) and next(ref[4]) ~= nil then kwargs = deser(ref[4], custom) end
-        end
-        if not ready then break end
-        if #inputs == 0 then error(string.format("layer '%s': an inbound node without inputs", lname), 0) end
-        created[lname](#inputs == 1 and inputs[1] or inputs, kwargs)
-        table.remove(queue, 1)
-        progress = true
-      end
-    end
-  end
-  for _, lname in ipairs(order) do
-    if #pending[lname] > 0 then
-      error(string.format("layer '%s': its inputs are never produced (the graph in the config is broken)", lname), 0)
-    end
-  end
-  local function tensors(list, what)
-    if not is_plain(list) or #list == 0 then error(string.format("%s must be a non-empty list", what), 0) end
-    local out = {}
-    for i = 1, #list do
-      local ref = list[i]
-      if not is_plain(ref) then error(string.format("%s[%d] is not a reference", what, i), 0) end
-      out[i] = output_of(ref[1], ref[2], ref[3], what)
-      if not out[i] then error(string.format("%s[%d]: layer '%s' has no such node", what, i, tostring(ref[1])), 0) end
-    end
-    return out
-  end
-  local ins, outs = tensors(config.input_layers, "input_layers"), tensors(config.output_layers, "output_layers")
-  local name = config.name ~= NULL and config.name or nil
-  return keras.models.Model{inputs = ins, outputs = #outs == 1 and outs[1] or outs, name = name}
-end
-
-function model_from_config(t, custom)
-  if not is_plain(t) then error("a model config must be {class_name = ..., config = ...}", 0) end
-  if t.class_name == "Sequential" then return build_sequential(t.config, custom) end
-  if t.class_name == "Model" or t.class_name == "Network" then return build_functional(t.config, custom) end
-  error(string.format("not a model config: class_name is '%s' (expected Sequential or Model)", tostring(t.class_name)), 0)
-end
-
--- ======================================================================
 -- the stores: one interface over the native format and HDF5
 -- ======================================================================
 
@@ -1354,7 +137,7 @@ function NativeW:commit()
   local doc = json.object("format", "lkeras", "attrs", self.attrs, "ints", self.ints)
   core.lkm_save(self.path, json.encode(doc, {compact = true}), self.names, self.tensors)
 end
-function NativeW:abort() end
+function NativeW.abort(_self) end
 
 -- native reader
 local NativeR = {}
@@ -1367,7 +150,8 @@ local function native_reader(path)
   local ok, doc = pcall(json.decode, text)
   if not ok then bad(path, doc) end
   if not is_plain(doc) or doc.format ~= "lkeras" then bad(path, "the JSON text is not an lkeras document") end
-  if not is_plain(doc.attrs) or array_length(doc.attrs) and #doc.attrs > 0 then bad(path, "'attrs' must be an object") end
+  if not is_plain(doc.attrs) or array_length(doc.attrs) and #doc.attrs > 0 then bad(path,
+    "'attrs' must be an object") end
   for g, a in pairs(doc.attrs) do
     if type(g) ~= "string" or not is_plain(a) then bad(path, "each group's attributes must be an object") end
   end
@@ -1409,7 +193,7 @@ end
 function NativeR:exists(path)
   return self.tensors[path] ~= nil or self.ints[path] ~= nil or self.attrs[norm_group(path)] ~= nil
 end
-function NativeR:close() end
+function NativeR.close(_self) end
 
 -- HDF5 writer and reader
 local H5W = {}
@@ -1573,7 +357,8 @@ local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
         local ws = layer_weights(layer)
         if #ws ~= #s.values then
           if skip_mismatch then
-            warn(string.format('Skipping loading of weights for layer %s due to mismatch in number of weights (%d vs %d).',
+            warn(string.format('Skipping loading of weights for layer %s due to mismatch in number of weights (%d ' ..
+              'vs %d).',
               layer.name, #ws, #s.values))
             goto continue
           end
@@ -1582,7 +367,8 @@ local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
         end
         for i, w in ipairs(ws) do
           if not same_shape(w.tensor.shape, s.values[i].shape) then
-            local msg = string.format('Layer #%d (named "%s"), weight %s has shape %s, but the saved weight has shape %s.',
+            local msg = string.format('Layer #%d (named "%s"), weight %s has shape %s, but the saved weight has ' ..
+              'shape %s.',
               k - 1, layer.name, w.name, shape_text(w.tensor.shape), shape_text(s.values[i].shape))
             if skip_mismatch then
               warn("Skipping loading of weights for layer " .. layer.name .. " due to mismatch in shape: " .. msg)
@@ -1606,7 +392,8 @@ local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
     for k, layer in ipairs(fl) do
       local s, ws = fs[k], layer_weights(layer)
       if #ws ~= #s.values then
-        error(string.format('Layer #%d (named "%s" in the current model) was found to correspond to layer %s in the save file. However the new layer %s expects %d weights, but the saved weights have %d elements.',
+        error(string.format('Layer #%d (named "%s" in the current model) was found to correspond to layer %s in the ' ..
+          'save file. However the new layer %s expects %d weights, but the saved weights have %d elements.',
           k - 1, layer.name, s.name, layer.name, #ws, #s.values), 0)
       end
       for i, w in ipairs(ws) do
@@ -1680,7 +467,8 @@ local function load_optimizer(R, model)
     if not same_shape(slots[i].shape, values[i].shape) then ok = false end
   end
   if not ok then
-    warn("Error in loading the saved optimizer state. As a result, your model is starting with a freshly initialized optimizer.")
+    warn("Error in loading the saved optimizer state. As a result, your model is starting with a freshly " ..
+      "initialized optimizer.")
     return
   end
   for i, t in ipairs(slots) do t:assign(values[i]) end
@@ -1693,30 +481,14 @@ end
 -- the names of a compiled model's function losses and metrics
 -- (a library's name for it, else the name of a variable that holds it in
 -- the frames of the caller of save -- locals, then upvalues -- else a global)
+local function outside_library(info) return info.what ~= "C" and info.source:sub(1, 11) ~= "@lua/keras/" end
+
 local function function_name(fn, lib)
   for k, v in pairs(lib or {}) do
     if v == fn and type(k) == "string" then return k end
   end
-  for pass = 1, 2 do
-    for lv = 2, 60 do
-      local info = debug.getinfo(lv, "Sf")
-      if not info then break end
-      if info.what ~= "C" and info.source:sub(1, 11) ~= "@lua/keras/" then
-        local i = 1
-        while true do
-          local name, v
-          if pass == 1 then name, v = debug.getlocal(lv, i) else name, v = debug.getupvalue(info.func, i) end
-          if name == nil then break end
-          if v == fn and name:sub(1, 1) ~= "(" and name ~= "" and name ~= "_ENV" then return name end
-          i = i + 1
-        end
-      end
-    end
-  end
-  for k, v in pairs(_G) do
-    if v == fn and type(k) == "string" then return k end
-  end
-  return nil
+  local name = util.variable_name(fn, 2, 60, outside_library)
+  return name
 end
 
 local function metric_names_by_function(model)
@@ -1807,13 +579,14 @@ local function compile_from(model, tc, custom)
   if not is_plain(tc) then error("training_config is not an object", 0) end
   local oc = tc.optimizer_config
   if not is_plain(oc) then error("training_config has no optimizer_config", 0) end
-  local opt = keras.optimizers.get(deser(oc))
+  local opt = keras.optimizers._lookup(deser(oc))
   local function resolve(name, lib, what)
     if type(name) ~= "string" then return deser(name) end
     if custom and custom[name] ~= nil then return custom[name] end
     local ok = pcall(lib.get, name)
     if not ok and name ~= "accuracy" and name ~= "acc" and name ~= "crossentropy" and name ~= "ce" then
-      error(string.format("unknown %s '%s' (a custom %s: pass it in custom_objects, {custom_objects = {%s = fn}}, or load with compile = false)",
+      error(string.format("unknown %s '%s' (a custom %s: pass it in custom_objects, {custom_objects = {%s = fn}}, " ..
+        "or load with compile = false)",
         what, name, what, name), 0)
     end
     return name
@@ -1850,7 +623,8 @@ local function compile_from(model, tc, custom)
   end
   local args = {optimizer = opt, loss = loss, metrics = metrics}
   if tc.loss_weights ~= nil and tc.loss_weights ~= NULL then args.loss_weights = deser(tc.loss_weights) end
-  if tc.sample_weight_mode ~= nil and tc.sample_weight_mode ~= NULL then args.sample_weight_mode = tc.sample_weight_mode end
+  if tc.sample_weight_mode ~= nil
+    and tc.sample_weight_mode ~= NULL then args.sample_weight_mode = tc.sample_weight_mode end
   model:compile(args)
 end
 
@@ -1874,13 +648,13 @@ local function opts_of(who, positional, allowed, tables, ...)
       return next(t) ~= nil
     end
   end
-  local o = keras._args.parse(spec, 3, ...)
+  local o = keras._args.parse(spec, ...)
   return o
 end
 
 local function check_path(who, path)
   if type(path) ~= "string" or path == "" then
-    error(string.format("%s: path must be a non-empty string, got %s", who, type(path)), 3)
+    raise(string.format("%s: path must be a non-empty string, got %s", who, type(path)))
   end
 end
 
@@ -1907,9 +681,10 @@ end
 function Model:save(path, ...)
   check_path("save", path)
   local o = opts_of("save", {"overwrite", "include_optimizer"}, {format = true}, nil, ...)
-  if o.overwrite == false and exists(path) then error(string.format("save: '%s' exists and overwrite is false", path), 2) end
+  if o.overwrite == false and exists(path) then raise(string.format("save: '%s' exists and overwrite is false",
+    path)) end
   if not self.inputs then
-    error("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)", 2)
+    raise("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)")
   end
   local ok, err = pcall(function()
     ensure_compiled_state(self)
@@ -1933,15 +708,15 @@ function Model:save(path, ...)
   if not ok then
     err = clean(err)
     if not err:find("^save:") then err = "save: " .. err end
-    error(err, 2)
+    raise(err)
   end
 end
 
 -- keras.models.save_model(model, path [, overwrite, include_optimizer] [, opts])
 function M.save_model(model, path, ...)
-  if not (type(model) == "table" and model.save) then error("save_model: expected a model", 2) end
+  if not (type(model) == "table" and model.save) then raise("save_model: expected a model") end
   local ok, err = pcall(model.save, model, path, ...)
-  if not ok then error(clean(err), 2) end
+  if not ok then raise(clean(err)) end
 end
 
 -- keras.models.load_model(path [, custom_objects, compile] [, {custom_objects = {...}, compile = true}])
@@ -1949,7 +724,7 @@ function M.load_model(path, ...)
   check_path("load_model", path)
   local o = opts_of("load_model", {"custom_objects", "compile"}, {}, {custom_objects = "keyed"}, ...)
   local custom = o.custom_objects
-  if custom ~= nil and not is_plain(custom) then error("load_model: custom_objects must be a table", 2) end
+  if custom ~= nil and not is_plain(custom) then raise("load_model: custom_objects must be a table") end
   local ok, model = pcall(function()
     local R = open_reader(path)
     local mc = R:json_attr("", "model_config")
@@ -1973,7 +748,7 @@ function M.load_model(path, ...)
   if not ok then
     local msg = clean(model)
     if not msg:find(path, 1, true) then msg = string.format("'%s': %s", path, msg) end
-    error("load_model: " .. msg, 2)
+    raise("load_model: " .. msg)
   end
   return model
 end
@@ -1983,7 +758,7 @@ function Model:save_weights(path, ...)
   check_path("save_weights", path)
   local o = opts_of("save_weights", {"overwrite"}, {format = true}, nil, ...)
   if o.overwrite == false and exists(path) then
-    error(string.format("save_weights: '%s' exists and overwrite is false", path), 2)
+    raise(string.format("save_weights: '%s' exists and overwrite is false", path))
   end
   local ok, err = pcall(function()
     local W = open_writer(path, o.format)
@@ -1992,7 +767,7 @@ function Model:save_weights(path, ...)
   if not ok then
     err = clean(err)
     if not err:find("^save") then err = "save_weights: " .. err end
-    error(err, 2)
+    raise(err)
   end
 end
 
@@ -2000,9 +775,9 @@ end
 function Model:load_weights(path, ...)
   check_path("load_weights", path)
   local o = opts_of("load_weights", {"by_name", "skip_mismatch", "reshape"}, {}, nil, ...)
-  if o.reshape then error("load_weights: reshape is not supported by this version of lkeras", 2) end
+  if o.reshape then raise("load_weights: reshape is not supported by this version of lkeras") end
   if o.skip_mismatch and not o.by_name then
-    error("load_weights: skip_mismatch can only be used with by_name = true", 2)
+    raise("load_weights: skip_mismatch can only be used with by_name = true")
   end
   local ok, err = pcall(function()
     local R = open_reader(path)
@@ -2014,14 +789,14 @@ function Model:load_weights(path, ...)
   if not ok then
     local msg = clean(err)
     if not msg:find(path, 1, true) then msg = string.format("'%s': %s", path, msg) end
-    error("load_weights: " .. msg, 2)
+    raise("load_weights: " .. msg)
   end
 end
 
 -- model:get_config(): Keras's config (a table; functions allowed)
 function Model:get_config()
   local ok, c = pcall(model_config_of, self, new_ctx("get_config", false))
-  if not ok then error(clean(c), 2) end
+  if not ok then raise(clean(c)) end
   return c
 end
 
@@ -2037,7 +812,7 @@ function Model:to_json(...)
   if not ok then
     local msg = clean(s)
     if not msg:find("^to_json:") then msg = "to_json: " .. msg end
-    error(msg, 2)
+    raise(msg)
   end
   return s
 end
@@ -2051,24 +826,24 @@ CLONE_SPEC.single = function() return true end
 
 -- keras.models.model_from_config(config, custom_objects)
 function M.model_from_config(...)
-  local o = keras._args.parse(MODEL_FROM_CONFIG_SPEC, 2, ...)
+  local o = keras._args.parse(MODEL_FROM_CONFIG_SPEC, ...)
   local config, custom = o.config, o.custom_objects
   local ok, m = pcall(model_from_config, config, custom)
-  if not ok then error("model_from_config: " .. clean(m), 2) end
+  if not ok then raise("model_from_config: " .. clean(m)) end
   return m
 end
 
 -- keras.models.model_from_json(s [, custom_objects])
 -- keras.models.model_from_json(json_string, custom_objects)
 function M.model_from_json(...)
-  local o = keras._args.parse(MODEL_FROM_JSON_SPEC, 2, ...)
+  local o = keras._args.parse(MODEL_FROM_JSON_SPEC, ...)
   local s, custom = o.json_string, o.custom_objects
-  if type(s) ~= "string" then error("model_from_json: expected a JSON string, got " .. type(s), 2) end
+  if type(s) ~= "string" then raise("model_from_json: expected a JSON string, got " .. type(s)) end
   local ok, m = pcall(function()
     local t = json.decode(s)
     return model_from_config(t, custom)
   end)
-  if not ok then error("model_from_json: " .. clean(m), 2) end
+  if not ok then raise("model_from_json: " .. clean(m)) end
   return m
 end
 
@@ -2076,13 +851,13 @@ end
 -- keyword ({custom_objects = {MyDense = MyDense}})
 local function custom_arg(who, o)
   if o == nil then return nil end
-  if not is_plain(o) then error(string.format("%s: custom_objects must be a table, got %s", who, type(o)), 3) end
+  if not is_plain(o) then raise(string.format("%s: custom_objects must be a table, got %s", who, type(o))) end
   if o.custom_objects ~= nil then
     for k in pairs(o) do
-      if k ~= "custom_objects" then error(string.format("%s: unknown argument '%s'", who, tostring(k)), 3) end
+      if k ~= "custom_objects" then raise(string.format("%s: unknown argument '%s'", who, tostring(k))) end
     end
     if not is_plain(o.custom_objects) then
-      error(string.format("%s: custom_objects must be a table, got %s", who, type(o.custom_objects)), 3)
+      raise(string.format("%s: custom_objects must be a table, got %s", who, type(o.custom_objects)))
     end
     return o.custom_objects
   end
@@ -2092,14 +867,14 @@ end
 Model.from_config = function(config, custom)
   custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Model", config = config}, custom)
-  if not ok then error("from_config: " .. clean(m), 2) end
+  if not ok then raise("from_config: " .. clean(m)) end
   return m
 end
 
 M.Sequential.from_config = function(config, custom)
   custom = custom_arg("from_config", custom)
   local ok, m = pcall(model_from_config, {class_name = "Sequential", config = config}, custom)
-  if not ok then error("from_config: " .. clean(m), 2) end
+  if not ok then raise("from_config: " .. clean(m)) end
   return m
 end
 
@@ -2107,9 +882,9 @@ end
 -- with new layers and freshly initialized weights
 -- keras.models.clone_model(model, input_tensors)
 function M.clone_model(...)
-  local o = keras._args.parse(CLONE_SPEC, 2, ...)
+  local o = keras._args.parse(CLONE_SPEC, ...)
   local model, input_tensors = o.model, o.input_tensors
-  if not (is_model(model)) then error("clone_model: expected a model, got " .. tostring(model), 2) end
+  if not (is_model(model)) then raise("clone_model: expected a model, got " .. tostring(model)) end
   local ok, m = pcall(function()
     local c = model_entry(model, new_ctx("clone_model", false))
     -- layer classes written in Lua (Layer:extend) come back through their own class
@@ -2128,7 +903,7 @@ function M.clone_model(...)
     end
     return clone
   end)
-  if not ok then error("clone_model: " .. clean(m), 2) end
+  if not ok then raise("clone_model: " .. clean(m)) end
   return m
 end
 
@@ -2146,80 +921,6 @@ else
       install_models(v)
     end
   end})
-end
-
--- ======================================================================
--- ModelCheckpoint (keras/callbacks.py [2.2.4])
--- ======================================================================
-
-local C = keras.callbacks
-if C then
-  local ModelCheckpoint = C._class("ModelCheckpoint")
-  -- Keras 2.2.4: ModelCheckpoint(filepath, monitor, verbose, save_best_only, save_weights_only, mode, period)
-  C.ModelCheckpoint = setmetatable({}, {__index = ModelCheckpoint, __call = function(_, ...)
-    local o = C._parse("ModelCheckpoint", {"filepath", "monitor", "verbose", "save_best_only",
-      "save_weights_only", "mode", "period"}, {}, ...)
-    if type(o.filepath) ~= "string" or o.filepath == "" then
-      error("ModelCheckpoint: filepath must be a non-empty string", 2)
-    end
-    local self = setmetatable({filepath = o.filepath, monitor = o.monitor or "val_loss", verbose = o.verbose or 0,
-      save_best_only = o.save_best_only or false, save_weights_only = o.save_weights_only or false,
-      period = o.period or 1, epochs_since_last_save = 0}, ModelCheckpoint)
-    if type(self.monitor) ~= "string" then error("ModelCheckpoint: monitor must be a string", 2) end
-    if math.type(self.period) ~= "integer" or self.period < 1 then
-      error("ModelCheckpoint: period must be an integer >= 1, got " .. tostring(self.period), 2)
-    end
-    local mode = o.mode or "auto"
-    if mode ~= "auto" and mode ~= "min" and mode ~= "max" then
-      error(string.format("ModelCheckpoint: mode must be auto, min or max, got '%s'", tostring(mode)), 2)
-    end
-    if mode == "max" or (mode == "auto" and (self.monitor:find("acc", 1, true) or self.monitor:sub(1, 8) == "fmeasure")) then
-      self.better, self.best = function(x, y) return x > y end, -math.huge
-    else
-      self.better, self.best = function(x, y) return x < y end, math.huge
-    end
-    -- the template is checked now, so that a typo fails before training
-    local ok, err = pcall(S.pyformat, self.filepath, setmetatable({}, {__index = function() return 1 end}))
-    if not ok then error("ModelCheckpoint: filepath: " .. clean(err), 2) end
-    return self
-  end})
-
-  function ModelCheckpoint:_save(filepath)
-    if self.save_weights_only then
-      self.model:save_weights(filepath, {overwrite = true})
-    else
-      self.model:save(filepath, {overwrite = true})
-    end
-  end
-
-  function ModelCheckpoint:on_epoch_end(epoch, logs)
-    logs = logs or {}
-    self.epochs_since_last_save = self.epochs_since_last_save + 1
-    if self.epochs_since_last_save < self.period then return end
-    self.epochs_since_last_save = 0
-    local values = {epoch = epoch + 1}
-    for k, v in pairs(logs) do if k ~= "epoch" then values[k] = v end end
-    local ok, filepath = pcall(S.pyformat, self.filepath, values)
-    if not ok then error(string.format("ModelCheckpoint: filepath '%s': %s", self.filepath, clean(filepath)), 0) end
-    if self.save_best_only then
-      local current = logs[self.monitor]
-      if current == nil then
-        warn(string.format("Can save best model only with %s available, skipping.", self.monitor))
-      elseif self.better(current, self.best) then
-        if self.verbose > 0 then
-          keras._write(string.format("\nEpoch %05d: %s improved from %0.5f to %0.5f, saving model to %s\n", epoch + 1,
-            self.monitor, self.best, current, filepath))
-        end
-        self.best = current
-        self:_save(filepath)
-      elseif self.verbose > 0 then
-        keras._write(string.format("\nEpoch %05d: %s did not improve from %0.5f\n", epoch + 1, self.monitor, self.best))
-      end
-    else
-      if self.verbose > 0 then keras._write(string.format("\nEpoch %05d: saving model to %s\n", epoch + 1, filepath)) end
-      self:_save(filepath)
-    end
-  end
 end
 
 return S

@@ -30,6 +30,7 @@
 -- A field longer than its column is cut at the column's end, and the last
 -- character kept gives way to the space before the next column, as in Keras.
 
+local raise = require("keras.util").raise
 local summary = {}
 
 -- ---- text helpers (characters as Python counts them when s is UTF-8) -----
@@ -61,7 +62,7 @@ end
 function summary.format_int(n)
   local i = math.type(n) == "integer" and n or (math.type(n) == "float" and math.tointeger(n))
   if not i then
-    error("format_int: integer expected, got " .. tostring(n), 2)
+    raise("format_int: integer expected, got " .. tostring(n))
   end
   local digits = string.format("%d", i)
   local sign = ""
@@ -98,43 +99,43 @@ end
 -- caller.
 local function check_count(v, what)
   if type(v) ~= "number" or not math.tointeger(v) then
-    error("summary: " .. what .. " must be an integer, got " .. tostring(v), 4)
+    raise("summary: " .. what .. " must be an integer, got " .. tostring(v))
   end
   return math.tointeger(v)
 end
 
 local function build(rows, opts)
   if type(rows) ~= "table" then
-    error("summary: rows must be a sequence of tables, got " .. type(rows), 3)
+    raise("summary: rows must be a sequence of tables, got " .. type(rows))
   end
   opts = opts or {}
   if type(opts) ~= "table" then
-    error("summary: options must be a table, got " .. type(opts), 3)
+    raise("summary: options must be a table, got " .. type(opts))
   end
   local sequential = opts.sequential and true or false
   local headers = sequential and HEADERS_SEQUENTIAL or HEADERS_GRAPH
 
   local line_length = opts.line_length or (sequential and 65 or 98)
   if type(line_length) ~= "number" or not math.tointeger(line_length) or line_length < 1 then
-    error("summary: line_length must be a positive integer, got " .. tostring(line_length), 3)
+    raise("summary: line_length must be a positive integer, got " .. tostring(line_length))
   end
   line_length = math.tointeger(line_length)
 
   local given = opts.positions or (sequential and {.45, .85, 1} or {.33, .55, .67, 1})
   if type(given) ~= "table" or #given ~= #headers then
-    error("summary: positions must hold " .. #headers .. " numbers", 3)
+    raise("summary: positions must hold " .. #headers .. " numbers")
   end
   local relative = type(given[#given]) == "number" and given[#given] <= 1
   local positions = {}
   for i = 1, #headers do
     local p = given[i]
     if type(p) ~= "number" or p ~= p or p < 0 then
-      error("summary: positions[" .. i .. "] must be a non-negative number, got " .. tostring(p), 3)
+      raise("summary: positions[" .. i .. "] must be a non-negative number, got " .. tostring(p))
     end
     if relative then p = line_length * p end
     positions[i] = math.tointeger(math.floor(p))
     if positions[i] == nil then
-      error("summary: positions[" .. i .. "] is too large", 3)
+      raise("summary: positions[" .. i .. "] is too large")
     end
   end
 
@@ -149,17 +150,17 @@ local function build(rows, opts)
   for r = 1, #rows do
     local row = rows[r]
     if type(row) ~= "table" then
-      error("summary: rows[" .. r .. "] must be a table, got " .. type(row), 3)
+      raise("summary: rows[" .. r .. "] must be a table, got " .. type(row))
     end
     if type(row.name) ~= "string" or type(row.class) ~= "string" then
-      error("summary: rows[" .. r .. "] needs string fields name and class", 3)
+      raise("summary: rows[" .. r .. "] needs string fields name and class")
     end
     local params = check_count(row.params, "rows[" .. r .. "].params")
     param_sum = param_sum + params
     local shape = row.output_shape
     if shape == nil then shape = "multiple" end
     if type(shape) ~= "string" then
-      error("summary: rows[" .. r .. "].output_shape must be a string, got " .. type(shape), 3)
+      raise("summary: rows[" .. r .. "].output_shape must be a string, got " .. type(shape))
     end
     local label = row.name .. " (" .. row.class .. ")"
     local pcount = string.format("%d", params)
@@ -168,13 +169,13 @@ local function build(rows, opts)
     else
       local conn = row.connected or {}
       if type(conn) ~= "table" then
-        error("summary: rows[" .. r .. "].connected must be a sequence of strings, got "
-          .. type(conn), 3)
+        raise("summary: rows[" .. r .. "].connected must be a sequence of strings, got "
+          .. type(conn))
       end
       for k = 1, #conn do
         if type(conn[k]) ~= "string" then
-          error("summary: rows[" .. r .. "].connected[" .. k .. "] must be a string, got "
-            .. type(conn[k]), 3)
+          raise("summary: rows[" .. r .. "].connected[" .. k .. "] must be a string, got "
+            .. type(conn[k]))
         end
       end
       emit(row_text({label, shape, pcount, conn[1] or ""}, positions))
@@ -185,7 +186,7 @@ local function build(rows, opts)
     emit(string.rep(r == #rows and "=" or "_", line_length))
   end
 
-  local non_trainable, trainable, total = 0, nil, nil
+  local non_trainable, trainable, total = 0
   if opts.non_trainable ~= nil then
     non_trainable = check_count(opts.non_trainable, "non_trainable")
   end
@@ -209,7 +210,7 @@ end
 function summary.print(rows, opts)
   local write = type(opts) == "table" and opts.write or io.write
   if type(write) ~= "function" then
-    error("summary: write must be a function, got " .. type(write), 2)
+    raise("summary: write must be a function, got " .. type(write))
   end
   local lines = build(rows, opts)
   for i = 1, #lines do write(lines[i] .. "\n") end

@@ -18,13 +18,13 @@ end
 local function shape_arg(shape, who)
   if type(shape) == "number" then shape = {shape} end
   if type(shape) ~= "table" then
-    error(string.format("%s: shape must be a table of sizes, got %s", who, type(shape)), 3)
+    raise(string.format("%s: shape must be a table of sizes, got %s", who, type(shape)))
   end
   local out = {}
   for i, d in ipairs(shape) do
     local n = math.tointeger(d)
     if not n or n < 0 then
-      error(string.format("%s: shape[%d] must be an integer >= 0, got %s", who, i, tostring(d)), 3)
+      raise(string.format("%s: shape[%d] must be an integer >= 0, got %s", who, i, tostring(d)))
     end
     out[i] = n
   end
@@ -35,7 +35,7 @@ T._shape_arg = shape_arg
 function T.zeros(shape) return call(core.full, shape_arg(shape, "zeros"), 0) end
 function T.ones(shape) return call(core.full, shape_arg(shape, "ones"), 1) end
 function T.full(shape, v)
-  if type(v) ~= "number" then error("full: value must be a number, got " .. type(v), 2) end
+  if type(v) ~= "number" then raise("full: value must be a number, got " .. type(v)) end
   return call(core.full, shape_arg(shape, "full"), v)
 end
 function T.zeros_like(t) return call(core.full, t.shape, 0) end
@@ -56,7 +56,7 @@ end
 setmetatable(T, {__call = function(_, v)
   local tv = type(v)
   if tv ~= "table" and tv ~= "number" and getmetatable(v) ~= core.Tensor then
-    error("keras.tensor: expected a table, a number or a tensor, got " .. tv, 2)
+    raise("keras.tensor: expected a table, a number or a tensor, got " .. tv)
   end
   return call(core.tensor, v)
 end})
@@ -153,8 +153,8 @@ function tm.flatten(t) return t:reshape{-1} end
 function tm.item(t)
   local n = t:size()
   if n ~= 1 then
-    error(string.format("item: only a tensor of one element converts to a number, got %d elements (shape %s)",
-      n, "(" .. table.concat(t.shape, ", ") .. ")"), 2)
+    raise(string.format("item: only a tensor of one element converts to a number, got %d elements (shape %s)",
+      n, "(" .. table.concat(t.shape, ", ") .. ")"))
   end
   return t:reshape{1}:get(1)
 end

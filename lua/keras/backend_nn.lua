@@ -1,0 +1,630 @@
+-- keras.backend, continued from backend_ext.lua: convolution and pooling
+-- (channels_last), K.rnn and the other loops unrolled when the graph is
+-- built, locally connected (unshared weights) ops, 3-D ops built from the 2-D
+-- ones, and CTC. Moved verbatim from backend_ext.lua; loaded by it with the
+-- core, the K table it fills and the helpers it shares (H).
+local core, K, H = ...
+
+local is_node = core.is_node
+local apply, raise = K.apply, K._raise
+local fmt = string.format
+local is_plain = require("keras.util").is_plain
+local kwargs, check_dtype, channels_last, named = H.kwargs, H.check_dtype, H.channels_last, H.named
+local resolve_shape, batched, pad_axis = H.resolve_shape, H.batched, H.pad_axis
+local ndim_of, shape_of, shape_str, what, is_concrete = H.ndim_of, H.shape_of, H.shape_str, H.what, H.is_concrete
+
+-- ---- convolution and pooling (channels_last) ----
+
+local function tuple(who, name, v, n)
+  if math.type(v) == "integer" then
+    local t = {}
+    for i = 1, n do t[i] = v end
+    return t
+  end
+  if not is_plain(v) or #v ~= n then raise(fmt("%s: %s must be an integer or a list of %d", who, name, n)) end
+  for i = 1, n do
+    if math.type(v[i]) ~= "integer" or v[i] < 1 then raise(fmt("%s: %s must hold positive integers", who, name)) end
+  end
+  return v
+end
+
+-- TensorFlow's padding: 'valid' none; 'same' out = ceil(n / s), the extra
+-- split with the smaller half first
+local function pads(who, padding, n, k, s, d)
+  local ext = (k - 1) * d + 1
+  if padding == "valid" then
+    if ext > n then
+      raise(fmt("%s: the window (%d) is larger than the input (%d) with padding 'valid'", who, ext, n))
+    end
+    return 0, 0
+  elseif padding == "same" then
+    local out = (n + s - 1) // s
+    local total = math.max((out - 1) * s + ext - n, 0)
+    return total // 2, total - total // 2
+  end
+  raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+end
+
+-- the before/after pads of n spatial axes (x's axes 2..n+1, windows w[1..n];
+-- dl nil: no dilation), as one flat list {before1, after1, before2, ...}
+local function spatial_pads(who, padding, xs, ws, st, dl, n)
+  local out = {}
+  for k = 1, n do
+    out[2 * k - 1], out[2 * k] = pads(who, padding, xs[k + 1], ws[k], st[k], dl and dl[k] or 1)
+  end
+  return out
+end
+
+function K.conv1d(...)
+  local who = "K.conv1d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, w = a.x, a.kernel
+  if ndim_of(x) ~= 3 or ndim_of(w) ~= 3 then
+    raise(fmt("%s: expected x (batch, steps, channels) and kernel (size, in, out), got ranks %d and %d", who,
+      ndim_of(x), ndim_of(w)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 1)[1]
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 1)[1]
+  local k, n = shape_of(w)[1], shape_of(x)[2]
+  local padding = a.padding or "valid"
+  local pl, pr
+  if padding == "causal" then
+    pl, pr = dl * (k - 1), 0
+  else
+    pl, pr = pads(who, padding, n, k, st, dl)
+  end
+  return apply("conv2d", {x, w}, {i = {1, st, 1, dl, 0, 0, pl, pr}, f = {0}})
+end
+
+function K.conv2d(...)
+  local who = "K.conv2d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, w = a.x, a.kernel
+  if ndim_of(x) ~= 4 or ndim_of(w) ~= 4 then
+    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, in, out), got ranks %d and %d",
+      who, ndim_of(x), ndim_of(w)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 2)
+  local xs, ws = shape_of(x), shape_of(w)
+  local padding = a.padding or "valid"
+  local p = spatial_pads(who, padding, xs, ws, st, dl, 2)
+  return apply("conv2d", {x, w}, {i = {st[1], st[2], dl[1], dl[2], p[1], p[2], p[3], p[4]}, f = {0}})
+end
+
+function K.pool2d(...)
+  local who = "K.pool2d"
+  local a = kwargs(who, {"x", "pool_size", "strides", "padding", "data_format", "pool_mode"}, ...)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= 4 then
+    raise(fmt("%s: expected a 4-D tensor (batch, rows, cols, channels), got rank %d", who, ndim_of(x)))
+  end
+  local ps = tuple(who, "pool_size", a.pool_size, 2)
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local mode = a.pool_mode or "max"
+  if mode ~= "max" and mode ~= "avg" then
+    raise(fmt("%s: pool_mode must be 'max' or 'avg', got '%s'", who, tostring(mode)))
+  end
+  local xs = shape_of(x)
+  local padding = a.padding or "valid"
+  local p = spatial_pads(who, padding, xs, ps, st, nil, 2)
+  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], p[1], p[2],
+    p[3], p[4]}})
+end
+
+-- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
+-- channel c*M + m, as TensorFlow orders them); rank 3 inputs: the 1-D case
+local function depthwise(who, x, k, st, dl, pads_)
+  local xs, ks = shape_of(x), shape_of(k)
+  local rank = #xs - 2
+  local C = xs[#xs]
+  if ks[rank + 1] ~= C then
+    raise(fmt("%s: the depthwise kernel has %d input channels, x has %d", who, ks[rank + 1], C))
+  end
+  local outs = {}
+  for c = 0, C - 1 do
+    local xc = apply("slice", {x}, {i = {rank + 1, c, 1}})
+    local kc = apply("slice", {k}, {i = {rank, c, 1}})
+    outs[c + 1] = apply("conv2d", {xc, kc}, {i = {st[1], st[2], dl[1], dl[2], pads_[1], pads_[2], pads_[3], pads_[4]},
+                                             f = {0}})
+  end
+  if C == 1 then return outs[1] end
+  return apply("concat", outs, {i = {-1}})
+end
+
+local function conv_geometry(who, a, rank)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= rank + 2 then raise(fmt("%s: expected a %d-D input, got rank %d", who, rank + 2, ndim_of(x))) end
+  local st = tuple(who, "strides", a.strides or 1, rank)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, rank)
+  local kern = a.depthwise_kernel
+  if ndim_of(kern) ~= rank + 2 then
+    raise(fmt("%s: the depthwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(kern)))
+  end
+  local xs, ks = shape_of(x), shape_of(kern)
+  local padding = a.padding or "valid"
+  if rank == 2 then
+    return {st[1], st[2]}, {dl[1], dl[2]}, spatial_pads(who, padding, xs, ks, st, dl, 2)
+  end
+  local pl, pr = pads(who, padding, xs[2], ks[1], st[1], dl[1])
+  return {1, st[1]}, {1, dl[1]}, {0, 0, pl, pr}
+end
+
+function K.depthwise_conv2d(...)
+  local who = "K.depthwise_conv2d"
+  local a = kwargs(who, {"x", "depthwise_kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  local st, dl, p = conv_geometry(who, a, 2)
+  return depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
+end
+
+-- depthwise, then a 1x1 convolution with pointwise_kernel (1, 1, C*M, O)
+local function separable(who, rank, ...)
+  local a = kwargs(who, {"x", "depthwise_kernel", "pointwise_kernel", "strides", "padding", "data_format",
+                         "dilation_rate"}, ...)
+  local st, dl, p = conv_geometry(who, a, rank)
+  local y = depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
+  local pk = a.pointwise_kernel
+  if ndim_of(pk) ~= rank + 2 then
+    raise(fmt("%s: the pointwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(pk)))
+  end
+  return apply("conv2d", {y, pk}, {i = {1, 1, 1, 1, 0, 0, 0, 0}, f = {0}})
+end
+
+function K.separable_conv2d(...) return separable("K.separable_conv2d", 2, ...) end
+function K.separable_conv1d(...) return separable("K.separable_conv1d", 1, ...) end
+
+-- x with s - 1 zeros inserted between its entries along axis (0-based):
+-- n entries become (n - 1) * s + 1
+local function dilate_axis(x, axis, s)
+  if s == 1 then return x end
+  local xs = shape_of(x)
+  local n = xs[axis + 1]
+  local e = K.expand_dims(x, axis + 1)                       -- (..., n, 1, ...)
+  local z = K.zeros_like(e)
+  local parts = {e}
+  for i = 2, s do parts[i] = z end
+  local y = apply("concat", parts, {i = {axis + 1}})         -- (..., n, s, ...)
+  local target = {}
+  for i, d in ipairs(xs) do target[i] = d end
+  target[axis + 1] = n * s
+  if batched(x) then target[1] = -1 end
+  y = K.reshape(y, target)
+  return apply("slice", {y}, {i = {axis, 0, (n - 1) * s + 1}})
+end
+
+-- rows 0..want-1 of x along axis, starting at `first`; zeros past its end
+local function window_axis(x, axis, first, want)
+  local have = shape_of(x)[axis + 1]
+  local take_n = math.min(want, have - first)
+  if first > 0 or take_n < have then x = apply("slice", {x}, {i = {axis, first, take_n}}) end
+  if take_n < want then x = apply("pad_axis", {x}, {i = {axis, 0, want}}) end
+  return x
+end
+
+-- K.conv2d_transpose(x, kernel, output_shape, strides, padding): the
+-- transpose (gradient) of K.conv2d with kernel (KH, KW, out, in) taking
+-- output_shape to x's shape; built as a convolution of x with zeros inserted
+-- at the strides by the flipped kernel
+function K.conv2d_transpose(...)
+  local who = "K.conv2d_transpose"
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 4 or ndim_of(k) ~= 4 then
+    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, out, in), got ranks %d and %d",
+      who, ndim_of(x), ndim_of(k)))
+  end
+  local xs, ks = shape_of(x), shape_of(k)
+  if ks[4] ~= xs[4] then raise(fmt("%s: the kernel takes %d input channels, x has %d", who, ks[4], xs[4])) end
+  local os_ = resolve_shape(a.output_shape, who)
+  if #os_ ~= 4 then raise(fmt("%s: output_shape must have 4 entries, got %d", who, #os_)) end
+  if os_[4] ~= ks[3] then
+    raise(fmt("%s: output_shape has %d channels, the kernel gives %d", who, os_[4], ks[3]))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 2)
+  local padding = a.padding or "valid"
+  local first = {}
+  for d = 1, 2 do
+    local n, h, kk, s = os_[d + 1], xs[d + 1], ks[d], st[d]
+    -- the forward convolution output_shape -> x: its size and padding must give back x's
+    local fwd
+    if padding == "valid" then
+      fwd = n >= kk and (n - kk) // s + 1 or 0
+      first[d] = 0
+    elseif padding == "same" then
+      fwd = (n + s - 1) // s
+      first[d] = math.max((h - 1) * s + kk - n, 0) // 2
+    else
+      raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+    end
+    if fwd ~= h then
+      raise(fmt("%s: output_shape %s does not give x's %s (%d) with strides %d, kernel %d and padding '%s'", who,
+        shape_str(os_), d == 1 and "rows" or "columns", h, s, kk, padding))
+    end
+  end
+  local y = dilate_axis(dilate_axis(x, 1, st[1]), 2, st[2])
+  local kf = K.permute_dimensions(K.reverse(k, {0, 1}), {0, 1, 3, 2})
+  local full = apply("conv2d", {y, kf}, {i = {1, 1, 1, 1, ks[1] - 1, ks[1] - 1, ks[2] - 1, ks[2] - 1}, f = {0}})
+  full = window_axis(full, 1, first[1], os_[2])
+  return window_axis(full, 2, first[2], os_[3])
+end
+
+-- ---- loops, unrolled when the graph is built ----
+-- The Lua function runs once per step while the graph is built (as Keras's
+-- TensorFlow backend does with unroll=True); the plan then runs in C. So the
+-- axis looped over must have a known size: not the batch axis.
+
+-- element i (0-based) of x along axis, the axis dropped
+local function take(x, axis, i)
+  local y = apply("slice", {x}, {i = {axis, i, 1}})
+  return K.squeeze(y, axis)
+end
+
+local function as_list(v)
+  if v == nil then return {} end
+  if is_plain(v) then return v end
+  return {v}
+end
+
+-- K.rnn(step_function, inputs, initial_states, go_backwards, mask, constants,
+-- unroll, input_length): step_function(x_t, states) returns the output and
+-- the list of new states. Returns last_output, outputs (batch, T, ...) in
+-- processing order, new_states. Where mask (batch, T) is 0 the output and the
+-- states carry over from the step before.
+function K.rnn(...)
+  local who = "K.rnn"
+  local a = kwargs(who, {"step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
+                         "input_length"}, ...)
+  local step, inputs = a.step_function, a.inputs
+  if type(step) ~= "function" then raise(fmt("%s: step_function must be a function, got %s", who, type(step))) end
+  local s = shape_of(inputs)
+  if #s < 3 then raise(fmt("%s: inputs must be at least 3-D (batch, time, ...), got rank %d", who, #s)) end
+  local T = s[2]
+  if T < 0 then raise(fmt("%s: the time axis must have a known length to be unrolled", who)) end
+  if T == 0 then raise(fmt("%s: the time axis has length 0", who)) end
+  if a.input_length ~= nil and a.input_length ~= T then
+    raise(fmt("%s: input_length %s differs from the time axis of the inputs (%d)", who, tostring(a.input_length), T))
+  end
+  -- unroll = false asks for a symbolic loop: the unrolled graph computes the same values
+  local states = {}
+  for i, st in ipairs(as_list(a.initial_states)) do states[i] = st end
+  local constants = as_list(a.constants)
+  local outs, prev = {}, nil
+  for k = 1, T do
+    local t = a.go_backwards and T - k or k - 1
+    local args = {}
+    for i, st in ipairs(states) do args[i] = st end
+    for _, c in ipairs(constants) do args[#args + 1] = c end
+    local out, new_states = step(take(inputs, 1, t), args)
+    if not (is_node(out) or is_concrete(out)) then
+      raise(fmt("%s: step_function must return a tensor and a list of states, got %s", who, what(out)))
+    end
+    new_states = as_list(new_states)
+    if #new_states ~= #states then
+      raise(fmt("%s: step_function returned %d states, expected %d", who, #new_states, #states))
+    end
+    if a.mask ~= nil then
+      local m = take(a.mask, 1, t)
+      out = K.switch(m, out, prev or K.zeros_like(out))
+      for i = 1, #states do new_states[i] = K.switch(m, new_states[i], states[i]) end
+    end
+    outs[k], prev, states = out, out, new_states
+  end
+  return outs[T], K.stack(outs, 1), states
+end
+
+-- the elements of x along axis 0, which must not be the batch axis
+local function elements(x, who)
+  local s = shape_of(x)
+  if #s == 0 then raise(fmt("%s: elems must have at least one axis", who)) end
+  if s[1] < 0 then
+    raise(fmt("%s: cannot loop over the batch axis of a symbolic tensor (its length is known only when the "
+      .. "plan runs); write it with K ops over the whole batch", who))
+  end
+  local out = {}
+  for i = 1, s[1] do out[i] = take(x, 0, i - 1) end
+  return out
+end
+
+function K.map_fn(fn, elems, name, dtype)
+  check_dtype("K.map_fn", dtype, true)
+  local out = {}
+  for i, e in ipairs(elements(elems, "K.map_fn")) do out[i] = fn(e) end
+  return named(K.stack(out, 0), name)
+end
+
+function K.foldl(fn, elems, initializer, name)
+  local es = elements(elems, "K.foldl")
+  local acc, first = initializer, 1
+  if acc == nil then acc, first = es[1], 2 end
+  for i = first, #es do acc = fn(acc, es[i]) end
+  return named(acc, name)
+end
+
+function K.foldr(fn, elems, initializer, name)
+  local es = elements(elems, "K.foldr")
+  local acc, last = initializer, #es
+  if acc == nil then acc, last = es[#es], #es - 1 end
+  for i = last, 1, -1 do acc = fn(acc, es[i]) end
+  return named(acc, name)
+end
+
+-- ---- locally connected (unshared weights): one matmul per output position ----
+
+-- the patch of x at rows r0.. (kh) and columns c0.. (kw), flattened to (batch, kh*kw*C)
+local function patch(x, starts, sizes)
+  local y = x
+  for d = 1, #starts do y = apply("slice", {y}, {i = {d, starts[d], sizes[d]}}) end
+  local s = shape_of(y)
+  local n = 1
+  for i = 2, #s do n = n * s[i] end
+  return K.reshape(y, {batched(y) and -1 or s[1], n})
+end
+
+-- K.local_conv1d(inputs, kernel, kernel_size, strides, data_format):
+-- inputs (batch, steps, C), kernel (output_length, kernel_size * C, filters)
+function K.local_conv1d(inputs, kernel, kernel_size, strides, data_format)
+  local who = "K.local_conv1d"
+  channels_last(who, data_format)
+  local k = tuple(who, "kernel_size", kernel_size, 1)[1]
+  local st = tuple(who, "strides", strides or 1, 1)[1]
+  local xs, ks = shape_of(inputs), shape_of(kernel)
+  if #xs ~= 3 or #ks ~= 3 then
+    raise(fmt("%s: expected inputs (batch, steps, channels) and kernel (length, size * channels, filters)", who))
+  end
+  local L = xs[2] >= k and (xs[2] - k) // st + 1 or 0
+  if ks[1] ~= L or ks[2] ~= k * xs[3] then
+    raise(fmt("%s: a kernel of shape %s does not fit inputs %s with kernel_size %d and strides %d (expected (%d, %d, "
+      .. "filters))", who, shape_str(ks), shape_str(xs), k, st, L, k * xs[3]))
+  end
+  local outs = {}
+  for i = 0, L - 1 do outs[i + 1] = K.dot(patch(inputs, {i * st}, {k}), take(kernel, 0, i)) end
+  return K.stack(outs, 1)
+end
+
+-- K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format):
+-- inputs (batch, rows, cols, C), kernel (out_rows * out_cols, kh * kw * C, filters)
+function K.local_conv2d(inputs, kernel, kernel_size, strides, output_shape, data_format)
+  local who = "K.local_conv2d"
+  channels_last(who, data_format)
+  local kk = tuple(who, "kernel_size", kernel_size, 2)
+  local st = tuple(who, "strides", strides or 1, 2)
+  local xs, ks = shape_of(inputs), shape_of(kernel)
+  if #xs ~= 4 or #ks ~= 3 then
+    raise(fmt("%s: expected inputs (batch, rows, cols, channels) and kernel (positions, size * channels, filters)",
+      who))
+  end
+  local oh = xs[2] >= kk[1] and (xs[2] - kk[1]) // st[1] + 1 or 0
+  local ow = xs[3] >= kk[2] and (xs[3] - kk[2]) // st[2] + 1 or 0
+  if output_shape ~= nil and (output_shape[1] ~= oh or output_shape[2] ~= ow) then
+    raise(fmt("%s: output_shape (%s, %s) differs from the (%d, %d) the sizes give", who, tostring(output_shape[1]),
+      tostring(output_shape[2]), oh, ow))
+  end
+  if ks[1] ~= oh * ow or ks[2] ~= kk[1] * kk[2] * xs[4] then
+    raise(fmt("%s: a kernel of shape %s does not fit inputs %s (expected (%d, %d, filters))", who, shape_str(ks),
+      shape_str(xs), oh * ow, kk[1] * kk[2] * xs[4]))
+  end
+  local outs = {}
+  for i = 0, oh - 1 do
+    for j = 0, ow - 1 do
+      outs[#outs + 1] = K.dot(patch(inputs, {i * st[1], j * st[2]}, kk), take(kernel, 0, i * ow + j))
+    end
+  end
+  local y = K.stack(outs, 1)                                  -- (batch, oh * ow, filters)
+  return K.reshape(y, {batched(y) and -1 or xs[1], oh, ow, ks[3]})
+end
+
+-- ---- 3-D: built from the 2-D ops, one depth slice at a time ----
+
+function K.resize_volumes(x, depth_factor, height_factor, width_factor, data_format)
+  channels_last("K.resize_volumes", data_format)
+  if ndim_of(x) ~= 5 then raise(fmt("K.resize_volumes: expected a 5-D tensor, got rank %d", ndim_of(x))) end
+  x = K.repeat_elements(x, depth_factor, 1)
+  x = K.repeat_elements(x, height_factor, 2)
+  return K.repeat_elements(x, width_factor, 3)
+end
+
+function K.spatial_3d_padding(x, padding, data_format)
+  local who = "K.spatial_3d_padding"
+  channels_last(who, data_format)
+  padding = padding or {{1, 1}, {1, 1}, {1, 1}}
+  if ndim_of(x) ~= 5 then raise(fmt("%s: expected a 5-D tensor, got rank %d", who, ndim_of(x))) end
+  for d = 1, 3 do x = pad_axis(x, d, padding[d][1], padding[d][2], who) end
+  return x
+end
+
+-- K.conv3d(x, kernel, strides, padding, data_format, dilation_rate): x (batch,
+-- D, H, W, C), kernel (KD, KH, KW, C, O); each output depth is the sum of
+-- 2-D convolutions of the input depths its window covers
+function K.conv3d(...)
+  local who = "K.conv3d"
+  local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
+    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, in, out), got "
+      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
+  end
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 3)
+  local xs, ks = shape_of(x), shape_of(k)
+  local padding = a.padding or "valid"
+  local p = spatial_pads(who, padding, xs, ks, st, dl, 3)
+  local p0 = p[1]
+  local attr = {i = {st[2], st[3], dl[2], dl[3], p[3], p[4], p[5], p[6]}, f = {0}}
+  local od = (xs[2] + p[1] + p[2] - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
+  local outs = {}
+  for d = 0, od - 1 do
+    local acc
+    for q = 0, ks[1] - 1 do
+      local z = d * st[1] + q * dl[1] - p0
+      if z >= 0 and z < xs[2] then
+        local term = apply("conv2d", {take(x, 1, z), take(k, 0, q)}, attr)
+        acc = acc and K.add(acc, term) or term
+      end
+    end
+    outs[d + 1] = acc
+  end
+  return K.stack(outs, 1)
+end
+
+-- K.pool3d(x, pool_size, strides, padding, data_format, pool_mode): the 2-D
+-- pool of each depth slice, then the max or the mean over the depths of the
+-- window (padded depths left out, as TensorFlow)
+function K.pool3d(...)
+  local who = "K.pool3d"
+  local a = kwargs(who, {"x", "pool_size", "strides", "padding", "data_format", "pool_mode"}, ...)
+  channels_last(who, a.data_format)
+  local x = a.x
+  if ndim_of(x) ~= 5 then raise(fmt("%s: expected a 5-D tensor (batch, depth, rows, cols, channels), got rank %d", who,
+    ndim_of(x))) end
+  local ps = tuple(who, "pool_size", a.pool_size, 3)
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local mode = a.pool_mode or "max"
+  if mode ~= "max" and mode ~= "avg" then
+    raise(fmt("%s: pool_mode must be 'max' or 'avg', got '%s'", who, tostring(mode)))
+  end
+  local xs = shape_of(x)
+  local padding = a.padding or "valid"
+  local p = spatial_pads(who, padding, xs, ps, st, nil, 3)
+  local p0 = p[1]
+  local op = mode == "max" and "max_pool2d" or "avg_pool2d"
+  local attr = {i = {ps[2], ps[3], st[2], st[3], p[3], p[4], p[5], p[6]}}
+  local od = (xs[2] + p[1] + p[2] - ps[1]) // st[1] + 1
+  local outs, pooled = {}, {}
+  for d = 0, od - 1 do
+    local acc, count = nil, 0
+    for q = 0, ps[1] - 1 do
+      local z = d * st[1] + q - p0
+      if z >= 0 and z < xs[2] then
+        pooled[z] = pooled[z] or apply(op, {take(x, 1, z)}, attr)
+        local t = pooled[z]
+        if not acc then acc = t
+        elseif mode == "max" then acc = K.maximum(acc, t)
+        else acc = K.add(acc, t) end
+        count = count + 1
+      end
+    end
+    outs[d + 1] = (mode == "avg" and count > 1) and K.mul(acc, 1 / count) or acc
+  end
+  return K.stack(outs, 1)
+end
+
+-- K.conv3d_transpose(x, kernel, output_shape, strides, padding): kernel
+-- (KD, KH, KW, out, in); each output depth sums the 2-D transposed
+-- convolutions of the input depths and kernel depths that reach it
+function K.conv3d_transpose(...)
+  local who = "K.conv3d_transpose"
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
+    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, out, in), got "
+      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
+  end
+  local xs, ks = shape_of(x), shape_of(k)
+  local os_ = resolve_shape(a.output_shape, who)
+  if #os_ ~= 5 then raise(fmt("%s: output_shape must have 5 entries, got %d", who, #os_)) end
+  local st = tuple(who, "strides", a.strides or 1, 3)
+  local padding = a.padding or "valid"
+  local n, D, kd, s = os_[2], xs[2], ks[1], st[1]
+  local fwd, first
+  if padding == "valid" then
+    fwd, first = n >= kd and (n - kd) // s + 1 or 0, 0
+  elseif padding == "same" then
+    fwd, first = (n + s - 1) // s, math.max((D - 1) * s + kd - n, 0) // 2
+  else
+    raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
+  end
+  if fwd ~= D then
+    raise(fmt("%s: output_shape %s does not give x's depth (%d) with strides %d, kernel %d and padding '%s'", who,
+      shape_str(os_), D, s, kd, padding))
+  end
+  local shape2 = {a.output_shape[1], os_[3], os_[4], os_[5]}
+  local terms, any = {}, nil
+  for i = 0, D - 1 do
+    for q = 0, kd - 1 do
+      local p = i * s + q - first
+      if p >= 0 and p < n then
+        local t = K.conv2d_transpose(take(x, 1, i), take(k, 0, q), shape2, {st[2], st[3]}, padding)
+        terms[p] = terms[p] and K.add(terms[p], t) or t
+        any = any or t
+      end
+    end
+  end
+  local outs = {}
+  for p = 0, n - 1 do outs[p + 1] = terms[p] or K.zeros_like(any) end
+  return K.stack(outs, 1)
+end
+
+-- ---- CTC ----
+
+-- K.ctc_batch_cost(y_true, y_pred, input_length, label_length): the CTC loss
+-- of each sample, (batch, 1). y_true (batch, max_label) labels from 0, y_pred
+-- (batch, T, classes) softmax outputs whose last class is the blank,
+-- input_length and label_length (batch, 1). As Keras: log(y_pred + epsilon)
+-- as logits of TensorFlow's ctc_loss. The forward recursion over the
+-- extended labels (blanks between) runs in log space, unrolled over T while
+-- the graph is built; -1e10 stands for log 0.
+function K.ctc_batch_cost(y_true, y_pred, input_length, label_length)
+  local who = "K.ctc_batch_cost"
+  local ps, ls = shape_of(y_pred), shape_of(y_true)
+  if #ps ~= 3 or #ls ~= 2 then
+    raise(fmt("%s: expected y_true (batch, max_label_length) and y_pred (batch, time, classes), got ranks %d and %d",
+      who, #ls, #ps))
+  end
+  local T, C, L = ps[2], ps[3], ls[2]
+  if T < 0 or C < 2 then raise(fmt("%s: y_pred needs a known time axis and at least 2 classes", who)) end
+  local NEG = -1e10
+  local S = 2 * L + 1
+  local bdim = batched(y_pred) and -1 or ps[1]
+  -- extended labels: blank, l1, blank, l2, ..., blank
+  local blanks = K.add(K.zeros_like(y_true), C - 1)
+  local ext = K.reshape(K.stack({blanks, y_true}, 2), {bdim, 2 * L})
+  ext = apply("concat", {ext, apply("slice", {blanks}, {i = {1, 0, 1}})}, {i = {1}})
+  -- log-probabilities of each extended label at each step: (batch, T, S)
+  local logp = K.log_softmax(K.log(K.add(y_pred, K.epsilon())), -1)
+  local emit = K.batch_dot(logp, K.one_hot(ext, C), {2, 2})
+  -- a label may be reached from two back when it is not a blank and differs from the label two back
+  local e1 = K.add(ext, 1)
+  local back2 = apply("pad_axis", {apply("slice", {e1}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}})
+  local skip = K.mul(K.not_equal(ext, C - 1), K.not_equal(e1, back2))
+  local function const_row(f)
+    local r = {}
+    for i = 1, S do r[i] = f(i - 1) end
+    return core.tensor({r})
+  end
+  local start = const_row(function(i) return i < 2 and 0 or NEG end)
+  local first1 = const_row(function(i) return i < 1 and NEG or 0 end)
+  local first2 = const_row(function(i) return i < 2 and NEG or 0 end)
+  local noskip = K.mul(K.sub(1, skip), NEG)
+  local function step_emit(t) return take(emit, 1, t) end
+  local alpha = K.add(step_emit(0), start)
+  for t = 1, T - 1 do
+    local a1 = alpha
+    local a2 = K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 1}})}, {i = {1, 1, S}}), first1)
+    local a3
+    if S > 2 then
+      a3 = K.add(K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}}), first2),
+        noskip)
+    else
+      a3 = K.add(K.zeros_like(alpha), NEG)
+    end
+    local m = K.stop_gradient(K.maximum(K.maximum(a1, a2), a3))
+    local lse = K.add(m, K.log(K.add(K.add(K.exp(K.sub(a1, m)), K.exp(K.sub(a2, m))), K.exp(K.sub(a3, m)))))
+    local new = K.add(lse, step_emit(t))
+    -- past a sample's input length its alphas stay
+    local live = K.reshape(K.less(t, input_length), {bdim})
+    alpha = K.switch(live, new, alpha)
+  end
+  -- end in the last label or the blank after it: positions 2 * label_length - 1 and 2 * label_length
+  local ll2 = K.reshape(K.mul(label_length, 2), {bdim})
+  local sel = K.add(K.one_hot(ll2, S), K.one_hot(K.maximum(K.sub(ll2, 1), 0), S))
+  sel = K.minimum(sel, 1)
+  local final = K.add(alpha, K.mul(K.sub(1, sel), NEG))
+  return K.neg(K.logsumexp(final, 1, true))
+end

@@ -1,0 +1,96 @@
+-- keras.util (private, not part of the user API): the helpers every part of
+-- the Lua half shares, written once. init.lua loads it first, with the C
+-- core, and leaves it in package.loaded, so a part reaches it with
+-- `require "keras.util"` (in the lkeras host and in lua5.4 with keras.so).
+local core = ...
+
+local U = {}
+
+-- Keras's None (an unknown dimension, JSON's null): keras.None, K.None
+U.None = setmetatable({}, {__tostring = function() return "None" end, __name = "keras.None"})
+
+function U.is_plain(t) return type(t) == "table" and getmetatable(t) == nil end
+
+function U.is_tensor(x) return getmetatable(x) == core.Tensor end
+
+function U.is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- a caught error's message without its leading "file:line: "
+function U.clean(msg)
+  if type(msg) ~= "string" then return tostring(msg) end
+  return (msg:gsub("^[^:\n]*:%d+: ", ""))
+end
+
+-- The one way the library raises an error a user caused: at the user's line,
+-- the first caller outside the library (every part is compiled with the chunk
+-- name "@lua/keras/<part>.lua", scripts/embed.lua), however deep inside the
+-- library the check runs. A C function between the two (pcall, a host's
+-- lua_call) ends the walk: the message then carries no position. A message
+-- that already names a line of the library (the engine's, re-raised) loses
+-- that position.
+function U.raise(err)
+  if type(err) ~= "string" then error(err, 0) end
+  err = err:gsub("^lua/keras/[%w_]+%.lua:%d+: ", "")
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then error(err, 0) end
+    if info.what == "C" or info.source:sub(1, 11) ~= "@lua/keras/" then error(err, level) end
+    level = level + 1
+  end
+end
+
+-- the kernel_/bias_/activity_regularizer options of a layer
+function U.regularizer(keras, who, r)
+  if r == nil then return nil end
+  if keras.regularizers then return keras.regularizers.get(r, who) end
+  U.raise(who .. ": regularizers are not available")
+end
+
+-- options this version refuses (the constraints)
+function U.no_constraint(who, o, ...)
+  for _, k in ipairs{...} do
+    if o[k] ~= nil then U.raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end
+  end
+end
+
+-- the name of a variable holding fn: a local of the frames first..last (levels
+-- as debug.getinfo counts them in the function calling variable_name) that
+-- keep(info) accepts (all when keep is nil), then an upvalue of those frames'
+-- functions, then a global; nil when none holds it
+function U.variable_name(fn, first, last, keep)
+  first, last = first + 1, last + 1   -- this function's own frame
+  for pass = 1, 2 do
+    for lv = first, last do
+      local info = debug.getinfo(lv, "Sf")
+      if not info then break end
+      if not keep or keep(info) then
+        local i = 1
+        while true do
+          local name, v
+          if pass == 1 then name, v = debug.getlocal(lv, i) else name, v = debug.getupvalue(info.func, i) end
+          if name == nil then break end
+          if v == fn and name:sub(1, 1) ~= "(" and name ~= "" and name ~= "_ENV" then return name end
+          i = i + 1
+        end
+      end
+    end
+  end
+  for k, v in pairs(_G) do
+    if v == fn and type(k) == "string" then return k end
+  end
+  return nil
+end
+
+-- a set from a list of names
+function U.set(list)
+  local s = {}
+  for _, k in ipairs(list) do s[k] = true end
+  return s
+end
+
+return U

@@ -210,7 +210,7 @@ end
 --- keras.utils.model_to_dot(model, show_shapes=false, show_layer_names=true,
 -- rankdir="TB") -> the DOT text of the model's graph
 function P.model_to_dot(...)
-  local o = args_parse(DOT_SPEC, 2, ...)
+  local o = args_parse(DOT_SPEC, ...)
   local shapes, names, rankdir = check_options(o, "model_to_dot")
   return to_dot(o.model, shapes, names, rankdir, "model_to_dot")
 end
@@ -222,7 +222,7 @@ local DOT_FORMATS = {png = true, svg = true, pdf = true, jpg = true, jpeg = true
 -- the file's extension names (png without one); .dot and .gv get the text
 function P.plot_model(...)
   local who = "plot_model"
-  local o = args_parse(PLOT_SPEC, 2, ...)
+  local o = args_parse(PLOT_SPEC, ...)
   local shapes, names, rankdir = check_options(o, who)
   local to_file = o.to_file or "model.png"
   if type(to_file) ~= "string" or to_file == "" then
@@ -395,7 +395,7 @@ end
 -- {title=, width=, height=}): one panel per metric, the training curve and
 -- the validation one (val_<metric>) when the History has it, against epochs
 function P.plot_history(...)
-  local o = args_parse(HISTORY_SPEC, 2, ...)
+  local o = args_parse(HISTORY_SPEC, ...)
   draw_history(o, "plot_history")
 end
 

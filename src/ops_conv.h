@@ -1,6 +1,6 @@
 /*
 ** ops_conv.h -- shape rules, gradient rules and kernels of the conv family
-** (ops_conv.c, kernels/conv.c), named in the rows of ops_conv_rows.h.
+** (ops_conv.c, kernels/conv.c, kernels/spatial.c), named in the rows of ops_conv_rows.h.
 **
 ** Layout: channels_last. A rank-4 tensor is (N, H, W, C); a rank-3 tensor
 ** (N, T, C) is the 1-D case, run as height 1 (H = 1, W = T). Attributes:
@@ -68,10 +68,11 @@ int kr_crop2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 int kr_upsample_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 int kr_sdrop_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 
-/* kernels/conv.c: aux and scratch sizes (floats) */
+/* kernels/conv.c: scratch sizes (floats) */
 size_t kr_conv_scratch(const kr_node *n, int64_t batch);
 size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch);
 size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch);
+/* kernels/spatial.c: aux sizes (floats) */
 size_t kr_maxpool_aux(const kr_node *n, int64_t batch);
 size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
 
@@ -79,6 +80,11 @@ size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
 int kr_k_conv2d(const kr_exec *e);
 int kr_k_conv2d_grad_input(const kr_exec *e);
 int kr_k_conv2d_grad_kernel(const kr_exec *e);
+/* kernels/conv.c: the workers for N samples and `work` multiply-adds (or
+** copied floats), at most `slots`; also used by kernels/spatial.c */
+int kr_conv_workers(const kr_exec *e, int64_t N, double work, int slots);
+
+/* kernels/spatial.c: kernels */
 int kr_k_max_pool2d(const kr_exec *e);
 int kr_k_max_pool2d_grad(const kr_exec *e);
 int kr_k_avg_pool2d(const kr_exec *e);

@@ -42,7 +42,7 @@
 ** schedule (Keras 2.2.4 itself would restart it at 1 after loading).
 */
 #include "kr.h"
-#include "kernels/pool.h"
+#include "kernels/threadpool.h"
 
 #include <math.h>
 #include <string.h>

@@ -28,7 +28,7 @@
 */
 #include "kernels.h"
 #include "../ops_rnn.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -308,7 +308,7 @@ static int check_state_batch(const kr_exec *e, const kr_rnn_dims *d)
   return KR_OK;
 }
 
-/* ---- threads: row ranges of one kernel run on the kernels' pool (pool.h) ---- */
+/* ---- threads: row ranges of one kernel run on the kernels' thread pool (threadpool.h) ---- */
 
 #define POOL_MAX 16
 

@@ -6,6 +6,7 @@
 */
 #include "kr.h"
 #include "ctx_impl.h"
+#include "openblas.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-extern void openblas_set_num_threads(int);
 
 /* ---- shapes ---- */
 

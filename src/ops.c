@@ -802,12 +802,83 @@ static size_t scratch_prod(const kr_node *n, int64_t batch)
 
 /* ---- the table ---- */
 
-#define LEAF(nm) {nm, 0, NULL, NULL, NULL, NULL, NULL, KR_F_LEAF}
-#define BIN(nm, k, g) {nm, 2, shape_broadcast, k, g, NULL, NULL, KR_F_ELEMENTWISE}
-#define CMP(nm, k) {nm, 2, shape_broadcast, k, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE}
-#define UN(nm, k, g) {nm, 1, shape_same, k, g, NULL, NULL, KR_F_ELEMENTWISE}
-#define UNNG(nm, k) {nm, 1, shape_same, k, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE}
-#define GR(nm, k) {nm, 2, shape_same_all, k, NULL, NULL, NULL, 0}
+/* the attributes keras.core.op takes by name (slots: ops.h) */
+static const kr_attrname scale_attrs[] = {
+  {"scale", KR_ATTR_FLOAT, KR_SCALE_MUL},
+  {"offset", KR_ATTR_FLOAT, KR_SCALE_ADD},
+  {NULL, 0, 0}
+};
+static const kr_attrname pows_attrs[] = {
+  {"exponent", KR_ATTR_FLOAT, KR_POWS_EXPONENT},
+  {NULL, 0, 0}
+};
+static const kr_attrname clip_attrs[] = {
+  {"min_value", KR_ATTR_FLOAT, KR_CLIP_MIN},
+  {"max_value", KR_ATTR_FLOAT, KR_CLIP_MAX},
+  {NULL, 0, 0}
+};
+static const kr_attrname relu_attrs[] = {
+  {"alpha", KR_ATTR_FLOAT, KR_RELU_ALPHA},
+  {"max_value", KR_ATTR_FLOAT, KR_RELU_MAX},
+  {NULL, 0, 0}
+};
+static const kr_attrname elu_attrs[] = {
+  {"alpha", KR_ATTR_FLOAT, KR_ELU_ALPHA},
+  {NULL, 0, 0}
+};
+static const kr_attrname theta_attrs[] = {
+  {"theta", KR_ATTR_FLOAT, KR_THRESHOLD_THETA},
+  {NULL, 0, 0}
+};
+static const kr_attrname axis_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_AXIS},
+  {NULL, 0, 0}
+};
+static const kr_attrname reduce_attrs[] = {
+  {"axes", KR_ATTR_INT, KR_REDUCE_AXES},
+  {"keepdims", KR_ATTR_INT, KR_REDUCE_KEEPDIMS},
+  {NULL, 0, 0}
+};
+static const kr_attrname matmul_attrs[] = {
+  {"transpose_a", KR_ATTR_INT, KR_MATMUL_TRANSPOSE_A},
+  {"transpose_b", KR_ATTR_INT, KR_MATMUL_TRANSPOSE_B},
+  {NULL, 0, 0}
+};
+static const kr_attrname transpose_attrs[] = {
+  {"perm", KR_ATTR_INTS, KR_TRANSPOSE_PERM},
+  {NULL, 0, 0}
+};
+static const kr_attrname slice_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_SLICE_AXIS},
+  {"start", KR_ATTR_INT, KR_SLICE_START},
+  {"length", KR_ATTR_INT, KR_SLICE_LENGTH},
+  {NULL, 0, 0}
+};
+static const kr_attrname one_hot_attrs[] = {
+  {"classes", KR_ATTR_INT, KR_ONE_HOT_CLASSES},
+  {NULL, 0, 0}
+};
+static const kr_attrname dropout_attrs[] = {
+  {"rate", KR_ATTR_FLOAT, KR_DROPOUT_RATE},
+  {"always", KR_ATTR_INT, KR_DROPOUT_ALWAYS},
+  {NULL, 0, 0}
+};
+static const kr_attrname batchnorm_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_BN_AXIS},
+  {"momentum", KR_ATTR_FLOAT, KR_BN_MOMENTUM},
+  {"epsilon", KR_ATTR_FLOAT, KR_BN_EPSILON},
+  {NULL, 0, 0}
+};
+
+#define LEAF(nm) {.name = nm, .nin = 0, .flags = KR_F_LEAF}
+#define BIN(nm, k, g) {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
+#define CMP(nm, k) {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE}
+#define UN(nm, k, g) {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
+/* the same with attributes taken by name */
+#define UNA(nm, k, g, a)                                                                                     \
+  {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE, .attrs = a}
+#define UNNG(nm, k) {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE}
+#define GR(nm, k) {.name = nm, .nin = 2, .shape = shape_same_all, .forward = k}
 
 const kr_opinfo kr_ops[] = {
   LEAF("const"), LEAF("variable"), LEAF("input"),
@@ -833,20 +904,22 @@ const kr_opinfo kr_ops[] = {
   UN("log", kr_k_log, grad_log),
   UNNG("round", kr_k_round),
   UNNG("floor", kr_k_floor),
-  UN("scale", kr_k_scale, grad_scale),
-  UN("pows", kr_k_pows, grad_pows),
-  UN("clip", kr_k_clip, grad_clip),
-  UN("relu", kr_k_relu, grad_relu),
+  UNA("scale", kr_k_scale, grad_scale, scale_attrs),
+  UNA("pows", kr_k_pows, grad_pows, pows_attrs),
+  UNA("clip", kr_k_clip, grad_clip, clip_attrs),
+  UNA("relu", kr_k_relu, grad_relu, relu_attrs),
   UN("sigmoid", kr_k_sigmoid, grad_sigmoid),
   UN("hard_sigmoid", kr_k_hard_sigmoid, grad_hsig),
   UN("tanh", kr_k_tanh, grad_tanh),
   UN("softplus", kr_k_softplus, grad_softplus),
   UN("softsign", kr_k_softsign, grad_softsign),
-  UN("elu", kr_k_elu, grad_elu),
+  UNA("elu", kr_k_elu, grad_elu, elu_attrs),
   UN("selu", kr_k_selu, grad_selu),
-  UN("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu),
-  {"identity", 1, shape_same, kr_k_identity, grad_identity, NULL, NULL, KR_F_ELEMENTWISE | KR_F_ALIAS},
-  {"stop_gradient", 1, shape_same, kr_k_identity, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE | KR_F_ALIAS},
+  UNA("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu, theta_attrs),
+  {.name = "identity", .nin = 1, .shape = shape_same, .forward = kr_k_identity, .grad = grad_identity,
+   .flags = KR_F_ELEMENTWISE | KR_F_ALIAS},
+  {.name = "stop_gradient", .nin = 1, .shape = shape_same, .forward = kr_k_identity,
+   .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE | KR_F_ALIAS},
   GR("relu_grad", kr_k_relu_grad),
   GR("sigmoid_grad", kr_k_sigmoid_grad),
   GR("tanh_grad", kr_k_tanh_grad),
@@ -856,39 +929,54 @@ const kr_opinfo kr_ops[] = {
   GR("clip_grad", kr_k_clip_grad),
   GR("thresholded_relu_grad", kr_k_thresholded_relu_grad),
   UNNG("zeros_like", kr_k_zeros_like),
-  {"softmax", 1, shape_softmax, kr_k_softmax, grad_softmax, NULL, NULL, 0},
+  {.name = "softmax", .nin = 1, .shape = shape_softmax, .forward = kr_k_softmax, .grad = grad_softmax,
+   .attrs = axis_attrs},
   GR("softmax_grad", kr_k_softmax_grad),
-  {"log_softmax", 1, shape_softmax, kr_k_log_softmax, grad_log_softmax, NULL, NULL, 0},
+  {.name = "log_softmax", .nin = 1, .shape = shape_softmax, .forward = kr_k_log_softmax, .grad = grad_log_softmax,
+   .attrs = axis_attrs},
   GR("log_softmax_grad", kr_k_log_softmax_grad),
-  {"sum", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"mean", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"max", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"min", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"prod", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"argmax", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"argmin", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"reduce_grad", 2, shape_second, kr_k_reduce_grad, NULL, NULL, NULL, 0},
-  {"maxmin_grad", 3, shape_second, kr_k_maxmin_grad, NULL, NULL, scratch_maxmin, 0},
-  {"prod_grad", 2, shape_second, kr_k_prod_grad, NULL, NULL, scratch_prod, 0},
-  {"sum_to", 1, shape_sum_to, kr_k_sum_to, grad_sum_to, NULL, NULL, 0},
-  {"matmul", 2, shape_matmul, kr_k_matmul, grad_matmul, NULL, NULL, 0},
-  {"batch_matmul", 2, shape_batch_matmul, kr_k_batch_matmul, grad_batch_matmul, NULL, NULL, 0},
-  {"linear", 3, shape_linear, kr_k_linear, grad_linear, NULL, NULL, 0},
-  {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, KR_F_ALIAS},
-  {"transpose", 1, shape_transpose, kr_k_transpose, grad_transpose, NULL, NULL, 0},
-  {"concat", -1, shape_concat, kr_k_concat, grad_concat, NULL, NULL, 0},
-  {"slice", 1, shape_slice, kr_k_slice, grad_slice, NULL, NULL, 0},
-  {"pad_axis", 1, shape_pad_axis, kr_k_pad_axis, grad_pad_axis, NULL, NULL, 0},
-  {"broadcast_to", 2, shape_broadcast_to, kr_k_broadcast_to, grad_broadcast_to, NULL, NULL, 0},
-  {"gather", 2, shape_gather, kr_k_gather, grad_gather, NULL, NULL, 0},
-  {"gather_grad", 3, shape_gather_grad, kr_k_gather_grad, NULL, NULL, NULL, 0},
-  {"one_hot", 1, shape_one_hot, kr_k_one_hot, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"dropout", 1, shape_same, kr_k_dropout, grad_dropout, aux_dropout, NULL, KR_F_ALIAS_INFER},
-  {"dropout_grad", 2, shape_same, kr_k_dropout_grad, NULL, NULL, NULL, 0},
-  {"batchnorm", 5, shape_batchnorm, kr_k_batchnorm, grad_batchnorm, aux_batchnorm, NULL, 0},
-  {"batchnorm_grad", 4, shape_bn_grad, kr_k_batchnorm_grad, NULL, NULL, NULL, 0},
-  {"batchnorm_grad_gamma", 3, shape_bn_grad_param, kr_k_batchnorm_grad_param, NULL, NULL, NULL, 0},
-  {"in_train_phase", 2, shape_in_train_phase, kr_k_in_train_phase, grad_in_train_phase, NULL, NULL, 0},
+  {.name = "sum", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
+  {.name = "mean", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
+  {.name = "max", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
+  {.name = "min", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
+  {.name = "prod", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
+  {.name = "argmax", .nin = 1, .shape = shape_argreduce, .forward = kr_k_argreduce, .flags = KR_F_NOGRAD,
+   .attrs = axis_attrs},
+  {.name = "argmin", .nin = 1, .shape = shape_argreduce, .forward = kr_k_argreduce, .flags = KR_F_NOGRAD,
+   .attrs = axis_attrs},
+  {.name = "reduce_grad", .nin = 2, .shape = shape_second, .forward = kr_k_reduce_grad},
+  {.name = "maxmin_grad", .nin = 3, .shape = shape_second, .forward = kr_k_maxmin_grad, .scratch = scratch_maxmin},
+  {.name = "prod_grad", .nin = 2, .shape = shape_second, .forward = kr_k_prod_grad, .scratch = scratch_prod},
+  {.name = "sum_to", .nin = 1, .shape = shape_sum_to, .forward = kr_k_sum_to, .grad = grad_sum_to},
+  {.name = "matmul", .nin = 2, .shape = shape_matmul, .forward = kr_k_matmul, .grad = grad_matmul,
+   .attrs = matmul_attrs},
+  {.name = "batch_matmul", .nin = 2, .shape = shape_batch_matmul, .forward = kr_k_batch_matmul,
+   .grad = grad_batch_matmul, .attrs = matmul_attrs},
+  {.name = "linear", .nin = 3, .shape = shape_linear, .forward = kr_k_linear, .grad = grad_linear},
+  {.name = "reshape", .nin = 1, .shape = shape_reshape, .forward = kr_k_identity, .grad = grad_reshape,
+   .flags = KR_F_ALIAS},
+  {.name = "transpose", .nin = 1, .shape = shape_transpose, .forward = kr_k_transpose, .grad = grad_transpose,
+   .attrs = transpose_attrs},
+  {.name = "concat", .nin = -1, .shape = shape_concat, .forward = kr_k_concat, .grad = grad_concat,
+   .attrs = axis_attrs},
+  {.name = "slice", .nin = 1, .shape = shape_slice, .forward = kr_k_slice, .grad = grad_slice, .attrs = slice_attrs},
+  {.name = "pad_axis", .nin = 1, .shape = shape_pad_axis, .forward = kr_k_pad_axis, .grad = grad_pad_axis,
+   .attrs = slice_attrs},
+  {.name = "broadcast_to", .nin = 2, .shape = shape_broadcast_to, .forward = kr_k_broadcast_to,
+   .grad = grad_broadcast_to},
+  {.name = "gather", .nin = 2, .shape = shape_gather, .forward = kr_k_gather, .grad = grad_gather},
+  {.name = "gather_grad", .nin = 3, .shape = shape_gather_grad, .forward = kr_k_gather_grad},
+  {.name = "one_hot", .nin = 1, .shape = shape_one_hot, .forward = kr_k_one_hot, .flags = KR_F_NOGRAD,
+   .attrs = one_hot_attrs},
+  {.name = "dropout", .nin = 1, .shape = shape_same, .forward = kr_k_dropout, .grad = grad_dropout, .aux = aux_dropout,
+   .flags = KR_F_ALIAS_INFER, .attrs = dropout_attrs},
+  {.name = "dropout_grad", .nin = 2, .shape = shape_same, .forward = kr_k_dropout_grad},
+  {.name = "batchnorm", .nin = 5, .shape = shape_batchnorm, .forward = kr_k_batchnorm, .grad = grad_batchnorm,
+   .aux = aux_batchnorm, .attrs = batchnorm_attrs},
+  {.name = "batchnorm_grad", .nin = 4, .shape = shape_bn_grad, .forward = kr_k_batchnorm_grad},
+  {.name = "batchnorm_grad_gamma", .nin = 3, .shape = shape_bn_grad_param, .forward = kr_k_batchnorm_grad_param},
+  {.name = "in_train_phase", .nin = 2, .shape = shape_in_train_phase, .forward = kr_k_in_train_phase,
+   .grad = grad_in_train_phase},
 #include "ops_conv_rows.h"
 #include "ops_rnn_rows.h"
 #include "ops_backend_rows.h"

@@ -8,6 +8,46 @@
 
 #include <string.h>
 
+/* ---- the attributes keras.core.op takes by name (slots: ops_backend.h) ---- */
+
+const kr_attrname kr_fill_attrs[] = {
+  {"value", KR_ATTR_FLOAT, KR_FILL_VALUE},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_normal_attrs[] = {
+  {"mean", KR_ATTR_FLOAT, KR_RANDOM_A},
+  {"stddev", KR_ATTR_FLOAT, KR_RANDOM_B},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_uniform_attrs[] = {
+  {"minval", KR_ATTR_FLOAT, KR_RANDOM_A},
+  {"maxval", KR_ATTR_FLOAT, KR_RANDOM_B},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_binomial_attrs[] = {
+  {"p", KR_ATTR_FLOAT, KR_RANDOM_A},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_cumsum_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_CUM_AXIS},
+  {"reverse", KR_ATTR_INT, KR_CUM_REVERSE},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_cumprod_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_CUM_AXIS},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_reverse_attrs[] = {
+  {"axes", KR_ATTR_INT, KR_REVERSE_AXES},
+  {NULL, 0, 0}
+};
+
 #define SH(s, b) kr_shape_str((s), (b), sizeof(b))
 
 int kr_bk_shape_shape(kr_ctx *ctx, kr_node *n)

@@ -15,6 +15,52 @@
 
 #include <string.h>
 
+/* ---- the attributes keras.core.op takes by name (slots: ops_conv.h) ---- */
+
+const kr_attrname kr_conv_attrs[] = {
+  {"stride_h", KR_ATTR_INT, KR_CONV_STRIDE_H},
+  {"stride_w", KR_ATTR_INT, KR_CONV_STRIDE_W},
+  {"dilation_h", KR_ATTR_INT, KR_CONV_DILATION_H},
+  {"dilation_w", KR_ATTR_INT, KR_CONV_DILATION_W},
+  {"pad_top", KR_ATTR_INT, KR_CONV_PAD_TOP},
+  {"pad_bottom", KR_ATTR_INT, KR_CONV_PAD_BOTTOM},
+  {"pad_left", KR_ATTR_INT, KR_CONV_PAD_LEFT},
+  {"pad_right", KR_ATTR_INT, KR_CONV_PAD_RIGHT},
+  {"relu", KR_ATTR_FLOAT, KR_CONV_RELU},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_pool_attrs[] = {
+  {"pool_h", KR_ATTR_INT, KR_POOL_SIZE_H},
+  {"pool_w", KR_ATTR_INT, KR_POOL_SIZE_W},
+  {"stride_h", KR_ATTR_INT, KR_POOL_STRIDE_H},
+  {"stride_w", KR_ATTR_INT, KR_POOL_STRIDE_W},
+  {"pad_top", KR_ATTR_INT, KR_POOL_PAD_TOP},
+  {"pad_bottom", KR_ATTR_INT, KR_POOL_PAD_BOTTOM},
+  {"pad_left", KR_ATTR_INT, KR_POOL_PAD_LEFT},
+  {"pad_right", KR_ATTR_INT, KR_POOL_PAD_RIGHT},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_pad2d_attrs[] = {
+  {"top", KR_ATTR_INT, KR_PAD2D_TOP},
+  {"bottom", KR_ATTR_INT, KR_PAD2D_BOTTOM},
+  {"left", KR_ATTR_INT, KR_PAD2D_LEFT},
+  {"right", KR_ATTR_INT, KR_PAD2D_RIGHT},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_upsample_attrs[] = {
+  {"size_h", KR_ATTR_INT, KR_UPSAMPLE_H},
+  {"size_w", KR_ATTR_INT, KR_UPSAMPLE_W},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_sdrop_attrs[] = {
+  {"rate", KR_ATTR_FLOAT, KR_SDROP_RATE},
+  {NULL, 0, 0}
+};
+
 #define SH(s, b) kr_shape_str((s), (b), sizeof(b))
 #define ATTR_MAX ((int64_t)1 << 24)   /* strides, dilations, pads: keeps products in range */
 

@@ -12,6 +12,64 @@
 
 #include <string.h>
 
+/* ---- names: the attributes keras.core.op takes (slots: ops_rnn.h), and the
+** codes of the cells, flags and activations, exported to Lua ---- */
+
+const kr_attrname kr_rnn_attrs[] = {
+  {"cell", KR_ATTR_INT, KR_RNNA_CELL},
+  {"units", KR_ATTR_INT, KR_RNNA_UNITS},
+  {"flags", KR_ATTR_INT, KR_RNNA_FLAGS},
+  {"activation", KR_ATTR_INT, KR_RNNA_ACTIVATION},
+  {"recurrent_activation", KR_ATTR_INT, KR_RNNA_RECURRENT_ACTIVATION},
+  {"dropout", KR_ATTR_FLOAT, KR_RNNA_DROPOUT},
+  {"recurrent_dropout", KR_ATTR_FLOAT, KR_RNNA_RECURRENT_DROPOUT},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_rnn_state_attrs[] = {
+  {"cell", KR_ATTR_INT, KR_RNNA_CELL},
+  {"units", KR_ATTR_INT, KR_RNNA_UNITS},
+  {"flags", KR_ATTR_INT, KR_RNNA_FLAGS},
+  {"activation", KR_ATTR_INT, KR_RNNA_ACTIVATION},
+  {"recurrent_activation", KR_ATTR_INT, KR_RNNA_RECURRENT_ACTIVATION},
+  {"dropout", KR_ATTR_FLOAT, KR_RNNA_DROPOUT},
+  {"recurrent_dropout", KR_ATTR_FLOAT, KR_RNNA_RECURRENT_DROPOUT},
+  {"state", KR_ATTR_INT, KR_RNNA_WHICH},
+  {NULL, 0, 0}
+};
+
+const kr_namedint kr_rnn_cell_names[] = {
+  {"SimpleRNN", KR_RNN_SIMPLE},
+  {"LSTM", KR_RNN_LSTM},
+  {"GRU", KR_RNN_GRU},
+  {"GRU_reset_after", KR_RNN_GRU_RA},
+  {NULL, 0}
+};
+
+const kr_namedint kr_rnn_flag_names[] = {
+  {"return_sequences", KR_RNNF_RETSEQ},
+  {"go_backwards", KR_RNNF_BACKWARDS},
+  {"initial_state", KR_RNNF_INIT},
+  {"mask", KR_RNNF_MASK},
+  {"stateful", KR_RNNF_STATEFUL},
+  {"input_order", KR_RNNF_INPUT_ORDER},
+  {NULL, 0}
+};
+
+const kr_namedint kr_rnn_activation_names[] = {
+  {"linear", KR_RACT_LINEAR},
+  {"tanh", KR_RACT_TANH},
+  {"sigmoid", KR_RACT_SIGMOID},
+  {"hard_sigmoid", KR_RACT_HARD_SIGMOID},
+  {"relu", KR_RACT_RELU},
+  {"elu", KR_RACT_ELU},
+  {"softsign", KR_RACT_SOFTSIGN},
+  {"softplus", KR_RACT_SOFTPLUS},
+  {"selu", KR_RACT_SELU},
+  {"exponential", KR_RACT_EXPONENTIAL},
+  {NULL, 0}
+};
+
 #define SH(s, b) kr_shape_str((s), (b), sizeof(b))
 
 static const char *const cell_names[] = {"SimpleRNN", "LSTM", "GRU", "GRU"};

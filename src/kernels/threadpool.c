@@ -22,8 +22,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
+#include "../openblas.h"
 
 #define POOL_MAX 16
 #define SPIN_S 30e-6    /* busy-wait */

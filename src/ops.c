@@ -993,6 +993,17 @@ int kr_op_lookup(const char *name)
   return -1;
 }
 
+const char *kr_attr_name(int op, int kind, int slot)
+{
+  static const char *const ints[KR_MAX_ATTR] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7"};
+  static const char *const floats[KR_MAX_ATTR] = {"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7"};
+  if (op >= 0 && op < KR_OP_COUNT)
+    for (const kr_attrname *a = kr_ops[op].attrs; a && a->name; a++)
+      if (a->kind == kind && a->slot == slot) return a->name;
+  if (slot < 0 || slot >= KR_MAX_ATTR) return "?";
+  return kind == KR_ATTR_FLOAT ? floats[slot] : ints[slot];
+}
+
 int kr_op_is_differentiable(int op)
 {
   return op >= 0 && op < KR_OP_COUNT && (kr_ops[op].grad != NULL || (kr_ops[op].flags & KR_F_NOGRAD));

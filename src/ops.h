@@ -39,6 +39,10 @@ typedef struct kr_attrname {
   int slot;
 } kr_attrname;
 
+/* the name of an op's attribute slot (kind KR_ATTR_INT or KR_ATTR_FLOAT),
+** for messages: the op's own name for it, else "i3" / "f0" */
+const char *kr_attr_name(int op, int kind, int slot);
+
 /* a named constant exported to Lua (RNN cells, flags, activations) */
 typedef struct kr_namedint {
   const char *name;   /* NULL ends a list */

@@ -54,6 +54,15 @@ describe("op attributes by name", function()
       "op 'clip': attribute names must be strings, got number")
   end)
 
+  it("are named in the engine's own errors", function()
+    local x = core.tensor({{{1}, {2}, {3}}})   -- rank 3: a 1-D conv has no height
+    local w = core.tensor({{{1}}})
+    local ok, err = pcall(core.op, "conv2d", {x, w}, {stride_h = 2, stride_w = 1, dilation_h = 1, dilation_w = 1})
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("conv2d: a rank-3 input has no height: attribute 'stride_h' must be 1, got 2",
+      1, true), tostring(err))
+  end)
+
   it("export the rnn op's codes from the engine", function()
     assert.same({SimpleRNN = 0, LSTM = 1, GRU = 2, GRU_reset_after = 3}, core.rnn_cells)
     assert.same({return_sequences = 1, go_backwards = 2, initial_state = 4, mask = 8, stateful = 16,

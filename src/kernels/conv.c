@@ -81,7 +81,7 @@ int kr_conv_workers(const kr_exec *e, int64_t N, double work, int slots)
 
 static int node_slots(const kr_node *n)
 {
-  int s = (int)n->attr.f[1];
+  int s = (int)n->attr.f[KR_CONV_SLOTS];
   return s < 1 ? 1 : s > KR_CONV_MAX_SLOTS ? KR_CONV_MAX_SLOTS : s;
 }
 
@@ -106,12 +106,12 @@ static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const
   g.O = w->dim[r - 1];
   g.Ho = r == 4 ? y->dim[1] : 1;
   g.Wo = y->dim[r - 2];
-  g.sh = a->i[0];
-  g.sw = a->i[1];
-  g.dh = a->i[2];
-  g.dw = a->i[3];
-  g.pt = a->i[4];
-  g.pl = a->i[6];
+  g.sh = a->i[KR_CONV_STRIDE_H];
+  g.sw = a->i[KR_CONV_STRIDE_W];
+  g.dh = a->i[KR_CONV_DILATION_H];
+  g.dw = a->i[KR_CONV_DILATION_W];
+  g.pt = a->i[KR_CONV_PAD_TOP];
+  g.pl = a->i[KR_CONV_PAD_LEFT];
   return g;
 }
 
@@ -968,7 +968,7 @@ int kr_k_conv2d(const kr_exec *e)
 {
   cgeom g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
-  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[0] != 0, NULL, e->y, e->scratch,
+  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[KR_CONV_RELU] != 0, NULL, e->y, e->scratch,
           kr_conv_workers(e, g.N, work, node_slots(e->node)));
   return KR_OK;
 }
@@ -1051,8 +1051,8 @@ size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
 int kr_k_conv2d_grad_input(const kr_exec *e)
 {
   cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
-  const float *mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
-  const float *omask = e->node->attr.f[3] != 0 ? e->x[2] : NULL;
+  const float *mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
+  const float *omask = e->node->attr.f[KR_CONV_MASK_X] != 0 ? e->x[2] : NULL;
   size_t slot, dz_off, shared;
   gi_layout(&g, &slot, &dz_off, &shared);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
@@ -1143,10 +1143,10 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   gk_job j;
   j.g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
   j.dy = e->x[0];
-  j.mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
+  j.mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
   j.x = e->x[1];
   j.dw = e->y;
-  j.bias = e->node->attr.f[2] != 0;
+  j.bias = e->node->attr.f[KR_CONV_WITH_BIAS] != 0;
   j.scratch = e->scratch;
   gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */
+/* ---- pooling: window, strides, pads (KR_POOL_*) ---- */
 
 typedef struct pgeom {
   int64_t N, H, W, C, KH, KW, Ho, Wo, sh, sw, pt, pl;
@@ -35,12 +35,12 @@ static pgeom pool_geom(const kr_shape *x, const kr_shape *y, const kr_attr *a)
   g.C = x->dim[r - 1];
   g.Ho = r == 4 ? y->dim[1] : 1;
   g.Wo = y->dim[r - 2];
-  g.KH = a->i[0];
-  g.KW = a->i[1];
-  g.sh = a->i[2];
-  g.sw = a->i[3];
-  g.pt = a->i[4];
-  g.pl = a->i[6];
+  g.KH = a->i[KR_POOL_SIZE_H];
+  g.KW = a->i[KR_POOL_SIZE_W];
+  g.sh = a->i[KR_POOL_STRIDE_H];
+  g.sw = a->i[KR_POOL_STRIDE_W];
+  g.pt = a->i[KR_POOL_PAD_TOP];
+  g.pl = a->i[KR_POOL_PAD_LEFT];
   return g;
 }
 
@@ -74,9 +74,9 @@ static unsigned idx_get(const unsigned char *aux, int bytes, int64_t i)
 
 size_t kr_maxpool_aux(const kr_node *n, int64_t batch)
 {
-  if (n->attr.f[0] == 0) return 0;   /* the gradient finds the maxima again */
+  if (n->attr.f[KR_POOL_KEEP_ARGMAX] == 0) return 0;   /* the gradient finds the maxima again */
   kr_shape c = kr_concrete(&n->shape, batch);
-  size_t bytes = (size_t)kr_numel(&c) * (size_t)idx_bytes(n->attr.i[0] * n->attr.i[1]);
+  size_t bytes = (size_t)kr_numel(&c) * (size_t)idx_bytes(n->attr.i[KR_POOL_SIZE_H] * n->attr.i[KR_POOL_SIZE_W]);
   return (bytes + sizeof(float) - 1) / sizeof(float);
 }
 
@@ -240,9 +240,9 @@ int kr_k_max_pool2d_grad(const kr_exec *e)
   j.dy = e->x[0];
   j.x = e->x[1];
   j.y = e->y;
-  j.aux = e->node->attr.f[0] != 0 ? (unsigned char *)e->xaux[1] : NULL;
+  j.aux = e->node->attr.f[KR_POOL_KEEP_ARGMAX] != 0 ? (unsigned char *)e->xaux[1] : NULL;
   j.bytes = idx_bytes(j.g.KH * j.g.KW);
-  j.positive = e->node->attr.f[2] != 0;
+  j.positive = e->node->attr.f[KR_POOL_RELU_BELOW] != 0;
   kr_parallel(kr_conv_workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
   return KR_OK;
 }
@@ -324,7 +324,7 @@ int kr_k_avg_pool2d_grad(const kr_exec *e)
   return KR_OK;
 }
 
-/* ---- padding and cropping: i = {top, bottom, left, right} ---- */
+/* ---- padding and cropping: top, bottom, left, right (KR_PAD2D_*) ---- */
 
 /* the small one (s: N, Hs, Ws) placed at (top, left) inside the big one (b) */
 static void place(const kr_shape *s, const kr_shape *b, const int64_t *at, const float *src, float *dst, int pad)
@@ -336,7 +336,7 @@ static void place(const kr_shape *s, const kr_shape *b, const int64_t *at, const
   if (pad) memset(dst, 0, (size_t)kr_numel(b) * sizeof(float));
   for (int64_t n = 0; n < N; n++)
     for (int64_t h = 0; h < Hs; h++) {
-      int64_t so = (n * Hs + h) * Ws * C, bo = ((n * Hb + h + at[0]) * Wb + at[2]) * C;
+      int64_t so = (n * Hs + h) * Ws * C, bo = ((n * Hb + h + at[KR_PAD2D_TOP]) * Wb + at[KR_PAD2D_LEFT]) * C;
       if (pad) memcpy(dst + bo, src + so, (size_t)(Ws * C) * sizeof(float));
       else memcpy(dst + so, src + bo, (size_t)(Ws * C) * sizeof(float));
     }
@@ -354,14 +354,14 @@ int kr_k_crop2d(const kr_exec *e)
   return KR_OK;
 }
 
-/* ---- upsampling: i = {sh, sw}: every cell repeated sh x sw times ---- */
+/* ---- upsampling (KR_UPSAMPLE_H, _W = sh, sw): every cell repeated sh x sw times ---- */
 
 int kr_k_upsample2d(const kr_exec *e)
 {
   const kr_shape *s = e->xs[0];
   int r = s->ndim;
   int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
-  int64_t sh = e->node->attr.i[0], sw = e->node->attr.i[1], Wo = W * sw;
+  int64_t sh = e->node->attr.i[KR_UPSAMPLE_H], sw = e->node->attr.i[KR_UPSAMPLE_W], Wo = W * sw;
   const float *x = e->x[0];
   float *y = e->y;
   for (int64_t n = 0; n < N; n++)
@@ -381,7 +381,7 @@ int kr_k_upsample2d_grad(const kr_exec *e)
   const kr_shape *s = e->xs[1];
   int r = s->ndim;
   int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
-  int64_t sh = e->node->attr.i[0], sw = e->node->attr.i[1], Wo = W * sw;
+  int64_t sh = e->node->attr.i[KR_UPSAMPLE_H], sw = e->node->attr.i[KR_UPSAMPLE_W], Wo = W * sw;
   const float *dy = e->x[0];
   float *dx = e->y;
   memset(dx, 0, (size_t)kr_numel(s) * sizeof(float));
@@ -400,7 +400,7 @@ int kr_k_upsample2d_grad(const kr_exec *e)
   return KR_OK;
 }
 
-/* ---- spatial dropout: f0 = rate; one draw per (sample, channel) ---- */
+/* ---- spatial dropout: KR_SDROP_RATE; one draw per (sample, channel) ---- */
 
 size_t kr_sdrop_aux(const kr_node *n, int64_t batch)
 {
@@ -413,7 +413,7 @@ int kr_k_spatial_dropout(const kr_exec *e)
 {
   const kr_shape *s = e->ys;
   int64_t N = s->dim[0], C = s->dim[s->ndim - 1], S = N > 0 && C > 0 ? kr_numel(s) / (N * C) : 0;
-  double rate = e->node->attr.f[0];
+  double rate = e->node->attr.f[KR_SDROP_RATE];
   float *m = e->aux;
   if (!e->training || rate <= 0) {
     for (int64_t i = 0; i < N * C; i++) m[i] = 1.0f;

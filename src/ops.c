@@ -871,8 +871,10 @@ static const kr_attrname batchnorm_attrs[] = {
 };
 
 #define LEAF(nm) {.name = nm, .nin = 0, .flags = KR_F_LEAF}
-#define BIN(nm, k, g) {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
-#define CMP(nm, k) {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE}
+#define BIN(nm, k, g)                                                                                        \
+  {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
+#define CMP(nm, k)                                                                                           \
+  {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE}
 #define UN(nm, k, g) {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
 /* the same with attributes taken by name */
 #define UNA(nm, k, g, a)                                                                                     \

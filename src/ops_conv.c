@@ -142,7 +142,8 @@ static int conv_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, const kr_s
   int64_t H = r == 4 ? x->dim[1] : 1, W = x->dim[r - 2];
   int64_t KH = r == 4 ? w->dim[0] : 1, KW = w->dim[r - 3];
   int64_t eh = (KH - 1) * at[KR_CONV_DILATION_H] + 1, ew = (KW - 1) * at[KR_CONV_DILATION_W] + 1;
-  int64_t ph = H + at[KR_CONV_PAD_TOP] + at[KR_CONV_PAD_BOTTOM], pw = W + at[KR_CONV_PAD_LEFT] + at[KR_CONV_PAD_RIGHT];
+  int64_t ph = H + at[KR_CONV_PAD_TOP] + at[KR_CONV_PAD_BOTTOM];
+  int64_t pw = W + at[KR_CONV_PAD_LEFT] + at[KR_CONV_PAD_RIGHT];
   if (W == KR_NONE) pw = ew;   /* a None length: the output's is None too (set below) */
   if (KH > ATTR_MAX || KW > ATTR_MAX || eh > ph || ew > pw)
     return kr_fail(ctx, KR_ESHAPE, "%s: the kernel %s (extent %lldx%lld with dilation) is larger than the padded input %lldx%lld",
@@ -214,7 +215,8 @@ int kr_conv_grad_kernel_shape(kr_ctx *ctx, kr_node *n)
                    n->attr.f[KR_CONV_WITH_BIAS]);
   if (check_dy(ctx, n, &n->in[1]->shape, &n->in[2]->shape, 3, 3)) return kr_errcode(ctx);
   int act = n->attr.f[KR_CONV_RELU] != 0;
-  if (n->nin != 3 + act) return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected %d inputs, got %d", 3 + act, n->nin);
+  if (n->nin != 3 + act)
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected %d inputs, got %d", 3 + act, n->nin);
   const kr_shape *w = &n->in[2]->shape;
   if (n->attr.f[KR_CONV_WITH_BIAS] != 0) {
     kr_shape s;
@@ -323,24 +325,27 @@ static int pool_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *
   static const int ones[] = {KR_POOL_SIZE_H, KR_POOL_STRIDE_H}, zeros[] = {KR_POOL_PAD_TOP, KR_POOL_PAD_BOTTOM};
   if (neutral_height(ctx, n, x, 2, ones, 2, zeros)) return KR_EARG;
   const int64_t *at = n->attr.i;
+  int64_t kh = at[KR_POOL_SIZE_H], kw = at[KR_POOL_SIZE_W];
+  int64_t pt = at[KR_POOL_PAD_TOP], pb = at[KR_POOL_PAD_BOTTOM], pl = at[KR_POOL_PAD_LEFT], pr = at[KR_POOL_PAD_RIGHT];
   int r = x->ndim;
   int64_t H = r == 4 ? x->dim[1] : 1, W = x->dim[r - 2];
-  if (at[KR_POOL_SIZE_H] * at[KR_POOL_SIZE_W] > 65535)
+  if (kh * kw > 65535)
     return kr_fail(ctx, KR_EARG, "%s: a pool window of %lldx%lld cells is too large (at most 65535)", opname(n),
-                   (long long)at[KR_POOL_SIZE_H], (long long)at[KR_POOL_SIZE_W]);
-  if (at[KR_POOL_PAD_TOP] >= at[KR_POOL_SIZE_H] || at[KR_POOL_PAD_BOTTOM] >= at[KR_POOL_SIZE_H] || at[KR_POOL_PAD_LEFT] >= at[KR_POOL_SIZE_W] || at[KR_POOL_PAD_RIGHT] >= at[KR_POOL_SIZE_W])
+                   (long long)kh, (long long)kw);
+  if (pt >= kh || pb >= kh || pl >= kw || pr >= kw)
     return kr_fail(ctx, KR_EARG, "%s: padding must be smaller than the pool window %lldx%lld", opname(n),
-                   (long long)at[KR_POOL_SIZE_H], (long long)at[KR_POOL_SIZE_W]);
-  int64_t ph = H + at[KR_POOL_PAD_TOP] + at[KR_POOL_PAD_BOTTOM], pw = W + at[KR_POOL_PAD_LEFT] + at[KR_POOL_PAD_RIGHT];
-  if (W == KR_NONE) pw = at[KR_POOL_SIZE_W];   /* a None length: the output's is None too (set below) */
-  if (at[KR_POOL_SIZE_H] > ph || at[KR_POOL_SIZE_W] > pw) {
+                   (long long)kh, (long long)kw);
+  int64_t ph = H + pt + pb, pw = W + pl + pr;
+  if (W == KR_NONE) pw = kw;   /* a None length: the output's is None too (set below) */
+  if (kh > ph || kw > pw) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "%s: the pool window %lldx%lld is larger than the padded input %lldx%lld (input %s)",
-                   opname(n), (long long)at[KR_POOL_SIZE_H], (long long)at[KR_POOL_SIZE_W], (long long)ph, (long long)pw, SH(x, a));
+                   opname(n), (long long)kh, (long long)kw, (long long)ph, (long long)pw,
+                   SH(x, a));
   }
   *out = *x;
-  if (r == 4) out->dim[1] = (ph - at[KR_POOL_SIZE_H]) / at[KR_POOL_STRIDE_H] + 1;
-  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - at[KR_POOL_SIZE_W]) / at[KR_POOL_STRIDE_W] + 1;
+  if (r == 4) out->dim[1] = (ph - kh) / at[KR_POOL_STRIDE_H] + 1;
+  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - kw) / at[KR_POOL_STRIDE_W] + 1;
   return KR_OK;
 }
 
@@ -422,15 +427,16 @@ static int pad_common(kr_ctx *ctx, kr_node *n, int sign)
   if (attrs_in_range(ctx, n, KR_PAD2D_TOP, 4, 0, sign > 0 ? "paddings" : "croppings")) return KR_EARG;
   static const int zeros[] = {KR_PAD2D_TOP, KR_PAD2D_BOTTOM};
   if (neutral_height(ctx, n, x, 0, NULL, 2, zeros)) return KR_EARG;
+  const int64_t *at = n->attr.i;
+  int64_t top = at[KR_PAD2D_TOP], bottom = at[KR_PAD2D_BOTTOM], left = at[KR_PAD2D_LEFT], right = at[KR_PAD2D_RIGHT];
   int r = x->ndim;
   kr_shape out = *x;
-  if (r == 4) out.dim[1] += sign * (n->attr.i[KR_PAD2D_TOP] + n->attr.i[KR_PAD2D_BOTTOM]);
-  if (x->dim[r - 2] != KR_NONE) out.dim[r - 2] += sign * (n->attr.i[KR_PAD2D_LEFT] + n->attr.i[KR_PAD2D_RIGHT]);   /* None stays None */
+  if (r == 4) out.dim[1] += sign * (top + bottom);
+  if (x->dim[r - 2] != KR_NONE) out.dim[r - 2] += sign * (left + right);   /* None stays None */
   if ((r == 4 && out.dim[1] < 1) || (out.dim[r - 2] < 1 && x->dim[r - 2] != KR_NONE)) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "crop2d: cropping %lld+%lld, %lld+%lld leaves nothing of an input of shape %s",
-                   (long long)n->attr.i[KR_PAD2D_TOP], (long long)n->attr.i[KR_PAD2D_BOTTOM], (long long)n->attr.i[KR_PAD2D_LEFT],
-                   (long long)n->attr.i[KR_PAD2D_RIGHT], SH(x, a));
+                   (long long)top, (long long)bottom, (long long)left, (long long)right, SH(x, a));
   }
   n->shape = out;
   return KR_OK;

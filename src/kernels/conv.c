@@ -968,7 +968,8 @@ int kr_k_conv2d(const kr_exec *e)
 {
   cgeom g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
-  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[KR_CONV_RELU] != 0, NULL, e->y, e->scratch,
+  int relu = e->node->attr.f[KR_CONV_RELU] != 0;
+  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, relu, NULL, e->y, e->scratch,
           kr_conv_workers(e, g.N, work, node_slots(e->node)));
   return KR_OK;
 }

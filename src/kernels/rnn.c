@@ -645,7 +645,7 @@ int kr_k_rnn_state(const kr_exec *e)
 {
   kr_rnn_dims d;
   kr_rnn_layout(e->node->in[0], e->xs[1]->dim[0], &d);
-  const float *src = e->xaux[0] + (e->node->attr.i[5] == 1 ? d.oCfin : d.oHfin);
+  const float *src = e->xaux[0] + (e->node->attr.i[KR_RNNA_WHICH] == 1 ? d.oCfin : d.oHfin);
   memcpy(e->y, src, (size_t)(d.B * d.u) * sizeof(float));
   return KR_OK;
 }
@@ -864,7 +864,7 @@ int kr_k_rnn_bptt(const kr_exec *e)
   kr_rnn_layout(r, e->xs[2]->dim[0], &d);
   const int64_t B = d.B, T = d.T, F = d.F, u = d.u, G = d.G, Gu = d.Gu;
   const int lstm = d.cell == KR_RNN_LSTM, gru = d.cell == KR_RNN_GRU, gra = d.cell == KR_RNN_GRU_RA;
-  const int mode = (int)e->node->attr.i[5];
+  const int mode = (int)e->node->attr.i[KR_RNNA_WHICH];
   const float *const *in = e->x + 2;   /* the rnn's inputs */
   const float *x = in[0], *W = in[1], *U = in[2];
   const float *raux = e->xaux[0];
@@ -977,6 +977,6 @@ int kr_k_rnn_part(const kr_exec *e)
   kr_rnn_dims d;
   kr_rnn_layout(g->in[0], e->xs[0]->dim[0], &d);
   size_t off[5] = {d.gW, d.gU, d.gb, d.gh0, d.gc0};
-  memcpy(e->y, e->xaux[0] + off[e->node->attr.i[6]], (size_t)kr_numel(e->ys) * sizeof(float));
+  memcpy(e->y, e->xaux[0] + off[e->node->attr.i[KR_RNNA_PART]], (size_t)kr_numel(e->ys) * sizeof(float));
   return KR_OK;
 }

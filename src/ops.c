@@ -98,18 +98,18 @@ static int norm_axis(kr_ctx *ctx, const kr_node *n, int64_t axis, int ndim, int6
 static int shape_reduce(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t mask = n->attr.i[0];
+  int64_t mask = n->attr.i[KR_REDUCE_AXES];
   if (mask >> x->ndim) return fail_shape(ctx, n, "axis out of range");
   kr_shape r;
   memset(&r, 0, sizeof r);
   for (int i = 0; i < x->ndim; i++) {
     if (mask & ((int64_t)1 << i)) {
-      if (n->attr.i[1]) r.dim[r.ndim++] = 1;
+      if (n->attr.i[KR_REDUCE_KEEPDIMS]) r.dim[r.ndim++] = 1;
     } else {
       r.dim[r.ndim++] = x->dim[i];
     }
   }
-  if (kr_is_batched(x) && (mask & 1) && n->attr.i[1]) r.dim[0] = 1;
+  if (kr_is_batched(x) && (mask & 1) && n->attr.i[KR_REDUCE_KEEPDIMS]) r.dim[0] = 1;
   n->shape = r;
   return KR_OK;
 }
@@ -118,8 +118,8 @@ static int shape_argreduce(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
   int64_t ax;
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
-  n->attr.i[0] = ax;
+  if (norm_axis(ctx, n, n->attr.i[KR_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
+  n->attr.i[KR_AXIS] = ax;
   kr_shape r;
   memset(&r, 0, sizeof r);
   for (int i = 0; i < x->ndim; i++)
@@ -133,9 +133,9 @@ static int shape_softmax(kr_ctx *ctx, kr_node *n)
   const kr_shape *x = &n->in[0]->shape;
   if (x->ndim < 1) return fail_shape(ctx, n, "needs at least one axis");
   int64_t ax;
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
+  if (norm_axis(ctx, n, n->attr.i[KR_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot normalize over the batch axis");
-  n->attr.i[0] = ax;
+  n->attr.i[KR_AXIS] = ax;
   n->shape = *x;
   return KR_OK;
 }
@@ -159,7 +159,7 @@ bad:;
 static int shape_matmul(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   char x[128], y[128];
   kr_shape r;
   memset(&r, 0, sizeof r);
@@ -193,7 +193,7 @@ bad:
 static int shape_batch_matmul(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   char x[128], y[128];
   if (a->ndim != 3 || b->ndim != 3 || a->dim[0] != b->dim[0]) goto bad;
   int64_t an = ta ? a->dim[2] : a->dim[1], ak = ta ? a->dim[1] : a->dim[2];
@@ -263,12 +263,13 @@ static int shape_transpose(kr_ctx *ctx, kr_node *n)
   int seen[KR_MAX_DIMS] = {0};
   kr_shape r = *x;
   for (int i = 0; i < x->ndim; i++) {
-    int64_t p = n->attr.i[i];
+    int64_t p = n->attr.i[KR_TRANSPOSE_PERM + i];
     if (p < 0 || p >= x->ndim || seen[p]) return fail_shape(ctx, n, "bad permutation");
     seen[p] = 1;
     r.dim[i] = x->dim[p];
   }
-  if (kr_is_batched(x) && n->attr.i[0] != 0) return fail_shape(ctx, n, "the batch axis must stay first");
+  if (kr_is_batched(x) && n->attr.i[KR_TRANSPOSE_PERM] != 0)
+    return fail_shape(ctx, n, "the batch axis must stay first");
   n->shape = r;
   return KR_OK;
 }
@@ -276,10 +277,10 @@ static int shape_transpose(kr_ctx *ctx, kr_node *n)
 static int shape_concat(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t ax, given = n->attr.i[0];
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
+  int64_t ax, given = n->attr.i[KR_AXIS];
+  if (norm_axis(ctx, n, n->attr.i[KR_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot concatenate on the batch axis");
-  n->attr.i[0] = ax;
+  n->attr.i[KR_AXIS] = ax;
   kr_shape r = *x;
   for (int k = 1; k < n->nin; k++) {
     const kr_shape *y = &n->in[k]->shape;
@@ -302,9 +303,9 @@ static int shape_slice(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
   int64_t ax;
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
-  n->attr.i[0] = ax;
-  int64_t st = n->attr.i[1], len = n->attr.i[2];
+  if (norm_axis(ctx, n, n->attr.i[KR_SLICE_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
+  n->attr.i[KR_SLICE_AXIS] = ax;
+  int64_t st = n->attr.i[KR_SLICE_START], len = n->attr.i[KR_SLICE_LENGTH];
   if (x->dim[ax] < 0)
     return fail_shape(ctx, n, ax == 0 ? "cannot slice the batch axis" : "cannot slice a None (variable-length) axis");
   if (st < 0 || len < 0 || st + len > x->dim[ax]) return fail_shape(ctx, n, "range out of bounds");
@@ -316,11 +317,12 @@ static int shape_slice(kr_ctx *ctx, kr_node *n)
 static int shape_pad_axis(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t ax = n->attr.i[0];
-  if (ax < 0 || ax >= x->ndim || n->attr.i[1] < 0 || n->attr.i[1] + x->dim[ax] > n->attr.i[2])
+  int64_t ax = n->attr.i[KR_SLICE_AXIS];
+  int64_t start = n->attr.i[KR_SLICE_START], length = n->attr.i[KR_SLICE_LENGTH];
+  if (ax < 0 || ax >= x->ndim || start < 0 || start + x->dim[ax] > length)
     return fail_shape(ctx, n, "bad padding");
   n->shape = *x;
-  n->shape.dim[ax] = n->attr.i[2];
+  n->shape.dim[ax] = n->attr.i[KR_SLICE_LENGTH];
   return KR_OK;
 }
 
@@ -354,10 +356,10 @@ static int shape_gather_grad(kr_ctx *ctx, kr_node *n)
 static int shape_one_hot(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  if (n->attr.i[0] < 1) return fail_shape(ctx, n, "needs a number of classes >= 1");
+  if (n->attr.i[KR_ONE_HOT_CLASSES] < 1) return fail_shape(ctx, n, "needs a number of classes >= 1");
   if (x->ndim + 1 > KR_MAX_DIMS) return fail_shape(ctx, n, "rank too large");
   n->shape = *x;
-  n->shape.dim[n->shape.ndim++] = n->attr.i[0];
+  n->shape.dim[n->shape.ndim++] = n->attr.i[KR_ONE_HOT_CLASSES];
   return KR_OK;
 }
 
@@ -366,9 +368,9 @@ static int shape_batchnorm(kr_ctx *ctx, kr_node *n)
   const kr_shape *x = &n->in[0]->shape;
   int64_t ax;
   if (x->ndim < 1) return fail_shape(ctx, n, "needs at least one axis");
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
+  if (norm_axis(ctx, n, n->attr.i[KR_BN_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot normalize the batch axis");
-  n->attr.i[0] = ax;
+  n->attr.i[KR_BN_AXIS] = ax;
   for (int k = 1; k < 5; k++) {
     const kr_shape *p = &n->in[k]->shape;
     if (p->ndim != 1 || p->dim[0] != x->dim[ax]) {
@@ -411,8 +413,8 @@ static kr_node *mk_scale(kr_ctx *ctx, kr_node *x, double a, double b)
 {
   kr_attr at;
   memset(&at, 0, sizeof at);
-  at.f[0] = a;
-  at.f[1] = b;
+  at.f[KR_SCALE_MUL] = a;
+  at.f[KR_SCALE_ADD] = b;
   return kr_op1(ctx, KR_OP_SCALE, x, &at);
 }
 
@@ -547,7 +549,7 @@ static int grad_log(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 
 static int grad_scale(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  dx[0] = mk_scale(ctx, dy, n->attr.f[0], 0.0);
+  dx[0] = mk_scale(ctx, dy, n->attr.f[KR_SCALE_MUL], 0.0);
   GRAD_DONE(dx[0]);
 }
 
@@ -556,9 +558,9 @@ static int grad_pows(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   /* d x^p = p x^(p-1) */
   kr_attr a;
   memset(&a, 0, sizeof a);
-  a.f[0] = n->attr.f[0] - 1.0;
+  a.f[KR_POWS_EXPONENT] = n->attr.f[KR_POWS_EXPONENT] - 1.0;
   kr_node *p = kr_op1(ctx, KR_OP_POWS, n->in[0], &a);
-  kr_node *q = p ? mk_scale(ctx, p, n->attr.f[0], 0.0) : NULL;
+  kr_node *q = p ? mk_scale(ctx, p, n->attr.f[KR_POWS_EXPONENT], 0.0) : NULL;
   kr_node_release(p);
   return grad_times(ctx, dy, q, dx);
 }
@@ -602,7 +604,7 @@ static int grad_softsign(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_reduce(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a = n->attr;
-  a.i[2] = n->op == KR_OP_MEAN;
+  a.i[KR_REDUCE_MEAN] = n->op == KR_OP_MEAN;
   if (n->op == KR_OP_SUM || n->op == KR_OP_MEAN) {
     dx[0] = kr_op2(ctx, KR_OP_REDUCE_GRAD, dy, n->in[0], &a);
   } else if (n->op == KR_OP_PROD) {
@@ -631,20 +633,20 @@ static int grad_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   kr_node *a = n->in[0], *b = n->in[1];
   kr_attr t;
   memset(&t, 0, sizeof t);
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   if (!ta && !tb) {        /* C = A B */
-    t.i[1] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 1;
     dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, b, &t);        /* dC B^T */
-    t.i[1] = 0; t.i[0] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 0; t.i[KR_MATMUL_TRANSPOSE_A] = 1;
     dx[1] = kr_op2(ctx, KR_OP_MATMUL, a, dy, &t);        /* A^T dC */
   } else if (!ta && tb) {  /* C = A B^T */
     dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, b, &t);        /* dC B */
-    t.i[0] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_A] = 1;
     dx[1] = kr_op2(ctx, KR_OP_MATMUL, dy, a, &t);        /* dC^T A */
   } else {                 /* C = A^T B */
-    t.i[1] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 1;
     dx[0] = kr_op2(ctx, KR_OP_MATMUL, b, dy, &t);        /* B dC^T */
-    t.i[1] = 0;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 0;
     dx[1] = kr_op2(ctx, KR_OP_MATMUL, a, dy, &t);        /* A dC */
   }
   GRAD_DONE(dx[0], dx[1]);
@@ -653,23 +655,23 @@ static int grad_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_batch_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_node *a = n->in[0], *b = n->in[1];
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   kr_attr t1, t2;
   memset(&t1, 0, sizeof t1);
   memset(&t2, 0, sizeof t2);
   kr_node *l1, *r1, *l2, *r2;
   if (!ta && !tb) {        /* C = A B: dA = dC B^T, dB = A^T dC */
-    l1 = dy, r1 = b, t1.i[1] = 1;
-    l2 = a, r2 = dy, t2.i[0] = 1;
+    l1 = dy, r1 = b, t1.i[KR_MATMUL_TRANSPOSE_B] = 1;
+    l2 = a, r2 = dy, t2.i[KR_MATMUL_TRANSPOSE_A] = 1;
   } else if (ta && !tb) {  /* C = A^T B: dA = B dC^T, dB = A dC */
-    l1 = b, r1 = dy, t1.i[1] = 1;
+    l1 = b, r1 = dy, t1.i[KR_MATMUL_TRANSPOSE_B] = 1;
     l2 = a, r2 = dy;
   } else if (!ta && tb) {  /* C = A B^T: dA = dC B, dB = dC^T A */
     l1 = dy, r1 = b;
-    l2 = dy, r2 = a, t2.i[0] = 1;
+    l2 = dy, r2 = a, t2.i[KR_MATMUL_TRANSPOSE_A] = 1;
   } else {                 /* C = A^T B^T: dA = B^T dC^T, dB = dC^T A^T */
-    l1 = b, r1 = dy, t1.i[0] = t1.i[1] = 1;
-    l2 = dy, r2 = a, t2.i[0] = t2.i[1] = 1;
+    l1 = b, r1 = dy, t1.i[KR_MATMUL_TRANSPOSE_A] = t1.i[KR_MATMUL_TRANSPOSE_B] = 1;
+    l2 = dy, r2 = a, t2.i[KR_MATMUL_TRANSPOSE_A] = t2.i[KR_MATMUL_TRANSPOSE_B] = 1;
   }
   dx[0] = kr_op2(ctx, KR_OP_BATCH_MATMUL, l1, r1, &t1);
   dx[1] = kr_op2(ctx, KR_OP_BATCH_MATMUL, l2, r2, &t2);
@@ -680,10 +682,10 @@ static int grad_linear(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr t;
   memset(&t, 0, sizeof t);
-  t.i[1] = 1;
+  t.i[KR_MATMUL_TRANSPOSE_B] = 1;
   dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, n->in[1], &t);       /* dy W^T */
-  t.i[1] = 0;
-  t.i[0] = 1;
+  t.i[KR_MATMUL_TRANSPOSE_B] = 0;
+  t.i[KR_MATMUL_TRANSPOSE_A] = 1;
   dx[1] = kr_op2(ctx, KR_OP_MATMUL, n->in[0], dy, &t);       /* x^T dy */
   dx[2] = kr_unbroadcast(ctx, dy, n->in[2]);                  /* sum over rows */
   GRAD_DONE(dx[0], dx[1], dx[2]);
@@ -711,12 +713,12 @@ static int grad_concat(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a;
   memset(&a, 0, sizeof a);
-  a.i[0] = n->attr.i[0];
+  a.i[KR_SLICE_AXIS] = n->attr.i[KR_AXIS];
   int64_t off = 0;
   for (int k = 0; k < n->nin; k++) {
-    a.i[1] = off;
-    a.i[2] = n->in[k]->shape.dim[a.i[0]];
-    off += a.i[2];
+    a.i[KR_SLICE_START] = off;
+    a.i[KR_SLICE_LENGTH] = n->in[k]->shape.dim[a.i[KR_SLICE_AXIS]];
+    off += a.i[KR_SLICE_LENGTH];
     dx[k] = kr_op1(ctx, KR_OP_SLICE, dy, &a);
     if (!dx[k]) return kr_errcode(ctx);
   }
@@ -726,7 +728,7 @@ static int grad_concat(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_slice(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a = n->attr;
-  a.i[2] = n->in[0]->shape.dim[a.i[0]];
+  a.i[KR_SLICE_LENGTH] = n->in[0]->shape.dim[a.i[KR_SLICE_AXIS]];
   dx[0] = kr_op1(ctx, KR_OP_PAD_AXIS, dy, &a);
   GRAD_DONE(dx[0]);
 }
@@ -734,7 +736,7 @@ static int grad_slice(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_pad_axis(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a = n->attr;
-  a.i[2] = n->in[0]->shape.dim[a.i[0]];
+  a.i[KR_SLICE_LENGTH] = n->in[0]->shape.dim[a.i[KR_SLICE_AXIS]];
   dx[0] = kr_op1(ctx, KR_OP_SLICE, dy, &a);
   GRAD_DONE(dx[0]);
 }
@@ -757,9 +759,9 @@ static int grad_batchnorm(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   kr_node *in4[4] = {dy, n, n->in[0], n->in[1]};
   kr_attr a = n->attr;
   dx[0] = kr_node_op(ctx, KR_OP_BATCHNORM_GRAD, 4, in4, &a);
-  a.i[2] = 0;
+  a.i[KR_BN_WHICH] = 0;
   dx[1] = kr_op3(ctx, KR_OP_BATCHNORM_GRAD_GAMMA, dy, n, n->in[0], &a);
-  a.i[2] = 1;
+  a.i[KR_BN_WHICH] = 1;
   dx[2] = kr_op3(ctx, KR_OP_BATCHNORM_GRAD_GAMMA, dy, n, n->in[0], &a);
   dx[3] = dx[4] = NULL;   /* moving statistics are not trained */
   GRAD_DONE(dx[0], dx[1], dx[2]);
@@ -785,7 +787,7 @@ static size_t aux_dropout(const kr_node *n, int64_t batch)
 
 static size_t aux_batchnorm(const kr_node *n, int64_t batch)
 {
-  return 2 * (size_t)n->shape.dim[n->attr.i[0]];
+  return 2 * (size_t)n->shape.dim[n->attr.i[KR_BN_AXIS]];
 }
 
 static size_t scratch_maxmin(const kr_node *n, int64_t batch)

@@ -15,28 +15,16 @@
 /* ---- names: the attributes keras.core.op takes (slots: ops_rnn.h), and the
 ** codes of the cells, flags and activations, exported to Lua ---- */
 
-const kr_attrname kr_rnn_attrs[] = {
-  {"cell", KR_ATTR_INT, KR_RNNA_CELL},
-  {"units", KR_ATTR_INT, KR_RNNA_UNITS},
-  {"flags", KR_ATTR_INT, KR_RNNA_FLAGS},
-  {"activation", KR_ATTR_INT, KR_RNNA_ACTIVATION},
-  {"recurrent_activation", KR_ATTR_INT, KR_RNNA_RECURRENT_ACTIVATION},
-  {"dropout", KR_ATTR_FLOAT, KR_RNNA_DROPOUT},
-  {"recurrent_dropout", KR_ATTR_FLOAT, KR_RNNA_RECURRENT_DROPOUT},
-  {NULL, 0, 0}
-};
+/* the rnn's own attributes; rnn_state takes them (they must match its rnn's) and which state */
+#define RNN_ATTRS                                                         \
+  {"cell", KR_ATTR_INT, KR_RNNA_CELL}, {"units", KR_ATTR_INT, KR_RNNA_UNITS}, \
+  {"flags", KR_ATTR_INT, KR_RNNA_FLAGS}, {"activation", KR_ATTR_INT, KR_RNNA_ACTIVATION}, \
+  {"recurrent_activation", KR_ATTR_INT, KR_RNNA_RECURRENT_ACTIVATION},    \
+  {"dropout", KR_ATTR_FLOAT, KR_RNNA_DROPOUT},                            \
+  {"recurrent_dropout", KR_ATTR_FLOAT, KR_RNNA_RECURRENT_DROPOUT}
 
-const kr_attrname kr_rnn_state_attrs[] = {
-  {"cell", KR_ATTR_INT, KR_RNNA_CELL},
-  {"units", KR_ATTR_INT, KR_RNNA_UNITS},
-  {"flags", KR_ATTR_INT, KR_RNNA_FLAGS},
-  {"activation", KR_ATTR_INT, KR_RNNA_ACTIVATION},
-  {"recurrent_activation", KR_ATTR_INT, KR_RNNA_RECURRENT_ACTIVATION},
-  {"dropout", KR_ATTR_FLOAT, KR_RNNA_DROPOUT},
-  {"recurrent_dropout", KR_ATTR_FLOAT, KR_RNNA_RECURRENT_DROPOUT},
-  {"state", KR_ATTR_INT, KR_RNNA_WHICH},
-  {NULL, 0, 0}
-};
+const kr_attrname kr_rnn_attrs[] = {RNN_ATTRS, {NULL, 0, 0}};
+const kr_attrname kr_rnn_state_attrs[] = {RNN_ATTRS, {"state", KR_ATTR_INT, KR_RNNA_WHICH}, {NULL, 0, 0}};
 
 const kr_namedint kr_rnn_cell_names[] = {
   {"SimpleRNN", KR_RNN_SIMPLE},

@@ -356,12 +356,24 @@ int kr_k_crop2d(const kr_exec *e)
 
 /* ---- upsampling (KR_UPSAMPLE_H, _W = sh, sw): every cell repeated sh x sw times ---- */
 
+/* the small side's dimensions (x: N, H, W, C), the repeats, the output's width */
+typedef struct ugeom {
+  int64_t N, C, H, W, sh, sw, Wo;
+} ugeom;
+
+static ugeom up_geom(const kr_shape *s, const kr_attr *a)
+{
+  int r = s->ndim;
+  ugeom g = {s->dim[0], s->dim[r - 1], r == 4 ? s->dim[1] : 1, s->dim[r - 2], a->i[KR_UPSAMPLE_H],
+             a->i[KR_UPSAMPLE_W], 0};
+  g.Wo = g.W * g.sw;
+  return g;
+}
+
 int kr_k_upsample2d(const kr_exec *e)
 {
-  const kr_shape *s = e->xs[0];
-  int r = s->ndim;
-  int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
-  int64_t sh = e->node->attr.i[KR_UPSAMPLE_H], sw = e->node->attr.i[KR_UPSAMPLE_W], Wo = W * sw;
+  const ugeom g = up_geom(e->xs[0], &e->node->attr);
+  const int64_t N = g.N, C = g.C, H = g.H, W = g.W, sh = g.sh, sw = g.sw, Wo = g.Wo;
   const float *x = e->x[0];
   float *y = e->y;
   for (int64_t n = 0; n < N; n++)
@@ -379,9 +391,8 @@ int kr_k_upsample2d(const kr_exec *e)
 int kr_k_upsample2d_grad(const kr_exec *e)
 {
   const kr_shape *s = e->xs[1];
-  int r = s->ndim;
-  int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
-  int64_t sh = e->node->attr.i[KR_UPSAMPLE_H], sw = e->node->attr.i[KR_UPSAMPLE_W], Wo = W * sw;
+  const ugeom g = up_geom(s, &e->node->attr);
+  const int64_t N = g.N, C = g.C, H = g.H, W = g.W, sh = g.sh, sw = g.sw, Wo = g.Wo;
   const float *dy = e->x[0];
   float *dx = e->y;
   memset(dx, 0, (size_t)kr_numel(s) * sizeof(float));

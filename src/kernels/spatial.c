@@ -183,6 +183,20 @@ static void zero_uncovered(const pgeom *g, float *plane)
   }
 }
 
+/* before a pooling gradient of samples [n0, n1) is summed into dx: with
+** disjoint windows (1 returned) each covered cell is stored once and only the
+** uncovered ones are zeroed; else all of dx is zeroed for the sums (0) */
+static int clear_dx(const pgeom *g, float *dx, int64_t n0, int64_t n1)
+{
+  int64_t plane = g->H * g->W * g->C;
+  int store = disjoint(g);
+  if (store)
+    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, dx + n * plane);
+  else
+    memset(dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  return store;
+}
+
 VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
 {
   pool_job *j = arg;
@@ -190,12 +204,7 @@ VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
   int64_t n0, n1, C = g->C;
   float idf[CCHUNK], ymax[CCHUNK], dd[CCHUNK];
   kr_share(g->N, t, T, &n0, &n1);
-  int64_t plane = g->H * g->W * C;
-  int store = disjoint(g);
-  if (store)
-    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, j->y + n * plane);
-  else
-    memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  int store = clear_dx(g, j->y, n0, n1);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++)
       for (int64_t ow = 0; ow < g->Wo; ow++) {
@@ -288,12 +297,7 @@ VEC_CLONES static void avgpool_grad_rows(void *arg, int t, int T)
   const pgeom *g = &j->g;
   int64_t n0, n1, C = g->C;
   kr_share(g->N, t, T, &n0, &n1);
-  int64_t plane = g->H * g->W * C;
-  int store = disjoint(g);
-  if (store)
-    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, j->y + n * plane);
-  else
-    memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  int store = clear_dx(g, j->y, n0, n1);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++)
       for (int64_t ow = 0; ow < g->Wo; ow++) {

@@ -269,6 +269,8 @@ VEC_CLONES static void col2im_add(const cgeom *g, const float *cols, int64_t r0,
 
 /* ---- the forward product, also used by the stride-1 input gradient ---- */
 
+/* one forward product on T workers (fwd_rows, wino_rows, wino1_rows): w is
+** the kernel, or for Winograd its transform U; scratch: a slot per worker */
 typedef struct fwd_job {
   cgeom g;
   const float *x, *mask, *w, *bias, *omask;
@@ -366,17 +368,9 @@ static void wino_weights(const cgeom *g, const float *w, float *U)
   }
 }
 
-typedef struct wino_job {
-  cgeom g;
-  const float *x, *mask, *U, *bias, *omask;
-  int relu;
-  float *y, *scratch;
-  size_t slot;
-} wino_job;
-
 VEC_CLONES static void wino_rows(void *arg, int t, int T)
 {
-  wino_job *j = arg;
+  fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t C = g->C, O = g->O, RT = wino_tiles(g);
   int64_t TH = (g->Ho + 1) / 2, TW = (g->Wo + 1) / 2, PT = TH * TW, n0, n1;
@@ -430,7 +424,7 @@ VEC_CLONES static void wino_rows(void *arg, int t, int T)
     /* the 16 products */
     for (int k = 0; k < 16; k++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)O, (int)C, 1.0f, V + k * RT * C, (int)C,
-                  j->U + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
+                  j->w + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
     /* output transform, bias, relu */
     for (int64_t i = 0; i < nt; i++) {
       int64_t q = q0 + i, n = q / PT, th = q % PT / TW, tw = q % PT % TW;
@@ -571,7 +565,7 @@ static inline void wino1_out(int64_t O, const float *restrict m0, const float *r
 
 VEC_CLONES static void wino1_rows(void *arg, int t, int T)
 {
-  wino_job *j = arg;
+  fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t C = g->C, O = g->O, RT = wino1_tiles(g), PT = (g->Wo + 3) / 4, n0, n1;
   kr_share(g->N, t, T, &n0, &n1);
@@ -607,7 +601,7 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
     /* the 6 products */
     for (int k = 0; k < 6; k++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)O, (int)C, 1.0f, V + k * RT * C, (int)C,
-                  j->U + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
+                  j->w + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
     /* output transform, bias, relu */
     for (int64_t i = 0; i < nt; i++) {
       int64_t q = q0 + i, n = q / PT, ow = 4 * (q % PT);
@@ -942,11 +936,11 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   }
 #endif
   if (wino_ok(g)) {
-    wino_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
+    fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
     kr_parallel(T, wino_rows, &j);
   } else if (wino1_ok(g)) {
-    wino_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
+    fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino1_weights(g, w, scratch);
     kr_parallel(T, wino1_rows, &j);
   } else {

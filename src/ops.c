@@ -804,74 +804,6 @@ static size_t scratch_prod(const kr_node *n, int64_t batch)
 
 /* ---- the table ---- */
 
-/* the attributes keras.core.op takes by name (slots: ops.h) */
-static const kr_attrname scale_attrs[] = {
-  {"scale", KR_ATTR_FLOAT, KR_SCALE_MUL},
-  {"offset", KR_ATTR_FLOAT, KR_SCALE_ADD},
-  {NULL, 0, 0}
-};
-static const kr_attrname pows_attrs[] = {
-  {"exponent", KR_ATTR_FLOAT, KR_POWS_EXPONENT},
-  {NULL, 0, 0}
-};
-static const kr_attrname clip_attrs[] = {
-  {"min_value", KR_ATTR_FLOAT, KR_CLIP_MIN},
-  {"max_value", KR_ATTR_FLOAT, KR_CLIP_MAX},
-  {NULL, 0, 0}
-};
-static const kr_attrname relu_attrs[] = {
-  {"alpha", KR_ATTR_FLOAT, KR_RELU_ALPHA},
-  {"max_value", KR_ATTR_FLOAT, KR_RELU_MAX},
-  {NULL, 0, 0}
-};
-static const kr_attrname elu_attrs[] = {
-  {"alpha", KR_ATTR_FLOAT, KR_ELU_ALPHA},
-  {NULL, 0, 0}
-};
-static const kr_attrname theta_attrs[] = {
-  {"theta", KR_ATTR_FLOAT, KR_THRESHOLD_THETA},
-  {NULL, 0, 0}
-};
-static const kr_attrname axis_attrs[] = {
-  {"axis", KR_ATTR_INT, KR_AXIS},
-  {NULL, 0, 0}
-};
-static const kr_attrname reduce_attrs[] = {
-  {"axes", KR_ATTR_INT, KR_REDUCE_AXES},
-  {"keepdims", KR_ATTR_INT, KR_REDUCE_KEEPDIMS},
-  {NULL, 0, 0}
-};
-static const kr_attrname matmul_attrs[] = {
-  {"transpose_a", KR_ATTR_INT, KR_MATMUL_TRANSPOSE_A},
-  {"transpose_b", KR_ATTR_INT, KR_MATMUL_TRANSPOSE_B},
-  {NULL, 0, 0}
-};
-static const kr_attrname transpose_attrs[] = {
-  {"perm", KR_ATTR_INTS, KR_TRANSPOSE_PERM},
-  {NULL, 0, 0}
-};
-static const kr_attrname slice_attrs[] = {
-  {"axis", KR_ATTR_INT, KR_SLICE_AXIS},
-  {"start", KR_ATTR_INT, KR_SLICE_START},
-  {"length", KR_ATTR_INT, KR_SLICE_LENGTH},
-  {NULL, 0, 0}
-};
-static const kr_attrname one_hot_attrs[] = {
-  {"classes", KR_ATTR_INT, KR_ONE_HOT_CLASSES},
-  {NULL, 0, 0}
-};
-static const kr_attrname dropout_attrs[] = {
-  {"rate", KR_ATTR_FLOAT, KR_DROPOUT_RATE},
-  {"always", KR_ATTR_INT, KR_DROPOUT_ALWAYS},
-  {NULL, 0, 0}
-};
-static const kr_attrname batchnorm_attrs[] = {
-  {"axis", KR_ATTR_INT, KR_BN_AXIS},
-  {"momentum", KR_ATTR_FLOAT, KR_BN_MOMENTUM},
-  {"epsilon", KR_ATTR_FLOAT, KR_BN_EPSILON},
-  {NULL, 0, 0}
-};
-
 #define LEAF(nm) {.name = nm, .nin = 0, .flags = KR_F_LEAF}
 #define BIN(nm, k, g)                                                                                        \
   {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
@@ -908,18 +840,18 @@ const kr_opinfo kr_ops[] = {
   UN("log", kr_k_log, grad_log),
   UNNG("round", kr_k_round),
   UNNG("floor", kr_k_floor),
-  UNA("scale", kr_k_scale, grad_scale, scale_attrs),
-  UNA("pows", kr_k_pows, grad_pows, pows_attrs),
-  UNA("clip", kr_k_clip, grad_clip, clip_attrs),
-  UNA("relu", kr_k_relu, grad_relu, relu_attrs),
+  UNA("scale", kr_k_scale, grad_scale, kr_scale_attrs),
+  UNA("pows", kr_k_pows, grad_pows, kr_pows_attrs),
+  UNA("clip", kr_k_clip, grad_clip, kr_clip_attrs),
+  UNA("relu", kr_k_relu, grad_relu, kr_relu_attrs),
   UN("sigmoid", kr_k_sigmoid, grad_sigmoid),
   UN("hard_sigmoid", kr_k_hard_sigmoid, grad_hsig),
   UN("tanh", kr_k_tanh, grad_tanh),
   UN("softplus", kr_k_softplus, grad_softplus),
   UN("softsign", kr_k_softsign, grad_softsign),
-  UNA("elu", kr_k_elu, grad_elu, elu_attrs),
+  UNA("elu", kr_k_elu, grad_elu, kr_elu_attrs),
   UN("selu", kr_k_selu, grad_selu),
-  UNA("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu, theta_attrs),
+  UNA("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu, kr_theta_attrs),
   {.name = "identity", .nin = 1, .shape = shape_same, .forward = kr_k_identity, .grad = grad_identity,
    .flags = KR_F_ELEMENTWISE | KR_F_ALIAS},
   {.name = "stop_gradient", .nin = 1, .shape = shape_same, .forward = kr_k_identity,
@@ -934,49 +866,49 @@ const kr_opinfo kr_ops[] = {
   GR("thresholded_relu_grad", kr_k_thresholded_relu_grad),
   UNNG("zeros_like", kr_k_zeros_like),
   {.name = "softmax", .nin = 1, .shape = shape_softmax, .forward = kr_k_softmax, .grad = grad_softmax,
-   .attrs = axis_attrs},
+   .attrs = kr_axis_attrs},
   GR("softmax_grad", kr_k_softmax_grad),
   {.name = "log_softmax", .nin = 1, .shape = shape_softmax, .forward = kr_k_log_softmax, .grad = grad_log_softmax,
-   .attrs = axis_attrs},
+   .attrs = kr_axis_attrs},
   GR("log_softmax_grad", kr_k_log_softmax_grad),
-  {.name = "sum", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
-  {.name = "mean", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
-  {.name = "max", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
-  {.name = "min", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
-  {.name = "prod", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = reduce_attrs},
+  {.name = "sum", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "mean", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "max", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "min", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "prod", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
   {.name = "argmax", .nin = 1, .shape = shape_argreduce, .forward = kr_k_argreduce, .flags = KR_F_NOGRAD,
-   .attrs = axis_attrs},
+   .attrs = kr_axis_attrs},
   {.name = "argmin", .nin = 1, .shape = shape_argreduce, .forward = kr_k_argreduce, .flags = KR_F_NOGRAD,
-   .attrs = axis_attrs},
+   .attrs = kr_axis_attrs},
   {.name = "reduce_grad", .nin = 2, .shape = shape_second, .forward = kr_k_reduce_grad},
   {.name = "maxmin_grad", .nin = 3, .shape = shape_second, .forward = kr_k_maxmin_grad, .scratch = scratch_maxmin},
   {.name = "prod_grad", .nin = 2, .shape = shape_second, .forward = kr_k_prod_grad, .scratch = scratch_prod},
   {.name = "sum_to", .nin = 1, .shape = shape_sum_to, .forward = kr_k_sum_to, .grad = grad_sum_to},
   {.name = "matmul", .nin = 2, .shape = shape_matmul, .forward = kr_k_matmul, .grad = grad_matmul,
-   .attrs = matmul_attrs},
+   .attrs = kr_matmul_attrs},
   {.name = "batch_matmul", .nin = 2, .shape = shape_batch_matmul, .forward = kr_k_batch_matmul,
-   .grad = grad_batch_matmul, .attrs = matmul_attrs},
+   .grad = grad_batch_matmul, .attrs = kr_matmul_attrs},
   {.name = "linear", .nin = 3, .shape = shape_linear, .forward = kr_k_linear, .grad = grad_linear},
   {.name = "reshape", .nin = 1, .shape = shape_reshape, .forward = kr_k_identity, .grad = grad_reshape,
    .flags = KR_F_ALIAS},
   {.name = "transpose", .nin = 1, .shape = shape_transpose, .forward = kr_k_transpose, .grad = grad_transpose,
-   .attrs = transpose_attrs},
+   .attrs = kr_transpose_attrs},
   {.name = "concat", .nin = -1, .shape = shape_concat, .forward = kr_k_concat, .grad = grad_concat,
-   .attrs = axis_attrs},
-  {.name = "slice", .nin = 1, .shape = shape_slice, .forward = kr_k_slice, .grad = grad_slice, .attrs = slice_attrs},
+   .attrs = kr_axis_attrs},
+  {.name = "slice", .nin = 1, .shape = shape_slice, .forward = kr_k_slice, .grad = grad_slice, .attrs = kr_slice_attrs},
   {.name = "pad_axis", .nin = 1, .shape = shape_pad_axis, .forward = kr_k_pad_axis, .grad = grad_pad_axis,
-   .attrs = slice_attrs},
+   .attrs = kr_slice_attrs},
   {.name = "broadcast_to", .nin = 2, .shape = shape_broadcast_to, .forward = kr_k_broadcast_to,
    .grad = grad_broadcast_to},
   {.name = "gather", .nin = 2, .shape = shape_gather, .forward = kr_k_gather, .grad = grad_gather},
   {.name = "gather_grad", .nin = 3, .shape = shape_gather_grad, .forward = kr_k_gather_grad},
   {.name = "one_hot", .nin = 1, .shape = shape_one_hot, .forward = kr_k_one_hot, .flags = KR_F_NOGRAD,
-   .attrs = one_hot_attrs},
+   .attrs = kr_one_hot_attrs},
   {.name = "dropout", .nin = 1, .shape = shape_same, .forward = kr_k_dropout, .grad = grad_dropout, .aux = aux_dropout,
-   .flags = KR_F_ALIAS_INFER, .attrs = dropout_attrs},
+   .flags = KR_F_ALIAS_INFER, .attrs = kr_dropout_attrs},
   {.name = "dropout_grad", .nin = 2, .shape = shape_same, .forward = kr_k_dropout_grad},
   {.name = "batchnorm", .nin = 5, .shape = shape_batchnorm, .forward = kr_k_batchnorm, .grad = grad_batchnorm,
-   .aux = aux_batchnorm, .attrs = batchnorm_attrs},
+   .aux = aux_batchnorm, .attrs = kr_batchnorm_attrs},
   {.name = "batchnorm_grad", .nin = 4, .shape = shape_bn_grad, .forward = kr_k_batchnorm_grad},
   {.name = "batchnorm_grad_gamma", .nin = 3, .shape = shape_bn_grad_param, .forward = kr_k_batchnorm_grad_param},
   {.name = "in_train_phase", .nin = 2, .shape = shape_in_train_phase, .forward = kr_k_in_train_phase,
@@ -995,17 +927,6 @@ int kr_op_lookup(const char *name)
   for (int i = 0; i < KR_OP_COUNT; i++)
     if (strcmp(kr_ops[i].name, name) == 0 && !(kr_ops[i].flags & KR_F_LEAF)) return i;
   return -1;
-}
-
-const char *kr_attr_name(int op, int kind, int slot)
-{
-  static const char *const ints[KR_MAX_ATTR] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7"};
-  static const char *const floats[KR_MAX_ATTR] = {"f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7"};
-  if (op >= 0 && op < KR_OP_COUNT)
-    for (const kr_attrname *a = kr_ops[op].attrs; a && a->name; a++)
-      if (a->kind == kind && a->slot == slot) return a->name;
-  if (slot < 0 || slot >= KR_MAX_ATTR) return "?";
-  return kind == KR_ATTR_FLOAT ? floats[slot] : ints[slot];
 }
 
 int kr_op_is_differentiable(int op)

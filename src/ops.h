@@ -102,6 +102,11 @@ enum { KR_DROPOUT_ALWAYS = 0 };
 enum { KR_BN_AXIS = 0, KR_BN_WHICH = 2 };
 enum { KR_BN_MOMENTUM = 0, KR_BN_EPSILON = 1 };
 
+/* attrs.c: the names keras.core.op takes for the core ops (the rows of ops.c) */
+extern const kr_attrname kr_scale_attrs[], kr_pows_attrs[], kr_clip_attrs[], kr_relu_attrs[], kr_elu_attrs[],
+  kr_theta_attrs[], kr_axis_attrs[], kr_reduce_attrs[], kr_matmul_attrs[], kr_transpose_attrs[], kr_slice_attrs[],
+  kr_one_hot_attrs[], kr_dropout_attrs[], kr_batchnorm_attrs[];
+
 /* graph.c: the nodes reachable from roots, inputs before users, in a
 ** deterministic order (plan.c builds plans in it). Returns a kr_malloc'd
 ** array (the caller frees it) and its length in *count. */

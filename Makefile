@@ -18,7 +18,8 @@ HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
 
 B = build
 ENGINE_SRC = $(wildcard src/*.c src/kernels/*.c src/io/*.c src/lua/*.c)
-ENGINE_SRC := $(filter-out src/lkeras.c,$(ENGINE_SRC))
+HOST_SRC   = src/lkeras.c src/lkeras_repr.c
+ENGINE_SRC := $(filter-out $(HOST_SRC),$(ENGINE_SRC))
 LUA_SRC    = $(sort $(wildcard lua/keras/*.lua))
 OBJ        = $(patsubst src/%.c,$(B)/obj/%.o,$(ENGINE_SRC)) $(B)/obj/embedded.o
 HDRS       = $(wildcard src/*.h src/kernels/*.h src/io/*.h src/lua/*.h)
@@ -49,8 +50,8 @@ $(B)/libkeras.a: $(OBJ)
 $(B)/keras.so: $(OBJ)
 	$(CC) -shared -o $@ $(OBJ) $(LIBS)
 
-$(B)/lkeras: src/lkeras.c $(B)/libkeras.a src/lkeras.h
-	$(CC) $(KR_CFLAGS) -o $@ src/lkeras.c $(B)/libkeras.a $(HOST_LIBS) -Wl,-E
+$(B)/lkeras: $(HOST_SRC) $(B)/libkeras.a src/lkeras.h src/lkeras_repr.h
+	$(CC) $(KR_CFLAGS) -o $@ $(HOST_SRC) $(B)/libkeras.a $(HOST_LIBS) -Wl,-E
 
 $(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
@@ -106,8 +107,8 @@ $(B)/asan/obj/embedded.o: $(B)/embedded.c
 $(B)/asan/libkeras.a: $(ASAN_OBJ)
 	rm -f $@ && ar rcs $@ $(ASAN_OBJ)
 
-$(B)/asan/lkeras: src/lkeras.c $(B)/asan/libkeras.a src/lkeras.h
-	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -o $@ src/lkeras.c $(B)/asan/libkeras.a $(HOST_LIBS) -Wl,-E
+$(B)/asan/lkeras: $(HOST_SRC) $(B)/asan/libkeras.a src/lkeras.h src/lkeras_repr.h
+	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -o $@ $(HOST_SRC) $(B)/asan/libkeras.a $(HOST_LIBS) -Wl,-E
 
 $(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)

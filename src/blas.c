@@ -52,9 +52,7 @@
 #define HAVE_CPUID 1
 #endif
 
-extern char *openblas_get_corename(void);
-extern char *openblas_get_config(void);
-extern int openblas_get_num_threads(void);
+#include "openblas.h"
 
 static kr_blas_info info;
 static pthread_once_t once = PTHREAD_ONCE_INIT;

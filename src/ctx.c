@@ -6,6 +6,7 @@
 */
 #include "kr.h"
 #include "ctx_impl.h"
+#include "openblas.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-extern void openblas_set_num_threads(int);
 
 /* ---- shapes ---- */
 
@@ -162,21 +161,7 @@ void kr_rng_seed(kr_ctx *ctx, uint64_t seed)
   ctx->have_spare = 0;
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t kr_rng_u64(kr_ctx *ctx)
-{
-  uint64_t *s = ctx->rng;
-  uint64_t r = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return r;
-}
+uint64_t kr_rng_u64(kr_ctx *ctx) { return kr_rng_next(ctx); }   /* the step is in ctx_impl.h */
 
 double kr_rng_uniform(kr_ctx *ctx)
 {

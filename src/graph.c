@@ -190,10 +190,6 @@ kr_node *kr_unbroadcast(kr_ctx *ctx, kr_node *g, const kr_node *x)
 
 /* ---- topological order ---- */
 
-/* Nodes reachable from roots, inputs before users, in a deterministic order.
-** Returns a kr_malloc'd array (caller frees) and its length in *count. */
-kr_node **kr_topo_order(kr_ctx *ctx, int nroots, kr_node *const *roots, size_t *count);
-
 typedef struct { kr_node **keys; size_t cap, n; } nodeset;
 
 static size_t hash_ptr(const void *p, size_t cap)

@@ -154,6 +154,9 @@ int64_t kr_tensor_numel(const kr_tensor *t);
 /* rows of src at idx[0..n) into dst (dst has n rows of the same row size) */
 void kr_tensor_gather_rows(float *dst, const kr_tensor *src, const int64_t *idx, int64_t n);
 int kr_tensor_has_nonfinite(const kr_tensor *t);
+/* the tensor as numpy prints it (format.c): a kr_malloc'd string (the caller
+** frees it), NULL with the context's error set on failure */
+char *kr_tensor_format(kr_ctx *ctx, const kr_tensor *t);
 
 /* ---- symbolic graphs (graph.c) ---- */
 

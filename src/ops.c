@@ -98,18 +98,18 @@ static int norm_axis(kr_ctx *ctx, const kr_node *n, int64_t axis, int ndim, int6
 static int shape_reduce(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t mask = n->attr.i[0];
+  int64_t mask = n->attr.i[KR_REDUCE_AXES];
   if (mask >> x->ndim) return fail_shape(ctx, n, "axis out of range");
   kr_shape r;
   memset(&r, 0, sizeof r);
   for (int i = 0; i < x->ndim; i++) {
     if (mask & ((int64_t)1 << i)) {
-      if (n->attr.i[1]) r.dim[r.ndim++] = 1;
+      if (n->attr.i[KR_REDUCE_KEEPDIMS]) r.dim[r.ndim++] = 1;
     } else {
       r.dim[r.ndim++] = x->dim[i];
     }
   }
-  if (kr_is_batched(x) && (mask & 1) && n->attr.i[1]) r.dim[0] = 1;
+  if (kr_is_batched(x) && (mask & 1) && n->attr.i[KR_REDUCE_KEEPDIMS]) r.dim[0] = 1;
   n->shape = r;
   return KR_OK;
 }
@@ -118,8 +118,8 @@ static int shape_argreduce(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
   int64_t ax;
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
-  n->attr.i[0] = ax;
+  if (norm_axis(ctx, n, n->attr.i[KR_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
+  n->attr.i[KR_AXIS] = ax;
   kr_shape r;
   memset(&r, 0, sizeof r);
   for (int i = 0; i < x->ndim; i++)
@@ -133,9 +133,9 @@ static int shape_softmax(kr_ctx *ctx, kr_node *n)
   const kr_shape *x = &n->in[0]->shape;
   if (x->ndim < 1) return fail_shape(ctx, n, "needs at least one axis");
   int64_t ax;
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
+  if (norm_axis(ctx, n, n->attr.i[KR_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot normalize over the batch axis");
-  n->attr.i[0] = ax;
+  n->attr.i[KR_AXIS] = ax;
   n->shape = *x;
   return KR_OK;
 }
@@ -159,7 +159,7 @@ bad:;
 static int shape_matmul(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   char x[128], y[128];
   kr_shape r;
   memset(&r, 0, sizeof r);
@@ -193,7 +193,7 @@ bad:
 static int shape_batch_matmul(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   char x[128], y[128];
   if (a->ndim != 3 || b->ndim != 3 || a->dim[0] != b->dim[0]) goto bad;
   int64_t an = ta ? a->dim[2] : a->dim[1], ak = ta ? a->dim[1] : a->dim[2];
@@ -263,12 +263,13 @@ static int shape_transpose(kr_ctx *ctx, kr_node *n)
   int seen[KR_MAX_DIMS] = {0};
   kr_shape r = *x;
   for (int i = 0; i < x->ndim; i++) {
-    int64_t p = n->attr.i[i];
+    int64_t p = n->attr.i[KR_TRANSPOSE_PERM + i];
     if (p < 0 || p >= x->ndim || seen[p]) return fail_shape(ctx, n, "bad permutation");
     seen[p] = 1;
     r.dim[i] = x->dim[p];
   }
-  if (kr_is_batched(x) && n->attr.i[0] != 0) return fail_shape(ctx, n, "the batch axis must stay first");
+  if (kr_is_batched(x) && n->attr.i[KR_TRANSPOSE_PERM] != 0)
+    return fail_shape(ctx, n, "the batch axis must stay first");
   n->shape = r;
   return KR_OK;
 }
@@ -276,10 +277,10 @@ static int shape_transpose(kr_ctx *ctx, kr_node *n)
 static int shape_concat(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t ax, given = n->attr.i[0];
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
+  int64_t ax, given = n->attr.i[KR_AXIS];
+  if (norm_axis(ctx, n, n->attr.i[KR_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot concatenate on the batch axis");
-  n->attr.i[0] = ax;
+  n->attr.i[KR_AXIS] = ax;
   kr_shape r = *x;
   for (int k = 1; k < n->nin; k++) {
     const kr_shape *y = &n->in[k]->shape;
@@ -302,9 +303,9 @@ static int shape_slice(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
   int64_t ax;
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
-  n->attr.i[0] = ax;
-  int64_t st = n->attr.i[1], len = n->attr.i[2];
+  if (norm_axis(ctx, n, n->attr.i[KR_SLICE_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
+  n->attr.i[KR_SLICE_AXIS] = ax;
+  int64_t st = n->attr.i[KR_SLICE_START], len = n->attr.i[KR_SLICE_LENGTH];
   if (x->dim[ax] < 0)
     return fail_shape(ctx, n, ax == 0 ? "cannot slice the batch axis" : "cannot slice a None (variable-length) axis");
   if (st < 0 || len < 0 || st + len > x->dim[ax]) return fail_shape(ctx, n, "range out of bounds");
@@ -316,11 +317,12 @@ static int shape_slice(kr_ctx *ctx, kr_node *n)
 static int shape_pad_axis(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t ax = n->attr.i[0];
-  if (ax < 0 || ax >= x->ndim || n->attr.i[1] < 0 || n->attr.i[1] + x->dim[ax] > n->attr.i[2])
+  int64_t ax = n->attr.i[KR_SLICE_AXIS];
+  int64_t start = n->attr.i[KR_SLICE_START], length = n->attr.i[KR_SLICE_LENGTH];
+  if (ax < 0 || ax >= x->ndim || start < 0 || start + x->dim[ax] > length)
     return fail_shape(ctx, n, "bad padding");
   n->shape = *x;
-  n->shape.dim[ax] = n->attr.i[2];
+  n->shape.dim[ax] = n->attr.i[KR_SLICE_LENGTH];
   return KR_OK;
 }
 
@@ -354,10 +356,10 @@ static int shape_gather_grad(kr_ctx *ctx, kr_node *n)
 static int shape_one_hot(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  if (n->attr.i[0] < 1) return fail_shape(ctx, n, "needs a number of classes >= 1");
+  if (n->attr.i[KR_ONE_HOT_CLASSES] < 1) return fail_shape(ctx, n, "needs a number of classes >= 1");
   if (x->ndim + 1 > KR_MAX_DIMS) return fail_shape(ctx, n, "rank too large");
   n->shape = *x;
-  n->shape.dim[n->shape.ndim++] = n->attr.i[0];
+  n->shape.dim[n->shape.ndim++] = n->attr.i[KR_ONE_HOT_CLASSES];
   return KR_OK;
 }
 
@@ -366,9 +368,9 @@ static int shape_batchnorm(kr_ctx *ctx, kr_node *n)
   const kr_shape *x = &n->in[0]->shape;
   int64_t ax;
   if (x->ndim < 1) return fail_shape(ctx, n, "needs at least one axis");
-  if (norm_axis(ctx, n, n->attr.i[0], x->ndim, &ax)) return kr_errcode(ctx);
+  if (norm_axis(ctx, n, n->attr.i[KR_BN_AXIS], x->ndim, &ax)) return kr_errcode(ctx);
   if (ax == 0 && kr_is_batched(x)) return fail_shape(ctx, n, "cannot normalize the batch axis");
-  n->attr.i[0] = ax;
+  n->attr.i[KR_BN_AXIS] = ax;
   for (int k = 1; k < 5; k++) {
     const kr_shape *p = &n->in[k]->shape;
     if (p->ndim != 1 || p->dim[0] != x->dim[ax]) {
@@ -411,8 +413,8 @@ static kr_node *mk_scale(kr_ctx *ctx, kr_node *x, double a, double b)
 {
   kr_attr at;
   memset(&at, 0, sizeof at);
-  at.f[0] = a;
-  at.f[1] = b;
+  at.f[KR_SCALE_MUL] = a;
+  at.f[KR_SCALE_ADD] = b;
   return kr_op1(ctx, KR_OP_SCALE, x, &at);
 }
 
@@ -547,7 +549,7 @@ static int grad_log(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 
 static int grad_scale(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  dx[0] = mk_scale(ctx, dy, n->attr.f[0], 0.0);
+  dx[0] = mk_scale(ctx, dy, n->attr.f[KR_SCALE_MUL], 0.0);
   GRAD_DONE(dx[0]);
 }
 
@@ -556,9 +558,9 @@ static int grad_pows(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   /* d x^p = p x^(p-1) */
   kr_attr a;
   memset(&a, 0, sizeof a);
-  a.f[0] = n->attr.f[0] - 1.0;
+  a.f[KR_POWS_EXPONENT] = n->attr.f[KR_POWS_EXPONENT] - 1.0;
   kr_node *p = kr_op1(ctx, KR_OP_POWS, n->in[0], &a);
-  kr_node *q = p ? mk_scale(ctx, p, n->attr.f[0], 0.0) : NULL;
+  kr_node *q = p ? mk_scale(ctx, p, n->attr.f[KR_POWS_EXPONENT], 0.0) : NULL;
   kr_node_release(p);
   return grad_times(ctx, dy, q, dx);
 }
@@ -602,7 +604,7 @@ static int grad_softsign(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_reduce(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a = n->attr;
-  a.i[2] = n->op == KR_OP_MEAN;
+  a.i[KR_REDUCE_MEAN] = n->op == KR_OP_MEAN;
   if (n->op == KR_OP_SUM || n->op == KR_OP_MEAN) {
     dx[0] = kr_op2(ctx, KR_OP_REDUCE_GRAD, dy, n->in[0], &a);
   } else if (n->op == KR_OP_PROD) {
@@ -631,20 +633,20 @@ static int grad_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   kr_node *a = n->in[0], *b = n->in[1];
   kr_attr t;
   memset(&t, 0, sizeof t);
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   if (!ta && !tb) {        /* C = A B */
-    t.i[1] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 1;
     dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, b, &t);        /* dC B^T */
-    t.i[1] = 0; t.i[0] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 0; t.i[KR_MATMUL_TRANSPOSE_A] = 1;
     dx[1] = kr_op2(ctx, KR_OP_MATMUL, a, dy, &t);        /* A^T dC */
   } else if (!ta && tb) {  /* C = A B^T */
     dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, b, &t);        /* dC B */
-    t.i[0] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_A] = 1;
     dx[1] = kr_op2(ctx, KR_OP_MATMUL, dy, a, &t);        /* dC^T A */
   } else {                 /* C = A^T B */
-    t.i[1] = 1;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 1;
     dx[0] = kr_op2(ctx, KR_OP_MATMUL, b, dy, &t);        /* B dC^T */
-    t.i[1] = 0;
+    t.i[KR_MATMUL_TRANSPOSE_B] = 0;
     dx[1] = kr_op2(ctx, KR_OP_MATMUL, a, dy, &t);        /* A dC */
   }
   GRAD_DONE(dx[0], dx[1]);
@@ -653,23 +655,23 @@ static int grad_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_batch_matmul(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_node *a = n->in[0], *b = n->in[1];
-  int ta = (int)n->attr.i[0], tb = (int)n->attr.i[1];
+  int ta = (int)n->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)n->attr.i[KR_MATMUL_TRANSPOSE_B];
   kr_attr t1, t2;
   memset(&t1, 0, sizeof t1);
   memset(&t2, 0, sizeof t2);
   kr_node *l1, *r1, *l2, *r2;
   if (!ta && !tb) {        /* C = A B: dA = dC B^T, dB = A^T dC */
-    l1 = dy, r1 = b, t1.i[1] = 1;
-    l2 = a, r2 = dy, t2.i[0] = 1;
+    l1 = dy, r1 = b, t1.i[KR_MATMUL_TRANSPOSE_B] = 1;
+    l2 = a, r2 = dy, t2.i[KR_MATMUL_TRANSPOSE_A] = 1;
   } else if (ta && !tb) {  /* C = A^T B: dA = B dC^T, dB = A dC */
-    l1 = b, r1 = dy, t1.i[1] = 1;
+    l1 = b, r1 = dy, t1.i[KR_MATMUL_TRANSPOSE_B] = 1;
     l2 = a, r2 = dy;
   } else if (!ta && tb) {  /* C = A B^T: dA = dC B, dB = dC^T A */
     l1 = dy, r1 = b;
-    l2 = dy, r2 = a, t2.i[0] = 1;
+    l2 = dy, r2 = a, t2.i[KR_MATMUL_TRANSPOSE_A] = 1;
   } else {                 /* C = A^T B^T: dA = B^T dC^T, dB = dC^T A^T */
-    l1 = b, r1 = dy, t1.i[0] = t1.i[1] = 1;
-    l2 = dy, r2 = a, t2.i[0] = t2.i[1] = 1;
+    l1 = b, r1 = dy, t1.i[KR_MATMUL_TRANSPOSE_A] = t1.i[KR_MATMUL_TRANSPOSE_B] = 1;
+    l2 = dy, r2 = a, t2.i[KR_MATMUL_TRANSPOSE_A] = t2.i[KR_MATMUL_TRANSPOSE_B] = 1;
   }
   dx[0] = kr_op2(ctx, KR_OP_BATCH_MATMUL, l1, r1, &t1);
   dx[1] = kr_op2(ctx, KR_OP_BATCH_MATMUL, l2, r2, &t2);
@@ -680,10 +682,10 @@ static int grad_linear(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr t;
   memset(&t, 0, sizeof t);
-  t.i[1] = 1;
+  t.i[KR_MATMUL_TRANSPOSE_B] = 1;
   dx[0] = kr_op2(ctx, KR_OP_MATMUL, dy, n->in[1], &t);       /* dy W^T */
-  t.i[1] = 0;
-  t.i[0] = 1;
+  t.i[KR_MATMUL_TRANSPOSE_B] = 0;
+  t.i[KR_MATMUL_TRANSPOSE_A] = 1;
   dx[1] = kr_op2(ctx, KR_OP_MATMUL, n->in[0], dy, &t);       /* x^T dy */
   dx[2] = kr_unbroadcast(ctx, dy, n->in[2]);                  /* sum over rows */
   GRAD_DONE(dx[0], dx[1], dx[2]);
@@ -711,12 +713,12 @@ static int grad_concat(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a;
   memset(&a, 0, sizeof a);
-  a.i[0] = n->attr.i[0];
+  a.i[KR_SLICE_AXIS] = n->attr.i[KR_AXIS];
   int64_t off = 0;
   for (int k = 0; k < n->nin; k++) {
-    a.i[1] = off;
-    a.i[2] = n->in[k]->shape.dim[a.i[0]];
-    off += a.i[2];
+    a.i[KR_SLICE_START] = off;
+    a.i[KR_SLICE_LENGTH] = n->in[k]->shape.dim[a.i[KR_SLICE_AXIS]];
+    off += a.i[KR_SLICE_LENGTH];
     dx[k] = kr_op1(ctx, KR_OP_SLICE, dy, &a);
     if (!dx[k]) return kr_errcode(ctx);
   }
@@ -726,7 +728,7 @@ static int grad_concat(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_slice(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a = n->attr;
-  a.i[2] = n->in[0]->shape.dim[a.i[0]];
+  a.i[KR_SLICE_LENGTH] = n->in[0]->shape.dim[a.i[KR_SLICE_AXIS]];
   dx[0] = kr_op1(ctx, KR_OP_PAD_AXIS, dy, &a);
   GRAD_DONE(dx[0]);
 }
@@ -734,7 +736,7 @@ static int grad_slice(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 static int grad_pad_axis(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_attr a = n->attr;
-  a.i[2] = n->in[0]->shape.dim[a.i[0]];
+  a.i[KR_SLICE_LENGTH] = n->in[0]->shape.dim[a.i[KR_SLICE_AXIS]];
   dx[0] = kr_op1(ctx, KR_OP_SLICE, dy, &a);
   GRAD_DONE(dx[0]);
 }
@@ -757,9 +759,9 @@ static int grad_batchnorm(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   kr_node *in4[4] = {dy, n, n->in[0], n->in[1]};
   kr_attr a = n->attr;
   dx[0] = kr_node_op(ctx, KR_OP_BATCHNORM_GRAD, 4, in4, &a);
-  a.i[2] = 0;
+  a.i[KR_BN_WHICH] = 0;
   dx[1] = kr_op3(ctx, KR_OP_BATCHNORM_GRAD_GAMMA, dy, n, n->in[0], &a);
-  a.i[2] = 1;
+  a.i[KR_BN_WHICH] = 1;
   dx[2] = kr_op3(ctx, KR_OP_BATCHNORM_GRAD_GAMMA, dy, n, n->in[0], &a);
   dx[3] = dx[4] = NULL;   /* moving statistics are not trained */
   GRAD_DONE(dx[0], dx[1], dx[2]);
@@ -785,7 +787,7 @@ static size_t aux_dropout(const kr_node *n, int64_t batch)
 
 static size_t aux_batchnorm(const kr_node *n, int64_t batch)
 {
-  return 2 * (size_t)n->shape.dim[n->attr.i[0]];
+  return 2 * (size_t)n->shape.dim[n->attr.i[KR_BN_AXIS]];
 }
 
 static size_t scratch_maxmin(const kr_node *n, int64_t batch)
@@ -802,12 +804,17 @@ static size_t scratch_prod(const kr_node *n, int64_t batch)
 
 /* ---- the table ---- */
 
-#define LEAF(nm) {nm, 0, NULL, NULL, NULL, NULL, NULL, KR_F_LEAF}
-#define BIN(nm, k, g) {nm, 2, shape_broadcast, k, g, NULL, NULL, KR_F_ELEMENTWISE}
-#define CMP(nm, k) {nm, 2, shape_broadcast, k, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE}
-#define UN(nm, k, g) {nm, 1, shape_same, k, g, NULL, NULL, KR_F_ELEMENTWISE}
-#define UNNG(nm, k) {nm, 1, shape_same, k, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE}
-#define GR(nm, k) {nm, 2, shape_same_all, k, NULL, NULL, NULL, 0}
+#define LEAF(nm) {.name = nm, .nin = 0, .flags = KR_F_LEAF}
+#define BIN(nm, k, g)                                                                                        \
+  {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
+#define CMP(nm, k)                                                                                           \
+  {.name = nm, .nin = 2, .shape = shape_broadcast, .forward = k, .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE}
+#define UN(nm, k, g) {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE}
+/* the same with attributes taken by name */
+#define UNA(nm, k, g, a)                                                                                     \
+  {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .grad = g, .flags = KR_F_ELEMENTWISE, .attrs = a}
+#define UNNG(nm, k) {.name = nm, .nin = 1, .shape = shape_same, .forward = k, .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE}
+#define GR(nm, k) {.name = nm, .nin = 2, .shape = shape_same_all, .forward = k}
 
 const kr_opinfo kr_ops[] = {
   LEAF("const"), LEAF("variable"), LEAF("input"),
@@ -833,20 +840,22 @@ const kr_opinfo kr_ops[] = {
   UN("log", kr_k_log, grad_log),
   UNNG("round", kr_k_round),
   UNNG("floor", kr_k_floor),
-  UN("scale", kr_k_scale, grad_scale),
-  UN("pows", kr_k_pows, grad_pows),
-  UN("clip", kr_k_clip, grad_clip),
-  UN("relu", kr_k_relu, grad_relu),
+  UNA("scale", kr_k_scale, grad_scale, kr_scale_attrs),
+  UNA("pows", kr_k_pows, grad_pows, kr_pows_attrs),
+  UNA("clip", kr_k_clip, grad_clip, kr_clip_attrs),
+  UNA("relu", kr_k_relu, grad_relu, kr_relu_attrs),
   UN("sigmoid", kr_k_sigmoid, grad_sigmoid),
   UN("hard_sigmoid", kr_k_hard_sigmoid, grad_hsig),
   UN("tanh", kr_k_tanh, grad_tanh),
   UN("softplus", kr_k_softplus, grad_softplus),
   UN("softsign", kr_k_softsign, grad_softsign),
-  UN("elu", kr_k_elu, grad_elu),
+  UNA("elu", kr_k_elu, grad_elu, kr_elu_attrs),
   UN("selu", kr_k_selu, grad_selu),
-  UN("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu),
-  {"identity", 1, shape_same, kr_k_identity, grad_identity, NULL, NULL, KR_F_ELEMENTWISE | KR_F_ALIAS},
-  {"stop_gradient", 1, shape_same, kr_k_identity, NULL, NULL, NULL, KR_F_NOGRAD | KR_F_ELEMENTWISE | KR_F_ALIAS},
+  UNA("thresholded_relu", kr_k_thresholded_relu, grad_thresholded_relu, kr_theta_attrs),
+  {.name = "identity", .nin = 1, .shape = shape_same, .forward = kr_k_identity, .grad = grad_identity,
+   .flags = KR_F_ELEMENTWISE | KR_F_ALIAS},
+  {.name = "stop_gradient", .nin = 1, .shape = shape_same, .forward = kr_k_identity,
+   .flags = KR_F_NOGRAD | KR_F_ELEMENTWISE | KR_F_ALIAS},
   GR("relu_grad", kr_k_relu_grad),
   GR("sigmoid_grad", kr_k_sigmoid_grad),
   GR("tanh_grad", kr_k_tanh_grad),
@@ -856,39 +865,54 @@ const kr_opinfo kr_ops[] = {
   GR("clip_grad", kr_k_clip_grad),
   GR("thresholded_relu_grad", kr_k_thresholded_relu_grad),
   UNNG("zeros_like", kr_k_zeros_like),
-  {"softmax", 1, shape_softmax, kr_k_softmax, grad_softmax, NULL, NULL, 0},
+  {.name = "softmax", .nin = 1, .shape = shape_softmax, .forward = kr_k_softmax, .grad = grad_softmax,
+   .attrs = kr_axis_attrs},
   GR("softmax_grad", kr_k_softmax_grad),
-  {"log_softmax", 1, shape_softmax, kr_k_log_softmax, grad_log_softmax, NULL, NULL, 0},
+  {.name = "log_softmax", .nin = 1, .shape = shape_softmax, .forward = kr_k_log_softmax, .grad = grad_log_softmax,
+   .attrs = kr_axis_attrs},
   GR("log_softmax_grad", kr_k_log_softmax_grad),
-  {"sum", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"mean", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"max", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"min", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"prod", 1, shape_reduce, kr_k_reduce, grad_reduce, NULL, NULL, 0},
-  {"argmax", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"argmin", 1, shape_argreduce, kr_k_argreduce, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"reduce_grad", 2, shape_second, kr_k_reduce_grad, NULL, NULL, NULL, 0},
-  {"maxmin_grad", 3, shape_second, kr_k_maxmin_grad, NULL, NULL, scratch_maxmin, 0},
-  {"prod_grad", 2, shape_second, kr_k_prod_grad, NULL, NULL, scratch_prod, 0},
-  {"sum_to", 1, shape_sum_to, kr_k_sum_to, grad_sum_to, NULL, NULL, 0},
-  {"matmul", 2, shape_matmul, kr_k_matmul, grad_matmul, NULL, NULL, 0},
-  {"batch_matmul", 2, shape_batch_matmul, kr_k_batch_matmul, grad_batch_matmul, NULL, NULL, 0},
-  {"linear", 3, shape_linear, kr_k_linear, grad_linear, NULL, NULL, 0},
-  {"reshape", 1, shape_reshape, kr_k_identity, grad_reshape, NULL, NULL, KR_F_ALIAS},
-  {"transpose", 1, shape_transpose, kr_k_transpose, grad_transpose, NULL, NULL, 0},
-  {"concat", -1, shape_concat, kr_k_concat, grad_concat, NULL, NULL, 0},
-  {"slice", 1, shape_slice, kr_k_slice, grad_slice, NULL, NULL, 0},
-  {"pad_axis", 1, shape_pad_axis, kr_k_pad_axis, grad_pad_axis, NULL, NULL, 0},
-  {"broadcast_to", 2, shape_broadcast_to, kr_k_broadcast_to, grad_broadcast_to, NULL, NULL, 0},
-  {"gather", 2, shape_gather, kr_k_gather, grad_gather, NULL, NULL, 0},
-  {"gather_grad", 3, shape_gather_grad, kr_k_gather_grad, NULL, NULL, NULL, 0},
-  {"one_hot", 1, shape_one_hot, kr_k_one_hot, NULL, NULL, NULL, KR_F_NOGRAD},
-  {"dropout", 1, shape_same, kr_k_dropout, grad_dropout, aux_dropout, NULL, KR_F_ALIAS_INFER},
-  {"dropout_grad", 2, shape_same, kr_k_dropout_grad, NULL, NULL, NULL, 0},
-  {"batchnorm", 5, shape_batchnorm, kr_k_batchnorm, grad_batchnorm, aux_batchnorm, NULL, 0},
-  {"batchnorm_grad", 4, shape_bn_grad, kr_k_batchnorm_grad, NULL, NULL, NULL, 0},
-  {"batchnorm_grad_gamma", 3, shape_bn_grad_param, kr_k_batchnorm_grad_param, NULL, NULL, NULL, 0},
-  {"in_train_phase", 2, shape_in_train_phase, kr_k_in_train_phase, grad_in_train_phase, NULL, NULL, 0},
+  {.name = "sum", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "mean", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "max", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "min", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "prod", .nin = 1, .shape = shape_reduce, .forward = kr_k_reduce, .grad = grad_reduce, .attrs = kr_reduce_attrs},
+  {.name = "argmax", .nin = 1, .shape = shape_argreduce, .forward = kr_k_argreduce, .flags = KR_F_NOGRAD,
+   .attrs = kr_axis_attrs},
+  {.name = "argmin", .nin = 1, .shape = shape_argreduce, .forward = kr_k_argreduce, .flags = KR_F_NOGRAD,
+   .attrs = kr_axis_attrs},
+  {.name = "reduce_grad", .nin = 2, .shape = shape_second, .forward = kr_k_reduce_grad},
+  {.name = "maxmin_grad", .nin = 3, .shape = shape_second, .forward = kr_k_maxmin_grad, .scratch = scratch_maxmin},
+  {.name = "prod_grad", .nin = 2, .shape = shape_second, .forward = kr_k_prod_grad, .scratch = scratch_prod},
+  {.name = "sum_to", .nin = 1, .shape = shape_sum_to, .forward = kr_k_sum_to, .grad = grad_sum_to},
+  {.name = "matmul", .nin = 2, .shape = shape_matmul, .forward = kr_k_matmul, .grad = grad_matmul,
+   .attrs = kr_matmul_attrs},
+  {.name = "batch_matmul", .nin = 2, .shape = shape_batch_matmul, .forward = kr_k_batch_matmul,
+   .grad = grad_batch_matmul, .attrs = kr_matmul_attrs},
+  {.name = "linear", .nin = 3, .shape = shape_linear, .forward = kr_k_linear, .grad = grad_linear},
+  {.name = "reshape", .nin = 1, .shape = shape_reshape, .forward = kr_k_identity, .grad = grad_reshape,
+   .flags = KR_F_ALIAS},
+  {.name = "transpose", .nin = 1, .shape = shape_transpose, .forward = kr_k_transpose, .grad = grad_transpose,
+   .attrs = kr_transpose_attrs},
+  {.name = "concat", .nin = -1, .shape = shape_concat, .forward = kr_k_concat, .grad = grad_concat,
+   .attrs = kr_axis_attrs},
+  {.name = "slice", .nin = 1, .shape = shape_slice, .forward = kr_k_slice, .grad = grad_slice, .attrs = kr_slice_attrs},
+  {.name = "pad_axis", .nin = 1, .shape = shape_pad_axis, .forward = kr_k_pad_axis, .grad = grad_pad_axis,
+   .attrs = kr_slice_attrs},
+  {.name = "broadcast_to", .nin = 2, .shape = shape_broadcast_to, .forward = kr_k_broadcast_to,
+   .grad = grad_broadcast_to},
+  {.name = "gather", .nin = 2, .shape = shape_gather, .forward = kr_k_gather, .grad = grad_gather},
+  {.name = "gather_grad", .nin = 3, .shape = shape_gather_grad, .forward = kr_k_gather_grad},
+  {.name = "one_hot", .nin = 1, .shape = shape_one_hot, .forward = kr_k_one_hot, .flags = KR_F_NOGRAD,
+   .attrs = kr_one_hot_attrs},
+  {.name = "dropout", .nin = 1, .shape = shape_same, .forward = kr_k_dropout, .grad = grad_dropout, .aux = aux_dropout,
+   .flags = KR_F_ALIAS_INFER, .attrs = kr_dropout_attrs},
+  {.name = "dropout_grad", .nin = 2, .shape = shape_same, .forward = kr_k_dropout_grad},
+  {.name = "batchnorm", .nin = 5, .shape = shape_batchnorm, .forward = kr_k_batchnorm, .grad = grad_batchnorm,
+   .aux = aux_batchnorm, .attrs = kr_batchnorm_attrs},
+  {.name = "batchnorm_grad", .nin = 4, .shape = shape_bn_grad, .forward = kr_k_batchnorm_grad},
+  {.name = "batchnorm_grad_gamma", .nin = 3, .shape = shape_bn_grad_param, .forward = kr_k_batchnorm_grad_param},
+  {.name = "in_train_phase", .nin = 2, .shape = shape_in_train_phase, .forward = kr_k_in_train_phase,
+   .grad = grad_in_train_phase},
 #include "ops_conv_rows.h"
 #include "ops_rnn_rows.h"
 #include "ops_backend_rows.h"

@@ -24,6 +24,31 @@ typedef struct kr_exec {
   const kr_tensor *const *xval; /* inputs' tensors when they are CONST/VARIABLE, else NULL */
 } kr_exec;
 
+/* One attribute an op takes by name (keras.core.op's attribute table
+** {name = value}): where it goes in kr_attr. Each op family names its slots
+** in an enum (below for the core ops; ops_conv.h, ops_rnn.h, ops_backend.h)
+** that kernels, shape rules and these tables share. */
+enum {
+  KR_ATTR_INT = 1,    /* i[slot]: an integer (a boolean is 1 or 0) */
+  KR_ATTR_FLOAT,      /* f[slot]: a number */
+  KR_ATTR_INTS        /* i[slot..]: a list of integers (at most KR_MAX_ATTR - slot) */
+};
+typedef struct kr_attrname {
+  const char *name;   /* NULL ends a list */
+  int kind;           /* KR_ATTR_* */
+  int slot;
+} kr_attrname;
+
+/* the name of an op's attribute slot (kind KR_ATTR_INT or KR_ATTR_FLOAT),
+** for messages: the op's own name for it, else "i3" / "f0" */
+const char *kr_attr_name(int op, int kind, int slot);
+
+/* a named constant exported to Lua (RNN cells, flags, activations) */
+typedef struct kr_namedint {
+  const char *name;   /* NULL ends a list */
+  int64_t value;
+} kr_namedint;
+
 typedef struct kr_opinfo {
   const char *name;
   int nin;                   /* number of inputs; -1: one or more */
@@ -36,6 +61,7 @@ typedef struct kr_opinfo {
   size_t (*aux)(const kr_node *n, int64_t batch);       /* floats kept with the output */
   size_t (*scratch)(const kr_node *n, int64_t batch);   /* floats for this op only */
   unsigned flags;
+  const kr_attrname *attrs;  /* the attributes the binding takes by name; NULL: none */
 } kr_opinfo;
 
 enum {
@@ -47,6 +73,44 @@ enum {
 };
 
 extern const kr_opinfo kr_ops[];
+
+/* ---- attribute slots of the core ops (opdefs.h) ---- */
+/* f[] of the elementwise ops with parameters and of their gradients */
+enum { KR_SCALE_MUL = 0, KR_SCALE_ADD = 1 };           /* scale: y = x*mul + add */
+enum { KR_POWS_EXPONENT = 0 };                         /* pows: y = x^exponent */
+enum { KR_CLIP_MIN = 0, KR_CLIP_MAX = 1 };             /* clip, clip_grad */
+enum { KR_RELU_ALPHA = 0, KR_RELU_MAX = 1 };           /* relu, relu_grad (max 0: none) */
+enum { KR_ELU_ALPHA = 0 };                             /* elu, elu_grad */
+enum { KR_THRESHOLD_THETA = 0 };                       /* thresholded_relu and its gradient */
+/* i[] of the ops along one axis: softmax, log_softmax, argmax, argmin, concat */
+enum { KR_AXIS = 0 };
+/* i[] of the reductions (sum, mean, max, min, prod) and reduce_grad */
+enum { KR_REDUCE_AXES = 0, KR_REDUCE_KEEPDIMS = 1, KR_REDUCE_MEAN = 2 };
+/* i[] of matmul and batch_matmul */
+enum { KR_MATMUL_TRANSPOSE_A = 0, KR_MATMUL_TRANSPOSE_B = 1 };
+/* i[] of transpose: the permutation from slot 0 */
+enum { KR_TRANSPOSE_PERM = 0 };
+/* i[] of slice and pad_axis: the axis, where the part starts, its length
+** (slice) or the padded length (pad_axis) */
+enum { KR_SLICE_AXIS = 0, KR_SLICE_START = 1, KR_SLICE_LENGTH = 2 };
+/* i[] of one_hot */
+enum { KR_ONE_HOT_CLASSES = 0 };
+/* dropout: f[] rate, i[] always (also outside training) */
+enum { KR_DROPOUT_RATE = 0 };
+enum { KR_DROPOUT_ALWAYS = 0 };
+/* batchnorm: i[] axis (and which gradient, batchnorm_grad_gamma), f[] momentum, epsilon */
+enum { KR_BN_AXIS = 0, KR_BN_WHICH = 2 };
+enum { KR_BN_MOMENTUM = 0, KR_BN_EPSILON = 1 };
+
+/* attrs.c: the names keras.core.op takes for the core ops (the rows of ops.c) */
+extern const kr_attrname kr_scale_attrs[], kr_pows_attrs[], kr_clip_attrs[], kr_relu_attrs[], kr_elu_attrs[],
+  kr_theta_attrs[], kr_axis_attrs[], kr_reduce_attrs[], kr_matmul_attrs[], kr_transpose_attrs[], kr_slice_attrs[],
+  kr_one_hot_attrs[], kr_dropout_attrs[], kr_batchnorm_attrs[];
+
+/* graph.c: the nodes reachable from roots, inputs before users, in a
+** deterministic order (plan.c builds plans in it). Returns a kr_malloc'd
+** array (the caller frees it) and its length in *count. */
+kr_node **kr_topo_order(kr_ctx *ctx, int nroots, kr_node *const *roots, size_t *count);
 
 /* graph.c helpers for gradient rules and layer code */
 kr_node *kr_op1(kr_ctx *ctx, int op, kr_node *a, const kr_attr *attr);

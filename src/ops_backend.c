@@ -8,6 +8,46 @@
 
 #include <string.h>
 
+/* ---- the attributes keras.core.op takes by name (slots: ops_backend.h) ---- */
+
+const kr_attrname kr_fill_attrs[] = {
+  {"value", KR_ATTR_FLOAT, KR_FILL_VALUE},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_normal_attrs[] = {
+  {"mean", KR_ATTR_FLOAT, KR_RANDOM_A},
+  {"stddev", KR_ATTR_FLOAT, KR_RANDOM_B},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_uniform_attrs[] = {
+  {"minval", KR_ATTR_FLOAT, KR_RANDOM_A},
+  {"maxval", KR_ATTR_FLOAT, KR_RANDOM_B},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_binomial_attrs[] = {
+  {"p", KR_ATTR_FLOAT, KR_RANDOM_A},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_cumsum_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_CUM_AXIS},
+  {"reverse", KR_ATTR_INT, KR_CUM_REVERSE},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_cumprod_attrs[] = {
+  {"axis", KR_ATTR_INT, KR_CUM_AXIS},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_reverse_attrs[] = {
+  {"axes", KR_ATTR_INT, KR_REVERSE_AXES},
+  {NULL, 0, 0}
+};
+
 #define SH(s, b) kr_shape_str((s), (b), sizeof(b))
 
 int kr_bk_shape_shape(kr_ctx *ctx, kr_node *n)
@@ -29,12 +69,13 @@ int kr_bk_fill_shape(kr_ctx *ctx, kr_node *n)
     if (t->dim[i] < 0 && i != 0)
       return kr_fail(ctx, KR_ESHAPE, "%s: bad shape %s (only the first axis may be the batch axis)",
                      kr_op_name(n->op), SH(t, b));
-  if (n->op == KR_OP_RANDOM_UNIFORM && !(n->attr.f[0] <= n->attr.f[1]))
-    return kr_fail(ctx, KR_EARG, "random_uniform: minval %g is above maxval %g", n->attr.f[0], n->attr.f[1]);
-  if ((n->op == KR_OP_RANDOM_NORMAL || n->op == KR_OP_TRUNCATED_NORMAL) && !(n->attr.f[1] >= 0))
-    return kr_fail(ctx, KR_EARG, "%s: stddev must be >= 0, got %g", kr_op_name(n->op), n->attr.f[1]);
-  if (n->op == KR_OP_RANDOM_BINOMIAL && !(n->attr.f[0] >= 0 && n->attr.f[0] <= 1))
-    return kr_fail(ctx, KR_EARG, "random_binomial: p must be in [0, 1], got %g", n->attr.f[0]);
+  if (n->op == KR_OP_RANDOM_UNIFORM && !(n->attr.f[KR_RANDOM_A] <= n->attr.f[KR_RANDOM_B]))
+    return kr_fail(ctx, KR_EARG, "random_uniform: minval %g is above maxval %g", n->attr.f[KR_RANDOM_A],
+                   n->attr.f[KR_RANDOM_B]);
+  if ((n->op == KR_OP_RANDOM_NORMAL || n->op == KR_OP_TRUNCATED_NORMAL) && !(n->attr.f[KR_RANDOM_B] >= 0))
+    return kr_fail(ctx, KR_EARG, "%s: stddev must be >= 0, got %g", kr_op_name(n->op), n->attr.f[KR_RANDOM_B]);
+  if (n->op == KR_OP_RANDOM_BINOMIAL && !(n->attr.f[KR_RANDOM_A] >= 0 && n->attr.f[KR_RANDOM_A] <= 1))
+    return kr_fail(ctx, KR_EARG, "random_binomial: p must be in [0, 1], got %g", n->attr.f[KR_RANDOM_A]);
   n->shape = *t;
   return KR_OK;
 }
@@ -42,7 +83,7 @@ int kr_bk_fill_shape(kr_ctx *ctx, kr_node *n)
 int kr_bk_cum_shape(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  int64_t ax = n->attr.i[0];
+  int64_t ax = n->attr.i[KR_CUM_AXIS];
   char b[128];
   if (ax < -x->ndim || ax >= x->ndim)
     return kr_fail(ctx, KR_EARG, "%s: axis %lld out of range for shape %s", kr_op_name(n->op), (long long)ax,
@@ -51,7 +92,7 @@ int kr_bk_cum_shape(kr_ctx *ctx, kr_node *n)
   if (ax == 0 && kr_is_batched(x))
     return kr_fail(ctx, KR_ESHAPE, "%s: cannot run along the batch axis (input shape %s)", kr_op_name(n->op),
                    SH(x, b));
-  n->attr.i[0] = ax;
+  n->attr.i[KR_CUM_AXIS] = ax;
   n->shape = *x;
   return KR_OK;
 }
@@ -78,7 +119,7 @@ int kr_bk_cumsum_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   /* y_j = sum_{i<=j} x_i: dx_i = sum_{j>=i} dy_j, the running sum the other way */
   kr_attr a = n->attr;
-  a.i[1] = !n->attr.i[1];
+  a.i[KR_CUM_REVERSE] = !n->attr.i[KR_CUM_REVERSE];
   dx[0] = kr_op1(ctx, KR_OP_CUMSUM, dy, &a);
   return dx[0] ? KR_OK : kr_errcode(ctx);
 }
@@ -115,7 +156,7 @@ int kr_bk_same_shape(kr_ctx *ctx, kr_node *n)
 int kr_bk_reverse_shape(kr_ctx *ctx, kr_node *n)
 {
   const kr_shape *x = &n->in[0]->shape;
-  if (n->attr.i[0] < 0 || (n->attr.i[0] >> x->ndim)) {
+  if (n->attr.i[KR_REVERSE_AXES] < 0 || (n->attr.i[KR_REVERSE_AXES] >> x->ndim)) {
     char b[128];
     return kr_fail(ctx, KR_EARG, "reverse: axis out of range for shape %s", SH(x, b));
   }

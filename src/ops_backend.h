@@ -25,6 +25,17 @@
 
 #include "ops.h"
 
+/* attribute slots: fill f[], the random ops f[] (mean and stddev, minval and
+** maxval, or p), cumsum/cumprod i[], reverse i[] */
+enum { KR_FILL_VALUE = 0 };
+enum { KR_RANDOM_A = 0, KR_RANDOM_B = 1 };
+enum { KR_CUM_AXIS = 0, KR_CUM_REVERSE = 1 };
+enum { KR_REVERSE_AXES = 0 };
+
+/* ops_backend.c: the attributes taken by name (the rows of ops_backend_rows.h) */
+extern const kr_attrname kr_fill_attrs[], kr_normal_attrs[], kr_uniform_attrs[], kr_binomial_attrs[],
+  kr_cumsum_attrs[], kr_cumprod_attrs[], kr_reverse_attrs[];
+
 int kr_bk_shape_shape(kr_ctx *ctx, kr_node *n);
 int kr_bk_fill_shape(kr_ctx *ctx, kr_node *n);
 int kr_bk_cum_shape(kr_ctx *ctx, kr_node *n);

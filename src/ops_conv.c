@@ -15,6 +15,52 @@
 
 #include <string.h>
 
+/* ---- the attributes keras.core.op takes by name (slots: ops_conv.h) ---- */
+
+const kr_attrname kr_conv_attrs[] = {
+  {"stride_h", KR_ATTR_INT, KR_CONV_STRIDE_H},
+  {"stride_w", KR_ATTR_INT, KR_CONV_STRIDE_W},
+  {"dilation_h", KR_ATTR_INT, KR_CONV_DILATION_H},
+  {"dilation_w", KR_ATTR_INT, KR_CONV_DILATION_W},
+  {"pad_top", KR_ATTR_INT, KR_CONV_PAD_TOP},
+  {"pad_bottom", KR_ATTR_INT, KR_CONV_PAD_BOTTOM},
+  {"pad_left", KR_ATTR_INT, KR_CONV_PAD_LEFT},
+  {"pad_right", KR_ATTR_INT, KR_CONV_PAD_RIGHT},
+  {"relu", KR_ATTR_FLOAT, KR_CONV_RELU},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_pool_attrs[] = {
+  {"pool_h", KR_ATTR_INT, KR_POOL_SIZE_H},
+  {"pool_w", KR_ATTR_INT, KR_POOL_SIZE_W},
+  {"stride_h", KR_ATTR_INT, KR_POOL_STRIDE_H},
+  {"stride_w", KR_ATTR_INT, KR_POOL_STRIDE_W},
+  {"pad_top", KR_ATTR_INT, KR_POOL_PAD_TOP},
+  {"pad_bottom", KR_ATTR_INT, KR_POOL_PAD_BOTTOM},
+  {"pad_left", KR_ATTR_INT, KR_POOL_PAD_LEFT},
+  {"pad_right", KR_ATTR_INT, KR_POOL_PAD_RIGHT},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_pad2d_attrs[] = {
+  {"top", KR_ATTR_INT, KR_PAD2D_TOP},
+  {"bottom", KR_ATTR_INT, KR_PAD2D_BOTTOM},
+  {"left", KR_ATTR_INT, KR_PAD2D_LEFT},
+  {"right", KR_ATTR_INT, KR_PAD2D_RIGHT},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_upsample_attrs[] = {
+  {"size_h", KR_ATTR_INT, KR_UPSAMPLE_H},
+  {"size_w", KR_ATTR_INT, KR_UPSAMPLE_W},
+  {NULL, 0, 0}
+};
+
+const kr_attrname kr_sdrop_attrs[] = {
+  {"rate", KR_ATTR_FLOAT, KR_SDROP_RATE},
+  {NULL, 0, 0}
+};
+
 #define SH(s, b) kr_shape_str((s), (b), sizeof(b))
 #define ATTR_MAX ((int64_t)1 << 24)   /* strides, dilations, pads: keeps products in range */
 
@@ -50,12 +96,12 @@ static int neutral_height(kr_ctx *ctx, const kr_node *n, const kr_shape *x, int 
   if (x->ndim != 3) return KR_OK;
   for (int k = 0; k < n1; k++)
     if (n->attr.i[ones[k]] != 1)
-      return kr_fail(ctx, KR_EARG, "%s: a rank-3 input has no height: attribute %d must be 1, got %lld", opname(n),
-                     ones[k] + 1, (long long)n->attr.i[ones[k]]);
+      return kr_fail(ctx, KR_EARG, "%s: a rank-3 input has no height: attribute '%s' must be 1, got %lld", opname(n),
+                     kr_attr_name(n->op, KR_ATTR_INT, ones[k]), (long long)n->attr.i[ones[k]]);
   for (int k = 0; k < n0; k++)
     if (n->attr.i[zeros[k]] != 0)
-      return kr_fail(ctx, KR_EARG, "%s: a rank-3 input has no height: attribute %d must be 0, got %lld", opname(n),
-                     zeros[k] + 1, (long long)n->attr.i[zeros[k]]);
+      return kr_fail(ctx, KR_EARG, "%s: a rank-3 input has no height: attribute '%s' must be 0, got %lld", opname(n),
+                     kr_attr_name(n->op, KR_ATTR_INT, zeros[k]), (long long)n->attr.i[zeros[k]]);
   return KR_OK;
 }
 
@@ -64,7 +110,7 @@ static void set_slots(kr_ctx *ctx, kr_node *n)
   int t = kr_get_num_threads(ctx);
   if (t < 1) t = 1;
   if (t > KR_CONV_MAX_SLOTS) t = KR_CONV_MAX_SLOTS;
-  n->attr.f[1] = t;
+  n->attr.f[KR_CONV_SLOTS] = t;
 }
 
 /* ---- convolution ---- */
@@ -84,25 +130,27 @@ static int conv_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, const kr_s
   if (w->dim[r - 2] != x->dim[r - 1])
     return kr_fail(ctx, KR_ESHAPE, "%s: the kernel %s expects %lld input channels, the input %s has %lld", opname(n),
                    SH(w, b), (long long)w->dim[r - 2], SH(x, a), (long long)x->dim[r - 1]);
-  if (attrs_in_range(ctx, n, 0, 4, 1, "strides and dilations") || attrs_in_range(ctx, n, 4, 4, 0, "paddings"))
+  if (attrs_in_range(ctx, n, KR_CONV_STRIDE_H, 4, 1, "strides and dilations") ||
+      attrs_in_range(ctx, n, KR_CONV_PAD_TOP, 4, 0, "paddings"))
     return KR_EARG;
-  static const int ones[] = {0, 2}, zeros[] = {4, 5};
+  static const int ones[] = {KR_CONV_STRIDE_H, KR_CONV_DILATION_H}, zeros[] = {KR_CONV_PAD_TOP, KR_CONV_PAD_BOTTOM};
   if (neutral_height(ctx, n, x, 2, ones, 2, zeros)) return KR_EARG;
-  if (n->attr.f[0] != 0 && n->attr.f[0] != 1)
-    return kr_fail(ctx, KR_EARG, "%s: f0 (the fused activation) must be 0 (linear) or 1 (relu), got %g", opname(n),
-                   n->attr.f[0]);
+  if (n->attr.f[KR_CONV_RELU] != 0 && n->attr.f[KR_CONV_RELU] != 1)
+    return kr_fail(ctx, KR_EARG, "%s: relu (the fused activation) must be 0 (linear) or 1 (relu), got %g", opname(n),
+                   n->attr.f[KR_CONV_RELU]);
   const int64_t *at = n->attr.i;
   int64_t H = r == 4 ? x->dim[1] : 1, W = x->dim[r - 2];
   int64_t KH = r == 4 ? w->dim[0] : 1, KW = w->dim[r - 3];
-  int64_t eh = (KH - 1) * at[2] + 1, ew = (KW - 1) * at[3] + 1;
-  int64_t ph = H + at[4] + at[5], pw = W + at[6] + at[7];
+  int64_t eh = (KH - 1) * at[KR_CONV_DILATION_H] + 1, ew = (KW - 1) * at[KR_CONV_DILATION_W] + 1;
+  int64_t ph = H + at[KR_CONV_PAD_TOP] + at[KR_CONV_PAD_BOTTOM];
+  int64_t pw = W + at[KR_CONV_PAD_LEFT] + at[KR_CONV_PAD_RIGHT];
   if (W == KR_NONE) pw = ew;   /* a None length: the output's is None too (set below) */
   if (KH > ATTR_MAX || KW > ATTR_MAX || eh > ph || ew > pw)
     return kr_fail(ctx, KR_ESHAPE, "%s: the kernel %s (extent %lldx%lld with dilation) is larger than the padded input %lldx%lld",
                    opname(n), SH(w, b), (long long)eh, (long long)ew, (long long)ph, (long long)pw);
   *out = *x;
-  if (r == 4) out->dim[1] = (ph - eh) / at[0] + 1;
-  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - ew) / at[1] + 1;
+  if (r == 4) out->dim[1] = (ph - eh) / at[KR_CONV_STRIDE_H] + 1;
+  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - ew) / at[KR_CONV_STRIDE_W] + 1;
   out->dim[r - 1] = w->dim[r - 1];
   return KR_OK;
 }
@@ -137,7 +185,7 @@ static int check_dy(kr_ctx *ctx, kr_node *n, const kr_shape *x, const kr_shape *
   if (!kr_shape_eq(dy, &out))
     return kr_fail(ctx, KR_ESHAPE, "%s: the output gradient has shape %s, the convolution gives %s", opname(n),
                    SH(dy, a), SH(&out, b));
-  int want = base + (n->attr.f[0] != 0);
+  int want = base + (n->attr.f[KR_CONV_RELU] != 0);
   if (n->nin != want && n->nin != want + 1)
     return kr_fail(ctx, KR_EARG, "%s: expected %d inputs (%d with an ordering input), got %d", opname(n), want,
                    want + 1, n->nin);
@@ -150,8 +198,9 @@ static int check_dy(kr_ctx *ctx, kr_node *n, const kr_shape *x, const kr_shape *
 int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n)
 {
   if (n->nin < 3) return kr_fail(ctx, KR_EARG, "conv2d_grad_input: expected inputs (dy, w, x[, y]), got %d", n->nin);
-  if (n->attr.f[3] != 0 && n->attr.f[3] != 1)
-    return kr_fail(ctx, KR_EARG, "conv2d_grad_input: f3 (mask by x > 0) must be 0 or 1, got %g", n->attr.f[3]);
+  if (n->attr.f[KR_CONV_MASK_X] != 0 && n->attr.f[KR_CONV_MASK_X] != 1)
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_input: f3 (mask by x > 0) must be 0 or 1, got %g",
+                   n->attr.f[KR_CONV_MASK_X]);
   if (check_dy(ctx, n, &n->in[2]->shape, &n->in[1]->shape, 3, 3)) return kr_errcode(ctx);
   n->shape = n->in[2]->shape;
   set_slots(ctx, n);
@@ -161,13 +210,15 @@ int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n)
 int kr_conv_grad_kernel_shape(kr_ctx *ctx, kr_node *n)
 {
   if (n->nin < 3) return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected inputs (dy, x, w[, y]), got %d", n->nin);
-  if (n->attr.f[2] != 0 && n->attr.f[2] != 1)
-    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: f2 (the bias row) must be 0 or 1, got %g", n->attr.f[2]);
+  if (n->attr.f[KR_CONV_WITH_BIAS] != 0 && n->attr.f[KR_CONV_WITH_BIAS] != 1)
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: f2 (the bias row) must be 0 or 1, got %g",
+                   n->attr.f[KR_CONV_WITH_BIAS]);
   if (check_dy(ctx, n, &n->in[1]->shape, &n->in[2]->shape, 3, 3)) return kr_errcode(ctx);
-  if (n->nin != 3 + (n->attr.f[0] != 0))
-    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected %d inputs, got %d", 3 + (n->attr.f[0] != 0), n->nin);
+  int act = n->attr.f[KR_CONV_RELU] != 0;
+  if (n->nin != 3 + act)
+    return kr_fail(ctx, KR_EARG, "conv2d_grad_kernel: expected %d inputs, got %d", 3 + act, n->nin);
   const kr_shape *w = &n->in[2]->shape;
-  if (n->attr.f[2] != 0) {
+  if (n->attr.f[KR_CONV_WITH_BIAS] != 0) {
     kr_shape s;
     memset(&s, 0, sizeof s);
     s.ndim = 2;
@@ -185,9 +236,9 @@ static kr_node *slice_rows(kr_ctx *ctx, kr_node *m, int64_t start, int64_t len, 
 {
   kr_attr a;
   memset(&a, 0, sizeof a);
-  a.i[0] = 0;
-  a.i[1] = start;
-  a.i[2] = len;
+  a.i[KR_SLICE_AXIS] = 0;
+  a.i[KR_SLICE_START] = start;
+  a.i[KR_SLICE_LENGTH] = len;
   kr_node *s = kr_op1(ctx, KR_OP_SLICE, m, &a);
   if (!s) return NULL;
   memset(&a, 0, sizeof a);
@@ -218,24 +269,26 @@ static kr_node *slice_rows(kr_ctx *ctx, kr_node *m, int64_t start, int64_t len, 
 static kr_node *masked_dy(kr_ctx *ctx, kr_node *n, kr_node *dy)
 {
   kr_attr a = dy->attr;
-  if (dy->op == KR_OP_CONV2D_GRAD_INPUT && dy->in[2] == n && a.f[3] == 0) a.f[3] = 1;
-  else if (dy->op == KR_OP_MAX_POOL2D_GRAD && a.f[0] == 0 && dy->in[1] == n && a.f[2] == 0) a.f[2] = 1;
+  if (dy->op == KR_OP_CONV2D_GRAD_INPUT && dy->in[2] == n && a.f[KR_CONV_MASK_X] == 0) a.f[KR_CONV_MASK_X] = 1;
+  else if (dy->op == KR_OP_MAX_POOL2D_GRAD && a.f[KR_POOL_KEEP_ARGMAX] == 0 && dy->in[1] == n &&
+           a.f[KR_POOL_RELU_BELOW] == 0)
+    a.f[KR_POOL_RELU_BELOW] = 1;
   else return NULL;
   return kr_node_op(ctx, dy->op, dy->nin, dy->in, &a);
 }
 
 int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  int act = n->attr.f[0] != 0, bias = n->nin == 3;
+  int act = n->attr.f[KR_CONV_RELU] != 0, bias = n->nin == 3;
   const kr_shape *ws = &n->in[1]->shape;
   kr_attr a = n->attr, ai = n->attr;
   kr_node *mdy = act ? masked_dy(ctx, n, dy) : NULL;
   if (mdy) {
     dy = mdy;
     act = 0;
-    a.f[0] = ai.f[0] = 0;
+    a.f[KR_CONV_RELU] = ai.f[KR_CONV_RELU] = 0;
   }
-  a.f[2] = bias;
+  a.f[KR_CONV_WITH_BIAS] = bias;
   kr_node *gk[4] = {dy, n->in[0], n->in[1], n};
   kr_node *k = kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + act, gk, &a);
   if (!k) {
@@ -261,34 +314,38 @@ int kr_conv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   return KR_OK;
 }
 
-/* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */
+/* ---- pooling: window, strides, pads (KR_POOL_*) ---- */
 
 static int pool_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *out)
 {
   if (rank_ok(ctx, n, x)) return KR_ESHAPE;
-  if (attrs_in_range(ctx, n, 0, 4, 1, "pool sizes and strides") || attrs_in_range(ctx, n, 4, 4, 0, "paddings"))
+  if (attrs_in_range(ctx, n, KR_POOL_SIZE_H, 4, 1, "pool sizes and strides") ||
+      attrs_in_range(ctx, n, KR_POOL_PAD_TOP, 4, 0, "paddings"))
     return KR_EARG;
-  static const int ones[] = {0, 2}, zeros[] = {4, 5};
+  static const int ones[] = {KR_POOL_SIZE_H, KR_POOL_STRIDE_H}, zeros[] = {KR_POOL_PAD_TOP, KR_POOL_PAD_BOTTOM};
   if (neutral_height(ctx, n, x, 2, ones, 2, zeros)) return KR_EARG;
   const int64_t *at = n->attr.i;
+  int64_t kh = at[KR_POOL_SIZE_H], kw = at[KR_POOL_SIZE_W];
+  int64_t pt = at[KR_POOL_PAD_TOP], pb = at[KR_POOL_PAD_BOTTOM], pl = at[KR_POOL_PAD_LEFT], pr = at[KR_POOL_PAD_RIGHT];
   int r = x->ndim;
   int64_t H = r == 4 ? x->dim[1] : 1, W = x->dim[r - 2];
-  if (at[0] * at[1] > 65535)
+  if (kh * kw > 65535)
     return kr_fail(ctx, KR_EARG, "%s: a pool window of %lldx%lld cells is too large (at most 65535)", opname(n),
-                   (long long)at[0], (long long)at[1]);
-  if (at[4] >= at[0] || at[5] >= at[0] || at[6] >= at[1] || at[7] >= at[1])
+                   (long long)kh, (long long)kw);
+  if (pt >= kh || pb >= kh || pl >= kw || pr >= kw)
     return kr_fail(ctx, KR_EARG, "%s: padding must be smaller than the pool window %lldx%lld", opname(n),
-                   (long long)at[0], (long long)at[1]);
-  int64_t ph = H + at[4] + at[5], pw = W + at[6] + at[7];
-  if (W == KR_NONE) pw = at[1];   /* a None length: the output's is None too (set below) */
-  if (at[0] > ph || at[1] > pw) {
+                   (long long)kh, (long long)kw);
+  int64_t ph = H + pt + pb, pw = W + pl + pr;
+  if (W == KR_NONE) pw = kw;   /* a None length: the output's is None too (set below) */
+  if (kh > ph || kw > pw) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "%s: the pool window %lldx%lld is larger than the padded input %lldx%lld (input %s)",
-                   opname(n), (long long)at[0], (long long)at[1], (long long)ph, (long long)pw, SH(x, a));
+                   opname(n), (long long)kh, (long long)kw, (long long)ph, (long long)pw,
+                   SH(x, a));
   }
   *out = *x;
-  if (r == 4) out->dim[1] = (ph - at[0]) / at[2] + 1;
-  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - at[1]) / at[3] + 1;
+  if (r == 4) out->dim[1] = (ph - kh) / at[KR_POOL_STRIDE_H] + 1;
+  out->dim[r - 2] = W == KR_NONE ? KR_NONE : (pw - kw) / at[KR_POOL_STRIDE_W] + 1;
   return KR_OK;
 }
 
@@ -303,7 +360,7 @@ int kr_pool_shape(kr_ctx *ctx, kr_node *n)
   n->shape = out;
   if (n->op == KR_OP_MAX_POOL2D) {
     const kr_node *x = n->in[0];
-    n->attr.f[0] = !(x->op == KR_OP_CONV2D && x->attr.f[0] != 0);
+    n->attr.f[KR_POOL_KEEP_ARGMAX] = !(x->op == KR_OP_CONV2D && x->attr.f[KR_CONV_RELU] != 0);
   }
   return KR_OK;
 }
@@ -320,17 +377,18 @@ static int same_shape(kr_ctx *ctx, const kr_node *n, const kr_shape *got, const 
 int kr_maxpool_grad_shape(kr_ctx *ctx, kr_node *n)
 {
   const kr_node *p = n->in[1];
-  if (n->attr.f[2] != 0 && (n->attr.f[2] != 1 || n->attr.f[0] != 0))
+  double relu_below = n->attr.f[KR_POOL_RELU_BELOW], keep = n->attr.f[KR_POOL_KEEP_ARGMAX];
+  if (relu_below != 0 && (relu_below != 1 || keep != 0))
     return kr_fail(ctx, KR_EARG, "max_pool2d_grad: f2 (only windows whose maximum is > 0) must be 0, or 1 with f0 = 0; "
-                                 "got f2 = %g, f0 = %g", n->attr.f[2], n->attr.f[0]);
-  if (n->attr.f[0] == 0) {
+                                 "got f2 = %g, f0 = %g", relu_below, keep);
+  if (keep == 0) {
     kr_shape out;
     if (pool_out(ctx, n, &p->shape, &out)) return kr_errcode(ctx);
     if (same_shape(ctx, n, &n->in[0]->shape, &out, "the output gradient")) return KR_ESHAPE;
     n->shape = p->shape;
     return KR_OK;
   }
-  if (p->op != KR_OP_MAX_POOL2D || p->attr.f[0] == 0)
+  if (p->op != KR_OP_MAX_POOL2D || p->attr.f[KR_POOL_KEEP_ARGMAX] == 0)
     return kr_fail(ctx, KR_EARG, "max_pool2d_grad: the second input must be a max_pool2d node that keeps its argmax, got %s",
                    opname(p));
   if (same_shape(ctx, n, &n->in[0]->shape, &p->shape, "the output gradient")) return KR_ESHAPE;
@@ -350,7 +408,7 @@ int kr_avgpool_grad_shape(kr_ctx *ctx, kr_node *n)
 
 int kr_maxpool_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  dx[0] = kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, n->attr.f[0] != 0 ? n : n->in[0], &n->attr);
+  dx[0] = kr_op2(ctx, KR_OP_MAX_POOL2D_GRAD, dy, n->attr.f[KR_POOL_KEEP_ARGMAX] != 0 ? n : n->in[0], &n->attr);
   return dx[0] ? KR_OK : kr_errcode(ctx);
 }
 
@@ -366,18 +424,19 @@ static int pad_common(kr_ctx *ctx, kr_node *n, int sign)
 {
   const kr_shape *x = &n->in[0]->shape;
   if (rank_ok(ctx, n, x)) return KR_ESHAPE;
-  if (attrs_in_range(ctx, n, 0, 4, 0, sign > 0 ? "paddings" : "croppings")) return KR_EARG;
-  static const int zeros[] = {0, 1};
+  if (attrs_in_range(ctx, n, KR_PAD2D_TOP, 4, 0, sign > 0 ? "paddings" : "croppings")) return KR_EARG;
+  static const int zeros[] = {KR_PAD2D_TOP, KR_PAD2D_BOTTOM};
   if (neutral_height(ctx, n, x, 0, NULL, 2, zeros)) return KR_EARG;
+  const int64_t *at = n->attr.i;
+  int64_t top = at[KR_PAD2D_TOP], bottom = at[KR_PAD2D_BOTTOM], left = at[KR_PAD2D_LEFT], right = at[KR_PAD2D_RIGHT];
   int r = x->ndim;
   kr_shape out = *x;
-  if (r == 4) out.dim[1] += sign * (n->attr.i[0] + n->attr.i[1]);
-  if (x->dim[r - 2] != KR_NONE) out.dim[r - 2] += sign * (n->attr.i[2] + n->attr.i[3]);   /* None stays None */
+  if (r == 4) out.dim[1] += sign * (top + bottom);
+  if (x->dim[r - 2] != KR_NONE) out.dim[r - 2] += sign * (left + right);   /* None stays None */
   if ((r == 4 && out.dim[1] < 1) || (out.dim[r - 2] < 1 && x->dim[r - 2] != KR_NONE)) {
     char a[128];
     return kr_fail(ctx, KR_ESHAPE, "crop2d: cropping %lld+%lld, %lld+%lld leaves nothing of an input of shape %s",
-                   (long long)n->attr.i[0], (long long)n->attr.i[1], (long long)n->attr.i[2],
-                   (long long)n->attr.i[3], SH(x, a));
+                   (long long)top, (long long)bottom, (long long)left, (long long)right, SH(x, a));
   }
   n->shape = out;
   return KR_OK;
@@ -398,18 +457,18 @@ int kr_crop2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
   return dx[0] ? KR_OK : kr_errcode(ctx);
 }
 
-/* ---- upsampling: i = {sh, sw} ---- */
+/* ---- upsampling: KR_UPSAMPLE_H, KR_UPSAMPLE_W ---- */
 
 static int upsample_out(kr_ctx *ctx, const kr_node *n, const kr_shape *x, kr_shape *out)
 {
   if (rank_ok(ctx, n, x)) return KR_ESHAPE;
-  if (attrs_in_range(ctx, n, 0, 2, 1, "sizes")) return KR_EARG;
-  static const int ones[] = {0};
+  if (attrs_in_range(ctx, n, KR_UPSAMPLE_H, 2, 1, "sizes")) return KR_EARG;
+  static const int ones[] = {KR_UPSAMPLE_H};
   if (neutral_height(ctx, n, x, 1, ones, 0, NULL)) return KR_EARG;
   int r = x->ndim;
   *out = *x;
-  if (r == 4) out->dim[1] *= n->attr.i[0];
-  if (x->dim[r - 2] != KR_NONE) out->dim[r - 2] *= n->attr.i[1];   /* None stays None */
+  if (r == 4) out->dim[1] *= n->attr.i[KR_UPSAMPLE_H];
+  if (x->dim[r - 2] != KR_NONE) out->dim[r - 2] *= n->attr.i[KR_UPSAMPLE_W];   /* None stays None */
   return KR_OK;
 }
 
@@ -445,7 +504,7 @@ int kr_sdrop_shape(kr_ctx *ctx, kr_node *n)
   if (x->ndim < 3)
     return kr_fail(ctx, KR_ESHAPE, "spatial_dropout: expected an input of rank >= 3 (batch, ..., channels), got shape %s",
                    SH(x, a));
-  double rate = n->attr.f[0];
+  double rate = n->attr.f[KR_SDROP_RATE];
   if (!(rate >= 0 && rate < 1)) return kr_fail(ctx, KR_EARG, "spatial_dropout: rate must be in [0, 1), got %g", rate);
   n->shape = *x;
   return KR_OK;

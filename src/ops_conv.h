@@ -1,6 +1,6 @@
 /*
 ** ops_conv.h -- shape rules, gradient rules and kernels of the conv family
-** (ops_conv.c, kernels/conv.c), named in the rows of ops_conv_rows.h.
+** (ops_conv.c, kernels/conv.c, kernels/spatial.c), named in the rows of ops_conv_rows.h.
 **
 ** Layout: channels_last. A rank-4 tensor is (N, H, W, C); a rank-3 tensor
 ** (N, T, C) is the 1-D case, run as height 1 (H = 1, W = T). Attributes:
@@ -45,6 +45,37 @@
 
 #include "ops.h"
 
+/* conv2d and its gradients: i[] geometry, f[] */
+enum {
+  KR_CONV_STRIDE_H, KR_CONV_STRIDE_W, KR_CONV_DILATION_H, KR_CONV_DILATION_W,
+  KR_CONV_PAD_TOP, KR_CONV_PAD_BOTTOM, KR_CONV_PAD_LEFT, KR_CONV_PAD_RIGHT
+};
+enum {
+  KR_CONV_RELU = 0,        /* the fused activation: 0 linear, 1 relu */
+  KR_CONV_SLOTS = 1,       /* scratch slots (set by the shape rules) */
+  KR_CONV_WITH_BIAS = 2,   /* conv2d_grad_kernel: the bias gradient as the last row */
+  KR_CONV_MASK_X = 3       /* conv2d_grad_input: the result masked by x > 0 */
+};
+/* max_pool2d, avg_pool2d and their gradients: i[] window and geometry, f[] */
+enum {
+  KR_POOL_SIZE_H, KR_POOL_SIZE_W, KR_POOL_STRIDE_H, KR_POOL_STRIDE_W,
+  KR_POOL_PAD_TOP, KR_POOL_PAD_BOTTOM, KR_POOL_PAD_LEFT, KR_POOL_PAD_RIGHT
+};
+enum {
+  KR_POOL_KEEP_ARGMAX = 0, /* max_pool2d (set by the shape rule) */
+  KR_POOL_RELU_BELOW = 2   /* max_pool2d_grad without argmax: the conv below is relu-fused */
+};
+/* pad2d, crop2d: i[] */
+enum { KR_PAD2D_TOP, KR_PAD2D_BOTTOM, KR_PAD2D_LEFT, KR_PAD2D_RIGHT };
+/* upsample2d: i[] */
+enum { KR_UPSAMPLE_H, KR_UPSAMPLE_W };
+/* spatial_dropout: f[] */
+enum { KR_SDROP_RATE = 0 };
+
+/* ops_conv.c: the attributes taken by name (the rows of ops_conv_rows.h) */
+extern const kr_attrname kr_conv_attrs[], kr_pool_attrs[], kr_pad2d_attrs[], kr_upsample_attrs[],
+  kr_sdrop_attrs[];
+
 /* ops_conv.c: shape rules */
 int kr_conv_shape(kr_ctx *ctx, kr_node *n);
 int kr_conv_grad_input_shape(kr_ctx *ctx, kr_node *n);
@@ -68,10 +99,11 @@ int kr_crop2d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 int kr_upsample_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 int kr_sdrop_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
 
-/* kernels/conv.c: aux and scratch sizes (floats) */
+/* kernels/conv.c: scratch sizes (floats) */
 size_t kr_conv_scratch(const kr_node *n, int64_t batch);
 size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch);
 size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch);
+/* kernels/spatial.c: aux sizes (floats) */
 size_t kr_maxpool_aux(const kr_node *n, int64_t batch);
 size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
 
@@ -79,6 +111,11 @@ size_t kr_sdrop_aux(const kr_node *n, int64_t batch);
 int kr_k_conv2d(const kr_exec *e);
 int kr_k_conv2d_grad_input(const kr_exec *e);
 int kr_k_conv2d_grad_kernel(const kr_exec *e);
+/* kernels/conv.c: the workers for N samples and `work` multiply-adds (or
+** copied floats), at most `slots`; also used by kernels/spatial.c */
+int kr_conv_workers(const kr_exec *e, int64_t N, double work, int slots);
+
+/* kernels/spatial.c: kernels */
 int kr_k_max_pool2d(const kr_exec *e);
 int kr_k_max_pool2d_grad(const kr_exec *e);
 int kr_k_avg_pool2d(const kr_exec *e);

@@ -12,6 +12,52 @@
 
 #include <string.h>
 
+/* ---- names: the attributes keras.core.op takes (slots: ops_rnn.h), and the
+** codes of the cells, flags and activations, exported to Lua ---- */
+
+/* the rnn's own attributes; rnn_state takes them (they must match its rnn's) and which state */
+#define RNN_ATTRS                                                         \
+  {"cell", KR_ATTR_INT, KR_RNNA_CELL}, {"units", KR_ATTR_INT, KR_RNNA_UNITS}, \
+  {"flags", KR_ATTR_INT, KR_RNNA_FLAGS}, {"activation", KR_ATTR_INT, KR_RNNA_ACTIVATION}, \
+  {"recurrent_activation", KR_ATTR_INT, KR_RNNA_RECURRENT_ACTIVATION},    \
+  {"dropout", KR_ATTR_FLOAT, KR_RNNA_DROPOUT},                            \
+  {"recurrent_dropout", KR_ATTR_FLOAT, KR_RNNA_RECURRENT_DROPOUT}
+
+const kr_attrname kr_rnn_attrs[] = {RNN_ATTRS, {NULL, 0, 0}};
+const kr_attrname kr_rnn_state_attrs[] = {RNN_ATTRS, {"state", KR_ATTR_INT, KR_RNNA_WHICH}, {NULL, 0, 0}};
+
+const kr_namedint kr_rnn_cell_names[] = {
+  {"SimpleRNN", KR_RNN_SIMPLE},
+  {"LSTM", KR_RNN_LSTM},
+  {"GRU", KR_RNN_GRU},
+  {"GRU_reset_after", KR_RNN_GRU_RA},
+  {NULL, 0}
+};
+
+const kr_namedint kr_rnn_flag_names[] = {
+  {"return_sequences", KR_RNNF_RETSEQ},
+  {"go_backwards", KR_RNNF_BACKWARDS},
+  {"initial_state", KR_RNNF_INIT},
+  {"mask", KR_RNNF_MASK},
+  {"stateful", KR_RNNF_STATEFUL},
+  {"input_order", KR_RNNF_INPUT_ORDER},
+  {NULL, 0}
+};
+
+const kr_namedint kr_rnn_activation_names[] = {
+  {"linear", KR_RACT_LINEAR},
+  {"tanh", KR_RACT_TANH},
+  {"sigmoid", KR_RACT_SIGMOID},
+  {"hard_sigmoid", KR_RACT_HARD_SIGMOID},
+  {"relu", KR_RACT_RELU},
+  {"elu", KR_RACT_ELU},
+  {"softsign", KR_RACT_SOFTSIGN},
+  {"softplus", KR_RACT_SOFTPLUS},
+  {"selu", KR_RACT_SELU},
+  {"exponential", KR_RACT_EXPONENTIAL},
+  {NULL, 0}
+};
+
 #define SH(s, b) kr_shape_str((s), (b), sizeof(b))
 
 static const char *const cell_names[] = {"SimpleRNN", "LSTM", "GRU", "GRU"};
@@ -25,13 +71,13 @@ void kr_rnn_layout(const kr_node *rnn, int64_t batch, kr_rnn_dims *d)
   const kr_attr *a = &rnn->attr;
   const kr_shape *xs = &rnn->in[0]->shape;
   memset(d, 0, sizeof *d);
-  d->cell = (int)a->i[0];
-  d->u = a->i[1];
-  d->flags = (unsigned)a->i[2];
-  d->act = (int)a->i[3];
-  d->ract = (int)a->i[4];
-  d->dropout = a->f[0];
-  d->rdropout = a->f[1];
+  d->cell = (int)a->i[KR_RNNA_CELL];
+  d->u = a->i[KR_RNNA_UNITS];
+  d->flags = (unsigned)a->i[KR_RNNA_FLAGS];
+  d->act = (int)a->i[KR_RNNA_ACTIVATION];
+  d->ract = (int)a->i[KR_RNNA_RECURRENT_ACTIVATION];
+  d->dropout = a->f[KR_RNNA_DROPOUT];
+  d->rdropout = a->f[KR_RNNA_RECURRENT_DROPOUT];
   d->G = gates_of(d->cell);
   d->Gu = d->G * d->u;
   d->B = xs->dim[0] < 0 ? -xs->dim[0] * batch : xs->dim[0];   /* -k: k times the batch */
@@ -74,9 +120,9 @@ static int bad(kr_ctx *ctx, const kr_node *n, const char *what, const kr_shape *
   char a[128], b[128];
   if (want)
     return kr_fail(ctx, KR_ESHAPE, "%s (%s): %s has shape %s, expected %s", kr_ops[n->op].name,
-                   cell_names[n->attr.i[0] & 3], what, SH(got, a), SH(want, b));
-  return kr_fail(ctx, KR_ESHAPE, "%s (%s): %s has shape %s", kr_ops[n->op].name, cell_names[n->attr.i[0] & 3],
-                 what, SH(got, a));
+                   cell_names[n->attr.i[KR_RNNA_CELL] & 3], what, SH(got, a), SH(want, b));
+  return kr_fail(ctx, KR_ESHAPE, "%s (%s): %s has shape %s", kr_ops[n->op].name,
+                 cell_names[n->attr.i[KR_RNNA_CELL] & 3], what, SH(got, a));
 }
 
 static kr_shape shape2(int64_t a, int64_t b)
@@ -93,16 +139,19 @@ static kr_shape shape2(int64_t a, int64_t b)
 static int check_inputs(kr_ctx *ctx, const kr_node *n, int first)
 {
   const kr_attr *a = &n->attr;
-  if (a->i[0] < 0 || a->i[0] > KR_RNN_GRU_RA)
-    return kr_fail(ctx, KR_EARG, "%s: unknown cell %lld", kr_ops[n->op].name, (long long)a->i[0]);
-  if (a->i[1] < 1)
-    return kr_fail(ctx, KR_EARG, "%s: units must be >= 1, got %lld", kr_ops[n->op].name, (long long)a->i[1]);
-  if (a->i[3] < 0 || a->i[3] >= KR_RACT_COUNT || a->i[4] < 0 || a->i[4] >= KR_RACT_COUNT)
+  if (a->i[KR_RNNA_CELL] < 0 || a->i[KR_RNNA_CELL] > KR_RNN_GRU_RA)
+    return kr_fail(ctx, KR_EARG, "%s: unknown cell %lld", kr_ops[n->op].name, (long long)a->i[KR_RNNA_CELL]);
+  if (a->i[KR_RNNA_UNITS] < 1)
+    return kr_fail(ctx, KR_EARG, "%s: units must be >= 1, got %lld", kr_ops[n->op].name,
+                   (long long)a->i[KR_RNNA_UNITS]);
+  int64_t act = a->i[KR_RNNA_ACTIVATION], ract = a->i[KR_RNNA_RECURRENT_ACTIVATION];
+  if (act < 0 || act >= KR_RACT_COUNT || ract < 0 || ract >= KR_RACT_COUNT)
     return kr_fail(ctx, KR_EARG, "%s: unknown activation code", kr_ops[n->op].name);
-  if (!(a->f[0] >= 0 && a->f[0] < 1) || !(a->f[1] >= 0 && a->f[1] < 1))
+  double drop = a->f[KR_RNNA_DROPOUT], rdrop = a->f[KR_RNNA_RECURRENT_DROPOUT];
+  if (!(drop >= 0 && drop < 1) || !(rdrop >= 0 && rdrop < 1))
     return kr_fail(ctx, KR_EARG, "%s: dropout rates must be in [0, 1)", kr_ops[n->op].name);
-  unsigned flags = (unsigned)a->i[2];
-  int cell = (int)a->i[0];
+  unsigned flags = (unsigned)a->i[KR_RNNA_FLAGS];
+  int cell = (int)a->i[KR_RNNA_CELL];
   int want = 4 + ((flags & KR_RNNF_INIT) ? (cell == KR_RNN_LSTM ? 2 : 1) : 0) + ((flags & KR_RNNF_MASK) ? 1 : 0);
   if (n->nin - first != want)
     return kr_fail(ctx, KR_EARG, "%s (%s): expected %d inputs, got %d", kr_ops[n->op].name, cell_names[cell & 3],
@@ -115,7 +164,7 @@ static int check_inputs(kr_ctx *ctx, const kr_node *n, int first)
   /* dim[1] may be KR_NONE: a length known only when a plan is built */
   if (x->dim[1] == 0 || x->dim[1] < KR_NONE || x->dim[2] < 1)
     return bad(ctx, n, "the input (it needs at least one timestep)", x, NULL);
-  int64_t u = a->i[1], Gu = gates_of(cell) * u, F = x->dim[2], B = x->dim[0];
+  int64_t u = a->i[KR_RNNA_UNITS], Gu = gates_of(cell) * u, F = x->dim[2], B = x->dim[0];
   kr_shape w = shape2(F, Gu), r = shape2(u, Gu);
   if (!kr_shape_eq(&in[1]->shape, &w)) return bad(ctx, n, "the kernel", &in[1]->shape, &w);
   if (!kr_shape_eq(&in[2]->shape, &r)) return bad(ctx, n, "the recurrent kernel", &in[2]->shape, &r);
@@ -151,10 +200,10 @@ int kr_rnn_shape(kr_ctx *ctx, kr_node *n)
   if (check_inputs(ctx, n, 0) != KR_OK) return kr_errcode(ctx);
   const kr_shape *x = &n->in[0]->shape;
   kr_shape y = *x;
-  if (n->attr.i[2] & KR_RNNF_RETSEQ) {
-    y.dim[2] = n->attr.i[1];
+  if (n->attr.i[KR_RNNA_FLAGS] & KR_RNNF_RETSEQ) {
+    y.dim[2] = n->attr.i[KR_RNNA_UNITS];
   } else {
-    y = shape2(x->dim[0], n->attr.i[1]);
+    y = shape2(x->dim[0], n->attr.i[KR_RNNA_UNITS]);
   }
   n->shape = y;
   return KR_OK;
@@ -170,9 +219,10 @@ static int same_inputs(kr_ctx *ctx, const kr_node *n, int first)
   for (int i = 0; i < r->nin; i++)
     if (n->in[first + i] != r->in[i])
       return kr_fail(ctx, KR_EARG, "%s: input %d is not the rnn's input %d", kr_ops[n->op].name, first + i + 1, i + 1);
-  for (int i = 0; i < 5; i++)
+  for (int i = KR_RNNA_CELL; i <= KR_RNNA_RECURRENT_ACTIVATION; i++)
     if (n->attr.i[i] != r->attr.i[i]) return kr_fail(ctx, KR_EARG, "%s: attributes differ from the rnn's", kr_ops[n->op].name);
-  if (n->attr.f[0] != r->attr.f[0] || n->attr.f[1] != r->attr.f[1])
+  if (n->attr.f[KR_RNNA_DROPOUT] != r->attr.f[KR_RNNA_DROPOUT] ||
+      n->attr.f[KR_RNNA_RECURRENT_DROPOUT] != r->attr.f[KR_RNNA_RECURRENT_DROPOUT])
     return kr_fail(ctx, KR_EARG, "%s: attributes differ from the rnn's", kr_ops[n->op].name);
   return KR_OK;
 }
@@ -181,9 +231,10 @@ int kr_rnn_state_shape(kr_ctx *ctx, kr_node *n)
 {
   if (n->nin < 1 || same_inputs(ctx, n, 1) != KR_OK) return kr_errcode(ctx) ? kr_errcode(ctx) : KR_EARG;
   const kr_node *r = n->in[0];
-  if (n->attr.i[5] != 0 && !(n->attr.i[5] == 1 && r->attr.i[0] == KR_RNN_LSTM))
-    return kr_fail(ctx, KR_EARG, "rnn_state: no state %lld for this cell", (long long)n->attr.i[5]);
-  n->shape = shape2(r->in[0]->shape.dim[0], r->attr.i[1]);
+  int64_t which = n->attr.i[KR_RNNA_WHICH];
+  if (which != 0 && !(which == 1 && r->attr.i[KR_RNNA_CELL] == KR_RNN_LSTM))
+    return kr_fail(ctx, KR_EARG, "rnn_state: no state %lld for this cell", (long long)which);
+  n->shape = shape2(r->in[0]->shape.dim[0], r->attr.i[KR_RNNA_UNITS]);
   return KR_OK;
 }
 
@@ -191,9 +242,10 @@ int kr_rnn_bptt_shape(kr_ctx *ctx, kr_node *n)
 {
   if (n->nin < 2 || same_inputs(ctx, n, 2) != KR_OK) return kr_errcode(ctx) ? kr_errcode(ctx) : KR_EARG;
   const kr_node *r = n->in[0];
-  int64_t mode = n->attr.i[5];
+  int64_t mode = n->attr.i[KR_RNNA_WHICH];
   kr_shape want = r->shape;
-  if (mode == 1 || (mode == 2 && r->attr.i[0] == KR_RNN_LSTM)) want = shape2(r->in[0]->shape.dim[0], r->attr.i[1]);
+  if (mode == 1 || (mode == 2 && r->attr.i[KR_RNNA_CELL] == KR_RNN_LSTM))
+    want = shape2(r->in[0]->shape.dim[0], r->attr.i[KR_RNNA_UNITS]);
   else if (mode != 0) return kr_fail(ctx, KR_EARG, "rnn_grad: bad mode %lld", (long long)mode);
   if (!kr_shape_eq(&n->in[1]->shape, &want)) return bad(ctx, n, "the incoming gradient", &n->in[1]->shape, &want);
   n->shape = r->in[0]->shape;
@@ -205,7 +257,7 @@ int kr_rnn_part_shape(kr_ctx *ctx, kr_node *n)
   const kr_node *g = n->in[0];
   if (g->op != KR_OP_RNN_GRAD) return kr_fail(ctx, KR_EARG, "rnn_grad_part: the input must be an rnn_grad node");
   const kr_node *r = g->in[0];
-  int64_t part = n->attr.i[6];
+  int64_t part = n->attr.i[KR_RNNA_PART];
   kr_rnn_dims d;
   kr_rnn_layout(r, 1, &d);
   int idx = part == 0 ? 1 : part == 1 ? 2 : part == 2 ? 3 : part == 3 ? d.ih0 : part == 4 ? d.ic0 : -1;
@@ -227,14 +279,14 @@ static kr_node *bptt(kr_ctx *ctx, kr_node *rnn, kr_node *g, int mode)
   in[1] = g;
   for (int i = 0; i < rnn->nin; i++) in[2 + i] = rnn->in[i];
   kr_attr a = rnn->attr;
-  a.i[5] = mode;
+  a.i[KR_RNNA_WHICH] = mode;
   return kr_node_op(ctx, KR_OP_RNN_GRAD, nin, in, &a);
 }
 
 static kr_node *part(kr_ctx *ctx, kr_node *g, int which)
 {
   kr_attr a = g->attr;
-  a.i[6] = which;
+  a.i[KR_RNNA_PART] = which;
   return kr_op1(ctx, KR_OP_RNN_GRAD_PART, g, &a);
 }
 
@@ -269,7 +321,7 @@ int kr_rnn_grad_rule(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 int kr_rnn_state_grad_rule(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
   kr_node *rnn = n->in[0];
-  kr_node *g = bptt(ctx, rnn, dy, 1 + (int)n->attr.i[5]);
+  kr_node *g = bptt(ctx, rnn, dy, 1 + (int)n->attr.i[KR_RNNA_WHICH]);
   if (!g) return kr_errcode(ctx);
   dx[0] = NULL;   /* the output sequence does not depend on this */
   int st = spread(ctx, rnn, g, dx + 1);

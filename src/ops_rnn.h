@@ -41,6 +41,15 @@ enum {
   KR_RNNF_INPUT_ORDER = 32  /* return_sequences in input time order (Bidirectional) */
 };
 
+/* attribute slots of rnn, rnn_state, rnn_grad, rnn_grad_part: i[], f[] */
+enum {
+  KR_RNNA_CELL = 0, KR_RNNA_UNITS = 1, KR_RNNA_FLAGS = 2, KR_RNNA_ACTIVATION = 3,
+  KR_RNNA_RECURRENT_ACTIVATION = 4,
+  KR_RNNA_WHICH = 5,       /* rnn_state: 0 h, 1 c; rnn_grad: 0 output, 1 h, 2 c */
+  KR_RNNA_PART = 6         /* rnn_grad_part: 0 dW, 1 dU, 2 db, 3 dh0, 4 dc0 */
+};
+enum { KR_RNNA_DROPOUT = 0, KR_RNNA_RECURRENT_DROPOUT = 1 };
+
 /* activations of the cells, by code; each has a derivative in terms of its output */
 enum {
   KR_RACT_LINEAR = 0, KR_RACT_TANH, KR_RACT_SIGMOID, KR_RACT_HARD_SIGMOID, KR_RACT_RELU,
@@ -60,6 +69,12 @@ typedef struct kr_rnn_dims {
   /* aux of the rnn_grad node */
   size_t gW, gU, gb, gh0, gc0, gaux;
 } kr_rnn_dims;
+
+/* ops_rnn.c: the attributes taken by name, and the names of the cells, flags
+** and activations (exported to Lua as keras.core.rnn_cells, rnn_flags,
+** rnn_activations) */
+extern const kr_attrname kr_rnn_attrs[], kr_rnn_state_attrs[];
+extern const kr_namedint kr_rnn_cell_names[], kr_rnn_flag_names[], kr_rnn_activation_names[];
 
 /* dims of an rnn node for a batch size (used when x has a batch axis) */
 void kr_rnn_layout(const kr_node *rnn, int64_t batch, kr_rnn_dims *d);

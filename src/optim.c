@@ -42,7 +42,7 @@
 ** schedule (Keras 2.2.4 itself would restart it at 1 after loading).
 */
 #include "kr.h"
-#include "kernels/pool.h"
+#include "kernels/threadpool.h"
 
 #include <math.h>
 #include <string.h>
@@ -128,15 +128,20 @@ static void adadelta_update(float *restrict p, float *restrict a, float *restric
 }
 
 /* Adam, AMSGrad, Adamax, Nadam: b = {beta_1, 1 - beta_1, beta_2, 1 - beta_2} */
+/* Adam's and Nadam's moments at i, stored back into m and v and kept in MI, VI
+** (b1, c1, b2, c2, m, v, g as named in the loops that expand it) */
+#define ADAM_MOMENTS(MI, VI, I)                   \
+  float MI = b1 * m[I] + c1 * g[I];               \
+  float VI = b2 * v[I] + c2 * (g[I] * g[I]);      \
+  m[I] = MI;                                      \
+  v[I] = VI
+
 static void adam_update(float *restrict p, float *restrict m, float *restrict v,
                         const float *restrict g, size_t n, float lr_t, const float *b, float eps)
 {
   float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
   for (size_t i = 0; i < n; i++) {
-    float mi = b1 * m[i] + c1 * g[i];
-    float vi = b2 * v[i] + c2 * (g[i] * g[i]);
-    m[i] = mi;
-    v[i] = vi;
+    ADAM_MOMENTS(mi, vi, i);
     p[i] = p[i] - lr_t * mi / (sqrtf(vi) + eps);
   }
 }
@@ -178,10 +183,7 @@ static void nadam_update(float *restrict p, float *restrict m, float *restrict v
 {
   float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
   for (size_t i = 0; i < n; i++) {
-    float mi = b1 * m[i] + c1 * g[i];
-    float vi = b2 * v[i] + c2 * (g[i] * g[i]);
-    m[i] = mi;
-    v[i] = vi;
+    ADAM_MOMENTS(mi, vi, i);
     p[i] = p[i] - lr * (cg * g[i] + cm * mi) / (sqrtf(cv * vi) + eps);
   }
 }

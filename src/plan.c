@@ -14,8 +14,6 @@
 
 #include <string.h>
 
-kr_node **kr_topo_order(kr_ctx *ctx, int nroots, kr_node *const *roots, size_t *count);
-
 #define ALIGN 16  /* floats: 64 bytes */
 
 typedef struct step {
@@ -248,7 +246,6 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
       long s = find_step(p, nd->in[k], i);
       KR_ASSERT(s >= 0);
       if ((long)i > last[s]) last[s] = (long)i;
-      p->steps[i].first = p->steps[i].first; /* set above */
     }
   }
   for (int k = 0; k < nout; k++) last[p->out_step[k]] = (long)n;       /* outputs live on */
@@ -259,7 +256,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
   for (size_t i = 0; i < n; i++) {
     unsigned fl = kr_ops[order[i]->op].flags;
     p->steps[i].alias = -1;
-    if ((fl & KR_F_ALIAS) || ((fl & KR_F_ALIAS_INFER) && !training && !order[i]->attr.i[0])) {
+    if ((fl & KR_F_ALIAS) || ((fl & KR_F_ALIAS_INFER) && !training && !order[i]->attr.i[KR_DROPOUT_ALWAYS])) {
       long j = find_step(p, order[i]->in[0], i);
       while (p->steps[j].alias >= 0) j = p->steps[j].alias;
       p->steps[i].alias = j;

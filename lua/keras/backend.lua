@@ -227,7 +227,7 @@ for _, name in ipairs{"add", "sub", "mul", "div", "maximum", "minimum", "equal",
 end
 
 function K.pow(x, a)
-  if type(a) == "number" then return apply("pows", {x}, {f = {a}}) end
+  if type(a) == "number" then return apply("pows", {x}, {exponent = a}) end
   return apply("pow", {x, a})
 end
 
@@ -238,20 +238,20 @@ for _, name in ipairs{"abs", "sign", "square", "sqrt", "exp", "log", "round", "f
 end
 
 -- Keras clips at 0 before the square root
-function K.sqrt(x) return apply("sqrt", {apply("clip", {x}, {f = {0, math.huge}})}) end
+function K.sqrt(x) return apply("sqrt", {apply("clip", {x}, {min_value = 0, max_value = math.huge})}) end
 
 -- nil bounds are open, as Keras's None
 function K.clip(x, lo, hi)
   lo, hi = lo or -math.huge, hi or math.huge
   if hi < lo then hi = lo end
-  return apply("clip", {x}, {f = {lo, hi}})
+  return apply("clip", {x}, {min_value = lo, max_value = hi})
 end
 
 function K.relu(x, alpha, max_value)
-  return apply("relu", {x}, {f = {alpha or 0, max_value or 0}})
+  return apply("relu", {x}, {alpha = alpha or 0, max_value = max_value or 0})
 end
 
-function K.elu(x, alpha) return apply("elu", {x}, {f = {alpha or 1.0}}) end
+function K.elu(x, alpha) return apply("elu", {x}, {alpha = alpha or 1.0}) end
 function K.exponential(x) return apply("exp", {x}) end
 function K.linear(x) return x end
 function K.identity(x) return apply("identity", {x}) end
@@ -266,22 +266,22 @@ function K.cast(x, dtype)
   end
   return x
 end
-function K.scale(x, a, b) return apply("scale", {x}, {f = {a, b or 0}}) end
+function K.scale(x, a, b) return apply("scale", {x}, {scale = a, offset = b or 0}) end
 function K.zeros_like(x) return apply("zeros_like", {x}) end
-function K.ones_like(x) return apply("scale", {apply("zeros_like", {x})}, {f = {0, 1}}) end
+function K.ones_like(x) return apply("scale", {apply("zeros_like", {x})}, {scale = 0, offset = 1}) end
 
-function K.softmax(x, axis) return apply("softmax", {x}, {i = {axis or -1}}) end
-function K.log_softmax(x, axis) return apply("log_softmax", {x}, {i = {axis or -1}}) end
+function K.softmax(x, axis) return apply("softmax", {x}, {axis = axis or -1}) end
+function K.log_softmax(x, axis) return apply("log_softmax", {x}, {axis = axis or -1}) end
 
 -- reductions
 for _, name in ipairs{"sum", "mean", "max", "min", "prod"} do
   K[name] = function(x, axis, keepdims)
-    return number_if_scalar(apply(name, {x}, {i = {axis_mask(x, axis, "K." .. name), keepdims and 1 or 0}}))
+    return number_if_scalar(apply(name, {x}, {axes = axis_mask(x, axis, "K." .. name), keepdims = keepdims and 1 or 0}))
   end
 end
 
-function K.argmax(x, axis) return apply("argmax", {x}, {i = {axis or -1}}) end
-function K.argmin(x, axis) return apply("argmin", {x}, {i = {axis or -1}}) end
+function K.argmax(x, axis) return apply("argmax", {x}, {axis = axis or -1}) end
+function K.argmin(x, axis) return apply("argmin", {x}, {axis = axis or -1}) end
 
 function K.any(x, axis, keepdims)
   return number_if_scalar(K.greater(K.max(K.abs(x), axis, keepdims), 0))
@@ -297,14 +297,14 @@ end
 function K.std(x, axis, keepdims) return number_if_scalar(K.sqrt(K.var(x, axis, keepdims))) end
 
 -- K.dot: (..., k) x (k, n); both 2-D or the first of higher rank
-function K.dot(a, b) return apply("matmul", {a, b}, {i = {0, 0}}) end
+function K.dot(a, b) return apply("matmul", {a, b}, {transpose_a = 0, transpose_b = 0}) end
 function K.transpose(x)
   local nd = ndim_of(x)
   local perm = {}
   for i = 1, nd do perm[i] = nd - i end
-  return apply("transpose", {x}, {i = perm})
+  return apply("transpose", {x}, {perm = perm})
 end
-function K.permute_dimensions(x, pattern) return apply("transpose", {x}, {i = pattern}) end
+function K.permute_dimensions(x, pattern) return apply("transpose", {x}, {perm = pattern}) end
 
 -- reshape: -1 infers one dimension; a symbolic batch axis stays
 function K.reshape(x, shape)
@@ -376,14 +376,14 @@ function K.squeeze(x, axis)
   return apply("reshape", {x}, {shape = out})
 end
 
-function K.concatenate(list, axis) return apply("concat", list, {i = {axis or -1}}) end
+function K.concatenate(list, axis) return apply("concat", list, {axis = axis or -1}) end
 
-function K.one_hot(ids, n) return apply("one_hot", {ids}, {i = {n}}) end
+function K.one_hot(ids, n) return apply("one_hot", {ids}, {classes = n}) end
 function K.gather(t, ids) return apply("gather", {t, ids}) end
 
 function K.in_train_phase(a, b) return apply("in_train_phase", {a, b}) end
 -- the Dropout layer's: drops in training only
-function K._train_dropout(x, rate) return apply("dropout", {x}, {f = {rate}}) end
+function K._train_dropout(x, rate) return apply("dropout", {x}, {rate = rate}) end
 
 -- K.dropout(x, level, noise_shape, seed): Keras's, which drops always (in a
 -- Lambda at predict time too), keeping each unit with probability 1 - level
@@ -401,7 +401,7 @@ function K.dropout(x, level, noise_shape, seed)
     if not ok then raise("K.dropout: x must be a tensor, got " .. type(x)) end
     x = t
   end
-  if noise_shape == nil then return apply("dropout", {x}, {f = {level}, i = {1}}) end
+  if noise_shape == nil then return apply("dropout", {x}, {rate = level, always = 1}) end
   if type(noise_shape) ~= "table" then
     raise("K.dropout: noise_shape must be a list of sizes, got " .. type(noise_shape))
   end
@@ -420,10 +420,10 @@ function K.dropout(x, level, noise_shape, seed)
         dims[i], table.concat(dims, ", "), tostring(d)))
     end
   end
-  if #axes == 0 then return apply("dropout", {x}, {f = {level}, i = {1}}) end
+  if #axes == 0 then return apply("dropout", {x}, {rate = level, always = 1}) end
   -- a mask of ones of the noise shape (batch size included), dropped, broadcast
-  local ones = K.ones_like(apply("sum", {x}, {i = {axis_mask(x, axes, "K.dropout"), 1}}))
-  return K.mul(x, apply("dropout", {ones}, {f = {level}, i = {1}}))
+  local ones = K.ones_like(apply("sum", {x}, {axes = axis_mask(x, axes, "K.dropout"), keepdims = 1}))
+  return K.mul(x, apply("dropout", {ones}, {rate = level, always = 1}))
 end
 
 function K.l2_normalize(x, axis)
@@ -491,7 +491,7 @@ function K.batch_dot(x, y, axes)
   end
   if a1 < 1 or a1 > 2 or a2 < 1 or a2 > 2 then raise("K.batch_dot: axes must be 1 or 2 for 3-D inputs") end
   -- x's contracted axis last (no transpose) or first (transpose); y's first or last
-  return K.apply("batch_matmul", {x, y}, {i = {a1 == 1 and 1 or 0, a2 == 2 and 1 or 0}})
+  return K.apply("batch_matmul", {x, y}, {transpose_a = a1 == 1 and 1 or 0, transpose_b = a2 == 2 and 1 or 0})
 end
 
 -- the rest of Keras's backend (backend_ext.lua)

@@ -290,7 +290,7 @@ core.Node.methods.__geti = function(node, i)
   if math.type(i) ~= "integer" or i < 1 or i > nd then
     raise(fmt("K.shape(x)[i]: position %s is out of range 1..%d", tostring(i), nd))
   end
-  local e = apply("reshape", {apply("slice", {node}, {i = {0, i - 1, 1}})}, {shape = {}})
+  local e = apply("reshape", {apply("slice", {node}, {axis = 0, start = i - 1, length = 1})}, {shape = {}})
   e:meta().dim_of = {src, i}
   return e
 end
@@ -343,34 +343,39 @@ end
 K._resolve_shape = resolve_shape
 
 local function fill(dims, like, v)
-  return apply("fill", {like or 0}, {f = {v}, shape = dims})
+  return apply("fill", {like or 0}, {value = v, shape = dims})
 end
 
-local function random_op(op, who, shape, f, dtype, seed)
+-- attrs: the op's parameters by name ({mean =, stddev =}, ...)
+local function random_op(op, who, shape, attrs, dtype, seed)
   check_dtype(who, dtype)
   no_seed(who, seed)
   local dims, like = resolve_shape(shape, who)
-  return apply(op, {like or 0}, {f = f, shape = dims})
+  attrs.shape = dims
+  return apply(op, {like or 0}, attrs)
 end
 
 function K.random_normal(...)
   local a = kwargs("K.random_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
-  return random_op("random_normal", "K.random_normal", a.shape, {a.mean or 0, a.stddev or 1}, a.dtype, a.seed)
+  return random_op("random_normal", "K.random_normal", a.shape, {mean = a.mean or 0, stddev = a.stddev or 1},
+    a.dtype, a.seed)
 end
 
 function K.random_uniform(...)
   local a = kwargs("K.random_uniform", {"shape", "minval", "maxval", "dtype", "seed"}, ...)
-  return random_op("random_uniform", "K.random_uniform", a.shape, {a.minval or 0, a.maxval or 1}, a.dtype, a.seed)
+  return random_op("random_uniform", "K.random_uniform", a.shape, {minval = a.minval or 0, maxval = a.maxval or 1},
+    a.dtype, a.seed)
 end
 
 function K.random_binomial(...)
   local a = kwargs("K.random_binomial", {"shape", "p", "dtype", "seed"}, ...)
-  return random_op("random_binomial", "K.random_binomial", a.shape, {a.p or 0}, a.dtype, a.seed)
+  return random_op("random_binomial", "K.random_binomial", a.shape, {p = a.p or 0}, a.dtype, a.seed)
 end
 
 function K.truncated_normal(...)
   local a = kwargs("K.truncated_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
-  return random_op("truncated_normal", "K.truncated_normal", a.shape, {a.mean or 0, a.stddev or 1}, a.dtype, a.seed)
+  return random_op("truncated_normal", "K.truncated_normal", a.shape, {mean = a.mean or 0, stddev = a.stddev or 1},
+    a.dtype, a.seed)
 end
 
 function K.random_uniform_variable(shape, low, high, dtype, name, seed)
@@ -412,7 +417,7 @@ function K.eye(size, dtype, name)
   if math.type(size) ~= "integer" or size < 1 then
     raise(fmt("K.eye: size must be a positive integer, got %s", tostring(size)))
   end
-  return named(apply("one_hot", {core.arange(0, size, 1)}, {i = {size}}), name)
+  return named(apply("one_hot", {core.arange(0, size, 1)}, {classes = size}), name)
 end
 
 local base_zeros_like, base_ones_like = K.zeros_like, K.ones_like
@@ -654,7 +659,7 @@ local function copies(x, n, axis)
   if n == 1 then return x end
   local list = {}
   for i = 1, n do list[i] = x end
-  return apply("concat", list, {i = {axis}})
+  return apply("concat", list, {axis = axis})
 end
 
 function K.tile(x, n)
@@ -710,7 +715,7 @@ function K.stack(list, axis)
   end
   local e = {}
   for i, x in ipairs(list) do e[i] = K.expand_dims(x, ax) end
-  return apply("concat", e, {i = {ax}})
+  return apply("concat", e, {axis = ax})
 end
 
 function K.arange(start, stop, step, dtype)
@@ -727,12 +732,12 @@ function K.arange(start, stop, step, dtype)
   return core.arange(start, stop, step)
 end
 
-function K.cumsum(x, axis) return apply("cumsum", {x}, {i = {axis or 0, 0}}) end
-function K.cumprod(x, axis) return apply("cumprod", {x}, {i = {axis or 0}}) end
+function K.cumsum(x, axis) return apply("cumsum", {x}, {axis = axis or 0, reverse = 0}) end
+function K.cumprod(x, axis) return apply("cumprod", {x}, {axis = axis or 0}) end
 
 function K.reverse(x, axes)
   if math.type(axes) == "integer" then axes = {axes} end
-  return apply("reverse", {x}, {i = {axis_mask(x, axes, "K.reverse")}})
+  return apply("reverse", {x}, {axes = axis_mask(x, axes, "K.reverse")})
 end
 
 -- K.slice(x, start, size): 0-based starts; size -1 runs to the end
@@ -751,7 +756,7 @@ function K.slice(x, start, size)
         raise(fmt("K.slice: axis %d: start %s and size %s do not fit its size %d", i - 1, tostring(start[i]),
           tostring(size[i]), s[i]))
       end
-      x = apply("slice", {x}, {i = {i - 1, st, sz}})
+      x = apply("slice", {x}, {axis = i - 1, start = st, length = sz})
     end
   end
   return x
@@ -763,7 +768,7 @@ local function pad_axis(x, axis, before, after, who)
   end
   if before == 0 and after == 0 then return x end
   local d = shape_of(x)[axis + 1]
-  return apply("pad_axis", {x}, {i = {axis, before, d + before + after}})
+  return apply("pad_axis", {x}, {axis = axis, start = before, length = d + before + after})
 end
 
 function K.temporal_padding(x, padding)
@@ -786,7 +791,7 @@ function K.resize_images(x, height_factor, width_factor, data_format, interpolat
     raise(fmt("K.resize_images: interpolation '%s' is not supported (only 'nearest')", tostring(interpolation)))
   end
   if ndim_of(x) ~= 4 then raise(fmt("K.resize_images: expected a 4-D tensor, got rank %d", ndim_of(x))) end
-  return apply("upsample2d", {x}, {i = {height_factor, width_factor}})
+  return apply("upsample2d", {x}, {size_h = height_factor, size_w = width_factor})
 end
 
 -- ---- reductions and scans ----
@@ -797,7 +802,7 @@ function K.logsumexp(x, axis, keepdims)
   r = K.add(r, m)
   if keepdims then return r end
   local mask = axis_mask(x, axis, "K.logsumexp")
-  return apply("sum", {r}, {i = {mask, 0}})
+  return apply("sum", {r}, {axes = mask, keepdims = 0})
 end
 
 function K.in_top_k(predictions, targets, k)
@@ -900,7 +905,8 @@ function K.normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon)
   if gamma ~= nil then y = K.mul(y, gamma) end
   if beta ~= nil then y = K.add(y, beta) end
   local mask = axis_mask(x, reduction_axes, "K.normalize_batch_in_training")
-  return y, apply("sum", {mean}, {i = {mask, 0}}), apply("sum", {var}, {i = {mask, 0}})
+  return y, apply("sum", {mean}, {axes = mask, keepdims = 0}),
+    apply("sum", {var}, {axes = mask, keepdims = 0})
 end
 
 function K.bias_add(x, bias, data_format)

@@ -45,6 +45,18 @@ local function pads(who, padding, n, k, s, d)
   raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
 end
 
+-- the conv2d and pool2d ops' attributes by name (src/ops_conv.c): strides,
+-- dilations (conv) or window (pool), and the pads {top, bottom, left, right}
+local function conv_attrs(sh, sw, dh, dw, p)
+  return {stride_h = sh, stride_w = sw, dilation_h = dh, dilation_w = dw,
+          pad_top = p[1], pad_bottom = p[2], pad_left = p[3], pad_right = p[4]}
+end
+
+local function pool_attrs(ph, pw, sh, sw, p)
+  return {pool_h = ph, pool_w = pw, stride_h = sh, stride_w = sw,
+          pad_top = p[1], pad_bottom = p[2], pad_left = p[3], pad_right = p[4]}
+end
+
 -- the before/after pads of n spatial axes (x's axes 2..n+1, windows w[1..n];
 -- dl nil: no dilation), as one flat list {before1, after1, before2, ...}
 local function spatial_pads(who, padding, xs, ws, st, dl, n)
@@ -74,7 +86,7 @@ function K.conv1d(...)
   else
     pl, pr = pads(who, padding, n, k, st, dl)
   end
-  return apply("conv2d", {x, w}, {i = {1, st, 1, dl, 0, 0, pl, pr}, f = {0}})
+  return apply("conv2d", {x, w}, conv_attrs(1, st, 1, dl, {0, 0, pl, pr}))
 end
 
 function K.conv2d(...)
@@ -91,7 +103,7 @@ function K.conv2d(...)
   local xs, ws = shape_of(x), shape_of(w)
   local padding = a.padding or "valid"
   local p = spatial_pads(who, padding, xs, ws, st, dl, 2)
-  return apply("conv2d", {x, w}, {i = {st[1], st[2], dl[1], dl[2], p[1], p[2], p[3], p[4]}, f = {0}})
+  return apply("conv2d", {x, w}, conv_attrs(st[1], st[2], dl[1], dl[2], p))
 end
 
 function K.pool2d(...)
@@ -111,8 +123,7 @@ function K.pool2d(...)
   local xs = shape_of(x)
   local padding = a.padding or "valid"
   local p = spatial_pads(who, padding, xs, ps, st, nil, 2)
-  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, {i = {ps[1], ps[2], st[1], st[2], p[1], p[2],
-    p[3], p[4]}})
+  return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, pool_attrs(ps[1], ps[2], st[1], st[2], p))
 end
 
 -- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
@@ -126,13 +137,12 @@ local function depthwise(who, x, k, st, dl, pads_)
   end
   local outs = {}
   for c = 0, C - 1 do
-    local xc = apply("slice", {x}, {i = {rank + 1, c, 1}})
-    local kc = apply("slice", {k}, {i = {rank, c, 1}})
-    outs[c + 1] = apply("conv2d", {xc, kc}, {i = {st[1], st[2], dl[1], dl[2], pads_[1], pads_[2], pads_[3], pads_[4]},
-                                             f = {0}})
+    local xc = apply("slice", {x}, {axis = rank + 1, start = c, length = 1})
+    local kc = apply("slice", {k}, {axis = rank, start = c, length = 1})
+    outs[c + 1] = apply("conv2d", {xc, kc}, conv_attrs(st[1], st[2], dl[1], dl[2], pads_))
   end
   if C == 1 then return outs[1] end
-  return apply("concat", outs, {i = {-1}})
+  return apply("concat", outs, {axis = -1})
 end
 
 local function conv_geometry(who, a, rank)
@@ -171,7 +181,7 @@ local function separable(who, rank, ...)
   if ndim_of(pk) ~= rank + 2 then
     raise(fmt("%s: the pointwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(pk)))
   end
-  return apply("conv2d", {y, pk}, {i = {1, 1, 1, 1, 0, 0, 0, 0}, f = {0}})
+  return apply("conv2d", {y, pk}, conv_attrs(1, 1, 1, 1, {0, 0, 0, 0}))
 end
 
 function K.separable_conv2d(...) return separable("K.separable_conv2d", 2, ...) end
@@ -187,21 +197,21 @@ local function dilate_axis(x, axis, s)
   local z = K.zeros_like(e)
   local parts = {e}
   for i = 2, s do parts[i] = z end
-  local y = apply("concat", parts, {i = {axis + 1}})         -- (..., n, s, ...)
+  local y = apply("concat", parts, {axis = axis + 1})         -- (..., n, s, ...)
   local target = {}
   for i, d in ipairs(xs) do target[i] = d end
   target[axis + 1] = n * s
   if batched(x) then target[1] = -1 end
   y = K.reshape(y, target)
-  return apply("slice", {y}, {i = {axis, 0, (n - 1) * s + 1}})
+  return apply("slice", {y}, {axis = axis, start = 0, length = (n - 1) * s + 1})
 end
 
 -- rows 0..want-1 of x along axis, starting at `first`; zeros past its end
 local function window_axis(x, axis, first, want)
   local have = shape_of(x)[axis + 1]
   local take_n = math.min(want, have - first)
-  if first > 0 or take_n < have then x = apply("slice", {x}, {i = {axis, first, take_n}}) end
-  if take_n < want then x = apply("pad_axis", {x}, {i = {axis, 0, want}}) end
+  if first > 0 or take_n < have then x = apply("slice", {x}, {axis = axis, start = first, length = take_n}) end
+  if take_n < want then x = apply("pad_axis", {x}, {axis = axis, start = 0, length = want}) end
   return x
 end
 
@@ -248,7 +258,7 @@ function K.conv2d_transpose(...)
   end
   local y = dilate_axis(dilate_axis(x, 1, st[1]), 2, st[2])
   local kf = K.permute_dimensions(K.reverse(k, {0, 1}), {0, 1, 3, 2})
-  local full = apply("conv2d", {y, kf}, {i = {1, 1, 1, 1, ks[1] - 1, ks[1] - 1, ks[2] - 1, ks[2] - 1}, f = {0}})
+  local full = apply("conv2d", {y, kf}, conv_attrs(1, 1, 1, 1, {ks[1] - 1, ks[1] - 1, ks[2] - 1, ks[2] - 1}))
   full = window_axis(full, 1, first[1], os_[2])
   return window_axis(full, 2, first[2], os_[3])
 end
@@ -260,7 +270,7 @@ end
 
 -- element i (0-based) of x along axis, the axis dropped
 local function take(x, axis, i)
-  local y = apply("slice", {x}, {i = {axis, i, 1}})
+  local y = apply("slice", {x}, {axis = axis, start = i, length = 1})
   return K.squeeze(y, axis)
 end
 
@@ -358,7 +368,7 @@ end
 -- the patch of x at rows r0.. (kh) and columns c0.. (kw), flattened to (batch, kh*kw*C)
 local function patch(x, starts, sizes)
   local y = x
-  for d = 1, #starts do y = apply("slice", {y}, {i = {d, starts[d], sizes[d]}}) end
+  for d = 1, #starts do y = apply("slice", {y}, {axis = d, start = starts[d], length = sizes[d]}) end
   local s = shape_of(y)
   local n = 1
   for i = 2, #s do n = n * s[i] end
@@ -455,7 +465,7 @@ function K.conv3d(...)
   local padding = a.padding or "valid"
   local p = spatial_pads(who, padding, xs, ks, st, dl, 3)
   local p0 = p[1]
-  local attr = {i = {st[2], st[3], dl[2], dl[3], p[3], p[4], p[5], p[6]}, f = {0}}
+  local attr = conv_attrs(st[2], st[3], dl[2], dl[3], {p[3], p[4], p[5], p[6]})
   local od = (xs[2] + p[1] + p[2] - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
   local outs = {}
   for d = 0, od - 1 do
@@ -493,7 +503,7 @@ function K.pool3d(...)
   local p = spatial_pads(who, padding, xs, ps, st, nil, 3)
   local p0 = p[1]
   local op = mode == "max" and "max_pool2d" or "avg_pool2d"
-  local attr = {i = {ps[2], ps[3], st[2], st[3], p[3], p[4], p[5], p[6]}}
+  local attr = pool_attrs(ps[2], ps[3], st[2], st[3], {p[3], p[4], p[5], p[6]})
   local od = (xs[2] + p[1] + p[2] - ps[1]) // st[1] + 1
   local outs, pooled = {}, {}
   for d = 0, od - 1 do
@@ -585,13 +595,18 @@ function K.ctc_batch_cost(y_true, y_pred, input_length, label_length)
   -- extended labels: blank, l1, blank, l2, ..., blank
   local blanks = K.add(K.zeros_like(y_true), C - 1)
   local ext = K.reshape(K.stack({blanks, y_true}, 2), {bdim, 2 * L})
-  ext = apply("concat", {ext, apply("slice", {blanks}, {i = {1, 0, 1}})}, {i = {1}})
+  ext = apply("concat", {ext, apply("slice", {blanks}, {axis = 1, start = 0, length = 1})}, {axis = 1})
   -- log-probabilities of each extended label at each step: (batch, T, S)
   local logp = K.log_softmax(K.log(K.add(y_pred, K.epsilon())), -1)
   local emit = K.batch_dot(logp, K.one_hot(ext, C), {2, 2})
   -- a label may be reached from two back when it is not a blank and differs from the label two back
   local e1 = K.add(ext, 1)
-  local back2 = apply("pad_axis", {apply("slice", {e1}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}})
+  -- v (batch, S) moved k places along axis 1, zeros in front
+  local function shifted(v, k)
+    local head = apply("slice", {v}, {axis = 1, start = 0, length = S - k})
+    return apply("pad_axis", {head}, {axis = 1, start = k, length = S})
+  end
+  local back2 = shifted(e1, 2)
   local skip = K.mul(K.not_equal(ext, C - 1), K.not_equal(e1, back2))
   local function const_row(f)
     local r = {}
@@ -606,11 +621,10 @@ function K.ctc_batch_cost(y_true, y_pred, input_length, label_length)
   local alpha = K.add(step_emit(0), start)
   for t = 1, T - 1 do
     local a1 = alpha
-    local a2 = K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 1}})}, {i = {1, 1, S}}), first1)
+    local a2 = K.add(shifted(alpha, 1), first1)
     local a3
     if S > 2 then
-      a3 = K.add(K.add(apply("pad_axis", {apply("slice", {alpha}, {i = {1, 0, S - 2}})}, {i = {1, 2, S}}), first2),
-        noskip)
+      a3 = K.add(K.add(shifted(alpha, 2), first2), noskip)
     else
       a3 = K.add(K.zeros_like(alpha), NEG)
     end

@@ -654,7 +654,7 @@ end)
 ThresholdedReLU.supports_masking = true
 ThresholdedReLU._prefix = "thresholded_re_lu"
 -- one C op (thresholded_relu, src/ops.c) and its gradient helper; see docs/adding_an_op.md
-function ThresholdedReLU:call(x) return K.apply("thresholded_relu", {x}, {f = {self.theta}}) end
+function ThresholdedReLU:call(x) return K.apply("thresholded_relu", {x}, {theta = self.theta}) end
 
 local Softmax = define("Softmax", {"axis"}, {"axis"}, function(self, o) self.axis = o.axis or -1 end)
 Softmax.supports_masking = true
@@ -896,7 +896,7 @@ function BatchNormalization:call(x)
     error(self:_msg("expected axis %d to have size %d, got %s", self.axis, self._channels, shape_str(s)), 0)
   end
   return core.op("batchnorm", {x, self.gamma, self.beta, self.moving_mean, self.moving_variance},
-                 {i = {ax}, f = {self.momentum, self.epsilon}})
+                 {axis = ax, momentum = self.momentum, epsilon = self.epsilon})
 end
 
 -- ---- merge layers ----

@@ -3,10 +3,11 @@
 -- ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, SpatialDropout1D/2D.
 -- Loaded after layers.lua as `local keras = ...`; each class is declared
 -- with keras.layers._define and adds C ops (src/ops_conv.h) when called:
---   conv2d   i = {sh, sw, dh, dw, pad top, bottom, left, right}, f = {relu fused}
---   max_pool2d / avg_pool2d   i = {kh, kw, sh, sw, pads...}
---   pad2d / crop2d  i = {top, bottom, left, right}; upsample2d i = {sh, sw};
---   spatial_dropout f = {rate}.
+--   conv2d   {stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_bottom,
+--            pad_left, pad_right, relu (1: the relu fused)}
+--   max_pool2d / avg_pool2d   {pool_h, pool_w, stride_h, stride_w, pad_top, ...}
+--   pad2d / crop2d  {top, bottom, left, right}; upsample2d {size_h, size_w};
+--   spatial_dropout {rate}: attributes by name (the op table's, src/ops_conv.c).
 -- The 1-D layers run the same ops on (batch, steps, channels) tensors, where
 -- the height entries are neutral. 'same' padding is TensorFlow's: the total
 -- max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0), the extra one at the
@@ -175,15 +176,18 @@ local function conv_call(self, x)
   if rank == 2 then
     local pt, pb = pads(self.padding, size[1], ks[1], st[1], dl[1])
     local pl, pr = pads(self.padding, size[2], ks[2], st[2], dl[2])
-    attr = {st[1], st[2], dl[1], dl[2], pt, pb, pl, pr}
+    attr = {stride_h = st[1], stride_w = st[2], dilation_h = dl[1], dilation_w = dl[2],
+            pad_top = pt, pad_bottom = pb, pad_left = pl, pad_right = pr}
   else
     local pl, pr = pads(self.padding, size[1], ks[1], st[1], dl[1])
-    attr = {1, st[1], 1, dl[1], 0, 0, pl, pr}
+    attr = {stride_h = 1, stride_w = st[1], dilation_h = 1, dilation_w = dl[1],
+            pad_top = 0, pad_bottom = 0, pad_left = pl, pad_right = pr}
   end
   local fuse = self._act_name == "relu"
   local inputs = {x, self.kernel}
   if self.use_bias then inputs[3] = self.bias end
-  local y = K.apply("conv2d", inputs, {i = attr, f = {fuse and 1 or 0}})
+  attr.relu = fuse and 1 or 0
+  local y = K.apply("conv2d", inputs, attr)
   if not fuse then y = self.activation(y) end
   if self.activity_regularizer then
     local r = self.activity_regularizer
@@ -232,12 +236,14 @@ local function pool_class(name, prefix, rank, op)
     if rank == 2 then
       local pt, pb = pads(self.padding, size[1], ps[1], st[1], 1)
       local pl, pr = pads(self.padding, size[2], ps[2], st[2], 1)
-      attr = {ps[1], ps[2], st[1], st[2], pt, pb, pl, pr}
+      attr = {pool_h = ps[1], pool_w = ps[2], stride_h = st[1], stride_w = st[2],
+              pad_top = pt, pad_bottom = pb, pad_left = pl, pad_right = pr}
     else
       local pl, pr = pads(self.padding, size[1], ps[1], st[1], 1)
-      attr = {1, ps[1], 1, st[1], 0, 0, pl, pr}
+      attr = {pool_h = 1, pool_w = ps[1], stride_h = 1, stride_w = st[1],
+              pad_top = 0, pad_bottom = 0, pad_left = pl, pad_right = pr}
     end
-    return K.apply(op, {x}, {i = attr})
+    return K.apply(op, {x}, attr)
   end
   return cls
 end
@@ -257,7 +263,7 @@ local function spatial_mean(x, axes)
   local s = x.shape
   local rows, cols = #s == 4 and s[2] or 1, s[#s - 1]
   if rows < 0 or cols < 0 or rows * cols > 65535 then return K.mean(x, axes) end   -- < 0: a None length
-  local y = K.apply("avg_pool2d", {x}, {i = {rows, cols, rows, cols, 0, 0, 0, 0}})
+  local y = K.apply("avg_pool2d", {x}, {pool_h = rows, pool_w = cols, stride_h = rows, stride_w = cols})
   return K.apply("reshape", {y}, {shape = {s[1], s[#s]}})
 end
 
@@ -341,7 +347,8 @@ local function pad_class(name, prefix, rank, key, default, op)
   end
   function cls:call(x)
     spatial(self, x.shape, rank)
-    return K.apply(op, {x}, {i = self[key]})
+    local a = self[key]
+    return K.apply(op, {x}, {top = a[1], bottom = a[2], left = a[3], right = a[4]})
   end
   return cls
 end
@@ -368,7 +375,7 @@ UpSampling2D._prefix = "up_sampling2d"
 function UpSampling2D:build(shape) spatial(self, shape, 2) end
 function UpSampling2D:call(x)
   spatial(self, x.shape, 2)
-  return K.apply("upsample2d", {x}, {i = self.size})
+  return K.apply("upsample2d", {x}, {size_h = self.size[1], size_w = self.size[2]})
 end
 
 local UpSampling1D = define("UpSampling1D", {"size"}, {"size"}, function(self, o)
@@ -378,7 +385,7 @@ UpSampling1D._prefix = "up_sampling1d"
 function UpSampling1D:build(shape) spatial(self, shape, 1) end
 function UpSampling1D:call(x)
   spatial(self, x.shape, 1)
-  return K.apply("upsample2d", {x}, {i = {1, self.size}})
+  return K.apply("upsample2d", {x}, {size_h = 1, size_w = self.size})
 end
 
 -- ---- spatial dropout: whole channels dropped (one draw per sample and channel) ----
@@ -393,7 +400,7 @@ local function sdrop_class(name, prefix, rank)
   function cls:build(shape) spatial(self, shape, rank) end
   function cls:call(x)
     spatial(self, x.shape, rank)
-    if self.rate > 0 then return K.apply("spatial_dropout", {x}, {f = {self.rate}}) end
+    if self.rate > 0 then return K.apply("spatial_dropout", {x}, {rate = self.rate}) end
     return x
   end
   return cls

@@ -32,14 +32,16 @@ local check_int, check_number = L._check_int, L._check_number
 
 -- ---- shared helpers ----
 
-local ACT = {linear = 0, tanh = 1, sigmoid = 2, hard_sigmoid = 3, relu = 4, elu = 5, softsign = 6,
-             softplus = 7, selu = 8, exponential = 9}
+-- the codes of the rnn op's cells, flags and activations, from the engine (src/ops_rnn.c)
+local ACT = core.rnn_activations
 local ACT_NAMES = {}
 for k in pairs(ACT) do ACT_NAMES[#ACT_NAMES + 1] = k end
 table.sort(ACT_NAMES)
 
-local CELL = {SimpleRNN = 0, LSTM = 1, GRU = 2}
-local F_RETSEQ, F_BACK, F_INIT, F_MASK, F_STATEFUL, F_INPUT_ORDER = 1, 2, 4, 8, 16, 32
+local CELL = core.rnn_cells
+local FLAG = core.rnn_flags
+local F_RETSEQ, F_BACK, F_INIT = FLAG.return_sequences, FLAG.go_backwards, FLAG.initial_state
+local F_MASK, F_STATEFUL, F_INPUT_ORDER = FLAG.mask, FLAG.stateful, FLAG.input_order
 
 local STATEFUL_NEEDS_BATCH = "If a RNN is stateful, it needs to know its batch size. Specify the batch size " ..
   "of your input tensors: \n- If using a Sequential model, specify the batch size by passing a " ..
@@ -250,7 +252,7 @@ local function rnn_init(self, o, kind)
   self.stateful = bool(o.stateful, false)
   self.unroll = bool(o.unroll, false)
   self._cell = CELL[kind]
-  if kind == "GRU" and self.reset_after then self._cell = 3 end
+  if kind == "GRU" and self.reset_after then self._cell = CELL.GRU_reset_after end
   self._gates = kind == "LSTM" and 4 or kind == "GRU" and 3 or 1
   self._nstates = kind == "LSTM" and 2 or 1
   take_batch(self)
@@ -268,7 +270,7 @@ function rnn_methods.build(self, shape)
   self.recurrent_kernel = self:add_weight{name = "recurrent_kernel", shape = {u, G * u},
                                           initializer = self.recurrent_initializer,
                                           regularizer = self.recurrent_regularizer}
-  local bshape = self._cell == 3 and {2, G * u} or {G * u}
+  local bshape = self._cell == CELL.GRU_reset_after and {2, G * u} or {G * u}
   if self.use_bias then
     local init = self.bias_initializer
     if self.unit_forget_bias then
@@ -355,9 +357,12 @@ function rnn_methods.call(self, x, kwargs)
     args[#args + 1] = mask
     flags = flags | F_MASK
   end
-  local attrs = {i = {self._cell, self.units, flags, self._act, self._ract},
-                 f = {self.dropout < 1 and self.dropout or 0, self.recurrent_dropout < 1 and self.recurrent_dropout
-                   or 0}}
+  local function rnn_attrs()
+    return {cell = self._cell, units = self.units, flags = flags, activation = self._act,
+            recurrent_activation = self._ract, dropout = self.dropout < 1 and self.dropout or 0,
+            recurrent_dropout = self.recurrent_dropout < 1 and self.recurrent_dropout or 0}
+  end
+  local attrs = rnn_attrs()
   local y = core.op("rnn", args, attrs)
   if self.return_sequences and mask ~= nil then y:meta().mask = mask end
   if self.activity_regularizer then
@@ -369,7 +374,8 @@ function rnn_methods.call(self, x, kwargs)
     local sargs = {y}
     for i, a in ipairs(args) do sargs[i + 1] = a end
     for k = 1, self._nstates do
-      local sa = {i = {self._cell, self.units, flags, self._act, self._ract, k - 1}, f = attrs.f}
+      local sa = rnn_attrs()
+      sa.state = k - 1
       outs[#outs + 1] = core.op("rnn_state", sargs, sa)
     end
   end
@@ -677,7 +683,7 @@ function TimeDistributed:call(x, kwargs)
     for i = 3, #s do rest[#rest + 1] = s[i] end
     local steps = {}
     for t = 1, T do
-      local yt = one(core.op("reshape", {core.op("slice", {x}, {i = {1, t - 1, 1}})}, {shape = rest}))
+      local yt = one(core.op("reshape", {core.op("slice", {x}, {axis = 1, start = t - 1, length = 1})}, {shape = rest}))
       local ys = yt.shape
       local e = {ys[1], 1}
       for i = 2, #ys do e[#e + 1] = ys[i] end

@@ -19,7 +19,7 @@ int kr_k_shape(const kr_exec *e)
 int kr_k_fill(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
-  float v = (float)e->node->attr.f[0];
+  float v = (float)e->node->attr.f[KR_FILL_VALUE];
   for (int64_t i = 0; i < n; i++) e->y[i] = v;
   return KR_OK;
 }
@@ -28,7 +28,7 @@ int kr_k_fill(const kr_exec *e)
 int kr_k_random_normal(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
-  double m = e->node->attr.f[0], s = e->node->attr.f[1];
+  double m = e->node->attr.f[KR_RANDOM_A], s = e->node->attr.f[KR_RANDOM_B];
   for (int64_t i = 0; i < n; i++) e->y[i] = (float)(m + s * kr_rng_normal(e->ctx));
   return KR_OK;
 }
@@ -37,7 +37,7 @@ int kr_k_random_normal(const kr_exec *e)
 int kr_k_random_uniform(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
-  double lo = e->node->attr.f[0], hi = e->node->attr.f[1];
+  double lo = e->node->attr.f[KR_RANDOM_A], hi = e->node->attr.f[KR_RANDOM_B];
   for (int64_t i = 0; i < n; i++) {
     float v = (float)(lo + (hi - lo) * kr_rng_uniform(e->ctx));
     e->y[i] = v < (float)hi || lo == hi ? v : (float)lo;   /* rounding must not reach hi */
@@ -49,7 +49,7 @@ int kr_k_random_uniform(const kr_exec *e)
 int kr_k_random_binomial(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
-  double p = e->node->attr.f[0];
+  double p = e->node->attr.f[KR_RANDOM_A];
   for (int64_t i = 0; i < n; i++) e->y[i] = kr_rng_uniform(e->ctx) < p ? 1.0f : 0.0f;
   return KR_OK;
 }
@@ -58,7 +58,7 @@ int kr_k_random_binomial(const kr_exec *e)
 int kr_k_truncated_normal(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
-  double m = e->node->attr.f[0], s = e->node->attr.f[1];
+  double m = e->node->attr.f[KR_RANDOM_A], s = e->node->attr.f[KR_RANDOM_B];
   for (int64_t i = 0; i < n; i++) {
     double z;
     do z = kr_rng_normal(e->ctx); while (fabs(z) > 2.0);
@@ -67,55 +67,32 @@ int kr_k_truncated_normal(const kr_exec *e)
   return KR_OK;
 }
 
-static void dims_around(const kr_shape *s, int64_t ax, int64_t *O, int64_t *N, int64_t *I)
-{
-  *O = 1, *I = 1;
-  for (int64_t i = 0; i < ax; i++) *O *= s->dim[i];
-  for (int64_t i = ax + 1; i < s->ndim; i++) *I *= s->dim[i];
-  *N = s->dim[ax];
-}
+/* y[o, j, i] = the running sum (cumsum; with KR_CUM_REVERSE from the end:
+** over k >= j) or product (cumprod) of x[o, k, i] over k <= j */
+#define CUM_KERNEL(NAME, INIT, OP, REV)                                       \
+  int NAME(const kr_exec *e)                                                  \
+  {                                                                           \
+    int64_t O, N, I;                                                          \
+    kr_split_axis(e->ys, e->node->attr.i[KR_CUM_AXIS], &O, &N, &I);           \
+    int rev = (REV);                                                          \
+    const float *x = e->x[0];                                                 \
+    float *y = e->y;                                                          \
+    for (int64_t o = 0; o < O; o++)                                           \
+      for (int64_t i = 0; i < I; i++) {                                       \
+        const float *xp = x + o * N * I + i;                                  \
+        float *yp = y + o * N * I + i;                                        \
+        double acc = (INIT);                                                  \
+        for (int64_t j = 0; j < N; j++) {                                     \
+          int64_t k = rev ? N - 1 - j : j;                                    \
+          acc OP xp[k * I];                                                   \
+          yp[k * I] = (float)acc;                                             \
+        }                                                                     \
+      }                                                                       \
+    return KR_OK;                                                             \
+  }
 
-/* y[o, j, i] = sum over k <= j (reverse: k >= j) of x[o, k, i] */
-int kr_k_cumsum(const kr_exec *e)
-{
-  int64_t O, N, I;
-  dims_around(e->ys, e->node->attr.i[0], &O, &N, &I);
-  int rev = e->node->attr.i[1] != 0;
-  const float *x = e->x[0];
-  float *y = e->y;
-  for (int64_t o = 0; o < O; o++)
-    for (int64_t i = 0; i < I; i++) {
-      const float *xp = x + o * N * I + i;
-      float *yp = y + o * N * I + i;
-      double acc = 0;
-      for (int64_t j = 0; j < N; j++) {
-        int64_t k = rev ? N - 1 - j : j;
-        acc += xp[k * I];
-        yp[k * I] = (float)acc;
-      }
-    }
-  return KR_OK;
-}
-
-/* y[o, j, i] = product over k <= j of x[o, k, i] */
-int kr_k_cumprod(const kr_exec *e)
-{
-  int64_t O, N, I;
-  dims_around(e->ys, e->node->attr.i[0], &O, &N, &I);
-  const float *x = e->x[0];
-  float *y = e->y;
-  for (int64_t o = 0; o < O; o++)
-    for (int64_t i = 0; i < I; i++) {
-      const float *xp = x + o * N * I + i;
-      float *yp = y + o * N * I + i;
-      double acc = 1;
-      for (int64_t j = 0; j < N; j++) {
-        acc *= xp[j * I];
-        yp[j * I] = (float)acc;
-      }
-    }
-  return KR_OK;
-}
+CUM_KERNEL(kr_k_cumsum, 0, +=, e->node->attr.i[KR_CUM_REVERSE] != 0)
+CUM_KERNEL(kr_k_cumprod, 1, *=, 0)
 
 /* dx_k = P_k * S_k with P_k = prod_{j<k} x_j and S_k = sum_{j>=k} dy_j
 ** prod_{k<m<=j} x_m, so S_k = dy_k + x_{k+1} S_{k+1}: exact at zeros, no
@@ -123,7 +100,7 @@ int kr_k_cumprod(const kr_exec *e)
 int kr_k_cumprod_grad(const kr_exec *e)
 {
   int64_t O, N, I;
-  dims_around(e->ys, e->node->attr.i[0], &O, &N, &I);
+  kr_split_axis(e->ys, e->node->attr.i[KR_CUM_AXIS], &O, &N, &I);
   const float *dy = e->x[0], *x = e->x[1];
   float *dx = e->y;
   for (int64_t o = 0; o < O; o++)
@@ -170,7 +147,7 @@ int kr_k_cos(const kr_exec *e)
 int kr_k_reverse(const kr_exec *e)
 {
   const kr_shape *s = e->ys;
-  int64_t n = kr_numel(s), mask = e->node->attr.i[0];
+  int64_t n = kr_numel(s), mask = e->node->attr.i[KR_REVERSE_AXES];
   int64_t stride[KR_MAX_DIMS];
   int64_t st = 1;
   for (int d = s->ndim - 1; d >= 0; d--) {

@@ -1,19 +1,21 @@
 /*
-** conv.c -- kernels of the conv family, channels_last (see ops_conv.h for
-** the ops, their inputs and attributes):
-**   conv2d and its gradients with respect to the input, kernel and bias;
-**   max and average pooling and their gradients; zero padding and cropping;
-**   upsampling and its gradient; spatial dropout and its gradient.
+** conv.c -- the convolution kernels of the conv family, channels_last (see
+** ops_conv.h for the ops, their inputs and attributes): conv2d and its
+** gradients with respect to the input, kernel and bias. Pooling, padding,
+** cropping, upsampling and spatial dropout are in spatial.c.
+** This file is over 1,000 lines because it is one mechanism: the lowering of
+** a convolution to products (im2col, the two Winograd forms, the two AVX-512
+** kernels), chosen per geometry over one cgeom and one scratch layout.
 ** Shape letters: N batch, H W input rows and columns, C input channels,
 ** KH KW kernel (or pool window) size, O filters, Ho Wo output size,
 ** K = KH*KW*C. A rank-3 tensor (N, T, C) is run as H = 1, W = T.
 **
 ** Lowering. 3x3 kernels at stride 1 with enough channels go through
 ** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3);
-** other stride-1 forward products with 16 to 64 filters through a direct
-** AVX-512 kernel where the CPU has one (sections below); the rest through
+** other stride-1 forward products with 16 to 64 filters through a register-tiled
+** AVX-512 kernel (avx_conv) where the CPU has one (sections below); the rest through
 ** im2col. Kernel gradients with 16 to 64 filters (column dilation 1) have a
-** direct AVX-512 kernel of their own; the others go through im2col.
+** register-tiled AVX-512 kernel of their own (avx_dw_*); the others go through im2col.
 ** The N*Ho*Wo output positions are the rows of a matrix product.
 ** A block of R rows is unfolded (im2col) into R x K floats, columns in the
 ** kernel tensor's own order (kh, kw, c), so the kernel (KH, KW, C, O) is
@@ -34,7 +36,7 @@
 ** same float. T = min(the context's threads, the node's scratch slots f1
 ** (fixed when the node was made, so the plan sized the scratch for them),
 ** the samples); tiny problems run on one. Workers come from the kernels'
-** pool (pool.h), each with a slot of the op's scratch; OpenBLAS is switched
+** thread pool (threadpool.h), each with a slot of the op's scratch; OpenBLAS is switched
 ** to one thread while they run and back afterwards. With a single worker OpenBLAS keeps its own threads. When the
 ** pool is busy or cannot start, the calling thread runs every share: the
 ** result does not change.
@@ -42,7 +44,7 @@
 */
 #include "kernels.h"
 #include "../ops_conv.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -65,8 +67,9 @@ static int64_t rows_for(int64_t K, int64_t O)
 
 static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* workers for N samples and `work` multiply-adds, at most `slots` */
-static int workers(const kr_exec *e, int64_t N, double work, int slots)
+/* workers for N samples and `work` multiply-adds, at most `slots` (also
+** the pooling kernels' in spatial.c) */
+int kr_conv_workers(const kr_exec *e, int64_t N, double work, int slots)
 {
   int T = kr_get_num_threads(e->ctx);
   if (T > slots) T = slots;
@@ -78,15 +81,8 @@ static int workers(const kr_exec *e, int64_t N, double work, int slots)
 
 static int node_slots(const kr_node *n)
 {
-  int s = (int)n->attr.f[1];
+  int s = (int)n->attr.f[KR_CONV_SLOTS];
   return s < 1 ? 1 : s > KR_CONV_MAX_SLOTS ? KR_CONV_MAX_SLOTS : s;
-}
-
-/* the samples [*n0, *n1) of worker t of T */
-static void share(int64_t N, int t, int T, int64_t *n0, int64_t *n1)
-{
-  *n0 = N * t / T;
-  *n1 = N * (t + 1) / T;
 }
 
 /* ---- geometry ---- */
@@ -110,19 +106,19 @@ static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const
   g.O = w->dim[r - 1];
   g.Ho = r == 4 ? y->dim[1] : 1;
   g.Wo = y->dim[r - 2];
-  g.sh = a->i[0];
-  g.sw = a->i[1];
-  g.dh = a->i[2];
-  g.dw = a->i[3];
-  g.pt = a->i[4];
-  g.pl = a->i[6];
+  g.sh = a->i[KR_CONV_STRIDE_H];
+  g.sw = a->i[KR_CONV_STRIDE_W];
+  g.dh = a->i[KR_CONV_DILATION_H];
+  g.dw = a->i[KR_CONV_DILATION_W];
+  g.pt = a->i[KR_CONV_PAD_TOP];
+  g.pl = a->i[KR_CONV_PAD_LEFT];
   return g;
 }
 
 static int64_t gK(const cgeom *g) { return g->KH * g->KW * g->C; }
 
-/* a 1x1 kernel at stride 1 without padding: the input rows are the columns */
-static int is_direct(const cgeom *g)
+/* a pointwise (1x1) kernel at stride 1 without padding: the input rows are the im2col columns, read in place */
+static int is_pointwise(const cgeom *g)
 {
   return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->Ho == g->H &&
          g->Wo == g->W;
@@ -144,7 +140,7 @@ static cgeom transposed(const cgeom *g)
   return t;
 }
 
-/* the kernel gradient's job (im2col or the direct kernel) */
+/* the kernel gradient's job (im2col or avx_dw_*) */
 typedef struct gk_job {
   cgeom g;
   const float *dy, *mask, *x;
@@ -273,6 +269,8 @@ VEC_CLONES static void col2im_add(const cgeom *g, const float *cols, int64_t r0,
 
 /* ---- the forward product, also used by the stride-1 input gradient ---- */
 
+/* one forward product on T workers (fwd_rows, wino_rows, wino1_rows): w is
+** the kernel, or for Winograd its transform U; scratch: a slot per worker */
 typedef struct fwd_job {
   cgeom g;
   const float *x, *mask, *w, *bias, *omask;
@@ -286,13 +284,13 @@ VEC_CLONES static void fwd_rows(void *arg, int t, int T)
   fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
-  share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, t, T, &n0, &n1);
   float *cols = j->scratch + (size_t)t * j->slot;
-  int direct = is_direct(g) && !j->mask;
+  int pointwise = is_pointwise(g) && !j->mask;
   for (int64_t r = n0 * P; r < n1 * P; r += R) {
     int64_t nr = n1 * P - r < R ? n1 * P - r : R;
     const float *a = cols;
-    if (direct) a = j->x + r * K;
+    if (pointwise) a = j->x + r * K;
     else im2col(g, j->x, j->mask, r, nr, cols);
     float *y = j->y + r * O;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)O, (int)K, 1.0f, a, (int)K, j->w, (int)O,
@@ -370,21 +368,13 @@ static void wino_weights(const cgeom *g, const float *w, float *U)
   }
 }
 
-typedef struct wino_job {
-  cgeom g;
-  const float *x, *mask, *U, *bias, *omask;
-  int relu;
-  float *y, *scratch;
-  size_t slot;
-} wino_job;
-
 VEC_CLONES static void wino_rows(void *arg, int t, int T)
 {
-  wino_job *j = arg;
+  fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t C = g->C, O = g->O, RT = wino_tiles(g);
   int64_t TH = (g->Ho + 1) / 2, TW = (g->Wo + 1) / 2, PT = TH * TW, n0, n1;
-  share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, t, T, &n0, &n1);
   float *V = j->scratch + (size_t)t * j->slot;
   float *M = V + up16((size_t)(16 * RT * C));
   float *d = M + up16((size_t)(16 * RT * O));
@@ -434,7 +424,7 @@ VEC_CLONES static void wino_rows(void *arg, int t, int T)
     /* the 16 products */
     for (int k = 0; k < 16; k++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)O, (int)C, 1.0f, V + k * RT * C, (int)C,
-                  j->U + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
+                  j->w + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
     /* output transform, bias, relu */
     for (int64_t i = 0; i < nt; i++) {
       int64_t q = q0 + i, n = q / PT, th = q % PT / TW, tw = q % PT % TW;
@@ -575,10 +565,10 @@ static inline void wino1_out(int64_t O, const float *restrict m0, const float *r
 
 VEC_CLONES static void wino1_rows(void *arg, int t, int T)
 {
-  wino_job *j = arg;
+  fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t C = g->C, O = g->O, RT = wino1_tiles(g), PT = (g->Wo + 3) / 4, n0, n1;
-  share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, t, T, &n0, &n1);
   float *V = j->scratch + (size_t)t * j->slot;
   float *M = V + up16((size_t)(6 * RT * C));
   float *patch = M + up16((size_t)(6 * RT * O));
@@ -611,7 +601,7 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
     /* the 6 products */
     for (int k = 0; k < 6; k++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)O, (int)C, 1.0f, V + k * RT * C, (int)C,
-                  j->U + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
+                  j->w + k * C * O, (int)O, 0.0f, M + k * RT * O, (int)O);
     /* output transform, bias, relu */
     for (int64_t i = 0; i < nt; i++) {
       int64_t q = q0 + i, n = q / PT, ow = 4 * (q % PT);
@@ -627,7 +617,7 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
   }
 }
 
-/* ---- direct convolution on AVX-512: stride 1, 16 to 64 filters ----
+/* ---- avx_conv: register-tiled convolution on AVX-512: stride 1, 16 to 64 filters ----
 ** For narrow layers (32 -> 32 filters and the like) the im2col products are
 ** too thin for OpenBLAS to run well, and Winograd's are thinner still. Here
 ** each output pixel's O filters stay in NV = O/16 vector registers; a tile of
@@ -643,9 +633,9 @@ VEC_CLONES static void wino1_rows(void *arg, int t, int T)
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
-#define HAVE_DIRECT 1
+#define HAVE_AVX512 1
 
-#define DIRECT_MIN_CH 3
+#define AVX_CONV_MIN_CH 3
 
 /* output columns [*lo, *hi) whose taps (column dilation 1) all fall inside the input row */
 static void inside_cols(const cgeom *g, int64_t *lo, int64_t *hi)
@@ -657,26 +647,26 @@ static void inside_cols(const cgeom *g, int64_t *lo, int64_t *hi)
   *hi = h < l ? l : h;
 }
 
-static int direct_ok_cpu(void) { return __builtin_cpu_supports("avx512f") != 0; }
+static int cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f") != 0; }
 
-static int direct_ok(const cgeom *g)
+static int avx_conv_ok(const cgeom *g)
 {
-  return direct_ok_cpu() && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
-         g->C >= DIRECT_MIN_CH && g->Wo >= 12;
+  return cpu_has_avx512() && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
+         g->C >= AVX_CONV_MIN_CH && g->Wo >= 12;
 }
 
-typedef struct direct_job {
+typedef struct avx_conv_job {
   cgeom g;
   const float *x, *w, *bias, *omask;
   int relu;
   float *y;
-} direct_job;
+} avx_conv_job;
 
 /* PW pixels from output column ow0 of row (n, oh), taps kh in [kh0, kh1);
 ** every kw tap of every pixel inside the row when `inside`, else PW must be 1
 ** and taps outside the row are skipped */
-#define DIRECT_TILE(NAME, NV, PW)                                                                                 \
-  __attribute__((target("avx512f,fma"))) static void NAME(const direct_job *j, int64_t n, int64_t oh,         \
+#define AVX_CONV_TILE(NAME, NV, PW)                                                                                 \
+  __attribute__((target("avx512f,fma"))) static void NAME(const avx_conv_job *j, int64_t n, int64_t oh,         \
                                                          int64_t ow0, int64_t kh0, int64_t kh1)              \
   {                                                                                                          \
     const cgeom *g = &j->g;                                                                                  \
@@ -717,28 +707,28 @@ typedef struct direct_job {
     }                                                                                                        \
   }
 
-DIRECT_TILE(direct_tile1, 1, 24)
-DIRECT_TILE(direct_tile2, 2, 12)
-DIRECT_TILE(direct_tile3, 3, 8)
-DIRECT_TILE(direct_tile4, 4, 6)
-DIRECT_TILE(direct_px1, 1, 1)
-DIRECT_TILE(direct_px2, 2, 1)
-DIRECT_TILE(direct_px3, 3, 1)
-DIRECT_TILE(direct_px4, 4, 1)
+AVX_CONV_TILE(avx_conv_tile1, 1, 24)
+AVX_CONV_TILE(avx_conv_tile2, 2, 12)
+AVX_CONV_TILE(avx_conv_tile3, 3, 8)
+AVX_CONV_TILE(avx_conv_tile4, 4, 6)
+AVX_CONV_TILE(avx_conv_px1, 1, 1)
+AVX_CONV_TILE(avx_conv_px2, 2, 1)
+AVX_CONV_TILE(avx_conv_px3, 3, 1)
+AVX_CONV_TILE(avx_conv_px4, 4, 1)
 
-typedef void (*direct_fn)(const direct_job *, int64_t, int64_t, int64_t, int64_t, int64_t);
+typedef void (*avx_conv_fn)(const avx_conv_job *, int64_t, int64_t, int64_t, int64_t, int64_t);
 
-static void direct_rows(void *arg, int t, int T)
+static void avx_conv_rows(void *arg, int t, int T)
 {
-  const direct_job *j = arg;
+  const avx_conv_job *j = arg;
   const cgeom *g = &j->g;
   int NV = (int)(g->O / 16);
   static const int pws[5] = {0, 24, 12, 8, 6};
-  static const direct_fn tiles[5] = {NULL, direct_tile1, direct_tile2, direct_tile3, direct_tile4};
-  static const direct_fn pixels[5] = {NULL, direct_px1, direct_px2, direct_px3, direct_px4};
+  static const avx_conv_fn tiles[5] = {NULL, avx_conv_tile1, avx_conv_tile2, avx_conv_tile3, avx_conv_tile4};
+  static const avx_conv_fn pixels[5] = {NULL, avx_conv_px1, avx_conv_px2, avx_conv_px3, avx_conv_px4};
   int64_t PW = pws[NV], n0, n1, lo, hi;
-  direct_fn tile = tiles[NV], px = pixels[NV];
-  share(g->N, t, T, &n0, &n1);
+  avx_conv_fn tile = tiles[NV], px = pixels[NV];
+  kr_share(g->N, t, T, &n0, &n1);
   inside_cols(g, &lo, &hi);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++) {
@@ -755,7 +745,7 @@ static void direct_rows(void *arg, int t, int T)
     }
 }
 
-/* ---- the kernel gradient on AVX-512: 16 to 64 filters, column dilation 1 ----
+/* ---- avx_dw: the kernel gradient on AVX-512: 16 to 64 filters, column dilation 1 ----
 ** dw[kh][kw][c][:] = the sum over output pixels p of x[p's tap (kh, kw)][c] *
 ** dz[p][:]. For one kh the (kw, c) pairs are one run of J = KW*C floats in
 ** both x (along a row, from the pixel's first tap) and dw, so a tile holds CB
@@ -763,26 +753,26 @@ static void direct_rows(void *arg, int t, int T)
 ** each; CB * NV <= 24) and sums over the pixels whose taps all fall inside
 ** the row: per pixel, NV loads of dz and CB broadcasts of x feed CB * NV fused
 ** multiply-adds. Pixels at a padded edge go one at a time, tap by tap. The
-** output rows are taken in strips of GKD_FLOATS floats of dz, formed once per
+** output rows are taken in strips of AVX_DW_FLOATS floats of dz, formed once per
 ** strip when the conv's relu is fused (dz = dy where y > 0), so the passes
 ** over a strip read it from cache. Any strides and row dilation. */
 
-#define GKD_FLOATS 16384          /* dz of a strip: 64 KiB */
+#define AVX_DW_FLOATS 16384          /* dz of a strip: 64 KiB */
 
-static int gkd_ok(const cgeom *g)
+static int avx_dw_ok(const cgeom *g)
 {
-  return direct_ok_cpu() && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 && !is_direct(g);
+  return cpu_has_avx512() && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 && !is_pointwise(g);
 }
 
-static int64_t gkd_rows(const cgeom *g)
+static int64_t avx_dw_rows(const cgeom *g)
 {
-  int64_t r = GKD_FLOATS / (g->Wo * g->O);
+  int64_t r = AVX_DW_FLOATS / (g->Wo * g->O);
   return r < 1 ? 1 : r > g->Ho ? g->Ho : r;
 }
 
 /* acc (CB rows of dw from j0, stride O) += over the output rows [oh0, oh1) of
 ** the strip starting at row s0 (dz: the strip) and the columns [lo, hi) */
-#define GKD_TILE(NAME, NV, CB)                                                                                   \
+#define AVX_DW_TILE(NAME, NV, CB)                                                                                   \
   __attribute__((target("avx512f,fma"))) static void NAME(const cgeom *g, const float *x, const float *dz,     \
                                                          float *acc, int64_t n, int64_t s0, int64_t oh0,        \
                                                          int64_t oh1, int64_t kh, int64_t j0, int64_t lo,       \
@@ -809,38 +799,38 @@ static int64_t gkd_rows(const cgeom *g)
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) _mm512_storeu_ps(acc + i * O + 16 * v, a[i][v]);    \
   }
 
-typedef void (*gkd_fn)(const cgeom *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t,
+typedef void (*avx_dw_fn)(const cgeom *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t);
 
-GKD_TILE(gkd_1_24, 1, 24)
-GKD_TILE(gkd_1_8, 1, 8)
-GKD_TILE(gkd_1_4, 1, 4)
-GKD_TILE(gkd_1_2, 1, 2)
-GKD_TILE(gkd_1_1, 1, 1)
-GKD_TILE(gkd_2_12, 2, 12)
-GKD_TILE(gkd_2_8, 2, 8)
-GKD_TILE(gkd_2_4, 2, 4)
-GKD_TILE(gkd_2_2, 2, 2)
-GKD_TILE(gkd_2_1, 2, 1)
-GKD_TILE(gkd_3_8, 3, 8)
-GKD_TILE(gkd_3_4, 3, 4)
-GKD_TILE(gkd_3_2, 3, 2)
-GKD_TILE(gkd_3_1, 3, 1)
-GKD_TILE(gkd_4_6, 4, 6)
-GKD_TILE(gkd_4_4, 4, 4)
-GKD_TILE(gkd_4_2, 4, 2)
-GKD_TILE(gkd_4_1, 4, 1)
+AVX_DW_TILE(avx_dw_1_24, 1, 24)
+AVX_DW_TILE(avx_dw_1_8, 1, 8)
+AVX_DW_TILE(avx_dw_1_4, 1, 4)
+AVX_DW_TILE(avx_dw_1_2, 1, 2)
+AVX_DW_TILE(avx_dw_1_1, 1, 1)
+AVX_DW_TILE(avx_dw_2_12, 2, 12)
+AVX_DW_TILE(avx_dw_2_8, 2, 8)
+AVX_DW_TILE(avx_dw_2_4, 2, 4)
+AVX_DW_TILE(avx_dw_2_2, 2, 2)
+AVX_DW_TILE(avx_dw_2_1, 2, 1)
+AVX_DW_TILE(avx_dw_3_8, 3, 8)
+AVX_DW_TILE(avx_dw_3_4, 3, 4)
+AVX_DW_TILE(avx_dw_3_2, 3, 2)
+AVX_DW_TILE(avx_dw_3_1, 3, 1)
+AVX_DW_TILE(avx_dw_4_6, 4, 6)
+AVX_DW_TILE(avx_dw_4_4, 4, 4)
+AVX_DW_TILE(avx_dw_4_2, 4, 2)
+AVX_DW_TILE(avx_dw_4_1, 4, 1)
 
 /* per NV: the tile widths, widest first, and their kernels */
-static const int gkd_cb[5][5] = {{0}, {24, 8, 4, 2, 1}, {12, 8, 4, 2, 1}, {8, 4, 2, 1, 0}, {6, 4, 2, 1, 0}};
-static const gkd_fn gkd_tiles[5][5] = {{NULL},
-                                       {gkd_1_24, gkd_1_8, gkd_1_4, gkd_1_2, gkd_1_1},
-                                       {gkd_2_12, gkd_2_8, gkd_2_4, gkd_2_2, gkd_2_1},
-                                       {gkd_3_8, gkd_3_4, gkd_3_2, gkd_3_1, NULL},
-                                       {gkd_4_6, gkd_4_4, gkd_4_2, gkd_4_1, NULL}};
+static const int avx_dw_cb[5][5] = {{0}, {24, 8, 4, 2, 1}, {12, 8, 4, 2, 1}, {8, 4, 2, 1, 0}, {6, 4, 2, 1, 0}};
+static const avx_dw_fn avx_dw_tiles[5][5] = {{NULL},
+                                       {avx_dw_1_24, avx_dw_1_8, avx_dw_1_4, avx_dw_1_2, avx_dw_1_1},
+                                       {avx_dw_2_12, avx_dw_2_8, avx_dw_2_4, avx_dw_2_2, avx_dw_2_1},
+                                       {avx_dw_3_8, avx_dw_3_4, avx_dw_3_2, avx_dw_3_1, NULL},
+                                       {avx_dw_4_6, avx_dw_4_4, avx_dw_4_2, avx_dw_4_1, NULL}};
 
 /* one edge pixel (n, oh, ow) of tap row kh: every tap inside the row */
-__attribute__((target("avx512f,fma"))) static void gkd_pixel(const cgeom *g, const float *x, const float *d,
+__attribute__((target("avx512f,fma"))) static void avx_dw_pixel(const cgeom *g, const float *x, const float *d,
                                                             float *acc, int64_t n, int64_t oh, int64_t ow,
                                                             int64_t kh)
 {
@@ -858,12 +848,12 @@ __attribute__((target("avx512f,fma"))) static void gkd_pixel(const cgeom *g, con
   }
 }
 
-static void gkd_rows_fn(void *arg, int t, int T)
+static void avx_dw_rows_fn(void *arg, int t, int T)
 {
   gk_job *j = arg;
   const cgeom *g = &j->g;
-  int64_t n0, n1, lo, hi, O = g->O, K = gK(g), J = g->KW * g->C, S = gkd_rows(g), NV = O / 16;
-  share(g->N, t, T, &n0, &n1);
+  int64_t n0, n1, lo, hi, O = g->O, K = gK(g), J = g->KW * g->C, S = avx_dw_rows(g), NV = O / 16;
+  kr_share(g->N, t, T, &n0, &n1);
   float *slot = j->scratch + (size_t)t * j->slot, *db = slot + j->db_off;
   float *acc = t == 0 ? j->dw : slot + j->part_off;
   memset(acc, 0, (size_t)(K * O) * sizeof(float));
@@ -887,22 +877,22 @@ static void gkd_rows_fn(void *arg, int t, int T)
         if (hi > lo) {
           int64_t j0 = 0;
           for (int k = 0; k < 5 && j0 < J; k++) {
-            int cb = gkd_cb[NV][k];
+            int cb = avx_dw_cb[NV][k];
             if (!cb) break;
             for (; J - j0 >= cb; j0 += cb)
-              gkd_tiles[NV][k](g, j->x, dz, acc + (kh * J + j0) * O, n, s0, oh0, oh1, kh, j0, lo, hi);
+              avx_dw_tiles[NV][k](g, j->x, dz, acc + (kh * J + j0) * O, n, s0, oh0, oh1, kh, j0, lo, hi);
           }
         }
         for (int64_t oh = oh0; oh < oh1; oh++) {
           const float *dr = dz + (oh - s0) * g->Wo * O;
-          for (int64_t ow = 0; ow < lo; ow++) gkd_pixel(g, j->x, dr + ow * O, acc, n, oh, ow, kh);
-          for (int64_t ow = hi; ow < g->Wo; ow++) gkd_pixel(g, j->x, dr + ow * O, acc, n, oh, ow, kh);
+          for (int64_t ow = 0; ow < lo; ow++) avx_dw_pixel(g, j->x, dr + ow * O, acc, n, oh, ow, kh);
+          for (int64_t ow = hi; ow < g->Wo; ow++) avx_dw_pixel(g, j->x, dr + ow * O, acc, n, oh, ow, kh);
         }
       }
     }
 }
 #else
-#define HAVE_DIRECT 0
+#define HAVE_AVX512 0
 #endif
 
 /* ---- the forward product: Winograd or im2col; also the stride-1 input gradient ---- */
@@ -925,11 +915,11 @@ static void fwd_layout(const cgeom *g, size_t *shared, size_t *slot)
 }
 
 /* x (with mask) conv w (+ bias, relu) -> y on T workers; scratch per fwd_layout */
-#if HAVE_DIRECT
-/* the direct kernel for an unmasked product where im2col would run */
-static int use_direct(const cgeom *g, const float *mask)
+#if HAVE_AVX512
+/* avx_conv for an unmasked product where im2col would run */
+static int use_avx_conv(const cgeom *g, const float *mask)
 {
-  return !mask && !wino_ok(g) && !wino1_ok(g) && !is_direct(g) && direct_ok(g);
+  return !mask && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g);
 }
 #endif
 
@@ -938,19 +928,19 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
 {
   size_t shared, slot;
   fwd_layout(g, &shared, &slot);
-#if HAVE_DIRECT
-  if (use_direct(g, mask)) {
-    direct_job j = {*g, x, w, bias, omask, relu, y};
-    kr_parallel(T, direct_rows, &j);
+#if HAVE_AVX512
+  if (use_avx_conv(g, mask)) {
+    avx_conv_job j = {*g, x, w, bias, omask, relu, y};
+    kr_parallel(T, avx_conv_rows, &j);
     return;
   }
 #endif
   if (wino_ok(g)) {
-    wino_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
+    fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
     kr_parallel(T, wino_rows, &j);
   } else if (wino1_ok(g)) {
-    wino_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
+    fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino1_weights(g, w, scratch);
     kr_parallel(T, wino1_rows, &j);
   } else {
@@ -972,8 +962,9 @@ int kr_k_conv2d(const kr_exec *e)
 {
   cgeom g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
-  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[0] != 0, NULL, e->y, e->scratch,
-          workers(e, g.N, work, node_slots(e->node)));
+  int relu = e->node->attr.f[KR_CONV_RELU] != 0;
+  forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, relu, NULL, e->y, e->scratch,
+          kr_conv_workers(e, g.N, work, node_slots(e->node)));
   return KR_OK;
 }
 
@@ -1005,7 +996,7 @@ VEC_CLONES static void bwd_rows(void *arg, int t, int T)
   bwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
-  share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, t, T, &n0, &n1);
   float *dcols = j->scratch + (size_t)t * j->slot, *dz = dcols + j->dz_off;
   int64_t plane = g->H * g->W * g->C;
   memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
@@ -1055,12 +1046,12 @@ size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
 int kr_k_conv2d_grad_input(const kr_exec *e)
 {
   cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
-  const float *mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
-  const float *omask = e->node->attr.f[3] != 0 ? e->x[2] : NULL;
+  const float *mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
+  const float *omask = e->node->attr.f[KR_CONV_MASK_X] != 0 ? e->x[2] : NULL;
   size_t slot, dz_off, shared;
   gi_layout(&g, &slot, &dz_off, &shared);
   double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
-  int T = workers(e, g.N, work, node_slots(e->node));
+  int T = kr_conv_workers(e, g.N, work, node_slots(e->node));
   if (stride1(&g)) {
     cgeom t = transposed(&g);
     size_t wt = up16((size_t)(gK(&g) * g.O));
@@ -1089,16 +1080,16 @@ VEC_CLONES static void gk_rows(void *arg, int t, int T)
   gk_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
-  share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, t, T, &n0, &n1);
   float *cols = j->scratch + (size_t)t * j->slot, *dz = cols + j->dz_off, *db = cols + j->db_off;
   float *acc = t == 0 ? j->dw : cols + j->part_off;
-  int direct = is_direct(g);
+  int pointwise = is_pointwise(g);
   float beta = 0.0f;
   if (j->bias) memset(db, 0, (size_t)O * sizeof(float));
   for (int64_t r = n0 * P; r < n1 * P; r += R) {
     int64_t nr = n1 * P - r < R ? n1 * P - r : R;
     const float *a = cols, *b = j->dy + r * O;
-    if (direct) a = j->x + r * K;
+    if (pointwise) a = j->x + r * K;
     else im2col(g, j->x, NULL, r, nr, cols);
     if (j->mask) {
       copy_span(dz, b, j->mask + r * O, nr * O);
@@ -1112,14 +1103,14 @@ VEC_CLONES static void gk_rows(void *arg, int t, int T)
   if (beta == 0.0f) memset(acc, 0, (size_t)(K * O) * sizeof(float));
 }
 
-/* im2col: cols, dz, the partial dw, db per worker; the direct kernel
-** (gkd_ok): a strip of dz, the partial dw, db */
+/* im2col: cols, dz, the partial dw, db per worker; avx_dw_*
+** (avx_dw_ok): a strip of dz, the partial dw, db */
 static void gk_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *part_off, size_t *db_off)
 {
-#if HAVE_DIRECT
-  if (gkd_ok(g)) {
+#if HAVE_AVX512
+  if (avx_dw_ok(g)) {
     *dz_off = 0;
-    *part_off = up16((size_t)(gkd_rows(g) * g->Wo * g->O));
+    *part_off = up16((size_t)(avx_dw_rows(g) * g->Wo * g->O));
     *db_off = *part_off + up16((size_t)(gK(g) * g->O));
     *slot = *db_off + up16((size_t)g->O);
     return;
@@ -1147,17 +1138,17 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   gk_job j;
   j.g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
   j.dy = e->x[0];
-  j.mask = e->node->attr.f[0] != 0 ? e->x[3] : NULL;
+  j.mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
   j.x = e->x[1];
   j.dw = e->y;
-  j.bias = e->node->attr.f[2] != 0;
+  j.bias = e->node->attr.f[KR_CONV_WITH_BIAS] != 0;
   j.scratch = e->scratch;
   gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
-  int T = workers(e, j.g.N, work, node_slots(e->node));
-#if HAVE_DIRECT
-  if (gkd_ok(&j.g))
-    kr_parallel(T, gkd_rows_fn, &j);
+  int T = kr_conv_workers(e, j.g.N, work, node_slots(e->node));
+#if HAVE_AVX512
+  if (avx_dw_ok(&j.g))
+    kr_parallel(T, avx_dw_rows_fn, &j);
   else
 #endif
     kr_parallel(T, gk_rows, &j);
@@ -1174,439 +1165,5 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
       for (int64_t o = 0; o < O; o++) db[o] += p[o];
     }
   }
-  return KR_OK;
-}
-
-/* ---- pooling: i = {kh, kw, sh, sw, pt, pb, pl, pr} ---- */
-
-typedef struct pgeom {
-  int64_t N, H, W, C, KH, KW, Ho, Wo, sh, sw, pt, pl;
-} pgeom;
-
-static pgeom pool_geom(const kr_shape *x, const kr_shape *y, const kr_attr *a)
-{
-  pgeom g;
-  int r = x->ndim;
-  g.N = x->dim[0];
-  g.H = r == 4 ? x->dim[1] : 1;
-  g.W = x->dim[r - 2];
-  g.C = x->dim[r - 1];
-  g.Ho = r == 4 ? y->dim[1] : 1;
-  g.Wo = y->dim[r - 2];
-  g.KH = a->i[0];
-  g.KW = a->i[1];
-  g.sh = a->i[2];
-  g.sw = a->i[3];
-  g.pt = a->i[4];
-  g.pl = a->i[6];
-  return g;
-}
-
-/* the window of output (oh, ow), clipped to the input: rows [h0, h1), cols [w0, w1) */
-static void window(const pgeom *g, int64_t oh, int64_t ow, int64_t *h0, int64_t *h1, int64_t *w0, int64_t *w1)
-{
-  int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
-  *h0 = hs < 0 ? 0 : hs;
-  *h1 = hs + g->KH > g->H ? g->H : hs + g->KH;
-  *w0 = ws < 0 ? 0 : ws;
-  *w1 = ws + g->KW > g->W ? g->W : ws + g->KW;
-}
-
-/* argmax indices: one byte per output when the window has < 256 cells, else two */
-static int idx_bytes(int64_t cells) { return cells < 255 ? 1 : 2; }
-
-static void idx_put(unsigned char *aux, int bytes, int64_t i, unsigned v)
-{
-  if (bytes == 1) aux[i] = (unsigned char)v;
-  else {
-    aux[2 * i] = (unsigned char)(v & 0xff);
-    aux[2 * i + 1] = (unsigned char)(v >> 8);
-  }
-}
-
-static unsigned idx_get(const unsigned char *aux, int bytes, int64_t i)
-{
-  if (bytes == 1) return aux[i];
-  return (unsigned)aux[2 * i] | (unsigned)aux[2 * i + 1] << 8;
-}
-
-size_t kr_maxpool_aux(const kr_node *n, int64_t batch)
-{
-  if (n->attr.f[0] == 0) return 0;   /* the gradient finds the maxima again */
-  kr_shape c = kr_concrete(&n->shape, batch);
-  size_t bytes = (size_t)kr_numel(&c) * (size_t)idx_bytes(n->attr.i[0] * n->attr.i[1]);
-  return (bytes + sizeof(float) - 1) / sizeof(float);
-}
-
-typedef struct pool_job {
-  pgeom g;
-  const float *x, *dy;
-  float *y;
-  unsigned char *aux;
-  int bytes;
-  int positive;   /* max pool gradient: only windows whose maximum is > 0 pass dy on */
-} pool_job;
-
-#define CCHUNK 256   /* channels handled at once by the pooling loops (a stack buffer) */
-
-
-/* The max over the window of output o (channels c0 .. c0+nc) into y and,
-** when idf is given, the index of the first cell holding it (kh*KW + kw) as
-** a float: the compare-and-select loops over the channels then vectorize. */
-VEC_CLONES static void window_max(const pgeom *g, const float *x, int64_t n, int64_t oh, int64_t ow, int64_t c0, int64_t nc,
-                       float *restrict y, float *restrict idf)
-{
-  int64_t h0, h1, w0, w1, C = g->C;
-  int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
-  window(g, oh, ow, &h0, &h1, &w0, &w1);
-  const float *first = x + ((n * g->H + h0) * g->W + w0) * C + c0;
-  for (int64_t c = 0; c < nc; c++) y[c] = first[c];
-  if (idf) {
-    float i0 = (float)((h0 - hs) * g->KW + (w0 - ws));
-    for (int64_t c = 0; c < nc; c++) idf[c] = i0;
-  }
-  for (int64_t h = h0; h < h1; h++)
-    for (int64_t w = w0; w < w1; w++) {
-      if (h == h0 && w == w0) continue;
-      const float *restrict xr = x + ((n * g->H + h) * g->W + w) * C + c0;
-      if (!idf) {
-        for (int64_t c = 0; c < nc; c++) y[c] = xr[c] > y[c] ? xr[c] : y[c];
-        continue;
-      }
-      float id = (float)((h - hs) * g->KW + (w - ws));
-      for (int64_t c = 0; c < nc; c++) {   /* the blend as arithmetic: this form vectorizes */
-        float v = xr[c], m = y[c], i = idf[c];
-        float b = (float)(v > m);
-        y[c] = v > m ? v : m;
-        idf[c] = i + b * (id - i);
-      }
-    }
-}
-
-static void maxpool_rows(void *arg, int t, int T)
-{
-  pool_job *j = arg;
-  const pgeom *g = &j->g;
-  int64_t n0, n1, C = g->C;
-  float idf[CCHUNK];
-  share(g->N, t, T, &n0, &n1);
-  for (int64_t n = n0; n < n1; n++)
-    for (int64_t oh = 0; oh < g->Ho; oh++)
-      for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t o = ((n * g->Ho + oh) * g->Wo + ow) * C;
-        for (int64_t c0 = 0; c0 < C; c0 += CCHUNK) {
-          int64_t nc = C - c0 < CCHUNK ? C - c0 : CCHUNK;
-          window_max(g, j->x, n, oh, ow, c0, nc, j->y + o + c0, j->aux ? idf : NULL);
-          if (j->aux)
-            for (int64_t c = 0; c < nc; c++) idx_put(j->aux, j->bytes, o + c0 + c, (unsigned)idf[c]);
-        }
-      }
-}
-
-int kr_k_max_pool2d(const kr_exec *e)
-{
-  pool_job j;
-  j.g = pool_geom(e->xs[0], e->ys, &e->node->attr);
-  j.x = e->x[0];
-  j.y = e->y;
-  j.aux = (unsigned char *)e->aux;
-  j.bytes = idx_bytes(j.g.KH * j.g.KW);
-  double work = (double)kr_numel(e->ys) * (double)(j.g.KH * j.g.KW);
-  kr_parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), maxpool_rows, &j);
-  return KR_OK;
-}
-
-/* windows that do not overlap cover each input cell at most once: the
-** gradient kernels then store instead of adding, after zeroing only the
-** cells no window covers */
-static int disjoint(const pgeom *g) { return g->sh >= g->KH && g->sw >= g->KW; }
-
-static int covered(int64_t i, int64_t pad, int64_t stride, int64_t k, int64_t nout)
-{
-  int64_t p = i + pad;
-  return p / stride < nout && p % stride < k;
-}
-
-static void zero_uncovered(const pgeom *g, float *plane)
-{
-  int64_t C = g->C;
-  for (int64_t h = 0; h < g->H; h++) {
-    float *row = plane + h * g->W * C;
-    if (!covered(h, g->pt, g->sh, g->KH, g->Ho)) {
-      memset(row, 0, (size_t)(g->W * C) * sizeof(float));
-      continue;
-    }
-    for (int64_t w = 0; w < g->W; w++)
-      if (!covered(w, g->pl, g->sw, g->KW, g->Wo)) memset(row + w * C, 0, (size_t)C * sizeof(float));
-  }
-}
-
-VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
-{
-  pool_job *j = arg;
-  const pgeom *g = &j->g;
-  int64_t n0, n1, C = g->C;
-  float idf[CCHUNK], ymax[CCHUNK], dd[CCHUNK];
-  share(g->N, t, T, &n0, &n1);
-  int64_t plane = g->H * g->W * C;
-  int store = disjoint(g);
-  if (store)
-    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, j->y + n * plane);
-  else
-    memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
-  for (int64_t n = n0; n < n1; n++)
-    for (int64_t oh = 0; oh < g->Ho; oh++)
-      for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t h0, h1, w0, w1, o = ((n * g->Ho + oh) * g->Wo + ow) * C;
-        int64_t hs = oh * g->sh - g->pt, ws = ow * g->sw - g->pl;
-        window(g, oh, ow, &h0, &h1, &w0, &w1);
-        for (int64_t c0 = 0; c0 < C; c0 += CCHUNK) {
-          int64_t nc = C - c0 < CCHUNK ? C - c0 : CCHUNK;
-          const float *restrict d = j->dy + o + c0;
-          if (j->aux)
-            for (int64_t c = 0; c < nc; c++) idf[c] = (float)idx_get(j->aux, j->bytes, o + c0 + c);
-          else
-            window_max(g, j->x, n, oh, ow, c0, nc, ymax, idf);
-          if (j->positive) {
-            for (int64_t c = 0; c < nc; c++) dd[c] = ymax[c] > 0.0f ? d[c] : 0.0f;
-            d = dd;
-          }
-          for (int64_t h = h0; h < h1; h++)
-            for (int64_t w = w0; w < w1; w++) {
-              float *restrict xr = j->y + ((n * g->H + h) * g->W + w) * C + c0;
-              float id = (float)((h - hs) * g->KW + (w - ws));
-              if (store)
-                for (int64_t c = 0; c < nc; c++) {
-                  float v = d[c];
-                  xr[c] = idf[c] == id ? v : 0.0f;
-                }
-              else
-                for (int64_t c = 0; c < nc; c++) {
-                  float v = d[c];
-                  xr[c] += idf[c] == id ? v : 0.0f;
-                }
-            }
-        }
-      }
-}
-
-/* (dy, pool) or (dy, x) -> dx: dy to the cell each max came from */
-int kr_k_max_pool2d_grad(const kr_exec *e)
-{
-  pool_job j;
-  j.g = pool_geom(e->ys, e->xs[0], &e->node->attr);
-  j.dy = e->x[0];
-  j.x = e->x[1];
-  j.y = e->y;
-  j.aux = e->node->attr.f[0] != 0 ? (unsigned char *)e->xaux[1] : NULL;
-  j.bytes = idx_bytes(j.g.KH * j.g.KW);
-  j.positive = e->node->attr.f[2] != 0;
-  kr_parallel(workers(e, j.g.N, (double)kr_numel(e->ys), KR_CONV_MAX_SLOTS), maxpool_grad_rows, &j);
-  return KR_OK;
-}
-
-VEC_CLONES static void avgpool_rows(void *arg, int t, int T)
-{
-  pool_job *j = arg;
-  const pgeom *g = &j->g;
-  int64_t n0, n1, C = g->C;
-  share(g->N, t, T, &n0, &n1);
-  for (int64_t n = n0; n < n1; n++)
-    for (int64_t oh = 0; oh < g->Ho; oh++)
-      for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t h0, h1, w0, w1;
-        window(g, oh, ow, &h0, &h1, &w0, &w1);
-        float *y = j->y + ((n * g->Ho + oh) * g->Wo + ow) * C;
-        memset(y, 0, (size_t)C * sizeof(float));
-        for (int64_t h = h0; h < h1; h++)
-          for (int64_t w = w0; w < w1; w++) {
-            const float *xr = j->x + ((n * g->H + h) * g->W + w) * C;
-            for (int64_t c = 0; c < C; c++) y[c] += xr[c];
-          }
-        float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
-        for (int64_t c = 0; c < C; c++) y[c] *= inv;
-      }
-}
-
-/* the mean of the real (unpadded) cells of each window */
-int kr_k_avg_pool2d(const kr_exec *e)
-{
-  pool_job j;
-  j.g = pool_geom(e->xs[0], e->ys, &e->node->attr);
-  j.x = e->x[0];
-  j.y = e->y;
-  double work = (double)kr_numel(e->ys) * (double)(j.g.KH * j.g.KW);
-  kr_parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_rows, &j);
-  return KR_OK;
-}
-
-VEC_CLONES static void avgpool_grad_rows(void *arg, int t, int T)
-{
-  pool_job *j = arg;
-  const pgeom *g = &j->g;
-  int64_t n0, n1, C = g->C;
-  share(g->N, t, T, &n0, &n1);
-  int64_t plane = g->H * g->W * C;
-  int store = disjoint(g);
-  if (store)
-    for (int64_t n = n0; n < n1; n++) zero_uncovered(g, j->y + n * plane);
-  else
-    memset(j->y + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
-  for (int64_t n = n0; n < n1; n++)
-    for (int64_t oh = 0; oh < g->Ho; oh++)
-      for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t h0, h1, w0, w1;
-        window(g, oh, ow, &h0, &h1, &w0, &w1);
-        const float *restrict d = j->dy + ((n * g->Ho + oh) * g->Wo + ow) * C;
-        float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
-        for (int64_t h = h0; h < h1; h++)
-          for (int64_t w = w0; w < w1; w++) {
-            float *restrict xr = j->y + ((n * g->H + h) * g->W + w) * C;
-            if (store)
-              for (int64_t c = 0; c < C; c++) xr[c] = d[c] * inv;
-            else
-              for (int64_t c = 0; c < C; c++) xr[c] += d[c] * inv;
-          }
-      }
-}
-
-/* (dy, x) -> dx */
-int kr_k_avg_pool2d_grad(const kr_exec *e)
-{
-  pool_job j;
-  j.g = pool_geom(e->xs[1], e->xs[0], &e->node->attr);
-  j.dy = e->x[0];
-  j.y = e->y;
-  double work = (double)kr_numel(e->xs[0]) * (double)(j.g.KH * j.g.KW);
-  kr_parallel(workers(e, j.g.N, work, KR_CONV_MAX_SLOTS), avgpool_grad_rows, &j);
-  return KR_OK;
-}
-
-/* ---- padding and cropping: i = {top, bottom, left, right} ---- */
-
-/* the small one (s: N, Hs, Ws) placed at (top, left) inside the big one (b) */
-static void place(const kr_shape *s, const kr_shape *b, const int64_t *at, const float *src, float *dst, int pad)
-{
-  int r = s->ndim;
-  int64_t N = s->dim[0], C = s->dim[r - 1];
-  int64_t Hs = r == 4 ? s->dim[1] : 1, Ws = s->dim[r - 2];
-  int64_t Hb = r == 4 ? b->dim[1] : 1, Wb = b->dim[r - 2];
-  if (pad) memset(dst, 0, (size_t)kr_numel(b) * sizeof(float));
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t h = 0; h < Hs; h++) {
-      int64_t so = (n * Hs + h) * Ws * C, bo = ((n * Hb + h + at[0]) * Wb + at[2]) * C;
-      if (pad) memcpy(dst + bo, src + so, (size_t)(Ws * C) * sizeof(float));
-      else memcpy(dst + so, src + bo, (size_t)(Ws * C) * sizeof(float));
-    }
-}
-
-int kr_k_pad2d(const kr_exec *e)
-{
-  place(e->xs[0], e->ys, e->node->attr.i, e->x[0], e->y, 1);
-  return KR_OK;
-}
-
-int kr_k_crop2d(const kr_exec *e)
-{
-  place(e->ys, e->xs[0], e->node->attr.i, e->x[0], e->y, 0);
-  return KR_OK;
-}
-
-/* ---- upsampling: i = {sh, sw}: every cell repeated sh x sw times ---- */
-
-int kr_k_upsample2d(const kr_exec *e)
-{
-  const kr_shape *s = e->xs[0];
-  int r = s->ndim;
-  int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
-  int64_t sh = e->node->attr.i[0], sw = e->node->attr.i[1], Wo = W * sw;
-  const float *x = e->x[0];
-  float *y = e->y;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t h = 0; h < H; h++) {
-      float *row = y + ((n * H + h) * sh) * Wo * C;
-      const float *xr = x + (n * H + h) * W * C;
-      for (int64_t w = 0; w < W; w++)
-        for (int64_t k = 0; k < sw; k++) memcpy(row + (w * sw + k) * C, xr + w * C, (size_t)C * sizeof(float));
-      for (int64_t k = 1; k < sh; k++) memcpy(row + k * Wo * C, row, (size_t)(Wo * C) * sizeof(float));
-    }
-  return KR_OK;
-}
-
-/* (dy, x) -> dx: the sum of each cell's copies */
-int kr_k_upsample2d_grad(const kr_exec *e)
-{
-  const kr_shape *s = e->xs[1];
-  int r = s->ndim;
-  int64_t N = s->dim[0], C = s->dim[r - 1], H = r == 4 ? s->dim[1] : 1, W = s->dim[r - 2];
-  int64_t sh = e->node->attr.i[0], sw = e->node->attr.i[1], Wo = W * sw;
-  const float *dy = e->x[0];
-  float *dx = e->y;
-  memset(dx, 0, (size_t)kr_numel(s) * sizeof(float));
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t h = 0; h < H; h++) {
-      float *xr = dx + (n * H + h) * W * C;
-      for (int64_t k = 0; k < sh; k++) {
-        const float *row = dy + ((n * H + h) * sh + k) * Wo * C;
-        for (int64_t w = 0; w < W; w++)
-          for (int64_t q = 0; q < sw; q++) {
-            const float *d = row + (w * sw + q) * C;
-            for (int64_t c = 0; c < C; c++) xr[w * C + c] += d[c];
-          }
-      }
-    }
-  return KR_OK;
-}
-
-/* ---- spatial dropout: f0 = rate; one draw per (sample, channel) ---- */
-
-size_t kr_sdrop_aux(const kr_node *n, int64_t batch)
-{
-  kr_shape c = kr_concrete(&n->shape, batch);
-  return (size_t)(c.dim[0] * c.dim[c.ndim - 1]);
-}
-
-/* x seen as (N, S, C): y = x * m[n, c], m = 1/(1 - rate) or 0 */
-int kr_k_spatial_dropout(const kr_exec *e)
-{
-  const kr_shape *s = e->ys;
-  int64_t N = s->dim[0], C = s->dim[s->ndim - 1], S = N > 0 && C > 0 ? kr_numel(s) / (N * C) : 0;
-  double rate = e->node->attr.f[0];
-  float *m = e->aux;
-  if (!e->training || rate <= 0) {
-    for (int64_t i = 0; i < N * C; i++) m[i] = 1.0f;
-    memcpy(e->y, e->x[0], (size_t)kr_numel(s) * sizeof(float));
-    return KR_OK;
-  }
-  float keep = (float)(1.0 / (1.0 - rate));
-  for (int64_t i = 0; i < N * C; i++) m[i] = kr_rng_uniform(e->ctx) >= rate ? keep : 0.0f;
-  const float *x = e->x[0];
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t k = 0; k < S; k++) {
-      const float *xr = x + (n * S + k) * C;
-      float *yr = e->y + (n * S + k) * C;
-      const float *mr = m + n * C;
-      for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * mr[c];
-    }
-  return KR_OK;
-}
-
-/* (dy, spatial_dropout node) -> dy * mask */
-int kr_k_spatial_dropout_grad(const kr_exec *e)
-{
-  const kr_shape *s = e->ys;
-  int64_t N = s->dim[0], C = s->dim[s->ndim - 1], S = N > 0 && C > 0 ? kr_numel(s) / (N * C) : 0;
-  const float *m = e->xaux[1], *dy = e->x[0];
-  if (!m) {
-    memcpy(e->y, dy, (size_t)kr_numel(s) * sizeof(float));
-    return KR_OK;
-  }
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t k = 0; k < S; k++) {
-      const float *d = dy + (n * S + k) * C;
-      float *yr = e->y + (n * S + k) * C;
-      const float *mr = m + n * C;
-      for (int64_t c = 0; c < C; c++) yr[c] = d[c] * mr[c];
-    }
   return KR_OK;
 }

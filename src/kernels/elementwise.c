@@ -146,7 +146,7 @@ static UNARY(relu_general, x > 0 ? (f1 > 0 && x > f1 ? f1 : x) : f0 != 0 ? f0 * 
 /* the plain max(x, 0) vectorizes; alpha or max_value take the general loop */
 int kr_k_relu(const kr_exec *e)
 {
-  if (e->node->attr.f[0] != 0 || e->node->attr.f[1] > 0) return relu_general(e);
+  if (e->node->attr.f[KR_RELU_ALPHA] != 0 || e->node->attr.f[KR_RELU_MAX] > 0) return relu_general(e);
   const float *restrict X = e->x[0];
   float *restrict Y = e->y;
   int64_t n = kr_numel(e->ys);
@@ -193,7 +193,7 @@ static GRAD2(relu_grad_general, v > 0 ? (f1 > 0 && v >= f1 ? 0.0f : dy) : f0 * d
 
 int kr_k_relu_grad(const kr_exec *e)
 {
-  if (e->node->attr.f[0] != 0 || e->node->attr.f[1] > 0) return relu_grad_general(e);
+  if (e->node->attr.f[KR_RELU_ALPHA] != 0 || e->node->attr.f[KR_RELU_MAX] > 0) return relu_grad_general(e);
   const float *restrict DY = e->x[0], *restrict X = e->x[1];
   float *restrict Y = e->y;
   int64_t n = kr_numel(e->ys);
@@ -267,8 +267,8 @@ VEC_CLONES static void dropout_fill(uint32_t st[4][DROP_LANES], const float *res
 int kr_k_dropout(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
-  double rate = e->node->attr.f[0];
-  int always = e->node->attr.i[0] != 0;   /* K.dropout: in inference too */
+  double rate = e->node->attr.f[KR_DROPOUT_RATE];
+  int always = e->node->attr.i[KR_DROPOUT_ALWAYS] != 0;   /* K.dropout: in inference too */
   if ((!e->training && !always) || rate <= 0) {
     if (e->aux)
       for (int64_t i = 0; i < n; i++) e->aux[i] = 1.0f;
@@ -293,7 +293,8 @@ int kr_k_dropout_grad(const kr_exec *e)
 {
   int64_t n = kr_numel(e->ys);
   const float *m = e->xaux[1];
-  if ((!e->training && !e->node->attr.i[0]) || !m || e->node->attr.f[0] <= 0) return kr_k_identity(e);
+  if ((!e->training && !e->node->attr.i[KR_DROPOUT_ALWAYS]) || !m || e->node->attr.f[KR_DROPOUT_RATE] <= 0)
+    return kr_k_identity(e);
   for (int64_t i = 0; i < n; i++) e->y[i] = e->x[0][i] * m[i];
   return KR_OK;
 }

@@ -9,6 +9,17 @@
 
 #include "../ops.h"
 
+/* the outer x n x inner view of shape s around axis ax (reductions along one
+** axis: softmax, argmax, cumsum, ...) */
+static inline void kr_split_axis(const kr_shape *s, int64_t ax, int64_t *outer, int64_t *n, int64_t *inner)
+{
+  *outer = 1;
+  *inner = 1;
+  for (int64_t i = 0; i < ax; i++) *outer *= s->dim[i];
+  for (int64_t i = ax + 1; i < s->ndim; i++) *inner *= s->dim[i];
+  *n = s->dim[ax];
+}
+
 /* elementwise.c */
 int kr_k_add(const kr_exec *e);
 int kr_k_sub(const kr_exec *e);

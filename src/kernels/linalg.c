@@ -17,7 +17,7 @@
 int kr_k_batch_matmul(const kr_exec *e)
 {
   const kr_shape *as = e->xs[0], *bs = e->xs[1];
-  int ta = (int)e->node->attr.i[0], tb = (int)e->node->attr.i[1];
+  int ta = (int)e->node->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)e->node->attr.i[KR_MATMUL_TRANSPOSE_B];
   int64_t B = as->dim[0], n = e->ys->dim[1], m = e->ys->dim[2];
   int64_t k = ta ? as->dim[1] : as->dim[2];
   int64_t sa = as->dim[1] * as->dim[2], sb = bs->dim[1] * bs->dim[2];
@@ -52,7 +52,7 @@ int kr_k_linear(const kr_exec *e)
 int kr_k_matmul(const kr_exec *e)
 {
   const kr_shape *as = e->xs[0], *bs = e->xs[1];
-  int ta = (int)e->node->attr.i[0], tb = (int)e->node->attr.i[1];
+  int ta = (int)e->node->attr.i[KR_MATMUL_TRANSPOSE_A], tb = (int)e->node->attr.i[KR_MATMUL_TRANSPOSE_B];
   int64_t K = as->dim[as->ndim - 1];
   int64_t M = K ? kr_numel(as) / K : 0;
   if (!ta) {

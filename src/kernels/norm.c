@@ -26,10 +26,10 @@ static void dims(const kr_shape *s, int ax, int64_t *outer, int64_t *C, int64_t 
 int kr_k_batchnorm(const kr_exec *e)
 {
   int64_t outer, C, inner;
-  dims(e->xs[0], (int)e->node->attr.i[0], &outer, &C, &inner);
+  dims(e->xs[0], (int)e->node->attr.i[KR_BN_AXIS], &outer, &C, &inner);
   const float *x = e->x[0], *gamma = e->x[1], *beta = e->x[2];
   float *mm = (float *)e->x[3], *mv = (float *)e->x[4];
-  double momentum = e->node->attr.f[0], eps = e->node->attr.f[1];
+  double momentum = e->node->attr.f[KR_BN_MOMENTUM], eps = e->node->attr.f[KR_BN_EPSILON];
   float *mean = e->aux, *inv = e->aux + C;
   int64_t N = outer * inner;
   for (int64_t c = 0; c < C; c++) {
@@ -66,7 +66,7 @@ int kr_k_batchnorm(const kr_exec *e)
 int kr_k_batchnorm_grad(const kr_exec *e)
 {
   int64_t outer, C, inner;
-  dims(e->xs[2], (int)e->node->attr.i[0], &outer, &C, &inner);
+  dims(e->xs[2], (int)e->node->attr.i[KR_BN_AXIS], &outer, &C, &inner);
   const float *dy = e->x[0], *x = e->x[2], *gamma = e->x[3];
   const float *mean = e->xaux[1], *inv = e->xaux[1] + C;
   int64_t N = outer * inner;
@@ -98,10 +98,10 @@ int kr_k_batchnorm_grad(const kr_exec *e)
 int kr_k_batchnorm_grad_param(const kr_exec *e)
 {
   int64_t outer, C, inner;
-  dims(e->xs[2], (int)e->node->attr.i[0], &outer, &C, &inner);
+  dims(e->xs[2], (int)e->node->attr.i[KR_BN_AXIS], &outer, &C, &inner);
   const float *dy = e->x[0], *x = e->x[2];
   const float *mean = e->xaux[1], *inv = e->xaux[1] + C;
-  int beta = e->node->attr.i[2] == 1;
+  int beta = e->node->attr.i[KR_BN_WHICH] == 1;
   for (int64_t c = 0; c < C; c++) {
     double s = 0;
     for (int64_t o = 0; o < outer; o++)

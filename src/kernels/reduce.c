@@ -10,16 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-/* outer x n x inner view of shape s around axis ax */
-static void split_axis(const kr_shape *s, int ax, int64_t *outer, int64_t *n, int64_t *inner)
-{
-  *outer = 1;
-  *inner = 1;
-  for (int i = 0; i < ax; i++) *outer *= s->dim[i];
-  for (int i = ax + 1; i < s->ndim; i++) *inner *= s->dim[i];
-  *n = s->dim[ax];
-}
-
 /* ---- softmax ---- */
 
 /* e^x for x <= 0 (softmax shifts by the row max), branch-free so that loops
@@ -58,7 +48,7 @@ static void softmax_rows(const float *restrict x, float *restrict y, int64_t row
 int kr_k_softmax(const kr_exec *e)
 {
   int64_t outer, n, inner;
-  split_axis(e->ys, (int)e->node->attr.i[0], &outer, &n, &inner);
+  kr_split_axis(e->ys, e->node->attr.i[KR_AXIS], &outer, &n, &inner);
   if (inner == 1 && n > 0) {
     softmax_rows(e->x[0], e->y, outer, n);
     return KR_OK;
@@ -83,28 +73,34 @@ int kr_k_softmax(const kr_exec *e)
   return KR_OK;
 }
 
-/* dx = y * (dy - sum(dy * y)) */
-int kr_k_softmax_grad(const kr_exec *e)
-{
-  int64_t outer, n, inner;
-  split_axis(e->ys, (int)e->node->attr.i[0], &outer, &n, &inner);
-  const float *dy = e->x[0], *y = e->x[1];
-  float *dx = e->y;
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t k = 0; k < inner; k++) {
-      int64_t base = o * n * inner + k;
-      double s = 0;
-      for (int64_t j = 0; j < n; j++) s += (double)dy[base + j * inner] * y[base + j * inner];
-      for (int64_t j = 0; j < n; j++)
-        dx[base + j * inner] = y[base + j * inner] * (dy[base + j * inner] - (float)s);
-    }
-  return KR_OK;
-}
+/* The gradients of softmax and log-softmax along the axis, from dy and the
+** forward output y: s = the sum of SUM_TERM over the axis, then dx = DX.
+** softmax:     dx = y * (dy - sum(dy * y))
+** log-softmax: dx = dy - exp(y) * sum(dy) */
+#define SOFTMAX_GRAD(NAME, SUM_TERM, DX)                                                \
+  int NAME(const kr_exec *e)                                                            \
+  {                                                                                     \
+    int64_t outer, n, inner;                                                            \
+    kr_split_axis(e->ys, e->node->attr.i[KR_AXIS], &outer, &n, &inner);                 \
+    const float *dy = e->x[0], *y = e->x[1];                                            \
+    float *dx = e->y;                                                                   \
+    for (int64_t o = 0; o < outer; o++)                                                 \
+      for (int64_t k = 0; k < inner; k++) {                                             \
+        int64_t base = o * n * inner + k;                                               \
+        double s = 0;                                                                   \
+        for (int64_t j = 0; j < n; j++) s += SUM_TERM;                                  \
+        for (int64_t j = 0; j < n; j++) dx[base + j * inner] = DX;                      \
+      }                                                                                 \
+    return KR_OK;                                                                       \
+  }
+
+SOFTMAX_GRAD(kr_k_softmax_grad, (double)dy[base + j * inner] * y[base + j * inner],
+             y[base + j * inner] * (dy[base + j * inner] - (float)s))
 
 int kr_k_log_softmax(const kr_exec *e)
 {
   int64_t outer, n, inner;
-  split_axis(e->ys, (int)e->node->attr.i[0], &outer, &n, &inner);
+  kr_split_axis(e->ys, e->node->attr.i[KR_AXIS], &outer, &n, &inner);
   const float *x = e->x[0];
   float *y = e->y;
   for (int64_t o = 0; o < outer; o++)
@@ -120,23 +116,7 @@ int kr_k_log_softmax(const kr_exec *e)
   return KR_OK;
 }
 
-/* dx = dy - exp(y) * sum(dy) */
-int kr_k_log_softmax_grad(const kr_exec *e)
-{
-  int64_t outer, n, inner;
-  split_axis(e->ys, (int)e->node->attr.i[0], &outer, &n, &inner);
-  const float *dy = e->x[0], *y = e->x[1];
-  float *dx = e->y;
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t k = 0; k < inner; k++) {
-      int64_t base = o * n * inner + k;
-      double s = 0;
-      for (int64_t j = 0; j < n; j++) s += dy[base + j * inner];
-      for (int64_t j = 0; j < n; j++)
-        dx[base + j * inner] = dy[base + j * inner] - expf(y[base + j * inner]) * (float)s;
-    }
-  return KR_OK;
-}
+SOFTMAX_GRAD(kr_k_log_softmax_grad, dy[base + j * inner], dy[base + j * inner] - expf(y[base + j * inner]) * (float)s)
 
 /* ---- reductions ---- */
 
@@ -179,10 +159,10 @@ int kr_k_reduce(const kr_exec *e)
   const float *x = e->x[0];
   float *y = e->y;
   int64_t ny = kr_numel(e->ys), st[KR_MAX_DIMS];
-  int64_t count = reduced_strides(xs, e->node->attr.i[0], st);
+  int64_t count = reduced_strides(xs, e->node->attr.i[KR_REDUCE_AXES], st);
   int op = e->node->op;
   /* the common case: reduce the trailing axes (rows of length count) */
-  int64_t mask = e->node->attr.i[0];
+  int64_t mask = e->node->attr.i[KR_REDUCE_AXES];
   int trailing = 1;
   for (int i = 0, seen = 0; i < xs->ndim; i++) {
     int red = (int)((mask >> i) & 1);
@@ -234,7 +214,7 @@ int kr_k_reduce(const kr_exec *e)
 int kr_k_argreduce(const kr_exec *e)
 {
   int64_t outer, n, inner;
-  split_axis(e->xs[0], (int)e->node->attr.i[0], &outer, &n, &inner);
+  kr_split_axis(e->xs[0], e->node->attr.i[KR_AXIS], &outer, &n, &inner);
   const float *x = e->x[0];
   int mx = e->node->op == KR_OP_ARGMAX;
   for (int64_t o = 0; o < outer; o++)
@@ -255,8 +235,8 @@ int kr_k_reduce_grad(const kr_exec *e)
   const float *dy = e->x[0];
   float *dx = e->y;
   int64_t st[KR_MAX_DIMS];
-  int64_t count = reduced_strides(xs, e->node->attr.i[0], st);
-  float scale = e->node->attr.i[2] && count > 0 ? 1.0f / (float)count : 1.0f;
+  int64_t count = reduced_strides(xs, e->node->attr.i[KR_REDUCE_AXES], st);
+  float scale = e->node->attr.i[KR_REDUCE_MEAN] && count > 0 ? 1.0f / (float)count : 1.0f;
   WALK(xs, st, dx[i] = dy[o] * scale);
   return KR_OK;
 }
@@ -269,7 +249,7 @@ int kr_k_maxmin_grad(const kr_exec *e)
   const float *dy = e->x[0], *x = e->x[1], *y = e->x[2];
   float *dx = e->y, *cnt = e->scratch;
   int64_t st[KR_MAX_DIMS];
-  reduced_strides(xs, e->node->attr.i[0], st);
+  reduced_strides(xs, e->node->attr.i[KR_REDUCE_AXES], st);
   memset(cnt, 0, (size_t)kr_numel(e->xs[2]) * sizeof(float));
   WALK(xs, st, if (x[i] == y[o]) cnt[o] += 1.0f);
   WALK(xs, st, dx[i] = x[i] == y[o] ? dy[o] / cnt[o] : 0.0f);
@@ -287,7 +267,7 @@ int kr_k_prod_grad(const kr_exec *e)
   float *dx = e->y;
   int64_t ny = kr_numel(e->xs[0]), st[KR_MAX_DIMS];
   float *zeros = e->scratch, *rest = e->scratch + ny;
-  reduced_strides(xs, e->node->attr.i[0], st);
+  reduced_strides(xs, e->node->attr.i[KR_REDUCE_AXES], st);
   for (int64_t i = 0; i < ny; i++) {
     zeros[i] = 0;
     rest[i] = 1;

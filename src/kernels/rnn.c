@@ -28,7 +28,7 @@
 */
 #include "kernels.h"
 #include "../ops_rnn.h"
-#include "pool.h"
+#include "threadpool.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -142,44 +142,50 @@ AI v8f ld8(const float *p)
 
 AI void st8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 
+/* The blocks of 4 rows x 2W columns of C (+)= A B for a vector type VT of W
+** floats (LD, ST its loads and stores), from column j on; leaves j at the
+** first column not done. Expanded in mm (8 floats) and mm_wide (16). */
+#define MM_BLOCKS(VT, W, LD, ST)                                                \
+  for (; j + 2 * (W) <= N; j += 2 * (W)) {                                     \
+    int64_t i = 0;                                                             \
+    for (; i + 4 <= M; i += 4) {                                               \
+      float *c0 = C + i * ldc + j, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc; \
+      VT z = {0};                                                              \
+      VT a0 = acc ? LD(c0) : z, b0 = acc ? LD(c0 + (W)) : z;                   \
+      VT a1 = acc ? LD(c1) : z, b1 = acc ? LD(c1 + (W)) : z;                   \
+      VT a2 = acc ? LD(c2) : z, b2 = acc ? LD(c2 + (W)) : z;                   \
+      VT a3 = acc ? LD(c3) : z, b3 = acc ? LD(c3 + (W)) : z;                   \
+      const float *x0 = A + i * lda, *x1 = x0 + lda, *x2 = x1 + lda, *x3 = x2 + lda; \
+      for (int64_t k = 0; k < K; k++) {                                        \
+        VT w0 = LD(B + k * ldb + j), w1 = LD(B + k * ldb + j + (W));           \
+        a0 += x0[k] * w0; b0 += x0[k] * w1;                                    \
+        a1 += x1[k] * w0; b1 += x1[k] * w1;                                    \
+        a2 += x2[k] * w0; b2 += x2[k] * w1;                                    \
+        a3 += x3[k] * w0; b3 += x3[k] * w1;                                    \
+      }                                                                        \
+      ST(c0, a0); ST(c0 + (W), b0);                                            \
+      ST(c1, a1); ST(c1 + (W), b1);                                            \
+      ST(c2, a2); ST(c2 + (W), b2);                                            \
+      ST(c3, a3); ST(c3 + (W), b3);                                            \
+    }                                                                          \
+    for (; i < M; i++) {                                                       \
+      float *c0 = C + i * ldc + j;                                             \
+      VT z = {0};                                                              \
+      VT a0 = acc ? LD(c0) : z, b0 = acc ? LD(c0 + (W)) : z;                   \
+      const float *x0 = A + i * lda;                                           \
+      for (int64_t k = 0; k < K; k++) {                                        \
+        a0 += x0[k] * LD(B + k * ldb + j);                                     \
+        b0 += x0[k] * LD(B + k * ldb + j + (W));                               \
+      }                                                                        \
+      ST(c0, a0); ST(c0 + (W), b0);                                            \
+    }                                                                          \
+  }
+
 AI void mm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
            int64_t ldc, int acc)
 {
   int64_t j = 0;
-  for (; j + 16 <= N; j += 16) {
-    int64_t i = 0;
-    for (; i + 4 <= M; i += 4) {
-      float *c0 = C + i * ldc + j, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-      v8f z = {0};
-      v8f a0 = acc ? ld8(c0) : z, b0 = acc ? ld8(c0 + 8) : z;
-      v8f a1 = acc ? ld8(c1) : z, b1 = acc ? ld8(c1 + 8) : z;
-      v8f a2 = acc ? ld8(c2) : z, b2 = acc ? ld8(c2 + 8) : z;
-      v8f a3 = acc ? ld8(c3) : z, b3 = acc ? ld8(c3 + 8) : z;
-      const float *x0 = A + i * lda, *x1 = x0 + lda, *x2 = x1 + lda, *x3 = x2 + lda;
-      for (int64_t k = 0; k < K; k++) {
-        v8f w0 = ld8(B + k * ldb + j), w1 = ld8(B + k * ldb + j + 8);
-        a0 += x0[k] * w0; b0 += x0[k] * w1;
-        a1 += x1[k] * w0; b1 += x1[k] * w1;
-        a2 += x2[k] * w0; b2 += x2[k] * w1;
-        a3 += x3[k] * w0; b3 += x3[k] * w1;
-      }
-      st8(c0, a0); st8(c0 + 8, b0);
-      st8(c1, a1); st8(c1 + 8, b1);
-      st8(c2, a2); st8(c2 + 8, b2);
-      st8(c3, a3); st8(c3 + 8, b3);
-    }
-    for (; i < M; i++) {
-      float *c0 = C + i * ldc + j;
-      v8f z = {0};
-      v8f a0 = acc ? ld8(c0) : z, b0 = acc ? ld8(c0 + 8) : z;
-      const float *x0 = A + i * lda;
-      for (int64_t k = 0; k < K; k++) {
-        a0 += x0[k] * ld8(B + k * ldb + j);
-        b0 += x0[k] * ld8(B + k * ldb + j + 8);
-      }
-      st8(c0, a0); st8(c0 + 8, b0);
-    }
-  }
+  MM_BLOCKS(v8f, 8, ld8, st8)
   for (; j < N; j++)   /* the columns left over */
     for (int64_t i = 0; i < M; i++) {
       const float *x0 = A + i * lda;
@@ -206,40 +212,7 @@ AI void mm_wide(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, co
                 int64_t ldc, int acc)
 {
   int64_t j = 0;
-  for (; j + 32 <= N; j += 32) {
-    int64_t i = 0;
-    for (; i + 4 <= M; i += 4) {
-      float *c0 = C + i * ldc + j, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-      v16f z = {0};
-      v16f a0 = acc ? ld16(c0) : z, b0 = acc ? ld16(c0 + 16) : z;
-      v16f a1 = acc ? ld16(c1) : z, b1 = acc ? ld16(c1 + 16) : z;
-      v16f a2 = acc ? ld16(c2) : z, b2 = acc ? ld16(c2 + 16) : z;
-      v16f a3 = acc ? ld16(c3) : z, b3 = acc ? ld16(c3 + 16) : z;
-      const float *x0 = A + i * lda, *x1 = x0 + lda, *x2 = x1 + lda, *x3 = x2 + lda;
-      for (int64_t k = 0; k < K; k++) {
-        v16f w0 = ld16(B + k * ldb + j), w1 = ld16(B + k * ldb + j + 16);
-        a0 += x0[k] * w0; b0 += x0[k] * w1;
-        a1 += x1[k] * w0; b1 += x1[k] * w1;
-        a2 += x2[k] * w0; b2 += x2[k] * w1;
-        a3 += x3[k] * w0; b3 += x3[k] * w1;
-      }
-      st16(c0, a0); st16(c0 + 16, b0);
-      st16(c1, a1); st16(c1 + 16, b1);
-      st16(c2, a2); st16(c2 + 16, b2);
-      st16(c3, a3); st16(c3 + 16, b3);
-    }
-    for (; i < M; i++) {
-      float *c0 = C + i * ldc + j;
-      v16f z = {0};
-      v16f a0 = acc ? ld16(c0) : z, b0 = acc ? ld16(c0 + 16) : z;
-      const float *x0 = A + i * lda;
-      for (int64_t k = 0; k < K; k++) {
-        a0 += x0[k] * ld16(B + k * ldb + j);
-        b0 += x0[k] * ld16(B + k * ldb + j + 16);
-      }
-      st16(c0, a0); st16(c0 + 16, b0);
-    }
-  }
+  MM_BLOCKS(v16f, 16, ld16, st16)
   if (j < N) mm(M, N - j, K, A, lda, B + j, ldb, C + j, ldc, acc);
 }
 
@@ -308,7 +281,7 @@ static int check_state_batch(const kr_exec *e, const kr_rnn_dims *d)
   return KR_OK;
 }
 
-/* ---- threads: row ranges of one kernel run on the kernels' pool (pool.h) ---- */
+/* ---- threads: row ranges of one kernel run on the kernels' thread pool (threadpool.h) ---- */
 
 #define POOL_MAX 16
 
@@ -645,7 +618,7 @@ int kr_k_rnn_state(const kr_exec *e)
 {
   kr_rnn_dims d;
   kr_rnn_layout(e->node->in[0], e->xs[1]->dim[0], &d);
-  const float *src = e->xaux[0] + (e->node->attr.i[5] == 1 ? d.oCfin : d.oHfin);
+  const float *src = e->xaux[0] + (e->node->attr.i[KR_RNNA_WHICH] == 1 ? d.oCfin : d.oHfin);
   memcpy(e->y, src, (size_t)(d.B * d.u) * sizeof(float));
   return KR_OK;
 }
@@ -864,7 +837,7 @@ int kr_k_rnn_bptt(const kr_exec *e)
   kr_rnn_layout(r, e->xs[2]->dim[0], &d);
   const int64_t B = d.B, T = d.T, F = d.F, u = d.u, G = d.G, Gu = d.Gu;
   const int lstm = d.cell == KR_RNN_LSTM, gru = d.cell == KR_RNN_GRU, gra = d.cell == KR_RNN_GRU_RA;
-  const int mode = (int)e->node->attr.i[5];
+  const int mode = (int)e->node->attr.i[KR_RNNA_WHICH];
   const float *const *in = e->x + 2;   /* the rnn's inputs */
   const float *x = in[0], *W = in[1], *U = in[2];
   const float *raux = e->xaux[0];
@@ -977,6 +950,6 @@ int kr_k_rnn_part(const kr_exec *e)
   kr_rnn_dims d;
   kr_rnn_layout(g->in[0], e->xs[0]->dim[0], &d);
   size_t off[5] = {d.gW, d.gU, d.gb, d.gh0, d.gc0};
-  memcpy(e->y, e->xaux[0] + off[e->node->attr.i[6]], (size_t)kr_numel(e->ys) * sizeof(float));
+  memcpy(e->y, e->xaux[0] + off[e->node->attr.i[KR_RNNA_PART]], (size_t)kr_numel(e->ys) * sizeof(float));
   return KR_OK;
 }

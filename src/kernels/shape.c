@@ -51,7 +51,7 @@ static int64_t outer_of(const kr_shape *s, int ax)
 
 int kr_k_concat(const kr_exec *e)
 {
-  int ax = (int)e->node->attr.i[0];
+  int ax = (int)e->node->attr.i[KR_AXIS];
   int64_t outer = outer_of(e->ys, ax), inner = inner_of(e->ys, ax);
   int64_t yrow = e->ys->dim[ax] * inner, off = 0;
   for (int k = 0; k < e->nin; k++) {
@@ -65,9 +65,10 @@ int kr_k_concat(const kr_exec *e)
 
 int kr_k_slice(const kr_exec *e)
 {
-  int ax = (int)e->node->attr.i[0];
+  int ax = (int)e->node->attr.i[KR_SLICE_AXIS];
   int64_t outer = outer_of(e->xs[0], ax), inner = inner_of(e->xs[0], ax);
-  int64_t xrow = e->xs[0]->dim[ax] * inner, chunk = e->ys->dim[ax] * inner, start = e->node->attr.i[1] * inner;
+  int64_t xrow = e->xs[0]->dim[ax] * inner, chunk = e->ys->dim[ax] * inner;
+  int64_t start = e->node->attr.i[KR_SLICE_START] * inner;
   for (int64_t o = 0; o < outer; o++)
     memcpy(e->y + o * chunk, e->x[0] + o * xrow + start, (size_t)chunk * sizeof(float));
   return KR_OK;
@@ -75,9 +76,10 @@ int kr_k_slice(const kr_exec *e)
 
 int kr_k_pad_axis(const kr_exec *e)
 {
-  int ax = (int)e->node->attr.i[0];
+  int ax = (int)e->node->attr.i[KR_SLICE_AXIS];
   int64_t outer = outer_of(e->ys, ax), inner = inner_of(e->ys, ax);
-  int64_t yrow = e->ys->dim[ax] * inner, chunk = e->xs[0]->dim[ax] * inner, start = e->node->attr.i[1] * inner;
+  int64_t yrow = e->ys->dim[ax] * inner, chunk = e->xs[0]->dim[ax] * inner;
+  int64_t start = e->node->attr.i[KR_SLICE_START] * inner;
   memset(e->y, 0, (size_t)kr_numel(e->ys) * sizeof(float));
   for (int64_t o = 0; o < outer; o++)
     memcpy(e->y + o * yrow + start, e->x[0] + o * chunk, (size_t)chunk * sizeof(float));
@@ -122,7 +124,7 @@ int kr_k_gather_grad(const kr_exec *e)
 
 int kr_k_one_hot(const kr_exec *e)
 {
-  int64_t C = e->node->attr.i[0], n = kr_numel(e->xs[0]);
+  int64_t C = e->node->attr.i[KR_ONE_HOT_CLASSES], n = kr_numel(e->xs[0]);
   memset(e->y, 0, (size_t)(n * C) * sizeof(float));
   for (int64_t i = 0; i < n; i++) {
     int64_t id = 0;

@@ -2,10 +2,14 @@
 ** graph.c (binding) -- keras.Node userdata: the symbolic tensors that layers
 ** pass around. Each engine node has at most one userdata (a weak cache in the
 ** registry), so two symbolic tensors compare equal exactly when they are the
-** same node output. Ops are created by name with an attribute table
-** {i = {...}, f = {...}, shape = {...}}; the engine checks the shapes.
+** same node output. Ops are created by name with an attribute table of
+** named attributes, {axis = 1}, {stride_h = 2, ...}, checked against the
+** op's names in the op table (kr_opinfo.attrs), and `shape` for the ops
+** that take a target shape; the engine checks the shapes.
 */
 #include "lk.h"
+#include "../ops.h"
+#include "../ops_rnn.h"
 
 #include <string.h>
 
@@ -99,18 +103,72 @@ static int n_variable(lua_State *L)
   return 1;
 }
 
-static void read_ints(lua_State *L, int t, const char *field, int64_t *out, int max)
+/* the names an op takes, for an error message */
+static const char *attr_names(lua_State *L, const kr_attrname *names)
 {
-  if (lua_getfield(L, t, field) == LUA_TTABLE) {
-    lua_Integer n = luaL_len(L, -1);
-    if (n > max) luaL_error(L, "op: too many '%s' attributes", field);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_geti(L, -1, i);
-      out[i - 1] = (int64_t)luaL_checkinteger(L, -1);
-      lua_pop(L, 1);
-    }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (const kr_attrname *a = names; a && a->name; a++) {
+    if (a != names) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, a->name);
   }
-  lua_pop(L, 1);
+  if (!names || !names->name) luaL_addstring(&b, "none");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* an integer attribute (a boolean is 1 or 0) at the top of the stack */
+static int64_t attr_int(lua_State *L, const char *op, const char *name)
+{
+  if (lua_isboolean(L, -1)) return lua_toboolean(L, -1);
+  int isint;
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  if (!isint)
+    luaL_error(L, "op '%s': attribute '%s' must be an integer, got %s", op, name, luaL_typename(L, -1));
+  return (int64_t)v;
+}
+
+/* the attribute table at index t into a, by the op's names */
+static void read_attrs(lua_State *L, int t, int op, kr_attr *a)
+{
+  const char *opname = kr_ops[op].name;
+  const kr_attrname *names = kr_ops[op].attrs;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "op '%s': attribute names must be strings, got %s", opname, luaL_typename(L, -2));
+    const char *key = lua_tostring(L, -2);
+    if (strcmp(key, "shape") == 0) {
+      lk_checkshape(L, lua_gettop(L), &a->shape, 2);
+      lua_pop(L, 1);
+      continue;
+    }
+    const kr_attrname *n = names;
+    while (n && n->name && strcmp(n->name, key) != 0) n++;
+    if (!n || !n->name)
+      luaL_error(L, "op '%s': unknown attribute '%s' (expected one of: %s)", opname, key, attr_names(L, names));
+    if (n->kind == KR_ATTR_FLOAT) {
+      if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "op '%s': attribute '%s' must be a number, got %s", opname, key, luaL_typename(L, -1));
+      a->f[n->slot] = lua_tonumber(L, -1);
+    } else if (n->kind == KR_ATTR_INT) {
+      a->i[n->slot] = attr_int(L, opname, key);
+    } else {
+      if (!lua_istable(L, -1))
+        luaL_error(L, "op '%s': attribute '%s' must be a list of integers, got %s", opname, key,
+                   luaL_typename(L, -1));
+      lua_Integer len = luaL_len(L, -1);
+      if (len > KR_MAX_ATTR - n->slot)
+        luaL_error(L, "op '%s': attribute '%s' has %d entries, at most %d", opname, key, (int)len,
+                   KR_MAX_ATTR - n->slot);
+      for (lua_Integer i = 1; i <= len; i++) {
+        lua_geti(L, -1, i);
+        a->i[n->slot + i - 1] = attr_int(L, opname, key);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
 }
 
 static int n_op(lua_State *L)
@@ -124,21 +182,7 @@ static int n_op(lua_State *L)
   if (nin < 1 || nin > 256) return luaL_error(L, "%s: bad number of inputs (%d)", name, nin);
   kr_attr a;
   memset(&a, 0, sizeof a);
-  if (lua_istable(L, 3)) {
-    read_ints(L, 3, "i", a.i, KR_MAX_ATTR);
-    if (lua_getfield(L, 3, "f") == LUA_TTABLE) {
-      lua_Integer n = luaL_len(L, -1);
-      if (n > KR_MAX_ATTR) return luaL_error(L, "op: too many 'f' attributes");
-      for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, -1, i);
-        a.f[i - 1] = luaL_checknumber(L, -1);
-        lua_pop(L, 1);
-      }
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, 3, "shape") == LUA_TTABLE) lk_checkshape(L, lua_gettop(L), &a.shape, 2);
-    lua_pop(L, 1);
-  }
+  if (lua_istable(L, 3)) read_attrs(L, 3, op, &a);
   kr_node *in[256];
   int base = lua_gettop(L);
   luaL_checkstack(L, nin + 4, "op");
@@ -291,6 +335,15 @@ static const luaL_Reg n_funcs[] = {
   {NULL, NULL}
 };
 
+static void pushnames(lua_State *L, const kr_namedint *names)
+{
+  lua_newtable(L);
+  for (const kr_namedint *n = names; n->name; n++) {
+    lua_pushinteger(L, (lua_Integer)n->value);
+    lua_setfield(L, -2, n->name);
+  }
+}
+
 int lk_open_graph(lua_State *L)
 {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
@@ -311,5 +364,12 @@ int lk_open_graph(lua_State *L)
   }
   lua_setfield(L, -2, "Node");
   luaL_setfuncs(L, n_funcs, 0);
+  /* the codes of the rnn op's cells, flags and activations, by name */
+  pushnames(L, kr_rnn_cell_names);
+  lua_setfield(L, -2, "rnn_cells");
+  pushnames(L, kr_rnn_flag_names);
+  lua_setfield(L, -2, "rnn_flags");
+  pushnames(L, kr_rnn_activation_names);
+  lua_setfield(L, -2, "rnn_activations");
   return 0;
 }

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-char *kr_tensor_format(kr_ctx *ctx, const kr_tensor *t);
 
 /* ---- slots ---- */
 

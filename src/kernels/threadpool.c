@@ -1,5 +1,5 @@
 /*
-** pool.c -- the kernels' worker threads (see pool.h).
+** threadpool.c -- the kernels' worker threads, a thread pool (see threadpool.h).
 **
 ** The pool is process-wide, like OpenBLAS's own: workers start on first use,
 ** up to the most parts asked for, and stay. This is one of the engine's two
@@ -14,7 +14,7 @@
 ** sleeps on the condition variable. The caller waits for the last part the
 ** same way.
 */
-#include "pool.h"
+#include "threadpool.h"
 #include "../kr.h"
 
 #include <pthread.h>
@@ -22,8 +22,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
+#include "../openblas.h"
 
 #define POOL_MAX 16
 #define SPIN_S 30e-6    /* busy-wait */

@@ -1,9 +1,11 @@
 /*
-** pool.h -- the kernels' worker threads (pool.c): one job split in T parts,
+** threadpool.h -- the kernels' worker threads (threadpool.c): one job split in T parts,
 ** part 0 on the calling thread, the others on a small process-wide pool.
 */
-#ifndef KR_POOL_H
-#define KR_POOL_H
+#ifndef KR_THREADPOOL_H
+#define KR_THREADPOOL_H
+
+#include <stdint.h>
 
 typedef void (*kr_part_fn)(void *arg, int t, int T);
 
@@ -13,5 +15,12 @@ typedef void (*kr_part_fn)(void *arg, int t, int T);
 ** cannot be started, the calling thread runs every part in order: callers
 ** must not depend on which thread runs a part. */
 void kr_parallel(int T, kr_part_fn fn, void *arg);
+
+/* the items [*n0, *n1) of part t of T: N items split in contiguous ranges */
+static inline void kr_share(int64_t N, int t, int T, int64_t *n0, int64_t *n1)
+{
+  *n0 = N * t / T;
+  *n1 = N * (t + 1) / T;
+}
 
 #endif

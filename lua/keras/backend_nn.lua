@@ -89,20 +89,34 @@ function K.conv1d(...)
   return apply("conv2d", {x, w}, conv_attrs(1, st, 1, dl, {0, 0, pl, pr}))
 end
 
+-- the x and kernel of K.conv2d, K.conv3d and their transposes, both of
+-- `rank` (channels_last); `io` names the kernel's last two axes in the error
+local SPATIAL_AXES = {[4] = "rows, cols", [5] = "depth, rows, cols"}
+local function input_and_kernel(who, a, rank, io)
+  channels_last(who, a.data_format)
+  local x, k = a.x, a.kernel
+  if ndim_of(x) ~= rank or ndim_of(k) ~= rank then
+    local axes = SPATIAL_AXES[rank]
+    raise(fmt("%s: expected x (batch, %s, channels) and kernel (%s, %s), got ranks %d and %d", who, axes, axes, io,
+      ndim_of(x), ndim_of(k)))
+  end
+  return x, k
+end
+
+-- the strides, dilations, shapes and pads {before1, after1, ...} of an
+-- n-D convolution of x by w (K.conv2d, K.conv3d)
+local function conv_geometry(who, a, x, w, n)
+  local st = tuple(who, "strides", a.strides or 1, n)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, n)
+  local xs, ws = shape_of(x), shape_of(w)
+  return st, dl, xs, ws, spatial_pads(who, a.padding or "valid", xs, ws, st, dl, n)
+end
+
 function K.conv2d(...)
   local who = "K.conv2d"
   local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
-  channels_last(who, a.data_format)
-  local x, w = a.x, a.kernel
-  if ndim_of(x) ~= 4 or ndim_of(w) ~= 4 then
-    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, in, out), got ranks %d and %d",
-      who, ndim_of(x), ndim_of(w)))
-  end
-  local st = tuple(who, "strides", a.strides or 1, 2)
-  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 2)
-  local xs, ws = shape_of(x), shape_of(w)
-  local padding = a.padding or "valid"
-  local p = spatial_pads(who, padding, xs, ws, st, dl, 2)
+  local x, w = input_and_kernel(who, a, 4, "in, out")
+  local st, dl, _, _, p = conv_geometry(who, a, x, w, 2)
   return apply("conv2d", {x, w}, conv_attrs(st[1], st[2], dl[1], dl[2], p))
 end
 
@@ -145,7 +159,7 @@ local function depthwise(who, x, k, st, dl, pads_)
   return apply("concat", outs, {axis = -1})
 end
 
-local function conv_geometry(who, a, rank)
+local function depthwise_geometry(who, a, rank)
   channels_last(who, a.data_format)
   local x = a.x
   if ndim_of(x) ~= rank + 2 then raise(fmt("%s: expected a %d-D input, got rank %d", who, rank + 2, ndim_of(x))) end
@@ -167,7 +181,7 @@ end
 function K.depthwise_conv2d(...)
   local who = "K.depthwise_conv2d"
   local a = kwargs(who, {"x", "depthwise_kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
-  local st, dl, p = conv_geometry(who, a, 2)
+  local st, dl, p = depthwise_geometry(who, a, 2)
   return depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
 end
 
@@ -175,7 +189,7 @@ end
 local function separable(who, rank, ...)
   local a = kwargs(who, {"x", "depthwise_kernel", "pointwise_kernel", "strides", "padding", "data_format",
                          "dilation_rate"}, ...)
-  local st, dl, p = conv_geometry(who, a, rank)
+  local st, dl, p = depthwise_geometry(who, a, rank)
   local y = depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
   local pk = a.pointwise_kernel
   if ndim_of(pk) ~= rank + 2 then
@@ -222,12 +236,7 @@ end
 function K.conv2d_transpose(...)
   local who = "K.conv2d_transpose"
   local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
-  channels_last(who, a.data_format)
-  local x, k = a.x, a.kernel
-  if ndim_of(x) ~= 4 or ndim_of(k) ~= 4 then
-    raise(fmt("%s: expected x (batch, rows, cols, channels) and kernel (rows, cols, out, in), got ranks %d and %d",
-      who, ndim_of(x), ndim_of(k)))
-  end
+  local x, k = input_and_kernel(who, a, 4, "out, in")
   local xs, ks = shape_of(x), shape_of(k)
   if ks[4] ~= xs[4] then raise(fmt("%s: the kernel takes %d input channels, x has %d", who, ks[4], xs[4])) end
   local os_ = resolve_shape(a.output_shape, who)
@@ -453,17 +462,8 @@ end
 function K.conv3d(...)
   local who = "K.conv3d"
   local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
-  channels_last(who, a.data_format)
-  local x, k = a.x, a.kernel
-  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
-    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, in, out), got "
-      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
-  end
-  local st = tuple(who, "strides", a.strides or 1, 3)
-  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 3)
-  local xs, ks = shape_of(x), shape_of(k)
-  local padding = a.padding or "valid"
-  local p = spatial_pads(who, padding, xs, ks, st, dl, 3)
+  local x, k = input_and_kernel(who, a, 5, "in, out")
+  local st, dl, xs, ks, p = conv_geometry(who, a, x, k, 3)
   local p0 = p[1]
   local attr = conv_attrs(st[2], st[3], dl[2], dl[3], {p[3], p[4], p[5], p[6]})
   local od = (xs[2] + p[1] + p[2] - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
@@ -530,12 +530,7 @@ end
 function K.conv3d_transpose(...)
   local who = "K.conv3d_transpose"
   local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
-  channels_last(who, a.data_format)
-  local x, k = a.x, a.kernel
-  if ndim_of(x) ~= 5 or ndim_of(k) ~= 5 then
-    raise(fmt("%s: expected x (batch, depth, rows, cols, channels) and kernel (depth, rows, cols, out, in), got "
-      .. "ranks %d and %d", who, ndim_of(x), ndim_of(k)))
-  end
+  local x, k = input_and_kernel(who, a, 5, "out, in")
   local xs, ks = shape_of(x), shape_of(k)
   local os_ = resolve_shape(a.output_shape, who)
   if #os_ ~= 5 then raise(fmt("%s: output_shape must have 5 entries, got %d", who, #os_)) end

@@ -196,6 +196,14 @@ function Layer:add_weight(o)
   return w.node, w
 end
 
+-- the activity_regularizer's loss on the output y, divided by the batch size
+-- (Keras 2.2.4's Layer.__call__), when the layer has one
+function Layer:_activity_loss(y)
+  local r = self.activity_regularizer
+  if not r then return end
+  table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
+end
+
 -- the kernel (of shape kshape) and, with use_bias, the bias (units) of Dense
 -- and the convolutions, from their initializer and regularizer options
 function Layer:_add_kernel_and_bias(kshape, units)
@@ -608,10 +616,7 @@ function Dense:call(x)
     y = K.dot(x, self.kernel)
   end
   y = self.activation(y)
-  if self.activity_regularizer then
-    local r = self.activity_regularizer
-    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
-  end
+  self:_activity_loss(y)
   return y
 end
 

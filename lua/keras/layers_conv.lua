@@ -189,10 +189,7 @@ local function conv_call(self, x)
   attr.relu = fuse and 1 or 0
   local y = K.apply("conv2d", inputs, attr)
   if not fuse then y = self.activation(y) end
-  if self.activity_regularizer then
-    local r = self.activity_regularizer
-    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
-  end
+  self:_activity_loss(y)
   return y
 end
 

@@ -165,10 +165,7 @@ function Embedding:call(x)
   end
   local y = K.gather(self.embeddings, x)
   if self.mask_zero then y:meta().mask = K.not_equal(x, 0) end
-  if self.activity_regularizer then
-    local r = self.activity_regularizer
-    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
-  end
+  self:_activity_loss(y)
   mark_batch(self, {y})
   return y
 end
@@ -365,10 +362,7 @@ function rnn_methods.call(self, x, kwargs)
   local attrs = rnn_attrs()
   local y = core.op("rnn", args, attrs)
   if self.return_sequences and mask ~= nil then y:meta().mask = mask end
-  if self.activity_regularizer then
-    local r = self.activity_regularizer
-    table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
-  end
+  self:_activity_loss(y)
   local outs = {y}
   if self.return_state then
     local sargs = {y}

@@ -68,3 +68,33 @@ describe("a layer's kernel_regularizer", function()
     near(0.3, model:evaluate(T.zeros{4, 2}, T.zeros{4, 1}, {verbose = 0}), "loss")
   end)
 end)
+
+describe("a layer's activity_regularizer", function()
+  -- Keras 2.2.4 adds the regularizer of the layer's whole output batch to the
+  -- loss, not divided by the batch size (tf.keras divides; 2.2.4 does not)
+  local x = T{{1, 2, 3}, {0.5, -1, 2}, {0, 0, 1}, {2, 2, 2}}
+  local function model_with(layer)
+    local model = keras.Sequential{layer}
+    model:compile{optimizer = "sgd", loss = "mse"}
+    return model
+  end
+
+  it("adds l2(0.1) of a Dense output, summed over the batch", function()
+    local model = model_with(keras.layers.Dense{2, input_dim = 3, kernel_initializer = "ones",
+                                                activity_regularizer = R.l2(0.1)})
+    -- rows sum to 6, 1.5, 1, 6 on both units: 0.1 * 2 * (36 + 2.25 + 1 + 36) = 15.05;
+    -- y = the prediction makes the mse term 0
+    near(15.05, model:evaluate(x, model:predict(x), {verbose = 0, batch_size = 4}), "one batch of 4")
+    -- two batches of 2: each batch's penalty (0.1*2*(36+2.25) = 7.65, 0.1*2*(1+36) = 7.4),
+    -- evaluate's mean over the batches weighted by their sizes: 7.525
+    near(7.525, model:evaluate(x, model:predict(x), {verbose = 0, batch_size = 2}), "two batches of 2")
+  end)
+
+  it("adds l1(0.5) of an Embedding output", function()
+    local model = model_with(keras.layers.Embedding{3, 2, input_length = 2, embeddings_initializer = "ones",
+                                                    activity_regularizer = R.l1(0.5)})
+    local ids = T{{0, 1}, {2, 2}}
+    -- 2 samples x 2 steps x 2 dims of 1: 0.5 * 8 = 4
+    near(4, model:evaluate(ids, model:predict(ids), {verbose = 0}), "loss")
+  end)
+end)

@@ -196,12 +196,13 @@ function Layer:add_weight(o)
   return w.node, w
 end
 
--- the activity_regularizer's loss on the output y, divided by the batch size
--- (Keras 2.2.4's Layer.__call__), when the layer has one
+-- the activity_regularizer's loss on the output y, when the layer has one:
+-- the regularizer of the whole batch's output, not divided by the batch size
+-- (Keras 2.2.4's Layer.__call__; tf.keras divides, Keras 2.2.4 does not)
 function Layer:_activity_loss(y)
   local r = self.activity_regularizer
   if not r then return end
-  table.insert(self._losses, function() return K.div(r(y), K.sum(K.ones_like(K.sum(y, -1)))) end)
+  table.insert(self._losses, function() return r(y) end)
 end
 
 -- the kernel (of shape kshape) and, with use_bias, the bias (units) of Dense

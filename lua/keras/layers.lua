@@ -532,7 +532,7 @@ end})
 local TABLE_ARGS = {kernel_size = true, strides = true, dilation_rate = true, pool_size = true, padding = true,
                     cropping = true, size = true, target_shape = true, dims = true, axes = true,
                     shared_axes = true, noise_shape = true, output_shape = true, arguments = "keyed",
-                    weights = true, input_length = true, axis = true, mask = true}
+                    weights = true, input_length = true, axis = true, mask = true, cell = true, cells = true}
 layers._TABLE_ARGS = TABLE_ARGS
 
 -- define("Dense", {"units"}, {"activation", ...}, init) -> class with a constructor

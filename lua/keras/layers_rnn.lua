@@ -213,8 +213,8 @@ end
 
 local rnn_methods = {}
 
-local function rnn_init(self, o, kind)
-  local who = kind
+local function rnn_init(self, o, kind, who)
+  who = who or kind
   self._kind = kind
   self.units = check_int(who, "units", o.units)
   self._act, self.activation = act_code(who, "activation", o.activation == nil and "tanh" or o.activation)
@@ -260,7 +260,13 @@ function rnn_methods.build(self, shape)
   if #shape ~= 3 then
     error(string.format("Input 0 is incompatible with layer %s: expected ndim=3, found ndim=%d", self.name, #shape))
   end
-  local F, u, G = shape[3], self.units, self._gates
+  rnn_methods._make_weights(self, shape[3])
+end
+
+-- kernel (F, G*u), recurrent_kernel (u, G*u) and bias: (G*u), (2, G*u) for the
+-- GRU with reset_after, (2*G*u) for the CuDNN layers (input and recurrent halves)
+function rnn_methods._make_weights(self, F)
+  local u, G = self.units, self._gates
   self.input_dim = F
   self.kernel = self:add_weight{name = "kernel", shape = {F, G * u}, initializer = self.kernel_initializer,
                                 regularizer = self.kernel_regularizer}
@@ -268,12 +274,15 @@ function rnn_methods.build(self, shape)
                                           initializer = self.recurrent_initializer,
                                           regularizer = self.recurrent_regularizer}
   local bshape = self._cell == CELL.GRU_reset_after and {2, G * u} or {G * u}
+  if self._cudnn then bshape = {2 * G * u} end
   if self.use_bias then
     local init = self.bias_initializer
     if self.unit_forget_bias then
       local bi = self.bias_initializer
+      -- the forget gate's 1 is in the recurrent half of a CuDNNLSTM's bias
+      local before = self._cudnn and 5 * u or u
       init = function()
-        return K.concatenate({bi{u}, core.full({u}, 1), bi{2 * u}}, 0)
+        return K.concatenate({bi{before}, core.full({u}, 1), bi{2 * u}}, 0)
       end
     end
     self.bias = self:add_weight{name = "bias", shape = bshape, initializer = init,
@@ -317,7 +326,7 @@ function rnn_methods.call(self, x, kwargs)
   if self.return_sequences then flags = flags | F_RETSEQ end
   if self.go_backwards then flags = flags | F_BACK end
   if self._input_order and self.return_sequences then flags = flags | F_INPUT_ORDER end
-  local args = {xin, self.kernel, self.recurrent_kernel, self.bias}
+  local args = {xin, self.kernel, self.recurrent_kernel, self._op_bias and self:_op_bias() or self.bias}
   if #initial > 0 then
     if #initial ~= self._nstates then
       error(self:_msg("Layer has %d states but was passed %d initial states.", self._nstates, #initial), 0)
@@ -461,6 +470,304 @@ local SimpleRNN = rnn_class("SimpleRNN")
 SimpleRNN._prefix = "simple_rnn"
 rnn_class("GRU", {"reset_after"})
 rnn_class("LSTM", {"unit_forget_bias"})
+
+-- ---- CuDNNGRU, CuDNNLSTM: cuDNN's math on the CPU ----
+-- CuDNNLSTM is the LSTM with tanh and sigmoid; CuDNNGRU is the GRU with
+-- reset_after, tanh and sigmoid. Their bias holds the input and the
+-- recurrent halves one after the other (8u, 6u: Keras's layout); the op gets
+-- their sum (LSTM) or the two rows (GRU), so gradients reach both halves.
+local CUDNN_INITS = {"kernel_initializer", "recurrent_initializer", "bias_initializer"}
+local CUDNN_REGS = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+  "kernel_constraint", "recurrent_constraint", "bias_constraint"}
+local CUDNN_TAIL = {"return_sequences", "return_state", "stateful"}
+
+local function cudnn_class(name, kind)
+  local positional = order("units", CUDNN_INITS, kind == "LSTM" and "unit_forget_bias" or {}, CUDNN_REGS, CUDNN_TAIL)
+  local kw = order(positional, "go_backwards")
+  local cls = define(name, positional, kw, function(self, o)
+    local opts = {}
+    for _, k in ipairs(kw) do opts[k] = o[k] end
+    opts.activation, opts.recurrent_activation = "tanh", "sigmoid"
+    if kind == "GRU" then opts.reset_after = true end
+    self._cudnn = true
+    rnn_init(self, opts, kind, name)
+    self.activation, self.recurrent_activation = nil, nil
+  end)
+  for k, f in pairs(rnn_methods) do cls[k] = f end
+  cls._getters.states = function(self) return self:get_states() end
+  function cls:_op_bias()
+    local n = self._gates * self.units
+    if kind == "GRU" then return core.op("reshape", {self.bias}, {shape = {2, n}}) end
+    return K.add(core.op("slice", {self.bias}, {axis = 0, start = 0, length = n}),
+                 core.op("slice", {self.bias}, {axis = 0, start = n, length = n}))
+  end
+  function cls:call(x, kwargs)
+    local m = kwargs and kwargs.mask
+    if m == nil then m = input_list(x)[1]:meta().mask end
+    if m ~= nil then error(self:_msg("Masking is not supported for CuDNN RNNs."), 0) end
+    return rnn_methods.call(self, x, kwargs)
+  end
+  return cls
+end
+
+L.CuDNNGRU = cudnn_class("CuDNNGRU", "GRU")
+L.CuDNNLSTM = cudnn_class("CuDNNLSTM", "LSTM")
+L.CuDNNGRU._prefix, L.CuDNNLSTM._prefix = "cu_dnngru", "cu_dnnlstm"
+
+-- ---- SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells and RNN(cell) ----
+-- A cell holds a recurrent layer's arguments and weights; RNN runs it over
+-- the sequence with the same rnn op as SimpleRNN, GRU and LSTM (the loop over
+-- steps stays in C). A stack of cells runs as a stack of rnn ops, every one
+-- over the whole sequence: the same numbers as one step through every cell
+-- in turn, since a cell's step needs only the step before it.
+local CELL_REGS = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+  "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout"}
+local CELL_POSITIONAL = {
+  SimpleRNN = order("units", "activation", "use_bias", INITS, CELL_REGS),
+  GRU = order("units", "activation", "recurrent_activation", "use_bias", INITS, CELL_REGS, "implementation",
+    "reset_after"),
+  LSTM = order("units", "activation", "recurrent_activation", "use_bias", INITS, "unit_forget_bias", CELL_REGS,
+    "implementation"),
+}
+
+local function cell_class(kind)
+  local name = kind .. "Cell"
+  local cls = define(name, CELL_POSITIONAL[kind], CELL_POSITIONAL[kind], function(self, o)
+    rnn_init(self, o, kind, name)
+    self._kind = nil   -- (not a layer of its own: Bidirectional takes RNN layers)
+    self._rnn_cell = kind
+    self.state_size = kind == "LSTM" and {self.units, self.units} or self.units
+  end)
+  cls._make_weights = rnn_methods._make_weights
+  function cls:build(shape)
+    if type(shape[1]) == "table" then shape = shape[1] end
+    rnn_methods._make_weights(self, shape[#shape])
+  end
+  function cls:call()
+    error(self:_msg("a cell runs inside an RNN layer: keras.layers.RNN(cell)(x)"), 0)
+  end
+  return cls
+end
+
+cell_class("SimpleRNN")
+cell_class("GRU")
+cell_class("LSTM")
+L.SimpleRNNCell._prefix, L.GRUCell._prefix, L.LSTMCell._prefix = "simple_rnn_cell", "gru_cell", "lstm_cell"
+
+local function is_builtin_cell(c) return L.is_layer(c) and c._rnn_cell ~= nil end
+
+local function cell_error(who, c)
+  if L.is_layer(c) and c.call and c.state_size ~= nil then
+    return string.format("%s: cell '%s' (%s) is a cell written in Lua; RNN runs SimpleRNNCell, GRUCell, LSTMCell " ..
+      "and StackedRNNCells of them (the loop over time steps runs in C), not cells written in Lua", who,
+      tostring(c.name), tostring(c.class_name))
+  end
+  return string.format("%s: expected a cell (SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells) or a list of " ..
+    "cells, got %s", who, L.is_layer(c) and ("a " .. tostring(c.class_name) .. " layer") or type(c))
+end
+
+-- a lone table of layers is a list of cells: RNN({c1, c2}), StackedRNNCells({c1, c2}) (and RNN{c1, c2})
+local function cell_list(t, least)
+  if #t < (least or 2) or L.is_layer(t) then return false end
+  for k, v in pairs(t) do
+    if math.type(k) ~= "integer" or not L.is_layer(v) then return false end
+  end
+  return true
+end
+
+local StackedRNNCells = define("StackedRNNCells", {"cells"}, {"cells"}, function(self, o)
+  local cells = o.cells
+  if type(cells) ~= "table" or L.is_layer(cells) or #cells == 0 then
+    raise("StackedRNNCells: cells must be a non-empty list of cells, got " ..
+      (L.is_layer(cells) and "one layer" or type(cells)))
+  end
+  for _, c in ipairs(cells) do
+    if not is_builtin_cell(c) then raise(cell_error("StackedRNNCells", c)) end
+  end
+  self.cells = cells
+  local sizes = {}
+  for i = #cells, 1, -1 do   -- Keras 2.2.4: the states in reverse order of the stack
+    local sz = cells[i].state_size
+    for _, v in ipairs(type(sz) == "table" and sz or {sz}) do sizes[#sizes + 1] = v end
+  end
+  self.state_size = sizes
+end, {single = function(t) return cell_list(t, 1) end})
+
+function StackedRNNCells.call(self)
+  error(self:_msg("a cell runs inside an RNN layer: keras.layers.RNN(cell)(x)"), 0)
+end
+
+-- the flat list of built-in cells of RNN's cell argument
+local function cells_of(c)
+  if L.is_layer(c) and c.class_name == "StackedRNNCells" then
+    local out = {}
+    for _, x in ipairs(c.cells) do out[#out + 1] = x end
+    return out
+  end
+  if is_builtin_cell(c) then return {c} end
+  raise(cell_error("RNN", c))
+end
+
+local RNN = define("RNN", {"cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll"},
+  {"cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "input_length"},
+  function(self, o)
+  local c = o.cell
+  if type(c) == "table" and not L.is_layer(c) then
+    if #c == 0 then raise("RNN: cell must be a cell or a non-empty list of cells, got an empty table") end
+    c = StackedRNNCells{cells = c}
+    o.cell = c   -- the config names the stack, as Keras's
+  end
+  self.cell = c
+  self._cells = cells_of(c)
+  for _, x in ipairs(self._cells) do
+    if x._rnn_owner and x._rnn_owner ~= self then
+      raise(string.format("RNN: cell '%s' already belongs to layer '%s'", x.name, x._rnn_owner.name))
+    end
+  end
+  for _, x in ipairs(self._cells) do x._rnn_owner = self end
+  self.return_sequences = bool(o.return_sequences, false)
+  self.return_state = bool(o.return_state, false)
+  self.go_backwards = bool(o.go_backwards, false)
+  self.stateful = bool(o.stateful, false)
+  self.unroll = bool(o.unroll, false)
+  self._nstates = 0
+  for _, x in ipairs(self._cells) do self._nstates = self._nstates + x._nstates end
+  -- input_length as the recurrent layers take it: (batch, input_length, input_dim)
+  if o.input_length and not o.batch_input_shape and not o.input_shape and self._batch_input_shape then
+    local bis = self._batch_input_shape
+    if #bis == 2 then self._batch_input_shape = {bis[1], o.input_length, bis[2]} end
+  end
+  take_batch(self)
+  -- a runner per cell: one rnn op with this layer's flags (and its states, when stateful)
+  self._runners = {}
+  for i, x in ipairs(self._cells) do
+    self._runners[i] = setmetatable({}, {__index = x})
+  end
+end, {single = cell_list})
+
+function RNN:build(shape)
+  if type(shape[1]) == "table" then shape = shape[1] end
+  if #shape ~= 3 then
+    error(string.format("Input 0 is incompatible with layer %s: expected ndim=3, found ndim=%d", self.name, #shape))
+  end
+  local F = shape[3]
+  local list = {}
+  for _, c in ipairs(self._cells) do
+    if not c.built then
+      rnn_methods._make_weights(c, F)
+      c.built = true
+    elseif c.input_dim ~= F then
+      error(self:_msg("cell '%s' was built for inputs of %d features, got %d", c.name, c.input_dim, F), 0)
+    end
+    -- Keras makes the cells' weights in this layer's name scope
+    for _, w in ipairs(c._weights) do
+      w.name = self.name .. "/" .. w.short .. ":0"
+      list[#list + 1] = w
+    end
+    F = c.units
+  end
+  self._weights = list
+end
+
+function RNN:call(x, kwargs)
+  kwargs = kwargs or {}
+  local ins = input_list(x)
+  local xin = ins[1]
+  local initial = {}
+  for i = 2, #ins do initial[#initial + 1] = ins[i] end
+  if kwargs.initial_state then
+    local st = is_node(kwargs.initial_state) and {kwargs.initial_state} or kwargs.initial_state
+    for _, t in ipairs(st) do initial[#initial + 1] = t end
+  end
+  if kwargs.constants ~= nil then error(self:_msg("constants are not supported (the cells take none)"), 0) end
+  if #initial > 0 and #initial ~= self._nstates then
+    error(self:_msg("Layer has %d states but was passed %d initial states.", self._nstates, #initial), 0)
+  end
+  local mask = kwargs.mask
+  if mask == nil then mask = xin:meta().mask end
+  -- the states come in reverse order of the stack: the last cell's first
+  local per, k = {}, 1
+  for i = #self._cells, 1, -1 do
+    local n = self._cells[i]._nstates
+    if #initial > 0 then
+      per[i] = {}
+      for j = 1, n do per[i][j] = initial[k + j - 1] end
+    end
+    k = k + n
+  end
+  local n = #self._cells
+  local y, states = xin, {}
+  for i, r in ipairs(self._runners) do
+    local last = i == n
+    r.return_sequences = self.return_sequences or not last
+    r.return_state = self.return_state
+    r.go_backwards = self.go_backwards
+    -- (a cell before the last gives its sequence in input order, so that every
+    -- cell of a go_backwards stack reads the steps as the first one did)
+    r._input_order = not last or nil
+    r.stateful = self.stateful
+    r._fixed_batch = r._fixed_batch or self._fixed_batch
+    local out = rnn_methods.call(r, y, {mask = mask, initial_state = per[i]})
+    if self.return_state then
+      states[i] = {}
+      for j = 2, #out do states[i][j - 1] = out[j] end
+      out = out[1]
+    end
+    y = out
+    if not self._fixed_batch then self._fixed_batch = r._fixed_batch end
+  end
+  local outs = {y}
+  if self.return_state then
+    for i = n, 1, -1 do
+      for _, s in ipairs(states[i]) do outs[#outs + 1] = s end
+    end
+  end
+  mark_batch(self, outs)
+  if #outs == 1 then return y end
+  return outs
+end
+
+RNN.__call_layer = rnn_methods.__call_layer
+
+function RNN:get_losses()
+  local out = L.Layer.get_losses(self)
+  for _, c in ipairs(self._cells) do
+    for _, v in ipairs(c:get_losses()) do out[#out + 1] = v end
+  end
+  return out
+end
+
+-- states in the order of the layer's state list (the last cell's first)
+function RNN:reset_states(states)
+  if not self.stateful then return end
+  if states ~= nil and getmetatable(states) == core.Tensor then states = {states} end
+  if states ~= nil and (type(states) ~= "table" or #states ~= self._nstates) then
+    raise(string.format("Layer %s expects %d states, but it received %d state values.", self.name, self._nstates,
+      type(states) == "table" and #states or 1))
+  end
+  local k = 1
+  for i = #self._runners, 1, -1 do
+    local r = self._runners[i]
+    r._fixed_batch = r._fixed_batch or self._fixed_batch
+    if states == nil then
+      rnn_methods.reset_states(r)
+    else
+      local part = {}
+      for j = 1, r._nstates do part[j] = states[k + j - 1] end
+      rnn_methods.reset_states(r, part)
+    end
+    k = k + r._nstates
+  end
+end
+
+function RNN:get_states()
+  local out = {}
+  for i = #self._runners, 1, -1 do
+    for _, t in ipairs(rnn_methods.get_states(self._runners[i])) do out[#out + 1] = t end
+  end
+  return out
+end
+RNN._getters.states = function(self) return self:get_states() end
 
 -- ---- wrappers ----
 
@@ -699,7 +1006,8 @@ end
 function TimeDistributed:reset_states() if self.layer.reset_states then self.layer:reset_states() end end
 
 -- layers whose input_shape may start with a None time axis (layers.lua)
-for _, name in ipairs{"Embedding", "Masking", "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed"} do
+for _, name in ipairs{"Embedding", "Masking", "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "RNN",
+                      "CuDNNGRU", "CuDNNLSTM"} do
   if L[name] then L[name]._none_length_ok = true end
 end
 
@@ -736,6 +1044,15 @@ do
   local RNN_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
     "activity_regularizer", NULL, "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL,
     "dropout", 0.0, "recurrent_dropout", 0.0}
+  -- the cells: no activity_regularizer; the CuDNN layers: no dropout
+  local CELL_INITS = {"kernel_initializer", initializer("glorot_uniform"),
+    "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros")}
+  local CELL_KEYS_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
+    "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL,
+    "dropout", 0.0, "recurrent_dropout", 0.0}
+  local CUDNN_BASE = {"return_sequences", false, "return_state", false, "go_backwards", false, "stateful", false}
+  local CUDNN_KEYS_REGS = {"kernel_regularizer", NULL, "recurrent_regularizer", NULL, "bias_regularizer", NULL,
+    "activity_regularizer", NULL, "kernel_constraint", NULL, "recurrent_constraint", NULL, "bias_constraint", NULL}
   config.add({
     Masking = {"mask_value", 0.0},
     Embedding = {"input_dim", REQ, "output_dim", REQ, "embeddings_initializer", initializer("uniform"),
@@ -753,7 +1070,16 @@ do
       "recurrent_initializer", initializer("orthogonal"), "bias_initializer", initializer("zeros"),
       "unit_forget_bias", true}, RNN_REGS, {"implementation", 1}),
     Bidirectional = {"layer", REQ, "merge_mode", "concat"},
-    TimeDistributed = {"layer", REQ}
+    TimeDistributed = {"layer", REQ},
+    RNN = concat(RNN_BASE, {"cell", REQ}),
+    StackedRNNCells = {"cells", REQ},
+    SimpleRNNCell = concat({"units", REQ, "activation", "tanh", "use_bias", true}, CELL_INITS, CELL_KEYS_REGS),
+    GRUCell = concat({"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid", "use_bias", true},
+      CELL_INITS, CELL_KEYS_REGS, {"implementation", 1, "reset_after", false}),
+    LSTMCell = concat({"units", REQ, "activation", "tanh", "recurrent_activation", "hard_sigmoid", "use_bias", true},
+      CELL_INITS, {"unit_forget_bias", true}, CELL_KEYS_REGS, {"implementation", 1}),
+    CuDNNGRU = concat(CUDNN_BASE, {"units", REQ}, CELL_INITS, CUDNN_KEYS_REGS),
+    CuDNNLSTM = concat(CUDNN_BASE, {"units", REQ}, CELL_INITS, {"unit_forget_bias", true}, CUDNN_KEYS_REGS),
   })
 end
 

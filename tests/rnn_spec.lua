@@ -516,7 +516,8 @@ describe("keras.layers.Bidirectional", function()
     assert.error_matches(function() L.Bidirectional(L.GRU(4), {merge_mode = "max"}) end,
       'Invalid merge mode. Merge mode should be one of {"sum", "mul", "ave", "concat", None}', 1, true)
     assert.error_matches(function() L.Bidirectional(L.Dense(4)) end,
-      "Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got Dense", 1, true)
+      "Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU, LSTM, RNN, CuDNNGRU or " ..
+      "CuDNNLSTM), got Dense", 1, true)
   end)
 
   it("trains both directions", function()

@@ -261,3 +261,22 @@ describe("misuse", function()
     assert.equal(6, #m:get_weights())
   end)
 end)
+
+describe("Bidirectional", function()
+  it("wraps RNN(cell): the same numbers as wrapping the layer twin, cells of its own going backwards", function()
+    keras.random.seed(8)
+    local x = keras.random.uniform({2, 4, 3}, -1, 1)
+    local inp = keras.Input{shape = {4, 3}}
+    local a = L.Bidirectional(L.RNN(L.LSTMCell(3, {recurrent_activation = "sigmoid"}), {return_sequences = true}))
+    local b = L.Bidirectional(L.LSTM(3, {recurrent_activation = "sigmoid", return_sequences = true}))
+    local ma = keras.Model{inputs = inp, outputs = a(inp)}
+    local mb = keras.Model{inputs = inp, outputs = b(inp)}
+    assert.are_not.equal(a.forward_layer.cell, a.backward_layer.cell)
+    local w = mb:get_weights()
+    ma:set_weights(w)
+    assert_close(mb:predict(x), ma:predict(x), 1e-6, "output")
+    local back = keras.models.model_from_json(ma:to_json())
+    back:set_weights(w)
+    assert_close(mb:predict(x), back:predict(x), 1e-6, "output after model_from_json")
+  end)
+end)

@@ -630,6 +630,7 @@ local RNN = define("RNN", {"cell", "return_sequences", "return_state", "go_backw
   self.go_backwards = bool(o.go_backwards, false)
   self.stateful = bool(o.stateful, false)
   self.unroll = bool(o.unroll, false)
+  self._kind = "RNN"
   self._nstates = 0
   for _, x in ipairs(self._cells) do self._nstates = self._nstates + x._nstates end
   -- input_length as the recurrent layers take it: (batch, input_length, input_dim)
@@ -704,7 +705,7 @@ function RNN:call(x, kwargs)
     r.go_backwards = self.go_backwards
     -- (a cell before the last gives its sequence in input order, so that every
     -- cell of a go_backwards stack reads the steps as the first one did)
-    r._input_order = not last or nil
+    r._input_order = not last or self._input_order or nil   -- (Bidirectional's backward layer: input order)
     r.stateful = self.stateful
     r._fixed_batch = r._fixed_batch or self._fixed_batch
     local out = rnn_methods.call(r, y, {mask = mask, initial_state = per[i]})
@@ -801,7 +802,8 @@ local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}
   function(self, o)
   local layer = o.layer
   if not (L.is_layer(layer) and layer._kind) then
-    raise("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU or LSTM), got " ..
+    raise("Bidirectional: the wrapped layer must be a recurrent layer (SimpleRNN, GRU, LSTM, RNN, CuDNNGRU or " ..
+      "CuDNNLSTM), got " ..
       (L.is_layer(layer) and layer.class_name or type(layer)))
   end
   local mm = o.merge_mode
@@ -818,6 +820,8 @@ local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}
   args.name = "backward_" .. layer.name
   args.weights, args.batch_input_shape, args.input_shape, args.batch_size = nil, nil, nil, nil
   args.input_dim, args.input_length = nil, nil
+  -- RNN(cell): the backward layer gets cells of its own, from the cell's config (as Keras's from_config)
+  if layer.class_name == "RNN" then args.cell = L.deserialize(L.serialize(layer.cell)) end
   local cls = L[layer.class_name]
   self.backward_layer = cls(args)
   self.forward_layer = layer

@@ -203,6 +203,28 @@ describe("RNN with cells", function()
     assert.error_matches(function() rp:reset_states({st[1]}) end, "expects 3 states, but it received 1", 1, true)
   end)
 
+  it("adds the cells' regularizers to the loss and runs on any length under a None time axis", function()
+    keras.random.seed(9)
+    local cell = L.LSTMCell(3, {kernel_regularizer = keras.regularizers.l2(0.5)})
+    local r = L.RNN({L.SimpleRNNCell(2, {bias_regularizer = keras.regularizers.l1(0.25)}), cell},
+                    {input_shape = {keras.None, 2}})
+    local m = keras.Sequential{r}
+    m:compile("sgd", "mse")
+    local b = keras.random.uniform({2}, 0.5, 1)
+    local w = r:get_weights()
+    w[3] = b
+    r:set_weights(w)
+    local x = keras.random.uniform({4, 5, 2})
+    local zeros = keras.tensor({{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}})
+    local mse = 0
+    for _, row in ipairs(m:predict(x):totable()) do for _, v in ipairs(row) do mse = mse + v * v / 12 end end
+    local pen = 0
+    for _, row in ipairs(w[4]:totable()) do for _, v in ipairs(row) do pen = pen + 0.5 * v * v end end
+    for _, v in ipairs(b:totable()) do pen = pen + 0.25 * math.abs(v) end
+    assert_close({mse + pen}, {m:evaluate(x, zeros, {verbose = 0})}, 1e-5, "loss")
+    assert.same({4, 3}, m:predict(keras.random.uniform({4, 7, 2})).shape)
+  end)
+
   it("takes initial states in Keras's order and runs with a mask", function()
     keras.random.seed(6)
     local inp = keras.Input{shape = {4}}

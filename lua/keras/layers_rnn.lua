@@ -609,7 +609,7 @@ local function cells_of(c)
 end
 
 local RNN = define("RNN", {"cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll"},
-  {"cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "input_length"},
+  {"cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll"},
   function(self, o)
   local c = o.cell
   if type(c) == "table" and not L.is_layer(c) then
@@ -633,11 +633,6 @@ local RNN = define("RNN", {"cell", "return_sequences", "return_state", "go_backw
   self._kind = "RNN"
   self._nstates = 0
   for _, x in ipairs(self._cells) do self._nstates = self._nstates + x._nstates end
-  -- input_length as the recurrent layers take it: (batch, input_length, input_dim)
-  if o.input_length and not o.batch_input_shape and not o.input_shape and self._batch_input_shape then
-    local bis = self._batch_input_shape
-    if #bis == 2 then self._batch_input_shape = {bis[1], o.input_length, bis[2]} end
-  end
   take_batch(self)
   -- a runner per cell: one rnn op with this layer's flags (and its states, when stateful)
   self._runners = {}

@@ -187,7 +187,12 @@ function Layer:add_weight(o)
   local init = I.get(o.initializer or "glorot_uniform", self.class_name)
   local t = init(shape)
   local w = {name = self.name .. "/" .. o.name .. ":0", short = o.name, tensor = t,
-             node = core.variable(t), trainable = o.trainable ~= false, regularizer = o.regularizer}
+             node = core.variable(t), trainable = o.trainable ~= false, regularizer = o.regularizer,
+             constraint = o.constraint}
+  if o.constraint then   -- its C descriptor, applied after every update (keras.constraints)
+    w.constraint_desc = keras.constraints._descriptor(o.constraint, shape,
+      string.format("%s: %s", self.class_name, o.constraint_arg or o.name .. "_constraint"))
+  end
   K._weight_nodes[t] = w.node
   table.insert(self._weights, w)
   if o.regularizer then
@@ -209,10 +214,10 @@ end
 -- and the convolutions, from their initializer and regularizer options
 function Layer:_add_kernel_and_bias(kshape, units)
   self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
+                                regularizer = self.kernel_regularizer, constraint = self.kernel_constraint}
   if self.use_bias then
     self.bias = self:add_weight{name = "bias", shape = {units}, initializer = self.bias_initializer,
-                                regularizer = self.bias_regularizer}
+                                regularizer = self.bias_regularizer, constraint = self.bias_constraint}
   end
 end
 
@@ -577,7 +582,7 @@ end
 layers._check_int = check_int
 
 local function regularizer(who, r) return util.regularizer(keras, who, r) end
-local no_constraint = util.no_constraint
+local function constraint(who, c) return util.constraint(keras, who, c) end
 
 -- ---- Dense ----
 
@@ -594,7 +599,8 @@ local Dense = define("Dense", {"units", "activation", "use_bias", "kernel_initia
   self.kernel_regularizer = regularizer("Dense", o.kernel_regularizer)
   self.bias_regularizer = regularizer("Dense", o.bias_regularizer)
   self.activity_regularizer = regularizer("Dense", o.activity_regularizer)
-  no_constraint("Dense", o, "kernel_constraint", "bias_constraint")
+  self.kernel_constraint = constraint("Dense", o.kernel_constraint)
+  self.bias_constraint = constraint("Dense", o.bias_constraint)
 end)
 Dense.supports_masking = true
 
@@ -672,7 +678,7 @@ local PReLU = define("PReLU", {"alpha_initializer", "alpha_regularizer", "alpha_
     self.alpha_initializer = I.get(o.alpha_initializer or "zeros", "PReLU")
     self.alpha_regularizer = regularizer("PReLU", o.alpha_regularizer)
     self.shared_axes = o.shared_axes
-    no_constraint("PReLU", o, "alpha_constraint")
+    self.alpha_constraint = constraint("PReLU", o.alpha_constraint)
   end)
 PReLU.supports_masking = true
 PReLU._prefix = "p_re_lu"
@@ -681,7 +687,7 @@ function PReLU:build(shape)
   for i = 2, #shape do s[i - 1] = shape[i] end
   for _, a in ipairs(self.shared_axes or {}) do s[a] = 1 end
   self.alpha = self:add_weight{name = "alpha", shape = s, initializer = self.alpha_initializer,
-                               regularizer = self.alpha_regularizer}
+                               regularizer = self.alpha_regularizer, constraint = self.alpha_constraint}
 end
 -- relu(x) - alpha * relu(-x)
 function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)))) end
@@ -868,7 +874,8 @@ local BatchNormalization = define("BatchNormalization", BN_ARGS, {"axis", "momen
   self.moving_variance_initializer = I.get(o.moving_variance_initializer or "ones", "BatchNormalization")
   self.beta_regularizer = regularizer("BatchNormalization", o.beta_regularizer)
   self.gamma_regularizer = regularizer("BatchNormalization", o.gamma_regularizer)
-  no_constraint("BatchNormalization", o, "beta_constraint", "gamma_constraint")
+  self.beta_constraint = constraint("BatchNormalization", o.beta_constraint)
+  self.gamma_constraint = constraint("BatchNormalization", o.gamma_constraint)
 end)
 BatchNormalization.supports_masking = true
 function BatchNormalization:build(shape)
@@ -879,13 +886,13 @@ function BatchNormalization:build(shape)
   local c = shape[ax]
   if self.scale then
     self.gamma = self:add_weight{name = "gamma", shape = {c}, initializer = self.gamma_initializer,
-                                 regularizer = self.gamma_regularizer}
+                                 regularizer = self.gamma_regularizer, constraint = self.gamma_constraint}
   else
     self.gamma = core.const(core.full({c}, 1))
   end
   if self.center then
     self.beta = self:add_weight{name = "beta", shape = {c}, initializer = self.beta_initializer,
-                                regularizer = self.beta_regularizer}
+                                regularizer = self.beta_regularizer, constraint = self.beta_constraint}
   else
     self.beta = core.const(core.full({c}, 0))
   end

@@ -73,7 +73,7 @@ local function data_format_arg(who, v)
 end
 
 local function regularizer(who, r) return util.regularizer(keras, who, r) end
-local no_constraint = util.no_constraint
+local function constraint(who, c) return util.constraint(keras, who, c) end
 
 -- pads (before, after) on one axis of size n for a window k, stride s, dilation d
 local function pads(mode, n, k, s, d)
@@ -117,7 +117,8 @@ local function conv_init(rank)
     self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
     self.bias_regularizer = regularizer(who, o.bias_regularizer)
     self.activity_regularizer = regularizer(who, o.activity_regularizer)
-    no_constraint(who, o, "kernel_constraint", "bias_constraint")
+    self.kernel_constraint = constraint(who, o.kernel_constraint)
+    self.bias_constraint = constraint(who, o.bias_constraint)
   end
 end
 

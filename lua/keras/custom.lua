@@ -202,9 +202,9 @@ function CustomLayer:add_weight(a, b, c)
   if o.regularizer ~= nil then reg = keras.regularizers.get(o.regularizer, self.class_name) end
   local con
   if o.constraint ~= nil then
-    local okc, c = pcall(keras.constraints.get, o.constraint, string.format("constraint (weight '%s')", o.name))
-    if not okc then fail("%s", (L._strip(c))) end
-    con = c
+    local okc, cc = pcall(keras.constraints.get, o.constraint, string.format("constraint (weight '%s')", o.name))
+    if not okc then fail("%s", (L._strip(cc))) end
+    con = cc
   end
   local ok, node = pcall(Layer.add_weight, self, {name = o.name, shape = shape, initializer = o.initializer,
     regularizer = reg, trainable = o.trainable ~= false, constraint = con, constraint_arg = "constraint"})

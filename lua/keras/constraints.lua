@@ -114,7 +114,7 @@ local function make(class_name, o)
 end
 
 for name, spec in pairs(CLASSES) do
-  local ps = args.spec{who = name, positional = spec.keys}
+  local ps = args.spec{who = name, positional = spec.keys, tables = {axis = true}}   -- axis = {0, 1, 2}
   C[name] = function(...) return make(name, args.parse(ps, ...)) end
 end
 C.max_norm, C.maxnorm = C.MaxNorm, C.MaxNorm

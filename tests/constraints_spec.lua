@@ -321,8 +321,8 @@ describe("keras.constraints misuse", function()
     assert.error_matches(function() Cn.UnitNorm{axis = {0, "a"}} end, "UnitNorm: axis[2] must be an integer, got a",
       1, true)
     assert.error_matches(function() Cn.MinMaxNorm(2, 1) end, "MinMaxNorm: min_value 2 is above max_value 1", 1, true)
-    assert.error_matches(function() Cn.MinMaxNorm(0, 1, 1.5) end, "MinMaxNorm: rate must be a number in [0, 1], got 1.5",
-      1, true)
+    assert.error_matches(function() Cn.MinMaxNorm(0, 1, 1.5) end,
+      "MinMaxNorm: rate must be a number in [0, 1], got 1.5", 1, true)
     assert.error_matches(function() Cn.get("max_nrom") end, "keras.constraints.get: unknown constraint 'max_nrom'", 1,
       true)
     assert.error_matches(function() Cn.deserialize{class_name = "MaxNorm", config = {max_value = 1, axes = 0}} end,

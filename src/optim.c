@@ -58,7 +58,7 @@ struct kr_optim {
   kr_tensor **vars;     /* one reference each */
   int nslots;
   kr_tensor **slots;    /* nslots = slot kinds * nvars */
-  kr_constraint *cons;  /* nvars, KR_CONSTRAINT_NONE unless kr_optim_constrain set one */
+  kr_constraint *cons;  /* NULL until kr_optim_constrain, then nvars (KR_CONSTRAINT_NONE: none) */
   int ncons;            /* how many are not NONE */
 };
 
@@ -329,14 +329,11 @@ int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars)
   int nk = slot_kinds(o->kind);
   o->vars = kr_malloc(ctx, (size_t)nvars * sizeof *o->vars);
   o->slots = kr_calloc(ctx, (size_t)nk * (size_t)nvars * sizeof *o->slots);
-  o->cons = kr_calloc(ctx, (size_t)nvars * sizeof *o->cons);   /* all KR_CONSTRAINT_NONE */
-  if (!o->vars || !o->slots || !o->cons) {
+  if (!o->vars || !o->slots) {
     kr_free(ctx, o->vars);
     kr_free(ctx, o->slots);
-    kr_free(ctx, o->cons);
     o->vars = NULL;
     o->slots = NULL;
-    o->cons = NULL;
     return KR_EMEM;
   }
   for (int i = 0; i < nvars; i++) {
@@ -488,6 +485,11 @@ int kr_optim_constrain(kr_optim *o, int i, const kr_constraint *c)
                      c->max_value);
     if (c->kind == KR_CONSTRAINT_MIN_MAX_NORM && !(isfinite(c->rate) && c->rate >= 0 && c->rate <= 1))
       return kr_fail(ctx, KR_EARG, "%s: rate must be in [0, 1], got %g", name, c->rate);
+  }
+  if (!o->cons) {   /* made at the first constraint (compile time), never in a step */
+    if (c->kind == KR_CONSTRAINT_NONE) return KR_OK;
+    o->cons = kr_calloc(ctx, (size_t)o->nvars * sizeof *o->cons);
+    if (!o->cons) return KR_EMEM;
   }
   int was = o->cons[i].kind != KR_CONSTRAINT_NONE, is = c->kind != KR_CONSTRAINT_NONE;
   o->cons[i] = *c;

@@ -217,6 +217,22 @@ describe("keras.layers.ActivityRegularization", function()
   end)
 end)
 
+describe("the noise layers in a model with a None length", function()
+  it("train and predict at every length (noise shaped like the input, drawn per length)", function()
+    keras.random.seed(18)
+    local model = keras.Sequential{L.InputLayer{input_shape = {None, 4}}, L.GaussianNoise(0.3),
+      L.GaussianDropout(0.2), L.AlphaDropout(0.1), L.Dropout(0.5, {None, 1, None}), L.AlphaDropout(0.2, {None, 1, 4})}
+    model:compile{optimizer = "sgd", loss = "mse"}
+    for _, len in ipairs{3, 5} do
+      local x = keras.random.uniform({4, len, 4}, -1, 1)
+      assert.same(x:totable(), model:predict(x):totable())   -- every layer the identity
+      local loss = model:train_on_batch(x, x)                 -- noise in training: a positive loss
+      assert.is_true(loss > 0.05, "loss at length " .. len .. ": " .. loss)
+      assert.equal(0, model:test_on_batch(x, x))
+    end
+  end)
+end)
+
 describe("the noise layers' configs and misuse", function()
   it("round-trip get_config / from_config and model_from_json, .lkm and .h5", function()
     local model = keras.Sequential{

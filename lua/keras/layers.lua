@@ -753,6 +753,13 @@ end
 -- and core.ActivityRegularization): the noise is drawn in training only,
 -- every layer is the identity in predict and evaluate ----
 
+-- random values of the given shape (default x's), a None axis where x has
+-- one: a model with a None length runs per length (the random ops, src/ops_backend.c)
+local function noise_like(op, x, attrs, shape)
+  attrs.shape = shape or x.shape
+  return K.apply(op, {x}, attrs)
+end
+
 -- GaussianNoise(stddev): x + N(0, stddev^2) noise
 local GaussianNoise = define("GaussianNoise", {"stddev"}, {"stddev"}, function(self, o)
   if o.stddev == nil then raise("GaussianNoise: missing argument 'stddev'") end
@@ -761,7 +768,7 @@ end)
 GaussianNoise.supports_masking = true
 GaussianNoise._prefix = "gaussian_noise"
 function GaussianNoise:call(x)
-  return K.in_train_phase(K.add(x, K.random_normal(K.shape(x), 0, self.stddev)), x)
+  return K.in_train_phase(K.add(x, noise_like("random_normal", x, {mean = 0, stddev = self.stddev})), x)
 end
 
 -- GaussianDropout(rate): x * N(1, rate / (1 - rate)) noise, for 0 < rate < 1
@@ -773,7 +780,7 @@ GaussianDropout._prefix = "gaussian_dropout"
 function GaussianDropout:call(x)
   if self.rate <= 0 then return x end
   local stddev = math.sqrt(self.rate / (1 - self.rate))
-  return K.in_train_phase(K.mul(x, K.random_normal(K.shape(x), 1, stddev)), x)
+  return K.in_train_phase(K.mul(x, noise_like("random_normal", x, {mean = 1, stddev = stddev})), x)
 end
 
 -- AlphaDropout(rate, noise_shape, seed): dropped units set to alpha' =
@@ -791,14 +798,14 @@ AlphaDropout._prefix = "alpha_dropout"
 function AlphaDropout:call(x)
   local rate = self.rate
   if rate <= 0 then return x end
-  local shape = K.shape(x)
+  local shape
   if self.noise_shape then
-    local ns = noise_shape_for(self, x)
     shape = {}
-    for i, d in ipairs(ns) do shape[i] = d == K.None and K.shape(x)[i] or d end
+    for i, d in ipairs(noise_shape_for(self, x)) do shape[i] = d == K.None and x.shape[i] or d end
   end
   -- kept: 1 with probability 1 - rate (uniform draw >= rate), broadcast over noise_shape's 1s
-  local kept = K.cast(K.greater_equal(K.random_uniform(shape), rate), "float32")
+  local u = noise_like("random_uniform", x, {minval = 0, maxval = 1}, shape)
+  local kept = K.cast(K.greater_equal(u, rate), "float32")
   local a = ((1 - rate) * (1 + rate * ALPHA_P * ALPHA_P)) ^ -0.5
   local b = -a * ALPHA_P * rate
   local dropped = K.add(K.mul(K.sub(x, ALPHA_P), kept), ALPHA_P)   -- x * kept + alpha' * (1 - kept)

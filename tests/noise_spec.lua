@@ -217,6 +217,54 @@ describe("keras.layers.ActivityRegularization", function()
   end)
 end)
 
+describe("the noise layers' gradients in training", function()
+  -- y and dsum(y)/dx from one run (the same draw): the noise is a constant
+  -- of the graph, so the gradient is 1 (GaussianNoise), the drawn factor
+  -- y / x (GaussianDropout) and a where kept, 0 where dropped (AlphaDropout)
+  local function y_and_grad(layer, x)
+    local inp = keras.Input{shape = {table.unpack(x.shape, 2)}}
+    local out = layer(inp)
+    local g = K.gradients(K.sum(out), {inp})[1]
+    local f = K["function"]({inp, K.learning_phase()}, {out, g})
+    local r = f{x, 1}
+    return flat(r[1]:totable()), flat(r[2]:totable())
+  end
+  local x = T{{0.5, -1.5, 2, 0.25, -0.75, 1}}
+
+  it("passes 1 through GaussianNoise", function()
+    local _, g = y_and_grad(L.GaussianNoise(1), x)
+    assert.same({1, 1, 1, 1, 1, 1}, g)
+  end)
+
+  it("passes the drawn factor through GaussianDropout", function()
+    keras.random.seed(19)
+    local y, g = y_and_grad(L.GaussianDropout(0.4), x)
+    local xs = flat(x:totable())
+    for i = 1, #xs do within(g[i], y[i] / xs[i], 1e-5, "factor " .. i) end
+  end)
+
+  it("passes a where kept and 0 where dropped through AlphaDropout", function()
+    keras.random.seed(20)
+    local rate = 0.5
+    local a = ((1 - rate) * (1 + rate * ALPHA_P ^ 2)) ^ -0.5
+    local b = -a * ALPHA_P * rate
+    local big = keras.random.uniform({4, 50}, -1, 1)
+    local y, g = y_and_grad(L.AlphaDropout(rate), big)
+    local xs, kept, dropped = flat(big:totable()), 0, 0
+    for i = 1, #xs do
+      if math.abs(y[i] - (a * ALPHA_P + b)) < 1e-6 then
+        assert.equal(0, g[i])
+        dropped = dropped + 1
+      else
+        within(y[i], a * xs[i] + b, 1e-5, "kept value")
+        within(g[i], a, 1e-6, "kept gradient")
+        kept = kept + 1
+      end
+    end
+    assert.is_true(kept > 0 and dropped > 0)
+  end)
+end)
+
 describe("the noise layers in a model with a None length", function()
   it("train and predict at every length (noise shaped like the input, drawn per length)", function()
     keras.random.seed(18)

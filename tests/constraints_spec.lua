@@ -215,6 +215,13 @@ describe("keras.constraints after one SGD step", function()
     assert.is_true(math.sqrt(nrm) <= 0.1 + 1e-6, "dense kernel norm " .. math.sqrt(nrm))
   end)
 
+  it("projects PReLU's alpha", function()
+    local model = keras.Sequential{L.PReLU{input_shape = {3}, alpha_constraint = "non_neg",
+                                           alpha_initializer = keras.initializers.Constant(-0.5)}}
+    after_one_step(model, T.ones{1, 3}, T.zeros{1, 3})
+    assert.same({0, 0, 0}, model:get_weights()[1]:totable())
+  end)
+
   it("applies to a custom layer's add_weight constraint", function()
     local Scale = L.Layer:extend("Scale")
     function Scale:build() self.k = self:add_weight{name = "k", shape = {3}, initializer = "ones",

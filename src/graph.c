@@ -59,7 +59,8 @@ kr_node *kr_node_input(kr_ctx *ctx, const kr_shape *shape)
 
 /* Ops whose shape rules take a None (KR_NONE) length in an axis after the
 ** first: elementwise maths, reductions, the linear algebra of the last axis,
-** embeddings, recurrent layers, 1-D convolution and pooling. Any other op
+** embeddings, recurrent layers, 1-D convolution and pooling, the noise of
+** random_normal/random_uniform shaped like their input. Any other op
 ** given such an input is refused by name. Gradient ops never see one: the
 ** training graph is built for concrete lengths. */
 static int none_ok(int op)
@@ -72,6 +73,7 @@ static int none_ok(int op)
   case KR_OP_DROPOUT: case KR_OP_BATCHNORM: case KR_OP_IN_TRAIN_PHASE: case KR_OP_RNN: case KR_OP_RNN_STATE:
   case KR_OP_CONV2D: case KR_OP_MAX_POOL2D: case KR_OP_AVG_POOL2D: case KR_OP_SPATIAL_DROPOUT:
   case KR_OP_PAD2D: case KR_OP_CROP2D: case KR_OP_UPSAMPLE2D:
+  case KR_OP_RANDOM_NORMAL: case KR_OP_RANDOM_UNIFORM:   /* noise of the like input's shape (noise layers) */
     return 1;
   default:
     return 0;

@@ -272,6 +272,28 @@ void kr_optim_step(kr_optim *o, float *const *grads);
 int kr_optim_nslots(const kr_optim *o);
 kr_tensor *kr_optim_slot(kr_optim *o, int i);
 
+/* Weight constraints (keras.constraints, Keras 2.2.4's formulas), projected
+** onto a var after each of its updates, in kr_optim_step. axes: a bit per
+** axis of the var, the axes the norm is taken over (norm kinds). eps = 1e-7.
+**   max_norm      w *= clip(n, 0, max_value) / (eps + n)
+**   non_neg       w = w < 0 ? 0 : w
+**   unit_norm     w /= eps + n
+**   min_max_norm  w *= (rate * clip(n, min_value, max_value) + (1 - rate) * n) / (eps + n) */
+enum { KR_CONSTRAINT_NONE, KR_CONSTRAINT_MAX_NORM, KR_CONSTRAINT_NON_NEG, KR_CONSTRAINT_UNIT_NORM,
+       KR_CONSTRAINT_MIN_MAX_NORM, KR_CONSTRAINT_COUNT };
+
+typedef struct kr_constraint {
+  int kind;
+  unsigned axes;
+  double max_value, min_value, rate;
+} kr_constraint;
+
+/* Var i's constraint from now on (the optimizer must be bound; a bind clears
+** them all). Checks the kind, the axes against the var's rank, the values. */
+int kr_optim_constrain(kr_optim *o, int i, const kr_constraint *c);
+/* w projected by c, in place (what kr_optim_step does after an update) */
+void kr_constraint_apply(const kr_constraint *c, kr_tensor *w);
+
 /* ---- training and inference (train.c) ---- */
 
 typedef struct kr_trainer kr_trainer;
@@ -291,6 +313,7 @@ typedef struct kr_trainer_spec {
   kr_optim *optim;                      /* borrowed; must outlive the trainer */
   int keep_optim;                       /* 1: an optimizer bound to these vars already keeps its
                                            slots (trainers of one model for several input lengths) */
+  const kr_constraint *constraints;     /* NULL or nvar entries (KR_CONSTRAINT_NONE: none) */
 } kr_trainer_spec;
 
 kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *spec);

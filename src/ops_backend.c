@@ -63,10 +63,12 @@ int kr_bk_shape_shape(kr_ctx *ctx, kr_node *n)
 /* fill and the random ops: the target shape is attr.shape */
 int kr_bk_fill_shape(kr_ctx *ctx, kr_node *n)
 {
-  const kr_shape *t = &n->attr.shape;
+  const kr_shape *t = &n->attr.shape, *like = &n->in[0]->shape;
   char b[128];
   for (int i = 0; i < t->ndim; i++)
-    if (t->dim[i] < 0 && i != 0)
+    /* a None (variable-length) axis only where the like input has it: noise of
+    ** x's shape in a model built for every length, run per length */
+    if (t->dim[i] < 0 && i != 0 && !(like->ndim == t->ndim && like->dim[i] < 0))
       return kr_fail(ctx, KR_ESHAPE, "%s: bad shape %s (only the first axis may be the batch axis)",
                      kr_op_name(n->op), SH(t, b));
   if (n->op == KR_OP_RANDOM_UNIFORM && !(n->attr.f[KR_RANDOM_A] <= n->attr.f[KR_RANDOM_B]))

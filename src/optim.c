@@ -58,6 +58,8 @@ struct kr_optim {
   kr_tensor **vars;     /* one reference each */
   int nslots;
   kr_tensor **slots;    /* nslots = slot kinds * nvars */
+  kr_constraint *cons;  /* NULL until kr_optim_constrain, then nvars (KR_CONSTRAINT_NONE: none) */
+  int ncons;            /* how many are not NONE */
 };
 
 static const char *const kind_names[KR_OPTIM_COUNT] = {
@@ -277,8 +279,11 @@ static void unbind(kr_optim *o)
   for (int i = 0; i < o->nvars; i++) kr_tensor_release(o->vars[i]);
   kr_free(o->ctx, o->slots);
   kr_free(o->ctx, o->vars);
+  kr_free(o->ctx, o->cons);
   o->slots = NULL;
   o->vars = NULL;
+  o->cons = NULL;
+  o->ncons = 0;
   o->nslots = o->nvars = 0;
 }
 
@@ -449,7 +454,121 @@ void kr_optim_step(kr_optim *o, float *const *grads)
   if (T > 16) T = 16;
   step_job j = {o, &k, grads};
   kr_parallel(T, step_part, &j);
+  if (o->ncons > 0)
+    for (int i = 0; i < o->nvars; i++)
+      if (o->cons[i].kind != KR_CONSTRAINT_NONE) kr_constraint_apply(&o->cons[i], o->vars[i]);
   o->iterations++;
+}
+
+/* ---- constraints ---- */
+
+static const char *const constraint_names[KR_CONSTRAINT_COUNT] = {
+  "none", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm"
+};
+
+int kr_optim_constrain(kr_optim *o, int i, const kr_constraint *c)
+{
+  kr_ctx *ctx = o->ctx;
+  if (i < 0 || i >= o->nvars) return kr_fail(ctx, KR_EARG, "constraint: no variable %d (%d bound)", i + 1, o->nvars);
+  if (!c || c->kind < 0 || c->kind >= KR_CONSTRAINT_COUNT)
+    return kr_fail(ctx, KR_EARG, "constraint: unknown kind %d", c ? c->kind : -1);
+  const char *name = constraint_names[c->kind];
+  int nd = o->vars[i]->shape.ndim;
+  if (c->kind != KR_CONSTRAINT_NONE && c->kind != KR_CONSTRAINT_NON_NEG) {
+    if (c->axes == 0 || (nd < 32 && (c->axes >> nd) != 0))
+      return kr_fail(ctx, KR_EARG, "%s: axes mask 0x%x does not fit a variable of rank %d", name, c->axes, nd);
+    if (c->kind == KR_CONSTRAINT_MAX_NORM && !(isfinite(c->max_value) && c->max_value >= 0))
+      return kr_fail(ctx, KR_EARG, "%s: max_value must be a finite number >= 0, got %g", name, c->max_value);
+    if (c->kind == KR_CONSTRAINT_MIN_MAX_NORM &&
+        !(isfinite(c->min_value) && isfinite(c->max_value) && c->min_value >= 0 && c->min_value <= c->max_value))
+      return kr_fail(ctx, KR_EARG, "%s: need 0 <= min_value <= max_value, got %g and %g", name, c->min_value,
+                     c->max_value);
+    if (c->kind == KR_CONSTRAINT_MIN_MAX_NORM && !(isfinite(c->rate) && c->rate >= 0 && c->rate <= 1))
+      return kr_fail(ctx, KR_EARG, "%s: rate must be in [0, 1], got %g", name, c->rate);
+  }
+  if (!o->cons) {   /* made at the first constraint (compile time), never in a step */
+    if (c->kind == KR_CONSTRAINT_NONE) return KR_OK;
+    o->cons = kr_calloc(ctx, (size_t)o->nvars * sizeof *o->cons);
+    if (!o->cons) return KR_EMEM;
+  }
+  int was = o->cons[i].kind != KR_CONSTRAINT_NONE, is = c->kind != KR_CONSTRAINT_NONE;
+  o->cons[i] = *c;
+  o->ncons += is - was;
+  return KR_OK;
+}
+
+/* the factor a norm n is multiplied by */
+static double norm_factor(const kr_constraint *c, double n)
+{
+  const double eps = 1e-7;   /* K.epsilon() */
+  switch (c->kind) {
+  case KR_CONSTRAINT_MAX_NORM: return (n < c->max_value ? n : c->max_value) / (eps + n);
+  case KR_CONSTRAINT_UNIT_NORM: return 1.0 / (eps + n);
+  default: {
+    double d = n < c->min_value ? c->min_value : n > c->max_value ? c->max_value : n;
+    return (c->rate * d + (1.0 - c->rate) * n) / (eps + n);
+  }
+  }
+}
+
+/* Norm kinds: the var split into groups (one per index of the axes outside
+** c->axes), each group's L2 norm taken over the axes in c->axes, in double.
+** No allocation: offsets are computed from the shape on the stack. */
+void kr_constraint_apply(const kr_constraint *c, kr_tensor *w)
+{
+  float *p = KR_DATA(w);
+  const kr_shape *s = &w->shape;
+  int64_t n = kr_tensor_numel(w);
+  if (c->kind == KR_CONSTRAINT_NONE || n == 0) return;
+  if (c->kind == KR_CONSTRAINT_NON_NEG) {
+    for (int64_t e = 0; e < n; e++)
+      if (p[e] < 0) p[e] = 0;
+    return;
+  }
+  int nd = s->ndim, od[KR_MAX_DIMS], id[KR_MAX_DIMS], no = 0, ni = 0;
+  int64_t stride[KR_MAX_DIMS], nout = 1, nin = 1;
+  int64_t st = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    stride[k] = st;
+    st *= s->dim[k];
+  }
+  for (int k = 0; k < nd; k++) {
+    if ((c->axes >> k) & 1u) {
+      id[ni++] = k;
+      nin *= s->dim[k];
+    } else {
+      od[no++] = k;
+      nout *= s->dim[k];
+    }
+  }
+  if (nd == 0) nin = 1;
+  for (int64_t g = 0; g < nout; g++) {
+    int64_t base = 0, r = g;
+    for (int j = no - 1; j >= 0; j--) {
+      base += r % s->dim[od[j]] * stride[od[j]];
+      r /= s->dim[od[j]];
+    }
+    double ss = 0;
+    for (int64_t q = 0; q < nin; q++) {
+      int64_t off = base;
+      r = q;
+      for (int j = ni - 1; j >= 0; j--) {
+        off += r % s->dim[id[j]] * stride[id[j]];
+        r /= s->dim[id[j]];
+      }
+      ss += (double)p[off] * (double)p[off];
+    }
+    float f = (float)norm_factor(c, sqrt(ss));
+    for (int64_t q = 0; q < nin; q++) {
+      int64_t off = base;
+      r = q;
+      for (int j = ni - 1; j >= 0; j--) {
+        off += r % s->dim[id[j]] * stride[id[j]];
+        r /= s->dim[id[j]];
+      }
+      p[off] *= f;
+    }
+  }
 }
 
 int kr_optim_nslots(const kr_optim *o) { return o->nslots; }

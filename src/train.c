@@ -120,6 +120,8 @@ kr_trainer *kr_trainer_new(kr_ctx *ctx, const kr_trainer_spec *s)
              : kr_optim_bind(s->optim, s->nvar, vt);
     kr_free(ctx, vt);
     if (st != KR_OK) goto fail;
+    for (int i = 0; s->constraints && i < s->nvar; i++)
+      if (kr_optim_constrain(s->optim, i, &s->constraints[i]) != KR_OK) goto fail;
   }
   return t;
 fail:

@@ -168,8 +168,8 @@ describe("keras.layers.Conv2D", function()
     assert.error_matches(function() L.Conv2D{4, 3, data_format = "channels_first"} end,
       "Conv2D: data_format 'channels_first' is not supported (channels_last only)", 1, true)
     assert.error_matches(function() L.Conv2D{4, 3, activation = "relux"} end, "unknown activation 'relux'", 1, true)
-    assert.error_matches(function() L.Conv2D{4, 3, kernel_constraint = "max_norm"} end,
-      "Conv2D: kernel_constraint is not supported by this version of lkeras", 1, true)
+    assert.error_matches(function() L.Conv2D{4, 3, kernel_constraint = "max_nrom"} end,
+      "Conv2D: unknown constraint 'max_nrom'", 1, true)
     assert.error_matches(function() L.Conv2D{4, 3, bogus = 1} end, "Conv2D: unknown argument 'bogus'", 1, true)
   end)
 

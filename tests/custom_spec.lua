@@ -447,8 +447,8 @@ describe("custom layer errors", function()
     assert.error_matches(function() Bad{name = "b1", o = {name = "k", shape = {None, 3}}}(x) end,
       "Bad (b1): add_weight: shape of weight 'k' must hold positive integers (known when build runs), "
         .. "got None at position 1", 1, true)
-    assert.error_matches(function() Bad{name = "b2", o = {name = "k", shape = {3}, constraint = "non_neg"}}(x) end,
-      "Bad (b2): add_weight: constraint (weight 'k') is not supported by this version of lkeras", 1, true)
+    assert.error_matches(function() Bad{name = "b2", o = {name = "k", shape = {3}, constraint = "non_negative"}}(x) end,
+      "Bad (b2): add_weight: constraint (weight 'k'): unknown constraint 'non_negative'", 1, true)
     assert.error_matches(function() Bad{name = "b3", o = {name = "k", shape = {3}, initialiser = "ones"}}(x) end,
       "Bad (b3): add_weight: unknown argument 'initialiser'", 1, true)
   end)

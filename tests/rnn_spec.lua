@@ -247,8 +247,8 @@ describe("keras.layers.LSTM", function()
       .. "softplus, softsign, tanh for a recurrent layer, got a function", 1, true)
     assert.error_matches(function() L.LSTM{4, activation = "softmax"} end,
       "got 'softmax'", 1, true)
-    assert.error_matches(function() L.LSTM{4, kernel_constraint = "max_norm"} end,
-      "LSTM: kernel_constraint is not supported by this version of lkeras", 1, true)
+    assert.error_matches(function() L.LSTM{4, kernel_constraint = "max_nrom"} end,
+      "LSTM: unknown constraint 'max_nrom'", 1, true)
     assert.error_matches(function() L.LSTM{4, dropout = 1.5} end, "LSTM: dropout must be a number in [0, 1), got 1.5",
       1, true)
     assert.error_matches(function() L.LSTM{4, reset_after = true} end, "LSTM: unknown argument 'reset_after'", 1, true)

@@ -61,6 +61,10 @@ local layer_entry -- forward: {class_name, config} of a layer
 -- everything must be JSON (functions are errors); otherwise functions and
 -- objects pass through (clone_model).
 local function ser(v, key, ctx)
+  if (type(v) == "string" or is_plain(v) and v.class_name) and type(key) == "string" and key:match("constraint$")
+      and keras.constraints then
+    v = keras.constraints.get(v, key)   -- a constraint's name or config is saved as Keras's config
+  end
   local tv = type(v)
   if v == nil or v == NULL then return NULL end
   if tv == "number" or tv == "string" or tv == "boolean" then return v end
@@ -85,6 +89,14 @@ local function ser(v, key, ctx)
       if v.class_name == "L1L2" then
         return json.object("class_name", "L1L2", "config",
           json.object("l1", as_float(v.config.l1 or 0), "l2", as_float(v.config.l2 or 0)))
+      end
+      if keras.constraints and keras.constraints.is_constraint(v) then   -- Keras's keys, in its order
+        local cfg = json.object()
+        for _, k in ipairs(keras.constraints._classes[v.class_name].keys) do
+          local x = v.config[k]
+          oset(cfg, k, type(x) == "table" and json.array{table.unpack(x)} or x)
+        end
+        return json.object("class_name", v.class_name, "config", cfg)
       end
       if ctx.json then ctx.fail("%s is a custom %s, which cannot be saved", key, tostring(v.class_name)) end
       return v

@@ -195,16 +195,19 @@ function CustomLayer:add_weight(a, b, c)
     shape[i] = d
   end
   if o.dtype ~= nil and o.dtype ~= "float32" then fail("dtype must be 'float32', got %s", tostring(o.dtype)) end
-  if o.constraint ~= nil then
-    fail("constraint (weight '%s') is not supported by this version of lkeras", o.name)
-  end
   for _, w in ipairs(self._weights) do
     if w.short == o.name then fail("the layer already has a weight named '%s'", o.name) end
   end
   local reg
   if o.regularizer ~= nil then reg = keras.regularizers.get(o.regularizer, self.class_name) end
+  local con
+  if o.constraint ~= nil then
+    local okc, cc = pcall(keras.constraints.get, o.constraint, string.format("constraint (weight '%s')", o.name))
+    if not okc then fail("%s", (L._strip(cc))) end
+    con = cc
+  end
   local ok, node = pcall(Layer.add_weight, self, {name = o.name, shape = shape, initializer = o.initializer,
-    regularizer = reg, trainable = o.trainable ~= false})
+    regularizer = reg, trainable = o.trainable ~= false, constraint = con, constraint_arg = "constraint"})
   if not ok then fail("%s", (L._strip(node))) end
   return node
 end

@@ -187,7 +187,12 @@ function Layer:add_weight(o)
   local init = I.get(o.initializer or "glorot_uniform", self.class_name)
   local t = init(shape)
   local w = {name = self.name .. "/" .. o.name .. ":0", short = o.name, tensor = t,
-             node = core.variable(t), trainable = o.trainable ~= false, regularizer = o.regularizer}
+             node = core.variable(t), trainable = o.trainable ~= false, regularizer = o.regularizer,
+             constraint = o.constraint}
+  if o.constraint then   -- its C descriptor, applied after every update (keras.constraints)
+    w.constraint_desc = keras.constraints._descriptor(o.constraint, shape,
+      string.format("%s: %s", self.class_name, o.constraint_arg or o.name .. "_constraint"))
+  end
   K._weight_nodes[t] = w.node
   table.insert(self._weights, w)
   if o.regularizer then
@@ -209,10 +214,10 @@ end
 -- and the convolutions, from their initializer and regularizer options
 function Layer:_add_kernel_and_bias(kshape, units)
   self.kernel = self:add_weight{name = "kernel", shape = kshape, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
+                                regularizer = self.kernel_regularizer, constraint = self.kernel_constraint}
   if self.use_bias then
     self.bias = self:add_weight{name = "bias", shape = {units}, initializer = self.bias_initializer,
-                                regularizer = self.bias_regularizer}
+                                regularizer = self.bias_regularizer, constraint = self.bias_constraint}
   end
 end
 
@@ -577,7 +582,7 @@ end
 layers._check_int = check_int
 
 local function regularizer(who, r) return util.regularizer(keras, who, r) end
-local no_constraint = util.no_constraint
+local function constraint(who, c) return util.constraint(keras, who, c) end
 
 -- ---- Dense ----
 
@@ -594,7 +599,8 @@ local Dense = define("Dense", {"units", "activation", "use_bias", "kernel_initia
   self.kernel_regularizer = regularizer("Dense", o.kernel_regularizer)
   self.bias_regularizer = regularizer("Dense", o.bias_regularizer)
   self.activity_regularizer = regularizer("Dense", o.activity_regularizer)
-  no_constraint("Dense", o, "kernel_constraint", "bias_constraint")
+  self.kernel_constraint = constraint("Dense", o.kernel_constraint)
+  self.bias_constraint = constraint("Dense", o.bias_constraint)
 end)
 Dense.supports_masking = true
 
@@ -672,7 +678,7 @@ local PReLU = define("PReLU", {"alpha_initializer", "alpha_regularizer", "alpha_
     self.alpha_initializer = I.get(o.alpha_initializer or "zeros", "PReLU")
     self.alpha_regularizer = regularizer("PReLU", o.alpha_regularizer)
     self.shared_axes = o.shared_axes
-    no_constraint("PReLU", o, "alpha_constraint")
+    self.alpha_constraint = constraint("PReLU", o.alpha_constraint)
   end)
 PReLU.supports_masking = true
 PReLU._prefix = "p_re_lu"
@@ -681,24 +687,142 @@ function PReLU:build(shape)
   for i = 2, #shape do s[i - 1] = shape[i] end
   for _, a in ipairs(self.shared_axes or {}) do s[a] = 1 end
   self.alpha = self:add_weight{name = "alpha", shape = s, initializer = self.alpha_initializer,
-                               regularizer = self.alpha_regularizer}
+                               regularizer = self.alpha_regularizer, constraint = self.alpha_constraint}
 end
 -- relu(x) - alpha * relu(-x)
 function PReLU:call(x) return K.sub(K.relu(x), K.mul(self.alpha, K.relu(K.neg(x)))) end
 
 -- ---- Dropout ----
 
-local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"}, function(self, o)
-  self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
-  if o.noise_shape then raise("Dropout: noise_shape is not supported by this version of lkeras") end
-  if o.seed ~= nil then
-    raise("Dropout: a per-layer seed is not supported by this version of lkeras " ..
+-- noise_shape: the mask's shape, one size per axis of the input (batch
+-- included), each the input's size, None (the input's) or 1 (the mask
+-- broadcast along that axis), as Keras 2.2.4's Dropout._get_noise_shape
+local function noise_shape_arg(who, ns)
+  if ns == nil or ns == K.None then return nil end
+  if type(ns) ~= "table" or #ns == 0 then
+    raise(string.format("%s: noise_shape must be a list of sizes (None for the input's), got %s", who, tostring(ns)))
+  end
+  for i, d in ipairs(ns) do
+    if d ~= K.None and d ~= -1 and not (math.type(d) == "integer" and d >= 1) then
+      raise(string.format("%s: noise_shape[%d] must be a size >= 1 or None, got %s", who, i, tostring(d)))
+    end
+  end
+  return ns
+end
+
+-- noise_shape checked against the input x: {size or None} for K.dropout
+local function noise_shape_for(self, x)
+  local ns, s = self.noise_shape, x.shape
+  if #ns ~= #s then
+    error(self:_msg("noise_shape has %d sizes for an input of rank %d (shape %s)", #ns, #s, shape_str(s)), 0)
+  end
+  local out = {}
+  for i, d in ipairs(ns) do
+    if d == K.None or d == -1 or (s[i] < 0 and d ~= 1) then d = K.None   -- a None axis: any size
+    elseif d ~= 1 and d ~= s[i] then
+      error(self:_msg("noise_shape[%d] must be %s, 1 or None for the input of shape %s, got %d", i,
+        s[i] < 0 and "None" or tostring(s[i]), shape_str(s), d), 0)
+    end
+    out[i] = d
+  end
+  return out
+end
+
+local function no_seed(who, seed)
+  if seed ~= nil and seed ~= K.None then
+    raise(who .. ": a per-layer seed is not supported by this version of lkeras " ..
       "(keras.random.seed seeds every dropout)")
   end
+end
+
+local Dropout = define("Dropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"}, function(self, o)
+  self.rate = check_number("Dropout", "rate", o.rate, 0, 1)
+  self.noise_shape = noise_shape_arg("Dropout", o.noise_shape)
+  no_seed("Dropout", o.seed)
 end)
 Dropout.supports_masking = true
 function Dropout:call(x)
-  if self.rate > 0 then return K._train_dropout(x, self.rate) end
+  if self.rate <= 0 then return x end
+  if self.noise_shape then   -- one draw per mask entry, broadcast; in training only
+    return K.in_train_phase(K.dropout(x, self.rate, noise_shape_for(self, x)), x)
+  end
+  return K._train_dropout(x, self.rate)
+end
+
+-- ---- noise and regularization layers (Keras 2.2.4's keras/layers/noise.py
+-- and core.ActivityRegularization): the noise is drawn in training only,
+-- every layer is the identity in predict and evaluate ----
+
+-- random values of the given shape (default x's), a None axis where x has
+-- one: a model with a None length runs per length (the random ops, src/ops_backend.c)
+local function noise_like(op, x, attrs, shape)
+  attrs.shape = shape or x.shape
+  return K.apply(op, {x}, attrs)
+end
+
+-- GaussianNoise(stddev): x + N(0, stddev^2) noise
+local GaussianNoise = define("GaussianNoise", {"stddev"}, {"stddev"}, function(self, o)
+  if o.stddev == nil then raise("GaussianNoise: missing argument 'stddev'") end
+  self.stddev = check_number("GaussianNoise", "stddev", o.stddev, 0)
+end)
+GaussianNoise.supports_masking = true
+GaussianNoise._prefix = "gaussian_noise"
+function GaussianNoise:call(x)
+  return K.in_train_phase(K.add(x, noise_like("random_normal", x, {mean = 0, stddev = self.stddev})), x)
+end
+
+-- GaussianDropout(rate): x * N(1, rate / (1 - rate)) noise, for 0 < rate < 1
+local GaussianDropout = define("GaussianDropout", {"rate"}, {"rate"}, function(self, o)
+  self.rate = check_number("GaussianDropout", "rate", o.rate, 0, 1)
+end)
+GaussianDropout.supports_masking = true
+GaussianDropout._prefix = "gaussian_dropout"
+function GaussianDropout:call(x)
+  if self.rate <= 0 then return x end
+  local stddev = math.sqrt(self.rate / (1 - self.rate))
+  return K.in_train_phase(K.mul(x, noise_like("random_normal", x, {mean = 1, stddev = stddev})), x)
+end
+
+-- AlphaDropout(rate, noise_shape, seed): dropped units set to alpha' =
+-- -scale * alpha of SELU, then a * x + b, which keeps a unit mean and variance:
+-- a = ((1 - rate) * (1 + rate * alpha'^2))^-1/2, b = -a * alpha' * rate
+local ALPHA_P = -1.7580993408473766   -- -1.0507009873554805 * 1.6732632423543772
+local AlphaDropout = define("AlphaDropout", {"rate", "noise_shape", "seed"}, {"rate", "noise_shape", "seed"},
+  function(self, o)
+    self.rate = check_number("AlphaDropout", "rate", o.rate, 0, 1)
+    self.noise_shape = noise_shape_arg("AlphaDropout", o.noise_shape)
+    no_seed("AlphaDropout", o.seed)
+  end)
+AlphaDropout.supports_masking = true
+AlphaDropout._prefix = "alpha_dropout"
+function AlphaDropout:call(x)
+  local rate = self.rate
+  if rate <= 0 then return x end
+  local shape
+  if self.noise_shape then
+    shape = {}
+    for i, d in ipairs(noise_shape_for(self, x)) do shape[i] = d == K.None and x.shape[i] or d end
+  end
+  -- kept: 1 with probability 1 - rate (uniform draw >= rate), broadcast over noise_shape's 1s
+  local u = noise_like("random_uniform", x, {minval = 0, maxval = 1}, shape)
+  local kept = K.cast(K.greater_equal(u, rate), "float32")
+  local a = ((1 - rate) * (1 + rate * ALPHA_P * ALPHA_P)) ^ -0.5
+  local b = -a * ALPHA_P * rate
+  local dropped = K.add(K.mul(K.sub(x, ALPHA_P), kept), ALPHA_P)   -- x * kept + alpha' * (1 - kept)
+  return K.in_train_phase(K.add(K.mul(dropped, a), b), x)
+end
+
+-- ActivityRegularization(l1 = 0, l2 = 0): the identity, adding the penalty
+-- L1L2(l1, l2) of its output to the model's loss
+local ActivityRegularization = define("ActivityRegularization", {"l1", "l2"}, {"l1", "l2"}, function(self, o)
+  self.l1 = check_number("ActivityRegularization", "l1", o.l1 or 0.0, 0)
+  self.l2 = check_number("ActivityRegularization", "l2", o.l2 or 0.0, 0)
+  self.activity_regularizer = keras.regularizers.L1L2(self.l1, self.l2)
+end)
+ActivityRegularization.supports_masking = true
+ActivityRegularization._prefix = "activity_regularization"
+function ActivityRegularization:call(x)
+  self:_activity_loss(x)
   return x
 end
 
@@ -868,7 +992,8 @@ local BatchNormalization = define("BatchNormalization", BN_ARGS, {"axis", "momen
   self.moving_variance_initializer = I.get(o.moving_variance_initializer or "ones", "BatchNormalization")
   self.beta_regularizer = regularizer("BatchNormalization", o.beta_regularizer)
   self.gamma_regularizer = regularizer("BatchNormalization", o.gamma_regularizer)
-  no_constraint("BatchNormalization", o, "beta_constraint", "gamma_constraint")
+  self.beta_constraint = constraint("BatchNormalization", o.beta_constraint)
+  self.gamma_constraint = constraint("BatchNormalization", o.gamma_constraint)
 end)
 BatchNormalization.supports_masking = true
 function BatchNormalization:build(shape)
@@ -879,13 +1004,13 @@ function BatchNormalization:build(shape)
   local c = shape[ax]
   if self.scale then
     self.gamma = self:add_weight{name = "gamma", shape = {c}, initializer = self.gamma_initializer,
-                                 regularizer = self.gamma_regularizer}
+                                 regularizer = self.gamma_regularizer, constraint = self.gamma_constraint}
   else
     self.gamma = core.const(core.full({c}, 1))
   end
   if self.center then
     self.beta = self:add_weight{name = "beta", shape = {c}, initializer = self.beta_initializer,
-                                regularizer = self.beta_regularizer}
+                                regularizer = self.beta_regularizer, constraint = self.beta_constraint}
   else
     self.beta = core.const(core.full({c}, 0))
   end
@@ -1030,6 +1155,10 @@ do
     Dense = concat({"units", REQ}, CONV_TAIL),
     Activation = {"activation", REQ},
     Dropout = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    GaussianNoise = {"stddev", REQ},
+    GaussianDropout = {"rate", REQ},
+    AlphaDropout = {"rate", REQ},
+    ActivityRegularization = {"l1", 0.0, "l2", 0.0},
     Flatten = {"data_format", "channels_last"},
     Reshape = {"target_shape", REQ},
     Permute = {"dims", REQ},

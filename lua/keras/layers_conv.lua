@@ -73,7 +73,7 @@ local function data_format_arg(who, v)
 end
 
 local function regularizer(who, r) return util.regularizer(keras, who, r) end
-local no_constraint = util.no_constraint
+local function constraint(who, c) return util.constraint(keras, who, c) end
 
 -- pads (before, after) on one axis of size n for a window k, stride s, dilation d
 local function pads(mode, n, k, s, d)
@@ -117,7 +117,8 @@ local function conv_init(rank)
     self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
     self.bias_regularizer = regularizer(who, o.bias_regularizer)
     self.activity_regularizer = regularizer(who, o.activity_regularizer)
-    no_constraint(who, o, "kernel_constraint", "bias_constraint")
+    self.kernel_constraint = constraint(who, o.kernel_constraint)
+    self.bias_constraint = constraint(who, o.bias_constraint)
   end
 end
 
@@ -388,15 +389,22 @@ end
 -- ---- spatial dropout: whole channels dropped (one draw per sample and channel) ----
 
 local function sdrop_class(name, prefix, rank)
-  -- Keras 2.2.4: SpatialDropout1D(rate), SpatialDropout2D(rate, data_format)
+  -- Keras 2.2.4: SpatialDropout1D(rate), SpatialDropout2D/3D(rate, data_format)
   local cls = define(name, rank == 1 and {"rate"} or {"rate", "data_format"}, {"rate", "data_format"}, function(self, o)
     self.rate = check_number(name, "rate", o.rate, 0, 1)
     self.data_format = data_format_arg(name, o.data_format)
   end)
   cls._prefix = prefix
-  function cls:build(shape) spatial(self, shape, rank) end
+  local function check(self, shape)
+    if rank == 3 and #shape ~= 5 then   -- spatial's layouts are the 1-D and 2-D ones
+      error(self:_msg("expected input with ndim=5 (batch, dim1, dim2, dim3, channels), found ndim=%d (shape %s)",
+        #shape, shape_str(shape)), 0)
+    end
+    spatial(self, shape, rank)
+  end
+  function cls:build(shape) check(self, shape) end
   function cls:call(x)
-    spatial(self, x.shape, rank)
+    check(self, x.shape)
     if self.rate > 0 then return K.apply("spatial_dropout", {x}, {rate = self.rate}) end
     return x
   end
@@ -405,6 +413,7 @@ end
 
 sdrop_class("SpatialDropout1D", "spatial_dropout1d", 1)
 sdrop_class("SpatialDropout2D", "spatial_dropout2d", 2)
+sdrop_class("SpatialDropout3D", "spatial_dropout3d", 3)
 
 -- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
 for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
@@ -425,6 +434,7 @@ do
   config.add({
     SpatialDropout1D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
     SpatialDropout2D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
+    SpatialDropout3D = {"rate", REQ, "noise_shape", NULL, "seed", NULL},
     Conv1D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1}, "padding", "valid",
       "data_format", "channels_last", "dilation_rate", {1}}, CONV_TAIL),
     Conv2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",

@@ -59,7 +59,7 @@ local function act_code(who, what, v)
 end
 
 local function regularizer(who, r) return util.regularizer(keras, who, r) end
-local no_constraint = util.no_constraint
+local function constraint(who, c) return util.constraint(keras, who, c) end
 
 local function bool(v, default)
   if v == nil then return default end
@@ -119,7 +119,7 @@ local Embedding = define("Embedding", {"input_dim", "output_dim", "embeddings_in
   self.embeddings_initializer = I.get(o.embeddings_initializer or "uniform", "Embedding")
   self.embeddings_regularizer = regularizer("Embedding", o.embeddings_regularizer)
   self.activity_regularizer = regularizer("Embedding", o.activity_regularizer)
-  no_constraint("Embedding", o, "embeddings_constraint")
+  self.embeddings_constraint = constraint("Embedding", o.embeddings_constraint)
   self.mask_zero = bool(o.mask_zero, false)
   local len = o.input_length
   if len == K.None then len = nil end   -- Keras's input_length=None: any length
@@ -147,7 +147,8 @@ end)
 function Embedding:build(_shape)
   self.embeddings = self:add_weight{name = "embeddings", shape = {self.input_dim, self.output_dim},
                                     initializer = self.embeddings_initializer,
-                                    regularizer = self.embeddings_regularizer}
+                                    regularizer = self.embeddings_regularizer,
+                                    constraint = self.embeddings_constraint}
 end
 
 function Embedding:call(x)
@@ -235,7 +236,9 @@ local function rnn_init(self, o, kind, who)
   self.recurrent_regularizer = regularizer(who, o.recurrent_regularizer)
   self.bias_regularizer = regularizer(who, o.bias_regularizer)
   self.activity_regularizer = regularizer(who, o.activity_regularizer)
-  no_constraint(who, o, "kernel_constraint", "recurrent_constraint", "bias_constraint")
+  self.kernel_constraint = constraint(who, o.kernel_constraint)
+  self.recurrent_constraint = constraint(who, o.recurrent_constraint)
+  self.bias_constraint = constraint(who, o.bias_constraint)
   self.dropout = check_number(who, "dropout", o.dropout or 0, 0, 1)
   self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
   local impl = o.implementation == nil and 1 or o.implementation
@@ -269,10 +272,12 @@ function rnn_methods._make_weights(self, F)
   local u, G = self.units, self._gates
   self.input_dim = F
   self.kernel = self:add_weight{name = "kernel", shape = {F, G * u}, initializer = self.kernel_initializer,
-                                regularizer = self.kernel_regularizer}
+                                regularizer = self.kernel_regularizer, constraint = self.kernel_constraint}
   self.recurrent_kernel = self:add_weight{name = "recurrent_kernel", shape = {u, G * u},
                                           initializer = self.recurrent_initializer,
-                                          regularizer = self.recurrent_regularizer}
+                                          regularizer = self.recurrent_regularizer,
+                                          constraint = self.recurrent_constraint,
+                                          constraint_arg = "recurrent_constraint"}
   local bshape = self._cell == CELL.GRU_reset_after and {2, G * u} or {G * u}
   if self._cudnn then bshape = {2 * G * u} end
   if self.use_bias then
@@ -286,7 +291,7 @@ function rnn_methods._make_weights(self, F)
       end
     end
     self.bias = self:add_weight{name = "bias", shape = bshape, initializer = init,
-                                regularizer = self.bias_regularizer}
+                                regularizer = self.bias_regularizer, constraint = self.bias_constraint}
   else
     self.bias = core.const(core.full(bshape, 0))
   end

@@ -621,13 +621,13 @@ function Model:_compile(o, level)
   if self:_has_none() then
     -- graphs with a None length are compiled per input shape (see variant_for);
     -- the optimizer's slots exist from now on, shared by them all
-    local ok, err = pcall(optimizer._ud.bind, optimizer._ud, g.vars)
+    local ok, err = pcall(optimizer._ud.bind, optimizer._ud, g.vars, g.constraints)
     if not ok then raise("compile: " .. tostring(err):gsub("^[^:]*:%d+: ", "")) end
     self._trainer = nil
     self._variants = nil
   else
     local ok, trainer = pcall(core.trainer, {inputs = self.inputs, targets = g.targets, weights = g.weights,
-      outputs = self.outputs, logs = g.logs, vars = g.vars, optimizer = optimizer._ud})
+      outputs = self.outputs, logs = g.logs, vars = g.vars, constraints = g.constraints, optimizer = optimizer._ud})
     if not ok then raise("compile: " .. tostring(trainer):gsub("^[^:]*:%d+: ", "")) end
     self._trainer = trainer
   end
@@ -708,10 +708,13 @@ function Model:_training_graph(o, outputs, level)
       log_names[#log_names + 1] = full
     end
   end
-  local vars = {}
-  for _, w in ipairs(self:_weight_records(true)) do vars[#vars + 1] = w.node end
+  local vars, constraints = {}, {}
+  for _, w in ipairs(self:_weight_records(true)) do
+    vars[#vars + 1] = w.node
+    constraints[#vars] = w.constraint_desc or false   -- projected after each update (keras.constraints)
+  end
   return {targets = targets, weights = weights, logs = logs, log_names = log_names, loss_names = loss_names,
-          vars = vars}
+          vars = vars, constraints = constraints}
 end
 
 -- ---- summary ----

@@ -208,6 +208,7 @@ local function variant_for(self, xl, train, who)
   if train then
     local g = self:_training_graph(self._compiled, outs, 0)
     spec.targets, spec.weights, spec.logs, spec.vars = g.targets, g.weights, g.logs, g.vars
+    spec.constraints = g.constraints
     spec.optimizer, spec.keep_optimizer = self.optimizer._ud, true
     v.targets = g.targets
   end

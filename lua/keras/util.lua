@@ -51,7 +51,14 @@ function U.regularizer(keras, who, r)
   U.raise(who .. ": regularizers are not available")
 end
 
--- options this version refuses (the constraints)
+-- the *_constraint options of a layer (keras.constraints.get)
+function U.constraint(keras, who, c)
+  if c == nil then return nil end
+  if keras.constraints then return keras.constraints.get(c, who) end
+  U.raise(who .. ": constraints are not available")
+end
+
+-- options this version refuses
 function U.no_constraint(who, o, ...)
   for _, k in ipairs{...} do
     if o[k] ~= nil then U.raise(string.format("%s: %s is not supported by this version of lkeras", who, k)) end

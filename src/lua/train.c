@@ -126,8 +126,52 @@ static int o_slots(lua_State *L)
   return 1;
 }
 
-/* opt:bind{variable nodes}: fresh slots for these weights (a model whose
-** trainers are made later, one per input shape, binds at compile) */
+/* The constraints of n vars from the list at idx (nil: none): entries false
+** or {kind = "max_norm" | "non_neg" | "unit_norm" | "min_max_norm", axes =
+** {0-based axes}, max_value =, min_value =, rate =}; NULL when the list is nil,
+** else an array anchored on the stack (one more value there). */
+static const char *const constraint_kinds[] = {"none", "max_norm", "non_neg", "unit_norm", "min_max_norm", NULL};
+
+static kr_constraint *constraint_list(lua_State *L, int idx, int n)
+{
+  if (lua_isnoneornil(L, idx)) return NULL;
+  idx = lua_absindex(L, idx);
+  luaL_checktype(L, idx, LUA_TTABLE);
+  if (luaL_len(L, idx) != n) luaL_error(L, "constraints: expected %d entries, got %d", n, (int)luaL_len(L, idx));
+  kr_constraint *a = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *a, 0);
+  memset(a, 0, (size_t)(n ? n : 1) * sizeof *a);
+  for (int i = 0; i < n; i++) {
+    if (lua_geti(L, idx, i + 1) == LUA_TTABLE) {
+      lua_getfield(L, -1, "kind");
+      a[i].kind = luaL_checkoption(L, -1, NULL, constraint_kinds);
+      lua_pop(L, 1);
+      static const char *const num[] = {"max_value", "min_value", "rate"};
+      double *dst[] = {&a[i].max_value, &a[i].min_value, &a[i].rate};
+      for (int k = 0; k < 3; k++) {
+        lua_getfield(L, -1, num[k]);
+        *dst[k] = lua_isnil(L, -1) ? 0 : luaL_checknumber(L, -1);
+        lua_pop(L, 1);
+      }
+      if (lua_getfield(L, -1, "axes") == LUA_TTABLE) {
+        int m = (int)luaL_len(L, -1);
+        for (int k = 1; k <= m; k++) {
+          lua_geti(L, -1, k);
+          lua_Integer ax = luaL_checkinteger(L, -1);
+          lua_pop(L, 1);
+          if (ax < 0 || ax >= KR_MAX_DIMS) luaL_error(L, "constraints: axis %d out of range", (int)ax);
+          a[i].axes |= 1u << ax;
+        }
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  return a;
+}
+
+/* opt:bind{variable nodes}[, constraints]: fresh slots for these weights (a
+** model whose trainers are made later, one per input shape, binds at compile);
+** constraints as constraint_list reads them */
 static int o_bind(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
@@ -143,7 +187,10 @@ static int o_bind(lua_State *L)
     if (v->op != KR_OP_VARIABLE || !v->value) return luaL_error(L, "bind: entry %I is not a variable", i + 1);
     vt[i] = v->value;
   }
+  kr_constraint *cons = constraint_list(L, 3, (int)n);
   if (kr_optim_bind(o, (int)n, vt) != KR_OK) return lk_raise(L, ctx);
+  for (int i = 0; cons && i < (int)n; i++)
+    if (kr_optim_constrain(o, i, &cons[i]) != KR_OK) return lk_raise(L, ctx);
   return 0;
 }
 
@@ -205,6 +252,8 @@ static int tr_new(lua_State *L)
   s.outputs = node_list(L, 1, "outputs", &s.nout);
   s.logs = node_list(L, 1, "logs", &s.nlog);
   s.vars = node_list(L, 1, "vars", &s.nvar);
+  lua_getfield(L, 1, "constraints");
+  s.constraints = constraint_list(L, -1, s.nvar);
   lua_getfield(L, 1, "keep_optimizer");
   s.keep_optim = lua_toboolean(L, -1);
   lua_pop(L, 1);

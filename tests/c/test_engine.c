@@ -67,7 +67,7 @@ static int build(kr_ctx *ctx, model *m, int64_t in, int64_t classes)
   m->opt = kr_optim_new(ctx, &cfg);
   if (!m->opt) return kr_errcode(ctx);
   kr_node *vars[2] = {m->W, m->b};
-  kr_trainer_spec spec = {1, &m->x, 1, &m->t, 1, &m->w, 1, &m->out, 1, &m->loss, 2, vars, m->opt, 0};
+  kr_trainer_spec spec = {1, &m->x, 1, &m->t, 1, &m->w, 1, &m->out, 1, &m->loss, 2, vars, m->opt, 0, NULL};
   m->tr = kr_trainer_new(ctx, &spec);
   return m->tr ? KR_OK : kr_errcode(ctx);
 }

@@ -552,6 +552,119 @@ static void test_threads(void)
   }
 }
 
+/* keras.constraints: the projection after an update, against float64 */
+static void project_ref(const kr_constraint *c, double *w, const int64_t *dim, int nd)
+{
+  int64_t stride[8], n = 1;
+  for (int k = nd - 1; k >= 0; k--) {
+    stride[k] = n;
+    n *= dim[k];
+  }
+  if (c->kind == KR_CONSTRAINT_NON_NEG) {
+    for (int64_t e = 0; e < n; e++) w[e] = w[e] >= 0 ? w[e] : 0;
+    return;
+  }
+  double ss[64] = {0};
+  int64_t grp[64];
+  for (int64_t e = 0; e < n; e++) {
+    int64_t g = 0;
+    for (int k = 0; k < nd; k++)
+      if (!((c->axes >> k) & 1u)) g += (e / stride[k]) % dim[k] * stride[k];
+    grp[e] = g;
+    ss[g] += w[e] * w[e];
+  }
+  for (int64_t e = 0; e < n; e++) {
+    double nr = sqrt(ss[grp[e]]), f;
+    if (c->kind == KR_CONSTRAINT_MAX_NORM) f = fmin(nr, c->max_value) / (1e-7 + nr);
+    else if (c->kind == KR_CONSTRAINT_UNIT_NORM) f = 1 / (1e-7 + nr);
+    else f = (c->rate * fmax(c->min_value, fmin(nr, c->max_value)) + (1 - c->rate) * nr) / (1e-7 + nr);
+    w[e] *= f;
+  }
+}
+
+static void test_constraints(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  const int64_t dim[3] = {2, 3, 4};
+  kr_shape sh = kr_shape_make(3, dim);
+  const kr_constraint cases[] = {
+    {.kind = KR_CONSTRAINT_MAX_NORM, .axes = 1u, .max_value = 1.0},
+    {.kind = KR_CONSTRAINT_MAX_NORM, .axes = 5u, .max_value = 1.5},
+    {.kind = KR_CONSTRAINT_NON_NEG},
+    {.kind = KR_CONSTRAINT_UNIT_NORM, .axes = 7u},
+    {.kind = KR_CONSTRAINT_UNIT_NORM, .axes = 4u},
+    {.kind = KR_CONSTRAINT_MIN_MAX_NORM, .axes = 2u, .min_value = 1.2, .max_value = 1.4, .rate = 0.7},
+  };
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    kr_tensor *w = kr_tensor_new(ctx, &sh), *other = kr_tensor_new(ctx, &sh);
+    float g[24];
+    double ref[24];
+    for (int i = 0; i < 24; i++) {
+      KR_DATA(w)[i] = KR_DATA(other)[i] = (float)(((i * 37) % 23 - 11) / 7.3);
+      g[i] = (float)((i % 5) - 2) * 0.5f;
+      ref[i] = (double)(KR_DATA(w)[i] - 0.1f * g[i]);   /* SGD, no momentum, in float32 as the kernel */
+    }
+    kr_optim_cfg cfg = {.kind = KR_SGD, .lr = 0.1};
+    kr_optim *o = kr_optim_new(ctx, &cfg);
+    kr_tensor *vars[2] = {w, other};
+    CHECK(kr_optim_bind(o, 2, vars) == KR_OK);
+    CHECK(kr_optim_constrain(o, 0, &cases[ci]) == KR_OK);
+    float gbuf[48];
+    memcpy(gbuf, g, sizeof g);
+    memcpy(gbuf + 24, g, sizeof g);
+    float *grads[2] = {gbuf, gbuf + 24};
+    size_t before = kr_mem_in_use(ctx);
+    kr_optim_step(o, grads);
+    CHECK(kr_mem_in_use(ctx) == before);   /* the projection allocates nothing */
+    project_ref(&cases[ci], ref, dim, 3);
+    int ok = 1;
+    for (int i = 0; i < 24; i++) ok &= fabs(KR_DATA(w)[i] - ref[i]) <= 1e-6 * (1 + fabs(ref[i]));
+    CHECK_MSG(ok, "constraint case %zu", ci);
+    /* the unconstrained var got the plain update */
+    int plain = 1;
+    for (int i = 0; i < 24; i++)
+      plain &= KR_DATA(other)[i] == (float)(((i * 37) % 23 - 11) / 7.3) - 0.1f * g[i];
+    CHECK(plain);
+    /* a bind clears the constraints */
+    CHECK(kr_optim_bind(o, 2, vars) == KR_OK);
+    float saved[24];
+    memcpy(saved, KR_DATA(w), sizeof saved);
+    memset(gbuf, 0, sizeof gbuf);
+    for (int i = 0; i < 24; i++) KR_DATA(w)[i] = -5.0f;
+    kr_optim_step(o, grads);
+    CHECK(KR_DATA(w)[0] == -5.0f && KR_DATA(w)[23] == -5.0f);
+    kr_optim_free(o);
+    kr_tensor_release(w);
+    kr_tensor_release(other);
+  }
+
+  /* bad descriptors are errors, not crashes */
+  kr_tensor *w = kr_tensor_zeros(ctx, &sh);
+  kr_optim_cfg cfg = {.kind = KR_SGD, .lr = 0.1};
+  kr_optim *o = kr_optim_new(ctx, &cfg);
+  CHECK(kr_optim_bind(o, 1, &w) == KR_OK);
+  const kr_constraint bad[] = {
+    {.kind = KR_CONSTRAINT_MAX_NORM, .axes = 8u, .max_value = 1},   /* axis 3 of a rank-3 var */
+    {.kind = KR_CONSTRAINT_MAX_NORM, .axes = 0u, .max_value = 1},
+    {.kind = KR_CONSTRAINT_MAX_NORM, .axes = 1u, .max_value = -1},
+    {.kind = KR_CONSTRAINT_MIN_MAX_NORM, .axes = 1u, .min_value = 2, .max_value = 1, .rate = 1},
+    {.kind = KR_CONSTRAINT_MIN_MAX_NORM, .axes = 1u, .min_value = 0, .max_value = 1, .rate = 1.5},
+    {.kind = KR_CONSTRAINT_COUNT},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) CHECK_MSG(kr_optim_constrain(o, 0, &bad[i]) == KR_EARG, "%zu", i);
+  CHECK(kr_optim_constrain(o, 1, &bad[0]) == KR_EARG);
+  /* zero weights stay zero (no 0/0) */
+  CHECK(kr_optim_constrain(o, 0, &(kr_constraint){.kind = KR_CONSTRAINT_UNIT_NORM, .axes = 1u}) == KR_OK);
+  float zg[24] = {0};
+  float *zgs[1] = {zg};
+  kr_optim_step(o, zgs);
+  CHECK(KR_DATA(w)[0] == 0.0f && KR_DATA(w)[23] == 0.0f);
+  kr_optim_free(o);
+  kr_tensor_release(w);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
 int main(void)
 {
   test_trajectories();
@@ -564,5 +677,6 @@ int main(void)
   test_nadam_long_run();
   test_errors();
   test_alloc_failures();
+  test_constraints();
   return check_report("test_optim");
 }

@@ -595,6 +595,20 @@ describe("stateful recurrent layers", function()
       end)(), model:predict(keras.tensor(b), {batch_size = 2}))
   end)
 
+  it("a model whose Input has a fixed batch size (batch_shape) compiles, trains and evaluates", function()
+    -- the sample weights' input takes the output's fixed batch axis (it was
+    -- (None,) and compile failed with "mul: cannot broadcast shapes (2,) and (None,)")
+    local inp = keras.Input{batch_shape = {2, 4}}
+    local model = keras.Model(inp, L.Dense{3, kernel_initializer = "ones", bias_initializer = "zeros"}(inp))
+    model:compile{optimizer = "sgd", loss = "mse"}
+    local x, y = keras.tensor.ones{2, 4}, keras.tensor.zeros{2, 3}
+    -- every output is 4 before the first step: mse 16
+    assert.is_true(math.abs(model:evaluate(x, y, {batch_size = 2, verbose = 0}) - 16) < 1e-5)
+    local hist = model:fit(x, y, {batch_size = 2, epochs = 2, verbose = 0})
+    assert.is_true(hist.history.loss[2] < hist.history.loss[1])
+    assert.is_true(model:train_on_batch(x, y) < hist.history.loss[2])
+  end)
+
   it("keep their state across fit, train_on_batch and predict, until reset_states", function()
     keras.random.seed(62)
     local model = keras.Sequential{

@@ -660,7 +660,7 @@ function Model:_training_graph(o, outputs, level)
     for k, d in ipairs(s) do ts[k] = d end
     if lname == "sparse_categorical_crossentropy" then ts[#ts] = 1 end
     local y_true = core.input(ts)
-    local w = core.input({-1})
+    local w = core.input({s[1]})   -- the batch axis, or a fixed batch size (batch_shape)
     targets[i], weights[i] = y_true, w
     local score = fn(y_true, y_pred)
     if not is_node(score) then raise(string.format("compile: the loss for output '%s' must return a symbolic tensor",

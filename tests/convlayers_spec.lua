@@ -6,8 +6,8 @@
 -- definition as gradients; outputs and, for one case of each convolution,
 -- the gradients of sum(y * dy)), and Keras 2.2.4 JSON configs
 -- tests/fixtures/keras_convlayers_*.json with the shapes and parameter
--- counts Keras's formulas give; all made by
--- scripts/fixtures/convlayers_fixtures.py.
+-- counts Keras's formulas give, and .h5 files of them in Keras's layout; all
+-- made by scripts/fixtures/convlayers_fixtures.py.
 local keras = require "keras"
 local K = keras.backend
 local L = keras.layers
@@ -384,6 +384,24 @@ describe("saving the new layers", function()
     local m = keras.models.model_from_json(read_all("tests/fixtures/keras_convlayers_2d.json"))
     assert.same({1, 1}, m.layers[1].output_padding)
     assert.equal(3, m.layers[3].depth_multiplier)
+  end)
+end)
+
+describe("Keras 2.2.4 .h5 files of the new layers (written by h5py in Keras's layout)", function()
+  it("load with their weights and predict what PyTorch computes", function()
+    local n = 0
+    for _, c in ipairs(dofile("tests/fixtures/keras_convlayers_h5.lua")) do
+      local model = keras.models.load_model(c.file)
+      local ok, err = pcall(assert_close, c.y, model:predict(keras.tensor(c.x)), 1e-4)
+      if not ok then error(c.file .. ": " .. tostring(err)) end
+      -- and the weights alone, into the model built from the JSON config
+      local fresh = keras.models.model_from_json(read_all(c.file:gsub("%.h5$", ".json")))
+      fresh:load_weights(c.file)
+      ok, err = pcall(assert_close, c.y, fresh:predict(keras.tensor(c.x)), 1e-4)
+      if not ok then error(c.file .. " (load_weights): " .. tostring(err)) end
+      n = n + 1
+    end
+    assert.equal(3, n)
   end)
 end)
 

@@ -139,6 +139,37 @@ describe("the new convolution layers against PyTorch", function()
   end)
 end)
 
+describe("models of the new layers", function()
+  it("train: the loss falls with fit", function()
+    keras.random.seed(7)
+    local m3 = keras.Sequential{
+      L.Conv3D{4, 3, padding = "same", activation = "relu", input_shape = {4, 6, 6, 1}},
+      L.MaxPooling3D(),
+      L.Conv3DTranspose{2, 2, strides = 2},
+      L.UpSampling3D{{1, 1, 1}}, L.ZeroPadding3D(1), L.Cropping3D(1),
+      L.AveragePooling3D{2},
+      L.GlobalAveragePooling3D(),
+      L.Dense(1),
+    }
+    local m2 = keras.Sequential{
+      L.SeparableConv2D{4, 3, padding = "same", activation = "relu", depth_multiplier = 2, input_shape = {8, 8, 2}},
+      L.DepthwiseConv2D{3, strides = 2, activation = "relu"},
+      L.Conv2DTranspose{2, 3, strides = 2, padding = "same", output_padding = 1},
+      L.GlobalMaxPooling2D(),
+      L.Dense(1),
+    }
+    for _, m in ipairs{{m3, {16, 4, 6, 6, 1}}, {m2, {16, 8, 8, 2}}} do
+      local model, shape = m[1], m[2]
+      local x = keras.random.random(shape)
+      local y = x:reshape{16, -1}:mean(1):reshape{16, 1} * 3
+      model:compile{optimizer = keras.optimizers.Adam{lr = 0.01}, loss = "mse"}
+      local h = model:fit(x, y, {epochs = 15, batch_size = 8, verbose = 0})
+      local losses = h.history.loss
+      assert.is_true(losses[#losses] < 0.5 * losses[1], string.format("%g -> %g", losses[1], losses[#losses]))
+    end
+  end)
+end)
+
 describe("keras.layers.Conv2DTranspose", function()
   it("gives Keras 2.2.4's output sizes (deconv_length)", function()
     assert.same({None, 15, 15, 8}, out_shape(L.Conv2DTranspose(8, 3, {strides = 2}), {7, 7, 3}))

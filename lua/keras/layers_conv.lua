@@ -1,6 +1,9 @@
 -- keras.layers, the convolution family (Keras 2.2.4, channels_last):
 -- Conv1D, Conv2D, MaxPooling1D/2D, AveragePooling1D/2D, the global poolings,
--- ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, SpatialDropout1D/2D.
+-- ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, SpatialDropout1D/2D;
+-- and, built on the backend's functions (backend_nn.lua, see
+-- docs/conv_layers.md), Conv2DTranspose, Conv3DTranspose, SeparableConv1D/2D,
+-- DepthwiseConv2D, Conv3D and the 3-D poolings, padding, cropping, upsampling.
 -- Loaded after layers.lua as `local keras = ...`; each class is declared
 -- with keras.layers._define and adds C ops (src/ops_conv.h) when called:
 --   conv2d   {stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_bottom,
@@ -126,7 +129,8 @@ end
 local function spatial(self, shape, rank)
   local want = rank + 2
   if #shape ~= want then
-    local layout = rank == 1 and "(batch, steps, channels)" or "(batch, rows, cols, channels)"
+    local layout = rank == 1 and "(batch, steps, channels)" or rank == 2 and "(batch, rows, cols, channels)"
+      or "(batch, depth, rows, cols, channels)"
     error(self:_msg("expected input with ndim=%d %s, found ndim=%d (shape %s)", want, layout, #shape,
       shape_str(shape)), 0)
   end
@@ -273,7 +277,7 @@ local function global_pool(name, prefix, rank, reduce)
   function cls:build(shape) spatial(self, shape, rank) end
   function cls:call(x)
     spatial(self, x.shape, rank)
-    return reduce(x, rank == 1 and 1 or {1, 2})
+    return reduce(x, rank == 1 and 1 or rank == 2 and {1, 2} or {1, 2, 3})
   end
   return cls
 end
@@ -415,6 +419,355 @@ sdrop_class("SpatialDropout1D", "spatial_dropout1d", 1)
 sdrop_class("SpatialDropout2D", "spatial_dropout2d", 2)
 sdrop_class("SpatialDropout3D", "spatial_dropout3d", 3)
 
+-- ---- transposed, separable, depthwise and 3-D convolutions, 3-D pooling,
+-- padding, cropping and upsampling: built on the backend's functions
+-- (backend_nn.lua), the bias added with K.bias_add ----
+
+local function check_extent(self, size, ks, dl, what)
+  if self.padding ~= "valid" then return end
+  local ext, big = {}, false
+  for i = 1, #ks do
+    ext[i] = (ks[i] - 1) * (dl and dl[i] or 1) + 1
+    if size[i] >= 0 and ext[i] > size[i] then big = true end
+  end
+  if big then
+    error(self:_msg("%s %s is larger than the input %s (padding 'valid')", what, dims_str(ext), dims_str(size)), 0)
+  end
+end
+
+local function check_channels(self, s)
+  if s[#s] ~= self.input_channels then
+    error(self:_msg("expected input with %d channels (last axis), got shape %s", self.input_channels, shape_str(s)), 0)
+  end
+end
+
+-- the bias, the activation and the activity regularizer of a convolution's output
+local function conv_finish(self, y)
+  if self.use_bias then y = K.bias_add(y, self.bias) end
+  y = self.activation(y)
+  self:_activity_loss(y)
+  return y
+end
+
+-- Conv3D: kernel (kd, kh, kw, in, filters)
+local Conv3D = define("Conv3D", CONV_KEYS, CONV_KEYS, conv_init(3))
+Conv3D._prefix = "conv3d"
+function Conv3D:build(shape)
+  local size = spatial(self, shape, 3)
+  check_extent(self, size, self.kernel_size, self.dilation_rate, "kernel extent")
+  local k = self.kernel_size
+  self.input_channels = shape[5]
+  self:_add_kernel_and_bias({k[1], k[2], k[3], shape[5], self.filters}, self.filters)
+end
+function Conv3D:call(x)
+  spatial(self, x.shape, 3)
+  check_channels(self, x.shape)
+  return conv_finish(self, K.conv3d(x, self.kernel, self.strides, self.padding, nil, self.dilation_rate))
+end
+layers.Convolution3D = Conv3D
+
+-- the transposed convolutions: Keras 2.2.4's deconv_length. Without
+-- output_padding: n*s + max(k - s, 0) ('valid'), n*s ('same'); with it:
+-- (n - 1)*s + k - 2*pad + output_padding, pad = k // 2 ('same') or 0
+local function deconv_length(n, s, k, padding, op)
+  if op == nil then
+    if padding == "valid" then return n * s + math.max(k - s, 0) end
+    return n * s
+  end
+  local pad = padding == "same" and k // 2 or 0
+  return (n - 1) * s + k - 2 * pad + op
+end
+
+-- the forward convolution's length from m (what takes the output back to the input)
+local function conv_length(m, s, k, padding)
+  if padding == "valid" then return m >= k and (m - k) // s + 1 or 0 end
+  return (m + s - 1) // s
+end
+
+local function transpose_init(rank)
+  local base = conv_init(rank)
+  return function(self, o)
+    base(self, o)
+    local who = self.class_name
+    for i = 1, rank do
+      if self.dilation_rate[i] ~= 1 then
+        raise(string.format("%s: dilation_rate %s is not supported (transposed convolutions take dilation_rate 1)",
+          who, dims_str(self.dilation_rate)))
+      end
+    end
+    if o.output_padding ~= nil then
+      self.output_padding = tuple(who, "output_padding", o.output_padding, rank, 0)
+      o.output_padding = self.output_padding
+      for i = 1, rank do
+        if self.output_padding[i] >= self.strides[i] then
+          raise(string.format("%s: output_padding %s must be smaller than the strides %s (stride %d must be greater "
+            .. "than output padding %d)", who, dims_str(self.output_padding), dims_str(self.strides), self.strides[i],
+            self.output_padding[i]))
+        end
+      end
+    end
+  end
+end
+
+-- the output's spatial sizes, refused when the forward convolution would not
+-- take them back to the input's (TensorFlow refuses those shapes too)
+local function transpose_sizes(self, size)
+  local out = {}
+  local op = self.output_padding
+  for i = 1, self.rank do
+    local n, s, k = size[i], self.strides[i], self.kernel_size[i]
+    if n < 0 then
+      error(self:_msg("needs known spatial sizes, got an input of shape %s", shape_str({-1, table.unpack(size)})), 0)
+    end
+    out[i] = deconv_length(n, s, k, self.padding, op and op[i])
+  end
+  for i = 1, self.rank do
+    if out[i] < 1 or conv_length(out[i], self.strides[i], self.kernel_size[i], self.padding) ~= size[i] then
+      error(self:_msg("impossible output shape: an input of %s with kernel_size %s, strides %s, padding '%s'%s gives "
+        .. "%s, which its convolution does not take back to %s", dims_str(size), dims_str(self.kernel_size),
+        dims_str(self.strides), self.padding, op and (" and output_padding " .. dims_str(op)) or "",
+        dims_str(out), dims_str(size)), 0)
+    end
+  end
+  return out
+end
+
+local TRANSPOSE_KEYS = {"filters", "kernel_size", "strides", "padding", "output_padding", "data_format",
+  "dilation_rate", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+  "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"}
+local TRANSPOSE3D_KEYS = {"filters", "kernel_size", "strides", "padding", "output_padding", "data_format",
+  "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+  "activity_regularizer", "kernel_constraint", "bias_constraint"}
+
+-- kernel (kh, kw, filters, in) / (kd, kh, kw, filters, in), as Keras's
+local function transpose_class(name, prefix, rank, keys, fn)
+  local cls = define(name, keys, keys, transpose_init(rank))
+  cls._prefix = prefix
+  function cls:build(shape)
+    local size = spatial(self, shape, rank)
+    transpose_sizes(self, size)
+    local kshape = {}
+    for i = 1, rank do kshape[i] = self.kernel_size[i] end
+    kshape[rank + 1], kshape[rank + 2] = self.filters, shape[rank + 2]
+    self.input_channels = shape[rank + 2]
+    self:_add_kernel_and_bias(kshape, self.filters)
+  end
+  function cls:call(x)
+    local size = spatial(self, x.shape, rank)
+    check_channels(self, x.shape)
+    local out = transpose_sizes(self, size)
+    local oshape = {K.shape(x)[1]}
+    for i = 1, rank do oshape[i + 1] = out[i] end
+    oshape[rank + 2] = self.filters
+    return conv_finish(self, fn(x, self.kernel, oshape, self.strides, self.padding))
+  end
+  return cls
+end
+
+transpose_class("Conv2DTranspose", "conv2d_transpose", 2, TRANSPOSE_KEYS, K.conv2d_transpose)
+transpose_class("Conv3DTranspose", "conv3d_transpose", 3, TRANSPOSE3D_KEYS, K.conv3d_transpose)
+layers.Deconvolution2D, layers.Convolution2DTranspose = layers.Conv2DTranspose, layers.Conv2DTranspose
+layers.Deconvolution3D, layers.Convolution3DTranspose = layers.Conv3DTranspose, layers.Conv3DTranspose
+
+-- depthwise_kernel (k..., in, depth_multiplier); SeparableConv also a
+-- pointwise_kernel (1..., in * depth_multiplier, filters); then the bias
+local SEPARABLE_KEYS = {"filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+  "depth_multiplier", "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer",
+  "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
+  "depthwise_constraint", "pointwise_constraint", "bias_constraint"}
+local DEPTHWISE_KEYS = {"kernel_size", "strides", "padding", "depth_multiplier", "data_format", "activation",
+  "use_bias", "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer",
+  "activity_regularizer", "depthwise_constraint", "bias_constraint"}
+local DEPTHWISE_ALLOWED = {"dilation_rate", table.unpack(DEPTHWISE_KEYS)}
+
+local function depthwise_init(rank, separable)
+  return function(self, o)
+    local who = self.class_name
+    self.rank = rank
+    if separable then self.filters = check_int(who, "filters", o.filters) end
+    if o.kernel_size == nil then raise(who .. ": missing argument 'kernel_size'") end
+    self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
+    self.strides = tuple(who, "strides", o.strides or 1, rank)
+    self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
+    o.kernel_size = self.kernel_size
+    if o.strides ~= nil then o.strides = self.strides end
+    if o.dilation_rate ~= nil then o.dilation_rate = self.dilation_rate end
+    self.depth_multiplier = check_int(who, "depth_multiplier", o.depth_multiplier or 1)
+    self.padding = padding_arg(who, o.padding)
+    self.data_format = data_format_arg(who, o.data_format)
+    self.activation = A.get(o.activation, who)
+    self.use_bias = o.use_bias == nil and true or not not o.use_bias
+    self.depthwise_initializer = I.get(o.depthwise_initializer or "glorot_uniform", who)
+    self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
+    self.depthwise_regularizer = regularizer(who, o.depthwise_regularizer)
+    self.bias_regularizer = regularizer(who, o.bias_regularizer)
+    self.activity_regularizer = regularizer(who, o.activity_regularizer)
+    no_constraint(who, o, "depthwise_constraint", "bias_constraint")
+    if separable then
+      self.pointwise_initializer = I.get(o.pointwise_initializer or "glorot_uniform", who)
+      self.pointwise_regularizer = regularizer(who, o.pointwise_regularizer)
+      no_constraint(who, o, "pointwise_constraint")
+    end
+  end
+end
+
+local function depthwise_class(name, prefix, rank, separable)
+  local keys = separable and SEPARABLE_KEYS or DEPTHWISE_KEYS
+  local cls = define(name, keys, separable and keys or DEPTHWISE_ALLOWED, depthwise_init(rank, separable))
+  cls._prefix = prefix
+  function cls:build(shape)
+    local size = spatial(self, shape, rank)
+    check_extent(self, size, self.kernel_size, self.dilation_rate, "kernel extent")
+    local c, m = shape[rank + 2], self.depth_multiplier
+    self.input_channels = c
+    local dshape, pshape = {}, {}
+    for i = 1, rank do dshape[i], pshape[i] = self.kernel_size[i], 1 end
+    dshape[rank + 1], dshape[rank + 2] = c, m
+    pshape[rank + 1], pshape[rank + 2] = c * m, self.filters
+    self.depthwise_kernel = self:add_weight{name = "depthwise_kernel", shape = dshape,
+      initializer = self.depthwise_initializer, regularizer = self.depthwise_regularizer}
+    if separable then
+      self.pointwise_kernel = self:add_weight{name = "pointwise_kernel", shape = pshape,
+        initializer = self.pointwise_initializer, regularizer = self.pointwise_regularizer}
+    end
+    if self.use_bias then
+      self.bias = self:add_weight{name = "bias", shape = {separable and self.filters or c * m},
+        initializer = self.bias_initializer, regularizer = self.bias_regularizer}
+    end
+  end
+  function cls:call(x)
+    spatial(self, x.shape, rank)
+    check_channels(self, x.shape)
+    local y
+    if not separable then
+      y = K.depthwise_conv2d(x, self.depthwise_kernel, self.strides, self.padding, nil, self.dilation_rate)
+    elseif rank == 2 then
+      y = K.separable_conv2d(x, self.depthwise_kernel, self.pointwise_kernel, self.strides, self.padding, nil,
+        self.dilation_rate)
+    else
+      y = K.separable_conv1d(x, self.depthwise_kernel, self.pointwise_kernel, self.strides, self.padding, nil,
+        self.dilation_rate)
+    end
+    return conv_finish(self, y)
+  end
+  return cls
+end
+
+depthwise_class("SeparableConv1D", "separable_conv1d", 1, true)
+depthwise_class("SeparableConv2D", "separable_conv2d", 2, true)
+depthwise_class("DepthwiseConv2D", "depthwise_conv2d", 2, false)
+layers.SeparableConvolution1D, layers.SeparableConvolution2D = layers.SeparableConv1D, layers.SeparableConv2D
+
+-- MaxPooling3D, AveragePooling3D (K.pool3d)
+local function pool3d_class(name, prefix, mode)
+  local keys = {"pool_size", "strides", "padding", "data_format"}
+  local cls = define(name, keys, keys, function(self, o)
+    self.rank = 3
+    self.pool_size = tuple(name, "pool_size", o.pool_size or 2, 3)
+    self.strides = o.strides == nil and {table.unpack(self.pool_size)} or tuple(name, "strides", o.strides, 3)
+    if o.pool_size ~= nil then o.pool_size = self.pool_size end
+    if o.strides ~= nil then o.strides = self.strides end
+    self.padding = padding_arg(name, o.padding)
+    self.data_format = data_format_arg(name, o.data_format)
+  end, {first_is_sequence = true})
+  cls._prefix = prefix
+  function cls:build(shape)
+    check_extent(self, spatial(self, shape, 3), self.pool_size, nil, "pool size")
+  end
+  function cls:call(x)
+    spatial(self, x.shape, 3)
+    return K.pool3d(x, self.pool_size, self.strides, self.padding, nil, mode)
+  end
+  return cls
+end
+
+pool3d_class("MaxPooling3D", "max_pooling3d", "max")
+pool3d_class("AveragePooling3D", "average_pooling3d", "avg")
+layers.MaxPool3D, layers.AvgPool3D = layers.MaxPooling3D, layers.AveragePooling3D
+
+global_pool("GlobalAveragePooling3D", "global_average_pooling3d", 3, K.mean)
+global_pool("GlobalMaxPooling3D", "global_max_pooling3d", 3, K.max)
+layers.GlobalAvgPool3D, layers.GlobalMaxPool3D = layers.GlobalAveragePooling3D, layers.GlobalMaxPooling3D
+
+-- ZeroPadding3D / Cropping3D amounts: an integer, (d, h, w) symmetric, or
+-- ((front, back), (top, bottom), (left, right)) -> a list of 3 pairs
+local function amounts3(who, name, v)
+  if int_seq(v) and #v == 1 then v = v[1] end
+  local out
+  if math.type(v) == "integer" then
+    out = {{v, v}, {v, v}, {v, v}}
+  elseif int_seq(v) and #v == 3 then
+    out = {{v[1], v[1]}, {v[2], v[2]}, {v[3], v[3]}}
+  elseif is_plain(v) and #v == 3 and int_seq(v[1]) and #v[1] == 2 and int_seq(v[2]) and #v[2] == 2
+      and int_seq(v[3]) and #v[3] == 2 then
+    out = {{v[1][1], v[1][2]}, {v[2][1], v[2][2]}, {v[3][1], v[3][2]}}
+  else
+    raise(string.format("%s: %s must be an integer, a list of 3 integers or a list of 3 lists of 2 integers, got %s",
+      who, name, type(v) == "table" and "a table" or tostring(v)))
+  end
+  for _, p in ipairs(out) do
+    for _, a in ipairs(p) do
+      if a < 0 then raise(string.format("%s: %s must not be negative, got %d", who, name, a)) end
+    end
+  end
+  return out
+end
+
+-- a lone list of three pairs is the amounts
+local function amounts3_value(t)
+  return layers._number_list(t) or (#t == 3 and next(t, 3) == nil and int_seq(t[1]) and int_seq(t[2])
+    and int_seq(t[3]))
+end
+
+local function pad3d_class(name, prefix, key, crop)
+  local cls = define(name, {key, "data_format"}, {key, "data_format"}, function(self, o)
+    self.rank = 3
+    self[key] = amounts3(name, key, o[key] == nil and 1 or o[key])
+    if o[key] ~= nil then o[key] = self[key] end
+    self.data_format = data_format_arg(name, o.data_format)
+  end, {single = amounts3_value})
+  cls._prefix = prefix
+  function cls:build(shape)
+    local size = spatial(self, shape, 3)
+    if crop then
+      local a = self[key]
+      for i = 1, 3 do
+        if size[i] >= 0 and size[i] - a[i][1] - a[i][2] < 1 then
+          error(self:_msg("cropping ((%d, %d), (%d, %d), (%d, %d)) leaves nothing of an input of shape %s", a[1][1],
+            a[1][2], a[2][1], a[2][2], a[3][1], a[3][2], shape_str(shape)), 0)
+        end
+      end
+    end
+  end
+  function cls:call(x)
+    local size = spatial(self, x.shape, 3)
+    local a = self[key]
+    if not crop then return K.spatial_3d_padding(x, a) end
+    for i = 1, 3 do
+      if a[i][1] > 0 or a[i][2] > 0 then
+        x = K.apply("slice", {x}, {axis = i, start = a[i][1], length = size[i] - a[i][1] - a[i][2]})
+      end
+    end
+    return x
+  end
+  return cls
+end
+
+pad3d_class("ZeroPadding3D", "zero_padding3d", "padding", false)
+pad3d_class("Cropping3D", "cropping3d", "cropping", true)
+
+local UpSampling3D = define("UpSampling3D", {"size", "data_format"}, {"size", "data_format"}, function(self, o)
+  self.size = tuple("UpSampling3D", "size", o.size or 2, 3)
+  if o.size ~= nil then o.size = self.size end
+  self.data_format = data_format_arg("UpSampling3D", o.data_format)
+end, {first_is_sequence = true})
+UpSampling3D._prefix = "up_sampling3d"
+function UpSampling3D:build(shape) spatial(self, shape, 3) end
+function UpSampling3D:call(x)
+  spatial(self, x.shape, 3)
+  return K.resize_volumes(x, self.size[1], self.size[2], self.size[3])
+end
+
 -- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
 for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                       "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D"} do
@@ -469,6 +822,67 @@ do
     Cropping1D = {cropping = padding_pairs(1)},
     Cropping2D = {cropping = padding_pairs(2)},
     UpSampling2D = {size = to_tuple(2)}
+  })
+end
+
+-- the configs of the transposed, separable, depthwise and 3-D classes (Keras
+-- 2.2.4's get_config: the separable ones drop the kernel_* keys of their base
+-- class and end with theirs; Conv3DTranspose has no dilation_rate)
+do
+  local config = require("keras.layer_config")
+  local NULL, REQ = config.NULL, config.REQ
+  local concat, same_as, to_tuple, padding_pairs = config.concat, config.same_as, config.tuple, config.padding_pairs
+  local init = config.initializer
+  local CONV_TAIL = config.CONV_TAIL
+  local BIAS_TAIL = {"activation", "linear", "use_bias", true, "bias_initializer", init("zeros"), "bias_regularizer",
+    NULL, "activity_regularizer", NULL, "bias_constraint", NULL}
+  local function separable(rank)
+    local ones = rank == 1 and {1} or {1, 1}
+    return concat({"filters", REQ, "kernel_size", REQ, "strides", ones, "padding", "valid", "data_format",
+      "channels_last", "dilation_rate", ones}, BIAS_TAIL, {"depth_multiplier", 1, "depthwise_initializer",
+      init("glorot_uniform"), "pointwise_initializer", init("glorot_uniform"), "depthwise_regularizer", NULL,
+      "pointwise_regularizer", NULL, "depthwise_constraint", NULL, "pointwise_constraint", NULL})
+  end
+  local function pool3d()
+    return {"pool_size", {2, 2, 2}, "padding", "valid", "strides", same_as("pool_size"), "data_format",
+      "channels_last"}
+  end
+  local function kernel_norms(rank)
+    return {kernel_size = to_tuple(rank), strides = to_tuple(rank), dilation_rate = to_tuple(rank)}
+  end
+  local transpose2d, transpose3d = kernel_norms(2), kernel_norms(3)
+  transpose2d.output_padding, transpose3d.output_padding = to_tuple(2), to_tuple(3)
+  config.add({
+    Conv3D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1, 1}, "padding", "valid",
+      "data_format", "channels_last", "dilation_rate", {1, 1, 1}}, CONV_TAIL),
+    Conv2DTranspose = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
+      "data_format", "channels_last", "dilation_rate", {1, 1}}, CONV_TAIL, {"output_padding", NULL}),
+    Conv3DTranspose = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1, 1}, "padding", "valid",
+      "data_format", "channels_last"}, CONV_TAIL, {"output_padding", NULL}),
+    SeparableConv1D = separable(1),
+    SeparableConv2D = separable(2),
+    DepthwiseConv2D = concat({"kernel_size", REQ, "strides", {1, 1}, "padding", "valid", "data_format",
+      "channels_last", "dilation_rate", {1, 1}}, BIAS_TAIL, {"depth_multiplier", 1, "depthwise_initializer",
+      init("glorot_uniform"), "depthwise_regularizer", NULL, "depthwise_constraint", NULL}),
+    MaxPooling3D = pool3d(),
+    AveragePooling3D = pool3d(),
+    GlobalAveragePooling3D = {"data_format", "channels_last"},
+    GlobalMaxPooling3D = {"data_format", "channels_last"},
+    ZeroPadding3D = {"padding", {{1, 1}, {1, 1}, {1, 1}}, "data_format", "channels_last"},
+    Cropping3D = {"cropping", {{1, 1}, {1, 1}, {1, 1}}, "data_format", "channels_last"},
+    UpSampling3D = {"size", {2, 2, 2}, "data_format", "channels_last"}
+  }, {
+    Conv3D = kernel_norms(3),
+    Conv2DTranspose = transpose2d,
+    Conv3DTranspose = transpose3d,
+    SeparableConv1D = kernel_norms(1),
+    SeparableConv2D = kernel_norms(2),
+    DepthwiseConv2D = kernel_norms(2),
+    MaxPooling3D = {pool_size = to_tuple(3), strides = to_tuple(3)},
+    AveragePooling3D = {pool_size = to_tuple(3), strides = to_tuple(3)},
+    ZeroPadding3D = {padding = padding_pairs(3)},
+    Cropping3D = {cropping = padding_pairs(3)},
+    UpSampling3D = {size = to_tuple(3)}
   })
 end
 

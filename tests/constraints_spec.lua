@@ -174,6 +174,27 @@ describe("keras.constraints after one SGD step", function()
       flat(model:get_weights()[1]:totable()), 1e-6, "kernel")
   end)
 
+  it("projects SeparableConv2D's depthwise, pointwise and bias weights and DepthwiseConv2D's", function()
+    local D0, P0, B0 = weights{2, 2, 3, 2}, weights{1, 1, 6, 4}, weights{4}
+    local sep = keras.Sequential{L.SeparableConv2D{4, 2, input_shape = {3, 3, 3}, depth_multiplier = 2,
+      weights = {D0, P0, B0}, depthwise_constraint = Cn.MaxNorm{max_value = 0.5, axis = {0, 1, 2}},
+      pointwise_constraint = "non_neg", bias_constraint = Cn.MinMaxNorm(0.2, 0.4)}}
+    after_one_step(sep, T.ones{1, 3, 3, 3}, T.zeros{1, 2, 2, 4})
+    local w = sep:get_weights()
+    assert_close(project("max_norm", flat(D0:totable()), {2, 2, 3, 2}, {max_value = 0.5, axis = {0, 1, 2}}),
+      flat(w[1]:totable()), 1e-6, "depthwise")
+    assert_close(project("non_neg", flat(P0:totable()), {1, 1, 6, 4}, {}), flat(w[2]:totable()), 1e-6,
+      "pointwise")
+    assert_close(project("min_max_norm", flat(B0:totable()), {4},
+      {min_value = 0.2, max_value = 0.4, rate = 1, axis = 0}), flat(w[3]:totable()), 1e-6, "bias")
+    local K0 = weights{2, 2, 3, 1}
+    local dw = keras.Sequential{L.DepthwiseConv2D{2, input_shape = {3, 3, 3}, use_bias = false, weights = {K0},
+      depthwise_constraint = "non_neg"}}
+    after_one_step(dw, T.ones{1, 3, 3, 3}, T.zeros{1, 2, 2, 3})
+    assert_close(project("non_neg", flat(K0:totable()), {2, 2, 3, 1}, {}), flat(dw:get_weights()[1]:totable()), 1e-6,
+      "depthwise")
+  end)
+
   it("projects the Embedding, RNN and BatchNormalization weights", function()
     local E0 = weights{5, 3}
     local inp = keras.Input{shape = {2}}

@@ -303,8 +303,8 @@ describe("keras.layers.SeparableConv2D, SeparableConv1D and DepthwiseConv2D", fu
     local s = L.SeparableConv2D{4, 3, name = "sep"}
     assert.error_matches(function() s(keras.Input{shape = {6, 2}}) end,
       "SeparableConv2D (sep): expected input with ndim=4 (batch, rows, cols, channels), found ndim=3", 1, true)
-    assert.error_matches(function() L.SeparableConv2D{4, 3, pointwise_constraint = "max_norm"} end,
-      "SeparableConv2D: pointwise_constraint is not supported", 1, true)
+    assert.error_matches(function() L.SeparableConv2D{4, 3, pointwise_constraint = "max_nrom"} end,
+      "SeparableConv2D: unknown constraint 'max_nrom'", 1, true)
   end)
 end)
 

@@ -602,11 +602,12 @@ local function depthwise_init(rank, separable)
     self.depthwise_regularizer = regularizer(who, o.depthwise_regularizer)
     self.bias_regularizer = regularizer(who, o.bias_regularizer)
     self.activity_regularizer = regularizer(who, o.activity_regularizer)
-    no_constraint(who, o, "depthwise_constraint", "bias_constraint")
+    self.depthwise_constraint = constraint(who, o.depthwise_constraint)
+    self.bias_constraint = constraint(who, o.bias_constraint)
     if separable then
       self.pointwise_initializer = I.get(o.pointwise_initializer or "glorot_uniform", who)
       self.pointwise_regularizer = regularizer(who, o.pointwise_regularizer)
-      no_constraint(who, o, "pointwise_constraint")
+      self.pointwise_constraint = constraint(who, o.pointwise_constraint)
     end
   end
 end
@@ -625,14 +626,16 @@ local function depthwise_class(name, prefix, rank, separable)
     dshape[rank + 1], dshape[rank + 2] = c, m
     pshape[rank + 1], pshape[rank + 2] = c * m, self.filters
     self.depthwise_kernel = self:add_weight{name = "depthwise_kernel", shape = dshape,
-      initializer = self.depthwise_initializer, regularizer = self.depthwise_regularizer}
+      initializer = self.depthwise_initializer, regularizer = self.depthwise_regularizer,
+      constraint = self.depthwise_constraint}
     if separable then
       self.pointwise_kernel = self:add_weight{name = "pointwise_kernel", shape = pshape,
-        initializer = self.pointwise_initializer, regularizer = self.pointwise_regularizer}
+        initializer = self.pointwise_initializer, regularizer = self.pointwise_regularizer,
+        constraint = self.pointwise_constraint}
     end
     if self.use_bias then
       self.bias = self:add_weight{name = "bias", shape = {separable and self.filters or c * m},
-        initializer = self.bias_initializer, regularizer = self.bias_regularizer}
+        initializer = self.bias_initializer, regularizer = self.bias_regularizer, constraint = self.bias_constraint}
     end
   end
   function cls:call(x)

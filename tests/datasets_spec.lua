@@ -314,6 +314,62 @@ describe("keras.datasets.cifar10 and cifar100", function()
   end)
 end)
 
+-- a plain tar (gzopen reads it as it is) with each member's header written
+-- here: name, size field (given, or the data's length in octal), checksum
+local function tar(members)
+  local out = {}
+  for _, m in ipairs(members) do
+    local size = m.size or string.format("%011o", #m.data)
+    local h = m.name .. string.rep("\0", 100 - #m.name) .. "0000644\0" .. "0000000\0" .. "0000000\0"
+      .. size .. string.rep("\0", 12 - #size) .. "00000000000\0" .. "        " .. "0" .. string.rep("\0", 100)
+      .. "ustar  \0"
+    h = h .. string.rep("\0", 512 - #h)
+    local sum = 0
+    for i = 1, 512 do sum = sum + h:byte(i) end
+    if m.bad_sum then sum = sum + 1 end
+    h = h:sub(1, 148) .. string.format("%06o\0 ", sum) .. h:sub(157)
+    out[#out + 1] = h .. m.data .. string.rep("\0", (512 - #m.data % 512) % 512)
+  end
+  return table.concat(out) .. string.rep("\0", 1024)
+end
+
+describe("the CIFAR tar reader", function()
+  local function record(coarse, fine, v)
+    return string.char(coarse, fine) .. string.rep(string.char(v), 1024) .. string.rep(string.char(v + 1), 1024)
+      .. string.rep(string.char(v + 2), 1024)
+  end
+
+  it("reads a plain tar whose headers it checks", function()
+    local d = tmpdir()
+    write(d .. "/c.tar", tar{{name = "cifar-100-binary/train.bin", data = record(3, 71, 10) .. record(4, 9, 20)},
+      {name = "cifar-100-binary/test.bin", data = record(5, 6, 30)}})
+    local x, y, xt, yt = D.cifar100.load_data("coarse", d .. "/c.tar")
+    assert.same({2, 32, 32, 3}, x.shape)
+    assert.same({{3}, {4}}, y:totable())
+    assert.same({{5}}, yt:totable())
+    assert.same({10, 11, 12}, x:totable()[1][32][32])
+    assert.same({20, 21, 22}, x:totable()[2][1][7])
+    assert.same({30, 31, 32}, xt:totable()[1][5][5])
+    os.execute("rm -rf " .. d)
+  end)
+
+  it("refuses bad checksums, sizes beyond the data and partial records", function()
+    local d = tmpdir()
+    local good = {name = "test.bin", data = record(1, 2, 3)}
+    local cases = {
+      {{name = "train.bin", data = record(1, 2, 3), bad_sum = true}, good, "is not a tar.gz archive (bad tar header)"},
+      {{name = "train.bin", data = record(1, 2, 3), size = "77777777777"}, good, "truncated archive"},
+      {{name = "train.bin", data = record(1, 2, 3) .. "xy"}, good, "not a whole number of 3074-byte records"},
+      {{name = "train.bin", data = record(1, 2, 3), size = "0000000001x"}, good, "bad tar header"},
+    }
+    for _, c in ipairs(cases) do
+      write(d .. "/c.tar", tar{c[1], c[2]})
+      raises(c[3], function() D.cifar100.load_data("fine", d .. "/c.tar") end)
+    end
+    os.execute("rm -rf " .. d)
+  end)
+end)
+
 describe("keras.utils.get_file", function()
   it("finds a file in cache_dir/cache_subdir", function()
     local d = tmpdir()

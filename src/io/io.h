@@ -50,6 +50,9 @@ int kr_pickle_int_lists(kr_ctx *ctx, const unsigned char *p, size_t len, const c
 ** A non-zero return from fn stops the walk and is returned. */
 typedef int (*kr_npz_member_fn)(void *ud, const char *name, kr_tensor *t, const kr_ragged *r);
 int kr_npz_load(kr_ctx *ctx, const char *path, kr_npz_member_fn fn, void *ud);
+/* The same on an archive held in memory (path names it in messages). */
+int kr_npz_parse(kr_ctx *ctx, const unsigned char *buf, size_t len, const char *path, kr_npz_member_fn fn,
+                 void *ud);
 
 /* CIFAR's binary format inside its .tar.gz (cifar-10-binary.tar.gz,
 ** cifar-100-binary.tar.gz): the members whose base names are given, in

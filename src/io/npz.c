@@ -181,12 +181,11 @@ static int zip64_extra(const unsigned char *x, size_t n, uint64_t *usize, uint64
   return 1;
 }
 
-int kr_npz_load(kr_ctx *ctx, const char *path, kr_npz_member_fn fn, void *ud)
+int kr_npz_parse(kr_ctx *ctx, const unsigned char *b, size_t len, const char *path, kr_npz_member_fn fn,
+                 void *ud)
 {
-  unsigned char *b = NULL, *u = NULL;
-  size_t len;
-  int rc = read_file(ctx, path, &b, &len);
-  if (rc != KR_OK) return rc;
+  unsigned char *u = NULL;
+  int rc;
   uint64_t cd_off = 0, cd_size = 0, count = 0;
   if ((rc = find_directory(ctx, path, b, len, &cd_off, &cd_size, &count)) != KR_OK) goto done;
   uint64_t at = cd_off, end = cd_off + cd_size;
@@ -257,6 +256,16 @@ int kr_npz_load(kr_ctx *ctx, const char *path, kr_npz_member_fn fn, void *ud)
   }
 done:
   kr_free(ctx, u);
+  return rc;
+}
+
+int kr_npz_load(kr_ctx *ctx, const char *path, kr_npz_member_fn fn, void *ud)
+{
+  unsigned char *b;
+  size_t len;
+  int rc = read_file(ctx, path, &b, &len);
+  if (rc != KR_OK) return rc;
+  rc = kr_npz_parse(ctx, b, len, path, fn, ud);
   kr_free(ctx, b);
   return rc;
 }

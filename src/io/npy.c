@@ -420,6 +420,19 @@ static kr_tensor *npy_read(kr_ctx *ctx, FILE *f, const char *path, int64_t fsize
   /* sizes, checked for overflow and against the file before allocating */
   char sh[200];
   kr_shape_str(&shape, sh, sizeof sh);
+  if (dt.kind == K_OBJECT) {
+    if (!obj_at)
+      kr_fail(ctx, KR_EFORMAT, "load: '%s': unsupported dtype '|O' (pickled Python objects; "
+              "keras.tensor.load_npz reads 1-D object arrays of integer lists)", path);
+    else if (shape.ndim != 1 || fortran)
+      kr_fail(ctx, KR_EFORMAT, "load: '%s': an object array of shape %s (only 1-D object arrays of "
+              "integer lists are read)", path, sh);
+    else {
+      *obj_at = data_at;
+      *obj_n = shape.dim[0];
+    }
+    goto done;
+  }
   int64_t nel = 1;
   for (int i = 0; i < shape.ndim; i++) {
     if (shape.dim[i] != 0 && nel > INT64_MAX / 8 / shape.dim[i]) {
@@ -437,19 +450,6 @@ static kr_tensor *npy_read(kr_ctx *ctx, FILE *f, const char *path, int64_t fsize
       goto done;
     }
     nel = 0;
-  }
-  if (dt.kind == K_OBJECT) {
-    if (!obj_at)
-      kr_fail(ctx, KR_EFORMAT, "load: '%s': an object array ('|O', pickled Python objects) is not read "
-              "here; keras.tensor.load_npz reads 1-D object arrays of integer lists", path);
-    else if (shape.ndim != 1 || fortran)
-      kr_fail(ctx, KR_EFORMAT, "load: '%s': an object array of shape %s (only 1-D object arrays of "
-              "integer lists are read)", path, sh);
-    else {
-      *obj_at = data_at;
-      *obj_n = shape.dim[0];
-    }
-    goto done;
   }
   int64_t nbytes = nel * dt.size;
   if (fsize >= 0 && fsize - data_at != nbytes) {

@@ -74,8 +74,13 @@ static int next_header(tar *t, char *name, size_t nname, uint64_t *size, int *re
   for (int i = 0; i < BLOCK && zero; i++) zero = h[i] == 0;
   if (zero) return 0;
   uint64_t sum = 0, want;
-  for (int i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? ' ' : h[i];
-  if (!octal(h + 148, 8, &want) || want != sum || !octal(h + 124, 12, size)) {
+  int64_t ssum = 0;   /* some old tars sum the bytes as signed chars */
+  for (int i = 0; i < BLOCK; i++) {
+    int b = i >= 148 && i < 156 ? ' ' : h[i];
+    sum += (uint64_t)b;
+    ssum += b < 128 ? b : b - 256;
+  }
+  if (!octal(h + 148, 8, &want) || (want != sum && (int64_t)want != ssum) || !octal(h + 124, 12, size)) {
     *rc = kr_fail(t->ctx, KR_EFORMAT, "cifar: '%s' is not a tar.gz archive (bad tar header)", t->path);
     return 0;
   }

@@ -135,7 +135,7 @@ $(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/io/atomic.h src/k
 
 # make fuzz: every fuzzer at once (model file, HDF5, JSON config)
 fuzz:
-	$(MAKE) -j3 fuzz-model-file fuzz-h5 fuzz-json
+	$(MAKE) -j3 fuzz-model-file fuzz-h5 fuzz-json fuzz-npz
 
 .PHONY: fuzz-model-file
 fuzz-model-file: $(B)/fuzz/fuzz_model_file
@@ -200,3 +200,30 @@ $(B)/tests/test_zz_fuzz_model_file: tests/fuzz/bounded.sh
 	chmod +x $@
 
 test: $(B)/tests/test_zz_fuzz_model_file
+
+# ---- fuzzing the .npz and pickle readers (libFuzzer, clang) ----
+#   make fuzz-npz                fuzz until stopped (FUZZ_SECONDS=n: stop after n s)
+#   make test                    a bounded run (LKERAS_FUZZ_NPZ_SECONDS, 15 s), counted
+#                                as one test: build/tests/test_zz_fuzz_npz
+# Seeds in tests/fuzz/corpus_npz/: the dataset fixtures' .npz files and bare
+# pickles (first byte 'P', see tests/fuzz/fuzz_npz.c).
+FUZZ_NPZ_SRC = tests/fuzz/fuzz_npz.c src/io/npz.c src/io/npy.c src/io/pickle.c src/io/atomic.c src/ctx.c \
+               src/blas.c src/tensor.c
+
+$(B)/fuzz/fuzz_npz: $(FUZZ_NPZ_SRC) src/io/io.h src/io/atomic.h src/kr.h src/ctx_impl.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_NPZ_SRC) -lopenblas -lz -lm -lpthread -ldl
+
+.PHONY: fuzz-npz
+fuzz-npz: $(B)/fuzz/fuzz_npz
+	@mkdir -p $(B)/fuzz/corpus_npz $(B)/fuzz/artifacts
+	cp tests/fuzz/corpus_npz/* $(B)/fuzz/corpus_npz/
+	$(B)/fuzz/fuzz_npz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/ $(B)/fuzz/corpus_npz
+
+$(B)/tests/test_zz_fuzz_npz: tests/fuzz/bounded.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nLKERAS_FUZZ_SECONDS=$${LKERAS_FUZZ_NPZ_SECONDS:-15} exec sh tests/fuzz/bounded.sh $(B)/fuzz/fuzz_npz tests/fuzz/corpus_npz\n' > $@
+	chmod +x $@
+
+test: $(B)/tests/test_zz_fuzz_npz

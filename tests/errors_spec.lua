@@ -472,9 +472,16 @@ describe("keras.datasets errors", function()
     end)
   end)
 
-  it("mnist.load_data asks for a folder when given none", function()
-    raises("mnist.load_data: give the folder holding the IDX files (train-images-idx3-ubyte.gz and the three others)",
-      function() keras.datasets.mnist.load_data() end)
+  it("mnist.load_data given nothing looks for mnist.npz in the cache and says where to put it", function()
+    -- a child process, so that HOME can point at an empty folder
+    local cmd = "env -u LKERAS_HOME -u LKERAS_MNIST_DIR HOME=/nonexistent-home LUA_CPATH='build/?.so;;' lua5.4 -e "
+      .. "'print(select(2, pcall(require(\"keras\").datasets.mnist.load_data)))' 2>&1"
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    p:close()
+    assert.equal("mnist.load_data: 'mnist.npz' is not in the cache and lkeras does not download: fetch "
+      .. "https://s3.amazonaws.com/img-datasets/mnist.npz and save it as /nonexistent-home/.lkeras/datasets/mnist.npz",
+      (out:gsub("^[^\n]-:%d+: ", ""):gsub("\n$", "")))
   end)
 end)
 

@@ -42,6 +42,12 @@ function T.zeros_like(t) return call(core.full, t.shape, 0) end
 function T.ones_like(t) return call(core.full, t.shape, 1) end
 function T.arange(a, b, step) return call(core.arange, a, b, step) end
 function T.load(path) return call(core.load_npy, path) end
+-- a .npz archive: name -> float32 tensor, or -> a list of integer lists for a
+-- 1-D object array of Python lists (imdb.npz, reuters.npz)
+function T.load_npz(path)
+  if type(path) ~= "string" then raise("load_npz: path must be a string, got " .. type(path)) end
+  return call(core.load_npz, path)
+end
 function T.from_csv(path, opts)
   opts = opts or {}
   return call(core.from_csv, path, opts.delimiter or ",", opts.skip_header or opts.header)

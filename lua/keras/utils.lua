@@ -77,6 +77,73 @@ function U.normalize(...)
   return K.div(x, n)
 end
 
+-- keras.utils.get_file: the file in the local cache; this library never
+-- downloads, so a missing file is an error that says where to put it. The
+-- cache is cache_dir (default $LKERAS_HOME, else ~/.lkeras) / cache_subdir
+-- (default "datasets") / fname, joined as Python's os.path.join does (an
+-- absolute fname or cache_subdir stands alone).
+local GET_FILE_SPEC = A.spec{who = "get_file", positional = {"fname", "origin", "untar", "md5_hash", "file_hash",
+  "cache_subdir", "hash_algorithm", "extract", "archive_format", "cache_dir"}}
+
+local function join(a, b)
+  if b:sub(1, 1) == "/" then return b end
+  return (a:gsub("/+$", "")) .. "/" .. b
+end
+
+function U.get_file(...)
+  local o = A.parse(GET_FILE_SPEC, ...)
+  local fname, origin = o.fname, o.origin
+  if type(fname) ~= "string" or fname == "" then
+    raise("get_file: fname must be a non-empty string, got " .. tostring(fname))
+  end
+  if origin ~= nil and type(origin) ~= "string" then
+    raise("get_file: origin must be a string (a URL), got " .. type(origin))
+  end
+  if o.untar or o.extract then
+    raise("get_file: untar and extract are not supported: lkeras reads its archives as they are "
+      .. "(give the archive's own name)")
+  end
+  for _, k in ipairs{"cache_dir", "cache_subdir"} do
+    if o[k] ~= nil and type(o[k]) ~= "string" then raise(string.format("get_file: %s must be a string, got %s", k,
+      type(o[k]))) end
+  end
+  local base = o.cache_dir or os.getenv("LKERAS_HOME")
+  if not base then
+    local home = os.getenv("HOME")
+    if not home or home == "" then raise("get_file: no cache folder: set cache_dir, $LKERAS_HOME or $HOME") end
+    base = home .. "/.lkeras"
+  end
+  local path = join(join(base, o.cache_subdir or "datasets"), fname)
+  local f = io.open(path, "rb")
+  local ok, _, code = true, nil, nil
+  if f then ok, _, code = f:read(0) end
+  if not f or (ok == nil and code == 21) then
+    if f then f:close() end
+    raise(string.format("get_file: '%s' is not in the cache and lkeras does not download: fetch %s and save it "
+      .. "as %s", fname, origin or "it", path))
+  end
+  local hash = o.file_hash or o.md5_hash
+  if hash ~= nil then
+    local algo = o.hash_algorithm or "auto"
+    if type(hash) ~= "string" then raise("get_file: file_hash must be a hex string, got " .. type(hash)) end
+    if algo == "sha256" or (algo == "auto" and #hash == 64) then
+      f:close()
+      raise("get_file: sha256 hashes are not checked by lkeras (md5 is); leave file_hash out or give an md5")
+    elseif algo ~= "md5" and algo ~= "auto" then
+      f:close()
+      raise(string.format("get_file: hash_algorithm must be 'auto', 'md5' or 'sha256', got %s", tostring(algo)))
+    end
+    local digest = require("keras.md5").hex(f:read("a") or "")
+    if digest ~= hash:lower() then
+      f:close()
+      raise(string.format("get_file: '%s' has md5 %s, expected %s: the file is damaged or another version; "
+        .. "fetch %s again", path, digest, hash:lower(), origin or "it"))
+    end
+  end
+  f:close()
+  return path
+end
+
 -- per-sample weights from a class -> weight table (Keras 2.2.4 standardize_weights)
 function U._class_weights(cw, y, who)
   if type(cw) ~= "table" then raise(who .. ": class_weight must be a table {[class] = weight}") end

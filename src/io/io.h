@@ -19,6 +19,50 @@
 ** The data must fill the rest of the file exactly. */
 kr_tensor *kr_npy_load(kr_ctx *ctx, const char *path);
 
+/* The same for a .npy held in memory (a member of a .npz; name is used in
+** messages). A numeric array comes back in *t. A 1-D object array ('|O',
+** Python objects pickled after the header) is not decoded: *t is NULL,
+** *obj_at is the offset of its pickle in buf and *obj_n its length. */
+int kr_npy_load_mem(kr_ctx *ctx, const unsigned char *buf, size_t len, const char *name,
+                    kr_tensor **t, int64_t *obj_at, int64_t *obj_n);
+
+/* Ragged rows of integers: row i is values[offsets[i] .. offsets[i+1]). */
+typedef struct kr_ragged {
+  int64_t n;
+  int64_t *offsets;   /* n + 1 entries */
+  int64_t *values;
+} kr_ragged;
+
+void kr_ragged_free(kr_ctx *ctx, kr_ragged *r);
+
+/* The pickle (protocols 2-4) of a 1-D numpy object array of n Python lists
+** of integers, as np.save writes it for Keras's imdb.npz and reuters.npz,
+** into r. A strict subset of the format: anything else (other globals,
+** other objects, a different length) is an error naming name; no Python
+** code is ever run. Memory is bounded by a small multiple of len. */
+int kr_pickle_int_lists(kr_ctx *ctx, const unsigned char *p, size_t len, const char *name,
+                        int64_t n, kr_ragged *r);
+
+/* NumPy .npz: a zip archive of .npy members, stored or deflated (zlib),
+** zip64 sizes accepted, CRC-32 checked. fn is called once per member, in
+** archive order, with its name without ".npy" and either a new tensor
+** (ownership passes to fn) or ragged integer rows (valid during the call).
+** A non-zero return from fn stops the walk and is returned. */
+typedef int (*kr_npz_member_fn)(void *ud, const char *name, kr_tensor *t, const kr_ragged *r);
+int kr_npz_load(kr_ctx *ctx, const char *path, kr_npz_member_fn fn, void *ud);
+/* The same on an archive held in memory (path names it in messages). */
+int kr_npz_parse(kr_ctx *ctx, const unsigned char *buf, size_t len, const char *path, kr_npz_member_fn fn,
+                 void *ud);
+
+/* CIFAR's binary format inside its .tar.gz (cifar-10-binary.tar.gz,
+** cifar-100-binary.tar.gz): the members whose base names are given, in
+** that order, each a sequence of records of label_bytes label bytes and
+** 3072 pixel bytes (1024 red, 1024 green, 1024 blue, rows of 32). *x gets
+** (n, 32, 32, 3) pixel values 0..255 and *y (n, 1) the label byte at
+** label_index of each record. */
+int kr_cifar_load(kr_ctx *ctx, const char *path, const char *const *members, int nmembers,
+                  int label_bytes, int label_index, kr_tensor **x, kr_tensor **y);
+
 /* Write t as '<f4', version 1.0, C order. The bytes go to a temporary file
 ** in the same directory, which is then renamed over path: a reader never
 ** sees a torn file. */

@@ -28,7 +28,7 @@
 
 /* ---- dtypes ---- */
 
-enum { K_FLOAT, K_INT, K_UINT, K_BOOL };
+enum { K_FLOAT, K_INT, K_UINT, K_BOOL, K_OBJECT };
 
 typedef struct dtype {
   int kind;
@@ -49,6 +49,13 @@ static int host_little(void)
 static int parse_descr(const char *s, dtype *dt)
 {
   size_t n = strlen(s);
+  if (strcmp(s, "|O") == 0) {   /* Python objects, pickled after the header */
+    dt->kind = K_OBJECT;
+    dt->size = 8;
+    dt->big = 0;
+    memcpy(dt->descr, s, 3);
+    return 1;
+  }
   if (n < 3 || n > 4) return 0;
   char order = s[0], kind = s[1];
   int size = 0;
@@ -334,25 +341,14 @@ static int read_data(kr_ctx *ctx, FILE *f, const char *path, const dtype *dt, in
   return KR_OK;
 }
 
-kr_tensor *kr_npy_load(kr_ctx *ctx, const char *path)
+/* The array in f (fsize bytes, -1 when unknown). An object array ('|O')
+** is not read: with obj_at, *obj_at is where its pickle starts and *obj_n
+** its length (1-D only); without, it is an error. */
+static kr_tensor *npy_read(kr_ctx *ctx, FILE *f, const char *path, int64_t fsize, int64_t *obj_at,
+                           int64_t *obj_n)
 {
   kr_tensor *t = NULL;
   char *hdr = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
-    return NULL;
-  }
-  struct stat sb;
-  if (fstat(fileno(f), &sb) != 0) {
-    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
-    goto done;
-  }
-  if (S_ISDIR(sb.st_mode)) {
-    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(EISDIR));
-    goto done;
-  }
-  int64_t fsize = S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
 
   /* preamble: magic, version, header length */
   unsigned char pre[12];
@@ -424,6 +420,19 @@ kr_tensor *kr_npy_load(kr_ctx *ctx, const char *path)
   /* sizes, checked for overflow and against the file before allocating */
   char sh[200];
   kr_shape_str(&shape, sh, sizeof sh);
+  if (dt.kind == K_OBJECT) {
+    if (!obj_at)
+      kr_fail(ctx, KR_EFORMAT, "load: '%s': unsupported dtype '|O' (pickled Python objects; "
+              "keras.tensor.load_npz reads 1-D object arrays of integer lists)", path);
+    else if (shape.ndim != 1 || fortran)
+      kr_fail(ctx, KR_EFORMAT, "load: '%s': an object array of shape %s (only 1-D object arrays of "
+              "integer lists are read)", path, sh);
+    else {
+      *obj_at = data_at;
+      *obj_n = shape.dim[0];
+    }
+    goto done;
+  }
   int64_t nel = 1;
   for (int i = 0; i < shape.ndim; i++) {
     if (shape.dim[i] != 0 && nel > INT64_MAX / 8 / shape.dim[i]) {
@@ -471,8 +480,44 @@ kr_tensor *kr_npy_load(kr_ctx *ctx, const char *path)
   }
 done:
   kr_free(ctx, hdr);
+  return t;
+}
+
+kr_tensor *kr_npy_load(kr_ctx *ctx, const char *path)
+{
+  kr_tensor *t = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
+    return NULL;
+  }
+  struct stat sb;
+  if (fstat(fileno(f), &sb) != 0) {
+    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
+  } else if (S_ISDIR(sb.st_mode)) {
+    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(EISDIR));
+  } else {
+    int64_t fsize = S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
+    t = npy_read(ctx, f, path, fsize, NULL, NULL);
+  }
   fclose(f);
   return t;
+}
+
+int kr_npy_load_mem(kr_ctx *ctx, const unsigned char *buf, size_t len, const char *name,
+                    kr_tensor **t, int64_t *obj_at, int64_t *obj_n)
+{
+  *t = NULL;
+  *obj_at = -1;
+  *obj_n = 0;
+  if (len == 0)
+    return kr_fail(ctx, KR_EFORMAT, "load: '%s' is not a .npy file (it is empty)", name);
+  FILE *f = fmemopen((void *)buf, len, "rb");
+  if (!f) return kr_fail(ctx, KR_EIO, "load: '%s': cannot read (%s)", name, strerror(errno));
+  *t = npy_read(ctx, f, name, (int64_t)len, obj_at, obj_n);
+  fclose(f);
+  if (!*t && *obj_at < 0) return kr_errcode(ctx);
+  return KR_OK;
 }
 
 /* ---- save ---- */

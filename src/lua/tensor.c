@@ -602,6 +602,63 @@ static int t_load_idx(lua_State *L)
   return 1;
 }
 
+/* load_npz's member callback: the table is at index 1 of the stack */
+static int npz_member(void *ud, const char *name, kr_tensor *t, const kr_ragged *r)
+{
+  lua_State *L = ud;
+  if (t) {
+    kr_tensor **slot = lk_newtensorslot(L);
+    *slot = t;
+  } else {
+    lua_createtable(L, r->n > INT32_MAX ? 0 : (int)r->n, 0);
+    for (int64_t i = 0; i < r->n; i++) {
+      int64_t a = r->offsets[i], b = r->offsets[i + 1];
+      lua_createtable(L, b - a > INT32_MAX ? 0 : (int)(b - a), 0);
+      for (int64_t k = a; k < b; k++) {
+        lua_pushinteger(L, r->values[k]);
+        lua_rawseti(L, -2, k - a + 1);
+      }
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  lua_setfield(L, 1, name);
+  return KR_OK;
+}
+
+/* load_npz(path) -> {name = tensor or list of integer lists} */
+static int t_load_npz(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  const char *path = luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  lua_pushvalue(L, 1);
+  lua_newtable(L);
+  lua_replace(L, 1);   /* 1: the result, 2: the path (kept alive) */
+  if (kr_npz_load(ctx, path, npz_member, L) != KR_OK) return lk_raise(L, ctx);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* load_cifar(path, {member, ...}, label_bytes, label_index) -> x, y */
+static int t_load_cifar(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const char *members[8];
+  int n = (int)luaL_len(L, 2);
+  luaL_argcheck(L, n >= 1 && n <= 8, 2, "1 to 8 member names");
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, i + 1);
+    members[i] = luaL_checkstring(L, -1);   /* kept alive by the table */
+    lua_pop(L, 1);
+  }
+  int label_bytes = (int)luaL_checkinteger(L, 3), label_index = (int)luaL_checkinteger(L, 4);
+  kr_tensor **xs = lk_newtensorslot(L), **ys = lk_newtensorslot(L);
+  if (kr_cifar_load(ctx, path, members, n, label_bytes, label_index, xs, ys) != KR_OK) return lk_raise(L, ctx);
+  return 2;
+}
+
 static const luaL_Reg t_methods[] = {
   {"get", t_get},
   {"set", t_set},
@@ -637,6 +694,8 @@ static const luaL_Reg t_funcs[] = {
   {"load_npy", t_load},
   {"from_csv", t_from_csv},
   {"load_idx", t_load_idx},
+  {"load_npz", t_load_npz},
+  {"load_cifar", t_load_cifar},
   {NULL, NULL}
 };
 

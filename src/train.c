@@ -145,7 +145,9 @@ static int check_data(kr_ctx *ctx, const char *what, const kr_data *d, kr_node *
     int ok = x->shape.ndim == s->ndim && x->shape.ndim >= 1;
     for (int k = 1; ok && k < s->ndim; k++)
       if (s->dim[k] != x->shape.dim[k]) ok = 0;
-    if (ok && s->dim[0] >= 0 && s->dim[0] != x->shape.dim[0]) ok = 0;
+    /* a fixed batch size B (an Input's batch_shape) takes any multiple of B
+    ** rows; the loops then run batches of exactly B (fixed_batch below) */
+    if (ok && s->dim[0] >= 0 && (s->dim[0] == 0 ? x->shape.dim[0] != 0 : x->shape.dim[0] % s->dim[0] != 0)) ok = 0;
     if (!ok)
       return kr_fail(ctx, KR_ESHAPE, "%s: array %d has shape %s, expected %s", what, i + 1,
                      kr_shape_str(&x->shape, a, sizeof a), kr_shape_str(s, b, sizeof b));
@@ -269,6 +271,30 @@ static int check_xy(kr_trainer *t, const char *what, const kr_data *x, const kr_
   return KR_OK;
 }
 
+/* The fixed batch size of the model's inputs (an Input with a batch_shape:
+** a leading size that is not a batch axis), or 0. Such a graph runs batches
+** of exactly that size: the loops refuse any other batch size, and n must be
+** a multiple of it (check_data) */
+static int64_t fixed_batch(const kr_trainer *t)
+{
+  for (int i = 0; i < t->nin; i++) {
+    const kr_shape *s = &t->in[i]->shape;
+    if (s->ndim >= 1 && s->dim[0] > 0) return s->dim[0];
+  }
+  return 0;
+}
+
+static int check_fixed_batch(kr_trainer *t, const char *what, int64_t n, int64_t bs)
+{
+  int64_t fb = fixed_batch(t);
+  if (!fb || n == 0 || bs == fb) return KR_OK;
+  if (strstr(what, "on_batch"))
+    return kr_fail(t->ctx, KR_EARG, "%s: the model's inputs have a fixed batch size of %lld (batch_shape); "
+                   "give %lld samples, got %lld", what, (long long)fb, (long long)fb, (long long)bs);
+  return kr_fail(t->ctx, KR_EARG, "%s: the model's inputs have a fixed batch size of %lld (batch_shape); "
+                 "give batch_size = %lld, got %lld", what, (long long)fb, (long long)fb, (long long)bs);
+}
+
 /* ---- loops ---- */
 
 static int fit_epoch_body(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
@@ -283,6 +309,10 @@ static int fit_epoch_body(kr_trainer *t, const kr_data *x, const kr_data *y, con
   for (int64_t i = 0; i < nidx; i++)
     if (idx[i] < 0 || idx[i] >= n) return kr_fail(ctx, KR_EARG, "fit: sample index out of range");
   int64_t bs = batch_size < nidx ? batch_size : (nidx > 0 ? nidx : 1);
+  if (nidx % (fixed_batch(t) ? fixed_batch(t) : 1))
+    return kr_fail(ctx, KR_EARG, "fit: %lld samples are not a multiple of the model's fixed batch size %lld",
+                   (long long)nidx, (long long)fixed_batch(t));
+  if (check_fixed_batch(t, "fit", nidx, bs)) return kr_errcode(ctx);
   if (ensure_plan(t, &t->train, 0, bs)) return kr_errcode(ctx);
   kr_plan *p = t->train;
   for (int k = 0; k < t->nlog; k++) t->acc[k] = 0;
@@ -336,6 +366,7 @@ static int evaluate_body(kr_trainer *t, const kr_data *x, const kr_data *y, cons
   if (t->nlog < 1) return kr_fail(ctx, KR_EARG, "evaluate: the model must be compiled first");
   if (batch_size < 1) return kr_fail(ctx, KR_EARG, "evaluate: batch_size must be >= 1, got %lld", (long long)batch_size);
   int64_t bs = batch_size < n ? batch_size : (n > 0 ? n : 1);
+  if (check_fixed_batch(t, "evaluate", n, bs)) return kr_errcode(ctx);
   if (ensure_plan(t, &t->test, 1, bs)) return kr_errcode(ctx);
   kr_plan *p = t->test;
   for (int k = 0; k < t->nlog; k++) t->eacc[k] = 0;
@@ -371,12 +402,18 @@ static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_
   if (check_data(ctx, "predict", x, t->in, t->nin, &n)) return kr_errcode(ctx);
   if (batch_size < 1) return kr_fail(ctx, KR_EARG, "predict: batch_size must be >= 1, got %lld", (long long)batch_size);
   int64_t bs = batch_size < n ? batch_size : (n > 0 ? n : 1);
+  if (check_fixed_batch(t, "predict", n, bs)) return kr_errcode(ctx);
   if (ensure_plan(t, &t->pred, 2, bs)) return kr_errcode(ctx);
   kr_plan *p = t->pred;
+  int64_t fb = fixed_batch(t);
   for (int k = 0; k < t->nout; k++) out[k] = NULL;
   for (int k = 0; k < t->nout; k++) {
     kr_shape s = kr_concrete(&t->out[k]->shape, n);
-    if (!kr_is_batched(&t->out[k]->shape)) {
+    /* with a fixed batch size, an output whose leading size is that size is
+    ** batched by it: n rows in all */
+    int fixed_rows = fb && s.ndim >= 1 && s.dim[0] == fb;
+    if (fixed_rows) s.dim[0] = n;
+    if (!fixed_rows && !kr_is_batched(&t->out[k]->shape)) {
       for (int j = 0; j < k; j++) kr_tensor_release(out[j]);
       return kr_fail(ctx, KR_ESHAPE, "predict: output %d has no batch axis", k + 1);
     }
@@ -396,6 +433,7 @@ static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_
     }
     for (int k = 0; k < t->nout; k++) {
       int64_t row = kr_shape_numel(&t->out[k]->shape);
+      if (fb && t->out[k]->shape.dim[0] == fb) row /= fb;   /* the fixed batch's rows */
       memcpy(KR_DATA(out[k]) + start * row, kr_plan_output(p, k), (size_t)(b * row) * sizeof(float));
     }
   }
@@ -440,6 +478,7 @@ static int one_batch_body(kr_trainer *t, int train, const kr_data *x, const kr_d
   if (check_xy(t, what, x, y, sw, &n)) return kr_errcode(ctx);
   if (t->nlog < 1) return kr_fail(ctx, KR_EARG, "%s: the model must be compiled first", what);
   if (n < 1) return kr_fail(ctx, KR_EARG, "%s: no samples", what);
+  if (check_fixed_batch(t, what, n, n)) return kr_errcode(ctx);
   kr_plan **pp = train ? &t->train : &t->test;
   if (ensure_plan(t, pp, train ? 0 : 1, n)) return kr_errcode(ctx);
   copy_rows(*pp, 0, x, 0, n);

@@ -609,6 +609,29 @@ describe("stateful recurrent layers", function()
     assert.is_true(model:train_on_batch(x, y) < hist.history.loss[2])
   end)
 
+  it("a model whose Input has a fixed batch size runs any multiple of it, in batches of exactly it", function()
+    local inp = keras.Input{batch_shape = {2, 4}}
+    local model = keras.Model(inp, L.Dense{3, kernel_initializer = "ones", bias_initializer = "zeros"}(inp))
+    model:compile{optimizer = "sgd", loss = "mse"}
+    local x = keras.tensor.ones{6, 4}
+    -- before any step every output is 4: predict gives 6 rows of them
+    local p = model:predict(x, {batch_size = 2}):totable()
+    assert.equal(6, #p)
+    for i = 1, 6 do assert.same({4, 4, 4}, p[i]) end
+    assert.is_true(math.abs(model:evaluate(x, keras.tensor.zeros{6, 3}, {batch_size = 2, verbose = 0}) - 16) < 1e-5)
+    local hist = model:fit(x, keras.tensor.zeros{6, 3}, {batch_size = 2, epochs = 2, verbose = 0})
+    assert.is_true(hist.history.loss[2] < hist.history.loss[1])
+    assert.error_matches(function() model:predict(x) end,
+      "predict: the model's inputs have a fixed batch size of 2 (batch_shape); give batch_size = 2, got 6", 1, true)
+    assert.error_matches(function() model:fit(x, keras.tensor.zeros{6, 3}, {batch_size = 3, verbose = 0}) end,
+      "fit: the model's inputs have a fixed batch size of 2 (batch_shape); give batch_size = 2, got 3", 1, true)
+    assert.error_matches(function() model:predict(keras.tensor.ones{5, 4}, {batch_size = 2}) end,
+      "has a fixed batch size of 2 (batch_shape), and 5 samples are not a multiple of it", 1, true)
+    assert.error_matches(function() model:train_on_batch(x, keras.tensor.zeros{6, 3}) end,
+      "train_on_batch: the model's inputs have a fixed batch size of 2 (batch_shape); give 2 samples, got 6", 1,
+      true)
+  end)
+
   it("keep their state across fit, train_on_batch and predict, until reset_states", function()
     keras.random.seed(62)
     local model = keras.Sequential{

@@ -79,7 +79,10 @@ local function fit_shape(t, node_shape, _who, what, name)
   end
   local ok = #s == #node_shape
   for i = 2, #s do if s[i] ~= node_shape[i] and node_shape[i] ~= -1 then ok = false end end
-  if ok and node_shape[1] ~= -1 and s[1] % node_shape[1] ~= 0 then ok = false end
+  if ok and node_shape[1] ~= -1 and s[1] % node_shape[1] ~= 0 then
+    raise(string.format("Error when checking %s: %s has a fixed batch size of %d (batch_shape), and %d samples "
+      .. "are not a multiple of it", what, name, node_shape[1], s[1]))
+  end
   if not ok then
     local want = {}
     for i = 2, #node_shape do want[#want + 1] = node_shape[i] end

@@ -3,7 +3,8 @@
 -- ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, SpatialDropout1D/2D;
 -- and, built on the backend's functions (backend_nn.lua, see
 -- docs/conv_layers.md), Conv2DTranspose, Conv3DTranspose, SeparableConv1D/2D,
--- DepthwiseConv2D, Conv3D and the 3-D poolings, padding, cropping, upsampling.
+-- DepthwiseConv2D, Conv3D and the 3-D poolings, padding, cropping, upsampling,
+-- LocallyConnected1D/2D.
 -- Loaded after layers.lua as `local keras = ...`; each class is declared
 -- with keras.layers._define and adds C ops (src/ops_conv.h) when called:
 --   conv2d   {stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_bottom,

@@ -184,6 +184,11 @@ describe("the locally connected layers' shapes, weights and misuse", function()
     assert.error_matches(function() a(keras.Input{shape = {None, 3}}) end,
       "LocallyConnected1D (lc): needs a fixed input length (a kernel of its own at each position), got shape "
       .. "(None, None, 3)", 1, true)
+    assert.error_matches(function()
+      keras.Sequential{L.LocallyConnected2D{4, 2, name = "lc0", input_shape = {None, 5, 1}}}
+    end,
+      "LocallyConnected2D (lc0): needs a fixed input size (a kernel of its own at each position), got shape "
+      .. "(None, None, 5, 1)", 1, true)
     local b = L.LocallyConnected2D{4, {2, 5}, name = "lc2"}
     assert.error_matches(function() b(keras.Input{shape = {4, 4, 1}}) end,
       "LocallyConnected2D (lc2): kernel size 2x5 is larger than the input 4x4 (padding 'valid')", 1, true)
@@ -391,6 +396,10 @@ describe("keras.layers.ConvLSTM2D", function()
     assert.error_matches(function() a(keras.Input{shape = {None, 5, 5, 1}}) end,
       "ConvLSTM2D (cl): needs a fixed number of timesteps (its steps are unrolled in the graph), got shape "
       .. "(None, None, 5, 5, 1)", 1, true)
+    assert.error_matches(function()
+      keras.Sequential{L.ConvLSTM2D{2, 3, name = "cl1", input_shape = {None, 5, 5, 1}}}
+    end,
+      "ConvLSTM2D (cl1): needs a fixed number of timesteps", 1, true)
     local b = L.ConvLSTM2D{2, 3, name = "cl2"}
     assert.error_matches(function() b(keras.Input{shape = {5, 5, 1}}) end,
       "ConvLSTM2D (cl2): expected input with ndim=5 (batch, time, rows, cols, channels), found ndim=4", 1, true)

@@ -1107,6 +1107,7 @@ local ConvLSTM2D = define("ConvLSTM2D", CONVLSTM_KEYS, CONVLSTM_KW, function(sel
   self.stateful = false
 end)
 ConvLSTM2D._prefix = "conv_lst_m2d"
+ConvLSTM2D._none_length_ok = true   -- a None time axis is refused in build, with its own message
 
 -- output size of one spatial axis (Keras's conv_output_length)
 local function conv_out(n, k, padding, s, d)

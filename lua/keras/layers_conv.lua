@@ -3,7 +3,8 @@
 -- ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D, SpatialDropout1D/2D;
 -- and, built on the backend's functions (backend_nn.lua, see
 -- docs/conv_layers.md), Conv2DTranspose, Conv3DTranspose, SeparableConv1D/2D,
--- DepthwiseConv2D, Conv3D and the 3-D poolings, padding, cropping, upsampling.
+-- DepthwiseConv2D, Conv3D and the 3-D poolings, padding, cropping, upsampling,
+-- LocallyConnected1D/2D.
 -- Loaded after layers.lua as `local keras = ...`; each class is declared
 -- with keras.layers._define and adds C ops (src/ops_conv.h) when called:
 --   conv2d   {stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_bottom,
@@ -771,6 +772,84 @@ function UpSampling3D:call(x)
   return K.resize_volumes(x, self.size[1], self.size[2], self.size[3])
 end
 
+-- ---- locally connected: a kernel of its own at every output position
+-- (K.local_conv1d / K.local_conv2d), 'valid' padding only as Keras 2.2.4;
+-- kernel (positions, kernel_size * channels, filters) and bias (output
+-- length, filters) for 1-D, (out_rows, out_cols, filters) for 2-D ----
+
+local LOCAL_KEYS = {"filters", "kernel_size", "strides", "padding", "data_format", "activation", "use_bias",
+  "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+  "kernel_constraint", "bias_constraint"}
+
+local function local_init(rank)
+  local base = conv_init(rank)
+  return function(self, o)
+    local who = self.class_name
+    if o.padding ~= nil then
+      local v = type(o.padding) == "string" and o.padding:lower() or o.padding
+      if v ~= "valid" then
+        raise(string.format("%s: padding must be 'valid' (the only mode Keras 2.2.4 has for locally connected "
+          .. "layers), got %s", who, type(v) == "string" and ("'" .. v .. "'") or tostring(v)))
+      end
+    end
+    base(self, o)
+  end
+end
+
+local function local_build(self, shape)
+  local rank = self.rank
+  local size = spatial(self, shape, rank)
+  for i = 1, rank do
+    if size[i] < 0 then
+      error(self:_msg("needs a fixed input %s (a kernel of its own at each position), got shape %s",
+        rank == 1 and "length" or "size", shape_str(shape)), 0)
+    end
+  end
+  check_extent(self, size, self.kernel_size, nil, "kernel size")
+  local c, ks, st = shape[#shape], self.kernel_size, self.strides
+  local out, positions, patch = {}, 1, c
+  for i = 1, rank do
+    out[i] = (size[i] - ks[i]) // st[i] + 1
+    positions, patch = positions * out[i], patch * ks[i]
+  end
+  self.input_channels, self.output_size = c, out
+  self.kernel = self:add_weight{name = "kernel", shape = {positions, patch, self.filters},
+    initializer = self.kernel_initializer, regularizer = self.kernel_regularizer, constraint = self.kernel_constraint}
+  if self.use_bias then
+    local bshape = {}
+    for i = 1, rank do bshape[i] = out[i] end
+    bshape[rank + 1] = self.filters
+    self.bias = self:add_weight{name = "bias", shape = bshape, initializer = self.bias_initializer,
+      regularizer = self.bias_regularizer, constraint = self.bias_constraint}
+  end
+end
+
+local function local_call(self, x)
+  local size = spatial(self, x.shape, self.rank)
+  check_channels(self, x.shape)
+  for i = 1, self.rank do
+    local k = self.kernel_size[i]
+    if size[i] < k or (size[i] - k) // self.strides[i] + 1 ~= self.output_size[i] then
+      error(self:_msg("was built for an input giving %s positions, got shape %s", dims_str(self.output_size),
+        shape_str(x.shape)), 0)
+    end
+  end
+  local y
+  if self.rank == 1 then
+    y = K.local_conv1d(x, self.kernel, self.kernel_size, self.strides)
+  else
+    y = K.local_conv2d(x, self.kernel, self.kernel_size, self.strides, self.output_size)
+  end
+  return conv_finish(self, y)
+end
+
+for rank = 1, 2 do
+  local cls = define("LocallyConnected" .. rank .. "D", LOCAL_KEYS, LOCAL_KEYS, local_init(rank))
+  cls._prefix = "locally_connected" .. rank .. "d"
+  cls.build, cls.call = local_build, local_call
+  cls._none_length_ok = true   -- refused in build with its own message
+end
+
 -- the 1-D layers take a None steps axis (input_shape = {keras.None, channels})
 for _, name in ipairs{"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                       "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D"} do
@@ -873,7 +952,11 @@ do
     GlobalMaxPooling3D = {"data_format", "channels_last"},
     ZeroPadding3D = {"padding", {{1, 1}, {1, 1}, {1, 1}}, "data_format", "channels_last"},
     Cropping3D = {"cropping", {{1, 1}, {1, 1}, {1, 1}}, "data_format", "channels_last"},
-    UpSampling3D = {"size", {2, 2, 2}, "data_format", "channels_last"}
+    UpSampling3D = {"size", {2, 2, 2}, "data_format", "channels_last"},
+    LocallyConnected1D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1}, "padding", "valid",
+      "data_format", "channels_last"}, CONV_TAIL),
+    LocallyConnected2D = concat({"filters", REQ, "kernel_size", REQ, "strides", {1, 1}, "padding", "valid",
+      "data_format", "channels_last"}, CONV_TAIL)
   }, {
     Conv3D = kernel_norms(3),
     Conv2DTranspose = transpose2d,
@@ -885,7 +968,9 @@ do
     AveragePooling3D = {pool_size = to_tuple(3), strides = to_tuple(3)},
     ZeroPadding3D = {padding = padding_pairs(3)},
     Cropping3D = {cropping = padding_pairs(3)},
-    UpSampling3D = {size = to_tuple(3)}
+    UpSampling3D = {size = to_tuple(3)},
+    LocallyConnected1D = {kernel_size = to_tuple(1), strides = to_tuple(1)},
+    LocallyConnected2D = {kernel_size = to_tuple(2), strides = to_tuple(2)}
   })
 end
 

@@ -118,7 +118,10 @@ keras.utils = optional("utils", keras)
 keras.callbacks = optional("callbacks", keras)
 keras.layers = optional("layers", keras)
 -- layer families in files of their own add their classes to keras.layers
-for _, family in ipairs{"layers_conv", "layers_rnn"} do optional(family, keras) end
+local FAMILIES = {"layers_noise", "layers_merge", "layers_conv", "layers_rnn", "layers_wrappers", "layers_convlstm"}
+for _, family in ipairs(FAMILIES) do
+  optional(family, keras)
+end
 keras.models = optional("models", keras)
 if keras.models then optional("plot", keras) end   -- keras.utils.plot_model, model_to_dot, plot_history
 optional("saving", keras)   -- adds save/load to models, ModelCheckpoint to callbacks

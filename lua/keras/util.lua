@@ -44,6 +44,12 @@ function U.raise(err)
   end
 end
 
+-- an optional boolean argument: nil gives the default, anything else its truth
+function U.bool(v, default)
+  if v == nil then return default end
+  return not not v
+end
+
 -- the kernel_/bias_/activity_regularizer options of a layer
 function U.regularizer(keras, who, r)
   if r == nil then return nil end

@@ -99,30 +99,43 @@ local CONV_KEYS = {"filters", "kernel_size", "strides", "padding", "data_format"
   "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
   "activity_regularizer", "kernel_constraint", "bias_constraint"}
 
+
+-- use_bias and the initializer, regularizer and constraint options of a
+-- convolution layer's main weight (`main`: "kernel" or "depthwise"), its bias
+-- and its output (activity_regularizer)
+local function weight_options(self, o, who, main)
+  self.use_bias = o.use_bias == nil and true or not not o.use_bias
+  self[main .. "_initializer"] = I.get(o[main .. "_initializer"] or "glorot_uniform", who)
+  self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
+  self[main .. "_regularizer"] = regularizer(who, o[main .. "_regularizer"])
+  self.bias_regularizer = regularizer(who, o.bias_regularizer)
+  self.activity_regularizer = regularizer(who, o.activity_regularizer)
+  self[main .. "_constraint"] = constraint(who, o[main .. "_constraint"])
+  self.bias_constraint = constraint(who, o.bias_constraint)
+end
+
+-- kernel_size, strides and dilation_rate of a convolution layer as tuples of
+-- `rank`, written back into o (the layer's _args, where its config starts) as
+-- Keras writes them
+local function kernel_geometry(self, o, who, rank)
+  if o.kernel_size == nil then raise(who .. ": missing argument 'kernel_size'") end
+  self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
+  self.strides = tuple(who, "strides", o.strides or 1, rank)
+  self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
+  o.kernel_size = self.kernel_size
+  if o.strides ~= nil then o.strides = self.strides end
+  if o.dilation_rate ~= nil then o.dilation_rate = self.dilation_rate end
+end
 local function conv_init(rank)
   return function(self, o)
     local who = self.class_name
     self.rank = rank
     self.filters = check_int(who, "filters", o.filters)
-    if o.kernel_size == nil then raise(who .. ": missing argument 'kernel_size'") end
-    self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
-    self.strides = tuple(who, "strides", o.strides or 1, rank)
-    self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
-    -- the arguments as Keras writes them (o is the layer's _args: configs start there)
-    o.kernel_size = self.kernel_size
-    if o.strides ~= nil then o.strides = self.strides end
-    if o.dilation_rate ~= nil then o.dilation_rate = self.dilation_rate end
+    kernel_geometry(self, o, who, rank)
     self.padding = padding_arg(who, o.padding, rank == 1)
     self.data_format = data_format_arg(who, o.data_format)
     self.activation, self._act_name = A.get(o.activation, who)
-    self.use_bias = o.use_bias == nil and true or not not o.use_bias
-    self.kernel_initializer = I.get(o.kernel_initializer or "glorot_uniform", who)
-    self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
-    self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
-    self.bias_regularizer = regularizer(who, o.bias_regularizer)
-    self.activity_regularizer = regularizer(who, o.activity_regularizer)
-    self.kernel_constraint = constraint(who, o.kernel_constraint)
-    self.bias_constraint = constraint(who, o.bias_constraint)
+    weight_options(self, o, who, "kernel")
   end
 end
 
@@ -586,25 +599,12 @@ local function depthwise_init(rank, separable)
     local who = self.class_name
     self.rank = rank
     if separable then self.filters = check_int(who, "filters", o.filters) end
-    if o.kernel_size == nil then raise(who .. ": missing argument 'kernel_size'") end
-    self.kernel_size = tuple(who, "kernel_size", o.kernel_size, rank)
-    self.strides = tuple(who, "strides", o.strides or 1, rank)
-    self.dilation_rate = tuple(who, "dilation_rate", o.dilation_rate or 1, rank)
-    o.kernel_size = self.kernel_size
-    if o.strides ~= nil then o.strides = self.strides end
-    if o.dilation_rate ~= nil then o.dilation_rate = self.dilation_rate end
+    kernel_geometry(self, o, who, rank)
     self.depth_multiplier = check_int(who, "depth_multiplier", o.depth_multiplier or 1)
     self.padding = padding_arg(who, o.padding)
     self.data_format = data_format_arg(who, o.data_format)
     self.activation = A.get(o.activation, who)
-    self.use_bias = o.use_bias == nil and true or not not o.use_bias
-    self.depthwise_initializer = I.get(o.depthwise_initializer or "glorot_uniform", who)
-    self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
-    self.depthwise_regularizer = regularizer(who, o.depthwise_regularizer)
-    self.bias_regularizer = regularizer(who, o.bias_regularizer)
-    self.activity_regularizer = regularizer(who, o.activity_regularizer)
-    self.depthwise_constraint = constraint(who, o.depthwise_constraint)
-    self.bias_constraint = constraint(who, o.bias_constraint)
+    weight_options(self, o, who, "depthwise")
     if separable then
       self.pointwise_initializer = I.get(o.pointwise_initializer or "glorot_uniform", who)
       self.pointwise_regularizer = regularizer(who, o.pointwise_regularizer)

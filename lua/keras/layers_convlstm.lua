@@ -8,10 +8,7 @@ local core, K, L = keras._core, keras.backend, keras.layers
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
 local define, shape_str = L._define, L._shape_str
-local check_int, check_number = L._check_int, L._check_number
-
-local function regularizer(who, r) return util.regularizer(keras, who, r) end
-local function constraint(who, c) return util.constraint(keras, who, c) end
+local check_int = L._check_int
 
 -- ---- ConvLSTM2D: an LSTM whose products are 2-D convolutions ----
 --
@@ -85,15 +82,7 @@ local ConvLSTM2D = define("ConvLSTM2D", CONVLSTM_KEYS, CONVLSTM_KW, function(sel
   self.recurrent_initializer = I.get(o.recurrent_initializer or "orthogonal", who)
   self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
   self.unit_forget_bias = bool(o.unit_forget_bias, true)
-  self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
-  self.recurrent_regularizer = regularizer(who, o.recurrent_regularizer)
-  self.bias_regularizer = regularizer(who, o.bias_regularizer)
-  self.activity_regularizer = regularizer(who, o.activity_regularizer)
-  self.kernel_constraint = constraint(who, o.kernel_constraint)
-  self.recurrent_constraint = constraint(who, o.recurrent_constraint)
-  self.bias_constraint = constraint(who, o.bias_constraint)
-  self.dropout = check_number(who, "dropout", o.dropout or 0, 0, 1)
-  self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
+  L._recurrent.options(self, o, who)
   self.return_sequences = bool(o.return_sequences, false)
   self.return_state = bool(o.return_state, false)
   self.go_backwards = bool(o.go_backwards, false)

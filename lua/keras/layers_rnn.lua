@@ -214,6 +214,20 @@ end
 
 local rnn_methods = {}
 
+-- the regularizer, constraint and dropout options of a recurrent layer
+-- (kernel, recurrent kernel, bias), shared with ConvLSTM2D
+local function recurrent_options(self, o, who)
+  self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
+  self.recurrent_regularizer = regularizer(who, o.recurrent_regularizer)
+  self.bias_regularizer = regularizer(who, o.bias_regularizer)
+  self.activity_regularizer = regularizer(who, o.activity_regularizer)
+  self.kernel_constraint = constraint(who, o.kernel_constraint)
+  self.recurrent_constraint = constraint(who, o.recurrent_constraint)
+  self.bias_constraint = constraint(who, o.bias_constraint)
+  self.dropout = check_number(who, "dropout", o.dropout or 0, 0, 1)
+  self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
+end
+
 local function rnn_init(self, o, kind, who)
   who = who or kind
   self._kind = kind
@@ -232,15 +246,7 @@ local function rnn_init(self, o, kind, who)
   self.bias_initializer = I.get(o.bias_initializer or "zeros", who)
   self.unit_forget_bias = kind == "LSTM" and bool(o.unit_forget_bias, true) or nil
   self.reset_after = kind == "GRU" and bool(o.reset_after, false) or nil
-  self.kernel_regularizer = regularizer(who, o.kernel_regularizer)
-  self.recurrent_regularizer = regularizer(who, o.recurrent_regularizer)
-  self.bias_regularizer = regularizer(who, o.bias_regularizer)
-  self.activity_regularizer = regularizer(who, o.activity_regularizer)
-  self.kernel_constraint = constraint(who, o.kernel_constraint)
-  self.recurrent_constraint = constraint(who, o.recurrent_constraint)
-  self.bias_constraint = constraint(who, o.bias_constraint)
-  self.dropout = check_number(who, "dropout", o.dropout or 0, 0, 1)
-  self.recurrent_dropout = check_number(who, "recurrent_dropout", o.recurrent_dropout or 0, 0, 1)
+  recurrent_options(self, o, who)
   local impl = o.implementation == nil and 1 or o.implementation
   if impl ~= 0 and impl ~= 1 and impl ~= 2 then
     raise(who .. ": implementation must be 1 or 2, got " .. tostring(impl))
@@ -297,6 +303,19 @@ function rnn_methods._make_weights(self, F)
   end
 end
 
+-- a recurrent layer's call arguments: the input, and the initial states
+-- given as extra inputs (layer({x, h, c})) then as kwargs.initial_state
+local function input_and_states(x, kwargs)
+  local ins = input_list(x)
+  local initial = {}
+  for i = 2, #ins do initial[#initial + 1] = ins[i] end
+  if kwargs.initial_state then
+    local st = is_node(kwargs.initial_state) and {kwargs.initial_state} or kwargs.initial_state
+    for _, t in ipairs(st) do initial[#initial + 1] = t end
+  end
+  return ins[1], initial
+end
+
 -- the state tensors of a stateful layer, made on first use for a batch size
 local function ensure_states(self, batch)
   if self._states then return end
@@ -310,14 +329,7 @@ end
 
 function rnn_methods.call(self, x, kwargs)
   kwargs = kwargs or {}
-  local ins = input_list(x)
-  local xin = ins[1]
-  local initial = {}
-  for i = 2, #ins do initial[#initial + 1] = ins[i] end
-  if kwargs.initial_state then
-    local st = is_node(kwargs.initial_state) and {kwargs.initial_state} or kwargs.initial_state
-    for _, t in ipairs(st) do initial[#initial + 1] = t end
-  end
+  local xin, initial = input_and_states(x, kwargs)
   local s = xin.shape
   if #s ~= 3 then
     error(string.format("Input 0 is incompatible with layer %s: expected ndim=3, found ndim=%d", self.name, #s), 0)
@@ -672,14 +684,7 @@ end
 
 function RNN:call(x, kwargs)
   kwargs = kwargs or {}
-  local ins = input_list(x)
-  local xin = ins[1]
-  local initial = {}
-  for i = 2, #ins do initial[#initial + 1] = ins[i] end
-  if kwargs.initial_state then
-    local st = is_node(kwargs.initial_state) and {kwargs.initial_state} or kwargs.initial_state
-    for _, t in ipairs(st) do initial[#initial + 1] = t end
-  end
+  local xin, initial = input_and_states(x, kwargs)
   if kwargs.constants ~= nil then error(self:_msg("constants are not supported (the cells take none)"), 0) end
   if #initial > 0 and #initial ~= self._nstates then
     error(self:_msg("Layer has %d states but was passed %d initial states.", self._nstates, #initial), 0)
@@ -773,7 +778,7 @@ RNN._getters.states = function(self) return self:get_states() end
 -- ---- Bidirectional and TimeDistributed: layers_wrappers.lua, with these helpers ----
 
 L._recurrent = {take_batch = take_batch, mark_batch = mark_batch, input_list = input_list,
-                call_layer = rnn_methods.__call_layer}
+                call_layer = rnn_methods.__call_layer, options = recurrent_options}
 
 -- ---- masked pooling ----
 

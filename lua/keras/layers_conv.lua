@@ -222,16 +222,22 @@ layers.Convolution1D, layers.Convolution2D = layers.Conv1D, layers.Conv2D
 
 -- ---- pooling ----
 
+-- a pooling layer's pool_size, strides (pool_size by default), padding and
+-- data_format, written back into o as Keras writes them
+local function pool_options(self, o, name, rank)
+  self.rank = rank
+  self.pool_size = tuple(name, "pool_size", o.pool_size or 2, rank)
+  self.strides = o.strides == nil and {table.unpack(self.pool_size)} or tuple(name, "strides", o.strides, rank)
+  if o.pool_size ~= nil then o.pool_size = self.pool_size end
+  if o.strides ~= nil then o.strides = self.strides end
+  self.padding = padding_arg(name, o.padding)
+  self.data_format = data_format_arg(name, o.data_format)
+end
+
 local function pool_class(name, prefix, rank, op)
   local cls = define(name, {"pool_size", "strides", "padding", "data_format"},
     {"pool_size", "strides", "padding", "data_format"}, function(self, o)
-      self.rank = rank
-      self.pool_size = tuple(name, "pool_size", o.pool_size or 2, rank)
-      self.strides = o.strides == nil and {table.unpack(self.pool_size)} or tuple(name, "strides", o.strides, rank)
-      if o.pool_size ~= nil then o.pool_size = self.pool_size end
-      if o.strides ~= nil then o.strides = self.strides end
-      self.padding = padding_arg(name, o.padding)
-      self.data_format = data_format_arg(name, o.data_format)
+      pool_options(self, o, name, rank)
     end, {first_is_sequence = true})
   cls._prefix = prefix
   function cls:build(shape)
@@ -666,13 +672,7 @@ layers.SeparableConvolution1D, layers.SeparableConvolution2D = layers.SeparableC
 local function pool3d_class(name, prefix, mode)
   local keys = {"pool_size", "strides", "padding", "data_format"}
   local cls = define(name, keys, keys, function(self, o)
-    self.rank = 3
-    self.pool_size = tuple(name, "pool_size", o.pool_size or 2, 3)
-    self.strides = o.strides == nil and {table.unpack(self.pool_size)} or tuple(name, "strides", o.strides, 3)
-    if o.pool_size ~= nil then o.pool_size = self.pool_size end
-    if o.strides ~= nil then o.strides = self.strides end
-    self.padding = padding_arg(name, o.padding)
-    self.data_format = data_format_arg(name, o.data_format)
+    pool_options(self, o, name, 3)
   end, {first_is_sequence = true})
   cls._prefix = prefix
   function cls:build(shape)

@@ -13,7 +13,7 @@ OPT      ?= -O2 -ftree-vectorize -fno-math-errno
 CFLAGS   ?= $(OPT) -g
 KR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
             -fPIC -Isrc -I$(LUA_INC) -I$(HDF5_INC) -Ibuild $(CFLAGS)
-LIBS      = -lopenblas -lhdf5_serial -lz -lm -lpthread -ldl
+LIBS      = -lopenblas -lhdf5_serial -lpng -ljpeg -lz -lm -lpthread -ldl
 HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
 
 B = build
@@ -47,8 +47,10 @@ $(B)/libkeras.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 
 # the module for stock lua5.4: require "keras" finds build/keras.so on package.cpath
+# -z nodelete: lua_close's dlclose must not unmap the code that the kernels'
+# pool workers (src/kernels/threadpool.c) may still be spinning in
 $(B)/keras.so: $(OBJ)
-	$(CC) -shared -o $@ $(OBJ) $(LIBS)
+	$(CC) -shared -Wl,-z,nodelete -o $@ $(OBJ) $(LIBS)
 
 $(B)/lkeras: $(HOST_SRC) $(B)/libkeras.a src/lkeras.h src/lkeras_repr.h
 	$(CC) $(KR_CFLAGS) -o $@ $(HOST_SRC) $(B)/libkeras.a $(HOST_LIBS) -Wl,-E

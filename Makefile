@@ -137,7 +137,7 @@ $(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/io/atomic.h src/k
 
 # make fuzz: every fuzzer at once (model file, HDF5, JSON config)
 fuzz:
-	$(MAKE) -j3 fuzz-model-file fuzz-h5 fuzz-json fuzz-npz
+	$(MAKE) -j3 fuzz-model-file fuzz-h5 fuzz-json fuzz-npz fuzz-image
 
 .PHONY: fuzz-model-file
 fuzz-model-file: $(B)/fuzz/fuzz_model_file
@@ -229,3 +229,30 @@ $(B)/tests/test_zz_fuzz_npz: tests/fuzz/bounded.sh
 	chmod +x $@
 
 test: $(B)/tests/test_zz_fuzz_npz
+
+# ---- fuzzing the PNG and JPEG decoders (libFuzzer, clang) ----
+#   make fuzz-image              fuzz until stopped (FUZZ_SECONDS=n: stop after n s)
+#   make test                    a bounded run (LKERAS_FUZZ_IMAGE_SECONDS, 15 s), counted
+#                                as one test: build/tests/test_zz_fuzz_image
+# Seeds in tests/fuzz/corpus_image/: the image fixtures. Built with
+# KR_IMAGE_MAX_PIXELS = 2^20 (see tests/fuzz/fuzz_image.c).
+FUZZ_IMAGE_SRC = tests/fuzz/fuzz_image.c src/io/image.c src/ctx.c src/blas.c src/tensor.c
+
+$(B)/fuzz/fuzz_image: $(FUZZ_IMAGE_SRC) src/image.h src/kr.h src/ctx_impl.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) '-DKR_IMAGE_MAX_PIXELS=((int64_t)1 << 20)' -o $@ $(FUZZ_IMAGE_SRC) \
+	    -lpng -ljpeg -lopenblas -lz -lm -lpthread -ldl
+
+.PHONY: fuzz-image
+fuzz-image: $(B)/fuzz/fuzz_image
+	@mkdir -p $(B)/fuzz/corpus_image $(B)/fuzz/artifacts
+	cp tests/fuzz/corpus_image/* $(B)/fuzz/corpus_image/
+	$(B)/fuzz/fuzz_image -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/ $(B)/fuzz/corpus_image
+
+$(B)/tests/test_zz_fuzz_image: tests/fuzz/bounded.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nLKERAS_FUZZ_SECONDS=$${LKERAS_FUZZ_IMAGE_SECONDS:-15} exec sh tests/fuzz/bounded.sh $(B)/fuzz/fuzz_image tests/fuzz/corpus_image\n' > $@
+	chmod +x $@
+
+test: $(B)/tests/test_zz_fuzz_image

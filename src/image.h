@@ -10,7 +10,9 @@
 
 /* the largest image accepted: files declaring more pixels are refused before
 ** anything is allocated */
+#ifndef KR_IMAGE_MAX_PIXELS
 #define KR_IMAGE_MAX_PIXELS ((int64_t)1 << 28)
+#endif
 
 /* a decoded image: h x w x c bytes, c 1 (L), 3 (RGB) or 4 (RGBA) */
 typedef struct kr_image {
@@ -48,5 +50,11 @@ typedef struct kr_image_params {
 ** parallel over samples; x and y must not overlap. No allocation. */
 int kr_image_transform(kr_ctx *ctx, const float *x, float *y, int64_t n, int64_t h, int64_t w,
                        int64_t c, const kr_image_params *p, int fill, double cval);
+
+/* ZCA whitening's matrix (keras-preprocessing's fit): sigma = x^T x / n of the
+** n x d samples x (float32), its eigendecomposition v diag(l) v^T (LAPACK's
+** dsyev, float64; the SVD of a symmetric matrix), pc = v diag(1 / sqrt(|l| +
+** eps)) v^T into pc (d x d). d at most 16384. */
+int kr_image_zca(kr_ctx *ctx, const float *x, int64_t n, int64_t d, double eps, float *pc);
 
 #endif

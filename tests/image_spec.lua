@@ -91,7 +91,7 @@ describe("ImageDataGenerator:get_random_transform / random_transform", function(
       local p = g:get_random_transform({20, 30, 3}, s)
       assert(math.abs(p.theta) <= 20 and math.abs(p.shear) <= 5)
       assert(math.abs(p.ty) <= 0.1 * 30 + 1e-12, "width shift in pixels")
-      assert(math.abs(p.tx) <= 3, "height shift in pixels (>= 1: not a fraction)")
+      assert(math.abs(p.tx) <= 2 and p.tx == math.floor(p.tx), "an integer range: whole pixels -2 .. 2")
       assert(p.zx >= 0.8 and p.zx <= 1.2 and p.zy >= 0.8 and p.zy <= 1.2)
       assert(math.abs(p.channel_shift_intensity) <= 10)
       assert(p.brightness >= 0.5 and p.brightness <= 1.5)
@@ -102,6 +102,17 @@ describe("ImageDataGenerator:get_random_transform / random_transform", function(
     assert(flips > 60 and flips < 140, "about half flipped: " .. flips)
     local x = image()
     assert.equal(0, max_diff(flat(g:random_transform(x, 7)), g:random_transform(x, 7)))
+  end)
+
+  it("takes a float range of 1 or more as pixels", function()
+    local g = I.ImageDataGenerator{height_shift_range = 3.0}
+    local frac = false
+    for s = 1, 50 do
+      local tx = g:get_random_transform({10, 10, 1}, s).tx
+      assert(math.abs(tx) <= 3)
+      if tx ~= math.floor(tx) then frac = true end
+    end
+    assert.is_true(frac)
   end)
 
   it("takes a list of shifts as Keras's choices", function()
@@ -122,8 +133,8 @@ describe("ImageDataGenerator arguments", function()
       "ImageDataGenerator: unknown argument rotation_rnage")
     assert.has_error(function() I.ImageDataGenerator{validation_split = 1} end,
       "ImageDataGenerator: validation_split must be a number in [0, 1), got 1")
-    assert.has_error(function() I.ImageDataGenerator{zca_whitening = true} end,
-      "ImageDataGenerator: zca_whitening is not supported by this version")
+    assert.has_error(function() I.ImageDataGenerator{zca_whitening = true, zca_epsilon = "small"} end,
+      "ImageDataGenerator: zca_epsilon must be a number >= 0, got small")
     assert.has_error(function() I.ImageDataGenerator{data_format = "channels_first"} end)
   end)
 end)
@@ -182,6 +193,29 @@ describe("ImageDataGenerator:fit / standardize", function()
         local want = ((xv[i * per + k] + 1) * 0.5 - m) / (sd + 1e-7)
         assert(math.abs(yv[i * per + k] - want) < 1e-4)
       end
+    end
+  end)
+end)
+
+describe("ImageDataGenerator zca_whitening", function()
+  it("fit finds Keras's principal components and standardize whitens with them", function()
+    local z = F.zca
+    local x = pseudo(z.shape)
+    local g = I.ImageDataGenerator{zca_whitening = true}
+    assert.is_true(g.featurewise_center)   -- implied, as Keras
+    assert.has_error(function() g:standardize(x) end)
+    g:fit(x)
+    local d = z.shape[2] * z.shape[3] * z.shape[4]
+    assert.same({d, d}, g.principal_components.shape)
+    local e1 = max_diff(z.principal_components, g.principal_components)
+    assert(e1 < 1e-3, "principal components differ by " .. e1)
+    local e2 = max_diff(z.expected, g:standardize(x))
+    assert(e2 < 1e-3, "whitened samples differ by " .. e2)
+    -- the whitened samples' covariance is the identity (within eps)
+    local w = g:standardize(x):reshape{z.shape[1], d}
+    local cov = (w:transpose() :matmul(w) / z.shape[1]):totable()
+    for i = 1, d do
+      for j = 1, d do assert(math.abs(cov[i][j] - (i == j and 1 or 0)) < 1e-3) end
     end
   end)
 end)

@@ -232,8 +232,19 @@ function I.ImageDataGenerator(o)
     g[k] = v
   end
   data_format_arg(who, o.data_format)
+  -- as Keras: ZCA whitening implies featurewise centering and replaces std normalization
   if g.zca_whitening then
-    fail("%s: zca_whitening is not supported by this version", who)
+    if not g.featurewise_center then
+      g.featurewise_center = true
+      io.stderr:write("Warning: this ImageDataGenerator specifies zca_whitening, which overrides setting of "
+        .. "featurewise_center.\n")
+    end
+    if g.featurewise_std_normalization then
+      g.featurewise_std_normalization = false
+      io.stderr:write("Warning: this ImageDataGenerator specifies zca_whitening, which overrides setting of "
+        .. "featurewise_std_normalization.\n")
+    end
+    num_arg(who, "zca_epsilon", g.zca_epsilon, 0)
   end
   for _, k in ipairs{"rotation_range", "shear_range", "channel_shift_range", "cval"} do
     num_arg(who, k, g[k], k ~= "cval" and 0 or nil)
@@ -269,7 +280,9 @@ function I.ImageDataGenerator(o)
   return g
 end
 
--- one pick of a shift range: a fraction of the size below 1, pixels from 1
+-- one pick of a shift range, as Keras: a list is a choice with a random sign,
+-- an integer n a choice of 0 .. n-1 with a random sign (numpy's choice(n)), a
+-- float uniform in (-range, range); a fraction of the size when below 1
 local function pick_shift(r, range, size)
   if not range or range == 0 then return 0 end
   local v, mx
@@ -277,6 +290,8 @@ local function pick_shift(r, range, size)
     v = range[r.int(#range) + 1] * (r.int(2) == 0 and -1 or 1)
     mx = -math.huge
     for _, e in ipairs(range) do mx = math.max(mx, e) end
+  elseif math.type(range) == "integer" then
+    v, mx = r.int(range) * (r.int(2) == 0 and -1 or 1), range
   else
     v, mx = r.uniform(-range, range), range
   end
@@ -421,6 +436,14 @@ local function standardize_batch(self, x)
     end
     x = x / (self.std + K.epsilon())
   end
+  if self.zca_whitening then
+    if not self.principal_components then
+      fail("ImageDataGenerator: zca_whitening is set but the generator has not been fit on any data; "
+        .. "call fit(x) first")
+    end
+    local s = x.shape
+    x = K.dot(x:reshape{s[1], s[2] * s[3] * s[4]}, self.principal_components):reshape(s)
+  end
   return x
 end
 
@@ -448,6 +471,13 @@ function Gen:fit(x, o)
   end
   if self.featurewise_std_normalization then
     self.std = K.std(x, {0, 1, 2}):reshape{1, 1, c}
+    x = x / (self.std + K.epsilon())
+  end
+  if self.zca_whitening then
+    local s = x.shape
+    local ok, pc = pcall(core.image_zca, x:reshape{s[1], s[2] * s[3] * s[4]}, self.zca_epsilon)
+    if not ok then raise(tostring(pc)) end
+    self.principal_components = pc
   end
 end
 

@@ -10,7 +10,9 @@
 ** constant gives cval to every point whose row or column lies outside
 ** [0, n - 1].
 */
+#include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../image.h"
@@ -153,4 +155,56 @@ int kr_image_transform(kr_ctx *ctx, const float *x, float *y, int64_t n, int64_t
     kr_parallel(T, part, &j);
   }
   return KR_OK;
+}
+
+/* ---- ZCA whitening (ImageDataGenerator.fit) ---- */
+
+extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
+                   double *work, const int *lwork, int *info);
+
+int kr_image_zca(kr_ctx *ctx, const float *x, int64_t n, int64_t d, double eps, float *pc)
+{
+  if (n < 1 || d < 1 || d > 16384)
+    return kr_fail(ctx, KR_EARG, "fit: zca_whitening needs 1 to 16384 features per sample, got %lld",
+                   (long long)d);
+  int m = (int)d, info = 0, lwork = -1;
+  float *s = malloc((size_t)d * (size_t)d * sizeof *s);
+  double *a = malloc((size_t)d * (size_t)d * sizeof *a);
+  double *w = malloc((size_t)d * sizeof *w);
+  double *b = malloc((size_t)d * (size_t)d * sizeof *b);
+  double *c = malloc((size_t)d * (size_t)d * sizeof *c);
+  double q = 0, *work = NULL;
+  int rc = KR_OK;
+  if (!s || !a || !w || !b || !c) { rc = kr_fail(ctx, KR_EMEM, "fit: zca_whitening: out of memory"); goto done; }
+  /* sigma = x^T x / n in float32, as numpy's dot on Keras's floatx arrays */
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, m, (int)n, 1.0f / (float)n, x, m, 0.0f, s, m);
+  for (int64_t i = 0; i < d; i++)
+    for (int64_t j = i; j < d; j++) a[i * d + j] = a[j * d + i] = s[i * d + j];
+  /* eigenvectors v and eigenvalues l of the symmetric sigma (its SVD):
+  ** pc = v diag(1 / sqrt(l + eps)) v^T */
+  dsyev_("V", "L", &m, a, &m, w, &q, &lwork, &info);
+  lwork = info == 0 && q >= 1 ? (int)q : 3 * m;
+  work = malloc((size_t)lwork * sizeof *work);
+  if (!work) { rc = kr_fail(ctx, KR_EMEM, "fit: zca_whitening: out of memory"); goto done; }
+  dsyev_("V", "L", &m, a, &m, w, work, &lwork, &info);
+  if (info != 0) {
+    rc = kr_fail(ctx, KR_EVALUE, "fit: zca_whitening: the eigendecomposition failed (%d)", info);
+    goto done;
+  }
+  /* row-major a now holds the eigenvectors as rows (column-major columns) */
+  for (int64_t k = 0; k < d; k++) {
+    double f = 1.0 / sqrt(fabs(w[k]) + eps);   /* the singular values are |l| */
+    for (int64_t i = 0; i < d; i++) b[k * d + i] = a[k * d + i] * f;
+  }
+  /* pc[i][j] = sum_k a[k][i] f_k a[k][j] */
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, m, m, 1.0, b, m, a, m, 0.0, c, m);
+  for (int64_t i = 0; i < d * d; i++) pc[i] = (float)c[i];
+done:
+  free(s);
+  free(a);
+  free(w);
+  free(b);
+  free(c);
+  free(work);
+  return rc;
 }

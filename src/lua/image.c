@@ -3,6 +3,7 @@
 **   t = core.image_read(path, channels[, height, width])   (h, w, c) floats 0..255
 **   core.image_write(path, t, jpeg, quality)                t: (h, w, c), values truncated to 0..255
 **   y = core.image_transform(x, params, fill, cval)         x: (n, h, w, c); params: n * 12 numbers
+**   pc = core.image_zca(x, eps)                             x: (n, d); pc: (d, d)
 ** params per sample: a00 a01 b0 a10 a11 b1, affine (0/1), channel shift (nil
 ** as NaN), flip_h, flip_v, brightness (NaN: none), unused.
 */
@@ -160,7 +161,26 @@ static int image_quantize(lua_State *L)
   return 1;
 }
 
+/* pc = core.image_zca(x, eps): x (n, d) -> ZCA whitening's (d, d) matrix */
+static int image_zca(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  kr_tensor *x = lk_checktensor(L, 1);
+  double eps = luaL_checknumber(L, 2);
+  if (x->shape.ndim != 2) return luaL_error(L, "fit: zca_whitening: expected samples of shape (n, features)");
+  kr_shape s = {2, {x->shape.dim[1], x->shape.dim[1]}};
+  if (s.dim[0] < 1 || s.dim[0] > 16384)
+    return luaL_error(L, "fit: zca_whitening needs 1 to 16384 features per sample, got %I", (lua_Integer)s.dim[0]);
+  kr_tensor *pc = kr_tensor_new(ctx, &s);
+  if (!pc) return lk_raise(L, ctx);
+  lk_pushtensor(L, pc);
+  if (kr_image_zca(ctx, KR_DATA(x), x->shape.dim[0], x->shape.dim[1], eps, KR_DATA(pc)) != KR_OK)
+    return lk_raise(L, ctx);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
+  {"image_zca", image_zca},
   {"image_quantize", image_quantize},
   {"list_dir", list_dir},
   {"image_read", image_read},

@@ -13,7 +13,7 @@ OPT      ?= -O2 -ftree-vectorize -fno-math-errno
 CFLAGS   ?= $(OPT) -g
 KR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
             -fPIC -Isrc -I$(LUA_INC) -I$(HDF5_INC) -Ibuild $(CFLAGS)
-LIBS      = -lopenblas -lhdf5_serial -lz -lm -lpthread -ldl
+LIBS      = -lopenblas -lhdf5_serial -lpng -ljpeg -lz -lm -lpthread -ldl
 HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
 
 B = build
@@ -47,8 +47,10 @@ $(B)/libkeras.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 
 # the module for stock lua5.4: require "keras" finds build/keras.so on package.cpath
+# -z nodelete: lua_close's dlclose must not unmap the code that the kernels'
+# pool workers (src/kernels/threadpool.c) may still be spinning in
 $(B)/keras.so: $(OBJ)
-	$(CC) -shared -o $@ $(OBJ) $(LIBS)
+	$(CC) -shared -Wl,-z,nodelete -o $@ $(OBJ) $(LIBS)
 
 $(B)/lkeras: $(HOST_SRC) $(B)/libkeras.a src/lkeras.h src/lkeras_repr.h
 	$(CC) $(KR_CFLAGS) -o $@ $(HOST_SRC) $(B)/libkeras.a $(HOST_LIBS) -Wl,-E
@@ -135,7 +137,7 @@ $(B)/fuzz/fuzz_model_file: $(FUZZ_SRC) src/io/model_file.h src/io/atomic.h src/k
 
 # make fuzz: every fuzzer at once (model file, HDF5, JSON config)
 fuzz:
-	$(MAKE) -j3 fuzz-model-file fuzz-h5 fuzz-json fuzz-npz
+	$(MAKE) -j3 fuzz-model-file fuzz-h5 fuzz-json fuzz-npz fuzz-image
 
 .PHONY: fuzz-model-file
 fuzz-model-file: $(B)/fuzz/fuzz_model_file
@@ -227,3 +229,30 @@ $(B)/tests/test_zz_fuzz_npz: tests/fuzz/bounded.sh
 	chmod +x $@
 
 test: $(B)/tests/test_zz_fuzz_npz
+
+# ---- fuzzing the PNG and JPEG decoders (libFuzzer, clang) ----
+#   make fuzz-image              fuzz until stopped (FUZZ_SECONDS=n: stop after n s)
+#   make test                    a bounded run (LKERAS_FUZZ_IMAGE_SECONDS, 15 s), counted
+#                                as one test: build/tests/test_zz_fuzz_image
+# Seeds in tests/fuzz/corpus_image/: the image fixtures. Built with
+# KR_IMAGE_MAX_PIXELS = 2^20 (see tests/fuzz/fuzz_image.c).
+FUZZ_IMAGE_SRC = tests/fuzz/fuzz_image.c src/io/image.c src/ctx.c src/blas.c src/tensor.c
+
+$(B)/fuzz/fuzz_image: $(FUZZ_IMAGE_SRC) src/image.h src/kr.h src/ctx_impl.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) '-DKR_IMAGE_MAX_PIXELS=((int64_t)1 << 20)' -o $@ $(FUZZ_IMAGE_SRC) \
+	    -lpng -ljpeg -lopenblas -lz -lm -lpthread -ldl
+
+.PHONY: fuzz-image
+fuzz-image: $(B)/fuzz/fuzz_image
+	@mkdir -p $(B)/fuzz/corpus_image $(B)/fuzz/artifacts
+	cp tests/fuzz/corpus_image/* $(B)/fuzz/corpus_image/
+	$(B)/fuzz/fuzz_image -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/ $(B)/fuzz/corpus_image
+
+$(B)/tests/test_zz_fuzz_image: tests/fuzz/bounded.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nLKERAS_FUZZ_SECONDS=$${LKERAS_FUZZ_IMAGE_SECONDS:-15} exec sh tests/fuzz/bounded.sh $(B)/fuzz/fuzz_image tests/fuzz/corpus_image\n' > $@
+	chmod +x $@
+
+test: $(B)/tests/test_zz_fuzz_image

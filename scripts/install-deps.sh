@@ -2,7 +2,7 @@
 # Installs the Debian packages lkeras needs, when some are missing.
 # Safe to run often: it does nothing when everything is there.
 set -e
-PKGS="lua5.4 liblua5.4-dev libopenblas-dev lua-busted zlib1g-dev libedit-dev libhdf5-dev dataset-fashion-mnist make gcc clang libclang-rt-dev python3-h5py lua-check"
+PKGS="lua5.4 liblua5.4-dev libopenblas-dev lua-busted zlib1g-dev libedit-dev libhdf5-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist make gcc clang libclang-rt-dev python3-h5py lua-check"
 # the plotting calls' programs (keras.utils.plot_model, plot_history) and the
 # rockspec's check; the library itself loads and works without them
 PKGS="$PKGS graphviz gnuplot-nox luarocks"

@@ -18,7 +18,7 @@
 **
 ** Lua code in that state then uses the global keras (or require "keras",
 ** which returns the same table). Link with libkeras.a and
-** -llua5.4 -lopenblas -lhdf5_serial -lz -lm -lpthread -ldl. The first
+** -llua5.4 -lopenblas -lhdf5_serial -lpng -ljpeg -lz -lm -lpthread -ldl. The first
 ** context checks which OpenBLAS kernels run (src/blas.c); keras.backend.blas_info()
 ** tells the result.
 */

@@ -129,6 +129,9 @@ optional("custom", keras)   -- Layer:extend, Model:extend, model:add_loss
 keras.datasets = optional("datasets", keras)
 keras.preprocessing = optional("preprocessing", keras)
 if keras.models then optional("generators", keras) end   -- fit_generator & co, Sequence, TimeseriesGenerator
+if keras.preprocessing and keras.utils and keras.utils.Sequence then
+  keras.preprocessing.image = optional("image", keras)   -- load_img & co, ImageDataGenerator
+end
 if keras.models then
   keras.Sequential = keras.models.Sequential
   keras.Model = keras.models.Model

@@ -47,5 +47,6 @@ int lk_open_train(lua_State *L);
 int lk_open_saving(lua_State *L);
 int lk_open_prefetch(lua_State *L);
 int lk_open_function(lua_State *L);
+int lk_open_image(lua_State *L);
 
 #endif

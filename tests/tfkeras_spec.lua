@@ -1,0 +1,190 @@
+-- Model files written by Keras 2.2.5 and by tf.keras ("2.2.4-tf" and 2.x):
+-- four .h5 files in those versions' layouts (tests/fixtures/tfkeras_*.h5,
+-- made with the numpy float64 predictions of tests/fixtures/tfkeras.lua by
+-- scripts/fixtures/tfkeras_fixtures.py) load and predict; tf.keras's config
+-- keys at their neutral values, its initializer class names, dtype policies,
+-- the "Functional" class, an RNN's initial_state as a call argument of its
+-- node or as extra inputs of it; what is not supported is refused by name.
+local keras = require "keras"
+local json = require "keras.json"
+
+local FIX = dofile("tests/fixtures/tfkeras.lua")
+
+local function flat(v, out)
+  out = out or {}
+  if type(v) == "table" then
+    for _, x in ipairs(v) do flat(x, out) end
+  else
+    out[#out + 1] = v
+  end
+  return out
+end
+
+local function assert_close(want, got, tol, what)
+  local g = flat(type(got) == "table" and got or got:totable())
+  local w = flat(type(want) == "table" and want or want:totable())
+  assert.equal(#w, #g, (what or "") .. ": number of elements")
+  for i = 1, #w do
+    if not (math.abs(g[i] - w[i]) <= tol * math.max(1, math.abs(w[i]))) then
+      error(string.format("%s: element %d is %.9g, expected %.9g", what or "", i, g[i], w[i]), 2)
+    end
+  end
+end
+
+local T = keras.tensor
+local TOL = 1e-5
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  assert.is_false(ok)
+  return tostring(e)
+end
+
+describe("files written by Keras 2.2.5 and tf.keras", function()
+  it("Keras 2.2.5: a stateful LSTM on None-length input keeps its states across predict calls", function()
+    local c = FIX.keras225_stateful
+    local m = keras.models.load_model(c.file)
+    assert.is_true(m.layers[1].stateful)
+    assert.matches('"batch_input_shape": [2, null, 3]', m:to_json(), 1, true)
+    assert_close(c.y1, m:predict(T(c.x1), {batch_size = 2}), TOL, "the first sequence")
+    assert_close(c.y2, m:predict(T(c.x2), {batch_size = 2}), TOL, "the next one, from the carried states")
+    m:reset_states()
+    assert_close(c.y2_reset, m:predict(T(c.x2), {batch_size = 2}), TOL, "after reset_states")
+  end)
+
+  it("tf.keras 2.2.4-tf: Bidirectional(GRU) on None-length input, tf.keras initializer classes", function()
+    local c = FIX.tf1_bidirectional
+    local m = keras.models.load_model(c.file)
+    assert_close(c.y1, m:predict(T(c.x1)), TOL, "the prediction")
+    local init = m.layers[2].kernel_initializer
+    assert.equal("VarianceScaling", init.class_name)
+    assert.equal("fan_avg", init.config.mode)
+    assert.equal("uniform", init.config.distribution)
+  end)
+
+  it("tf.keras 2.2.4-tf: an LSTM's initial states as extra inputs of its node", function()
+    local c = FIX.tf1_model_states
+    local m = keras.models.load_model(c.file)
+    assert.equal(3, #m.inputs)
+    assert_close(c.y1, m:predict{T(c.x1), T(c.h0), T(c.c0)}, TOL, "the prediction")
+  end)
+
+  it("tf.keras 2.4: Functional, ragged, time_major, GRU(reset_after), initial_state as a call argument", function()
+    local c = FIX.tf2_functional
+    local m = keras.models.load_model(c.file)
+    assert.equal(3, #m.inputs)
+    assert.is_true(m:get_layer("gru").reset_after)
+    assert_close(c.y1, m:predict{T(c.x1), T(c.h0), T(c.c0)}, TOL, "the prediction")
+    -- the same topology from model.to_json()'s text, the weights from the file
+    local j = keras.models.model_from_json(read("tests/fixtures/tfkeras_tf2_functional.json"))
+    j:load_weights(c.file)
+    assert_close(c.y1, j:predict{T(c.x1), T(c.h0), T(c.c0)}, TOL, "model_from_json + load_weights")
+    -- saved again (Keras 2.2.4's format) and loaded back: the same model
+    local again = keras.models.model_from_json(m:to_json())
+    again:set_weights(m:get_weights())
+    assert_close(c.y1, again:predict{T(c.x1), T(c.h0), T(c.c0)}, TOL, "to_json and back")
+  end)
+end)
+
+-- the tf.keras 2.4 topology with one value changed
+local function tf2_config(edit)
+  local cfg = json.decode(read("tests/fixtures/tfkeras_tf2_functional.json"))
+  local by = {}
+  for _, l in ipairs(cfg.config.layers) do by[l.name] = l end
+  edit(by, cfg)
+  return json.encode(cfg)
+end
+
+describe("tf.keras configs: what is not supported is refused by name", function()
+  it("time_major = true", function()
+    local e = err_of(keras.models.model_from_json, tf2_config(function(by) by.lstm.config.time_major = true end))
+    assert.matches("LSTM 'lstm': time_major = true is not supported", e, 1, true)
+  end)
+
+  it("ragged, sparse and stateful inputs", function()
+    local e = err_of(keras.models.model_from_json, tf2_config(function(by) by.input_2.config.ragged = true end))
+    assert.matches("InputLayer 'input_2': ragged = true is not supported", e, 1, true)
+    e = err_of(keras.models.model_from_json, tf2_config(function(by) by.input_1.config.sparse = true end))
+    assert.matches("InputLayer 'input_1': sparse = true is not supported", e, 1, true)
+    e = err_of(keras.models.model_from_json, tf2_config(function(by) by.input_1.config.stateful = true end))
+    assert.matches("InputLayer 'input_1': stateful = true is not supported", e, 1, true)
+  end)
+
+  it("dtype policies: float32 accepted, others refused", function()
+    local ok = keras.models.model_from_json(tf2_config(function(by)
+      by.dense.config.dtype = {class_name = "Policy", config = {name = "float32"}}
+      by.input_1.config.dtype = {class_name = "Policy", config = {name = "float32"}}
+    end))
+    assert.equal(3, #ok.inputs)
+    local e = err_of(keras.models.model_from_json, tf2_config(function(by)
+      by.dense.config.dtype = {class_name = "Policy", config = {name = "mixed_float16"}}
+    end))
+    assert.matches("Dense 'dense': the dtype policy 'mixed_float16' is not supported (only float32)", e, 1, true)
+    e = err_of(keras.models.model_from_json, tf2_config(function(by)
+      by.gru.config.dtype = {class_name = "Float", config = {}}
+    end))
+    assert.matches("GRU 'gru': dtype = ", e, 1, true)
+  end)
+
+  it("an initializer's dtype other than float32, an unknown initializer class", function()
+    local e = err_of(keras.models.model_from_json, tf2_config(function(by)
+      by.dense.config.kernel_initializer = {class_name = "GlorotUniform", config = {seed = json.null or keras.None,
+        dtype = "float16"}}
+    end))
+    assert.matches("initializer GlorotUniform: dtype must be float32, got 'float16'", e, 1, true)
+    e = err_of(keras.models.model_from_json, tf2_config(function(by)
+      by.dense.config.kernel_initializer = {class_name = "GlorotUniformish", config = {}}
+    end))
+    assert.matches("unknown initializer 'GlorotUniformish'", e, 1, true)
+  end)
+
+  it("a call argument that refers to an unknown layer", function()
+    local e = err_of(keras.models.model_from_json, tf2_config(function(by)
+      by.lstm.inbound_nodes[1][1][4].initial_state[2] = {"nowhere", 0, 0}
+    end))
+    assert.matches("unknown layer 'nowhere'", e, 1, true)
+  end)
+end)
+
+describe("tf.keras initializer classes", function()
+  local I = keras.initializers
+
+  it("GlorotUniform, HeNormal, ... are Keras's glorot_uniform, he_normal, ...", function()
+    for cls, name in pairs{GlorotUniform = "glorot_uniform", GlorotNormal = "glorot_normal",
+                           HeUniform = "he_uniform", HeNormal = "he_normal", LecunUniform = "lecun_uniform",
+                           LecunNormal = "lecun_normal"} do
+      local a = I.get{class_name = cls, config = {seed = 7}}
+      local b = I.get{class_name = name, config = {seed = 7}}
+      assert.same(b.config, a.config, cls)
+      assert_close(b{6, 5}, a{6, 5}, 0, cls)
+    end
+    local z = I.get{class_name = "Zeros", config = {dtype = "float32"}}
+    assert_close({{0, 0}, {0, 0}}, z{2, 2}, 0, "Zeros with a dtype")
+  end)
+
+  it("VarianceScaling: truncated_normal is Keras's normal, untruncated_normal draws N(0, scale / n)", function()
+    local a = I.get{class_name = "VarianceScaling", config = {scale = 2.0, mode = "fan_in",
+      distribution = "truncated_normal", seed = 3}}
+    local b = I.VarianceScaling{scale = 2.0, mode = "fan_in", distribution = "normal", seed = 3}
+    assert.equal("normal", a.config.distribution)
+    assert_close(b{40, 30}, a{40, 30}, 0, "truncated_normal")
+    local u = I.get{class_name = "VarianceScaling", config = {scale = 2.0, mode = "fan_in",
+      distribution = "untruncated_normal", seed = 3}}
+    assert.equal("untruncated_normal", u.config.distribution)
+    local w = u{200, 300}
+    local std = math.sqrt(2.0 / 200)
+    local sd = math.sqrt((w * w):mean() - w:mean() ^ 2)
+    assert.is_true(math.abs(sd - std) < 0.02 * std, "std " .. sd .. " against " .. std)
+    -- not truncated at two standard deviations
+    assert.is_true(w:abs():max() > 2.5 * std)
+    assert.matches("distribution must be normal, uniform, truncated_normal or untruncated_normal, got 'gamma'",
+      err_of(I.VarianceScaling, {distribution = "gamma"}), 1, true)
+  end)
+end)

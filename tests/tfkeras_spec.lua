@@ -93,6 +93,45 @@ describe("files written by Keras 2.2.5 and tf.keras", function()
   end)
 end)
 
+describe("tf.keras 2.4's Sequential to_json()", function()
+  local L = keras.layers
+
+  it("loads: InputLayer first, groups = 1, BatchNormalization axis [3], the L1 and L2 classes, MaxNorm", function()
+    local m = keras.models.model_from_json(read("tests/fixtures/tfkeras_tf2_sequential.json"))
+    assert.equal(6, #m.layers)
+    local conv, bn, dense = m:get_layer("conv2d"), m:get_layer("batch_normalization"), m:get_layer("dense")
+    assert.same({l1 = 0, l2 = 0.009999999776482582}, conv.kernel_regularizer.config)
+    assert.same({l1 = 0.001, l2 = 0}, dense.kernel_regularizer.config)
+    assert.equal("MaxNorm", conv.kernel_constraint.class_name)
+    assert.equal(3, conv.kernel_constraint.config.max_value)
+    assert.equal(3, bn.axis)
+    -- the same network written with keras.layers, the same weights: the same predictions
+    local ref = keras.Sequential{
+      L.Conv2D{4, 3, padding = "same", activation = "relu", input_shape = {8, 8, 1}},
+      L.BatchNormalization{axis = 3}, L.MaxPooling2D(), L.Dropout(0.25), L.Flatten(),
+      L.Dense{3, activation = "softmax"},
+    }
+    local ws = {}
+    for i, w in ipairs(ref:get_weights()) do ws[i] = keras.random.uniform(w.shape, -0.5, 0.5) + (i == 6 and 1 or 0) end
+    ref:set_weights(ws)
+    m:set_weights(ws)
+    local x = keras.random.random{3, 8, 8, 1}
+    assert_close(ref:predict(x), m:predict(x), 1e-6, "against the network written in Lua")
+    -- saved in Keras 2.2.4's format: no groups, the axis an integer
+    local j = m:to_json()
+    assert.is_nil(j:find('"groups"', 1, true))
+    assert.matches('"axis": 3,', j, 1, true)
+  end)
+
+  it("refuses groups other than 1 and several BatchNormalization axes", function()
+    local s = read("tests/fixtures/tfkeras_tf2_sequential.json")
+    local e = err_of(keras.models.model_from_json, (s:gsub('"groups": 1', '"groups": 2')))
+    assert.matches("Conv2D 'conv2d': groups = 2 is not supported (only 1)", e, 1, true)
+    e = err_of(keras.models.model_from_json, (s:gsub('"axis": %[3%]', '"axis": [1, 3]')))
+    assert.matches("BatchNormalization 'batch_normalization': axis = [1, 3] is not supported (one axis)", e, 1, true)
+  end)
+end)
+
 -- the tf.keras 2.4 topology with one value changed
 local function tf2_config(edit)
   local cfg = json.decode(read("tests/fixtures/tfkeras_tf2_functional.json"))

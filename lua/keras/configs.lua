@@ -149,7 +149,7 @@ local IGNORED = {implementation = true, unroll = true}
 -- keys that files written by tf.keras ("2.2.4-tf" and 2.x) add to Keras 2.2.4's
 -- configs, accepted at their neutral value (what Keras 2.2.4 does) and refused
 -- otherwise
-local NEUTRAL = {time_major = false, ragged = false}
+local NEUTRAL = {time_major = false, ragged = false, groups = 1}
 
 local function check_neutral(cls_name, config, keys)
   for _, k in ipairs(keys) do
@@ -286,7 +286,7 @@ local function generic_build(cls, config, custom, keep_null_merge)
   local spec = SPECS[cls.class_name]
   local args = {}
   if keep_null_merge and config.merge_mode == NULL then args.merge_mode = NULL end
-  check_neutral(cls.class_name, config, {"time_major"})
+  check_neutral(cls.class_name, config, {"time_major", "groups"})
   for k, v in pairs(config) do
     if type(k) ~= "string" then error(string.format("%s: a config key is not a string", cls.class_name), 0) end
     if k == "name" or k == "trainable" then
@@ -304,6 +304,14 @@ local function generic_build(cls, config, custom, keep_null_merge)
         args[k] = deser(v, custom)   -- (Keras's default: the constructor's own)
       end
     end
+  end
+  -- tf.keras 2.x writes a BatchNormalization's axis as a list ([3])
+  if cls.class_name == "BatchNormalization" and is_plain(args.axis) then
+    if #args.axis ~= 1 or math.type(args.axis[1]) ~= "integer" then
+      error(string.format("BatchNormalization '%s': axis = %s is not supported (one axis)", tostring(config.name),
+        json.encode(config.axis)), 0)
+    end
+    args.axis = args.axis[1]
   end
   return cls(args)
 end

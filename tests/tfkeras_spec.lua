@@ -82,6 +82,16 @@ describe("files written by Keras 2.2.5 and tf.keras", function()
     assert.equal(3, #m.inputs)
     assert.is_true(m:get_layer("gru").reset_after)
     assert_close(c.y1, m:predict{T(c.x1), T(c.h0), T(c.c0)}, TOL, "the prediction")
+    -- compiled as saved: tf.keras 2.4's Adam, its counter, m and v
+    assert.equal("Adam", m.optimizer.class_name)
+    assert.near(0.0005, m.optimizer:get_config().lr, 1e-9)
+    assert.equal(7, m.optimizer.iterations)
+    local slots = m.optimizer:get_slots()
+    assert_close(c.adam_m1, slots[1], 0, "the first m")
+    assert_close(c.adam_v_last, slots[16], 0, "the last v")
+    local h = m:fit({T(c.x1), T(c.h0), T(c.c0)}, T(c.y1), {epochs = 1, verbose = 0})
+    assert.is_true(h.history.loss[1] < 1e-6, "the loss at the reference values")
+    assert.equal(8, m.optimizer.iterations)
     -- the same topology from model.to_json()'s text, the weights from the file
     local j = keras.models.model_from_json(read("tests/fixtures/tfkeras_tf2_functional.json"))
     j:load_weights(c.file)
@@ -182,6 +192,43 @@ describe("tf.keras configs: what is not supported is refused by name", function(
       by.dense.config.kernel_initializer = {class_name = "GlorotUniformish", config = {}}
     end))
     assert.matches("unknown initializer 'GlorotUniformish'", e, 1, true)
+  end)
+
+  it("a tf.keras optimizer's options that Keras 2.2.4 lacks, away from their neutral values", function()
+    local L = keras.layers
+    local function with_optimizer(cls, cfg)
+      local m = keras.Sequential{L.Dense{1, input_shape = {2}}}
+      m:compile{loss = "mse", optimizer = "sgd"}
+      local base = os.tmpname()
+      local p = base .. ".h5"
+      m:save(p)
+      -- the training_config rewritten as tf.keras 2.x writes it
+      local tc = json.encode{loss = "mse", optimizer_config = {class_name = cls, config = cfg}}
+      local ok = os.execute(string.format("/usr/bin/python3 -c \"import h5py,sys; f = h5py.File(sys.argv[1], 'a'); " ..
+        "f.attrs['training_config'] = sys.argv[2].encode(); del f['optimizer_weights']\" '%s' '%s'", p, tc))
+      assert.is_truthy(ok)
+      local okl, r = pcall(keras.models.load_model, p)
+      os.remove(p)
+      os.remove(base)
+      return okl, r
+    end
+    local ok, m = with_optimizer("RMSprop", {name = "RMSprop", learning_rate = 0.01, rho = 0.8, momentum = 0,
+      epsilon = 1e-7, centered = false, decay = 0})
+    assert.is_true(ok, tostring(m))
+    assert.near(0.01, m.optimizer:get_config().lr, 1e-9)
+    assert.near(0.8, m.optimizer:get_config().rho, 1e-9)
+    local e
+    ok, e = with_optimizer("RMSprop", {name = "RMSprop", learning_rate = 0.01, momentum = 0.9})
+    assert.is_false(ok)
+    assert.matches("optimizer RMSprop: momentum = 0.9 is not supported (only 0)", e, 1, true)
+    ok, e = with_optimizer("RMSprop", {name = "RMSprop", learning_rate = 0.01, centered = true})
+    assert.is_false(ok)
+    assert.matches("optimizer RMSprop: centered = true is not supported (only false)", e, 1, true)
+    ok, e = with_optimizer("Adam", {name = "Adam", learning_rate = {class_name = "ExponentialDecay",
+      config = {initial_learning_rate = 0.1}}})
+    assert.is_false(ok)
+    assert.matches("optimizer Adam: learning_rate is a schedule (ExponentialDecay), which is not supported", e, 1,
+      true)
   end)
 
   it("a call argument that refers to an unknown layer", function()

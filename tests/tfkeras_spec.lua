@@ -194,23 +194,27 @@ describe("tf.keras configs: what is not supported is refused by name", function(
     assert.matches("unknown initializer 'GlorotUniformish'", e, 1, true)
   end)
 
+  -- a small model saved as .h5, its training_config rewritten (by h5py) as
+  -- tf.keras 2.x writes it, loaded: pcall's results
+  local function with_training_config(tc)
+    local m = keras.Sequential{keras.layers.Dense{1, input_shape = {2}}}
+    m:compile{loss = "mse", optimizer = "sgd"}
+    local base = os.tmpname()
+    local p = base .. ".h5"
+    m:save(p)
+    local ok = os.execute(string.format("/usr/bin/python3 -c \"import h5py,sys; f = h5py.File(sys.argv[1], 'a'); " ..
+      "f.attrs['training_config'] = sys.argv[2].encode(); del f['optimizer_weights']\" '%s' '%s'", p,
+      json.encode(tc)))
+    assert.is_truthy(ok)
+    local okl, r = pcall(keras.models.load_model, p)
+    os.remove(p)
+    os.remove(base)
+    return okl, r
+  end
+
   it("a tf.keras optimizer's options that Keras 2.2.4 lacks, away from their neutral values", function()
-    local L = keras.layers
     local function with_optimizer(cls, cfg)
-      local m = keras.Sequential{L.Dense{1, input_shape = {2}}}
-      m:compile{loss = "mse", optimizer = "sgd"}
-      local base = os.tmpname()
-      local p = base .. ".h5"
-      m:save(p)
-      -- the training_config rewritten as tf.keras 2.x writes it
-      local tc = json.encode{loss = "mse", optimizer_config = {class_name = cls, config = cfg}}
-      local ok = os.execute(string.format("/usr/bin/python3 -c \"import h5py,sys; f = h5py.File(sys.argv[1], 'a'); " ..
-        "f.attrs['training_config'] = sys.argv[2].encode(); del f['optimizer_weights']\" '%s' '%s'", p, tc))
-      assert.is_truthy(ok)
-      local okl, r = pcall(keras.models.load_model, p)
-      os.remove(p)
-      os.remove(base)
-      return okl, r
+      return with_training_config{loss = "mse", optimizer_config = {class_name = cls, config = cfg}}
     end
     local ok, m = with_optimizer("RMSprop", {name = "RMSprop", learning_rate = 0.01, rho = 0.8, momentum = 0,
       epsilon = 1e-7, centered = false, decay = 0})
@@ -229,6 +233,32 @@ describe("tf.keras configs: what is not supported is refused by name", function(
     assert.is_false(ok)
     assert.matches("optimizer Adam: learning_rate is a schedule (ExponentialDecay), which is not supported", e, 1,
       true)
+  end)
+
+  it("tf.keras's loss and metric objects: Keras's functions at Keras 2.2.4's options, refused otherwise", function()
+    local sgd = {class_name = "SGD", config = {name = "SGD", learning_rate = 0.01}}
+    local ok, m = with_training_config{optimizer_config = sgd,
+      loss = {class_name = "BinaryCrossentropy", config = {reduction = "auto", name = "binary_crossentropy",
+        from_logits = false, label_smoothing = 0}},
+      metrics = {{class_name = "MeanMetricWrapper", config = {name = "acc", dtype = "float32",
+        fn = "binary_accuracy"}}}}
+    assert.is_true(ok, tostring(m))
+    -- the loss is Keras's binary crossentropy of the (linear) output p = 0.8:
+    -- -mean(y log p + (1 - y) log(1 - p)); the accuracy binary_accuracy's
+    m:set_weights{T{{0}, {0}}, T{0.8}}
+    local loss, acc = m:evaluate(T{{1, 2}, {3, 4}}, T{{1}, {0}}, {verbose = 0})
+    local p = 0.8
+    assert.near(-(math.log(p) + math.log(1 - p)) / 2, loss, 1e-5)
+    assert.near(0.5, acc, 1e-6)
+    local e
+    ok, e = with_training_config{optimizer_config = sgd,
+      loss = {class_name = "CategoricalCrossentropy", config = {from_logits = true}}}
+    assert.is_false(ok)
+    assert.matches("loss CategoricalCrossentropy: from_logits = true is not supported", e, 1, true)
+    ok, e = with_training_config{optimizer_config = sgd,
+      loss = {class_name = "MeanSquaredError", config = {reduction = "sum"}}}
+    assert.is_false(ok)
+    assert.matches('loss MeanSquaredError: reduction = "sum" is not supported', e, 1, true)
   end)
 
   it("a call argument that refers to an unknown layer", function()

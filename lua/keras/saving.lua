@@ -611,12 +611,40 @@ local function tf_optimizer_config(oc)
   return {class_name = oc.class_name, config = out}
 end
 
+-- a loss or metric object as tf.keras 2.x writes it ({class_name =
+-- "BinaryCrossentropy", config = {...}}, a MeanMetricWrapper) -> Keras's name
+-- of its function, when its options are Keras 2.2.4's; others as they are
+local TF_LOSSES = {BinaryCrossentropy = "binary_crossentropy", CategoricalCrossentropy = "categorical_crossentropy",
+  SparseCategoricalCrossentropy = "sparse_categorical_crossentropy", MeanSquaredError = "mean_squared_error",
+  MeanAbsoluteError = "mean_absolute_error", MeanAbsolutePercentageError = "mean_absolute_percentage_error",
+  MeanSquaredLogarithmicError = "mean_squared_logarithmic_error", Hinge = "hinge", SquaredHinge = "squared_hinge",
+  CategoricalHinge = "categorical_hinge", LogCosh = "logcosh", KLDivergence = "kullback_leibler_divergence",
+  Poisson = "poisson", CosineSimilarity = "cosine_proximity"}
+local function tf_loss_or_metric(v, what)
+  if not is_plain(v) or type(v.class_name) ~= "string" or not is_plain(v.config) then return v end
+  local cfg = v.config
+  if v.class_name == "MeanMetricWrapper" and type(cfg.fn) == "string" then return cfg.fn end
+  local name = TF_LOSSES[v.class_name]
+  if not name then return v end
+  local function refuse(k)
+    error(string.format("%s %s: %s = %s is not supported", what, v.class_name, k, json.encode(cfg[k])), 0)
+  end
+  if cfg.from_logits ~= nil and cfg.from_logits ~= false then refuse("from_logits") end
+  if cfg.label_smoothing ~= nil and cfg.label_smoothing ~= 0 then refuse("label_smoothing") end
+  if cfg.reduction ~= nil and cfg.reduction ~= "auto" and cfg.reduction ~= "sum_over_batch_size" then
+    refuse("reduction")
+  end
+  if v.class_name == "CosineSimilarity" and cfg.axis ~= nil and cfg.axis ~= -1 then refuse("axis") end
+  return name
+end
+
 local function compile_from(model, tc, custom)
   if not is_plain(tc) then error("training_config is not an object", 0) end
   local oc = tc.optimizer_config
   if not is_plain(oc) then error("training_config has no optimizer_config", 0) end
   local opt = keras.optimizers._lookup(tf_optimizer_config(deser(oc)))
   local function resolve(name, lib, what)
+    name = tf_loss_or_metric(name, what)
     if type(name) ~= "string" then return deser(name) end
     if custom and custom[name] ~= nil then return custom[name] end
     local ok = pcall(lib.get, name)
@@ -627,7 +655,7 @@ local function compile_from(model, tc, custom)
     end
     return name
   end
-  local loss = tc.loss
+  local loss = tf_loss_or_metric(tc.loss, "loss")
   if type(loss) == "string" then
     loss = resolve(loss, keras.losses, "loss")
   elseif is_plain(loss) then
@@ -647,6 +675,7 @@ local function compile_from(model, tc, custom)
   if is_plain(tc.metrics) then
     metrics = {}
     for k, v in pairs(tc.metrics) do
+      v = tf_loss_or_metric(v, "metric")
       if is_plain(v) then
         local l = {}
         for i, x in ipairs(v) do l[i] = resolve(x, keras.metrics, "metric") end

@@ -146,6 +146,40 @@ local COMMON = {name = true, trainable = true, input_shape = true, input_dim = t
                 batch_size = true, batch_input_shape = true, dtype = true, weights = true}
 -- config keys that change nothing here and are dropped when building
 local IGNORED = {implementation = true, unroll = true}
+-- keys that files written by tf.keras ("2.2.4-tf" and 2.x) add to Keras 2.2.4's
+-- configs, accepted at their neutral value (what Keras 2.2.4 does) and refused
+-- otherwise
+local NEUTRAL = {time_major = false, ragged = false, groups = 1}
+
+local function check_neutral(cls_name, config, keys)
+  for _, k in ipairs(keys) do
+    local v = config[k]
+    if v ~= nil and v ~= NULL and v ~= NEUTRAL[k] then
+      error(string.format("%s '%s': %s = %s is not supported (only %s)", cls_name, tostring(config.name), k,
+        json.encode(v), tostring(NEUTRAL[k])), 0)
+    end
+  end
+end
+
+-- a layer's dtype as Keras 2.2.4 (a string) or tf.keras 2.x (a string, or a
+-- dtype policy {class_name = "Policy", config = {name = ...}}) writes it -> the
+-- string, nil for float32
+local function dtype_of(cls_name, config)
+  local v = config.dtype
+  if is_plain(v) then
+    if v.class_name ~= "Policy" or not is_plain(v.config) or type(v.config.name) ~= "string" then
+      error(string.format("%s '%s': dtype = %s is not a dtype or a dtype policy", cls_name, tostring(config.name),
+        json.encode(v)), 0)
+    end
+    if v.config.name ~= "float32" then
+      error(string.format("%s '%s': the dtype policy '%s' is not supported (only float32)", cls_name,
+        tostring(config.name), v.config.name), 0)
+    end
+    return nil
+  end
+  if v == NULL or v == "float32" then return nil end
+  return v
+end
 
 local function default_value(d, args)
   if getmetatable(d) == SAME then return args and args[d.key] end
@@ -220,7 +254,7 @@ local deserialize_layer   -- forward
 local function is_layer_config(v)
   return is_plain(v) and type(v.class_name) == "string" and v.config ~= nil and
     (S.layers[v.class_name] ~= nil or (type(L[v.class_name]) == "table" and L[v.class_name].class_name ~= nil)
-     or v.class_name == "Sequential" or v.class_name == "Model")
+     or v.class_name == "Sequential" or v.class_name == "Model" or v.class_name == "Functional")
 end
 
 local function deser(v, custom)
@@ -252,6 +286,7 @@ local function generic_build(cls, config, custom, keep_null_merge)
   local spec = SPECS[cls.class_name]
   local args = {}
   if keep_null_merge and config.merge_mode == NULL then args.merge_mode = NULL end
+  check_neutral(cls.class_name, config, {"time_major", "groups"})
   for k, v in pairs(config) do
     if type(k) ~= "string" then error(string.format("%s: a config key is not a string", cls.class_name), 0) end
     if k == "name" or k == "trainable" then
@@ -259,8 +294,8 @@ local function generic_build(cls, config, custom, keep_null_merge)
     elseif k == "batch_input_shape" then
       if v ~= NULL then args.batch_input_shape = deser(v, custom) end
     elseif k == "dtype" then
-      if v ~= NULL and v ~= "float32" then args.dtype = v end
-    elseif v ~= NULL and not IGNORED[k] then   -- (null and ignored keys: nothing)
+      args.dtype = dtype_of(cls.class_name, config)
+    elseif v ~= NULL and not IGNORED[k] and NEUTRAL[k] == nil then   -- (null and ignored keys: nothing)
       if spec and getmetatable(spec.default[k]) == SAME then
         -- strides equal to pool_size: the default
         if not deep_equal(v, config[spec.default[k].key]) then args[k] = deser(v, custom) end
@@ -269,6 +304,14 @@ local function generic_build(cls, config, custom, keep_null_merge)
         args[k] = deser(v, custom)   -- (Keras's default: the constructor's own)
       end
     end
+  end
+  -- tf.keras 2.x writes a BatchNormalization's axis as a list ([3])
+  if cls.class_name == "BatchNormalization" and is_plain(args.axis) then
+    if #args.axis ~= 1 or math.type(args.axis[1]) ~= "integer" then
+      error(string.format("BatchNormalization '%s': axis = %s is not supported (one axis)", tostring(config.name),
+        json.encode(config.axis)), 0)
+    end
+    args.axis = args.axis[1]
   end
   return cls(args)
 end
@@ -297,7 +340,15 @@ S.layers.InputLayer = {
     local bis = config.batch_input_shape
     if not is_plain(bis) then error("InputLayer: batch_input_shape is missing", 0) end
     local o = {batch_input_shape = deser(bis), name = config.name ~= NULL and config.name or nil}
-    if config.dtype ~= NULL and config.dtype ~= "float32" then o.dtype = config.dtype end
+    o.dtype = dtype_of("InputLayer", config)
+    -- tf.keras's InputLayer: ragged; a sparse or stateful input is not supported
+    check_neutral("InputLayer", config, {"ragged"})
+    for _, k in ipairs{"sparse", "stateful"} do
+      if config[k] ~= nil and config[k] ~= NULL and config[k] ~= false then
+        error(string.format("InputLayer '%s': %s = %s is not supported (only false)", tostring(config.name), k,
+          json.encode(config[k])), 0)
+      end
+    end
     return L.InputLayer(o)
   end,
 }
@@ -433,7 +484,9 @@ function deserialize_layer(t, custom)
     if is_callable(c) then return c(t.config) end
   end
   if S.layers[name] then return S.layers[name].build(t.config, custom) end
-  if name == "Sequential" or name == "Model" or name == "Network" then return model_from_config(t, custom) end
+  if name == "Sequential" or name == "Model" or name == "Network" or name == "Functional" then
+    return model_from_config(t, custom)
+  end
   local cls = class_of(name)
   if not cls then error(string.format("Unknown layer: %s (pass its class in custom_objects)", name), 0) end
   return generic_build(cls, t.config, custom)
@@ -623,6 +676,25 @@ local function build_functional(config, custom)
     if not t then error(string.format("%s: layer '%s' has no output %d", who, lname, tidx), 0) end
     return t
   end
+  -- a call argument with references to layer outputs ([name, node, tensor] or
+  -- a list of them) -> the tensors; nil when one is not made yet; other values as they are
+  local function is_ref(v)
+    return is_plain(v) and type(v[1]) == "string" and math.type(v[2]) == "integer"
+      and math.type(v[3]) == "integer" and (#v == 3 or #v == 4 and is_plain(v[4]))
+  end
+  local function resolve_refs(v, who)
+    if is_ref(v) then return output_of(v[1], v[2], v[3], who) end
+    if is_plain(v) and #v > 0 and is_ref(v[1]) then
+      local out = {}
+      for i = 1, #v do
+        if not is_ref(v[i]) then error(string.format("%s: item %d is not a layer output reference", who, i), 0) end
+        out[i] = output_of(v[i][1], v[i][2], v[i][3], who)
+        if out[i] == nil then return nil end
+      end
+      return out
+    end
+    return v
+  end
   local progress = true
   while progress do
     progress = false
@@ -638,7 +710,17 @@ local function build_functional(config, custom)
           local t = output_of(ref[1], ref[2], ref[3], "layer '" .. lname .. "'")
           if not t then ready = false; break end
           inputs[i] = t
-          if is_plain(ref[4]) and next(ref[4]) ~= nil then kwargs = deser(ref[4], custom) end
+          if is_plain(ref[4]) and next(ref[4]) ~= nil then
+            kwargs = deser(ref[4], custom)
+            -- tf.keras 2.x: tensors given as call arguments (an RNN's
+            -- initial_state, constants) are written as [layer, node, tensor]
+            for k, v in pairs(kwargs) do
+              local got = resolve_refs(v, "layer '" .. lname .. "': call argument " .. tostring(k))
+              if got == nil then ready = false; break end
+              kwargs[k] = got
+            end
+            if not ready then break end
+          end
         end
         if not ready then break end
         if #inputs == 0 then error(string.format("layer '%s': an inbound node without inputs", lname), 0) end
@@ -672,7 +754,10 @@ end
 function model_from_config(t, custom)
   if not is_plain(t) then error("a model config must be {class_name = ..., config = ...}", 0) end
   if t.class_name == "Sequential" then return build_sequential(t.config, custom) end
-  if t.class_name == "Model" or t.class_name == "Network" then return build_functional(t.config, custom) end
+  -- (tf.keras 2.4 and later write a functional model as "Functional")
+  if t.class_name == "Model" or t.class_name == "Network" or t.class_name == "Functional" then
+    return build_functional(t.config, custom)
+  end
   error(string.format("not a model config: class_name is '%s' (expected Sequential or Model)",
     tostring(t.class_name)), 0)
 end

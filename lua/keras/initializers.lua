@@ -111,8 +111,12 @@ function I.VarianceScaling(...)
   if mode ~= "fan_in" and mode ~= "fan_out" and mode ~= "fan_avg" then
     raise("VarianceScaling: mode must be fan_in, fan_out or fan_avg, got '" .. tostring(mode) .. "'")
   end
-  if dist ~= "normal" and dist ~= "uniform" then
-    raise("VarianceScaling: distribution must be normal or uniform, got '" .. tostring(dist) .. "'")
+  -- tf.keras's names: truncated_normal is Keras's normal; untruncated_normal
+  -- draws from the normal distribution of variance scale / n itself
+  if dist == "truncated_normal" then dist = "normal" end
+  if dist ~= "normal" and dist ~= "uniform" and dist ~= "untruncated_normal" then
+    raise("VarianceScaling: distribution must be normal, uniform, truncated_normal or untruncated_normal, got '" ..
+      tostring(dist) .. "'")
   end
   local function sample(s)
     local fi, fo = fans(s)
@@ -121,6 +125,7 @@ function I.VarianceScaling(...)
     if dist == "normal" then
       return core.random("truncated_normal", s, 0, math.sqrt(sc) / .87962566103423978)
     end
+    if dist == "untruncated_normal" then return core.random("normal", s, 0, math.sqrt(sc)) end
     local limit = math.sqrt(3 * sc)
     return core.random("uniform", s, -limit, limit)
   end
@@ -210,6 +215,33 @@ local aliases = {
   Identity = I.Identity, VarianceScaling = I.VarianceScaling,
 }
 
+-- tf.keras's class names (files written by tf.keras, "2.2.4-tf" and 2.x)
+local TF_CLASSES = {
+  GlorotUniform = I.glorot_uniform, GlorotNormal = I.glorot_normal, HeUniform = I.he_uniform,
+  HeNormal = I.he_normal, LecunUniform = I.lecun_uniform, LecunNormal = I.lecun_normal,
+}
+
+-- {class_name=, config=} as Keras or tf.keras writes it -> the constructor and
+-- its options; tf.keras 1.x puts a "dtype" in every initializer's config,
+-- accepted at float32
+local function from_config(x)
+  local name = x.class_name
+  local f = aliases[name] or TF_CLASSES[name]
+  if not f then
+    raise(string.format("unknown initializer '%s'", tostring(name)))
+  end
+  local cfg = x.config
+  if type(cfg) == "table" and cfg.dtype ~= nil then
+    if cfg.dtype ~= "float32" and cfg.dtype ~= args.None then
+      raise(string.format("initializer %s: dtype must be float32, got '%s'", name, tostring(cfg.dtype)))
+    end
+    local c = {}
+    for k, v in pairs(cfg) do if k ~= "dtype" then c[k] = v end end
+    cfg = c
+  end
+  return f, cfg
+end
+
 -- name, object, or {class_name=, config=} -> initializer
 function I.get(x, who)
   if type(x) == "string" then
@@ -219,9 +251,8 @@ function I.get(x, who)
   end
   if type(x) == "table" and x.class_name and getmetatable(x) then return x end
   if type(x) == "table" and x.class_name then
-    local f = aliases[x.class_name]
-    if not f then raise(string.format("unknown initializer '%s'", x.class_name)) end
-    return f(x.config)
+    local f, cfg = from_config(x)
+    return f(cfg)
   end
   if type(x) == "function" then
     return make("Custom", {}, x)

@@ -54,6 +54,13 @@ function R.get(x, who)
     if getmetatable(x) then return x end
     return make(x.config.l1 or 0, x.config.l2 or 0, who or "regularizers")
   end
+  -- tf.keras 2.3 and later write l1(...) and l2(...) as the classes L1 and L2
+  if type(x) == "table" and (x.class_name == "L1" or x.class_name == "L2") and not getmetatable(x) then
+    local cfg = type(x.config) == "table" and x.config or {}
+    local v = x.class_name == "L1" and cfg.l1 or cfg.l2
+    if v == nil then v = 0.01 end
+    return x.class_name == "L1" and make(v, 0, who or "regularizers") or make(0, v, who or "regularizers")
+  end
   if type(x) == "string" and R[x] and x ~= "get" then return R[x]() end
   raise(string.format("%s: unknown regularizer '%s'", who or "regularizers", tostring(x)))
 end

@@ -457,13 +457,18 @@ local function load_optimizer(R, model)
   local values = {}
   for _, n in ipairs(names) do
     local p = join("optimizer_weights", n)
-    if n:match("iterations:%d+$") then iterations = R:read_number(p)
+    -- (tf.keras 2.x names the counter <optimizer>/iter:0)
+    if n:match("iterations:%d+$") or n:match("/iter:%d+$") then iterations = R:read_number(p)
     else values[#values + 1] = R:read(p) end
   end
   local opt = model.optimizer
   local slots = opt:get_slots()
-  local ok = #slots == #values
-  for i = 1, ok and #slots or 0 do
+  -- tf.keras 2.x's Adam without amsgrad keeps m and v only, where Keras 2.2.4
+  -- adds a placeholder vhat per weight: those stay as they are
+  local n = #slots
+  if opt.class_name == "Adam" and not opt:get_config().amsgrad and #values * 3 == n * 2 then n = #values end
+  local ok = n == #values
+  for i = 1, ok and n or 0 do
     if not same_shape(slots[i].shape, values[i].shape) then ok = false end
   end
   if not ok then
@@ -471,7 +476,7 @@ local function load_optimizer(R, model)
       "initialized optimizer.")
     return
   end
-  for i, t in ipairs(slots) do t:assign(values[i]) end
+  for i = 1, n do slots[i]:assign(values[i]) end
   if math.type(iterations) == "integer" and iterations >= 0 then opt.iterations = iterations
   elseif type(iterations) == "number" and iterations >= 0 and iterations == math.floor(iterations) then
     opt.iterations = math.tointeger(iterations) or 0
@@ -575,12 +580,71 @@ local function training_config(model)
     "sample_weight_mode", NULL, "loss_weights", lw)
 end
 
+-- an optimizer's config as tf.keras 2.x writes it (nulls already dropped by
+-- deser) -> Keras 2.2.4's: its name and bookkeeping dropped, learning_rate (a
+-- number; a schedule is refused) kept, the keys Keras 2.2.4 lacks accepted at
+-- their neutral values and refused otherwise
+local TF_OPTIMIZER_NEUTRAL = {centered = false, weight_decay = 0, use_ema = false}
+local TF_OPTIMIZER_DROPPED = {name = true, jit_compile = true, is_legacy_optimizer = true, ema_momentum = true}
+local function tf_optimizer_config(oc)
+  if not is_plain(oc) or not is_plain(oc.config) then return oc end
+  local cls, out = tostring(oc.class_name), {}
+  local function refuse(k, v, only)
+    error(string.format("optimizer %s: %s = %s is not supported (only %s)", cls, k, tostring(v), only), 0)
+  end
+  for k, v in pairs(oc.config) do
+    if TF_OPTIMIZER_DROPPED[k] then   -- (tf.keras's bookkeeping)
+      out[k] = nil
+    elseif k == "learning_rate" and is_plain(v) then
+      error(string.format("optimizer %s: learning_rate is a schedule (%s), which is not supported", cls,
+        tostring(v.class_name)), 0)
+    elseif k == "momentum" and cls:lower() == "rmsprop" then   -- tf.keras's RMSprop has a momentum
+      if v ~= 0 then refuse(k, v, "0") end
+    elseif TF_OPTIMIZER_NEUTRAL[k] ~= nil then
+      if v ~= TF_OPTIMIZER_NEUTRAL[k] then refuse(k, v, tostring(TF_OPTIMIZER_NEUTRAL[k])) end
+    elseif k == "global_clipnorm" or k == "ema_overwrite_frequency" then
+      refuse(k, v, "null")
+    else
+      out[k] = v
+    end
+  end
+  return {class_name = oc.class_name, config = out}
+end
+
+-- a loss or metric object as tf.keras 2.x writes it ({class_name =
+-- "BinaryCrossentropy", config = {...}}, a MeanMetricWrapper) -> Keras's name
+-- of its function, when its options are Keras 2.2.4's; others as they are
+local TF_LOSSES = {BinaryCrossentropy = "binary_crossentropy", CategoricalCrossentropy = "categorical_crossentropy",
+  SparseCategoricalCrossentropy = "sparse_categorical_crossentropy", MeanSquaredError = "mean_squared_error",
+  MeanAbsoluteError = "mean_absolute_error", MeanAbsolutePercentageError = "mean_absolute_percentage_error",
+  MeanSquaredLogarithmicError = "mean_squared_logarithmic_error", Hinge = "hinge", SquaredHinge = "squared_hinge",
+  CategoricalHinge = "categorical_hinge", LogCosh = "logcosh", KLDivergence = "kullback_leibler_divergence",
+  Poisson = "poisson", CosineSimilarity = "cosine_proximity"}
+local function tf_loss_or_metric(v, what)
+  if not is_plain(v) or type(v.class_name) ~= "string" or not is_plain(v.config) then return v end
+  local cfg = v.config
+  if v.class_name == "MeanMetricWrapper" and type(cfg.fn) == "string" then return cfg.fn end
+  local name = TF_LOSSES[v.class_name]
+  if not name then return v end
+  local function refuse(k)
+    error(string.format("%s %s: %s = %s is not supported", what, v.class_name, k, json.encode(cfg[k])), 0)
+  end
+  if cfg.from_logits ~= nil and cfg.from_logits ~= false then refuse("from_logits") end
+  if cfg.label_smoothing ~= nil and cfg.label_smoothing ~= 0 then refuse("label_smoothing") end
+  if cfg.reduction ~= nil and cfg.reduction ~= "auto" and cfg.reduction ~= "sum_over_batch_size" then
+    refuse("reduction")
+  end
+  if v.class_name == "CosineSimilarity" and cfg.axis ~= nil and cfg.axis ~= -1 then refuse("axis") end
+  return name
+end
+
 local function compile_from(model, tc, custom)
   if not is_plain(tc) then error("training_config is not an object", 0) end
   local oc = tc.optimizer_config
   if not is_plain(oc) then error("training_config has no optimizer_config", 0) end
-  local opt = keras.optimizers._lookup(deser(oc))
+  local opt = keras.optimizers._lookup(tf_optimizer_config(deser(oc)))
   local function resolve(name, lib, what)
+    name = tf_loss_or_metric(name, what)
     if type(name) ~= "string" then return deser(name) end
     if custom and custom[name] ~= nil then return custom[name] end
     local ok = pcall(lib.get, name)
@@ -591,7 +655,7 @@ local function compile_from(model, tc, custom)
     end
     return name
   end
-  local loss = tc.loss
+  local loss = tf_loss_or_metric(tc.loss, "loss")
   if type(loss) == "string" then
     loss = resolve(loss, keras.losses, "loss")
   elseif is_plain(loss) then
@@ -611,6 +675,7 @@ local function compile_from(model, tc, custom)
   if is_plain(tc.metrics) then
     metrics = {}
     for k, v in pairs(tc.metrics) do
+      v = tf_loss_or_metric(v, "metric")
       if is_plain(v) then
         local l = {}
         for i, x in ipairs(v) do l[i] = resolve(x, keras.metrics, "metric") end

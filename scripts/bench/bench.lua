@@ -157,6 +157,43 @@ workload("conv1d", 1000, 16, 6, function(n)
   return model, keras.random.random{n, 100, 100}, keras.random.randint(2, {n, 1})
 end)
 
+-- ---- the convolution workloads of issue 12 (transposed, separable and depthwise
+-- convolutions). Their PyTorch twin: scripts/bench/torch_convnets.py. ----
+
+-- a denoising autoencoder on 28x28x1 images (scripts/examples/conv_autoencoder.lua's
+-- network): noisy images in, clean images out, mean squared error, Adam
+workload("conv_autoencoder", 2000, 128, 4, function(n)
+  local model = keras.Sequential{
+    L.Conv2D{32, 3, strides = 2, padding = "same", activation = "relu", input_shape = {28, 28, 1}},
+    L.Conv2D{64, 3, strides = 2, padding = "same", activation = "relu"},
+    L.Conv2DTranspose{64, 3, strides = 2, padding = "same", activation = "relu"},
+    L.Conv2DTranspose{32, 3, strides = 2, padding = "same", activation = "relu"},
+    L.Conv2D{1, 3, padding = "same", activation = "sigmoid"},
+  }
+  model:compile{loss = "mse", optimizer = keras.optimizers.Adam{lr = 0.001}}
+  local clean = keras.random.random{n, 28, 28, 1}
+  local noisy = (clean + keras.random.normal(clean.shape, 0, 0.5)):clip(0, 1)
+  return model, noisy, clean
+end)
+
+-- a small MobileNet-style classifier on 32x32x3 images: a strided Conv2D stem, then
+-- SeparableConv2D blocks and one DepthwiseConv2D + 1x1 Conv2D block (MobileNet's
+-- unit, written out), global average pooling, softmax; RMSprop
+workload("separable_cnn", 2000, 32, 4, function(n)
+  local model = keras.Sequential{
+    L.Conv2D{32, 3, strides = 2, padding = "same", activation = "relu", input_shape = {32, 32, 3}},
+    L.SeparableConv2D{64, 3, padding = "same", activation = "relu"},
+    L.SeparableConv2D{128, 3, strides = 2, padding = "same", activation = "relu"},
+    L.DepthwiseConv2D{3, padding = "same", activation = "relu"},
+    L.Conv2D{128, 1, activation = "relu"},
+    L.SeparableConv2D{256, 3, strides = 2, padding = "same", activation = "relu"},
+    L.GlobalAveragePooling2D(),
+    L.Dense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = rmsprop()}
+  return model, keras.random.random{n, 32, 32, 3}, onehot(n, 10)
+end)
+
 -- ---- end of the convolution workloads ----
 
 -- ---- the recurrent workloads (issue 4: sequences and text); as in torch_seed.py ----

@@ -10,15 +10,8 @@ local K = keras.backend
 local T = keras.tensor
 local L = keras.layers
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 -- float32 results against float64 references: |got - want| <= tol * (1 + |want|)
 local function close(got, want, tol, what)

@@ -16,15 +16,8 @@ local json = require "keras.json"
 local EPS = 1e-7
 
 -- a nested table's elements in row-major order, and its shape
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 local function shape_of(v)
   local s = {}
   while type(v) == "table" do

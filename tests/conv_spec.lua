@@ -7,26 +7,9 @@ local keras = require "keras"
 local L = keras.layers
 local None = keras.None
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local assert_close = U_.assert_close
 
-local function assert_close(want, got, tol)
-  tol = tol or 1e-5
-  local g, w = flat(got:totable()), flat(want)
-  assert.equal(#w, #g, "number of elements")
-  for i = 1, #w do
-    if not (math.abs(g[i] - w[i]) <= tol * math.max(1, math.abs(w[i]))) then
-      error(string.format("element %d is %.9g, expected %.9g", i, g[i], w[i]), 2)
-    end
-  end
-end
 
 -- a one-layer model on inputs of the given shape (without the batch axis)
 local function apply(layer, shape, x)

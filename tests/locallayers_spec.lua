@@ -10,39 +10,11 @@ local K = keras.backend
 local L = keras.layers
 local None = keras.None
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat, assert_close, sample_shape, read_all = U_.flat, U_.assert_close, U_.sample_shape, U_.read_all
 
-local function assert_close(want, got, tol)
-  tol = tol or 1e-5
-  local g, w = flat(got:totable()), flat(want)
-  assert.equal(#w, #g, "number of elements")
-  for i = 1, #w do
-    if not (math.abs(g[i] - w[i]) <= tol * math.max(1, math.abs(w[i]))) then
-      error(string.format("element %d is %.9g, expected %.9g", i, g[i], w[i]), 2)
-    end
-  end
-end
 
-local function sample_shape(t)
-  local s = {}
-  for i = 2, #t.shape do s[i - 1] = t.shape[i] end
-  return s
-end
 
-local function read_all(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local function tmpdir()
   local p = io.popen("mktemp -d /tmp/lkeras-locallayers-XXXXXX")

@@ -9,15 +9,8 @@ local fixtures = dofile("tests/fixtures/losses.lua")
 -- for values that are 0 in exact arithmetic
 local RTOL, ATOL = 1e-5, 1e-9
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function check_close(got, case)
   assert.same(case.shape, got.shape, case.fn .. " / " .. case.name .. ": shape")

@@ -8,15 +8,8 @@ local fixtures = dofile("tests/fixtures/losses.lua")
 
 local RTOL, ATOL = 1e-5, 1e-9
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function check_close(got, case)
   if type(got) == "number" then   -- a concrete reduction over every axis is a Lua number

@@ -26,15 +26,8 @@ local function near(want, got, tol, what)
   end
 end
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function assert_close(want, got, tol)
   local g, w = flat(got), flat(want)

@@ -14,15 +14,8 @@ local json = require "keras.json"
 
 local ALPHA_P = -1.7580993408473766
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function stats(values)
   local n, s = #values, 0

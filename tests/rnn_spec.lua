@@ -7,15 +7,8 @@ local L = keras.layers
 local K = keras.backend
 local None = keras.None
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function assert_close(want, got, tol)
   tol = tol or 1e-5

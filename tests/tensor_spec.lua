@@ -16,15 +16,8 @@ local print_cases = dofile("tests/fixtures/print.lua")
 -- |got - want| <= RTOL * |want| + ATOL
 local RTOL, ATOL = 1e-6, 1e-7
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function close(got, want, what)
   local g, w = flat(got), flat(want)

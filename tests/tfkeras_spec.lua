@@ -10,15 +10,8 @@ local json = require "keras.json"
 
 local FIX = dofile("tests/fixtures/tfkeras.lua")
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function assert_close(want, got, tol, what)
   local g = flat(type(got) == "table" and got or got:totable())

@@ -8,15 +8,8 @@ local F = dofile("tests/fixtures/training.lua")
 
 local TOL = 1e-5
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function shape_of(v)
   local s = {}

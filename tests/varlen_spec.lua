@@ -8,15 +8,8 @@ local keras = require "keras"
 local L = keras.layers
 local None = keras.None
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local U_ = dofile("tests/lib/spec_util.lua")
+local flat = U_.flat
 
 local function assert_close(want, got, tol)
   tol = tol or 1e-5

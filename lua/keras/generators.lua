@@ -235,6 +235,7 @@ local function source(who, gen, what, shuffle, depth)
   if is_sequence(gen) then
     local n = seq_length(who, gen)
     local ahead = depth and gen._prefetch and gen.get == gen._prefetch_get and depth or nil
+    if ahead and gen._prefetch_depth then ahead = math.min(ahead, gen._prefetch_depth) end
     return {seq = gen, n = n, pos = n, shuffle = shuffle, started = false, depth = ahead}
   end
   if callable(gen) then return {fn = gen} end

@@ -536,12 +536,47 @@ function Iter:_batch(i)
   return rows, rng(((self.seed * 1000003 + self.epoch) * 1000003 + i) & 0x7fffffffffffffff)
 end
 
+-- the random transforms of n samples of shape (h, w, c), drawn from r in
+-- Keras's order, as image_transform's flat parameter list
+local function batch_params(g, shape, n, r)
+  local list = {}
+  for _ = 1, n do push_params(list, g:get_random_transform(shape, nil, r), shape[1], shape[2]) end
+  return list
+end
+
 -- transform and standardize a batch, as Keras does sample by sample
 local function prepare_batch(g, x, r)
-  local params = {}
-  local shape = {x.shape[2], x.shape[3], x.shape[4]}
-  for k = 1, x.shape[1] do params[k] = g:get_random_transform(shape, nil, r) end
-  return standardize_batch(g, transform_batch(g, x, params))
+  local list = batch_params(g, {x.shape[2], x.shape[3], x.shape[4]}, x.shape[1], r)
+  local ok, y = pcall(core.image_transform, x, list, FILL[g.fill_mode], g.cval)
+  if not ok then raise(tostring(y)) end
+  return standardize_batch(g, y)
+end
+
+-- A batch made ahead (generators.lua's _prefetch protocol): the rows are
+-- gathered, or the files read, and the random transforms applied on a worker
+-- thread while the current batch trains; wait() then standardizes it (whole-
+-- batch tensor operations) and returns what get(i) returns, bit for bit. With
+-- a preprocessing_function (Lua, sample by sample) the batch is made in wait().
+-- At most two batches are made ahead: each is a thread beside the training step.
+Iter._prefetch_depth = 2
+
+local Ahead = {}
+Ahead.__index = Ahead
+function Ahead:wait()
+  local ok, x = pcall(self.job.wait, self.job)
+  if not ok then raise(tostring(x)) end
+  x = standardize_batch(self.gen, x)
+  if self.y == nil then return x end
+  return x, self.y
+end
+
+local function ahead(it, i, spec, shape, y)
+  local g = it.gen
+  if g.preprocessing_function then return {wait = function() return it:get(i) end} end
+  local rows, r = it:_batch(i)
+  spec.params = batch_params(g, shape, #rows, r)
+  spec.fill, spec.cval = FILL[g.fill_mode], g.cval
+  return setmetatable({job = core.image_batch_async(spec), gen = g, y = y}, Ahead)
 end
 
 local ArrayIter = Iter:extend("NumpyArrayIterator")
@@ -607,6 +642,13 @@ function ArrayIter:get(i)
   if self.y == nil then return bx end
   return bx, self.y:take(rows)
 end
+
+function ArrayIter:_prefetch(i)
+  local rows = self:_batch(i)
+  local s = self.x.shape
+  return ahead(self, i, {src = self.x, rows = rows}, {s[2], s[3], s[4]}, self.y and self.y:take(rows))
+end
+ArrayIter._prefetch_get = ArrayIter.get
 
 -- ---- flow_from_directory ----
 
@@ -686,6 +728,23 @@ function Gen:flow_from_directory(dir, o)
   return it
 end
 
+-- the batch's targets for class_mode (bx: the images, for "input")
+local function dir_targets(self, rows, bx)
+  local mode = self.class_mode
+  if mode == false then return nil end
+  if mode == "input" then return bx:copy() end
+  local labels = {}
+  for k, row in ipairs(rows) do labels[k] = self.classes[row] end
+  if mode == "sparse" or mode == "binary" then return keras.tensor(labels) end
+  local onehot = {}
+  for k, c in ipairs(labels) do
+    local v = {}
+    for j = 1, self.num_classes do v[j] = (j - 1 == c) and 1 or 0 end
+    onehot[k] = v
+  end
+  return keras.tensor(onehot)
+end
+
 function DirIter:get(i)
   local rows, r = self:_batch(i)
   local imgs = {}
@@ -695,19 +754,28 @@ function DirIter:get(i)
   end
   local x = #imgs == 1 and imgs[1] or K.concatenate(imgs, 0)
   local bx = prepare_batch(self.gen, x, r)
-  local mode = self.class_mode
-  if mode == false then return bx end
-  if mode == "input" then return bx, bx:copy() end
-  local labels = {}
-  for k, row in ipairs(rows) do labels[k] = self.classes[row] end
-  if mode == "sparse" or mode == "binary" then return bx, keras.tensor(labels) end
-  local onehot = {}
-  for k, c in ipairs(labels) do
-    local v = {}
-    for j = 1, self.num_classes do v[j] = (j - 1 == c) and 1 or 0 end
-    onehot[k] = v
-  end
-  return bx, keras.tensor(onehot)
+  if self.class_mode == false then return bx end
+  return bx, dir_targets(self, rows, bx)
 end
+
+local AheadInput = setmetatable({}, {__index = Ahead})
+AheadInput.__index = AheadInput
+function AheadInput:wait()
+  local bx = Ahead.wait(self)
+  return bx, bx:copy()
+end
+
+function DirIter:_prefetch(i)
+  local rows = self:_batch(i)
+  local files = {}
+  for k, row in ipairs(rows) do files[k] = self.filenames[row] end
+  local ts, c = self.target_size, CHANNELS[self.color_mode]
+  local spec = {files = files, channels = c, height = ts[1], width = ts[2]}
+  local y = self.class_mode ~= "input" and dir_targets(self, rows) or nil
+  local job = ahead(self, i, spec, {ts[1], ts[2], c}, y)
+  if self.class_mode == "input" and getmetatable(job) == Ahead then setmetatable(job, AheadInput) end
+  return job
+end
+DirIter._prefetch_get = DirIter.get
 
 return I

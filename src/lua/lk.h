@@ -48,5 +48,6 @@ int lk_open_saving(lua_State *L);
 int lk_open_prefetch(lua_State *L);
 int lk_open_function(lua_State *L);
 int lk_open_image(lua_State *L);
+int lk_open_image_async(lua_State *L);
 
 #endif

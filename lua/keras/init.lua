@@ -118,7 +118,8 @@ keras.utils = optional("utils", keras)
 keras.callbacks = optional("callbacks", keras)
 keras.layers = optional("layers", keras)
 -- layer families in files of their own add their classes to keras.layers
-local FAMILIES = {"layers_noise", "layers_merge", "layers_conv", "layers_rnn", "layers_wrappers", "layers_convlstm"}
+local FAMILIES = {"layers_noise", "layers_merge", "layers_conv", "layers_rnn", "layers_rnn_lua", "layers_wrappers",
+                  "layers_convlstm"}
 for _, family in ipairs(FAMILIES) do
   optional(family, keras)
 end

@@ -573,14 +573,17 @@ L.SimpleRNNCell._prefix, L.GRUCell._prefix, L.LSTMCell._prefix = "simple_rnn_cel
 
 local function is_builtin_cell(c) return L.is_layer(c) and c._rnn_cell ~= nil end
 
+-- a cell written in Lua (docs/recurrent_cells.md): a layer class with a
+-- state_size and call(self, x, states) returning the output and the new states
+local function is_lua_cell(c)
+  return L.is_layer(c) and c._rnn_cell == nil and c.class_name ~= "StackedRNNCells" and c.state_size ~= nil
+    and type(c.call) == "function" and c._run_build ~= nil
+end
+
 local function cell_error(who, c)
-  if L.is_layer(c) and c.call and c.state_size ~= nil then
-    return string.format("%s: cell '%s' (%s) is a cell written in Lua; RNN runs SimpleRNNCell, GRUCell, LSTMCell " ..
-      "and StackedRNNCells of them (the loop over time steps runs in C), not cells written in Lua", who,
-      tostring(c.name), tostring(c.class_name))
-  end
-  return string.format("%s: expected a cell (SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells) or a list of " ..
-    "cells, got %s", who, L.is_layer(c) and ("a " .. tostring(c.class_name) .. " layer") or type(c))
+  return string.format("%s: expected a cell (SimpleRNNCell, GRUCell, LSTMCell, a cell written in Lua with " ..
+    "state_size and call(self, x, states), StackedRNNCells) or a list of cells, got %s", who,
+    L.is_layer(c) and ("a " .. tostring(c.class_name) .. " layer") or type(c))
 end
 
 -- a lone table of layers is a list of cells: RNN({c1, c2}), StackedRNNCells({c1, c2}) (and RNN{c1, c2})
@@ -598,8 +601,13 @@ local StackedRNNCells = define("StackedRNNCells", {"cells"}, {"cells"}, function
     raise("StackedRNNCells: cells must be a non-empty list of cells, got " ..
       (L.is_layer(cells) and "one layer" or type(cells)))
   end
+  local lua = 0
   for _, c in ipairs(cells) do
-    if not is_builtin_cell(c) then raise(cell_error("StackedRNNCells", c)) end
+    if is_lua_cell(c) then lua = lua + 1 elseif not is_builtin_cell(c) then raise(cell_error("StackedRNNCells", c)) end
+  end
+  if lua > 0 and lua < #cells then
+    raise("StackedRNNCells: a stack mixes cells written in Lua with built-in cells; stack cells of one kind "
+      .. "(write the built-in step in Lua too, or use RNN layers one after another)")
   end
   self.cells = cells
   local sizes = {}
@@ -612,6 +620,17 @@ end, {single = function(t) return cell_list(t, 1) end})
 
 function StackedRNNCells.call(self)
   error(self:_msg("a cell runs inside an RNN layer: keras.layers.RNN(cell)(x)"), 0)
+end
+
+-- the cells written in Lua of RNN's cell argument (a list), or nil
+local function lua_cells_of(c)
+  if is_lua_cell(c) then return {c} end
+  if L.is_layer(c) and c.class_name == "StackedRNNCells" and is_lua_cell(c.cells[1]) then
+    local out = {}
+    for _, x in ipairs(c.cells) do out[#out + 1] = x end
+    return out
+  end
+  return nil
 end
 
 -- the flat list of built-in cells of RNN's cell argument
@@ -635,6 +654,8 @@ local RNN = define("RNN", {"cell", "return_sequences", "return_state", "go_backw
     o.cell = c   -- the config names the stack, as Keras's
   end
   self.cell = c
+  local lua = lua_cells_of(c)
+  if lua then return L._lua_cell_rnn(self, o, lua) end
   self._cells = cells_of(c)
   for _, x in ipairs(self._cells) do
     if x._rnn_owner and x._rnn_owner ~= self then
@@ -660,6 +681,7 @@ end, {single = cell_list})
 
 function RNN:build(shape)
   if type(shape[1]) == "table" then shape = shape[1] end
+  if self._lua_cells then return L._lua_cell_rnn_build(self, shape) end
   if #shape ~= 3 then
     error(string.format("Input 0 is incompatible with layer %s: expected ndim=3, found ndim=%d", self.name, #shape))
   end
@@ -684,6 +706,7 @@ end
 
 function RNN:call(x, kwargs)
   kwargs = kwargs or {}
+  if self._lua_cells then return L._lua_cell_rnn_call(self, x, kwargs) end
   local xin, initial = input_and_states(x, kwargs)
   if kwargs.constants ~= nil then error(self:_msg("constants are not supported (the cells take none)"), 0) end
   if #initial > 0 and #initial ~= self._nstates then
@@ -745,7 +768,7 @@ end
 
 -- states in the order of the layer's state list (the last cell's first)
 function RNN:reset_states(states)
-  if not self.stateful then return end
+  if not self.stateful or self._lua_cells then return end
   if states ~= nil and getmetatable(states) == core.Tensor then states = {states} end
   if states ~= nil and (type(states) ~= "table" or #states ~= self._nstates) then
     raise(string.format("Layer %s expects %d states, but it received %d state values.", self.name, self._nstates,
@@ -768,6 +791,7 @@ end
 
 function RNN:get_states()
   local out = {}
+  if self._lua_cells then return out end
   for i = #self._runners, 1, -1 do
     for _, t in ipairs(rnn_methods.get_states(self._runners[i])) do out[#out + 1] = t end
   end

@@ -62,7 +62,14 @@ local Bidirectional = define("Bidirectional", {"layer", "merge_mode", "weights"}
   args.weights, args.batch_input_shape, args.input_shape, args.batch_size = nil, nil, nil, nil
   args.input_dim, args.input_length = nil, nil
   -- RNN(cell): the backward layer gets cells of its own, from the cell's config (as Keras's from_config)
-  if layer.class_name == "RNN" then args.cell = L.deserialize(L.serialize(layer.cell)) end
+  if layer.class_name == "RNN" then
+    -- (cells written in Lua come back through their own classes)
+    local classes = {}
+    for _, c in ipairs(layer.cell.cells or {layer.cell}) do
+      if c._custom then classes[c.class_name] = getmetatable(c) end
+    end
+    args.cell = L.deserialize(L.serialize(layer.cell), classes)
+  end
   local cls = L[layer.class_name]
   self.backward_layer = cls(args)
   self.forward_layer = layer

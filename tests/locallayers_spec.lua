@@ -306,6 +306,100 @@ describe("keras.layers.ConvLSTM2D", function()
     assert.same({2, 4, 5, 2}, got[3].shape)
   end)
 
+  -- the fixture of case 7: its case, input and weights
+  local function conv_lstm_case()
+    local c = cases[7]
+    local ws = {}
+    for i, w in ipairs(c.weights) do ws[i] = keras.tensor(w) end
+    return c, keras.tensor(c.x), ws
+  end
+
+  it("starts from initial_state (h, c) and returns the states to continue from", function()
+    local c, x, ws = conv_lstm_case()
+    local xs = x.shape
+    local T = xs[2]
+    local function steps(first, last)   -- (batch, last - first + 1, rows, cols, ch)
+      local rows = {}
+      local flat2 = x:reshape{xs[1] * T, xs[3] * xs[4] * xs[5]}
+      for b = 1, xs[1] do for t = first, last do rows[#rows + 1] = (b - 1) * T + t end end
+      return flat2:take(rows):reshape{xs[1], last - first + 1, xs[3], xs[4], xs[5]}
+    end
+    local k = 2
+    local head = L.ConvLSTM2D{2, 3, padding = "same", return_state = true}
+    local hin = keras.Input{shape = {k, xs[3], xs[4], xs[5]}}
+    local mh = keras.Model{inputs = hin, outputs = head(hin)}
+    head:set_weights(ws)
+    local first = mh:predict(steps(1, k))
+    local tail = L.ConvLSTM2D{2, 3, padding = "same", return_sequences = true}
+    local tin = keras.Input{shape = {T - k, xs[3], xs[4], xs[5]}}
+    local h0, c0 = keras.Input{shape = sample_shape(first[2])}, keras.Input{shape = sample_shape(first[3])}
+    local mt = keras.Model{inputs = {tin, h0, c0}, outputs = tail(tin, {initial_state = {h0, c0}})}
+    tail:set_weights(ws)
+    local rest = mt:predict{steps(k + 1, T), first[2], first[3]}
+    -- the fixture's outputs of steps k+1..T
+    local want = {}
+    for b = 1, #c.y do
+      want[b] = {}
+      for t = k + 1, T do want[b][#want[b] + 1] = c.y[b][t] end
+    end
+    assert_close(want, rest, 1e-5)
+    -- states as extra inputs: the same
+    local tail2 = L.ConvLSTM2D{2, 3, padding = "same", return_sequences = true}
+    local tin2 = keras.Input{shape = {T - k, xs[3], xs[4], xs[5]}}
+    local h2, c2 = keras.Input{shape = sample_shape(first[2])}, keras.Input{shape = sample_shape(first[3])}
+    local mt2 = keras.Model{inputs = {tin2, h2, c2}, outputs = tail2{tin2, h2, c2}}
+    tail2:set_weights(ws)
+    assert_close(want, mt2:predict{steps(k + 1, T), first[2], first[3]}, 1e-5)
+    assert.error_matches(function() L.ConvLSTM2D{2, 3, padding = "same", name = "cs"}(tin, {initial_state = {h0}}) end,
+      "ConvLSTM2D (cs): Layer has 2 states but was passed 1 initial states.", 1, true)
+    local bad = keras.Input{shape = {3, 3, 2}}
+    assert.error_matches(function()
+      L.ConvLSTM2D{2, 3, padding = "same", name = "cs2"}(tin, {initial_state = {bad, bad}})
+    end, "ConvLSTM2D (cs2): initial state 1 must have shape (batch, " .. xs[3] .. ", " .. xs[4] .. ", 2), got "
+      .. "(None, 3, 3, 2)", 1, true)
+  end)
+
+  it("holds its states through masked steps: the run with the masked steps left out", function()
+    local _, x, ws = conv_lstm_case()
+    local xs = x.shape
+    local T = xs[2]
+    assert.is_true(T >= 3)
+    -- step 2 of every sample zeroed and masked (a layer written in Lua gives
+    -- the mask (batch, time): a step is on where any value is not 0): the
+    -- final output and states are those of the sequence without step 2
+    local StepMask = L.Layer:extend("StepMask")
+    function StepMask:init() self.supports_masking = true end
+    function StepMask.compute_mask(_, v) return K.any(K.not_equal(v, 0), {2, 3, 4}) end
+    local xv = x:totable()
+    for b = 1, xs[1] do
+      for r = 1, xs[3] do for q = 1, xs[4] do for ch = 1, xs[5] do xv[b][2][r][q][ch] = 0 end end end
+    end
+    x = keras.tensor(xv)
+    local inp = keras.Input{shape = sample_shape(x)}
+    local layer = L.ConvLSTM2D{2, 3, padding = "same", return_state = true}
+    local m = keras.Model{inputs = inp, outputs = layer(StepMask()(inp))}
+    layer:set_weights(ws)
+    local got = m:predict(x)
+    local rows = {}
+    local flat2 = x:reshape{xs[1] * T, xs[3] * xs[4] * xs[5]}
+    for b = 1, xs[1] do for t = 1, T do if t ~= 2 then rows[#rows + 1] = (b - 1) * T + t end end end
+    local short = flat2:take(rows):reshape{xs[1], T - 1, xs[3], xs[4], xs[5]}
+    local ref = L.ConvLSTM2D{2, 3, padding = "same", return_state = true}
+    local rin = keras.Input{shape = sample_shape(short)}
+    local mr = keras.Model{inputs = rin, outputs = ref(rin)}
+    ref:set_weights(ws)
+    local want = mr:predict(short)
+    for k = 1, 3 do assert_close(want[k]:totable(), got[k], 1e-5) end
+    -- and the same layer unmasked differs (the mask did something)
+    local plain = keras.Model{inputs = inp, outputs = layer(inp)}
+    assert.is_true((plain:predict(x)[1] - got[1]):abs():max() > 1e-4)
+    -- a mask per position (Masking on 5-D input) is not one per step
+    assert.error_matches(function()
+      L.ConvLSTM2D{2, 3, padding = "same", name = "cm"}(L.Masking()(inp))
+    end, "ConvLSTM2D (cm): expects a mask of shape (batch, " .. T .. ") (one value per time step), got (None, "
+      .. T .. ", " .. xs[3] .. ", " .. xs[4] .. ")", 1, true)
+  end)
+
   it("drops in training only: predict matches the layer without dropout, and fit trains", function()
     keras.random.seed(5)
     local c = cases[7]

@@ -174,12 +174,44 @@ local function gate_masks(like, rate)
   return out
 end
 
-function ConvLSTM2D:call(x, kwargs)
-  if type(x) == "table" and not is_node(x) then
-    error(self:_msg("initial states are not supported (the layer starts from zeros)"), 0)
+-- initial_state given at call: added to the layer's inputs, as Keras's RNN does
+ConvLSTM2D.__call_layer = L._recurrent.call_layer
+
+-- the initial states (h, c) passed as extra inputs or initial_state, checked
+local function initial_states(self, ins, kwargs)
+  local initial = {}
+  for i = 2, #ins do initial[#initial + 1] = ins[i] end
+  if kwargs.initial_state ~= nil then
+    local st = is_node(kwargs.initial_state) and {kwargs.initial_state} or kwargs.initial_state
+    for _, t in ipairs(st) do initial[#initial + 1] = t end
   end
-  if kwargs and (kwargs.initial_state ~= nil or kwargs.mask ~= nil) then
-    error(self:_msg("%s is not supported", kwargs.mask ~= nil and "a mask" or "initial_state"), 0)
+  if #initial == 0 then return nil end
+  if #initial ~= 2 then
+    error(self:_msg("Layer has 2 states but was passed %d initial states.", #initial), 0)
+  end
+  local out = self.output_size
+  for i, t in ipairs(initial) do
+    local ts = t.shape
+    if #ts ~= 4 or ts[2] ~= out[1] or ts[3] ~= out[2] or ts[4] ~= self.filters then
+      error(self:_msg("initial state %d must have shape (batch, %d, %d, %d), got %s", i, out[1], out[2],
+        self.filters, shape_str(ts)), 0)
+    end
+  end
+  return initial
+end
+
+function ConvLSTM2D:call(x, kwargs)
+  kwargs = kwargs or {}
+  local ins = is_node(x) and {x} or x
+  x = ins[1]
+  local initial = initial_states(self, ins, kwargs)
+  -- a mask (batch, time): a masked step keeps the states and repeats the
+  -- previous output (zeros before the first), as Keras's K.rnn
+  local mask = kwargs.mask
+  if mask == nil then mask = x:meta().mask end
+  if mask ~= nil and (#mask.shape ~= 2 or mask.shape[2] ~= x.shape[2]) then
+    error(self:_msg("expects a mask of shape (batch, %d) (one value per time step), got %s", x.shape[2],
+      shape_str(mask.shape)), 0)
   end
   local s = x.shape
   if #s ~= 5 then
@@ -221,8 +253,10 @@ function ConvLSTM2D:call(x, kwargs)
     xz = input_conv(x, self.kernel, bias)
   end
   local z0 = K.squeeze(K.apply("slice", {xz}, {axis = 1, start = 0, length = 1}), 1)
-  local h = K.zeros_like(gate(z0, 0, f))
-  local c = h
+  local zeros = K.zeros_like(gate(z0, 0, f))
+  local h, c = zeros, zeros
+  if initial then h, c = initial[1], initial[2] end
+  local prev = zeros
   local rmask = gate_masks(h, self.recurrent_dropout)
   local rk, one = self.recurrent_kernel, {1, 1}
   local ract, act = self.recurrent_activation, self.activation
@@ -241,11 +275,19 @@ function ConvLSTM2D:call(x, kwargs)
     local z = K.add(zx, zh)
     local i = ract(gate(z, 0, f))
     local fg = ract(gate(z, 1, f))
-    c = K.add(K.mul(fg, c), K.mul(i, act(gate(z, 2, f))))
-    h = K.mul(ract(gate(z, 3, f)), act(c))
-    outs[k] = h
+    local c2 = K.add(K.mul(fg, c), K.mul(i, act(gate(z, 2, f))))
+    local h2 = K.mul(ract(gate(z, 3, f)), act(c2))
+    if mask ~= nil then
+      local m = K.squeeze(K.apply("slice", {mask}, {axis = 1, start = t, length = 1}), 1)
+      outs[k] = K.switch(m, h2, prev)
+      h, c = K.switch(m, h2, h), K.switch(m, c2, c)
+    else
+      outs[k], h, c = h2, h2, c2
+    end
+    prev = outs[k]
   end
-  local y = self.return_sequences and K.stack(outs, 1) or h
+  local y = self.return_sequences and K.stack(outs, 1) or outs[T]
+  if self.return_sequences and mask ~= nil then y:meta().mask = mask end
   self:_activity_loss(y)
   if self.return_state then return {y, h, c} end
   return y

@@ -179,8 +179,8 @@ describe("keras.layers.Conv2DTranspose", function()
       "Conv2DTranspose (t): expected input with ndim=4 (batch, rows, cols, channels), found ndim=5", 1, true)
     assert.error_matches(function() L.Conv2DTranspose{4, 3, data_format = "channels_first"} end,
       "Conv2DTranspose: data_format 'channels_first' is not supported (channels_last only)", 1, true)
-    assert.error_matches(function() L.Conv2DTranspose{4, 3, dilation_rate = 2} end,
-      "Conv2DTranspose: dilation_rate 2x2 is not supported", 1, true)
+    assert.error_matches(function() L.Conv2DTranspose{4, 3, strides = 2, dilation_rate = 2} end,
+      "Conv2DTranspose: strides 2x2 cannot be combined with dilation_rate 2x2", 1, true)
     assert.error_matches(function() L.Conv2DTranspose{4, 3, output_padding = {1, 1, 1}} end,
       "Conv2DTranspose: output_padding must be an integer or a list of 2 integers", 1, true)
     assert.error_matches(function() L.Conv2DTranspose{4} end, "Conv2DTranspose: missing argument 'kernel_size'", 1,

@@ -229,13 +229,14 @@ local function window_axis(x, axis, first, want)
   return x
 end
 
--- K.conv2d_transpose(x, kernel, output_shape, strides, padding): the
--- transpose (gradient) of K.conv2d with kernel (KH, KW, out, in) taking
--- output_shape to x's shape; built as a convolution of x with zeros inserted
--- at the strides by the flipped kernel
+-- K.conv2d_transpose(x, kernel, output_shape, strides, padding, data_format,
+-- dilation_rate): the transpose (gradient) of K.conv2d with kernel (KH, KW,
+-- out, in) taking output_shape to x's shape; built as a convolution of x with
+-- zeros inserted at the strides by the flipped kernel (dilated: TensorFlow's
+-- atrous_conv2d_transpose, with strides 1)
 function K.conv2d_transpose(...)
   local who = "K.conv2d_transpose"
-  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
+  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format", "dilation_rate"}, ...)
   local x, k = input_and_kernel(who, a, 4, "out, in")
   local xs, ks = shape_of(x), shape_of(k)
   if ks[4] ~= xs[4] then raise(fmt("%s: the kernel takes %d input channels, x has %d", who, ks[4], xs[4])) end
@@ -245,10 +246,16 @@ function K.conv2d_transpose(...)
     raise(fmt("%s: output_shape has %d channels, the kernel gives %d", who, os_[4], ks[3]))
   end
   local st = tuple(who, "strides", a.strides or 1, 2)
+  local dl = tuple(who, "dilation_rate", a.dilation_rate or 1, 2)
+  if (dl[1] ~= 1 or dl[2] ~= 1) and (st[1] ~= 1 or st[2] ~= 1) then
+    raise(fmt("%s: strides (%d, %d) cannot be combined with dilation_rate (%d, %d) (a dilated transposed "
+      .. "convolution takes strides 1)", who, st[1], st[2], dl[1], dl[2]))
+  end
   local padding = a.padding or "valid"
-  local first = {}
+  local first, ext = {}, {}
   for d = 1, 2 do
-    local n, h, kk, s = os_[d + 1], xs[d + 1], ks[d], st[d]
+    ext[d] = (ks[d] - 1) * dl[d] + 1
+    local n, h, kk, s = os_[d + 1], xs[d + 1], ext[d], st[d]
     -- the forward convolution output_shape -> x: its size and padding must give back x's
     local fwd
     if padding == "valid" then
@@ -267,7 +274,8 @@ function K.conv2d_transpose(...)
   end
   local y = dilate_axis(dilate_axis(x, 1, st[1]), 2, st[2])
   local kf = K.permute_dimensions(K.reverse(k, {0, 1}), {0, 1, 3, 2})
-  local full = apply("conv2d", {y, kf}, conv_attrs(1, 1, 1, 1, {ks[1] - 1, ks[1] - 1, ks[2] - 1, ks[2] - 1}))
+  local full = apply("conv2d", {y, kf}, conv_attrs(1, 1, dl[1], dl[2], {ext[1] - 1, ext[1] - 1, ext[2] - 1,
+    ext[2] - 1}))
   full = window_axis(full, 1, first[1], os_[2])
   return window_axis(full, 2, first[2], os_[3])
 end

@@ -509,11 +509,15 @@ local function transpose_init(rank)
   return function(self, o)
     base(self, o)
     local who = self.class_name
+    local dilated, strided = false, false
     for i = 1, rank do
-      if self.dilation_rate[i] ~= 1 then
-        raise(string.format("%s: dilation_rate %s is not supported (transposed convolutions take dilation_rate 1)",
-          who, dims_str(self.dilation_rate)))
-      end
+      if self.dilation_rate[i] ~= 1 then dilated = true end
+      if self.strides[i] ~= 1 then strided = true end
+    end
+    if dilated and strided then
+      -- (the dilated transpose is TensorFlow's atrous_conv2d_transpose, which takes no strides)
+      raise(string.format("%s: strides %s cannot be combined with dilation_rate %s (a dilated transposed "
+        .. "convolution takes strides 1)", who, dims_str(self.strides), dims_str(self.dilation_rate)))
     end
     if o.output_padding ~= nil then
       self.output_padding = tuple(who, "output_padding", o.output_padding, rank, 0)
@@ -534,15 +538,18 @@ end
 local function transpose_sizes(self, size)
   local out = {}
   local op = self.output_padding
+  -- the kernel's extent with its dilation (Keras's deconv_length takes the dilated size)
+  local ext = {}
+  for i = 1, self.rank do ext[i] = (self.kernel_size[i] - 1) * self.dilation_rate[i] + 1 end
   for i = 1, self.rank do
-    local n, s, k = size[i], self.strides[i], self.kernel_size[i]
+    local n, s = size[i], self.strides[i]
     if n < 0 then
       error(self:_msg("needs known spatial sizes, got an input of shape %s", shape_str({-1, table.unpack(size)})), 0)
     end
-    out[i] = deconv_length(n, s, k, self.padding, op and op[i])
+    out[i] = deconv_length(n, s, ext[i], self.padding, op and op[i])
   end
   for i = 1, self.rank do
-    if out[i] < 1 or conv_length(out[i], self.strides[i], self.kernel_size[i], self.padding) ~= size[i] then
+    if out[i] < 1 or conv_length(out[i], self.strides[i], ext[i], self.padding) ~= size[i] then
       error(self:_msg("impossible output shape: an input of %s with kernel_size %s, strides %s, padding '%s'%s gives "
         .. "%s, which its convolution does not take back to %s", dims_str(size), dims_str(self.kernel_size),
         dims_str(self.strides), self.padding, op and (" and output_padding " .. dims_str(op)) or "",
@@ -579,6 +586,9 @@ local function transpose_class(name, prefix, rank, keys, fn)
     local oshape = {K.shape(x)[1]}
     for i = 1, rank do oshape[i + 1] = out[i] end
     oshape[rank + 2] = self.filters
+    if rank == 2 then
+      return conv_finish(self, fn(x, self.kernel, oshape, self.strides, self.padding, nil, self.dilation_rate))
+    end
     return conv_finish(self, fn(x, self.kernel, oshape, self.strides, self.padding))
   end
   return cls

@@ -345,8 +345,8 @@ local function read_layer_weights(R, group)
   return out
 end
 
-local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
-  local saved = read_layer_weights(R, group)
+local function load_weights_from_group(R, group, layers, by_name, skip_mismatch, saved)
+  saved = saved or read_layer_weights(R, group)
   local plan = {}
   if by_name then
     local index = {}
@@ -794,12 +794,22 @@ function M.load_model(path, ...)
     local R = open_reader(path)
     local mc = R:json_attr("", "model_config")
     if mc == nil then error("No model found in config file.", 0) end
+    -- the file's weights first (each checked against its stored bytes and
+    -- the memory budget as it is read): building the model may then
+    -- allocate no more bytes of weights than the file holds
+    local saved = read_layer_weights(R, "model_weights")
+    local bytes = 0
+    for _, s in ipairs(saved) do
+      for _, t in ipairs(s.values) do bytes = bytes + 4 * t:size() end
+    end
     -- building draws initial weights: leave the random stream as it was
     local state = core.rng_get_state()
+    keras._weight_budget = {left = bytes, path = path}
     local bok, m = pcall(model_from_config, mc, custom)
+    keras._weight_budget = nil
     core.rng_set_state(state)
     if not bok then error(m, 0) end
-    load_weights_from_group(R, "model_weights", m.layers, false)
+    load_weights_from_group(R, "model_weights", m.layers, false, nil, saved)
     if o.compile ~= false then
       local tc = R:json_attr("", "training_config")
       if tc ~= nil then

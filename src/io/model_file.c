@@ -231,16 +231,17 @@ fail:
 int kr_model_file_load(kr_ctx *ctx, const char *path, kr_model_file **out)
 {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
   struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    close(fd);
-    return kr_fail(ctx, KR_EIO, "load: '%s': not a regular file", path);
-  }
+  int fd = kr_open_regular(ctx, "load:", path, &sb);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return kr_errcode(ctx);
   if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX / 2) {
     close(fd);
     return kr_fail(ctx, KR_EIO, "load: '%s': file too large", path);
+  }
+  /* the file's bytes, then its tensors (at most as many bytes again) */
+  if (kr_mem_check(ctx, "load:", path, "the model file", 2 * (uint64_t)sb.st_size) != KR_OK) {
+    close(fd);
+    return KR_EMEM;
   }
   size_t n = (size_t)sb.st_size;
   unsigned char *buf = kr_malloc(ctx, n ? n : 1);

@@ -54,6 +54,8 @@ static int read_file(kr_ctx *ctx, const char *path, unsigned char **buf, size_t 
   int rc = KR_OK;
   if (sb.st_size == 0) {
     rc = bad(ctx, path, "the file is empty");
+  } else if (kr_mem_check(ctx, "load_npz:", path, "the archive", (uint64_t)sb.st_size) != KR_OK) {
+    rc = KR_EMEM;
   } else if (!(*buf = kr_malloc(ctx, (size_t)sb.st_size))) {
     rc = kr_errcode(ctx);
   } else if (fread(*buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {

@@ -41,6 +41,7 @@ int kr_shape_numel_checked(const kr_shape *s, uint64_t *n)
   for (int i = 0; i < s->ndim; i++) {
     int64_t d = s->dim[i];
     uint64_t a = d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d;   /* a batch axis -k counts as k */
+    if (a > KR_NUMEL_MAX) return KR_EARG;   /* even beside a zero: its strides would overflow */
     if (a == 0) zero = 1;
     else if (p > KR_NUMEL_MAX / a) over = 1;
     else p *= a;

@@ -504,7 +504,10 @@ int kr_h5_get_attr(kr_h5 *h, const char *group, const char *name, kr_h5_attr *a)
 {
   memset(a, 0, sizeof *a);
   hid_t g = group_at(h, group, -1);
-  if (g < 0) return KR_OK;   /* no such group: no such attribute */
+  if (g < 0) {   /* no such group: no such attribute; but a refused link is an error */
+    g = group_at(h, group, 0);
+    if (g < 0) return strstr(kr_errmsg(h->ctx), "refused") ? kr_errcode(h->ctx) : KR_OK;
+  }
   htri_t ex = H5Aexists(g, name);
   if (ex <= 0) {
     H5Gclose(g);

@@ -129,19 +129,16 @@ static int parse_tensor(reader *r, kr_model_file *mf, int i)
   kr_shape s;
   memset(&s, 0, sizeof s);
   s.ndim = (int)rank;
-  uint64_t numel = 1;
   for (uint32_t k = 0; k < rank; k++) {
     uint64_t d = get64(r->buf + r->at + 8 * k);
     if (d > MAX_DIM)
       return kr_fail(ctx, KR_EFORMAT, "load: '%s': tensor '%s' has dimension %u of size %llu (too large)", r->what,
                      name, k + 1, (unsigned long long)d);
     s.dim[k] = (int64_t)d;
-    /* numel * d <= left/4 without overflow: checked by division */
-    if (d != 0 && numel > (left(r) / 4) / d) numel = UINT64_MAX;
-    else numel *= d;
   }
   r->at += 8 * (size_t)rank;
-  if (numel == UINT64_MAX || numel > left(r) / 4)
+  uint64_t numel;   /* the one overflow-checked product (src/ctx.c) */
+  if (kr_shape_numel_checked(&s, &numel) != KR_OK || numel > left(r) / 4)
     return kr_fail(ctx, KR_EFORMAT, "load: '%s': truncated model file (tensor '%s' declares more values than the file holds, at byte %zu)",
                    r->what, name, r->at);
   kr_tensor *t = kr_tensor_new(ctx, &s);

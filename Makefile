@@ -150,6 +150,9 @@ fuzz-model-file: $(B)/fuzz/fuzz_model_file
 #   make fuzz-h5                 fuzz until stopped (FUZZ_SECONDS=n: stop after n s)
 #   make test                    a bounded run (LKERAS_FUZZ_H5_SECONDS, 15 s), counted
 #                                as one test: build/tests/test_zz_fuzz_h5
+# A crash whose faulting frame is inside libhdf5 itself is reported apart from
+# ours by the bounded run (tests/fuzz/bounded.sh: a "skipped" line naming it,
+# the input kept as build/fuzz/artifacts/libhdf5-*); see docs/reliability.md.
 # Seeds are real files saved by lkeras in tests/fuzz/corpus_h5/. libFuzzer's
 # leak checks are off (-detect_leaks=0, and LSan at exit): libhdf5 1.10 leaks its metadata cache
 # entries when a corrupt object header fails to load (H5Gopen2 -> H5O_protect),

@@ -34,6 +34,22 @@ int64_t kr_shape_numel(const kr_shape *s)
   return n;
 }
 
+int kr_shape_numel_checked(const kr_shape *s, uint64_t *n)
+{
+  uint64_t p = 1;
+  int zero = 0, over = 0;
+  for (int i = 0; i < s->ndim; i++) {
+    int64_t d = s->dim[i];
+    uint64_t a = d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d;   /* a batch axis -k counts as k */
+    if (a > KR_NUMEL_MAX) return KR_EARG;   /* even beside a zero: its strides would overflow */
+    if (a == 0) zero = 1;
+    else if (p > KR_NUMEL_MAX / a) over = 1;
+    else p *= a;
+  }
+  *n = zero ? 0 : p;
+  return zero || !over ? KR_OK : KR_EARG;
+}
+
 int kr_shape_eq(const kr_shape *a, const kr_shape *b)
 {
   if (a->ndim != b->ndim) return 0;

@@ -52,6 +52,12 @@ kr_node *kr_node_input(kr_ctx *ctx, const kr_shape *shape)
     if (shape->dim[i] < 0 && shape->dim[i] != (i == 0 ? KR_BATCH : KR_NONE))
       return kr_fail(ctx, KR_EARG, "Input: dimension %d must be a positive size or None, got %lld", i + 1,
                      (long long)shape->dim[i]), NULL;
+  uint64_t numel;
+  if (kr_shape_numel_checked(shape, &numel) != KR_OK) {
+    char a[128];
+    return kr_fail(ctx, KR_ESHAPE, "Input: the shape %s has more than 2^56 elements",
+                   kr_shape_str(shape, a, sizeof a)), NULL;
+  }
   kr_node *n = node_alloc(ctx, KR_OP_INPUT, 0);
   if (n) n->shape = *shape;
   return n;
@@ -102,7 +108,22 @@ kr_node *kr_node_op(kr_ctx *ctx, int op, int nin, kr_node *const *in, const kr_a
     kr_node_retain(in[i]);
   }
   if (attr) n->attr = *attr;
+  uint64_t numel;
+  if (n->attr.shape.ndim > 0 && kr_shape_numel_checked(&n->attr.shape, &numel) != KR_OK) {
+    char a[128];
+    kr_fail(ctx, KR_ESHAPE, "%s: the shape %s has more than 2^56 elements", info->name,
+            kr_shape_str(&n->attr.shape, a, sizeof a));
+    kr_node_release(n);
+    return NULL;
+  }
   if (info->shape(ctx, n) != KR_OK) {
+    kr_node_release(n);
+    return NULL;
+  }
+  if (kr_shape_numel_checked(&n->shape, &numel) != KR_OK) {
+    char a[128];
+    kr_fail(ctx, KR_ESHAPE, "%s: the output shape %s has more than 2^56 elements", info->name,
+            kr_shape_str(&n->shape, a, sizeof a));
     kr_node_release(n);
     return NULL;
   }

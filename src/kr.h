@@ -59,6 +59,13 @@ typedef struct kr_shape {
 
 kr_shape kr_shape_make(int ndim, const int64_t *dim);
 int64_t kr_shape_numel(const kr_shape *s);         /* a batch axis -k counts as k */
+/* The same with overflow checks, the one helper every size computed from
+** untrusted dimensions goes through (tensor creation, reshape, the file
+** loaders' headers): KR_OK with *n the product (0 when any dimension is 0),
+** or KR_EARG when it or any one dimension exceeds KR_NUMEL_MAX (2^56: its
+** bytes at up to 8 a value still fit int64 and size_t). Sets no message. */
+#define KR_NUMEL_MAX ((uint64_t)1 << 56)
+int kr_shape_numel_checked(const kr_shape *s, uint64_t *n);
 int kr_shape_eq(const kr_shape *a, const kr_shape *b);
 /* 1 when an axis after the first is KR_NONE (negative) */
 int kr_shape_has_none(const kr_shape *s);

@@ -14,16 +14,15 @@ static int check_shape(kr_ctx *ctx, const kr_shape *shape, size_t *n)
 {
   if (shape->ndim < 0 || shape->ndim > KR_MAX_DIMS)
     return kr_fail(ctx, KR_EARG, "tensor: rank must be 0..%d, got %d", KR_MAX_DIMS, shape->ndim);
-  size_t total = 1;
   for (int i = 0; i < shape->ndim; i++) {
     int64_t d = shape->dim[i];
     if (d < 0)
       return kr_fail(ctx, KR_EARG, "tensor: dimension %d must be >= 0, got %lld", i + 1, (long long)d);
-    if (d > 0 && total > ((size_t)1 << 40) / (size_t)d)
-      return kr_fail(ctx, KR_EMEM, "tensor: shape too large");
-    total *= (size_t)d;
   }
-  *n = total;
+  uint64_t total;
+  if (kr_shape_numel_checked(shape, &total) != KR_OK || total > ((uint64_t)1 << 40))
+    return kr_fail(ctx, KR_EMEM, "tensor: shape too large");
+  *n = (size_t)total;
   return KR_OK;
 }
 

@@ -27,19 +27,15 @@ local FILES = {
   x_test = "t10k-images-idx3-ubyte", y_test = "t10k-labels-idx1-ubyte",
 }
 
+-- (a stat, not an open: a FIFO or a device there cannot hang the search;
+-- the loader then refuses it)
 local function exists(p)
-  local f = io.open(p, "rb")
-  if f then f:close() end
-  return f ~= nil
+  return core.file_kind(p) ~= nil
 end
 
--- whether p is a folder (opening it for reading works, reading it does not)
+-- whether p is a folder
 local function is_dir(p)
-  local f = io.open(p, "rb")
-  if not f then return false end
-  local ok, _, code = f:read(1)
-  f:close()
-  return ok == nil and code == 21   -- EISDIR
+  return core.file_kind(p) == "directory"
 end
 
 local function find(dir, base, who)
@@ -341,6 +337,8 @@ local function word_index(name)
   return function(...)
     local o = A.parse(s, ...)
     local path = get_file(o.path or (name .. "_word_index.json"), URL .. name .. "_word_index.json", who)
+    local nr = util.not_regular(who, path)
+    if nr then raise(nr) end
     local f, err = io.open(path, "rb")
     if not f then raise(string.format("%s: cannot read '%s' (%s)", who, path, tostring(err))) end
     local text = f:read("a")

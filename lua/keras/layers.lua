@@ -10,6 +10,7 @@ local raise = util.raise
 local core, K = keras._core, keras.backend
 local A, I = keras.activations, keras.initializers
 local is_node = core.is_node
+local MAX_NUMEL = 1 << 56   -- the engine's bound on a shape's element count (KR_NUMEL_MAX)
 
 local layers = {}
 
@@ -182,8 +183,29 @@ function Layer:_msg(fmt, ...)
   return string.format("%s (%s): " .. fmt, self.class_name, self.name, ...)
 end
 
+-- While load_model builds a model from a file's config, keras._weight_budget
+-- holds the bytes of weights the file stores ({left =, path =}): a weight
+-- that does not fit is refused before it is allocated or initialised, so
+-- a small file cannot declare gigabytes of weights.
+local function spend_weight_budget(self, o)
+  local b = keras._weight_budget
+  if not b then return end
+  local n = 1
+  for _, d in ipairs(o.shape) do
+    if math.type(d) ~= "integer" then return end   -- the initializer reports it
+    if d <= 0 then n = 0 elseif n > MAX_NUMEL // d then n = MAX_NUMEL else n = n * d end
+  end
+  if 4 * n > b.left then
+    raise(string.format("%s: the weight '%s' of shape %s needs %.0f bytes, more than the %d bytes of weights left in "
+      .. "'%s': the model's config does not match the weights the file holds", self.class_name,
+      self.name .. "/" .. o.name, shape_str(o.shape), 4.0 * n, b.left, b.path))
+  end
+  b.left = b.left - 4 * n
+end
+
 function Layer:add_weight(o)
   local shape = o.shape
+  spend_weight_budget(self, o)
   local init = I.get(o.initializer or "glorot_uniform", self.class_name)
   local t = init(shape)
   local w = {name = self.name .. "/" .. o.name .. ":0", short = o.name, tensor = t,
@@ -734,6 +756,15 @@ local Reshape = define("Reshape", {"target_shape"}, {"target_shape"}, function(s
     end
   end
   if unknown > 1 then raise("Reshape: can only infer one unknown dimension") end
+  local known = 1
+  for _, d in ipairs(o.target_shape) do
+    if d ~= -1 and d ~= K.None then
+      if d > MAX_NUMEL // known then
+        raise(string.format("Reshape: target_shape %s has more than 2^56 elements", shape_str(o.target_shape)))
+      end
+      known = known * d
+    end
+  end
   self.target_shape = o.target_shape
 end, {first_is_sequence = true})
 function Reshape:call(x)

@@ -662,13 +662,17 @@ end
 -- ---- word vectors (keras.utils.load_word_vectors) ----
 
 -- GloVe text format: one "word v1 v2 ... vD" per line (a word2vec text
--- header "count dim" is skipped). Returns a table word -> tensor (D,), and D.
+-- header "count dim" is skipped: a first line of two integers is taken for
+-- one only when the file then holds count lines of dim values; otherwise it
+-- is a word with one value). Returns a table word -> tensor (D,), and D.
 local function load_word_vectors(path)
   local who = "load_word_vectors"
   if type(path) ~= "string" then raise(who .. ": path must be a string, got " .. type(path)) end
+  local nr = util.not_regular(who, path)
+  if nr then raise(nr) end
   local f, err = io.open(path, "rb")
   if not f then raise(string.format("%s: cannot open '%s' (%s)", who, path, tostring(err))) end
-  local out, dim, lineno = {}, nil, 0
+  local out, dim, lineno, nlines, first = {}, nil, 0, 0, nil
   for line in f:lines() do
     lineno = lineno + 1
     line = line:gsub("\r$", "")
@@ -677,7 +681,11 @@ local function load_word_vectors(path)
     if #fields > 0 then
       local header = lineno == 1 and #fields == 2 and math.tointeger(tonumber(fields[1])) and
                      math.tointeger(tonumber(fields[2]))
-      if not header then
+      if header then
+        first = {word = fields[1], value = tonumber(fields[2]), count = math.tointeger(tonumber(fields[1])),
+                 dim = math.tointeger(tonumber(fields[2]))}
+      else
+        nlines = nlines + 1
         local vals = {}
         for k = 2, #fields do
           local v = tonumber(fields[k])
@@ -702,6 +710,14 @@ local function load_word_vectors(path)
     end
   end
   f:close()
+  if first and not (first.count == nlines and (dim == nil or first.dim == dim)) then
+    -- not a header: its counts do not describe the file, so it is a word
+    if dim and dim ~= 1 then
+      raise(string.format("%s: %s:1: 1 values, expected %d as on the lines after", who, path, dim))
+    end
+    dim = 1
+    if out[first.word] == nil then out[first.word] = core.tensor({first.value}) end
+  end
   return out, dim
 end
 P.load_word_vectors = load_word_vectors

@@ -133,9 +133,9 @@ function NativeW:write(path, t)
   self.tensors[#self.tensors + 1] = t
 end
 function NativeW:write_int(path, v) oset(self.ints, path, v) end
-function NativeW:commit()
+function NativeW:commit(done)
   local doc = json.object("format", "lkeras", "attrs", self.attrs, "ints", self.ints)
-  core.lkm_save(self.path, json.encode(doc, {compact = true}), self.names, self.tensors)
+  core.lkm_save(self.path, json.encode(doc, {compact = true}), self.names, self.tensors, done)
 end
 function NativeW.abort(_self) end
 
@@ -147,6 +147,8 @@ local function bad(path, msg) error(string.format("'%s': not a valid model file:
 
 local function native_reader(path)
   local text, tensors = core.lkm_load(path)
+  local valid, at = utf8.len(text)
+  if not valid then bad(path, string.format("the JSON text is not valid UTF-8 (at byte %d of it)", at)) end
   local ok, doc = pcall(json.decode, text)
   if not ok then bad(path, doc) end
   if not is_plain(doc) or doc.format ~= "lkeras" then bad(path, "the JSON text is not an lkeras document") end
@@ -204,8 +206,8 @@ function H5W:set_attr(g, name, v) self.h:set_attr(g == "" and "/" or g, name, v)
 function H5W:set_json_attr(g, name, t) self.h:set_attr(g == "" and "/" or g, name, json.encode(t)) end
 function H5W:write(path, t) self.h:write(path, t) end
 function H5W:write_int(path, v) self.h:write_int(path, v) end
-function H5W:commit()
-  self.h:commit()
+function H5W:commit(done)
+  self.h:commit(done)
   self.h:close()
 end
 function H5W:abort() self.h:close() end
@@ -257,6 +259,8 @@ local HDF5_MAGIC = "\137HDF\r\n\26\n"
 local LKM_MAGIC = "\137LKM\r\n\26\n"
 
 local function open_reader(path)
+  local nr = util.not_regular("load", path)
+  if nr then error((nr:gsub("^load: ", "")), 0) end
   local f, err = io.open(path, "rb")
   if not f then error(string.format("'%s': cannot open (%s)", path, tostring(err):gsub("^[^:]*: ", "")), 0) end
   local head = f:read(8) or ""
@@ -345,8 +349,8 @@ local function read_layer_weights(R, group)
   return out
 end
 
-local function load_weights_from_group(R, group, layers, by_name, skip_mismatch)
-  local saved = read_layer_weights(R, group)
+local function load_weights_from_group(R, group, layers, by_name, skip_mismatch, saved)
+  saved = saved or read_layer_weights(R, group)
   local plan = {}
   if by_name then
     local index = {}
@@ -461,6 +465,16 @@ local function load_optimizer(R, model)
     if n:match("iterations:%d+$") or n:match("/iter:%d+$") then iterations = R:read_number(p)
     else values[#values + 1] = R:read(p) end
   end
+  -- a count that is negative, fractional or beyond int64 is a bad file, not 0
+  if iterations ~= nil then
+    local n = math.type(iterations) == "float" and iterations >= -0x1p63 and iterations < 0x1p63 and
+              math.tointeger(iterations) or iterations
+    if math.type(n) ~= "integer" or n < 0 then
+      bad(R.path, string.format("the optimizer's iteration count must be a non-negative integer, got %s",
+        type(iterations) == "number" and string.format("%.17g", iterations) or type(iterations)))
+    end
+    iterations = n
+  end
   local opt = model.optimizer
   local slots = opt:get_slots()
   -- tf.keras 2.x's Adam without amsgrad keeps m and v only, where Keras 2.2.4
@@ -477,10 +491,7 @@ local function load_optimizer(R, model)
     return
   end
   for i = 1, n do slots[i]:assign(values[i]) end
-  if math.type(iterations) == "integer" and iterations >= 0 then opt.iterations = iterations
-  elseif type(iterations) == "number" and iterations >= 0 and iterations == math.floor(iterations) then
-    opt.iterations = math.tointeger(iterations) or 0
-  end
+  if iterations ~= nil then opt.iterations = iterations end
 end
 
 -- the names of a compiled model's function losses and metrics
@@ -723,23 +734,28 @@ local function check_path(who, path)
   end
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
+local function exists(path)   -- a stat: a FIFO there cannot hang it
+  return core.file_kind(path) ~= nil
 end
 
 local function ensure_compiled_state(model)
   if model._pending_compile and model.inputs then model:_compile(model._pending_compile, 4) end
 end
 
-local function with_store(W, fn)
+-- done.committed is set (from C) the moment the file is in place
+local function with_store(W, fn, done)
   local ok, err = pcall(fn)
   if not ok then
     W:abort()
     error(err, 0)
   end
-  W:commit()
+  W:commit(done)
+end
+
+-- an error after the file was committed (a Ctrl-C's "interrupted!" landing
+-- on the save's last instructions) is not the save's: it passes unchanged
+local function after_commit(done, err)
+  if done.committed then raise(clean(err)) end
 end
 
 -- model:save(path [, overwrite, include_optimizer] [, {overwrite = true, include_optimizer = true}])
@@ -751,6 +767,7 @@ function Model:save(path, ...)
   if not self.inputs then
     raise("save: the model is not built yet (give the first layer an input_shape, or fit it on data first)")
   end
+  local done = {}
   local ok, err = pcall(function()
     ensure_compiled_state(self)
     local ctx = new_ctx("save", true)
@@ -768,9 +785,10 @@ function Model:save(path, ...)
         W:set_json_attr("", "training_config", tc)
         save_optimizer(W, self)
       end
-    end)
+    end, done)
   end)
   if not ok then
+    after_commit(done, err)
     err = clean(err)
     if not err:find("^save:") then err = "save: " .. err end
     raise(err)
@@ -794,12 +812,22 @@ function M.load_model(path, ...)
     local R = open_reader(path)
     local mc = R:json_attr("", "model_config")
     if mc == nil then error("No model found in config file.", 0) end
+    -- the file's weights first (each checked against its stored bytes and
+    -- the memory budget as it is read): building the model may then
+    -- allocate no more bytes of weights than the file holds
+    local saved = read_layer_weights(R, "model_weights")
+    local bytes = 0
+    for _, s in ipairs(saved) do
+      for _, t in ipairs(s.values) do bytes = bytes + 4 * t:size() end
+    end
     -- building draws initial weights: leave the random stream as it was
     local state = core.rng_get_state()
+    keras._weight_budget = {left = bytes, path = path}
     local bok, m = pcall(model_from_config, mc, custom)
+    keras._weight_budget = nil
     core.rng_set_state(state)
     if not bok then error(m, 0) end
-    load_weights_from_group(R, "model_weights", m.layers, false)
+    load_weights_from_group(R, "model_weights", m.layers, false, nil, saved)
     if o.compile ~= false then
       local tc = R:json_attr("", "training_config")
       if tc ~= nil then
@@ -825,11 +853,13 @@ function Model:save_weights(path, ...)
   if o.overwrite == false and exists(path) then
     raise(string.format("save_weights: '%s' exists and overwrite is false", path))
   end
+  local done = {}
   local ok, err = pcall(function()
     local W = open_writer(path, o.format)
-    with_store(W, function() save_weights_to_group(W, "", self.layers) end)
+    with_store(W, function() save_weights_to_group(W, "", self.layers) end, done)
   end)
   if not ok then
+    after_commit(done, err)
     err = clean(err)
     if not err:find("^save") then err = "save_weights: " .. err end
     raise(err)

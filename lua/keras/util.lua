@@ -44,6 +44,16 @@ function U.raise(err)
   end
 end
 
+-- Before a loader io.open's path: nil when it is a regular file (or missing:
+-- io.open then says why), else "<who>: '<path>': not a regular file (a
+-- fifo)". A stat, never an open: a FIFO or a device cannot hang the loader.
+function U.not_regular(who, path)
+  local kind = core.file_kind(path)
+  if kind == nil or kind == "file" then return nil end
+  if kind == "directory" then return string.format("%s: '%s': cannot open (Is a directory)", who, path) end
+  return string.format("%s: '%s': not a regular file (a %s)", who, path, kind)
+end
+
 -- an optional boolean argument: nil gives the default, anything else its truth
 function U.bool(v, default)
   if v == nil then return default end

@@ -114,6 +114,8 @@ function U.get_file(...)
     base = home .. "/.lkeras"
   end
   local path = join(join(base, o.cache_subdir or "datasets"), fname)
+  local kind = core.file_kind(path)
+  if kind ~= nil and kind ~= "file" and kind ~= "directory" then raise(util.not_regular("get_file", path)) end
   local f = io.open(path, "rb")
   local ok, _, code = true, nil, nil
   if f then ok, _, code = f:read(0) end

@@ -12,10 +12,12 @@
 ** with a bound and must be a whole number of records.
 */
 #include "io.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define BLOCK 512
@@ -119,8 +121,13 @@ static int which(const char *name, const char *const *members, int n)
 
 static int open_tar(tar *t)
 {
-  t->gz = gzopen(t->path, "rb");
-  if (!t->gz) return kr_fail(t->ctx, KR_EIO, "cifar: '%s': cannot open (%s)", t->path, strerror(errno));
+  int fd = kr_open_regular(t->ctx, "cifar:", t->path, NULL);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return kr_errcode(t->ctx);
+  t->gz = gzdopen(fd, "rb");
+  if (!t->gz) {
+    close(fd);
+    return kr_fail(t->ctx, KR_EIO, "cifar: '%s': cannot open (%s)", t->path, strerror(errno));
+  }
   gzbuffer(t->gz, 1 << 17);
   return KR_OK;
 }

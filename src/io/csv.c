@@ -8,6 +8,7 @@
 ** only, with uselocale), whatever locale the host program has chosen.
 */
 #include "io.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <float.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define FIELD_MAX 128   /* longest field we try to read as a number */
@@ -228,15 +230,12 @@ kr_tensor *kr_csv_load(kr_ctx *ctx, const char *path, char delim, int skip_heade
             path, (unsigned char)delim);
     return NULL;
   }
-  FILE *f = fopen(path, "rb");
+  int fd = kr_open_regular(ctx, "CSV", path, NULL);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "rb");
   if (!f) {
+    close(fd);
     kr_fail(ctx, KR_EIO, "CSV '%s': cannot open (%s)", path, strerror(errno));
-    return NULL;
-  }
-  struct stat sb;
-  if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-    fclose(f);
-    kr_fail(ctx, KR_EIO, "CSV '%s': cannot open (%s)", path, strerror(EISDIR));
     return NULL;
   }
   size_t n = 0;

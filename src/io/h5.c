@@ -142,19 +142,27 @@ kr_h5 *kr_h5_open(kr_ctx *ctx, const char *path)
 {
   kr_h5 *h = new_handle(ctx, path);
   if (!h) return NULL;
-  if (access(path, R_OK) != 0) {
-    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
+  /* our own open first: it never blocks (a FIFO, a device) and refuses
+  ** anything but a regular file; libhdf5 then opens that same file through
+  ** /proc/self/fd, so the file cannot be swapped between check and use */
+  int fd = kr_open_regular(ctx, "load:", path, NULL);
+  if (fd < 0) {
     kr_h5_free(h);
     return NULL;
   }
-  htri_t is = H5Fis_hdf5(path);
+  char byfd[64];
+  snprintf(byfd, sizeof byfd, "/proc/self/fd/%d", fd);
+  const char *name = access(byfd, R_OK) == 0 ? byfd : path;
+  htri_t is = H5Fis_hdf5(name);
   if (is <= 0) {
+    close(fd);
     H5Eclear2(H5E_DEFAULT);
     kr_fail(ctx, KR_EFORMAT, "load: '%s': not an HDF5 file", path);
     kr_h5_free(h);
     return NULL;
   }
-  h->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  h->file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+  close(fd);
   if (h->file < 0) {
     fail(h, KR_EFORMAT, "cannot open the file%s", "");
     kr_h5_free(h);
@@ -246,6 +254,25 @@ int kr_h5_commit(kr_h5 *h)
 
 /* ---- paths and groups ---- */
 
+/* 1 when the link name in g is a hard link; else 0 with a message (create
+** -1: none). Soft, external and user-defined links are never followed: an
+** external link would read another file. */
+static int hard_link(kr_h5 *h, hid_t g, const char *name, const char *path, int create)
+{
+  H5L_info_t li;
+  if (H5Lget_info(g, name, &li, H5P_DEFAULT) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    if (create >= 0) kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): cannot read the link '%s' in '%s'", h->path, name, path);
+    return 0;
+  }
+  if (li.type == H5L_TYPE_HARD) return 1;
+  if (create >= 0)
+    kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): '%s' in '%s' is %s link: refused (only hard links are followed)",
+            h->path, name, path,
+            li.type == H5L_TYPE_EXTERNAL ? "an external" : li.type == H5L_TYPE_SOFT ? "a soft" : "a user-defined");
+  return 0;
+}
+
 /* the group at path (each component created when create is 1); < 0 with a
 ** message when it is missing or cannot be made (create -1: no message).
 ** The caller closes it. */
@@ -272,6 +299,10 @@ static hid_t group_at(kr_h5 *h, const char *path, int create)
     p += n;
     hid_t next;
     htri_t ex = H5Lexists(cur, comp, H5P_DEFAULT);
+    if (ex > 0 && !hard_link(h, cur, comp, path, create)) {
+      H5Gclose(cur);
+      return -1;
+    }
     if (ex > 0) {
       H5O_info_t info;
       if (H5Oget_info_by_name(cur, comp, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_GROUP) {
@@ -473,7 +504,10 @@ int kr_h5_get_attr(kr_h5 *h, const char *group, const char *name, kr_h5_attr *a)
 {
   memset(a, 0, sizeof *a);
   hid_t g = group_at(h, group, -1);
-  if (g < 0) return KR_OK;   /* no such group: no such attribute */
+  if (g < 0) {   /* no such group: no such attribute; but a refused link is an error */
+    g = group_at(h, group, 0);
+    if (g < 0) return strstr(kr_errmsg(h->ctx), "refused") ? kr_errcode(h->ctx) : KR_OK;
+  }
   htri_t ex = H5Aexists(g, name);
   if (ex <= 0) {
     H5Gclose(g);
@@ -568,20 +602,86 @@ int kr_h5_write_int(kr_h5 *h, const char *path, int64_t v)
   return st;
 }
 
+/* The sandbox and the memory bound of a dataset about to be read: no
+** external raw storage (its bytes would come from another file) and no
+** virtual layout (mapped from other files); its declared size within the
+** memory budget; its stored size consistent with the declared one (a
+** filtered dataset inflates at most DEFLATE_RATIO times, deflate's limit;
+** an unfiltered one stores what it declares, less unwritten chunks of up to
+** FILL_SLACK bytes); its chunks no larger than the budget. */
+#define DEFLATE_RATIO 1032
+#define FILL_SLACK ((uint64_t)1 << 16)
+static int check_storage(kr_h5 *h, hid_t d, const char *path, const kr_shape *s, size_t typesize)
+{
+  hid_t dcpl = H5Dget_create_plist(d);
+  if (dcpl < 0) return fail(h, KR_EFORMAT, "cannot read the storage of '%s'", path);
+  int next = H5Pget_external_count(dcpl);
+  H5D_layout_t layout = H5Pget_layout(dcpl);
+  int nfilters = H5Pget_nfilters(dcpl);
+  hsize_t chunk[H5S_MAX_RANK];
+  int crank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+  H5Pclose(dcpl);
+  H5Eclear2(H5E_DEFAULT);
+  if (next != 0)
+    return kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): the dataset '%s' keeps its values in external files: refused "
+                   "(a model file must hold its own weights)", h->path, path);
+  if (layout == H5D_VIRTUAL || layout < 0)
+    return kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): the dataset '%s' has a virtual or unknown layout: refused "
+                   "(a model file must hold its own weights)", h->path, path);
+  uint64_t numel;
+  if (kr_shape_numel_checked(s, &numel) != KR_OK || numel > UINT64_MAX / 8)
+    return kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): the dataset '%s' declares too many values", h->path, path);
+  uint64_t declared = numel * (uint64_t)typesize, as_f32 = numel * 4;
+  uint64_t need = declared > as_f32 ? declared : as_f32;
+  char what[300];
+  snprintf(what, sizeof what, "the dataset '%s'", path);
+  if (kr_mem_check(h->ctx, "load:", h->path, what, need) != KR_OK) return KR_EMEM;
+  uint64_t stored = (uint64_t)H5Dget_storage_size(d);
+  uint64_t most = stored > (UINT64_MAX - FILL_SLACK) / DEFLATE_RATIO ? UINT64_MAX
+                  : stored * (nfilters > 0 ? DEFLATE_RATIO : 1) + FILL_SLACK;
+  if (declared > most)
+    return kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): the dataset '%s' declares %llu bytes but stores %llu%s: refused",
+                   h->path, path, (unsigned long long)declared, (unsigned long long)stored,
+                   nfilters > 0 ? " compressed (more than deflate can inflate)" : "");
+  if (crank > 0) {
+    uint64_t cb = typesize;
+    for (int i = 0; i < crank; i++)
+      cb = chunk[i] != 0 && cb > UINT64_MAX / chunk[i] ? UINT64_MAX : cb * chunk[i];
+    if (kr_mem_check(h->ctx, "load:", h->path, "one chunk", cb) != KR_OK) return KR_EMEM;
+  }
+  return KR_OK;
+}
+
 /* open a numeric dataset and its shape */
 static hid_t open_numeric(kr_h5 *h, const char *path, kr_shape *s)
 {
-  if (!kr_h5_exists(h, path)) {
+  char gbuf[4096];
+  const char *last = split(h, path, gbuf, sizeof gbuf);
+  if (!last) return -1;
+  hid_t g = group_at(h, gbuf, 0);
+  if (g < 0) {   /* a link refused on the way keeps its message */
+    if (!strstr(kr_errmsg(h->ctx), "refused")) kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): no dataset '%s'", h->path, path);
+    return -1;
+  }
+  if (H5Lexists(g, last, H5P_DEFAULT) <= 0) {
+    H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
     kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): no dataset '%s'", h->path, path);
     return -1;
   }
-  hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT);
+  if (!hard_link(h, g, last, path, 0)) {
+    H5Gclose(g);
+    return -1;
+  }
+  hid_t d = H5Dopen2(g, last, H5P_DEFAULT);
+  H5Gclose(g);
   if (d < 0) {
     fail(h, KR_EFORMAT, "'%s' is not a dataset", path);
     return -1;
   }
   hid_t ty = H5Dget_type(d), sp = H5Dget_space(d);
   H5T_class_t cls = ty >= 0 ? H5Tget_class(ty) : H5T_NO_CLASS;
+  size_t typesize = ty >= 0 ? H5Tget_size(ty) : 0;
   int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
   int ok = (cls == H5T_INTEGER || cls == H5T_FLOAT) && rank >= 0 && rank <= KR_MAX_DIMS;
   if (ok) {
@@ -601,6 +701,10 @@ static hid_t open_numeric(kr_h5 *h, const char *path, kr_shape *s)
     H5Eclear2(H5E_DEFAULT);
     kr_fail(h->ctx, KR_EFORMAT, "'%s' (HDF5): '%s' is not a numeric dataset of rank 0..%d", h->path, path,
             KR_MAX_DIMS);
+    return -1;
+  }
+  if (check_storage(h, d, path, s, typesize) != KR_OK) {
+    H5Dclose(d);
     return -1;
   }
   return d;

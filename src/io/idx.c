@@ -10,6 +10,7 @@
 ** allocator and are freed by gzclose on every path.
 */
 #include "io.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,21 +147,16 @@ static kr_tensor *load(kr_ctx *ctx, gzFile gz, const char *path, int64_t fsize, 
   kr_shape shape;
   memset(&shape, 0, sizeof shape);
   shape.ndim = ndim;
-  int64_t nel = 1;
-  int overflow = 0;
   for (int i = 0; i < ndim; i++) {
     const unsigned char *p = h + 4 * i;
-    int64_t d = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-    shape.dim[i] = d;
-    if (d != 0 && nel > INT64_MAX / 8 / d) overflow = 1;
-    else nel *= d;
+    shape.dim[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
   }
   char sh[200];
   kr_shape_str(&shape, sh, sizeof sh);
-  for (int i = 0; i < ndim; i++)
-    if (shape.dim[i] == 0) overflow = 0, nel = 0;
-  if (overflow)
+  uint64_t unel;   /* a zero dimension anywhere makes it empty */
+  if (kr_shape_numel_checked(&shape, &unel) != KR_OK)
     return kr_fail(ctx, KR_EFORMAT, "IDX '%s': shape %s is too large", path, sh), NULL;
+  int64_t nel = (int64_t)unel;
   int64_t nbytes = nel * esize, head = 4 + 4 * (int64_t)ndim;
   if (fsize >= 0 && !gzip && fsize - head != nbytes) {
     if (fsize - head < nbytes)
@@ -173,6 +169,7 @@ static kr_tensor *load(kr_ctx *ctx, gzFile gz, const char *path, int64_t fsize, 
     return kr_fail(ctx, KR_EFORMAT,
                    "IDX '%s': truncated: shape %s needs %lld bytes of data, more than a %lld-byte gzip file can hold",
                    path, sh, (long long)nbytes, (long long)fsize), NULL;
+  if (kr_mem_check(ctx, "IDX", path, "the array", 4 * (uint64_t)nel) != KR_OK) return NULL;
 
   kr_tensor *t = kr_tensor_new(ctx, &shape);
   if (!t) return NULL;
@@ -211,25 +208,12 @@ static kr_tensor *load(kr_ctx *ctx, gzFile gz, const char *path, int64_t fsize, 
 
 kr_tensor *kr_idx_load(kr_ctx *ctx, const char *path)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    kr_fail(ctx, KR_EIO, "IDX '%s': cannot open (%s)", path, strerror(errno));
-    return NULL;
-  }
   struct stat sb;
-  int e = fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-  if (e != 0) {
-    close(fd);
-    kr_fail(ctx, KR_EIO, "IDX '%s': cannot open (%s)", path, strerror(e));
-    return NULL;
-  }
-  int64_t fsize = -1;
-  int gzip = 0;
-  if (S_ISREG(sb.st_mode)) {
-    unsigned char m[2];
-    fsize = (int64_t)sb.st_size;
-    gzip = pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
-  }
+  int fd = kr_open_regular(ctx, "IDX", path, &sb);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return NULL;
+  unsigned char m[2];
+  int64_t fsize = (int64_t)sb.st_size;
+  int gzip = pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
   gzFile gz = gzdopen(fd, "rb");
   if (!gz) {
     close(fd);

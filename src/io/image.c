@@ -5,10 +5,13 @@
 ** opaque one. Every failure is an error in the context; the size a file
 ** declares is checked before anything is allocated.
 */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <png.h>
 #include <jpeglib.h>
@@ -43,12 +46,12 @@ static int too_large(kr_ctx *ctx, const char *path, int64_t w, int64_t h)
   return KR_OK;
 }
 
-static int read_png(kr_ctx *ctx, const char *path, int c, kr_image *img)
+static int read_png(kr_ctx *ctx, const char *path, FILE *f, int c, kr_image *img)
 {
   png_image pi;
   memset(&pi, 0, sizeof pi);
   pi.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&pi, path))
+  if (!png_image_begin_read_from_stdio(&pi, f))
     return kr_fail(ctx, KR_EFORMAT, "load_img: %s: not a readable PNG file (%s)", path, pi.message);
   if (too_large(ctx, path, pi.width, pi.height)) { png_image_free(&pi); return kr_errcode(ctx); }
   int gray = !(pi.format & PNG_FORMAT_FLAG_COLOR);
@@ -160,14 +163,29 @@ int kr_image_read(kr_ctx *ctx, const char *path, int c, kr_image *img)
 {
   memset(img, 0, sizeof *img);
   if (c != 1 && c != 3 && c != 4) return kr_fail(ctx, KR_EARG, "load_img: channels must be 1, 3 or 4");
-  FILE *f = fopen(path, "rb");
-  if (!f) return kr_fail(ctx, KR_EIO, "load_img: cannot open %s", path);
+  /* O_NONBLOCK: a FIFO without a writer or a device cannot hang the open;
+  ** anything but a regular file is refused before a byte is read */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return kr_fail(ctx, KR_EIO, "load_img: cannot open %s", path);
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    return kr_fail(ctx, KR_EIO, "load_img: cannot open %s: not a regular file", path);
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return kr_fail(ctx, KR_EIO, "load_img: cannot open %s", path);
+  }
   unsigned char sig[8] = {0};
   size_t got = fread(sig, 1, sizeof sig, f);
   int rc;
   if (got == 8 && png_sig_cmp(sig, 0, 8) == 0) {
+    rewind(f);
+    rc = read_png(ctx, path, f, c, img);
     fclose(f);
-    rc = read_png(ctx, path, c, img);
   } else if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) {
     rewind(f);
     rc = read_jpeg(ctx, path, f, c, img);

@@ -129,19 +129,16 @@ static int parse_tensor(reader *r, kr_model_file *mf, int i)
   kr_shape s;
   memset(&s, 0, sizeof s);
   s.ndim = (int)rank;
-  uint64_t numel = 1;
   for (uint32_t k = 0; k < rank; k++) {
     uint64_t d = get64(r->buf + r->at + 8 * k);
     if (d > MAX_DIM)
       return kr_fail(ctx, KR_EFORMAT, "load: '%s': tensor '%s' has dimension %u of size %llu (too large)", r->what,
                      name, k + 1, (unsigned long long)d);
     s.dim[k] = (int64_t)d;
-    /* numel * d <= left/4 without overflow: checked by division */
-    if (d != 0 && numel > (left(r) / 4) / d) numel = UINT64_MAX;
-    else numel *= d;
   }
   r->at += 8 * (size_t)rank;
-  if (numel == UINT64_MAX || numel > left(r) / 4)
+  uint64_t numel;   /* the one overflow-checked product (src/ctx.c) */
+  if (kr_shape_numel_checked(&s, &numel) != KR_OK || numel > left(r) / 4)
     return kr_fail(ctx, KR_EFORMAT, "load: '%s': truncated model file (tensor '%s' declares more values than the file holds, at byte %zu)",
                    r->what, name, r->at);
   kr_tensor *t = kr_tensor_new(ctx, &s);
@@ -231,16 +228,17 @@ fail:
 int kr_model_file_load(kr_ctx *ctx, const char *path, kr_model_file **out)
 {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
   struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    close(fd);
-    return kr_fail(ctx, KR_EIO, "load: '%s': not a regular file", path);
-  }
+  int fd = kr_open_regular(ctx, "load:", path, &sb);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return kr_errcode(ctx);
   if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX / 2) {
     close(fd);
     return kr_fail(ctx, KR_EIO, "load: '%s': file too large", path);
+  }
+  /* the file's bytes, then its tensors (at most as many bytes again) */
+  if (kr_mem_check(ctx, "load:", path, "the model file", 2 * (uint64_t)sb.st_size) != KR_OK) {
+    close(fd);
+    return KR_EMEM;
   }
   size_t n = (size_t)sb.st_size;
   unsigned char *buf = kr_malloc(ctx, n ? n : 1);

@@ -309,6 +309,7 @@ static int read_data(kr_ctx *ctx, FILE *f, const char *path, const dtype *dt, in
   int64_t idx[KR_MAX_DIMS] = {0}, stride[KR_MAX_DIMS];
   int64_t at = 0;   /* Fortran order: row-major offset of element done */
   int64_t st = 1;
+  if (nel == 0) return KR_OK;   /* the strides of an empty shape may not fit int64 */
   for (int k = s->ndim - 1; k >= 0; k--) {
     stride[k] = st;
     st *= s->dim[k];
@@ -433,24 +434,13 @@ static kr_tensor *npy_read(kr_ctx *ctx, FILE *f, const char *path, int64_t fsize
     }
     goto done;
   }
-  int64_t nel = 1;
-  for (int i = 0; i < shape.ndim; i++) {
-    if (shape.dim[i] != 0 && nel > INT64_MAX / 8 / shape.dim[i]) {
-      nel = -1;
-      break;
-    }
-    nel *= shape.dim[i];
+  /* a zero dimension anywhere makes the array empty, whatever the rest says */
+  uint64_t unel;
+  if (kr_shape_numel_checked(&shape, &unel) != KR_OK) {
+    kr_fail(ctx, KR_EFORMAT, "load: '%s': shape %s is too large", path, sh);
+    goto done;
   }
-  if (nel < 0) {
-    /* a zero dimension anywhere makes the array empty, whatever the rest says */
-    int zero = 0;
-    for (int i = 0; i < shape.ndim; i++) zero |= shape.dim[i] == 0;
-    if (!zero) {
-      kr_fail(ctx, KR_EFORMAT, "load: '%s': shape %s is too large", path, sh);
-      goto done;
-    }
-    nel = 0;
-  }
+  int64_t nel = (int64_t)unel;
   int64_t nbytes = nel * dt.size;
   if (fsize >= 0 && fsize - data_at != nbytes) {
     int64_t have = fsize - data_at;
@@ -464,6 +454,7 @@ static kr_tensor *npy_read(kr_ctx *ctx, FILE *f, const char *path, int64_t fsize
   }
   kr_free(ctx, hdr);
   hdr = NULL;
+  if (kr_mem_check(ctx, "load:", path, "the array", 4 * (uint64_t)nel) != KR_OK) goto done;
 
   t = kr_tensor_new(ctx, &shape);
   if (!t) goto done;
@@ -485,21 +476,16 @@ done:
 
 kr_tensor *kr_npy_load(kr_ctx *ctx, const char *path)
 {
-  kr_tensor *t = NULL;
-  FILE *f = fopen(path, "rb");
+  struct stat sb;
+  int fd = kr_open_regular(ctx, "load:", path, &sb);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "rb");
   if (!f) {
+    close(fd);
     kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
     return NULL;
   }
-  struct stat sb;
-  if (fstat(fileno(f), &sb) != 0) {
-    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(errno));
-  } else if (S_ISDIR(sb.st_mode)) {
-    kr_fail(ctx, KR_EIO, "load: '%s': cannot open (%s)", path, strerror(EISDIR));
-  } else {
-    int64_t fsize = S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
-    t = npy_read(ctx, f, path, fsize, NULL, NULL);
-  }
+  kr_tensor *t = npy_read(ctx, f, path, (int64_t)sb.st_size, NULL, NULL);
   fclose(f);
   return t;
 }

@@ -11,10 +11,12 @@
 ** allocated for it.
 */
 #include "io.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -41,15 +43,19 @@ static int read_file(kr_ctx *ctx, const char *path, unsigned char **buf, size_t 
 {
   *buf = NULL;
   *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return kr_fail(ctx, KR_EIO, "load_npz: '%s': cannot open (%s)", path, strerror(errno));
   struct stat sb;
+  int fd = kr_open_regular(ctx, "load_npz:", path, &sb);   /* never blocks on a FIFO or a device */
+  if (fd < 0) return kr_errcode(ctx);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return kr_fail(ctx, KR_EIO, "load_npz: '%s': cannot open (%s)", path, strerror(errno));
+  }
   int rc = KR_OK;
-  if (fstat(fileno(f), &sb) != 0 || S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode)) {
-    rc = kr_fail(ctx, KR_EIO, "load_npz: '%s': cannot open (%s)", path,
-                 S_ISDIR(sb.st_mode) ? strerror(EISDIR) : "not a regular file");
-  } else if (sb.st_size == 0) {
+  if (sb.st_size == 0) {
     rc = bad(ctx, path, "the file is empty");
+  } else if (kr_mem_check(ctx, "load_npz:", path, "the archive", (uint64_t)sb.st_size) != KR_OK) {
+    rc = KR_EMEM;
   } else if (!(*buf = kr_malloc(ctx, (size_t)sb.st_size))) {
     rc = kr_errcode(ctx);
   } else if (fread(*buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
@@ -120,6 +126,9 @@ static int member_data(kr_ctx *ctx, const char *path, const char *name, const un
              (unsigned long long)usize);
     return bad(ctx, path, what);
   }
+  /* the member's bytes and the array they become (as float32, up to 4 times more) */
+  snprintf(what, sizeof what, "the member '%s'", name);
+  if (kr_mem_check(ctx, "load_npz:", path, what, 5 * usize) != KR_OK) return KR_EMEM;
   unsigned char *u = kr_malloc(ctx, (size_t)usize + 1);
   if (!u) return kr_errcode(ctx);
   if (method == 0) {

@@ -10,7 +10,9 @@
 #include "../ctx_impl.h"      /* the generator's state (rng_get/rng_set) */
 #include "../io/model_file.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define LK_H5 "keras.H5"
 #define MAX_NAMES 1000000
@@ -77,7 +79,17 @@ static int check_named(lua_State *L, int idx, const char ***names, const kr_tens
   return (int)n;
 }
 
-/* core.lkm_save(path, json, names, tensors) */
+/* After a save completed: done.committed = true, set from C so that no Lua
+** instruction (where a Ctrl-C's hook runs) comes between the rename and
+** the mark. done is the argument at idx, optional. */
+static void mark_committed(lua_State *L, int idx)
+{
+  if (!lua_istable(L, idx)) return;
+  lua_pushboolean(L, 1);
+  lua_setfield(L, idx, "committed");
+}
+
+/* core.lkm_save(path, json, names, tensors [, done]) */
 static int s_lkm_save(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
@@ -88,6 +100,7 @@ static int s_lkm_save(lua_State *L)
   const kr_tensor **ts;
   int n = check_named(L, 3, &names, &ts);
   if (kr_model_file_save(ctx, path, json, jl, n, names, ts) != KR_OK) return lk_raise(L, ctx);
+  mark_committed(L, 5);
   return 0;
 }
 
@@ -336,6 +349,7 @@ static int h5_commit(lua_State *L)
   kr_h5 *h = check_h5(L, 1);
   kr_ctx *ctx = lk_ctx(L);
   if (kr_h5_commit(h) != KR_OK) return lk_raise(L, ctx);
+  mark_committed(L, 2);
   return 0;
 }
 
@@ -389,7 +403,28 @@ static const luaL_Reg h5_methods[] = {
   {NULL, NULL}
 };
 
+/* core.file_kind(path) -> "file", "directory", "fifo", "character device",
+** "block device", "socket" or "other"; nil and the reason when it cannot be
+** stat'ed. A stat, never an open: it cannot block. The Lua loaders call it
+** before io.open, so that a FIFO or a device is refused instead of hanging
+** the open or the read. */
+static int s_file_kind(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushstring(L, S_ISREG(sb.st_mode) ? "file" : S_ISDIR(sb.st_mode) ? "directory" : S_ISFIFO(sb.st_mode) ? "fifo"
+                    : S_ISCHR(sb.st_mode) ? "character device" : S_ISBLK(sb.st_mode) ? "block device"
+                    : S_ISSOCK(sb.st_mode) ? "socket" : "other");
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
+  {"file_kind", s_file_kind},
   {"lkm_save", s_lkm_save},
   {"lkm_load", s_lkm_load},
   {"lkm_encode", s_lkm_encode},

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -552,7 +553,8 @@ static void test_npy_hostile(kr_ctx *ctx)
   EXPECT_FAIL(ctx, kr_npy_load(ctx, "/nonexistent/none.npy"), KR_EIO,
               "load: '/nonexistent/none.npy': cannot open (No such file or directory)");
   EXPECT_FAIL(ctx, kr_npy_load(ctx, dir), KR_EIO, "cannot open (Is a directory)");
-  EXPECT_FAIL(ctx, kr_npy_load(ctx, "/dev/null"), KR_EFORMAT, "is not a .npy file (it is empty)");
+  /* a device is refused before a byte is read (it could block or never end) */
+  EXPECT_FAIL(ctx, kr_npy_load(ctx, "/dev/null"), KR_EIO, "not a regular file (a character device)");
 
   /* random corruption of a valid file: whatever happens, no crash or leak */
   {
@@ -765,7 +767,7 @@ static void test_idx(kr_ctx *ctx)
   EXPECT_FAIL(ctx, kr_idx_load(ctx, "/nonexistent/t10k.idx"), KR_EIO,
               "IDX '/nonexistent/t10k.idx': cannot open (No such file or directory)");
   EXPECT_FAIL(ctx, kr_idx_load(ctx, dir), KR_EIO, "cannot open (Is a directory)");
-  EXPECT_FAIL(ctx, kr_idx_load(ctx, "/dev/null"), KR_EFORMAT, "(it is empty)");
+  EXPECT_FAIL(ctx, kr_idx_load(ctx, "/dev/null"), KR_EIO, "not a regular file (a character device)");
 
   /* random corruption of plain and gzip files */
   {
@@ -1046,14 +1048,16 @@ static void test_atomic(kr_ctx *ctx)
   CHECK(file_is(path, "new"));
   CHECK(count_tmps() == 0);
 
-  /* the rename fails (the target is a non-empty folder): an error naming
-  ** the target, the folder untouched, no temporary left */
+  /* the commit is refused (the target became a non-empty folder after the
+  ** temporary file was made; one there already is refused by
+  ** kr_atomic_create, see test_atomic_targets): an error naming the
+  ** target, the folder untouched, no temporary left */
   const char *sub = P("atomic-dir");
+  fd = kr_atomic_create(ctx, sub, &tmp);
   CHECK(mkdir(sub, 0777) == 0);
   char inner[400];
   snprintf(inner, sizeof inner, "%s/keep", sub);
   write_file(inner, "keep", 4);
-  fd = kr_atomic_create(ctx, sub, &tmp);
   CHECK(fd >= 0);
   if (fd >= 0) close(fd);
   CHECK(kr_atomic_commit(ctx, sub, tmp) == KR_EIO);
@@ -1144,6 +1148,187 @@ static void remove_dir(void)
   rmdir(dir);
 }
 
+/* kr_shape_numel_checked: the one overflow-checked product */
+static void test_shape_numel(kr_ctx *ctx)
+{
+  (void)ctx;
+  uint64_t n = 7;
+  kr_shape s = kr_shape_make(2, (int64_t[]){4, ((int64_t)1 << 62) + 1});
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_EARG);
+  s = kr_shape_make(3, (int64_t[]){0, INT64_MAX, INT64_MAX});   /* a zero beside dimensions beyond the bound */
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_EARG);
+  s = kr_shape_make(4, (int64_t[]){0, (int64_t)1 << 32, (int64_t)1 << 32, (int64_t)1 << 32});
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_OK && n == 0);
+  s = kr_shape_make(3, (int64_t[]){KR_BATCH * 3, 5, 7});   /* a batch axis -k counts as k */
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_OK && n == 105);
+  s = kr_shape_make(2, (int64_t[]){(int64_t)1 << 28, (int64_t)1 << 28});
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_OK && n == (uint64_t)1 << 56);
+  s = kr_shape_make(2, (int64_t[]){((int64_t)1 << 28) + 1, (int64_t)1 << 28});
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_EARG);
+  s = kr_shape_make(0, NULL);
+  CHECK(kr_shape_numel_checked(&s, &n) == KR_OK && n == 1);
+  /* the graph refuses such a shape by name, for an input and a reshape target */
+  kr_shape in = kr_shape_make(2, (int64_t[]){KR_BATCH, 4});
+  kr_node *x = kr_node_input(ctx, &in);
+  kr_attr a;
+  memset(&a, 0, sizeof a);
+  a.shape = kr_shape_make(3, (int64_t[]){KR_BATCH, 4, ((int64_t)1 << 62) + 1});
+  CHECK(kr_node_op(ctx, KR_OP_RESHAPE, 1, &x, &a) == NULL);
+  CHECK_MSG(has(ctx, "reshape: the shape (None, 4, 4611686018427387905) has more than 2^56 elements"), "%s",
+            kr_errmsg(ctx));
+  kr_node_release(x);
+  kr_shape big = kr_shape_make(3, (int64_t[]){KR_BATCH, (int64_t)1 << 40, (int64_t)1 << 40});
+  CHECK(kr_node_input(ctx, &big) == NULL);
+  CHECK_MSG(has(ctx, "Input: the shape"), "%s", kr_errmsg(ctx));
+}
+
+/* every loader, given a FIFO (no writer: an open without O_NONBLOCK would
+** block forever), a device or a folder: an error at once. alarm() guards
+** the test: a loader that blocks ends it with SIGALRM, a failure. */
+static void test_special_files(kr_ctx *ctx)
+{
+  const char *fifo = P("fifo");
+  CHECK(mkfifo(fifo, 0600) == 0);
+  alarm(20);
+  EXPECT_FAIL(ctx, kr_npy_load(ctx, fifo), KR_EIO, "load: '");
+  CHECK(has(ctx, "fifo': not a regular file (a FIFO)"));
+  EXPECT_FAIL(ctx, kr_idx_load(ctx, fifo), KR_EIO, "not a regular file (a FIFO)");
+  EXPECT_FAIL(ctx, kr_csv_load(ctx, fifo, ',', 0), KR_EIO, "not a regular file (a FIFO)");
+  EXPECT_FAIL(ctx, kr_csv_load(ctx, "/dev/zero", ',', 0), KR_EIO, "not a regular file (a character device)");
+  kr_model_file *mf = NULL;
+  CHECK(kr_model_file_load(ctx, fifo, &mf) == KR_EIO && has(ctx, "not a regular file (a FIFO)"));
+  CHECK(kr_model_file_load(ctx, "/dev/zero", &mf) == KR_EIO && has(ctx, "a character device"));
+  CHECK(kr_h5_open(ctx, fifo) == NULL && has(ctx, "not a regular file (a FIFO)"));
+  CHECK(kr_h5_open(ctx, "/dev/zero") == NULL && has(ctx, "a character device"));
+  CHECK(kr_npz_load(ctx, fifo, NULL, NULL) == KR_EIO && has(ctx, "not a regular file (a FIFO)"));
+  kr_tensor *x = NULL, *y = NULL;
+  const char *members[1] = {"data_batch_1.bin"};
+  CHECK(kr_cifar_load(ctx, fifo, members, 1, 1, 0, &x, &y) != KR_OK && has(ctx, "not a regular file (a FIFO)"));
+  CHECK(kr_check_regular(ctx, "test", fifo) == KR_EIO);
+  CHECK(kr_check_regular(ctx, "test", dir) == KR_EIO && has(ctx, "cannot open (Is a directory)"));
+  alarm(0);
+  unlink(fifo);
+}
+
+static mode_t mode_of(const char *path)
+{
+  struct stat sb;
+  return stat(path, &sb) == 0 ? sb.st_mode & 07777 : 0;
+}
+
+/* kr_atomic_create/commit against what is already at the path */
+static void test_atomic_targets(kr_ctx *ctx)
+{
+  /* a symbolic link: its target is replaced, the link stays */
+  const char *real = P("t-real"), *link = P("t-link");
+  write_file(real, "old", 3);
+  CHECK(symlink("t-real", link) == 0);
+  char *tmp;
+  int fd = kr_atomic_create(ctx, link, &tmp);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    CHECK(write(fd, "new", 3) == 3);
+    close(fd);
+    CHECK(kr_atomic_commit(ctx, link, tmp) == KR_OK);
+    kr_free(ctx, tmp);
+  }
+  struct stat sb;
+  CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode));
+  CHECK(file_is(real, "new"));
+  /* a chain of two links, the last dangling: the file it names is made */
+  const char *l2 = P("t-link2"), *made = P("t-made");
+  CHECK(symlink("t-link3", l2) == 0);
+  CHECK(symlink("t-made", P("t-link3")) == 0);
+  fd = kr_atomic_create(ctx, l2, &tmp);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    CHECK(write(fd, "abc", 3) == 3);
+    close(fd);
+    CHECK(kr_atomic_commit(ctx, l2, tmp) == KR_OK);
+    kr_free(ctx, tmp);
+  }
+  CHECK(file_is(made, "abc"));
+  CHECK(lstat(l2, &sb) == 0 && S_ISLNK(sb.st_mode));
+  /* a loop of links: an error */
+  CHECK(symlink("t-loop2", P("t-loop1")) == 0 && symlink("t-loop1", P("t-loop2")) == 0);
+  tmp = NULL;
+  CHECK(kr_atomic_create(ctx, P("t-loop1"), &tmp) == -1 && tmp == NULL);
+  CHECK_MSG(has(ctx, "too many levels of symbolic links"), "%s", kr_errmsg(ctx));
+
+  /* the mode of the file replaced is kept (0600 stays 0600, 0751 stays 0751) */
+  const char *priv = P("t-private");
+  mode_t modes[2] = {0600, 0751};
+  for (int i = 0; i < 2; i++) {
+    write_file(priv, "old", 3);
+    CHECK(chmod(priv, modes[i]) == 0);
+    fd = kr_atomic_create(ctx, priv, &tmp);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+      close(fd);
+      CHECK(kr_atomic_commit(ctx, priv, tmp) == KR_OK);
+      kr_free(ctx, tmp);
+    }
+    CHECK_MSG(mode_of(priv) == modes[i], "mode %o, expected %o", (unsigned)mode_of(priv), (unsigned)modes[i]);
+    CHECK(lstat(priv, &sb) == 0 && sb.st_uid == geteuid());
+  }
+
+  /* not a regular file: refused before anything is made, left as it was */
+  const char *fifo = P("t-fifo");
+  CHECK(mkfifo(fifo, 0600) == 0);
+  tmp = (char *)"unchanged";
+  CHECK(kr_atomic_create(ctx, fifo, &tmp) == -1 && tmp == NULL);
+  CHECK_MSG(has(ctx, "save: '") && has(ctx, "t-fifo': cannot replace it: a FIFO is there, not a regular file (refused)"),
+            "%s", kr_errmsg(ctx));
+  CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+  const char *sub = P("t-dir");
+  CHECK(mkdir(sub, 0700) == 0);
+  CHECK(kr_atomic_create(ctx, sub, &tmp) == -1 && has(ctx, "a directory is there"));
+  CHECK(lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode));
+  CHECK(kr_atomic_fopen(ctx, fifo, &tmp) == NULL && has(ctx, "a FIFO is there"));
+  kr_shape two = kr_shape_make(1, (int64_t[]){2});
+  kr_tensor *t2 = kr_tensor_zeros(ctx, &two);
+  CHECK(kr_npy_save(ctx, t2, fifo) == KR_EIO && has(ctx, "a FIFO is there"));
+  kr_tensor_release(t2);
+  CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+  CHECK(count_tmps() == 0);
+  rmdir(sub);
+
+  /* stale temporaries: ours of a process that ended go, the rest stay */
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  CHECK(child > 0 && waitpid(child, NULL, 0) == child);
+  const char *target = P("t-tidy");
+  char stale[400], live[400], other[400], odd[400];
+  snprintf(stale, sizeof stale, "%s.tmp%ld.0", target, (long)child);
+  snprintf(live, sizeof live, "%s.tmp%ld.2", target, (long)getppid());
+  snprintf(other, sizeof other, "%s2.tmp%ld.0", target, (long)child);
+  snprintf(odd, sizeof odd, "%s.tmp%ld.x", target, (long)child);
+  const char *all[4] = {stale, live, other, odd};
+  for (int i = 0; i < 4; i++) write_file(all[i], "partial", 7);
+  fd = kr_atomic_create(ctx, target, &tmp);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    close(fd);
+    CHECK(kr_atomic_commit(ctx, target, tmp) == KR_OK);
+    kr_free(ctx, tmp);
+  }
+  CHECK(access(stale, F_OK) != 0);
+  for (int i = 1; i < 4; i++) {
+    CHECK_MSG(access(all[i], F_OK) == 0, "%s was removed", all[i]);
+    unlink(all[i]);
+  }
+  unlink(target);
+  unlink(fifo);
+  unlink(real);
+  unlink(link);
+  unlink(l2);
+  unlink(P("t-link3"));
+  unlink(made);
+  unlink(P("t-loop1"));
+  unlink(P("t-loop2"));
+  unlink(priv);
+}
+
 int main(void)
 {
   strcpy(dir, "/tmp/test_io.XXXXXX");
@@ -1159,6 +1344,9 @@ int main(void)
   test_csv(ctx);
   test_alloc_failures(ctx);
   test_atomic(ctx);
+  test_shape_numel(ctx);
+  test_special_files(ctx);
+  test_atomic_targets(ctx);
   CHECK(kr_mem_in_use(ctx) == 0);
   kr_ctx_free(ctx);
   remove_dir();

@@ -17,6 +17,7 @@
 
 kr_tensor **lk_newtensorslot(lua_State *L)
 {
+  lk_gc_account(L);
   kr_tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
   *slot = NULL;
   luaL_setmetatable(L, LK_TENSOR);

@@ -77,3 +77,110 @@ print("running", collectgarbage("isrunning"), collectgarbage("count") > n0)
     assert.equal("running\tfalse\ttrue\n", out)
   end)
 end)
+
+describe("NaN propagates as in numpy", function()
+  local T = keras.tensor
+  local NaN = 0 / 0
+  local function isnan(v) return v ~= v end
+
+  -- the output of f(v) and the gradient of sum(f(v)) for a variable v = x
+  -- (K.function refuses NaN inputs)
+  local function fwd_grad(_, f, x)
+    local v = K.variable(x)
+    local out = f(v)
+    local g = K.gradients(K.sum(out), {v})
+    local r = K["function"]({}, {out, g[1]})({})
+    return r[1], r[2]
+  end
+
+  -- the flat values of t against want, NaN matching NaN
+  local function same(want, t)
+    local got = {}
+    local function walk(v) if type(v) == "table" then for _, u in ipairs(v) do walk(u) end else got[#got + 1] = v end end
+    walk(t:totable())
+    assert.equal(#want, #got)
+    for i = 1, #want do
+      if isnan(want[i]) then assert(isnan(got[i]), "element " .. i .. " is " .. tostring(got[i]) .. ", expected NaN")
+      else assert(math.abs(got[i] - want[i]) <= 1e-6, "element " .. i .. " is " .. tostring(got[i]) .. ", expected " .. want[i]) end
+    end
+  end
+
+  it("relu: relu(NaN) is NaN and its gradient passes dy", function()
+    same({NaN, 0, 2}, K.relu(T{NaN, -1, 2}))
+    same({NaN, -0.5, 2}, K.relu(T{NaN, -5, 2}, 0.1))
+    same({NaN, 0, 1}, K.relu(T{NaN, -5, 2}, 0, 1))
+    local y, g = fwd_grad({3}, function(x) return K.relu(x) end, T{{NaN, -1, 2}})
+    same({NaN, 0, 2}, y)
+    same({1, 0, 1}, g)
+    y, g = fwd_grad({3}, function(x) return K.relu(x, 0.1, 1) end, T{{NaN, -1, 2}})
+    same({NaN, -0.1, 1}, y)
+    same({1, 0.1, 0}, g)
+  end)
+
+  it("maximum and minimum: NaN either side gives NaN; the gradient goes where the forward chose", function()
+    same({NaN, NaN, 2}, K.maximum(T{NaN, 1, 2}, T{0, NaN, 0}))
+    same({NaN, NaN, 0}, K.minimum(T{NaN, 1, 2}, T{0, NaN, 0}))
+    same({NaN, 0}, K.maximum(T{NaN, -1}, 0))
+    same({NaN, -1}, K.minimum(T{NaN, -1}, 0))
+    local c = K.constant(T{{0, NaN, 0}})
+    for _, f in ipairs{K.maximum, K.minimum} do
+      local y, g = fwd_grad({3}, function(x) return f(x, c) end, T{{NaN, 1, 2}})
+      same({NaN, NaN, f == K.maximum and 2 or 0}, y)
+      same({1, 0, f == K.maximum and 1 or 0}, g)
+      -- the other side: x is b
+      y, g = fwd_grad({3}, function(x) return f(c, x) end, T{{NaN, 1, 2}})
+      same({NaN, NaN, f == K.maximum and 2 or 0}, y)
+      same({1, 0, f == K.maximum and 1 or 0}, g)
+    end
+  end)
+
+  it("clip: clip(NaN) is NaN and its gradient passes dy", function()
+    same({NaN, -1, 0.5, 1}, K.clip(T{NaN, -3, 0.5, 3}, -1, 1))
+    local y, g = fwd_grad({4}, function(x) return K.clip(x, -1, 1) end, T{{NaN, -3, 0.5, 3}})
+    same({NaN, -1, 0.5, 1}, y)
+    same({1, 0, 1, 0}, g)
+  end)
+
+  it("max pooling 1-D, 2-D, 3-D and global: a window holding NaN gives NaN; dy goes to the NaN cell", function()
+    -- 1-D: (1, 4, 1), pool 2
+    local y, g = fwd_grad({4, 1}, function(x) return L.MaxPooling1D{pool_size = 2}(x) end,
+      T{{{5}, {NaN}, {1}, {2}}})
+    same({NaN, 2}, y)
+    same({0, 1, 0, 1}, g)
+    -- 2-D: (1, 2, 2, 1), pool 2: the NaN after a larger value
+    y, g = fwd_grad({2, 2, 1}, function(x) return L.MaxPooling2D{pool_size = {2, 2}}(x) end,
+      T{{{{7}, {1}}, {{NaN}, {3}}}})
+    same({NaN}, y)
+    same({0, 0, 1, 0}, g)
+    -- 3-D: (1, 2, 2, 2, 1), pool 2
+    y, g = fwd_grad({2, 2, 2, 1}, function(x) return L.MaxPooling3D{pool_size = {2, 2, 2}}(x) end,
+      T{{{{{1}, {2}}, {{3}, {4}}}, {{{9}, {NaN}}, {{5}, {6}}}}})
+    same({NaN}, y)
+    same({0, 0, 0, 0, 0, 1, 0, 0}, g)
+    -- global: (1, 3, 2)
+    y, g = fwd_grad({3, 2}, function(x) return L.GlobalMaxPooling1D()(x) end,
+      T{{{1, 4}, {NaN, 2}, {3, 0}}})
+    same({NaN, 4}, y)
+    same({0, 1, 1, 0, 0, 0}, g)
+    y, g = fwd_grad({2, 2, 1}, function(x) return L.GlobalMaxPooling2D()(x) end,
+      T{{{{8}, {NaN}}, {{1}, {9}}}})
+    same({NaN}, y)
+    same({0, 1, 0, 0}, g)
+    same({NaN, 3}, K.max(T{{NaN, 1}, {2, 3}}, 1))
+    same({1, NaN}, K.min(T{{1, NaN}, {2, 3}}, 0))
+  end)
+
+  it("a model with NaN weights predicts NaN (Dense and Conv2D with relu)", function()
+    local m = keras.Sequential{L.Dense{3, activation = "relu", input_dim = 2}}
+    local w = m.layers[1]:get_weights()
+    w[1] = T.full({2, 3}, NaN)
+    m.layers[1]:set_weights(w)
+    same({NaN, NaN, NaN}, m:predict(T{{1, 2}}))
+    local c = keras.Sequential{L.Conv2D{4, {3, 3}, activation = "relu", input_shape = {5, 5, 2}}}
+    w = c.layers[1]:get_weights()
+    w[1] = T.full({3, 3, 2, 4}, NaN)
+    c.layers[1]:set_weights(w)
+    local y = c:predict(T.ones{1, 5, 5, 2})
+    for _, v in ipairs(y:reshape{36}:totable()) do assert(isnan(v), "got " .. v) end
+  end)
+end)

@@ -96,12 +96,17 @@ describe("NaN propagates as in numpy", function()
   -- the flat values of t against want, NaN matching NaN
   local function same(want, t)
     local got = {}
-    local function walk(v) if type(v) == "table" then for _, u in ipairs(v) do walk(u) end else got[#got + 1] = v end end
+    local function walk(v)
+      if type(v) ~= "table" then got[#got + 1] = v return end
+      for _, u in ipairs(v) do walk(u) end
+    end
     walk(t:totable())
     assert.equal(#want, #got)
     for i = 1, #want do
       if isnan(want[i]) then assert(isnan(got[i]), "element " .. i .. " is " .. tostring(got[i]) .. ", expected NaN")
-      else assert(math.abs(got[i] - want[i]) <= 1e-6, "element " .. i .. " is " .. tostring(got[i]) .. ", expected " .. want[i]) end
+      else
+        assert(math.abs(got[i] - want[i]) <= 1e-6, "element " .. i .. " is " .. tostring(got[i]) .. ", expected " .. want[i])
+      end
     end
   end
 

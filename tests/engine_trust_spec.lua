@@ -105,7 +105,8 @@ describe("NaN propagates as in numpy", function()
     for i = 1, #want do
       if isnan(want[i]) then assert(isnan(got[i]), "element " .. i .. " is " .. tostring(got[i]) .. ", expected NaN")
       else
-        assert(math.abs(got[i] - want[i]) <= 1e-6, "element " .. i .. " is " .. tostring(got[i]) .. ", expected " .. want[i])
+        assert(math.abs(got[i] - want[i]) <= 1e-6,
+          "element " .. i .. " is " .. tostring(got[i]) .. ", expected " .. want[i])
       end
     end
   end

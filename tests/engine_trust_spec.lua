@@ -190,3 +190,46 @@ describe("NaN propagates as in numpy", function()
     for _, v in ipairs(y:reshape{36}:totable()) do assert(isnan(v), "got " .. v) end
   end)
 end)
+
+describe("integer labels compared as integers", function()
+  local T = keras.tensor
+  local function msg(fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert.is_false(ok)
+    return (tostring(err):gsub("^[^\n]-:%d+: ", ""))
+  end
+
+  it("one_hot and to_categorical take ids of 2^24 and above", function()
+    local oh = K.one_hot(T{16777216}, 16777217)
+    assert.same({1, 16777217}, oh.shape)
+    assert.equal(16777216, K.argmax(oh, -1):totable()[1])
+    assert.equal(1, K.sum(oh))
+    oh = nil -- luacheck: ignore
+    local c = keras.utils.to_categorical({16777216}, 16777217)
+    assert.equal(16777216, K.argmax(c, -1):totable()[1])
+    c = nil -- luacheck: ignore
+    collectgarbage()
+  end)
+
+  it("an id out of range is printed as an integer; a non-integer id is refused", function()
+    assert.equal("one_hot: index 16777218 is outside [0, 16777217)", msg(K.one_hot, T{16777218}, 16777217))
+    assert.equal("one_hot: index 2.5 is outside [0, 3)", msg(K.one_hot, T{2.5}, 3))
+    assert.equal("to_categorical: label 16777218 is outside [0, 16777217)",
+      msg(keras.utils.to_categorical, {16777218}, 16777217))
+    assert.equal("to_categorical: label -33554432 is negative", msg(keras.utils.to_categorical, {-33554432}, 3))
+    assert.equal("to_categorical: label 2.5 is outside [0, 4)", msg(keras.utils.to_categorical, {2.5}, 4))
+  end)
+
+  it("Embedding with input_dim 2^24 + 1 looks up id 2^24 and refuses 2.5", function()
+    -- (float)(2^24 + 1) is 2^24: a float compare refused the last id
+    local m = keras.Sequential{L.Embedding{16777217, 1, input_length = 1}}
+    m.layers[1]:set_weights({T.arange(0, 16777217, 1):reshape{16777217, 1}})
+    local y = m:predict(T{{16777216}, {5}}):totable()
+    assert.equal(16777216, y[1][1][1])
+    assert.equal(5, y[2][1][1])
+    assert.equal("embedding: index 2.5 is outside [0, 16777217)", msg(m.predict, m, T{{2.5}}))
+    assert.equal("embedding: index 16777218 is outside [0, 16777217)", msg(m.predict, m, T{{16777218}}))
+    m = nil -- luacheck: ignore
+    collectgarbage()
+  end)
+end)

@@ -264,3 +264,34 @@ describe("model building in O(layers)", function()
       t300, t3000, t3000 / t300))
   end)
 end)
+
+describe("random draws check their parameters", function()
+  local function msg(fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert.is_false(ok)
+    return (tostring(err):gsub("^[^\n]-:%d+: ", ""))
+  end
+  local NaN = 0 / 0
+
+  it("keras.random.normal and uniform", function()
+    local R = keras.random
+    assert.equal("keras.random.normal: std must be >= 0, got -1", msg(R.normal, {3}, 0, -1))
+    assert.equal("keras.random.normal: std must be a finite number, got NaN", msg(R.normal, {3}, 0, NaN))
+    assert.equal("keras.random.normal: mean must be a finite number, got NaN", msg(R.normal, {3}, NaN, 1))
+    assert.equal("keras.random.normal: mean must be a number, got string", msg(R.normal, {3}, "0", 1))
+    assert.equal("keras.random.uniform: low (2) must be <= high (1)", msg(R.uniform, {3}, 2, 1))
+    assert.equal("keras.random.uniform: high must be a finite number, got inf", msg(R.uniform, {3}, 0, math.huge))
+    assert.same({3}, R.normal({3}, 0, 0).shape)   -- std 0 is a constant draw
+    assert.same({3}, R.uniform({3}, 1, 1).shape)
+  end)
+
+  it("K.random_normal, K.truncated_normal and K.random_uniform", function()
+    assert.equal("K.random_normal: stddev must be >= 0, got -0.5", msg(K.random_normal, {3}, 0, -0.5))
+    assert.equal("K.random_normal: mean must be a finite number, got NaN", msg(K.random_normal, {3}, NaN))
+    assert.equal("K.truncated_normal: stddev must be a finite number, got NaN",
+      msg(K.truncated_normal, {shape = {3}, stddev = NaN}))
+    assert.equal("K.random_uniform: minval (3) must be <= maxval (1)", msg(K.random_uniform, {3}, 3))
+    -- the *_variable forms draw through them
+    assert.equal("K.random_normal: stddev must be >= 0, got -1", msg(K.random_normal_variable, {3}, 0, -1))
+  end)
+end)

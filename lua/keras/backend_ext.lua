@@ -16,6 +16,7 @@ local fmt = string.format
 
 local function is_concrete(x) return getmetatable(x) == Tensor end
 local is_plain = require("keras.util").is_plain
+local check_random = require("keras.util").check_random
 
 local function ndim_of(x)
   if type(x) == "number" then return 0 end
@@ -357,12 +358,14 @@ end
 
 function K.random_normal(...)
   local a = kwargs("K.random_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
+  check_random("K.random_normal", "normal", a.mean or 0, a.stddev or 1, "mean", "stddev")
   return random_op("random_normal", "K.random_normal", a.shape, {mean = a.mean or 0, stddev = a.stddev or 1},
     a.dtype, a.seed)
 end
 
 function K.random_uniform(...)
   local a = kwargs("K.random_uniform", {"shape", "minval", "maxval", "dtype", "seed"}, ...)
+  check_random("K.random_uniform", "uniform", a.minval or 0, a.maxval or 1, "minval", "maxval")
   return random_op("random_uniform", "K.random_uniform", a.shape, {minval = a.minval or 0, maxval = a.maxval or 1},
     a.dtype, a.seed)
 end
@@ -374,6 +377,7 @@ end
 
 function K.truncated_normal(...)
   local a = kwargs("K.truncated_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
+  check_random("K.truncated_normal", "normal", a.mean or 0, a.stddev or 1, "mean", "stddev")
   return random_op("truncated_normal", "K.truncated_normal", a.shape, {mean = a.mean or 0, stddev = a.stddev or 1},
     a.dtype, a.seed)
 end

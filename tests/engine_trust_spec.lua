@@ -295,3 +295,50 @@ describe("random draws check their parameters", function()
     assert.equal("K.random_normal: stddev must be >= 0, got -1", msg(K.random_normal_variable, {3}, 0, -1))
   end)
 end)
+
+describe("errors keep what the user raised; nil arguments are named", function()
+  local SPEC = debug.getinfo(1, "S").short_src
+  local function fit_with(cb)
+    local m = keras.Sequential{L.Dense{1, input_dim = 2}}
+    m:compile{optimizer = "sgd", loss = "mse"}
+    return pcall(m.fit, m, keras.tensor.zeros{4, 2}, keras.tensor.zeros{4, 1},
+      {epochs = 1, batch_size = 2, verbose = 0, callbacks = {cb}})
+  end
+
+  for _, hook in ipairs{"on_batch_begin", "on_batch_end", "on_epoch_begin", "on_epoch_end"} do
+    it(hook .. ": an error keeps its file:line, a table error object is raised unchanged", function()
+      local line
+      local ok, err = fit_with(keras.callbacks.LambdaCallback{[hook] = function()
+        line = debug.getinfo(1, "l").currentline; error("boom")
+      end})
+      assert.is_false(ok)
+      assert.equal(SPEC .. ":" .. line .. ": boom", err)
+      local obj = {code = 7}
+      ok, err = fit_with(keras.callbacks.LambdaCallback{[hook] = function() error(obj) end})
+      assert.is_false(ok)
+      assert.equal(obj, err)
+    end)
+  end
+
+  it("K functions given nil name the function and the argument", function()
+    local function msg(fn, ...)
+      local ok, err = pcall(fn, ...)
+      assert.is_false(ok)
+      return (tostring(err):gsub("^[^\n]-:%d+: ", ""))
+    end
+    local x = keras.tensor.zeros{2, 2}
+    assert.equal("K.dot: argument 1 (a) is nil: expected a tensor", msg(K.dot, nil, x))
+    assert.equal("K.dot: argument 2 (b) is nil: expected a tensor", msg(K.dot, x, nil))
+    assert.equal("K.sum: argument 1 (x) is nil: expected a tensor", msg(K.sum, nil))
+    assert.equal("K.maximum: argument 2 (b) is nil: expected a tensor", msg(K.maximum, x))
+    assert.equal("K.concatenate: argument 1 (list) is nil: expected a list of tensors", msg(K.concatenate))
+    assert.equal("K.conv2d: argument 2 (kernel) is nil: expected a tensor",
+      msg(K.conv2d, keras.tensor.zeros{1, 3, 3, 1}))
+    assert.equal("K.categorical_crossentropy: argument 2 (output) is nil: expected a tensor",
+      msg(K.categorical_crossentropy, x))
+    -- optional arguments stay optional
+    assert.same({2, 2}, K.scale(x, 2).shape)
+    assert.equal(0, K.sum(x))
+    assert.is_false(K.is_keras_tensor(nil))
+  end)
+end)

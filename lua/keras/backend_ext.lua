@@ -42,6 +42,9 @@ local function what(v)
   return type(v)
 end
 
+local KWARGS_REQUIRED = {x = true, kernel = true, depthwise_kernel = true, pointwise_kernel = true, target = true,
+                         output = true}
+
 -- Keras's keyword arguments: f(a, b, {name = v}) or f{a, b, name = v}.
 -- Returns a table of the arguments by name; an unknown name is an error.
 local function kwargs(who, names, ...)
@@ -70,6 +73,13 @@ local function kwargs(who, names, ...)
         if not known[k] then raise(fmt("%s: unknown argument '%s'", who, k)) end
         out[k] = v
       end
+    end
+  end
+  -- the tensors these functions cannot do without (as backend.lua checks the
+  -- named parameters of the others)
+  for i, nm in ipairs(names) do
+    if out[nm] == nil and KWARGS_REQUIRED[nm] then
+      raise(fmt("%s: argument %d (%s) is nil: expected a tensor", who, i, nm))
     end
   end
   return out

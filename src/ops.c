@@ -483,9 +483,14 @@ static int grad_pow(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 
 static int grad_maxmin(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)
 {
-  /* maximum: a gets dy where a >= b; minimum: where a <= b */
+  /* maximum: a gets dy where a >= b or a is NaN (the forward chose a),
+  ** b elsewhere; minimum: where a <= b or a is NaN */
   int cmp = n->op == KR_OP_MAXIMUM ? KR_OP_GREATER_EQUAL : KR_OP_LESS_EQUAL;
-  kr_node *m = kr_op2(ctx, cmp, n->in[0], n->in[1], NULL);
+  kr_node *ge = kr_op2(ctx, cmp, n->in[0], n->in[1], NULL);
+  kr_node *nan = ge ? kr_op2(ctx, KR_OP_NOT_EQUAL, n->in[0], n->in[0], NULL) : NULL;
+  kr_node *m = nan ? kr_op2(ctx, KR_OP_ADD, ge, nan, NULL) : NULL;
+  kr_node_release(ge);
+  kr_node_release(nan);
   kr_node *nm = m ? mk_scale(ctx, m, -1.0, 1.0) : NULL;
   dx[0] = m ? unb(ctx, kr_op2(ctx, KR_OP_MUL, dy, m, NULL), n->in[0]) : NULL;
   dx[1] = nm ? unb(ctx, kr_op2(ctx, KR_OP_MUL, dy, nm, NULL), n->in[1]) : NULL;

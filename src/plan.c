@@ -43,6 +43,7 @@ struct kr_plan {
   size_t *xsrc;               /* per input: the step that computes it */
   int nout, nin;
   size_t *out_step, *in_step;
+  size_t *smap, smapcap;      /* while building: node -> step + 1 (0: empty), open addressing */
 };
 
 /* ---- first-fit placement in the arena ---- */
@@ -118,11 +119,41 @@ static int fl_free(freelist *f, size_t off, size_t size)
 
 /* ---- building ---- */
 
+static size_t smap_hash(const kr_node *n, size_t cap)
+{
+  uint64_t x = (uint64_t)(uintptr_t)n;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return (size_t)x & (cap - 1);
+}
+
+/* the step of every node, through a hash table (a scan of the steps made
+** building a plan O(nodes^2): 6,000 layers took seconds) */
+static int smap_build(kr_plan *p)
+{
+  size_t cap = 64;
+  while (cap < 2 * p->n + 2) cap *= 2;
+  p->smap = kr_calloc(p->ctx, cap * sizeof *p->smap);
+  if (!p->smap) return KR_EMEM;
+  p->smapcap = cap;
+  for (size_t i = 0; i < p->n; i++) {
+    size_t h = smap_hash(p->steps[i].node, cap);
+    while (p->smap[h]) h = (h + 1) & (cap - 1);
+    p->smap[h] = i + 1;
+  }
+  return KR_OK;
+}
+
+/* the step computing n among steps [0, upto), or -1 */
 static long find_step(const kr_plan *p, const kr_node *n, size_t upto)
 {
-  /* the plan is small enough for a scan at build time only */
-  for (size_t i = 0; i < upto; i++)
-    if (p->steps[i].node == n) return (long)i;
+  size_t h = smap_hash(n, p->smapcap);
+  while (p->smap[h]) {
+    size_t i = p->smap[h] - 1;
+    if (p->steps[i].node == n) return i < upto ? (long)i : -1;
+    h = (h + 1) & (p->smapcap - 1);
+  }
   return -1;
 }
 
@@ -141,6 +172,7 @@ void kr_plan_free(kr_plan *p)
   if (p->own) kr_free(ctx, p->arena);
   kr_free(ctx, p->out_step);
   kr_free(ctx, p->in_step);
+  kr_free(ctx, p->smap);
   kr_free(ctx, p);
 }
 
@@ -211,6 +243,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
     last[i] = (long)i;
   }
   p->n = n;
+  if (smap_build(p)) goto fail;
   p->x = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->x);
   p->xs = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xs);
   p->xaux = kr_calloc(ctx, (total_in ? total_in : 1) * sizeof *p->xaux);
@@ -329,6 +362,9 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
   kr_free(ctx, fl.b);
   kr_free(ctx, last);
   kr_free(ctx, order);
+  kr_free(ctx, p->smap);
+  p->smap = NULL;
+  p->smapcap = 0;
   return p;
 nomem:
   kr_fail(ctx, KR_EMEM, "out of memory while planning");

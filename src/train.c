@@ -167,9 +167,11 @@ static int check_data(kr_ctx *ctx, const char *what, const kr_data *d, kr_node *
 static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
 {
   kr_ctx *ctx = t->ctx;
+  /* A plan for a larger batch replaces *pp only once its arena is there: a
+  ** failure (out of memory) leaves the trainer as it was, and the next call
+  ** plans again for its own batch instead of asking for the same memory. */
+  kr_plan *fresh = NULL;
   if (!*pp || kr_plan_max_batch(*pp) < batch) {
-    kr_plan_free(*pp);
-    *pp = NULL;
     kr_plan *p = NULL;
     if (kind == 0) {
       int n = t->nlog + t->nvar;
@@ -185,9 +187,9 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
       p = kr_plan_new_unbound(ctx, t->nout, t->out, t->nin, t->in, batch, 0);
     }
     if (!p) return kr_errcode(ctx);
-    *pp = p;
+    fresh = p;
   }
-  size_t need = kr_plan_arena_bytes(*pp);
+  size_t need = kr_plan_arena_bytes(fresh ? fresh : *pp);
   kr_arena_box *box = t->arena;
   if (need > box->bytes || !box->mem) {
     /* nothing in the arena lives between runs: free first, no copy */
@@ -195,9 +197,16 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
     box->mem = NULL;
     box->bytes = 0;
     float *a = kr_calloc(ctx, need ? need : sizeof(float));
-    if (!a) return kr_errcode(ctx);
+    if (!a) {
+      kr_plan_free(fresh);
+      return kr_errcode(ctx);
+    }
     box->mem = a;
     box->bytes = need;
+  }
+  if (fresh) {
+    kr_plan_free(*pp);
+    *pp = fresh;
   }
   kr_plan_bind(*pp, box->mem);
   if (kind == 0)

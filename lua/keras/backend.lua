@@ -499,4 +499,33 @@ local ext = package.preload["keras.backend_ext"]
 if not ext then error("keras: missing module keras.backend_ext") end
 ext(core, K)
 
+-- A missing tensor: every function of K whose parameters include x, y, a, b,
+-- kernel, y_true, y_pred, tensors or list says which one is nil and where it goes (not
+-- "attempt to index a nil value" from inside this file), through one wrapper
+-- made here once for all of them. The is_* predicates take anything; K.scale's
+-- a and b are numbers (b optional).
+local REQUIRED = {x = true, y = true, a = true, b = true, kernel = true, y_true = true, y_pred = true, tensors = true,
+                  list = true}
+for name, f in pairs(K) do
+  if type(f) == "function" and name:sub(1, 1) ~= "_" and name:sub(1, 3) ~= "is_" and name ~= "scale" then
+    local need, names = {}, {}
+    for i = 1, debug.getinfo(f, "u").nparams do
+      local p = debug.getlocal(f, i)
+      if REQUIRED[p] then need[#need + 1], names[#need + 1] = i, p end
+    end
+    if #need > 0 then
+      local who = "K." .. name
+      K[name] = function(...)
+        for j = 1, #need do
+          if select(need[j], ...) == nil then
+            raise(string.format("%s: argument %d (%s) is nil: expected %s", who, need[j], names[j],
+              (names[j] == "list" or names[j] == "tensors") and "a list of tensors" or "a tensor"))
+          end
+        end
+        return f(...)
+      end
+    end
+  end
+end
+
 return K

@@ -16,6 +16,7 @@ local fmt = string.format
 
 local function is_concrete(x) return getmetatable(x) == Tensor end
 local is_plain = require("keras.util").is_plain
+local check_random = require("keras.util").check_random
 
 local function ndim_of(x)
   if type(x) == "number" then return 0 end
@@ -40,6 +41,9 @@ local function what(v)
   if is_concrete(v) then return "a tensor" end
   return type(v)
 end
+
+local KWARGS_REQUIRED = {x = true, kernel = true, depthwise_kernel = true, pointwise_kernel = true, target = true,
+                         output = true}
 
 -- Keras's keyword arguments: f(a, b, {name = v}) or f{a, b, name = v}.
 -- Returns a table of the arguments by name; an unknown name is an error.
@@ -69,6 +73,13 @@ local function kwargs(who, names, ...)
         if not known[k] then raise(fmt("%s: unknown argument '%s'", who, k)) end
         out[k] = v
       end
+    end
+  end
+  -- the tensors these functions cannot do without (as backend.lua checks the
+  -- named parameters of the others)
+  for i, nm in ipairs(names) do
+    if out[nm] == nil and KWARGS_REQUIRED[nm] then
+      raise(fmt("%s: argument %d (%s) is nil: expected a tensor", who, i, nm))
     end
   end
   return out
@@ -357,12 +368,14 @@ end
 
 function K.random_normal(...)
   local a = kwargs("K.random_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
+  check_random("K.random_normal", "normal", a.mean or 0, a.stddev or 1, "mean", "stddev")
   return random_op("random_normal", "K.random_normal", a.shape, {mean = a.mean or 0, stddev = a.stddev or 1},
     a.dtype, a.seed)
 end
 
 function K.random_uniform(...)
   local a = kwargs("K.random_uniform", {"shape", "minval", "maxval", "dtype", "seed"}, ...)
+  check_random("K.random_uniform", "uniform", a.minval or 0, a.maxval or 1, "minval", "maxval")
   return random_op("random_uniform", "K.random_uniform", a.shape, {minval = a.minval or 0, maxval = a.maxval or 1},
     a.dtype, a.seed)
 end
@@ -374,6 +387,7 @@ end
 
 function K.truncated_normal(...)
   local a = kwargs("K.truncated_normal", {"shape", "mean", "stddev", "dtype", "seed"}, ...)
+  check_random("K.truncated_normal", "normal", a.mean or 0, a.stddev or 1, "mean", "stddev")
   return random_op("truncated_normal", "K.truncated_normal", a.shape, {mean = a.mean or 0, stddev = a.stddev or 1},
     a.dtype, a.seed)
 end

@@ -36,10 +36,16 @@ function random.seed(n)
 end
 function random.random(shape) return core.random("uniform", shape_arg(shape, "keras.random.random"), 0, 1) end
 random.rand = random.random
-function random.uniform(shape, lo, hi) return core.random("uniform", shape_arg(shape, "keras.random.uniform"), lo
-  or 0, hi or 1) end
-function random.normal(shape, mean, std) return core.random("normal", shape_arg(shape, "keras.random.normal"), mean
-  or 0, std or 1) end
+function random.uniform(shape, lo, hi)
+  lo, hi = lo or 0, hi or 1
+  util.check_random("keras.random.uniform", "uniform", lo, hi, "low", "high")
+  return core.random("uniform", shape_arg(shape, "keras.random.uniform"), lo, hi)
+end
+function random.normal(shape, mean, std)
+  mean, std = mean or 0, std or 1
+  util.check_random("keras.random.normal", "normal", mean, std, "mean", "std")
+  return core.random("normal", shape_arg(shape, "keras.random.normal"), mean, std)
+end
 function random.randint(lo, hi, shape)
   -- randint(n, shape): 0..n-1, like numpy's randint(n, size=shape)
   if type(hi) == "table" or hi == nil then lo, hi, shape = 0, lo, hi end

@@ -111,6 +111,7 @@ local function build_network(self, inputs, outputs, who)
     end
   end
   self._calls = calls
+  self._layer_index = layer_index   -- the set of layers, for extend_chain
   local list = {}
   for l in pairs(layer_index) do list[#list + 1] = l end
   table.sort(list, function(a, b)
@@ -394,6 +395,28 @@ local function seq_reset(self)
   self._trainer, self._predictor, self._compiled, self._variants = nil, nil, nil, nil
 end
 
+-- After one layer is applied to the end of a Sequential whose network is
+-- built, its network grows by that call instead of being walked again (n adds
+-- were O(n^2)): the call comes last in _calls and the layer, new and the only
+-- one at depth 0, last in _all_layers, which is what build_network gives.
+-- false (nothing changed) when that does not hold: build_network then runs.
+local function extend_chain(self, from)
+  local calls, set, list = self._calls, self._layer_index, self._all_layers
+  if from < 2 or from ~= #self._seq or not calls or not set or not list or #calls == 0 then return false end
+  local prev, y = self._outs[from - 1], self._outs[from]
+  local pm = prev:meta()
+  if not pm.layer or calls[#calls].rec ~= pm.layer._inbound[pm.node_index] then return false end
+  local m = y:meta()
+  local l = m.layer
+  if not l or set[l] then return false end
+  local rec = l._inbound[m.node_index]
+  if not rec or #rec.inputs ~= 1 or rec.inputs[1] ~= prev then return false end
+  calls[#calls + 1] = {layer = l, rec = rec}
+  set[l] = true
+  list[#list + 1] = l
+  return true
+end
+
 -- apply the layers from index `from` on, starting from the current output
 local function seq_apply(self, from)
   for i = from, #self._seq do
@@ -408,6 +431,7 @@ local function seq_apply(self, from)
     self._outs[i] = y
   end
   self.outputs = {self._outs[#self._seq]}
+  if self.inputs and extend_chain(self, from) then return end
   self._all_layers = {}
   if self.inputs then
     build_network(self, self.inputs, self.outputs, "Sequential")

@@ -8,6 +8,17 @@ local keras, M, H = ...
 local util = require("keras.util")
 local is_plain, is_tensor = util.is_plain, util.is_tensor
 local raise = util.raise
+
+-- An error out of a C loop (fit_epoch, evaluate): the engine's messages carry
+-- no position and are raised at the user's line; what a callback raised
+-- (on_batch_*, under the loop's lua_pcall) goes on as it was: a table error
+-- object unchanged, a message with the file:line of the user's code.
+local function loop_error(e)
+  if type(e) ~= "string" then error(e, 0) end
+  local where = e:match("^([^\n]-):%d+: ")
+  if where and where:sub(1, 10) ~= "lua/keras/" then error(e, 0) end
+  raise((e:gsub("^[^:]*:%d+: ", "")))
+end
 local core, K, L = keras._core, keras.backend, keras.layers
 local is_node = core.is_node
 local Model = M.Model
@@ -517,7 +528,7 @@ function Model:fit(...)
     end
     local ok, values = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
                                       per_batch and 0 or interval, begin_fn)
-    if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
+    if not ok then loop_error(values) end
     local logs = logs_table(names, values)
     if vx then
       local vtrainer = self._trainer or trainer_for(self, who, vx, vy)
@@ -575,7 +586,7 @@ function Model:evaluate(...)
     end
   end
   local ok, values = pcall(trainer.evaluate, trainer, xl, yl, swl, batch_size, fn)
-  if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
+  if not ok then loop_error(values) end
   return unpack_logs(self, values)
 end
 

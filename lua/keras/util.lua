@@ -109,6 +109,27 @@ function U.variable_name(fn, first, last, keep)
   return nil
 end
 
+-- The parameters of a random draw (keras.random.*, K.random_*): kind
+-- "normal" checks a finite mean a and a finite standard deviation b >= 0;
+-- "uniform" finite bounds a <= b. names: what the caller calls a and b.
+function U.check_random(who, kind, a, b, name_a, name_b)
+  local function show(v) return v ~= v and "NaN" or tostring(v) end
+  for _, p in ipairs{{name_a, a}, {name_b, b}} do
+    local v = p[2]
+    if type(v) ~= "number" then
+      U.raise(string.format("%s: %s must be a number, got %s", who, p[1], type(v)))
+    end
+    if v ~= v or v == math.huge or v == -math.huge then
+      U.raise(string.format("%s: %s must be a finite number, got %s", who, p[1], show(v)))
+    end
+  end
+  if kind == "normal" and b < 0 then
+    U.raise(string.format("%s: %s must be >= 0, got %s", who, name_b, show(b)))
+  elseif kind == "uniform" and a > b then
+    U.raise(string.format("%s: %s (%s) must be <= %s (%s)", who, name_a, show(a), name_b, show(b)))
+  end
+end
+
 -- a set from a list of names
 function U.set(list)
   local s = {}

@@ -51,7 +51,10 @@ function U.to_categorical(...)
     raise("to_categorical: num_classes must be a positive integer, got " .. tostring(num_classes))
   end
   local lo = y:min()
-  if lo < 0 then raise(string.format("to_categorical: label %g is negative", lo)) end
+  if lo < 0 then   -- an integer label printed as one (not -1.67772e+07)
+    raise(string.format("to_categorical: label %s is negative", lo == math.floor(lo) and lo > -2^63
+      and string.format("%d", math.floor(lo)) or string.format("%.9g", lo)))
+  end
   local ok, out = pcall(K.one_hot, y, num_classes)
   if not ok then
     local msg = tostring(out):gsub("^.-:%d+: ", ""):gsub("^one_hot: ", ""):gsub("^index ", "label ")

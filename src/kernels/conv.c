@@ -177,7 +177,7 @@ static inline void copy_span(float *restrict dst, const float *restrict src, con
   }
   for (int64_t i = 0; i < n; i++) {
     float v = src[i];   /* loaded unconditionally: the loop vectorizes */
-    dst[i] = mask[i] > 0.0f ? v : 0.0f;
+    dst[i] = !(mask[i] <= 0.0f) ? v : 0.0f;   /* a NaN y passes dy, as relu_grad */
   }
 }
 
@@ -185,7 +185,7 @@ static inline void copy_span(float *restrict dst, const float *restrict src, con
 ** the relu of the layer below (see conv2d_grad_input's f3) */
 static inline void keep_where(float *restrict y, const float *restrict m, int64_t n)
 {
-  for (int64_t i = 0; i < n; i++) y[i] = m[i] > 0.0f ? y[i] : 0.0f;
+  for (int64_t i = 0; i < n; i++) y[i] = !(m[i] <= 0.0f) ? y[i] : 0.0f;
 }
 
 /* db[o] += the sum of the nr rows of dz (nr x O) */
@@ -302,7 +302,7 @@ VEC_CLONES static void fwd_rows(void *arg, int t, int T)
         if (b)
           for (int64_t o = 0; o < O; o++) yr[o] += b[o];
         if (j->relu)
-          for (int64_t o = 0; o < O; o++) yr[o] = yr[o] > 0.0f ? yr[o] : 0.0f;
+          for (int64_t o = 0; o < O; o++) yr[o] = !(yr[o] <= 0.0f) ? yr[o] : 0.0f;   /* NaN stays */
       }
     }
     if (j->omask) keep_where(y, j->omask + r * O, nr * O);
@@ -454,7 +454,7 @@ VEC_CLONES static void wino_rows(void *arg, int t, int T)
           if (bias)
             for (int64_t o = 0; o < O; o++) yo[o] += bias[o];
           if (j->relu)
-            for (int64_t o = 0; o < O; o++) yo[o] = yo[o] > 0.0f ? yo[o] : 0.0f;
+            for (int64_t o = 0; o < O; o++) yo[o] = !(yo[o] <= 0.0f) ? yo[o] : 0.0f;
           if (j->omask) keep_where(yo, j->omask + ((n * g->Ho + oh) * g->Wo + ow) * O, O);
         }
       }
@@ -551,10 +551,10 @@ static inline void wino1_out(int64_t O, const float *restrict m0, const float *r
     float y0 = m0[o] + s12 + s34 + b, y1 = d12 + 2.0f * d34 + b, y2 = s12 + 4.0f * s34 + b,
           y3 = d12 + 8.0f * d34 + m5[o] + b;
     if (relu) {
-      y0 = y0 > 0.0f ? y0 : 0.0f;
-      y1 = y1 > 0.0f ? y1 : 0.0f;
-      y2 = y2 > 0.0f ? y2 : 0.0f;
-      y3 = y3 > 0.0f ? y3 : 0.0f;
+      y0 = !(y0 <= 0.0f) ? y0 : 0.0f;
+      y1 = !(y1 <= 0.0f) ? y1 : 0.0f;
+      y2 = !(y2 <= 0.0f) ? y2 : 0.0f;
+      y3 = !(y3 <= 0.0f) ? y3 : 0.0f;
     }
     y[o] = y0;
     y[O + o] = y1;
@@ -697,7 +697,8 @@ typedef struct avx_conv_job {
       __m512 b = j->bias ? _mm512_loadu_ps(j->bias + 16 * v) : _mm512_setzero_ps();                          \
       _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++) {                                                \
         __m512 r = _mm512_add_ps(acc[p][v], b);                                                              \
-        if (j->relu) r = _mm512_max_ps(r, _mm512_setzero_ps());                                              \
+        if (j->relu) /* r <= 0 (ordered) -> 0: NaN stays, where max_ps would give 0 */                       \
+          r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps()); \
         if (j->omask)                                                                                        \
           r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(j->omask + (yr - j->y) + p * O + 16 * v), \
                                                      _mm512_setzero_ps(), _CMP_GT_OQ),                       \

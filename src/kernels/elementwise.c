@@ -96,8 +96,9 @@ BINARY(kr_k_sub, a - b)
 BINARY(kr_k_mul, a * b)
 BINARY(kr_k_div, a / b)
 BINARY(kr_k_pow, powf(a, b))
-BINARY(kr_k_maximum, a >= b ? a : b)
-BINARY(kr_k_minimum, a <= b ? a : b)
+/* NaN wins, as in numpy: a NaN a is chosen, and a NaN b is (a >= b is false) */
+BINARY(kr_k_maximum, (a >= b || a != a) ? a : b)
+BINARY(kr_k_minimum, (a <= b || a != a) ? a : b)
 BINARY(kr_k_equal, (float)(a == b))
 BINARY(kr_k_not_equal, (float)(a != b))
 BINARY(kr_k_greater, (float)(a > b))
@@ -141,7 +142,8 @@ UNARY(kr_k_floor, floorf(x))
 UNARY(kr_k_scale, x * f0 + f1)
 UNARY(kr_k_pows, powf(x, f0))
 UNARY(kr_k_clip, x < f0 ? f0 : x > f1 ? f1 : x)
-static UNARY(relu_general, x > 0 ? (f1 > 0 && x > f1 ? f1 : x) : f0 != 0 ? f0 * x : 0.0f)
+/* !(x <= 0): NaN takes the x side (relu(NaN) is NaN), as in numpy */
+static UNARY(relu_general, !(x <= 0) ? (f1 > 0 && x > f1 ? f1 : x) : f0 != 0 ? f0 * x : 0.0f)
 
 /* the plain max(x, 0) vectorizes; alpha or max_value take the general loop */
 int kr_k_relu(const kr_exec *e)
@@ -150,7 +152,7 @@ int kr_k_relu(const kr_exec *e)
   const float *restrict X = e->x[0];
   float *restrict Y = e->y;
   int64_t n = kr_numel(e->ys);
-  for (int64_t i = 0; i < n; i++) Y[i] = X[i] > 0.0f ? X[i] : 0.0f;
+  for (int64_t i = 0; i < n; i++) Y[i] = !(X[i] <= 0.0f) ? X[i] : 0.0f;   /* NaN stays NaN */
   return KR_OK;
 }
 UNARY(kr_k_sigmoid, sigmoidf(x))
@@ -189,7 +191,8 @@ int kr_k_zeros_like(const kr_exec *e)
     return KR_OK;                                                         \
   }
 
-static GRAD2(relu_grad_general, v > 0 ? (f1 > 0 && v >= f1 ? 0.0f : dy) : f0 * dy)
+/* the gradients follow the forward's choice: at a NaN x (the x side) dy passes */
+static GRAD2(relu_grad_general, !(v <= 0) ? (f1 > 0 && v >= f1 ? 0.0f : dy) : f0 * dy)
 
 int kr_k_relu_grad(const kr_exec *e)
 {
@@ -199,7 +202,7 @@ int kr_k_relu_grad(const kr_exec *e)
   int64_t n = kr_numel(e->ys);
   for (int64_t i = 0; i < n; i++) {
     float d = DY[i];   /* an unconditional load lets the loop vectorize */
-    Y[i] = X[i] > 0.0f ? d : 0.0f;
+    Y[i] = !(X[i] <= 0.0f) ? d : 0.0f;
   }
   return KR_OK;
 }
@@ -210,7 +213,7 @@ GRAD2(kr_k_tanh_grad, dy * (1.0f - v * v))
 GRAD2(kr_k_hard_sigmoid_grad, (v >= -2.5f && v <= 2.5f) ? 0.2f * dy : 0.0f)
 GRAD2(kr_k_elu_grad, v > 0 ? dy : dy * f0 * expf(v))
 GRAD2(kr_k_selu_grad, (float)SELU_SCALE * (v > 0 ? dy : dy * (float)SELU_ALPHA * expf(v)))
-GRAD2(kr_k_clip_grad, (v >= f0 && v <= f1) ? dy : 0.0f)
+GRAD2(kr_k_clip_grad, !(v < f0 || v > f1) ? dy : 0.0f)   /* NaN x: clip gives x, dy passes */
 /* (dy, x): dy where x > theta (f0), else 0 (the same side of the tie as the forward) */
 GRAD2(kr_k_thresholded_relu_grad, v > f0 ? dy : 0.0f)
 

@@ -182,10 +182,10 @@ int kr_k_reduce(const kr_exec *e)
         for (int64_t j = 0; j < count; j++) acc *= xr[j];
       } else {
         float m = xr[0];
-        if (op == KR_OP_MAX)
-          for (int64_t j = 1; j < count; j++) m = xr[j] > m ? xr[j] : m;
+        if (op == KR_OP_MAX)   /* NaN wins, as numpy's max */
+          for (int64_t j = 1; j < count; j++) m = (xr[j] > m || xr[j] != xr[j]) ? xr[j] : m;
         else
-          for (int64_t j = 1; j < count; j++) m = xr[j] < m ? xr[j] : m;
+          for (int64_t j = 1; j < count; j++) m = (xr[j] < m || xr[j] != xr[j]) ? xr[j] : m;
         acc = m;
       }
       y[r] = (float)acc;
@@ -202,10 +202,10 @@ int kr_k_reduce(const kr_exec *e)
     WALK(xs, st, y[o] *= x[i]);
   } else if (op == KR_OP_MAX) {
     for (int64_t i = 0; i < ny; i++) y[i] = -INFINITY;
-    WALK(xs, st, if (x[i] > y[o]) y[o] = x[i]);
+    WALK(xs, st, if (x[i] > y[o] || x[i] != x[i]) y[o] = x[i]);
   } else {
     for (int64_t i = 0; i < ny; i++) y[i] = INFINITY;
-    WALK(xs, st, if (x[i] < y[o]) y[o] = x[i]);
+    WALK(xs, st, if (x[i] < y[o] || x[i] != x[i]) y[o] = x[i]);
   }
   return KR_OK;
 }
@@ -251,8 +251,11 @@ int kr_k_maxmin_grad(const kr_exec *e)
   int64_t st[KR_MAX_DIMS];
   reduced_strides(xs, e->node->attr.i[KR_REDUCE_AXES], st);
   memset(cnt, 0, (size_t)kr_numel(e->xs[2]) * sizeof(float));
-  WALK(xs, st, if (x[i] == y[o]) cnt[o] += 1.0f);
-  WALK(xs, st, dx[i] = x[i] == y[o] ? dy[o] / cnt[o] : 0.0f);
+  /* a NaN reduced value came from the NaN positions: they share dy */
+#define HIT(i, o) (x[i] == y[o] || (x[i] != x[i] && y[o] != y[o]))
+  WALK(xs, st, if (HIT(i, o)) cnt[o] += 1.0f);
+  WALK(xs, st, dx[i] = HIT(i, o) ? dy[o] / cnt[o] : 0.0f);
+#undef HIT
   return KR_OK;
 }
 

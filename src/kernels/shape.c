@@ -86,12 +86,19 @@ int kr_k_pad_axis(const kr_exec *e)
   return KR_OK;
 }
 
+/* An id is an integer in [0, n), compared in double: every float is exact
+** there, while (float)n rounds above 2^24 and refused valid ids. An integer
+** is printed as one (16777216, not 1.67772e+07). */
 static int check_id(kr_ctx *ctx, const char *op, float v, int64_t n, int64_t *out)
 {
-  if (!(v >= 0) || v >= (float)n || v != floorf(v))
-    return kr_fail(ctx, KR_EVALUE, "%s: index %g is outside [0, %lld)", op, (double)v, (long long)n);
-  *out = (int64_t)v;
-  return KR_OK;
+  double d = v;
+  if (d >= 0 && d < (double)n && d == floor(d)) {
+    *out = (int64_t)d;
+    return KR_OK;
+  }
+  if (d == floor(d) && fabs(d) < 9e18)
+    return kr_fail(ctx, KR_EVALUE, "%s: index %lld is outside [0, %lld)", op, (long long)d, (long long)n);
+  return kr_fail(ctx, KR_EVALUE, "%s: index %.9g is outside [0, %lld)", op, d, (long long)n);
 }
 
 /* (table (V, D), ids (...)) -> (..., D) */

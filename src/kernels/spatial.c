@@ -112,14 +112,15 @@ VEC_CLONES static void window_max(const pgeom *g, const float *x, int64_t n, int
       if (h == h0 && w == w0) continue;
       const float *restrict xr = x + ((n * g->H + h) * g->W + w) * C + c0;
       if (!idf) {
-        for (int64_t c = 0; c < nc; c++) y[c] = xr[c] > y[c] ? xr[c] : y[c];
+        for (int64_t c = 0; c < nc; c++) y[c] = (xr[c] > y[c] || xr[c] != xr[c]) ? xr[c] : y[c];   /* NaN wins */
         continue;
       }
       float id = (float)((h - hs) * g->KW + (w - ws));
       for (int64_t c = 0; c < nc; c++) {   /* the blend as arithmetic: this form vectorizes */
         float v = xr[c], m = y[c], i = idf[c];
-        float b = (float)(v > m);
-        y[c] = v > m ? v : m;
+        int take = v > m || (v != v && m == m);   /* NaN wins; the first NaN's index */
+        float b = (float)take;
+        y[c] = take ? v : m;
         idf[c] = i + b * (id - i);
       }
     }
@@ -219,7 +220,7 @@ VEC_CLONES static void maxpool_grad_rows(void *arg, int t, int T)
           else
             window_max(g, j->x, n, oh, ow, c0, nc, ymax, idf);
           if (j->positive) {
-            for (int64_t c = 0; c < nc; c++) dd[c] = ymax[c] > 0.0f ? d[c] : 0.0f;
+            for (int64_t c = 0; c < nc; c++) dd[c] = !(ymax[c] <= 0.0f) ? d[c] : 0.0f;   /* NaN passes, as relu_grad */
             d = dd;
           }
           for (int64_t h = h0; h < h1; h++)

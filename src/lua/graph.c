@@ -27,6 +27,7 @@ static int n_gc(lua_State *L)
 
 void lk_pushnode(lua_State *L, kr_node *n)
 {
+  lk_gc_account(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &CACHE_KEY);
   if (lua_rawgetp(L, -1, n) == LUA_TUSERDATA) {
     kr_node **slot = lua_touserdata(L, -1);

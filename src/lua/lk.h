@@ -18,6 +18,11 @@
 #define LK_OPTIM "keras.Optimizer"
 
 kr_ctx *lk_ctx(lua_State *L);
+/* Tells Lua's collector about the engine memory allocated since the last
+** call (the context's bytes in use that it has not yet been told of), as if
+** Lua had allocated it: garbage tensors are then collected in proportion to
+** their size. Called where a tensor or node userdata is made. */
+void lk_gc_account(lua_State *L);
 int lk_raise(lua_State *L, kr_ctx *ctx);
 /* the end of an __index(obj, key) of userdata: pushes methods[key], methods
 ** being the "methods" table of obj's metatable; returns 1 */

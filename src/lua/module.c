@@ -7,6 +7,7 @@
 */
 #include "lk.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,13 @@ extern const lk_source lk_embedded[];
 extern const int lk_embedded_count;
 
 static const char CTX_KEY = 'k';
+
+/* the registry's context userdata: the context first (lk_ctx reads it as a
+** kr_ctx *), then the engine bytes in use that Lua's collector was told of */
+typedef struct lk_state {
+  kr_ctx *ctx;
+  size_t gc_told;
+} lk_state;
 
 static int ctx_gc(lua_State *L)
 {
@@ -39,6 +47,24 @@ kr_ctx *lk_ctx(lua_State *L)
   lua_pop(L, 1);
   if (!p || !*p) luaL_error(L, "keras: the library is not initialised in this state");
   return *p;
+}
+
+void lk_gc_account(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CTX_KEY);
+  lk_state *s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!s || !s->ctx) return;
+  size_t now = kr_mem_in_use(s->ctx);
+  if (now <= s->gc_told) {     /* freed since: count growth from here */
+    s->gc_told = now;
+    return;
+  }
+  size_t kb = (now - s->gc_told) >> 10;
+  if (kb == 0) return;         /* under 1 KB: wait until it adds up */
+  s->gc_told += kb << 10;
+  if (!lua_gc(L, LUA_GCISRUNNING)) return;   /* collectgarbage("stop") is honoured */
+  lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
 }
 
 int lk_raise(lua_State *L, kr_ctx *ctx)
@@ -147,8 +173,10 @@ int luaopen_keras(lua_State *L)
   int have = !lua_isnil(L, -1);
   lua_pop(L, 1);
   if (!have) {
-    kr_ctx **p = lua_newuserdatauv(L, sizeof *p, 0);
-    *p = NULL;
+    lk_state *st = lua_newuserdatauv(L, sizeof *st, 0);
+    st->ctx = NULL;
+    st->gc_told = 0;
+    kr_ctx **p = &st->ctx;
     if (luaL_newmetatable(L, "keras.Context")) {
       lua_pushcfunction(L, ctx_gc);
       lua_setfield(L, -2, "__gc");

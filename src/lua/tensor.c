@@ -17,6 +17,7 @@
 
 kr_tensor **lk_newtensorslot(lua_State *L)
 {
+  lk_gc_account(L);
   kr_tensor **slot = lua_newuserdatauv(L, sizeof *slot, 0);
   *slot = NULL;
   luaL_setmetatable(L, LK_TENSOR);
@@ -481,8 +482,8 @@ static int t_take(lua_State *L)
   int64_t n = kr_tensor_numel(ix), rows = t->shape.dim[0];
   int64_t *idx = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *idx, 0);
   for (int64_t i = 0; i < n; i++) {
-    float v = KR_DATA(ix)[i];
-    if (!(v >= 1 && v <= (float)rows) || v != floorf(v))
+    double v = KR_DATA(ix)[i];   /* in double: (float)rows rounds above 2^24 */
+    if (!(v >= 1 && v <= (double)rows) || v != floor(v))
       return luaL_error(L, "take: row %f is out of range 1..%I", (double)v, (lua_Integer)rows);
     idx[i] = (int64_t)v - 1;
   }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ctx_impl.h"   /* test_failed_plan lowers ctx->max_alloc */
 #include "kr.h"
 #include "ops.h"
 
@@ -472,6 +473,52 @@ static void test_alloc_failures(void)
   CHECK(ok);
 }
 
+/* A fit whose plan's arena cannot be allocated fails with KR_EMEM and does
+** not keep that plan: the next fit, with a small batch, plans for its own
+** batch and runs (issue 17 finding 5); evaluate and predict the same. */
+static void test_failed_plan(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_rng_seed(ctx, 5);
+  model m;
+  CHECK(build(ctx, &m, 2, 2) == KR_OK);
+  enum { N = 100000 };
+  kr_tensor *x, *t, *w;
+  make_data(ctx, N, &x, &t, &w);
+  kr_data dx = {1, &x}, dt = {1, &t}, dw = {1, &w};
+  int64_t *idx = kr_malloc(ctx, N * sizeof *idx);
+  for (int64_t i = 0; i < N; i++) idx[i] = i;
+  double logs[1];
+  /* a small fit first: the trainer has a plan, which must survive */
+  CHECK(kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 256, 16, NULL, NULL, NULL, 0, logs) == KR_OK);
+  size_t saved = ctx->max_alloc;
+  ctx->max_alloc = (size_t)1 << 20;   /* one allocation of at most 1 MB: batch N needs more */
+  for (int round = 0; round < 2; round++) {
+    int st = kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, N, N, NULL, NULL, NULL, 0, logs);
+    CHECK_MSG(st == KR_EMEM, "round %d: fit with batch %d: status %d (%s)", round, (int)N, st, kr_errmsg(ctx));
+    st = kr_trainer_fit_epoch(m.tr, &dx, &dt, &dw, idx, 256, 16, NULL, NULL, NULL, 0, logs);
+    CHECK_MSG(st == KR_OK, "round %d: fit with batch 16 after the failure: %s", round, kr_errmsg(ctx));
+    CHECK(isfinite(logs[0]));
+    st = kr_trainer_evaluate(m.tr, &dx, &dt, &dw, N, NULL, NULL, logs);
+    CHECK_MSG(st == KR_EMEM, "round %d: evaluate with batch %d: status %d", round, (int)N, st);
+    kr_shape s16 = {2, {16, 2}};
+    kr_tensor *x16 = kr_tensor_zeros(ctx, &s16), *out = NULL;
+    kr_data d16 = {1, &x16};
+    st = kr_trainer_predict(m.tr, &d16, 16, &out);
+    CHECK_MSG(st == KR_OK, "round %d: predict after the failure: %s", round, kr_errmsg(ctx));
+    kr_tensor_release(out);
+    kr_tensor_release(x16);
+  }
+  ctx->max_alloc = saved;
+  kr_free(ctx, idx);
+  destroy(&m);
+  kr_tensor_release(x);
+  kr_tensor_release(t);
+  kr_tensor_release(w);
+  CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes leaked", kr_mem_in_use(ctx));
+  kr_ctx_free(ctx);
+}
+
 int main(void)
 {
   test_training();
@@ -481,5 +528,6 @@ int main(void)
   test_shared_trainer_arena();
   test_shared_arena();
   test_alloc_failures();
+  test_failed_plan();
   return check_report("test_engine");
 }

@@ -93,7 +93,7 @@ $(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) -Itests/c -o $@ $< $(B)/libkeras.a $(HOST_LIBS)
 
-test: deps all $(CTESTS) $(B)/tsan/test_threads
+test: deps all $(CTESTS) $(B)/tsan/test_threads $(B)/csv_classify
 	@sh scripts/run-tests.sh
 
 demo: deps all
@@ -101,6 +101,12 @@ demo: deps all
 
 bench: deps all
 	@sh scripts/bench/run.sh
+
+# the command-line classifier (scripts/examples/csv_classify/): a C host of lkeras.h
+.PHONY: csv_classify
+csv_classify: $(B)/csv_classify
+$(B)/csv_classify: scripts/examples/csv_classify/csv_classify.c $(B)/libkeras.a src/lkeras.h
+	$(CC) $(KR_CFLAGS) -o $@ $< $(B)/libkeras.a -llua5.4 $(LIBS)
 
 examples: all
 	@for f in scripts/examples/*.lua; do echo "== $$f"; $(B)/lkeras $$f || exit 1; done

@@ -101,6 +101,21 @@ demo: deps all
 
 bench: deps all
 	@sh scripts/bench/run.sh
+	@sh scripts/bench/latency.sh
+
+# the latency section alone (scripts/bench/latency.sh) and its two harnesses
+.PHONY: bench-latency
+bench-latency: all
+	@sh scripts/bench/latency.sh
+
+$(B)/bench/latency: scripts/bench/latency.c $(B)/libkeras.a src/lkeras.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) -o $@ $< $(B)/libkeras.a -llua5.4 $(LIBS)
+
+TORCH_INC ?= /usr/include/torch/csrc/api/include
+$(B)/bench/latency_torch: scripts/bench/latency_torch.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -std=c++17 -I$(TORCH_INC) -o $@ $< -ltorch -ltorch_cpu -lc10
 
 # the command-line classifier (scripts/examples/csv_classify/): a C host of lkeras.h
 .PHONY: csv_classify

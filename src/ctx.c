@@ -150,6 +150,7 @@ void *kr_malloc(kr_ctx *ctx, size_t n)
   }
   ((blk_hdr *)b)->n = n;
   ((blk_hdr *)b)->shift = shift;
+  ctx->limit_hit = 0;
   ctx->nallocs++;
   ctx->in_use += n;
   if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;

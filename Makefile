@@ -3,7 +3,10 @@
 #   make test       install missing packages, build, run every test
 #   make demo       install missing packages, build, train on Fashion-MNIST
 #   make bench      benchmarks (JSON lines), with the PyTorch peer side by side
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make HDF5=0 IMAGES=0   a light build: no libhdf5 (a .h5 path then fails with
+#                          "built without HDF5"), no libpng/libjpeg (image files
+#                          likewise); the core needs Lua, OpenBLAS, zlib and libc
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -13,20 +16,35 @@ OPT      ?= -O2 -ftree-vectorize -fno-math-errno
 CFLAGS   ?= $(OPT) -g
 KR_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
             -fPIC -Isrc -I$(LUA_INC) -I$(HDF5_INC) -Ibuild $(CFLAGS)
-LIBS      = -lopenblas -lhdf5_serial -lpng -ljpeg -lz -lm -lpthread -ldl
+HDF5     ?= 1
+IMAGES   ?= 1
+H5_LIBS   = $(if $(filter 0,$(HDF5)),,-lhdf5_serial)
+IMG_LIBS  = $(if $(filter 0,$(IMAGES)),,-lpng -ljpeg)
+LIBS      = -lopenblas $(H5_LIBS) $(IMG_LIBS) -lz -lm -lpthread -ldl
 HOST_LIBS = -llua5.4 -ledit $(LIBS) -ldl
 
 B = build
 ENGINE_SRC = $(wildcard src/*.c src/kernels/*.c src/io/*.c src/lua/*.c)
 HOST_SRC   = src/lkeras.c src/lkeras_repr.c
 ENGINE_SRC := $(filter-out $(HOST_SRC),$(ENGINE_SRC))
+# the light build's stand-ins (src/optional/): the same API, a clear error
+ifeq ($(HDF5),0)
+ENGINE_SRC := $(filter-out src/io/h5.c,$(ENGINE_SRC)) src/optional/h5_none.c
+endif
+ifeq ($(IMAGES),0)
+ENGINE_SRC := $(filter-out src/io/image.c,$(ENGINE_SRC)) src/optional/image_none.c
+endif
+# the shared library: liblkeras.so -> liblkeras.so.0 (soname) -> liblkeras.so.0.1
+SO_MAJOR  = 0
+SO_MINOR  = 1
+SONAME    = liblkeras.so.$(SO_MAJOR)
 LUA_SRC    = $(sort $(wildcard lua/keras/*.lua))
 OBJ        = $(patsubst src/%.c,$(B)/obj/%.o,$(ENGINE_SRC)) $(B)/obj/embedded.o
 HDRS       = $(wildcard src/*.h src/kernels/*.h src/io/*.h src/lua/*.h)
 CTESTS     = $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/test_*.c))
 
 .PHONY: all test test-c test-lua test-asan demo bench install clean deps examples
-all: $(B)/libkeras.a $(B)/keras.so $(B)/lkeras
+all: $(B)/libkeras.a $(B)/keras.so $(B)/lkeras $(B)/liblkeras.so.$(SO_MAJOR).$(SO_MINOR)
 
 deps:
 	@sh scripts/install-deps.sh
@@ -55,11 +73,27 @@ $(B)/keras.so: $(OBJ)
 $(B)/lkeras: $(HOST_SRC) $(B)/libkeras.a src/lkeras.h src/lkeras_repr.h
 	$(CC) $(KR_CFLAGS) -o $@ $(HOST_SRC) $(B)/libkeras.a $(HOST_LIBS) -Wl,-E
 
+# the library for C hosts (lkeras.h): links Lua itself, unlike keras.so
+$(B)/liblkeras.so.$(SO_MAJOR).$(SO_MINOR): $(OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,-z,nodelete -o $@ $(OBJ) -llua5.4 $(LIBS)
+	ln -sf liblkeras.so.$(SO_MAJOR).$(SO_MINOR) $(B)/$(SONAME)
+	ln -sf $(SONAME) $(B)/liblkeras.so
+
+# pkg-config: cc game.c $$(pkg-config --cflags --libs lkeras); written by
+# install for its PREFIX (Libs.private: what a static link needs)
+define write_pc
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: lkeras' 'Description: the Keras API for Lua 5.4 on a C engine (lkeras.h)' \
+	  'Version: $(SO_MAJOR).$(SO_MINOR)' 'Requires: lua5.4' \
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -llkeras' \
+	  'Libs.private: $(LIBS)' > $(1)
+endef
+
 $(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) -Itests/c -o $@ $< $(B)/libkeras.a $(HOST_LIBS)
 
-test: deps all $(CTESTS)
+test: deps all $(CTESTS) $(B)/tsan/test_threads $(B)/csv_classify
 	@sh scripts/run-tests.sh
 
 demo: deps all
@@ -67,6 +101,27 @@ demo: deps all
 
 bench: deps all
 	@sh scripts/bench/run.sh
+	@sh scripts/bench/latency.sh
+
+# the latency section alone (scripts/bench/latency.sh) and its two harnesses
+.PHONY: bench-latency
+bench-latency: all
+	@sh scripts/bench/latency.sh
+
+$(B)/bench/latency: scripts/bench/latency.c $(B)/libkeras.a src/lkeras.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) -o $@ $< $(B)/libkeras.a -llua5.4 $(LIBS)
+
+TORCH_INC ?= /usr/include/torch/csrc/api/include
+$(B)/bench/latency_torch: scripts/bench/latency_torch.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -std=c++17 -I$(TORCH_INC) -o $@ $< -ltorch -ltorch_cpu -lc10
+
+# the command-line classifier (scripts/examples/csv_classify/): a C host of lkeras.h
+.PHONY: csv_classify
+csv_classify: $(B)/csv_classify
+$(B)/csv_classify: scripts/examples/csv_classify/csv_classify.c $(B)/libkeras.a src/lkeras.h
+	$(CC) $(KR_CFLAGS) -o $@ $< $(B)/libkeras.a -llua5.4 $(LIBS)
 
 examples: all
 	@for f in scripts/examples/*.lua; do echo "== $$f"; $(B)/lkeras $$f || exit 1; done
@@ -76,6 +131,12 @@ install: all
 	           $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(B)/lkeras $(DESTDIR)$(PREFIX)/bin/lkeras
 	install -m 644 $(B)/libkeras.a $(DESTDIR)$(PREFIX)/lib/libkeras.a
+	install -m 644 $(B)/libkeras.a $(DESTDIR)$(PREFIX)/lib/liblkeras.a
+	install -m 755 $(B)/liblkeras.so.$(SO_MAJOR).$(SO_MINOR) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf liblkeras.so.$(SO_MAJOR).$(SO_MINOR) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/liblkeras.so
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	$(call write_pc,$(DESTDIR)$(PREFIX)/lib/pkgconfig/lkeras.pc)
 	install -m 644 src/lkeras.h $(DESTDIR)$(PREFIX)/include/lkeras.h
 	install -m 755 $(B)/keras.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/keras.so
 	install -m 644 docs/lkeras.1 $(DESTDIR)$(PREFIX)/share/man/man1/lkeras.1
@@ -115,6 +176,29 @@ $(B)/asan/lkeras: $(HOST_SRC) $(B)/asan/libkeras.a src/lkeras.h src/lkeras_repr.
 $(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -Itests/c -o $@ $< $(B)/asan/libkeras.a $(HOST_LIBS)
+
+# ---- the ThreadSanitizer build of tests/c/test_threads.c (run by make test):
+# four states on four threads; third-party races only are suppressed, in
+# tests/tsan.supp (see there why). clang: GCC instruments the ifunc resolvers
+# of target_clones (src/kernels/kernels.h), which run before the TSan runtime
+TSAN_CC    ?= clang
+TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OBJ    = $(patsubst src/%.c,$(B)/tsan/obj/%.o,$(ENGINE_SRC)) $(B)/tsan/obj/embedded.o
+
+.PHONY: tsan
+tsan: $(B)/tsan/test_threads
+
+$(B)/tsan/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(KR_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
+
+$(B)/tsan/obj/embedded.o: $(B)/embedded.c
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(KR_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
+
+$(B)/tsan/test_threads: tests/c/test_threads.c $(TSAN_OBJ) $(wildcard tests/c/*.h)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(KR_CFLAGS) $(TSAN_FLAGS) -Itests/c -o $@ $< $(TSAN_OBJ) $(HOST_LIBS)
 
 # ---- fuzzing the native model-file loader (libFuzzer, clang) ----
 #   make fuzz-model-file         fuzz until stopped (FUZZ_SECONDS=n: stop after n s)

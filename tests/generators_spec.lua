@@ -376,7 +376,10 @@ describe("model:fit_generator", function()
     m:train_on_batch(keras.tensor.concat({batches[1][1], batches[2][1]}, 0),
                      keras.tensor.concat({batches[1][2], batches[2][2]}, 0))
     local _, _, after = keras._core.mem()
-    assert.equal(per_step, mid - before)
+    -- train_on_batch of tensors that fit takes the fast path (issue 13): no
+    -- engine allocation at all once its plan exists, less than a generator
+    -- step (whose data preparation allocates its unit sample weights)
+    assert.equal(0, mid - before)
     assert.is_true(after - mid > per_step + 8)
   end)
 end)

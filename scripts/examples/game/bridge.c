@@ -29,24 +29,34 @@ static int fail(gm_model *m, const char *what)
 {
   lua_State *L = m->L;
   const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no message)";
-  snprintf(m->err, sizeof m->err, "%s: %s", what, msg);
+  if (!strncmp(msg, what, strlen(what))) snprintf(m->err, sizeof m->err, "%s", msg);   /* it names itself */
+  else snprintf(m->err, sizeof m->err, "%s: %s", what, msg);
   lua_pop(L, 1);
   return 1;
 }
 
-/* the size of axis 1 of a model's input or output shape ("input_shape" or "output_shape") */
-static int64_t features(lua_State *L, int ref, const char *field)
+/* the size of axis 1 of a shape {None, n}, or -1 */
+static int64_t axis1(lua_State *L, int idx)
 {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  lua_getfield(L, -1, field);
   int64_t n = -1;
-  if (lua_istable(L, -1) && lua_rawlen(L, -1) == 2) {
-    lua_rawgeti(L, -1, 2);
+  if (lua_istable(L, idx) && lua_rawlen(L, idx) == 2) {
+    lua_rawgeti(L, idx, 2);
     if (lua_isinteger(L, -1)) n = lua_tointeger(L, -1);
     lua_pop(L, 1);
   }
-  lua_pop(L, 2);
   return n;
+}
+
+/* (model) -> its input and output sizes, or -1 -1; run protected: reading a
+** field of something that is not a model may raise */
+static int io_sizes(lua_State *L)
+{
+  if (!lua_istable(L, 1)) return luaL_error(L, "expected a keras model, got %s", luaL_typename(L, 1));
+  lua_getfield(L, 1, "input_shape");
+  lua_getfield(L, 1, "output_shape");
+  lua_pushinteger(L, axis1(L, 2));
+  lua_pushinteger(L, axis1(L, 3));
+  return 2;
 }
 
 gm_model *gm_model_get(lua_State *L, int idx)
@@ -57,16 +67,25 @@ gm_model *gm_model_get(lua_State *L, int idx)
     return NULL;
   }
   m->L = L;
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, io_sizes);
   lua_pushvalue(L, idx);
-  m->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  m->nin = features(L, m->ref, "input_shape");
-  m->nout = features(L, m->ref, "output_shape");
+  if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+    free(m);
+    lua_pushfstring(L, "gm_model_get: %s", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    return NULL;
+  }
+  m->nin = lua_tointeger(L, -2);
+  m->nout = lua_tointeger(L, -1);
+  lua_pop(L, 2);
   if (m->nin < 1 || m->nout < 1) {
-    luaL_unref(L, LUA_REGISTRYINDEX, m->ref);
     free(m);
     lua_pushliteral(L, "gm_model_get: expected a built model with one input and one output of shape (None, n)");
     return NULL;
   }
+  lua_pushvalue(L, idx);
+  m->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return m;
 }
 

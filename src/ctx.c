@@ -89,8 +89,14 @@ int kr_fail(kr_ctx *ctx, int code, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
+  int k = vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
   va_end(ap);
+  /* an out-of-memory message right after the memory limit refused a block
+  ** (the caller's words replace kr_malloc's) still names the limit */
+  if (code == KR_EMEM && ctx->limit_hit && k >= 0 && (size_t)k < sizeof ctx->msg && !strstr(ctx->msg, "memory limit"))
+    snprintf(ctx->msg + k, sizeof ctx->msg - (size_t)k,
+             " (memory limit of %zu bytes reached: keras.backend.set_memory_limit / lk_set_memory_limit)", ctx->limit);
+  ctx->limit_hit = 0;
   ctx->code = code;
   return code;
 }
@@ -98,9 +104,17 @@ int kr_fail(kr_ctx *ctx, int code, const char *fmt, ...)
 const char *kr_errmsg(const kr_ctx *ctx) { return ctx->msg; }
 int kr_errcode(const kr_ctx *ctx) { return ctx->code; }
 
-/* ---- allocator: a size header in front of each block ---- */
+/* ---- allocator: a size header in front of each block ----
+** Blocks come from posix_memalign, or from the host's allocator (a lua_Alloc,
+** kr_ctx_set_allocator): that one does not align, so we ask for 64 bytes
+** more and keep the offset back to its block in the header. */
 
 #define HDR 64   /* keeps the payload 64-byte aligned */
+
+typedef struct blk_hdr {
+  size_t n;        /* payload bytes */
+  size_t shift;    /* host allocator: payload - HDR - the host's block */
+} blk_hdr;
 
 void *kr_malloc(kr_ctx *ctx, size_t n)
 {
@@ -108,20 +122,38 @@ void *kr_malloc(kr_ctx *ctx, size_t n)
     kr_fail(ctx, KR_EMEM, "out of memory (injected failure)");
     return NULL;
   }
-  if (n > ctx->max_alloc || n > SIZE_MAX - HDR) {
+  if (n > ctx->max_alloc || n > SIZE_MAX - 2 * HDR) {
     kr_fail(ctx, KR_EMEM, "out of memory (asked for %zu bytes)", n);
     return NULL;
   }
-  void *p = NULL;
-  if (posix_memalign(&p, HDR, n + HDR) != 0 || !p) {
+  if (ctx->limit && (n > ctx->limit || ctx->in_use > ctx->limit - n)) {
+    kr_fail(ctx, KR_EMEM, "memory limit of %zu bytes reached: %zu bytes in use, asked for %zu more "
+            "(keras.backend.set_memory_limit / lk_set_memory_limit)", ctx->limit, ctx->in_use, n);
+    ctx->limit_hit = 1;
+    return NULL;
+  }
+  char *b = NULL;
+  size_t shift = 0;
+  if (ctx->alloc) {
+    char *raw = ctx->alloc(ctx->alloc_ud, NULL, 0, n + 2 * HDR);
+    if (raw) {
+      b = (char *)(((uintptr_t)raw + HDR - 1) & ~(uintptr_t)(HDR - 1));
+      shift = (size_t)(b - raw);
+    }
+  } else {
+    void *p = NULL;
+    if (posix_memalign(&p, HDR, n + HDR) == 0) b = p;
+  }
+  if (!b) {
     kr_fail(ctx, KR_EMEM, "out of memory (asked for %zu bytes)", n);
     return NULL;
   }
-  *(size_t *)p = n;
+  ((blk_hdr *)b)->n = n;
+  ((blk_hdr *)b)->shift = shift;
   ctx->nallocs++;
   ctx->in_use += n;
   if (ctx->in_use > ctx->peak) ctx->peak = ctx->in_use;
-  return (char *)p + HDR;
+  return b + HDR;
 }
 
 void *kr_calloc(kr_ctx *ctx, size_t n)
@@ -135,9 +167,23 @@ void kr_free(kr_ctx *ctx, void *p)
 {
   if (!p) return;
   char *b = (char *)p - HDR;
-  ctx->in_use -= *(size_t *)b;
-  free(b);
+  size_t n = ((blk_hdr *)b)->n;
+  ctx->in_use -= n;
+  if (ctx->alloc) ctx->alloc(ctx->alloc_ud, b - ((blk_hdr *)b)->shift, n + 2 * HDR, 0);
+  else free(b);
 }
+
+int kr_ctx_set_allocator(kr_ctx *ctx, kr_alloc_fn fn, void *ud)
+{
+  if (ctx->nallocs > 0 && ctx->in_use > 0 && fn != ctx->alloc)
+    return kr_fail(ctx, KR_EARG, "set_allocator: the context has allocated already; set it first");
+  ctx->alloc = fn;
+  ctx->alloc_ud = ud;
+  return KR_OK;
+}
+
+void kr_mem_set_limit(kr_ctx *ctx, size_t bytes) { ctx->limit = bytes; }
+size_t kr_mem_limit(const kr_ctx *ctx) { return ctx->limit; }
 
 size_t kr_mem_in_use(const kr_ctx *ctx) { return ctx->in_use; }
 size_t kr_mem_peak(const kr_ctx *ctx) { return ctx->peak; }

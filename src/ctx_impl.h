@@ -18,6 +18,10 @@ struct kr_ctx {
   int have_spare;
   int threads;
   uint64_t next_node_id;
+  size_t limit;                /* engine bytes in use may not pass this (0: no limit) */
+  int limit_hit;               /* the last failed allocation was refused by the limit */
+  kr_alloc_fn alloc;           /* the host's allocator (a lua_Alloc), NULL: posix_memalign */
+  void *alloc_ud;
 };
 
 /* xoshiro256** step, inline for kernels that draw many numbers (dropout) */

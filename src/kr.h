@@ -89,6 +89,16 @@ size_t kr_mem_peak(const kr_ctx *ctx);
 uint64_t kr_mem_allocs(const kr_ctx *ctx);          /* number of allocations so far */
 /* Tests: make the n-th allocation from now fail (0 = never). */
 void kr_mem_fail_at(kr_ctx *ctx, long n);
+/* A limit on the bytes in use: an allocation that would pass it fails with
+** KR_EMEM and a message naming the limit. 0 = no limit (the default). */
+void kr_mem_set_limit(kr_ctx *ctx, size_t bytes);
+size_t kr_mem_limit(const kr_ctx *ctx);
+/* The host's allocator, with lua_Alloc's contract (ptr, osize, nsize: nsize 0
+** frees, returns NULL on failure): every engine block comes from it from now
+** on. Set it before the context allocates anything (luaopen_keras sets the
+** state's own, lua_getallocf). NULL: posix_memalign and free. */
+typedef void *(*kr_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+int kr_ctx_set_allocator(kr_ctx *ctx, kr_alloc_fn fn, void *ud);
 
 /* Random numbers: one generator per context (xoshiro256**). */
 void kr_rng_seed(kr_ctx *ctx, uint64_t seed);
@@ -353,5 +363,14 @@ int kr_trainer_train_batch(kr_trainer *t, const kr_data *x, const kr_data *y, co
                            double *logs_out);
 int kr_trainer_test_batch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                           double *logs_out);
+
+/* The C API's data path, for a trainer with one input and one output:
+** per-sample float counts; predict `rows` rows of x (row-major) into y; one
+** training step on x, y with unit sample weights (*loss: the total loss).
+** `what` names the caller in messages. After the first call for a row count
+** neither allocates (a plan for N rows runs any batch up to N). */
+int kr_trainer_io(kr_trainer *t, const char *what, int64_t *in_features, int64_t *out_features);
+int kr_trainer_predict_rows(kr_trainer *t, const float *x, int64_t rows, float *y);
+int kr_trainer_train_rows(kr_trainer *t, const float *x, const float *y, int64_t rows, double *loss);
 
 #endif

@@ -511,3 +511,103 @@ int kr_trainer_test_batch(kr_trainer *t, const kr_data *x, const kr_data *y, con
 {
   return one_batch(t, 0, x, y, sw, logs_out);
 }
+
+/* ---- the C API's data path (src/lua/capi.c): the plans of a model with one
+** input and one output fed from, and read into, the host's row-major float
+** buffers. Each call runs the plan built for the most rows asked so far (a
+** plan for N rows runs any batch up to N), so that after the first call for
+** a given row count nothing is allocated. ---- */
+
+/* per-sample floats of node n's shape (a fixed batch size fb counts once) */
+static int64_t sample_floats(const kr_node *n, int64_t fb)
+{
+  int64_t row = kr_shape_numel(&n->shape);
+  if (fb && n->shape.ndim >= 1 && n->shape.dim[0] == fb) row /= fb;
+  return row;
+}
+
+int kr_trainer_io(kr_trainer *t, const char *what, int64_t *in_features, int64_t *out_features)
+{
+  kr_ctx *ctx = t->ctx;
+  char a[128];
+  if (t->nin != 1 || t->nout != 1)
+    return kr_fail(ctx, KR_EARG, "%s: the model has %d inputs and %d outputs; the C API's buffers take models "
+                   "with one input and one output", what, t->nin, t->nout);
+  if (kr_shape_has_none(&t->in[0]->shape))
+    return kr_fail(ctx, KR_ESHAPE, "%s: the model's input has shape %s, with a None length; the C API needs "
+                   "fixed per-sample sizes", what, kr_shape_str(&t->in[0]->shape, a, sizeof a));
+  int64_t fb = fixed_batch(t);
+  if (!fb && !kr_is_batched(&t->out[0]->shape))
+    return kr_fail(ctx, KR_ESHAPE, "%s: the model's output has no batch axis", what);
+  if (in_features) *in_features = sample_floats(t->in[0], fb);
+  if (out_features) *out_features = sample_floats(t->out[0], fb);
+  return KR_OK;
+}
+
+static int check_rows(kr_trainer *t, const char *what, int64_t rows)
+{
+  if (rows < 1) return kr_fail(t->ctx, KR_EARG, "%s: rows must be >= 1, got %lld", what, (long long)rows);
+  int64_t fb = fixed_batch(t);
+  if (fb && rows != fb)
+    return kr_fail(t->ctx, KR_EARG, "%s: the model's inputs have a fixed batch size of %lld (batch_shape); "
+                   "give %lld rows, got %lld", what, (long long)fb, (long long)fb, (long long)rows);
+  return KR_OK;
+}
+
+static int predict_rows_body(kr_trainer *t, const float *x, int64_t rows, float *y)
+{
+  kr_ctx *ctx = t->ctx;
+  int64_t nx, ny;
+  if (kr_trainer_io(t, "lk_predict", &nx, &ny) || check_rows(t, "lk_predict", rows)) return kr_errcode(ctx);
+  if (ensure_plan(t, &t->pred, 2, rows)) return kr_errcode(ctx);
+  if (copy_finite(kr_plan_input(t->pred, 0), x, rows * nx))
+    return kr_fail(ctx, KR_EARG, "lk_predict: the input contains NaN or Inf");
+  int st = kr_plan_run(t->pred, rows);
+  if (st != KR_OK) return st;
+  memcpy(y, kr_plan_output(t->pred, 0), (size_t)(rows * ny) * sizeof(float));
+  return KR_OK;
+}
+
+int kr_trainer_predict_rows(kr_trainer *t, const float *x, int64_t rows, float *y)
+{
+  kr_fpmode m = kr_fp_enter();
+  int st = predict_rows_body(t, x, rows, y);
+  kr_fp_leave(m);
+  return st;
+}
+
+static int train_rows_body(kr_trainer *t, const float *x, const float *y, int64_t rows, double *loss)
+{
+  kr_ctx *ctx = t->ctx;
+  int64_t nx;
+  const char *what = "lk_train_on_batch";
+  if (kr_trainer_io(t, what, &nx, NULL) || check_rows(t, what, rows)) return kr_errcode(ctx);
+  if (t->nlog < 1 || t->ntgt != 1 || t->nvar < 1 || !t->optim)
+    return kr_fail(ctx, KR_EARG, "%s: the model must be compiled with a loss and have trainable weights", what);
+  int64_t fb = fixed_batch(t);
+  int64_t ny = sample_floats(t->tgt[0], fb);
+  if (ensure_plan(t, &t->train, 0, rows)) return kr_errcode(ctx);
+  kr_plan *p = t->train;
+  float *dx = kr_plan_input(p, 0), *dy = kr_plan_input(p, 1);
+  if (dx) memcpy(dx, x, (size_t)(rows * nx) * sizeof(float));
+  if (dy) memcpy(dy, y, (size_t)(rows * ny) * sizeof(float));
+  for (int i = 0; i < t->nsw; i++) {   /* no sample weights: ones, as train_on_batch without them */
+    float *w = kr_plan_input(p, 2 + i);
+    int64_t nw = sample_floats(t->sw[i], fb) * rows;
+    for (int64_t k = 0; w && k < nw; k++) w[k] = 1.0f;
+  }
+  int st = kr_plan_run(p, rows);
+  if (st != KR_OK) return st;
+  kr_optim_step(t->optim, (float *const *)t->gradp);
+  for (int k = 0; k < t->nlog; k++) t->cur[k] = kr_plan_output(p, k)[0];
+  if (loss) *loss = t->cur[0];
+  return KR_OK;
+}
+
+int kr_trainer_train_rows(kr_trainer *t, const float *x, const float *y, int64_t rows, double *loss)
+{
+  kr_fpmode m = kr_fp_enter();
+  int st = train_rows_body(t, x, y, rows, loss);
+  kr_fp_leave(m);
+  return st;
+}

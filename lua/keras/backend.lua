@@ -80,6 +80,17 @@ function K.epsilon() return EPSILON end
 -- {core, chosen_by = "openblas"|"lkeras"|"user", openblas_core, detail, checked,
 -- rejected, warning, threads, cpu, cpu_features, cpu_level, config}.
 function K.blas_info() return core.blas_info() end
+-- the engine's memory limit in this state (bytes held at once; 0: none):
+-- an allocation past it fails with an error naming the limit
+function K.set_memory_limit(bytes)
+  if bytes == nil then bytes = 0 end
+  if math.type(bytes) ~= "integer" or bytes < 0 then
+    raise("keras.backend.set_memory_limit: expected an integer number of bytes >= 0 (0: no limit), got "
+      .. tostring(bytes))
+  end
+  core.set_memory_limit(bytes)
+end
+function K.get_memory_limit() return core.get_memory_limit() end
 function K.set_epsilon(e) EPSILON = e end
 function K.floatx() return "float32" end
 function K.image_data_format() return "channels_last" end

@@ -290,6 +290,26 @@ local function predictor_for(self, xl, who)
   return self._predictor
 end
 
+-- the C API (src/lua/capi.c): the trainer that predicts (train false) or
+-- trains a model with fixed per-sample sizes; who names the C function
+function Model:_c_trainer(train, who)
+  if not self.inputs then
+    raise(who .. ": the model is not built yet (give its first layer an input_shape, or call it once)")
+  end
+  if self:_has_none() then
+    raise(who .. ": the model has an input with a None length; the C API needs fixed per-sample sizes")
+  end
+  if train then return trainer_for(self, who) end
+  return predictor_for(self, nil, who)
+end
+
+-- the C API: the model's weight tensors themselves, in get_weights order
+function Model:_c_weights()
+  local out = {}
+  for i, w in ipairs(self:_weight_records()) do out[i] = w.tensor end
+  return out
+end
+
 -- ---- fit ----
 
 -- Keras 2.2.4's order

@@ -18,6 +18,8 @@
 #define LK_OPTIM "keras.Optimizer"
 
 kr_ctx *lk_ctx(lua_State *L);
+/* the same without raising: NULL when keras is not opened in L (or L is closing) */
+kr_ctx *lk_ctx_or_null(lua_State *L);
 int lk_raise(lua_State *L, kr_ctx *ctx);
 /* the end of an __index(obj, key) of userdata: pushes methods[key], methods
 ** being the "methods" table of obj's metatable; returns 1 */
@@ -40,6 +42,9 @@ void lk_pushshape(lua_State *L, const kr_shape *s);   /* -1 stays -1; Lua maps i
 void lk_pushnode(lua_State *L, kr_node *n);           /* takes the reference */
 kr_node *lk_checknode(lua_State *L, int idx);
 kr_node *lk_testnode(lua_State *L, int idx);
+
+/* trainers: the engine's trainer of a keras.Trainer, NULL if not one */
+kr_trainer *lk_totrainer(lua_State *L, int idx);
 
 int lk_open_tensor(lua_State *L);   /* each adds its functions to the table on top */
 int lk_open_graph(lua_State *L);

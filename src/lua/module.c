@@ -41,6 +41,14 @@ kr_ctx *lk_ctx(lua_State *L)
   return *p;
 }
 
+kr_ctx *lk_ctx_or_null(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CTX_KEY);
+  kr_ctx **p = luaL_testudata(L, -1, "keras.Context");
+  lua_pop(L, 1);
+  return p ? *p : NULL;
+}
+
 int lk_raise(lua_State *L, kr_ctx *ctx)
 {
   return luaL_error(L, "%s", kr_errmsg(ctx));
@@ -72,6 +80,21 @@ static int core_set_threads(lua_State *L)
 {
   kr_set_num_threads(lk_ctx(L), (int)luaL_checkinteger(L, 1));
   return 0;
+}
+
+/* keras.backend.set_memory_limit(bytes): 0 or nil removes it */
+static int core_set_memory_limit(lua_State *L)
+{
+  lua_Integer n = luaL_optinteger(L, 1, 0);
+  if (n < 0) return luaL_argerror(L, 1, "the limit must be >= 0 bytes");
+  kr_mem_set_limit(lk_ctx(L), (size_t)n);
+  return 0;
+}
+
+static int core_get_memory_limit(lua_State *L)
+{
+  lua_pushinteger(L, (lua_Integer)kr_mem_limit(lk_ctx(L)));
+  return 1;
 }
 
 static int core_get_threads(lua_State *L)
@@ -134,6 +157,8 @@ static const luaL_Reg core_funcs[] = {
   {"mem", core_mem},
   {"set_num_threads", core_set_threads},
   {"get_num_threads", core_get_threads},
+  {"set_memory_limit", core_set_memory_limit},
+  {"get_memory_limit", core_get_memory_limit},
   {"now", core_now},
   {"isatty", core_isatty},
   {"fail_alloc", core_fail_alloc},
@@ -156,6 +181,11 @@ int luaopen_keras(lua_State *L)
     lua_setmetatable(L, -2);
     *p = kr_ctx_new();
     if (!*p) return luaL_error(L, "keras: out of memory");
+    /* engine memory comes from the state's allocator: a host that gave
+    ** lua_newstate its own sees (and can budget) all of it */
+    void *aud;
+    lua_Alloc af = lua_getallocf(L, &aud);
+    kr_ctx_set_allocator(*p, af, aud);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &CTX_KEY);
   }
   /* package.preload["keras.xxx"] for every embedded module */

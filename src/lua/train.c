@@ -208,6 +208,14 @@ static lk_trainer *check_trainer(lua_State *L, int idx)
   return u;
 }
 
+/* the engine's trainer of the keras.Trainer at idx, NULL if it is not one
+** (or was freed): for the C API (capi.c) */
+kr_trainer *lk_totrainer(lua_State *L, int idx)
+{
+  lk_trainer *u = luaL_testudata(L, idx, LK_TRAINER);
+  return u ? u->t : NULL;
+}
+
 static int tr_gc(lua_State *L)
 {
   lk_trainer *u = luaL_checkudata(L, 1, LK_TRAINER);

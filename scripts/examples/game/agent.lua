@@ -85,15 +85,15 @@ local function plot(run)
 end
 
 --- the end of a run: run.returns, run.mean100 (by episode), run.solved_at
--- (-1: not solved), run.wall_s, run.steps, run.learn_steps, run.seed, run.plot
+-- (-1: not solved), run.wall_s and run.cpu_s (seconds), run.steps, run.learn_steps, run.seed, run.plot
 function agent.report(run)
   if run.solved_at > 0 then
     print(string.format("solved in %d episodes (mean return %.1f over episodes %d-%d), seed %d, "
-      .. "%d steps, %d learning steps, %.1f s", run.solved_at, run.mean100[run.solved_at],
-      run.solved_at - 99, run.solved_at, run.seed, run.steps, run.learn_steps, run.wall_s))
+      .. "%d steps, %d learning steps, %.1f s (CPU %.1f s)", run.solved_at, run.mean100[run.solved_at],
+      run.solved_at - 99, run.solved_at, run.seed, run.steps, run.learn_steps, run.wall_s, run.cpu_s))
   else
-    print(string.format("not solved in %d episodes (best mean of 100: %.1f), seed %d, %.1f s", #run.returns,
-      math.max(table.unpack(run.mean100)), run.seed, run.wall_s))
+    print(string.format("not solved in %d episodes (best mean of 100: %.1f), seed %d, %.1f s (CPU %.1f s)",
+      #run.returns, math.max(table.unpack(run.mean100)), run.seed, run.wall_s, run.cpu_s))
   end
   if run.plot then plot(run) end
 end

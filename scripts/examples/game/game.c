@@ -10,8 +10,9 @@
 ** selection (a predict of one row from a float buffer), the replay buffer (C
 ** floats, allocated once), minibatch sampling, the DQN targets (a predict of
 ** the target network on the batch's next states) and the training step (a
-** train_on_batch on the gathered buffers). bridge.h is the data path to the
-** models.
+** train_on_batch on the gathered buffers), all through the C API of lkeras.h
+** (lk_predict, lk_train_on_batch, lk_get_weights/lk_set_weights): after the
+** first call for each row count they allocate nothing and call no Lua.
 **
 ** The run is reproducible from its seed: the seed picks the initial weights
 ** (keras.random.seed in agent.build) and seeds the game's own generators
@@ -32,7 +33,6 @@
 #include <lualib.h>
 
 #include "lkeras.h"
-#include "bridge.h"
 #include "cartpole.h"
 
 #define SOLVED_MEAN 195.0   /* Gym's bar for CartPole-v0 */
@@ -56,7 +56,7 @@ typedef struct replay {
 typedef struct run {
   hyper h;
   lua_State *L;
-  gm_model *online, *target;
+  lk_model *online, *target;
   replay rb;
   cp_rng env_rng, act_rng, replay_rng;
   /* one batch's buffers, allocated once */
@@ -68,7 +68,12 @@ typedef struct run {
   double last_loss;
   int *returns, episodes_run, solved_at;
   double *mean100;
-  double wall_s;
+  double wall_s, cpu_s;   /* the episodes' wall-clock time, and the process's CPU time in them */
+  /* the quick mode's watch of the hot path: the engine's allocations and the
+  ** Lua heap (its collector stopped) from the second learning step on */
+  int watch, marked;
+  uint64_t allocs_mark;
+  long lua_mark, sync_lua;   /* bytes; sync_lua: what the target syncs added */
 } run;
 
 static double now(void)
@@ -122,7 +127,7 @@ static int check_hyper(const hyper *h, char *err, size_t n)
 }
 
 /* agent.build(seed) -> a compiled model, pinned */
-static gm_model *build_model(lua_State *L, int agent, int seed, char *err, size_t n)
+static lk_model *build_model(lua_State *L, int agent, int seed, char *err, size_t n)
 {
   lua_getfield(L, agent, "build");
   lua_pushinteger(L, seed);
@@ -131,19 +136,22 @@ static gm_model *build_model(lua_State *L, int agent, int seed, char *err, size_
     lua_pop(L, 1);
     return NULL;
   }
-  gm_model *m = gm_model_get(L, -1);
+  lk_model *m = lk_model_get(L, -1);
+  lua_pop(L, 1);
   if (!m) {
-    snprintf(err, n, "agent.build: %s", lua_tostring(L, -1));
-    lua_pop(L, 2);
+    snprintf(err, n, "agent.build: %s", lk_errmsg(L));
     return NULL;
   }
-  lua_pop(L, 1);
   int64_t nin, nout;
-  gm_model_io(m, &nin, &nout);
+  if (lk_model_io(m, &nin, &nout) != LK_OK) {
+    snprintf(err, n, "agent.build: %s", lk_errmsg(L));
+    lk_model_release(m);
+    return NULL;
+  }
   if (nin != CP_OBS || nout != CP_ACTIONS) {
     snprintf(err, n, "agent.build: expected a model from %d inputs to %d outputs, got %lld to %lld", CP_OBS,
              CP_ACTIONS, (long long)nin, (long long)nout);
-    gm_model_release(m);
+    lk_model_release(m);
     return NULL;
   }
   return m;
@@ -153,8 +161,8 @@ static gm_model *build_model(lua_State *L, int agent, int seed, char *err, size_
 
 static void run_free(run *g)
 {
-  gm_model_release(g->online);
-  gm_model_release(g->target);
+  lk_model_release(g->online);
+  lk_model_release(g->target);
   free(g->rb.s); free(g->rb.s2); free(g->rb.r); free(g->rb.a); free(g->rb.terminal);
   free(g->bs); free(g->bs2); free(g->q); free(g->qn); free(g->qo); free(g->y);
   free(g->bidx);
@@ -195,11 +203,12 @@ static int run_init(run *g, lua_State *L, int agent, const hyper *h, int episode
     return 1;
   }
   /* the target network starts as a copy of the online one */
-  if (gm_get_weights(g->online, NULL, 0, &g->nweights) != 0 ||
+  size_t count;
+  if (lk_get_weights(g->online, NULL, 0, &g->nweights) != 0 ||
       !(g->weights = malloc(g->nweights * sizeof(float))) ||
-      gm_get_weights(g->online, g->weights, g->nweights, NULL) != 0 ||
-      gm_set_weights(g->target, g->weights, g->nweights) != 0) {
-    snprintf(err, n, "target network: %s", g->weights ? gm_errmsg(g->online) : "out of memory");
+      lk_get_weights(g->online, g->weights, g->nweights, &count) != 0 ||
+      lk_set_weights(g->target, g->weights, g->nweights) != 0) {
+    snprintf(err, n, "target network: %s", g->weights ? lk_errmsg(g->L) : "out of memory");
     return 1;
   }
   uint64_t seed = (uint64_t)h->seed;
@@ -216,6 +225,8 @@ static double epsilon(const run *g)
   return g->h.epsilon_start + t * (g->h.epsilon_end - g->h.epsilon_start);
 }
 
+static long lua_bytes(lua_State *L) { return 1024L * lua_gc(L, LUA_GCCOUNT) + lua_gc(L, LUA_GCCOUNTB); }
+
 static int argmax2(const float *q) { return q[1] > q[0] ? 1 : 0; }
 
 /* epsilon-greedy: a random action, or the online network's best */
@@ -223,8 +234,8 @@ static int act(run *g, const float obs[CP_OBS], char *err, size_t n)
 {
   if (cp_rng_uniform(&g->act_rng) < epsilon(g)) return (int)cp_rng_below(&g->act_rng, CP_ACTIONS);
   float q[CP_ACTIONS];
-  if (gm_predict(g->online, obs, 1, q) != 0) {
-    snprintf(err, n, "%s", gm_errmsg(g->online));
+  if (lk_predict(g->online, obs, 1, q) != 0) {
+    snprintf(err, n, "%s", lk_errmsg(g->L));
     return -1;
   }
   return argmax2(q);
@@ -257,9 +268,9 @@ static int learn(run *g, char *err, size_t n)
     memcpy(g->bs + (size_t)i * CP_OBS, g->rb.s + (size_t)k * CP_OBS, CP_OBS * sizeof(float));
     memcpy(g->bs2 + (size_t)i * CP_OBS, g->rb.s2 + (size_t)k * CP_OBS, CP_OBS * sizeof(float));
   }
-  if (gm_predict(g->online, g->bs, b, g->q) != 0 || gm_predict(g->target, g->bs2, b, g->qn) != 0 ||
-      (h->double_dqn && gm_predict(g->online, g->bs2, b, g->qo) != 0)) {
-    snprintf(err, n, "learn: %s", *gm_errmsg(g->online) ? gm_errmsg(g->online) : gm_errmsg(g->target));
+  if (lk_predict(g->online, g->bs, b, g->q) != 0 || lk_predict(g->target, g->bs2, b, g->qn) != 0 ||
+      (h->double_dqn && lk_predict(g->online, g->bs2, b, g->qo) != 0)) {
+    snprintf(err, n, "learn: %s", lk_errmsg(g->L));
     return 1;
   }
   memcpy(g->y, g->q, (size_t)b * CP_ACTIONS * sizeof(float));
@@ -278,22 +289,34 @@ static int learn(run *g, char *err, size_t n)
     *y = (float)target;
   }
   float loss;
-  if (gm_train_on_batch(g->online, g->bs, g->y, b, &loss) != 0) {
-    snprintf(err, n, "learn: %s", gm_errmsg(g->online));
+  if (lk_train_on_batch(g->online, g->bs, g->y, b, &loss) != 0) {
+    snprintf(err, n, "learn: %s", lk_errmsg(g->L));
     return 1;
   }
   g->last_loss = loss;
   g->learn_steps++;
+  if (g->watch && g->learn_steps == 2) {
+    lua_gc(g->L, LUA_GCSTOP);
+    g->allocs_mark = lk_memory_allocs(g->L);
+    g->lua_mark = lua_bytes(g->L);
+    g->marked = 1;
+  }
   return 0;
 }
 
+/* the target network gets the online one's weights; lk_get_weights and
+** lk_set_weights go through Lua (a few KB of garbage per sync, every
+** target_sync steps), which the quick mode's watch counts apart */
 static int sync_target(run *g, char *err, size_t n)
 {
-  if (gm_get_weights(g->online, g->weights, g->nweights, NULL) != 0 ||
-      gm_set_weights(g->target, g->weights, g->nweights) != 0) {
-    snprintf(err, n, "target sync: %s", *gm_errmsg(g->online) ? gm_errmsg(g->online) : gm_errmsg(g->target));
+  size_t count;
+  long before = g->marked ? lua_bytes(g->L) : 0;
+  if (lk_get_weights(g->online, g->weights, g->nweights, &count) != 0 ||
+      lk_set_weights(g->target, g->weights, g->nweights) != 0) {
+    snprintf(err, n, "target sync: %s", lk_errmsg(g->L));
     return 1;
   }
+  if (g->marked) g->sync_lua += lua_bytes(g->L) - before;
   return 0;
 }
 
@@ -325,6 +348,7 @@ static int episode(run *g, char *err, size_t n)
 static int play(run *g, int episodes, int stop_when_solved, int verbose, char *err, size_t n)
 {
   double t0 = now();
+  clock_t c0 = clock();
   for (int e = 0; e < episodes; e++) {
     int ret = episode(g, err, n);
     if (ret < 0) return 1;
@@ -345,6 +369,7 @@ static int play(run *g, int episodes, int stop_when_solved, int verbose, char *e
     if (verbose) fflush(stdout);
   }
   g->wall_s = now() - t0;
+  g->cpu_s = (double)(clock() - c0) / CLOCKS_PER_SEC;
   return 0;
 }
 
@@ -372,6 +397,8 @@ static int report(run *g, int agent, const char *plot, char *err, size_t n)
   lua_setfield(L, -2, "solved_at");
   lua_pushnumber(L, g->wall_s);
   lua_setfield(L, -2, "wall_s");
+  lua_pushnumber(L, g->cpu_s);
+  lua_setfield(L, -2, "cpu_s");
   lua_pushinteger(L, (lua_Integer)g->total_steps);
   lua_setfield(L, -2, "steps");
   lua_pushinteger(L, (lua_Integer)g->learn_steps);
@@ -423,8 +450,8 @@ static lua_State *open_agent(const char *path, char *err, size_t n)
 static int probe_q(run *g, const float *states, double *mean, char *err, size_t n)
 {
   float q[PROBE_STATES * CP_ACTIONS];
-  if (gm_predict(g->online, states, PROBE_STATES, q) != 0) {
-    snprintf(err, n, "%s", gm_errmsg(g->online));
+  if (lk_predict(g->online, states, PROBE_STATES, q) != 0) {
+    snprintf(err, n, "%s", lk_errmsg(g->L));
     return 1;
   }
   double s = 0;
@@ -449,7 +476,7 @@ static int quick(const char *agent_path, int seed_override, int episodes_overrid
 {
   char err[1024] = "";
   int returns[2][256];
-  int n_ep = 0;
+  int n_ep = 0, complete = 0;
   for (int pass = 0; pass < 2; pass++) {
     lua_State *L = open_agent(agent_path, err, sizeof err);
     check(L != NULL, "the agent loads");
@@ -484,8 +511,16 @@ static int quick(const char *agent_path, int seed_override, int episodes_overrid
       cp_observe(&c, probe + i * CP_OBS);
     }
     double q0 = 0, q1 = 0;
-    ok = probe_q(&g, probe, &q0, err, sizeof err) == 0 && play(&g, n_ep, 0, 0, err, sizeof err) == 0 &&
-         probe_q(&g, probe, &q1, err, sizeof err) == 0;
+    uint64_t allocs = 0;
+    long lua_garbage = 0;
+    g.watch = 1;
+    ok = probe_q(&g, probe, &q0, err, sizeof err) == 0 && play(&g, n_ep, 0, 0, err, sizeof err) == 0;
+    if (ok && g.marked) {
+      allocs = lk_memory_allocs(L) - g.allocs_mark;
+      lua_garbage = lua_bytes(L) - g.lua_mark - g.sync_lua;
+      lua_gc(L, LUA_GCRESTART);
+    }
+    ok = ok && probe_q(&g, probe, &q1, err, sizeof err) == 0;
     check(ok, "the game loop runs its episodes");
     if (!ok) printf("  %s\n", err);
     if (ok) {
@@ -496,6 +531,7 @@ static int quick(const char *agent_path, int seed_override, int episodes_overrid
         steps += g.returns[e];
         returns[pass][e] = g.returns[e];
       }
+      complete++;
       check(in_range && steps == g.total_steps, "every episode ends within 200 steps, the steps add up");
       check(g.rb.size == (steps < h.replay_size ? steps : h.replay_size), "the replay buffer holds every step");
       /* a learning step at each step t >= learn_start with t % train_every == 0 */
@@ -503,18 +539,22 @@ static int quick(const char *agent_path, int seed_override, int episodes_overrid
       check(g.learn_steps == want &&
             g.learn_steps > 0, "learning steps ran once the replay buffer held learn_start steps");
       check(isfinite(g.last_loss), "the loss is finite");
+      /* actions, learning steps and target syncs after the first of each */
+      check(g.marked && allocs == 0, "no engine allocation in the game loop after the second learning step");
+      check(g.marked && lua_garbage == 0, "no Lua garbage from actions and learning steps after the second one");
       /* every reward is 1: learning raises the Q-values of start states from
       ** about 0 (small initial weights) towards the discounted returns */
       check(q1 - q0 >= 2.0 && isfinite(q1),
             "learning raises the mean Q-value of start states by at least 2");
       printf("game_quick: pass %d, seed %d: %d episodes, %ld steps, %lld learning steps, mean return %.1f, "
-             "Q(start) %.3f -> %.3f, loss %.4f, %.2f s\n", pass + 1, h.seed, n_ep, steps, (long long)g.learn_steps,
-             (double)steps / n_ep, q0, q1, g.last_loss, g.wall_s);
+             "Q(start) %.3f -> %.3f, loss %.4f, %.2f s; since the second learning step: %llu engine allocations, "
+             "Lua garbage %ld bytes (target syncs: %ld)\n", pass + 1, h.seed, n_ep, steps, (long long)g.learn_steps,
+             (double)steps / n_ep, q0, q1, g.last_loss, g.wall_s, (unsigned long long)allocs, lua_garbage, g.sync_lua);
     }
     run_free(&g);
     lua_close(L);
   }
-  if (passed + failed >= 12) {
+  if (complete == 2) {
     int same = 1;
     for (int e = 0; e < n_ep; e++) same &= returns[0][e] == returns[1][e];
     check(same, "the same seed gives the same episodes");

@@ -59,7 +59,7 @@ $(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) -Itests/c -o $@ $< $(B)/libkeras.a $(HOST_LIBS)
 
-test: deps all $(CTESTS)
+test: deps all $(CTESTS) $(B)/tsan/test_threads
 	@sh scripts/run-tests.sh
 
 demo: deps all
@@ -115,6 +115,29 @@ $(B)/asan/lkeras: $(HOST_SRC) $(B)/asan/libkeras.a src/lkeras.h src/lkeras_repr.
 $(B)/asan/tests/%: tests/c/%.c $(B)/asan/libkeras.a $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(KR_CFLAGS) $(ASAN_FLAGS) -Itests/c -o $@ $< $(B)/asan/libkeras.a $(HOST_LIBS)
+
+# ---- the ThreadSanitizer build of tests/c/test_threads.c (run by make test):
+# four states on four threads; third-party races only are suppressed, in
+# tests/tsan.supp (see there why). clang: GCC instruments the ifunc resolvers
+# of target_clones (src/kernels/kernels.h), which run before the TSan runtime
+TSAN_CC    ?= clang
+TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OBJ    = $(patsubst src/%.c,$(B)/tsan/obj/%.o,$(ENGINE_SRC)) $(B)/tsan/obj/embedded.o
+
+.PHONY: tsan
+tsan: $(B)/tsan/test_threads
+
+$(B)/tsan/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(KR_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
+
+$(B)/tsan/obj/embedded.o: $(B)/embedded.c
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(KR_CFLAGS) $(TSAN_FLAGS) -c $< -o $@
+
+$(B)/tsan/test_threads: tests/c/test_threads.c $(TSAN_OBJ) $(wildcard tests/c/*.h)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(KR_CFLAGS) $(TSAN_FLAGS) -Itests/c -o $@ $< $(TSAN_OBJ) $(HOST_LIBS)
 
 # ---- fuzzing the native model-file loader (libFuzzer, clang) ----
 #   make fuzz-model-file         fuzz until stopped (FUZZ_SECONDS=n: stop after n s)

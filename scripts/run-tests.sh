@@ -2,7 +2,8 @@
 # Runs every test of lkeras and ends with one line "N passed, M failed, K skipped"
 # (skipped: busted's pending tests, "# SKIP" in TAP, and the parts a C test
 # reports with check_skip; they are not counted as passed).
-#   1. C tests (tests/c/test_*.c: engine, gradient checks, IO, optimizers)
+#   1. C tests (tests/c/test_*.c: engine, gradient checks, IO, optimizers), and
+#      test_threads built with ThreadSanitizer (build/tsan/test_threads)
 #   2. busted specs (tests/*_spec.lua) against build/keras.so from stock lua5.4
 #   3. the same C tests and specs again, built with ASan + UBSan
 #   4. the example scripts (scripts/examples/*.lua) in their quick mode
@@ -57,6 +58,14 @@ count_busted() {   # label, runner...
 
 echo "== C tests"
 for t in $B/tests/test_*; do [ -x "$t" ] && count_c "$t"; done
+
+echo "== ThreadSanitizer: tests/c/test_threads.c (four states on four threads)"
+if [ -x $B/tsan/test_threads ]; then
+  count_c env OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1:exitcode=66:suppressions=$(pwd)/tests/tsan.supp" \
+    $B/tsan/test_threads
+else
+  echo "FAIL $B/tsan/test_threads was not built (make tsan)"; failed=$((failed + 1))
+fi
 
 echo "== busted specs (lua5.4 + build/keras.so)"
 count_busted specs env LUA_CPATH="$B/?.so;;" busted --lua=lua5.4

@@ -372,5 +372,12 @@ int kr_trainer_test_batch(kr_trainer *t, const kr_data *x, const kr_data *y, con
 int kr_trainer_io(kr_trainer *t, const char *what, int64_t *in_features, int64_t *out_features);
 int kr_trainer_predict_rows(kr_trainer *t, const float *x, int64_t rows, float *y);
 int kr_trainer_train_rows(kr_trainer *t, const float *x, const float *y, int64_t rows, double *loss);
+/* For the Lua API's fast paths: 1 when data of shape x fits the one input
+** exactly (rows >= 1, the axes after the batch equal); *y then gets the shape
+** of the output (target 0) or the target (target 1) for x's rows. 0 when not
+** (the general path then checks and reports). */
+int kr_trainer_rows_shape(kr_trainer *t, int target, const kr_shape *x, kr_shape *y);
+/* the logged scalars of the last kr_trainer_train_rows (*n of them, the total loss first) */
+const double *kr_trainer_logs(const kr_trainer *t, int *n);
 
 #endif

@@ -611,3 +611,25 @@ int kr_trainer_train_rows(kr_trainer *t, const float *x, const float *y, int64_t
   kr_fp_leave(m);
   return st;
 }
+
+int kr_trainer_rows_shape(kr_trainer *t, int target, const kr_shape *x, kr_shape *y)
+{
+  if (t->nin != 1 || t->nout != 1 || (target && (t->ntgt != 1 || t->nvar < 1 || !t->optim))) return 0;
+  const kr_shape *s = &t->in[0]->shape;
+  if (x->ndim != s->ndim || x->ndim < 1 || x->dim[0] < 1 || kr_shape_has_none(s)) return 0;
+  for (int k = 1; k < s->ndim; k++)
+    if (x->dim[k] != s->dim[k]) return 0;
+  int64_t fb = fixed_batch(t);
+  if (fb && x->dim[0] != fb) return 0;
+  const kr_shape *o = target ? &t->tgt[0]->shape : &t->out[0]->shape;
+  if (!fb && !kr_is_batched(o)) return 0;
+  *y = kr_concrete(o, x->dim[0]);
+  if (o->ndim >= 1 && o->dim[0] < -1) return 0;   /* a time axis folded into the batch */
+  return 1;
+}
+
+const double *kr_trainer_logs(const kr_trainer *t, int *n)
+{
+  *n = t->nlog;
+  return t->cur;
+}

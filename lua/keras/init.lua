@@ -99,8 +99,8 @@ function keras.set_num_threads(n)
 end
 function keras.get_num_threads() return core.get_num_threads() end
 function keras.memory()
-  local used, peak = core.mem()
-  return {in_use = used, peak = peak}
+  local used, peak, allocs = core.mem()
+  return {in_use = used, peak = peak, allocs = allocs}
 end
 
 -- parts written in Lua; a part is optional only while it is being written

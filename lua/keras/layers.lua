@@ -49,15 +49,17 @@ local function strip(msg)
 end
 layers._strip = strip
 
+-- (the results pass through as values: no table per call)
+local function api_results(ok, ...)
+  if ok then return ... end
+  local msg, positioned = strip((...))
+  if positioned then error(msg, 0) end
+  raise(msg)
+end
+
 function layers._api(fn)
   return function(...)
-    local r = table.pack(pcall(fn, ...))
-    if not r[1] then
-      local msg, positioned = strip(r[2])
-      if positioned then error(msg, 0) end
-      raise(msg)
-    end
-    return table.unpack(r, 2, r.n)
+    return api_results(pcall(fn, ...))
   end
 end
 

@@ -600,7 +600,7 @@ function Model:evaluate(...)
 end
 
 -- Keras 2.2.4: predict(x, batch_size, verbose, steps)
-local PRED_SPEC = call_spec("predict", {"x", "batch_size", "verbose", "steps"}, DATA)
+local PRED_SPEC = call_spec("predict", {"x", "batch_size", "verbose", "steps", "out"}, DATA)
 PRED_SPEC.single = lone_x(PRED_SPEC)
 
 -- the message of a failed C predict, without its position; the input the C
@@ -612,7 +612,52 @@ local function predict_error(self, who, e)
   return msg
 end
 
-function Model:predict(...)
+-- out (an extension): a tensor of the result's shape (a list of them, one per
+-- output), written in place and returned instead of new tensors
+local function into(who, outs, out)
+  if out == nil then
+    if #outs == 1 then return outs[1] end
+    return outs
+  end
+  local list = is_tensor(out) and {out} or out
+  if type(list) ~= "table" or #list ~= #outs then
+    raise(string.format("%s: out must be %s, got %s", who,
+      #outs == 1 and "a tensor" or ("a list of " .. #outs .. " tensors (one per output)"), type(out)))
+  end
+  for i, t in ipairs(outs) do
+    local o, b = list[i], t.shape
+    if not is_tensor(o) then raise(string.format("%s: out %d is not a tensor (got %s)", who, i, type(o))) end
+    local a = o.shape
+    local same = #a == #b
+    for k = 1, #b do if a[k] ~= b[k] then same = false end end
+    if not same then
+      raise(string.format("%s: out %d has shape %s, the result has shape %s", who, i, shape_str(a), shape_str(b)))
+    end
+    o:assign(t)
+  end
+  return out
+end
+
+-- The fast paths (see tr:predict_rows and tr:train_rows in src/lua/train.c):
+-- a model with one input and one output, its trainer built, given a tensor
+-- of exactly its input shape, runs its compiled plan directly: no argument
+-- tables, no Lua garbage but the result tensor (none with out), no engine
+-- allocation after the first call for a row count. Anything else, and any
+-- error, takes the general path below, which checks and reports.
+local function fast_predict_opts(o)
+  for k, v in pairs(o) do
+    if k == "batch_size" then
+      if math.type(v) ~= "integer" or v < 1 then return false end
+    elseif k == "verbose" then
+      if v ~= 0 and v ~= 2 then return false end
+    elseif k ~= "out" then
+      return false
+    end
+  end
+  return true
+end
+
+local function general_predict(self, ...)
   local o = args_parse(PRED_SPEC, ...)
   if o.steps ~= nil then
     raise("predict: steps is not supported with data arrays (the batches are the data split by batch_size)")
@@ -632,18 +677,41 @@ function Model:predict(...)
   local ok, outs = pcall(p.predict, p, xl, batch_size)
   if not ok then raise(predict_error(self, "predict", outs)) end
   if bar then bar:update(nsamples(xl[1])) end
-  if #outs == 1 then return outs[1] end
-  return outs
+  return into("predict", outs, o.out)
 end
 
-function Model:predict_on_batch(x)
+function Model:predict(...)
+  local p = self._trainer or self._predictor
+  local n = select("#", ...)
+  if p and (n == 1 or n == 2) then
+    local x, o = ...
+    if n == 1 then
+      local r = p:predict_rows(x, nil, 32)
+      if r then return r end
+    elseif type(o) == "table" and getmetatable(o) == nil and fast_predict_opts(o) then
+      local out = rawget(o, "out")
+      if out == nil or is_tensor(out) then
+        local r = p:predict_rows(x, out, rawget(o, "batch_size") or 32)
+        if r then return r end
+      end
+    end
+  end
+  return general_predict(self, ...)
+end
+
+-- out (an extension): as predict's
+function Model:predict_on_batch(x, out)
+  local p = self._trainer or self._predictor
+  if p and (out == nil or is_tensor(out)) then
+    local r = p:predict_rows(x, out)
+    if r then return r end
+  end
   local xl = prepare(self, "predict_on_batch", x, nil, nil, nil, true)
   local n = nsamples(xl[1])
-  local p = predictor_for(self, xl, "predict_on_batch")
+  p = predictor_for(self, xl, "predict_on_batch")
   local ok, outs = pcall(p.predict, p, xl, math.max(n, 1))
   if not ok then raise(predict_error(self, "predict_on_batch", outs)) end
-  if #outs == 1 then return outs[1] end
-  return outs
+  return into("predict_on_batch", outs, out)
 end
 
 -- Keras 2.2.4 (Sequential): predict_classes(x, batch_size, verbose), predict_proba(x, batch_size, verbose)
@@ -685,7 +753,20 @@ local function one_batch(self, who, method, ...)
   return unpack_logs(self, values)
 end
 
-function Model:train_on_batch(...) return one_batch(self, "train_on_batch", "train_batch", ...) end
+-- the fast path's result (tr:train_rows), or the general path's when it was nil
+local function train_fast(self, x, y, first, ...)
+  if first ~= nil then return first, ... end
+  return one_batch(self, "train_on_batch", "train_batch", x, y)
+end
+
+function Model:train_on_batch(...)
+  local t = self._trainer
+  if t and select("#", ...) == 2 and not self._pending_compile then
+    local x, y = ...
+    return train_fast(self, x, y, t:train_rows(x, y))
+  end
+  return one_batch(self, "train_on_batch", "train_batch", ...)
+end
 function Model:test_on_batch(...) return one_batch(self, "test_on_batch", "test_batch", ...) end
 
 

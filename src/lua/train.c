@@ -464,6 +464,57 @@ static int one(lua_State *L, int train)
   return 1;
 }
 
+/* The fast paths of predict_on_batch, predict of a few rows and
+** train_on_batch (training.lua): one input and one output, tensors of
+** exactly the model's shapes. Nothing is allocated and no Lua value made
+** after the first call for a row count (predict_rows with an out tensor).
+** They return nil when they do not apply (another shape, several inputs,
+** NaN in the data, an engine error): the caller then takes the general
+** path, which checks everything and reports as it always did. */
+
+/* tr:predict_rows(x[, out[, max_rows]]) -> out (a new tensor when not
+** given) or nil; nil too when x has more than max_rows rows */
+static int tr_predict_rows(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  lk_trainer *u = check_trainer(L, 1);
+  lua_Integer max_rows = luaL_optinteger(L, 4, LUA_MAXINTEGER);
+  lua_settop(L, 3);
+  kr_tensor *x = lk_testtensor(L, 2), *out = lk_testtensor(L, 3);
+  kr_shape ys;
+  if (!x || (!out && !lua_isnil(L, 3)) || !kr_trainer_rows_shape(u->t, 0, &x->shape, &ys) ||
+      x->shape.dim[0] > max_rows || (out && !kr_shape_eq(&out->shape, &ys))) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (!out) {
+    kr_tensor **slot = lk_newtensorslot(L);
+    if (!(*slot = kr_tensor_new(ctx, &ys))) return lk_raise(L, ctx);
+    out = *slot;
+  }
+  if (kr_trainer_predict_rows(u->t, KR_DATA(x), x->shape.dim[0], KR_DATA(out)) != KR_OK) lua_pushnil(L);
+  return 1;
+}
+
+/* tr:train_rows(x, y) -> the logged values (total loss first), or nil */
+static int tr_train_rows(lua_State *L)
+{
+  lk_trainer *u = check_trainer(L, 1);
+  kr_tensor *x = lk_testtensor(L, 2), *y = lk_testtensor(L, 3);
+  kr_shape ys;
+  if (!x || !y || !kr_trainer_rows_shape(u->t, 1, &x->shape, &ys) || !kr_shape_eq(&y->shape, &ys) ||
+      kr_tensor_has_nonfinite(x) || kr_tensor_has_nonfinite(y) ||
+      kr_trainer_train_rows(u->t, KR_DATA(x), KR_DATA(y), x->shape.dim[0], NULL) != KR_OK) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int n;
+  const double *logs = kr_trainer_logs(u->t, &n);
+  luaL_checkstack(L, n, "train_on_batch: too many logged values");
+  for (int i = 0; i < n; i++) lua_pushnumber(L, logs[i]);
+  return n;
+}
+
 static int tr_train_batch(lua_State *L) { return one(L, 1); }
 static int tr_test_batch(lua_State *L) { return one(L, 0); }
 
@@ -481,6 +532,8 @@ static const luaL_Reg tr_methods[] = {
   {"evaluate", tr_evaluate},
   {"predict", tr_predict},
   {"train_batch", tr_train_batch},
+  {"predict_rows", tr_predict_rows},
+  {"train_rows", tr_train_rows},
   {"test_batch", tr_test_batch},
   {"free", tr_gc},
   {NULL, NULL}

@@ -11,8 +11,9 @@
 ** floats, allocated once), minibatch sampling, the DQN targets (a predict of
 ** the target network on the batch's next states) and the training step (a
 ** train_on_batch on the gathered buffers), all through the C API of lkeras.h
-** (lk_predict, lk_train_on_batch, lk_get_weights/lk_set_weights): after the
-** first call for each row count they allocate nothing and call no Lua.
+** (lk_predict, lk_train_on_batch, lk_get_weights/lk_set_weights); after the
+** first call for each row count, lk_predict and lk_train_on_batch allocate
+** nothing and leave no Lua garbage.
 **
 ** The run is reproducible from its seed: the seed picks the initial weights
 ** (keras.random.seed in agent.build) and seeds the game's own generators
@@ -20,8 +21,9 @@
 **
 ** --quick (make test): a short run of the same agent, twice, that checks that
 ** the loop runs, that learning moves the Q-values of start states towards the
-** returns the agent gets, and that the same seed gives the same run; it ends
-** with "game_quick: N passed, M failed".
+** returns the agent gets, that the loop makes no engine allocation and no Lua
+** garbage after its second learning step (target syncs aside), and that the
+** same seed gives the same run; it ends with "game_quick: N passed, M failed".
 */
 #include <math.h>
 #include <stdio.h>
@@ -85,33 +87,42 @@ static double now(void)
 
 /* ---- the agent's table (agent.lua) ---- */
 
-static double num_field(lua_State *L, int t, const char *k, double dflt)
+/* agent[k]: a number (true/false count as 1/0), dflt when nil; a value of
+** another type is named in bad (the first one) */
+static double num_field(lua_State *L, int t, const char *k, double dflt, char *bad, size_t n)
 {
   lua_getfield(L, t, k);
-  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : (lua_toboolean(L, -1) ? 1 : dflt);
-  if (lua_isnil(L, -1)) v = dflt;
+  double v = dflt;
+  if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  else if (lua_isboolean(L, -1)) v = lua_toboolean(L, -1);
+  else if (!lua_isnil(L, -1) && !*bad) snprintf(bad, n, "agent.%s: expected a number, got %s", k, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
 }
 
-static void read_hyper(lua_State *L, int t, hyper *h)
+/* the hyperparameters; 1 with the message in err when one is not a number */
+static int read_hyper(lua_State *L, int t, hyper *h, char *err, size_t n)
 {
-  h->gamma = num_field(L, t, "gamma", 0.99);
-  h->lr = num_field(L, t, "lr", 1e-3);
-  h->batch_size = (int)num_field(L, t, "batch_size", 64);
-  h->replay_size = (int)num_field(L, t, "replay_size", 10000);
-  h->learn_start = (int)num_field(L, t, "learn_start", 1000);
-  h->train_every = (int)num_field(L, t, "train_every", 1);
-  h->target_sync = (int)num_field(L, t, "target_sync", 500);
-  h->double_dqn = (int)num_field(L, t, "double_dqn", 0);
-  h->epsilon_start = num_field(L, t, "epsilon_start", 1.0);
-  h->epsilon_end = num_field(L, t, "epsilon_end", 0.01);
-  h->epsilon_decay_steps = (int)num_field(L, t, "epsilon_decay_steps", 10000);
-  h->td_clip = num_field(L, t, "td_clip", 0);
-  h->episodes = (int)num_field(L, t, "episodes", 600);
-  h->quick_episodes = (int)num_field(L, t, "quick_episodes", 30);
-  h->quick_learn_start = (int)num_field(L, t, "quick_learn_start", 256);
-  h->seed = (int)num_field(L, t, "seed", 1);
+  *err = 0;
+#define F(k, dflt) num_field(L, t, k, dflt, err, n)
+  h->gamma = F("gamma", 0.99);
+  h->lr = F("lr", 1e-3);
+  h->batch_size = (int)F("batch_size", 64);
+  h->replay_size = (int)F("replay_size", 10000);
+  h->learn_start = (int)F("learn_start", 1000);
+  h->train_every = (int)F("train_every", 1);
+  h->target_sync = (int)F("target_sync", 500);
+  h->double_dqn = (int)F("double_dqn", 0);
+  h->epsilon_start = F("epsilon_start", 1.0);
+  h->epsilon_end = F("epsilon_end", 0.01);
+  h->epsilon_decay_steps = (int)F("epsilon_decay_steps", 10000);
+  h->td_clip = F("td_clip", 0);
+  h->episodes = (int)F("episodes", 600);
+  h->quick_episodes = (int)F("quick_episodes", 30);
+  h->quick_learn_start = (int)F("quick_learn_start", 256);
+  h->seed = (int)F("seed", 1);
+#undef F
+  return *err != 0;
 }
 
 static int check_hyper(const hyper *h, char *err, size_t n)
@@ -363,7 +374,8 @@ static int play(run *g, int episodes, int stop_when_solved, int verbose, char *e
              ret, e + 1 - lo, g->mean100[e], epsilon(g), (long long)g->total_steps, g->last_loss, now() - t0);
     if (g->solved_at < 0 && e + 1 >= SOLVED_WINDOW && g->mean100[e] >= SOLVED_MEAN) {
       g->solved_at = e + 1;
-      if (verbose) printf("solved at episode %d: mean return %.1f over episodes %d-%d\n", e + 1, g->mean100[e], lo + 1, e + 1);
+      if (verbose)
+        printf("solved at episode %d: mean return %.1f over episodes %d-%d\n", e + 1, g->mean100[e], lo + 1, e + 1);
       if (stop_when_solved) break;
     }
     if (verbose) fflush(stdout);
@@ -486,14 +498,15 @@ static int quick(const char *agent_path, int seed_override, int episodes_overrid
     }
     int agent = lua_gettop(L);
     hyper h;
-    read_hyper(L, agent, &h);
+    int bad = read_hyper(L, agent, &h, err, sizeof err);
     if (seed_override >= 0) h.seed = seed_override;
     h.learn_start = h.quick_learn_start;
     n_ep = episodes_override > 0 ? episodes_override : h.quick_episodes;
     if (n_ep > 256) n_ep = 256;
     run g;
     memset(&g, 0, sizeof g);
-    int ok = check_hyper(&h, err, sizeof err) == 0 && run_init(&g, L, agent, &h, n_ep, err, sizeof err) == 0;
+    int ok = !bad && check_hyper(&h, err, sizeof err) == 0 &&
+             run_init(&g, L, agent, &h, n_ep, err, sizeof err) == 0;
     check(ok, "the run starts (agent.build, the buffers, the target copy)");
     if (!ok) {
       printf("  %s\n", err);
@@ -565,6 +578,18 @@ static int quick(const char *agent_path, int seed_override, int episodes_overrid
 
 /* ---- main ---- */
 
+/* a whole number in [lo, 2^31) from an option's argument, or -1 */
+static int int_arg(const char *opt, const char *text, int lo)
+{
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (end == text || *end || v < lo || v > 2147483647L) {
+    fprintf(stderr, "cartpole: %s expects a whole number >= %d, got '%s'\n", opt, lo, text);
+    return -1;
+  }
+  return (int)v;
+}
+
 static void usage(void)
 {
   fprintf(stderr, "usage: cartpole [--quick] [--seed N] [--episodes N] [--plot FILE] [AGENT.lua]\n"
@@ -579,9 +604,9 @@ int main(int argc, char **argv)
     if (!strcmp(argv[i], "--quick")) {
       quick_mode = 1;
     } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-      seed = atoi(argv[++i]);
+      if ((seed = int_arg("--seed", argv[++i], 0)) < 0) return 2;
     } else if (!strcmp(argv[i], "--episodes") && i + 1 < argc) {
-      episodes = atoi(argv[++i]);
+      if ((episodes = int_arg("--episodes", argv[++i], 1)) < 0) return 2;
     } else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
       plot = argv[++i];
     } else if (argv[i][0] == '-') {
@@ -601,12 +626,12 @@ int main(int argc, char **argv)
   }
   int agent = lua_gettop(L);
   hyper h;
-  read_hyper(L, agent, &h);
+  int bad = read_hyper(L, agent, &h, err, sizeof err);
   if (seed >= 0) h.seed = seed;
   if (episodes > 0) h.episodes = episodes;
   run g;
   memset(&g, 0, sizeof g);
-  int rc = check_hyper(&h, err, sizeof err) || run_init(&g, L, agent, &h, h.episodes, err, sizeof err) ||
+  int rc = bad || check_hyper(&h, err, sizeof err) || run_init(&g, L, agent, &h, h.episodes, err, sizeof err) ||
            play(&g, h.episodes, 1, 1, err, sizeof err) || report(&g, agent, plot, err, sizeof err);
   if (rc) fprintf(stderr, "cartpole: %s\n", err);
   else if (g.solved_at < 0) rc = 3;

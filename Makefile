@@ -343,3 +343,25 @@ $(B)/tests/test_zz_fuzz_image: tests/fuzz/bounded.sh
 	chmod +x $@
 
 test: $(B)/tests/test_zz_fuzz_image
+
+# ---- the game that learns (scripts/examples/game/): CartPole in C, a DQN agent in Lua ----
+#   make game                    the whole run with the documented seed: stops once solved
+#                                (mean return >= 195 over 100 episodes), at most 600 episodes;
+#                                the learning curve goes to build/game/cartpole_dqn.png
+#   make test                    its quick mode, counted as one test: build/tests/test_zz_game
+GAME_SRC = $(wildcard scripts/examples/game/*.c)
+
+$(B)/game/cartpole: $(GAME_SRC) $(wildcard scripts/examples/game/*.h) $(B)/libkeras.a src/lkeras.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KR_CFLAGS) -o $@ $(GAME_SRC) $(B)/libkeras.a $(HOST_LIBS)
+
+.PHONY: game
+game: deps all $(B)/game/cartpole
+	$(B)/game/cartpole --plot $(B)/game/cartpole_dqn.png scripts/examples/game/agent.lua
+
+$(B)/tests/test_zz_game: $(B)/game/cartpole
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec $(B)/game/cartpole --quick scripts/examples/game/agent.lua\n' > $@
+	chmod +x $@
+
+test: $(B)/tests/test_zz_game

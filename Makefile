@@ -71,6 +71,11 @@ $(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 test: deps all $(CTESTS)
 	@sh scripts/run-tests.sh
 
+# keras.distributed's whole grid under mpirun (make test runs a short one)
+.PHONY: test-dist-full
+test-dist-full: all
+	@LKERAS_DIST_FULL=1 sh tests/dist/run.sh
+
 demo: deps all
 	$(B)/lkeras scripts/examples/fashion_mlp.lua
 

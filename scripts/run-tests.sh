@@ -5,6 +5,7 @@
 #   1. C tests (tests/c/test_*.c: engine, gradient checks, IO, optimizers)
 #   2. busted specs (tests/*_spec.lua) against build/keras.so from stock lua5.4
 #   3. the same C tests and specs again, built with ASan + UBSan
+#      and keras.distributed under mpirun (tests/dist/run.sh)
 #   4. the example scripts (scripts/examples/*.lua) in their quick mode
 # Set LKERAS_SKIP_ASAN=1 to skip step 3 while iterating.
 set -u
@@ -60,6 +61,9 @@ for t in $B/tests/test_*; do [ -x "$t" ] && count_c "$t"; done
 
 echo "== busted specs (lua5.4 + build/keras.so)"
 count_busted specs env LUA_CPATH="$B/?.so;;" busted --lua=lua5.4
+
+echo "== keras.distributed under mpirun (tests/dist/run.sh)"
+count_c sh tests/dist/run.sh
 
 echo "== rockspec (luarocks make into a temporary tree)"
 # a copy of the tree with its fresh build (mtimes kept, so make only installs),

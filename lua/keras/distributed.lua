@@ -77,9 +77,7 @@ function D.broadcast(t, root)
     raise(string.format("keras.distributed.broadcast: root must be a rank in [0, %d), got %s", D.size(),
       tostring(root)))
   end
-  local c = t:clone()
-  ensure():broadcast_(c, root)
-  return c
+  return ensure():broadcast(t, root)
 end
 
 --- allgather(t) -> every rank's t along the first axis, in rank order

@@ -160,6 +160,21 @@ static int d_broadcast_(lua_State *L)
   return 0;
 }
 
+/* d:broadcast(t, root) -> a new tensor with root's values of t */
+static int d_broadcast(lua_State *L)
+{
+  kr_dist *d = lk_checkdist(L, 1);
+  kr_tensor *t = lk_checktensor(L, 2);
+  lua_Integer root = luaL_checkinteger(L, 3);
+  kr_tensor *c = kr_tensor_copy(lk_ctx(L), t);
+  if (!c) return lk_raise(L, lk_ctx(L));
+  lk_pushtensor(L, c);
+  char err[KR_DIST_ERR];
+  if (d->ops->broadcast(d->impl, KR_DATA(c), (size_t)kr_tensor_numel(c), KR_DIST_F32, (int)root, err))
+    return d_raise(L, err);
+  return 1;
+}
+
 /* d:broadcast_numbers({...}, root) -> root's numbers (double precision) */
 static int d_broadcast_numbers(lua_State *L)
 {
@@ -238,6 +253,7 @@ static const luaL_Reg d_methods[] = {
   {"info", d_info},
   {"allreduce", d_allreduce},
   {"allreduce_numbers", d_allreduce_numbers},
+  {"broadcast", d_broadcast},
   {"broadcast_", d_broadcast_},
   {"broadcast_numbers", d_broadcast_numbers},
   {"allgather", d_allgather},

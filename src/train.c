@@ -54,6 +54,8 @@ struct kr_trainer {
   kr_tensor **state;
   double *dlogs;
   int train_grouped;        /* the train plan's gradients are one region */
+  double dist_s;            /* seconds spent in the steps' collectives, and the steps */
+  int64_t dist_steps;
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -492,6 +494,12 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
   ctx->have_spare = 0;
 }
 
+void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps)
+{
+  *seconds = t->dist_s;
+  *steps = t->dist_steps;
+}
+
 /* the rows of a global batch of g that a rank takes: [*off, *off + *cnt) */
 static void dist_slice(int64_t g, int size, int rank, int64_t *off, int64_t *cnt)
 {
@@ -600,9 +608,14 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       memset(gr, 0, gn * sizeof *gr);
       for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
     }
+    double t0 = kr_now();
     if ((st = dist_reduce(t, p, (double)b / (double)g))) goto out;
+    double t1 = kr_now();
     kr_optim_step(t->optim, (float *const *)t->gradp);
+    double t2 = kr_now();
     if ((st = dist_logs(t, b, t->cur))) goto out;
+    t->dist_s += (t1 - t0) + (kr_now() - t2);
+    t->dist_steps++;
     for (int k = 0; k < t->nlog; k++) t->acc[k] += t->cur[k] * (double)g;
     seen += (double)g;
     if (fn) {

@@ -484,6 +484,18 @@ static int tr_set_dist(lua_State *L)
   return 0;
 }
 
+/* tr:dist_stats() -> seconds in the distributed fit's collectives, steps */
+static int tr_dist_stats(lua_State *L)
+{
+  lk_trainer *u = check_trainer(L, 1);
+  double sec;
+  int64_t steps;
+  kr_trainer_dist_stats(u->t, &sec, &steps);
+  lua_pushnumber(L, sec);
+  lua_pushinteger(L, (lua_Integer)steps);
+  return 2;
+}
+
 static int tr_train_batch(lua_State *L) { return one(L, 1); }
 static int tr_test_batch(lua_State *L) { return one(L, 0); }
 
@@ -503,6 +515,7 @@ static const luaL_Reg tr_methods[] = {
   {"train_batch", tr_train_batch},
   {"test_batch", tr_test_batch},
   {"set_dist", tr_set_dist},
+  {"dist_stats", tr_dist_stats},
   {"free", tr_gc},
   {NULL, NULL}
 };

@@ -71,6 +71,27 @@ for c in "2 shm" "3 shm" "3 tcp"; do
   fi
 done
 
+# a checkpoint written by rank 0 (-np 2) resumes with -np 3
+D=$T/resume; mkdir -p $D
+if $MPI -np 2 $B/lkeras tests/dist/resume_check.lua $D save > $T/log 2>&1 &&
+   $MPI -np 3 $B/lkeras tests/dist/resume_check.lua $D resume >> $T/log 2>&1 &&
+   [ -f $D/ckpt.lkm ] && [ "$(wc -l < $D/log.csv)" = 3 ] &&
+   cmp -s $D/resumed.rank0 $D/resumed.rank1 && cmp -s $D/resumed.rank0 $D/resumed.rank2 &&
+   [ "$(head -1 $D/resumed.rank0)" = "iterations 10 -> 13" ]; then
+  ok "a checkpoint of rank 0 (-np 2) resumes with -np 3, ranks identical, iterations 10 -> 13"
+else
+  bad "checkpoint resume with another number of ranks"; tail -10 $T/log; head -1 $D/resumed.rank0 2>/dev/null
+fi
+
+# the example: the same test accuracy with 2 processes as with one (global batch 128)
+a1=$(LKERAS_QUICK=1 $B/lkeras scripts/examples/distributed_fashion.lua 2>&1 | grep '^Test accuracy')
+a2=$(LKERAS_QUICK=1 $MPI -np 2 $B/lkeras scripts/examples/distributed_fashion.lua 2>&1 | grep '^Test accuracy')
+if [ -n "$a1" ] && [ "$a1" = "$a2" ]; then
+  ok "distributed_fashion.lua (quick): -np 2 and one process: $a2"
+else
+  bad "distributed_fashion.lua (quick): one process '$a1', -np 2 '$a2'"
+fi
+
 # a rank that raises ends the job within a bounded time, with a message
 start=$(date +%s)
 out=$(LKERAS_DIST_TIMEOUT=60 timeout 120 $MPI -np 2 $B/lkeras tests/dist/fault_check.lua 2>&1); rc=$?

@@ -102,6 +102,7 @@ rock-install: all
 	install -d $(INST_LIBDIR) $(INST_BINDIR)
 	install -m 755 $(B)/keras.so $(INST_LIBDIR)/keras.so
 	install -m 755 $(B)/lkeras $(INST_BINDIR)/lkeras
+	if [ -f $(B)/keras_mpi.so ]; then install -m 755 $(B)/keras_mpi.so $(INST_LIBDIR)/keras_mpi.so; fi
 
 clean:
 	rm -rf $(B)

@@ -3,7 +3,8 @@
 --   lkeras tests/dist/train_check.lua MODEL OPT N BATCH OUT
 -- trains MODEL (mlp | cnn | lstm) with OPT (sgd | adam | rmsprop) on N seeded
 -- samples, 3 epochs with shuffling, batch BATCH per process, and writes the
--- final weights and every epoch's loss to OUT.rank<r> (one number a line).
+-- final weights, every epoch's loss, evaluate's loss and the predictions
+-- to OUT.rank<r> (one number a line).
 local keras = require("keras")
 local L = keras.layers
 local dist = keras.distributed
@@ -43,4 +44,8 @@ for _, w in ipairs(model:get_weights()) do
   local t = w:reshape{-1}
   for i = 1, t:size() do f:write(string.format("%.9g\n", t:get(i))) end
 end
+-- evaluate and predict: each rank its share of the rows, reduced and gathered
+f:write(string.format("loss_eval %.17g\n", model:evaluate(x, y, {batch_size = 32, verbose = 0})))
+local p = model:predict(x, {batch_size = 32}):reshape{-1}
+for i = 1, p:size() do f:write(string.format("%.9g\n", p:get(i))) end
 f:close()

@@ -56,6 +56,7 @@ struct kr_trainer {
   int train_grouped;        /* the train plan's gradients are one region */
   double dist_s;            /* seconds spent in the steps' collectives, and the steps */
   int64_t dist_steps;
+  uint64_t dist_epochs;     /* distributed epochs run: each draws dropout from a new stream */
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -582,7 +583,11 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
   memcpy(common, ctx->rng, sizeof common);
   double spare = ctx->spare;
   int have_spare = ctx->have_spare;
-  kr_rng_seed(ctx, common[0] ^ (common[1] << 1) ^ ((uint64_t)(d->rank + 1) * 0x9E3779B97F4A7C15ull));
+  /* the rank's stream: from the common state, the rank and the epoch (the
+  ** common state alone repeats when fit does not shuffle) */
+  t->dist_epochs++;
+  kr_rng_seed(ctx, common[0] ^ (common[1] << 1) ^ ((uint64_t)(d->rank + 1) * 0x9E3779B97F4A7C15ull)
+                   ^ ((uint64_t)t->dist_epochs * 0xD1B54A32D192ED03ull));
   for (int64_t start = 0; start < nidx; start += gbs, batch_index++) {
     int64_t g = nidx - start < gbs ? nidx - start : gbs;
     int64_t off, b;

@@ -7,7 +7,7 @@
 #   short one that covers each model, optimizer, n, -np and transport.
 set -u
 cd "$(dirname "$0")/../.."
-B=build
+B=${LKERAS_BUILD:-build}   # the build folder (another one: LKERAS_BUILD=/tmp/b)
 passed=0; failed=0; skipped=0
 ok() { passed=$((passed + 1)); echo "ok $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL $*"; }
@@ -68,6 +68,15 @@ for c in "2 shm" "3 shm" "3 tcp"; do
     ok "allreduce/broadcast/allgather exact, -np $1 $2"
   else
     bad "allreduce/broadcast/allgather, -np $1 $2"; echo "$out" | tail -10
+  fi
+done
+
+# Dropout's streams: each rank its own during fit, the common one the same after
+for np in 2 3; do
+  if out=$($MPI -np $np $B/lkeras tests/dist/rng_check.lua 2>&1) && [ "$(echo "$out" | grep -c '^ok rank')" = $np ]; then
+    ok "-np $np: a stream per rank and epoch during fit, the common stream the same after (shuffle on and off)"
+  else
+    bad "-np $np: random streams"; echo "$out" | grep -v '^\[' | tail -8
   fi
 done
 

@@ -43,8 +43,17 @@ OBJ        = $(patsubst src/%.c,$(B)/obj/%.o,$(ENGINE_SRC)) $(B)/obj/embedded.o
 HDRS       = $(wildcard src/*.h src/kernels/*.h src/io/*.h src/lua/*.h)
 CTESTS     = $(patsubst tests/c/%.c,$(B)/tests/%,$(wildcard tests/c/test_*.c))
 
+# keras.distributed over MPI: a plugin of its own, built only where mpicc is
+# found; keras.so, libkeras.a and lkeras never link libmpi (src/dist.h)
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+DIST_PLUGIN = $(if $(MPICC),$(B)/keras_mpi.so)
+
 .PHONY: all test test-c test-lua test-asan demo bench install clean deps examples
-all: $(B)/libkeras.a $(B)/keras.so $(B)/lkeras $(B)/liblkeras.so.$(SO_MAJOR).$(SO_MINOR)
+all: $(B)/libkeras.a $(B)/keras.so $(B)/lkeras $(B)/liblkeras.so.$(SO_MAJOR).$(SO_MINOR) $(DIST_PLUGIN)
+
+$(B)/keras_mpi.so: src/dist/mpi.c src/dist.h
+	@mkdir -p $(B)
+	$(MPICC) $(KR_CFLAGS) -shared -o $@ src/dist/mpi.c -lpthread
 
 deps:
 	@sh scripts/install-deps.sh
@@ -96,6 +105,11 @@ $(B)/tests/%: tests/c/%.c $(B)/libkeras.a $(wildcard tests/c/*.h)
 test: deps all $(CTESTS) $(B)/tsan/test_threads $(B)/csv_classify
 	@sh scripts/run-tests.sh
 
+# keras.distributed's whole grid under mpirun (make test runs a short one)
+.PHONY: test-dist-full
+test-dist-full: all
+	@LKERAS_DIST_FULL=1 sh tests/dist/run.sh
+
 demo: deps all
 	$(B)/lkeras scripts/examples/fashion_mlp.lua
 
@@ -140,6 +154,8 @@ install: all
 	install -m 644 src/lkeras.h $(DESTDIR)$(PREFIX)/include/lkeras.h
 	install -m 755 $(B)/keras.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/keras.so
 	install -m 644 docs/lkeras.1 $(DESTDIR)$(PREFIX)/share/man/man1/lkeras.1
+	if [ -f $(B)/keras_mpi.so ]; then install -d $(DESTDIR)$(PREFIX)/lib/lkeras && \
+	  install -m 755 $(B)/keras_mpi.so $(DESTDIR)$(PREFIX)/lib/lkeras/keras_mpi.so; fi
 
 # luarocks make (lkeras-scm-1.rockspec): the module and the host into the rock's folders
 .PHONY: rock-install
@@ -147,6 +163,7 @@ rock-install: all
 	install -d $(INST_LIBDIR) $(INST_BINDIR)
 	install -m 755 $(B)/keras.so $(INST_LIBDIR)/keras.so
 	install -m 755 $(B)/lkeras $(INST_BINDIR)/lkeras
+	if [ -f $(B)/keras_mpi.so ]; then install -m 755 $(B)/keras_mpi.so $(INST_LIBDIR)/keras_mpi.so; fi
 
 clean:
 	rm -rf $(B)

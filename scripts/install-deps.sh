@@ -6,6 +6,9 @@ PKGS="lua5.4 liblua5.4-dev libopenblas-dev lua-busted zlib1g-dev libedit-dev lib
 # the plotting calls' programs (keras.utils.plot_model, plot_history) and the
 # rockspec's check; the library itself loads and works without them
 PKGS="$PKGS graphviz gnuplot-nox luarocks"
+# keras.distributed over MPI (optional: without mpicc the build has no
+# build/keras_mpi.so and keras.distributed is a world of size 1)
+PKGS="$PKGS openmpi-bin libopenmpi-dev"
 # the benchmarks' peers: PyTorch from Python, and libtorch's C++ API for the
 # latency section (scripts/bench/latency_torch.cpp)
 [ -n "$LKERAS_WITH_TORCH" ] && PKGS="$PKGS python3-torch python3-numpy time libtorch-dev g++"

@@ -6,6 +6,7 @@
 #      test_threads built with ThreadSanitizer (build/tsan/test_threads)
 #   2. busted specs (tests/*_spec.lua) against build/keras.so from stock lua5.4
 #   3. the same C tests and specs again, built with ASan + UBSan
+#      and keras.distributed under mpirun (tests/dist/run.sh)
 #   4. the example scripts (scripts/examples/*.lua) in their quick mode
 # Set LKERAS_SKIP_ASAN=1 to skip step 3 while iterating.
 set -u
@@ -69,6 +70,9 @@ fi
 
 echo "== busted specs (lua5.4 + build/keras.so)"
 count_busted specs env LUA_CPATH="$B/?.so;;" busted --lua=lua5.4
+
+echo "== keras.distributed under mpirun (tests/dist/run.sh)"
+count_c sh tests/dist/run.sh
 
 echo "== rockspec (luarocks make into a temporary tree)"
 # a copy of the tree with its fresh build (mtimes kept, so make only installs),

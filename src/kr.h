@@ -243,6 +243,14 @@ kr_plan *kr_plan_new_unbound(kr_ctx *ctx, int nout, kr_node *const *outputs, int
 /* use `arena` (16-float aligned, kr_plan_arena_bytes or more) from now on;
 ** cheap when it is the arena the plan already uses */
 void kr_plan_bind(kr_plan *p, float *arena);
+/* kr_plan_new_unbound whose outputs from group_from on live end to end at the
+** top of the arena, in the order the run computes them (16-float aligned,
+** the gaps zero or stale): kr_plan_group is that region once bound (an
+** output that is a variable or a constant is not in it). For reducing
+** gradients across processes in place (keras.distributed) */
+kr_plan *kr_plan_new_grouped(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                             kr_node *const *inputs, int64_t max_batch, int training, int group_from);
+float *kr_plan_group(const kr_plan *p, size_t *nfloats);
 void kr_plan_free(kr_plan *p);
 int64_t kr_plan_max_batch(const kr_plan *p);
 /* buffer of placeholder i (max_batch rows), to be filled before kr_plan_run;
@@ -359,6 +367,19 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
                          const int64_t *idx, int64_t nidx, int64_t batch_size,
                          kr_batch_fn fn, kr_batch_begin_fn begin, void *ud, double min_interval,
                          double *logs_out);
+/* Data-parallel training over the world d (dist.h; borrowed, must outlive
+** the trainer's use of it; NULL: none). With more than one rank, fit_epoch's
+** batch_size is per rank: see fit_epoch_dist_body in train.c. The gradients
+** are summed in buckets of at most fusion_bytes; the nstate tensors
+** (BatchNormalization's moving statistics) are averaged after every step. */
+struct kr_dist;
+/* the random generator's whole state (keras.distributed broadcasts it) */
+void kr_rng_get_state(const kr_ctx *ctx, uint64_t s[4]);
+void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4]);
+int kr_trainer_set_dist(kr_trainer *t, struct kr_dist *d, size_t fusion_bytes, int nstate,
+                        kr_tensor *const *state);
+/* the time the distributed fit spent in its collectives so far, and its steps */
+void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps);
 int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                         int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out);
 /* outputs: nout tensors created here, owned by the caller. The inputs are

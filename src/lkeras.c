@@ -726,6 +726,10 @@ int main(int argc, char **argv)
   int st = lua_pcall(L, 1, 1, 0);
   int ok = st == LUA_OK && lua_toboolean(L, -1);
   report(L, st, PROG ": ");
+  if (!ok) {   /* keras.distributed aborts the job at once (src/lua/dist.c) */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lkeras.failed");
+  }
   lua_close(L);
   return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -44,6 +44,7 @@ struct kr_plan {
   int nout, nin;
   size_t *out_step, *in_step;
   size_t *smap, smapcap;      /* while building: node -> step + 1 (0: empty), open addressing */
+  size_t group_off, group_floats;  /* kr_plan_new_grouped: the outputs' contiguous region */
 };
 
 /* ---- first-fit placement in the arena ---- */
@@ -204,7 +205,7 @@ void kr_plan_bind(kr_plan *p, float *arena)
 }
 
 static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin, kr_node *const *inputs,
-                           int64_t max_batch, int training, int own)
+                           int64_t max_batch, int training, int own, int group_from)
 {
   if (max_batch < 1) max_batch = 1;
   kr_plan *p = kr_calloc(ctx, sizeof *p);
@@ -218,13 +219,15 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
   size_t n = 0;
   kr_node **order = kr_topo_order(ctx, nout, outputs, &n);
   long *last = NULL;
+  char *grouped = NULL;
   freelist fl = {NULL, 0, 0, 0, 0, 0, ctx};
   if (!order) goto fail;
   p->steps = kr_calloc(ctx, (n ? n : 1) * sizeof *p->steps);
   p->out_step = kr_malloc(ctx, (size_t)(nout ? nout : 1) * sizeof *p->out_step);
   p->in_step = kr_malloc(ctx, (size_t)(nin ? nin : 1) * sizeof *p->in_step);
   last = kr_malloc(ctx, (n ? n : 1) * sizeof *last);
-  if (!p->steps || !p->out_step || !p->in_step || !last) goto fail;
+  grouped = kr_calloc(ctx, n ? n : 1);
+  if (!p->steps || !p->out_step || !p->in_step || !last || !grouped) goto fail;
   size_t total_in = 0;
   for (size_t i = 0; i < n; i++)
     if (kr_shape_has_none(&order[i]->shape)) {
@@ -299,6 +302,15 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
     long j = p->steps[i].alias;
     if (j >= 0 && last[i] > last[j]) last[j] = last[i];
   }
+  /* grouped outputs (an alias's: the buffer it shares) get the region at the
+  ** end, in the order the steps compute them; those that are a variable or
+  ** a constant have no buffer to place */
+  for (int k = group_from >= 0 ? group_from : nout; k < nout; k++) {
+    long j = (long)p->out_step[k];
+    while (p->steps[j].alias >= 0) j = p->steps[j].alias;
+    int op = order[j]->op;
+    if (op != KR_OP_CONST && op != KR_OP_VARIABLE && op != KR_OP_INPUT) grouped[j] = 1;
+  }
 
   /* placement: the placeholders first, since they are filled before the run
   ** starts and must not share memory with anything computed in it */
@@ -319,7 +331,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
     s->ysize = round_up((size_t)kr_numel(&c));
     s->auxsize = info->aux ? round_up(info->aux(nd, max_batch)) : 0;
     s->scrsize = info->scratch ? round_up(info->scratch(nd, max_batch)) : 0;
-    if (fl_alloc(&fl, s->ysize, &s->yoff) || fl_alloc(&fl, s->auxsize, &s->auxoff) ||
+    if ((!grouped[i] && fl_alloc(&fl, s->ysize, &s->yoff)) || fl_alloc(&fl, s->auxsize, &s->auxoff) ||
         fl_alloc(&fl, s->scrsize, &s->scroff))
       goto nomem;
     if (fl_free(&fl, s->scroff, s->scrsize)) goto nomem;
@@ -330,7 +342,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
       int dup = 0;
       for (int m = 0; m < k; m++)
         if (nd->in[m] == nd->in[k]) dup = 1;
-      if (!dup && last[j] == (long)i && p->steps[j].ysize) {
+      if (!dup && last[j] == (long)i && p->steps[j].ysize && !grouped[j]) {
         if (fl_free(&fl, p->steps[j].yoff, p->steps[j].ysize) ||
             fl_free(&fl, p->steps[j].auxoff, p->steps[j].auxsize))
           goto nomem;
@@ -340,8 +352,14 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
       if (fl_free(&fl, s->yoff, s->ysize) || fl_free(&fl, s->auxoff, s->auxsize)) goto nomem;
     }
   }
-  p->arena_floats = fl.high;
-  p->live_floats = fl.peak;
+  p->group_off = fl.high;
+  for (size_t i = 0; i < n; i++)
+    if (grouped[i]) {
+      p->steps[i].yoff = p->group_off + p->group_floats;
+      p->group_floats += p->steps[i].ysize;
+    }
+  p->arena_floats = fl.high + p->group_floats;
+  p->live_floats = fl.peak + p->group_floats;
   for (size_t i = 0; i < n; i++) {
     step *s = &p->steps[i];
     if (s->node->value) s->ys = s->node->value->shape;
@@ -361,6 +379,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
   }
   kr_free(ctx, fl.b);
   kr_free(ctx, last);
+  kr_free(ctx, grouped);
   kr_free(ctx, order);
   kr_free(ctx, p->smap);
   p->smap = NULL;
@@ -371,6 +390,7 @@ nomem:
 fail:
   kr_free(ctx, fl.b);
   kr_free(ctx, last);
+  kr_free(ctx, grouped);
   kr_free(ctx, order);
   kr_plan_free(p);
   return NULL;
@@ -379,13 +399,25 @@ fail:
 kr_plan *kr_plan_new(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
                      kr_node *const *inputs, int64_t max_batch, int training)
 {
-  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 1);
+  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 1, -1);
 }
 
 kr_plan *kr_plan_new_unbound(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
                              kr_node *const *inputs, int64_t max_batch, int training)
 {
-  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 0);
+  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 0, -1);
+}
+
+kr_plan *kr_plan_new_grouped(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
+                             kr_node *const *inputs, int64_t max_batch, int training, int group_from)
+{
+  return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 0, group_from);
+}
+
+float *kr_plan_group(const kr_plan *p, size_t *nfloats)
+{
+  *nfloats = p->arena ? p->group_floats : 0;
+  return p->arena ? p->arena + p->group_off : NULL;
 }
 
 int64_t kr_plan_max_batch(const kr_plan *p) { return p->max_batch; }

@@ -11,10 +11,13 @@
 #include "kr.h"
 #include "ops.h"
 #include "ctx_impl.h"
+#include "dist.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
+
+#define ALIGN_FLOATS 16   /* plan.c aligns every buffer to 16 floats */
 
 /* an arena and the number of trainers using it */
 typedef struct kr_arena_box {
@@ -43,6 +46,17 @@ struct kr_trainer {
   double *acc, *cur, *mean;  /* fit's running logs: the batch's, the sums, the means */
   double *eacc, *ecur, *emean;   /* evaluate's (a callback in fit may run evaluate) */
   kr_node **plan_in;        /* inputs ++ targets ++ weights */
+  /* data-parallel training (kr_trainer_set_dist): the world, the largest
+  ** allreduce in floats, the state averaged each step, the logs' buffer */
+  kr_dist *dist;
+  size_t fusion;
+  int nstate;
+  kr_tensor **state;
+  double *dlogs;
+  int train_grouped;        /* the train plan's gradients are one region */
+  double dist_s;            /* seconds spent in the steps' collectives, and the steps */
+  int64_t dist_steps;
+  uint64_t dist_epochs;     /* distributed epochs run: each draws dropout from a new stream */
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -60,6 +74,9 @@ void kr_trainer_free(kr_trainer *t)
   kr_free(ctx, t->gradp);
   kr_free(ctx, t->acc);
   kr_free(ctx, t->plan_in);
+  for (int i = 0; i < t->nstate; i++) kr_tensor_release(t->state[i]);
+  kr_free(ctx, t->state);
+  kr_free(ctx, t->dlogs);
   kr_free(ctx, t);
 }
 
@@ -170,8 +187,9 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
   /* A plan for a larger batch replaces *pp only once its arena is there: a
   ** failure (out of memory) leaves the trainer as it was, and the next call
   ** plans again for its own batch instead of asking for the same memory. */
+  int grouped = kind == 0 && t->dist && t->dist->size > 1;
   kr_plan *fresh = NULL;
-  if (!*pp || kr_plan_max_batch(*pp) < batch) {
+  if (!*pp || kr_plan_max_batch(*pp) < batch || (kind == 0 && grouped != t->train_grouped)) {
     kr_plan *p = NULL;
     if (kind == 0) {
       int n = t->nlog + t->nvar;
@@ -179,7 +197,8 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
       if (!outs) return KR_EMEM;
       for (int i = 0; i < t->nlog; i++) outs[i] = t->logs[i];
       for (int i = 0; i < t->nvar; i++) outs[t->nlog + i] = t->grads[i];
-      p = kr_plan_new_unbound(ctx, n, outs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 1);
+      p = grouped ? kr_plan_new_grouped(ctx, n, outs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 1, t->nlog)
+                  : kr_plan_new_unbound(ctx, n, outs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 1);
       kr_free(ctx, outs);
     } else if (kind == 1) {
       p = kr_plan_new_unbound(ctx, t->nlog, t->logs, t->nin + t->ntgt + t->nsw, t->plan_in, batch, 0);
@@ -207,6 +226,7 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
   if (fresh) {
     kr_plan_free(*pp);
     *pp = fresh;
+    if (kind == 0) t->train_grouped = grouped;
   }
   kr_plan_bind(*pp, box->mem);
   if (kind == 0)
@@ -449,6 +469,192 @@ static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_
   return KR_OK;
 }
 
+/* ---- data-parallel training (keras.distributed) ---- */
+
+int kr_trainer_set_dist(kr_trainer *t, kr_dist *d, size_t fusion_bytes, int nstate, kr_tensor *const *state)
+{
+  kr_ctx *ctx = t->ctx;
+  for (int i = 0; i < t->nstate; i++) kr_tensor_release(t->state[i]);
+  kr_free(ctx, t->state);
+  kr_free(ctx, t->dlogs);
+  t->state = NULL;
+  t->nstate = 0;
+  t->dlogs = NULL;
+  t->dist = NULL;
+  if (!d) return KR_OK;
+  t->dlogs = kr_calloc(ctx, (size_t)(t->nlog + 1) * sizeof *t->dlogs);
+  t->state = kr_calloc(ctx, (size_t)(nstate ? nstate : 1) * sizeof *t->state);
+  if (!t->dlogs || !t->state) return kr_errcode(ctx);
+  for (int i = 0; i < nstate; i++) {
+    kr_tensor_retain(state[i]);
+    t->state[i] = state[i];
+  }
+  t->nstate = nstate;
+  t->fusion = fusion_bytes / sizeof(float) / ALIGN_FLOATS * ALIGN_FLOATS;
+  if (t->fusion < ALIGN_FLOATS) t->fusion = ALIGN_FLOATS;
+  t->dist = d;
+  return KR_OK;
+}
+
+void kr_rng_get_state(const kr_ctx *ctx, uint64_t s[4]) { memcpy(s, ctx->rng, sizeof ctx->rng); }
+
+void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
+{
+  memcpy(ctx->rng, s, sizeof ctx->rng);
+  ctx->have_spare = 0;
+}
+
+void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps)
+{
+  *seconds = t->dist_s;
+  *steps = t->dist_steps;
+}
+
+/* the rows of a global batch of g that a rank takes: [*off, *off + *cnt) */
+static void dist_slice(int64_t g, int size, int rank, int64_t *off, int64_t *cnt)
+{
+  int64_t base = g / size, rem = g % size;
+  *off = rank * base + (rank < rem ? rank : rem);
+  *cnt = base + (rank < rem ? 1 : 0);
+}
+
+static int dist_fail(kr_trainer *t, const char *err) { return kr_fail(t->ctx, KR_EIO, "%s", err); }
+
+/* the step's gradients, weighted by this rank's share w of the global batch,
+** summed over the ranks in place in the plan's gradient region, in buckets
+** of at most t->fusion floats; then the averaged state (BatchNormalization's
+** moving statistics) */
+static int dist_reduce(kr_trainer *t, kr_plan *p, double w)
+{
+  char err[KR_DIST_ERR];
+  kr_dist *d = t->dist;
+  size_t n;
+  float *g = kr_plan_group(p, &n);
+  float fw = (float)w;
+  if (fw != 1.0f)
+    for (size_t i = 0; i < n; i++) g[i] *= fw;
+  for (size_t at = 0; at < n; at += t->fusion) {
+    size_t k = n - at < t->fusion ? n - at : t->fusion;
+    if (d->ops->allreduce(d->impl, g + at, k, KR_DIST_F32, err)) return dist_fail(t, err);
+  }
+  for (int i = 0; i < t->nstate; i++) {
+    float *v = KR_DATA(t->state[i]);
+    size_t m = (size_t)kr_tensor_numel(t->state[i]);
+    for (size_t j = 0; j < m; j++) v[j] *= fw;
+    if (d->ops->allreduce(d->impl, v, m, KR_DIST_F32, err)) return dist_fail(t, err);
+  }
+  return KR_OK;
+}
+
+/* the global batch's logs: each rank's weighted by its rows */
+static int dist_logs(kr_trainer *t, int64_t cnt, double *cur)
+{
+  char err[KR_DIST_ERR];
+  for (int k = 0; k < t->nlog; k++) t->dlogs[k] = cur[k] * (double)cnt;
+  t->dlogs[t->nlog] = (double)cnt;
+  if (t->dist->ops->allreduce(t->dist->impl, t->dlogs, (size_t)t->nlog + 1, KR_DIST_F64, err))
+    return dist_fail(t, err);
+  double total = t->dlogs[t->nlog];
+  for (int k = 0; k < t->nlog; k++) cur[k] = total > 0 ? t->dlogs[k] / total : 0;
+  return KR_OK;
+}
+
+/* fit's epoch in a world of several ranks: idx (the same on every rank) is
+** cut in global batches of size x batch_size rows; this rank runs its slice
+** of each, the gradients are averaged weighted by rows, and every rank
+** steps its optimizer with the same numbers. Dropout draws from a stream of
+** this rank's own for the epoch; the common stream (shuffling) is restored
+** after it, so it stays the same on every rank */
+static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
+                               const int64_t *idx, int64_t nidx, int64_t batch_size,
+                               kr_batch_fn fn, kr_batch_begin_fn begin, void *ud, double min_interval,
+                               double *logs_out)
+{
+  kr_ctx *ctx = t->ctx;
+  kr_dist *d = t->dist;
+  int64_t n;
+  if (check_xy(t, "fit", x, y, sw, &n)) return kr_errcode(ctx);
+  if (batch_size < 1) return kr_fail(ctx, KR_EARG, "fit: batch_size must be >= 1, got %lld", (long long)batch_size);
+  if (t->nvar < 1) return kr_fail(ctx, KR_EARG, "fit: distributed training needs trainable weights");
+  if (fixed_batch(t))
+    return kr_fail(ctx, KR_EARG, "fit: a model with a fixed batch size (batch_shape) cannot train distributed");
+  for (int64_t i = 0; i < nidx; i++)
+    if (idx[i] < 0 || idx[i] >= n) return kr_fail(ctx, KR_EARG, "fit: sample index out of range");
+  int64_t gbs = batch_size * d->size;
+  int64_t bs = batch_size;
+  if (ensure_plan(t, &t->train, 0, bs)) return kr_errcode(ctx);
+  kr_plan *p = t->train;
+  for (int k = 0; k < t->nlog; k++) t->acc[k] = 0;
+  double seen = 0, last = kr_now();
+  int64_t batch_index = 0;
+  int st = KR_OK;
+  uint64_t common[4];
+  memcpy(common, ctx->rng, sizeof common);
+  double spare = ctx->spare;
+  int have_spare = ctx->have_spare;
+  /* the rank's stream: from the common state, the rank and the epoch (the
+  ** common state alone repeats when fit does not shuffle) */
+  t->dist_epochs++;
+  kr_rng_seed(ctx, common[0] ^ (common[1] << 1) ^ ((uint64_t)(d->rank + 1) * 0x9E3779B97F4A7C15ull)
+                   ^ ((uint64_t)t->dist_epochs * 0xD1B54A32D192ED03ull));
+  for (int64_t start = 0; start < nidx; start += gbs, batch_index++) {
+    int64_t g = nidx - start < gbs ? nidx - start : gbs;
+    int64_t off, b;
+    dist_slice(g, d->size, d->rank, &off, &b);
+    if (begin) {
+      if (begin(ud, batch_index, g)) {
+        for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
+        st = KR_ESTOP;
+        goto out;
+      }
+      if ((st = ensure_plan(t, &t->train, 0, bs))) goto out;
+      p = t->train;
+    }
+    if (b > 0) {
+      gather(p, 0, x, idx + start + off, b);
+      gather(p, t->nin, y, idx + start + off, b);
+      gather(p, t->nin + t->ntgt, sw, idx + start + off, b);
+      if ((st = kr_plan_run(p, b)) != KR_OK) goto out;
+      for (int k = 0; k < t->nlog; k++) t->cur[k] = kr_plan_output(p, k)[0];
+    } else {
+      size_t gn;
+      float *gr = kr_plan_group(p, &gn);
+      memset(gr, 0, gn * sizeof *gr);
+      for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
+    }
+    double t0 = kr_now();
+    if ((st = dist_reduce(t, p, (double)b / (double)g))) goto out;
+    double t1 = kr_now();
+    kr_optim_step(t->optim, (float *const *)t->gradp);
+    double t2 = kr_now();
+    if ((st = dist_logs(t, b, t->cur))) goto out;
+    t->dist_s += (t1 - t0) + (kr_now() - t2);
+    t->dist_steps++;
+    for (int k = 0; k < t->nlog; k++) t->acc[k] += t->cur[k] * (double)g;
+    seen += (double)g;
+    if (fn) {
+      double now = kr_now();
+      if (min_interval <= 0 || now - last >= min_interval || start + g >= nidx) {
+        for (int k = 0; k < t->nlog; k++) t->mean[k] = t->acc[k] / seen;
+        last = now;
+        if (fn(ud, batch_index, g, t->nlog, t->cur, t->mean)) {
+          for (int k = 0; k < t->nlog; k++) logs_out[k] = t->mean[k];
+          st = KR_ESTOP;
+          goto out;
+        }
+        if ((st = ensure_plan(t, &t->train, 0, bs))) goto out;
+        p = t->train;
+      }
+    }
+  }
+  for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
+out:
+  memcpy(ctx->rng, common, sizeof common);
+  ctx->spare = spare;
+  ctx->have_spare = have_spare;
+  return st;
+}
+
 /* the public loops run with flush-to-zero (see kr_fp_enter in ctx_impl.h) */
 int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                          const int64_t *idx, int64_t nidx, int64_t batch_size,
@@ -456,7 +662,9 @@ int kr_trainer_fit_epoch(kr_trainer *t, const kr_data *x, const kr_data *y, cons
                          double *logs_out)
 {
   kr_fpmode m = kr_fp_enter();
-  int st = fit_epoch_body(t, x, y, sw, idx, nidx, batch_size, fn, begin, ud, min_interval, logs_out);
+  int st = t->dist && t->dist->size > 1
+           ? fit_epoch_dist_body(t, x, y, sw, idx, nidx, batch_size, fn, begin, ud, min_interval, logs_out)
+           : fit_epoch_body(t, x, y, sw, idx, nidx, batch_size, fn, begin, ud, min_interval, logs_out);
   kr_fp_leave(m);
   return st;
 }

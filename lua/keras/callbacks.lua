@@ -587,7 +587,12 @@ C.CSVLogger = function(...)
   if type(o.filename) ~= "string" then raise("CSVLogger: filename must be a string") end
   return setmetatable({filename = o.filename, sep = o.separator or ",", append = o.append or false}, CSVLogger)
 end
+-- keras.distributed: only rank 0 writes the job's files
+local function not_writer() return keras.distributed ~= nil and not keras.distributed._writes() end
+C._not_writer = not_writer
+
 function CSVLogger:on_train_begin()
+  if not_writer() then return end
   local exists = io.open(self.filename, "r")
   self.append_header = true
   if self.append and exists then
@@ -623,6 +628,7 @@ local function csv_value(v)
   return s
 end
 function CSVLogger:on_epoch_end(epoch, logs)
+  if not self.file then return end   -- not rank 0 of a distributed job
   if not self.keys then
     self.keys = {}
     for k in pairs(logs) do self.keys[#self.keys + 1] = k end
@@ -738,6 +744,7 @@ do
   end
 
   function ModelCheckpoint:on_epoch_end(epoch, logs)
+    if C._not_writer() then return end   -- keras.distributed: rank 0 writes
     logs = logs or {}
     self.epochs_since_last_save = self.epochs_since_last_save + 1
     if self.epochs_since_last_save < self.period then return end

@@ -134,6 +134,7 @@ if keras.models then optional("plot", keras) end   -- keras.utils.plot_model, mo
 optional("saving", keras)   -- adds save/load to models, ModelCheckpoint to callbacks
 optional("custom", keras)   -- Layer:extend, Model:extend, model:add_loss
 keras.datasets = optional("datasets", keras)
+if keras.callbacks then keras.distributed = optional("distributed", keras) end   -- data-parallel over MPI
 keras.preprocessing = optional("preprocessing", keras)
 if keras.models then optional("generators", keras) end   -- fit_generator & co, Sequence, TimeseriesGenerator
 if keras.preprocessing and keras.utils and keras.utils.Sequence then

@@ -477,6 +477,11 @@ function Model:fit(...)
   end
   local xl, yl, swl, n = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who, xl, yl)
+  -- keras.distributed: batch_size is per process; the logs are the world's
+  local dist = keras.distributed
+  local fw = dist and dist._fit_world(self)
+  if fw and dist._quiet() then verbose = 0 end
+  local step_rows = batch_size * (fw and fw.size or 1)
   -- validation
   local vx, vy, vsw
   if o.validation_data then
@@ -535,7 +540,7 @@ function Model:fit(...)
     local cb_fn
     if per_batch or interval then
       cb_fn = function(batch_index, size, cur, mean)
-        local seen = math.min(batch_index * batch_size + size, n)
+        local seen = math.min(batch_index * step_rows + size, n)
         runner:batch(batch_index, size, seen, logs_table(names, cur), logs_table(names, mean))
         return self.stop_training
       end
@@ -546,13 +551,19 @@ function Model:fit(...)
       exl, eyl, eswl = batch_shuffle({xl, yl, swl}, n, batch_size)
       eshuffle = false
     end
+    if fw then dist._attach(self, trainer, fw) end
     local ok, values = pcall(trainer.fit_epoch, trainer, exl, eyl, eswl, eshuffle, batch_size, cb_fn,
                                       per_batch and 0 or interval, begin_fn)
     if not ok then loop_error(values) end
     local logs = logs_table(names, values)
     if vx then
       local vtrainer = self._trainer or trainer_for(self, who, vx, vy)
-      local vok, vvalues = pcall(vtrainer.evaluate, vtrainer, vx, vy, vsw, batch_size)
+      local vok, vvalues
+      if fw then
+        vok, vvalues = pcall(dist._evaluate, vtrainer, vx, vy, vsw, batch_size, nsamples(vx[1]), #names)
+      else
+        vok, vvalues = pcall(vtrainer.evaluate, vtrainer, vx, vy, vsw, batch_size)
+      end
       if not vok then raise(tostring(vvalues):gsub("^[^:]*:%d+: ", "")) end
       for i, nm in ipairs(names) do logs["val_" .. nm] = vvalues[i] end
     end
@@ -598,14 +609,21 @@ function Model:evaluate(...)
   local trainer = trainer_for(self, "evaluate", xl, yl)
   local fn
   local bar
-  if verbose == 1 and keras.callbacks then
+  if verbose == 1 and keras.callbacks and not (keras.distributed and keras.distributed._quiet()) then
     bar = keras.callbacks._progbar(n, 1)
     fn = function(bi, size, _cur, _mean)
       bar:update(math.min(bi * batch_size + size, n))
       return false
     end
   end
-  local ok, values = pcall(trainer.evaluate, trainer, xl, yl, swl, batch_size, fn)
+  local ok, values
+  local dist = keras.distributed
+  if dist and dist._sharded(self) then   -- every rank its rows; the logs are the world's
+    ok, values = pcall(dist._evaluate, trainer, xl, yl, swl, batch_size, n, #self.metrics_names)
+    if bar then bar:update(n) end
+  else
+    ok, values = pcall(trainer.evaluate, trainer, xl, yl, swl, batch_size, fn)
+  end
   if not ok then loop_error(values) end
   return unpack_logs(self, values)
 end
@@ -685,7 +703,13 @@ local function general_predict(self, ...)
   local xl = prepare(self, "predict", o.x, nil, nil, nil, true)
   local bar = verbose == 1 and keras.callbacks and keras.callbacks._progbar(nsamples(xl[1]), 1)
   local p = predictor_for(self, xl, "predict")
-  local ok, outs = pcall(p.predict, p, xl, batch_size)
+  local dist = keras.distributed
+  local ok, outs
+  if dist and dist._sharded(self) then   -- every rank its rows, gathered
+    ok, outs = pcall(dist._predict, p, xl, batch_size, nsamples(xl[1]))
+  else
+    ok, outs = pcall(p.predict, p, xl, batch_size)
+  end
   if not ok then raise(predict_error(self, "predict", outs)) end
   if bar then bar:update(nsamples(xl[1])) end
   return into("predict", outs, o.out)

@@ -269,7 +269,7 @@ end, true)
 local function usage(msg)
   io.stderr:write((msg and (msg .. "\n") or "") ..
     "usage: lkeras bench.lua WORKLOAD [--samples N] [--epochs N] [--threads N] [--batch N]" ..
-    " [--infer-passes N] [--seed N]\n       lkeras bench.lua --list\n" ..
+    " [--infer-passes N] [--seed N] [--dist 1]\n       lkeras bench.lua --list\n" ..
     "workloads: " .. table.concat(ORDER, " ") .. "\n")
   os.exit(2)
 end
@@ -287,7 +287,7 @@ while arg[i] do
   elseif a:sub(1, 2) == "--" then
     local key = a:sub(3):gsub("-", "_")
     local v = math.tointeger(tonumber(arg[i + 1] or ""))
-    if not ({samples = 1, epochs = 1, threads = 1, batch = 1, infer_passes = 1, seed = 1})[key] then
+    if not ({samples = 1, epochs = 1, threads = 1, batch = 1, infer_passes = 1, seed = 1, dist = 1})[key] then
       usage("unknown option " .. a)
     end
     if not v or v < (key == "seed" and 0 or 1) then usage(a .. " needs a positive integer") end
@@ -333,6 +333,13 @@ local epochs = opts.epochs or w.epochs
 
 local model, x, y = w.build(n)
 local n_params = model:count_params()
+-- --dist 1 (under mpirun, scripts/bench/run_dist.sh): data-parallel over the
+-- ranks at the same global batch (batch / size rows per process)
+local dist = opts.dist and keras.distributed.init{threads = opts.threads}
+if dist then
+  keras.distributed.DistributedOptimizer(model.optimizer)
+  batch = math.max(1, batch // dist.size())
+end
 local rss_before_train = vm("VmHWM")
 local bucket_list, timesteps, steps
 if w.bucketed then
@@ -392,7 +399,14 @@ local timed_s = 0
 for e = 2, #epoch_times do timed_s = timed_s + epoch_times[e] end
 local timed = #epoch_times - 1
 local train_sps = n * timed / timed_s
-steps = steps or (n + batch - 1) // batch
+local gbatch = batch * (dist and dist.size() or 1)
+steps = steps or (n + gbatch - 1) // gbatch
+-- the time the distributed fit spent in its collectives (allreduce) per step
+local allreduce_ms
+if dist and model._trainer then
+  local sec, nsteps = model._trainer:dist_stats()
+  allreduce_ms = nsteps > 0 and 1000 * sec / nsteps or nil
+end
 
 -- predict: 1 warm-up pass + infer_passes timed passes, median
 local infer_times = {}
@@ -460,7 +474,10 @@ local fields = {
   {"maxrss_mb_before_train", num(round(rss_before_train, 1))},
   {"maxrss_mb_end", num(round(vm("VmHWM"), 1))},
   {"wall_s", num(round(now() - t_start, 2))},
+  {"dist_size", num(dist and dist.size() or 1)},
+  {"allreduce_ms_per_step", num(allreduce_ms and round(allreduce_ms, 3))},
 }
+if dist and dist.rank() ~= 0 then return end   -- rank 0 reports the job
 local parts = {}
 for k, f in ipairs(fields) do parts[k] = string.format('"%s": %s', f[1], f[2]) end
 io.stderr:write(string.format("%s: train %.0f samples/s (%.3f ms/step, batch %d), infer %.0f samples/s, " ..

@@ -168,3 +168,7 @@ for w in "$@"; do
     "$(sfield "$lt" blas_core)" "$(sfield "$lt" blas_chosen_by)" "$(sfield "$tt" blas_core)" "$(sfield "$lt" cpu)")
   echo "$summary" | tee -a "$RESULTS"
 done
+
+# the dist section: keras.distributed over MPI (2 processes x 1 thread against
+# 1 x 1 and 1 x 2), when mpirun and the MPI plugin are there
+sh scripts/bench/run_dist.sh | tee -a "$RESULTS"

@@ -59,5 +59,8 @@ int lk_open_prefetch(lua_State *L);
 int lk_open_function(lua_State *L);
 int lk_open_image(lua_State *L);
 int lk_open_image_async(lua_State *L);
+int lk_open_dist(lua_State *L);
+struct kr_dist;
+struct kr_dist *lk_checkdist(lua_State *L, int idx);   /* a keras.Dist (dist.c) */
 
 #endif

@@ -241,6 +241,7 @@ int luaopen_keras(lua_State *L)
   lk_open_function(L);
   lk_open_image(L);
   lk_open_image_async(L);
+  lk_open_dist(L);
   /* keras.init(core) returns the module */
   const lk_source *init = NULL;
   for (int i = 0; i < lk_embedded_count; i++)

@@ -515,6 +515,46 @@ static int tr_train_rows(lua_State *L)
   return n;
 }
 
+/* tr:set_dist(world or nil, fusion_bytes, {state tensors}): data-parallel
+** fit over the world (a keras.Dist, kept alive by the registry) */
+static int tr_set_dist(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  lk_trainer *u = check_trainer(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    kr_trainer_set_dist(u->t, NULL, 0, 0, NULL);
+    return 0;
+  }
+  struct kr_dist *d = lk_checkdist(L, 2);
+  lua_Number fusion = luaL_checknumber(L, 3);
+  if (!(fusion >= 1)) return luaL_argerror(L, 3, "fusion size must be >= 1 byte");
+  int n = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    n = (int)luaL_len(L, 4);
+  }
+  kr_tensor **st = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *st, 0);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 4, i + 1);
+    st[i] = lk_checktensor(L, -1);
+    lua_pop(L, 1);
+  }
+  if (kr_trainer_set_dist(u->t, d, (size_t)fusion, n, st) != KR_OK) return lk_raise(L, ctx);
+  return 0;
+}
+
+/* tr:dist_stats() -> seconds in the distributed fit's collectives, steps */
+static int tr_dist_stats(lua_State *L)
+{
+  lk_trainer *u = check_trainer(L, 1);
+  double sec;
+  int64_t steps;
+  kr_trainer_dist_stats(u->t, &sec, &steps);
+  lua_pushnumber(L, sec);
+  lua_pushinteger(L, (lua_Integer)steps);
+  return 2;
+}
+
 static int tr_train_batch(lua_State *L) { return one(L, 1); }
 static int tr_test_batch(lua_State *L) { return one(L, 0); }
 
@@ -535,6 +575,8 @@ static const luaL_Reg tr_methods[] = {
   {"predict_rows", tr_predict_rows},
   {"train_rows", tr_train_rows},
   {"test_batch", tr_test_batch},
+  {"set_dist", tr_set_dist},
+  {"dist_stats", tr_dist_stats},
   {"free", tr_gc},
   {NULL, NULL}
 };

@@ -1,0 +1,118 @@
+/*
+** dist.c -- the reducer's single-process world and the loader of the MPI
+** plugin (see dist.h). The plugin is found next to the object this code was
+** linked into (build/keras.so or build/lkeras: build/keras_mpi.so; an
+** installed lkeras: PREFIX/lib/lkeras/keras_mpi.so), or where the
+** LKERAS_MPI_PLUGIN environment variable says. It is opened only when the
+** process was started by mpirun, so a single process never loads libmpi.
+*/
+#define _GNU_SOURCE   /* dladdr */
+#include "dist.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t kr_dist_dtype_size(int dtype) { return dtype == KR_DIST_F64 ? sizeof(double) : sizeof(float); }
+
+/* ---- the single process: a world of size 1 ---- */
+
+static int one_allreduce(void *impl, void *buf, size_t n, int dtype, char *err) { return 0; }
+static int one_broadcast(void *impl, void *buf, size_t n, int dtype, int root, char *err)
+{
+  if (root != 0) {
+    snprintf(err, KR_DIST_ERR, "broadcast: root %d is not a rank of this world of size 1", root);
+    return 1;
+  }
+  return 0;
+}
+static int one_allgather(void *impl, const void *in, void *out, const size_t *counts, int dtype, char *err)
+{
+  if (out != in) memmove(out, in, counts[0] * kr_dist_dtype_size(dtype));
+  return 0;
+}
+static int one_barrier(void *impl, char *err) { return 0; }
+static void one_abort(void *impl, const char *msg) {}
+static void one_finalize(void *impl) {}
+
+static const kr_dist_ops single_ops = {
+  "single", one_allreduce, one_broadcast, one_allgather, one_barrier, one_abort, one_finalize
+};
+
+void kr_dist_open_single(kr_dist *d)
+{
+  memset(d, 0, sizeof *d);
+  d->ops = &single_ops;
+  d->size = d->local_size = 1;
+  d->timeout = 0;
+}
+
+/* ---- the MPI plugin ---- */
+
+static int under_mpirun(void)
+{
+  const char *v = getenv("LKERAS_DIST");
+  if (v && !strcmp(v, "single")) return 0;
+  if (v && !strcmp(v, "mpi")) return 1;
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
+static void *try_open(const char *path) { return dlopen(path, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE); }
+
+static void *open_plugin(char *tried, size_t tsz)
+{
+  const char *env = getenv("LKERAS_MPI_PLUGIN");
+  tried[0] = 0;
+  if (env && *env) {
+    snprintf(tried, tsz, "%s", env);
+    return try_open(env);
+  }
+  Dl_info info;
+  char dir[4096] = ".";
+  if (dladdr((void *)&kr_dist_open, &info) && info.dli_fname) {
+    snprintf(dir, sizeof dir, "%s", info.dli_fname);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+  }
+  static const char *const rel[] = {"/keras_mpi.so", "/../lib/lkeras/keras_mpi.so", "/../../lkeras/keras_mpi.so"};
+  for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s%s", dir, rel[i]);
+    size_t used = strlen(tried);
+    if (used + strlen(path) + 3 < tsz) snprintf(tried + used, tsz - used, "%s%.*s", used ? ", " : "",
+                                                (int)(tsz - used - 3), path);
+    void *h = try_open(path);
+    if (h) return h;
+  }
+  return NULL;
+}
+
+int kr_dist_open(kr_dist *d, char *err)
+{
+  kr_dist_open_single(d);
+  if (!under_mpirun()) return 0;
+  char tried[1024];
+  void *h = open_plugin(tried, sizeof tried);
+  if (!h) {
+    const char *why = dlerror();
+    snprintf(err, KR_DIST_ERR, "keras.distributed: started by mpirun, but the MPI plugin could not be loaded "
+             "(%s; tried %.600s): build lkeras with Open MPI installed (mpicc; Debian: libopenmpi-dev)",
+             why ? why : "not found", tried);
+    return 1;
+  }
+  kr_dist_open_fn open = (kr_dist_open_fn)dlsym(h, KR_DIST_MPI_ENTRY);
+  if (!open) {
+    snprintf(err, KR_DIST_ERR, "keras.distributed: %s has no %s", tried, KR_DIST_MPI_ENTRY);
+    return 1;
+  }
+  const char *t = getenv("LKERAS_DIST_TIMEOUT");
+  double timeout = t ? atof(t) : 300.0;
+  kr_dist m;
+  memset(&m, 0, sizeof m);
+  m.timeout = timeout > 0 ? timeout : 300.0;
+  if (open(&m, err)) return 1;
+  *d = m;
+  return 0;
+}

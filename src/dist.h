@@ -1,0 +1,56 @@
+/*
+** dist.h -- the reducer: the collective operations data-parallel training
+** needs (keras.distributed), behind a small table of functions so that a
+** transport is one file. Two exist: the single process (a world of size 1,
+** where every call is a copy or nothing) in dist.c, and MPI in
+** src/dist/mpi.c, built by the Makefile only where mpicc is found, into a
+** separate plugin (build/keras_mpi.so) that dist.c opens at run time when the
+** process was started by mpirun. So libkeras.a, keras.so and lkeras never
+** link libmpi, and load on a host without it.
+*/
+#ifndef KR_DIST_H
+#define KR_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { KR_DIST_F32 = 0, KR_DIST_F64 = 1 };
+
+#define KR_DIST_ERR 1024
+
+/* Every function returns 0, or nonzero with a message in err (KR_DIST_ERR
+** bytes). Buffers are n elements of dtype; all ranks call in the same order. */
+typedef struct kr_dist_ops {
+  const char *name;
+  int (*allreduce)(void *impl, void *buf, size_t n, int dtype, char *err);   /* sum, in place */
+  int (*broadcast)(void *impl, void *buf, size_t n, int dtype, int root, char *err);
+  /* out = every rank's `in` end to end, rank order; counts[r]: rank r's elements */
+  int (*allgather)(void *impl, const void *in, void *out, const size_t *counts, int dtype, char *err);
+  int (*barrier)(void *impl, char *err);
+  /* ends every process of the world with msg (no return where it works) */
+  void (*abort)(void *impl, const char *msg);
+  /* the normal end: waits (bounded) for the other ranks, then shuts down */
+  void (*finalize)(void *impl);
+} kr_dist_ops;
+
+typedef struct kr_dist {
+  const kr_dist_ops *ops;
+  void *impl;
+  int size, rank, local_rank, local_size;
+  double timeout;            /* seconds a collective may wait before the world is aborted */
+} kr_dist;
+
+/* the plugin's entry point (src/dist/mpi.c) */
+typedef int (*kr_dist_open_fn)(kr_dist *d, char *err);
+#define KR_DIST_MPI_ENTRY "lkeras_dist_mpi_open"
+
+/* d becomes the world this process is part of: MPI when started by mpirun
+** (OMPI_COMM_WORLD_SIZE or PMIX_RANK set) or when LKERAS_DIST=mpi, else the
+** single process. 0, or nonzero with a message in err (started by mpirun
+** but no MPI plugin, or MPI failed to start). */
+int kr_dist_open(kr_dist *d, char *err);
+/* the single-process world */
+void kr_dist_open_single(kr_dist *d);
+size_t kr_dist_dtype_size(int dtype);
+
+#endif

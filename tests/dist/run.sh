@@ -1,0 +1,117 @@
+#!/bin/sh
+# keras.distributed's tests under mpirun (called by scripts/run-tests.sh; ends
+# with one line "dist: N passed, M failed[, K skipped]"). Without mpirun or
+# without the MPI plugin (build/keras_mpi.so) the MPI part is skipped.
+#   LKERAS_DIST_FULL=1: the whole grid (3 models x 3 optimizers x n 256/250 x
+#   -np 2/3 x shared memory/TCP, 72 runs; make test-dist-full) instead of the
+#   short one that covers each model, optimizer, n, -np and transport.
+set -u
+cd "$(dirname "$0")/../.."
+B=${LKERAS_BUILD:-build}   # the build folder (another one: LKERAS_BUILD=/tmp/b)
+passed=0; failed=0; skipped=0
+ok() { passed=$((passed + 1)); echo "ok $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+if ! command -v mpirun >/dev/null 2>&1 || [ ! -f $B/keras_mpi.so ]; then
+  echo "dist: skipped: no mpirun or no $B/keras_mpi.so (Debian: openmpi-bin libopenmpi-dev)"
+  echo "dist: 0 passed, 0 failed, 1 skipped"
+  exit 0
+fi
+T=$(mktemp -d /tmp/lkeras-dist-XXXXXX)
+MPI="mpirun --allow-run-as-root --oversubscribe"
+tr_opt() { [ "$1" = tcp ] && echo "--mca btl self,tcp" || echo ""; }
+
+# one case: model optimizer n -np transport; b = 16 rows per process
+check() {
+  m=$1; o=$2; n=$3; np=$4; tp=$5; b=16
+  name="$m $o n=$n -np $np $tp"
+  out=$T/$m-$o-$n-$np-$tp
+  LKERAS_DIST=single $B/lkeras tests/dist/train_check.lua $m $o $n $((np * b)) $out.ref > $T/log 2>&1 &&
+  LKERAS_DIST=single $B/lkeras tests/dist/train_check.lua $m $o $n $b $out.ctl >> $T/log 2>&1 &&
+  $MPI $(tr_opt $tp) -np $np $B/lkeras tests/dist/train_check.lua $m $o $n $b $out.d >> $T/log 2>&1
+  if [ $? -ne 0 ]; then bad "$name: a run failed"; tail -15 $T/log; return; fi
+  same=1
+  r=1
+  while [ $r -lt $np ]; do
+    cmp -s $out.d.rank0 $out.d.rank$r || same=0
+    r=$((r + 1))
+  done
+  [ $same = 1 ] && ok "$name: weights bitwise identical on every rank" || bad "$name: ranks differ"
+  if res=$(lua5.4 tests/dist/compare.lua $out.ref.rank0 $out.d.rank0); then
+    ok "$name: equals one process at batch $((np * b)): $res"
+  else
+    bad "$name: differs from one process at batch $((np * b)): $res"
+  fi
+  if res=$(lua5.4 tests/dist/compare.lua $out.ref.rank0 $out.ctl.rank0); then
+    bad "$name: control (one process at batch $b) agrees, so the comparison cannot fail: $res"
+  else
+    ok "$name: control (one process at batch $b) fails the comparison"
+  fi
+}
+
+if [ "${LKERAS_DIST_FULL:-0}" = 1 ]; then
+  for m in mlp cnn lstm; do for o in sgd adam rmsprop; do for n in 256 250; do for np in 2 3; do
+    for tp in shm tcp; do check $m $o $n $np $tp; done
+  done; done; done; done
+else
+  check mlp sgd 256 2 shm
+  check cnn adam 250 3 tcp
+  check lstm rmsprop 250 2 shm
+  check mlp rmsprop 250 3 shm
+  check cnn sgd 256 2 tcp
+  check lstm adam 256 3 tcp
+fi
+
+for c in "2 shm" "3 shm" "3 tcp"; do
+  set -- $c
+  if out=$($MPI $(tr_opt $2) -np $1 $B/lkeras tests/dist/allreduce_check.lua 2>&1) &&
+     [ "$(echo "$out" | grep -c '^ok rank')" = "$1" ]; then
+    ok "allreduce/broadcast/allgather exact, -np $1 $2"
+  else
+    bad "allreduce/broadcast/allgather, -np $1 $2"; echo "$out" | tail -10
+  fi
+done
+
+# Dropout's streams: each rank its own during fit, the common one the same after
+for np in 2 3; do
+  if out=$($MPI -np $np $B/lkeras tests/dist/rng_check.lua 2>&1) && [ "$(echo "$out" | grep -c '^ok rank')" = $np ]; then
+    ok "-np $np: a stream per rank and epoch during fit, the common stream the same after (shuffle on and off)"
+  else
+    bad "-np $np: random streams"; echo "$out" | grep -v '^\[' | tail -8
+  fi
+done
+
+# a checkpoint written by rank 0 (-np 2) resumes with -np 3
+D=$T/resume; mkdir -p $D
+if $MPI -np 2 $B/lkeras tests/dist/resume_check.lua $D save > $T/log 2>&1 &&
+   $MPI -np 3 $B/lkeras tests/dist/resume_check.lua $D resume >> $T/log 2>&1 &&
+   [ -f $D/ckpt.lkm ] && [ "$(wc -l < $D/log.csv)" = 3 ] &&
+   cmp -s $D/resumed.rank0 $D/resumed.rank1 && cmp -s $D/resumed.rank0 $D/resumed.rank2 &&
+   [ "$(head -1 $D/resumed.rank0)" = "iterations 10 -> 13" ]; then
+  ok "a checkpoint of rank 0 (-np 2) resumes with -np 3, ranks identical, iterations 10 -> 13"
+else
+  bad "checkpoint resume with another number of ranks"; tail -10 $T/log; head -1 $D/resumed.rank0 2>/dev/null
+fi
+
+# the example: the same test accuracy with 2 processes as with one (global batch 128)
+a1=$(LKERAS_QUICK=1 $B/lkeras scripts/examples/distributed_fashion.lua 2>&1 | grep '^Test accuracy')
+a2=$(LKERAS_QUICK=1 $MPI -np 2 $B/lkeras scripts/examples/distributed_fashion.lua 2>&1 | grep '^Test accuracy')
+if [ -n "$a1" ] && [ "$a1" = "$a2" ]; then
+  ok "distributed_fashion.lua (quick): -np 2 and one process: $a2"
+else
+  bad "distributed_fashion.lua (quick): one process '$a1', -np 2 '$a2'"
+fi
+
+# a rank that raises ends the job within a bounded time, with a message
+start=$(date +%s)
+out=$(LKERAS_DIST_TIMEOUT=60 timeout 120 $MPI -np 2 $B/lkeras tests/dist/fault_check.lua 2>&1); rc=$?
+took=$(( $(date +%s) - start ))
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 60 ] && echo "$out" | grep -q "rank 1 aborts the job" &&
+   ! echo "$out" | grep -q "should not get here"; then
+  ok "a rank that raises ends the job in ${took} s with a message"
+else
+  bad "a rank that raises: exit $rc after ${took} s"; echo "$out" | tail -10
+fi
+
+rm -rf "$T"
+echo "dist: $passed passed, $failed failed, $skipped skipped"
+[ $failed -eq 0 ]

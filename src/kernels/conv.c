@@ -31,8 +31,8 @@
 ** dz = dy, or dy * (y > 0) when the conv's relu is fused (f0 = 1), formed
 ** block by block in the scratch.
 **
-** Threads. The samples are cut into G = min(N, KR_MAX_CHUNKS) fixed chunks
-** of contiguous samples (threadpool.h, "Determinism": G and the chunks'
+** Threads. The samples are cut into G fixed chunks of contiguous samples
+** (conv_chunks: up to KR_MAX_CHUNKS; threadpool.h, "Determinism": G and the chunks'
 ** bounds do not depend on the threads), run by T workers with
 ** kr_parallel_chunks; the products of a chunk start at its first sample, so
 ** every float comes out the same for any T. A chunk owns its samples' rows
@@ -90,9 +90,6 @@ static int node_slots(const kr_node *n)
   return s < 1 ? 1 : s > KR_CONV_MAX_SLOTS ? KR_CONV_MAX_SLOTS : s;
 }
 
-/* the fixed sample chunks of a batch of N (threadpool.h, "Determinism") */
-static int conv_chunks(int64_t N) { return N < 1 ? 1 : N < KR_MAX_CHUNKS ? (int)N : KR_MAX_CHUNKS; }
-
 /* ---- geometry ---- */
 
 typedef struct cgeom {
@@ -124,6 +121,17 @@ static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const
 }
 
 static int64_t gK(const cgeom *g) { return g->KH * g->KW * g->C; }
+
+/* the fixed sample chunks of g's batch (threadpool.h, "Determinism"): at most
+** 16, each of at least CHUNK_WORK multiply-adds (smaller chunks cut the
+** products into blocks too small to run fast on one thread); a function of
+** the geometry alone, never larger for a smaller batch */
+#define CHUNK_WORK 4e6
+static int conv_chunks(const cgeom *g)
+{
+  double work = (double)g->N * (double)(g->Ho * g->Wo) * (double)(gK(g) * g->O);
+  return kr_chunk_count(g->N, 1, work, CHUNK_WORK);
+}
 
 /* a pointwise (1x1) kernel at stride 1 without padding: the input rows are the im2col columns, read in place */
 static int is_pointwise(const cgeom *g)
@@ -939,21 +947,21 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
 #if HAVE_AVX512
   if (use_avx_conv(g, mask)) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
-    kr_parallel_chunks(T, conv_chunks(j.g.N), avx_conv_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), avx_conv_rows, &j);
     return;
   }
 #endif
   if (wino_ok(g)) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
-    kr_parallel_chunks(T, conv_chunks(j.g.N), wino_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), wino_rows, &j);
   } else if (wino1_ok(g)) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino1_weights(g, w, scratch);
-    kr_parallel_chunks(T, conv_chunks(j.g.N), wino1_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), wino1_rows, &j);
   } else {
     fwd_job j = {*g, x, mask, w, bias, omask, relu, y, scratch + shared, slot};
-    kr_parallel_chunks(T, conv_chunks(j.g.N), fwd_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), fwd_rows, &j);
   }
 }
 
@@ -1076,7 +1084,7 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
     j.scratch = e->scratch;
     j.slot = slot;
     j.dz_off = dz_off;
-    kr_parallel_chunks(T, conv_chunks(j.g.N), bwd_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), bwd_rows, &j);
   }
   return KR_OK;
 }
@@ -1138,8 +1146,8 @@ size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch)
   size_t slot, dz_off, part_off, db_off;
   gk_layout(&g, node_slots(n), &slot, &dz_off, &part_off, &db_off);
   /* the chunks of the largest batch the plan runs (a smaller batch has no more) */
-  int64_t N = n->in[1]->shape.dim[0] >= 0 ? n->in[1]->shape.dim[0] : batch > 0 ? batch : KR_MAX_CHUNKS;
-  return part_off + (size_t)conv_chunks(N) * db_off;
+  g.N = n->in[1]->shape.dim[0] >= 0 ? n->in[1]->shape.dim[0] : batch > 0 ? batch : KR_MAX_CHUNKS;
+  return part_off + (size_t)conv_chunks(&g) * db_off;
 }
 
 /* (dy, x, w[, y]) -> dw (K x O), and with f2 = 1 db as row K */
@@ -1158,13 +1166,13 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   int T = kr_conv_workers(e, j.g.N, work, node_slots(e->node));
 #if HAVE_AVX512
   if (avx_dw_ok(&j.g))
-    kr_parallel_chunks(T, conv_chunks(j.g.N), avx_dw_rows_fn, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), avx_dw_rows_fn, &j);
   else
 #endif
-    kr_parallel_chunks(T, conv_chunks(j.g.N), gk_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), gk_rows, &j);
   int64_t O = j.g.O, KO = gK(&j.g) * O;
   const float *parts = e->scratch + j.part_off;
-  int G = conv_chunks(j.g.N);
+  int G = conv_chunks(&j.g);
   kr_sum_chunks(e->y, parts, j.db_off, G, KO);
   if (j.bias) kr_sum_chunks(e->y + KO, parts + up16((size_t)KO), j.db_off, G, O);
   return KR_OK;

@@ -22,7 +22,7 @@
 #include <cblas.h>
 #include <string.h>
 
-#define TILE_MIN_WORK 4e6   /* flops of a tile: below, one sgemm */
+#define TILE_MIN_WORK 1.6e7   /* flops of a tile: below, one sgemm (smaller tiles pack an operand too often) */
 #define TILE_ALIGN 16       /* rows or columns of a tile: a multiple of the kernels' unroll */
 
 typedef struct gemm_job {

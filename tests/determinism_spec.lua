@@ -47,14 +47,14 @@ local MODELS = {
   end},
   {"a Conv1D model", function()
     local m = keras.Sequential{
-      L.Conv1D{32, 3, activation = "relu", input_shape = {60, 16}},
+      L.Conv1D{64, 3, activation = "relu", input_shape = {100, 16}},
       L.MaxPooling1D(3),
       L.Conv1D{32, 3, activation = "relu"},
       L.GlobalAveragePooling1D(),
       L.Dense{1, activation = "sigmoid"},
     }
     m:compile{loss = "binary_crossentropy", optimizer = "rmsprop"}
-    return m, keras.random.random{128, 60, 16}, keras.random.randint(2, {128, 1}), 32
+    return m, keras.random.random{128, 100, 16}, keras.random.randint(2, {128, 1}), 64
   end},
   {"an LSTM", function()
     local m = keras.Sequential{

@@ -123,10 +123,11 @@ static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const
 static int64_t gK(const cgeom *g) { return g->KH * g->KW * g->C; }
 
 /* the fixed sample chunks of g's batch (threadpool.h, "Determinism"): at most
-** 16, each of at least CHUNK_WORK multiply-adds (smaller chunks cut the
+** 16, each of at least CHUNK_WORK multiply-adds (16 MFLOP, as the matrix
+** products' tiles in linalg.c; smaller chunks cut the
 ** products into blocks too small to run fast on one thread); a function of
 ** the geometry alone, never larger for a smaller batch */
-#define CHUNK_WORK 4e6
+#define CHUNK_WORK 8e6
 static int conv_chunks(const cgeom *g)
 {
   double work = (double)g->N * (double)(g->Ho * g->Wo) * (double)(gK(g) * g->O);

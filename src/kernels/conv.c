@@ -22,7 +22,7 @@
 ** already the K x O right-hand matrix: y_block = cols x w by cblas_sgemm,
 ** then the bias and the fused relu while the block is in cache. R is chosen
 ** so that a block is about BLOCK_FLOATS floats (it stays in L1/L2). Gradients:
-**   dw += cols^T dz  (per worker, then summed in a fixed order);
+**   dw += cols^T dz  (per chunk, then summed in chunk order);
 **   dx  = the stride-1 case is itself a convolution of dz by the kernel
 **         flipped and transposed to (KH, KW, O, C), padded by (K-1)*d - pad,
 **         so it runs through the same im2col + sgemm; strides > 1 go through
@@ -31,9 +31,14 @@
 ** dz = dy, or dy * (y > 0) when the conv's relu is fused (f0 = 1), formed
 ** block by block in the scratch.
 **
-** Threads. The samples are split among T workers in contiguous ranges; a
-** worker owns its samples' rows of every output, so no two workers write the
-** same float. T = min(the context's threads, the node's scratch slots f1
+** Threads. The samples are cut into G fixed chunks of contiguous samples
+** (conv_chunks: up to KR_MAX_CHUNKS; threadpool.h, "Determinism": G and the chunks'
+** bounds do not depend on the threads), run by T workers with
+** kr_parallel_chunks; the products of a chunk start at its first sample, so
+** every float comes out the same for any T. A chunk owns its samples' rows
+** of every output, so no two workers write the same float; the kernel
+** gradient, a sum over the samples, has one partial sum per chunk, added in
+** chunk order (kr_sum_chunks). T = min(the context's threads, the node's scratch slots f1
 ** (fixed when the node was made, so the plan sized the scratch for them),
 ** the samples); tiny problems run on one. Workers come from the kernels'
 ** thread pool (threadpool.h), each with a slot of the op's scratch; OpenBLAS is switched
@@ -117,6 +122,18 @@ static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const
 
 static int64_t gK(const cgeom *g) { return g->KH * g->KW * g->C; }
 
+/* the fixed sample chunks of g's batch (threadpool.h, "Determinism"): at most
+** 16, each of at least CHUNK_WORK multiply-adds (16 MFLOP, as the matrix
+** products' tiles in linalg.c; smaller chunks cut the
+** products into blocks too small to run fast on one thread); a function of
+** the geometry alone, never larger for a smaller batch */
+#define CHUNK_WORK 8e6
+static int conv_chunks(const cgeom *g)
+{
+  double work = (double)g->N * (double)(g->Ho * g->Wo) * (double)(gK(g) * g->O);
+  return kr_chunk_count(g->N, 1, work, CHUNK_WORK);
+}
+
 /* a pointwise (1x1) kernel at stride 1 without padding: the input rows are the im2col columns, read in place */
 static int is_pointwise(const cgeom *g)
 {
@@ -146,7 +163,7 @@ typedef struct gk_job {
   const float *dy, *mask, *x;
   float *dw, *scratch;
   int bias;
-  size_t slot, dz_off, part_off, db_off;
+  size_t slot, dz_off, part_off, db_off;   /* part_off: the chunks' partial sums, after the slots */
 } gk_job;
 
 /* ---- im2col and col2im over a block of rows ---- */
@@ -279,12 +296,12 @@ typedef struct fwd_job {
   size_t slot;
 } fwd_job;
 
-VEC_CLONES static void fwd_rows(void *arg, int t, int T)
+VEC_CLONES static void fwd_rows(void *arg, int c, int G, int t)
 {
   fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
-  kr_share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, c, G, &n0, &n1);
   float *cols = j->scratch + (size_t)t * j->slot;
   int pointwise = is_pointwise(g) && !j->mask;
   for (int64_t r = n0 * P; r < n1 * P; r += R) {
@@ -368,13 +385,13 @@ static void wino_weights(const cgeom *g, const float *w, float *U)
   }
 }
 
-VEC_CLONES static void wino_rows(void *arg, int t, int T)
+VEC_CLONES static void wino_rows(void *arg, int c, int G, int t)
 {
   fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t C = g->C, O = g->O, RT = wino_tiles(g);
   int64_t TH = (g->Ho + 1) / 2, TW = (g->Wo + 1) / 2, PT = TH * TW, n0, n1;
-  kr_share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, c, G, &n0, &n1);
   float *V = j->scratch + (size_t)t * j->slot;
   float *M = V + up16((size_t)(16 * RT * C));
   float *d = M + up16((size_t)(16 * RT * O));
@@ -563,12 +580,12 @@ static inline void wino1_out(int64_t O, const float *restrict m0, const float *r
   }
 }
 
-VEC_CLONES static void wino1_rows(void *arg, int t, int T)
+VEC_CLONES static void wino1_rows(void *arg, int c, int G, int t)
 {
   fwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t C = g->C, O = g->O, RT = wino1_tiles(g), PT = (g->Wo + 3) / 4, n0, n1;
-  kr_share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, c, G, &n0, &n1);
   float *V = j->scratch + (size_t)t * j->slot;
   float *M = V + up16((size_t)(6 * RT * C));
   float *patch = M + up16((size_t)(6 * RT * O));
@@ -719,7 +736,7 @@ AVX_CONV_TILE(avx_conv_px4, 4, 1)
 
 typedef void (*avx_conv_fn)(const avx_conv_job *, int64_t, int64_t, int64_t, int64_t, int64_t);
 
-static void avx_conv_rows(void *arg, int t, int T)
+static void avx_conv_rows(void *arg, int c, int G, int t)
 {
   const avx_conv_job *j = arg;
   const cgeom *g = &j->g;
@@ -729,7 +746,7 @@ static void avx_conv_rows(void *arg, int t, int T)
   static const avx_conv_fn pixels[5] = {NULL, avx_conv_px1, avx_conv_px2, avx_conv_px3, avx_conv_px4};
   int64_t PW = pws[NV], n0, n1, lo, hi;
   avx_conv_fn tile = tiles[NV], px = pixels[NV];
-  kr_share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, c, G, &n0, &n1);
   inside_cols(g, &lo, &hi);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++) {
@@ -849,14 +866,14 @@ __attribute__((target("avx512f,fma"))) static void avx_dw_pixel(const cgeom *g, 
   }
 }
 
-static void avx_dw_rows_fn(void *arg, int t, int T)
+static void avx_dw_rows_fn(void *arg, int c, int G, int t)
 {
   gk_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, lo, hi, O = g->O, K = gK(g), J = g->KW * g->C, S = avx_dw_rows(g), NV = O / 16;
-  kr_share(g->N, t, T, &n0, &n1);
-  float *slot = j->scratch + (size_t)t * j->slot, *db = slot + j->db_off;
-  float *acc = t == 0 ? j->dw : slot + j->part_off;
+  kr_share(g->N, c, G, &n0, &n1);
+  float *slot = j->scratch + (size_t)t * j->slot, *acc = j->scratch + j->part_off + (size_t)c * j->db_off;
+  float *db = acc + up16((size_t)(K * O));
   memset(acc, 0, (size_t)(K * O) * sizeof(float));
   if (j->bias) memset(db, 0, (size_t)O * sizeof(float));
   inside_cols(g, &lo, &hi);
@@ -932,21 +949,21 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
 #if HAVE_AVX512
   if (use_avx_conv(g, mask)) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
-    kr_parallel(T, avx_conv_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), avx_conv_rows, &j);
     return;
   }
 #endif
   if (wino_ok(g)) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
-    kr_parallel(T, wino_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), wino_rows, &j);
   } else if (wino1_ok(g)) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino1_weights(g, w, scratch);
-    kr_parallel(T, wino1_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), wino1_rows, &j);
   } else {
     fwd_job j = {*g, x, mask, w, bias, omask, relu, y, scratch + shared, slot};
-    kr_parallel(T, fwd_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), fwd_rows, &j);
   }
 }
 
@@ -992,12 +1009,12 @@ typedef struct bwd_job {
   size_t slot, dz_off;
 } bwd_job;
 
-VEC_CLONES static void bwd_rows(void *arg, int t, int T)
+VEC_CLONES static void bwd_rows(void *arg, int c, int G, int t)
 {
   bwd_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
-  kr_share(g->N, t, T, &n0, &n1);
+  kr_share(g->N, c, G, &n0, &n1);
   float *dcols = j->scratch + (size_t)t * j->slot, *dz = dcols + j->dz_off;
   int64_t plane = g->H * g->W * g->C;
   memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
@@ -1069,21 +1086,21 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
     j.scratch = e->scratch;
     j.slot = slot;
     j.dz_off = dz_off;
-    kr_parallel(T, bwd_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), bwd_rows, &j);
   }
   return KR_OK;
 }
 
 /* ---- kernel gradient: dw = sum over rows of cols^T dz; db = column sums of dz ---- */
 
-VEC_CLONES static void gk_rows(void *arg, int t, int T)
+VEC_CLONES static void gk_rows(void *arg, int c, int G, int t)
 {
   gk_job *j = arg;
   const cgeom *g = &j->g;
   int64_t n0, n1, P = g->Ho * g->Wo, K = gK(g), O = g->O, R = rows_for(K, O);
-  kr_share(g->N, t, T, &n0, &n1);
-  float *cols = j->scratch + (size_t)t * j->slot, *dz = cols + j->dz_off, *db = cols + j->db_off;
-  float *acc = t == 0 ? j->dw : cols + j->part_off;
+  kr_share(g->N, c, G, &n0, &n1);
+  float *cols = j->scratch + (size_t)t * j->slot, *dz = cols + j->dz_off;
+  float *acc = j->scratch + j->part_off + (size_t)c * j->db_off, *db = acc + up16((size_t)(K * O));
   int pointwise = is_pointwise(g);
   float beta = 0.0f;
   if (j->bias) memset(db, 0, (size_t)O * sizeof(float));
@@ -1104,24 +1121,24 @@ VEC_CLONES static void gk_rows(void *arg, int t, int T)
   if (beta == 0.0f) memset(acc, 0, (size_t)(K * O) * sizeof(float));
 }
 
-/* im2col: cols, dz, the partial dw, db per worker; avx_dw_*
-** (avx_dw_ok): a strip of dz, the partial dw, db */
-static void gk_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *part_off, size_t *db_off)
+/* a slot per worker: im2col: cols, dz; avx_dw_* (avx_dw_ok): a strip of dz.
+** After the `slots` slots, at part_off, a partial sum per chunk, db_off
+** floats apart: the partial dw (K x O), then the partial db (O) */
+static void gk_layout(const cgeom *g, int slots, size_t *slot, size_t *dz_off, size_t *part_off, size_t *db_off)
 {
+  *db_off = up16((size_t)(gK(g) * g->O)) + up16((size_t)g->O);
 #if HAVE_AVX512
   if (avx_dw_ok(g)) {
     *dz_off = 0;
-    *part_off = up16((size_t)(avx_dw_rows(g) * g->Wo * g->O));
-    *db_off = *part_off + up16((size_t)(gK(g) * g->O));
-    *slot = *db_off + up16((size_t)g->O);
+    *slot = up16((size_t)(avx_dw_rows(g) * g->Wo * g->O));
+    *part_off = (size_t)slots * *slot;
     return;
   }
 #endif
   int64_t R = rows_for(gK(g), g->O);
   *dz_off = up16((size_t)(R * gK(g)));
-  *part_off = *dz_off + up16((size_t)(R * g->O));
-  *db_off = *part_off + up16((size_t)(gK(g) * g->O));
-  *slot = *db_off + up16((size_t)g->O);
+  *slot = *dz_off + up16((size_t)(R * g->O));
+  *part_off = (size_t)slots * *slot;
 }
 
 size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch)
@@ -1129,8 +1146,10 @@ size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch)
   /* (dy, x, w[, y]) */
   cgeom g = geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
   size_t slot, dz_off, part_off, db_off;
-  gk_layout(&g, &slot, &dz_off, &part_off, &db_off);
-  return (size_t)node_slots(n) * slot;
+  gk_layout(&g, node_slots(n), &slot, &dz_off, &part_off, &db_off);
+  /* the chunks of the largest batch the plan runs (a smaller batch has no more) */
+  g.N = n->in[1]->shape.dim[0] >= 0 ? n->in[1]->shape.dim[0] : batch > 0 ? batch : KR_MAX_CHUNKS;
+  return part_off + (size_t)conv_chunks(&g) * db_off;
 }
 
 /* (dy, x, w[, y]) -> dw (K x O), and with f2 = 1 db as row K */
@@ -1144,27 +1163,19 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
   j.dw = e->y;
   j.bias = e->node->attr.f[KR_CONV_WITH_BIAS] != 0;
   j.scratch = e->scratch;
-  gk_layout(&j.g, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
+  gk_layout(&j.g, node_slots(e->node), &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
   int T = kr_conv_workers(e, j.g.N, work, node_slots(e->node));
 #if HAVE_AVX512
   if (avx_dw_ok(&j.g))
-    kr_parallel(T, avx_dw_rows_fn, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), avx_dw_rows_fn, &j);
   else
 #endif
-    kr_parallel(T, gk_rows, &j);
+    kr_parallel_chunks(T, conv_chunks(&j.g), gk_rows, &j);
   int64_t O = j.g.O, KO = gK(&j.g) * O;
-  for (int t = 1; t < T; t++) {
-    const float *p = e->scratch + (size_t)t * j.slot + j.part_off;
-    for (int64_t i = 0; i < KO; i++) e->y[i] += p[i];
-  }
-  if (j.bias) {
-    float *db = e->y + KO;
-    memset(db, 0, (size_t)O * sizeof(float));
-    for (int t = 0; t < T; t++) {
-      const float *p = e->scratch + (size_t)t * j.slot + j.db_off;
-      for (int64_t o = 0; o < O; o++) db[o] += p[o];
-    }
-  }
+  const float *parts = e->scratch + j.part_off;
+  int G = conv_chunks(&j.g);
+  kr_sum_chunks(e->y, parts, j.db_off, G, KO);
+  if (j.bias) kr_sum_chunks(e->y + KO, parts + up16((size_t)KO), j.db_off, G, O);
   return KR_OK;
 }

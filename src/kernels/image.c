@@ -17,6 +17,7 @@
 
 #include "../image.h"
 #include "threadpool.h"
+#include "../openblas.h"
 
 static int64_t fill_index(int64_t i, int64_t n, int fill)
 {
@@ -162,7 +163,7 @@ int kr_image_transform(kr_ctx *ctx, const float *x, float *y, int64_t n, int64_t
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
                    double *work, const int *lwork, int *info);
 
-int kr_image_zca(kr_ctx *ctx, const float *x, int64_t n, int64_t d, double eps, float *pc)
+static int zca(kr_ctx *ctx, const float *x, int64_t n, int64_t d, double eps, float *pc)
 {
   if (n < 1 || d < 1 || d > 16384)
     return kr_fail(ctx, KR_EARG, "fit: zca_whitening needs 1 to 16384 features per sample, got %lld",
@@ -206,5 +207,16 @@ done:
   free(b);
   free(c);
   free(work);
+  return rc;
+}
+
+/* OpenBLAS and its LAPACK single-threaded meanwhile: their thread count
+** would change the result's floats (threadpool.h, "Determinism") */
+int kr_image_zca(kr_ctx *ctx, const float *x, int64_t n, int64_t d, double eps, float *pc)
+{
+  int saved = openblas_get_num_threads();
+  if (saved != 1) openblas_set_num_threads(1);
+  int rc = zca(ctx, x, n, d, eps, pc);
+  if (saved != 1) openblas_set_num_threads(saved);
   return rc;
 }

@@ -83,6 +83,12 @@ int kr_k_sum_to(const kr_exec *e);
 int kr_k_broadcast_to(const kr_exec *e);
 
 /* linalg.c */
+/* C = alpha op(A) op(B) + beta C (row-major, op = transpose when ta / tb),
+** cut into fixed tiles of rows or columns (a function of M, N, K alone),
+** each a single-threaded sgemm, run on up to T threads: the same floats for
+** any T (threadpool.h, "Determinism") */
+void kr_sgemm_fixed(int T, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 int kr_k_matmul(const kr_exec *e);
 int kr_k_linear(const kr_exec *e);
 int kr_k_batch_matmul(const kr_exec *e);

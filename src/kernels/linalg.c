@@ -7,11 +7,65 @@
 **   transpose b:  b (N, K)
 **   transpose a:  a (..., K) and b (..., N) with the same leading axes,
 **                 seen as (M, K) and (M, N) -> a^T b (K, N)
+**
+** Threads. OpenBLAS's own threading changes a product's floats with its
+** thread count (it blocks the K sums differently), so every product here is
+** cut by kr_sgemm_fixed into tiles fixed by the shape and run on the kernels'
+** pool, each tile one single-threaded sgemm: the result is the same for any
+** thread count. The tiles are row blocks when op(A) has more rows than op(B)
+** has columns, else column blocks (so the smaller operand is the one packed
+** again per tile), multiples of 16 wide, each of at least TILE_MIN_WORK flops.
 */
 #include "kernels.h"
+#include "threadpool.h"
 
 #include <cblas.h>
 #include <string.h>
+
+#define TILE_MIN_WORK 1.6e7   /* flops of a tile: below, one sgemm (smaller tiles pack an operand too often) */
+#define TILE_ALIGN 16       /* rows or columns of a tile: a multiple of the kernels' unroll */
+
+typedef struct gemm_job {
+  int ta, tb, rows;     /* rows: tiles are row blocks, else column blocks */
+  int64_t M, N, K, lda, ldb, ldc, bs;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} gemm_job;
+
+static void gemm_tile(void *arg, int c, int G, int slot)
+{
+  const gemm_job *j = arg;
+  int64_t items = j->rows ? j->M : j->N, i0 = (int64_t)c * j->bs, i1 = i0 + j->bs > items ? items : i0 + j->bs;
+  if (i1 <= i0) return;
+  const float *A = j->A, *B = j->B;
+  float *C = j->C;
+  int64_t m = j->M, n = j->N;
+  if (j->rows) {
+    A += j->ta ? i0 : i0 * j->lda;
+    C += i0 * j->ldc;
+    m = i1 - i0;
+  } else {
+    B += j->tb ? i0 * j->ldb : i0;
+    C += i0;
+    n = i1 - i0;
+  }
+  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+              (int)j->K, j->alpha, A, (int)j->lda, B, (int)j->ldb, j->beta, C, (int)j->ldc);
+}
+
+void kr_sgemm_fixed(int T, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+  if (M <= 0 || N <= 0) return;
+  gemm_job j = {ta, tb, M > N, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
+  int64_t items = j.rows ? M : N;
+  int G = kr_chunk_count(items, TILE_ALIGN, 2.0 * (double)M * (double)N * (double)K, TILE_MIN_WORK);
+  int64_t bs = (items + G - 1) / G;
+  bs = (bs + TILE_ALIGN - 1) / TILE_ALIGN * TILE_ALIGN;
+  j.bs = bs;
+  kr_parallel_chunks(T, (int)((items + bs - 1) / bs), gemm_tile, &j);
+}
 
 /* batch_matmul: one sgemm per batch entry */
 int kr_k_batch_matmul(const kr_exec *e)
@@ -28,8 +82,8 @@ int kr_k_batch_matmul(const kr_exec *e)
       continue;
     }
     if (n == 0 || m == 0) continue;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)n, (int)m,
-                (int)k, 1.0f, e->x[0] + i * sa, (int)as->dim[2], e->x[1] + i * sb, (int)bs->dim[2], 0.0f, y, (int)m);
+    kr_sgemm_fixed(kr_get_num_threads(e->ctx), ta, tb, n, m, k, 1.0f, e->x[0] + i * sa, as->dim[2], e->x[1] + i * sb,
+                   bs->dim[2], 0.0f, y, m);
   }
   return KR_OK;
 }
@@ -44,8 +98,7 @@ int kr_k_linear(const kr_exec *e)
   float *y = e->y;
   for (int64_t r = 0; r < M; r++) memcpy(y + r * N, b, (size_t)N * sizeof(float));
   if (M == 0 || N == 0 || K == 0) return KR_OK;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, e->x[0], (int)K, e->x[1],
-              (int)N, 1.0f, y, (int)N);
+  kr_sgemm_fixed(kr_get_num_threads(e->ctx), 0, 0, M, N, K, 1.0f, e->x[0], K, e->x[1], N, 1.0f, y, N);
   return KR_OK;
 }
 
@@ -58,8 +111,8 @@ int kr_k_matmul(const kr_exec *e)
   if (!ta) {
     int64_t N = tb ? bs->dim[0] : bs->dim[1];
     if (M == 0 || N == 0) return KR_OK;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
-                e->x[0], (int)K, e->x[1], tb ? (int)K : (int)N, 0.0f, e->y, (int)N);
+    kr_sgemm_fixed(kr_get_num_threads(e->ctx), 0, tb, M, N, K, 1.0f, e->x[0], K, e->x[1], tb ? K : N, 0.0f, e->y,
+                   N);
   } else {
     int64_t N = bs->dim[bs->ndim - 1];
     if (K == 0 || N == 0) return KR_OK;
@@ -67,8 +120,7 @@ int kr_k_matmul(const kr_exec *e)
       for (int64_t i = 0; i < K * N; i++) e->y[i] = 0.0f;
       return KR_OK;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, e->x[0], (int)K,
-                e->x[1], (int)N, 0.0f, e->y, (int)N);
+    kr_sgemm_fixed(kr_get_num_threads(e->ctx), 1, 0, K, N, M, 1.0f, e->x[0], K, e->x[1], N, 0.0f, e->y, N);
   }
   return KR_OK;
 }

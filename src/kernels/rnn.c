@@ -234,20 +234,23 @@ static void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A
               1.0f, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
-/* While a kernel of this file runs with several threads, it does the
-** threading itself: OpenBLAS runs single-threaded inside it (its own threads
-** would busy-wait for work and take the cores from ours), and gets its
-** thread count back after. Returns the count to give back. */
+/* While a kernel of this file runs, it does the threading itself: OpenBLAS
+** runs single-threaded inside it (its own threads would busy-wait for work
+** and take the cores from ours, and its thread count would change the
+** products' floats: threadpool.h, "Determinism"), and gets its thread count
+** back after. Returns the count to give back. */
 static int blas_begin(kr_ctx *ctx)
 {
+  (void)ctx;
   int was = openblas_get_num_threads();
-  if (kr_get_num_threads(ctx) > 1 && was > 1) openblas_set_num_threads(1);
+  if (was > 1) openblas_set_num_threads(1);
   return was;
 }
 
 static void blas_end(kr_ctx *ctx, int was)
 {
-  if (kr_get_num_threads(ctx) > 1 && was > 1) openblas_set_num_threads(was);
+  (void)ctx;
+  if (was > 1) openblas_set_num_threads(was);
 }
 
 static void draw_masks(kr_ctx *ctx, float *m, int64_t n, double rate)
@@ -293,26 +296,24 @@ typedef struct rows_job {
   int64_t rows;
 } rows_job;
 
-static void rows_part(void *arg, int t, int T)
+static void rows_part(void *arg, int c, int G, int slot)
 {
   const rows_job *r = arg;
-  r->fn(r->job, r->rows * t / T, r->rows * (t + 1) / T);
+  (void)slot;
+  r->fn(r->job, r->rows * c / G, r->rows * (c + 1) / G);
 }
 
-/* fn over rows [0, rows) in up to `threads` parts, each of at least 4 rows
-** and 8 MFLOP (below that, waking a thread costs more than it saves); the
-** caller does part 0 */
+/* fn over rows [0, rows) in fixed parts (threadpool.h, "Determinism": their
+** number is a function of rows and flops alone, so each product in a part
+** is the same for any thread count), each of at least 4 rows and 8 MFLOP
+** (below that, waking a thread costs more than it saves), run on up to
+** `threads` threads */
 static void run_rows(int threads, rows_fn fn, const void *job, int64_t rows, double flops)
 {
-  int parts = threads;
+  int parts = kr_chunk_count(rows, 4, flops, 8e6);
   if (parts > POOL_MAX) parts = POOL_MAX;
-  while (parts > 1 && (rows / parts < 4 || flops / parts < 8e6)) parts--;
-  if (parts <= 1) {
-    fn(job, 0, rows);
-    return;
-  }
   rows_job r = {fn, job, rows};
-  kr_parallel(parts, rows_part, &r);
+  kr_parallel_chunks(threads, parts, rows_part, &r);
 }
 
 /* 2: AVX-512 (F, VL, BW, DQ) + FMA, 1: AVX2 + FMA, 0: the baseline */

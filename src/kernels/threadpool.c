@@ -96,15 +96,24 @@ static void run_all_here(int T, kr_part_fn fn, void *arg)
   for (int t = 0; t < T; t++) fn(arg, t, T);
 }
 
+/* fn's parts on the calling thread alone, OpenBLAS single-threaded meanwhile */
+static void run_here_single(int T, kr_part_fn fn, void *arg)
+{
+  int saved = openblas_get_num_threads();
+  if (saved != 1) openblas_set_num_threads(1);
+  run_all_here(T, fn, arg);
+  if (saved != 1) openblas_set_num_threads(saved);
+}
+
 void kr_parallel(int T, kr_part_fn fn, void *arg)
 {
   if (T > POOL_MAX) T = POOL_MAX;
   if (T <= 1) {
-    fn(arg, 0, 1);
+    run_here_single(1, fn, arg);
     return;
   }
   if (pthread_mutex_trylock(&pool.use) != 0) {
-    run_all_here(T, fn, arg);
+    run_here_single(T, fn, arg);
     return;
   }
   pthread_mutex_lock(&pool.lock);
@@ -121,7 +130,7 @@ void kr_parallel(int T, kr_part_fn fn, void *arg)
   if (pool.started < T - 1) {   /* not enough workers: every part here */
     pthread_mutex_unlock(&pool.lock);
     pthread_mutex_unlock(&pool.use);
-    run_all_here(T, fn, arg);
+    run_here_single(T, fn, arg);
     return;
   }
   int saved = openblas_get_num_threads();
@@ -140,4 +149,47 @@ void kr_parallel(int T, kr_part_fn fn, void *arg)
   pthread_mutex_unlock(&pool.lock);
   if (saved != 1) openblas_set_num_threads(saved);
   pthread_mutex_unlock(&pool.use);
+}
+
+/* ---- fixed chunks (threadpool.h) ---- */
+
+typedef struct chunk_job {
+  kr_chunk_fn fn;
+  void *arg;
+  int G;
+} chunk_job;
+
+static void chunk_part(void *arg, int t, int T)
+{
+  const chunk_job *j = arg;
+  int c0 = (int)((int64_t)j->G * t / T), c1 = (int)((int64_t)j->G * (t + 1) / T);
+  for (int c = c0; c < c1; c++) j->fn(j->arg, c, j->G, t);
+}
+
+int kr_parallel_chunks(int T, int G, kr_chunk_fn fn, void *arg)
+{
+  if (G < 1) return 1;
+  T = kr_chunk_slots(T, G);
+  if (T > POOL_MAX) T = POOL_MAX;
+  chunk_job j = {fn, arg, G};
+  if (T > 1) {
+    kr_parallel(T, chunk_part, &j);   /* OpenBLAS single-threaded meanwhile */
+    return T;
+  }
+  int saved = openblas_get_num_threads();
+  if (saved != 1) openblas_set_num_threads(1);
+  chunk_part(&j, 0, 1);
+  if (saved != 1) openblas_set_num_threads(saved);
+  return 1;
+}
+
+void kr_sum_chunks(float *dst, const float *parts, size_t stride, int G, int64_t n)
+{
+  if (G < 1) return;
+  if (dst != parts)
+    for (int64_t i = 0; i < n; i++) dst[i] = parts[i];
+  for (int c = 1; c < G; c++) {
+    const float *p = parts + (size_t)c * stride;
+    for (int64_t i = 0; i < n; i++) dst[i] += p[i];
+  }
 }

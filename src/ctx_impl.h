@@ -17,6 +17,7 @@ struct kr_ctx {
   double spare;
   int have_spare;
   int threads;
+  int gemm_packed;             /* kr_set_gemm_packed */
   uint64_t next_node_id;
 };
 

@@ -330,9 +330,10 @@ void kr_gemm_packed(const kr_gemm_pack *pk, const float *A, int64_t M, int64_t l
   if (M <= 0 || pk->N <= 0) return;
   gemm_job j = {pk, A, M, lda, C, ldc, epi, (M + pk->mr - 1) / pk->mr};
   if (T > j.tiles) T = (int)j.tiles;
-  /* a part below ~64k multiply-adds costs more to hand out than to run */
+  /* a part below ~0.5M multiply-adds (a few microseconds) costs about as
+  ** much to hand to a worker as to run */
   int64_t per = M * pk->Np * (pk->K ? pk->K : 1);
-  while (T > 1 && per / T < 65536) T--;
+  while (T > 1 && per / T < ((int64_t)1 << 19)) T--;
   if (T <= 1) gemm_part(&j, 0, 1);
   else kr_parallel(T, gemm_part, &j);
 }

@@ -93,6 +93,8 @@ kr_ctx *kr_ctx_new(void)
   ctx->max_alloc = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize : ((size_t)1 << 40);
   long nc = sysconf(_SC_NPROCESSORS_ONLN);
   ctx->threads = nc > 0 ? (int)nc : 1;
+  const char *gp = getenv("LKERAS_GEMM_PACKED");
+  ctx->gemm_packed = gp && (strcmp(gp, "0") == 0 || strcmp(gp, "1") == 0) ? gp[0] - '0' : 2;
   return ctx;
 }
 
@@ -269,6 +271,9 @@ void kr_set_num_threads(kr_ctx *ctx, int n)
 }
 
 int kr_get_num_threads(const kr_ctx *ctx) { return ctx->threads; }
+
+void kr_set_gemm_packed(kr_ctx *ctx, int mode) { ctx->gemm_packed = mode < 0 || mode > 2 ? 2 : mode; }
+int kr_get_gemm_packed(const kr_ctx *ctx) { return ctx->gemm_packed; }
 
 double kr_now(void)
 {

@@ -17,6 +17,7 @@ struct kr_ctx {
   double spare;
   int have_spare;
   int threads;
+  int gemm_packed;             /* kr_set_gemm_packed */
   uint64_t next_node_id;
   size_t limit;                /* engine bytes in use may not pass this (0: no limit) */
   int limit_hit;               /* the last failed allocation was refused by the limit */

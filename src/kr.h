@@ -116,6 +116,12 @@ void kr_rng_shuffle(kr_ctx *ctx, int64_t *idx, int64_t n);
 
 void kr_set_num_threads(kr_ctx *ctx, int n);
 int kr_get_num_threads(const kr_ctx *ctx);
+/* inference plans' packed GEMM (plan.c, kernels/gemm_packed.c): 0 never,
+** 1 always, 2 where measured faster than sgemm (the default; the environment
+** variable LKERAS_GEMM_PACKED=0/1 sets it for new contexts). Plans built
+** afterwards follow it. */
+void kr_set_gemm_packed(kr_ctx *ctx, int mode);
+int kr_get_gemm_packed(const kr_ctx *ctx);
 double kr_now(void);                               /* monotonic seconds */
 
 /* ---- OpenBLAS's kernels (blas.c) ----
@@ -146,6 +152,9 @@ typedef struct kr_storage {
   kr_ctx *ctx;
   size_t n;       /* floats */
   float *data;
+  uint64_t version; /* +1 on every write to the data from outside a plan run
+                    ** (kr_tensor_touch): plans keep packed copies of weights
+                    ** (plan.c) and repack when it moves */
 } kr_storage;
 
 typedef struct kr_tensor {
@@ -171,6 +180,9 @@ int64_t kr_tensor_numel(const kr_tensor *t);
 /* rows of src at idx[0..n) into dst (dst has n rows of the same row size) */
 void kr_tensor_gather_rows(float *dst, const kr_tensor *src, const int64_t *idx, int64_t n);
 int kr_tensor_has_nonfinite(const kr_tensor *t);
+/* call after writing t's data in place (a weight set, loaded or stepped):
+** inference plans repack the weights they keep packed (plan.c) */
+static inline void kr_tensor_touch(kr_tensor *t) { t->st->version++; }
 /* the tensor as numpy prints it (format.c): a kr_malloc'd string (the caller
 ** frees it), NULL with the context's error set on failure */
 char *kr_tensor_format(kr_ctx *ctx, const kr_tensor *t);

@@ -457,6 +457,7 @@ void kr_optim_step(kr_optim *o, float *const *grads)
   if (o->ncons > 0)
     for (int i = 0; i < o->nvars; i++)
       if (o->cons[i].kind != KR_CONSTRAINT_NONE) kr_constraint_apply(&o->cons[i], o->vars[i]);
+  for (int i = 0; i < o->nvars; i++) kr_tensor_touch(o->vars[i]);   /* packed copies (plan.c) go stale */
   o->iterations++;
 }
 

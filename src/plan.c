@@ -7,10 +7,19 @@
 ** allocation, no lookups. The arena is the plan's own, or one the caller
 ** binds (kr_plan_new_unbound, kr_plan_bind): placement yields offsets, and
 ** binding turns them into the pointers the kernels read.
+**
+** An inference plan (training 0) keeps the weights of each linear/matmul
+** whose weights are variables packed in the GEMM's panel layout
+** (kernels/gemm_packed.c), where that kernel was measured faster than sgemm
+** for the shape, and applies the activation that alone consumes its output
+** in the GEMM's epilogue (the activation's step becomes an alias). The packs
+** follow the weights' storage versions (kr_tensor_touch): a run first
+** repacks any whose weights were written since.
 */
 #include "kr.h"
 #include "ctx_impl.h"
 #include "ops.h"
+#include "kernels/gemm_packed.h"
 
 #include <string.h>
 
@@ -24,6 +33,9 @@ typedef struct step {
   size_t yoff, auxoff, scroff, ysize, auxsize, scrsize;
   int input_index;            /* placeholder number, or -1 */
   int first;                  /* index of the first input in the plan's arrays */
+  kr_gemm_pack *pk;           /* linear/matmul with packed weights, or NULL */
+  const kr_node *act;         /* the activation fused into its epilogue, or NULL */
+  uint64_t wver, bver;        /* the weights' and bias's storage versions packed */
 } step;
 
 struct kr_plan {
@@ -158,12 +170,101 @@ static long find_step(const kr_plan *p, const kr_node *n, size_t upto)
   return -1;
 }
 
+/* ---- packed weights (inference plans) ---- */
+
+static int is_weight(const kr_node *n, int ndim)
+{
+  return (n->op == KR_OP_VARIABLE || n->op == KR_OP_CONST) && n->value && n->value->shape.ndim == ndim;
+}
+
+/* the activations an epilogue applies: the op's own kernel, on pieces of
+** rows (elementwise) or on whole rows (softmax over the last axis) */
+static int fusable(const kr_node *a)
+{
+  switch (a->op) {
+  case KR_OP_RELU: case KR_OP_SIGMOID: case KR_OP_HARD_SIGMOID: case KR_OP_TANH: case KR_OP_SOFTPLUS:
+  case KR_OP_SOFTSIGN: case KR_OP_ELU: case KR_OP_SELU: case KR_OP_THRESHOLDED_RELU: case KR_OP_EXP:
+    return a->nin == 1;
+  case KR_OP_SOFTMAX:
+    return a->nin == 1 && a->attr.i[KR_AXIS] == a->shape.ndim - 1;
+  default:
+    return 0;
+  }
+}
+
+static int is_rows_act(const kr_node *a) { return a && a->op == KR_OP_SOFTMAX; }
+
+static void pack_step(step *s)
+{
+  const kr_node *nd = s->node;
+  const kr_tensor *w = nd->in[1]->value, *b = nd->op == KR_OP_LINEAR ? nd->in[2]->value : NULL;
+  int trans = nd->op == KR_OP_MATMUL && nd->attr.i[KR_MATMUL_TRANSPOSE_B];
+  kr_gemm_pack_set(s->pk, KR_DATA(w), trans, b ? KR_DATA(b) : NULL);
+  s->wver = w->st->version;
+  s->bver = b ? b->st->version : 0;
+}
+
+/* step i: packed weights where the kernel wins for the shape (or the context
+** says always), then the activation that alone reads its output fused:
+** that step becomes an alias of this one. Returns KR_OK or KR_EMEM. */
+static int plan_pack(kr_plan *p, size_t i, int64_t max_batch)
+{
+  step *s = &p->steps[i];
+  kr_node *nd = s->node;
+  kr_ctx *ctx = p->ctx;
+  int mode = kr_get_gemm_packed(ctx);
+  if (mode == 0) return KR_OK;
+  int64_t K, N;
+  if (nd->op == KR_OP_LINEAR) {
+    if (!is_weight(nd->in[1], 2) || !is_weight(nd->in[2], 1)) return KR_OK;
+    K = nd->in[1]->value->shape.dim[0];
+    N = nd->in[1]->value->shape.dim[1];
+  } else if (nd->op == KR_OP_MATMUL && !nd->attr.i[KR_MATMUL_TRANSPOSE_A]) {
+    if (!is_weight(nd->in[1], 2)) return KR_OK;
+    int tb = (int)nd->attr.i[KR_MATMUL_TRANSPOSE_B];
+    K = nd->in[1]->value->shape.dim[tb ? 1 : 0];
+    N = nd->in[1]->value->shape.dim[tb ? 0 : 1];
+  } else {
+    return KR_OK;
+  }
+  const kr_node *x = nd->in[0];
+  /* batched inputs only: a constant graph is evaluated once (kr_eval) */
+  if (!kr_is_batched(&x->shape) || K < 1 || N < 1 || x->shape.dim[x->shape.ndim - 1] != K) return KR_OK;
+  kr_shape xc = kr_concrete(&x->shape, max_batch);
+  int64_t M = kr_numel(&xc) / K;
+  int isa = kr_gemm_isa_best();
+  if (mode == 2 && !kr_gemm_prefer_packed(ctx, isa, M, N, K)) return KR_OK;
+  s->pk = kr_gemm_pack_new(ctx, isa, K, N);
+  if (!s->pk) return KR_EMEM;
+  pack_step(s);
+
+  /* the one consumer, if an activation and this output is not the plan's */
+  for (int k = 0; k < p->nout; k++)
+    if (p->out_step[k] == i) return KR_OK;
+  long user = -1;
+  int uses = 0;
+  for (size_t j = i + 1; j < p->n; j++)
+    for (int k = 0; k < p->steps[j].node->nin; k++)
+      if (p->steps[j].node->in[k] == nd) {
+        user = (long)j;
+        uses++;
+      }
+  if (uses != 1 || p->steps[user].alias >= 0 || !fusable(p->steps[user].node)) return KR_OK;
+  if (!kr_shape_eq(&p->steps[user].node->shape, &nd->shape)) return KR_OK;
+  s->act = p->steps[user].node;
+  p->steps[user].alias = (long)i;
+  return KR_OK;
+}
+
 void kr_plan_free(kr_plan *p)
 {
   if (!p) return;
   kr_ctx *ctx = p->ctx;
   if (p->steps)
-    for (size_t i = 0; i < p->n; i++) kr_node_release(p->steps[i].node);
+    for (size_t i = 0; i < p->n; i++) {
+      kr_node_release(p->steps[i].node);
+      kr_gemm_pack_free(ctx, p->steps[i].pk);
+    }
   kr_free(ctx, p->steps);
   kr_free(ctx, p->x);
   kr_free(ctx, p->xs);
@@ -298,6 +399,9 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
       p->steps[i].alias = j;
     }
   }
+  if (!training)
+    for (size_t i = 0; i < n; i++)
+      if (plan_pack(p, i, max_batch)) goto nomem;
   for (size_t i = n; i-- > 0;) {
     long j = p->steps[i].alias;
     if (j >= 0 && last[i] > last[j]) last[j] = last[i];
@@ -331,6 +435,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
     s->ysize = round_up((size_t)kr_numel(&c));
     s->auxsize = info->aux ? round_up(info->aux(nd, max_batch)) : 0;
     s->scrsize = info->scratch ? round_up(info->scratch(nd, max_batch)) : 0;
+    if (is_rows_act(s->act)) s->scrsize = round_up((size_t)kr_numel(&c));   /* the products before softmax */
     if ((!grouped[i] && fl_alloc(&fl, s->ysize, &s->yoff)) || fl_alloc(&fl, s->auxsize, &s->auxoff) ||
         fl_alloc(&fl, s->scrsize, &s->scroff))
       goto nomem;
@@ -439,6 +544,85 @@ kr_shape kr_plan_output_shape(const kr_plan *p, int i, int64_t batch)
 
 /* ---- running ---- */
 
+typedef struct act_call {
+  kr_ctx *ctx;
+  const kr_node *act;
+} act_call;
+
+/* the activation op's kernel on a piece of a row */
+static void act_map(void *ud, const float *x, float *y, int64_t n)
+{
+  const act_call *a = ud;
+  kr_shape sh;
+  memset(&sh, 0, sizeof sh);
+  sh.ndim = 1;
+  sh.dim[0] = n;
+  const float *xs[1] = {x};
+  const kr_shape *ss[1] = {&sh};
+  kr_exec e;
+  memset(&e, 0, sizeof e);
+  e.ctx = a->ctx;
+  e.node = a->act;
+  e.y = y;
+  e.ys = &sh;
+  e.nin = 1;
+  e.x = xs;
+  e.xs = ss;
+  kr_ops[a->act->op].forward(&e);
+}
+
+/* ... on whole rows (softmax over the last axis) */
+static void act_rows(void *ud, const float *x, float *y, int64_t rows, int64_t n)
+{
+  const act_call *a = ud;
+  kr_shape sh;
+  memset(&sh, 0, sizeof sh);
+  sh.ndim = a->act->shape.ndim;
+  for (int k = 0; k < sh.ndim; k++) sh.dim[k] = 1;
+  sh.dim[sh.ndim - 2] = rows;
+  sh.dim[sh.ndim - 1] = n;
+  const float *xs[1] = {x};
+  const kr_shape *ss[1] = {&sh};
+  kr_exec e;
+  memset(&e, 0, sizeof e);
+  e.ctx = a->ctx;
+  e.node = a->act;
+  e.y = y;
+  e.ys = &sh;
+  e.nin = 1;
+  e.x = xs;
+  e.xs = ss;
+  kr_ops[a->act->op].forward(&e);
+}
+
+static void run_packed(kr_plan *p, step *s)
+{
+  const kr_shape *xs = p->xs[s->first];
+  const kr_gemm_pack *pk = s->pk;
+  int64_t M = pk->K ? kr_numel(xs) / pk->K : 0;
+  act_call a = {p->ctx, s->act};
+  kr_gemm_epi epi;
+  memset(&epi, 0, sizeof epi);
+  const kr_node *act = s->act;
+  if (act && act->op == KR_OP_RELU && act->attr.f[KR_RELU_ALPHA] == 0 && !(act->attr.f[KR_RELU_MAX] > 0)) {
+    epi.relu = 1;
+  } else if (is_rows_act(act)) {
+    epi.rows = act_rows;
+    epi.pre = s->scratch;
+  } else if (act) {
+    epi.map = act_map;
+  }
+  epi.ud = &a;
+  if (M == 0) return;
+  if (pk->K == 0) {
+    /* no products: the bias alone (K = 0 x N weights), through the same epilogue */
+    static const float none[1] = {0.0f};
+    kr_gemm_packed(pk, none, M, 0, s->y, pk->N, &epi, 1);
+    return;
+  }
+  kr_gemm_packed(pk, p->x[s->first], M, pk->K, s->y, pk->N, &epi, kr_get_num_threads(p->ctx));
+}
+
 int kr_plan_run(kr_plan *p, int64_t batch)
 {
   if (!p->arena) return kr_fail(p->ctx, KR_EARG, "plan: no arena bound (kr_plan_bind)");
@@ -456,6 +640,15 @@ int kr_plan_run(kr_plan *p, int64_t batch)
   for (size_t i = 0; i < p->n; i++) {
     step *s = &p->steps[i];
     const kr_opinfo *info = &kr_ops[s->node->op];
+    if (s->pk) {
+      /* weights written since they were packed: pack them again */
+      const kr_node *nd = s->node;
+      if (nd->in[1]->value->st->version != s->wver ||
+          (nd->op == KR_OP_LINEAR && nd->in[2]->value->st->version != s->bver))
+        pack_step(s);
+      run_packed(p, s);
+      continue;
+    }
     if (!info->forward || s->alias >= 0) continue; /* leaves and aliases */
     e.node = s->node;
     e.y = s->y;

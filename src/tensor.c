@@ -46,6 +46,7 @@ kr_tensor *kr_tensor_new(kr_ctx *ctx, const kr_shape *shape)
   st->refs = 1;
   st->ctx = ctx;
   st->n = n;
+  st->version = 0;
   t->refs = 1;
   t->st = st;
   t->offset = 0;

@@ -123,6 +123,21 @@ static int core_get_memory_limit(lua_State *L)
   return 1;
 }
 
+/* the inference plans' packed GEMM for plans built from now on: 0 never,
+** 1 always, 2 where measured faster (kr_set_gemm_packed); returns the mode before */
+static int core_gemm_packed(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  int before = kr_get_gemm_packed(ctx);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer m = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, m >= 0 && m <= 2, 1, "expected 0 (never), 1 (always) or 2 (measured)");
+    kr_set_gemm_packed(ctx, (int)m);
+  }
+  lua_pushinteger(L, before);
+  return 1;
+}
+
 static int core_get_threads(lua_State *L)
 {
   lua_pushinteger(L, kr_get_num_threads(lk_ctx(L)));
@@ -185,6 +200,7 @@ static const luaL_Reg core_funcs[] = {
   {"get_num_threads", core_get_threads},
   {"set_memory_limit", core_set_memory_limit},
   {"get_memory_limit", core_get_memory_limit},
+  {"gemm_packed", core_gemm_packed},
   {"now", core_now},
   {"isatty", core_isatty},
   {"fail_alloc", core_fail_alloc},

@@ -327,6 +327,7 @@ static int t_set(lua_State *L)
   float v = (float)luaL_checknumber(L, top);
   int64_t off = offset_of(L, t, 2, top - 2);
   KR_DATA(t)[off] = v;
+  kr_tensor_touch(t);
   lua_settop(L, 1);
   return 1;
 }
@@ -462,6 +463,7 @@ static int t_assign(lua_State *L)
     }
     memmove(KR_DATA(t), KR_DATA(u), (size_t)kr_tensor_numel(t) * sizeof(float));
   }
+  kr_tensor_touch(t);
   lua_settop(L, 1);
   return 1;
 }
@@ -559,6 +561,7 @@ static int t_newindex(lua_State *L)
     memmove(dst, KR_DATA(v), (size_t)rn * sizeof(float));
   else
     return luaL_error(L, "row assignment: expected %I values, got %I", (lua_Integer)rn, (lua_Integer)vn);
+  kr_tensor_touch(t);
   return 0;
 }
 

@@ -122,7 +122,9 @@ void kr_gemm_pack_set(kr_gemm_pack *pk, const float *W, int trans, const float *
 typedef void (*kern_fn)(int64_t K, const float *A, int64_t lda, int mr, const float *B, const float *bias,
                         float *C, int64_t ldc, int nr, const kr_gemm_epi *epi);
 
-/* the end of one row: acc (NR floats, bias added, relu applied) into C */
+/* the end of one row: acc (NR floats, bias added, relu applied) into C
+** (relu lets NaN through: max(0, x) with x second, which maxps returns when
+** either is NaN) */
 static inline void row_out(const float *acc, float *C, int nr, const kr_gemm_epi *epi)
 {
   if (epi && epi->map) epi->map(epi->ud, acc, C, nr);
@@ -147,7 +149,7 @@ static void kern_generic(int64_t K, const float *A, int64_t lda, int mr, const f
   for (int r = 0; r < mr; r++) {
     for (int c = 0; c < NR; c++) {
       float v = acc[r][c] + bias[c];
-      acc[r][c] = epi && epi->relu ? (v > 0.0f ? v : 0.0f) : v;
+      acc[r][c] = epi && epi->relu ? (!(v <= 0.0f) ? v : 0.0f) : v;
     }
     row_out(acc[r], C + r * ldc, nr, epi);
   }
@@ -163,8 +165,8 @@ T512 static inline void out512(__m512 c0, __m512 c1, const float *bias, float *C
   c0 = _mm512_add_ps(c0, _mm512_loadu_ps(bias));
   c1 = _mm512_add_ps(c1, _mm512_loadu_ps(bias + 16));
   if (epi && epi->relu) {
-    c0 = _mm512_max_ps(c0, _mm512_setzero_ps());
-    c1 = _mm512_max_ps(c1, _mm512_setzero_ps());
+    c0 = _mm512_max_ps(_mm512_setzero_ps(), c0);
+    c1 = _mm512_max_ps(_mm512_setzero_ps(), c1);
   }
   if (epi && epi->map) {
     float t[32] __attribute__((aligned(64)));
@@ -226,8 +228,8 @@ T256 static inline void out256(__m256 c0, __m256 c1, const float *bias, float *C
   c0 = _mm256_add_ps(c0, _mm256_loadu_ps(bias));
   c1 = _mm256_add_ps(c1, _mm256_loadu_ps(bias + 8));
   if (epi && epi->relu) {
-    c0 = _mm256_max_ps(c0, _mm256_setzero_ps());
-    c1 = _mm256_max_ps(c1, _mm256_setzero_ps());
+    c0 = _mm256_max_ps(_mm256_setzero_ps(), c0);
+    c1 = _mm256_max_ps(_mm256_setzero_ps(), c1);
   }
   if (nr == 16 && !(epi && epi->map)) {
     _mm256_storeu_ps(C, c0);

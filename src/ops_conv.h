@@ -130,4 +130,22 @@ int kr_k_spatial_dropout_grad(const kr_exec *e);
 /* the scratch slot count a conv node was planned with (f1) */
 #define KR_CONV_MAX_SLOTS 16
 
+/* depthwise_conv2d (x, w) (ops_dwconv.c, kernels/dwconv.c): w (KH, KW, C, M)
+** or (KW, C, M) for rank 3, output channel c*M + m (TensorFlow's order);
+** i[] as conv2d's (KR_CONV_STRIDE_H ...), no fused activation, no bias.
+**   depthwise_conv2d_grad_input  (dy, w, x) -> x's shape
+**   depthwise_conv2d_grad_kernel (dy, x, w) -> w's shape; its scratch holds
+**             KR_DWCONV_GROUPS partial sums (a fixed split of the samples,
+**             summed in order: the same result for any thread count) */
+#define KR_DWCONV_GROUPS 16
+extern const kr_attrname kr_dwconv_attrs[];
+int kr_dwconv_shape(kr_ctx *ctx, kr_node *n);
+int kr_dwconv_grad_input_shape(kr_ctx *ctx, kr_node *n);
+int kr_dwconv_grad_kernel_shape(kr_ctx *ctx, kr_node *n);
+int kr_dwconv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+size_t kr_dwconv_grad_kernel_scratch(const kr_node *n, int64_t batch);
+int kr_k_depthwise_conv2d(const kr_exec *e);
+int kr_k_depthwise_conv2d_grad_input(const kr_exec *e);
+int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e);
+
 #endif

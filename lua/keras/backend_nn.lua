@@ -140,8 +140,9 @@ function K.pool2d(...)
   return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, pool_attrs(ps[1], ps[2], st[1], st[2], p))
 end
 
--- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
--- channel c*M + m, as TensorFlow orders them); rank 3 inputs: the 1-D case
+-- depthwise: the depthwise_conv2d op (src/ops_dwconv.c), kernel (KH, KW, C, M)
+-- -> output channel c*M + m, as TensorFlow orders them; rank 3 inputs: the
+-- 1-D case (kernel (KW, C, M))
 local function depthwise(who, x, k, st, dl, pads_)
   local xs, ks = shape_of(x), shape_of(k)
   local rank = #xs - 2
@@ -149,14 +150,7 @@ local function depthwise(who, x, k, st, dl, pads_)
   if ks[rank + 1] ~= C then
     raise(fmt("%s: the depthwise kernel has %d input channels, x has %d", who, ks[rank + 1], C))
   end
-  local outs = {}
-  for c = 0, C - 1 do
-    local xc = apply("slice", {x}, {axis = rank + 1, start = c, length = 1})
-    local kc = apply("slice", {k}, {axis = rank, start = c, length = 1})
-    outs[c + 1] = apply("conv2d", {xc, kc}, conv_attrs(st[1], st[2], dl[1], dl[2], pads_))
-  end
-  if C == 1 then return outs[1] end
-  return apply("concat", outs, {axis = -1})
+  return apply("depthwise_conv2d", {x, k}, conv_attrs(st[1], st[2], dl[1], dl[2], pads_))
 end
 
 local function depthwise_geometry(who, a, rank)

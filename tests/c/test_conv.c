@@ -48,7 +48,7 @@ static void test_table(void)
 #undef KR_OPDEF
   };
   int n = (int)(sizeof rows / sizeof rows[0]);
-  CHECK(n == 13);
+  CHECK(n == 16);
   for (int i = 0; i < n; i++) {
     CHECK_MSG(kr_op_lookup(rows[i].name) == rows[i].op, "kr_op_lookup('%s')", rows[i].name);
     CHECK_MSG(strcmp(kr_op_name(rows[i].op), rows[i].name) == 0, "row %d is '%s'", rows[i].op,
@@ -866,9 +866,135 @@ static void test_mask_fusion(kr_ctx *ctx)
 
 static void test_coverage(void)
 {
-  for (int op = KR_OP_CONV2D; op <= KR_OP_SPATIAL_DROPOUT_GRAD; op++) {
+  for (int op = KR_OP_CONV2D; op <= KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL; op++) {
     if (kr_ops[op].grad) CHECK_MSG(covered[op], "no finite-difference check for op '%s'", kr_op_name(op));
     else CHECK_MSG(in_grad[op], "gradient helper '%s' appeared in no checked gradient", kr_op_name(op));
+  }
+}
+
+/* ---- depthwise_conv2d: a float64 reference, finite differences, threads ---- */
+
+/* y[n, oh, ow, c*M + m] in float64 straight from the definition (zero padding) */
+static void dw_reference(const kr_shape *xs, const kr_shape *ws, const kr_shape *ys, const kr_attr *at,
+                         const float *x, const float *w, double *y)
+{
+  int r = xs->ndim;
+  int64_t N = xs->dim[0], H = r == 4 ? xs->dim[1] : 1, W = xs->dim[r - 2], C = xs->dim[r - 1];
+  int64_t KH = r == 4 ? ws->dim[0] : 1, KW = ws->dim[r - 3], M = ws->dim[r - 1];
+  int64_t Ho = r == 4 ? ys->dim[1] : 1, Wo = ys->dim[r - 2];
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < Ho; oh++)
+      for (int64_t ow = 0; ow < Wo; ow++)
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t m = 0; m < M; m++) {
+            double s = 0;
+            for (int64_t kh = 0; kh < KH; kh++)
+              for (int64_t kw = 0; kw < KW; kw++) {
+                int64_t ih = oh * at->i[0] - at->i[4] + kh * at->i[2], iw = ow * at->i[1] - at->i[6] + kw * at->i[3];
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                s += (double)x[((n * H + ih) * W + iw) * C + c] * (double)w[((kh * KW + kw) * C + c) * M + m];
+              }
+            y[((n * Ho + oh) * Wo + ow) * C * M + c * M + m] = s;
+          }
+}
+
+static const struct {
+  const char *name;
+  int nx;
+  int64_t x[4];
+  int64_t w[4];
+  int64_t at[8];
+} dw_cases[] = {
+  {"depthwise 3x3 valid", 4, {2, 5, 6, 3}, {3, 3, 3, 1}, {1, 1, 1, 1, 0, 0, 0, 0}},
+  {"depthwise 3x3 same stride 2 multiplier 2", 4, {2, 7, 6, 3}, {3, 3, 3, 2}, {2, 2, 1, 1, 1, 1, 1, 1}},
+  {"depthwise 2x3 same dilation 2 multiplier 3", 4, {1, 6, 7, 2}, {2, 3, 2, 3}, {1, 1, 2, 2, 1, 1, 2, 2}},
+  {"depthwise strides (1, 3) dilation (2, 1)", 4, {2, 7, 8, 4}, {3, 2, 4, 1}, {1, 3, 2, 1, 0, 0, 0, 0}},
+  {"depthwise 5x5 same asymmetric pads", 4, {1, 4, 5, 2}, {4, 4, 2, 2}, {1, 1, 1, 1, 1, 2, 1, 2}},
+  {"depthwise 1-D same multiplier 2", 3, {2, 7, 3}, {3, 3, 2}, {1, 1, 1, 1, 0, 0, 1, 1}},
+  {"depthwise 1-D stride 2 dilation 2", 3, {2, 11, 2}, {3, 2, 1}, {1, 2, 1, 2, 0, 0, 0, 0}},
+};
+
+static void test_depthwise(kr_ctx *ctx)
+{
+  for (size_t k = 0; k < sizeof dw_cases / sizeof dw_cases[0]; k++) {
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    memcpy(at.i, dw_cases[k].at, sizeof at.i);
+    kr_shape xs = kr_shape_make(dw_cases[k].nx, dw_cases[k].x), ws = kr_shape_make(dw_cases[k].nx, dw_cases[k].w);
+    /* the forward against the float64 reference */
+    {
+      gcase c;
+      gu_begin(&c, ctx, dw_cases[k].name, KR_OP_DEPTHWISE_CONV2D);
+      kr_node *x = cst_u(&c, xs, -1, 1), *w = cst_u(&c, ws, -1, 1), *in[2] = {x, w};
+      kr_node *y = opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in, &at);
+      kr_tensor *ty = y ? kr_eval(ctx, y) : NULL;
+      CHECK_MSG(ty != NULL, "%s: %s", dw_cases[k].name, kr_errmsg(ctx));
+      if (ty) {
+        int64_t ny = kr_tensor_numel(ty);
+        double *ref = malloc((size_t)ny * sizeof(double));
+        dw_reference(&xs, &ws, &y->shape, &at, KR_DATA(x->value), KR_DATA(w->value), ref);
+        int bad = 0;
+        for (int64_t i = 0; i < ny; i++)
+          if (!(fabs(KR_DATA(ty)[i] - ref[i]) <= 1e-5 * fmax(1.0, fabs(ref[i])))) bad++;
+        CHECK_MSG(bad == 0, "%s: %d outputs differ from the float64 reference", dw_cases[k].name, bad);
+        free(ref);
+      }
+      kr_tensor_release(ty);
+      gu_end(&c);
+    }
+    /* both gradients by finite differences */
+    gcase c;
+    gu_begin(&c, ctx, dw_cases[k].name, KR_OP_DEPTHWISE_CONV2D);
+    kr_node *in[2] = {var_u(&c, xs, -1, 1), var_u(&c, ws, -1, 1)};
+    fd_done(&c, opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in, &at), 0);
+  }
+  /* the input alone, the kernel alone */
+  {
+    gcase c;
+    gu_begin(&c, ctx, "depthwise gradient of the input only", KR_OP_DEPTHWISE_CONV2D);
+    kr_node *in[2] = {var_u(&c, S(2, 5, 4, 3), -1, 1), cst_u(&c, S(3, 2, 3, 2), -1, 1)};
+    fd_done(&c, opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {2, 1, 1, 1, 1, 1, 0, 1})), 0);
+    gu_begin(&c, ctx, "depthwise gradient of the kernel only", KR_OP_DEPTHWISE_CONV2D);
+    kr_node *in2[2] = {cst_u(&c, S(2, 5, 4, 3), -1, 1), var_u(&c, S(3, 2, 3, 2), -1, 1)};
+    fd_done(&c, opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in2, AT(.i = {1, 2, 1, 1, 1, 1, 0, 1})), 0);
+  }
+  /* 1, 2 and 3 threads give the same bits (rows split among workers; the
+  ** kernel gradient over fixed groups of samples), large enough to split */
+  {
+    kr_tensor *r[3][3] = {{NULL}};
+    kr_shape xs = S(19, 20, 22, 32), ws = S(3, 3, 32, 2);
+    const kr_attr *at = AT(.i = {1, 1, 1, 1, 1, 1, 1, 1});
+    kr_tensor *tx = gu_t_uniform(ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(ctx, ws, -1, 1, NOKINKS, 0);
+    kr_tensor *tdy = gu_t_uniform(ctx, S(19, 20, 22, 64), -1, 1, NOKINKS, 0);
+    for (int k = 0; k < 3; k++) {
+      kr_set_num_threads(ctx, k + 1);
+      kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw), *dy = kr_node_const(ctx, tdy);
+      kr_node *in[2] = {x, w}, *gi[3] = {dy, w, x}, *gk[3] = {dy, x, w};
+      kr_node *n[3] = {kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, at),
+                       kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT, 3, gi, at),
+                       kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL, 3, gk, at)};
+      for (int i = 0; i < 3; i++) {
+        r[k][i] = n[i] ? kr_eval(ctx, n[i]) : NULL;
+        CHECK_MSG(r[k][i] != NULL, "depthwise threads: %s", kr_errmsg(ctx));
+        kr_node_release(n[i]);
+      }
+      kr_node_release(x);
+      kr_node_release(w);
+      kr_node_release(dy);
+    }
+    static const char *what[3] = {"y", "dx", "dw"};
+    for (int k = 1; k < 3; k++)
+      for (int i = 0; i < 3; i++) {
+        int same = r[k][i] && r[0][i] && kr_tensor_numel(r[k][i]) == kr_tensor_numel(r[0][i]) &&
+                   memcmp(KR_DATA(r[k][i]), KR_DATA(r[0][i]), (size_t)kr_tensor_numel(r[0][i]) * sizeof(float)) == 0;
+        CHECK_MSG(same, "depthwise %s with %d threads differs from one thread", what[i], k + 1);
+      }
+    for (int k = 0; k < 3; k++)
+      for (int i = 0; i < 3; i++) kr_tensor_release(r[k][i]);
+    kr_tensor_release(tx);
+    kr_tensor_release(tw);
+    kr_tensor_release(tdy);
+    kr_set_num_threads(ctx, 1);
   }
 }
 
@@ -994,6 +1120,32 @@ static int net_build(kr_ctx *ctx, net *m, int64_t batch)
   return KR_OK;
 }
 
+static void test_depthwise_errors(kr_ctx *ctx)
+{
+  gcase c;
+  gu_begin(&c, ctx, "depthwise errors", KR_OP_DEPTHWISE_CONV2D);
+  kr_node *x = cst_zeros(&c, S(2, 5, 5, 3)), *w = cst_zeros(&c, S(3, 3, 3, 2)), *wbad = cst_zeros(&c, S(3, 3, 4, 2));
+  kr_node *w3 = cst_zeros(&c, S(3, 3, 2)), *big = cst_zeros(&c, S(6, 6, 3, 1));
+  kr_node *in[2] = {x, wbad};
+  expect_fail(ctx, "channels", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})),
+              "depthwise_conv2d: the depthwise kernel", "expects 4 input channels");
+  in[1] = w3;
+  expect_fail(ctx, "rank", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})),
+              "does not fit an input of shape", "expected rank 4");
+  in[1] = big;
+  expect_fail(ctx, "extent", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})),
+              "is larger than the padded input", NULL);
+  in[1] = w;
+  expect_fail(ctx, "stride 0", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {0, 1, 1, 1})),
+              "attribute 'stride_h' must be in [1,", NULL);
+  expect_fail(ctx, "relu", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1}, .f = {1})),
+              "no fused activation", NULL);
+  kr_node *dy = cst_zeros(&c, S(2, 3, 3, 5)), *gi[3] = {dy, w, x};
+  expect_fail(ctx, "dy", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT, 3, gi, AT(.i = {1, 1, 1, 1})),
+              "the output gradient has shape (2, 3, 3, 5)", "gives (2, 3, 3, 6)");
+  gu_end(&c);
+}
+
 static void test_no_alloc(kr_ctx *ctx)
 {
   for (int threads = 1; threads <= 2; threads++) {
@@ -1071,8 +1223,10 @@ int main(void)
   test_spatial_dropout(ctx);
   test_pool_modes(ctx);
   test_mask_fusion(ctx);
+  test_depthwise(ctx);
   test_coverage();
   test_errors(ctx);
+  test_depthwise_errors(ctx);
   test_no_alloc(ctx);
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
   kr_ctx_free(ctx);

@@ -872,6 +872,171 @@ static void test_coverage(void)
   }
 }
 
+/* ---- every lowering of conv2d and its gradients (the autotuner's candidates) ---- */
+
+/* y in float64 straight from the definition (zero padding), linear or relu */
+static void conv_reference(const kr_shape *xs, const kr_shape *ws, const kr_shape *ys, const kr_attr *at,
+                           const float *x, const float *w, double *y)
+{
+  int r = xs->ndim;
+  int64_t N = xs->dim[0], H = r == 4 ? xs->dim[1] : 1, W = xs->dim[r - 2], C = xs->dim[r - 1];
+  int64_t KH = r == 4 ? ws->dim[0] : 1, KW = ws->dim[r - 3], O = ws->dim[r - 1];
+  int64_t Ho = r == 4 ? ys->dim[1] : 1, Wo = ys->dim[r - 2];
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < Ho; oh++)
+      for (int64_t ow = 0; ow < Wo; ow++)
+        for (int64_t o = 0; o < O; o++) {
+          double s = 0;
+          for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+              int64_t ih = oh * at->i[0] - at->i[4] + kh * at->i[2], iw = ow * at->i[1] - at->i[6] + kw * at->i[3];
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              for (int64_t c = 0; c < C; c++)
+                s += (double)x[((n * H + ih) * W + iw) * C + c] * (double)w[((kh * KW + kw) * C + c) * O + o];
+            }
+          y[((n * Ho + oh) * Wo + ow) * O + o] = at->f[0] != 0 && s < 0 ? 0 : s;
+        }
+}
+
+/* which passes a forced lowering really ran: [algo][pass] */
+static int lowered[KR_CONV_ALGO_COUNT][3];
+
+static void mark_lowered(kr_node *n, int algo, kr_node **seen, int *nseen)
+{
+  for (int i = 0; i < *nseen; i++)
+    if (seen[i] == n) return;
+  if (*nseen < 256) seen[(*nseen)++] = n;
+  int pass = n->op == KR_OP_CONV2D ? 0 : n->op == KR_OP_CONV2D_GRAD_INPUT ? 1 : n->op == KR_OP_CONV2D_GRAD_KERNEL ? 2 : -1;
+  if (pass >= 0 && kr_conv_algo_valid(n, algo)) lowered[algo][pass] = 1;
+  for (int k = 0; k < n->nin; k++) mark_lowered(n->in[k], algo, seen, nseen);
+}
+
+static void test_lowerings(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int nx;
+    int64_t x[4];
+    int64_t w[4];
+    int64_t at[8];
+    int relu;
+  } cs[] = {
+    {"3x3 same 32->64 (winograd, direct)", 4, {1, 5, 13, 32}, {3, 3, 32, 64}, {1, 1, 1, 1, 1, 1, 1, 1}, 0},
+    {"3x3 valid 48->64 (winograd, direct)", 4, {2, 6, 16, 48}, {3, 3, 48, 64}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+    {"3x3 valid 64->32 relu (winograd, masked)", 4, {1, 4, 3, 64}, {3, 3, 64, 32}, {1, 1, 1, 1, 0, 0, 0, 0}, 1},
+    {"conv1d 3 valid 24->32 (winograd1d, direct)", 3, {2, 20, 24}, {3, 24, 32}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+    {"conv1d 3 causal 32->32 relu (masked)", 3, {1, 5, 32}, {3, 32, 32}, {1, 1, 1, 1, 0, 0, 2, 0}, 1},
+    {"5x5 same stride 2 16->16 (col2im)", 4, {2, 9, 14, 16}, {5, 5, 16, 16}, {2, 2, 1, 1, 2, 2, 2, 2}, 0},
+    {"1x1 16->16 (pointwise)", 4, {2, 3, 13, 16}, {1, 1, 16, 16}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+  };
+  for (int algo = KR_CONV_ALGO_IM2COL; algo < KR_CONV_ALGO_COUNT; algo++) {
+    kr_conv_force_algo(ctx, algo);
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+      char name[160];
+      snprintf(name, sizeof name, "%s by %s", cs[k].name, kr_conv_algo_name(algo));
+      kr_attr at;
+      memset(&at, 0, sizeof at);
+      memcpy(at.i, cs[k].at, sizeof at.i);
+      at.f[0] = cs[k].relu;
+      kr_shape xs = kr_shape_make(cs[k].nx, cs[k].x), ws = kr_shape_make(cs[k].nx, cs[k].w);
+      /* the forward against float64 */
+      gcase c;
+      gu_begin(&c, ctx, name, KR_OP_CONV2D);
+      kr_node *in[2] = {cst_u(&c, xs, -1, 1), cst_u(&c, ws, -1, 1)};
+      kr_node *y = opn(&c, KR_OP_CONV2D, 2, in, &at);
+      kr_tensor *ty = y ? kr_eval(ctx, y) : NULL;
+      CHECK_MSG(ty != NULL, "%s: %s", name, kr_errmsg(ctx));
+      if (ty) {
+        int64_t ny = kr_tensor_numel(ty);
+        double *ref = malloc((size_t)ny * sizeof(double)), worst = 0;
+        conv_reference(&xs, &ws, &y->shape, &at, KR_DATA(in[0]->value), KR_DATA(in[1]->value), ref);
+        for (int64_t i = 0; i < ny; i++) worst = fmax(worst, fabs(KR_DATA(ty)[i] - ref[i]) / fmax(1.0, fabs(ref[i])));
+        /* a float32 sum of up to 432 products of O(1), Winograd's transforms: ~1e-5 */
+        CHECK_MSG(worst <= 1e-4, "%s: forward off the float64 reference by %.3g", name, worst);
+        free(ref);
+      }
+      kr_tensor_release(ty);
+      gu_end(&c);
+      /* both gradients by finite differences, the gradient nodes run by the same lowering */
+      gu_begin(&c, ctx, name, KR_OP_CONV2D);
+      kr_node *out = cs[k].relu ? conv_away_from_kink(&c, xs, ws, &at, 0) : NULL;
+      if (!cs[k].relu) {
+        kr_node *vin[2] = {var_u(&c, xs, -1, 1), var_u(&c, ws, -1, 1)};
+        out = opn(&c, KR_OP_CONV2D, 2, vin, &at);
+      }
+      if (out) {
+        kr_node *g[2] = {NULL, NULL}, *vars[2] = {c.var[0], c.var[1]};
+        kr_node *sum = kr_op1(ctx, KR_OP_SUM, out, AT(.i = {(1 << out->shape.ndim) - 1, 0}));
+        if (sum && kr_gradients(ctx, sum, 2, vars, g) == KR_OK) {
+          kr_node *seen[256];
+          int nseen = 0;
+          for (int i = 0; i < 2; i++) mark_lowered(g[i], algo, seen, &nseen);
+          mark_lowered(out, algo, seen, &nseen);
+        }
+        for (int i = 0; i < 2; i++) kr_node_release(g[i]);
+        kr_node_release(sum);
+      }
+      /* about 60 elements of each variable: 5 lowerings x 7 geometries */
+      fd_opts o = {.rtol = FD_RTOL_WINOGRAD, .points = 60, .seen = in_grad, .helper = -1};
+      if (out) fd_check_outputs(&c, 1, &out, NULL, &o);
+      gu_end(&c);
+    }
+  }
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+  static const char *pass[3] = {"forward", "input gradient", "kernel gradient"};
+  int avx512 = __builtin_cpu_supports("avx512f") != 0;
+  static const int want[KR_CONV_ALGO_COUNT][3] = {
+    [KR_CONV_ALGO_IM2COL] = {1, 1, 1}, [KR_CONV_ALGO_WINOGRAD] = {1, 1, 0}, [KR_CONV_ALGO_WINOGRAD1D] = {1, 1, 0},
+    [KR_CONV_ALGO_DIRECT] = {1, 1, 1}, [KR_CONV_ALGO_COL2IM] = {0, 1, 0}};
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
+    for (int p = 0; p < 3; p++)
+      if (want[a][p] && (a != KR_CONV_ALGO_DIRECT || avx512))
+        CHECK_MSG(lowered[a][p], "lowering %s never ran the %s", kr_conv_algo_name(a), pass[p]);
+}
+
+/* the tuner: a choice per geometry, cached, reported; off keeps the rules */
+static void test_autotune(kr_ctx *ctx)
+{
+  kr_conv_autotune_clear(ctx);
+  CHECK(kr_get_conv_autotune(ctx) == 1);
+  gcase c;
+  gu_begin(&c, ctx, "autotune", KR_OP_CONV2D);
+  kr_node *in[2] = {cst_u(&c, S(4, 12, 14, 32), -1, 1), cst_u(&c, S(3, 3, 32, 32), -1, 1)};
+  kr_node *y = opn(&c, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}));
+  kr_tensor *a = y ? kr_eval(ctx, y) : NULL;
+  CHECK(kr_conv_autotune_count(ctx) == 1);
+  const kr_conv_tuned *t = kr_conv_autotune_entry(ctx, 0);
+  CHECK_MSG(t != NULL && t->ncand >= 2 && t->key[0] == KR_OP_CONV2D && t->batch == 4,
+            "autotune entry: %d candidates, op %lld, batch %lld", t ? t->ncand : -1, t ? (long long)t->key[0] : -1LL,
+            t ? (long long)t->batch : -1LL);
+  int timed = 0, has_choice = 0;
+  for (int i = 0; t && i < t->ncand; i++) {
+    timed += t->ms[i] >= 0;
+    has_choice |= t->cand[i] == t->algo;
+  }
+  CHECK_MSG(t && timed == t->ncand && has_choice, "autotune: every candidate timed, the choice among them");
+  CHECK(kr_conv_autotune_seconds(ctx) > 0);
+  /* the same geometry again: cached, not tuned again */
+  kr_tensor *b = y ? kr_eval(ctx, y) : NULL;
+  CHECK(kr_conv_autotune_count(ctx) == 1);
+  CHECK(a && b && memcmp(KR_DATA(a), KR_DATA(b), (size_t)kr_tensor_numel(a) * sizeof(float)) == 0);
+  /* off: the rule, and nothing more tuned */
+  kr_set_conv_autotune(ctx, 0);
+  CHECK(kr_get_conv_autotune(ctx) == 0);
+  kr_node *in2[2] = {cst_u(&c, S(2, 9, 9, 16), -1, 1), cst_u(&c, S(3, 3, 16, 16), -1, 1)};
+  kr_node *y2 = opn(&c, KR_OP_CONV2D, 2, in2, AT(.i = {1, 1, 1, 1}));
+  kr_tensor *d = y2 ? kr_eval(ctx, y2) : NULL;
+  CHECK(d != NULL && kr_conv_autotune_count(ctx) == 1);
+  CHECK(kr_conv_algo(ctx, y) == KR_CONV_ALGO_RULE);
+  kr_set_conv_autotune(ctx, 1);
+  kr_tensor_release(a);
+  kr_tensor_release(b);
+  kr_tensor_release(d);
+  gu_end(&c);
+  CHECK(strcmp(kr_conv_algo_name(KR_CONV_ALGO_WINOGRAD), "winograd") == 0);
+  CHECK(strcmp(kr_conv_pass_name(KR_OP_CONV2D_GRAD_KERNEL), "kernel_gradient") == 0);
+}
+
 /* ---- depthwise_conv2d: a float64 reference, finite differences, threads ---- */
 
 /* y[n, oh, ow, c*M + m] in float64 straight from the definition (zero padding) */
@@ -1224,6 +1389,8 @@ int main(void)
   test_pool_modes(ctx);
   test_mask_fusion(ctx);
   test_depthwise(ctx);
+  test_lowerings(ctx);
+  test_autotune(ctx);
   test_coverage();
   test_errors(ctx);
   test_depthwise_errors(ctx);

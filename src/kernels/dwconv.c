@@ -82,12 +82,51 @@ static inline void mac_row(float *restrict acc, const float *restrict x, const f
 
 /* ---- forward: y[n, oh, ow, j] = sum over kh, kw of x[n, ih, iw, j / M] * w[kh, kw, j] ---- */
 
+/* M = 1 and C a multiple of VB: each output pixel's channels in blocks of VB
+** summed over every tap in a local block the compiler keeps in registers,
+** stored once (the general loop reads and writes the output at every tap) */
+#define VB 16
+
+VEC_CLONES static void fwd_rows_vb(const dw_job *j, int64_t r0, int64_t r1)
+{
+  const dgeom *g = &j->g;
+  int64_t C = g->C;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t n = r / g->Ho, oh = r % g->Ho;
+    float *yrow = j->out + r * g->Wo * C;
+    int64_t kh0 = 0, kh1 = g->KH;
+    while (kh0 < kh1 && oh * g->sh - g->pt + kh0 * g->dh < 0) kh0++;
+    while (kh1 > kh0 && oh * g->sh - g->pt + (kh1 - 1) * g->dh >= g->H) kh1--;
+    for (int64_t ow = 0; ow < g->Wo; ow++) {
+      int64_t iw0 = ow * g->sw - g->pl, kw0 = 0, kw1 = g->KW;
+      while (kw0 < kw1 && iw0 + kw0 * g->dw < 0) kw0++;
+      while (kw1 > kw0 && iw0 + (kw1 - 1) * g->dw >= g->W) kw1--;
+      for (int64_t c0 = 0; c0 < C; c0 += VB) {
+        float acc[VB] = {0};
+        for (int64_t kh = kh0; kh < kh1; kh++) {
+          const float *xr = j->a + ((n * g->H + oh * g->sh - g->pt + kh * g->dh) * g->W + iw0) * C + c0;
+          const float *wr = j->b + kh * g->KW * C + c0;
+          for (int64_t kw = kw0; kw < kw1; kw++) {
+            const float *restrict xp = xr + kw * g->dw * C, *restrict wp = wr + kw * C;
+            for (int c = 0; c < VB; c++) acc[c] += xp[c] * wp[c];
+          }
+        }
+        memcpy(yrow + ow * C + c0, acc, sizeof acc);
+      }
+    }
+  }
+}
+
 VEC_CLONES static void fwd_rows(void *arg, int t, int T)
 {
   const dw_job *j = arg;
   const dgeom *g = &j->g;
   int64_t r0, r1, CM = g->C * g->M;
   kr_share(g->N * g->Ho, t, T, &r0, &r1);
+  if (g->M == 1 && g->C % VB == 0) {
+    fwd_rows_vb(j, r0, r1);
+    return;
+  }
   for (int64_t r = r0; r < r1; r++) {
     int64_t n = r / g->Ho, oh = r % g->Ho;
     float *yrow = j->out + r * g->Wo * CM;
@@ -149,12 +188,58 @@ static inline int64_t tap_out(int64_t i, int64_t k, int64_t s, int64_t d, int64_
   return t < no ? t : -1;
 }
 
+/* M = 1 and C a multiple of VB: as fwd_rows_vb, each input pixel's
+** gradient summed over the taps that reach it in registers, stored once */
+VEC_CLONES static void gi_rows_vb(const dw_job *j, int64_t r0, int64_t r1)
+{
+  const dgeom *g = &j->g;
+  int64_t C = g->C;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t n = r / g->H, ih = r % g->H;
+    float *dxrow = j->out + r * g->W * C;
+    int64_t ohs[64], khs[64], nk = 0;   /* the row taps reaching ih (KH <= 64 here) */
+    for (int64_t kh = 0; kh < g->KH; kh++) {
+      int64_t oh = tap_out(ih, kh, g->sh, g->dh, g->pt, g->Ho);
+      if (oh >= 0) {
+        ohs[nk] = oh;
+        khs[nk++] = kh;
+      }
+    }
+    for (int64_t iw = 0; iw < g->W; iw++) {
+      int64_t ows[64], kws[64], nw = 0;   /* the column taps reaching iw */
+      for (int64_t kw = 0; kw < g->KW; kw++) {
+        int64_t ow = tap_out(iw, kw, g->sw, g->dw, g->pl, g->Wo);
+        if (ow >= 0) {
+          ows[nw] = ow;
+          kws[nw++] = kw;
+        }
+      }
+      for (int64_t c0 = 0; c0 < C; c0 += VB) {
+        float acc[VB] = {0};
+        for (int64_t q = 0; q < nk; q++) {
+          const float *dyr = j->a + ((n * g->Ho + ohs[q]) * g->Wo) * C + c0;
+          const float *wr = j->b + khs[q] * g->KW * C + c0;
+          for (int64_t p = 0; p < nw; p++) {
+            const float *restrict dp = dyr + ows[p] * C, *restrict wp = wr + kws[p] * C;
+            for (int c = 0; c < VB; c++) acc[c] += dp[c] * wp[c];
+          }
+        }
+        memcpy(dxrow + iw * C + c0, acc, sizeof acc);
+      }
+    }
+  }
+}
+
 VEC_CLONES static void gi_rows(void *arg, int t, int T)
 {
   const dw_job *j = arg;
   const dgeom *g = &j->g;
   int64_t r0, r1, CM = g->C * g->M;
   kr_share(g->N * g->H, t, T, &r0, &r1);
+  if (g->M == 1 && g->C % VB == 0 && g->KH <= 64 && g->KW <= 64) {
+    gi_rows_vb(j, r0, r1);
+    return;
+  }
   for (int64_t r = r0; r < r1; r++) {
     int64_t n = r / g->H, ih = r % g->H;
     float *dxrow = j->out + r * g->W * g->C;

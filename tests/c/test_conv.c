@@ -1075,7 +1075,13 @@ static const struct {
   {"depthwise 2x3 same dilation 2 multiplier 3", 4, {1, 6, 7, 2}, {2, 3, 2, 3}, {1, 1, 2, 2, 1, 1, 2, 2}},
   {"depthwise strides (1, 3) dilation (2, 1)", 4, {2, 7, 8, 4}, {3, 2, 4, 1}, {1, 3, 2, 1, 0, 0, 0, 0}},
   {"depthwise 5x5 same asymmetric pads", 4, {1, 4, 5, 2}, {4, 4, 2, 2}, {1, 1, 1, 1, 1, 2, 1, 2}},
+  {"depthwise 3x3 same 32 channels (register blocks)", 4, {2, 5, 6, 32}, {3, 3, 32, 1}, {1, 1, 1, 1, 1, 1, 1, 1}},
+  {"depthwise 3x3 same stride 2 16 channels (register blocks)", 4, {1, 7, 6, 16}, {3, 3, 16, 1},
+   {2, 2, 1, 1, 1, 1, 0, 1}},
+  {"depthwise 2x3 dilation (2, 1) 16 channels (register blocks)", 4, {1, 6, 7, 16}, {2, 3, 16, 1},
+   {1, 1, 2, 1, 1, 1, 1, 1}},
   {"depthwise 1-D same multiplier 2", 3, {2, 7, 3}, {3, 3, 2}, {1, 1, 1, 1, 0, 0, 1, 1}},
+  {"depthwise 1-D stride 2 16 channels (register blocks)", 3, {2, 9, 16}, {3, 16, 1}, {1, 2, 1, 1, 0, 0, 1, 1}},
   {"depthwise 1-D stride 2 dilation 2", 3, {2, 11, 2}, {3, 2, 1}, {1, 2, 1, 2, 0, 0, 0, 0}},
 };
 
@@ -1125,12 +1131,12 @@ static void test_depthwise(kr_ctx *ctx)
   }
   /* 1, 2 and 3 threads give the same bits (rows split among workers; the
   ** kernel gradient over fixed groups of samples), large enough to split */
-  {
+  for (int64_t M = 1; M <= 2; M++) {   /* the register blocks (M = 1), the general loops */
     kr_tensor *r[3][3] = {{NULL}};
-    kr_shape xs = S(19, 20, 22, 32), ws = S(3, 3, 32, 2);
+    kr_shape xs = S(19, 20, 22, 32), ws = S(3, 3, 32, M);
     const kr_attr *at = AT(.i = {1, 1, 1, 1, 1, 1, 1, 1});
     kr_tensor *tx = gu_t_uniform(ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(ctx, ws, -1, 1, NOKINKS, 0);
-    kr_tensor *tdy = gu_t_uniform(ctx, S(19, 20, 22, 64), -1, 1, NOKINKS, 0);
+    kr_tensor *tdy = gu_t_uniform(ctx, S(19, 20, 22, 32 * M), -1, 1, NOKINKS, 0);
     for (int k = 0; k < 3; k++) {
       kr_set_num_threads(ctx, k + 1);
       kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw), *dy = kr_node_const(ctx, tdy);
@@ -1152,7 +1158,7 @@ static void test_depthwise(kr_ctx *ctx)
       for (int i = 0; i < 3; i++) {
         int same = r[k][i] && r[0][i] && kr_tensor_numel(r[k][i]) == kr_tensor_numel(r[0][i]) &&
                    memcmp(KR_DATA(r[k][i]), KR_DATA(r[0][i]), (size_t)kr_tensor_numel(r[0][i]) * sizeof(float)) == 0;
-        CHECK_MSG(same, "depthwise %s with %d threads differs from one thread", what[i], k + 1);
+        CHECK_MSG(same, "depthwise (M = %d) %s with %d threads differs from one thread", (int)M, what[i], k + 1);
       }
     for (int k = 0; k < 3; k++)
       for (int i = 0; i < 3; i++) kr_tensor_release(r[k][i]);

@@ -5,6 +5,7 @@
 #define KR_CTX_IMPL_H
 
 #include "kr.h"
+#include "ops_conv.h"   /* kr_conv_tuned */
 
 struct kr_ctx {
   char msg[KR_MSG_SIZE];
@@ -23,6 +24,11 @@ struct kr_ctx {
   int limit_hit;               /* the last failed allocation was refused by the limit */
   kr_alloc_fn alloc;           /* the host's allocator (a lua_Alloc), NULL: posix_memalign */
   void *alloc_ud;
+  /* the conv autotuner (conv_tune.c): off (0: on), a forced lowering (tests), the tuned geometries */
+  int conv_autotune_off, conv_force;
+  int conv_ntuned;
+  double conv_tune_s;
+  kr_conv_tuned conv_tuned[KR_CONV_TUNE_MAX];
 };
 
 /* xoshiro256** step, inline for kernels that draw many numbers (dropout) */

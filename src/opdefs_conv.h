@@ -16,3 +16,6 @@ KR_OPDEF(UPSAMPLE2D, "upsample2d")                 /* (x) */
 KR_OPDEF(UPSAMPLE2D_GRAD, "upsample2d_grad")       /* (dy, x) */
 KR_OPDEF(SPATIAL_DROPOUT, "spatial_dropout")       /* (x); training only; aux: mask (N, C) */
 KR_OPDEF(SPATIAL_DROPOUT_GRAD, "spatial_dropout_grad") /* (dy, spatial_dropout node) */
+KR_OPDEF(DEPTHWISE_CONV2D, "depthwise_conv2d")     /* (x, w); w (KH, KW, C, M) */
+KR_OPDEF(DEPTHWISE_CONV2D_GRAD_INPUT, "depthwise_conv2d_grad_input")   /* (dy, w, x) */
+KR_OPDEF(DEPTHWISE_CONV2D_GRAD_KERNEL, "depthwise_conv2d_grad_kernel") /* (dy, x, w) */

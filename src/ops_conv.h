@@ -130,4 +130,69 @@ int kr_k_spatial_dropout_grad(const kr_exec *e);
 /* the scratch slot count a conv node was planned with (f1) */
 #define KR_CONV_MAX_SLOTS 16
 
+/* depthwise_conv2d (x, w) (ops_dwconv.c, kernels/dwconv.c): w (KH, KW, C, M)
+** or (KW, C, M) for rank 3, output channel c*M + m (TensorFlow's order);
+** i[] as conv2d's (KR_CONV_STRIDE_H ...), no fused activation, no bias.
+**   depthwise_conv2d_grad_input  (dy, w, x) -> x's shape
+**   depthwise_conv2d_grad_kernel (dy, x, w) -> w's shape; its scratch holds
+**             KR_DWCONV_GROUPS partial sums (a fixed split of the samples,
+**             summed in order: the same result for any thread count) */
+#define KR_DWCONV_GROUPS 16
+extern const kr_attrname kr_dwconv_attrs[];
+int kr_dwconv_shape(kr_ctx *ctx, kr_node *n);
+int kr_dwconv_grad_input_shape(kr_ctx *ctx, kr_node *n);
+int kr_dwconv_grad_kernel_shape(kr_ctx *ctx, kr_node *n);
+int kr_dwconv_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx);
+size_t kr_dwconv_grad_kernel_scratch(const kr_node *n, int64_t batch);
+int kr_k_depthwise_conv2d(const kr_exec *e);
+int kr_k_depthwise_conv2d_grad_input(const kr_exec *e);
+int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e);
+
+/* ---- the lowerings of conv2d and its gradients, and their autotuner ----
+** (kernels/conv.c, conv_tune.c; docs/design.md "Convolution lowering and
+** autotuning"). RULE is the fixed rule; the others name one candidate.
+** forward: IM2COL, WINOGRAD (3x3), WINOGRAD1D (3), DIRECT (AVX-512 tiles);
+** input gradient: COL2IM, or at stride 1 one of the forward's four on the
+** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw). */
+enum {
+  KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
+  KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_COUNT
+};
+#define KR_CONV_KEY 17   /* numbers in a geometry's cache key */
+#define KR_CONV_TUNE_MAX 128  /* tuned geometries kept per context */
+
+/* one tuned geometry: the key, the pass, the lowerings timed and the choice */
+typedef struct kr_conv_tuned {
+  int64_t key[KR_CONV_KEY];
+  int64_t batch;       /* the batch it was timed at */
+  int threads;         /* the workers it was timed on */
+  int algo, rule;      /* the choice; the fixed rule's */
+  int ncand;
+  int cand[KR_CONV_ALGO_COUNT];
+  double ms[KR_CONV_ALGO_COUNT];   /* best time of each candidate (ms); < 0: not timed (one candidate) */
+} kr_conv_tuned;
+
+/* conv_tune.c: the public switches and the report */
+void kr_set_conv_autotune(kr_ctx *ctx, int on);
+int kr_get_conv_autotune(const kr_ctx *ctx);
+int kr_conv_autotune_count(const kr_ctx *ctx);
+const kr_conv_tuned *kr_conv_autotune_entry(const kr_ctx *ctx, int i);
+double kr_conv_autotune_seconds(const kr_ctx *ctx);
+void kr_conv_autotune_clear(kr_ctx *ctx);
+const char *kr_conv_algo_name(int algo);
+const char *kr_conv_pass_name(int op);
+/* tests: every conv2d pass of ctx runs by `algo` where it is valid (RULE: off) */
+void kr_conv_force_algo(kr_ctx *ctx, int algo);
+/* conv_tune.c, called by the scratch sizes and the kernels of kernels/conv.c */
+void kr_conv_tune(const kr_node *n, int64_t batch, size_t scratch_floats);
+int kr_conv_algo(kr_ctx *ctx, const kr_node *n);
+/* kernels/conv.c: what the tuner needs of a node */
+int kr_conv_algo_valid(const kr_node *n, int algo);
+int kr_conv_algo_rule(const kr_node *n);
+void kr_conv_tune_key(const kr_node *n, int64_t *key);
+void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, size_t *out);
+void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
+                      float *scratch, int T);
+int kr_conv_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch);
+
 #endif

@@ -439,3 +439,71 @@ describe("a convnet's summary", function()
     assert.truthy(text:find("max_pooling2d", 1, true))
   end)
 end)
+
+describe("the convolution autotuner (K.set_conv_autotune, K.conv_autotune_report)", function()
+  local K = keras.backend
+  local function model()
+    keras.random.seed(7)
+    local m = keras.Sequential{
+      L.Conv2D{32, 3, activation = "relu", input_shape = {14, 14, 3}},
+      L.Conv2D{32, 3, padding = "same"},
+      L.GlobalAveragePooling2D(),
+      L.Dense{2, activation = "softmax"},
+    }
+    m:compile{loss = "categorical_crossentropy", optimizer = "sgd"}
+    return m
+  end
+
+  it("is on by default, switched by a boolean, refuses anything else", function()
+    assert.is_true(K.get_conv_autotune())
+    K.set_conv_autotune(false)
+    assert.is_false(K.get_conv_autotune())
+    K.set_conv_autotune(true)
+    assert.is_true(K.get_conv_autotune())
+    assert.error_matches(function() K.set_conv_autotune(1) end,
+      "K.set_conv_autotune: expected a boolean, got number", 1, true)
+  end)
+
+  it("reports every pass it tuned, the lowerings timed and the choice", function()
+    local m = model()
+    local x = keras.random.random{8, 14, 14, 3}
+    local y = keras.utils.to_categorical(keras.tensor{0, 1, 0, 1, 1, 0, 1, 0}, 2)
+    m:fit(x, y, {batch_size = 8, epochs = 1, verbose = 0})
+    local r = K.conv_autotune_report()
+    assert.is_true(r.enabled)
+    assert.is_true(r.total_s > 0)
+    local seen = {}
+    for _, e in ipairs(r.entries) do
+      if e.input[1] == 12 and e.input[3] == 32 and e.kernel[4] == 32 then
+        seen[e.pass] = e
+        assert.same({3, 3, 32, 32}, e.kernel)
+        assert.same({12, 12, 32}, e.output)
+        assert.same({1, 1}, e.strides)
+        assert.same({1, 1}, e.pads)
+        assert.equal(8, e.batch)
+        local n = 0
+        for name, ms in pairs(e.times) do
+          n = n + 1
+          assert.is_true(ms == false or ms >= 0, name)
+        end
+        assert.is_true(n >= 1)
+        assert.is_true(e.times[e.candidate] ~= nil, "the choice is one of the candidates")
+        assert.is_true(e.times[e.rule] ~= nil, "the rule is one of the candidates")
+      end
+    end
+    for _, pass in ipairs{"forward", "input_gradient", "kernel_gradient"} do
+      assert.is_table(seen[pass], pass)
+    end
+  end)
+
+  it("gives the fixed rules' results within float tolerance, and the rules' bits when off", function()
+    local x = keras.random.random{16, 14, 14, 3}
+    K.set_conv_autotune(false)
+    local a = model():predict(x)
+    local b = model():predict(x)
+    assert.same(a:totable(), b:totable())
+    K.set_conv_autotune(true)
+    local c = model():predict(x)
+    assert_close(a:totable(), c, 1e-5)
+  end)
+end)

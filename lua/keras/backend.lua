@@ -91,6 +91,20 @@ function K.set_memory_limit(bytes)
   core.set_memory_limit(bytes)
 end
 function K.get_memory_limit() return core.get_memory_limit() end
+
+-- The convolution autotuner (src/conv_tune.c, docs/design.md): on by default;
+-- K.set_conv_autotune(false) keeps the fixed lowering rules (results
+-- reproducible to the bit); K.conv_autotune_report() lists what was tuned:
+-- {enabled, total_s, entries = {{pass, input, kernel, output, strides,
+-- dilation, pads, relu, batch, threads, candidate, rule, times = {name = ms}}}}.
+function K.set_conv_autotune(on)
+  if type(on) ~= "boolean" then
+    raise("K.set_conv_autotune: expected a boolean, got " .. type(on))
+  end
+  core.set_conv_autotune(on)
+end
+function K.get_conv_autotune() return core.get_conv_autotune() end
+function K.conv_autotune_report() return core.conv_autotune_report() end
 function K.set_epsilon(e) EPSILON = e end
 function K.floatx() return "float32" end
 function K.image_data_format() return "channels_last" end

@@ -140,8 +140,9 @@ function K.pool2d(...)
   return apply(mode == "max" and "max_pool2d" or "avg_pool2d", {x}, pool_attrs(ps[1], ps[2], st[1], st[2], p))
 end
 
--- depthwise: one conv2d per input channel (kernel (KH, KW, C, M) -> output
--- channel c*M + m, as TensorFlow orders them); rank 3 inputs: the 1-D case
+-- depthwise: the depthwise_conv2d op (src/ops_dwconv.c), kernel (KH, KW, C, M)
+-- -> output channel c*M + m, as TensorFlow orders them; rank 3 inputs: the
+-- 1-D case (kernel (KW, C, M))
 local function depthwise(who, x, k, st, dl, pads_)
   local xs, ks = shape_of(x), shape_of(k)
   local rank = #xs - 2
@@ -149,14 +150,7 @@ local function depthwise(who, x, k, st, dl, pads_)
   if ks[rank + 1] ~= C then
     raise(fmt("%s: the depthwise kernel has %d input channels, x has %d", who, ks[rank + 1], C))
   end
-  local outs = {}
-  for c = 0, C - 1 do
-    local xc = apply("slice", {x}, {axis = rank + 1, start = c, length = 1})
-    local kc = apply("slice", {k}, {axis = rank, start = c, length = 1})
-    outs[c + 1] = apply("conv2d", {xc, kc}, conv_attrs(st[1], st[2], dl[1], dl[2], pads_))
-  end
-  if C == 1 then return outs[1] end
-  return apply("concat", outs, {axis = -1})
+  return apply("depthwise_conv2d", {x, k}, conv_attrs(st[1], st[2], dl[1], dl[2], pads_))
 end
 
 local function depthwise_geometry(who, a, rank)
@@ -185,21 +179,37 @@ function K.depthwise_conv2d(...)
   return depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
 end
 
--- depthwise, then a 1x1 convolution with pointwise_kernel (1, 1, C*M, O)
-local function separable(who, rank, ...)
-  local a = kwargs(who, {"x", "depthwise_kernel", "pointwise_kernel", "strides", "padding", "data_format",
-                         "dilation_rate"}, ...)
+-- depthwise, then a 1x1 convolution with pointwise_kernel (1, 1, C*M, O);
+-- `bias` (O) and `relu` (true: the relu fused) are the layers' (K._separable)
+local function separable_args(who, rank, a, bias, relu)
   local st, dl, p = depthwise_geometry(who, a, rank)
   local y = depthwise(who, a.x, a.depthwise_kernel, st, dl, p)
   local pk = a.pointwise_kernel
   if ndim_of(pk) ~= rank + 2 then
     raise(fmt("%s: the pointwise kernel must have rank %d, got %d", who, rank + 2, ndim_of(pk)))
   end
-  return apply("conv2d", {y, pk}, conv_attrs(1, 1, 1, 1, {0, 0, 0, 0}))
+  local attr = conv_attrs(1, 1, 1, 1, {0, 0, 0, 0})
+  attr.relu = relu and 1 or 0
+  return apply("conv2d", bias and {y, pk, bias} or {y, pk}, attr)
+end
+
+local SEPARABLE_KEYS = {"x", "depthwise_kernel", "pointwise_kernel", "strides", "padding", "data_format",
+  "dilation_rate"}
+local function separable(who, rank, ...)
+  return separable_args(who, rank, kwargs(who, SEPARABLE_KEYS, ...))
 end
 
 function K.separable_conv2d(...) return separable("K.separable_conv2d", 2, ...) end
 function K.separable_conv1d(...) return separable("K.separable_conv1d", 1, ...) end
+
+-- the SeparableConv1D/2D layers' product: K.separable_conv1d/2d with the
+-- bias (or nil) added and, when relu is true, the relu applied by the
+-- pointwise conv2d op itself (one pass over its output)
+function K._separable(who, rank, x, depthwise_kernel, pointwise_kernel, strides, padding, dilation_rate, bias, relu)
+  local a = {x = x, depthwise_kernel = depthwise_kernel, pointwise_kernel = pointwise_kernel, strides = strides,
+             padding = padding, dilation_rate = dilation_rate}
+  return separable_args(who, rank, a, bias, relu)
+end
 
 -- x with s - 1 zeros inserted between its entries along axis (0-based):
 -- n entries become (n - 1) * s + 1

@@ -658,17 +658,18 @@ local function depthwise_class(name, prefix, rank, separable)
   function cls:call(x)
     spatial(self, x.shape, rank)
     check_channels(self, x.shape)
-    local y
     if not separable then
-      y = K.depthwise_conv2d(x, self.depthwise_kernel, self.strides, self.padding, nil, self.dilation_rate)
-    elseif rank == 2 then
-      y = K.separable_conv2d(x, self.depthwise_kernel, self.pointwise_kernel, self.strides, self.padding, nil,
-        self.dilation_rate)
-    else
-      y = K.separable_conv1d(x, self.depthwise_kernel, self.pointwise_kernel, self.strides, self.padding, nil,
-        self.dilation_rate)
+      local y = K.depthwise_conv2d(x, self.depthwise_kernel, self.strides, self.padding, nil, self.dilation_rate)
+      return conv_finish(self, y)
     end
-    return conv_finish(self, y)
+    -- the bias and a relu go into the pointwise conv2d op (as Conv1D/Conv2D do)
+    local fuse = self._act_name == "relu"
+    local y = K._separable(rank == 2 and "K.separable_conv2d" or "K.separable_conv1d", rank, x,
+      self.depthwise_kernel, self.pointwise_kernel, self.strides, self.padding, self.dilation_rate,
+      self.use_bias and self.bias or nil, fuse)
+    if not fuse then y = self.activation(y) end
+    self:_activity_loss(y)
+    return y
   end
   return cls
 end

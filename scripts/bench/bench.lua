@@ -10,7 +10,9 @@
 --                [--threads N] [--batch N] [--infer-passes N] [--seed N]
 --   build/lkeras scripts/bench/bench.lua --list     (the workloads it knows)
 --
--- Prints a summary on stderr and one line starting with "JSON " on stdout.
+-- LKERAS_CONV_AUTOTUNE=0 in the environment runs the fixed conv lowering rules.
+-- Prints a summary on stderr and one line starting with "JSON " on stdout (the
+-- convolution workloads first one starting with "AUTOTUNE ": the autotuner's choices).
 
 local keras = keras or require "keras"
 local L = keras.layers
@@ -327,6 +329,8 @@ local t_start = now()
 local default_threads = keras.get_num_threads()
 keras.set_num_threads(opts.threads)
 keras.random.seed(opts.seed)
+-- LKERAS_CONV_AUTOTUNE=0 in the environment: the fixed conv lowering rules (K.set_conv_autotune(false))
+if os.getenv("LKERAS_CONV_AUTOTUNE") == "0" then keras.backend.set_conv_autotune(false) end
 local n = opts.samples or w.samples
 local batch = opts.batch or w.batch
 local epochs = opts.epochs or w.epochs
@@ -483,5 +487,11 @@ for k, f in ipairs(fields) do parts[k] = string.format('"%s": %s', f[1], f[2]) e
 io.stderr:write(string.format("%s: train %.0f samples/s (%.3f ms/step, batch %d), infer %.0f samples/s, " ..
   "params %d, loss %.4f->%.4f\n", name, train_sps, 1000 * timed_s / (timed * steps), batch, infer_sps,
   n_params, losses[1], losses[#losses]))
+-- the convolution workloads: what the autotuner chose for each conv pass, and its time
+-- (keras.backend.conv_autotune_report, docs/design.md), as one "AUTOTUNE " JSON line
+local CONV_WORKLOADS = {cnn = true, conv1d = true, conv_autoencoder = true, separable_cnn = true}
+if CONV_WORKLOADS[name] then
+  io.write("AUTOTUNE " .. require("keras.json").encode(keras.backend.conv_autotune_report()) .. "\n")
+end
 io.write("JSON {" .. table.concat(parts, ", ") .. "}\n")
 io.stdout:flush()

@@ -917,47 +917,88 @@ static void avx_dw_rows_fn(void *arg, int c, int G, int t)
 
 static size_t fwd_slot(const cgeom *g) { return up16((size_t)(rows_for(gK(g), g->O) * gK(g))); }
 
-/* the scratch of a forward product: `shared` floats (Winograd's U) + a slot per worker */
-static void fwd_layout(const cgeom *g, size_t *shared, size_t *slot)
+#if !HAVE_AVX512
+static int avx_conv_ok(const cgeom *g) { (void)g; return 0; }
+static int avx_dw_ok(const cgeom *g) { (void)g; return 0; }
+#endif
+
+/* Lowerings (KR_CONV_ALGO_*, ops_conv.h): KR_CONV_ALGO_RULE is the fixed
+** rule; the others force one candidate where it is valid for the geometry
+** (algo_ok), for the autotuner (conv_tune.c) and the tests. */
+static int fwd_algo_ok(const cgeom *g, int algo, int masked)
 {
-  if (wino_ok(g)) {
+  switch (algo) {
+  case KR_CONV_ALGO_IM2COL: return 1;
+  case KR_CONV_ALGO_WINOGRAD: return wino_ok(g);
+  case KR_CONV_ALGO_WINOGRAD1D: return wino1_ok(g);
+  case KR_CONV_ALGO_DIRECT: return !masked && avx_conv_ok(g);
+  default: return 0;
+  }
+}
+
+/* the fixed rule's forward lowering */
+static int fwd_rule(const cgeom *g, int masked)
+{
+#if HAVE_AVX512
+  if (!masked && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g)) return KR_CONV_ALGO_DIRECT;
+#endif
+  if (wino_ok(g)) return KR_CONV_ALGO_WINOGRAD;
+  if (wino1_ok(g)) return KR_CONV_ALGO_WINOGRAD1D;
+  return KR_CONV_ALGO_IM2COL;
+}
+
+/* the scratch of a forward product by `algo`: `shared` floats (Winograd's U) + a slot per worker */
+static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
+{
+  if (algo == KR_CONV_ALGO_WINOGRAD) {
     *shared = up16((size_t)(16 * g->C * g->O));
     *slot = wino_slot(g);
-  } else if (wino1_ok(g)) {
+  } else if (algo == KR_CONV_ALGO_WINOGRAD1D) {
     *shared = up16((size_t)(6 * g->C * g->O));
     *slot = wino1_slot(g);
+  } else if (algo == KR_CONV_ALGO_DIRECT) {
+    *shared = 0;
+    *slot = 0;
   } else {
     *shared = 0;
     *slot = fwd_slot(g);
   }
 }
 
-/* x (with mask) conv w (+ bias, relu) -> y on T workers; scratch per fwd_layout */
-#if HAVE_AVX512
-/* avx_conv for an unmasked product where im2col would run */
-static int use_avx_conv(const cgeom *g, const float *mask)
+/* the largest forward scratch of any valid lowering, for `slots` workers */
+static size_t fwd_scratch_max(const cgeom *g, int slots, int masked)
 {
-  return !mask && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g);
+  size_t best = 0;
+  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_DIRECT; a++)
+    if (fwd_algo_ok(g, a, masked)) {
+      size_t shared, slot;
+      fwd_layout(g, a, &shared, &slot);
+      size_t s = shared + (size_t)slots * slot;
+      if (s > best) best = s;
+    }
+  return best;
 }
-#endif
 
+/* x (with mask) conv w (+ bias, relu) -> y on T workers by `algo` (RULE: the
+** fixed rule; an invalid one falls back to it); scratch per fwd_layout */
 static void forward(const cgeom *g, const float *x, const float *mask, const float *w, const float *bias, int relu,
-                    const float *omask, float *y, float *scratch, int T)
+                    const float *omask, float *y, float *scratch, int T, int algo)
 {
+  if (!fwd_algo_ok(g, algo, mask != NULL)) algo = fwd_rule(g, mask != NULL);
   size_t shared, slot;
-  fwd_layout(g, &shared, &slot);
+  fwd_layout(g, algo, &shared, &slot);
 #if HAVE_AVX512
-  if (use_avx_conv(g, mask)) {
+  if (algo == KR_CONV_ALGO_DIRECT) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
     kr_parallel_chunks(T, conv_chunks(&j.g), avx_conv_rows, &j);
     return;
   }
 #endif
-  if (wino_ok(g)) {
+  if (algo == KR_CONV_ALGO_WINOGRAD) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
     kr_parallel_chunks(T, conv_chunks(&j.g), wino_rows, &j);
-  } else if (wino1_ok(g)) {
+  } else if (algo == KR_CONV_ALGO_WINOGRAD1D) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino1_weights(g, w, scratch);
     kr_parallel_chunks(T, conv_chunks(&j.g), wino1_rows, &j);
@@ -967,22 +1008,41 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   }
 }
 
+/* the geometry of a node: conv2d (x, w[, b]); the gradients (dy, w, x) and
+** (dy, x, w); the batch `batch` (the plan's) where the shapes leave it open */
+static cgeom node_geom(const kr_node *n, int64_t batch)
+{
+  cgeom g;
+  if (n->op == KR_OP_CONV2D) g = geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
+  else if (n->op == KR_OP_CONV2D_GRAD_INPUT) g = geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
+  else g = geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
+  if (batch > 0) g.N = batch;
+  return g;
+}
+
+/* the batch a node runs at in a plan for `batch` samples */
+static int64_t run_batch(const kr_node *n, int64_t batch)
+{
+  return n->in[0]->shape.dim[0] < 0 ? batch : n->in[0]->shape.dim[0];
+}
+
 size_t kr_conv_scratch(const kr_node *n, int64_t batch)
 {
-  cgeom g = geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
-  size_t shared, slot;
-  fwd_layout(&g, &shared, &slot);
-  return shared + (size_t)node_slots(n) * slot;
+  cgeom g = node_geom(n, 0);
+  size_t s = fwd_scratch_max(&g, node_slots(n), 0);
+  kr_conv_tune(n, run_batch(n, batch), s);
+  return s;
 }
+
+static double conv_work(const cgeom *g) { return (double)g->N * (double)(g->Ho * g->Wo) * (double)(gK(g) * g->O); }
 
 /* (x, w[, b]) -> y */
 int kr_k_conv2d(const kr_exec *e)
 {
   cgeom g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
-  double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
   int relu = e->node->attr.f[KR_CONV_RELU] != 0;
   forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, relu, NULL, e->y, e->scratch,
-          kr_conv_workers(e, g.N, work, node_slots(e->node)));
+          kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node)), kr_conv_algo(e->ctx, e->node));
   return KR_OK;
 }
 
@@ -1034,14 +1094,33 @@ VEC_CLONES static void bwd_rows(void *arg, int c, int G, int t)
 
 static int stride1(const cgeom *g) { return g->sh == 1 && g->sw == 1; }
 
-/* stride 1: the flipped kernel (K x C at the start) then the forward
-** product's own scratch; strides > 1: dcols and dz per worker */
-static void gi_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *shared)
+/* The input gradient's lowerings: KR_CONV_ALGO_COL2IM (dcols = dz w^T and a
+** scatter-add; any strides) or, at stride 1, a forward product of the
+** transposed geometry by the flipped kernel, lowered by the forward's
+** IM2COL, WINOGRAD, WINOGRAD1D or DIRECT. */
+static int gi_algo_ok(const cgeom *g, int algo, int masked)
 {
-  if (stride1(g)) {
+  if (algo == KR_CONV_ALGO_COL2IM) return 1;
+  if (!stride1(g)) return 0;
+  cgeom t = transposed(g);
+  return fwd_algo_ok(&t, algo, masked);
+}
+
+static int gi_rule(const cgeom *g, int masked)
+{
+  if (!stride1(g)) return KR_CONV_ALGO_COL2IM;
+  cgeom t = transposed(g);
+  return fwd_rule(&t, masked);
+}
+
+/* stride 1 (forward lowerings): the flipped kernel (K x C at the start) then
+** the forward product's own scratch; COL2IM: dcols and dz per worker */
+static void gi_layout(const cgeom *g, int algo, size_t *slot, size_t *dz_off, size_t *shared)
+{
+  if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
     size_t fshared;
-    fwd_layout(&t, &fshared, slot);
+    fwd_layout(&t, algo, &fshared, slot);
     *shared = up16((size_t)(gK(g) * g->O)) + fshared;
     *dz_off = 0;
   } else {
@@ -1052,13 +1131,52 @@ static void gi_layout(const cgeom *g, size_t *slot, size_t *dz_off, size_t *shar
   }
 }
 
+static size_t gi_scratch_max(const cgeom *g, int slots, int masked)
+{
+  size_t best = 0;
+  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_COL2IM; a++)
+    if (gi_algo_ok(g, a, masked)) {
+      size_t slot, dz_off, shared;
+      gi_layout(g, a, &slot, &dz_off, &shared);
+      size_t s = shared + (size_t)slots * slot;
+      if (s > best) best = s;
+    }
+  return best;
+}
+
 size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
 {
   /* (dy, w, x[, y]) */
-  cgeom g = geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
+  cgeom g = node_geom(n, 0);
+  size_t s = gi_scratch_max(&g, node_slots(n), n->attr.f[KR_CONV_RELU] != 0);
+  kr_conv_tune(n, run_batch(n, batch), s);
+  return s;
+}
+
+static void grad_input(const cgeom *g, const float *dy, const float *mask, const float *w, const float *omask,
+                       float *dx, float *scratch, int T, int algo)
+{
+  if (!gi_algo_ok(g, algo, mask != NULL)) algo = gi_rule(g, mask != NULL);
   size_t slot, dz_off, shared;
-  gi_layout(&g, &slot, &dz_off, &shared);
-  return shared + (size_t)node_slots(n) * slot;
+  gi_layout(g, algo, &slot, &dz_off, &shared);
+  if (algo != KR_CONV_ALGO_COL2IM) {
+    cgeom t = transposed(g);
+    size_t wt = up16((size_t)(gK(g) * g->O));
+    flip_kernel(g, w, scratch);
+    forward(&t, dy, mask, scratch, NULL, 0, omask, dx, scratch + wt, T, algo);
+  } else {
+    bwd_job j;
+    j.g = *g;
+    j.dy = dy;
+    j.mask = mask;
+    j.w = w;
+    j.omask = omask;
+    j.dx = dx;
+    j.scratch = scratch;
+    j.slot = slot;
+    j.dz_off = dz_off;
+    kr_parallel_chunks(T, conv_chunks(&j.g), bwd_rows, &j);
+  }
 }
 
 int kr_k_conv2d_grad_input(const kr_exec *e)
@@ -1066,28 +1184,8 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
   cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
   const float *mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
   const float *omask = e->node->attr.f[KR_CONV_MASK_X] != 0 ? e->x[2] : NULL;
-  size_t slot, dz_off, shared;
-  gi_layout(&g, &slot, &dz_off, &shared);
-  double work = (double)g.N * (double)(g.Ho * g.Wo) * (double)(gK(&g) * g.O);
-  int T = kr_conv_workers(e, g.N, work, node_slots(e->node));
-  if (stride1(&g)) {
-    cgeom t = transposed(&g);
-    size_t wt = up16((size_t)(gK(&g) * g.O));
-    flip_kernel(&g, e->x[1], e->scratch);
-    forward(&t, e->x[0], mask, e->scratch, NULL, 0, omask, e->y, e->scratch + wt, T);
-  } else {
-    bwd_job j;
-    j.g = g;
-    j.dy = e->x[0];
-    j.mask = mask;
-    j.w = e->x[1];
-    j.omask = omask;
-    j.dx = e->y;
-    j.scratch = e->scratch;
-    j.slot = slot;
-    j.dz_off = dz_off;
-    kr_parallel_chunks(T, conv_chunks(&j.g), bwd_rows, &j);
-  }
+  int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
+  grad_input(&g, e->x[0], mask, e->x[1], omask, e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
   return KR_OK;
 }
 
@@ -1121,19 +1219,31 @@ VEC_CLONES static void gk_rows(void *arg, int c, int G, int t)
   if (beta == 0.0f) memset(acc, 0, (size_t)(K * O) * sizeof(float));
 }
 
+/* The kernel gradient's lowerings: KR_CONV_ALGO_IM2COL, or
+** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok) */
+static int gk_algo_ok(const cgeom *g, int algo)
+{
+  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g));
+}
+
+static int gk_rule(const cgeom *g) { return avx_dw_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_IM2COL; }
+
 /* a slot per worker: im2col: cols, dz; avx_dw_* (avx_dw_ok): a strip of dz.
 ** After the `slots` slots, at part_off, a partial sum per chunk, db_off
 ** floats apart: the partial dw (K x O), then the partial db (O) */
-static void gk_layout(const cgeom *g, int slots, size_t *slot, size_t *dz_off, size_t *part_off, size_t *db_off)
+static void gk_layout(const cgeom *g, int algo, int slots, size_t *slot, size_t *dz_off, size_t *part_off,
+                      size_t *db_off)
 {
   *db_off = up16((size_t)(gK(g) * g->O)) + up16((size_t)g->O);
 #if HAVE_AVX512
-  if (avx_dw_ok(g)) {
+  if (algo == KR_CONV_ALGO_DIRECT) {
     *dz_off = 0;
     *slot = up16((size_t)(avx_dw_rows(g) * g->Wo * g->O));
     *part_off = (size_t)slots * *slot;
     return;
   }
+#else
+  (void)algo;
 #endif
   int64_t R = rows_for(gK(g), g->O);
   *dz_off = up16((size_t)(R * gK(g)));
@@ -1141,41 +1251,142 @@ static void gk_layout(const cgeom *g, int slots, size_t *slot, size_t *dz_off, s
   *part_off = (size_t)slots * *slot;
 }
 
+/* the largest scratch of the valid lowerings, with the chunks' partial sums
+** of the largest batch the plan runs (a smaller batch has no more chunks) */
+static size_t gk_scratch_max(const cgeom *g, int slots, int64_t batch)
+{
+  cgeom gb = *g;
+  gb.N = batch > 0 ? batch : KR_MAX_CHUNKS;
+  size_t best = 0;
+  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_DIRECT; a++)
+    if (gk_algo_ok(g, a)) {
+      size_t slot, dz_off, part_off, db_off;
+      gk_layout(g, a, slots, &slot, &dz_off, &part_off, &db_off);
+      size_t need = part_off + (size_t)conv_chunks(&gb) * db_off;
+      if (need > best) best = need;
+    }
+  return best;
+}
+
 size_t kr_conv_grad_kernel_scratch(const kr_node *n, int64_t batch)
 {
   /* (dy, x, w[, y]) */
-  cgeom g = geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
-  size_t slot, dz_off, part_off, db_off;
-  gk_layout(&g, node_slots(n), &slot, &dz_off, &part_off, &db_off);
-  /* the chunks of the largest batch the plan runs (a smaller batch has no more) */
-  g.N = n->in[1]->shape.dim[0] >= 0 ? n->in[1]->shape.dim[0] : batch > 0 ? batch : KR_MAX_CHUNKS;
-  return part_off + (size_t)conv_chunks(&g) * db_off;
+  cgeom g = node_geom(n, 0);
+  size_t s = gk_scratch_max(&g, node_slots(n), run_batch(n, batch));
+  kr_conv_tune(n, run_batch(n, batch), s);
+  return s;
+}
+
+/* dy (masked by mask > 0 if given), x -> dw (K x O), with bias db as row K:
+** a partial sum per chunk of samples (fixed by the shape), added in chunk
+** order, so the result does not depend on the number of workers */
+static void grad_kernel(const cgeom *g, const float *dy, const float *mask, const float *x, float *dw, int bias,
+                        float *scratch, int T, int slots, int algo)
+{
+  if (!gk_algo_ok(g, algo)) algo = gk_rule(g);
+  gk_job j;
+  j.g = *g;
+  j.dy = dy;
+  j.mask = mask;
+  j.x = x;
+  j.dw = dw;
+  j.bias = bias;
+  j.scratch = scratch;
+  gk_layout(&j.g, algo, slots, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
+  int G = conv_chunks(&j.g);
+#if HAVE_AVX512
+  if (algo == KR_CONV_ALGO_DIRECT)
+    kr_parallel_chunks(T, G, avx_dw_rows_fn, &j);
+  else
+#endif
+    kr_parallel_chunks(T, G, gk_rows, &j);
+  int64_t O = g->O, KO = gK(g) * O;
+  const float *parts = scratch + j.part_off;
+  kr_sum_chunks(dw, parts, j.db_off, G, KO);
+  if (bias) kr_sum_chunks(dw + KO, parts + up16((size_t)KO), j.db_off, G, O);
 }
 
 /* (dy, x, w[, y]) -> dw (K x O), and with f2 = 1 db as row K */
 int kr_k_conv2d_grad_kernel(const kr_exec *e)
 {
-  gk_job j;
-  j.g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
-  j.dy = e->x[0];
-  j.mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
-  j.x = e->x[1];
-  j.dw = e->y;
-  j.bias = e->node->attr.f[KR_CONV_WITH_BIAS] != 0;
-  j.scratch = e->scratch;
-  gk_layout(&j.g, node_slots(e->node), &j.slot, &j.dz_off, &j.part_off, &j.db_off);
-  double work = (double)j.g.N * (double)(j.g.Ho * j.g.Wo) * (double)(gK(&j.g) * j.g.O);
-  int T = kr_conv_workers(e, j.g.N, work, node_slots(e->node));
-#if HAVE_AVX512
-  if (avx_dw_ok(&j.g))
-    kr_parallel_chunks(T, conv_chunks(&j.g), avx_dw_rows_fn, &j);
-  else
-#endif
-    kr_parallel_chunks(T, conv_chunks(&j.g), gk_rows, &j);
-  int64_t O = j.g.O, KO = gK(&j.g) * O;
-  const float *parts = e->scratch + j.part_off;
-  int G = conv_chunks(&j.g);
-  kr_sum_chunks(e->y, parts, j.db_off, G, KO);
-  if (j.bias) kr_sum_chunks(e->y + KO, parts + up16((size_t)KO), j.db_off, G, O);
+  cgeom g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
+  int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
+  grad_kernel(&g, e->x[0], e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL, e->x[1], e->y,
+              e->node->attr.f[KR_CONV_WITH_BIAS] != 0, e->scratch, T, node_slots(e->node), kr_conv_algo(e->ctx, e->node));
   return KR_OK;
+}
+
+/* ---- the autotuner's runs (conv_tune.c): one pass of a node's geometry by one lowering ---- */
+
+int kr_conv_algo_valid(const kr_node *n, int algo)
+{
+  cgeom g = node_geom(n, 1);
+  int masked = n->attr.f[KR_CONV_RELU] != 0;
+  if (n->op == KR_OP_CONV2D) return fwd_algo_ok(&g, algo, 0);
+  if (n->op == KR_OP_CONV2D_GRAD_INPUT) return gi_algo_ok(&g, algo, masked);
+  return gk_algo_ok(&g, algo);
+}
+
+int kr_conv_algo_rule(const kr_node *n)
+{
+  cgeom g = node_geom(n, 1);
+  int masked = n->attr.f[KR_CONV_RELU] != 0;
+  if (n->op == KR_OP_CONV2D) return fwd_rule(&g, 0);
+  if (n->op == KR_OP_CONV2D_GRAD_INPUT) return gi_rule(&g, masked);
+  return gk_rule(&g);
+}
+
+/* the floats of each buffer a pass reads or writes: a (x or dy), b (w or x), out */
+void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, size_t *out)
+{
+  cgeom g = node_geom(n, batch);
+  size_t nx = (size_t)(g.N * g.H * g.W * g.C), ny = (size_t)(g.N * g.Ho * g.Wo * g.O), nw = (size_t)(gK(&g) * g.O);
+  if (n->op == KR_OP_CONV2D) {
+    *a = nx;
+    *b = nw + (size_t)g.O;   /* the kernel, then the bias */
+    *out = ny;
+  } else if (n->op == KR_OP_CONV2D_GRAD_INPUT) {
+    *a = ny;
+    *b = nw;
+    *out = nx;
+  } else {
+    *a = ny;
+    *b = nx;
+    *out = nw + (size_t)g.O;
+  }
+}
+
+/* one pass of n's geometry at `batch` by `algo` on T workers; the inputs also
+** serve as the masks (their values do not matter for the time) */
+void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
+                      float *scratch, int T)
+{
+  cgeom g = node_geom(n, batch);
+  int masked = n->attr.f[KR_CONV_RELU] != 0;
+  if (n->op == KR_OP_CONV2D) {
+    forward(&g, a, NULL, b, b + gK(&g) * g.O, masked, NULL, out, scratch, T, algo);
+  } else if (n->op == KR_OP_CONV2D_GRAD_INPUT) {
+    grad_input(&g, a, masked ? a : NULL, b, NULL, out, scratch, T, algo);
+  } else {
+    grad_kernel(&g, a, masked ? a : NULL, b, out, n->attr.f[KR_CONV_WITH_BIAS] != 0, scratch, T, node_slots(n), algo);
+  }
+}
+
+/* the cache key of n's geometry (the batch left out): up to KR_CONV_KEY numbers */
+void kr_conv_tune_key(const kr_node *n, int64_t *key)
+{
+  cgeom g = node_geom(n, 1);
+  int64_t k[KR_CONV_KEY] = {n->op, g.H, g.W, g.C, g.KH, g.KW, g.O, g.Ho, g.Wo, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl,
+                            n->attr.f[KR_CONV_RELU] != 0, n->attr.f[KR_CONV_MASK_X] != 0 || n->attr.f[KR_CONV_WITH_BIAS] != 0};
+  memcpy(key, k, sizeof k);
+}
+
+/* the workers a pass of n at `batch` runs on */
+int kr_conv_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch)
+{
+  cgeom g = node_geom(n, batch);
+  kr_exec e;
+  memset(&e, 0, sizeof e);
+  e.ctx = ctx;
+  return kr_conv_workers(&e, g.N, conv_work(&g), node_slots(n));
 }

@@ -6,6 +6,7 @@
 ** scripts/embed.lua) in package.preload, and runs keras.init with the C core.
 */
 #include "lk.h"
+#include "../ops_conv.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -193,6 +194,78 @@ static int core_blas_info(lua_State *L)
   return 1;
 }
 
+/* keras.backend.set_conv_autotune(on), get_conv_autotune() (src/conv_tune.c) */
+static int core_set_conv_autotune(lua_State *L)
+{
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  kr_set_conv_autotune(lk_ctx(L), lua_toboolean(L, 1));
+  return 0;
+}
+
+static int core_get_conv_autotune(lua_State *L)
+{
+  lua_pushboolean(L, kr_get_conv_autotune(lk_ctx(L)));
+  return 1;
+}
+
+/* {k1 = key[i1], k2 = key[i2], ...} as a list, set as field `name` */
+static void set_ints(lua_State *L, const char *name, const int64_t *key, const int *idx, int n)
+{
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, (lua_Integer)key[idx[i]]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, name);
+}
+
+/* keras.backend.conv_autotune_report(): {total_s, entries = {{pass, input,
+** kernel, output, strides, dilation, pads, relu, batch, threads, candidate,
+** rule, times = {lowering = ms}}, ...}} in the order tuned */
+static int core_conv_autotune_report(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  int n = kr_conv_autotune_count(ctx);
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, kr_conv_autotune_seconds(ctx));
+  lua_setfield(L, -2, "total_s");
+  lua_pushboolean(L, kr_get_conv_autotune(ctx));
+  lua_setfield(L, -2, "enabled");
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    const kr_conv_tuned *t = kr_conv_autotune_entry(ctx, i);
+    /* key: op, H, W, C, KH, KW, O, Ho, Wo, sh, sw, dh, dw, pt, pl, relu, mask/bias */
+    static const int in[] = {1, 2, 3}, k[] = {4, 5, 3, 6}, out[] = {7, 8, 6}, st[] = {9, 10}, dl[] = {11, 12},
+                     pd[] = {13, 14};
+    lua_createtable(L, 0, 13);
+    set_string(L, "pass", kr_conv_pass_name((int)t->key[0]));
+    set_ints(L, "input", t->key, in, 3);
+    set_ints(L, "kernel", t->key, k, 4);
+    set_ints(L, "output", t->key, out, 3);
+    set_ints(L, "strides", t->key, st, 2);
+    set_ints(L, "dilation", t->key, dl, 2);
+    set_ints(L, "pads", t->key, pd, 2);
+    lua_pushboolean(L, t->key[15] != 0);
+    lua_setfield(L, -2, "relu");
+    lua_pushinteger(L, (lua_Integer)t->batch);
+    lua_setfield(L, -2, "batch");
+    lua_pushinteger(L, t->threads);
+    lua_setfield(L, -2, "threads");
+    set_string(L, "candidate", kr_conv_algo_name(t->algo));
+    set_string(L, "rule", kr_conv_algo_name(t->rule));
+    lua_createtable(L, 0, t->ncand);
+    for (int c = 0; c < t->ncand; c++) {
+      if (t->ms[c] >= 0) lua_pushnumber(L, t->ms[c]);
+      else lua_pushboolean(L, 0);   /* the only candidate: not timed */
+      lua_setfield(L, -2, kr_conv_algo_name(t->cand[c]));
+    }
+    lua_setfield(L, -2, "times");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "entries");
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
   {"blas_info", core_blas_info},
   {"mem", core_mem},
@@ -204,6 +277,9 @@ static const luaL_Reg core_funcs[] = {
   {"now", core_now},
   {"isatty", core_isatty},
   {"fail_alloc", core_fail_alloc},
+  {"set_conv_autotune", core_set_conv_autotune},
+  {"get_conv_autotune", core_get_conv_autotune},
+  {"conv_autotune_report", core_conv_autotune_report},
   {NULL, NULL}
 };
 

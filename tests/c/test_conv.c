@@ -48,7 +48,7 @@ static void test_table(void)
 #undef KR_OPDEF
   };
   int n = (int)(sizeof rows / sizeof rows[0]);
-  CHECK(n == 13);
+  CHECK(n == 16);
   for (int i = 0; i < n; i++) {
     CHECK_MSG(kr_op_lookup(rows[i].name) == rows[i].op, "kr_op_lookup('%s')", rows[i].name);
     CHECK_MSG(strcmp(kr_op_name(rows[i].op), rows[i].name) == 0, "row %d is '%s'", rows[i].op,
@@ -866,9 +866,306 @@ static void test_mask_fusion(kr_ctx *ctx)
 
 static void test_coverage(void)
 {
-  for (int op = KR_OP_CONV2D; op <= KR_OP_SPATIAL_DROPOUT_GRAD; op++) {
+  for (int op = KR_OP_CONV2D; op <= KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL; op++) {
     if (kr_ops[op].grad) CHECK_MSG(covered[op], "no finite-difference check for op '%s'", kr_op_name(op));
     else CHECK_MSG(in_grad[op], "gradient helper '%s' appeared in no checked gradient", kr_op_name(op));
+  }
+}
+
+/* ---- every lowering of conv2d and its gradients (the autotuner's candidates) ---- */
+
+/* y in float64 straight from the definition (zero padding), linear or relu */
+static void conv_reference(const kr_shape *xs, const kr_shape *ws, const kr_shape *ys, const kr_attr *at,
+                           const float *x, const float *w, double *y)
+{
+  int r = xs->ndim;
+  int64_t N = xs->dim[0], H = r == 4 ? xs->dim[1] : 1, W = xs->dim[r - 2], C = xs->dim[r - 1];
+  int64_t KH = r == 4 ? ws->dim[0] : 1, KW = ws->dim[r - 3], O = ws->dim[r - 1];
+  int64_t Ho = r == 4 ? ys->dim[1] : 1, Wo = ys->dim[r - 2];
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < Ho; oh++)
+      for (int64_t ow = 0; ow < Wo; ow++)
+        for (int64_t o = 0; o < O; o++) {
+          double s = 0;
+          for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+              int64_t ih = oh * at->i[0] - at->i[4] + kh * at->i[2], iw = ow * at->i[1] - at->i[6] + kw * at->i[3];
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              for (int64_t c = 0; c < C; c++)
+                s += (double)x[((n * H + ih) * W + iw) * C + c] * (double)w[((kh * KW + kw) * C + c) * O + o];
+            }
+          y[((n * Ho + oh) * Wo + ow) * O + o] = at->f[0] != 0 && s < 0 ? 0 : s;
+        }
+}
+
+/* which passes a forced lowering really ran: [algo][pass] */
+static int lowered[KR_CONV_ALGO_COUNT][3];
+
+static void mark_lowered(kr_node *n, int algo, kr_node **seen, int *nseen)
+{
+  for (int i = 0; i < *nseen; i++)
+    if (seen[i] == n) return;
+  if (*nseen < 256) seen[(*nseen)++] = n;
+  int pass = n->op == KR_OP_CONV2D ? 0 : n->op == KR_OP_CONV2D_GRAD_INPUT ? 1 : n->op == KR_OP_CONV2D_GRAD_KERNEL ? 2 : -1;
+  if (pass >= 0 && kr_conv_algo_valid(n, algo)) lowered[algo][pass] = 1;
+  for (int k = 0; k < n->nin; k++) mark_lowered(n->in[k], algo, seen, nseen);
+}
+
+static void test_lowerings(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int nx;
+    int64_t x[4];
+    int64_t w[4];
+    int64_t at[8];
+    int relu;
+  } cs[] = {
+    {"3x3 same 32->64 (winograd, direct)", 4, {1, 5, 13, 32}, {3, 3, 32, 64}, {1, 1, 1, 1, 1, 1, 1, 1}, 0},
+    {"3x3 valid 48->64 (winograd, direct)", 4, {2, 6, 16, 48}, {3, 3, 48, 64}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+    {"3x3 valid 64->32 relu (winograd, masked)", 4, {1, 4, 3, 64}, {3, 3, 64, 32}, {1, 1, 1, 1, 0, 0, 0, 0}, 1},
+    {"conv1d 3 valid 24->32 (winograd1d, direct)", 3, {2, 20, 24}, {3, 24, 32}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+    {"conv1d 3 causal 32->32 relu (masked)", 3, {1, 5, 32}, {3, 32, 32}, {1, 1, 1, 1, 0, 0, 2, 0}, 1},
+    {"5x5 same stride 2 16->16 (col2im)", 4, {2, 9, 14, 16}, {5, 5, 16, 16}, {2, 2, 1, 1, 2, 2, 2, 2}, 0},
+    {"1x1 16->16 (pointwise)", 4, {2, 3, 13, 16}, {1, 1, 16, 16}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+  };
+  for (int algo = KR_CONV_ALGO_IM2COL; algo < KR_CONV_ALGO_COUNT; algo++) {
+    kr_conv_force_algo(ctx, algo);
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+      char name[160];
+      snprintf(name, sizeof name, "%s by %s", cs[k].name, kr_conv_algo_name(algo));
+      kr_attr at;
+      memset(&at, 0, sizeof at);
+      memcpy(at.i, cs[k].at, sizeof at.i);
+      at.f[0] = cs[k].relu;
+      kr_shape xs = kr_shape_make(cs[k].nx, cs[k].x), ws = kr_shape_make(cs[k].nx, cs[k].w);
+      /* the forward against float64 */
+      gcase c;
+      gu_begin(&c, ctx, name, KR_OP_CONV2D);
+      kr_node *in[2] = {cst_u(&c, xs, -1, 1), cst_u(&c, ws, -1, 1)};
+      kr_node *y = opn(&c, KR_OP_CONV2D, 2, in, &at);
+      kr_tensor *ty = y ? kr_eval(ctx, y) : NULL;
+      CHECK_MSG(ty != NULL, "%s: %s", name, kr_errmsg(ctx));
+      if (ty) {
+        int64_t ny = kr_tensor_numel(ty);
+        double *ref = malloc((size_t)ny * sizeof(double)), worst = 0;
+        conv_reference(&xs, &ws, &y->shape, &at, KR_DATA(in[0]->value), KR_DATA(in[1]->value), ref);
+        for (int64_t i = 0; i < ny; i++) worst = fmax(worst, fabs(KR_DATA(ty)[i] - ref[i]) / fmax(1.0, fabs(ref[i])));
+        /* a float32 sum of up to 432 products of O(1), Winograd's transforms: ~1e-5 */
+        CHECK_MSG(worst <= 1e-4, "%s: forward off the float64 reference by %.3g", name, worst);
+        free(ref);
+      }
+      kr_tensor_release(ty);
+      gu_end(&c);
+      /* both gradients by finite differences, the gradient nodes run by the same lowering */
+      gu_begin(&c, ctx, name, KR_OP_CONV2D);
+      kr_node *out = cs[k].relu ? conv_away_from_kink(&c, xs, ws, &at, 0) : NULL;
+      if (!cs[k].relu) {
+        kr_node *vin[2] = {var_u(&c, xs, -1, 1), var_u(&c, ws, -1, 1)};
+        out = opn(&c, KR_OP_CONV2D, 2, vin, &at);
+      }
+      if (out) {
+        kr_node *g[2] = {NULL, NULL}, *vars[2] = {c.var[0], c.var[1]};
+        kr_node *sum = kr_op1(ctx, KR_OP_SUM, out, AT(.i = {(1 << out->shape.ndim) - 1, 0}));
+        if (sum && kr_gradients(ctx, sum, 2, vars, g) == KR_OK) {
+          kr_node *seen[256];
+          int nseen = 0;
+          for (int i = 0; i < 2; i++) mark_lowered(g[i], algo, seen, &nseen);
+          mark_lowered(out, algo, seen, &nseen);
+        }
+        for (int i = 0; i < 2; i++) kr_node_release(g[i]);
+        kr_node_release(sum);
+      }
+      /* about 60 elements of each variable: 5 lowerings x 7 geometries */
+      fd_opts o = {.rtol = FD_RTOL_WINOGRAD, .points = 60, .seen = in_grad, .helper = -1};
+      if (out) fd_check_outputs(&c, 1, &out, NULL, &o);
+      gu_end(&c);
+    }
+  }
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+  static const char *pass[3] = {"forward", "input gradient", "kernel gradient"};
+  int avx512 = __builtin_cpu_supports("avx512f") != 0;
+  static const int want[KR_CONV_ALGO_COUNT][3] = {
+    [KR_CONV_ALGO_IM2COL] = {1, 1, 1}, [KR_CONV_ALGO_WINOGRAD] = {1, 1, 0}, [KR_CONV_ALGO_WINOGRAD1D] = {1, 1, 0},
+    [KR_CONV_ALGO_DIRECT] = {1, 1, 1}, [KR_CONV_ALGO_COL2IM] = {0, 1, 0}};
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
+    for (int p = 0; p < 3; p++)
+      if (want[a][p] && (a != KR_CONV_ALGO_DIRECT || avx512))
+        CHECK_MSG(lowered[a][p], "lowering %s never ran the %s", kr_conv_algo_name(a), pass[p]);
+}
+
+/* the tuner: a choice per geometry, cached, reported; off keeps the rules */
+static void test_autotune(kr_ctx *ctx)
+{
+  kr_conv_autotune_clear(ctx);
+  CHECK(kr_get_conv_autotune(ctx) == 1);
+  gcase c;
+  gu_begin(&c, ctx, "autotune", KR_OP_CONV2D);
+  kr_node *in[2] = {cst_u(&c, S(4, 12, 14, 32), -1, 1), cst_u(&c, S(3, 3, 32, 32), -1, 1)};
+  kr_node *y = opn(&c, KR_OP_CONV2D, 2, in, AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}));
+  kr_tensor *a = y ? kr_eval(ctx, y) : NULL;
+  CHECK(kr_conv_autotune_count(ctx) == 1);
+  const kr_conv_tuned *t = kr_conv_autotune_entry(ctx, 0);
+  CHECK_MSG(t != NULL && t->ncand >= 2 && t->key[0] == KR_OP_CONV2D && t->batch == 4,
+            "autotune entry: %d candidates, op %lld, batch %lld", t ? t->ncand : -1, t ? (long long)t->key[0] : -1LL,
+            t ? (long long)t->batch : -1LL);
+  int timed = 0, has_choice = 0;
+  for (int i = 0; t && i < t->ncand; i++) {
+    timed += t->ms[i] >= 0;
+    has_choice |= t->cand[i] == t->algo;
+  }
+  CHECK_MSG(t && timed == t->ncand && has_choice, "autotune: every candidate timed, the choice among them");
+  CHECK(kr_conv_autotune_seconds(ctx) > 0);
+  /* the same geometry again: cached, not tuned again */
+  kr_tensor *b = y ? kr_eval(ctx, y) : NULL;
+  CHECK(kr_conv_autotune_count(ctx) == 1);
+  CHECK(a && b && memcmp(KR_DATA(a), KR_DATA(b), (size_t)kr_tensor_numel(a) * sizeof(float)) == 0);
+  /* off: the rule, and nothing more tuned */
+  kr_set_conv_autotune(ctx, 0);
+  CHECK(kr_get_conv_autotune(ctx) == 0);
+  kr_node *in2[2] = {cst_u(&c, S(2, 9, 9, 16), -1, 1), cst_u(&c, S(3, 3, 16, 16), -1, 1)};
+  kr_node *y2 = opn(&c, KR_OP_CONV2D, 2, in2, AT(.i = {1, 1, 1, 1}));
+  kr_tensor *d = y2 ? kr_eval(ctx, y2) : NULL;
+  CHECK(d != NULL && kr_conv_autotune_count(ctx) == 1);
+  CHECK(kr_conv_algo(ctx, y) == KR_CONV_ALGO_RULE);
+  kr_set_conv_autotune(ctx, 1);
+  kr_tensor_release(a);
+  kr_tensor_release(b);
+  kr_tensor_release(d);
+  gu_end(&c);
+  CHECK(strcmp(kr_conv_algo_name(KR_CONV_ALGO_WINOGRAD), "winograd") == 0);
+  CHECK(strcmp(kr_conv_pass_name(KR_OP_CONV2D_GRAD_KERNEL), "kernel_gradient") == 0);
+}
+
+/* ---- depthwise_conv2d: a float64 reference, finite differences, threads ---- */
+
+/* y[n, oh, ow, c*M + m] in float64 straight from the definition (zero padding) */
+static void dw_reference(const kr_shape *xs, const kr_shape *ws, const kr_shape *ys, const kr_attr *at,
+                         const float *x, const float *w, double *y)
+{
+  int r = xs->ndim;
+  int64_t N = xs->dim[0], H = r == 4 ? xs->dim[1] : 1, W = xs->dim[r - 2], C = xs->dim[r - 1];
+  int64_t KH = r == 4 ? ws->dim[0] : 1, KW = ws->dim[r - 3], M = ws->dim[r - 1];
+  int64_t Ho = r == 4 ? ys->dim[1] : 1, Wo = ys->dim[r - 2];
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t oh = 0; oh < Ho; oh++)
+      for (int64_t ow = 0; ow < Wo; ow++)
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t m = 0; m < M; m++) {
+            double s = 0;
+            for (int64_t kh = 0; kh < KH; kh++)
+              for (int64_t kw = 0; kw < KW; kw++) {
+                int64_t ih = oh * at->i[0] - at->i[4] + kh * at->i[2], iw = ow * at->i[1] - at->i[6] + kw * at->i[3];
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                s += (double)x[((n * H + ih) * W + iw) * C + c] * (double)w[((kh * KW + kw) * C + c) * M + m];
+              }
+            y[((n * Ho + oh) * Wo + ow) * C * M + c * M + m] = s;
+          }
+}
+
+static const struct {
+  const char *name;
+  int nx;
+  int64_t x[4];
+  int64_t w[4];
+  int64_t at[8];
+} dw_cases[] = {
+  {"depthwise 3x3 valid", 4, {2, 5, 6, 3}, {3, 3, 3, 1}, {1, 1, 1, 1, 0, 0, 0, 0}},
+  {"depthwise 3x3 same stride 2 multiplier 2", 4, {2, 7, 6, 3}, {3, 3, 3, 2}, {2, 2, 1, 1, 1, 1, 1, 1}},
+  {"depthwise 2x3 same dilation 2 multiplier 3", 4, {1, 6, 7, 2}, {2, 3, 2, 3}, {1, 1, 2, 2, 1, 1, 2, 2}},
+  {"depthwise strides (1, 3) dilation (2, 1)", 4, {2, 7, 8, 4}, {3, 2, 4, 1}, {1, 3, 2, 1, 0, 0, 0, 0}},
+  {"depthwise 5x5 same asymmetric pads", 4, {1, 4, 5, 2}, {4, 4, 2, 2}, {1, 1, 1, 1, 1, 2, 1, 2}},
+  {"depthwise 3x3 same 32 channels (register blocks)", 4, {2, 5, 6, 32}, {3, 3, 32, 1}, {1, 1, 1, 1, 1, 1, 1, 1}},
+  {"depthwise 3x3 same stride 2 16 channels (register blocks)", 4, {1, 7, 6, 16}, {3, 3, 16, 1},
+   {2, 2, 1, 1, 1, 1, 0, 1}},
+  {"depthwise 2x3 dilation (2, 1) 16 channels (register blocks)", 4, {1, 6, 7, 16}, {2, 3, 16, 1},
+   {1, 1, 2, 1, 1, 1, 1, 1}},
+  {"depthwise 1-D same multiplier 2", 3, {2, 7, 3}, {3, 3, 2}, {1, 1, 1, 1, 0, 0, 1, 1}},
+  {"depthwise 1-D stride 2 16 channels (register blocks)", 3, {2, 9, 16}, {3, 16, 1}, {1, 2, 1, 1, 0, 0, 1, 1}},
+  {"depthwise 1-D stride 2 dilation 2", 3, {2, 11, 2}, {3, 2, 1}, {1, 2, 1, 2, 0, 0, 0, 0}},
+};
+
+static void test_depthwise(kr_ctx *ctx)
+{
+  for (size_t k = 0; k < sizeof dw_cases / sizeof dw_cases[0]; k++) {
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    memcpy(at.i, dw_cases[k].at, sizeof at.i);
+    kr_shape xs = kr_shape_make(dw_cases[k].nx, dw_cases[k].x), ws = kr_shape_make(dw_cases[k].nx, dw_cases[k].w);
+    /* the forward against the float64 reference */
+    {
+      gcase c;
+      gu_begin(&c, ctx, dw_cases[k].name, KR_OP_DEPTHWISE_CONV2D);
+      kr_node *x = cst_u(&c, xs, -1, 1), *w = cst_u(&c, ws, -1, 1), *in[2] = {x, w};
+      kr_node *y = opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in, &at);
+      kr_tensor *ty = y ? kr_eval(ctx, y) : NULL;
+      CHECK_MSG(ty != NULL, "%s: %s", dw_cases[k].name, kr_errmsg(ctx));
+      if (ty) {
+        int64_t ny = kr_tensor_numel(ty);
+        double *ref = malloc((size_t)ny * sizeof(double));
+        dw_reference(&xs, &ws, &y->shape, &at, KR_DATA(x->value), KR_DATA(w->value), ref);
+        int bad = 0;
+        for (int64_t i = 0; i < ny; i++)
+          if (!(fabs(KR_DATA(ty)[i] - ref[i]) <= 1e-5 * fmax(1.0, fabs(ref[i])))) bad++;
+        CHECK_MSG(bad == 0, "%s: %d outputs differ from the float64 reference", dw_cases[k].name, bad);
+        free(ref);
+      }
+      kr_tensor_release(ty);
+      gu_end(&c);
+    }
+    /* both gradients by finite differences */
+    gcase c;
+    gu_begin(&c, ctx, dw_cases[k].name, KR_OP_DEPTHWISE_CONV2D);
+    kr_node *in[2] = {var_u(&c, xs, -1, 1), var_u(&c, ws, -1, 1)};
+    fd_done(&c, opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in, &at), 0);
+  }
+  /* the input alone, the kernel alone */
+  {
+    gcase c;
+    gu_begin(&c, ctx, "depthwise gradient of the input only", KR_OP_DEPTHWISE_CONV2D);
+    kr_node *in[2] = {var_u(&c, S(2, 5, 4, 3), -1, 1), cst_u(&c, S(3, 2, 3, 2), -1, 1)};
+    fd_done(&c, opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {2, 1, 1, 1, 1, 1, 0, 1})), 0);
+    gu_begin(&c, ctx, "depthwise gradient of the kernel only", KR_OP_DEPTHWISE_CONV2D);
+    kr_node *in2[2] = {cst_u(&c, S(2, 5, 4, 3), -1, 1), var_u(&c, S(3, 2, 3, 2), -1, 1)};
+    fd_done(&c, opn(&c, KR_OP_DEPTHWISE_CONV2D, 2, in2, AT(.i = {1, 2, 1, 1, 1, 1, 0, 1})), 0);
+  }
+  /* 1, 2 and 3 threads give the same bits (rows split among workers; the
+  ** kernel gradient over fixed groups of samples), large enough to split */
+  for (int64_t M = 1; M <= 2; M++) {   /* the register blocks (M = 1), the general loops */
+    kr_tensor *r[3][3] = {{NULL}};
+    kr_shape xs = S(19, 20, 22, 32), ws = S(3, 3, 32, M);
+    const kr_attr *at = AT(.i = {1, 1, 1, 1, 1, 1, 1, 1});
+    kr_tensor *tx = gu_t_uniform(ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(ctx, ws, -1, 1, NOKINKS, 0);
+    kr_tensor *tdy = gu_t_uniform(ctx, S(19, 20, 22, 32 * M), -1, 1, NOKINKS, 0);
+    for (int k = 0; k < 3; k++) {
+      kr_set_num_threads(ctx, k + 1);
+      kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw), *dy = kr_node_const(ctx, tdy);
+      kr_node *in[2] = {x, w}, *gi[3] = {dy, w, x}, *gk[3] = {dy, x, w};
+      kr_node *n[3] = {kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, at),
+                       kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT, 3, gi, at),
+                       kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL, 3, gk, at)};
+      for (int i = 0; i < 3; i++) {
+        r[k][i] = n[i] ? kr_eval(ctx, n[i]) : NULL;
+        CHECK_MSG(r[k][i] != NULL, "depthwise threads: %s", kr_errmsg(ctx));
+        kr_node_release(n[i]);
+      }
+      kr_node_release(x);
+      kr_node_release(w);
+      kr_node_release(dy);
+    }
+    static const char *what[3] = {"y", "dx", "dw"};
+    for (int k = 1; k < 3; k++)
+      for (int i = 0; i < 3; i++) {
+        int same = r[k][i] && r[0][i] && kr_tensor_numel(r[k][i]) == kr_tensor_numel(r[0][i]) &&
+                   memcmp(KR_DATA(r[k][i]), KR_DATA(r[0][i]), (size_t)kr_tensor_numel(r[0][i]) * sizeof(float)) == 0;
+        CHECK_MSG(same, "depthwise (M = %d) %s with %d threads differs from one thread", (int)M, what[i], k + 1);
+      }
+    for (int k = 0; k < 3; k++)
+      for (int i = 0; i < 3; i++) kr_tensor_release(r[k][i]);
+    kr_tensor_release(tx);
+    kr_tensor_release(tw);
+    kr_tensor_release(tdy);
+    kr_set_num_threads(ctx, 1);
   }
 }
 
@@ -994,6 +1291,32 @@ static int net_build(kr_ctx *ctx, net *m, int64_t batch)
   return KR_OK;
 }
 
+static void test_depthwise_errors(kr_ctx *ctx)
+{
+  gcase c;
+  gu_begin(&c, ctx, "depthwise errors", KR_OP_DEPTHWISE_CONV2D);
+  kr_node *x = cst_zeros(&c, S(2, 5, 5, 3)), *w = cst_zeros(&c, S(3, 3, 3, 2)), *wbad = cst_zeros(&c, S(3, 3, 4, 2));
+  kr_node *w3 = cst_zeros(&c, S(3, 3, 2)), *big = cst_zeros(&c, S(6, 6, 3, 1));
+  kr_node *in[2] = {x, wbad};
+  expect_fail(ctx, "channels", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})),
+              "depthwise_conv2d: the depthwise kernel", "expects 4 input channels");
+  in[1] = w3;
+  expect_fail(ctx, "rank", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})),
+              "does not fit an input of shape", "expected rank 4");
+  in[1] = big;
+  expect_fail(ctx, "extent", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1})),
+              "is larger than the padded input", NULL);
+  in[1] = w;
+  expect_fail(ctx, "stride 0", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {0, 1, 1, 1})),
+              "attribute 'stride_h' must be in [1,", NULL);
+  expect_fail(ctx, "relu", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D, 2, in, AT(.i = {1, 1, 1, 1}, .f = {1})),
+              "no fused activation", NULL);
+  kr_node *dy = cst_zeros(&c, S(2, 3, 3, 5)), *gi[3] = {dy, w, x};
+  expect_fail(ctx, "dy", kr_node_op(ctx, KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT, 3, gi, AT(.i = {1, 1, 1, 1})),
+              "the output gradient has shape (2, 3, 3, 5)", "gives (2, 3, 3, 6)");
+  gu_end(&c);
+}
+
 static void test_no_alloc(kr_ctx *ctx)
 {
   for (int threads = 1; threads <= 2; threads++) {
@@ -1071,8 +1394,12 @@ int main(void)
   test_spatial_dropout(ctx);
   test_pool_modes(ctx);
   test_mask_fusion(ctx);
+  test_depthwise(ctx);
+  test_lowerings(ctx);
+  test_autotune(ctx);
   test_coverage();
   test_errors(ctx);
+  test_depthwise_errors(ctx);
   test_no_alloc(ctx);
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
   kr_ctx_free(ctx);

@@ -105,6 +105,24 @@ function K.set_conv_autotune(on)
 end
 function K.get_conv_autotune() return core.get_conv_autotune() end
 function K.conv_autotune_report() return core.conv_autotune_report() end
+
+-- Results never depend on the thread count (docs/reliability.md). Two choices
+-- are made by timing, once per process: the convolutions' lowerings (the
+-- autotuner) and whether inference plans use the packed GEMM. Their variants
+-- agree within float tolerance, not to the bit, so two processes may differ in
+-- the last bits. K.set_deterministic(true) replaces both measurements by
+-- fixed rules (conv: the fixed lowering rules; Dense in inference: the plain
+-- products training uses), for plans built from then on: the same script then
+-- gives the same floats in every process, at any thread count.
+-- K.set_deterministic(false) measures again (the default).
+function K.set_deterministic(on)
+  if type(on) ~= "boolean" then
+    raise("K.set_deterministic: expected a boolean, got " .. type(on))
+  end
+  core.set_conv_autotune(not on)
+  core.gemm_packed(on and 0 or 2)
+end
+function K.get_deterministic() return not core.get_conv_autotune() and core.gemm_packed() ~= 2 end
 function K.set_epsilon(e) EPSILON = e end
 function K.floatx() return "float32" end
 function K.image_data_format() return "channels_last" end

@@ -388,6 +388,7 @@ int lk_set_weights(lk_model *m, const float *buf, size_t count)
     lua_pop(L, 1);
     size_t k = (size_t)kr_tensor_numel(w);
     memcpy(KR_DATA(w), buf + off, k * sizeof(float));
+    kr_tensor_touch(w);   /* plans holding a packed copy repack (gemm_packed.c) */
     off += k;
   }
   lua_pop(L, 1);

@@ -168,6 +168,38 @@ static void test_equal_to_lua(void)
   free(wa);
   free(wb);
 
+  /* a predict plan that holds packed weights (gemm_packed.c, forced on)
+  ** packs again after lk_set_weights: against a float64 forward pass */
+  CHECK(run(L, "was_packed = keras._core.gemm_packed(1); "
+               "c = keras.Sequential{keras.layers.Dense(16, {input_shape = {4}, activation = 'relu'}), "
+               "keras.layers.Dense(3)}; c:compile{optimizer = 'sgd', loss = 'mse'}"));
+  lk_model *mc = handle(L, "c");
+  float xc[2 * 4] = {0.5f, -1.0f, 0.25f, 2.0f, -0.75f, 0.125f, 1.5f, -0.5f}, yc[2 * 3];
+  CHECK(mc && lk_predict(mc, xc, 2, yc) == LK_OK);   /* the plan is built (packed) here */
+  CHECK(run(L, "keras._core.gemm_packed(was_packed)"));
+  size_t nc = 0;
+  CHECK(lk_get_weights(mc, NULL, 0, &nc) == LK_OK && nc == 4 * 16 + 16 + 16 * 3 + 3);
+  float wc[4 * 16 + 16 + 16 * 3 + 3];
+  for (size_t i = 0; i < nc; i++) wc[i] = (float)((int)(i * 7 % 17) - 8) / 16.0f;
+  CHECK(lk_set_weights(mc, wc, nc) == LK_OK);
+  CHECK(lk_predict(mc, xc, 2, yc) == LK_OK);
+  const float *k1 = wc, *b1 = wc + 64, *k2 = wc + 80, *b2 = wc + 128;
+  double worst = 0;
+  for (int r = 0; r < 2; r++) {
+    double h[16];
+    for (int j = 0; j < 16; j++) {
+      double a = b1[j];
+      for (int i = 0; i < 4; i++) a += (double)xc[4 * r + i] * k1[16 * i + j];
+      h[j] = a > 0 ? a : 0;
+    }
+    for (int o = 0; o < 3; o++) {
+      double a = b2[o];
+      for (int j = 0; j < 16; j++) a += h[j] * k2[3 * j + o];
+      worst = fmax(worst, fabs(a - yc[3 * r + o]));
+    }
+  }
+  CHECK_MSG(worst <= 1e-5, "lk_predict after lk_set_weights is off by %g (a stale packed copy?)", worst);
+
   /* no engine allocation and no Lua garbage per call after the first */
   float xb[32 * 4], yb[32 * 3], out[32 * 3], loss;
   for (int i = 0; i < 32 * 4; i++) xb[i] = (float)((i * 37) % 11) / 11.0f;

@@ -7,6 +7,10 @@
 #include "kr.h"
 #include "ops_conv.h"   /* kr_conv_tuned */
 
+/* one measured choice of the packed GEMM (kernels/gemm_packed.c) */
+#define KR_GEMM_CHOICES 128
+typedef struct kr_gemm_choice { int isa; int64_t M, N, K; int packed; } kr_gemm_choice;
+
 struct kr_ctx {
   char msg[KR_MSG_SIZE];
   int code;
@@ -19,6 +23,9 @@ struct kr_ctx {
   int have_spare;
   int threads;
   int gemm_packed;             /* kr_set_gemm_packed */
+  /* the packed GEMM's measured choices (gemm_packed.c), per shape */
+  int gemm_nchoices;
+  kr_gemm_choice gemm_choices[KR_GEMM_CHOICES];
   uint64_t next_node_id;
   size_t limit;                /* engine bytes in use may not pass this (0: no limit) */
   int limit_hit;               /* the last failed allocation was refused by the limit */

@@ -33,9 +33,9 @@
 #include "gemm_packed.h"
 #include "threadpool.h"
 #include "../openblas.h"
+#include "../ctx_impl.h"
 
 #include <cblas.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -340,37 +340,23 @@ void kr_gemm_packed(const kr_gemm_pack *pk, const float *A, int64_t M, int64_t l
   else kr_parallel(T, gemm_part, &j);
 }
 
-/* ---- measured choice: packed kernel or sgemm, per shape, per process ---- */
+/* ---- measured choice: packed kernel or sgemm, per shape, per context ---- */
 
-#define CHOICES 128
-
-typedef struct choice { int isa; int64_t M, N, K; int packed; } choice;
-
-static struct {
-  pthread_mutex_t lock;
-  int n;
-  choice c[CHOICES];
-} cache = {PTHREAD_MUTEX_INITIALIZER, 0, {{0, 0, 0, 0, 0}}};
-
-static int cached(int isa, int64_t M, int64_t N, int64_t K, int *packed)
+static int cached(const kr_ctx *ctx, int isa, int64_t M, int64_t N, int64_t K, int *packed)
 {
-  int hit = 0;
-  pthread_mutex_lock(&cache.lock);
-  for (int i = 0; i < cache.n; i++)
-    if (cache.c[i].isa == isa && cache.c[i].M == M && cache.c[i].N == N && cache.c[i].K == K) {
-      *packed = cache.c[i].packed;
-      hit = 1;
-      break;
+  for (int i = 0; i < ctx->gemm_nchoices; i++) {
+    const kr_gemm_choice *c = &ctx->gemm_choices[i];
+    if (c->isa == isa && c->M == M && c->N == N && c->K == K) {
+      *packed = c->packed;
+      return 1;
     }
-  pthread_mutex_unlock(&cache.lock);
-  return hit;
+  }
+  return 0;
 }
 
-static void remember(int isa, int64_t M, int64_t N, int64_t K, int packed)
+static void remember(kr_ctx *ctx, int isa, int64_t M, int64_t N, int64_t K, int packed)
 {
-  pthread_mutex_lock(&cache.lock);
-  if (cache.n < CHOICES) cache.c[cache.n++] = (choice){isa, M, N, K, packed};
-  pthread_mutex_unlock(&cache.lock);
+  if (ctx->gemm_nchoices < KR_GEMM_CHOICES) ctx->gemm_choices[ctx->gemm_nchoices++] = (kr_gemm_choice){isa, M, N, K, packed};
 }
 
 int kr_gemm_prefer_packed(kr_ctx *ctx, int isa, int64_t M, int64_t N, int64_t K)
@@ -378,7 +364,7 @@ int kr_gemm_prefer_packed(kr_ctx *ctx, int isa, int64_t M, int64_t N, int64_t K)
   if (M > 512) M = 512;   /* per row the cost is the same past a few hundred rows */
   if (M < 1 || N < 1) return 0;
   int packed = 0;
-  if (cached(isa, M, N, K, &packed)) return packed;
+  if (cached(ctx, isa, M, N, K, &packed)) return packed;
   float *a = kr_malloc(ctx, (size_t)(M * K + 1) * sizeof(float));
   float *w = kr_malloc(ctx, (size_t)(K * N + 1) * sizeof(float));
   float *b = kr_malloc(ctx, (size_t)N * sizeof(float));
@@ -419,6 +405,6 @@ int kr_gemm_prefer_packed(kr_ctx *ctx, int isa, int64_t M, int64_t N, int64_t K)
   kr_free(ctx, w);
   kr_free(ctx, b);
   kr_free(ctx, c);
-  remember(isa, M, N, K, packed);
+  remember(ctx, isa, M, N, K, packed);
   return packed;
 }

@@ -238,6 +238,7 @@ static void test_equal_to_lua(void)
   CHECK_NEAR(loss, l2, 1e-6);
   lk_model_release(ma);
   lk_model_release(mb);
+  lk_model_release(mc);
   lua_close(L);
 }
 

@@ -107,13 +107,13 @@ function K.get_conv_autotune() return core.get_conv_autotune() end
 function K.conv_autotune_report() return core.conv_autotune_report() end
 
 -- Results never depend on the thread count (docs/reliability.md). Two choices
--- are made by timing, once per process: the convolutions' lowerings (the
+-- are made by timing, once per state: the convolutions' lowerings (the
 -- autotuner) and whether inference plans use the packed GEMM. Their variants
--- agree within float tolerance, not to the bit, so two processes may differ in
+-- agree within float tolerance, not to the bit, so two states may differ in
 -- the last bits. K.set_deterministic(true) replaces both measurements by
 -- fixed rules (conv: the fixed lowering rules; Dense in inference: the plain
 -- products training uses), for plans built from then on: the same script then
--- gives the same floats in every process, at any thread count.
+-- gives the same floats in every state and process, at any thread count.
 -- K.set_deterministic(false) measures again (the default).
 function K.set_deterministic(on)
   if type(on) ~= "boolean" then

@@ -80,6 +80,10 @@ run_one() {
     'BEGIN { printf ", \"config\": \"%s\", \"maxrss_mb\": %.1f, \"cpu_s\": %.2f, \"elapsed_s\": %.2f}", c, r / 1024, u + s, w }')
   line=$(echo "$line" | sed 's/}[[:space:]]*$//')"$extra"
   echo "$line" | tee -a "$RESULTS"
+  # the conv autotuner's choices and tuning time of our runs (bench.lua's AUTOTUNE line)
+  tune=$(grep '^AUTOTUNE ' "$of" | tail -1 | sed 's/^AUTOTUNE //')
+  [ -n "$tune" ] && echo "{\"autotune\": true, \"workload\": \"${w:-}\", \"config\": \"$config\", \"report\": $tune}" >> "$RESULTS"
+  return 0
 }
 
 # a numeric field of a JSON line

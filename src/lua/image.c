@@ -81,6 +81,22 @@ static double num_at(lua_State *L, int idx, lua_Integer i)
   return v;
 }
 
+void lk_image_params(lua_State *L, int idx, int64_t n, kr_image_params *p)
+{
+  for (int64_t i = 0; i < n; i++) {
+    lua_Integer b = i * 12;
+    for (int k = 0; k < 6; k++) p[i].a[k] = num_at(L, idx, b + k + 1);
+    p[i].affine = num_at(L, idx, b + 7) != 0;
+    double sh = num_at(L, idx, b + 8), br = num_at(L, idx, b + 11);
+    p[i].has_shift = !isnan(sh);
+    p[i].shift = p[i].has_shift ? sh : 0;
+    p[i].flip_h = num_at(L, idx, b + 9) != 0;
+    p[i].flip_v = num_at(L, idx, b + 10) != 0;
+    p[i].has_brightness = !isnan(br);
+    p[i].brightness = p[i].has_brightness ? br : 1;
+  }
+}
+
 static int image_transform(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
@@ -93,18 +109,7 @@ static int image_transform(lua_State *L)
   int64_t n = x->shape.dim[0];
   if (luaL_len(L, 2) != n * 12) return luaL_error(L, "apply_transform: expected 12 parameters per image");
   kr_image_params *p = lua_newuserdatauv(L, sizeof *p * (size_t)(n ? n : 1), 0);
-  for (int64_t i = 0; i < n; i++) {
-    lua_Integer b = i * 12;
-    for (int k = 0; k < 6; k++) p[i].a[k] = num_at(L, 2, b + k + 1);
-    p[i].affine = num_at(L, 2, b + 7) != 0;
-    double sh = num_at(L, 2, b + 8), br = num_at(L, 2, b + 11);
-    p[i].has_shift = !isnan(sh);
-    p[i].shift = p[i].has_shift ? sh : 0;
-    p[i].flip_h = num_at(L, 2, b + 9) != 0;
-    p[i].flip_v = num_at(L, 2, b + 10) != 0;
-    p[i].has_brightness = !isnan(br);
-    p[i].brightness = p[i].has_brightness ? br : 1;
-  }
+  lk_image_params(L, 2, n, p);
   kr_tensor *y = kr_tensor_new(ctx, &x->shape);
   if (!y) return lk_raise(L, ctx);
   lk_pushtensor(L, y);

@@ -23,7 +23,6 @@
 #include "lk.h"
 #include "../image.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,14 +140,6 @@ static int64_t int_field(lua_State *L, const char *k, int64_t lo, int64_t hi)
   return (int64_t)v;
 }
 
-static double num_at(lua_State *L, int idx, lua_Integer i)
-{
-  lua_rawgeti(L, idx, i);
-  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
-  lua_pop(L, 1);
-  return v;
-}
-
 /* the params field (12 numbers per sample, image_transform's layout), or none */
 static void read_params(lua_State *L, img_job *j)
 {
@@ -166,19 +157,7 @@ static void read_params(lua_State *L, img_job *j)
   j->cval = luaL_optnumber(L, -1, 0.0);
   lua_pop(L, 1);
   if (!(j->p = calloc((size_t)(j->n ? j->n : 1), sizeof *j->p))) luaL_error(L, "image_batch_async: out of memory");
-  for (int64_t i = 0; i < j->n; i++) {
-    lua_Integer b = i * 12;
-    kr_image_params *p = &j->p[i];
-    for (int k = 0; k < 6; k++) p->a[k] = num_at(L, t, b + k + 1);
-    p->affine = num_at(L, t, b + 7) != 0;
-    double sh = num_at(L, t, b + 8), br = num_at(L, t, b + 11);
-    p->has_shift = !isnan(sh);
-    p->shift = p->has_shift ? sh : 0;
-    p->flip_h = num_at(L, t, b + 9) != 0;
-    p->flip_v = num_at(L, t, b + 10) != 0;
-    p->has_brightness = !isnan(br);
-    p->brightness = p->has_brightness ? br : 1;
-  }
+  lk_image_params(L, t, j->n, j->p);
   lua_pop(L, 1);
 }
 

@@ -59,6 +59,10 @@ int lk_open_prefetch(lua_State *L);
 int lk_open_function(lua_State *L);
 int lk_open_image(lua_State *L);
 int lk_open_image_async(lua_State *L);
+/* n samples' transforms from the flat list at idx (12 numbers each, image.c's
+** core.image_transform layout) into p */
+struct kr_image_params;
+void lk_image_params(lua_State *L, int idx, int64_t n, struct kr_image_params *p);
 int lk_open_dist(lua_State *L);
 struct kr_dist;
 struct kr_dist *lk_checkdist(lua_State *L, int idx);   /* a keras.Dist (dist.c) */

@@ -56,6 +56,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "conv_geom.h"
+
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
 #define MIN_ROWS 16
@@ -92,33 +94,7 @@ static int node_slots(const kr_node *n)
 
 /* ---- geometry ---- */
 
-typedef struct cgeom {
-  int64_t N, H, W, C, KH, KW, O, Ho, Wo;
-  int64_t sh, sw, dh, dw, pt, pl;
-} cgeom;
-
-/* x, w and the output y; the output's batch may be missing (N from x) */
-static cgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const kr_attr *a)
-{
-  cgeom g;
-  int r = x->ndim;
-  g.N = x->dim[0] < 0 ? 1 : x->dim[0];
-  g.H = r == 4 ? x->dim[1] : 1;
-  g.W = x->dim[r - 2];
-  g.C = x->dim[r - 1];
-  g.KH = r == 4 ? w->dim[0] : 1;
-  g.KW = w->dim[r - 3];
-  g.O = w->dim[r - 1];
-  g.Ho = r == 4 ? y->dim[1] : 1;
-  g.Wo = y->dim[r - 2];
-  g.sh = a->i[KR_CONV_STRIDE_H];
-  g.sw = a->i[KR_CONV_STRIDE_W];
-  g.dh = a->i[KR_CONV_DILATION_H];
-  g.dw = a->i[KR_CONV_DILATION_W];
-  g.pt = a->i[KR_CONV_PAD_TOP];
-  g.pl = a->i[KR_CONV_PAD_LEFT];
-  return g;
-}
+typedef kr_cgeom cgeom;
 
 static int64_t gK(const cgeom *g) { return g->KH * g->KW * g->C; }
 
@@ -1013,9 +989,10 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
 static cgeom node_geom(const kr_node *n, int64_t batch)
 {
   cgeom g;
-  if (n->op == KR_OP_CONV2D) g = geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
-  else if (n->op == KR_OP_CONV2D_GRAD_INPUT) g = geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
-  else g = geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
+  if (n->op == KR_OP_CONV2D) g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
+  else if (n->op == KR_OP_CONV2D_GRAD_INPUT)
+    g = kr_conv_geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
+  else g = kr_conv_geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
   if (batch > 0) g.N = batch;
   return g;
 }
@@ -1039,7 +1016,7 @@ static double conv_work(const cgeom *g) { return (double)g->N * (double)(g->Ho *
 /* (x, w[, b]) -> y */
 int kr_k_conv2d(const kr_exec *e)
 {
-  cgeom g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
+  cgeom g = kr_conv_geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
   int relu = e->node->attr.f[KR_CONV_RELU] != 0;
   forward(&g, e->x[0], NULL, e->x[1], e->nin > 2 ? e->x[2] : NULL, relu, NULL, e->y, e->scratch,
           kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node)), kr_conv_algo(e->ctx, e->node));
@@ -1181,7 +1158,7 @@ static void grad_input(const cgeom *g, const float *dy, const float *mask, const
 
 int kr_k_conv2d_grad_input(const kr_exec *e)
 {
-  cgeom g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
+  cgeom g = kr_conv_geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
   const float *mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
   const float *omask = e->node->attr.f[KR_CONV_MASK_X] != 0 ? e->x[2] : NULL;
   int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
@@ -1309,7 +1286,7 @@ static void grad_kernel(const cgeom *g, const float *dy, const float *mask, cons
 /* (dy, x, w[, y]) -> dw (K x O), and with f2 = 1 db as row K */
 int kr_k_conv2d_grad_kernel(const kr_exec *e)
 {
-  cgeom g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
+  cgeom g = kr_conv_geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
   int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
   grad_kernel(&g, e->x[0], e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL, e->x[1], e->y,
               e->node->attr.f[KR_CONV_WITH_BIAS] != 0, e->scratch, T, node_slots(e->node), kr_conv_algo(e->ctx, e->node));

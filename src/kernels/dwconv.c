@@ -24,34 +24,11 @@
 
 #include <string.h>
 
+#include "conv_geom.h"
+
 #define PAR_MIN_WORK 400000   /* multiply-adds below which one worker runs */
 
-typedef struct dgeom {
-  int64_t N, H, W, C, M, KH, KW, Ho, Wo;
-  int64_t sh, sw, dh, dw, pt, pl;
-} dgeom;
-
-static dgeom geom(const kr_shape *x, const kr_shape *w, const kr_shape *y, const kr_attr *a)
-{
-  dgeom g;
-  int r = x->ndim;
-  g.N = x->dim[0] < 0 ? 1 : x->dim[0];
-  g.H = r == 4 ? x->dim[1] : 1;
-  g.W = x->dim[r - 2];
-  g.C = x->dim[r - 1];
-  g.KH = r == 4 ? w->dim[0] : 1;
-  g.KW = w->dim[r - 3];
-  g.M = w->dim[r - 1];
-  g.Ho = r == 4 ? y->dim[1] : 1;
-  g.Wo = y->dim[r - 2];
-  g.sh = a->i[KR_CONV_STRIDE_H];
-  g.sw = a->i[KR_CONV_STRIDE_W];
-  g.dh = a->i[KR_CONV_DILATION_H];
-  g.dw = a->i[KR_CONV_DILATION_W];
-  g.pt = a->i[KR_CONV_PAD_TOP];
-  g.pl = a->i[KR_CONV_PAD_LEFT];
-  return g;
-}
+typedef kr_cgeom dgeom;
 
 static int workers(const kr_exec *e, int64_t items, double work)
 {
@@ -150,7 +127,7 @@ VEC_CLONES static void fwd_rows(void *arg, int t, int T)
 int kr_k_depthwise_conv2d(const kr_exec *e)
 {
   dw_job j;
-  j.g = geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
+  j.g = kr_conv_geom(e->xs[0], e->xs[1], e->ys, &e->node->attr);
   j.a = e->x[0];
   j.b = e->x[1];
   j.out = e->y;
@@ -264,7 +241,7 @@ int kr_k_depthwise_conv2d_grad_input(const kr_exec *e)
 {
   /* (dy, w, x) */
   dw_job j;
-  j.g = geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
+  j.g = kr_conv_geom(e->xs[2], e->xs[1], e->xs[0], &e->node->attr);
   j.a = e->x[0];
   j.b = e->x[1];
   j.out = e->y;
@@ -333,7 +310,7 @@ int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e)
 {
   /* (dy, x, w) */
   dw_job j;
-  j.g = geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
+  j.g = kr_conv_geom(e->xs[1], e->xs[2], e->xs[0], &e->node->attr);
   j.a = e->x[0];
   j.b = e->x[1];
   j.out = e->y;

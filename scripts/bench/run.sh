@@ -174,5 +174,8 @@ for w in "$@"; do
 done
 
 # the dist section: keras.distributed over MPI (2 processes x 1 thread against
-# 1 x 1 and 1 x 2), when mpirun and the MPI plugin are there
-sh scripts/bench/run_dist.sh | tee -a "$RESULTS"
+# 1 x 1 and 1 x 2), when mpirun and the MPI plugin are there (LKERAS_BENCH_NO_DIST=1
+# leaves it out, for a run of a few workloads)
+if [ -z "${LKERAS_BENCH_NO_DIST:-}" ]; then
+  sh scripts/bench/run_dist.sh | tee -a "$RESULTS"
+fi

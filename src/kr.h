@@ -391,7 +391,9 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4]);
 int kr_trainer_set_dist(kr_trainer *t, struct kr_dist *d, size_t fusion_bytes, int nstate,
                         kr_tensor *const *state);
 /* the time the distributed fit spent in its collectives so far, and its steps */
-void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps);
+/* seconds in the distributed steps' collectives, the steps, and the world's
+** rows in the last distributed train_on_batch */
+void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows);
 int kr_trainer_evaluate(kr_trainer *t, const kr_data *x, const kr_data *y, const kr_data *sw,
                         int64_t batch_size, kr_batch_fn fn, void *ud, double *logs_out);
 /* outputs: nout tensors created here, owned by the caller. The inputs are

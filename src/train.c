@@ -57,6 +57,8 @@ struct kr_trainer {
   double dist_s;            /* seconds spent in the steps' collectives, and the steps */
   int64_t dist_steps;
   uint64_t dist_epochs;     /* distributed epochs run: each draws dropout from a new stream */
+  uint64_t dist_batches;    /* distributed train_on_batch steps: each draws from a new stream */
+  double dist_rows;         /* the world's rows in the last distributed train_on_batch */
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -504,10 +506,11 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
   ctx->have_spare = 0;
 }
 
-void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps)
+void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows)
 {
   *seconds = t->dist_s;
   *steps = t->dist_steps;
+  if (last_rows) *last_rows = t->dist_rows;
 }
 
 /* the rows of a global batch of g that a rank takes: [*off, *off + *cnt) */
@@ -546,8 +549,9 @@ static int dist_reduce(kr_trainer *t, kr_plan *p, double w)
   return KR_OK;
 }
 
-/* the global batch's logs: each rank's weighted by its rows */
-static int dist_logs(kr_trainer *t, int64_t cnt, double *cur)
+/* the global batch's logs: each rank's weighted by its rows; *rows (when
+** not NULL): the global batch's rows */
+static int dist_logs(kr_trainer *t, int64_t cnt, double *cur, double *rows)
 {
   char err[KR_DIST_ERR];
   for (int k = 0; k < t->nlog; k++) t->dlogs[k] = cur[k] * (double)cnt;
@@ -556,7 +560,17 @@ static int dist_logs(kr_trainer *t, int64_t cnt, double *cur)
     return dist_fail(t, err);
   double total = t->dlogs[t->nlog];
   for (int k = 0; k < t->nlog; k++) cur[k] = total > 0 ? t->dlogs[k] / total : 0;
+  if (rows) *rows = total;
   return KR_OK;
+}
+
+/* this rank's stream of random numbers (Dropout's masks) for distributed
+** step `salt` of a kind, drawn from the common state, which the caller keeps
+** and restores after the step (so it stays the same on every rank) */
+static void dist_rank_stream(kr_trainer *t, const uint64_t common[4], uint64_t salt)
+{
+  kr_rng_seed(t->ctx, common[0] ^ (common[1] << 1) ^ ((uint64_t)(t->dist->rank + 1) * 0x9E3779B97F4A7C15ull)
+                      ^ (salt * 0xD1B54A32D192ED03ull));
 }
 
 /* fit's epoch in a world of several ranks: idx (the same on every rank) is
@@ -595,8 +609,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
   /* the rank's stream: from the common state, the rank and the epoch (the
   ** common state alone repeats when fit does not shuffle) */
   t->dist_epochs++;
-  kr_rng_seed(ctx, common[0] ^ (common[1] << 1) ^ ((uint64_t)(d->rank + 1) * 0x9E3779B97F4A7C15ull)
-                   ^ ((uint64_t)t->dist_epochs * 0xD1B54A32D192ED03ull));
+  dist_rank_stream(t, common, t->dist_epochs);
   for (int64_t start = 0; start < nidx; start += gbs, batch_index++) {
     int64_t g = nidx - start < gbs ? nidx - start : gbs;
     int64_t off, b;
@@ -627,7 +640,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
     double t1 = kr_now();
     kr_optim_step(t->optim, (float *const *)t->gradp);
     double t2 = kr_now();
-    if ((st = dist_logs(t, b, t->cur))) goto out;
+    if ((st = dist_logs(t, b, t->cur, NULL))) goto out;
     t->dist_s += (t1 - t0) + (kr_now() - t2);
     t->dist_steps++;
     for (int k = 0; k < t->nlog; k++) t->acc[k] += t->cur[k] * (double)g;
@@ -686,6 +699,39 @@ int kr_trainer_predict(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_t
   return st;
 }
 
+static int dist_on(const kr_trainer *t) { return t->dist && t->dist->size > 1; }
+
+/* train_on_batch in a world of several ranks (Horovod's form): every rank
+** calls it with its own rows, its inputs already in plan p; the step is the
+** world's: the logs and the gradients weighted by each rank's rows, then the
+** same optimizer step on every rank. Dropout draws from this rank's stream */
+static int dist_batch(kr_trainer *t, kr_plan *p, int64_t b, double *logs_out)
+{
+  kr_ctx *ctx = t->ctx;
+  if (t->nvar < 1) return kr_fail(ctx, KR_EARG, "train_on_batch: distributed training needs trainable weights");
+  uint64_t common[4];
+  memcpy(common, ctx->rng, sizeof common);
+  double spare = ctx->spare;
+  int have_spare = ctx->have_spare;
+  dist_rank_stream(t, common, ~++t->dist_batches);
+  int st = kr_plan_run(p, b);
+  memcpy(ctx->rng, common, sizeof common);
+  ctx->spare = spare;
+  ctx->have_spare = have_spare;
+  if (st != KR_OK) return st;
+  for (int k = 0; k < t->nlog; k++) t->cur[k] = kr_plan_output(p, k)[0];
+  double t0 = kr_now(), g = 0;
+  if ((st = dist_logs(t, b, t->cur, &g))) return st;
+  t->dist_rows = g;
+  if ((st = dist_reduce(t, p, (double)b / g))) return st;
+  double t1 = kr_now();
+  kr_optim_step(t->optim, (float *const *)t->gradp);
+  t->dist_s += t1 - t0;
+  t->dist_steps++;
+  for (int k = 0; k < t->nlog; k++) logs_out[k] = t->cur[k];
+  return KR_OK;
+}
+
 static int one_batch_body(kr_trainer *t, int train, const kr_data *x, const kr_data *y, const kr_data *sw,
                      double *logs_out)
 {
@@ -701,6 +747,7 @@ static int one_batch_body(kr_trainer *t, int train, const kr_data *x, const kr_d
   copy_rows(*pp, 0, x, 0, n);
   copy_rows(*pp, t->nin, y, 0, n);
   copy_rows(*pp, t->nin + t->ntgt, sw, 0, n);
+  if (train && dist_on(t)) return dist_batch(t, *pp, n, logs_out);
   int st = kr_plan_run(*pp, n);
   if (st != KR_OK) return st;
   if (train && t->nvar > 0) kr_optim_step(t->optim, (float *const *)t->gradp);
@@ -812,6 +859,12 @@ static int train_rows_body(kr_trainer *t, const float *x, const float *y, int64_
     float *w = kr_plan_input(p, 2 + i);
     int64_t nw = sample_floats(t->sw[i], fb) * rows;
     for (int64_t k = 0; w && k < nw; k++) w[k] = 1.0f;
+  }
+  if (dist_on(t)) {
+    int st = dist_batch(t, p, rows, t->cur);
+    if (st != KR_OK) return st;
+    if (loss) *loss = t->cur[0];
+    return KR_OK;
   }
   int st = kr_plan_run(p, rows);
   if (st != KR_OK) return st;

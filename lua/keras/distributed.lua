@@ -139,8 +139,24 @@ local function state_tensors(model)
   return out
 end
 
+-- the trainers attached to the world (weak keys): fit attaches once per
+-- epoch, train_on_batch and fit_generator once per trainer
+local attached = setmetatable({}, {__mode = "k"})
+
 function D._attach(model, trainer, fw)
   trainer:set_dist(world, fw.fusion, state_tensors(model))
+  attached[trainer] = model
+end
+
+-- train_on_batch and fit_generator (Horovod's form): every rank calls them
+-- with its own batch; a model with a DistributedOptimizer steps with the
+-- world's gradients, weighted by each rank's rows. true when distributed
+function D._attach_batch(model, trainer)
+  if attached[trainer] == model then return true end
+  local fw = D._fit_world(model)
+  if not fw then return false end
+  D._attach(model, trainer, fw)
+  return true
 end
 
 function D._quiet()

@@ -430,6 +430,8 @@ function Model:fit_generator(...)
   if o.generator == nil then error(who .. ": missing the generator", 0) end
   local epochs = int_arg(who, "epochs", o.epochs, 0, 1)
   local verbose = verbose_arg(who, o.verbose, 1)
+  -- keras.distributed: rank 0 prints (as fit)
+  if keras.distributed and keras.distributed._quiet() then verbose = 0 end
   local initial_epoch = int_arg(who, "initial_epoch", o.initial_epoch, 0, 0)
   local shuffle = o.shuffle
   if shuffle == nil then shuffle = true end
@@ -554,11 +556,14 @@ function Model:fit_generator(...)
       local blogs = {batch = bi, size = n}   -- Keras: the same logs reach on_batch_end, filled
       for _, cb in ipairs(hooks_begin) do cb:on_batch_begin(bi, blogs) end
       local t = per_shape(self) and run_c(who, where, trainer_for, self, who, xl, yl) or trainer
+      local world = M._dist_attach(self, t)
       local values = run_c(who, where, t.train_batch, t, xl, yl, swl)
+      local wn = n   -- the rows the step's logs stand for: the world's, when distributed
+      if world then wn = select(3, t:dist_stats()) end
       last_n = n
-      seen = seen + n
+      seen = seen + wn
       for k = 1, #names do
-        acc[k] = acc[k] + values[k] * n
+        acc[k] = acc[k] + values[k] * wn
         mean[k] = acc[k] / seen
       end
       for _, bar in ipairs(bars) do bar:_progress(seen, logs_of(names, mean), step) end

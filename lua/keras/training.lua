@@ -774,6 +774,13 @@ local ON_BATCH_SPEC = {
 }
 for _, sp in pairs(ON_BATCH_SPEC) do sp.single = keyed_x(sp) end
 
+-- keras.distributed: a model with a DistributedOptimizer trains on the
+-- world's gradients (each rank its own batch)
+local function dist_attach(self, trainer)
+  local dist = keras.distributed
+  return dist ~= nil and dist._attach_batch(self, trainer)
+end
+
 local function one_batch(self, who, method, ...)
   local o = args_parse(ON_BATCH_SPEC[who], ...)
   if o.y == K.None then o.y = nil end
@@ -783,6 +790,7 @@ local function one_batch(self, who, method, ...)
   end
   local xl, yl, swl = prepare(self, who, o.x, o.y, o.sample_weight, o.class_weight)
   local trainer = trainer_for(self, who, xl, yl)
+  if method == "train_batch" then dist_attach(self, trainer) end
   local ok, values = pcall(trainer[method], trainer, xl, yl, swl)
   if not ok then raise(tostring(values):gsub("^[^:]*:%d+: ", "")) end
   return unpack_logs(self, values)
@@ -797,6 +805,7 @@ end
 function Model:train_on_batch(...)
   local t = self._trainer
   if t and select("#", ...) == 2 and not self._pending_compile then
+    dist_attach(self, t)
     local x, y = ...
     return train_fast(self, x, y, t:train_rows(x, y))
   end
@@ -807,3 +816,4 @@ function Model:test_on_batch(...) return one_batch(self, "test_on_batch", "test_
 
 -- what the generator loops (generators.lua) share with fit, evaluate and predict
 M._prepare, M._trainer_for, M._predictor_for = prepare, trainer_for, predictor_for
+M._dist_attach = dist_attach

@@ -543,16 +543,18 @@ static int tr_set_dist(lua_State *L)
   return 0;
 }
 
-/* tr:dist_stats() -> seconds in the distributed fit's collectives, steps */
+/* tr:dist_stats() -> seconds in the distributed steps' collectives, steps,
+** the world's rows in the last distributed train_on_batch */
 static int tr_dist_stats(lua_State *L)
 {
   lk_trainer *u = check_trainer(L, 1);
-  double sec;
+  double sec, rows;
   int64_t steps;
-  kr_trainer_dist_stats(u->t, &sec, &steps);
+  kr_trainer_dist_stats(u->t, &sec, &steps, &rows);
   lua_pushnumber(L, sec);
   lua_pushinteger(L, (lua_Integer)steps);
-  return 2;
+  lua_pushnumber(L, rows);
+  return 3;
 }
 
 static int tr_train_batch(lua_State *L) { return one(L, 1); }

@@ -61,6 +61,34 @@ else
   check lstm adam 256 3 tcp
 fi
 
+# train_on_batch and fit_generator: every rank its own share of each global
+# batch (25 rows: uneven on 2 and 3 ranks), the same as one process at the
+# global batch; the control (the optimizer without DistributedOptimizer) not
+batch_check() {   # mode -np transport
+  name="$1 -np $2 $3"; o=$T/b-$1-$2-$3
+  LKERAS_DIST=single $B/lkeras tests/dist/batch_check.lua $1 250 25 $o.ref > $T/log 2>&1 &&
+  $MPI $(tr_opt $3) -np $2 $B/lkeras tests/dist/batch_check.lua $1 250 25 $o.d >> $T/log 2>&1 &&
+  $MPI $(tr_opt $3) -np $2 $B/lkeras tests/dist/batch_check.lua $1 250 25 $o.ctl plain >> $T/log 2>&1
+  if [ $? -ne 0 ]; then bad "$name: a run failed"; tail -15 $T/log; return; fi
+  same=1; r=1
+  while [ $r -lt $2 ]; do cmp -s $o.d.rank0 $o.d.rank$r || same=0; r=$((r + 1)); done
+  [ $same = 1 ] && ok "$name: weights and logs bitwise identical on every rank" || bad "$name: ranks differ"
+  if res=$(lua5.4 tests/dist/compare.lua $o.ref.rank0 $o.d.rank0); then
+    ok "$name: equals one process at the global batch: $res"
+  else
+    bad "$name: differs from one process at the global batch: $res"
+  fi
+  if res=$(lua5.4 tests/dist/compare.lua $o.ref.rank0 $o.ctl.rank0); then
+    bad "$name: control (no DistributedOptimizer) agrees, so the comparison cannot fail: $res"
+  else
+    ok "$name: control (no DistributedOptimizer) fails the comparison"
+  fi
+}
+batch_check onbatch 2 shm
+batch_check onbatch 3 tcp
+batch_check generator 3 shm
+batch_check generator 2 tcp
+
 for c in "2 shm" "3 shm" "3 tcp"; do
   set -- $c
   if out=$($MPI $(tr_opt $2) -np $1 $B/lkeras tests/dist/allreduce_check.lua 2>&1) &&

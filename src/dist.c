@@ -46,6 +46,7 @@ void kr_dist_open_single(kr_dist *d)
   d->ops = &single_ops;
   d->size = d->local_size = 1;
   d->timeout = 0;
+  d->threads_ok = 1;
 }
 
 /* ---- the MPI plugin ---- */

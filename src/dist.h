@@ -38,6 +38,7 @@ typedef struct kr_dist {
   void *impl;
   int size, rank, local_rank, local_size;
   double timeout;            /* seconds a collective may wait before the world is aborted */
+  int threads_ok;            /* collectives may come from any thread, one at a time */
 } kr_dist;
 
 /* the plugin's entry point (src/dist/mpi.c) */
@@ -52,5 +53,24 @@ int kr_dist_open(kr_dist *d, char *err);
 /* the single-process world */
 void kr_dist_open_single(kr_dist *d);
 size_t kr_dist_dtype_size(int dtype);
+
+/* ---- the communication thread (dist_comm.c): a step's gradient buckets
+** allreduced while the backward pass still runs ---- */
+typedef struct kr_dist_comm kr_dist_comm;
+struct kr_ctx;
+struct kr_plan;
+/* starts the thread; NULL (error set in ctx) when it cannot */
+kr_dist_comm *kr_dist_comm_new(struct kr_ctx *ctx, kr_dist *d);
+void kr_dist_comm_free(kr_dist_comm *c);
+/* the bucket table for plan p (grouped): cuts at gradient ends once a bucket
+** holds `first` floats, never more than `fusion` floats in one */
+int kr_dist_comm_plan(kr_dist_comm *c, const struct kr_plan *p, size_t first, size_t fusion);
+size_t kr_dist_comm_buckets(const kr_dist_comm *c);
+/* a step: the region g, each rank's weight fw; then run the plan with
+** kr_dist_comm_ready as its group hook (ud = c); then end (ran: the run
+** succeeded) waits for every bucket: 0, or nonzero with a message in err */
+void kr_dist_comm_begin(kr_dist_comm *c, float *g, float fw);
+void kr_dist_comm_ready(void *ud, size_t floats);
+int kr_dist_comm_end(kr_dist_comm *c, int ran, char *err);
 
 #endif

@@ -263,6 +263,14 @@ void kr_plan_bind(kr_plan *p, float *arena);
 kr_plan *kr_plan_new_grouped(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
                              kr_node *const *inputs, int64_t max_batch, int training, int group_from);
 float *kr_plan_group(const kr_plan *p, size_t *nfloats);
+/* the ends (in floats from the region's start) of the grouped outputs, in
+** the order the run computes them: up to cap written, the count returned */
+size_t kr_plan_group_ends(const kr_plan *p, size_t *ends, size_t cap);
+/* kr_plan_run calling hook(ud, floats) after each step that completes a
+** grouped output: the region's first `floats` are then final (for starting
+** their reduction while the rest of the backward pass runs) */
+typedef void (*kr_plan_group_hook)(void *ud, size_t floats);
+int kr_plan_run_hooked(kr_plan *p, int64_t batch, kr_plan_group_hook hook, void *ud);
 void kr_plan_free(kr_plan *p);
 int64_t kr_plan_max_batch(const kr_plan *p);
 /* buffer of placeholder i (max_batch rows), to be filled before kr_plan_run;
@@ -391,6 +399,12 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4]);
 int kr_trainer_set_dist(kr_trainer *t, struct kr_dist *d, size_t fusion_bytes, int nstate,
                         kr_tensor *const *state);
 /* the time the distributed fit spent in its collectives so far, and its steps */
+/* the overlapped reduction of fit's distributed steps: a communication
+** thread reduces each gradient bucket while the backward pass runs, the
+** first bucket cut at first_bytes (0: off, the reduction after the run) */
+int kr_trainer_set_overlap(kr_trainer *t, size_t first_bytes);
+/* the buckets the overlapped reduction cut (0: off, or no step yet) */
+size_t kr_trainer_overlap_buckets(const kr_trainer *t);
 /* seconds in the distributed steps' collectives, the steps, and the world's
 ** rows in the last distributed train_on_batch */
 void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows);

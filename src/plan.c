@@ -36,6 +36,7 @@ typedef struct step {
   kr_gemm_pack *pk;           /* linear/matmul with packed weights, or NULL */
   const kr_node *act;         /* the activation fused into its epilogue, or NULL */
   uint64_t wver, bver;        /* the weights' and bias's storage versions packed */
+  size_t gend;                /* a grouped output's step: its end in the group region, else 0 */
 } step;
 
 struct kr_plan {
@@ -462,6 +463,7 @@ static kr_plan *plan_build(kr_ctx *ctx, int nout, kr_node *const *outputs, int n
     if (grouped[i]) {
       p->steps[i].yoff = p->group_off + p->group_floats;
       p->group_floats += p->steps[i].ysize;
+      p->steps[i].gend = p->group_floats;
     }
   p->arena_floats = fl.high + p->group_floats;
   p->live_floats = fl.peak + p->group_floats;
@@ -623,7 +625,20 @@ static void run_packed(kr_plan *p, step *s)
   kr_gemm_packed(pk, p->x[s->first], M, pk->K, s->y, pk->N, &epi, kr_get_num_threads(p->ctx));
 }
 
-int kr_plan_run(kr_plan *p, int64_t batch)
+size_t kr_plan_group_ends(const kr_plan *p, size_t *ends, size_t cap)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < p->n; i++)
+    if (p->steps[i].gend) {
+      if (k < cap) ends[k] = p->steps[i].gend;
+      k++;
+    }
+  return k;
+}
+
+int kr_plan_run(kr_plan *p, int64_t batch) { return kr_plan_run_hooked(p, batch, NULL, NULL); }
+
+int kr_plan_run_hooked(kr_plan *p, int64_t batch, kr_plan_group_hook hook, void *ud)
 {
   if (!p->arena) return kr_fail(p->ctx, KR_EARG, "plan: no arena bound (kr_plan_bind)");
   if (batch < 1 || batch > p->max_batch)
@@ -662,6 +677,7 @@ int kr_plan_run(kr_plan *p, int64_t batch)
     e.xval = &p->xval[s->first];
     int st = info->forward(&e);
     if (st != KR_OK) return st;
+    if (hook && s->gend) hook(ud, s->gend);
   }
   return KR_OK;
 }

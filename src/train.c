@@ -59,12 +59,18 @@ struct kr_trainer {
   uint64_t dist_epochs;     /* distributed epochs run: each draws dropout from a new stream */
   uint64_t dist_batches;    /* distributed train_on_batch steps: each draws from a new stream */
   double dist_rows;         /* the world's rows in the last distributed train_on_batch */
+  /* the overlapped reduction (kr_trainer_set_overlap): the communication
+  ** thread, the plan its buckets were cut for, the first bucket's floats */
+  kr_dist_comm *comm;
+  const kr_plan *comm_plan;
+  size_t comm_first;
 };
 
 void kr_trainer_free(kr_trainer *t)
 {
   if (!t) return;
   kr_ctx *ctx = t->ctx;
+  kr_dist_comm_free(t->comm);
   kr_plan_free(t->train);
   kr_plan_free(t->test);
   kr_plan_free(t->pred);
@@ -483,6 +489,9 @@ int kr_trainer_set_dist(kr_trainer *t, kr_dist *d, size_t fusion_bytes, int nsta
   t->nstate = 0;
   t->dlogs = NULL;
   t->dist = NULL;
+  kr_dist_comm_free(t->comm);
+  t->comm = NULL;
+  t->comm_plan = NULL;
   if (!d) return KR_OK;
   t->dlogs = kr_calloc(ctx, (size_t)(t->nlog + 1) * sizeof *t->dlogs);
   t->state = kr_calloc(ctx, (size_t)(nstate ? nstate : 1) * sizeof *t->state);
@@ -498,12 +507,33 @@ int kr_trainer_set_dist(kr_trainer *t, kr_dist *d, size_t fusion_bytes, int nsta
   return KR_OK;
 }
 
+int kr_trainer_set_overlap(kr_trainer *t, size_t first_bytes)
+{
+  if (!first_bytes || !t->dist) {
+    kr_dist_comm_free(t->comm);
+    t->comm = NULL;
+    t->comm_plan = NULL;
+    return KR_OK;
+  }
+  if (!t->dist->threads_ok)
+    return kr_fail(t->ctx, KR_EARG, "keras.distributed: the overlap needs MPI with MPI_THREAD_SERIALIZED");
+  t->comm_first = first_bytes / sizeof(float);
+  t->comm_plan = NULL;   /* cut the buckets again */
+  if (!t->comm && !(t->comm = kr_dist_comm_new(t->ctx, t->dist))) return kr_errcode(t->ctx);
+  return KR_OK;
+}
+
 void kr_rng_get_state(const kr_ctx *ctx, uint64_t s[4]) { memcpy(s, ctx->rng, sizeof ctx->rng); }
 
 void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
 {
   memcpy(ctx->rng, s, sizeof ctx->rng);
   ctx->have_spare = 0;
+}
+
+size_t kr_trainer_overlap_buckets(const kr_trainer *t)
+{
+  return t->comm && t->comm_plan ? kr_dist_comm_buckets(t->comm) : 0;
 }
 
 void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows)
@@ -527,6 +557,8 @@ static int dist_fail(kr_trainer *t, const char *err) { return kr_fail(t->ctx, KR
 ** summed over the ranks in place in the plan's gradient region, in buckets
 ** of at most t->fusion floats; then the averaged state (BatchNormalization's
 ** moving statistics) */
+static int dist_reduce_state(kr_trainer *t, float fw);
+
 static int dist_reduce(kr_trainer *t, kr_plan *p, double w)
 {
   char err[KR_DIST_ERR];
@@ -540,6 +572,14 @@ static int dist_reduce(kr_trainer *t, kr_plan *p, double w)
     size_t k = n - at < t->fusion ? n - at : t->fusion;
     if (d->ops->allreduce(d->impl, g + at, k, KR_DIST_F32, err)) return dist_fail(t, err);
   }
+  return dist_reduce_state(t, fw);
+}
+
+/* BatchNormalization's moving statistics, weighted by this rank's share fw */
+static int dist_reduce_state(kr_trainer *t, float fw)
+{
+  char err[KR_DIST_ERR];
+  kr_dist *d = t->dist;
   for (int i = 0; i < t->nstate; i++) {
     float *v = KR_DATA(t->state[i]);
     size_t m = (size_t)kr_tensor_numel(t->state[i]);
@@ -623,21 +663,54 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       if ((st = ensure_plan(t, &t->train, 0, bs))) goto out;
       p = t->train;
     }
-    if (b > 0) {
-      gather(p, 0, x, idx + start + off, b);
-      gather(p, t->nin, y, idx + start + off, b);
-      gather(p, t->nin + t->ntgt, sw, idx + start + off, b);
-      if ((st = kr_plan_run(p, b)) != KR_OK) goto out;
-      for (int k = 0; k < t->nlog; k++) t->cur[k] = kr_plan_output(p, k)[0];
-    } else {
+    double t0, t1;
+    if (t->comm) {
+      /* overlapped: each bucket is reduced as soon as the backward pass has
+      ** written it (every rank cuts the same buckets from the same plan) */
+      if (t->comm_plan != p) {
+        if ((st = kr_dist_comm_plan(t->comm, p, t->comm_first, t->fusion))) goto out;
+        t->comm_plan = p;
+      }
       size_t gn;
       float *gr = kr_plan_group(p, &gn);
-      memset(gr, 0, gn * sizeof *gr);
-      for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
+      kr_dist_comm_begin(t->comm, gr, (float)((double)b / (double)g));
+      if (b > 0) {
+        gather(p, 0, x, idx + start + off, b);
+        gather(p, t->nin, y, idx + start + off, b);
+        gather(p, t->nin + t->ntgt, sw, idx + start + off, b);
+        st = kr_plan_run_hooked(p, b, kr_dist_comm_ready, t->comm);
+        for (int k = 0; k < t->nlog && st == KR_OK; k++) t->cur[k] = kr_plan_output(p, k)[0];
+      } else {
+        memset(gr, 0, gn * sizeof *gr);
+        for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
+      }
+      t0 = kr_now();   /* the collectives' time: the wait after the run */
+      char err[KR_DIST_ERR];
+      int bad = kr_dist_comm_end(t->comm, st == KR_OK, err);
+      if (st != KR_OK) goto out;
+      if (bad) {
+        st = dist_fail(t, err);
+        goto out;
+      }
+      if ((st = dist_reduce_state(t, (float)((double)b / (double)g)))) goto out;
+      t1 = kr_now();
+    } else {
+      if (b > 0) {
+        gather(p, 0, x, idx + start + off, b);
+        gather(p, t->nin, y, idx + start + off, b);
+        gather(p, t->nin + t->ntgt, sw, idx + start + off, b);
+        if ((st = kr_plan_run(p, b)) != KR_OK) goto out;
+        for (int k = 0; k < t->nlog; k++) t->cur[k] = kr_plan_output(p, k)[0];
+      } else {
+        size_t gn;
+        float *gr = kr_plan_group(p, &gn);
+        memset(gr, 0, gn * sizeof *gr);
+        for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
+      }
+      t0 = kr_now();
+      if ((st = dist_reduce(t, p, (double)b / (double)g))) goto out;
+      t1 = kr_now();
     }
-    double t0 = kr_now();
-    if ((st = dist_reduce(t, p, (double)b / (double)g))) goto out;
-    double t1 = kr_now();
     kr_optim_step(t->optim, (float *const *)t->gradp);
     double t2 = kr_now();
     if ((st = dist_logs(t, b, t->cur, NULL))) goto out;

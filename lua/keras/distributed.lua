@@ -93,9 +93,15 @@ function D.abort(msg) ensure():abort(tostring(msg or "keras.distributed.abort"))
 
 -- ---- DistributedOptimizer ----
 
---- DistributedOptimizer(opt, {fusion_mb = 25}): opt itself, marked so that
--- fit averages the gradients over the ranks before each step (its name and
--- config stay, so a saved model has the optimizer's own)
+--- DistributedOptimizer(opt, {fusion_mb = 25, overlap = "auto", first_bucket_mb = 1}): opt itself,
+-- marked so that fit averages the gradients over the ranks before each step
+-- (its name and config stay, so a saved model has the optimizer's own).
+-- overlap: a communication thread reduces each gradient bucket while the
+-- backward pass still runs; "auto" where a core is free for it on every host
+-- (cores >= processes on the host x (threads + 1)), true or false to choose;
+-- its first bucket is first_bucket_mb (PyTorch DDP's is 1 MB too: small, so
+-- that the reduction starts early in the backward pass), the others up to
+-- fusion_mb.
 function D.DistributedOptimizer(opt, o)
   local O = keras.optimizers
   if type(opt) == "string" or is_plain(opt) then opt = O.get(opt) end
@@ -107,11 +113,33 @@ function D.DistributedOptimizer(opt, o)
   if type(mb) ~= "number" or mb ~= mb or mb <= 0 or mb == math.huge then
     raise("DistributedOptimizer: fusion_mb must be a number > 0, got " .. tostring(mb))
   end
-  for k in pairs(o or {}) do
-    if k ~= "fusion_mb" then raise("DistributedOptimizer: unknown option '" .. tostring(k) .. "'") end
+  local first = o and o.first_bucket_mb or 1
+  if type(first) ~= "number" or first ~= first or first <= 0 or first == math.huge then
+    raise("DistributedOptimizer: first_bucket_mb must be a number > 0, got " .. tostring(first))
   end
-  rawset(opt, "_distributed", {fusion_mb = mb})
+  local overlap = "auto"
+  if o and o.overlap ~= nil then overlap = o.overlap end
+  if overlap ~= "auto" and overlap ~= true and overlap ~= false then
+    raise("DistributedOptimizer: overlap must be true, false or \"auto\", got " .. tostring(overlap))
+  end
+  local known = {fusion_mb = true, overlap = true, first_bucket_mb = true}
+  for k in pairs(o or {}) do
+    if not known[k] then raise("DistributedOptimizer: unknown option '" .. tostring(k) .. "'") end
+  end
+  rawset(opt, "_distributed", {fusion_mb = mb, overlap = overlap, first_mb = first})
   return opt
+end
+
+-- whether the overlap is on: the same answer on every rank (the buckets are
+-- collectives), so every rank votes
+local function overlap_on(mode)
+  if mode == false then return false end
+  local want = mode == true or info.cores >= info.local_size * (core.get_num_threads() + 1)
+  local votes = world:allreduce_numbers({want and 1 or 0, info.threads_ok and 1 or 0})
+  if mode == true and votes[2] < info.size then
+    raise("DistributedOptimizer: overlap = true needs MPI with MPI_THREAD_SERIALIZED on every rank")
+  end
+  return votes[1] == info.size and votes[2] == info.size
 end
 
 -- the world fit trains over for this model, or nil (no DistributedOptimizer, or size 1)
@@ -124,7 +152,8 @@ function D._fit_world(model)
   for _, l in ipairs(model._all_layers or {}) do
     if l.stateful then raise("fit: a stateful layer (" .. l.name .. ") cannot train distributed") end
   end
-  return {size = info.size, rank = info.rank, fusion = mark.fusion_mb * 1048576}
+  return {size = info.size, rank = info.rank, fusion = mark.fusion_mb * 1048576,
+          overlap = overlap_on(mark.overlap or "auto"), first = (mark.first_mb or 1) * 1048576}
 end
 
 -- the BatchNormalization moving statistics of a model: averaged after every step
@@ -144,7 +173,7 @@ end
 local attached = setmetatable({}, {__mode = "k"})
 
 function D._attach(model, trainer, fw)
-  trainer:set_dist(world, fw.fusion, state_tensors(model))
+  trainer:set_dist(world, fw.fusion, state_tensors(model), fw.overlap and math.max(1, fw.first) or 0)
   attached[trainer] = model
 end
 

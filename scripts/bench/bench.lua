@@ -271,7 +271,7 @@ end, true)
 local function usage(msg)
   io.stderr:write((msg and (msg .. "\n") or "") ..
     "usage: lkeras bench.lua WORKLOAD [--samples N] [--epochs N] [--threads N] [--batch N]" ..
-    " [--infer-passes N] [--seed N] [--dist 1]\n       lkeras bench.lua --list\n" ..
+    " [--infer-passes N] [--seed N] [--dist 1] [--overlap 0|1]\n       lkeras bench.lua --list\n" ..
     "workloads: " .. table.concat(ORDER, " ") .. "\n")
   os.exit(2)
 end
@@ -289,10 +289,11 @@ while arg[i] do
   elseif a:sub(1, 2) == "--" then
     local key = a:sub(3):gsub("-", "_")
     local v = math.tointeger(tonumber(arg[i + 1] or ""))
-    if not ({samples = 1, epochs = 1, threads = 1, batch = 1, infer_passes = 1, seed = 1, dist = 1})[key] then
+    if not ({samples = 1, epochs = 1, threads = 1, batch = 1, infer_passes = 1, seed = 1, dist = 1,
+             overlap = 1})[key] then
       usage("unknown option " .. a)
     end
-    if not v or v < (key == "seed" and 0 or 1) then usage(a .. " needs a positive integer") end
+    if not v or v < ((key == "seed" or key == "overlap") and 0 or 1) then usage(a .. " needs a positive integer") end
     if key == "epochs" and v < 2 then usage("--epochs counts the warm-up epoch: it must be >= 2") end
     opts[key] = v
     i = i + 2
@@ -341,7 +342,10 @@ local n_params = model:count_params()
 -- ranks at the same global batch (batch / size rows per process)
 local dist = opts.dist and keras.distributed.init{threads = opts.threads}
 if dist then
-  keras.distributed.DistributedOptimizer(model.optimizer)
+  -- --overlap 0|1: the reduction after the backward pass or overlapped with it (default: "auto")
+  local ov = "auto"
+  if opts.overlap then ov = opts.overlap == 1 end
+  keras.distributed.DistributedOptimizer(model.optimizer, {overlap = ov})
   batch = math.max(1, batch // dist.size())
 end
 local rss_before_train = vm("VmHWM")
@@ -406,10 +410,11 @@ local train_sps = n * timed / timed_s
 local gbatch = batch * (dist and dist.size() or 1)
 steps = steps or (n + gbatch - 1) // gbatch
 -- the time the distributed fit spent in its collectives (allreduce) per step
-local allreduce_ms
+local allreduce_ms, overlap_buckets
 if dist and model._trainer then
-  local sec, nsteps = model._trainer:dist_stats()
+  local sec, nsteps, _, nb = model._trainer:dist_stats()
   allreduce_ms = nsteps > 0 and 1000 * sec / nsteps or nil
+  overlap_buckets = nb
 end
 
 -- predict: 1 warm-up pass + infer_passes timed passes, median
@@ -480,6 +485,7 @@ local fields = {
   {"wall_s", num(round(now() - t_start, 2))},
   {"dist_size", num(dist and dist.size() or 1)},
   {"allreduce_ms_per_step", num(allreduce_ms and round(allreduce_ms, 3))},
+  {"overlap_buckets", num(overlap_buckets)},
 }
 if dist and dist.rank() ~= 0 then return end   -- rank 0 reports the job
 local parts = {}

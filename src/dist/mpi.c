@@ -199,14 +199,17 @@ int lkeras_dist_mpi_open(kr_dist *d, char *err);
 
 int lkeras_dist_mpi_open(kr_dist *d, char *err)
 {
-  int inited = 0;
+  int inited = 0, provided = 0;
   MPI_Initialized(&inited);
+  /* serialized: the communication thread of the overlapped reduction
+  ** (dist_comm.c) makes collective calls while the main thread makes none */
   if (!inited) {
-    int provided = 0;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
       snprintf(err, KR_DIST_ERR, "keras.distributed: MPI_Init_thread failed");
       return 1;
     }
+  } else if (MPI_Query_thread(&provided) != MPI_SUCCESS) {
+    provided = MPI_THREAD_SINGLE;
   }
   mpi_impl *m = calloc(1, sizeof *m);
   if (!m) {
@@ -243,5 +246,6 @@ int lkeras_dist_mpi_open(kr_dist *d, char *err)
   d->rank = m->rank;
   d->local_size = lsize;
   d->local_rank = lrank;
+  d->threads_ok = provided >= MPI_THREAD_SERIALIZED;
   return 0;
 }

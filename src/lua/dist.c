@@ -10,6 +10,7 @@
 #include "../dist.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #define LK_DIST "keras.Dist"
 
@@ -72,6 +73,11 @@ static int d_info(lua_State *L)
   lua_setfield(L, -2, "local_rank");
   lua_pushstring(L, d->ops->name);
   lua_setfield(L, -2, "transport");
+  lua_pushboolean(L, d->threads_ok);
+  lua_setfield(L, -2, "threads_ok");
+  long nc = sysconf(_SC_NPROCESSORS_ONLN);
+  lua_pushinteger(L, nc > 0 ? (lua_Integer)nc : 1);
+  lua_setfield(L, -2, "cores");   /* this host's */
   return 1;
 }
 

@@ -515,8 +515,10 @@ static int tr_train_rows(lua_State *L)
   return n;
 }
 
-/* tr:set_dist(world or nil, fusion_bytes, {state tensors}): data-parallel
-** fit over the world (a keras.Dist, kept alive by the registry) */
+/* tr:set_dist(world or nil, fusion_bytes, {state tensors}[, overlap_first_bytes]):
+** data-parallel fit over the world (a keras.Dist, kept alive by the
+** registry); overlap_first_bytes > 0: the reduction overlapped with the
+** backward pass, its first bucket that large */
 static int tr_set_dist(lua_State *L)
 {
   kr_ctx *ctx = lk_ctx(L);
@@ -539,12 +541,16 @@ static int tr_set_dist(lua_State *L)
     st[i] = lk_checktensor(L, -1);
     lua_pop(L, 1);
   }
+  lua_Number first = luaL_optnumber(L, 5, 0);
+  if (!(first >= 0)) return luaL_argerror(L, 5, "the overlap's first bucket must be >= 0 bytes");
   if (kr_trainer_set_dist(u->t, d, (size_t)fusion, n, st) != KR_OK) return lk_raise(L, ctx);
+  if (kr_trainer_set_overlap(u->t, (size_t)first) != KR_OK) return lk_raise(L, ctx);
   return 0;
 }
 
 /* tr:dist_stats() -> seconds in the distributed steps' collectives, steps,
-** the world's rows in the last distributed train_on_batch */
+** the world's rows in the last distributed train_on_batch, the overlap's
+** buckets (0: off) */
 static int tr_dist_stats(lua_State *L)
 {
   lk_trainer *u = check_trainer(L, 1);
@@ -554,7 +560,8 @@ static int tr_dist_stats(lua_State *L)
   lua_pushnumber(L, sec);
   lua_pushinteger(L, (lua_Integer)steps);
   lua_pushnumber(L, rows);
-  return 3;
+  lua_pushinteger(L, (lua_Integer)kr_trainer_overlap_buckets(u->t));
+  return 4;
 }
 
 static int tr_train_batch(lua_State *L) { return one(L, 1); }

@@ -1,10 +1,12 @@
 -- keras.distributed's correctness check, run under mpirun by tests/dist/run.sh
 -- (and with one process as the reference and the control):
---   lkeras tests/dist/train_check.lua MODEL OPT N BATCH OUT
+--   lkeras tests/dist/train_check.lua MODEL OPT N BATCH OUT [overlap | serial]
 -- trains MODEL (mlp | cnn | lstm) with OPT (sgd | adam | rmsprop) on N seeded
 -- samples, 3 epochs with shuffling, batch BATCH per process, and writes the
 -- final weights, every epoch's loss, evaluate's loss and the predictions
--- to OUT.rank<r> (one number a line).
+-- to OUT.rank<r> (one number a line). overlap / serial: the reduction in
+-- buckets of 26 floats and up (at most 78), overlapped with the backward
+-- pass or after it.
 local keras = require("keras")
 local L = keras.layers
 local dist = keras.distributed
@@ -34,7 +36,14 @@ if opt_kind == "sgd" then opt = keras.optimizers.SGD{lr = 0.05, momentum = 0.9, 
 elseif opt_kind == "adam" then opt = keras.optimizers.Adam{lr = 0.01}
 elseif opt_kind == "rmsprop" then opt = keras.optimizers.RMSprop{lr = 0.01}
 else error("unknown optimizer " .. tostring(opt_kind)) end
-model:compile{optimizer = dist.DistributedOptimizer(opt), loss = model_kind == "lstm" and "mse"
+local dopt
+if arg[6] == "overlap" or arg[6] == "serial" then
+  dopt = dist.DistributedOptimizer(opt, {overlap = arg[6] == "overlap", first_bucket_mb = 104 / 1048576,
+                                         fusion_mb = 312 / 1048576})
+else
+  dopt = dist.DistributedOptimizer(opt)
+end
+model:compile{optimizer = dopt, loss = model_kind == "lstm" and "mse"
   or "categorical_crossentropy"}
 local h = model:fit(x, y, {batch_size = batch, epochs = 3, shuffle = true, verbose = 0,
                            callbacks = {dist.BroadcastGlobalVariablesCallback(0)}})
@@ -45,6 +54,9 @@ for _, w in ipairs(model:get_weights()) do
   for i = 1, t:size() do f:write(string.format("%.9g\n", t:get(i))) end
 end
 -- evaluate and predict: each rank its share of the rows, reduced and gathered
+if arg[6] == "overlap" and dist.size() > 1 then
+  assert(select(4, model._trainer:dist_stats()) > 1, "the overlap cut one bucket only")
+end
 f:write(string.format("loss_eval %.17g\n", model:evaluate(x, y, {batch_size = 32, verbose = 0})))
 local p = model:predict(x, {batch_size = 32}):reshape{-1}
 for i = 1, p:size() do f:write(string.format("%.9g\n", p:get(i))) end

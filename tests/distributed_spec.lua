@@ -35,6 +35,38 @@ describe("keras.distributed in one process", function()
       "DistributedOptimizer: fusion_mb must be a number > 0, got 0")
     assert.has_error(function() dist.DistributedOptimizer(42) end,
       "DistributedOptimizer: expected a keras optimizer, got number")
+    assert.has_error(function() dist.DistributedOptimizer(keras.optimizers.SGD(), {overlap = "yes"}) end,
+      'DistributedOptimizer: overlap must be true, false or "auto", got yes')
+    assert.has_error(function() dist.DistributedOptimizer(keras.optimizers.SGD(), {first_bucket_mb = -1}) end,
+      "DistributedOptimizer: first_bucket_mb must be a number > 0, got -1")
+    assert.has_error(function() dist.DistributedOptimizer(keras.optimizers.SGD(), {bucket_mb = 1}) end,
+      "DistributedOptimizer: unknown option 'bucket_mb'")
+  end)
+
+  it("train_on_batch and fit_generator with a DistributedOptimizer train as without it (one process)", function()
+    local function run(wrap, gen)
+      keras.random.seed(11)
+      local x = keras.random.normal({24, 4})
+      local y = keras.random.normal({24, 1})
+      local m = keras.Sequential{L.Dense(3, {input_shape = {4}, activation = "tanh"}), L.Dense(1)}
+      local opt = keras.optimizers.RMSprop{lr = 0.01}
+      if wrap then opt = dist.DistributedOptimizer(opt, {overlap = true}) end
+      m:compile{optimizer = opt, loss = "mse"}
+      local out = {}
+      if gen then
+        local i = 0
+        local h = m:fit_generator(function()
+          i = i % 3 + 1
+          return x:slice(8 * i - 7, 8 * i), y:slice(8 * i - 7, 8 * i)
+        end, {steps_per_epoch = 3, epochs = 2, verbose = 0})
+        out = h.history.loss
+      else
+        for i = 1, 3 do out[i] = m:train_on_batch(x:slice(8 * i - 7, 8 * i), y:slice(8 * i - 7, 8 * i)) end
+      end
+      return out
+    end
+    assert.are.same(run(false, false), run(true, false))
+    assert.are.same(run(false, true), run(true, true))
   end)
 
   it("a DistributedOptimizer keeps its optimizer's name and config and trains as it does", function()

@@ -42,6 +42,7 @@
 ** schedule (Keras 2.2.4 itself would restart it at 1 after loading).
 */
 #include "kr.h"
+#include "kernels/kernels.h"
 #include "kernels/threadpool.h"
 
 #include <math.h>
@@ -75,9 +76,12 @@ static int slot_kinds(int kind)
   }
 }
 
-/* ---- the per-element updates: p (weights), g (gradients), slots; n floats ---- */
+/* ---- the per-element updates: p (weights), g (gradients), slots; n floats.
+** Built for AVX-512, AVX2 and plain x86-64 (VEC_CLONES): the same bits on
+** each, since C11 mode contracts nothing into FMAs and the square root and
+** the division are exact to the rounding in every width ---- */
 
-static void sgd_update(float *restrict p, float *restrict v, const float *restrict g, size_t n,
+VEC_CLONES static void sgd_update(float *restrict p, float *restrict v, const float *restrict g, size_t n,
                        float lr, float mom, int nesterov)
 {
   if (nesterov) {
@@ -96,7 +100,7 @@ static void sgd_update(float *restrict p, float *restrict v, const float *restri
 }
 
 /* RMSprop: c = 1 - rho, computed in double by the caller */
-static void rms_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
+VEC_CLONES static void rms_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
                        float lr, float rho, float c, float eps)
 {
   for (size_t i = 0; i < n; i++) {
@@ -106,7 +110,7 @@ static void rms_update(float *restrict p, float *restrict a, const float *restri
   }
 }
 
-static void adagrad_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
+VEC_CLONES static void adagrad_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
                            float lr, float eps)
 {
   for (size_t i = 0; i < n; i++) {
@@ -116,7 +120,7 @@ static void adagrad_update(float *restrict p, float *restrict a, const float *re
   }
 }
 
-static void adadelta_update(float *restrict p, float *restrict a, float *restrict d,
+VEC_CLONES static void adadelta_update(float *restrict p, float *restrict a, float *restrict d,
                             const float *restrict g, size_t n, float lr, float rho, float c,
                             float eps)
 {
@@ -138,7 +142,7 @@ static void adadelta_update(float *restrict p, float *restrict a, float *restric
   m[I] = MI;                                      \
   v[I] = VI
 
-static void adam_update(float *restrict p, float *restrict m, float *restrict v,
+VEC_CLONES static void adam_update(float *restrict p, float *restrict m, float *restrict v,
                         const float *restrict g, size_t n, float lr_t, const float *b, float eps)
 {
   float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
@@ -148,7 +152,7 @@ static void adam_update(float *restrict p, float *restrict m, float *restrict v,
   }
 }
 
-static void amsgrad_update(float *restrict p, float *restrict m, float *restrict v,
+VEC_CLONES static void amsgrad_update(float *restrict p, float *restrict m, float *restrict v,
                            float *restrict vh, const float *restrict g, size_t n,
                            float lr_t, const float *b, float eps)
 {
@@ -164,7 +168,7 @@ static void amsgrad_update(float *restrict p, float *restrict m, float *restrict
   }
 }
 
-static void adamax_update(float *restrict p, float *restrict m, float *restrict u,
+VEC_CLONES static void adamax_update(float *restrict p, float *restrict m, float *restrict u,
                           const float *restrict g, size_t n, float lr_t, const float *b, float eps)
 {
   float b1 = b[0], c1 = b[1], b2 = b[2];
@@ -179,7 +183,7 @@ static void adamax_update(float *restrict p, float *restrict m, float *restrict 
 }
 
 /* m_bar = cg*g + cm*m_t; v' = cv*v_t; p -= lr*m_bar/(sqrt(v') + eps) */
-static void nadam_update(float *restrict p, float *restrict m, float *restrict v,
+VEC_CLONES static void nadam_update(float *restrict p, float *restrict m, float *restrict v,
                          const float *restrict g, size_t n, float lr, const float *b,
                          float cg, float cm, float cv, float eps)
 {

@@ -313,6 +313,9 @@ int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars);
 int kr_optim_bound_to(const kr_optim *o, int nvars, kr_tensor *const *vars);
 /* One update: grads[i] has the same size as vars[i]. Never allocates. */
 void kr_optim_step(kr_optim *o, float *const *grads);
+/* kr_optim_step of the gradients times gscale (multiplied in place as the
+** step reads them: the same bits as scaling them first, without the pass) */
+void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale);
 /* Slot tensors (momenta, accumulators) for saving: count and access */
 int kr_optim_nslots(const kr_optim *o);
 kr_tensor *kr_optim_slot(kr_optim *o, int i);

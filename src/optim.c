@@ -366,10 +366,11 @@ int kr_optim_bind(kr_optim *o, int nvars, kr_tensor *const *vars)
 typedef struct step_k {
   float flr, feps, lr_t, cg, cm, cv;
   float betas[4];
+  float gscale;   /* the gradients' factor (kr_optim_step_scaled), 1: none */
 } step_k;
 
 /* the update of var i's elements [lo, hi) */
-static void update_range(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
+static void update_part(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
 {
   const kr_optim_cfg *c = &o->cfg;
   int nv = o->nvars;
@@ -394,6 +395,24 @@ static void update_range(const kr_optim *o, const step_k *k, float *const *grads
   default: KR_ASSERT(0);
   }
 #undef SLOT
+}
+
+/* update_part, with the gradients first multiplied by k->gscale a short
+** piece at a time (the piece is still in the cache when it is updated) */
+#define SCALE_PIECE 2048
+static void update_range(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
+{
+  if (k->gscale == 1.0f) {
+    update_part(o, k, grads, i, lo, hi);
+    return;
+  }
+  for (size_t a = lo; a < hi; a += SCALE_PIECE) {
+    size_t b = hi - a < SCALE_PIECE ? hi : a + SCALE_PIECE;
+    float *restrict g = grads[i];
+    float s = k->gscale;
+    for (size_t j = a; j < b; j++) g[j] *= s;
+    update_part(o, k, grads, i, a, b);
+  }
 }
 
 /* Every update is element by element, so a large var is split among the
@@ -421,15 +440,27 @@ static void step_part(void *arg, int t, int T)
   }
 }
 
-void kr_optim_step(kr_optim *o, float *const *grads)
+void kr_optim_step(kr_optim *o, float *const *grads) { kr_optim_step_scaled(o, grads, 1.0f); }
+
+void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale)
 {
   const kr_optim_cfg *c = &o->cfg;
+  if (gscale != 1.0f && (c->clipnorm > 0 || c->clipvalue > 0)) {
+    /* clipping sees the scaled gradients: scale them all first */
+    for (int i = 0; i < o->nvars; i++) {
+      float *restrict g = grads[i];
+      size_t n = (size_t)kr_tensor_numel(o->vars[i]);
+      for (size_t j = 0; j < n; j++) g[j] *= gscale;
+    }
+    gscale = 1.0f;
+  }
   double eps = c->epsilon > 0 ? c->epsilon : 1e-7;
   double lr = c->lr;
   if (o->kind != KR_NADAM && c->decay > 0) lr /= 1.0 + c->decay * (double)o->iterations;
   double t = (double)o->iterations + 1.0;
   step_k k;
   memset(&k, 0, sizeof k);
+  k.gscale = gscale;
   k.flr = (float)lr;
   k.feps = (float)eps;
   /* beta_1, 1 - beta_1, beta_2, 1 - beta_2: the differences taken in double

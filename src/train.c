@@ -553,13 +553,14 @@ static void dist_slice(int64_t g, int size, int rank, int64_t *off, int64_t *cnt
 
 static int dist_fail(kr_trainer *t, const char *err) { return kr_fail(t->ctx, KR_EIO, "%s", err); }
 
-/* the step's gradients, weighted by this rank's share w of the global batch,
-** summed over the ranks in place in the plan's gradient region, in buckets
-** of at most t->fusion floats; then the averaged state (BatchNormalization's
-** moving statistics) */
+/* the step's gradients, weighted by w (this rank's share of the global
+** batch, or 1 when the optimizer scales the sum), summed over the ranks in
+** place in the plan's gradient region, in buckets of at most t->fusion
+** floats; then the state (BatchNormalization's moving statistics), weighted
+** by this rank's share wstate */
 static int dist_reduce_state(kr_trainer *t, float fw);
 
-static int dist_reduce(kr_trainer *t, kr_plan *p, double w)
+static int dist_reduce(kr_trainer *t, kr_plan *p, double w, double wstate)
 {
   char err[KR_DIST_ERR];
   kr_dist *d = t->dist;
@@ -572,7 +573,7 @@ static int dist_reduce(kr_trainer *t, kr_plan *p, double w)
     size_t k = n - at < t->fusion ? n - at : t->fusion;
     if (d->ops->allreduce(d->impl, g + at, k, KR_DIST_F32, err)) return dist_fail(t, err);
   }
-  return dist_reduce_state(t, fw);
+  return dist_reduce_state(t, (float)wstate);
 }
 
 /* BatchNormalization's moving statistics, weighted by this rank's share fw */
@@ -663,6 +664,12 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       if ((st = ensure_plan(t, &t->train, 0, bs))) goto out;
       p = t->train;
     }
+    /* every rank's share the same (g a multiple of the ranks): the sum is
+    ** scaled by the optimizer as it reads it, else each rank's share first */
+    double share = (double)b / (double)g;
+    int even = g % d->size == 0;
+    double pre = even ? 1.0 : share;
+    float post = even ? (float)(1.0 / (double)d->size) : 1.0f;
     double t0, t1;
     if (t->comm) {
       /* overlapped: each bucket is reduced as soon as the backward pass has
@@ -673,7 +680,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       }
       size_t gn;
       float *gr = kr_plan_group(p, &gn);
-      kr_dist_comm_begin(t->comm, gr, (float)((double)b / (double)g));
+      kr_dist_comm_begin(t->comm, gr, (float)pre);
       if (b > 0) {
         gather(p, 0, x, idx + start + off, b);
         gather(p, t->nin, y, idx + start + off, b);
@@ -692,7 +699,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         st = dist_fail(t, err);
         goto out;
       }
-      if ((st = dist_reduce_state(t, (float)((double)b / (double)g)))) goto out;
+      if ((st = dist_reduce_state(t, (float)share))) goto out;
       t1 = kr_now();
     } else {
       if (b > 0) {
@@ -708,10 +715,10 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
       }
       t0 = kr_now();
-      if ((st = dist_reduce(t, p, (double)b / (double)g))) goto out;
+      if ((st = dist_reduce(t, p, pre, share))) goto out;
       t1 = kr_now();
     }
-    kr_optim_step(t->optim, (float *const *)t->gradp);
+    kr_optim_step_scaled(t->optim, (float *const *)t->gradp, post);
     double t2 = kr_now();
     if ((st = dist_logs(t, b, t->cur, NULL))) goto out;
     t->dist_s += (t1 - t0) + (kr_now() - t2);
@@ -796,7 +803,7 @@ static int dist_batch(kr_trainer *t, kr_plan *p, int64_t b, double *logs_out)
   double t0 = kr_now(), g = 0;
   if ((st = dist_logs(t, b, t->cur, &g))) return st;
   t->dist_rows = g;
-  if ((st = dist_reduce(t, p, (double)b / g))) return st;
+  if ((st = dist_reduce(t, p, (double)b / g, (double)b / g))) return st;
   double t1 = kr_now();
   kr_optim_step(t->optim, (float *const *)t->gradp);
   t->dist_s += t1 - t0;

@@ -37,7 +37,8 @@ static void one_abort(void *impl, const char *msg) {}
 static void one_finalize(void *impl) {}
 
 static const kr_dist_ops single_ops = {
-  "single", one_allreduce, one_broadcast, one_allgather, one_barrier, one_abort, one_finalize
+  "single", one_allreduce, one_broadcast, one_allgather, one_barrier, one_abort, one_finalize,
+  NULL, NULL, NULL   /* no shared memory: a world of one never reduces */
 };
 
 void kr_dist_open_single(kr_dist *d)
@@ -116,4 +117,83 @@ int kr_dist_open(kr_dist *d, char *err)
   if (open(&m, err)) return 1;
   *d = m;
   return 0;
+}
+
+/* ---- the shared gradient region (see dist.h) ---- */
+
+static void end_window(kr_dist *d)
+{
+  if (d->shm && d->ops->shm_free) d->ops->shm_free(d->impl, d->shm);
+  d->shm = NULL;
+  d->shm_floats = 0;
+}
+
+float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed)
+{
+  *failed = 0;
+  if (d->size < 2 || !d->ops->shm_new) return NULL;
+  const char *env = getenv("LKERAS_DIST_SHM");
+  if (env && strcmp(env, "0") == 0) return NULL;
+  if (d->shm && d->shm_floats >= n) return d->shm_segs[d->rank];
+  if (!d->shm_segs && !(d->shm_segs = calloc((size_t)d->size, sizeof *d->shm_segs))) {
+    snprintf(err, KR_DIST_ERR, "keras.distributed: out of memory");
+    *failed = 1;
+    return NULL;
+  }
+  end_window(d);
+  /* rounded up, so that a few more floats later need no new window */
+  size_t want = n + n / 8 + 64;
+  char why[KR_DIST_ERR] = "";
+  void *w = d->ops->shm_new(d->impl, want, d->shm_segs, why);
+  if (!w) {
+    if (why[0]) {   /* a failure, not the absence of shared memory */
+      memcpy(err, why, KR_DIST_ERR);
+      *failed = 1;
+    }
+    return NULL;
+  }
+  d->shm = w;
+  d->shm_floats = want;
+  d->shm_gen++;
+  return d->shm_segs[d->rank];
+}
+
+/* the sum of the segments over [a, b): s = seg0 + seg1 + ... in rank order,
+** written back into every segment */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void sum_segments(float *const *segs, int p, size_t a, size_t b)
+{
+  enum { PIECE = 1024 };
+  for (size_t at = a; at < b; at += PIECE) {
+    size_t e = b - at < PIECE ? b : at + PIECE;
+    float *restrict s0 = segs[0];
+    for (int q = 1; q < p; q++) {
+      const float *restrict sq = segs[q];
+      for (size_t i = at; i < e; i++) s0[i] += sq[i];
+    }
+    for (int q = 1; q < p; q++) memcpy(segs[q] + at, s0 + at, (e - at) * sizeof(float));
+  }
+}
+
+int kr_dist_shared_sum(kr_dist *d, size_t off, size_t n, char *err)
+{
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return 1;
+  /* this rank's share: whole cache lines (16 floats), so that no two ranks
+  ** write the same line */
+  size_t lines = (n + 15) / 16;
+  size_t a = off + lines * (size_t)d->rank / (size_t)d->size * 16;
+  size_t b = off + lines * (size_t)(d->rank + 1) / (size_t)d->size * 16;
+  if (a > off + n) a = off + n;
+  if (b > off + n) b = off + n;
+  if (b > a) sum_segments(d->shm_segs, d->size, a, b);
+  return d->ops->shm_barrier(d->impl, d->shm, err);
+}
+
+void kr_dist_shared_release(kr_dist *d)
+{
+  end_window(d);
+  free(d->shm_segs);
+  d->shm_segs = NULL;
 }

@@ -31,6 +31,13 @@ typedef struct kr_dist_ops {
   void (*abort)(void *impl, const char *msg);
   /* the normal end: waits (bounded) for the other ranks, then shuts down */
   void (*finalize)(void *impl);
+  /* memory shared by the ranks of one host (NULL where the transport has
+  ** none): a window of n floats per rank, segs[q] rank q's (the world must
+  ** be one host; collective), its barrier (every rank's writes before it are
+  ** seen by every rank after it), and its end (collective) */
+  void *(*shm_new)(void *impl, size_t n, float **segs, char *err);
+  int (*shm_barrier)(void *impl, void *win, char *err);
+  void (*shm_free)(void *impl, void *win);
 } kr_dist_ops;
 
 typedef struct kr_dist {
@@ -39,6 +46,13 @@ typedef struct kr_dist {
   int size, rank, local_rank, local_size;
   double timeout;            /* seconds a collective may wait before the world is aborted */
   int threads_ok;            /* collectives may come from any thread, one at a time */
+  /* the world's shared gradient region (kr_dist_shared): the window, every
+  ** rank's segment, its floats per rank, and a count of the windows made
+  ** (a plan bound to an older one binds again) */
+  void *shm;
+  float **shm_segs;
+  size_t shm_floats;
+  uint64_t shm_gen;
 } kr_dist;
 
 /* the plugin's entry point (src/dist/mpi.c) */
@@ -54,6 +68,21 @@ int kr_dist_open(kr_dist *d, char *err);
 void kr_dist_open_single(kr_dist *d);
 size_t kr_dist_dtype_size(int dtype);
 
+/* ---- the shared gradient region (dist.c): where every rank of the world
+** runs on one host and the transport has shared memory, the train plans'
+** gradient regions live in one window, and the sum over the ranks is each
+** rank adding up its share of the region from every segment and writing the
+** sum into every segment: no message, no copy. ---- */
+/* this rank's segment of at least n floats, or NULL (no shared memory
+** here: use allreduce). Collective: every rank calls it at the same point
+** with the same n. A larger n makes a new window (the old one ends) */
+float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed);
+/* sum floats [off, off + n) of every rank's segment into every segment, in
+** rank order (the same bits on every rank); collective */
+int kr_dist_shared_sum(kr_dist *d, size_t off, size_t n, char *err);
+/* the end of the window (collective: at the world's end) */
+void kr_dist_shared_release(kr_dist *d);
+
 /* ---- the communication thread (dist_comm.c): a step's gradient buckets
 ** allreduced while the backward pass still runs ---- */
 typedef struct kr_dist_comm kr_dist_comm;
@@ -66,10 +95,11 @@ void kr_dist_comm_free(kr_dist_comm *c);
 ** holds `first` floats, never more than `fusion` floats in one */
 int kr_dist_comm_plan(kr_dist_comm *c, const struct kr_plan *p, size_t first, size_t fusion);
 size_t kr_dist_comm_buckets(const kr_dist_comm *c);
-/* a step: the region g, each rank's weight fw; then run the plan with
+/* a step: the region g, each rank's weight fw, shm: g is the world's shared
+** region (kr_dist_shared_sum instead of allreduce); then run the plan with
 ** kr_dist_comm_ready as its group hook (ud = c); then end (ran: the run
 ** succeeded) waits for every bucket: 0, or nonzero with a message in err */
-void kr_dist_comm_begin(kr_dist_comm *c, float *g, float fw);
+void kr_dist_comm_begin(kr_dist_comm *c, float *g, float fw, int shm);
 void kr_dist_comm_ready(void *ud, size_t floats);
 int kr_dist_comm_end(kr_dist_comm *c, int ran, char *err);
 

@@ -37,6 +37,7 @@ struct kr_dist_comm {
   /* the step under way */
   float *g;
   float fw;
+  int shm;            /* g is the world's shared region: kr_dist_shared_sum */
   size_t ready;       /* floats of the region final (the hook's) */
   size_t next;        /* the next bucket to reduce */
   int active, failed, busy;   /* busy: a bucket is being reduced */
@@ -55,12 +56,14 @@ static void *comm_main(void *arg)
     size_t a = c->bounds[k], b = c->bounds[k + 1];
     float *g = c->g;
     float fw = c->fw;
+    int shm = c->shm;
     c->busy = 1;
     pthread_mutex_unlock(&c->mu);
     if (fw != 1.0f)
       for (size_t i = a; i < b; i++) g[i] *= fw;
     char err[KR_DIST_ERR];
-    int bad = c->d->ops->allreduce(c->d->impl, g + a, b - a, KR_DIST_F32, err);
+    int bad = shm ? kr_dist_shared_sum(c->d, a, b - a, err)
+                  : c->d->ops->allreduce(c->d->impl, g + a, b - a, KR_DIST_F32, err);
     pthread_mutex_lock(&c->mu);
     if (bad) {
       c->failed = 1;
@@ -154,11 +157,12 @@ int kr_dist_comm_plan(kr_dist_comm *c, const kr_plan *p, size_t first, size_t fu
 
 size_t kr_dist_comm_buckets(const kr_dist_comm *c) { return c->nb; }
 
-void kr_dist_comm_begin(kr_dist_comm *c, float *g, float fw)
+void kr_dist_comm_begin(kr_dist_comm *c, float *g, float fw, int shm)
 {
   pthread_mutex_lock(&c->mu);
   c->g = g;
   c->fw = fw;
+  c->shm = shm;
   c->ready = 0;
   c->next = 0;
   c->failed = 0;

@@ -263,6 +263,9 @@ void kr_plan_bind(kr_plan *p, float *arena);
 kr_plan *kr_plan_new_grouped(kr_ctx *ctx, int nout, kr_node *const *outputs, int nin,
                              kr_node *const *inputs, int64_t max_batch, int training, int group_from);
 float *kr_plan_group(const kr_plan *p, size_t *nfloats);
+/* the grouped region in mem (group floats, 16-float aligned, kept by the
+** caller) instead of the arena; NULL: back in the arena */
+void kr_plan_bind_group(kr_plan *p, float *mem);
 /* the ends (in floats from the region's start) of the grouped outputs, in
 ** the order the run computes them: up to cap written, the count returned */
 size_t kr_plan_group_ends(const kr_plan *p, size_t *ends, size_t cap);
@@ -408,6 +411,8 @@ int kr_trainer_set_dist(kr_trainer *t, struct kr_dist *d, size_t fusion_bytes, i
 int kr_trainer_set_overlap(kr_trainer *t, size_t first_bytes);
 /* the buckets the overlapped reduction cut (0: off, or no step yet) */
 size_t kr_trainer_overlap_buckets(const kr_trainer *t);
+/* whether the train plan's gradients are in the world's shared region */
+int kr_trainer_dist_shared(const kr_trainer *t);
 /* seconds in the distributed steps' collectives, the steps, and the world's
 ** rows in the last distributed train_on_batch */
 void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows);

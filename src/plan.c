@@ -58,6 +58,7 @@ struct kr_plan {
   size_t *out_step, *in_step;
   size_t *smap, smapcap;      /* while building: node -> step + 1 (0: empty), open addressing */
   size_t group_off, group_floats;  /* kr_plan_new_grouped: the outputs' contiguous region */
+  float *group_mem;           /* kr_plan_bind_group: the region's memory (NULL: in the arena) */
 };
 
 /* ---- first-fit placement in the arena ---- */
@@ -291,7 +292,7 @@ void kr_plan_bind(kr_plan *p, float *arena)
     } else if (s->alias >= 0) {
       s->y = p->steps[s->alias].y;   /* set already: the alias comes later in the order */
     } else {
-      s->y = arena + s->yoff;
+      s->y = s->gend && p->group_mem ? p->group_mem + (s->yoff - p->group_off) : arena + s->yoff;
       s->aux = s->auxsize ? arena + s->auxoff : NULL;
       s->scratch = s->scrsize ? arena + s->scroff : NULL;
     }
@@ -521,10 +522,21 @@ kr_plan *kr_plan_new_grouped(kr_ctx *ctx, int nout, kr_node *const *outputs, int
   return plan_build(ctx, nout, outputs, nin, inputs, max_batch, training, 0, group_from);
 }
 
+void kr_plan_bind_group(kr_plan *p, float *mem)
+{
+  if (p->group_mem == mem) return;
+  p->group_mem = mem;
+  float *arena = p->arena;
+  if (!arena) return;
+  p->arena = NULL;   /* bind again: the grouped outputs' pointers move */
+  kr_plan_bind(p, arena);
+}
+
 float *kr_plan_group(const kr_plan *p, size_t *nfloats)
 {
   *nfloats = p->arena ? p->group_floats : 0;
-  return p->arena ? p->arena + p->group_off : NULL;
+  if (!p->arena) return NULL;
+  return p->group_mem ? p->group_mem : p->arena + p->group_off;
 }
 
 int64_t kr_plan_max_batch(const kr_plan *p) { return p->max_batch; }

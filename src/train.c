@@ -64,6 +64,10 @@ struct kr_trainer {
   kr_dist_comm *comm;
   const kr_plan *comm_plan;
   size_t comm_first;
+  /* the train plan whose gradient region is the world's shared region
+  ** (kr_dist_shared), and that window's generation */
+  const kr_plan *shm_plan;
+  uint64_t shm_gen;
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -184,6 +188,12 @@ static int check_data(kr_ctx *ctx, const char *what, const kr_data *d, kr_node *
   return KR_OK;
 }
 
+/* whether plan p's gradient region is in the world's current shared window */
+static int shm_bound(const kr_trainer *t, const kr_plan *p)
+{
+  return t->dist && t->dist->shm && t->shm_plan == p && t->shm_gen == t->dist->shm_gen;
+}
+
 /* the plan of a kind (0 train, 1 test, 2 predict) for batches up to `batch`,
 ** built on first use (or again for a larger batch) and bound to the
 ** trainer's arena, which grows to the largest plan's need. Called before a
@@ -237,8 +247,15 @@ static int ensure_plan(kr_trainer *t, kr_plan **pp, int kind, int64_t batch)
     if (kind == 0) t->train_grouped = grouped;
   }
   kr_plan_bind(*pp, box->mem);
-  if (kind == 0)
+  if (kind == 0) {
+    /* the gradient region in the world's shared window only while that
+    ** window lasts (another trainer may have made a larger one) */
+    if (!shm_bound(t, *pp)) {
+      kr_plan_bind_group(*pp, NULL);
+      t->shm_plan = NULL;
+    }
     for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(*pp, t->nlog + i);
+  }
   return KR_OK;
 }
 
@@ -531,6 +548,8 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
   ctx->have_spare = 0;
 }
 
+int kr_trainer_dist_shared(const kr_trainer *t) { return t->train && shm_bound(t, t->train); }
+
 size_t kr_trainer_overlap_buckets(const kr_trainer *t)
 {
   return t->comm && t->comm_plan ? kr_dist_comm_buckets(t->comm) : 0;
@@ -569,9 +588,13 @@ static int dist_reduce(kr_trainer *t, kr_plan *p, double w, double wstate)
   float fw = (float)w;
   if (fw != 1.0f)
     for (size_t i = 0; i < n; i++) g[i] *= fw;
-  for (size_t at = 0; at < n; at += t->fusion) {
-    size_t k = n - at < t->fusion ? n - at : t->fusion;
-    if (d->ops->allreduce(d->impl, g + at, k, KR_DIST_F32, err)) return dist_fail(t, err);
+  if (shm_bound(t, p)) {
+    if (kr_dist_shared_sum(d, 0, n, err)) return dist_fail(t, err);
+  } else {
+    for (size_t at = 0; at < n; at += t->fusion) {
+      size_t k = n - at < t->fusion ? n - at : t->fusion;
+      if (d->ops->allreduce(d->impl, g + at, k, KR_DIST_F32, err)) return dist_fail(t, err);
+    }
   }
   return dist_reduce_state(t, (float)wstate);
 }
@@ -587,6 +610,25 @@ static int dist_reduce_state(kr_trainer *t, float fw)
     for (size_t j = 0; j < m; j++) v[j] *= fw;
     if (d->ops->allreduce(d->impl, v, m, KR_DIST_F32, err)) return dist_fail(t, err);
   }
+  return KR_OK;
+}
+
+/* fit's train plan p with its gradient region in the world's shared window,
+** where there is one (collective: every rank at the same point) */
+static int dist_bind_shared(kr_trainer *t, kr_plan *p)
+{
+  if (shm_bound(t, p)) return KR_OK;
+  size_t n;
+  kr_plan_group(p, &n);
+  char err[KR_DIST_ERR];
+  int failed = 0;
+  float *seg = kr_dist_shared(t->dist, n, err, &failed);
+  if (failed) return dist_fail(t, err);
+  if (!seg) return KR_OK;   /* no shared memory: allreduce */
+  kr_plan_bind_group(p, seg);
+  t->shm_plan = p;
+  t->shm_gen = t->dist->shm_gen;
+  for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
   return KR_OK;
 }
 
@@ -639,6 +681,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
   int64_t bs = batch_size;
   if (ensure_plan(t, &t->train, 0, bs)) return kr_errcode(ctx);
   kr_plan *p = t->train;
+  if (dist_bind_shared(t, p)) return kr_errcode(ctx);
   for (int k = 0; k < t->nlog; k++) t->acc[k] = 0;
   double seen = 0, last = kr_now();
   int64_t batch_index = 0;
@@ -661,7 +704,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         st = KR_ESTOP;
         goto out;
       }
-      if ((st = ensure_plan(t, &t->train, 0, bs))) goto out;
+      if ((st = ensure_plan(t, &t->train, 0, bs)) || (st = dist_bind_shared(t, t->train))) goto out;
       p = t->train;
     }
     /* every rank's share the same (g a multiple of the ranks): the sum is
@@ -680,7 +723,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       }
       size_t gn;
       float *gr = kr_plan_group(p, &gn);
-      kr_dist_comm_begin(t->comm, gr, (float)pre);
+      kr_dist_comm_begin(t->comm, gr, (float)pre, shm_bound(t, p));
       if (b > 0) {
         gather(p, 0, x, idx + start + off, b);
         gather(p, t->nin, y, idx + start + off, b);
@@ -735,7 +778,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
           st = KR_ESTOP;
           goto out;
         }
-        if ((st = ensure_plan(t, &t->train, 0, bs))) goto out;
+        if ((st = ensure_plan(t, &t->train, 0, bs)) || (st = dist_bind_shared(t, t->train))) goto out;
         p = t->train;
       }
     }
@@ -789,6 +832,12 @@ static int dist_batch(kr_trainer *t, kr_plan *p, int64_t b, double *logs_out)
 {
   kr_ctx *ctx = t->ctx;
   if (t->nvar < 1) return kr_fail(ctx, KR_EARG, "train_on_batch: distributed training needs trainable weights");
+  if (t->shm_plan == p) {
+    /* the ranks' plans may differ here (each its own rows): allreduce */
+    kr_plan_bind_group(p, NULL);
+    t->shm_plan = NULL;
+    for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
+  }
   uint64_t common[4];
   memcpy(common, ctx->rng, sizeof common);
   double spare = ctx->spare;

@@ -23,6 +23,7 @@
 
 typedef struct mpi_impl {
   MPI_Comm world, fin;          /* duplicates of MPI_COMM_WORLD: the collectives', the end's */
+  MPI_Comm node;                /* the ranks of this host (MPI_COMM_NULL: none) */
   int size, rank;
   int *counts, *displs;
   double timeout;
@@ -181,6 +182,7 @@ static void m_finalize(void *impl)
   }
   if (!done) m_abort(m, "the other ranks did not reach the end of the program in time (one of them failed?)");
   stop_dog(m);
+  if (m->node != MPI_COMM_NULL) MPI_Comm_free(&m->node);
   MPI_Comm_free(&m->fin);
   MPI_Comm_free(&m->world);
   free(m->counts);
@@ -191,8 +193,80 @@ static void m_finalize(void *impl)
   if (!fin) MPI_Finalize();
 }
 
+/* ---- shared memory on one host: an MPI-3 window (MPI_Win_allocate_shared)
+** over the host's ranks, open for the whole of its life (lock_all); its
+** barrier is MPI_Win_sync, MPI_Barrier, MPI_Win_sync ---- */
+
+typedef struct shm_win {
+  MPI_Win win;
+} shm_win;
+
+static void *m_shm_new(void *impl, size_t n, float **segs, char *err)
+{
+  mpi_impl *m = impl;
+  int lsize = 0;
+  if (m->node == MPI_COMM_NULL || MPI_Comm_size(m->node, &lsize) != MPI_SUCCESS || lsize != m->size) return NULL;
+  if (n > (size_t)0x7fffffff / sizeof(float)) {
+    snprintf(err, KR_DIST_ERR, "keras.distributed: a shared region of %zu floats is too large", n);
+    return NULL;
+  }
+  shm_win *w = calloc(1, sizeof *w);
+  if (!w) {
+    snprintf(err, KR_DIST_ERR, "keras.distributed: out of memory");
+    return NULL;
+  }
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");   /* each segment on its own pages */
+  void *base = NULL;
+  enter(m, "MPI_Win_allocate_shared");
+  int rc = MPI_Win_allocate_shared((MPI_Aint)(n * sizeof(float)), (int)sizeof(float), info, m->node, &base, &w->win);
+  MPI_Info_free(&info);
+  if (failed(m, rc, "MPI_Win_allocate_shared", err)) {
+    free(w);
+    return NULL;
+  }
+  for (int q = 0; q < m->size; q++) {
+    MPI_Aint size = 0;
+    int disp = 0;
+    void *ptr = NULL;
+    int qrank = q;   /* the host's communicator ranks the world's in order (split keyed by world rank) */
+    if (MPI_Win_shared_query(w->win, qrank, &size, &disp, &ptr) != MPI_SUCCESS || !ptr) {
+      snprintf(err, KR_DIST_ERR, "keras.distributed: MPI_Win_shared_query failed for rank %d", q);
+      MPI_Win_free(&w->win);
+      free(w);
+      return NULL;
+    }
+    segs[q] = ptr;
+  }
+  MPI_Win_lock_all(MPI_MODE_NOCHECK, w->win);
+  return w;
+}
+
+static int m_shm_barrier(void *impl, void *win, char *err)
+{
+  mpi_impl *m = impl;
+  shm_win *w = win;
+  MPI_Win_sync(w->win);
+  enter(m, "barrier (shared region)");
+  int rc = MPI_Barrier(m->node);
+  if (failed(m, rc, "barrier (shared region)", err)) return 1;
+  MPI_Win_sync(w->win);
+  return 0;
+}
+
+static void m_shm_free(void *impl, void *win)
+{
+  shm_win *w = win;
+  if (!w) return;
+  MPI_Win_unlock_all(w->win);
+  MPI_Win_free(&w->win);
+  free(w);
+}
+
 static const kr_dist_ops mpi_ops = {
-  "mpi", m_allreduce, m_broadcast, m_allgather, m_barrier, m_abort, m_finalize
+  "mpi", m_allreduce, m_broadcast, m_allgather, m_barrier, m_abort, m_finalize,
+  m_shm_new, m_shm_barrier, m_shm_free
 };
 
 int lkeras_dist_mpi_open(kr_dist *d, char *err);
@@ -223,12 +297,14 @@ int lkeras_dist_mpi_open(kr_dist *d, char *err)
   MPI_Comm_set_errhandler(m->fin, MPI_ERRORS_RETURN);
   MPI_Comm_size(m->world, &m->size);
   MPI_Comm_rank(m->world, &m->rank);
-  MPI_Comm local;
   int lsize = 1, lrank = 0;
-  if (MPI_Comm_split_type(m->world, MPI_COMM_TYPE_SHARED, m->rank, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
-    MPI_Comm_size(local, &lsize);
-    MPI_Comm_rank(local, &lrank);
-    MPI_Comm_free(&local);
+  m->node = MPI_COMM_NULL;
+  if (MPI_Comm_split_type(m->world, MPI_COMM_TYPE_SHARED, m->rank, MPI_INFO_NULL, &m->node) == MPI_SUCCESS) {
+    MPI_Comm_size(m->node, &lsize);
+    MPI_Comm_rank(m->node, &lrank);
+    MPI_Comm_set_errhandler(m->node, MPI_ERRORS_RETURN);
+  } else {
+    m->node = MPI_COMM_NULL;
   }
   m->counts = calloc((size_t)m->size, sizeof *m->counts);
   m->displs = calloc((size_t)m->size, sizeof *m->displs);

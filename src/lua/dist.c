@@ -9,6 +9,7 @@
 #include "lk.h"
 #include "../dist.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +31,12 @@ static int d_gc(lua_State *L)
   int failed = lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (failed && u->d.size > 1) u->d.ops->abort(u->d.impl, "its script failed (see its error above)");
+  if (u->d.shm) {   /* the shared region's end is collective: every rank here first (bounded wait) */
+    char err[KR_DIST_ERR];
+    if (u->d.ops->barrier(u->d.impl, err) == 0) kr_dist_shared_release(&u->d);
+  }
+  free(u->d.shm_segs);
+  u->d.shm_segs = NULL;
   u->d.ops->finalize(u->d.impl);
   return 0;
 }

@@ -18,7 +18,9 @@ if ! command -v mpirun >/dev/null 2>&1 || [ ! -f $B/keras_mpi.so ]; then
 fi
 T=$(mktemp -d /tmp/lkeras-dist-XXXXXX)
 MPI="mpirun --allow-run-as-root --oversubscribe"
-tr_opt() { [ "$1" = tcp ] && echo "--mca btl self,tcp" || echo ""; }
+# tcp: messages over loopback TCP, and no shared gradient region (as ranks on
+# several hosts): the allreduce path
+tr_opt() { [ "$1" = tcp ] && echo "--mca btl self,tcp -x LKERAS_DIST_SHM=0" || echo ""; }
 
 # one case: model optimizer n -np transport; b = 16 rows per process
 check() {

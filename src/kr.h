@@ -319,6 +319,28 @@ void kr_optim_step(kr_optim *o, float *const *grads);
 /* kr_optim_step of the gradients times gscale (multiplied in place as the
 ** step reads them: the same bits as scaling them first, without the pass) */
 void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale);
+
+/* The sharded step of data-parallel training on one host (train.c): the
+** gradients of the ranks sit in shared segments, and each rank updates only
+** its pieces of the vars, the gradient being the sum of the segments (in
+** segment order) times gscale; the updated weights go to out at the
+** pieces' offsets for the other ranks to copy. Not with clipping or
+** constraints (kr_optim_can_shard). Vars in `local` (gradients not in the
+** segments) are updated whole from grads. The slots outside this rank's
+** pieces go stale until kr_optim_slots_pieces brings them in. */
+typedef struct kr_optim_piece {
+  int var;          /* the var */
+  size_t lo, hi;    /* its elements */
+  size_t off;       /* where element lo's gradient sits in a segment */
+} kr_optim_piece;
+int kr_optim_can_shard(const kr_optim *o);
+void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
+                          float gscale, float *out, float *const *grads, const int *local, int nlocal);
+/* the slot kinds with a value per element of their var (Adam's vhats are
+** one number unless amsgrad: the first kinds) */
+int kr_optim_full_slots(const kr_optim *o);
+/* slot kind `kind` of the pieces to buf at their offsets (to_buf), or back */
+void kr_optim_slots_pieces(kr_optim *o, int kind, const kr_optim_piece *pc, int npc, float *buf, int to_buf);
 /* Slot tensors (momenta, accumulators) for saving: count and access */
 int kr_optim_nslots(const kr_optim *o);
 kr_tensor *kr_optim_slot(kr_optim *o, int i);

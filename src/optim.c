@@ -369,14 +369,13 @@ typedef struct step_k {
   float gscale;   /* the gradients' factor (kr_optim_step_scaled), 1: none */
 } step_k;
 
-/* the update of var i's elements [lo, hi) */
-static void update_part(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
+/* the update of var i's elements [lo, hi); g: the gradient of element lo on */
+static void update_part(const kr_optim *o, const step_k *k, const float *g, int i, size_t lo, size_t hi)
 {
   const kr_optim_cfg *c = &o->cfg;
   int nv = o->nvars;
   kr_tensor **sl = o->slots;
   float *p = KR_DATA(o->vars[i]) + lo;
-  const float *g = grads[i] + lo;
   size_t n = hi - lo;
 #define SLOT(j) (KR_DATA(sl[(j) * nv + i]) + lo)
   switch (o->kind) {
@@ -403,7 +402,7 @@ static void update_part(const kr_optim *o, const step_k *k, float *const *grads,
 static void update_range(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
 {
   if (k->gscale == 1.0f) {
-    update_part(o, k, grads, i, lo, hi);
+    update_part(o, k, grads[i] + lo, i, lo, hi);
     return;
   }
   for (size_t a = lo; a < hi; a += SCALE_PIECE) {
@@ -411,7 +410,7 @@ static void update_range(const kr_optim *o, const step_k *k, float *const *grads
     float *restrict g = grads[i];
     float s = k->gscale;
     for (size_t j = a; j < b; j++) g[j] *= s;
-    update_part(o, k, grads, i, a, b);
+    update_part(o, k, grads[i] + a, i, a, b);
   }
 }
 
@@ -440,6 +439,37 @@ static void step_part(void *arg, int t, int T)
   }
 }
 
+/* the step's scalars (decayed lr, bias corrections, Nadam's schedule, which
+** it advances) */
+static void step_scalars(kr_optim *o, step_k *kp, float gscale)
+{
+  const kr_optim_cfg *c = &o->cfg;
+  double eps = c->epsilon > 0 ? c->epsilon : 1e-7;
+  double lr = c->lr;
+  if (o->kind != KR_NADAM && c->decay > 0) lr /= 1.0 + c->decay * (double)o->iterations;
+  double t = (double)o->iterations + 1.0;
+  memset(kp, 0, sizeof *kp);
+  kp->gscale = gscale;
+  kp->flr = (float)lr;
+  kp->feps = (float)eps;
+  /* beta_1, 1 - beta_1, beta_2, 1 - beta_2: the differences taken in double
+  ** (1 - (float)0.999 is off by 1.3e-5 relative) */
+  kp->betas[0] = (float)c->beta_1;
+  kp->betas[1] = (float)(1.0 - c->beta_1);
+  kp->betas[2] = (float)c->beta_2;
+  kp->betas[3] = (float)(1.0 - c->beta_2);
+  if (o->kind == KR_ADAM) kp->lr_t = (float)(lr * sqrt(1.0 - pow(c->beta_2, t)) / (1.0 - pow(c->beta_1, t)));
+  if (o->kind == KR_ADAMAX) kp->lr_t = (float)(lr / (1.0 - pow(c->beta_1, t)));
+  if (o->kind == KR_NADAM) {
+    double mc_t = momentum_cache(c, t), mc_t1 = momentum_cache(c, t + 1.0);
+    double ms_new = o->m_schedule * mc_t, ms_next = ms_new * mc_t1;
+    kp->cg = (float)((1.0 - mc_t) / (1.0 - ms_new));
+    kp->cm = (float)(mc_t1 / (1.0 - ms_next));
+    kp->cv = (float)(1.0 / (1.0 - pow(c->beta_2, t)));
+    o->m_schedule = ms_new;
+  }
+}
+
 void kr_optim_step(kr_optim *o, float *const *grads) { kr_optim_step_scaled(o, grads, 1.0f); }
 
 void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale)
@@ -454,31 +484,8 @@ void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale)
     }
     gscale = 1.0f;
   }
-  double eps = c->epsilon > 0 ? c->epsilon : 1e-7;
-  double lr = c->lr;
-  if (o->kind != KR_NADAM && c->decay > 0) lr /= 1.0 + c->decay * (double)o->iterations;
-  double t = (double)o->iterations + 1.0;
   step_k k;
-  memset(&k, 0, sizeof k);
-  k.gscale = gscale;
-  k.flr = (float)lr;
-  k.feps = (float)eps;
-  /* beta_1, 1 - beta_1, beta_2, 1 - beta_2: the differences taken in double
-  ** (1 - (float)0.999 is off by 1.3e-5 relative) */
-  k.betas[0] = (float)c->beta_1;
-  k.betas[1] = (float)(1.0 - c->beta_1);
-  k.betas[2] = (float)c->beta_2;
-  k.betas[3] = (float)(1.0 - c->beta_2);
-  if (o->kind == KR_ADAM) k.lr_t = (float)(lr * sqrt(1.0 - pow(c->beta_2, t)) / (1.0 - pow(c->beta_1, t)));
-  if (o->kind == KR_ADAMAX) k.lr_t = (float)(lr / (1.0 - pow(c->beta_1, t)));
-  if (o->kind == KR_NADAM) {
-    double mc_t = momentum_cache(c, t), mc_t1 = momentum_cache(c, t + 1.0);
-    double ms_new = o->m_schedule * mc_t, ms_next = ms_new * mc_t1;
-    k.cg = (float)((1.0 - mc_t) / (1.0 - ms_new));
-    k.cm = (float)(mc_t1 / (1.0 - ms_next));
-    k.cv = (float)(1.0 / (1.0 - pow(c->beta_2, t)));
-    o->m_schedule = ms_new;
-  }
+  step_scalars(o, &k, gscale);
 
   clip_grads(o, grads);
 
@@ -494,6 +501,65 @@ void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale)
       if (o->cons[i].kind != KR_CONSTRAINT_NONE) kr_constraint_apply(&o->cons[i], o->vars[i]);
   for (int i = 0; i < o->nvars; i++) kr_tensor_touch(o->vars[i]);   /* packed copies (plan.c) go stale */
   o->iterations++;
+}
+
+/* ---- the sharded step (keras.distributed on one host, see kr.h) ---- */
+
+int kr_optim_can_shard(const kr_optim *o)
+{
+  return !(o->cfg.clipnorm > 0) && !(o->cfg.clipvalue > 0) && o->ncons == 0;
+}
+
+/* the sum over the segments of floats [off, off + n), times s, into buf */
+VEC_CLONES static void sum_scaled(float *restrict buf, float *const *segs, int nseg, size_t off, size_t n, float s)
+{
+  const float *restrict s0 = segs[0] + off;
+  for (size_t j = 0; j < n; j++) buf[j] = s0[j];
+  for (int q = 1; q < nseg; q++) {
+    const float *restrict sq = segs[q] + off;
+    for (size_t j = 0; j < n; j++) buf[j] += sq[j];
+  }
+  if (s != 1.0f)
+    for (size_t j = 0; j < n; j++) buf[j] *= s;
+}
+
+void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
+                          float gscale, float *out, float *const *grads, const int *local, int nlocal)
+{
+  step_k k;
+  step_scalars(o, &k, gscale);
+  float buf[SCALE_PIECE];
+  for (int m = 0; m < npc; m++) {
+    int i = pc[m].var;
+    const float *p = KR_DATA(o->vars[i]);
+    for (size_t a = pc[m].lo; a < pc[m].hi; a += SCALE_PIECE) {
+      size_t b = pc[m].hi - a < SCALE_PIECE ? pc[m].hi : a + SCALE_PIECE;
+      size_t off = pc[m].off + (a - pc[m].lo);
+      sum_scaled(buf, segs, nseg, off, b - a, gscale);
+      update_part(o, &k, buf, i, a, b);
+      memcpy(out + off, p + a, (b - a) * sizeof(float));
+    }
+  }
+  for (int m = 0; m < nlocal; m++) {
+    int i = local[m];
+    update_range(o, &k, grads, i, 0, (size_t)kr_tensor_numel(o->vars[i]));
+  }
+  o->iterations++;
+}
+
+int kr_optim_full_slots(const kr_optim *o)
+{
+  return slot_kinds(o->kind) - (o->kind == KR_ADAM && !o->amsgrad ? 1 : 0);
+}
+
+void kr_optim_slots_pieces(kr_optim *o, int kind, const kr_optim_piece *pc, int npc, float *buf, int to_buf)
+{
+  for (int m = 0; m < npc; m++) {
+    float *sl = KR_DATA(o->slots[kind * o->nvars + pc[m].var]) + pc[m].lo;
+    size_t n = pc[m].hi - pc[m].lo;
+    if (to_buf) memcpy(buf + pc[m].off, sl, n * sizeof(float));
+    else memcpy(sl, buf + pc[m].off, n * sizeof(float));
+  }
 }
 
 /* ---- constraints ---- */

@@ -68,6 +68,16 @@ struct kr_trainer {
   ** (kr_dist_shared), and that window's generation */
   const kr_plan *shm_plan;
   uint64_t shm_gen;
+  /* the sharded step there (dist_shard_plan): every rank's pieces of the
+  ** vars, rank by rank (piece_at[q] .. piece_at[q + 1]), the vars whose
+  ** gradients are not in the region, the region's floats (the exchange
+  ** area of the updated weights follows it in each segment) */
+  kr_optim_piece *pieces;
+  int *piece_at, *local;
+  int npieces, nlocal, piece_cap;
+  size_t shard_n;
+  int shard_on;
+  int slots_stale;          /* sharded steps ran: the slots outside each rank's pieces are old */
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -75,6 +85,9 @@ void kr_trainer_free(kr_trainer *t)
   if (!t) return;
   kr_ctx *ctx = t->ctx;
   kr_dist_comm_free(t->comm);
+  kr_free(ctx, t->pieces);
+  kr_free(ctx, t->piece_at);
+  kr_free(ctx, t->local);
   kr_plan_free(t->train);
   kr_plan_free(t->test);
   kr_plan_free(t->pred);
@@ -613,22 +626,151 @@ static int dist_reduce_state(kr_trainer *t, float fw)
   return KR_OK;
 }
 
+/* the sharded step's pieces: the region [0, n) cut in whole cache lines, one
+** share per rank; each var's gradient [off, off + numel) in the region falls
+** in one or more shares, a piece each. The same on every rank. */
+static int dist_shard_plan(kr_trainer *t, const float *seg, size_t n)
+{
+  kr_ctx *ctx = t->ctx;
+  int P = t->dist->size;
+  int cap = t->nvar * P + 1;
+  t->shard_on = 0;
+  if (cap > t->piece_cap) {
+    kr_optim_piece *pc = kr_malloc(ctx, (size_t)cap * sizeof *pc);
+    int *at = kr_malloc(ctx, (size_t)(P + 1) * sizeof *at);
+    int *loc = kr_malloc(ctx, (size_t)(t->nvar + 1) * sizeof *loc);
+    if (!pc || !at || !loc) {
+      kr_free(ctx, pc);
+      kr_free(ctx, at);
+      kr_free(ctx, loc);
+      return kr_errcode(ctx);
+    }
+    kr_free(ctx, t->pieces);
+    kr_free(ctx, t->piece_at);
+    kr_free(ctx, t->local);
+    t->pieces = pc;
+    t->piece_at = at;
+    t->local = loc;
+    t->piece_cap = cap;
+  }
+  size_t lines = (n + 15) / 16;
+  int np = 0;
+  t->nlocal = 0;
+  for (int i = 0; i < t->nvar; i++) {
+    const float *g = t->gradp[i];
+    if (!(g >= seg && g < seg + n)) t->local[t->nlocal++] = i;
+  }
+  for (int q = 0; q < P; q++) {
+    size_t a = lines * (size_t)q / (size_t)P * 16, b = lines * (size_t)(q + 1) / (size_t)P * 16;
+    t->piece_at[q] = np;
+    for (int i = 0; i < t->nvar; i++) {
+      const float *g = t->gradp[i];
+      if (!(g >= seg && g < seg + n)) continue;
+      size_t off = (size_t)(g - seg), len = (size_t)kr_tensor_numel(t->vars[i]->value);
+      size_t lo = off > a ? off : a, hi = off + len < b ? off + len : b;
+      if (lo >= hi) continue;
+      t->pieces[np].var = i;
+      t->pieces[np].lo = lo - off;
+      t->pieces[np].hi = hi - off;
+      t->pieces[np].off = lo;
+      np++;
+    }
+  }
+  t->piece_at[P] = np;
+  t->npieces = np;
+  t->shard_n = n;
+  t->shard_on = 1;
+  return KR_OK;
+}
+
 /* fit's train plan p with its gradient region in the world's shared window,
 ** where there is one (collective: every rank at the same point) */
+static int dist_shard_slots(kr_trainer *t);
+
 static int dist_bind_shared(kr_trainer *t, kr_plan *p)
 {
   if (shm_bound(t, p)) return KR_OK;
+  if (t->slots_stale && t->dist->shm) {   /* the old pieces' slots first */
+    int st = dist_shard_slots(t);
+    if (st != KR_OK) return st;
+    t->slots_stale = 0;
+  }
   size_t n;
   kr_plan_group(p, &n);
   char err[KR_DIST_ERR];
   int failed = 0;
-  float *seg = kr_dist_shared(t->dist, n, err, &failed);
+  /* the region, then as much again for the sharded step's updated weights */
+  float *seg = kr_dist_shared(t->dist, 2 * n, err, &failed);
   if (failed) return dist_fail(t, err);
   if (!seg) return KR_OK;   /* no shared memory: allreduce */
   kr_plan_bind_group(p, seg);
   t->shm_plan = p;
   t->shm_gen = t->dist->shm_gen;
   for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
+  return dist_shard_plan(t, seg, n);
+}
+
+/* the sharded step of fit on one host (plan p bound to the shared region,
+** an optimizer without clipping or constraints): each rank's gradients are
+** in its segment (multiplied by its share first unless every share is the
+** same); after a barrier each rank updates its pieces of the vars from the
+** sum of the segments times post and writes their new values to its
+** exchange area; after a second barrier it copies the other ranks' pieces
+** in. The optimizer's work is split over the ranks instead of repeated, and
+** the weights come out the same bits on every rank. *wait: the seconds in
+** the barriers and the copies */
+static int dist_sharded_step(kr_trainer *t, kr_plan *p, double pre, float post, double *wait)
+{
+  kr_dist *d = t->dist;
+  char err[KR_DIST_ERR];
+  size_t n;
+  float *g = kr_plan_group(p, &n);
+  float fw = (float)pre;
+  if (fw != 1.0f)
+    for (size_t i = 0; i < n; i++) g[i] *= fw;
+  int r = d->rank;
+  float **segs = d->shm_segs;
+  double t0 = kr_now();
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  double t1 = kr_now();
+  kr_optim_step_pieces(t->optim, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r], segs, d->size,
+                       post, segs[r] + n, (float *const *)t->gradp, t->local, t->nlocal);
+  double t2 = kr_now();
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  for (int q = 0; q < d->size; q++) {
+    if (q == r) continue;
+    const float *x = segs[q] + n;
+    for (int m = t->piece_at[q]; m < t->piece_at[q + 1]; m++) {
+      const kr_optim_piece *pc = &t->pieces[m];
+      memcpy(KR_DATA(t->vars[pc->var]->value) + pc->lo, x + pc->off, (pc->hi - pc->lo) * sizeof(float));
+    }
+  }
+  for (int i = 0; i < t->nvar; i++) kr_tensor_touch(t->vars[i]->value);   /* packed copies go stale */
+  *wait = (t1 - t0) + (kr_now() - t2);
+  return KR_OK;
+}
+
+/* the optimizer's slots after sharded steps: each rank's pieces of every
+** slot to every rank, through the exchange areas (collective) */
+static int dist_shard_slots(kr_trainer *t)
+{
+  kr_dist *d = t->dist;
+  char err[KR_DIST_ERR];
+  int r = d->rank;
+  float **segs = d->shm_segs;
+  size_t n = t->shard_n;
+  /* the last step's copies from the exchange areas end before they are written */
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  for (int k = 0; k < kr_optim_full_slots(t->optim); k++) {
+    kr_optim_slots_pieces(t->optim, k, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r],
+                          segs[r] + n, 1);
+    if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+    for (int q = 0; q < d->size; q++)
+      if (q != r)
+        kr_optim_slots_pieces(t->optim, k, t->pieces + t->piece_at[q], t->piece_at[q + 1] - t->piece_at[q],
+                              segs[q] + n, 0);
+    if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  }
   return KR_OK;
 }
 
@@ -713,6 +855,9 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
     int even = g % d->size == 0;
     double pre = even ? 1.0 : share;
     float post = even ? (float)(1.0 / (double)d->size) : 1.0f;
+    /* sharded (one host, shared region, no clipping or constraints): the
+    ** optimizer's work split over the ranks */
+    int shard = !t->comm && t->shard_on && shm_bound(t, p) && kr_optim_can_shard(t->optim);
     double t0, t1;
     if (t->comm) {
       /* overlapped: each bucket is reduced as soon as the backward pass has
@@ -758,11 +903,23 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
       }
       t0 = kr_now();
-      if ((st = dist_reduce(t, p, pre, share))) goto out;
-      t1 = kr_now();
+      if (shard) {
+        double wait = 0;
+        if ((st = dist_sharded_step(t, p, pre, post, &wait)) || (st = dist_reduce_state(t, (float)share))) goto out;
+        t->slots_stale = 1;
+        t1 = t0 + wait;
+      } else {
+        if ((st = dist_reduce(t, p, pre, share))) goto out;
+        t1 = kr_now();
+      }
     }
-    kr_optim_step_scaled(t->optim, (float *const *)t->gradp, post);
-    double t2 = kr_now();
+    double t2;
+    if (shard) {
+      t2 = kr_now();   /* the step is done: t0..t1 counted its barriers and copies */
+    } else {
+      kr_optim_step_scaled(t->optim, (float *const *)t->gradp, post);
+      t2 = kr_now();
+    }
     if ((st = dist_logs(t, b, t->cur, NULL))) goto out;
     t->dist_s += (t1 - t0) + (kr_now() - t2);
     t->dist_steps++;
@@ -785,6 +942,13 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
   }
   for (int k = 0; k < t->nlog; k++) logs_out[k] = seen > 0 ? t->acc[k] / seen : 0;
 out:
+  /* the epoch's end (or a stop asked by a callback, on every rank): every
+  ** rank's slots whole again */
+  if ((st == KR_OK || st == KR_ESTOP) && t->slots_stale) {
+    int s2 = dist_shard_slots(t);
+    if (s2 != KR_OK) st = s2;
+    else t->slots_stale = 0;
+  }
   memcpy(ctx->rng, common, sizeof common);
   ctx->spare = spare;
   ctx->have_spare = have_spare;

@@ -53,6 +53,12 @@ for _, w in ipairs(model:get_weights()) do
   local t = w:reshape{-1}
   for i = 1, t:size() do f:write(string.format("%.9g\n", t:get(i))) end
 end
+-- the optimizer's slots (every rank's whole after the epochs, also where the
+-- step was split over the ranks)
+for _, w in ipairs(model.optimizer:get_slots()) do
+  local t = w:reshape{-1}
+  for i = 1, t:size() do f:write(string.format("%.9g\n", t:get(i))) end
+end
 -- evaluate and predict: each rank its share of the rows, reduced and gathered
 if arg[6] == "overlap" and dist.size() > 1 then
   assert(select(4, model._trainer:dist_stats()) > 1, "the overlap cut one bucket only")

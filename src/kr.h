@@ -435,6 +435,9 @@ int kr_trainer_set_overlap(kr_trainer *t, size_t first_bytes);
 size_t kr_trainer_overlap_buckets(const kr_trainer *t);
 /* whether the train plan's gradients are in the world's shared region */
 int kr_trainer_dist_shared(const kr_trainer *t);
+/* whether fit splits the optimizer's step over the ranks (1), takes it whole
+** (0), or has not measured yet (-1); the trial's summed seconds of each */
+int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s);
 /* seconds in the distributed steps' collectives, the steps, and the world's
 ** rows in the last distributed train_on_batch */
 void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows);

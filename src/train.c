@@ -78,6 +78,10 @@ struct kr_trainer {
   size_t shard_n;
   int shard_on;
   int slots_stale;          /* sharded steps ran: the slots outside each rank's pieces are old */
+  /* split or whole step, chosen by measuring (dist_shard_this_step): 0 not
+  ** yet, 1 whole, 2 split; LKERAS_DIST_SHARD=0|1 forces it (shard_force) */
+  int shard_mode, shard_force, trial_n;
+  double trial_t[2];
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -531,6 +535,8 @@ int kr_trainer_set_dist(kr_trainer *t, kr_dist *d, size_t fusion_bytes, int nsta
     t->state[i] = state[i];
   }
   t->nstate = nstate;
+  const char *sf = getenv("LKERAS_DIST_SHARD");
+  t->shard_force = sf && (strcmp(sf, "0") == 0 || strcmp(sf, "1") == 0) ? sf[0] - '0' : -1;
   t->fusion = fusion_bytes / sizeof(float) / ALIGN_FLOATS * ALIGN_FLOATS;
   if (t->fusion < ALIGN_FLOATS) t->fusion = ALIGN_FLOATS;
   t->dist = d;
@@ -562,6 +568,14 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
 }
 
 int kr_trainer_dist_shared(const kr_trainer *t) { return t->train && shm_bound(t, t->train); }
+
+int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s)
+{
+  *split_s = t->trial_t[1];
+  *whole_s = t->trial_t[0];
+  if (t->shard_force >= 0) return t->shard_force;
+  return t->shard_mode ? t->shard_mode - 1 : -1;
+}
 
 size_t kr_trainer_overlap_buckets(const kr_trainer *t)
 {
@@ -750,6 +764,41 @@ static int dist_sharded_step(kr_trainer *t, kr_plan *p, double pre, float post, 
   return KR_OK;
 }
 
+/* Split or whole step: the split one repeats no work, but on a host whose
+** cores exchange cache lines slowly, copying the new weights between the
+** ranks can cost more than it saves (large models). So the first full steps
+** measure both: one to warm up, two split, two whole; the sums of every
+** rank's times decide, the same on every rank. This step: split or not, and
+** *trial: 1 or 0 when it is timed as split or whole. */
+enum { TRIAL_WARM = 1, TRIAL_EACH = 2 };
+static int dist_shard_this_step(kr_trainer *t, int full, int *trial)
+{
+  *trial = -1;
+  if (t->shard_force >= 0) return t->shard_force;
+  if (t->shard_mode) return t->shard_mode - 1;
+  int k = t->trial_n;
+  if (!full) return k < TRIAL_WARM + TRIAL_EACH;   /* a short step: the phase's way, untimed */
+  t->trial_n++;
+  if (k < TRIAL_WARM) return 1;
+  int split = k < TRIAL_WARM + TRIAL_EACH;
+  *trial = split;
+  return split;
+}
+
+/* a timed step of the trial; after the last, the choice (collective) */
+static int dist_shard_timed(kr_trainer *t, int split, double seconds)
+{
+  t->trial_t[split] += seconds;
+  if (t->trial_n < TRIAL_WARM + 2 * TRIAL_EACH) return KR_OK;
+  char err[KR_DIST_ERR];
+  double sum[2] = {t->trial_t[0], t->trial_t[1]};
+  if (t->dist->ops->allreduce(t->dist->impl, sum, 2, KR_DIST_F64, err)) return dist_fail(t, err);
+  t->shard_mode = sum[1] <= sum[0] ? 2 : 1;
+  t->trial_t[0] = sum[0];   /* the world's, for the report (kr_trainer_dist_shard) */
+  t->trial_t[1] = sum[1];
+  return KR_OK;
+}
+
 /* the optimizer's slots after sharded steps: each rank's pieces of every
 ** slot to every rank, through the exchange areas (collective) */
 static int dist_shard_slots(kr_trainer *t)
@@ -857,7 +906,14 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
     float post = even ? (float)(1.0 / (double)d->size) : 1.0f;
     /* sharded (one host, shared region, no clipping or constraints): the
     ** optimizer's work split over the ranks */
-    int shard = !t->comm && t->shard_on && shm_bound(t, p) && kr_optim_can_shard(t->optim);
+    int can_shard = !t->comm && t->shard_on && shm_bound(t, p) && kr_optim_can_shard(t->optim);
+    int trial = -1;   /* which way this step is timed for the choice, or -1 */
+    int shard = can_shard ? dist_shard_this_step(t, g == gbs, &trial) : 0;
+    if (!shard && t->slots_stale) {   /* the whole step needs whole slots (every rank decides alike) */
+      if ((st = dist_shard_slots(t))) goto out;
+      t->slots_stale = 0;
+    }
+    double ts = kr_now();
     double t0, t1;
     if (t->comm) {
       /* overlapped: each bucket is reduced as soon as the backward pass has
@@ -920,6 +976,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       kr_optim_step_scaled(t->optim, (float *const *)t->gradp, post);
       t2 = kr_now();
     }
+    if (trial >= 0 && (st = dist_shard_timed(t, trial, t2 - ts))) goto out;
     if ((st = dist_logs(t, b, t->cur, NULL))) goto out;
     t->dist_s += (t1 - t0) + (kr_now() - t2);
     t->dist_steps++;

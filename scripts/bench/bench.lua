@@ -410,11 +410,11 @@ local train_sps = n * timed / timed_s
 local gbatch = batch * (dist and dist.size() or 1)
 steps = steps or (n + gbatch - 1) // gbatch
 -- the time the distributed fit spent in its collectives (allreduce) per step
-local allreduce_ms, overlap_buckets, shared_region
+local allreduce_ms, overlap_buckets, shared_region, split_step
 if dist and model._trainer then
-  local sec, nsteps, _, nb, shm = model._trainer:dist_stats()
+  local sec, nsteps, _, nb, shm, split = model._trainer:dist_stats()
   allreduce_ms = nsteps > 0 and 1000 * sec / nsteps or nil
-  overlap_buckets, shared_region = nb, shm
+  overlap_buckets, shared_region, split_step = nb, shm, split
 end
 
 -- predict: 1 warm-up pass + infer_passes timed passes, median
@@ -487,6 +487,7 @@ local fields = {
   {"allreduce_ms_per_step", num(allreduce_ms and round(allreduce_ms, 3))},
   {"overlap_buckets", num(overlap_buckets)},
   {"shared_region", shared_region == nil and "null" or tostring(shared_region)},
+  {"split_step", num(split_step)},
 }
 if dist and dist.rank() ~= 0 then return end   -- rank 0 reports the job
 local parts = {}

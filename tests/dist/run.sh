@@ -106,6 +106,23 @@ for c in "mlp rmsprop 2 shm" "cnn adam 3 tcp" "lstm sgd 3 shm"; do
   fi
 done
 
+# on one host, the optimizer's step split over the ranks (each updates its
+# share and the others copy it) gives the same bits as every rank taking it
+# whole (the choice is measured, so both are forced here); the slots included
+for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2"; do
+  set -- $c
+  o=$T/sh-$1-$2-$3
+  if LKERAS_DIST_SHARD=1 $MPI -x LKERAS_DIST_SHARD -np $3 $B/lkeras tests/dist/train_check.lua $1 $2 250 16 $o.s \
+       > $T/log 2>&1 &&
+     LKERAS_DIST_SHARD=0 $MPI -x LKERAS_DIST_SHARD -np $3 $B/lkeras tests/dist/train_check.lua $1 $2 250 16 $o.w \
+       >> $T/log 2>&1 &&
+     cmp -s $o.s.rank0 $o.w.rank0 && cmp -s $o.s.rank0 $o.s.rank1; then
+    ok "$1 $2 -np $3: the split optimizer step gives the same weights and slots as the whole one"
+  else
+    bad "$1 $2 -np $3: split optimizer step"; tail -5 $T/log
+  fi
+done
+
 for c in "2 shm" "3 shm" "3 tcp"; do
   set -- $c
   if out=$($MPI $(tr_opt $2) -np $1 $B/lkeras tests/dist/allreduce_check.lua 2>&1) &&

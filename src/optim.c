@@ -523,6 +523,29 @@ VEC_CLONES static void sum_scaled(float *restrict buf, float *const *segs, int n
     for (size_t j = 0; j < n; j++) buf[j] *= s;
 }
 
+/* n floats from src to dst, past the cache where the CPU has streaming
+** stores (dst 64-byte aligned): the other ranks read them next, from
+** memory, instead of pulling the lines from this core's cache */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void stream_copy_avx512(float *dst, const float *src, size_t n)
+{
+  size_t i = 0;
+  if (((uintptr_t)dst & 63) == 0)
+    for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+static void stream_copy(float *dst, const float *src, size_t n)
+{
+  if (__builtin_cpu_supports("avx512f")) stream_copy_avx512(dst, src, n);
+  else memcpy(dst, src, n * sizeof(float));
+}
+static void stream_fence(void) { _mm_sfence(); }
+#else
+static void stream_copy(float *dst, const float *src, size_t n) { memcpy(dst, src, n * sizeof(float)); }
+static void stream_fence(void) {}
+#endif
+
 void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
                           float gscale, float *out, float *const *grads, const int *local, int nlocal)
 {
@@ -537,9 +560,10 @@ void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float 
       size_t off = pc[m].off + (a - pc[m].lo);
       sum_scaled(buf, segs, nseg, off, b - a, gscale);
       update_part(o, &k, buf, i, a, b);
-      memcpy(out + off, p + a, (b - a) * sizeof(float));
+      stream_copy(out + off, p + a, b - a);
     }
   }
+  stream_fence();
   for (int m = 0; m < nlocal; m++) {
     int i = local[m];
     update_range(o, &k, grads, i, 0, (size_t)kr_tensor_numel(o->vars[i]));

@@ -323,8 +323,8 @@ void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale);
 /* The sharded step of data-parallel training on one host (train.c): the
 ** gradients of the ranks sit in shared segments, and each rank updates only
 ** its pieces of the vars, the gradient being the sum of the segments (in
-** segment order) times gscale; the updated weights go to out at the
-** pieces' offsets for the other ranks to copy. Not with clipping or
+** segment order) times gscale; the updated weights go to out (if not NULL)
+** at the pieces' offsets for the other ranks to copy. Not with clipping or
 ** constraints (kr_optim_can_shard). Vars in `local` (gradients not in the
 ** segments) are updated whole from grads. The slots outside this rank's
 ** pieces go stale until kr_optim_slots_pieces brings them in. */

@@ -560,7 +560,7 @@ void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float 
       size_t off = pc[m].off + (a - pc[m].lo);
       sum_scaled(buf, segs, nseg, off, b - a, gscale);
       update_part(o, &k, buf, i, a, b);
-      stream_copy(out + off, p + a, b - a);
+      if (out) stream_copy(out + off, p + a, b - a);
     }
   }
   stream_fence();

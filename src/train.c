@@ -799,6 +799,31 @@ static int dist_shard_timed(kr_trainer *t, int split, double seconds)
   return KR_OK;
 }
 
+/* the whole step on one host, without a pass for the sum: after a barrier
+** every rank updates all the weights, reading each gradient as the sum of
+** the segments (the same bits as summing first); a second barrier keeps
+** the next backward pass from writing a segment another rank still reads */
+static int dist_whole_step(kr_trainer *t, kr_plan *p, double pre, float post, double *wait)
+{
+  kr_dist *d = t->dist;
+  char err[KR_DIST_ERR];
+  size_t n;
+  float *g = kr_plan_group(p, &n);
+  float fw = (float)pre;
+  if (fw != 1.0f)
+    for (size_t i = 0; i < n; i++) g[i] *= fw;
+  double t0 = kr_now();
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  double t1 = kr_now();
+  kr_optim_step_pieces(t->optim, t->pieces, t->npieces, d->shm_segs, d->size, post, NULL,
+                       (float *const *)t->gradp, t->local, t->nlocal);
+  for (int i = 0; i < t->nvar; i++) kr_tensor_touch(t->vars[i]->value);   /* packed copies go stale */
+  double t2 = kr_now();
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  *wait = (t1 - t0) + (kr_now() - t2);
+  return KR_OK;
+}
+
 /* the optimizer's slots after sharded steps: each rank's pieces of every
 ** slot to every rank, through the exchange areas (collective) */
 static int dist_shard_slots(kr_trainer *t)
@@ -964,13 +989,17 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         if ((st = dist_sharded_step(t, p, pre, post, &wait)) || (st = dist_reduce_state(t, (float)share))) goto out;
         t->slots_stale = 1;
         t1 = t0 + wait;
+      } else if (can_shard) {   /* the same region, the whole step */
+        double wait = 0;
+        if ((st = dist_whole_step(t, p, pre, post, &wait)) || (st = dist_reduce_state(t, (float)share))) goto out;
+        t1 = t0 + wait;
       } else {
         if ((st = dist_reduce(t, p, pre, share))) goto out;
         t1 = kr_now();
       }
     }
     double t2;
-    if (shard) {
+    if (can_shard) {
       t2 = kr_now();   /* the step is done: t0..t1 counted its barriers and copies */
     } else {
       kr_optim_step_scaled(t->optim, (float *const *)t->gradp, post);

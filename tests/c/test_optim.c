@@ -665,6 +665,126 @@ static void test_constraints(void)
   kr_ctx_free(ctx);
 }
 
+/* ---- the sharded step (keras.distributed on one host): two "ranks" that
+** each update their pieces from two gradient segments and copy the other's
+** pieces in, and a whole step that reads the sums, give the same bits as one
+** optimizer stepping on the summed gradients; the slots too, once gathered */
+enum { SP_NV = 3 };
+static const int64_t sp_len[SP_NV] = {1000, 37, 300};
+static const size_t sp_off[SP_NV] = {0, 1008, 1056};   /* 16-float aligned, as a plan's region */
+#define SP_N 1360
+
+static void sp_vars(kr_ctx *ctx, kr_tensor **v)
+{
+  for (int i = 0; i < SP_NV; i++) {
+    kr_shape sh = kr_shape_make(1, &sp_len[i]);
+    v[i] = kr_tensor_new(ctx, &sh);
+    for (int64_t e = 0; e < sp_len[i]; e++) KR_DATA(v[i])[e] = (float)sin(0.37 * (double)(e + 1) + i);
+  }
+}
+
+/* rank r's pieces of the region cut in two shares of whole lines */
+static int sp_pieces(int r, kr_optim_piece *pc)
+{
+  size_t lines = (SP_N + 15) / 16, a = lines * (size_t)r / 2 * 16, b = lines * (size_t)(r + 1) / 2 * 16;
+  int np = 0;
+  for (int i = 0; i < SP_NV; i++) {
+    size_t lo = sp_off[i] > a ? sp_off[i] : a, hi = sp_off[i] + (size_t)sp_len[i];
+    if (hi > b) hi = b;
+    if (lo >= hi) continue;
+    pc[np++] = (kr_optim_piece){i, lo - sp_off[i], hi - sp_off[i], lo};
+  }
+  return np;
+}
+
+static void test_step_pieces(void)
+{
+  for (int c = 0; c < OF_NCASES; c++) {
+    const of_case *fc = &of_cases[c];
+    kr_ctx *ctx = kr_ctx_new();
+    kr_tensor *vr[SP_NV], *v0[SP_NV], *v1[SP_NV], *vw[SP_NV];
+    sp_vars(ctx, vr);
+    sp_vars(ctx, v0);
+    sp_vars(ctx, v1);
+    sp_vars(ctx, vw);
+    kr_optim *ref = kr_optim_new(ctx, &fc->cfg), *o0 = kr_optim_new(ctx, &fc->cfg);
+    kr_optim *o1 = kr_optim_new(ctx, &fc->cfg), *ow = kr_optim_new(ctx, &fc->cfg);
+    CHECK(ref && o0 && o1 && ow);
+    if (!ref || !o0 || !o1 || !ow) continue;
+    CHECK(kr_optim_bind(ref, SP_NV, vr) == KR_OK && kr_optim_bind(o0, SP_NV, v0) == KR_OK &&
+          kr_optim_bind(o1, SP_NV, v1) == KR_OK && kr_optim_bind(ow, SP_NV, vw) == KR_OK);
+    if (!kr_optim_can_shard(ref)) {   /* clipping: the whole step on every rank */
+      CHECK(fc->cfg.clipnorm > 0 || fc->cfg.clipvalue > 0);
+      goto done;
+    }
+    float *seg[2], *out[2], sum[SP_N];
+    for (int q = 0; q < 2; q++) {
+      seg[q] = calloc(SP_N, sizeof(float));
+      out[q] = calloc(SP_N, sizeof(float));
+    }
+    kr_optim_piece pc[2][SP_NV], all[2 * SP_NV];
+    int np[2] = {sp_pieces(0, pc[0]), sp_pieces(1, pc[1])};
+    CHECK(np[0] >= 1 && np[1] >= 1);
+    memcpy(all, pc[0], (size_t)np[0] * sizeof *all);
+    memcpy(all + np[0], pc[1], (size_t)np[1] * sizeof *all);
+    kr_optim *os[2] = {o0, o1};
+    kr_tensor **vs[2] = {v0, v1};
+    for (int step = 0; step < 4; step++) {
+      for (int q = 0; q < 2; q++)
+        for (size_t e = 0; e < SP_N; e++) seg[q][e] = (float)cos(0.11 * (double)e * (q + 1) + step) * 0.3f;
+      for (size_t e = 0; e < SP_N; e++) sum[e] = (seg[0][e] + seg[1][e]) * 0.5f;
+      float *gp[SP_NV];
+      for (int i = 0; i < SP_NV; i++) gp[i] = sum + sp_off[i];
+      kr_optim_step(ref, gp);
+      for (int r = 0; r < 2; r++)
+        kr_optim_step_pieces(os[r], pc[r], np[r], seg, 2, 0.5f, out[r], NULL, NULL, 0);
+      for (int r = 0; r < 2; r++)   /* rank r copies the other's new weights in */
+        for (int m = 0; m < np[1 - r]; m++) {
+          const kr_optim_piece *x = &pc[1 - r][m];
+          memcpy(KR_DATA(vs[r][x->var]) + x->lo, out[1 - r] + x->off, (x->hi - x->lo) * sizeof(float));
+        }
+      kr_optim_step_pieces(ow, all, np[0] + np[1], seg, 2, 0.5f, NULL, NULL, NULL, 0);
+    }
+    int same = 1, wsame = 1;
+    for (int i = 0; i < SP_NV; i++) {
+      size_t bytes = (size_t)sp_len[i] * sizeof(float);
+      same &= memcmp(KR_DATA(vr[i]), KR_DATA(v0[i]), bytes) == 0 && memcmp(KR_DATA(vr[i]), KR_DATA(v1[i]), bytes) == 0;
+      wsame &= memcmp(KR_DATA(vr[i]), KR_DATA(vw[i]), bytes) == 0;
+    }
+    CHECK_MSG(same, "%s: the split step's weights differ from one optimizer's", fc->name);
+    CHECK_MSG(wsame, "%s: the whole step reading the sums differs from one optimizer's", fc->name);
+    CHECK(kr_optim_iterations(o0) == 4 && kr_optim_iterations(ow) == 4);
+    /* the slots: each rank's own pieces are current; gathered, all are */
+    for (int k = 0; k < kr_optim_full_slots(o0); k++) {
+      for (int r = 0; r < 2; r++) kr_optim_slots_pieces(os[r], k, pc[r], np[r], out[r], 1);
+      for (int r = 0; r < 2; r++) kr_optim_slots_pieces(os[r], k, pc[1 - r], np[1 - r], out[1 - r], 0);
+    }
+    int ssame = 1;
+    for (int k = 0; k < kr_optim_nslots(ref); k++) {
+      kr_tensor *a = kr_optim_slot(ref, k), *b0 = kr_optim_slot(o0, k), *b1 = kr_optim_slot(o1, k);
+      size_t bytes = (size_t)kr_tensor_numel(a) * sizeof(float);
+      ssame &= memcmp(KR_DATA(a), KR_DATA(b0), bytes) == 0 && memcmp(KR_DATA(a), KR_DATA(b1), bytes) == 0;
+    }
+    CHECK_MSG(ssame, "%s: the gathered slots differ from one optimizer's", fc->name);
+    for (int q = 0; q < 2; q++) {
+      free(seg[q]);
+      free(out[q]);
+    }
+  done:
+    kr_optim_free(ref);
+    kr_optim_free(o0);
+    kr_optim_free(o1);
+    kr_optim_free(ow);
+    for (int i = 0; i < SP_NV; i++) {
+      kr_tensor_release(vr[i]);
+      kr_tensor_release(v0[i]);
+      kr_tensor_release(v1[i]);
+      kr_tensor_release(vw[i]);
+    }
+    kr_ctx_free(ctx);
+  }
+}
+
 int main(void)
 {
   test_trajectories();
@@ -678,5 +798,6 @@ int main(void)
   test_errors();
   test_alloc_failures();
   test_constraints();
+  test_step_pieces();
   return check_report("test_optim");
 }

@@ -62,7 +62,47 @@ const char *kr_conv_algo_name(int algo)
 
 const char *kr_conv_pass_name(int op)
 {
+  if (op == KR_OP_CONV3D) return "conv3d_forward";
+  if (op == KR_OP_CONV3D_GRAD_INPUT) return "conv3d_input_gradient";
+  if (op == KR_OP_CONV3D_GRAD_KERNEL) return "conv3d_kernel_gradient";
+  if (op == KR_OP_CONV3D_TRANSPOSE) return "conv3d_transpose";
   return op == KR_OP_CONV2D ? "forward" : op == KR_OP_CONV2D_GRAD_INPUT ? "input_gradient" : "kernel_gradient";
+}
+
+/* a node's view for the tuner: kernels/conv.c's for conv2d, kernels/conv3d.c's for the 3-D ops */
+static void tune_key(const kr_node *n, int64_t *key)
+{
+  memset(key, 0, KR_CONV_KEY * sizeof *key);
+  if (kr_is_conv3d_op(n->op)) kr_conv3d_tune_key(n, key);
+  else kr_conv_tune_key(n, key);
+}
+
+static int algo_valid(const kr_node *n, int algo)
+{
+  return kr_is_conv3d_op(n->op) ? kr_conv3d_algo_valid(n, algo) : kr_conv_algo_valid(n, algo);
+}
+
+static int algo_rule(const kr_node *n)
+{
+  return kr_is_conv3d_op(n->op) ? kr_conv3d_algo_rule(n) : kr_conv_algo_rule(n);
+}
+
+static void tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, size_t *out)
+{
+  if (kr_is_conv3d_op(n->op)) kr_conv3d_tune_sizes(n, batch, a, b, out);
+  else kr_conv_tune_sizes(n, batch, a, b, out);
+}
+
+static void tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
+                     float *scratch, int T)
+{
+  if (kr_is_conv3d_op(n->op)) kr_conv3d_tune_run(n, batch, algo, a, b, out, scratch, T);
+  else kr_conv_tune_run(n, batch, algo, a, b, out, scratch, T);
+}
+
+static int tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch)
+{
+  return kr_is_conv3d_op(n->op) ? kr_conv3d_tune_workers(ctx, n, batch) : kr_conv_tune_workers(ctx, n, batch);
 }
 
 static const kr_conv_tuned *find(const kr_ctx *ctx, const int64_t *key)
@@ -77,7 +117,7 @@ int kr_conv_algo(kr_ctx *ctx, const kr_node *n)
   if (ctx->conv_force) return ctx->conv_force;
   if (ctx->conv_autotune_off || ctx->conv_ntuned == 0) return KR_CONV_ALGO_RULE;
   int64_t key[KR_CONV_KEY];
-  kr_conv_tune_key(n, key);
+  tune_key(n, key);
   const kr_conv_tuned *t = find(ctx, key);
   return t ? t->algo : KR_CONV_ALGO_RULE;
 }
@@ -95,7 +135,7 @@ void kr_conv_tune(const kr_node *n, int64_t batch, size_t scratch_floats)
   kr_ctx *ctx = n->ctx;
   if (ctx->conv_autotune_off || ctx->conv_force || ctx->conv_ntuned >= KR_CONV_TUNE_MAX || batch < 1) return;
   int64_t key[KR_CONV_KEY];
-  kr_conv_tune_key(n, key);
+  tune_key(n, key);
   for (int i = 1; i < KR_CONV_KEY - 2; i++)
     if (key[i] < 0) return;   /* a None length: nothing to time */
   if (find(ctx, key)) return;
@@ -103,29 +143,29 @@ void kr_conv_tune(const kr_node *n, int64_t batch, size_t scratch_floats)
   kr_conv_tuned e;
   memset(&e, 0, sizeof e);
   memcpy(e.key, key, sizeof key);
-  e.rule = kr_conv_algo_rule(n);
+  e.rule = algo_rule(n);
   e.algo = e.rule;
   for (int k = 0; k < NCAND; k++)
-    if (kr_conv_algo_valid(n, CANDIDATES[k])) {
+    if (algo_valid(n, CANDIDATES[k])) {
       e.cand[e.ncand] = CANDIDATES[k];
       e.ms[e.ncand++] = -1;
     }
   int64_t tb = batch < TUNE_BATCH ? batch : TUNE_BATCH;
   e.batch = tb;
-  e.threads = kr_conv_tune_workers(ctx, n, tb);
+  e.threads = tune_workers(ctx, n, tb);
   if (e.ncand > 1) {
     size_t na, nb, nout;
-    kr_conv_tune_sizes(n, tb, &na, &nb, &nout);
+    tune_sizes(n, tb, &na, &nb, &nout);
     if ((na + nb + nout + scratch_floats) * sizeof(float) > TUNE_MAX_BYTES) return;
     float *a = buffer(na, 1), *b = buffer(nb, 1), *out = buffer(nout, 0), *scratch = buffer(scratch_floats, 0);
     if (a && b && out && scratch) {
       double best = -1, rule_ms = -1;
       for (int k = 0; k < e.ncand; k++) {
         double ms = -1;
-        kr_conv_tune_run(n, tb, e.cand[k], a, b, out, scratch, e.threads);
+        tune_run(n, tb, e.cand[k], a, b, out, scratch, e.threads);
         for (int r = 0; r < TUNE_RUNS; r++) {
           double s = kr_now();
-          kr_conv_tune_run(n, tb, e.cand[k], a, b, out, scratch, e.threads);
+          tune_run(n, tb, e.cand[k], a, b, out, scratch, e.threads);
           s = (kr_now() - s) * 1e3;
           if (ms < 0 || s < ms) ms = s;
         }

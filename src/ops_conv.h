@@ -158,7 +158,7 @@ enum {
   KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
   KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_COUNT
 };
-#define KR_CONV_KEY 17   /* numbers in a geometry's cache key */
+#define KR_CONV_KEY 24   /* numbers in a geometry's cache key (conv3d's use 23) */
 #define KR_CONV_TUNE_MAX 128  /* tuned geometries kept per context */
 
 /* one tuned geometry: the key, the pass, the lowerings timed and the choice */
@@ -194,5 +194,7 @@ void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, s
 void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
                       float *scratch, int T);
 int kr_conv_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch);
+
+#include "ops_conv3d.h"
 
 #endif

@@ -237,15 +237,19 @@ static int core_conv_autotune_report(lua_State *L)
     /* key: op, H, W, C, KH, KW, O, Ho, Wo, sh, sw, dh, dw, pt, pl, relu, mask/bias */
     static const int in[] = {1, 2, 3}, k[] = {4, 5, 3, 6}, out[] = {7, 8, 6}, st[] = {9, 10}, dl[] = {11, 12},
                      pd[] = {13, 14};
+    /* 3-D key: op, D, H, W, C, KD, KH, KW, O, Do, Ho, Wo, strides, dilations, pads (3 each), relu, bias */
+    static const int in3[] = {1, 2, 3, 4}, k3[] = {5, 6, 7, 4, 8}, out3[] = {9, 10, 11, 8}, st3[] = {12, 13, 14},
+                     dl3[] = {15, 16, 17}, pd3[] = {18, 19, 20};
+    int d3 = kr_is_conv3d_op((int)t->key[0]);
     lua_createtable(L, 0, 13);
     set_string(L, "pass", kr_conv_pass_name((int)t->key[0]));
-    set_ints(L, "input", t->key, in, 3);
-    set_ints(L, "kernel", t->key, k, 4);
-    set_ints(L, "output", t->key, out, 3);
-    set_ints(L, "strides", t->key, st, 2);
-    set_ints(L, "dilation", t->key, dl, 2);
-    set_ints(L, "pads", t->key, pd, 2);
-    lua_pushboolean(L, t->key[15] != 0);
+    set_ints(L, "input", t->key, d3 ? in3 : in, d3 ? 4 : 3);
+    set_ints(L, "kernel", t->key, d3 ? k3 : k, d3 ? 5 : 4);
+    set_ints(L, "output", t->key, d3 ? out3 : out, d3 ? 4 : 3);
+    set_ints(L, "strides", t->key, d3 ? st3 : st, d3 ? 3 : 2);
+    set_ints(L, "dilation", t->key, d3 ? dl3 : dl, d3 ? 3 : 2);
+    set_ints(L, "pads", t->key, d3 ? pd3 : pd, d3 ? 3 : 2);
+    lua_pushboolean(L, t->key[d3 ? 21 : 15] != 0);
     lua_setfield(L, -2, "relu");
     lua_pushinteger(L, (lua_Integer)t->batch);
     lua_setfield(L, -2, "batch");

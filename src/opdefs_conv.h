@@ -19,7 +19,3 @@ KR_OPDEF(SPATIAL_DROPOUT_GRAD, "spatial_dropout_grad") /* (dy, spatial_dropout n
 KR_OPDEF(DEPTHWISE_CONV2D, "depthwise_conv2d")     /* (x, w); w (KH, KW, C, M) */
 KR_OPDEF(DEPTHWISE_CONV2D_GRAD_INPUT, "depthwise_conv2d_grad_input")   /* (dy, w, x) */
 KR_OPDEF(DEPTHWISE_CONV2D_GRAD_KERNEL, "depthwise_conv2d_grad_kernel") /* (dy, x, w) */
-KR_OPDEF(CONV3D, "conv3d")                         /* (x, w[, b]); ops_conv3d.h */
-KR_OPDEF(CONV3D_GRAD_INPUT, "conv3d_grad_input")   /* (dy, w, x) */
-KR_OPDEF(CONV3D_GRAD_KERNEL, "conv3d_grad_kernel") /* (dy, x, w) */
-KR_OPDEF(CONV3D_TRANSPOSE, "conv3d_transpose")     /* (x, w[, b]); w (KD, KH, KW, O, C) */

@@ -202,6 +202,23 @@ static int core_set_conv_autotune(lua_State *L)
   return 0;
 }
 
+/* keras.backend.set_conv_autotune(on, {cache = path | false}): the on-disk cache (conv_tune.c) */
+static int core_set_conv_tune_cache(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  const char *path = lua_toboolean(L, 1) ? luaL_checkstring(L, 1) : NULL;
+  if (kr_set_conv_tune_cache(ctx, path) != KR_OK) return lk_raise(L, ctx);
+  return 0;
+}
+
+static int core_get_conv_tune_cache(lua_State *L)
+{
+  const char *p = kr_get_conv_tune_cache(lk_ctx(L));
+  if (p) lua_pushstring(L, p);
+  else lua_pushboolean(L, 0);
+  return 1;
+}
+
 static int core_get_conv_autotune(lua_State *L)
 {
   lua_pushboolean(L, kr_get_conv_autotune(lk_ctx(L)));
@@ -255,6 +272,8 @@ static int core_conv_autotune_report(lua_State *L)
     lua_setfield(L, -2, "batch");
     lua_pushinteger(L, t->threads);
     lua_setfield(L, -2, "threads");
+    lua_pushboolean(L, t->cached);
+    lua_setfield(L, -2, "cached");
     set_string(L, "candidate", kr_conv_algo_name(t->algo));
     set_string(L, "rule", kr_conv_algo_name(t->rule));
     lua_createtable(L, 0, t->ncand);
@@ -284,6 +303,8 @@ static const luaL_Reg core_funcs[] = {
   {"set_conv_autotune", core_set_conv_autotune},
   {"get_conv_autotune", core_get_conv_autotune},
   {"conv_autotune_report", core_conv_autotune_report},
+  {"set_conv_tune_cache", core_set_conv_tune_cache},
+  {"get_conv_tune_cache", core_get_conv_tune_cache},
   {NULL, NULL}
 };
 

@@ -325,6 +325,50 @@ static void test_autotune(kr_ctx *ctx)
   kr_conv_autotune_clear(ctx);
 }
 
+/* a training plan of conv3d (bias, relu) then conv3d_transpose on a batched
+** placeholder: its runs, at the full batch and a smaller one, allocate nothing */
+static void test_no_alloc(kr_ctx *ctx)
+{
+  for (int threads = 1; threads <= 2; threads++) {
+    kr_set_num_threads(ctx, threads);
+    gcase c;
+    gu_begin(&c, ctx, "no allocation in plan runs", KR_OP_CONV3D);
+    kr_shape ps = S(-1, 5, 6, 7, 2);
+    kr_node *x = gu_keep(&c, kr_node_input(ctx, &ps));
+    kr_node *w = var_u(&c, S(3, 3, 3, 2, 16), -1, 1), *b = var_u(&c, S(16), -1, 1);
+    kr_node *wt = var_u(&c, S(2, 2, 2, 3, 16), -1, 1);
+    static const int64_t one[3] = {1, 1, 1}, two[3] = {2, 2, 2}, same[6] = {1, 1, 1, 1, 1, 1};
+    kr_attr a = c3attr(one, one, same, 1), at = c3attr(two, one, (const int64_t[6]){0}, 0);
+    at.shape = S(-1, 10, 12, 14, 3);
+    kr_node *y = x ? opn(&c, KR_OP_CONV3D, 3, (kr_node *[]){x, w, b}, &a) : NULL;
+    kr_node *z = y ? opn(&c, KR_OP_CONV3D_TRANSPOSE, 2, (kr_node *[]){y, wt}, &at) : NULL;
+    kr_node *sum = z ? opn(&c, KR_OP_SUM, 1, &z, AT(.i = {31, 0})) : NULL;
+    kr_node *g[3] = {NULL, NULL, NULL};
+    if (sum && kr_gradients(ctx, sum, 3, (kr_node *[]){w, b, wt}, g) == KR_OK) {
+      kr_node *outs[4] = {sum, g[0], g[1], g[2]};
+      kr_plan *p = kr_plan_new(ctx, 4, outs, 1, &x, 6, 1);
+      CHECK_MSG(p != NULL, "plan: %s", kr_errmsg(ctx));
+      if (p) {
+        float *in = kr_plan_input(p, 0);
+        for (int i = 0; i < 6 * 5 * 6 * 7 * 2; i++) in[i] = (float)((i * 37) % 11) * 0.1f - 0.5f;
+        CHECK(kr_plan_run(p, 6) == KR_OK);
+        uint64_t before = kr_mem_allocs(ctx);
+        for (int i = 0; i < 3; i++) CHECK(kr_plan_run(p, 6) == KR_OK);
+        CHECK(kr_plan_run(p, 4) == KR_OK);
+        CHECK_MSG(kr_mem_allocs(ctx) == before, "%llu allocations in plan runs",
+                  (unsigned long long)(kr_mem_allocs(ctx) - before));
+        CHECK(isfinite(kr_plan_output(p, 0)[0]));
+        kr_plan_free(p);
+      }
+    } else {
+      CHECK_MSG(0, "no gradients: %s", kr_errmsg(ctx));
+    }
+    for (int i = 0; i < 3; i++) kr_node_release(g[i]);
+    gu_end(&c);
+  }
+  kr_set_num_threads(ctx, 1);
+}
+
 /* a node made with these inputs and attributes fails with a message containing `want` */
 static void refused(kr_ctx *ctx, int op, int nin, kr_node *const *in, const kr_attr *a, const char *want)
 {
@@ -398,6 +442,7 @@ int main(void)
   test_threads(ctx);
   test_autotune(ctx);
   test_errors(ctx);
+  test_no_alloc(ctx);
   CHECK_MSG(kr_mem_in_use(ctx) == 0, "%zu bytes still in use", kr_mem_in_use(ctx));
   kr_ctx_free(ctx);
   return check_report("test_conv3d");

@@ -296,10 +296,20 @@ typedef struct avx_row {
     }                                                                                                          \
   }
 
-AVX3_TILE(avx3_tile1, 1, 24)
-AVX3_TILE(avx3_tile2, 2, 12)
-AVX3_TILE(avx3_tile3, 3, 8)
-AVX3_TILE(avx3_tile4, 4, 6)
+AVX3_TILE(avx3_tile1_24, 1, 24)
+AVX3_TILE(avx3_tile1_16, 1, 16)
+AVX3_TILE(avx3_tile1_12, 1, 12)
+AVX3_TILE(avx3_tile1_8, 1, 8)
+AVX3_TILE(avx3_tile1_4, 1, 4)
+AVX3_TILE(avx3_tile2_12, 2, 12)
+AVX3_TILE(avx3_tile2_8, 2, 8)
+AVX3_TILE(avx3_tile2_6, 2, 6)
+AVX3_TILE(avx3_tile2_4, 2, 4)
+AVX3_TILE(avx3_tile3_8, 3, 8)
+AVX3_TILE(avx3_tile3_6, 3, 6)
+AVX3_TILE(avx3_tile3_4, 3, 4)
+AVX3_TILE(avx3_tile4_6, 4, 6)
+AVX3_TILE(avx3_tile4_4, 4, 4)
 AVX3_TILE(avx3_px1, 1, 1)
 AVX3_TILE(avx3_px2, 2, 1)
 AVX3_TILE(avx3_px3, 3, 1)
@@ -307,22 +317,46 @@ AVX3_TILE(avx3_px4, 4, 1)
 
 typedef void (*avx3_fn)(const avx_row *, int64_t);
 
-/* the forward of samples [n0, n1), bias and relu included */
+/* the tile widths of each NV (widest first, at most 24 accumulators) */
+#define AVX3_WIDTHS 5
+static const int avx3_pw[5][AVX3_WIDTHS] = {{0}, {24, 16, 12, 8, 4}, {12, 8, 6, 4, 0}, {8, 6, 4, 0, 0}, {6, 4, 0, 0, 0}};
+static const avx3_fn avx3_tiles[5][AVX3_WIDTHS] = {
+  {NULL},
+  {avx3_tile1_24, avx3_tile1_16, avx3_tile1_12, avx3_tile1_8, avx3_tile1_4},
+  {avx3_tile2_12, avx3_tile2_8, avx3_tile2_6, avx3_tile2_4, NULL},
+  {avx3_tile3_8, avx3_tile3_6, avx3_tile3_4, NULL, NULL},
+  {avx3_tile4_6, avx3_tile4_4, NULL, NULL, NULL}};
+
+/* the forward of samples [n0, n1), bias and relu included. The inside run of
+** each row goes in tiles of the width the cost below finds cheapest for its
+** length (the widest of equals), the last tile moved left */
 static void avx_fwd(const c3g *g, const float *x, const float *w, const float *bias, int relu, float *y, int64_t n0,
                     int64_t n1)
 {
-  static const int pws[5] = {0, 24, 12, 8, 6};
-  static const avx3_fn tiles[5] = {NULL, avx3_tile1, avx3_tile2, avx3_tile3, avx3_tile4};
   static const avx3_fn pixels[5] = {NULL, avx3_px1, avx3_px2, avx3_px3, avx3_px4};
   int NV = (int)(g->O / 16);
-  int64_t PW = pws[NV];
-  avx3_fn tile = tiles[NV], px = pixels[NV];
+  avx3_fn px = pixels[NV], tile = NULL;
   /* columns whose taps all fall inside the row */
   int64_t lo = (g->pl + g->sw - 1) / g->sw, last = g->W - 1 - (g->KW - 1) * g->dw + g->pl;
   int64_t hi = last < 0 ? 0 : last / g->sw + 1;
   if (lo > g->Wo) lo = g->Wo;
   if (hi > g->Wo) hi = g->Wo;
   if (hi < lo) hi = lo;
+  /* the cycles of a tile per tap and channel: its fused multiply-adds (two a
+  ** cycle), its loads (NV of the kernel, PW broadcasts; two a cycle), or the
+  ** multiply-add latency (4) when it has fewer than 8 chains */
+  int64_t run = hi - lo, PW = 0;
+  double best = 0;
+  for (int k = 0; k < AVX3_WIDTHS && avx3_pw[NV][k]; k++) {
+    int64_t pw = avx3_pw[NV][k];
+    double fma = pw * NV / 2.0, loads = (pw + NV) / 2.0, per = fma > loads ? fma : loads;
+    double cost = (double)((run + pw - 1) / pw) * (per > 4 ? per : 4);
+    if (pw <= run && (!PW || cost < best)) {
+      PW = pw;
+      best = cost;
+      tile = avx3_tiles[NV][k];
+    }
+  }
   avx_row r = {.g = g, .x = x, .w = w, .bias = bias, .y = y, .relu = relu};
   for (int64_t n = n0; n < n1; n++)
     for (int64_t od = 0; od < g->Do; od++)
@@ -333,7 +367,7 @@ static void avx_fwd(const c3g *g, const float *x, const float *w, const float *b
         tap_range(od, g->sd, g->dd, g->pf, g->KD, g->D, &r.d0, &r.d1);
         tap_range(oh, g->sh, g->dh, g->pt, g->KH, g->H, &r.h0, &r.h1);
         for (int64_t ow = 0; ow < lo; ow++) px(&r, ow);
-        if (hi - lo >= PW) {
+        if (tile) {
           for (int64_t ow = lo; ow < hi; ow += PW) tile(&r, ow + PW <= hi ? ow : hi - PW);
         } else {
           for (int64_t ow = lo; ow < hi; ow++) px(&r, ow);

@@ -120,6 +120,10 @@ static const c3case CASES[] = {
   /* the register-tiled forward (16 and 32 filters): full tiles and the padded edges */
   {"16 filters same, one channel, 28 columns + bias", 0, {1, 2, 3, 28, 1}, {2, 2, 3, 1, 16}, {1, 1, 1}, {1, 1, 1},
    {0, 1, 0, 1, 1, 1}, {0}, 1, 0},
+  {"48 filters, 6 columns", 0, {1, 2, 3, 6, 2}, {2, 2, 2, 2, 48}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0, 0, 0, 0}, {0}, 0,
+   0},
+  {"64 filters same, 9 columns", 0, {1, 2, 2, 9, 2}, {1, 2, 3, 2, 64}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0, 1, 1, 1},
+   {0}, 1, 0},
   {"32 filters strides (1, 1, 2) + bias", 0, {1, 2, 2, 27, 2}, {1, 2, 3, 2, 32}, {1, 1, 2}, {1, 1, 1},
    {0, 0, 0, 1, 1, 1}, {0}, 1, 0},
   {"transpose valid + bias", 1, {2, 2, 3, 3, 3}, {2, 2, 3, 2, 3}, {1, 1, 1}, {1, 1, 1}, {0}, {2, 3, 4, 5, 2}, 1, 0},

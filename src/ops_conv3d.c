@@ -239,13 +239,15 @@ int kr_conv3d_transpose_shape(kr_ctx *ctx, kr_node *n)
   return KR_OK;
 }
 
-/* the bias gradient: dy summed over every axis but the channels */
+/* the bias gradient: dy summed over every axis but the channels (sum_to,
+** whose rows-of-channels case is the bias gradients' fast path) */
 static kr_node *bias_grad(kr_ctx *ctx, kr_node *dy)
 {
   kr_attr a;
   memset(&a, 0, sizeof a);
-  a.i[KR_REDUCE_AXES] = 0xF;
-  return kr_op1(ctx, KR_OP_SUM, dy, &a);
+  a.shape.ndim = 1;
+  a.shape.dim[0] = dy->shape.dim[4];
+  return kr_op1(ctx, KR_OP_SUM_TO, dy, &a);
 }
 
 int kr_conv3d_grad(kr_ctx *ctx, kr_node *n, kr_node *dy, kr_node **dx)

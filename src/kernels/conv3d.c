@@ -375,8 +375,93 @@ static void avx_fwd(const c3g *g, const float *x, const float *w, const float *b
         for (int64_t ow = hi; ow < g->Wo; ow++) px(&r, ow);
       }
 }
+/* ---- the kernel gradient's direct loops on AVX-512: 16 to 64 filters, column dilation 1 ----
+** As conv.c's avx_dw: for one kernel (depth, row) tap the (kw, c) pairs are
+** one run of J = KW*C floats both in x (from a position's first column tap)
+** and in dw, so a block of CB consecutive pairs times the O filters stays in
+** CB * NV registers while every output position of the chunk adds x times
+** its dz: per position, NV loads of dz and CB broadcasts of x feed CB * NV
+** fused multiply-adds. Positions at a padded column edge check each pair. */
+static int avx_gk_ok(const c3g *g) { return cpu_has_avx512() && g->O % 16 == 0 && g->O <= 64 && g->dw == 1; }
+
+#define AVX3_GK(NAME, NV, CB)                                                                                     \
+  __attribute__((target("avx512f,fma"))) static void NAME(const c3g *g, const float *dz, const float *x,        \
+                                                         float *part, int64_t n0, int64_t n1, int64_t kd,      \
+                                                         int64_t kh, int64_t j0, int64_t cbn)                  \
+  {                                                                                                            \
+    int64_t C = g->C, O = g->O, J = g->KW * C;                                                                 \
+    __m512 acc[CB][NV];                                                                                        \
+    _Pragma("GCC unroll 8") for (int b = 0; b < CB; b++)                                                       \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[b][v] = _mm512_setzero_ps();                   \
+    for (int64_t n = n0; n < n1; n++)                                                                          \
+      for (int64_t od = 0; od < g->Do; od++) {                                                                 \
+        int64_t id = od * g->sd - g->pf + kd * g->dd;                                                          \
+        if (id < 0 || id >= g->D) continue;                                                                    \
+        for (int64_t oh = 0; oh < g->Ho; oh++) {                                                               \
+          int64_t ih = oh * g->sh - g->pt + kh * g->dh;                                                        \
+          if (ih < 0 || ih >= g->H) continue;                                                                  \
+          const float *xrow = x + ((n * g->D + id) * g->H + ih) * g->W * C;                                    \
+          const float *drow = dz + ((n * g->Do + od) * g->Ho + oh) * g->Wo * O;                                \
+          for (int64_t ow = 0; ow < g->Wo; ow++) {                                                             \
+            int64_t iw0 = ow * g->sw - g->pl;                                                                  \
+            __m512 d[NV];                                                                                      \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) d[v] = _mm512_loadu_ps(drow + ow * O + 16 * v); \
+            if (iw0 >= 0 && iw0 + g->KW <= g->W) {                                                             \
+              const float *xr = xrow + iw0 * C + j0;                                                           \
+              _Pragma("GCC unroll 8") for (int b = 0; b < CB; b++) {                                           \
+                if (b >= cbn) break;                                                                           \
+                __m512 xb = _mm512_set1_ps(xr[b]);                                                             \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[b][v] =                               \
+                    _mm512_fmadd_ps(xb, d[v], acc[b][v]);                                                      \
+              }                                                                                                \
+            } else {                                                                                           \
+              _Pragma("GCC unroll 8") for (int b = 0; b < CB; b++) {                                           \
+                int64_t j = j0 + b, iw = iw0 + j / C;                                                          \
+                if (b >= cbn || iw < 0 || iw >= g->W) continue;                                                \
+                __m512 xb = _mm512_set1_ps(xrow[iw * C + j % C]);                                              \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[b][v] =                               \
+                    _mm512_fmadd_ps(xb, d[v], acc[b][v]);                                                      \
+              }                                                                                                \
+            }                                                                                                  \
+          }                                                                                                    \
+        }                                                                                                      \
+      }                                                                                                        \
+    float *pk = part + ((kd * g->KH + kh) * J + j0) * O;                                                       \
+    _Pragma("GCC unroll 8") for (int b = 0; b < CB; b++) {                                                     \
+      if (b >= cbn) break;                                                                                     \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                   \
+        float *dst = pk + b * O + 16 * v;                                                                      \
+        _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[b][v]));                                 \
+      }                                                                                                        \
+    }                                                                                                          \
+  }
+
+AVX3_GK(avx3_gk1, 1, 8)
+AVX3_GK(avx3_gk2, 2, 6)
+AVX3_GK(avx3_gk3, 3, 4)
+AVX3_GK(avx3_gk4, 4, 4)
+
+typedef void (*avx3_gk_fn)(const c3g *, const float *, const float *, float *, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t);
+
+/* part (K x O, zero) += the kernel gradient of samples [n0, n1) */
+static void avx_gk(const c3g *g, const float *dz, const float *x, float *part, int64_t n0, int64_t n1)
+{
+  static const avx3_gk_fn fns[5] = {NULL, avx3_gk1, avx3_gk2, avx3_gk3, avx3_gk4};
+  static const int cbs[5] = {0, 8, 6, 4, 4};
+  int NV = (int)(g->O / 16);
+  int64_t J = g->KW * g->C, CB = cbs[NV];
+  for (int64_t kd = 0; kd < g->KD; kd++)
+    for (int64_t kh = 0; kh < g->KH; kh++)
+      for (int64_t j0 = 0; j0 < J; j0 += CB) fns[NV](g, dz, x, part, n0, n1, kd, kh, j0, J - j0 < CB ? J - j0 : CB);
+}
 #else
 static int avx_fwd_ok(const c3g *g) { (void)g; return 0; }
+static int avx_gk_ok(const c3g *g) { (void)g; return 0; }
+static void avx_gk(const c3g *g, const float *dz, const float *x, float *part, int64_t n0, int64_t n1)
+{
+  (void)g, (void)dz, (void)x, (void)part, (void)n0, (void)n1;
+}
 static void avx_fwd(const c3g *g, const float *x, const float *w, const float *bias, int relu, float *y, int64_t n0,
                     int64_t n1)
 {
@@ -526,7 +611,8 @@ static void gk_chunk(void *arg, int c, int G, int t)
   float *part = j->scratch + j->part_off + (size_t)c * (size_t)(K * O);
   memset(part, 0, (size_t)(K * O) * sizeof(float));
   if (j->algo == KR_CONV_ALGO_DIRECT) {
-    gk_direct(g, j->a, j->b, part, n0, n1);
+    if (avx_gk_ok(g)) avx_gk(g, j->a, j->b, part, n0, n1);
+    else gk_direct(g, j->a, j->b, part, n0, n1);
     return;
   }
   float *cols = j->scratch + (size_t)t * j->slot;

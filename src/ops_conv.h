@@ -159,7 +159,7 @@ enum {
   KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_COUNT
 };
 #define KR_CONV_KEY 24   /* numbers in a geometry's cache key (conv3d's use 23) */
-#define KR_CONV_TUNE_MAX 128  /* tuned geometries kept per context */
+#define KR_CONV_TUNE_MAX 256  /* tuned geometries kept per context (2-D and 3-D) */
 
 /* one tuned geometry: the key, the pass, the lowerings timed and the choice */
 typedef struct kr_conv_tuned {

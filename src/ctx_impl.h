@@ -36,6 +36,10 @@ struct kr_ctx {
   int conv_ntuned;
   double conv_tune_s;
   kr_conv_tuned conv_tuned[KR_CONV_TUNE_MAX];
+  /* its on-disk cache (conv_tune.c): the file ("" and unset: LKERAS_CONV_TUNE_CACHE), and the CPU's name */
+  char conv_cache[KR_CONV_CACHE_PATH];
+  int conv_cache_set;          /* kr_set_conv_tune_cache was called: the environment is not read */
+  char cpu_model[KR_CONV_CPU_NAME];
 };
 
 /* xoshiro256** step, inline for kernels that draw many numbers (dropout) */

@@ -921,6 +921,7 @@ const kr_opinfo kr_ops[] = {
 #include "ops_conv_rows.h"
 #include "ops_rnn_rows.h"
 #include "ops_backend_rows.h"
+#include "ops_conv3d_rows.h"
 };
 
 _Static_assert(sizeof kr_ops / sizeof kr_ops[0] == KR_OP_COUNT, "one row per op in opdefs.h");

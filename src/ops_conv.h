@@ -158,8 +158,8 @@ enum {
   KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
   KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_COUNT
 };
-#define KR_CONV_KEY 17   /* numbers in a geometry's cache key */
-#define KR_CONV_TUNE_MAX 128  /* tuned geometries kept per context */
+#define KR_CONV_KEY 24   /* numbers in a geometry's cache key (conv3d's use 23) */
+#define KR_CONV_TUNE_MAX 256  /* tuned geometries kept per context (2-D and 3-D) */
 
 /* one tuned geometry: the key, the pass, the lowerings timed and the choice */
 typedef struct kr_conv_tuned {
@@ -170,6 +170,7 @@ typedef struct kr_conv_tuned {
   int ncand;
   int cand[KR_CONV_ALGO_COUNT];
   double ms[KR_CONV_ALGO_COUNT];   /* best time of each candidate (ms); < 0: not timed (one candidate) */
+  int cached;          /* the choice came from the on-disk cache (nothing timed) */
 } kr_conv_tuned;
 
 /* conv_tune.c: the public switches and the report */
@@ -181,6 +182,14 @@ double kr_conv_autotune_seconds(const kr_ctx *ctx);
 void kr_conv_autotune_clear(kr_ctx *ctx);
 const char *kr_conv_algo_name(int algo);
 const char *kr_conv_pass_name(int op);
+/* the on-disk cache of the choices (conv_tune.c, docs/design.md): path, or
+** NULL to keep none (the environment's LKERAS_CONV_TUNE_CACHE is then not
+** read either); KR_EARG for a path too long. kr_get_conv_tune_cache: the
+** file in use, or NULL. */
+#define KR_CONV_CACHE_PATH 1024
+#define KR_CONV_CPU_NAME 128
+int kr_set_conv_tune_cache(kr_ctx *ctx, const char *path);
+const char *kr_get_conv_tune_cache(kr_ctx *ctx);
 /* tests: every conv2d pass of ctx runs by `algo` where it is valid (RULE: off) */
 void kr_conv_force_algo(kr_ctx *ctx, int algo);
 /* conv_tune.c, called by the scratch sizes and the kernels of kernels/conv.c */
@@ -194,5 +203,7 @@ void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, s
 void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
                       float *scratch, int T);
 int kr_conv_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch);
+
+#include "ops_conv3d.h"
 
 #endif

@@ -96,13 +96,30 @@ function K.get_memory_limit() return core.get_memory_limit() end
 -- K.set_conv_autotune(false) keeps the fixed lowering rules (results
 -- reproducible to the bit); K.conv_autotune_report() lists what was tuned:
 -- {enabled, total_s, entries = {{pass, input, kernel, output, strides,
--- dilation, pads, relu, batch, threads, candidate, rule, times = {name = ms}}}}.
-function K.set_conv_autotune(on)
+-- dilation, pads, relu, batch, threads, candidate, rule, cached, times = {name = ms}}}}.
+-- K.set_conv_autotune(true, {cache = path}) also keeps the choices in a text
+-- file (keyed by the CPU's model, the geometry and the thread count) that a
+-- later process reads instead of timing again; {cache = false} keeps none and
+-- ignores LKERAS_CONV_TUNE_CACHE, the file used when no cache was given.
+function K.set_conv_autotune(on, opts)
   if type(on) ~= "boolean" then
     raise("K.set_conv_autotune: expected a boolean, got " .. type(on))
   end
+  if opts ~= nil then
+    if type(opts) ~= "table" then raise("K.set_conv_autotune: options must be a table, got " .. type(opts)) end
+    for k in pairs(opts) do
+      if k ~= "cache" then raise("K.set_conv_autotune: unknown option '" .. tostring(k) .. "' (expected: cache)") end
+    end
+    local c = opts.cache
+    if c ~= nil and c ~= false and (type(c) ~= "string" or c == "") then
+      raise("K.set_conv_autotune: cache must be a file path or false, got " .. (type(c) == "string" and "''" or
+        type(c)))
+    end
+    if c ~= nil then core.set_conv_tune_cache(c) end
+  end
   core.set_conv_autotune(on)
 end
+function K.get_conv_tune_cache() return core.get_conv_tune_cache() end
 function K.get_conv_autotune() return core.get_conv_autotune() end
 function K.conv_autotune_report() return core.conv_autotune_report() end
 

@@ -474,30 +474,34 @@ function K.spatial_3d_padding(x, padding, data_format)
   return x
 end
 
+-- the conv3d op's attributes (src/ops_conv3d.h): strides, dilations and the
+-- pads {front, back, top, bottom, left, right}
+local function conv3d_attrs(st, dl, p)
+  return {stride_d = st[1], stride_h = st[2], stride_w = st[3], dilation_d = dl[1], dilation_h = dl[2],
+          dilation_w = dl[3], pad_front = p[1], pad_back = p[2], pad_top = p[3], pad_bottom = p[4], pad_left = p[5],
+          pad_right = p[6]}
+end
+
 -- K.conv3d(x, kernel, strides, padding, data_format, dilation_rate): x (batch,
--- D, H, W, C), kernel (KD, KH, KW, C, O); each output depth is the sum of
--- 2-D convolutions of the input depths its window covers
+-- D, H, W, C), kernel (KD, KH, KW, C, O): the conv3d op
 function K.conv3d(...)
   local who = "K.conv3d"
   local a = kwargs(who, {"x", "kernel", "strides", "padding", "data_format", "dilation_rate"}, ...)
   local x, k = input_and_kernel(who, a, 5, "in, out")
-  local st, dl, xs, ks, p = conv_geometry(who, a, x, k, 3)
-  local p0 = p[1]
-  local attr = conv_attrs(st[2], st[3], dl[2], dl[3], {p[3], p[4], p[5], p[6]})
-  local od = (xs[2] + p[1] + p[2] - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
-  local outs = {}
-  for d = 0, od - 1 do
-    local acc
-    for q = 0, ks[1] - 1 do
-      local z = d * st[1] + q * dl[1] - p0
-      if z >= 0 and z < xs[2] then
-        local term = apply("conv2d", {take(x, 1, z), take(k, 0, q)}, attr)
-        acc = acc and K.add(acc, term) or term
-      end
-    end
-    outs[d + 1] = acc
-  end
-  return K.stack(outs, 1)
+  local st, dl, _, _, p = conv_geometry(who, a, x, k, 3)
+  return apply("conv3d", {x, k}, conv3d_attrs(st, dl, p))
+end
+
+-- K._conv3d(x, kernel, bias, strides, padding, dilation_rate, relu): the
+-- Conv3D layer's op, the bias (or nil) and a relu (true) fused
+function K._conv3d(x, kernel, bias, strides, padding, dilation_rate, relu)
+  local who = "K.conv3d"
+  local a = {x = x, kernel = kernel, strides = strides, padding = padding, dilation_rate = dilation_rate}
+  input_and_kernel(who, a, 5, "in, out")
+  local st, dl, _, _, p = conv_geometry(who, a, x, kernel, 3)
+  local attr = conv3d_attrs(st, dl, p)
+  attr.relu = relu and 1 or 0
+  return apply("conv3d", bias and {x, kernel, bias} or {x, kernel}, attr)
 end
 
 -- K.pool3d(x, pool_size, strides, padding, data_format, pool_mode): the 2-D
@@ -543,8 +547,8 @@ function K.pool3d(...)
 end
 
 -- K.conv3d_transpose(x, kernel, output_shape, strides, padding): kernel
--- (KD, KH, KW, out, in); each output depth sums the 2-D transposed
--- convolutions of the input depths and kernel depths that reach it
+-- (KD, KH, KW, out, in); the conv3d_transpose op, the input gradient of the
+-- conv3d that takes output_shape back to x (TensorFlow's leading pads)
 function K.conv3d_transpose(...)
   local who = "K.conv3d_transpose"
   local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format"}, ...)
@@ -554,34 +558,33 @@ function K.conv3d_transpose(...)
   if #os_ ~= 5 then raise(fmt("%s: output_shape must have 5 entries, got %d", who, #os_)) end
   local st = tuple(who, "strides", a.strides or 1, 3)
   local padding = a.padding or "valid"
-  local n, D, kd, s = os_[2], xs[2], ks[1], st[1]
-  local fwd, first
-  if padding == "valid" then
-    fwd, first = n >= kd and (n - kd) // s + 1 or 0, 0
-  elseif padding == "same" then
-    fwd, first = (n + s - 1) // s, math.max((D - 1) * s + kd - n, 0) // 2
-  else
+  if padding ~= "valid" and padding ~= "same" then
     raise(fmt("%s: padding must be 'valid' or 'same', got '%s'", who, tostring(padding)))
   end
-  if fwd ~= D then
-    raise(fmt("%s: output_shape %s does not give x's depth (%d) with strides %d, kernel %d and padding '%s'", who,
-      shape_str(os_), D, s, kd, padding))
-  end
-  local shape2 = {a.output_shape[1], os_[3], os_[4], os_[5]}
-  local terms, any = {}, nil
-  for i = 0, D - 1 do
-    for q = 0, kd - 1 do
-      local p = i * s + q - first
-      if p >= 0 and p < n then
-        local t = K.conv2d_transpose(take(x, 1, i), take(k, 0, q), shape2, {st[2], st[3]}, padding)
-        terms[p] = terms[p] and K.add(terms[p], t) or t
-        any = any or t
-      end
+  local lead = {}
+  for i = 1, 3 do
+    local n, D, kd, s = os_[i + 1], xs[i + 1], ks[i], st[i]
+    local fwd, first
+    if padding == "valid" then
+      fwd, first = n >= kd and (n - kd) // s + 1 or 0, 0
+    else
+      fwd, first = (n + s - 1) // s, math.max((D - 1) * s + kd - n, 0) // 2
     end
+    if fwd ~= D then
+      local axis = ({"depth", "rows", "cols"})[i]
+      raise(fmt("%s: output_shape %s does not give x's %s (%d) with strides %d, kernel %d and padding '%s'", who,
+        shape_str(os_), axis, D, s, kd, padding))
+    end
+    lead[i] = first
   end
-  local outs = {}
-  for p = 0, n - 1 do outs[p + 1] = terms[p] or K.zeros_like(any) end
-  return K.stack(outs, 1)
+  if os_[5] ~= ks[4] then
+    raise(fmt("%s: output_shape %s has %s channels, the kernel %s gives %d", who, shape_str(os_), tostring(os_[5]),
+      shape_str(ks), ks[4]))
+  end
+  local attr = {stride_d = st[1], stride_h = st[2], stride_w = st[3], dilation_d = 1, dilation_h = 1, dilation_w = 1,
+                pad_front = lead[1], pad_top = lead[2],
+                pad_left = lead[3], shape = {batched(x) and -1 or xs[1], os_[2], os_[3], os_[4], os_[5]}}
+  return apply("conv3d_transpose", {x, k}, attr)
 end
 
 -- ---- CTC ----

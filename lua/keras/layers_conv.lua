@@ -482,7 +482,13 @@ end
 function Conv3D:call(x)
   spatial(self, x.shape, 3)
   check_channels(self, x.shape)
-  return conv_finish(self, K.conv3d(x, self.kernel, self.strides, self.padding, nil, self.dilation_rate))
+  -- the bias and a relu go into the conv3d op (as Conv1D/Conv2D do)
+  local fuse = self._act_name == "relu"
+  local y = K._conv3d(x, self.kernel, self.use_bias and self.bias or nil, self.strides, self.padding,
+    self.dilation_rate, fuse)
+  if not fuse then y = self.activation(y) end
+  self:_activity_loss(y)
+  return y
 end
 layers.Convolution3D = Conv3D
 

@@ -196,6 +196,20 @@ workload("separable_cnn", 2000, 32, 4, function(n)
   return model, keras.random.random{n, 32, 32, 3}, onehot(n, 10)
 end)
 
+-- a small volumetric classifier on 16x16x16x1 volumes (issue 12's 3-D convolutions):
+-- Conv3D, max pooling, Conv3D, softmax; Adam
+workload("conv3d", 512, 32, 4, function(n)
+  local model = keras.Sequential{
+    L.Conv3D{16, 3, activation = "relu", input_shape = {16, 16, 16, 1}},
+    L.MaxPooling3D{pool_size = 2},
+    L.Conv3D{32, 3, activation = "relu"},
+    L.Flatten(),
+    L.Dense{10, activation = "softmax"},
+  }
+  model:compile{loss = "categorical_crossentropy", optimizer = keras.optimizers.Adam{lr = 0.001}}
+  return model, keras.random.random{n, 16, 16, 16, 1}, onehot(n, 10)
+end)
+
 -- ---- end of the convolution workloads ----
 
 -- ---- the recurrent workloads (issue 4: sequences and text); as in torch_seed.py ----
@@ -497,7 +511,7 @@ io.stderr:write(string.format("%s: train %.0f samples/s (%.3f ms/step, batch %d)
   n_params, losses[1], losses[#losses]))
 -- the convolution workloads: what the autotuner chose for each conv pass, and its time
 -- (keras.backend.conv_autotune_report, docs/design.md), as one "AUTOTUNE " JSON line
-local CONV_WORKLOADS = {cnn = true, conv1d = true, conv_autoencoder = true, separable_cnn = true}
+local CONV_WORKLOADS = {cnn = true, conv1d = true, conv_autoencoder = true, separable_cnn = true, conv3d = true}
 if CONV_WORKLOADS[name] then
   io.write("AUTOTUNE " .. require("keras.json").encode(keras.backend.conv_autotune_report()) .. "\n")
 end

@@ -6,7 +6,7 @@
 # Every workload runs under /usr/bin/time -v (peak RSS from "Maximum resident set
 # size") in each configuration the peer's README names -- 1 and 2 threads, 2 threads
 # with OPENBLAS_NUM_THREADS=1, 2 threads with OMP_WAIT_POLICY=PASSIVE (and
-# --channels-last for the cnn, conv_autoencoder and separable_cnn) -- ours under the
+# --channels-last for the cnn, conv_autoencoder, separable_cnn and conv3d) -- ours under the
 # same environment variables as the peer. OPENBLAS_CORETYPE is left as the environment has it.
 # stdout: one JSON line per run (the program's JSON plus "config", "maxrss_mb",
 # "cpu_s", "elapsed_s") and one summary line per workload (best train and best infer
@@ -96,7 +96,7 @@ configs() {
   echo "t2||--threads 2"
   echo "t2_openblas1|OPENBLAS_NUM_THREADS=1|--threads 2"
   echo "t2_passive|OMP_WAIT_POLICY=PASSIVE|--threads 2"
-  if [ "$1" = cnn ] || [ "$1" = conv_autoencoder ] || [ "$1" = separable_cnn ]; then
+  if [ "$1" = cnn ] || [ "$1" = conv_autoencoder ] || [ "$1" = separable_cnn ] || [ "$1" = conv3d ]; then
     echo "t1_channels_last||--threads 1 --channels-last"
     echo "t2_channels_last||--threads 2 --channels-last"
     echo "t2_openblas1_channels_last|OPENBLAS_NUM_THREADS=1|--threads 2 --channels-last"
@@ -123,13 +123,13 @@ peer_of() {
     multi_io) echo "$ROOT/scripts/bench/torch_multi_io.py multi_io" ;;
     mlp_functional) echo "$PEER mlp" ;;   # the same network as mlp, built with nn.Sequential
     lstm_varlen|lstm_fixedlen) echo "$ROOT/scripts/bench/torch_lstm_varlen.py $1" ;;
-    conv_autoencoder|separable_cnn) echo "$ROOT/scripts/bench/torch_convnets.py $1" ;;
+    conv_autoencoder|separable_cnn|conv3d) echo "$ROOT/scripts/bench/torch_convnets.py $1" ;;
     custom_dense) echo "$PEER mlp" ;;     # the mlp network, its Dense layers written in Lua
     *) echo "$PEER $1" ;;
   esac
 }
 
-[ $# -eq 0 ] && set -- mlp mlp_big mlp_functional custom_dense multi_io cnn conv1d lstm_stacked embed_lstm lstm_varlen lstm_fixedlen conv_autoencoder separable_cnn
+[ $# -eq 0 ] && set -- mlp mlp_big mlp_functional custom_dense multi_io cnn conv1d lstm_stacked embed_lstm lstm_varlen lstm_fixedlen conv_autoencoder separable_cnn conv3d
 for w in "$@"; do
   if ! echo "$KNOWN" | grep -qx "$w"; then
     note "skipping '$w': scripts/bench/bench.lua does not know it yet"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch twin of lkeras's conv_autoencoder and separable_cnn benchmarks
+"""PyTorch twin of lkeras's conv_autoencoder, separable_cnn and conv3d benchmarks
 (scripts/bench/bench.lua), the same networks, data sizes, batch sizes and
 optimizers:
 
@@ -17,6 +17,10 @@ optimizers:
       convolution to 256 with stride 2; ReLU after each; global average pooling;
       Linear(10) with a softmax; RMSprop (lr 0.001, rho 0.9, epsilon 1e-7);
       categorical crossentropy; batch 32, 2000 samples.
+  conv3d: a small volumetric classifier on 16x16x16x1 volumes: Conv3d(16, 3)
+      with a ReLU, MaxPool3d(2), Conv3d(32, 3) with a ReLU, Linear(10) with a
+      softmax; categorical crossentropy; Adam (lr 0.001, epsilon 1e-7); batch
+      32, 512 samples. --channels-last: torch's channels_last_3d (NDHWC).
 
 Same command line, timing rules and JSON keys as the shared peer
 (../shared/bench/peers/torch_seed.py): the first epoch is a warm-up; training
@@ -38,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DEFAULTS = {"conv_autoencoder": (2000, 128, 4), "separable_cnn": (2000, 32, 4)}
+DEFAULTS = {"conv_autoencoder": (2000, 128, 4), "separable_cnn": (2000, 32, 4), "conv3d": (512, 32, 4)}
 
 
 class ConvAutoencoder(nn.Module):
@@ -86,10 +90,23 @@ class SeparableCNN(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))   # logits
 
 
+class Conv3DNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv3d(1, 16, 3)
+        self.c2 = nn.Conv3d(16, 32, 3)
+        self.fc = nn.Linear(32 * 5 * 5 * 5, 10)
+
+    def forward(self, x):
+        x = F.max_pool3d(F.relu(self.c1(x)), 2)
+        x = F.relu(self.c2(x))
+        return self.fc(torch.flatten(x, 1))   # logits
+
+
 def keras_init(model):
     """Keras's defaults: glorot_uniform kernels (depthwise and pointwise too), zero biases."""
     for m in model.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d)):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -135,6 +152,8 @@ def main():
     torch.manual_seed(a.seed)
     rng = np.random.RandomState(a.seed)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    if a.channels_last and a.workload == "conv3d":
+        fmt = torch.channels_last_3d
     if a.workload == "conv_autoencoder":
         clean = rng.random_sample((n, 1, 28, 28)).astype(np.float32)
         noisy = np.clip(clean + rng.normal(0, 0.5, clean.shape).astype(np.float32), 0, 1)
@@ -149,6 +168,18 @@ def main():
 
         def infer(xb):
             return model(xb)
+    elif a.workload == "conv3d":
+        x = torch.from_numpy(rng.random_sample((n, 1, 16, 16, 16)).astype(np.float32)).contiguous(memory_format=fmt)
+        y = torch.from_numpy(rng.randint(10, size=n).astype(np.int64))
+        model = Conv3DNet()
+        keras_init(model)
+        opt = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
+
+        def loss_fn(out, yb):
+            return F.cross_entropy(out, yb)
+
+        def infer(xb):
+            return torch.softmax(model(xb), dim=1)
     else:
         x = torch.from_numpy(rng.random_sample((n, 3, 32, 32)).astype(np.float32)).contiguous(memory_format=fmt)
         y = torch.from_numpy(rng.randint(10, size=n).astype(np.int64))

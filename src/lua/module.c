@@ -202,6 +202,23 @@ static int core_set_conv_autotune(lua_State *L)
   return 0;
 }
 
+/* keras.backend.set_conv_autotune(on, {cache = path | false}): the on-disk cache (conv_tune.c) */
+static int core_set_conv_tune_cache(lua_State *L)
+{
+  kr_ctx *ctx = lk_ctx(L);
+  const char *path = lua_toboolean(L, 1) ? luaL_checkstring(L, 1) : NULL;
+  if (kr_set_conv_tune_cache(ctx, path) != KR_OK) return lk_raise(L, ctx);
+  return 0;
+}
+
+static int core_get_conv_tune_cache(lua_State *L)
+{
+  const char *p = kr_get_conv_tune_cache(lk_ctx(L));
+  if (p) lua_pushstring(L, p);
+  else lua_pushboolean(L, 0);
+  return 1;
+}
+
 static int core_get_conv_autotune(lua_State *L)
 {
   lua_pushboolean(L, kr_get_conv_autotune(lk_ctx(L)));
@@ -237,20 +254,26 @@ static int core_conv_autotune_report(lua_State *L)
     /* key: op, H, W, C, KH, KW, O, Ho, Wo, sh, sw, dh, dw, pt, pl, relu, mask/bias */
     static const int in[] = {1, 2, 3}, k[] = {4, 5, 3, 6}, out[] = {7, 8, 6}, st[] = {9, 10}, dl[] = {11, 12},
                      pd[] = {13, 14};
+    /* 3-D key: op, D, H, W, C, KD, KH, KW, O, Do, Ho, Wo, strides, dilations, pads (3 each), relu, bias */
+    static const int in3[] = {1, 2, 3, 4}, k3[] = {5, 6, 7, 4, 8}, out3[] = {9, 10, 11, 8}, st3[] = {12, 13, 14},
+                     dl3[] = {15, 16, 17}, pd3[] = {18, 19, 20};
+    int d3 = kr_is_conv3d_op((int)t->key[0]);
     lua_createtable(L, 0, 13);
     set_string(L, "pass", kr_conv_pass_name((int)t->key[0]));
-    set_ints(L, "input", t->key, in, 3);
-    set_ints(L, "kernel", t->key, k, 4);
-    set_ints(L, "output", t->key, out, 3);
-    set_ints(L, "strides", t->key, st, 2);
-    set_ints(L, "dilation", t->key, dl, 2);
-    set_ints(L, "pads", t->key, pd, 2);
-    lua_pushboolean(L, t->key[15] != 0);
+    set_ints(L, "input", t->key, d3 ? in3 : in, d3 ? 4 : 3);
+    set_ints(L, "kernel", t->key, d3 ? k3 : k, d3 ? 5 : 4);
+    set_ints(L, "output", t->key, d3 ? out3 : out, d3 ? 4 : 3);
+    set_ints(L, "strides", t->key, d3 ? st3 : st, d3 ? 3 : 2);
+    set_ints(L, "dilation", t->key, d3 ? dl3 : dl, d3 ? 3 : 2);
+    set_ints(L, "pads", t->key, d3 ? pd3 : pd, d3 ? 3 : 2);
+    lua_pushboolean(L, t->key[d3 ? 21 : 15] != 0);
     lua_setfield(L, -2, "relu");
     lua_pushinteger(L, (lua_Integer)t->batch);
     lua_setfield(L, -2, "batch");
     lua_pushinteger(L, t->threads);
     lua_setfield(L, -2, "threads");
+    lua_pushboolean(L, t->cached);
+    lua_setfield(L, -2, "cached");
     set_string(L, "candidate", kr_conv_algo_name(t->algo));
     set_string(L, "rule", kr_conv_algo_name(t->rule));
     lua_createtable(L, 0, t->ncand);
@@ -280,6 +303,8 @@ static const luaL_Reg core_funcs[] = {
   {"set_conv_autotune", core_set_conv_autotune},
   {"get_conv_autotune", core_get_conv_autotune},
   {"conv_autotune_report", core_conv_autotune_report},
+  {"set_conv_tune_cache", core_set_conv_tune_cache},
+  {"get_conv_tune_cache", core_get_conv_tune_cache},
   {NULL, NULL}
 };
 

@@ -6,6 +6,8 @@ PKGS="lua5.4 liblua5.4-dev libopenblas-dev lua-busted zlib1g-dev libedit-dev lib
 # the plotting calls' programs (keras.utils.plot_model, plot_history) and the
 # rockspec's check; the library itself loads and works without them
 PKGS="$PKGS graphviz gnuplot-nox luarocks"
+# make test's memcheck of the examples
+PKGS="$PKGS valgrind"
 # keras.distributed over MPI (optional: without mpicc the build has no
 # build/keras_mpi.so and keras.distributed is a world of size 1)
 PKGS="$PKGS openmpi-bin libopenmpi-dev"

@@ -7,7 +7,8 @@
 #   2. busted specs (tests/*_spec.lua) against build/keras.so from stock lua5.4
 #   3. the same C tests and specs again, built with ASan + UBSan
 #      and keras.distributed under mpirun (tests/dist/run.sh)
-#   4. the example scripts (scripts/examples/*.lua) in their quick mode
+#   4. the example scripts (scripts/examples/*.lua) in their quick mode, and
+#      a few of them and the C API's test under valgrind (memcheck)
 # Set LKERAS_SKIP_ASAN=1 to skip step 3 while iterating.
 set -u
 cd "$(dirname "$0")/.."
@@ -131,6 +132,25 @@ for f in scripts/examples/*.lua; do
     failed=$((failed + 1)); echo "FAIL $f"; echo "$out" | tail -10
   fi
 done
+
+echo "== valgrind (memcheck): examples and a C host with no memory error and no definite leak"
+if command -v valgrind >/dev/null 2>&1; then
+  vg="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet"
+  for f in mlp_softmax mlp_binary functional_reuse checkpoint_resume load_saved_model; do
+    if out=$(LKERAS_QUICK=1 $vg $B/lkeras scripts/examples/$f.lua 2>&1); then
+      passed=$((passed + 1)); echo "ok valgrind scripts/examples/$f.lua"
+    else
+      failed=$((failed + 1)); echo "FAIL valgrind scripts/examples/$f.lua"; echo "$out" | tail -30
+    fi
+  done
+  if out=$($vg $B/tests/test_capi 2>&1); then   # a C program that embeds lkeras (the C API)
+    passed=$((passed + 1)); echo "ok valgrind test_capi"
+  else
+    failed=$((failed + 1)); echo "FAIL valgrind test_capi"; echo "$out" | tail -30
+  fi
+else
+  skipped=$((skipped + 1)); echo "skip valgrind: not installed"
+fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -504,9 +504,13 @@ function K._conv3d(x, kernel, bias, strides, padding, dilation_rate, relu)
   return apply("conv3d", bias and {x, kernel, bias} or {x, kernel}, attr)
 end
 
--- K.pool3d(x, pool_size, strides, padding, data_format, pool_mode): the 2-D
--- pool of each depth slice, then the max or the mean over the depths of the
--- window (padded depths left out, as TensorFlow)
+-- K.pool3d(x, pool_size, strides, padding, data_format, pool_mode): two 2-D
+-- pools: the rows and columns of every depth slice at once (the batch and
+-- depth axes folded together), then the depths, as a pool of window
+-- (depth, 1) over (depth, rows x columns). The max of a 3-D window is the max
+-- over its depths of the slices' maxima; its mean (padding left out, as
+-- TensorFlow) is the mean over its depths of the slices' means, since every
+-- slice of a window has the same count of rows and columns inside the input
 function K.pool3d(...)
   local who = "K.pool3d"
   local a = kwargs(who, {"x", "pool_size", "strides", "padding", "data_format", "pool_mode"}, ...)
@@ -523,27 +527,15 @@ function K.pool3d(...)
   local xs = shape_of(x)
   local padding = a.padding or "valid"
   local p = spatial_pads(who, padding, xs, ps, st, nil, 3)
-  local p0 = p[1]
   local op = mode == "max" and "max_pool2d" or "avg_pool2d"
-  local attr = pool_attrs(ps[2], ps[3], st[2], st[3], {p[3], p[4], p[5], p[6]})
-  local od = (xs[2] + p[1] + p[2] - ps[1]) // st[1] + 1
-  local outs, pooled = {}, {}
-  for d = 0, od - 1 do
-    local acc, count = nil, 0
-    for q = 0, ps[1] - 1 do
-      local z = d * st[1] + q - p0
-      if z >= 0 and z < xs[2] then
-        pooled[z] = pooled[z] or apply(op, {take(x, 1, z)}, attr)
-        local t = pooled[z]
-        if not acc then acc = t
-        elseif mode == "max" then acc = K.maximum(acc, t)
-        else acc = K.add(acc, t) end
-        count = count + 1
-      end
-    end
-    outs[d + 1] = (mode == "avg" and count > 1) and K.mul(acc, 1 / count) or acc
-  end
-  return K.stack(outs, 1)
+  local n, d, c = xs[1], xs[2], xs[5]   -- n < 0: the batch, unknown (n * d: folded with the depths)
+  local y = apply(op, {apply("reshape", {x}, {shape = {n * d, xs[3], xs[4], c}})},
+    pool_attrs(ps[2], ps[3], st[2], st[3], {p[3], p[4], p[5], p[6]}))
+  local ys = shape_of(y)
+  local oh, ow = ys[2], ys[3]
+  y = apply("reshape", {y}, {shape = {n, d, oh * ow, c}})
+  y = apply(op, {y}, pool_attrs(ps[1], 1, st[1], 1, {p[1], p[2], 0, 0}))
+  return apply("reshape", {y}, {shape = {n, shape_of(y)[2], oh, ow, c}})
 end
 
 -- K.conv3d_transpose(x, kernel, output_shape, strides, padding): kernel

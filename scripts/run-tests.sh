@@ -108,6 +108,24 @@ if [ "${LKERAS_SKIP_ASAN:-0}" != 1 ]; then
     export LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0
     for t in $B/asan/tests/test_*; do [ -x "$t" ] && count_c "$t"; done
     count_busted "specs (asan lkeras)" $B/asan/lkeras /usr/bin/busted
+    # keras.distributed's engine paths under the sanitizers: the shared region,
+    # the split step, the overlap's thread, train_on_batch and fit_generator
+    if command -v mpirun >/dev/null 2>&1 && [ -f $B/keras_mpi.so ]; then
+      for c in "mlp adam 2 LKERAS_DIST_SHARD=1 train_check.lua" "cnn sgd 3 LKERAS_DIST_SHARD=0 train_check.lua" \
+               "lstm rmsprop 2 LKERAS_DIST_SHM=1 train_check.lua overlap" "onbatch - 3 LKERAS_DIST_SHM=1 batch_check.lua" \
+               "generator - 2 LKERAS_DIST_SHM=1 batch_check.lua"; do
+        set -- $c
+        if [ "$5" = train_check.lua ]; then args="$1 $2 250 16 /tmp/lkeras-asan-dist ${6:-}"; else args="$1 250 25 /tmp/lkeras-asan-dist"; fi
+        if out=$(env ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 LKERAS_MPI_PLUGIN=$(pwd)/$B/keras_mpi.so "$4" \
+                 mpirun --allow-run-as-root --oversubscribe -x ASAN_OPTIONS -x UBSAN_OPTIONS -x LKERAS_MPI_PLUGIN \
+                 -x "${4%%=*}" -np $3 $B/asan/lkeras tests/dist/$5 $args 2>&1); then
+          passed=$((passed + 1)); echo "ok asan dist: $c"
+        else
+          failed=$((failed + 1)); echo "FAIL asan dist: $c"; echo "$out" | tail -20
+        fi
+      done
+      rm -f /tmp/lkeras-asan-dist.rank*
+    fi
   else
     echo "FAIL asan build"; tail -20 $log; failed=$((failed + 1))
   fi

@@ -62,7 +62,8 @@ const char *kr_conv_algo_name(int algo)
 
 const char *kr_conv_pass_name(int op)
 {
-  return op == KR_OP_CONV2D ? "forward" : op == KR_OP_CONV2D_GRAD_INPUT ? "input_gradient" : "kernel_gradient";
+  return op == KR_OP_CONV2D ? "forward" : op == KR_OP_CONV2D_GRAD_INPUT ? "input_gradient"
+         : op == KR_OP_CONV2D_TRANSPOSE ? "transposed" : "kernel_gradient";
 }
 
 static const kr_conv_tuned *find(const kr_ctx *ctx, const int64_t *key)

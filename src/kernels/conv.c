@@ -49,6 +49,7 @@
 */
 #include "kernels.h"
 #include "../ops_conv.h"
+#include "../ops_conv_transpose.h"
 #include "threadpool.h"
 
 #include <cblas.h>
@@ -992,6 +993,8 @@ static cgeom node_geom(const kr_node *n, int64_t batch)
   if (n->op == KR_OP_CONV2D) g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
   else if (n->op == KR_OP_CONV2D_GRAD_INPUT)
     g = kr_conv_geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
+  else if (n->op == KR_OP_CONV2D_TRANSPOSE)   /* (x, w[, b]) -> y: the convolution y -> x */
+    g = kr_conv_geom(&n->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
   else g = kr_conv_geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
   if (batch > 0) g.N = batch;
   return g;
@@ -1041,7 +1044,8 @@ static void flip_kernel(const cgeom *g, const float *w, float *wt)
 /* strides > 1: dcols = dz w^T, then scatter-add */
 typedef struct bwd_job {
   cgeom g;
-  const float *dy, *mask, *w, *omask;
+  const float *dy, *mask, *w, *omask, *bias;
+  int relu;
   float *dx, *scratch;
   size_t slot, dz_off;
 } bwd_job;
@@ -1054,7 +1058,12 @@ VEC_CLONES static void bwd_rows(void *arg, int c, int G, int t)
   kr_share(g->N, c, G, &n0, &n1);
   float *dcols = j->scratch + (size_t)t * j->slot, *dz = dcols + j->dz_off;
   int64_t plane = g->H * g->W * g->C;
-  memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  if (j->bias) {   /* conv2d_transpose: the sums start at the bias */
+    float *d = j->dx + n0 * plane;
+    for (int64_t p = 0; p < (n1 - n0) * g->H * g->W; p++) memcpy(d + p * g->C, j->bias, (size_t)g->C * sizeof(float));
+  } else {
+    memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  }
   for (int64_t r = n0 * P; r < n1 * P; r += R) {
     int64_t nr = n1 * P - r < R ? n1 * P - r : R;
     const float *a = j->dy + r * O;
@@ -1065,6 +1074,10 @@ VEC_CLONES static void bwd_rows(void *arg, int c, int G, int t)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)K, (int)O, 1.0f, a, (int)O, j->w, (int)O,
                 0.0f, dcols, (int)K);
     col2im_add(g, dcols, r, nr, j->dx);
+  }
+  if (j->relu) {
+    float *d = j->dx + n0 * plane;
+    for (int64_t i = 0; i < (n1 - n0) * plane; i++) d[i] = !(d[i] <= 0.0f) ? d[i] : 0.0f;   /* NaN stays */
   }
   if (j->omask) keep_where(j->dx + n0 * plane, j->omask + n0 * plane, (n1 - n0) * plane);
 }
@@ -1130,8 +1143,10 @@ size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
   return s;
 }
 
+/* dy (masked by mask > 0 if given) -> dx, masked by omask > 0 if given; the
+** bias (C) added and the relu applied by conv2d_transpose, NULL and 0 else */
 static void grad_input(const cgeom *g, const float *dy, const float *mask, const float *w, const float *omask,
-                       float *dx, float *scratch, int T, int algo)
+                       const float *bias, int relu, float *dx, float *scratch, int T, int algo)
 {
   if (!gi_algo_ok(g, algo, mask != NULL)) algo = gi_rule(g, mask != NULL);
   size_t slot, dz_off, shared;
@@ -1140,7 +1155,7 @@ static void grad_input(const cgeom *g, const float *dy, const float *mask, const
     cgeom t = transposed(g);
     size_t wt = up16((size_t)(gK(g) * g->O));
     flip_kernel(g, w, scratch);
-    forward(&t, dy, mask, scratch, NULL, 0, omask, dx, scratch + wt, T, algo);
+    forward(&t, dy, mask, scratch, bias, relu, omask, dx, scratch + wt, T, algo);
   } else {
     bwd_job j;
     j.g = *g;
@@ -1148,6 +1163,8 @@ static void grad_input(const cgeom *g, const float *dy, const float *mask, const
     j.mask = mask;
     j.w = w;
     j.omask = omask;
+    j.bias = bias;
+    j.relu = relu;
     j.dx = dx;
     j.scratch = scratch;
     j.slot = slot;
@@ -1162,7 +1179,28 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
   const float *mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
   const float *omask = e->node->attr.f[KR_CONV_MASK_X] != 0 ? e->x[2] : NULL;
   int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
-  grad_input(&g, e->x[0], mask, e->x[1], omask, e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
+  grad_input(&g, e->x[0], mask, e->x[1], omask, NULL, 0, e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
+  return KR_OK;
+}
+
+/* ---- the transposed convolution: the input gradient's product, the
+** transpose's input x in the place of dy and its output in that of dx ---- */
+
+size_t kr_conv_transpose_scratch(const kr_node *n, int64_t batch)
+{
+  cgeom g = node_geom(n, 0);
+  size_t s = gi_scratch_max(&g, node_slots(n), 0);
+  kr_conv_tune(n, run_batch(n, batch), s);
+  return s;
+}
+
+/* (x, w[, b]) -> y: attr.shape's rows and columns, x's batch */
+int kr_k_conv2d_transpose(const kr_exec *e)
+{
+  cgeom g = kr_conv_geom(e->ys, e->xs[1], e->xs[0], &e->node->attr);
+  int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
+  grad_input(&g, e->x[0], NULL, e->x[1], NULL, e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[KR_CONV_RELU] != 0,
+             e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
   return KR_OK;
 }
 
@@ -1301,6 +1339,7 @@ int kr_conv_algo_valid(const kr_node *n, int algo)
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_algo_ok(&g, algo, 0);
   if (n->op == KR_OP_CONV2D_GRAD_INPUT) return gi_algo_ok(&g, algo, masked);
+  if (n->op == KR_OP_CONV2D_TRANSPOSE) return gi_algo_ok(&g, algo, 0);
   return gk_algo_ok(&g, algo);
 }
 
@@ -1310,6 +1349,7 @@ int kr_conv_algo_rule(const kr_node *n)
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_rule(&g, 0);
   if (n->op == KR_OP_CONV2D_GRAD_INPUT) return gi_rule(&g, masked);
+  if (n->op == KR_OP_CONV2D_TRANSPOSE) return gi_rule(&g, 0);
   return gk_rule(&g);
 }
 
@@ -1325,6 +1365,10 @@ void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, s
   } else if (n->op == KR_OP_CONV2D_GRAD_INPUT) {
     *a = ny;
     *b = nw;
+    *out = nx;
+  } else if (n->op == KR_OP_CONV2D_TRANSPOSE) {
+    *a = ny;
+    *b = nw + (size_t)g.C;   /* the kernel, then the bias */
     *out = nx;
   } else {
     *a = ny;
@@ -1343,7 +1387,9 @@ void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a,
   if (n->op == KR_OP_CONV2D) {
     forward(&g, a, NULL, b, b + gK(&g) * g.O, masked, NULL, out, scratch, T, algo);
   } else if (n->op == KR_OP_CONV2D_GRAD_INPUT) {
-    grad_input(&g, a, masked ? a : NULL, b, NULL, out, scratch, T, algo);
+    grad_input(&g, a, masked ? a : NULL, b, NULL, NULL, 0, out, scratch, T, algo);
+  } else if (n->op == KR_OP_CONV2D_TRANSPOSE) {
+    grad_input(&g, a, NULL, b, NULL, b + gK(&g) * g.O, masked, out, scratch, T, algo);
   } else {
     grad_kernel(&g, a, masked ? a : NULL, b, out, n->attr.f[KR_CONV_WITH_BIAS] != 0, scratch, T, node_slots(n), algo);
   }

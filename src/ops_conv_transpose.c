@@ -33,14 +33,15 @@ const kr_attrname kr_conv_transpose_attrs[] = {
 /* one spatial axis: the input's n, the output's m, stride s, kernel k,
 ** dilation d, the cut `first` (pad_top / pad_left); the padding at the end
 ** (pad_bottom / pad_right) with which the convolution takes m back to n,
-** or -1 when there is none */
+** or -1 when there is none (or only one with a window wholly in the
+** padding, which no 'valid' or 'same' convolution has) */
 static int64_t end_pad(int64_t n, int64_t m, int64_t s, int64_t k, int64_t d, int64_t first)
 {
   int64_t ext = (k - 1) * d + 1;
   int64_t pad = (n - 1) * s + ext - m - first;   /* the last window ends at the padded end */
   if (pad < 0) pad = 0;
   int64_t span = m + first + pad - ext;
-  if (span < 0 || span / s + 1 != n) return -1;
+  if (pad > ext - 1 || span < 0 || span / s + 1 != n) return -1;
   return pad;
 }
 

@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "conv_geom.h"
+#include "conv_transpose.h"
 
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
@@ -1087,18 +1088,19 @@ static int stride1(const cgeom *g) { return g->sh == 1 && g->sw == 1; }
 /* The input gradient's lowerings: KR_CONV_ALGO_COL2IM (dcols = dz w^T and a
 ** scatter-add; any strides) or, at stride 1, a forward product of the
 ** transposed geometry by the flipped kernel, lowered by the forward's
-** IM2COL, WINOGRAD, WINOGRAD1D or DIRECT. */
+** IM2COL, WINOGRAD, WINOGRAD1D or DIRECT; at strides > 1 DIRECT is the
+** phase-by-phase AVX-512 kernel of conv_transpose.c (no input mask). */
 static int gi_algo_ok(const cgeom *g, int algo, int masked)
 {
   if (algo == KR_CONV_ALGO_COL2IM) return 1;
-  if (!stride1(g)) return 0;
+  if (!stride1(g)) return algo == KR_CONV_ALGO_DIRECT && !masked && kr_tconv_direct_ok(g);
   cgeom t = transposed(g);
   return fwd_algo_ok(&t, algo, masked);
 }
 
 static int gi_rule(const cgeom *g, int masked)
 {
-  if (!stride1(g)) return KR_CONV_ALGO_COL2IM;
+  if (!stride1(g)) return !masked && kr_tconv_direct_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_COL2IM;
   cgeom t = transposed(g);
   return fwd_rule(&t, masked);
 }
@@ -1107,7 +1109,11 @@ static int gi_rule(const cgeom *g, int masked)
 ** the forward product's own scratch; COL2IM: dcols and dz per worker */
 static void gi_layout(const cgeom *g, int algo, size_t *slot, size_t *dz_off, size_t *shared)
 {
-  if (algo != KR_CONV_ALGO_COL2IM) {
+  if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {   /* the repacked kernel */
+    *shared = kr_tconv_direct_scratch(g);
+    *slot = 0;
+    *dz_off = 0;
+  } else if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
     size_t fshared;
     fwd_layout(&t, algo, &fshared, slot);
@@ -1151,7 +1157,9 @@ static void grad_input(const cgeom *g, const float *dy, const float *mask, const
   if (!gi_algo_ok(g, algo, mask != NULL)) algo = gi_rule(g, mask != NULL);
   size_t slot, dz_off, shared;
   gi_layout(g, algo, &slot, &dz_off, &shared);
-  if (algo != KR_CONV_ALGO_COL2IM) {
+  if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {
+    kr_tconv_direct(g, conv_chunks(g), dy, w, bias, relu, omask, dx, scratch, T);
+  } else if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
     size_t wt = up16((size_t)(gK(g) * g->O));
     flip_kernel(g, w, scratch);

@@ -1089,18 +1089,18 @@ static int stride1(const cgeom *g) { return g->sh == 1 && g->sw == 1; }
 ** scatter-add; any strides) or, at stride 1, a forward product of the
 ** transposed geometry by the flipped kernel, lowered by the forward's
 ** IM2COL, WINOGRAD, WINOGRAD1D or DIRECT; at strides > 1 DIRECT is the
-** phase-by-phase AVX-512 kernel of conv_transpose.c (no input mask). */
+** phase-by-phase AVX-512 kernel of conv_transpose.c. */
 static int gi_algo_ok(const cgeom *g, int algo, int masked)
 {
   if (algo == KR_CONV_ALGO_COL2IM) return 1;
-  if (!stride1(g)) return algo == KR_CONV_ALGO_DIRECT && !masked && kr_tconv_direct_ok(g);
+  if (!stride1(g)) return algo == KR_CONV_ALGO_DIRECT && kr_tconv_direct_ok(g);
   cgeom t = transposed(g);
   return fwd_algo_ok(&t, algo, masked);
 }
 
 static int gi_rule(const cgeom *g, int masked)
 {
-  if (!stride1(g)) return !masked && kr_tconv_direct_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_COL2IM;
+  if (!stride1(g)) return kr_tconv_direct_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_COL2IM;
   cgeom t = transposed(g);
   return fwd_rule(&t, masked);
 }
@@ -1109,9 +1109,8 @@ static int gi_rule(const cgeom *g, int masked)
 ** the forward product's own scratch; COL2IM: dcols and dz per worker */
 static void gi_layout(const cgeom *g, int algo, size_t *slot, size_t *dz_off, size_t *shared)
 {
-  if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {   /* the repacked kernel */
-    *shared = kr_tconv_direct_scratch(g);
-    *slot = 0;
+  if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {   /* the repacked kernel; a masked sample per worker */
+    kr_tconv_direct_layout(g, shared, slot);
     *dz_off = 0;
   } else if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
@@ -1158,7 +1157,7 @@ static void grad_input(const cgeom *g, const float *dy, const float *mask, const
   size_t slot, dz_off, shared;
   gi_layout(g, algo, &slot, &dz_off, &shared);
   if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {
-    kr_tconv_direct(g, conv_chunks(g), dy, w, bias, relu, omask, dx, scratch, T);
+    kr_tconv_direct(g, conv_chunks(g), dy, mask, w, bias, relu, omask, dx, scratch, T);
   } else if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
     size_t wt = up16((size_t)(gK(g) * g->O));

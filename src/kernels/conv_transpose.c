@@ -17,6 +17,9 @@
 ** registers: per o, NV loads of the kernel (repacked to (KH, KW, O, C) in the
 ** scratch) and PW broadcasts of dy feed PW * NV fused multiply-adds; the
 ** bias, the relu and the output mask are applied before the one store.
+** With an input mask (dy * (mask > 0): the relu of the convolution whose
+** input gradient this is), each sample's masked dy is formed once in the
+** worker's slot of the scratch and read from there.
 ** Outputs whose taps reach outside dy run one at a time, skipping those taps.
 ** Threads: the samples in G fixed chunks (conv.c's conv_chunks), each sample's
 ** outputs written by the worker of its chunk, every float summed in the same
@@ -49,15 +52,20 @@ int kr_tconv_direct_ok(const kr_cgeom *g)
 #endif
 }
 
-size_t kr_tconv_direct_scratch(const kr_cgeom *g) { return (size_t)(g->KH * g->KW * g->C * g->O + 15) / 16 * 16; }
+void kr_tconv_direct_layout(const kr_cgeom *g, size_t *shared, size_t *slot)
+{
+  *shared = (size_t)(g->KH * g->KW * g->C * g->O + 15) / 16 * 16;
+  *slot = (size_t)(g->Ho * g->Wo * g->O + 15) / 16 * 16;
+}
 
 #if HAVE_AVX512
 
 typedef struct tc_job {
   kr_cgeom g;
-  const float *dy, *wt, *bias, *omask;
+  const float *dy, *mask, *wt, *bias, *omask;
   int relu;
-  float *dx;
+  float *dx, *slots;
+  size_t slot;
 } tc_job;
 
 /* one output row's taps: kh and its input row ih */
@@ -69,8 +77,8 @@ typedef struct tc_row {
 /* PW outputs of one phase from column ow0 (ow0, ow0 + sw, ...) of row (n, oh);
 ** every tap of every output inside dy when PW > 1, else the taps outside are skipped */
 #define TCONV_TILE(NAME, NV, PW)                                                                                 \
-  __attribute__((target("avx512f,fma"))) static void NAME(const tc_job *j, int64_t n, int64_t oh, int64_t ow0, \
-                                                         const tc_row *r)                                    \
+  __attribute__((target("avx512f,fma"))) static void NAME(const tc_job *j, const float *dys, int64_t n,      \
+                                                         int64_t oh, int64_t ow0, const tc_row *r)           \
   {                                                                                                          \
     const kr_cgeom *g = &j->g;                                                                               \
     int64_t C = g->C, O = g->O, sw = g->sw;                                                                  \
@@ -79,7 +87,7 @@ typedef struct tc_row {
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] = _mm512_setzero_ps();                 \
     for (int t = 0; t < r->nkh; t++) {                                                                       \
       int64_t kh = r->kh[t];                                                                                 \
-      const float *drow = j->dy + (n * g->Ho + r->ih[t]) * g->Wo * O;                                        \
+      const float *drow = dys + r->ih[t] * g->Wo * O;                                                        \
       for (int64_t kw = (ow0 + g->pl) % sw; kw < g->KW; kw += sw) {                                          \
         int64_t iw = (ow0 + g->pl - kw) / sw;                                                                \
         if (PW == 1 && (iw < 0 || iw >= g->Wo)) continue;                                                    \
@@ -128,7 +136,7 @@ TCONV_TILE(tc_2x1, 2, 1)
 TCONV_TILE(tc_3x1, 3, 1)
 TCONV_TILE(tc_4x1, 4, 1)
 
-typedef void (*tc_fn)(const tc_job *, int64_t, int64_t, int64_t, const tc_row *);
+typedef void (*tc_fn)(const tc_job *, const float *, int64_t, int64_t, int64_t, const tc_row *);
 
 /* per NV (1..4): the tile widths, widest first (0 ends), and the functions */
 static const int tc_pw[5][3] = {{0}, {24, 12, 6}, {12, 6, 3}, {8, 4, 2}, {6, 3, 0}};
@@ -145,10 +153,19 @@ static void tc_rows(void *arg, int c, int G, int t)
   const kr_cgeom *g = &j->g;
   int NV = (int)(g->C / 16);
   tc_fn px = tc_pixel[NV];
-  int64_t n0, n1, sh = g->sh, sw = g->sw;
-  (void)t;
+  int64_t n0, n1, sh = g->sh, sw = g->sw, plane = g->Ho * g->Wo * g->O;
   kr_share(g->N, c, G, &n0, &n1);
-  for (int64_t n = n0; n < n1; n++)
+  for (int64_t n = n0; n < n1; n++) {
+    const float *dys = j->dy + n * plane;
+    if (j->mask) {   /* dz = dy where mask > 0 (a NaN mask passes dy, as conv.c's copy_span) */
+      float *dz = j->slots + (size_t)t * j->slot;
+      const float *m = j->mask + n * plane;
+      for (int64_t i = 0; i < plane; i++) {
+        float v = dys[i];
+        dz[i] = !(m[i] <= 0.0f) ? v : 0.0f;
+      }
+      dys = dz;
+    }
     for (int64_t oh = 0; oh < g->H; oh++) {
       tc_row r;
       r.nkh = 0;
@@ -171,16 +188,17 @@ static void tc_rows(void *arg, int c, int G, int t)
           if (phi < plo) phi = plo;
         }
         int64_t p = 0;
-        for (; p < plo; p++) px(j, n, oh, rw + p * sw, &r);
+        for (; p < plo; p++) px(j, dys, n, oh, rw + p * sw, &r);
         for (int k = 0; k < 3 && tc_pw[NV][k] > 0; k++)
-          for (int64_t w = tc_pw[NV][k]; phi - p >= w; p += w) tc_tiles[NV][k](j, n, oh, rw + p * sw, &r);
-        for (; p < np; p++) px(j, n, oh, rw + p * sw, &r);
+          for (int64_t w = tc_pw[NV][k]; phi - p >= w; p += w) tc_tiles[NV][k](j, dys, n, oh, rw + p * sw, &r);
+        for (; p < np; p++) px(j, dys, n, oh, rw + p * sw, &r);
       }
     }
+  }
 }
 
-void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *w, const float *bias, int relu,
-                     const float *omask, float *dx, float *scratch, int T)
+void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *mask, const float *w, const float *bias,
+                     int relu, const float *omask, float *dx, float *scratch, int T)
 {
   /* the kernel (KH, KW, C, O) repacked to (KH, KW, O, C): the C outputs of one o in a row */
   int64_t C = g->C, O = g->O;
@@ -190,17 +208,20 @@ void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *w, 
     for (int64_t c = 0; c < C; c++)
       for (int64_t o = 0; o < O; o++) dst[o * C + c] = src[c * O + o];
   }
-  tc_job j = {*g, dy, scratch, bias, omask, relu, dx};
+  size_t shared, slot;
+  kr_tconv_direct_layout(g, &shared, &slot);
+  tc_job j = {*g, dy, mask, scratch, bias, omask, relu, dx, scratch + shared, slot};
   kr_parallel_chunks(T, G, tc_rows, &j);
 }
 
 #else
 
-void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *w, const float *bias, int relu,
-                     const float *omask, float *dx, float *scratch, int T)
+void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *mask, const float *w, const float *bias,
+                     int relu, const float *omask, float *dx, float *scratch, int T)
 {
   /* never chosen: kr_tconv_direct_ok is false without AVX-512 */
-  (void)g, (void)G, (void)dy, (void)w, (void)bias, (void)relu, (void)omask, (void)dx, (void)scratch, (void)T;
+  (void)g, (void)G, (void)dy, (void)mask, (void)w, (void)bias, (void)relu, (void)omask, (void)dx, (void)scratch;
+  (void)T;
 }
 
 #endif

@@ -13,12 +13,13 @@
 
 /* strides > 1, no dilation, C a multiple of 16 up to 64, on a CPU with AVX-512F */
 int kr_tconv_direct_ok(const kr_cgeom *g);
-/* the scratch it needs (floats): the kernel repacked to (KH, KW, O, C) */
-size_t kr_tconv_direct_scratch(const kr_cgeom *g);
-/* dx = the scatter of dy through w (KH, KW, C, O), plus bias (C) if given,
-** the relu if relu, kept where omask > 0 if given; G fixed chunks of
-** samples on T workers (every float the same for any T) */
-void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *w, const float *bias, int relu,
-                     const float *omask, float *dx, float *scratch, int T);
+/* its scratch (floats): `shared` (the kernel repacked to (KH, KW, O, C)),
+** then a slot per worker (one sample's masked dy) */
+void kr_tconv_direct_layout(const kr_cgeom *g, size_t *shared, size_t *slot);
+/* dx = the scatter of dy (where mask > 0, if given) through w (KH, KW, C,
+** O), plus bias (C) if given, the relu if relu, kept where omask > 0 if
+** given; G fixed chunks of samples on T workers (every float the same for any T) */
+void kr_tconv_direct(const kr_cgeom *g, int G, const float *dy, const float *mask, const float *w, const float *bias,
+                     int relu, const float *omask, float *dx, float *scratch, int T);
 
 #endif

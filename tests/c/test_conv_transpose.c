@@ -279,6 +279,45 @@ static void test_lowerings(kr_ctx *ctx)
   CHECK(kr_mem_in_use(ctx) == 0);
 }
 
+/* conv2d_grad_input at strides > 1 by the direct kernel, its dy masked by
+** the conv's relu (f0) and its result by the relu below (f3), against col2im */
+static void test_masked_input_gradient(kr_ctx *ctx)
+{
+  gcase c;
+  gu_begin(&c, ctx, "masked input gradient", KR_OP_CONV2D);
+  kr_node *x = cst_u(&c, S(3, 9, 11, 16), -1, 1), *w = cst_u(&c, S(3, 3, 16, 32), -0.3, 0.3);
+  kr_node *dy = cst_u(&c, S(3, 5, 6, 32), -1, 1);
+  kr_attr at = {.i = {2, 2, 1, 1, 1, 1, 1, 1}, .f = {1}};
+  kr_node *y = opn(&c, KR_OP_CONV2D, 2, (kr_node *[]){x, w}, &at);
+  kr_attr am = at;
+  am.f[KR_CONV_MASK_X] = 1;
+  kr_node *gi = y ? opn(&c, KR_OP_CONV2D_GRAD_INPUT, 4, (kr_node *[]){dy, w, x, y}, &am) : NULL;
+  CHECK_MSG(gi != NULL, "masked input gradient: %s", kr_errmsg(ctx));
+  if (gi) {
+    int direct = kr_conv_algo_valid(gi, KR_CONV_ALGO_DIRECT);
+    CHECK(direct == (__builtin_cpu_supports("avx512f") != 0));
+    CHECK(kr_conv_algo_rule(gi) == (direct ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_COL2IM));
+    kr_conv_force_algo(ctx, KR_CONV_ALGO_COL2IM);
+    kr_tensor *a = kr_eval(ctx, gi);
+    kr_conv_force_algo(ctx, KR_CONV_ALGO_DIRECT);
+    kr_set_num_threads(ctx, 2);
+    kr_tensor *b = kr_eval(ctx, gi);
+    kr_set_num_threads(ctx, 1);
+    kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+    int same = a && b, zeros = 0;
+    for (int64_t i = 0; same && i < kr_tensor_numel(a); i++) {
+      if (fabsf(KR_DATA(a)[i] - KR_DATA(b)[i]) > 1e-5f * fmaxf(1.0f, fabsf(KR_DATA(a)[i]))) same = 0;
+      zeros += KR_DATA(b)[i] == 0.0f;
+    }
+    CHECK_MSG(same, "masked input gradient: direct and col2im differ");
+    /* both masks act: about half the inputs are <= 0, and half of the rest see no dy through the relu */
+    CHECK_MSG(a && zeros > kr_tensor_numel(a) / 3, "masked input gradient: %d zeros", zeros);
+    kr_tensor_release(a);
+    kr_tensor_release(b);
+  }
+  gu_end(&c);
+}
+
 /* the autotuner times the op's forward as a pass of its own */
 static void test_autotune(kr_ctx *ctx)
 {
@@ -506,6 +545,7 @@ int main(void)
   CHECK(kr_op_lookup("conv2d_transpose") == KR_OP_CONV2D_TRANSPOSE && kr_ops[KR_OP_CONV2D_TRANSPOSE].grad);
   test_reference(ctx);
   test_lowerings(ctx);
+  test_masked_input_gradient(ctx);
   test_autotune(ctx);
   test_fd(ctx);
   test_errors(ctx);

@@ -12,9 +12,9 @@
 **
 ** Lowering. 3x3 kernels at stride 1 with enough channels go through
 ** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3);
-** other stride-1 forward products with 16 to 64 filters through a register-tiled
-** AVX-512 kernel (avx_conv) where the CPU has one (sections below); the rest through
-** im2col. Kernel gradients with 16 to 64 filters (column dilation 1) have a
+** other forward products with 16 to 64 filters, no dilation and 12 output columns or
+** more (any strides) through a register-tiled AVX-512 kernel (avx_conv) where the CPU
+** has one (sections below); the rest through im2col. Kernel gradients with 16 to 64 filters (column dilation 1) have a
 ** register-tiled AVX-512 kernel of their own (avx_dw_*); the others go through im2col.
 ** The N*Ho*Wo output positions are the rows of a matrix product.
 ** A block of R rows is unfolded (im2col) into R x K floats, columns in the
@@ -26,7 +26,9 @@
 **   dx  = the stride-1 case is itself a convolution of dz by the kernel
 **         flipped and transposed to (KH, KW, O, C), padded by (K-1)*d - pad,
 **         so it runs through the same im2col + sgemm; strides > 1 go through
-**         dcols = dz w^T and a scatter-add (col2im);
+**         dcols = dz w^T and a scatter-add (col2im), or on AVX-512 (16 to 64
+**         input channels) through the phase-by-phase direct kernel of
+**         conv_transpose.c, which is also conv2d_transpose's forward;
 **   db  = the column sums of dz.
 ** dz = dy, or dy * (y > 0) when the conv's relu is fused (f0 = 1), formed
 ** block by block in the scratch.
@@ -612,7 +614,7 @@ VEC_CLONES static void wino1_rows(void *arg, int c, int G, int t)
   }
 }
 
-/* ---- avx_conv: register-tiled convolution on AVX-512: stride 1, 16 to 64 filters ----
+/* ---- avx_conv: register-tiled convolution on AVX-512: any strides, no dilation, 16 to 64 filters ----
 ** For narrow layers (32 -> 32 filters and the like) the im2col products are
 ** too thin for OpenBLAS to run well, and Winograd's are thinner still. Here
 ** each output pixel's O filters stay in NV = O/16 vector registers; a tile of
@@ -644,10 +646,14 @@ static void inside_cols(const cgeom *g, int64_t *lo, int64_t *hi)
 
 static int cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f") != 0; }
 
+/* valid from 12 output columns, or from one full tile's (PW pixels,
+** avx_conv_rows) where that is less; the fixed rule (fwd_rule) takes it
+** from 12 */
 static int avx_conv_ok(const cgeom *g)
 {
-  return cpu_has_avx512() && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
-         g->C >= AVX_CONV_MIN_CH && g->Wo >= 12;
+  static const int min_wo[5] = {0, 12, 12, 8, 6};
+  return cpu_has_avx512() && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 && g->C >= AVX_CONV_MIN_CH &&
+         g->Wo >= min_wo[g->O / 16];
 }
 
 typedef struct avx_conv_job {
@@ -670,9 +676,9 @@ typedef struct avx_conv_job {
     _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++)                                                    \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] = _mm512_setzero_ps();                 \
     for (int64_t kh = kh0; kh < kh1; kh++) {                                                                 \
-      int64_t h = oh - g->pt + kh;                                                                           \
+      int64_t h = oh * g->sh - g->pt + kh;                                                                   \
       for (int64_t kw = 0; kw < g->KW; kw++) {                                                               \
-        int64_t w0 = ow0 - g->pl + kw;                                                                       \
+        int64_t w0 = ow0 * g->sw - g->pl + kw;                                                               \
         if (PW == 1 && (w0 < 0 || w0 >= g->W)) continue;                                                     \
         const float *xr = j->x + ((n * g->H + h) * g->W + w0) * C;                                           \
         const float *wk = j->w + (kh * g->KW + kw) * C * O;                                                  \
@@ -680,7 +686,7 @@ typedef struct avx_conv_job {
           __m512 wv[NV];                                                                                     \
           _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(wk + c * O + 16 * v); \
           _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++) {                                            \
-            __m512 xb = _mm512_set1_ps(xr[p * C + c]);                                                       \
+            __m512 xb = _mm512_set1_ps(xr[p * g->sw * C + c]);                                               \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] =                                 \
                 _mm512_fmadd_ps(xb, wv[v], acc[p][v]);                                                       \
           }                                                                                                  \
@@ -728,7 +734,7 @@ static void avx_conv_rows(void *arg, int c, int G, int t)
   inside_cols(g, &lo, &hi);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++) {
-      int64_t kh0 = g->pt - oh, kh1 = g->H + g->pt - oh;
+      int64_t kh0 = g->pt - oh * g->sh, kh1 = g->H + g->pt - oh * g->sh;
       if (kh0 < 0) kh0 = 0;
       if (kh1 > g->KH) kh1 = g->KH;
       for (int64_t ow = 0; ow < lo; ow++) px(j, n, oh, ow, kh0, kh1);
@@ -918,7 +924,8 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
 static int fwd_rule(const cgeom *g, int masked)
 {
 #if HAVE_AVX512
-  if (!masked && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g)) return KR_CONV_ALGO_DIRECT;
+  if (!masked && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g) && g->Wo >= 12)
+    return KR_CONV_ALGO_DIRECT;
 #endif
   if (wino_ok(g)) return KR_CONV_ALGO_WINOGRAD;
   if (wino1_ok(g)) return KR_CONV_ALGO_WINOGRAD1D;

@@ -318,6 +318,87 @@ static void test_masked_input_gradient(kr_ctx *ctx)
   gu_end(&c);
 }
 
+/* conv2d at strides > 1 by the direct AVX-512 kernel (avx_conv in
+** kernels/conv.c: the transposed layers' input gradients, strided Conv2D
+** layers), bias and relu, against float64; 1 and 2 threads the same bits */
+static void test_strided_forward(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int64_t x[4], w[4], at[8];
+  } cs[] = {
+    {"conv2d (2,13,27,8) 3x3x32 stride 2 same", {2, 13, 27, 8}, {3, 3, 8, 32}, {2, 2, 1, 1, 1, 1, 1, 1}},
+    {"conv2d (2,28,28,32) 3x3x64 stride 2 same", {2, 28, 28, 32}, {3, 3, 32, 64}, {2, 2, 1, 1, 0, 1, 0, 1}},
+    {"conv2d (1,11,20,5) 4x4x48 strides (3, 2) valid", {1, 11, 20, 5}, {4, 4, 5, 48}, {3, 2, 1, 1, 0, 0, 0, 0}},
+    {"conv2d (3,14,14,64) 3x3x64 stride 2 same (7 columns)", {3, 14, 14, 64}, {3, 3, 64, 64}, {2, 2, 1, 1, 0, 1, 0, 1}},
+    {"conv2d (2,9,40,16) 2x3x16 strides (1, 3) valid", {2, 9, 40, 16}, {2, 3, 16, 16}, {1, 3, 1, 1, 0, 0, 0, 0}},
+  };
+  int avx512 = __builtin_cpu_supports("avx512f") != 0;
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    memcpy(at.i, cs[k].at, sizeof at.i);
+    at.f[KR_CONV_RELU] = 1;
+    kr_shape xs = kr_shape_make(4, cs[k].x), ws = kr_shape_make(4, cs[k].w), bs = kr_shape_make(1, &cs[k].w[3]);
+    kr_tensor *tx = gu_t_uniform(ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(ctx, ws, -0.3, 0.3, NOKINKS, 0);
+    kr_tensor *tb = gu_t_uniform(ctx, bs, -0.5, 0.5, NOKINKS, 0);
+    kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw), *b = kr_node_const(ctx, tb);
+    kr_node *y = kr_node_op(ctx, KR_OP_CONV2D, 3, (kr_node *[]){x, w, b}, &at);
+    CHECK_MSG(y != NULL, "%s: %s", cs[k].name, kr_errmsg(ctx));
+    if (y) {
+      CHECK_MSG(kr_conv_algo_valid(y, KR_CONV_ALGO_DIRECT) == avx512, "%s: direct valid", cs[k].name);
+      const int64_t *d = y->shape.dim;
+      int64_t N = d[0], Ho = d[1], Wo = d[2], O = d[3], H = cs[k].x[1], W = cs[k].x[2], C = cs[k].x[3];
+      int64_t KH = cs[k].w[0], KW = cs[k].w[1], ny = kr_numel(&y->shape);
+      double *ref = malloc((size_t)ny * sizeof(double));
+      const float *xv = KR_DATA(tx), *wv = KR_DATA(tw), *bv = KR_DATA(tb);
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t oh = 0; oh < Ho; oh++)
+          for (int64_t ow = 0; ow < Wo; ow++)
+            for (int64_t o = 0; o < O; o++) {
+              double sum = bv[o];
+              for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++) {
+                  int64_t ih = oh * at.i[0] - at.i[4] + kh, iw = ow * at.i[1] - at.i[6] + kw;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  for (int64_t c = 0; c < C; c++)
+                    sum += (double)xv[((n * H + ih) * W + iw) * C + c] * wv[((kh * KW + kw) * C + c) * O + o];
+                }
+              ref[((n * Ho + oh) * Wo + ow) * O + o] = sum > 0 ? sum : 0;
+            }
+      kr_conv_force_algo(ctx, avx512 ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_RULE);
+      kr_tensor *one = kr_eval(ctx, y);
+      kr_set_num_threads(ctx, 2);
+      kr_tensor *two = kr_eval(ctx, y);
+      kr_set_num_threads(ctx, 1);
+      kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+      compare_d(cs[k].name, "y", one, ref, ny, 1e-4);
+      CHECK_MSG(one && two && memcmp(KR_DATA(one), KR_DATA(two), (size_t)ny * sizeof(float)) == 0,
+                "%s: differs between 1 and 2 threads", cs[k].name);
+      kr_tensor_release(one);
+      kr_tensor_release(two);
+      free(ref);
+    }
+    kr_node_release(y);
+    kr_node_release(x);
+    kr_node_release(w);
+    kr_node_release(b);
+    kr_tensor_release(tx);
+    kr_tensor_release(tw);
+    kr_tensor_release(tb);
+  }
+  /* the gradients through it, by finite differences (the forward run by the direct kernel) */
+  kr_conv_force_algo(ctx, avx512 ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_RULE);
+  gcase c;
+  gu_begin(&c, ctx, "conv2d strides (2, 3) direct: finite differences", KR_OP_CONV2D);
+  kr_node *in[3] = {var_u(&c, S(1, 5, 40, 3), -1, 1), var_u(&c, S(3, 2, 3, 16), -1, 1), var_u(&c, S(16), -0.5, 0.5)};
+  kr_node *y = opn(&c, KR_OP_CONV2D, 3, in, AT(.i = {2, 3, 1, 1, 1, 1, 0, 1}));
+  fd_opts o = {.points = 200, .helper = -1};
+  if (y) fd_check_outputs(&c, 1, &y, NULL, &o);
+  gu_end(&c);
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+}
+
 /* the autotuner times the op's forward as a pass of its own */
 static void test_autotune(kr_ctx *ctx)
 {
@@ -546,6 +627,7 @@ int main(void)
   test_reference(ctx);
   test_lowerings(ctx);
   test_masked_input_gradient(ctx);
+  test_strided_forward(ctx);
   test_autotune(ctx);
   test_fd(ctx);
   test_errors(ctx);

@@ -61,6 +61,7 @@
 
 #include "conv_geom.h"
 #include "conv_transpose.h"
+#include "conv_thin.h"
 
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
@@ -915,7 +916,7 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
   case KR_CONV_ALGO_IM2COL: return 1;
   case KR_CONV_ALGO_WINOGRAD: return wino_ok(g);
   case KR_CONV_ALGO_WINOGRAD1D: return wino1_ok(g);
-  case KR_CONV_ALGO_DIRECT: return !masked && avx_conv_ok(g);
+  case KR_CONV_ALGO_DIRECT: return !masked && (avx_conv_ok(g) || kr_thin_ok(g));   /* conv_thin.c: O <= 4 */
   default: return 0;
   }
 }
@@ -942,7 +943,7 @@ static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
     *shared = up16((size_t)(6 * g->C * g->O));
     *slot = wino1_slot(g);
   } else if (algo == KR_CONV_ALGO_DIRECT) {
-    *shared = 0;
+    *shared = avx_conv_ok(g) ? 0 : kr_thin_forward_scratch(g);   /* the thin kernel's repacked weights */
     *slot = 0;
   } else {
     *shared = 0;
@@ -973,12 +974,16 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   size_t shared, slot;
   fwd_layout(g, algo, &shared, &slot);
 #if HAVE_AVX512
-  if (algo == KR_CONV_ALGO_DIRECT) {
+  if (algo == KR_CONV_ALGO_DIRECT && avx_conv_ok(g)) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
     kr_parallel_chunks(T, conv_chunks(&j.g), avx_conv_rows, &j);
     return;
   }
 #endif
+  if (algo == KR_CONV_ALGO_DIRECT) {
+    kr_thin_forward(g, conv_chunks(g), x, w, bias, relu, omask, y, scratch, T);
+    return;
+  }
   if (algo == KR_CONV_ALGO_WINOGRAD) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
@@ -1249,10 +1254,10 @@ VEC_CLONES static void gk_rows(void *arg, int c, int G, int t)
 }
 
 /* The kernel gradient's lowerings: KR_CONV_ALGO_IM2COL, or
-** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok) */
+** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok; else conv_thin.c's, O <= 4) */
 static int gk_algo_ok(const cgeom *g, int algo)
 {
-  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g));
+  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && (avx_dw_ok(g) || kr_thin_ok(g)));
 }
 
 static int gk_rule(const cgeom *g) { return avx_dw_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_IM2COL; }
@@ -1265,15 +1270,19 @@ static void gk_layout(const cgeom *g, int algo, int slots, size_t *slot, size_t 
 {
   *db_off = up16((size_t)(gK(g) * g->O)) + up16((size_t)g->O);
 #if HAVE_AVX512
-  if (algo == KR_CONV_ALGO_DIRECT) {
+  if (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g)) {
     *dz_off = 0;
     *slot = up16((size_t)(avx_dw_rows(g) * g->Wo * g->O));
     *part_off = (size_t)slots * *slot;
     return;
   }
-#else
-  (void)algo;
 #endif
+  if (algo == KR_CONV_ALGO_DIRECT) {   /* conv_thin.c: the partial sums alone */
+    *dz_off = 0;
+    *slot = 0;
+    *part_off = 0;
+    return;
+  }
   int64_t R = rows_for(gK(g), g->O);
   *dz_off = up16((size_t)(R * gK(g)));
   *slot = *dz_off + up16((size_t)(R * g->O));
@@ -1324,10 +1333,13 @@ static void grad_kernel(const cgeom *g, const float *dy, const float *mask, cons
   gk_layout(&j.g, algo, slots, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   int G = conv_chunks(&j.g);
 #if HAVE_AVX512
-  if (algo == KR_CONV_ALGO_DIRECT)
+  if (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g))
     kr_parallel_chunks(T, G, avx_dw_rows_fn, &j);
   else
 #endif
+  if (algo == KR_CONV_ALGO_DIRECT)
+    kr_thin_grad_kernel(g, G, dy, mask, x, bias, scratch + j.part_off, j.db_off, T);
+  else
     kr_parallel_chunks(T, G, gk_rows, &j);
   int64_t O = g->O, KO = gK(g) * O;
   const float *parts = scratch + j.part_off;

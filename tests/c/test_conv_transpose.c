@@ -399,6 +399,108 @@ static void test_strided_forward(kr_ctx *ctx)
   kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
 }
 
+/* the thin direct kernels (kernels/conv_thin.c, O <= 4 filters: the decoder's
+** last layer): forward against float64, the kernel gradient (and its bias
+** row) against im2col's, 1 and 2 threads the same bits; finite differences */
+static void test_thin(kr_ctx *ctx)
+{
+  static const struct {
+    const char *name;
+    int64_t x[4], w[4], at[8];
+    int relu;
+  } cs[] = {
+    {"conv2d (3,28,28,32) 3x3x1 same (the decoder's last layer)", {3, 28, 28, 32}, {3, 3, 32, 1}, {1, 1, 1, 1, 1, 1, 1, 1}, 0},
+    {"conv2d (2,9,11,12) 3x2x3 stride 2 relu", {2, 9, 11, 12}, {3, 2, 12, 3}, {2, 2, 1, 1, 1, 1, 0, 1}, 1},
+    {"conv2d (2,10,9,40) 3x3x4 dilation 2 same", {2, 10, 9, 40}, {3, 3, 40, 4}, {1, 1, 2, 2, 2, 2, 2, 2}, 0},
+  };
+  int avx512 = __builtin_cpu_supports("avx512f") != 0;
+  for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+    kr_attr at;
+    memset(&at, 0, sizeof at);
+    memcpy(at.i, cs[k].at, sizeof at.i);
+    at.f[KR_CONV_RELU] = cs[k].relu;
+    kr_shape xs = kr_shape_make(4, cs[k].x), ws = kr_shape_make(4, cs[k].w), bs = kr_shape_make(1, &cs[k].w[3]);
+    kr_tensor *tx = gu_t_uniform(ctx, xs, -1, 1, NOKINKS, 0), *tw = gu_t_uniform(ctx, ws, -0.3, 0.3, NOKINKS, 0);
+    kr_tensor *tb = gu_t_uniform(ctx, bs, -0.5, 0.5, NOKINKS, 0);
+    kr_node *x = kr_node_const(ctx, tx), *w = kr_node_const(ctx, tw), *b = kr_node_const(ctx, tb);
+    kr_node *y = kr_node_op(ctx, KR_OP_CONV2D, 3, (kr_node *[]){x, w, b}, &at);
+    kr_tensor *tdy = y ? gu_t_uniform(ctx, y->shape, -1, 1, NOKINKS, 0) : NULL;
+    kr_node *dy = tdy ? kr_node_const(ctx, tdy) : NULL;
+    kr_attr ab = at;
+    ab.f[KR_CONV_WITH_BIAS] = 1;
+    kr_node *gk = dy ? kr_node_op(ctx, KR_OP_CONV2D_GRAD_KERNEL, 3 + cs[k].relu, (kr_node *[]){dy, x, w, y}, &ab) : NULL;
+    CHECK_MSG(y && gk, "%s: %s", cs[k].name, kr_errmsg(ctx));
+    if (y && gk) {
+      CHECK_MSG(kr_conv_algo_valid(y, KR_CONV_ALGO_DIRECT) == avx512 &&
+                kr_conv_algo_valid(gk, KR_CONV_ALGO_DIRECT) == avx512, "%s: direct valid", cs[k].name);
+      const int64_t *d = y->shape.dim;
+      int64_t N = d[0], Ho = d[1], Wo = d[2], O = d[3], H = cs[k].x[1], W = cs[k].x[2], C = cs[k].x[3];
+      int64_t KH = cs[k].w[0], KW = cs[k].w[1], ny = kr_numel(&y->shape);
+      double *ref = malloc((size_t)ny * sizeof(double));
+      const float *xv = KR_DATA(tx), *wv = KR_DATA(tw), *bv = KR_DATA(tb);
+      for (int64_t n = 0; n < N; n++)
+        for (int64_t oh = 0; oh < Ho; oh++)
+          for (int64_t ow = 0; ow < Wo; ow++)
+            for (int64_t o = 0; o < O; o++) {
+              double sum = bv[o];
+              for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++) {
+                  int64_t ih = oh * at.i[0] - at.i[4] + kh * at.i[2], iw = ow * at.i[1] - at.i[6] + kw * at.i[3];
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  for (int64_t c = 0; c < C; c++)
+                    sum += (double)xv[((n * H + ih) * W + iw) * C + c] * wv[((kh * KW + kw) * C + c) * O + o];
+                }
+              ref[((n * Ho + oh) * Wo + ow) * O + o] = cs[k].relu && sum <= 0 ? 0 : sum;
+            }
+      kr_conv_force_algo(ctx, KR_CONV_ALGO_IM2COL);
+      kr_tensor *gk_ref = kr_eval(ctx, gk);
+      kr_conv_force_algo(ctx, avx512 ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_RULE);
+      kr_tensor *one = kr_eval(ctx, y), *gk1 = kr_eval(ctx, gk);
+      kr_set_num_threads(ctx, 2);
+      kr_tensor *two = kr_eval(ctx, y), *gk2 = kr_eval(ctx, gk);
+      kr_set_num_threads(ctx, 1);
+      kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+      compare_d(cs[k].name, "y", one, ref, ny, 1e-5);
+      CHECK_MSG(one && two && memcmp(KR_DATA(one), KR_DATA(two), (size_t)ny * sizeof(float)) == 0,
+                "%s: y differs between 1 and 2 threads", cs[k].name);
+      int64_t ng = gk_ref ? kr_tensor_numel(gk_ref) : 0;
+      double *gref = malloc((size_t)(ng ? ng : 1) * sizeof(double));
+      for (int64_t i = 0; i < ng; i++) gref[i] = KR_DATA(gk_ref)[i];
+      compare_d(cs[k].name, "dw and db (against im2col)", gk1, gref, ng, 1e-4);
+      CHECK_MSG(gk1 && gk2 && ng && memcmp(KR_DATA(gk1), KR_DATA(gk2), (size_t)ng * sizeof(float)) == 0,
+                "%s: dw differs between 1 and 2 threads", cs[k].name);
+      free(gref);
+      free(ref);
+      kr_tensor_release(one);
+      kr_tensor_release(two);
+      kr_tensor_release(gk_ref);
+      kr_tensor_release(gk1);
+      kr_tensor_release(gk2);
+    }
+    kr_node_release(gk);
+    kr_node_release(dy);
+    kr_node_release(y);
+    kr_node_release(x);
+    kr_node_release(w);
+    kr_node_release(b);
+    kr_tensor_release(tdy);
+    kr_tensor_release(tx);
+    kr_tensor_release(tw);
+    kr_tensor_release(tb);
+  }
+  /* the gradients by finite differences, every conv pass run by the direct kernels */
+  kr_conv_force_algo(ctx, avx512 ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_RULE);
+  gcase c;
+  gu_begin(&c, ctx, "conv2d 2 filters, direct (thin): finite differences", KR_OP_CONV2D);
+  kr_node *in[3] = {var_u(&c, S(2, 5, 6, 10), -1, 1), var_u(&c, S(3, 3, 10, 2), -1, 1), var_u(&c, S(2), -0.5, 0.5)};
+  kr_node *y = opn(&c, KR_OP_CONV2D, 3, in, AT(.i = {1, 2, 1, 1, 1, 1, 1, 1}));
+  fd_opts o = {.points = 200, .helper = -1};
+  if (y) fd_check_outputs(&c, 1, &y, NULL, &o);
+  gu_end(&c);
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
+  CHECK(kr_mem_in_use(ctx) == 0);
+}
+
 /* the autotuner times the op's forward as a pass of its own */
 static void test_autotune(kr_ctx *ctx)
 {
@@ -628,6 +730,7 @@ int main(void)
   test_lowerings(ctx);
   test_masked_input_gradient(ctx);
   test_strided_forward(ctx);
+  test_thin(ctx);
   test_autotune(ctx);
   test_fd(ctx);
   test_errors(ctx);

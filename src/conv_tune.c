@@ -71,7 +71,8 @@ const char *kr_conv_pass_name(int op)
   if (op == KR_OP_CONV3D_GRAD_INPUT) return "conv3d_input_gradient";
   if (op == KR_OP_CONV3D_GRAD_KERNEL) return "conv3d_kernel_gradient";
   if (op == KR_OP_CONV3D_TRANSPOSE) return "conv3d_transpose";
-  return op == KR_OP_CONV2D ? "forward" : op == KR_OP_CONV2D_GRAD_INPUT ? "input_gradient" : "kernel_gradient";
+  return op == KR_OP_CONV2D ? "forward" : op == KR_OP_CONV2D_GRAD_INPUT ? "input_gradient"
+         : op == KR_OP_CONV2D_TRANSPOSE ? "transposed" : "kernel_gradient";
 }
 
 /* a node's view for the tuner: kernels/conv.c's for conv2d, kernels/conv3d.c's for the 3-D ops */

@@ -102,4 +102,5 @@ KR_OPDEF(IN_TRAIN_PHASE, "in_train_phase")   /* (a, b): a when training, else b 
 #include "opdefs_rnn.h"
 #include "opdefs_backend.h"
 #include "opdefs_conv3d.h"
+#include "opdefs_conv_transpose.h"
 #endif

@@ -12,6 +12,7 @@
 #include "ops_conv.h"
 #include "ops_rnn.h"
 #include "ops_backend.h"
+#include "ops_conv_transpose.h"
 
 #include <string.h>
 
@@ -922,6 +923,7 @@ const kr_opinfo kr_ops[] = {
 #include "ops_rnn_rows.h"
 #include "ops_backend_rows.h"
 #include "ops_conv3d_rows.h"
+#include "ops_conv_transpose_rows.h"
 };
 
 _Static_assert(sizeof kr_ops / sizeof kr_ops[0] == KR_OP_COUNT, "one row per op in opdefs.h");

@@ -211,42 +211,14 @@ function K._separable(who, rank, x, depthwise_kernel, pointwise_kernel, strides,
   return separable_args(who, rank, a, bias, relu)
 end
 
--- x with s - 1 zeros inserted between its entries along axis (0-based):
--- n entries become (n - 1) * s + 1
-local function dilate_axis(x, axis, s)
-  if s == 1 then return x end
-  local xs = shape_of(x)
-  local n = xs[axis + 1]
-  local e = K.expand_dims(x, axis + 1)                       -- (..., n, 1, ...)
-  local z = K.zeros_like(e)
-  local parts = {e}
-  for i = 2, s do parts[i] = z end
-  local y = apply("concat", parts, {axis = axis + 1})         -- (..., n, s, ...)
-  local target = {}
-  for i, d in ipairs(xs) do target[i] = d end
-  target[axis + 1] = n * s
-  if batched(x) then target[1] = -1 end
-  y = K.reshape(y, target)
-  return apply("slice", {y}, {axis = axis, start = 0, length = (n - 1) * s + 1})
-end
-
--- rows 0..want-1 of x along axis, starting at `first`; zeros past its end
-local function window_axis(x, axis, first, want)
-  local have = shape_of(x)[axis + 1]
-  local take_n = math.min(want, have - first)
-  if first > 0 or take_n < have then x = apply("slice", {x}, {axis = axis, start = first, length = take_n}) end
-  if take_n < want then x = apply("pad_axis", {x}, {axis = axis, start = 0, length = want}) end
-  return x
-end
-
 -- K.conv2d_transpose(x, kernel, output_shape, strides, padding, data_format,
 -- dilation_rate): the transpose (gradient) of K.conv2d with kernel (KH, KW,
--- out, in) taking output_shape to x's shape; built as a convolution of x with
--- zeros inserted at the strides by the flipped kernel (dilated: TensorFlow's
--- atrous_conv2d_transpose, with strides 1)
-function K.conv2d_transpose(...)
-  local who = "K.conv2d_transpose"
-  local a = kwargs(who, {"x", "kernel", "output_shape", "strides", "padding", "data_format", "dilation_rate"}, ...)
+-- out, in) taking output_shape to x's shape: the conv2d_transpose op
+-- (src/ops_conv_transpose.h), which scatters each input pixel through the
+-- kernel (the input-gradient product of that convolution). A dilated one
+-- takes strides 1, as TensorFlow's atrous_conv2d_transpose.
+-- `bias` (out) and `relu` (true: the relu fused) are the layer's (K._conv2d_transpose)
+local function conv2d_transpose_args(who, a, bias, relu)
   local x, k = input_and_kernel(who, a, 4, "out, in")
   local xs, ks = shape_of(x), shape_of(k)
   if ks[4] ~= xs[4] then raise(fmt("%s: the kernel takes %d input channels, x has %d", who, ks[4], xs[4])) end
@@ -262,10 +234,9 @@ function K.conv2d_transpose(...)
       .. "convolution takes strides 1)", who, st[1], st[2], dl[1], dl[2]))
   end
   local padding = a.padding or "valid"
-  local first, ext = {}, {}
+  local first = {}
   for d = 1, 2 do
-    ext[d] = (ks[d] - 1) * dl[d] + 1
-    local n, h, kk, s = os_[d + 1], xs[d + 1], ext[d], st[d]
+    local n, h, kk, s = os_[d + 1], xs[d + 1], (ks[d] - 1) * dl[d] + 1, st[d]
     -- the forward convolution output_shape -> x: its size and padding must give back x's
     local fwd
     if padding == "valid" then
@@ -282,12 +253,24 @@ function K.conv2d_transpose(...)
         shape_str(os_), d == 1 and "rows" or "columns", h, s, kk, padding))
     end
   end
-  local y = dilate_axis(dilate_axis(x, 1, st[1]), 2, st[2])
-  local kf = K.permute_dimensions(K.reverse(k, {0, 1}), {0, 1, 3, 2})
-  local full = apply("conv2d", {y, kf}, conv_attrs(1, 1, dl[1], dl[2], {ext[1] - 1, ext[1] - 1, ext[2] - 1,
-    ext[2] - 1}))
-  full = window_axis(full, 1, first[1], os_[2])
-  return window_axis(full, 2, first[2], os_[3])
+  local attr = {stride_h = st[1], stride_w = st[2], dilation_h = dl[1], dilation_w = dl[2], pad_top = first[1],
+                pad_left = first[2], relu = relu and 1 or 0,
+                shape = {os_[1] >= 0 and os_[1] or -1, os_[2], os_[3], os_[4]}}
+  return apply("conv2d_transpose", bias and {x, k, bias} or {x, k}, attr)
+end
+
+local TRANSPOSE_KEYS = {"x", "kernel", "output_shape", "strides", "padding", "data_format", "dilation_rate"}
+function K.conv2d_transpose(...)
+  local who = "K.conv2d_transpose"
+  return conv2d_transpose_args(who, kwargs(who, TRANSPOSE_KEYS, ...))
+end
+
+-- the Conv2DTranspose layer's product: K.conv2d_transpose with the bias (or
+-- nil) added and, when relu is true, the relu applied by the op itself
+function K._conv2d_transpose(x, kernel, output_shape, strides, padding, dilation_rate, bias, relu)
+  local a = {x = x, kernel = kernel, output_shape = output_shape, strides = strides, padding = padding,
+             dilation_rate = dilation_rate}
+  return conv2d_transpose_args("K.conv2d_transpose", a, bias, relu)
 end
 
 -- ---- loops, unrolled when the graph is built ----

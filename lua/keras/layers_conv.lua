@@ -593,7 +593,13 @@ local function transpose_class(name, prefix, rank, keys, fn)
     for i = 1, rank do oshape[i + 1] = out[i] end
     oshape[rank + 2] = self.filters
     if rank == 2 then
-      return conv_finish(self, fn(x, self.kernel, oshape, self.strides, self.padding, nil, self.dilation_rate))
+      -- the conv2d_transpose op adds the bias and, for a relu, applies it as it writes the output
+      local fuse = self._act_name == "relu"
+      local y = K._conv2d_transpose(x, self.kernel, oshape, self.strides, self.padding, self.dilation_rate,
+        self.use_bias and self.bias or nil, fuse)
+      if not fuse then y = self.activation(y) end
+      self:_activity_loss(y)
+      return y
     end
     return conv_finish(self, fn(x, self.kernel, oshape, self.strides, self.padding))
   end

@@ -12,9 +12,9 @@
 **
 ** Lowering. 3x3 kernels at stride 1 with enough channels go through
 ** Winograd F(2x2, 3x3), and 1D kernels of 3 at stride 1 through F(4, 3);
-** other stride-1 forward products with 16 to 64 filters through a register-tiled
-** AVX-512 kernel (avx_conv) where the CPU has one (sections below); the rest through
-** im2col. Kernel gradients with 16 to 64 filters (column dilation 1) have a
+** other forward products with 16 to 64 filters, no dilation and 12 output columns or
+** more (any strides) through a register-tiled AVX-512 kernel (avx_conv) where the CPU
+** has one (sections below); the rest through im2col. Kernel gradients with 16 to 64 filters (column dilation 1) have a
 ** register-tiled AVX-512 kernel of their own (avx_dw_*); the others go through im2col.
 ** The N*Ho*Wo output positions are the rows of a matrix product.
 ** A block of R rows is unfolded (im2col) into R x K floats, columns in the
@@ -26,7 +26,9 @@
 **   dx  = the stride-1 case is itself a convolution of dz by the kernel
 **         flipped and transposed to (KH, KW, O, C), padded by (K-1)*d - pad,
 **         so it runs through the same im2col + sgemm; strides > 1 go through
-**         dcols = dz w^T and a scatter-add (col2im);
+**         dcols = dz w^T and a scatter-add (col2im), or on AVX-512 (16 to 64
+**         input channels) through the phase-by-phase direct kernel of
+**         conv_transpose.c, which is also conv2d_transpose's forward;
 **   db  = the column sums of dz.
 ** dz = dy, or dy * (y > 0) when the conv's relu is fused (f0 = 1), formed
 ** block by block in the scratch.
@@ -49,6 +51,7 @@
 */
 #include "kernels.h"
 #include "../ops_conv.h"
+#include "../ops_conv_transpose.h"
 #include "threadpool.h"
 
 #include <cblas.h>
@@ -57,6 +60,8 @@
 #include <string.h>
 
 #include "conv_geom.h"
+#include "conv_transpose.h"
+#include "conv_thin.h"
 
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
@@ -610,7 +615,7 @@ VEC_CLONES static void wino1_rows(void *arg, int c, int G, int t)
   }
 }
 
-/* ---- avx_conv: register-tiled convolution on AVX-512: stride 1, 16 to 64 filters ----
+/* ---- avx_conv: register-tiled convolution on AVX-512: any strides, no dilation, 16 to 64 filters ----
 ** For narrow layers (32 -> 32 filters and the like) the im2col products are
 ** too thin for OpenBLAS to run well, and Winograd's are thinner still. Here
 ** each output pixel's O filters stay in NV = O/16 vector registers; a tile of
@@ -642,10 +647,14 @@ static void inside_cols(const cgeom *g, int64_t *lo, int64_t *hi)
 
 static int cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f") != 0; }
 
+/* valid from 12 output columns, or from one full tile's (PW pixels,
+** avx_conv_rows) where that is less; the fixed rule (fwd_rule) takes it
+** from 12 */
 static int avx_conv_ok(const cgeom *g)
 {
-  return cpu_has_avx512() && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 &&
-         g->C >= AVX_CONV_MIN_CH && g->Wo >= 12;
+  static const int min_wo[5] = {0, 12, 12, 8, 6};
+  return cpu_has_avx512() && g->dh == 1 && g->dw == 1 && g->O % 16 == 0 && g->O <= 64 && g->C >= AVX_CONV_MIN_CH &&
+         g->Wo >= min_wo[g->O / 16];
 }
 
 typedef struct avx_conv_job {
@@ -668,9 +677,9 @@ typedef struct avx_conv_job {
     _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++)                                                    \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] = _mm512_setzero_ps();                 \
     for (int64_t kh = kh0; kh < kh1; kh++) {                                                                 \
-      int64_t h = oh - g->pt + kh;                                                                           \
+      int64_t h = oh * g->sh - g->pt + kh;                                                                   \
       for (int64_t kw = 0; kw < g->KW; kw++) {                                                               \
-        int64_t w0 = ow0 - g->pl + kw;                                                                       \
+        int64_t w0 = ow0 * g->sw - g->pl + kw;                                                               \
         if (PW == 1 && (w0 < 0 || w0 >= g->W)) continue;                                                     \
         const float *xr = j->x + ((n * g->H + h) * g->W + w0) * C;                                           \
         const float *wk = j->w + (kh * g->KW + kw) * C * O;                                                  \
@@ -678,7 +687,7 @@ typedef struct avx_conv_job {
           __m512 wv[NV];                                                                                     \
           _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(wk + c * O + 16 * v); \
           _Pragma("GCC unroll 16") for (int p = 0; p < PW; p++) {                                            \
-            __m512 xb = _mm512_set1_ps(xr[p * C + c]);                                                       \
+            __m512 xb = _mm512_set1_ps(xr[p * g->sw * C + c]);                                               \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[p][v] =                                 \
                 _mm512_fmadd_ps(xb, wv[v], acc[p][v]);                                                       \
           }                                                                                                  \
@@ -726,7 +735,7 @@ static void avx_conv_rows(void *arg, int c, int G, int t)
   inside_cols(g, &lo, &hi);
   for (int64_t n = n0; n < n1; n++)
     for (int64_t oh = 0; oh < g->Ho; oh++) {
-      int64_t kh0 = g->pt - oh, kh1 = g->H + g->pt - oh;
+      int64_t kh0 = g->pt - oh * g->sh, kh1 = g->H + g->pt - oh * g->sh;
       if (kh0 < 0) kh0 = 0;
       if (kh1 > g->KH) kh1 = g->KH;
       for (int64_t ow = 0; ow < lo; ow++) px(j, n, oh, ow, kh0, kh1);
@@ -907,7 +916,7 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
   case KR_CONV_ALGO_IM2COL: return 1;
   case KR_CONV_ALGO_WINOGRAD: return wino_ok(g);
   case KR_CONV_ALGO_WINOGRAD1D: return wino1_ok(g);
-  case KR_CONV_ALGO_DIRECT: return !masked && avx_conv_ok(g);
+  case KR_CONV_ALGO_DIRECT: return !masked && (avx_conv_ok(g) || kr_thin_ok(g));   /* conv_thin.c: O <= 4 */
   default: return 0;
   }
 }
@@ -916,7 +925,8 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
 static int fwd_rule(const cgeom *g, int masked)
 {
 #if HAVE_AVX512
-  if (!masked && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g)) return KR_CONV_ALGO_DIRECT;
+  if (!masked && !wino_ok(g) && !wino1_ok(g) && !is_pointwise(g) && avx_conv_ok(g) && g->Wo >= 12)
+    return KR_CONV_ALGO_DIRECT;
 #endif
   if (wino_ok(g)) return KR_CONV_ALGO_WINOGRAD;
   if (wino1_ok(g)) return KR_CONV_ALGO_WINOGRAD1D;
@@ -933,7 +943,7 @@ static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
     *shared = up16((size_t)(6 * g->C * g->O));
     *slot = wino1_slot(g);
   } else if (algo == KR_CONV_ALGO_DIRECT) {
-    *shared = 0;
+    *shared = avx_conv_ok(g) ? 0 : kr_thin_forward_scratch(g);   /* the thin kernel's repacked weights */
     *slot = 0;
   } else {
     *shared = 0;
@@ -964,12 +974,16 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   size_t shared, slot;
   fwd_layout(g, algo, &shared, &slot);
 #if HAVE_AVX512
-  if (algo == KR_CONV_ALGO_DIRECT) {
+  if (algo == KR_CONV_ALGO_DIRECT && avx_conv_ok(g)) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
     kr_parallel_chunks(T, conv_chunks(&j.g), avx_conv_rows, &j);
     return;
   }
 #endif
+  if (algo == KR_CONV_ALGO_DIRECT) {
+    kr_thin_forward(g, conv_chunks(g), x, w, bias, relu, omask, y, scratch, T);
+    return;
+  }
   if (algo == KR_CONV_ALGO_WINOGRAD) {
     fwd_job j = {*g, x, mask, scratch, bias, omask, relu, y, scratch + shared, slot};
     wino_weights(g, w, scratch);
@@ -992,6 +1006,8 @@ static cgeom node_geom(const kr_node *n, int64_t batch)
   if (n->op == KR_OP_CONV2D) g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
   else if (n->op == KR_OP_CONV2D_GRAD_INPUT)
     g = kr_conv_geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
+  else if (n->op == KR_OP_CONV2D_TRANSPOSE)   /* (x, w[, b]) -> y: the convolution y -> x */
+    g = kr_conv_geom(&n->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
   else g = kr_conv_geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
   if (batch > 0) g.N = batch;
   return g;
@@ -1041,7 +1057,8 @@ static void flip_kernel(const cgeom *g, const float *w, float *wt)
 /* strides > 1: dcols = dz w^T, then scatter-add */
 typedef struct bwd_job {
   cgeom g;
-  const float *dy, *mask, *w, *omask;
+  const float *dy, *mask, *w, *omask, *bias;
+  int relu;
   float *dx, *scratch;
   size_t slot, dz_off;
 } bwd_job;
@@ -1054,7 +1071,12 @@ VEC_CLONES static void bwd_rows(void *arg, int c, int G, int t)
   kr_share(g->N, c, G, &n0, &n1);
   float *dcols = j->scratch + (size_t)t * j->slot, *dz = dcols + j->dz_off;
   int64_t plane = g->H * g->W * g->C;
-  memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  if (j->bias) {   /* conv2d_transpose: the sums start at the bias */
+    float *d = j->dx + n0 * plane;
+    for (int64_t p = 0; p < (n1 - n0) * g->H * g->W; p++) memcpy(d + p * g->C, j->bias, (size_t)g->C * sizeof(float));
+  } else {
+    memset(j->dx + n0 * plane, 0, (size_t)((n1 - n0) * plane) * sizeof(float));
+  }
   for (int64_t r = n0 * P; r < n1 * P; r += R) {
     int64_t nr = n1 * P - r < R ? n1 * P - r : R;
     const float *a = j->dy + r * O;
@@ -1066,6 +1088,10 @@ VEC_CLONES static void bwd_rows(void *arg, int c, int G, int t)
                 0.0f, dcols, (int)K);
     col2im_add(g, dcols, r, nr, j->dx);
   }
+  if (j->relu) {
+    float *d = j->dx + n0 * plane;
+    for (int64_t i = 0; i < (n1 - n0) * plane; i++) d[i] = !(d[i] <= 0.0f) ? d[i] : 0.0f;   /* NaN stays */
+  }
   if (j->omask) keep_where(j->dx + n0 * plane, j->omask + n0 * plane, (n1 - n0) * plane);
 }
 
@@ -1074,18 +1100,19 @@ static int stride1(const cgeom *g) { return g->sh == 1 && g->sw == 1; }
 /* The input gradient's lowerings: KR_CONV_ALGO_COL2IM (dcols = dz w^T and a
 ** scatter-add; any strides) or, at stride 1, a forward product of the
 ** transposed geometry by the flipped kernel, lowered by the forward's
-** IM2COL, WINOGRAD, WINOGRAD1D or DIRECT. */
+** IM2COL, WINOGRAD, WINOGRAD1D or DIRECT; at strides > 1 DIRECT is the
+** phase-by-phase AVX-512 kernel of conv_transpose.c. */
 static int gi_algo_ok(const cgeom *g, int algo, int masked)
 {
   if (algo == KR_CONV_ALGO_COL2IM) return 1;
-  if (!stride1(g)) return 0;
+  if (!stride1(g)) return algo == KR_CONV_ALGO_DIRECT && kr_tconv_direct_ok(g);
   cgeom t = transposed(g);
   return fwd_algo_ok(&t, algo, masked);
 }
 
 static int gi_rule(const cgeom *g, int masked)
 {
-  if (!stride1(g)) return KR_CONV_ALGO_COL2IM;
+  if (!stride1(g)) return kr_tconv_direct_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_COL2IM;
   cgeom t = transposed(g);
   return fwd_rule(&t, masked);
 }
@@ -1094,7 +1121,10 @@ static int gi_rule(const cgeom *g, int masked)
 ** the forward product's own scratch; COL2IM: dcols and dz per worker */
 static void gi_layout(const cgeom *g, int algo, size_t *slot, size_t *dz_off, size_t *shared)
 {
-  if (algo != KR_CONV_ALGO_COL2IM) {
+  if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {   /* the repacked kernel; a masked sample per worker */
+    kr_tconv_direct_layout(g, shared, slot);
+    *dz_off = 0;
+  } else if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
     size_t fshared;
     fwd_layout(&t, algo, &fshared, slot);
@@ -1130,17 +1160,21 @@ size_t kr_conv_grad_input_scratch(const kr_node *n, int64_t batch)
   return s;
 }
 
+/* dy (masked by mask > 0 if given) -> dx, masked by omask > 0 if given; the
+** bias (C) added and the relu applied by conv2d_transpose, NULL and 0 else */
 static void grad_input(const cgeom *g, const float *dy, const float *mask, const float *w, const float *omask,
-                       float *dx, float *scratch, int T, int algo)
+                       const float *bias, int relu, float *dx, float *scratch, int T, int algo)
 {
   if (!gi_algo_ok(g, algo, mask != NULL)) algo = gi_rule(g, mask != NULL);
   size_t slot, dz_off, shared;
   gi_layout(g, algo, &slot, &dz_off, &shared);
-  if (algo != KR_CONV_ALGO_COL2IM) {
+  if (algo == KR_CONV_ALGO_DIRECT && !stride1(g)) {
+    kr_tconv_direct(g, conv_chunks(g), dy, mask, w, bias, relu, omask, dx, scratch, T);
+  } else if (algo != KR_CONV_ALGO_COL2IM) {
     cgeom t = transposed(g);
     size_t wt = up16((size_t)(gK(g) * g->O));
     flip_kernel(g, w, scratch);
-    forward(&t, dy, mask, scratch, NULL, 0, omask, dx, scratch + wt, T, algo);
+    forward(&t, dy, mask, scratch, bias, relu, omask, dx, scratch + wt, T, algo);
   } else {
     bwd_job j;
     j.g = *g;
@@ -1148,6 +1182,8 @@ static void grad_input(const cgeom *g, const float *dy, const float *mask, const
     j.mask = mask;
     j.w = w;
     j.omask = omask;
+    j.bias = bias;
+    j.relu = relu;
     j.dx = dx;
     j.scratch = scratch;
     j.slot = slot;
@@ -1162,7 +1198,28 @@ int kr_k_conv2d_grad_input(const kr_exec *e)
   const float *mask = e->node->attr.f[KR_CONV_RELU] != 0 ? e->x[3] : NULL;
   const float *omask = e->node->attr.f[KR_CONV_MASK_X] != 0 ? e->x[2] : NULL;
   int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
-  grad_input(&g, e->x[0], mask, e->x[1], omask, e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
+  grad_input(&g, e->x[0], mask, e->x[1], omask, NULL, 0, e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
+  return KR_OK;
+}
+
+/* ---- the transposed convolution: the input gradient's product, the
+** transpose's input x in the place of dy and its output in that of dx ---- */
+
+size_t kr_conv_transpose_scratch(const kr_node *n, int64_t batch)
+{
+  cgeom g = node_geom(n, 0);
+  size_t s = gi_scratch_max(&g, node_slots(n), 0);
+  kr_conv_tune(n, run_batch(n, batch), s);
+  return s;
+}
+
+/* (x, w[, b]) -> y: attr.shape's rows and columns, x's batch */
+int kr_k_conv2d_transpose(const kr_exec *e)
+{
+  cgeom g = kr_conv_geom(e->ys, e->xs[1], e->xs[0], &e->node->attr);
+  int T = kr_conv_workers(e, g.N, conv_work(&g), node_slots(e->node));
+  grad_input(&g, e->x[0], NULL, e->x[1], NULL, e->nin > 2 ? e->x[2] : NULL, e->node->attr.f[KR_CONV_RELU] != 0,
+             e->y, e->scratch, T, kr_conv_algo(e->ctx, e->node));
   return KR_OK;
 }
 
@@ -1197,10 +1254,10 @@ VEC_CLONES static void gk_rows(void *arg, int c, int G, int t)
 }
 
 /* The kernel gradient's lowerings: KR_CONV_ALGO_IM2COL, or
-** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok) */
+** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok; else conv_thin.c's, O <= 4) */
 static int gk_algo_ok(const cgeom *g, int algo)
 {
-  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g));
+  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && (avx_dw_ok(g) || kr_thin_ok(g)));
 }
 
 static int gk_rule(const cgeom *g) { return avx_dw_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_IM2COL; }
@@ -1213,15 +1270,19 @@ static void gk_layout(const cgeom *g, int algo, int slots, size_t *slot, size_t 
 {
   *db_off = up16((size_t)(gK(g) * g->O)) + up16((size_t)g->O);
 #if HAVE_AVX512
-  if (algo == KR_CONV_ALGO_DIRECT) {
+  if (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g)) {
     *dz_off = 0;
     *slot = up16((size_t)(avx_dw_rows(g) * g->Wo * g->O));
     *part_off = (size_t)slots * *slot;
     return;
   }
-#else
-  (void)algo;
 #endif
+  if (algo == KR_CONV_ALGO_DIRECT) {   /* conv_thin.c: the partial sums alone */
+    *dz_off = 0;
+    *slot = 0;
+    *part_off = 0;
+    return;
+  }
   int64_t R = rows_for(gK(g), g->O);
   *dz_off = up16((size_t)(R * gK(g)));
   *slot = *dz_off + up16((size_t)(R * g->O));
@@ -1272,10 +1333,13 @@ static void grad_kernel(const cgeom *g, const float *dy, const float *mask, cons
   gk_layout(&j.g, algo, slots, &j.slot, &j.dz_off, &j.part_off, &j.db_off);
   int G = conv_chunks(&j.g);
 #if HAVE_AVX512
-  if (algo == KR_CONV_ALGO_DIRECT)
+  if (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g))
     kr_parallel_chunks(T, G, avx_dw_rows_fn, &j);
   else
 #endif
+  if (algo == KR_CONV_ALGO_DIRECT)
+    kr_thin_grad_kernel(g, G, dy, mask, x, bias, scratch + j.part_off, j.db_off, T);
+  else
     kr_parallel_chunks(T, G, gk_rows, &j);
   int64_t O = g->O, KO = gK(g) * O;
   const float *parts = scratch + j.part_off;
@@ -1301,6 +1365,7 @@ int kr_conv_algo_valid(const kr_node *n, int algo)
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_algo_ok(&g, algo, 0);
   if (n->op == KR_OP_CONV2D_GRAD_INPUT) return gi_algo_ok(&g, algo, masked);
+  if (n->op == KR_OP_CONV2D_TRANSPOSE) return gi_algo_ok(&g, algo, 0);
   return gk_algo_ok(&g, algo);
 }
 
@@ -1310,6 +1375,7 @@ int kr_conv_algo_rule(const kr_node *n)
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_rule(&g, 0);
   if (n->op == KR_OP_CONV2D_GRAD_INPUT) return gi_rule(&g, masked);
+  if (n->op == KR_OP_CONV2D_TRANSPOSE) return gi_rule(&g, 0);
   return gk_rule(&g);
 }
 
@@ -1325,6 +1391,10 @@ void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, s
   } else if (n->op == KR_OP_CONV2D_GRAD_INPUT) {
     *a = ny;
     *b = nw;
+    *out = nx;
+  } else if (n->op == KR_OP_CONV2D_TRANSPOSE) {
+    *a = ny;
+    *b = nw + (size_t)g.C;   /* the kernel, then the bias */
     *out = nx;
   } else {
     *a = ny;
@@ -1343,7 +1413,9 @@ void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a,
   if (n->op == KR_OP_CONV2D) {
     forward(&g, a, NULL, b, b + gK(&g) * g.O, masked, NULL, out, scratch, T, algo);
   } else if (n->op == KR_OP_CONV2D_GRAD_INPUT) {
-    grad_input(&g, a, masked ? a : NULL, b, NULL, out, scratch, T, algo);
+    grad_input(&g, a, masked ? a : NULL, b, NULL, NULL, 0, out, scratch, T, algo);
+  } else if (n->op == KR_OP_CONV2D_TRANSPOSE) {
+    grad_input(&g, a, NULL, b, NULL, b + gK(&g) * g.O, masked, out, scratch, T, algo);
   } else {
     grad_kernel(&g, a, masked ? a : NULL, b, out, n->attr.f[KR_CONV_WITH_BIAS] != 0, scratch, T, node_slots(n), algo);
   }

@@ -34,7 +34,7 @@
 #define TUNE_MAX_BYTES ((size_t)1 << 28)   /* buffers above 256 MiB: not tuned */
 
 static const int CANDIDATES[] = {KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D,
-                                 KR_CONV_ALGO_DIRECT, KR_CONV_ALGO_COL2IM};
+                                 KR_CONV_ALGO_DIRECT, KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_PACKED};
 #define NCAND ((int)(sizeof CANDIDATES / sizeof CANDIDATES[0]))
 
 void kr_set_conv_autotune(kr_ctx *ctx, int on) { ctx->conv_autotune_off = !on; }
@@ -56,7 +56,8 @@ void kr_conv_autotune_clear(kr_ctx *ctx)
 
 const char *kr_conv_algo_name(int algo)
 {
-  static const char *names[KR_CONV_ALGO_COUNT] = {"rule", "im2col", "winograd", "winograd1d", "direct", "col2im"};
+  static const char *names[KR_CONV_ALGO_COUNT] = {"rule", "im2col", "winograd", "winograd1d", "direct", "col2im",
+                                                  "packed"};
   return algo >= 0 && algo < KR_CONV_ALGO_COUNT ? names[algo] : "?";
 }
 

@@ -153,10 +153,13 @@ int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e);
 ** autotuning"). RULE is the fixed rule; the others name one candidate.
 ** forward: IM2COL, WINOGRAD (3x3), WINOGRAD1D (3), DIRECT (AVX-512 tiles);
 ** input gradient: COL2IM, or at stride 1 one of the forward's four on the
-** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw). */
+** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw).
+** PACKED: pointwise (1x1, stride 1, no padding) forward products, and so
+** their input gradients, as one product by the engine's packed GEMM
+** (kernels/conv_pw.c). */
 enum {
   KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
-  KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_COUNT
+  KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_PACKED, KR_CONV_ALGO_COUNT
 };
 #define KR_CONV_KEY 17   /* numbers in a geometry's cache key */
 #define KR_CONV_TUNE_MAX 128  /* tuned geometries kept per context */

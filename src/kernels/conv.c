@@ -57,6 +57,7 @@
 #include <string.h>
 
 #include "conv_geom.h"
+#include "conv_pw.h"
 
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
@@ -908,6 +909,7 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
   case KR_CONV_ALGO_WINOGRAD: return wino_ok(g);
   case KR_CONV_ALGO_WINOGRAD1D: return wino1_ok(g);
   case KR_CONV_ALGO_DIRECT: return !masked && avx_conv_ok(g);
+  case KR_CONV_ALGO_PACKED: return kr_conv_pw_ok(g);
   default: return 0;
   }
 }
@@ -935,6 +937,8 @@ static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
   } else if (algo == KR_CONV_ALGO_DIRECT) {
     *shared = 0;
     *slot = 0;
+  } else if (algo == KR_CONV_ALGO_PACKED) {
+    kr_conv_pw_layout(g, shared, slot);
   } else {
     *shared = 0;
     *slot = fwd_slot(g);
@@ -945,7 +949,7 @@ static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
 static size_t fwd_scratch_max(const cgeom *g, int slots, int masked)
 {
   size_t best = 0;
-  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_DIRECT; a++)
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     if (fwd_algo_ok(g, a, masked)) {
       size_t shared, slot;
       fwd_layout(g, a, &shared, &slot);
@@ -963,6 +967,10 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   if (!fwd_algo_ok(g, algo, mask != NULL)) algo = fwd_rule(g, mask != NULL);
   size_t shared, slot;
   fwd_layout(g, algo, &shared, &slot);
+  if (algo == KR_CONV_ALGO_PACKED) {
+    kr_conv_pw_forward(g, x, mask, w, bias, relu, omask, y, scratch, T);
+    return;
+  }
 #if HAVE_AVX512
   if (algo == KR_CONV_ALGO_DIRECT) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
@@ -1111,7 +1119,7 @@ static void gi_layout(const cgeom *g, int algo, size_t *slot, size_t *dz_off, si
 static size_t gi_scratch_max(const cgeom *g, int slots, int masked)
 {
   size_t best = 0;
-  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_COL2IM; a++)
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     if (gi_algo_ok(g, a, masked)) {
       size_t slot, dz_off, shared;
       gi_layout(g, a, &slot, &dz_off, &shared);

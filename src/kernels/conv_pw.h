@@ -1,0 +1,22 @@
+/*
+** conv_pw.h -- the pointwise convolution as one packed product (conv_pw.c):
+** the lowering KR_CONV_ALGO_PACKED of conv.c's forward products (and so of
+** the stride-1 input gradients, which are forward products).
+*/
+#ifndef KR_CONV_PW_H
+#define KR_CONV_PW_H
+
+#include "conv_geom.h"
+
+/* 1 when g is pointwise: 1x1 kernel, stride 1, no padding (rows = pixels) */
+int kr_conv_pw_ok(const kr_cgeom *g);
+/* the scratch: `shared` floats (the packed kernel and bias), then a slot of
+** `slot` floats per worker (a block of masked input rows) */
+void kr_conv_pw_layout(const kr_cgeom *g, size_t *shared, size_t *slot);
+/* y (N*H*W x O) = x (N*H*W x C, rows masked by mask > 0 if given) w (C x O)
+** + bias (or none), relu when `relu`, then kept where omask > 0 if given;
+** on T workers (at most the scratch's slots) */
+void kr_conv_pw_forward(const kr_cgeom *g, const float *x, const float *mask, const float *w, const float *bias,
+                        int relu, const float *omask, float *y, float *scratch, int T);
+
+#endif

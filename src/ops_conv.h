@@ -154,9 +154,9 @@ int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e);
 ** forward: IM2COL, WINOGRAD (3x3), WINOGRAD1D (3), DIRECT (AVX-512 tiles);
 ** input gradient: COL2IM, or at stride 1 one of the forward's four on the
 ** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw).
-** PACKED: pointwise (1x1, stride 1, no padding) forward products, and so
-** their input gradients, as one product by the engine's packed GEMM
-** (kernels/conv_pw.c). */
+** PACKED: forward products (and so stride-1 input gradients) by the
+** engine's packed GEMM, pointwise ones (1x1, stride 1, no padding) read in
+** place, the others unfolded by blocks (kernels/conv_pw.c). */
 enum {
   KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
   KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_PACKED, KR_CONV_ALGO_COUNT

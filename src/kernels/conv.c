@@ -229,6 +229,11 @@ VEC_CLONES static void im2col(const cgeom *g, const float *x, const float *mask,
   }
 }
 
+void kr_conv_im2col_block(const cgeom *g, const float *x, const float *mask, int64_t r0, int64_t nr, float *cols)
+{
+  im2col(g, x, mask, r0, nr, cols);
+}
+
 /* the adjoint of im2col: dx += the block's columns, where they came from */
 VEC_CLONES static void col2im_add(const cgeom *g, const float *cols, int64_t r0, int64_t nr, float *dx)
 {
@@ -909,7 +914,7 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
   case KR_CONV_ALGO_WINOGRAD: return wino_ok(g);
   case KR_CONV_ALGO_WINOGRAD1D: return wino1_ok(g);
   case KR_CONV_ALGO_DIRECT: return !masked && avx_conv_ok(g);
-  case KR_CONV_ALGO_PACKED: return kr_conv_pw_ok(g);
+  case KR_CONV_ALGO_PACKED: return 1;
   default: return 0;
   }
 }

@@ -94,12 +94,115 @@ VEC_CLONES static void fwd_rows_vb(const dw_job *j, int64_t r0, int64_t r1)
   }
 }
 
+/* ---- AVX-512 (M = 1, C a multiple of 16; picked at run time) ----
+** Output rows as in fwd_rows_vb, but the columns whose taps all fall inside
+** the input row run in blocks of PB pixels: PB accumulators (16 channels
+** each) in registers, each tap's weights loaded once per block and used PB
+** times, no bounds checks. The pixels at the padded edges (and the last
+** columns that do not fill a block) run one at a time, skipping the taps
+** outside. Every output is the same sum, over the taps in the order (kh, kw),
+** by one FMA each, whichever path computes it, so the split over workers
+** does not change it. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_DW512 1
+#define PB 8
+#define T512 __attribute__((target("avx512f,avx2,fma")))
+
+static int cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f") != 0; }
+
+/* columns [*lo, *hi) of an output row whose taps all fall inside the input row */
+static void inside_cols(const dgeom *g, int64_t *lo, int64_t *hi)
+{
+  int64_t ext = (g->KW - 1) * g->dw, l = (g->pl + g->sw - 1) / g->sw, last = g->W - 1 - ext + g->pl;
+  int64_t h = last < 0 ? 0 : last / g->sw + 1;
+  if (l > g->Wo) l = g->Wo;
+  if (h > g->Wo) h = g->Wo;
+  *lo = l;
+  *hi = h < l ? l : h;
+}
+
+/* one output pixel's 16 channels from c0, the taps inside the input */
+T512 static inline __m512 fwd_pixel512(const dgeom *g, const float *x, const float *w, int64_t n, int64_t kh0,
+                                       int64_t kh1, int64_t ih0, int64_t ow, int64_t c0)
+{
+  int64_t C = g->C, iw0 = ow * g->sw - g->pl;
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t kh = kh0; kh < kh1; kh++) {
+    const float *xr = x + ((n * g->H + ih0 + kh * g->dh) * g->W) * C + c0;
+    const float *wr = w + kh * g->KW * C + c0;
+    for (int64_t kw = 0; kw < g->KW; kw++) {
+      int64_t iw = iw0 + kw * g->dw;
+      if (iw < 0 || iw >= g->W) continue;
+      acc = _mm512_fmadd_ps(_mm512_loadu_ps(xr + iw * C), _mm512_loadu_ps(wr + kw * C), acc);
+    }
+  }
+  return acc;
+}
+
+/* P (a constant where inlined) inside pixels from column ow of output row yrow */
+T512 static inline __attribute__((always_inline)) void fwd_block512(const dgeom *g, const float *x, const float *w,
+                                                                    float *yrow, int64_t n, int64_t kh0, int64_t kh1,
+                                                                    int64_t ih0, int64_t ow, const int P)
+{
+  int64_t C = g->C, xs = g->sw * C, KW = g->KW;
+  const float *xb = x + ((n * g->H + ih0) * g->W + ow * g->sw - g->pl) * C;
+  for (int64_t c0 = 0; c0 < C; c0 += 16) {
+    __m512 acc[PB];
+#pragma GCC unroll 8
+    for (int i = 0; i < P; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t kh = kh0; kh < kh1; kh++) {
+      const float *xr = xb + kh * g->dh * g->W * C + c0, *wr = w + kh * KW * C + c0;
+      for (int64_t kw = 0; kw < KW; kw++) {
+        __m512 wv = _mm512_loadu_ps(wr + kw * C);
+        const float *xp = xr + kw * g->dw * C;
+#pragma GCC unroll 8
+        for (int i = 0; i < P; i++) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(xp + i * xs), wv, acc[i]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < P; i++) _mm512_storeu_ps(yrow + (ow + i) * C + c0, acc[i]);
+  }
+}
+
+T512 static void fwd_rows512(const dw_job *j, int64_t r0, int64_t r1)
+{
+  const dgeom *g = &j->g;
+  int64_t C = g->C, lo, hi;
+  inside_cols(g, &lo, &hi);
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t n = r / g->Ho, oh = r % g->Ho, ih0 = oh * g->sh - g->pt;
+    float *yrow = j->out + r * g->Wo * C;
+    int64_t kh0 = 0, kh1 = g->KH;
+    while (kh0 < kh1 && ih0 + kh0 * g->dh < 0) kh0++;
+    while (kh1 > kh0 && ih0 + (kh1 - 1) * g->dh >= g->H) kh1--;
+    int64_t ow = 0;
+    for (; ow < lo; ow++)
+      for (int64_t c0 = 0; c0 < C; c0 += 16) _mm512_storeu_ps(yrow + ow * C + c0, fwd_pixel512(g, j->a, j->b, n, kh0, kh1, ih0, ow, c0));
+    for (; ow + PB <= hi; ow += PB) fwd_block512(g, j->a, j->b, yrow, n, kh0, kh1, ih0, ow, PB);
+    for (; ow + PB / 2 <= hi; ow += PB / 2) fwd_block512(g, j->a, j->b, yrow, n, kh0, kh1, ih0, ow, PB / 2);
+    for (; ow < hi; ow++) fwd_block512(g, j->a, j->b, yrow, n, kh0, kh1, ih0, ow, 1);
+    for (; ow < g->Wo; ow++)
+      for (int64_t c0 = 0; c0 < C; c0 += 16) _mm512_storeu_ps(yrow + ow * C + c0, fwd_pixel512(g, j->a, j->b, n, kh0, kh1, ih0, ow, c0));
+  }
+}
+#else
+#define HAVE_DW512 0
+static int cpu_has_avx512(void) { return 0; }
+#endif
+
 VEC_CLONES static void fwd_rows(void *arg, int t, int T)
 {
   const dw_job *j = arg;
   const dgeom *g = &j->g;
   int64_t r0, r1, CM = g->C * g->M;
   kr_share(g->N * g->Ho, t, T, &r0, &r1);
+#if HAVE_DW512
+  if (g->M == 1 && g->C % 16 == 0 && cpu_has_avx512()) {
+    fwd_rows512(j, r0, r1);
+    return;
+  }
+#endif
   if (g->M == 1 && g->C % VB == 0) {
     fwd_rows_vb(j, r0, r1);
     return;

@@ -500,6 +500,11 @@ static void test_threads(kr_ctx *ctx)
   threaded_conv(ctx, "conv2d (5,13,11,24) 1x1x37 relu (packed)", S(5, 13, 11, 24), S(1, 1, 24, 37),
                 AT(.i = {1, 1, 1, 1}, .f = {1}));
   threaded_conv(ctx, "conv1d (7,90,64) 1x128 (packed)", S(7, 90, 64), S(1, 64, 128), AT(.i = {1, 1, 1, 1}));
+  /* other geometries unfolded block by block before the packed product */
+  threaded_conv(ctx, "conv2d (6,32,31,3) 3x3x32 stride 2 same relu (packed, unfolded)", S(6, 32, 31, 3),
+                S(3, 3, 3, 32), AT(.i = {2, 2, 1, 1, 0, 1, 0, 1}, .f = {1}));
+  threaded_conv(ctx, "conv2d (3,12,14,20) 3x3x24 same relu (packed, unfolded)", S(3, 12, 14, 20), S(3, 3, 20, 24),
+                AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}, .f = {1}));
   kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
   /* 1D kernels of 3 at stride 1: Winograd F(4, 3); tile blocks across samples, a partial last tile */
   threaded_conv(ctx, "conv1d (10,130,100) 3x64 valid relu (winograd)", S(10, 130, 100), S(3, 100, 64),
@@ -1095,6 +1100,15 @@ static const struct {
   {"depthwise 1-D same multiplier 2", 3, {2, 7, 3}, {3, 3, 2}, {1, 1, 1, 1, 0, 0, 1, 1}},
   {"depthwise 1-D stride 2 16 channels (register blocks)", 3, {2, 9, 16}, {3, 16, 1}, {1, 2, 1, 1, 0, 0, 1, 1}},
   {"depthwise 1-D stride 2 dilation 2", 3, {2, 11, 2}, {3, 2, 1}, {1, 2, 1, 2, 0, 0, 0, 0}},
+  /* rows wide enough for the AVX-512 kernels' blocks of 8 pixels, and a ragged rest */
+  {"depthwise 3x3 same 32 channels, 21 columns (pixel blocks)", 4, {2, 4, 21, 32}, {3, 3, 32, 1},
+   {1, 1, 1, 1, 1, 1, 1, 1}},
+  {"depthwise 3x3 same stride 2 48 channels, 35 columns (pixel blocks)", 4, {1, 5, 35, 48}, {3, 3, 48, 1},
+   {2, 2, 1, 1, 0, 1, 1, 1}},
+  {"depthwise 3x3 dilation 2 same 16 channels, 30 columns (pixel blocks)", 4, {1, 6, 30, 16}, {3, 3, 16, 1},
+   {1, 1, 2, 2, 2, 2, 2, 2}},
+  {"depthwise 1-D 5 stride 2 16 channels, 40 steps (pixel blocks)", 3, {2, 40, 16}, {5, 16, 1},
+   {1, 2, 1, 1, 0, 0, 1, 2}},
 };
 
 static void test_depthwise(kr_ctx *ctx)

@@ -156,7 +156,8 @@ int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e);
 ** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw).
 ** PACKED: forward products (and so stride-1 input gradients) by the
 ** engine's packed GEMM, pointwise ones (1x1, stride 1, no padding) read in
-** place, the others unfolded by blocks (kernels/conv_pw.c). */
+** place, the others unfolded by blocks; and pointwise kernel gradients on
+** AVX-512 CPUs, x^T dz by register tiles (kernels/conv_pw.c). */
 enum {
   KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
   KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_PACKED, KR_CONV_ALGO_COUNT

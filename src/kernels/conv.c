@@ -1213,7 +1213,8 @@ VEC_CLONES static void gk_rows(void *arg, int c, int G, int t)
 ** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok) */
 static int gk_algo_ok(const cgeom *g, int algo)
 {
-  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g));
+  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g)) ||
+         (algo == KR_CONV_ALGO_PACKED && kr_conv_pw_gk_ok(g));
 }
 
 static int gk_rule(const cgeom *g) { return avx_dw_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_IM2COL; }
@@ -1225,6 +1226,12 @@ static void gk_layout(const cgeom *g, int algo, int slots, size_t *slot, size_t 
                       size_t *db_off)
 {
   *db_off = up16((size_t)(gK(g) * g->O)) + up16((size_t)g->O);
+  if (algo == KR_CONV_ALGO_PACKED) {
+    *dz_off = 0;
+    *slot = kr_conv_pw_gk_slot(g);
+    *part_off = (size_t)slots * *slot;
+    return;
+  }
 #if HAVE_AVX512
   if (algo == KR_CONV_ALGO_DIRECT) {
     *dz_off = 0;
@@ -1248,7 +1255,7 @@ static size_t gk_scratch_max(const cgeom *g, int slots, int64_t batch)
   cgeom gb = *g;
   gb.N = batch > 0 ? batch : KR_MAX_CHUNKS;
   size_t best = 0;
-  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_DIRECT; a++)
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     if (gk_algo_ok(g, a)) {
       size_t slot, dz_off, part_off, db_off;
       gk_layout(g, a, slots, &slot, &dz_off, &part_off, &db_off);
@@ -1274,6 +1281,10 @@ static void grad_kernel(const cgeom *g, const float *dy, const float *mask, cons
                         float *scratch, int T, int slots, int algo)
 {
   if (!gk_algo_ok(g, algo)) algo = gk_rule(g);
+  if (algo == KR_CONV_ALGO_PACKED) {
+    kr_conv_pw_grad_kernel(g, dy, mask, x, dw, bias, scratch, T);
+    return;
+  }
   gk_job j;
   j.g = *g;
   j.dy = dy;

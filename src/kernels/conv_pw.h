@@ -23,4 +23,13 @@ void kr_conv_pw_layout(const kr_cgeom *g, size_t *shared, size_t *slot);
 void kr_conv_pw_forward(const kr_cgeom *g, const float *x, const float *mask, const float *w, const float *bias,
                         int relu, const float *omask, float *y, float *scratch, int T);
 
+/* the kernel gradient of a pointwise g on AVX-512 CPUs (kr_conv_pw_gk_ok):
+** dw (C x O) = x^T dz, and with `bias` db as row C; dz = dy, or dy where
+** mask > 0; on T workers, the same floats for any T; scratch: a slot of
+** kr_conv_pw_gk_slot floats per worker (64-byte aligned) */
+int kr_conv_pw_gk_ok(const kr_cgeom *g);
+size_t kr_conv_pw_gk_slot(const kr_cgeom *g);
+void kr_conv_pw_grad_kernel(const kr_cgeom *g, const float *dy, const float *mask, const float *x, float *dw, int bias,
+                            float *scratch, int T);
+
 #endif

@@ -1002,8 +1002,9 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
 static cgeom node_geom(const kr_node *n, int64_t batch)
 {
   cgeom g;
-  if (n->op == KR_OP_CONV2D) g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
-  else if (n->op == KR_OP_CONV2D_GRAD_INPUT)
+  if (n->op == KR_OP_CONV2D || n->op == KR_OP_DEPTHWISE_CONV2D)
+    g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
+  else if (n->op == KR_OP_CONV2D_GRAD_INPUT || n->op == KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT)
     g = kr_conv_geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
   else g = kr_conv_geom(&n->in[1]->shape, &n->in[2]->shape, &n->in[0]->shape, &n->attr);
   if (batch > 0) g.N = batch;
@@ -1319,8 +1320,15 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
 
 /* ---- the autotuner's runs (conv_tune.c): one pass of a node's geometry by one lowering ---- */
 
+static int is_dw(const kr_node *n)
+{
+  return n->op == KR_OP_DEPTHWISE_CONV2D || n->op == KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT ||
+         n->op == KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL;
+}
+
 int kr_conv_algo_valid(const kr_node *n, int algo)
 {
+  if (is_dw(n)) return kr_dw_algo_valid(n, algo);
   cgeom g = node_geom(n, 1);
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_algo_ok(&g, algo, 0);
@@ -1330,6 +1338,7 @@ int kr_conv_algo_valid(const kr_node *n, int algo)
 
 int kr_conv_algo_rule(const kr_node *n)
 {
+  if (is_dw(n)) return kr_dw_algo_rule(n);
   cgeom g = node_geom(n, 1);
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_rule(&g, 0);
@@ -1340,6 +1349,10 @@ int kr_conv_algo_rule(const kr_node *n)
 /* the floats of each buffer a pass reads or writes: a (x or dy), b (w or x), out */
 void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, size_t *out)
 {
+  if (is_dw(n)) {
+    kr_dw_tune_sizes(n, batch, a, b, out);
+    return;
+  }
   cgeom g = node_geom(n, batch);
   size_t nx = (size_t)(g.N * g.H * g.W * g.C), ny = (size_t)(g.N * g.Ho * g.Wo * g.O), nw = (size_t)(gK(&g) * g.O);
   if (n->op == KR_OP_CONV2D) {
@@ -1362,6 +1375,10 @@ void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, s
 void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
                       float *scratch, int T)
 {
+  if (is_dw(n)) {
+    kr_dw_tune_run(n->ctx, n, batch, algo, a, b, out, scratch);   /* its workers: kr_dw_tune_workers */
+    return;
+  }
   cgeom g = node_geom(n, batch);
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) {
@@ -1385,6 +1402,7 @@ void kr_conv_tune_key(const kr_node *n, int64_t *key)
 /* the workers a pass of n at `batch` runs on */
 int kr_conv_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch)
 {
+  if (is_dw(n)) return kr_dw_tune_workers(ctx, n, batch);
   cgeom g = node_geom(n, batch);
   kr_exec e;
   memset(&e, 0, sizeof e);

@@ -1421,6 +1421,13 @@ int main(void)
   test_pool_modes(ctx);
   test_mask_fusion(ctx);
   test_depthwise(ctx);
+  /* each depthwise lowering forced (the rule mixes them): the loops, and the
+  ** AVX-512 register kernels where they apply (elsewhere the rule runs) */
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_LOOPS);
+  test_depthwise(ctx);
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_DIRECT);
+  test_depthwise(ctx);
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
   test_lowerings(ctx);
   test_autotune(ctx);
   test_coverage();

@@ -39,7 +39,8 @@
 #define TUNE_MAX_BYTES ((size_t)1 << 28)   /* buffers above 256 MiB: not tuned */
 
 static const int CANDIDATES[] = {KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D,
-                                 KR_CONV_ALGO_DIRECT, KR_CONV_ALGO_COL2IM};
+                                 KR_CONV_ALGO_DIRECT, KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_PACKED,
+                                 KR_CONV_ALGO_LOOPS};
 #define NCAND ((int)(sizeof CANDIDATES / sizeof CANDIDATES[0]))
 
 void kr_set_conv_autotune(kr_ctx *ctx, int on) { ctx->conv_autotune_off = !on; }
@@ -61,7 +62,8 @@ void kr_conv_autotune_clear(kr_ctx *ctx)
 
 const char *kr_conv_algo_name(int algo)
 {
-  static const char *names[KR_CONV_ALGO_COUNT] = {"rule", "im2col", "winograd", "winograd1d", "direct", "col2im"};
+  static const char *names[KR_CONV_ALGO_COUNT] = {"rule", "im2col", "winograd", "winograd1d", "direct", "col2im",
+                                                  "packed", "loops"};
   return algo >= 0 && algo < KR_CONV_ALGO_COUNT ? names[algo] : "?";
 }
 
@@ -71,8 +73,15 @@ const char *kr_conv_pass_name(int op)
   if (op == KR_OP_CONV3D_GRAD_INPUT) return "conv3d_input_gradient";
   if (op == KR_OP_CONV3D_GRAD_KERNEL) return "conv3d_kernel_gradient";
   if (op == KR_OP_CONV3D_TRANSPOSE) return "conv3d_transpose";
-  return op == KR_OP_CONV2D ? "forward" : op == KR_OP_CONV2D_GRAD_INPUT ? "input_gradient"
-         : op == KR_OP_CONV2D_TRANSPOSE ? "transposed" : "kernel_gradient";
+  switch (op) {
+  case KR_OP_CONV2D: return "forward";
+  case KR_OP_CONV2D_GRAD_INPUT: return "input_gradient";
+  case KR_OP_CONV2D_TRANSPOSE: return "transposed";
+  case KR_OP_DEPTHWISE_CONV2D: return "depthwise_forward";
+  case KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT: return "depthwise_input_gradient";
+  case KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL: return "depthwise_kernel_gradient";
+  default: return "kernel_gradient";
+  }
 }
 
 /* a node's view for the tuner: kernels/conv.c's for conv2d, kernels/conv3d.c's for the 3-D ops */

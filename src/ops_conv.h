@@ -153,11 +153,25 @@ int kr_k_depthwise_conv2d_grad_kernel(const kr_exec *e);
 ** autotuning"). RULE is the fixed rule; the others name one candidate.
 ** forward: IM2COL, WINOGRAD (3x3), WINOGRAD1D (3), DIRECT (AVX-512 tiles);
 ** input gradient: COL2IM, or at stride 1 one of the forward's four on the
-** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw). */
+** transposed geometry; kernel gradient: IM2COL or DIRECT (avx_dw).
+** PACKED: forward products (and so stride-1 input gradients) by the
+** engine's packed GEMM, pointwise ones (1x1, stride 1, no padding) read in
+** place, the others unfolded by blocks; and pointwise kernel gradients on
+** AVX-512 CPUs, x^T dz by register tiles (kernels/conv_pw.c). */
 enum {
   KR_CONV_ALGO_RULE, KR_CONV_ALGO_IM2COL, KR_CONV_ALGO_WINOGRAD, KR_CONV_ALGO_WINOGRAD1D, KR_CONV_ALGO_DIRECT,
-  KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_COUNT
+  KR_CONV_ALGO_COL2IM, KR_CONV_ALGO_PACKED, KR_CONV_ALGO_LOOPS, KR_CONV_ALGO_COUNT
 };
+/* The depthwise passes (kernels/dwconv.c) go through the same tuner: DIRECT
+** (AVX-512 register kernels, M = 1 and channels a multiple of 16) or LOOPS
+** (the vectorized loops, every geometry). */
+int kr_dw_algo_valid(const kr_node *n, int algo);
+int kr_dw_algo_rule(const kr_node *n);
+void kr_dw_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, size_t *out);
+void kr_dw_tune_run(kr_ctx *ctx, const kr_node *n, int64_t batch, int algo, const float *a, const float *b,
+                    float *out, float *scratch);
+int kr_dw_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch);
+size_t kr_dwconv_scratch(const kr_node *n, int64_t batch);
 #define KR_CONV_KEY 24   /* numbers in a geometry's cache key (conv3d's use 23) */
 #define KR_CONV_TUNE_MAX 256  /* tuned geometries kept per context (2-D and 3-D) */
 

@@ -631,7 +631,7 @@ local function depthwise_init(rank, separable)
     self.depth_multiplier = check_int(who, "depth_multiplier", o.depth_multiplier or 1)
     self.padding = padding_arg(who, o.padding)
     self.data_format = data_format_arg(who, o.data_format)
-    self.activation = A.get(o.activation, who)
+    self.activation, self._act_name = A.get(o.activation, who)
     weight_options(self, o, who, "depthwise")
     if separable then
       self.pointwise_initializer = I.get(o.pointwise_initializer or "glorot_uniform", who)

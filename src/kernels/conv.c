@@ -62,6 +62,7 @@
 #include "conv_geom.h"
 #include "conv_transpose.h"
 #include "conv_thin.h"
+#include "conv_pw.h"
 
 #define BLOCK_FLOATS 8192         /* im2col block: 32 KiB, stays in L1/L2 (measured best, 4K-12K) */
 #define BLOCK_FLOATS_WIDE 65536   /* the same for 128 filters or more */
@@ -231,6 +232,11 @@ VEC_CLONES static void im2col(const cgeom *g, const float *x, const float *mask,
       }
     }
   }
+}
+
+void kr_conv_im2col_block(const cgeom *g, const float *x, const float *mask, int64_t r0, int64_t nr, float *cols)
+{
+  im2col(g, x, mask, r0, nr, cols);
 }
 
 /* the adjoint of im2col: dx += the block's columns, where they came from */
@@ -917,6 +923,7 @@ static int fwd_algo_ok(const cgeom *g, int algo, int masked)
   case KR_CONV_ALGO_WINOGRAD: return wino_ok(g);
   case KR_CONV_ALGO_WINOGRAD1D: return wino1_ok(g);
   case KR_CONV_ALGO_DIRECT: return !masked && (avx_conv_ok(g) || kr_thin_ok(g));   /* conv_thin.c: O <= 4 */
+  case KR_CONV_ALGO_PACKED: return 1;
   default: return 0;
   }
 }
@@ -945,6 +952,8 @@ static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
   } else if (algo == KR_CONV_ALGO_DIRECT) {
     *shared = avx_conv_ok(g) ? 0 : kr_thin_forward_scratch(g);   /* the thin kernel's repacked weights */
     *slot = 0;
+  } else if (algo == KR_CONV_ALGO_PACKED) {
+    kr_conv_pw_layout(g, shared, slot);
   } else {
     *shared = 0;
     *slot = fwd_slot(g);
@@ -955,7 +964,7 @@ static void fwd_layout(const cgeom *g, int algo, size_t *shared, size_t *slot)
 static size_t fwd_scratch_max(const cgeom *g, int slots, int masked)
 {
   size_t best = 0;
-  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_DIRECT; a++)
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     if (fwd_algo_ok(g, a, masked)) {
       size_t shared, slot;
       fwd_layout(g, a, &shared, &slot);
@@ -973,6 +982,10 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
   if (!fwd_algo_ok(g, algo, mask != NULL)) algo = fwd_rule(g, mask != NULL);
   size_t shared, slot;
   fwd_layout(g, algo, &shared, &slot);
+  if (algo == KR_CONV_ALGO_PACKED) {
+    kr_conv_pw_forward(g, x, mask, w, bias, relu, omask, y, scratch, T);
+    return;
+  }
 #if HAVE_AVX512
   if (algo == KR_CONV_ALGO_DIRECT && avx_conv_ok(g)) {
     avx_conv_job j = {*g, x, w, bias, omask, relu, y};
@@ -1003,8 +1016,9 @@ static void forward(const cgeom *g, const float *x, const float *mask, const flo
 static cgeom node_geom(const kr_node *n, int64_t batch)
 {
   cgeom g;
-  if (n->op == KR_OP_CONV2D) g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
-  else if (n->op == KR_OP_CONV2D_GRAD_INPUT)
+  if (n->op == KR_OP_CONV2D || n->op == KR_OP_DEPTHWISE_CONV2D)
+    g = kr_conv_geom(&n->in[0]->shape, &n->in[1]->shape, &n->shape, &n->attr);
+  else if (n->op == KR_OP_CONV2D_GRAD_INPUT || n->op == KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT)
     g = kr_conv_geom(&n->in[2]->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
   else if (n->op == KR_OP_CONV2D_TRANSPOSE)   /* (x, w[, b]) -> y: the convolution y -> x */
     g = kr_conv_geom(&n->shape, &n->in[1]->shape, &n->in[0]->shape, &n->attr);
@@ -1141,7 +1155,7 @@ static void gi_layout(const cgeom *g, int algo, size_t *slot, size_t *dz_off, si
 static size_t gi_scratch_max(const cgeom *g, int slots, int masked)
 {
   size_t best = 0;
-  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_COL2IM; a++)
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     if (gi_algo_ok(g, a, masked)) {
       size_t slot, dz_off, shared;
       gi_layout(g, a, &slot, &dz_off, &shared);
@@ -1257,7 +1271,8 @@ VEC_CLONES static void gk_rows(void *arg, int c, int G, int t)
 ** KR_CONV_ALGO_DIRECT (avx_dw_*, where avx_dw_ok; else conv_thin.c's, O <= 4) */
 static int gk_algo_ok(const cgeom *g, int algo)
 {
-  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && (avx_dw_ok(g) || kr_thin_ok(g)));
+  return algo == KR_CONV_ALGO_IM2COL || (algo == KR_CONV_ALGO_DIRECT && (avx_dw_ok(g) || kr_thin_ok(g))) ||
+         (algo == KR_CONV_ALGO_PACKED && kr_conv_pw_gk_ok(g));
 }
 
 static int gk_rule(const cgeom *g) { return avx_dw_ok(g) ? KR_CONV_ALGO_DIRECT : KR_CONV_ALGO_IM2COL; }
@@ -1269,6 +1284,12 @@ static void gk_layout(const cgeom *g, int algo, int slots, size_t *slot, size_t 
                       size_t *db_off)
 {
   *db_off = up16((size_t)(gK(g) * g->O)) + up16((size_t)g->O);
+  if (algo == KR_CONV_ALGO_PACKED) {
+    *dz_off = 0;
+    *slot = kr_conv_pw_gk_slot(g);
+    *part_off = (size_t)slots * *slot;
+    return;
+  }
 #if HAVE_AVX512
   if (algo == KR_CONV_ALGO_DIRECT && avx_dw_ok(g)) {
     *dz_off = 0;
@@ -1296,7 +1317,7 @@ static size_t gk_scratch_max(const cgeom *g, int slots, int64_t batch)
   cgeom gb = *g;
   gb.N = batch > 0 ? batch : KR_MAX_CHUNKS;
   size_t best = 0;
-  for (int a = KR_CONV_ALGO_IM2COL; a <= KR_CONV_ALGO_DIRECT; a++)
+  for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     if (gk_algo_ok(g, a)) {
       size_t slot, dz_off, part_off, db_off;
       gk_layout(g, a, slots, &slot, &dz_off, &part_off, &db_off);
@@ -1322,6 +1343,10 @@ static void grad_kernel(const cgeom *g, const float *dy, const float *mask, cons
                         float *scratch, int T, int slots, int algo)
 {
   if (!gk_algo_ok(g, algo)) algo = gk_rule(g);
+  if (algo == KR_CONV_ALGO_PACKED) {
+    kr_conv_pw_grad_kernel(g, dy, mask, x, dw, bias, scratch, T);
+    return;
+  }
   gk_job j;
   j.g = *g;
   j.dy = dy;
@@ -1359,8 +1384,15 @@ int kr_k_conv2d_grad_kernel(const kr_exec *e)
 
 /* ---- the autotuner's runs (conv_tune.c): one pass of a node's geometry by one lowering ---- */
 
+static int is_dw(const kr_node *n)
+{
+  return n->op == KR_OP_DEPTHWISE_CONV2D || n->op == KR_OP_DEPTHWISE_CONV2D_GRAD_INPUT ||
+         n->op == KR_OP_DEPTHWISE_CONV2D_GRAD_KERNEL;
+}
+
 int kr_conv_algo_valid(const kr_node *n, int algo)
 {
+  if (is_dw(n)) return kr_dw_algo_valid(n, algo);
   cgeom g = node_geom(n, 1);
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_algo_ok(&g, algo, 0);
@@ -1371,6 +1403,7 @@ int kr_conv_algo_valid(const kr_node *n, int algo)
 
 int kr_conv_algo_rule(const kr_node *n)
 {
+  if (is_dw(n)) return kr_dw_algo_rule(n);
   cgeom g = node_geom(n, 1);
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) return fwd_rule(&g, 0);
@@ -1382,6 +1415,10 @@ int kr_conv_algo_rule(const kr_node *n)
 /* the floats of each buffer a pass reads or writes: a (x or dy), b (w or x), out */
 void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, size_t *out)
 {
+  if (is_dw(n)) {
+    kr_dw_tune_sizes(n, batch, a, b, out);
+    return;
+  }
   cgeom g = node_geom(n, batch);
   size_t nx = (size_t)(g.N * g.H * g.W * g.C), ny = (size_t)(g.N * g.Ho * g.Wo * g.O), nw = (size_t)(gK(&g) * g.O);
   if (n->op == KR_OP_CONV2D) {
@@ -1408,6 +1445,10 @@ void kr_conv_tune_sizes(const kr_node *n, int64_t batch, size_t *a, size_t *b, s
 void kr_conv_tune_run(const kr_node *n, int64_t batch, int algo, const float *a, const float *b, float *out,
                       float *scratch, int T)
 {
+  if (is_dw(n)) {
+    kr_dw_tune_run(n->ctx, n, batch, algo, a, b, out, scratch);   /* its workers: kr_dw_tune_workers */
+    return;
+  }
   cgeom g = node_geom(n, batch);
   int masked = n->attr.f[KR_CONV_RELU] != 0;
   if (n->op == KR_OP_CONV2D) {
@@ -1433,6 +1474,7 @@ void kr_conv_tune_key(const kr_node *n, int64_t *key)
 /* the workers a pass of n at `batch` runs on */
 int kr_conv_tune_workers(kr_ctx *ctx, const kr_node *n, int64_t batch)
 {
+  if (is_dw(n)) return kr_dw_tune_workers(ctx, n, batch);
   cgeom g = node_geom(n, batch);
   kr_exec e;
   memset(&e, 0, sizeof e);

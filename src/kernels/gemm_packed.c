@@ -88,6 +88,28 @@ kr_gemm_pack *kr_gemm_pack_new(kr_ctx *ctx, int isa, int64_t K, int64_t N)
   return pk;
 }
 
+static int valid_isa(int isa) { return isa < KR_GEMM_GENERIC || isa > kr_gemm_isa_best() ? KR_GEMM_GENERIC : isa; }
+
+size_t kr_gemm_pack_floats(int isa, int64_t K, int64_t N)
+{
+  int64_t nr = isa_nr[valid_isa(isa)], Np = (N + nr - 1) / nr * nr;
+  return (size_t)(K * Np + Np) + 16;
+}
+
+void kr_gemm_pack_view(kr_gemm_pack *pk, int isa, int64_t K, int64_t N, float *mem)
+{
+  isa = valid_isa(isa);
+  memset(pk, 0, sizeof *pk);
+  pk->isa = isa;
+  pk->mr = isa_mr[isa];
+  pk->nr = isa_nr[isa];
+  pk->K = K;
+  pk->N = N;
+  pk->Np = (N + pk->nr - 1) / pk->nr * pk->nr;
+  pk->b = (float *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+  pk->bias = pk->b + pk->K * pk->Np;
+}
+
 void kr_gemm_pack_free(kr_ctx *ctx, kr_gemm_pack *pk)
 {
   if (!pk) return;

@@ -40,6 +40,11 @@ typedef struct kr_gemm_pack {
 /* a pack for K x N weights (NULL with the context's error set on failure) */
 kr_gemm_pack *kr_gemm_pack_new(kr_ctx *ctx, int isa, int64_t K, int64_t N);
 void kr_gemm_pack_free(kr_ctx *ctx, kr_gemm_pack *pk);
+/* a pack over the caller's memory (a kernel's scratch: no allocation): the
+** floats it needs for K x N weights, and the pack laid out on `mem` (any
+** float alignment; kr_gemm_pack_free must not be called on it) */
+size_t kr_gemm_pack_floats(int isa, int64_t K, int64_t N);
+void kr_gemm_pack_view(kr_gemm_pack *pk, int isa, int64_t K, int64_t N, float *mem);
 /* packs W (K x N row-major, or N x K when trans) and bias (N floats, or NULL) */
 void kr_gemm_pack_set(kr_gemm_pack *pk, const float *W, int trans, const float *bias);
 

@@ -494,6 +494,18 @@ static void test_threads(kr_ctx *ctx)
                 AT(.i = {1, 1, 1, 1}, .f = {1}));
   threaded_conv(ctx, "conv1d (5,33,9) 4x16 stride 3 causal (direct dw)", S(5, 33, 9), S(4, 9, 16),
                 AT(.i = {1, 3, 1, 1, 0, 0, 3, 0}));
+  /* pointwise products by the packed GEMM (forced; the forward and the stride-1 input gradient):
+  ** several blocks of rows split over the workers, a ragged last tile and panel, the relu fused */
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_PACKED);
+  threaded_conv(ctx, "conv2d (5,13,11,24) 1x1x37 relu (packed)", S(5, 13, 11, 24), S(1, 1, 24, 37),
+                AT(.i = {1, 1, 1, 1}, .f = {1}));
+  threaded_conv(ctx, "conv1d (7,90,64) 1x128 (packed)", S(7, 90, 64), S(1, 64, 128), AT(.i = {1, 1, 1, 1}));
+  /* other geometries unfolded block by block before the packed product */
+  threaded_conv(ctx, "conv2d (6,32,31,3) 3x3x32 stride 2 same relu (packed, unfolded)", S(6, 32, 31, 3),
+                S(3, 3, 3, 32), AT(.i = {2, 2, 1, 1, 0, 1, 0, 1}, .f = {1}));
+  threaded_conv(ctx, "conv2d (3,12,14,20) 3x3x24 same relu (packed, unfolded)", S(3, 12, 14, 20), S(3, 3, 20, 24),
+                AT(.i = {1, 1, 1, 1, 1, 1, 1, 1}, .f = {1}));
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
   /* 1D kernels of 3 at stride 1: Winograd F(4, 3); tile blocks across samples, a partial last tile */
   threaded_conv(ctx, "conv1d (10,130,100) 3x64 valid relu (winograd)", S(10, 130, 100), S(3, 100, 64),
                 AT(.i = {1, 1, 1, 1}, .f = {1}));
@@ -928,6 +940,11 @@ static void test_lowerings(kr_ctx *ctx)
     {"conv1d 3 causal 32->32 relu (masked)", 3, {1, 5, 32}, {3, 32, 32}, {1, 1, 1, 1, 0, 0, 2, 0}, 1},
     {"5x5 same stride 2 16->16 (col2im)", 4, {2, 9, 14, 16}, {5, 5, 16, 16}, {2, 2, 1, 1, 2, 2, 2, 2}, 0},
     {"1x1 16->16 (pointwise)", 4, {2, 3, 13, 16}, {1, 1, 16, 16}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+    /* 300 rows (more than a block of the packed lowering, not a multiple of
+    ** its tile), 37 filters (a ragged panel); then the relu fused (masked) */
+    {"1x1 24->37 (pointwise, packed)", 4, {3, 10, 10, 24}, {1, 1, 24, 37}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
+    {"1x1 8->37 relu (pointwise, masked)", 4, {1, 2, 1, 8}, {1, 1, 8, 37}, {1, 1, 1, 1, 0, 0, 0, 0}, 1},
+    {"conv1d 1 20->40 (pointwise)", 3, {2, 9, 20}, {1, 20, 40}, {1, 1, 1, 1, 0, 0, 0, 0}, 0},
   };
   for (int algo = KR_CONV_ALGO_IM2COL; algo < KR_CONV_ALGO_COUNT; algo++) {
     kr_conv_force_algo(ctx, algo);
@@ -987,10 +1004,10 @@ static void test_lowerings(kr_ctx *ctx)
   int avx512 = __builtin_cpu_supports("avx512f") != 0;
   static const int want[KR_CONV_ALGO_COUNT][3] = {
     [KR_CONV_ALGO_IM2COL] = {1, 1, 1}, [KR_CONV_ALGO_WINOGRAD] = {1, 1, 0}, [KR_CONV_ALGO_WINOGRAD1D] = {1, 1, 0},
-    [KR_CONV_ALGO_DIRECT] = {1, 1, 1}, [KR_CONV_ALGO_COL2IM] = {0, 1, 0}};
+    [KR_CONV_ALGO_DIRECT] = {1, 1, 1}, [KR_CONV_ALGO_COL2IM] = {0, 1, 0}, [KR_CONV_ALGO_PACKED] = {1, 1, 1}};
   for (int a = KR_CONV_ALGO_IM2COL; a < KR_CONV_ALGO_COUNT; a++)
     for (int p = 0; p < 3; p++)
-      if (want[a][p] && (a != KR_CONV_ALGO_DIRECT || avx512))
+      if (want[a][p] && ((a != KR_CONV_ALGO_DIRECT && (a != KR_CONV_ALGO_PACKED || p != 2)) || avx512))
         CHECK_MSG(lowered[a][p], "lowering %s never ran the %s", kr_conv_algo_name(a), pass[p]);
 }
 
@@ -1083,6 +1100,15 @@ static const struct {
   {"depthwise 1-D same multiplier 2", 3, {2, 7, 3}, {3, 3, 2}, {1, 1, 1, 1, 0, 0, 1, 1}},
   {"depthwise 1-D stride 2 16 channels (register blocks)", 3, {2, 9, 16}, {3, 16, 1}, {1, 2, 1, 1, 0, 0, 1, 1}},
   {"depthwise 1-D stride 2 dilation 2", 3, {2, 11, 2}, {3, 2, 1}, {1, 2, 1, 2, 0, 0, 0, 0}},
+  /* rows wide enough for the AVX-512 kernels' blocks of 8 pixels, and a ragged rest */
+  {"depthwise 3x3 same 32 channels, 21 columns (pixel blocks)", 4, {2, 4, 21, 32}, {3, 3, 32, 1},
+   {1, 1, 1, 1, 1, 1, 1, 1}},
+  {"depthwise 3x3 same stride 2 48 channels, 35 columns (pixel blocks)", 4, {1, 5, 35, 48}, {3, 3, 48, 1},
+   {2, 2, 1, 1, 0, 1, 1, 1}},
+  {"depthwise 3x3 dilation 2 same 16 channels, 30 columns (pixel blocks)", 4, {1, 6, 30, 16}, {3, 3, 16, 1},
+   {1, 1, 2, 2, 2, 2, 2, 2}},
+  {"depthwise 1-D 5 stride 2 16 channels, 40 steps (pixel blocks)", 3, {2, 40, 16}, {5, 16, 1},
+   {1, 2, 1, 1, 0, 0, 1, 2}},
 };
 
 static void test_depthwise(kr_ctx *ctx)
@@ -1395,6 +1421,13 @@ int main(void)
   test_pool_modes(ctx);
   test_mask_fusion(ctx);
   test_depthwise(ctx);
+  /* each depthwise lowering forced (the rule mixes them): the loops, and the
+  ** AVX-512 register kernels where they apply (elsewhere the rule runs) */
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_LOOPS);
+  test_depthwise(ctx);
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_DIRECT);
+  test_depthwise(ctx);
+  kr_conv_force_algo(ctx, KR_CONV_ALGO_RULE);
   test_lowerings(ctx);
   test_autotune(ctx);
   test_coverage();

@@ -606,15 +606,20 @@ static int dist_fail(kr_trainer *t, const char *err) { return kr_fail(t->ctx, KR
 ** by this rank's share wstate */
 static int dist_reduce_state(kr_trainer *t, float fw);
 
+/* g[0..n) *= fw (this rank's share of the global batch), unless fw is 1 */
+static void scale_floats(float *g, size_t n, float fw)
+{
+  if (fw != 1.0f)
+    for (size_t i = 0; i < n; i++) g[i] *= fw;
+}
+
 static int dist_reduce(kr_trainer *t, kr_plan *p, double w, double wstate)
 {
   char err[KR_DIST_ERR];
   kr_dist *d = t->dist;
   size_t n;
   float *g = kr_plan_group(p, &n);
-  float fw = (float)w;
-  if (fw != 1.0f)
-    for (size_t i = 0; i < n; i++) g[i] *= fw;
+  scale_floats(g, n, (float)w);
   if (shm_bound(t, p)) {
     if (kr_dist_shared_sum(d, 0, n, err)) return dist_fail(t, err);
   } else {
@@ -724,34 +729,38 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
   return dist_shard_plan(t, seg, n);
 }
 
-/* the sharded step of fit on one host (plan p bound to the shared region,
-** an optimizer without clipping or constraints): each rank's gradients are
-** in its segment (multiplied by its share first unless every share is the
-** same); after a barrier each rank updates its pieces of the vars from the
-** sum of the segments times post and writes their new values to its
-** exchange area; after a second barrier it copies the other ranks' pieces
-** in. The optimizer's work is split over the ranks instead of repeated, and
-** the weights come out the same bits on every rank. *wait: the seconds in
-** the barriers and the copies */
-static int dist_sharded_step(kr_trainer *t, kr_plan *p, double pre, float post, double *wait)
+/* the step of fit on one host (plan p bound to the shared region, an
+** optimizer without clipping or constraints): each rank's gradients are in
+** its segment (multiplied by its share first unless every share is the
+** same); after a barrier the optimizer reads each gradient as the sum of the
+** segments (in rank order, times post: no pass writes the sums). Split: each
+** rank updates only its pieces of the vars, writes their new values to its
+** exchange area, and after the second barrier copies the other ranks' pieces
+** in; the weights come out the same bits on every rank. Whole: every rank
+** updates every var; the second barrier keeps the next backward pass from
+** writing a segment another rank still reads. *wait: the seconds in the
+** barriers and the copies */
+static int dist_shared_step(kr_trainer *t, kr_plan *p, double pre, float post, int split, double *wait)
 {
   kr_dist *d = t->dist;
   char err[KR_DIST_ERR];
   size_t n;
   float *g = kr_plan_group(p, &n);
-  float fw = (float)pre;
-  if (fw != 1.0f)
-    for (size_t i = 0; i < n; i++) g[i] *= fw;
+  scale_floats(g, n, (float)pre);
   int r = d->rank;
   float **segs = d->shm_segs;
   double t0 = kr_now();
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
   double t1 = kr_now();
-  kr_optim_step_pieces(t->optim, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r], segs, d->size,
-                       post, segs[r] + n, (float *const *)t->gradp, t->local, t->nlocal);
+  if (split)
+    kr_optim_step_pieces(t->optim, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r], segs, d->size,
+                         post, segs[r] + n, (float *const *)t->gradp, t->local, t->nlocal);
+  else
+    kr_optim_step_pieces(t->optim, t->pieces, t->npieces, segs, d->size, post, NULL, (float *const *)t->gradp,
+                         t->local, t->nlocal);
   double t2 = kr_now();
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
-  for (int q = 0; q < d->size; q++) {
+  for (int q = 0; split && q < d->size; q++) {
     if (q == r) continue;
     const float *x = segs[q] + n;
     for (int m = t->piece_at[q]; m < t->piece_at[q + 1]; m++) {
@@ -796,31 +805,6 @@ static int dist_shard_timed(kr_trainer *t, int split, double seconds)
   t->shard_mode = sum[1] <= sum[0] ? 2 : 1;
   t->trial_t[0] = sum[0];   /* the world's, for the report (kr_trainer_dist_shard) */
   t->trial_t[1] = sum[1];
-  return KR_OK;
-}
-
-/* the whole step on one host, without a pass for the sum: after a barrier
-** every rank updates all the weights, reading each gradient as the sum of
-** the segments (the same bits as summing first); a second barrier keeps
-** the next backward pass from writing a segment another rank still reads */
-static int dist_whole_step(kr_trainer *t, kr_plan *p, double pre, float post, double *wait)
-{
-  kr_dist *d = t->dist;
-  char err[KR_DIST_ERR];
-  size_t n;
-  float *g = kr_plan_group(p, &n);
-  float fw = (float)pre;
-  if (fw != 1.0f)
-    for (size_t i = 0; i < n; i++) g[i] *= fw;
-  double t0 = kr_now();
-  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
-  double t1 = kr_now();
-  kr_optim_step_pieces(t->optim, t->pieces, t->npieces, d->shm_segs, d->size, post, NULL,
-                       (float *const *)t->gradp, t->local, t->nlocal);
-  for (int i = 0; i < t->nvar; i++) kr_tensor_touch(t->vars[i]->value);   /* packed copies go stale */
-  double t2 = kr_now();
-  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
-  *wait = (t1 - t0) + (kr_now() - t2);
   return KR_OK;
 }
 
@@ -870,6 +854,27 @@ static void dist_rank_stream(kr_trainer *t, const uint64_t common[4], uint64_t s
 {
   kr_rng_seed(t->ctx, common[0] ^ (common[1] << 1) ^ ((uint64_t)(t->dist->rank + 1) * 0x9E3779B97F4A7C15ull)
                       ^ (salt * 0xD1B54A32D192ED03ull));
+}
+
+/* this rank's b rows of a distributed step (rows: their indices) through
+** plan p, with hook after each gradient (NULL: none); its logs in t->cur.
+** No rows: a zero gradient region and zero logs, for the collectives */
+static int dist_run_rows(kr_trainer *t, kr_plan *p, const kr_data *x, const kr_data *y, const kr_data *sw,
+                         const int64_t *rows, int64_t b, kr_plan_group_hook hook, void *ud)
+{
+  if (b == 0) {
+    size_t gn;
+    float *gr = kr_plan_group(p, &gn);
+    memset(gr, 0, gn * sizeof *gr);
+    for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
+    return KR_OK;
+  }
+  gather(p, 0, x, rows, b);
+  gather(p, t->nin, y, rows, b);
+  gather(p, t->nin + t->ntgt, sw, rows, b);
+  int st = kr_plan_run_hooked(p, b, hook, ud);
+  for (int k = 0; k < t->nlog && st == KR_OK; k++) t->cur[k] = kr_plan_output(p, k)[0];
+  return st;
 }
 
 /* fit's epoch in a world of several ranks: idx (the same on every rank) is
@@ -948,18 +953,8 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         t->comm_plan = p;
       }
       size_t gn;
-      float *gr = kr_plan_group(p, &gn);
-      kr_dist_comm_begin(t->comm, gr, (float)pre, shm_bound(t, p));
-      if (b > 0) {
-        gather(p, 0, x, idx + start + off, b);
-        gather(p, t->nin, y, idx + start + off, b);
-        gather(p, t->nin + t->ntgt, sw, idx + start + off, b);
-        st = kr_plan_run_hooked(p, b, kr_dist_comm_ready, t->comm);
-        for (int k = 0; k < t->nlog && st == KR_OK; k++) t->cur[k] = kr_plan_output(p, k)[0];
-      } else {
-        memset(gr, 0, gn * sizeof *gr);
-        for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
-      }
+      kr_dist_comm_begin(t->comm, kr_plan_group(p, &gn), (float)pre, shm_bound(t, p));
+      st = dist_run_rows(t, p, x, y, sw, idx + start + off, b, kr_dist_comm_ready, t->comm);
       t0 = kr_now();   /* the collectives' time: the wait after the run */
       char err[KR_DIST_ERR];
       int bad = kr_dist_comm_end(t->comm, st == KR_OK, err);
@@ -971,27 +966,13 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       if ((st = dist_reduce_state(t, (float)share))) goto out;
       t1 = kr_now();
     } else {
-      if (b > 0) {
-        gather(p, 0, x, idx + start + off, b);
-        gather(p, t->nin, y, idx + start + off, b);
-        gather(p, t->nin + t->ntgt, sw, idx + start + off, b);
-        if ((st = kr_plan_run(p, b)) != KR_OK) goto out;
-        for (int k = 0; k < t->nlog; k++) t->cur[k] = kr_plan_output(p, k)[0];
-      } else {
-        size_t gn;
-        float *gr = kr_plan_group(p, &gn);
-        memset(gr, 0, gn * sizeof *gr);
-        for (int k = 0; k < t->nlog; k++) t->cur[k] = 0;
-      }
+      if ((st = dist_run_rows(t, p, x, y, sw, idx + start + off, b, NULL, NULL))) goto out;
       t0 = kr_now();
-      if (shard) {
+      if (can_shard) {   /* the shared region: the split or the whole step */
         double wait = 0;
-        if ((st = dist_sharded_step(t, p, pre, post, &wait)) || (st = dist_reduce_state(t, (float)share))) goto out;
-        t->slots_stale = 1;
-        t1 = t0 + wait;
-      } else if (can_shard) {   /* the same region, the whole step */
-        double wait = 0;
-        if ((st = dist_whole_step(t, p, pre, post, &wait)) || (st = dist_reduce_state(t, (float)share))) goto out;
+        if ((st = dist_shared_step(t, p, pre, post, shard, &wait)) || (st = dist_reduce_state(t, (float)share)))
+          goto out;
+        if (shard) t->slots_stale = 1;
         t1 = t0 + wait;
       } else {
         if ((st = dist_reduce(t, p, pre, share))) goto out;

@@ -177,17 +177,21 @@ static void sum_segments(float *const *segs, int p, size_t a, size_t b)
   }
 }
 
+void kr_dist_share(size_t n, int size, int rank, size_t *a, size_t *b)
+{
+  size_t lines = (n + 15) / 16;
+  *a = lines * (size_t)rank / (size_t)size * 16;
+  *b = lines * (size_t)(rank + 1) / (size_t)size * 16;
+  if (*a > n) *a = n;
+  if (*b > n) *b = n;
+}
+
 int kr_dist_shared_sum(kr_dist *d, size_t off, size_t n, char *err)
 {
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return 1;
-  /* this rank's share: whole cache lines (16 floats), so that no two ranks
-  ** write the same line */
-  size_t lines = (n + 15) / 16;
-  size_t a = off + lines * (size_t)d->rank / (size_t)d->size * 16;
-  size_t b = off + lines * (size_t)(d->rank + 1) / (size_t)d->size * 16;
-  if (a > off + n) a = off + n;
-  if (b > off + n) b = off + n;
-  if (b > a) sum_segments(d->shm_segs, d->size, a, b);
+  size_t a, b;
+  kr_dist_share(n, d->size, d->rank, &a, &b);
+  if (b > a) sum_segments(d->shm_segs, d->size, off + a, off + b);
   return d->ops->shm_barrier(d->impl, d->shm, err);
 }
 

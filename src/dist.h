@@ -77,6 +77,9 @@ size_t kr_dist_dtype_size(int dtype);
 ** here: use allreduce). Collective: every rank calls it at the same point
 ** with the same n. A larger n makes a new window (the old one ends) */
 float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed);
+/* rank's share [*a, *b) of n floats cut over size ranks: whole cache lines
+** (16 floats), so that no two ranks write the same line */
+void kr_dist_share(size_t n, int size, int rank, size_t *a, size_t *b);
 /* sum floats [off, off + n) of every rank's segment into every segment, in
 ** rank order (the same bits on every rank); collective */
 int kr_dist_shared_sum(kr_dist *d, size_t off, size_t n, char *err);

@@ -672,7 +672,6 @@ static int dist_shard_plan(kr_trainer *t, const float *seg, size_t n)
     t->local = loc;
     t->piece_cap = cap;
   }
-  size_t lines = (n + 15) / 16;
   int np = 0;
   t->nlocal = 0;
   for (int i = 0; i < t->nvar; i++) {
@@ -680,7 +679,8 @@ static int dist_shard_plan(kr_trainer *t, const float *seg, size_t n)
     if (!(g >= seg && g < seg + n)) t->local[t->nlocal++] = i;
   }
   for (int q = 0; q < P; q++) {
-    size_t a = lines * (size_t)q / (size_t)P * 16, b = lines * (size_t)(q + 1) / (size_t)P * 16;
+    size_t a, b;
+    kr_dist_share(n, P, q, &a, &b);
     t->piece_at[q] = np;
     for (int i = 0; i < t->nvar; i++) {
       const float *g = t->gradp[i];

@@ -27,6 +27,7 @@ struct kr_ctx {
   int gemm_nchoices;
   kr_gemm_choice gemm_choices[KR_GEMM_CHOICES];
   uint64_t next_node_id;
+  uint64_t moves;              /* storages moved (kr_tensor_move): plans bind again */
   size_t limit;                /* engine bytes in use may not pass this (0: no limit) */
   int limit_hit;               /* the last failed allocation was refused by the limit */
   kr_alloc_fn alloc;           /* the host's allocator (a lua_Alloc), NULL: posix_memalign */

@@ -8,6 +8,7 @@
 */
 #define _GNU_SOURCE   /* dladdr */
 #include "dist.h"
+#include "kr.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -128,13 +129,14 @@ static void end_window(kr_dist *d)
   d->shm_floats = 0;
 }
 
-float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed)
+float *kr_dist_shared(kr_dist *d, size_t n, size_t lead, char *err, int *failed)
 {
   *failed = 0;
   if (d->size < 2 || !d->ops->shm_new) return NULL;
   const char *env = getenv("LKERAS_DIST_SHM");
   if (env && strcmp(env, "0") == 0) return NULL;
-  if (d->shm && d->shm_floats >= n) return d->shm_segs[d->rank];
+  if (d->shm && d->shm_floats >= n && d->shm_lead >= lead) return d->shm_segs[d->rank];
+  if (d->nmoved) return NULL;   /* a trainer's state lives in this window */
   if (!d->shm_segs && !(d->shm_segs = calloc((size_t)d->size, sizeof *d->shm_segs))) {
     snprintf(err, KR_DIST_ERR, "keras.distributed: out of memory");
     *failed = 1;
@@ -142,9 +144,9 @@ float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed)
   }
   end_window(d);
   /* rounded up, so that a few more floats later need no new window */
-  size_t want = n + n / 8 + 64;
+  size_t want = n + n / 8 + 64, lwant = lead ? lead + lead / 8 + 64 : 0;
   char why[KR_DIST_ERR] = "";
-  void *w = d->ops->shm_new(d->impl, want, d->shm_segs, why);
+  void *w = d->ops->shm_new(d->impl, want + (d->rank == 0 ? lwant : 0), d->shm_segs, why);
   if (!w) {
     if (why[0]) {   /* a failure, not the absence of shared memory */
       memcpy(err, why, KR_DIST_ERR);
@@ -154,8 +156,65 @@ float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed)
   }
   d->shm = w;
   d->shm_floats = want;
+  d->shm_lead = lwant;
+  d->shm_state = lwant ? d->shm_segs[0] + want : NULL;
   d->shm_gen++;
   return d->shm_segs[d->rank];
+}
+
+int kr_dist_state_share(kr_dist *d, const void *owner, int count, kr_tensor *const *t, const size_t *off, char *err)
+{
+  if (d->nmoved || !d->shm_state || count < 1) {
+    snprintf(err, KR_DIST_ERR, "keras.distributed: no room for the shared state");
+    return 1;
+  }
+  kr_tensor **moved = malloc((size_t)count * sizeof *moved);
+  float **home = malloc((size_t)count * sizeof *home);
+  if (!moved || !home) {
+    free(moved);
+    free(home);
+    snprintf(err, KR_DIST_ERR, "keras.distributed: out of memory");
+    return 1;
+  }
+  /* no rank still copies the last state out (kr_dist_state_release) */
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) {
+    free(moved);
+    free(home);
+    return 1;
+  }
+  for (int i = 0; i < count; i++) {
+    float *at = d->shm_state + off[i];
+    if (d->rank == 0) memcpy(at, KR_DATA(t[i]), (size_t)kr_tensor_numel(t[i]) * sizeof(float));
+    kr_tensor_retain(t[i]);
+    moved[i] = t[i];
+    home[i] = t[i]->st->data;
+    kr_tensor_move(t[i], at);
+  }
+  d->moved = moved;
+  d->home = home;
+  d->nmoved = count;
+  d->state_owner = owner;
+  /* rank 0's values are there before any rank reads them */
+  return d->ops->shm_barrier(d->impl, d->shm, err);
+}
+
+int kr_dist_state_release(kr_dist *d, int sync, char *err)
+{
+  if (!d->nmoved) return 0;
+  int bad = sync && d->ops->shm_barrier(d->impl, d->shm, err);
+  for (int i = 0; i < d->nmoved; i++) {
+    kr_tensor *t = d->moved[i];
+    memcpy(d->home[i], KR_DATA(t), (size_t)kr_tensor_numel(t) * sizeof(float));
+    kr_tensor_move(t, d->home[i]);
+    kr_tensor_release(t);
+  }
+  free(d->moved);
+  free(d->home);
+  d->moved = NULL;
+  d->home = NULL;
+  d->nmoved = 0;
+  d->state_owner = NULL;
+  return bad;
 }
 
 /* the sum of the segments over [a, b): s = seg0 + seg1 + ... in rank order,

@@ -53,6 +53,16 @@ typedef struct kr_dist {
   float **shm_segs;
   size_t shm_floats;
   uint64_t shm_gen;
+  /* the host's one copy of a trainer's weights and optimizer slots while it
+  ** fits (kr_dist_state_share): rank 0's segment holds shm_lead more floats,
+  ** shm_state, which every rank sees; the tensors whose storage was moved
+  ** there, where their own memory is, and the trainer they belong to */
+  size_t shm_lead;
+  float *shm_state;
+  int nmoved;
+  struct kr_tensor **moved;
+  float **home;
+  const void *state_owner;
 } kr_dist;
 
 /* the plugin's entry point (src/dist/mpi.c) */
@@ -75,8 +85,23 @@ size_t kr_dist_dtype_size(int dtype);
 ** sum into every segment: no message, no copy. ---- */
 /* this rank's segment of at least n floats, or NULL (no shared memory
 ** here: use allreduce). Collective: every rank calls it at the same point
-** with the same n. A larger n makes a new window (the old one ends) */
-float *kr_dist_shared(kr_dist *d, size_t n, char *err, int *failed);
+** with the same n and lead. lead: floats more in rank 0's segment for the
+** shared state (d->shm_state), 0 for none. A larger n or lead makes a new
+** window (the old one ends), unless a trainer's state lives in the old one
+** (NULL then) */
+float *kr_dist_shared(kr_dist *d, size_t n, size_t lead, char *err, int *failed);
+/* the shared state: tensors t[0..count) (whole storages, offset 0) move into
+** d->shm_state at floats off[i], with rank 0's values; every rank's tensors
+** then read and write the host's one copy. Collective. 0, or nonzero with a
+** message in err (the state is moved all the same: release it) */
+struct kr_tensor;
+int kr_dist_state_share(kr_dist *d, const void *owner, int count, struct kr_tensor *const *t, const size_t *off,
+                        char *err);
+/* the shared state back to each tensor's own memory, with the host's values.
+** sync: a barrier first (collective), so that no rank still writes it; 0 on
+** an error path (no collective). 0, or nonzero with a message in err (the
+** state is back all the same) */
+int kr_dist_state_release(kr_dist *d, int sync, char *err);
 /* rank's share [*a, *b) of n floats cut over size ranks: whole cache lines
 ** (16 floats), so that no two ranks write the same line */
 void kr_dist_share(size_t n, int size, int rank, size_t *a, size_t *b);

@@ -183,6 +183,10 @@ int kr_tensor_has_nonfinite(const kr_tensor *t);
 /* call after writing t's data in place (a weight set, loaded or stepped):
 ** inference plans repack the weights they keep packed (plan.c) */
 static inline void kr_tensor_touch(kr_tensor *t) { t->st->version++; }
+/* t's storage now lives at data (t whole: offset 0, every float of it; the
+** caller owns both memories and copies the values): plans that hold
+** pointers into it bind again before their next run */
+void kr_tensor_move(kr_tensor *t, float *data);
 /* the tensor as numpy prints it (format.c): a kr_malloc'd string (the caller
 ** frees it), NULL with the context's error set on failure */
 char *kr_tensor_format(kr_ctx *ctx, const kr_tensor *t);
@@ -438,6 +442,9 @@ int kr_trainer_dist_shared(const kr_trainer *t);
 /* whether fit splits the optimizer's step over the ranks (1), takes it whole
 ** (0), or has not measured yet (-1); the trial's summed seconds of each */
 int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s);
+/* the steps fit took with the weights and slots as the host's one copy in
+** the shared window (split steps updating it in place) */
+int64_t kr_trainer_dist_state_steps(const kr_trainer *t);
 /* seconds in the distributed steps' collectives, the steps, and the world's
 ** rows in the last distributed train_on_batch */
 void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows);

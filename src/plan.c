@@ -59,6 +59,7 @@ struct kr_plan {
   size_t *smap, smapcap;      /* while building: node -> step + 1 (0: empty), open addressing */
   size_t group_off, group_floats;  /* kr_plan_new_grouped: the outputs' contiguous region */
   float *group_mem;           /* kr_plan_bind_group: the region's memory (NULL: in the arena) */
+  uint64_t moves;             /* ctx->moves when bound: a storage moved since, bind again */
 };
 
 /* ---- first-fit placement in the arena ---- */
@@ -282,8 +283,9 @@ void kr_plan_free(kr_plan *p)
 
 void kr_plan_bind(kr_plan *p, float *arena)
 {
-  if (p->arena == arena) return;
+  if (p->arena == arena && p->moves == p->ctx->moves) return;
   p->arena = arena;
+  p->moves = p->ctx->moves;
   for (size_t i = 0; i < p->n; i++) {
     step *s = &p->steps[i];
     kr_node *nd = s->node;
@@ -653,6 +655,7 @@ int kr_plan_run(kr_plan *p, int64_t batch) { return kr_plan_run_hooked(p, batch,
 int kr_plan_run_hooked(kr_plan *p, int64_t batch, kr_plan_group_hook hook, void *ud)
 {
   if (!p->arena) return kr_fail(p->ctx, KR_EARG, "plan: no arena bound (kr_plan_bind)");
+  if (p->moves != p->ctx->moves) kr_plan_bind(p, p->arena);   /* a weight's storage moved */
   if (batch < 1 || batch > p->max_batch)
     return kr_fail(p->ctx, KR_EARG, "plan: batch %lld outside 1..%lld", (long long)batch,
                    (long long)p->max_batch);

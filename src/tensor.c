@@ -6,6 +6,7 @@
 ** reference; give it back with kr_tensor_release.
 */
 #include "kr.h"
+#include "ctx_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -120,6 +121,13 @@ kr_tensor *kr_tensor_reshape(kr_ctx *ctx, kr_tensor *t, const kr_shape *shape)
 }
 
 void kr_tensor_retain(kr_tensor *t) { t->refs++; }
+
+void kr_tensor_move(kr_tensor *t, float *data)
+{
+  t->st->data = data;
+  t->st->version++;
+  t->st->ctx->moves++;
+}
 
 void kr_tensor_release(kr_tensor *t)
 {

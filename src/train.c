@@ -82,12 +82,17 @@ struct kr_trainer {
   ** yet, 1 whole, 2 split; LKERAS_DIST_SHARD=0|1 forces it (shard_force) */
   int shard_mode, shard_force, trial_n;
   double trial_t[2];
+  int64_t state_steps;      /* steps taken on the shared state (dist_state_begin) */
 };
 
 void kr_trainer_free(kr_trainer *t)
 {
   if (!t) return;
   kr_ctx *ctx = t->ctx;
+  if (t->dist && t->dist->state_owner == t) {   /* no collective here: the values as they are */
+    char err[KR_DIST_ERR];
+    kr_dist_state_release(t->dist, 0, err);
+  }
   kr_dist_comm_free(t->comm);
   kr_free(ctx, t->pieces);
   kr_free(ctx, t->piece_at);
@@ -569,11 +574,14 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
 
 int kr_trainer_dist_shared(const kr_trainer *t) { return t->train && shm_bound(t, t->train); }
 
+int64_t kr_trainer_dist_state_steps(const kr_trainer *t) { return t->state_steps; }
+
 int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s)
 {
   *split_s = t->trial_t[1];
   *whole_s = t->trial_t[0];
   if (t->shard_force >= 0) return t->shard_force;
+  if (t->state_steps > 0 && !t->shard_mode) return 1;   /* the shared state: split, no trial */
   return t->shard_mode ? t->shard_mode - 1 : -1;
 }
 
@@ -702,15 +710,86 @@ static int dist_shard_plan(kr_trainer *t, const float *seg, size_t n)
   return KR_OK;
 }
 
+/* whether this trainer's weights and slots are the host's one copy in the
+** shared window (dist_state_begin) */
+static int state_ours(const kr_trainer *t) { return t->dist && t->dist->state_owner == t; }
+
+/* the shared state back in each rank's own memory (collective) */
+static int dist_state_end(kr_trainer *t)
+{
+  char err[KR_DIST_ERR];
+  if (state_ours(t) && kr_dist_state_release(t->dist, 1, err)) return dist_fail(t, err);
+  return KR_OK;
+}
+
+/* The shared state, for the split step of fit on one host: every var whose
+** gradient is in the region [seg, seg + n) and its optimizer slots move into
+** the window's state area, var i at the gradient's offset, slot kind k at
+** (1 + k) n past it. Every rank then updates its pieces of the host's one
+** copy in place: no rank copies weights to another, and the slots are whole
+** at every step. Not when a var or a slot is part of a larger storage, or
+** the step cannot be split (clipping, constraints, the overlapped
+** reduction, LKERAS_DIST_SHARD=0). Collective. */
+static int dist_state_begin(kr_trainer *t, const float *seg, size_t n)
+{
+  kr_ctx *ctx = t->ctx;
+  kr_dist *d = t->dist;
+  int K = kr_optim_full_slots(t->optim);
+  if (!d->shm_state || d->nmoved || t->comm || t->shard_force == 0 || !kr_optim_can_shard(t->optim) ||
+      d->shm_lead < (size_t)(1 + K) * n)
+    return KR_OK;
+  int count = 0;
+  for (int i = 0; i < t->nvar; i++) {
+    const float *g = t->gradp[i];
+    if (!(g >= seg && g < seg + n)) continue;
+    for (int k = -1; k < K; k++) {
+      kr_tensor *v = k < 0 ? t->vars[i]->value : kr_optim_slot(t->optim, k * t->nvar + i);
+      int64_t m = kr_tensor_numel(t->vars[i]->value);
+      if (!v || v->offset != 0 || v->st->n != (size_t)m || kr_tensor_numel(v) != m) return KR_OK;
+      count++;
+    }
+  }
+  if (count == 0) return KR_OK;
+  kr_tensor **ts = kr_malloc(ctx, (size_t)count * sizeof *ts);
+  size_t *off = kr_malloc(ctx, (size_t)count * sizeof *off);
+  if (!ts || !off) {
+    kr_free(ctx, ts);
+    kr_free(ctx, off);
+    return kr_errcode(ctx);
+  }
+  int c = 0;
+  for (int i = 0; i < t->nvar; i++) {
+    const float *g = t->gradp[i];
+    if (!(g >= seg && g < seg + n)) continue;
+    for (int k = -1; k < K; k++) {
+      ts[c] = k < 0 ? t->vars[i]->value : kr_optim_slot(t->optim, k * t->nvar + i);
+      off[c++] = (size_t)(g - seg) + (size_t)(1 + k) * n;
+    }
+  }
+  char err[KR_DIST_ERR];
+  int bad = kr_dist_state_share(d, t, count, ts, off, err);
+  kr_free(ctx, ts);
+  kr_free(ctx, off);
+  if (bad) {
+    char err2[KR_DIST_ERR];
+    kr_dist_state_release(d, 0, err2);
+    return dist_fail(t, err);
+  }
+  return KR_OK;
+}
+
 /* fit's train plan p with its gradient region in the world's shared window,
-** where there is one (collective: every rank at the same point) */
+** where there is one, and its state there too where it can be (collective:
+** every rank at the same point) */
 static int dist_shard_slots(kr_trainer *t);
 
 static int dist_bind_shared(kr_trainer *t, kr_plan *p)
 {
   if (shm_bound(t, p)) return KR_OK;
+  int st = dist_state_end(t);   /* the region moves: the state comes home first */
+  if (st != KR_OK) return st;
   if (t->slots_stale && t->dist->shm) {   /* the old pieces' slots first */
-    int st = dist_shard_slots(t);
+    st = dist_shard_slots(t);
     if (st != KR_OK) return st;
     t->slots_stale = 0;
   }
@@ -718,16 +797,21 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
   kr_plan_group(p, &n);
   char err[KR_DIST_ERR];
   int failed = 0;
-  /* the region, then as much again for the sharded step's updated weights */
-  float *seg = kr_dist_shared(t->dist, 2 * n, err, &failed);
+  /* the region, then as much again for the sharded step's updated weights;
+  ** on rank 0, the room for the shared state (the weights and the slots) */
+  int K = kr_optim_full_slots(t->optim);
+  size_t lead = !t->comm && t->shard_force != 0 && kr_optim_can_shard(t->optim) ? (size_t)(1 + K) * n : 0;
+  float *seg = kr_dist_shared(t->dist, 2 * n, lead, err, &failed);
   if (failed) return dist_fail(t, err);
   if (!seg) return KR_OK;   /* no shared memory: allreduce */
   kr_plan_bind_group(p, seg);
   t->shm_plan = p;
   t->shm_gen = t->dist->shm_gen;
   for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
-  return dist_shard_plan(t, seg, n);
+  if ((st = dist_shard_plan(t, seg, n)) != KR_OK) return st;
+  return dist_state_begin(t, seg, n);
 }
+
 
 /* the step of fit on one host (plan p bound to the shared region, an
 ** optimizer without clipping or constraints): each rank's gradients are in
@@ -739,9 +823,11 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
 ** in; the weights come out the same bits on every rank. Whole: every rank
 ** updates every var; the second barrier keeps the next backward pass from
 ** writing a segment another rank still reads. *wait: the seconds in the
-** barriers and the copies */
+** barriers and the copies. With the shared state (state_ours), split: each
+** rank's pieces are updated in place in the host's one copy, nothing to copy */
 static int dist_shared_step(kr_trainer *t, kr_plan *p, double pre, float post, int split, double *wait)
 {
+  int inplace = state_ours(t);
   kr_dist *d = t->dist;
   char err[KR_DIST_ERR];
   size_t n;
@@ -754,13 +840,13 @@ static int dist_shared_step(kr_trainer *t, kr_plan *p, double pre, float post, i
   double t1 = kr_now();
   if (split)
     kr_optim_step_pieces(t->optim, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r], segs, d->size,
-                         post, segs[r] + n, (float *const *)t->gradp, t->local, t->nlocal);
+                         post, inplace ? NULL : segs[r] + n, (float *const *)t->gradp, t->local, t->nlocal);
   else
     kr_optim_step_pieces(t->optim, t->pieces, t->npieces, segs, d->size, post, NULL, (float *const *)t->gradp,
                          t->local, t->nlocal);
   double t2 = kr_now();
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
-  for (int q = 0; split && q < d->size; q++) {
+  for (int q = 0; split && !inplace && q < d->size; q++) {
     if (q == r) continue;
     const float *x = segs[q] + n;
     for (int m = t->piece_at[q]; m < t->piece_at[q + 1]; m++) {
@@ -937,8 +1023,11 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
     /* sharded (one host, shared region, no clipping or constraints): the
     ** optimizer's work split over the ranks */
     int can_shard = !t->comm && t->shard_on && shm_bound(t, p) && kr_optim_can_shard(t->optim);
+    /* the shared state only takes the split step (a callback may have set
+    ** clipping since: every rank alike) */
+    if (!can_shard && (st = dist_state_end(t))) goto out;
     int trial = -1;   /* which way this step is timed for the choice, or -1 */
-    int shard = can_shard ? dist_shard_this_step(t, g == gbs, &trial) : 0;
+    int shard = state_ours(t) ? 1 : can_shard ? dist_shard_this_step(t, g == gbs, &trial) : 0;
     if (!shard && t->slots_stale) {   /* the whole step needs whole slots (every rank decides alike) */
       if ((st = dist_shard_slots(t))) goto out;
       t->slots_stale = 0;
@@ -972,7 +1061,8 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
         double wait = 0;
         if ((st = dist_shared_step(t, p, pre, post, shard, &wait)) || (st = dist_reduce_state(t, (float)share)))
           goto out;
-        if (shard) t->slots_stale = 1;
+        if (shard && !state_ours(t)) t->slots_stale = 1;
+        if (state_ours(t)) t->state_steps++;
         t1 = t0 + wait;
       } else {
         if ((st = dist_reduce(t, p, pre, share))) goto out;
@@ -1063,6 +1153,8 @@ static int dist_batch(kr_trainer *t, kr_plan *p, int64_t b, double *logs_out)
 {
   kr_ctx *ctx = t->ctx;
   if (t->nvar < 1) return kr_fail(ctx, KR_EARG, "train_on_batch: distributed training needs trainable weights");
+  int st0 = dist_state_end(t);
+  if (st0 != KR_OK) return st0;
   if (t->shm_plan == p) {
     /* the ranks' plans may differ here (each its own rows): allreduce */
     kr_plan_bind_group(p, NULL);

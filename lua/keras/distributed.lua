@@ -188,6 +188,14 @@ function D._attach_batch(model, trainer)
   return true
 end
 
+-- fit's guard (a to-be-closed value): at fit's end the weights and optimizer
+-- slots that fit kept in the host's shared window (one copy per host) go
+-- back to each process's own memory; after an error, without a collective
+local state_guard = setmetatable({}, {__close = function(_, err)
+  if world then world:release_state(err == nil) end
+end})
+function D._state_guard() return state_guard end
+
 function D._quiet()
   return world ~= nil and info.size > 1 and info.rank ~= 0 and not print_all
 end

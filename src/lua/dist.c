@@ -31,7 +31,9 @@ static int d_gc(lua_State *L)
   int failed = lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (failed && u->d.size > 1) u->d.ops->abort(u->d.impl, "its script failed (see its error above)");
-  if (u->d.shm) {   /* the shared region's end is collective: every rank here first (bounded wait) */
+  /* a trainer's state still in the window (a fit that never ended: its
+  ** coroutine dropped): the window and the state stay as they are */
+  if (u->d.shm && !u->d.nmoved) {   /* the shared region's end is collective: every rank here first (bounded wait) */
     char err[KR_DIST_ERR];
     if (u->d.ops->barrier(u->d.impl, err) == 0) kr_dist_shared_release(&u->d);
   }
@@ -254,6 +256,18 @@ static int d_barrier(lua_State *L)
   return 0;
 }
 
+/* dist:release_state(sync): the end of fit: the weights and slots a trainer
+** kept in the shared window back in its own memory; sync false on an error
+** path (no collective) */
+static int d_release_state(lua_State *L)
+{
+  kr_dist *d = lk_checkdist(L, 1);
+  int sync = lua_toboolean(L, 2);
+  char err[KR_DIST_ERR];
+  if (kr_dist_state_release(d, sync, err) && sync) return d_raise(L, err);
+  return 0;
+}
+
 static int d_abort(lua_State *L)
 {
   kr_dist *d = lk_checkdist(L, 1);
@@ -272,6 +286,7 @@ static const luaL_Reg d_methods[] = {
   {"allgather", d_allgather},
   {"barrier", d_barrier},
   {"abort", d_abort},
+  {"release_state", d_release_state},
   {"rng_state", d_rng_state},
   {"set_rng_state", d_set_rng_state},
   {NULL, NULL}

@@ -107,8 +107,8 @@ for c in "mlp rmsprop 2 shm" "cnn adam 3 tcp" "lstm sgd 3 shm"; do
 done
 
 # on one host, the optimizer's step split over the ranks (each updates its
-# share and the others copy it) gives the same bits as every rank taking it
-# whole (the choice is measured, so both are forced here); the slots included
+# share of the weights and slots, kept once for the host in the shared window)
+# gives the same bits as every rank taking it whole; the slots included
 for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2"; do
   set -- $c
   o=$T/sh-$1-$2-$3
@@ -122,6 +122,14 @@ for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2"; do
     bad "$1 $2 -np $3: split optimizer step"; tail -5 $T/log
   fi
 done
+
+# the shared state (the weights and slots one copy per host during fit): back
+# in each process after fit, after a larger window, after an error
+if out=$($MPI -np 2 $B/lkeras tests/dist/state_check.lua 2>&1) && [ "$(echo "$out" | grep -c '^ok rank')" = 2 ]; then
+  ok "-np 2 shm: fit's shared state goes back to every process at its end, after an error too"
+else
+  bad "-np 2 shm: the shared state's life"; echo "$out" | tail -5
+fi
 
 for c in "2 shm" "3 shm" "3 tcp"; do
   set -- $c

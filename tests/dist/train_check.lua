@@ -59,6 +59,11 @@ for _, w in ipairs(model.optimizer:get_slots()) do
   local t = w:reshape{-1}
   for i = 1, t:size() do f:write(string.format("%.9g\n", t:get(i))) end
 end
+-- forced split on one host: the steps ran on the shared state (the weights
+-- and slots one copy for the host)
+if os.getenv("LKERAS_DIST_SHARD") == "1" and dist.size() > 1 and os.getenv("LKERAS_DIST_SHM") ~= "0" then
+  assert(select(7, model._trainer:dist_stats()) > 0, "the split step did not run on the shared state")
+end
 -- evaluate and predict: each rank its share of the rows, reduced and gathered
 if arg[6] == "overlap" and dist.size() > 1 then
   assert(select(4, model._trainer:dist_stats()) > 1, "the overlap cut one bucket only")

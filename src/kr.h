@@ -116,10 +116,12 @@ void kr_rng_shuffle(kr_ctx *ctx, int64_t *idx, int64_t n);
 
 void kr_set_num_threads(kr_ctx *ctx, int n);
 int kr_get_num_threads(const kr_ctx *ctx);
-/* inference plans' packed GEMM (plan.c, kernels/gemm_packed.c): 0 never,
-** 1 always, 2 where measured faster than sgemm (the default; the environment
-** variable LKERAS_GEMM_PACKED=0/1 sets it for new contexts). Plans built
-** afterwards follow it. */
+/* the engine's own GEMM kernels instead of sgemm: inference plans' packed
+** GEMM (plan.c, kernels/gemm_packed.c) and the small-batch weight gradient
+** (kernels/linalg.c, tn_small): 0 never, 1 always, 2 where measured faster
+** than sgemm (the default; the environment variable LKERAS_GEMM_PACKED=0/1
+** sets it for new contexts). Plans built afterwards follow it; the weight
+** gradient's choice is made at its first run of a shape. */
 void kr_set_gemm_packed(kr_ctx *ctx, int mode);
 int kr_get_gemm_packed(const kr_ctx *ctx);
 double kr_now(void);                               /* monotonic seconds */

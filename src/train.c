@@ -521,6 +521,10 @@ static int predict_body(kr_trainer *t, const kr_data *x, int64_t batch_size, kr_
 int kr_trainer_set_dist(kr_trainer *t, kr_dist *d, size_t fusion_bytes, int nstate, kr_tensor *const *state)
 {
   kr_ctx *ctx = t->ctx;
+  if (t->dist && t->dist != d && t->dist->state_owner == t) {   /* leaving the world: the state comes home */
+    char err[KR_DIST_ERR];
+    kr_dist_state_release(t->dist, 0, err);
+  }
   for (int i = 0; i < t->nstate; i++) kr_tensor_release(t->state[i]);
   kr_free(ctx, t->state);
   kr_free(ctx, t->dlogs);

@@ -145,6 +145,7 @@ float *kr_dist_shared(kr_dist *d, size_t n, size_t lead, char *err, int *failed)
   end_window(d);
   /* rounded up, so that a few more floats later need no new window */
   size_t want = n + n / 8 + 64, lwant = lead ? lead + lead / 8 + 64 : 0;
+  if (want + lwant > (size_t)0x7fffffff / sizeof(float)) lwant = 0;   /* too large for rank 0: no shared state */
   char why[KR_DIST_ERR] = "";
   void *w = d->ops->shm_new(d->impl, want + (d->rank == 0 ? lwant : 0), d->shm_segs, why);
   if (!w) {

@@ -789,7 +789,12 @@ static int dist_shard_slots(kr_trainer *t);
 
 static int dist_bind_shared(kr_trainer *t, kr_plan *p)
 {
-  if (shm_bound(t, p)) return KR_OK;
+  if (shm_bound(t, p)) {   /* bound by an earlier fit: its state went home at its end */
+    if (state_ours(t)) return KR_OK;
+    size_t n;
+    const float *seg = kr_plan_group(p, &n);
+    return dist_state_begin(t, seg, n);
+  }
   int st = dist_state_end(t);   /* the region moves: the state comes home first */
   if (st != KR_OK) return st;
   if (t->slots_stale && t->dist->shm) {   /* the old pieces' slots first */

@@ -45,6 +45,11 @@ a:fit(x, y, {batch_size = 8, epochs = 2, verbose = 0, callbacks = {sync}})
 local steps = select(7, a._trainer:dist_stats())
 assert(steps == 8, "fit took " .. tostring(steps) .. " of its 8 steps (64 rows, 16 a step, 2 epochs) on the shared state")
 same_on_every_rank(a, "after fit")
+
+-- a second fit of the same model shares the state again
+a:fit(x, y, {batch_size = 8, epochs = 1, verbose = 0})
+assert(select(7, a._trainer:dist_stats()) == 12, "the second fit did not take its 4 steps on the shared state")
+same_on_every_rank(a, "after the second fit")
 local before, pred = flat(a), a:predict(x):reshape{-1}
 
 -- a larger model: its fit makes a larger window, the old one ends
@@ -64,7 +69,9 @@ local ok, err = pcall(c.fit, c, x, y, {batch_size = 8, epochs = 3, verbose = 0, 
 assert(not ok and tostring(err):find("stop here", 1, true), "fit: " .. tostring(err))
 same_on_every_rank(c, "after the error")
 local l0 = c:evaluate(x, y, {verbose = 0})
+local s0 = select(7, c._trainer:dist_stats())
 local h = c:fit(x, y, {batch_size = 8, epochs = 2, verbose = 0})
+assert(select(7, c._trainer:dist_stats()) == s0 + 8, "the fit after the error did not take its 8 steps on the shared state")
 assert(h.history.loss[2] < l0, "fit after the error did not train: " .. h.history.loss[2] .. " >= " .. l0)
 same_on_every_rank(c, "fit after the error")
 print("ok rank " .. dist.rank())

@@ -83,6 +83,7 @@ struct kr_trainer {
   int shard_mode, shard_force, trial_n;
   double trial_t[2];
   int64_t state_steps;      /* steps taken on the shared state (dist_state_begin) */
+  int state_refused;        /* a var or slot cannot move (part of a larger storage): not asked again */
 };
 
 void kr_trainer_free(kr_trainer *t)
@@ -740,35 +741,29 @@ static int dist_state_begin(kr_trainer *t, const float *seg, size_t n)
   kr_dist *d = t->dist;
   int K = kr_optim_full_slots(t->optim);
   if (!d->shm_state || d->nmoved || t->comm || t->shard_force == 0 || !kr_optim_can_shard(t->optim) ||
-      d->shm_lead < (size_t)(1 + K) * n)
+      d->shm_lead < (size_t)(1 + K) * n || t->state_refused)
     return KR_OK;
-  int count = 0;
-  for (int i = 0; i < t->nvar; i++) {
+  size_t cap = (size_t)t->nvar * (size_t)(1 + K);
+  kr_tensor **ts = kr_malloc(ctx, (cap ? cap : 1) * sizeof *ts);
+  size_t *off = kr_malloc(ctx, (cap ? cap : 1) * sizeof *off);
+  int count = 0, whole = ts && off;
+  for (int i = 0; whole && i < t->nvar; i++) {
     const float *g = t->gradp[i];
     if (!(g >= seg && g < seg + n)) continue;
-    for (int k = -1; k < K; k++) {
+    int64_t m = kr_tensor_numel(t->vars[i]->value);
+    for (int k = -1; whole && k < K; k++) {
       kr_tensor *v = k < 0 ? t->vars[i]->value : kr_optim_slot(t->optim, k * t->nvar + i);
-      int64_t m = kr_tensor_numel(t->vars[i]->value);
-      if (!v || v->offset != 0 || v->st->n != (size_t)m || kr_tensor_numel(v) != m) return KR_OK;
-      count++;
+      whole = v && v->offset == 0 && v->st->n == (size_t)m && kr_tensor_numel(v) == m;
+      ts[count] = v;
+      off[count++] = (size_t)(g - seg) + (size_t)(1 + k) * n;
     }
   }
-  if (count == 0) return KR_OK;
-  kr_tensor **ts = kr_malloc(ctx, (size_t)count * sizeof *ts);
-  size_t *off = kr_malloc(ctx, (size_t)count * sizeof *off);
-  if (!ts || !off) {
+  if (!whole || count == 0) {   /* out of memory, or a part of a larger storage: the copying split */
+    int st = ts && off ? KR_OK : kr_errcode(ctx);
+    if (st == KR_OK) t->state_refused = 1;
     kr_free(ctx, ts);
     kr_free(ctx, off);
-    return kr_errcode(ctx);
-  }
-  int c = 0;
-  for (int i = 0; i < t->nvar; i++) {
-    const float *g = t->gradp[i];
-    if (!(g >= seg && g < seg + n)) continue;
-    for (int k = -1; k < K; k++) {
-      ts[c] = k < 0 ? t->vars[i]->value : kr_optim_slot(t->optim, k * t->nvar + i);
-      off[c++] = (size_t)(g - seg) + (size_t)(1 + k) * n;
-    }
+    return st;
   }
   char err[KR_DIST_ERR];
   int bad = kr_dist_state_share(d, t, count, ts, off, err);
@@ -797,6 +792,7 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
   }
   int st = dist_state_end(t);   /* the region moves: the state comes home first */
   if (st != KR_OK) return st;
+  t->state_refused = 0;
   if (t->slots_stale && t->dist->shm) {   /* the old pieces' slots first */
     st = dist_shard_slots(t);
     if (st != KR_OK) return st;

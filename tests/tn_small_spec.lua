@@ -87,7 +87,8 @@ describe("the small-batch weight gradient (tn_small)", function()
     local function run(mode)
       core.gemm_packed(mode)
       keras.random.seed(11)
-      local m = keras.Sequential{L.Dense(300, {activation = "relu", input_shape = {400}}), L.Dense(4, {activation = "softmax"})}
+      local m = keras.Sequential{L.Dense(300, {activation = "relu", input_shape = {400}}),
+                                 L.Dense(4, {activation = "softmax"})}
       m:compile{optimizer = keras.optimizers.SGD{lr = 0.05}, loss = "categorical_crossentropy"}
       local x = keras.random.normal({96, 400})
       local y = keras.utils.to_categorical(keras.random.randint(0, 4, {96}), 4)

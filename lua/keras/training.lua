@@ -480,7 +480,7 @@ function Model:fit(...)
   -- keras.distributed: batch_size is per process; the logs are the world's
   local dist = keras.distributed
   local fw = dist and dist._fit_world(self)
-  local _state <close> = fw and dist._state_guard()
+  local state_guard <close> = fw and dist._state_guard()   -- luacheck: ignore 211 (closed at the end)
   if fw and dist._quiet() then verbose = 0 end
   local step_rows = batch_size * (fw and fw.size or 1)
   -- validation

@@ -43,7 +43,8 @@ local sync = dist.BroadcastGlobalVariablesCallback(0)
 local a = mlp(8)
 a:fit(x, y, {batch_size = 8, epochs = 2, verbose = 0, callbacks = {sync}})
 local steps = select(7, a._trainer:dist_stats())
-assert(steps == 8, "fit took " .. tostring(steps) .. " of its 8 steps (64 rows, 16 a step, 2 epochs) on the shared state")
+assert(steps == 8, "fit took " .. tostring(steps) .. " of its 8 steps (64 rows, 16 a step, 2 epochs) "
+  .. "on the shared state")
 same_on_every_rank(a, "after fit")
 
 -- a second fit of the same model shares the state again
@@ -71,7 +72,8 @@ same_on_every_rank(c, "after the error")
 local l0 = c:evaluate(x, y, {verbose = 0})
 local s0 = select(7, c._trainer:dist_stats())
 local h = c:fit(x, y, {batch_size = 8, epochs = 2, verbose = 0})
-assert(select(7, c._trainer:dist_stats()) == s0 + 8, "the fit after the error did not take its 8 steps on the shared state")
+assert(select(7, c._trainer:dist_stats()) == s0 + 8,
+  "the fit after the error did not take its 8 steps on the shared state")
 assert(h.history.loss[2] < l0, "fit after the error did not train: " .. h.history.loss[2] .. " >= " .. l0)
 same_on_every_rank(c, "fit after the error")
 print("ok rank " .. dist.rank())

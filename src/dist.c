@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 size_t kr_dist_dtype_size(int dtype) { return dtype == KR_DIST_F64 ? sizeof(double) : sizeof(float); }
@@ -147,7 +148,9 @@ float *kr_dist_shared(kr_dist *d, size_t n, size_t lead, char *err, int *failed)
   size_t want = n + n / 8 + 64, lwant = lead ? lead + lead / 8 + 64 : 0;
   if (want + lwant > (size_t)0x7fffffff / sizeof(float)) lwant = 0;   /* too large for rank 0: no shared state */
   char why[KR_DIST_ERR] = "";
-  void *w = d->ops->shm_new(d->impl, want + (d->rank == 0 ? lwant : 0), d->shm_segs, why);
+  /* rank 0's lead: 16 floats to align, the control words, the state */
+  size_t lhead = lwant ? 16 + KR_DIST_CTRL_FLOATS : 0;
+  void *w = d->ops->shm_new(d->impl, want + (d->rank == 0 ? lhead + lwant : 0), d->shm_segs, why);
   if (!w) {
     if (why[0]) {   /* a failure, not the absence of shared memory */
       memcpy(err, why, KR_DIST_ERR);
@@ -158,7 +161,14 @@ float *kr_dist_shared(kr_dist *d, size_t n, size_t lead, char *err, int *failed)
   d->shm = w;
   d->shm_floats = want;
   d->shm_lead = lwant;
-  d->shm_state = lwant ? d->shm_segs[0] + want : NULL;
+  if (lwant) {
+    uintptr_t at = ((uintptr_t)(d->shm_segs[0] + want) + 63) & ~(uintptr_t)63;
+    d->shm_ctrl = (uint64_t *)at;
+    d->shm_state = (float *)at + KR_DIST_CTRL_FLOATS;
+  } else {
+    d->shm_ctrl = NULL;
+    d->shm_state = NULL;
+  }
   d->shm_gen++;
   return d->shm_segs[d->rank];
 }
@@ -183,6 +193,9 @@ int kr_dist_state_share(kr_dist *d, const void *owner, int count, kr_tensor *con
     free(home);
     return 1;
   }
+  if (d->rank == 0) memset(d->shm_ctrl, 0, KR_DIST_CTRL_FLOATS * sizeof(float));
+  d->shm_claimed = 0;
+  d->shm_tick = 0;
   for (int i = 0; i < count; i++) {
     float *at = d->shm_state + off[i];
     if (d->rank == 0) memcpy(at, KR_DATA(t[i]), (size_t)kr_tensor_numel(t[i]) * sizeof(float));

@@ -288,6 +288,15 @@ float *kr_plan_input(kr_plan *p, int i);
 /* run with the given batch size (<= max_batch); never allocates */
 int kr_plan_run(kr_plan *p, int64_t batch);
 const float *kr_plan_output(const kr_plan *p, int i);
+/* the plan's steps, in the order a run takes them: the step that computes
+** output i, and the last step that reads node n's value (its own step when
+** nothing reads it; (size_t)-1 when n is not in the plan) */
+size_t kr_plan_steps(const kr_plan *p);
+size_t kr_plan_output_step(const kr_plan *p, int i);
+size_t kr_plan_last_read(const kr_plan *p, const kr_node *n);
+/* word: while not NULL, every run stores base + i + 1 into it (release)
+** once step i is done, so another thread or process sees how far it is */
+void kr_plan_set_progress(kr_plan *p, void *word, uint64_t base);
 /* concrete shape of output i for the last run's batch */
 kr_shape kr_plan_output_shape(const kr_plan *p, int i, int64_t batch);
 size_t kr_plan_arena_bytes(const kr_plan *p);
@@ -342,6 +351,12 @@ typedef struct kr_optim_piece {
 int kr_optim_can_shard(const kr_optim *o);
 void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
                           float gscale, float *out, float *const *grads, const int *local, int nlocal);
+/* kr_optim_step_pieces in parts: the pieces' updates (any number of calls,
+** by any rank, before the finish), then the finish (the local vars and the
+** iteration count) once */
+void kr_optim_update_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
+                            float gscale, float *out);
+void kr_optim_step_finish(kr_optim *o, float *const *grads, const int *local, int nlocal, float gscale);
 /* the slot kinds with a value per element of their var (Adam's vhats are
 ** one number unless amsgrad: the first kinds) */
 int kr_optim_full_slots(const kr_optim *o);
@@ -447,6 +462,9 @@ int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s)
 /* the steps fit took with the weights and slots as the host's one copy in
 ** the shared window (split steps updating it in place) */
 int64_t kr_trainer_dist_state_steps(const kr_trainer *t);
+/* of those, the steps taken in chunks (any rank updating any chunk as soon as
+** every rank's run is past it, dist_chunked_step) */
+int64_t kr_trainer_dist_chunked_steps(const kr_trainer *t);
 /* seconds in the distributed steps' collectives, the steps, and the world's
 ** rows in the last distributed train_on_batch */
 void kr_trainer_dist_stats(const kr_trainer *t, double *seconds, int64_t *steps, double *last_rows);

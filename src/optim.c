@@ -546,11 +546,10 @@ static void stream_copy(float *dst, const float *src, size_t n) { memcpy(dst, sr
 static void stream_fence(void) {}
 #endif
 
-void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
-                          float gscale, float *out, float *const *grads, const int *local, int nlocal)
+/* the pieces' elements updated with the sum of the segments (see kr.h) */
+static void update_pieces(kr_optim *o, const step_k *k, const kr_optim_piece *pc, int npc, float *const *segs,
+                          int nseg, float gscale, float *out)
 {
-  step_k k;
-  step_scalars(o, &k, gscale);
   float buf[SCALE_PIECE];
   for (int m = 0; m < npc; m++) {
     int i = pc[m].var;
@@ -559,11 +558,32 @@ void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float 
       size_t b = pc[m].hi - a < SCALE_PIECE ? pc[m].hi : a + SCALE_PIECE;
       size_t off = pc[m].off + (a - pc[m].lo);
       sum_scaled(buf, segs, nseg, off, b - a, gscale);
-      update_part(o, &k, buf, i, a, b);
+      update_part(o, k, buf, i, a, b);
       if (out) stream_copy(out + off, p + a, b - a);
     }
   }
-  stream_fence();
+  if (out) stream_fence();
+}
+
+void kr_optim_step_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
+                          float gscale, float *out, float *const *grads, const int *local, int nlocal)
+{
+  kr_optim_update_pieces(o, pc, npc, segs, nseg, gscale, out);
+  kr_optim_step_finish(o, grads, local, nlocal, gscale);
+}
+
+void kr_optim_update_pieces(kr_optim *o, const kr_optim_piece *pc, int npc, float *const *segs, int nseg,
+                            float gscale, float *out)
+{
+  step_k k;
+  step_scalars(o, &k, gscale);
+  update_pieces(o, &k, pc, npc, segs, nseg, gscale, out);
+}
+
+void kr_optim_step_finish(kr_optim *o, float *const *grads, const int *local, int nlocal, float gscale)
+{
+  step_k k;
+  step_scalars(o, &k, gscale);
   for (int m = 0; m < nlocal; m++) {
     int i = local[m];
     update_range(o, &k, grads, i, 0, (size_t)kr_tensor_numel(o->vars[i]));

@@ -21,6 +21,7 @@
 #include "ops.h"
 #include "kernels/gemm_packed.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #define ALIGN 16  /* floats: 64 bytes */
@@ -60,6 +61,8 @@ struct kr_plan {
   size_t group_off, group_floats;  /* kr_plan_new_grouped: the outputs' contiguous region */
   float *group_mem;           /* kr_plan_bind_group: the region's memory (NULL: in the arena) */
   uint64_t moves;             /* ctx->moves when bound: a storage moved since, bind again */
+  _Atomic uint64_t *progress; /* kr_plan_set_progress: base + steps done, stored as a run goes */
+  uint64_t progress_base;
 };
 
 /* ---- first-fit placement in the arena ---- */
@@ -677,24 +680,46 @@ int kr_plan_run_hooked(kr_plan *p, int64_t batch, kr_plan_group_hook hook, void 
           (nd->op == KR_OP_LINEAR && nd->in[2]->value->st->version != s->bver))
         pack_step(s);
       run_packed(p, s);
-      continue;
+    } else if (info->forward && s->alias < 0) {   /* not a leaf or an alias */
+      e.node = s->node;
+      e.y = s->y;
+      e.aux = s->aux;
+      e.scratch = s->scratch;
+      e.ys = &s->ys;
+      e.nin = s->node->nin;
+      e.x = &p->x[s->first];
+      e.xs = &p->xs[s->first];
+      e.xaux = &p->xaux[s->first];
+      e.xval = &p->xval[s->first];
+      int st = info->forward(&e);
+      if (st != KR_OK) return st;
+      if (hook && s->gend) hook(ud, s->gend);
     }
-    if (!info->forward || s->alias >= 0) continue; /* leaves and aliases */
-    e.node = s->node;
-    e.y = s->y;
-    e.aux = s->aux;
-    e.scratch = s->scratch;
-    e.ys = &s->ys;
-    e.nin = s->node->nin;
-    e.x = &p->x[s->first];
-    e.xs = &p->xs[s->first];
-    e.xaux = &p->xaux[s->first];
-    e.xval = &p->xval[s->first];
-    int st = info->forward(&e);
-    if (st != KR_OK) return st;
-    if (hook && s->gend) hook(ud, s->gend);
+    if (p->progress) atomic_store_explicit(p->progress, p->progress_base + i + 1, memory_order_release);
   }
   return KR_OK;
+}
+
+size_t kr_plan_steps(const kr_plan *p) { return p->n; }
+
+size_t kr_plan_output_step(const kr_plan *p, int i) { return p->out_step[i]; }
+
+size_t kr_plan_last_read(const kr_plan *p, const kr_node *n)
+{
+  size_t last = (size_t)-1;
+  for (size_t i = 0; i < p->n; i++) {
+    const step *s = &p->steps[i];
+    if (s->node == n && last == (size_t)-1) last = i;
+    for (int k = 0; k < s->node->nin; k++)
+      if (p->steps[p->xsrc[s->first + k]].node == n) last = i;
+  }
+  return last;
+}
+
+void kr_plan_set_progress(kr_plan *p, void *word, uint64_t base)
+{
+  p->progress = word;
+  p->progress_base = base;
 }
 
 /* ---- one-off evaluation of constant graphs ---- */

@@ -14,10 +14,22 @@
 #include "dist.h"
 
 #include <float.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <math.h>
 #include <string.h>
 
 #define ALIGN_FLOATS 16   /* plan.c aligns every buffer to 16 floats */
+
+/* a gradient region cut in P parts (kr_dist_share: whole cache lines), and
+** each part in pieces of the vars whose gradients fall in it: part q's are
+** pieces[at[q]] .. pieces[at[q + 1]] */
+typedef struct kr_cut {
+  kr_optim_piece *pieces;
+  int *at;
+  int npieces, cap, pcap;
+} kr_cut;
 
 /* an arena and the number of trainers using it */
 typedef struct kr_arena_box {
@@ -69,13 +81,22 @@ struct kr_trainer {
   const kr_plan *shm_plan;
   uint64_t shm_gen;
   /* the sharded step there (dist_shard_plan): every rank's pieces of the
-  ** vars, rank by rank (piece_at[q] .. piece_at[q + 1]), the vars whose
-  ** gradients are not in the region, the region's floats (the exchange
-  ** area of the updated weights follows it in each segment) */
-  kr_optim_piece *pieces;
-  int *piece_at, *local;
-  int npieces, nlocal, piece_cap;
+  ** vars (shares: part q is rank q's), the vars whose gradients are not in
+  ** the region, the region's floats (the exchange area of the updated
+  ** weights follows it in each segment) */
+  kr_cut shares;
+  int *local;
+  int nlocal;
   size_t shard_n;
+  /* the chunked step on the shared state (dist_chunked_step): the region in
+  ** chunks that any rank may take, each ready once every rank's run has
+  ** passed chunk_ready[c] (its gradients written, its weights read for the
+  ** last time); for the plan chunk_plan. LKERAS_DIST_EARLY=0: not used */
+  kr_cut chunks;
+  int nchunks;
+  size_t *chunk_ready;
+  const kr_plan *chunk_plan;
+  int early_off;
   int shard_on;
   int slots_stale;          /* sharded steps ran: the slots outside each rank's pieces are old */
   /* split or whole step, chosen by measuring (dist_shard_this_step): 0 not
@@ -83,6 +104,7 @@ struct kr_trainer {
   int shard_mode, shard_force, trial_n;
   double trial_t[2];
   int64_t state_steps;      /* steps taken on the shared state (dist_state_begin) */
+  int64_t chunked_steps;    /* of which chunked (dist_chunked_step) */
   int state_refused;        /* a var or slot cannot move (part of a larger storage): not asked again */
 };
 
@@ -95,8 +117,11 @@ void kr_trainer_free(kr_trainer *t)
     kr_dist_state_release(t->dist, 0, err);
   }
   kr_dist_comm_free(t->comm);
-  kr_free(ctx, t->pieces);
-  kr_free(ctx, t->piece_at);
+  kr_free(ctx, t->shares.pieces);
+  kr_free(ctx, t->shares.at);
+  kr_free(ctx, t->chunks.pieces);
+  kr_free(ctx, t->chunks.at);
+  kr_free(ctx, t->chunk_ready);
   kr_free(ctx, t->local);
   kr_plan_free(t->train);
   kr_plan_free(t->test);
@@ -547,6 +572,8 @@ int kr_trainer_set_dist(kr_trainer *t, kr_dist *d, size_t fusion_bytes, int nsta
   t->nstate = nstate;
   const char *sf = getenv("LKERAS_DIST_SHARD");
   t->shard_force = sf && (strcmp(sf, "0") == 0 || strcmp(sf, "1") == 0) ? sf[0] - '0' : -1;
+  const char *ea = getenv("LKERAS_DIST_EARLY");
+  t->early_off = ea && strcmp(ea, "0") == 0;
   t->fusion = fusion_bytes / sizeof(float) / ALIGN_FLOATS * ALIGN_FLOATS;
   if (t->fusion < ALIGN_FLOATS) t->fusion = ALIGN_FLOATS;
   t->dist = d;
@@ -580,6 +607,8 @@ void kr_rng_set_state(kr_ctx *ctx, const uint64_t s[4])
 int kr_trainer_dist_shared(const kr_trainer *t) { return t->train && shm_bound(t, t->train); }
 
 int64_t kr_trainer_dist_state_steps(const kr_trainer *t) { return t->state_steps; }
+
+int64_t kr_trainer_dist_chunked_steps(const kr_trainer *t) { return t->chunked_steps; }
 
 int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s)
 {
@@ -661,55 +690,63 @@ static int dist_reduce_state(kr_trainer *t, float fw)
 /* the sharded step's pieces: the region [0, n) cut in whole cache lines, one
 ** share per rank; each var's gradient [off, off + numel) in the region falls
 ** in one or more shares, a piece each. The same on every rank. */
-static int dist_shard_plan(kr_trainer *t, const float *seg, size_t n)
+static int cut_region(kr_trainer *t, const float *seg, size_t n, int P, kr_cut *c)
 {
   kr_ctx *ctx = t->ctx;
-  int P = t->dist->size;
   int cap = t->nvar * P + 1;
-  t->shard_on = 0;
-  if (cap > t->piece_cap) {
+  if (cap > c->cap || P + 1 > c->pcap) {
     kr_optim_piece *pc = kr_malloc(ctx, (size_t)cap * sizeof *pc);
     int *at = kr_malloc(ctx, (size_t)(P + 1) * sizeof *at);
-    int *loc = kr_malloc(ctx, (size_t)(t->nvar + 1) * sizeof *loc);
-    if (!pc || !at || !loc) {
+    if (!pc || !at) {
       kr_free(ctx, pc);
       kr_free(ctx, at);
-      kr_free(ctx, loc);
       return kr_errcode(ctx);
     }
-    kr_free(ctx, t->pieces);
-    kr_free(ctx, t->piece_at);
-    kr_free(ctx, t->local);
-    t->pieces = pc;
-    t->piece_at = at;
-    t->local = loc;
-    t->piece_cap = cap;
+    kr_free(ctx, c->pieces);
+    kr_free(ctx, c->at);
+    c->pieces = pc;
+    c->at = at;
+    c->cap = cap;
+    c->pcap = P + 1;
   }
   int np = 0;
-  t->nlocal = 0;
-  for (int i = 0; i < t->nvar; i++) {
-    const float *g = t->gradp[i];
-    if (!(g >= seg && g < seg + n)) t->local[t->nlocal++] = i;
-  }
   for (int q = 0; q < P; q++) {
     size_t a, b;
     kr_dist_share(n, P, q, &a, &b);
-    t->piece_at[q] = np;
+    c->at[q] = np;
     for (int i = 0; i < t->nvar; i++) {
       const float *g = t->gradp[i];
       if (!(g >= seg && g < seg + n)) continue;
       size_t off = (size_t)(g - seg), len = (size_t)kr_tensor_numel(t->vars[i]->value);
       size_t lo = off > a ? off : a, hi = off + len < b ? off + len : b;
       if (lo >= hi) continue;
-      t->pieces[np].var = i;
-      t->pieces[np].lo = lo - off;
-      t->pieces[np].hi = hi - off;
-      t->pieces[np].off = lo;
+      c->pieces[np].var = i;
+      c->pieces[np].lo = lo - off;
+      c->pieces[np].hi = hi - off;
+      c->pieces[np].off = lo;
       np++;
     }
   }
-  t->piece_at[P] = np;
-  t->npieces = np;
+  c->at[P] = np;
+  c->npieces = np;
+  return KR_OK;
+}
+
+static int dist_shard_plan(kr_trainer *t, const float *seg, size_t n)
+{
+  kr_ctx *ctx = t->ctx;
+  t->shard_on = 0;
+  t->chunk_plan = NULL;
+  kr_free(ctx, t->local);
+  t->local = kr_malloc(ctx, (size_t)(t->nvar + 1) * sizeof *t->local);
+  if (!t->local) return kr_errcode(ctx);
+  t->nlocal = 0;
+  for (int i = 0; i < t->nvar; i++) {
+    const float *g = t->gradp[i];
+    if (!(g >= seg && g < seg + n)) t->local[t->nlocal++] = i;
+  }
+  int st = cut_region(t, seg, n, t->dist->size, &t->shares);
+  if (st != KR_OK) return st;
   t->shard_n = n;
   t->shard_on = 1;
   return KR_OK;
@@ -735,7 +772,46 @@ static int dist_state_end(kr_trainer *t)
 ** at every step. Not when a var or a slot is part of a larger storage, or
 ** the step cannot be split (clipping, constraints, the overlapped
 ** reduction, LKERAS_DIST_SHARD=0). Collective. */
-static int dist_state_begin(kr_trainer *t, const float *seg, size_t n)
+/* the chunks of the region [seg, seg + n) for plan p's chunked step (see
+** the trainer's fields) */
+static int dist_chunk_plan(kr_trainer *t, const kr_plan *p, const float *seg, size_t n)
+{
+  kr_ctx *ctx = t->ctx;
+  kr_dist *d = t->dist;
+  t->chunk_plan = NULL;
+  if (t->early_off || !d->shm_ctrl || d->size > KR_DIST_CTRL_RANKS || kr_plan_steps(p) >= ((size_t)1 << 20))
+    return KR_OK;
+  int C = (int)(n / 32768);   /* 128 KB of gradients a chunk: a few microseconds of work */
+  if (C < d->size) C = d->size;
+  if (C > 512) C = 512;
+  int st = cut_region(t, seg, n, C, &t->chunks);
+  if (st != KR_OK) return st;
+  size_t *ready = kr_malloc(ctx, (size_t)C * sizeof *ready);
+  size_t *vready = kr_malloc(ctx, (size_t)(t->nvar + 1) * sizeof *vready);
+  if (!ready || !vready) {
+    kr_free(ctx, ready);
+    kr_free(ctx, vready);
+    return kr_errcode(ctx);
+  }
+  for (int i = 0; i < t->nvar; i++) {
+    size_t g = kr_plan_output_step(p, t->nlog + i), w = kr_plan_last_read(p, t->vars[i]);
+    vready[i] = w != (size_t)-1 && w > g ? w : g;
+  }
+  for (int c = 0; c < C; c++) {
+    size_t r = 0;
+    for (int m = t->chunks.at[c]; m < t->chunks.at[c + 1]; m++)
+      if (vready[t->chunks.pieces[m].var] > r) r = vready[t->chunks.pieces[m].var];
+    ready[c] = r;
+  }
+  kr_free(ctx, vready);
+  kr_free(ctx, t->chunk_ready);
+  t->chunk_ready = ready;
+  t->nchunks = C;
+  t->chunk_plan = p;
+  return KR_OK;
+}
+
+static int dist_state_begin(kr_trainer *t, const kr_plan *p, const float *seg, size_t n)
 {
   kr_ctx *ctx = t->ctx;
   kr_dist *d = t->dist;
@@ -774,7 +850,7 @@ static int dist_state_begin(kr_trainer *t, const float *seg, size_t n)
     kr_dist_state_release(d, 0, err2);
     return dist_fail(t, err);
   }
-  return KR_OK;
+  return dist_chunk_plan(t, p, seg, n);
 }
 
 /* fit's train plan p with its gradient region in the world's shared window,
@@ -788,7 +864,7 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
     if (state_ours(t)) return KR_OK;
     size_t n;
     const float *seg = kr_plan_group(p, &n);
-    return dist_state_begin(t, seg, n);
+    return dist_state_begin(t, p, seg, n);
   }
   int st = dist_state_end(t);   /* the region moves: the state comes home first */
   if (st != KR_OK) return st;
@@ -814,7 +890,7 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
   t->shm_gen = t->dist->shm_gen;
   for (int i = 0; i < t->nvar; i++) t->gradp[i] = kr_plan_output(p, t->nlog + i);
   if ((st = dist_shard_plan(t, seg, n)) != KR_OK) return st;
-  return dist_state_begin(t, seg, n);
+  return dist_state_begin(t, p, seg, n);
 }
 
 
@@ -844,23 +920,97 @@ static int dist_shared_step(kr_trainer *t, kr_plan *p, double pre, float post, i
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
   double t1 = kr_now();
   if (split)
-    kr_optim_step_pieces(t->optim, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r], segs, d->size,
+    kr_optim_step_pieces(t->optim, t->shares.pieces + t->shares.at[r], t->shares.at[r + 1] - t->shares.at[r], segs, d->size,
                          post, inplace ? NULL : segs[r] + n, (float *const *)t->gradp, t->local, t->nlocal);
   else
-    kr_optim_step_pieces(t->optim, t->pieces, t->npieces, segs, d->size, post, NULL, (float *const *)t->gradp,
+    kr_optim_step_pieces(t->optim, t->shares.pieces, t->shares.npieces, segs, d->size, post, NULL, (float *const *)t->gradp,
                          t->local, t->nlocal);
   double t2 = kr_now();
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
   for (int q = 0; split && !inplace && q < d->size; q++) {
     if (q == r) continue;
     const float *x = segs[q] + n;
-    for (int m = t->piece_at[q]; m < t->piece_at[q + 1]; m++) {
-      const kr_optim_piece *pc = &t->pieces[m];
+    for (int m = t->shares.at[q]; m < t->shares.at[q + 1]; m++) {
+      const kr_optim_piece *pc = &t->shares.pieces[m];
       memcpy(KR_DATA(t->vars[pc->var]->value) + pc->lo, x + pc->off, (pc->hi - pc->lo) * sizeof(float));
     }
   }
   for (int i = 0; i < t->nvar; i++) kr_tensor_touch(t->vars[i]->value);   /* packed copies go stale */
   *wait = (t1 - t0) + (kr_now() - t2);
+  return KR_OK;
+}
+
+static inline void relax_cpu(void)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_ia32_pause();
+#endif
+}
+
+/* this rank's progress word in the control area, and rank q's wait for it */
+static _Atomic uint64_t *progress_word(const kr_dist *d, int q)
+{
+  return (_Atomic uint64_t *)(d->shm_ctrl + 8 * (1 + q));   /* a cache line each */
+}
+
+static int wait_progress(kr_dist *d, int q, uint64_t need, double *waited, char *err)
+{
+  _Atomic uint64_t *w = progress_word(d, q);
+  if (atomic_load_explicit(w, memory_order_acquire) >= need) return 0;
+  double t0 = kr_now();
+  for (unsigned k = 1; atomic_load_explicit(w, memory_order_acquire) < need; k++) {
+    if (k % 64) {
+      relax_cpu();
+      continue;
+    }
+    double e = kr_now() - t0;
+    if (e > d->timeout) {
+      snprintf(err, KR_DIST_ERR, "keras.distributed: rank %d waited more than %g s for rank %d's gradients: "
+               "another rank died, raised an error or stopped calling fit", d->rank, d->timeout, q);
+      return 1;
+    }
+    if (e > 50e-6) sched_yield();   /* a rank may share this core (more ranks than cores) */
+  }
+  *waited += kr_now() - t0;
+  return 0;
+}
+
+/* The chunked step on the shared state (one host, an even step): instead of
+** a barrier after the run and a share of the region per rank, the region is
+** cut in chunks that any rank takes, one at a time, from a counter in the
+** window, as soon as its run is done; a chunk is ready once every rank's
+** run has passed the chunk's step (its gradients written, its weights read
+** for the last time), which the plans publish as they go. So a rank that
+** finishes first updates the chunks of the layers the others are done with
+** while they finish, instead of waiting, and the work after the slowest run
+** is shared. Each element's update is the same arithmetic, whichever rank
+** takes it. The barrier at the end keeps every next run after every update. */
+static int dist_chunked_step(kr_trainer *t, float post, double *wait)
+{
+  kr_dist *d = t->dist;
+  char err[KR_DIST_ERR];
+  int r = d->rank, P = d->size;
+  _Atomic uint64_t *claim = (_Atomic uint64_t *)d->shm_ctrl;
+  uint64_t tick = d->shm_tick + 1, base = d->shm_claimed, C = (uint64_t)t->nchunks;
+  double waited = 0;
+  for (;;) {
+    uint64_t v = atomic_load_explicit(claim, memory_order_relaxed);
+    if (v >= base + C) break;
+    if (!atomic_compare_exchange_weak_explicit(claim, &v, v + 1, memory_order_relaxed, memory_order_relaxed)) continue;
+    int c = (int)(v - base);
+    uint64_t need = (tick << 20) + t->chunk_ready[c] + 1;
+    for (int q = 0; q < P; q++)
+      if (q != r && wait_progress(d, q, need, &waited, err)) return dist_fail(t, err);
+    kr_optim_update_pieces(t->optim, t->chunks.pieces + t->chunks.at[c], t->chunks.at[c + 1] - t->chunks.at[c],
+                           d->shm_segs, P, post, NULL);
+  }
+  kr_optim_step_finish(t->optim, (float *const *)t->gradp, t->local, t->nlocal, post);
+  double t0 = kr_now();
+  if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
+  d->shm_claimed = base + C;
+  d->shm_tick = tick;
+  for (int i = 0; i < t->nvar; i++) kr_tensor_touch(t->vars[i]->value);   /* packed copies go stale */
+  *wait = waited + (kr_now() - t0);
   return KR_OK;
 }
 
@@ -911,12 +1061,12 @@ static int dist_shard_slots(kr_trainer *t)
   /* the last step's copies from the exchange areas end before they are written */
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
   for (int k = 0; k < kr_optim_full_slots(t->optim); k++) {
-    kr_optim_slots_pieces(t->optim, k, t->pieces + t->piece_at[r], t->piece_at[r + 1] - t->piece_at[r],
+    kr_optim_slots_pieces(t->optim, k, t->shares.pieces + t->shares.at[r], t->shares.at[r + 1] - t->shares.at[r],
                           segs[r] + n, 1);
     if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
     for (int q = 0; q < d->size; q++)
       if (q != r)
-        kr_optim_slots_pieces(t->optim, k, t->pieces + t->piece_at[q], t->piece_at[q + 1] - t->piece_at[q],
+        kr_optim_slots_pieces(t->optim, k, t->shares.pieces + t->shares.at[q], t->shares.at[q + 1] - t->shares.at[q],
                               segs[q] + n, 0);
     if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
   }
@@ -1059,6 +1209,21 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
       }
       if ((st = dist_reduce_state(t, (float)share))) goto out;
       t1 = kr_now();
+    } else if (can_shard && state_ours(t) && t->chunk_plan == p && even) {
+      /* the chunked step: this run's progress published as it goes */
+      _Atomic uint64_t *w = progress_word(d, d->rank);
+      uint64_t base = (d->shm_tick + 1) << 20;
+      kr_plan_set_progress(p, (void *)w, base);
+      st = dist_run_rows(t, p, x, y, sw, idx + start + off, b, NULL, NULL);
+      kr_plan_set_progress(p, NULL, 0);
+      if (st != KR_OK) goto out;
+      atomic_store_explicit(w, base + kr_plan_steps(p), memory_order_release);   /* all of it (b = 0: no run) */
+      t0 = kr_now();
+      double wait = 0;
+      if ((st = dist_chunked_step(t, post, &wait)) || (st = dist_reduce_state(t, (float)share))) goto out;
+      t->state_steps++;
+      t->chunked_steps++;
+      t1 = t0 + wait;
     } else {
       if ((st = dist_run_rows(t, p, x, y, sw, idx + start + off, b, NULL, NULL))) goto out;
       t0 = kr_now();

@@ -552,7 +552,8 @@ static int tr_set_dist(lua_State *L)
 ** the world's rows in the last distributed train_on_batch, the overlap's
 ** buckets (0: off), whether the gradients are summed in shared memory,
 ** the split step's choice (1 split, 0 whole, -1 not yet), the steps taken
-** on the shared state (the weights and slots one copy per host) */
+** on the shared state (the weights and slots one copy per host), and of
+** those the steps taken in chunks */
 static int tr_dist_stats(lua_State *L)
 {
   lk_trainer *u = check_trainer(L, 1);
@@ -567,7 +568,8 @@ static int tr_dist_stats(lua_State *L)
   double ss, ws;
   lua_pushinteger(L, kr_trainer_dist_split(u->t, &ss, &ws));
   lua_pushinteger(L, (lua_Integer)kr_trainer_dist_state_steps(u->t));
-  return 7;
+  lua_pushinteger(L, (lua_Integer)kr_trainer_dist_chunked_steps(u->t));
+  return 8;
 }
 
 static int tr_train_batch(lua_State *L) { return one(L, 1); }

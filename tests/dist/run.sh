@@ -107,8 +107,10 @@ for c in "mlp rmsprop 2 shm" "cnn adam 3 tcp" "lstm sgd 3 shm"; do
 done
 
 # on one host, the optimizer's step split over the ranks (each updates its
-# share of the weights and slots, kept once for the host in the shared window)
-# gives the same bits as every rank taking it whole; the slots included
+# share of the weights and slots, kept once for the host in the shared window,
+# in chunks any rank takes as soon as every run is past them, or by fixed
+# shares after a barrier with LKERAS_DIST_EARLY=0) gives the same bits as
+# every rank taking it whole; the slots included
 for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2"; do
   set -- $c
   o=$T/sh-$1-$2-$3
@@ -116,8 +118,10 @@ for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2"; do
        > $T/log 2>&1 &&
      LKERAS_DIST_SHARD=0 $MPI -x LKERAS_DIST_SHARD -np $3 $B/lkeras tests/dist/train_check.lua $1 $2 250 16 $o.w \
        >> $T/log 2>&1 &&
-     cmp -s $o.s.rank0 $o.w.rank0 && cmp -s $o.s.rank0 $o.s.rank1; then
-    ok "$1 $2 -np $3: the split optimizer step gives the same weights and slots as the whole one"
+     LKERAS_DIST_SHARD=1 LKERAS_DIST_EARLY=0 $MPI -x LKERAS_DIST_SHARD -x LKERAS_DIST_EARLY -np $3 $B/lkeras \
+       tests/dist/train_check.lua $1 $2 250 16 $o.e >> $T/log 2>&1 &&
+     cmp -s $o.s.rank0 $o.w.rank0 && cmp -s $o.s.rank0 $o.e.rank0 && cmp -s $o.s.rank0 $o.s.rank1; then
+    ok "$1 $2 -np $3: the split optimizer step, chunked and by shares, gives the same weights and slots as the whole one"
   else
     bad "$1 $2 -np $3: split optimizer step"; tail -5 $T/log
   fi

@@ -45,6 +45,9 @@ a:fit(x, y, {batch_size = 8, epochs = 2, verbose = 0, callbacks = {sync}})
 local steps = select(7, a._trainer:dist_stats())
 assert(steps == 8, "fit took " .. tostring(steps) .. " of its 8 steps (64 rows, 16 a step, 2 epochs) "
   .. "on the shared state")
+-- every step even (16 rows over 2 ranks): each taken in chunks, any rank updating any chunk
+local chunked = select(8, a._trainer:dist_stats())
+assert(chunked == 8, "fit took " .. tostring(chunked) .. " of its 8 steps in chunks")
 same_on_every_rank(a, "after fit")
 
 -- a second fit of the same model shares the state again

@@ -63,6 +63,9 @@ end
 -- and slots one copy for the host)
 if os.getenv("LKERAS_DIST_SHARD") == "1" and dist.size() > 1 and os.getenv("LKERAS_DIST_SHM") ~= "0" then
   assert(select(7, model._trainer:dist_stats()) > 0, "the split step did not run on the shared state")
+  local chunked = select(8, model._trainer:dist_stats())
+  if os.getenv("LKERAS_DIST_EARLY") == "0" then assert(chunked == 0, "chunked steps with LKERAS_DIST_EARLY=0")
+  else assert(chunked > 0, "no step was taken in chunks") end
 end
 -- evaluate and predict: each rank its share of the rows, reduced and gathered
 if arg[6] == "overlap" and dist.size() > 1 then

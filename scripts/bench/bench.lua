@@ -424,11 +424,11 @@ local train_sps = n * timed / timed_s
 local gbatch = batch * (dist and dist.size() or 1)
 steps = steps or (n + gbatch - 1) // gbatch
 -- the time the distributed fit spent in its collectives (allreduce) per step
-local allreduce_ms, overlap_buckets, shared_region, split_step, state_steps
+local allreduce_ms, overlap_buckets, shared_region, split_step, state_steps, chunked_steps
 if dist and model._trainer then
-  local sec, nsteps, _, nb, shm, split, sst = model._trainer:dist_stats()
+  local sec, nsteps, _, nb, shm, split, sst, cst = model._trainer:dist_stats()
   allreduce_ms = nsteps > 0 and 1000 * sec / nsteps or nil
-  overlap_buckets, shared_region, split_step, state_steps = nb, shm, split, sst
+  overlap_buckets, shared_region, split_step, state_steps, chunked_steps = nb, shm, split, sst, cst
 end
 
 -- predict: 1 warm-up pass + infer_passes timed passes, median
@@ -503,6 +503,7 @@ local fields = {
   {"shared_region", shared_region == nil and "null" or tostring(shared_region)},
   {"split_step", num(split_step)},
   {"shared_state_steps", num(state_steps)},
+  {"chunked_steps", num(chunked_steps)},
 }
 if dist and dist.rank() ~= 0 then return end   -- rank 0 reports the job
 local parts = {}

@@ -441,7 +441,9 @@ static void step_part(void *arg, int t, int T)
 
 /* the step's scalars (decayed lr, bias corrections, Nadam's schedule, which
 ** it advances) */
-static void step_scalars(kr_optim *o, step_k *kp, float gscale)
+/* the step's scalars from the optimizer's state; no change to it (a split
+** step computes them for every piece it takes): step_done advances it */
+static void step_scalars(const kr_optim *o, step_k *kp, float gscale)
 {
   const kr_optim_cfg *c = &o->cfg;
   double eps = c->epsilon > 0 ? c->epsilon : 1e-7;
@@ -466,8 +468,15 @@ static void step_scalars(kr_optim *o, step_k *kp, float gscale)
     kp->cg = (float)((1.0 - mc_t) / (1.0 - ms_new));
     kp->cm = (float)(mc_t1 / (1.0 - ms_next));
     kp->cv = (float)(1.0 / (1.0 - pow(c->beta_2, t)));
-    o->m_schedule = ms_new;
   }
+}
+
+/* the step taken: the iteration count, and Nadam's schedule as step_scalars
+** used it (the same product in double) */
+static void step_done(kr_optim *o)
+{
+  if (o->kind == KR_NADAM) o->m_schedule = o->m_schedule * momentum_cache(&o->cfg, (double)o->iterations + 1.0);
+  o->iterations++;
 }
 
 void kr_optim_step(kr_optim *o, float *const *grads) { kr_optim_step_scaled(o, grads, 1.0f); }
@@ -500,7 +509,7 @@ void kr_optim_step_scaled(kr_optim *o, float *const *grads, float gscale)
     for (int i = 0; i < o->nvars; i++)
       if (o->cons[i].kind != KR_CONSTRAINT_NONE) kr_constraint_apply(&o->cons[i], o->vars[i]);
   for (int i = 0; i < o->nvars; i++) kr_tensor_touch(o->vars[i]);   /* packed copies (plan.c) go stale */
-  o->iterations++;
+  step_done(o);
 }
 
 /* ---- the sharded step (keras.distributed on one host, see kr.h) ---- */
@@ -588,7 +597,7 @@ void kr_optim_step_finish(kr_optim *o, float *const *grads, const int *local, in
     int i = local[m];
     update_range(o, &k, grads, i, 0, (size_t)kr_tensor_numel(o->vars[i]));
   }
-  o->iterations++;
+  step_done(o);
 }
 
 int kr_optim_full_slots(const kr_optim *o)

@@ -110,8 +110,8 @@ done
 # share of the weights and slots, kept once for the host in the shared window,
 # in chunks any rank takes as soon as every run is past them, or by fixed
 # shares after a barrier with LKERAS_DIST_EARLY=0) gives the same bits as
-# every rank taking it whole; the slots included
-for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2"; do
+# every rank taking it whole; the slots included (Nadam: a schedule of its own)
+for c in "mlp adam 2" "cnn rmsprop 3" "lstm sgd 2" "mlp nadam 2"; do
   set -- $c
   o=$T/sh-$1-$2-$3
   if LKERAS_DIST_SHARD=1 $MPI -x LKERAS_DIST_SHARD -np $3 $B/lkeras tests/dist/train_check.lua $1 $2 250 16 $o.s \

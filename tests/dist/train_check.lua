@@ -1,7 +1,7 @@
 -- keras.distributed's correctness check, run under mpirun by tests/dist/run.sh
 -- (and with one process as the reference and the control):
 --   lkeras tests/dist/train_check.lua MODEL OPT N BATCH OUT [overlap | serial]
--- trains MODEL (mlp | cnn | lstm) with OPT (sgd | adam | rmsprop) on N seeded
+-- trains MODEL (mlp | cnn | lstm) with OPT (sgd | adam | rmsprop | nadam) on N seeded
 -- samples, 3 epochs with shuffling, batch BATCH per process, and writes the
 -- final weights, every epoch's loss, evaluate's loss and the predictions
 -- to OUT.rank<r> (one number a line). overlap / serial: the reduction in
@@ -35,6 +35,7 @@ local opt
 if opt_kind == "sgd" then opt = keras.optimizers.SGD{lr = 0.05, momentum = 0.9, nesterov = true}
 elseif opt_kind == "adam" then opt = keras.optimizers.Adam{lr = 0.01}
 elseif opt_kind == "rmsprop" then opt = keras.optimizers.RMSprop{lr = 0.01}
+elseif opt_kind == "nadam" then opt = keras.optimizers.Nadam{lr = 0.01}
 else error("unknown optimizer " .. tostring(opt_kind)) end
 local dopt
 if arg[6] == "overlap" or arg[6] == "serial" then

@@ -129,8 +129,12 @@ static inline kr_shape kr_concrete(const kr_shape *s, int64_t batch)
   return c;
 }
 
+/* a zero axis first: beside one, the others may be large enough that their
+** product alone would overflow (kr_shape_numel_checked allows it) */
 static inline int64_t kr_numel(const kr_shape *s)
 {
+  for (int i = 0; i < s->ndim; i++)
+    if (s->dim[i] == 0) return 0;
   int64_t n = 1;
   for (int i = 0; i < s->ndim; i++) n *= s->dim[i];
   return n;

@@ -143,6 +143,10 @@ void kr_tensor_release(kr_tensor *t)
 
 int64_t kr_tensor_numel(const kr_tensor *t)
 {
+  /* a zero axis first: beside one, the others may be large enough that their
+  ** product alone would overflow (check_shape allows it) */
+  for (int i = 0; i < t->shape.ndim; i++)
+    if (t->shape.dim[i] == 0) return 0;
   int64_t n = 1;
   for (int i = 0; i < t->shape.ndim; i++) n *= t->shape.dim[i];
   return n;

@@ -519,8 +519,29 @@ static void test_failed_plan(void)
   kr_ctx_free(ctx);
 }
 
+/* a zero axis beside axes whose product alone overflows int64 (a hostile
+** model file's shape, found by the bounded fuzz run): no elements, and the
+** count says so without overflowing */
+static void test_zero_axis_numel(void)
+{
+  kr_ctx *ctx = kr_ctx_new();
+  kr_shape s = {3, {(int64_t)1 << 32, ((int64_t)1 << 37) + 2, 0}};
+  kr_tensor *t = kr_tensor_new(ctx, &s);
+  CHECK(t != NULL);
+  if (t) CHECK(kr_tensor_numel(t) == 0);
+  kr_shape s2 = {3, {0, (int64_t)1 << 40, (int64_t)1 << 40}};
+  kr_tensor *t2 = kr_tensor_new(ctx, &s2);
+  CHECK(t2 != NULL);
+  if (t2) CHECK(kr_tensor_numel(t2) == 0);
+  kr_tensor_release(t);
+  kr_tensor_release(t2);
+  CHECK(kr_mem_in_use(ctx) == 0);
+  kr_ctx_free(ctx);
+}
+
 int main(void)
 {
+  test_zero_axis_numel();
   test_training();
   test_batch_begin();
   test_disconnected();

@@ -81,118 +81,102 @@ static int slot_kinds(int kind)
 ** each, since C11 mode contracts nothing into FMAs and the square root and
 ** the division are exact to the rounding in every width ---- */
 
-VEC_CLONES static void sgd_update(float *restrict p, float *restrict v, const float *restrict g, size_t n,
-                       float lr, float mom, int nesterov)
-{
-  if (nesterov) {
-    for (size_t i = 0; i < n; i++) {
-      float vi = mom * v[i] - lr * g[i];
-      v[i] = vi;
-      p[i] = p[i] + mom * vi - lr * g[i];
-    }
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      float vi = mom * v[i] - lr * g[i];
-      v[i] = vi;
-      p[i] = p[i] + vi;
-    }
+/* Each update is written once (UPDATE_KERNEL), as the loop body over gi,
+** the gradient of element i, and built twice: NAME reads gi = g[i];
+** NAME_sum2 reads two segments of the shared gradient region and scales
+** their sum as it goes, gi = (g0[i] + g1[i]) * s, the same bits as summing
+** into a buffer first (C11 contracts nothing, and times 1 is exact). Two
+** ranks on a host is the usual distributed step (train.c): one loop streaming
+** its four arrays at once ran in about two thirds of the time of a pass
+** summing into a buffer and a pass updating from it (measured). */
+#define UPDATE_KERNEL(NAME, BODY, ...)                                                                  \
+  VEC_CLONES static void NAME(__VA_ARGS__, const float *restrict g, size_t n)                            \
+  {                                                                                                      \
+    for (size_t i = 0; i < n; i++) {                                                                     \
+      const float gi = g[i];                                                                             \
+      BODY                                                                                               \
+    }                                                                                                    \
+  }                                                                                                      \
+  VEC_CLONES static void NAME##_sum2(__VA_ARGS__, const float *restrict g0, const float *restrict g1,    \
+                                     float s, size_t n)                                                  \
+  {                                                                                                      \
+    for (size_t i = 0; i < n; i++) {                                                                     \
+      const float gi = (g0[i] + g1[i]) * s;                                                              \
+      BODY                                                                                               \
+    }                                                                                                    \
   }
-}
+
+UPDATE_KERNEL(sgd_update, {
+  float vi = mom * v[i] - lr * gi;
+  v[i] = vi;
+  p[i] = p[i] + vi;
+}, float *restrict p, float *restrict v, float lr, float mom)
+
+UPDATE_KERNEL(nesterov_update, {
+  float vi = mom * v[i] - lr * gi;
+  v[i] = vi;
+  p[i] = p[i] + mom * vi - lr * gi;
+}, float *restrict p, float *restrict v, float lr, float mom)
 
 /* RMSprop: c = 1 - rho, computed in double by the caller */
-VEC_CLONES static void rms_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
-                       float lr, float rho, float c, float eps)
-{
-  for (size_t i = 0; i < n; i++) {
-    float ai = rho * a[i] + c * (g[i] * g[i]);
-    a[i] = ai;
-    p[i] = p[i] - lr * g[i] / (sqrtf(ai) + eps);
-  }
-}
+UPDATE_KERNEL(rms_update, {
+  float ai = rho * a[i] + c * (gi * gi);
+  a[i] = ai;
+  p[i] = p[i] - lr * gi / (sqrtf(ai) + eps);
+}, float *restrict p, float *restrict a, float lr, float rho, float c, float eps)
 
-VEC_CLONES static void adagrad_update(float *restrict p, float *restrict a, const float *restrict g, size_t n,
-                           float lr, float eps)
-{
-  for (size_t i = 0; i < n; i++) {
-    float ai = a[i] + g[i] * g[i];
-    a[i] = ai;
-    p[i] = p[i] - lr * g[i] / (sqrtf(ai) + eps);
-  }
-}
+UPDATE_KERNEL(adagrad_update, {
+  float ai = a[i] + gi * gi;
+  a[i] = ai;
+  p[i] = p[i] - lr * gi / (sqrtf(ai) + eps);
+}, float *restrict p, float *restrict a, float lr, float eps)
 
-VEC_CLONES static void adadelta_update(float *restrict p, float *restrict a, float *restrict d,
-                            const float *restrict g, size_t n, float lr, float rho, float c,
-                            float eps)
-{
-  for (size_t i = 0; i < n; i++) {
-    float ai = rho * a[i] + c * (g[i] * g[i]);
-    float u = g[i] * sqrtf(d[i] + eps) / sqrtf(ai + eps);
-    a[i] = ai;
-    p[i] = p[i] - lr * u;
-    d[i] = rho * d[i] + c * (u * u);
-  }
-}
+UPDATE_KERNEL(adadelta_update, {
+  float ai = rho * a[i] + c * (gi * gi);
+  float u = gi * sqrtf(d[i] + eps) / sqrtf(ai + eps);
+  a[i] = ai;
+  p[i] = p[i] - lr * u;
+  d[i] = rho * d[i] + c * (u * u);
+}, float *restrict p, float *restrict a, float *restrict d, float lr, float rho, float c, float eps)
 
-/* Adam, AMSGrad, Adamax, Nadam: b = {beta_1, 1 - beta_1, beta_2, 1 - beta_2} */
-/* Adam's and Nadam's moments at i, stored back into m and v and kept in MI, VI
-** (b1, c1, b2, c2, m, v, g as named in the loops that expand it) */
-#define ADAM_MOMENTS(MI, VI, I)                   \
-  float MI = b1 * m[I] + c1 * g[I];               \
-  float VI = b2 * v[I] + c2 * (g[I] * g[I]);      \
-  m[I] = MI;                                      \
-  v[I] = VI
+/* Adam, AMSGrad, Adamax, Nadam: b1, c1, b2, c2 = beta_1, 1 - beta_1, beta_2, 1 - beta_2 */
+/* Adam's and Nadam's moments at i, stored back into m and v and kept in MI, VI */
+#define ADAM_MOMENTS(MI, VI)                      \
+  float MI = b1 * m[i] + c1 * gi;                 \
+  float VI = b2 * v[i] + c2 * (gi * gi);          \
+  m[i] = MI;                                      \
+  v[i] = VI
 
-VEC_CLONES static void adam_update(float *restrict p, float *restrict m, float *restrict v,
-                        const float *restrict g, size_t n, float lr_t, const float *b, float eps)
-{
-  float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
-  for (size_t i = 0; i < n; i++) {
-    ADAM_MOMENTS(mi, vi, i);
-    p[i] = p[i] - lr_t * mi / (sqrtf(vi) + eps);
-  }
-}
+UPDATE_KERNEL(adam_update, {
+  ADAM_MOMENTS(mi, vi);
+  p[i] = p[i] - lr_t * mi / (sqrtf(vi) + eps);
+}, float *restrict p, float *restrict m, float *restrict v, float lr_t, float b1, float c1, float b2, float c2,
+   float eps)
 
-VEC_CLONES static void amsgrad_update(float *restrict p, float *restrict m, float *restrict v,
-                           float *restrict vh, const float *restrict g, size_t n,
-                           float lr_t, const float *b, float eps)
-{
-  float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
-  for (size_t i = 0; i < n; i++) {
-    float mi = b1 * m[i] + c1 * g[i];
-    float vi = b2 * v[i] + c2 * (g[i] * g[i]);
-    float hi = vh[i] > vi ? vh[i] : vi;
-    m[i] = mi;
-    v[i] = vi;
-    vh[i] = hi;
-    p[i] = p[i] - lr_t * mi / (sqrtf(hi) + eps);
-  }
-}
+UPDATE_KERNEL(amsgrad_update, {
+  ADAM_MOMENTS(mi, vi);
+  float hi = vh[i] > vi ? vh[i] : vi;
+  vh[i] = hi;
+  p[i] = p[i] - lr_t * mi / (sqrtf(hi) + eps);
+}, float *restrict p, float *restrict m, float *restrict v, float *restrict vh, float lr_t, float b1, float c1,
+   float b2, float c2, float eps)
 
-VEC_CLONES static void adamax_update(float *restrict p, float *restrict m, float *restrict u,
-                          const float *restrict g, size_t n, float lr_t, const float *b, float eps)
-{
-  float b1 = b[0], c1 = b[1], b2 = b[2];
-  for (size_t i = 0; i < n; i++) {
-    float mi = b1 * m[i] + c1 * g[i];
-    float bu = b2 * u[i], ag = fabsf(g[i]);
-    float ui = bu > ag ? bu : ag;      /* NaN in g propagates, as in K.maximum */
-    m[i] = mi;
-    u[i] = ui;
-    p[i] = p[i] - lr_t * mi / (ui + eps);
-  }
-}
+UPDATE_KERNEL(adamax_update, {
+  float mi = b1 * m[i] + c1 * gi;
+  float bu = b2 * u[i];
+  float ag = fabsf(gi);
+  float ui = bu > ag ? bu : ag;      /* NaN in g propagates, as in K.maximum */
+  m[i] = mi;
+  u[i] = ui;
+  p[i] = p[i] - lr_t * mi / (ui + eps);
+}, float *restrict p, float *restrict m, float *restrict u, float lr_t, float b1, float c1, float b2, float eps)
 
 /* m_bar = cg*g + cm*m_t; v' = cv*v_t; p -= lr*m_bar/(sqrt(v') + eps) */
-VEC_CLONES static void nadam_update(float *restrict p, float *restrict m, float *restrict v,
-                         const float *restrict g, size_t n, float lr, const float *b,
-                         float cg, float cm, float cv, float eps)
-{
-  float b1 = b[0], c1 = b[1], b2 = b[2], c2 = b[3];
-  for (size_t i = 0; i < n; i++) {
-    ADAM_MOMENTS(mi, vi, i);
-    p[i] = p[i] - lr * (cg * g[i] + cm * mi) / (sqrtf(cv * vi) + eps);
-  }
-}
+UPDATE_KERNEL(nadam_update, {
+  ADAM_MOMENTS(mi, vi);
+  p[i] = p[i] - lr * (cg * gi + cm * mi) / (sqrtf(cv * vi) + eps);
+}, float *restrict p, float *restrict m, float *restrict v, float lr, float b1, float c1, float b2, float c2,
+   float cg, float cm, float cv, float eps)
 
 /* ---- gradient clipping (in place) ---- */
 
@@ -369,30 +353,40 @@ typedef struct step_k {
   float gscale;   /* the gradients' factor (kr_optim_step_scaled), 1: none */
 } step_k;
 
-/* the update of var i's elements [lo, hi); g: the gradient of element lo on */
-static void update_part(const kr_optim *o, const step_k *k, const float *g, int i, size_t lo, size_t hi)
+/* the update of var i's elements [lo, hi); g0: the gradient of element lo
+** on, or, with g1, the sum of g0's and g1's times s (the _sum2 kernels) */
+static void update_part(const kr_optim *o, const step_k *k, const float *g0, const float *g1, float s, int i,
+                        size_t lo, size_t hi)
 {
   const kr_optim_cfg *c = &o->cfg;
   int nv = o->nvars;
   kr_tensor **sl = o->slots;
   float *p = KR_DATA(o->vars[i]) + lo;
   size_t n = hi - lo;
+  const float *b = k->betas;
 #define SLOT(j) (KR_DATA(sl[(j) * nv + i]) + lo)
+#define UPDATE(NAME, ...) (g1 ? NAME##_sum2(__VA_ARGS__, g0, g1, s, n) : NAME(__VA_ARGS__, g0, n))
   switch (o->kind) {
-  case KR_SGD: sgd_update(p, SLOT(0), g, n, k->flr, (float)c->momentum, c->nesterov); break;
-  case KR_RMSPROP: rms_update(p, SLOT(0), g, n, k->flr, (float)c->rho, (float)(1.0 - c->rho), k->feps); break;
-  case KR_ADAGRAD: adagrad_update(p, SLOT(0), g, n, k->flr, k->feps); break;
+  case KR_SGD:
+    if (c->nesterov) UPDATE(nesterov_update, p, SLOT(0), k->flr, (float)c->momentum);
+    else UPDATE(sgd_update, p, SLOT(0), k->flr, (float)c->momentum);
+    break;
+  case KR_RMSPROP: UPDATE(rms_update, p, SLOT(0), k->flr, (float)c->rho, (float)(1.0 - c->rho), k->feps); break;
+  case KR_ADAGRAD: UPDATE(adagrad_update, p, SLOT(0), k->flr, k->feps); break;
   case KR_ADADELTA:
-    adadelta_update(p, SLOT(0), SLOT(1), g, n, k->flr, (float)c->rho, (float)(1.0 - c->rho), k->feps);
+    UPDATE(adadelta_update, p, SLOT(0), SLOT(1), k->flr, (float)c->rho, (float)(1.0 - c->rho), k->feps);
     break;
   case KR_ADAM:
-    if (o->amsgrad) amsgrad_update(p, SLOT(0), SLOT(1), SLOT(2), g, n, k->lr_t, k->betas, k->feps);
-    else adam_update(p, SLOT(0), SLOT(1), g, n, k->lr_t, k->betas, k->feps);
+    if (o->amsgrad) UPDATE(amsgrad_update, p, SLOT(0), SLOT(1), SLOT(2), k->lr_t, b[0], b[1], b[2], b[3], k->feps);
+    else UPDATE(adam_update, p, SLOT(0), SLOT(1), k->lr_t, b[0], b[1], b[2], b[3], k->feps);
     break;
-  case KR_ADAMAX: adamax_update(p, SLOT(0), SLOT(1), g, n, k->lr_t, k->betas, k->feps); break;
-  case KR_NADAM: nadam_update(p, SLOT(0), SLOT(1), g, n, k->flr, k->betas, k->cg, k->cm, k->cv, k->feps); break;
+  case KR_ADAMAX: UPDATE(adamax_update, p, SLOT(0), SLOT(1), k->lr_t, b[0], b[1], b[2], k->feps); break;
+  case KR_NADAM:
+    UPDATE(nadam_update, p, SLOT(0), SLOT(1), k->flr, b[0], b[1], b[2], b[3], k->cg, k->cm, k->cv, k->feps);
+    break;
   default: KR_ASSERT(0);
   }
+#undef UPDATE
 #undef SLOT
 }
 
@@ -402,7 +396,7 @@ static void update_part(const kr_optim *o, const step_k *k, const float *g, int 
 static void update_range(const kr_optim *o, const step_k *k, float *const *grads, int i, size_t lo, size_t hi)
 {
   if (k->gscale == 1.0f) {
-    update_part(o, k, grads[i] + lo, i, lo, hi);
+    update_part(o, k, grads[i] + lo, NULL, 1.0f, i, lo, hi);
     return;
   }
   for (size_t a = lo; a < hi; a += SCALE_PIECE) {
@@ -410,7 +404,7 @@ static void update_range(const kr_optim *o, const step_k *k, float *const *grads
     float *restrict g = grads[i];
     float s = k->gscale;
     for (size_t j = a; j < b; j++) g[j] *= s;
-    update_part(o, k, grads[i] + a, i, a, b);
+    update_part(o, k, grads[i] + a, NULL, 1.0f, i, a, b);
   }
 }
 
@@ -560,14 +554,21 @@ static void update_pieces(kr_optim *o, const step_k *k, const kr_optim_piece *pc
                           int nseg, float gscale, float *out)
 {
   float buf[SCALE_PIECE];
+  /* two segments: read as the update goes, a whole piece at a time (a short
+  ** piece at a time where the new weights are copied out, still cached) */
+  size_t step = nseg == 2 && !out ? SIZE_MAX : SCALE_PIECE;
   for (int m = 0; m < npc; m++) {
     int i = pc[m].var;
     const float *p = KR_DATA(o->vars[i]);
-    for (size_t a = pc[m].lo; a < pc[m].hi; a += SCALE_PIECE) {
-      size_t b = pc[m].hi - a < SCALE_PIECE ? pc[m].hi : a + SCALE_PIECE;
+    for (size_t a = pc[m].lo, b; a < pc[m].hi; a = b) {
+      b = pc[m].hi - a < step ? pc[m].hi : a + step;
       size_t off = pc[m].off + (a - pc[m].lo);
-      sum_scaled(buf, segs, nseg, off, b - a, gscale);
-      update_part(o, k, buf, i, a, b);
+      if (nseg == 2) {
+        update_part(o, k, segs[0] + off, segs[1] + off, gscale, i, a, b);
+      } else {
+        sum_scaled(buf, segs, nseg, off, b - a, gscale);
+        update_part(o, k, buf, NULL, 1.0f, i, a, b);
+      }
       if (out) stream_copy(out + off, p + a, b - a);
     }
   }

@@ -702,26 +702,29 @@ static void test_step_pieces(void)
   for (int c = 0; c < OF_NCASES; c++) {
     const of_case *fc = &of_cases[c];
     kr_ctx *ctx = kr_ctx_new();
-    kr_tensor *vr[SP_NV], *v0[SP_NV], *v1[SP_NV], *vw[SP_NV];
+    kr_tensor *vr[SP_NV], *v0[SP_NV], *v1[SP_NV], *vw[SP_NV], *v3[SP_NV];
     sp_vars(ctx, vr);
+    sp_vars(ctx, v3);
     sp_vars(ctx, v0);
     sp_vars(ctx, v1);
     sp_vars(ctx, vw);
     kr_optim *ref = kr_optim_new(ctx, &fc->cfg), *o0 = kr_optim_new(ctx, &fc->cfg);
-    kr_optim *o1 = kr_optim_new(ctx, &fc->cfg), *ow = kr_optim_new(ctx, &fc->cfg);
-    CHECK(ref && o0 && o1 && ow);
-    if (!ref || !o0 || !o1 || !ow) continue;
+    kr_optim *o1 = kr_optim_new(ctx, &fc->cfg), *ow = kr_optim_new(ctx, &fc->cfg), *o3 = kr_optim_new(ctx, &fc->cfg);
+    CHECK(ref && o0 && o1 && ow && o3);
+    if (!ref || !o0 || !o1 || !ow || !o3) continue;
     CHECK(kr_optim_bind(ref, SP_NV, vr) == KR_OK && kr_optim_bind(o0, SP_NV, v0) == KR_OK &&
-          kr_optim_bind(o1, SP_NV, v1) == KR_OK && kr_optim_bind(ow, SP_NV, vw) == KR_OK);
+          kr_optim_bind(o1, SP_NV, v1) == KR_OK && kr_optim_bind(ow, SP_NV, vw) == KR_OK &&
+          kr_optim_bind(o3, SP_NV, v3) == KR_OK);
     if (!kr_optim_can_shard(ref)) {   /* clipping: the whole step on every rank */
       CHECK(fc->cfg.clipnorm > 0 || fc->cfg.clipvalue > 0);
       goto done;
     }
-    float *seg[2], *out[2], sum[SP_N];
+    float *seg[3], *out[2], sum[SP_N];
     for (int q = 0; q < 2; q++) {
       seg[q] = calloc(SP_N, sizeof(float));
       out[q] = calloc(SP_N, sizeof(float));
     }
+    seg[2] = calloc(SP_N, sizeof(float));   /* a third rank's segment, zeros: the same sums */
     kr_optim_piece pc[2][SP_NV], all[2 * SP_NV];
     int np[2] = {sp_pieces(0, pc[0]), sp_pieces(1, pc[1])};
     CHECK(np[0] >= 1 && np[1] >= 1);
@@ -746,13 +749,18 @@ static void test_step_pieces(void)
       /* as the chunked step takes it: a call per piece, in any order, then the finish */
       for (int m = np[0] + np[1] - 1; m >= 0; m--) kr_optim_update_pieces(ow, all + m, 1, seg, 2, 0.5f, NULL);
       kr_optim_step_finish(ow, NULL, NULL, 0, 0.5f);
+      /* three segments: summed a short piece at a time into a buffer, not
+      ** read as the update goes as two are */
+      kr_optim_step_pieces(o3, all, np[0] + np[1], seg, 3, 0.5f, NULL, NULL, NULL, 0);
     }
-    int same = 1, wsame = 1;
+    int same = 1, wsame = 1, same3 = 1;
     for (int i = 0; i < SP_NV; i++) {
       size_t bytes = (size_t)sp_len[i] * sizeof(float);
       same &= memcmp(KR_DATA(vr[i]), KR_DATA(v0[i]), bytes) == 0 && memcmp(KR_DATA(vr[i]), KR_DATA(v1[i]), bytes) == 0;
       wsame &= memcmp(KR_DATA(vr[i]), KR_DATA(vw[i]), bytes) == 0;
+      same3 &= memcmp(KR_DATA(vr[i]), KR_DATA(v3[i]), bytes) == 0;
     }
+    CHECK_MSG(same3, "%s: the step from three segments differs from one optimizer's", fc->name);
     CHECK_MSG(same, "%s: the split step's weights differ from one optimizer's", fc->name);
     CHECK_MSG(wsame, "%s: the whole step reading the sums, a piece at a time, differs from one optimizer's", fc->name);
     CHECK(kr_optim_iterations(o0) == 4 && kr_optim_iterations(ow) == 4);
@@ -772,16 +780,19 @@ static void test_step_pieces(void)
       free(seg[q]);
       free(out[q]);
     }
+    free(seg[2]);
   done:
     kr_optim_free(ref);
     kr_optim_free(o0);
     kr_optim_free(o1);
     kr_optim_free(ow);
+    kr_optim_free(o3);
     for (int i = 0; i < SP_NV; i++) {
       kr_tensor_release(vr[i]);
       kr_tensor_release(v0[i]);
       kr_tensor_release(v1[i]);
       kr_tensor_release(vw[i]);
+      kr_tensor_release(v3[i]);
     }
     kr_ctx_free(ctx);
   }

@@ -194,7 +194,6 @@ int kr_dist_state_share(kr_dist *d, const void *owner, int count, kr_tensor *con
     return 1;
   }
   if (d->rank == 0) memset(d->shm_ctrl, 0, KR_DIST_CTRL_FLOATS * sizeof(float));
-  d->shm_claimed = 0;
   d->shm_tick = 0;
   for (int i = 0; i < count; i++) {
     float *at = d->shm_state + off[i];

@@ -60,11 +60,12 @@ typedef struct kr_dist {
   size_t shm_lead;
   float *shm_state;
   /* before the state area, the step's control words (KR_DIST_CTRL_FLOATS,
-  ** each word on a cache line of its own): [0] the chunks claimed, [1 + q]
-  ** rank q's progress through its run (fit's chunked step, train.c); the
-  ** claims' base and the step's tick, the same on every rank */
+  ** each word on a cache line of its own): [1 + q] rank q's progress through
+  ** its run, [1 + KR_DIST_CTRL_RANKS + q] the chunks of rank q's range not yet
+  ** taken (fit's chunked step, train.c); the step's tick, the same on every
+  ** rank */
   uint64_t *shm_ctrl;
-  uint64_t shm_claimed, shm_tick;
+  uint64_t shm_tick;
   int nmoved;
   struct kr_tensor **moved;
   float **home;
@@ -98,11 +99,11 @@ size_t kr_dist_dtype_size(int dtype);
 float *kr_dist_shared(kr_dist *d, size_t n, size_t lead, char *err, int *failed);
 /* the control area: up to KR_DIST_CTRL_RANKS ranks */
 #define KR_DIST_CTRL_RANKS 64
-#define KR_DIST_CTRL_FLOATS (16 * (KR_DIST_CTRL_RANKS + 1))
+#define KR_DIST_CTRL_FLOATS (16 * (2 * KR_DIST_CTRL_RANKS + 1))
 /* the shared state: tensors t[0..count) (whole storages, offset 0) move into
 ** d->shm_state at floats off[i], with rank 0's values; every rank's tensors
 ** then read and write the host's one copy. The control words start at zero
-** (claims and tick too). Collective. 0, or nonzero with a
+** (the tick too). Collective. 0, or nonzero with a
 ** message in err (the state is moved all the same: release it) */
 struct kr_tensor;
 int kr_dist_state_share(kr_dist *d, const void *owner, int count, struct kr_tensor *const *t, const size_t *off,

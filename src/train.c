@@ -975,39 +975,71 @@ static int wait_progress(kr_dist *d, int q, uint64_t need, double *waited, char 
   return 0;
 }
 
+/* rank q's range word in the control area: (tick << 20) | (front << 10) | end,
+** the chunks [front, end) of q's own range not yet taken this step */
+static _Atomic uint64_t *range_word(const kr_dist *d, int q)
+{
+  return (_Atomic uint64_t *)(d->shm_ctrl + 8 * (1 + KR_DIST_CTRL_RANKS + q));
+}
+
+/* takes a chunk of rank v's range for rank r this step (tick), or -1 when
+** none is left: the owner from the front, the others from the back, so two
+** ranks work on chunks far apart until they meet. The first rank to look at a
+** range this step sets it up: [v C / P, (v + 1) C / P) */
+static int take_chunk(const kr_dist *d, int v, int r, uint64_t tick, int C)
+{
+  _Atomic uint64_t *w = range_word(d, v);
+  uint64_t x = atomic_load_explicit(w, memory_order_relaxed);
+  for (;;) {
+    if (x >> 20 != tick) {
+      uint64_t lo = (uint64_t)v * (uint64_t)C / (uint64_t)d->size, hi = (uint64_t)(v + 1) * (uint64_t)C / (uint64_t)d->size;
+      uint64_t fresh = tick << 20 | lo << 10 | hi;
+      if (atomic_compare_exchange_weak_explicit(w, &x, fresh, memory_order_relaxed, memory_order_relaxed)) x = fresh;
+      continue;
+    }
+    uint64_t f = x >> 10 & 1023, e = x & 1023;
+    if (f >= e) return -1;
+    uint64_t next = v == r ? tick << 20 | (f + 1) << 10 | e : tick << 20 | f << 10 | (e - 1);
+    if (atomic_compare_exchange_weak_explicit(w, &x, next, memory_order_relaxed, memory_order_relaxed))
+      return (int)(v == r ? f : e - 1);
+  }
+}
+
 /* The chunked step on the shared state (one host, an even step): instead of
 ** a barrier after the run and a share of the region per rank, the region is
-** cut in chunks that any rank takes, one at a time, from a counter in the
-** window, as soon as its run is done; a chunk is ready once every rank's
-** run has passed the chunk's step (its gradients written, its weights read
-** for the last time), which the plans publish as they go. So a rank that
-** finishes first updates the chunks of the layers the others are done with
-** while they finish, instead of waiting, and the work after the slowest run
-** is shared. Each element's update is the same arithmetic, whichever rank
-** takes it. The barrier at the end keeps every next run after every update. */
+** cut in chunks, each rank owning a contiguous range of them, and a chunk is
+** ready once every rank's run has passed the chunk's step (its gradients
+** written, its weights read for the last time), which the plans publish as
+** they go. A rank whose run is done updates its own chunks from the front as
+** they become ready, then takes the others' from the back: so a rank that
+** finishes first updates the layers the others are done with while they
+** finish, instead of waiting, and the work after the slowest run is shared.
+** Owned ranges, not one counter that hands out the next chunk to whoever
+** asks: two cores updating neighbouring chunks of the same pages at once ran
+** several times slower than each on its own half (measured on a 2-core VM;
+** docs/distributed.md). Each element's update is the same arithmetic,
+** whichever rank takes it. The barrier at the end keeps every next run after
+** every update. */
 static int dist_chunked_step(kr_trainer *t, float post, double *wait)
 {
   kr_dist *d = t->dist;
   char err[KR_DIST_ERR];
-  int r = d->rank, P = d->size;
-  _Atomic uint64_t *claim = (_Atomic uint64_t *)d->shm_ctrl;
-  uint64_t tick = d->shm_tick + 1, base = d->shm_claimed, C = (uint64_t)t->nchunks;
+  int r = d->rank, P = d->size, C = t->nchunks;
+  uint64_t tick = d->shm_tick + 1;
   double waited = 0;
-  for (;;) {
-    uint64_t v = atomic_load_explicit(claim, memory_order_relaxed);
-    if (v >= base + C) break;
-    if (!atomic_compare_exchange_weak_explicit(claim, &v, v + 1, memory_order_relaxed, memory_order_relaxed)) continue;
-    int c = (int)(v - base);
-    uint64_t need = (tick << 20) + t->chunk_ready[c] + 1;
-    for (int q = 0; q < P; q++)
-      if (q != r && wait_progress(d, q, need, &waited, err)) return dist_fail(t, err);
-    kr_optim_update_pieces(t->optim, t->chunks.pieces + t->chunks.at[c], t->chunks.at[c + 1] - t->chunks.at[c],
-                           d->shm_segs, P, post, NULL);
+  for (int k = 0; k < P; k++) {
+    int v = (r + k) % P;
+    for (int c; (c = take_chunk(d, v, r, tick, C)) >= 0;) {
+      uint64_t need = (tick << 20) + t->chunk_ready[c] + 1;
+      for (int q = 0; q < P; q++)
+        if (q != r && wait_progress(d, q, need, &waited, err)) return dist_fail(t, err);
+      kr_optim_update_pieces(t->optim, t->chunks.pieces + t->chunks.at[c], t->chunks.at[c + 1] - t->chunks.at[c],
+                             d->shm_segs, P, post, NULL);
+    }
   }
   kr_optim_step_finish(t->optim, (float *const *)t->gradp, t->local, t->nlocal, post);
   double t0 = kr_now();
   if (d->ops->shm_barrier(d->impl, d->shm, err)) return dist_fail(t, err);
-  d->shm_claimed = base + C;
   d->shm_tick = tick;
   for (int i = 0; i < t->nvar; i++) kr_tensor_touch(t->vars[i]->value);   /* packed copies go stale */
   *wait = waited + (kr_now() - t0);

@@ -667,6 +667,17 @@ static double norm_factor(const kr_constraint *c, double n)
   }
 }
 
+/* the offset of element q of a group at base: q counted over the axes
+** id[0..ni) (the last fastest) */
+static int64_t group_offset(int64_t base, int64_t q, int ni, const int *id, const kr_shape *s, const int64_t *stride)
+{
+  for (int j = ni - 1; j >= 0; j--) {
+    base += q % s->dim[id[j]] * stride[id[j]];
+    q /= s->dim[id[j]];
+  }
+  return base;
+}
+
 /* Norm kinds: the var split into groups (one per index of the axes outside
 ** c->axes), each group's L2 norm taken over the axes in c->axes, in double.
 ** No allocation: offsets are computed from the shape on the stack. */
@@ -706,24 +717,11 @@ void kr_constraint_apply(const kr_constraint *c, kr_tensor *w)
     }
     double ss = 0;
     for (int64_t q = 0; q < nin; q++) {
-      int64_t off = base;
-      r = q;
-      for (int j = ni - 1; j >= 0; j--) {
-        off += r % s->dim[id[j]] * stride[id[j]];
-        r /= s->dim[id[j]];
-      }
+      int64_t off = group_offset(base, q, ni, id, s, stride);
       ss += (double)p[off] * (double)p[off];
     }
     float f = (float)norm_factor(c, sqrt(ss));
-    for (int64_t q = 0; q < nin; q++) {
-      int64_t off = base;
-      r = q;
-      for (int j = ni - 1; j >= 0; j--) {
-        off += r % s->dim[id[j]] * stride[id[j]];
-        r /= s->dim[id[j]];
-      }
-      p[off] *= f;
-    }
+    for (int64_t q = 0; q < nin; q++) p[group_offset(base, q, ni, id, s, stride)] *= f;
   }
 }
 

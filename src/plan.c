@@ -568,26 +568,31 @@ typedef struct act_call {
   const kr_node *act;
 } act_call;
 
-/* the activation op's kernel on a piece of a row */
-static void act_map(void *ud, const float *x, float *y, int64_t n)
+/* the activation op's forward kernel from x to y, both of shape sh */
+static void act_forward(const act_call *a, const float *x, float *y, const kr_shape *sh)
 {
-  const act_call *a = ud;
-  kr_shape sh;
-  memset(&sh, 0, sizeof sh);
-  sh.ndim = 1;
-  sh.dim[0] = n;
   const float *xs[1] = {x};
-  const kr_shape *ss[1] = {&sh};
+  const kr_shape *ss[1] = {sh};
   kr_exec e;
   memset(&e, 0, sizeof e);
   e.ctx = a->ctx;
   e.node = a->act;
   e.y = y;
-  e.ys = &sh;
+  e.ys = sh;
   e.nin = 1;
   e.x = xs;
   e.xs = ss;
   kr_ops[a->act->op].forward(&e);
+}
+
+/* the activation op's kernel on a piece of a row */
+static void act_map(void *ud, const float *x, float *y, int64_t n)
+{
+  kr_shape sh;
+  memset(&sh, 0, sizeof sh);
+  sh.ndim = 1;
+  sh.dim[0] = n;
+  act_forward(ud, x, y, &sh);
 }
 
 /* ... on whole rows (softmax over the last axis) */
@@ -600,18 +605,7 @@ static void act_rows(void *ud, const float *x, float *y, int64_t rows, int64_t n
   for (int k = 0; k < sh.ndim; k++) sh.dim[k] = 1;
   sh.dim[sh.ndim - 2] = rows;
   sh.dim[sh.ndim - 1] = n;
-  const float *xs[1] = {x};
-  const kr_shape *ss[1] = {&sh};
-  kr_exec e;
-  memset(&e, 0, sizeof e);
-  e.ctx = a->ctx;
-  e.node = a->act;
-  e.y = y;
-  e.ys = &sh;
-  e.nin = 1;
-  e.x = xs;
-  e.xs = ss;
-  kr_ops[a->act->op].forward(&e);
+  act_forward(a, x, y, &sh);
 }
 
 static void run_packed(kr_plan *p, step *s)

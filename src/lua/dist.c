@@ -141,11 +141,13 @@ static int d_set_rng_state(lua_State *L)
   return 0;
 }
 
-/* d:allreduce_numbers({...}) -> the sums over the ranks, in double precision */
-static int d_allreduce_numbers(lua_State *L)
+/* d:allreduce_numbers({...}) -> the sums over the ranks, in double precision;
+** d:broadcast_numbers({...}, root) -> root's numbers (bcast) */
+static int numbers_collective(lua_State *L, int bcast)
 {
   kr_dist *d = lk_checkdist(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer root = bcast ? luaL_checkinteger(L, 3) : 0;
   lua_Integer n = luaL_len(L, 2);
   double *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0);
   for (lua_Integer i = 0; i < n; i++) {
@@ -154,7 +156,9 @@ static int d_allreduce_numbers(lua_State *L)
     lua_pop(L, 1);
   }
   char err[KR_DIST_ERR];
-  if (d->ops->allreduce(d->impl, v, (size_t)n, KR_DIST_F64, err)) return d_raise(L, err);
+  if (bcast ? d->ops->broadcast(d->impl, v, (size_t)n, KR_DIST_F64, (int)root, err)
+            : d->ops->allreduce(d->impl, v, (size_t)n, KR_DIST_F64, err))
+    return d_raise(L, err);
   lua_createtable(L, (int)n, 0);
   for (lua_Integer i = 0; i < n; i++) {
     lua_pushnumber(L, v[i]);
@@ -162,6 +166,8 @@ static int d_allreduce_numbers(lua_State *L)
   }
   return 1;
 }
+
+static int d_allreduce_numbers(lua_State *L) { return numbers_collective(L, 0); }
 
 /* d:broadcast_(t, root): t takes root's values, in place */
 static int d_broadcast_(lua_State *L)
@@ -190,28 +196,7 @@ static int d_broadcast(lua_State *L)
   return 1;
 }
 
-/* d:broadcast_numbers({...}, root) -> root's numbers (double precision) */
-static int d_broadcast_numbers(lua_State *L)
-{
-  kr_dist *d = lk_checkdist(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_Integer root = luaL_checkinteger(L, 3);
-  lua_Integer n = luaL_len(L, 2);
-  double *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0);
-  for (lua_Integer i = 0; i < n; i++) {
-    lua_geti(L, 2, i + 1);
-    v[i] = luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-  }
-  char err[KR_DIST_ERR];
-  if (d->ops->broadcast(d->impl, v, (size_t)n, KR_DIST_F64, (int)root, err)) return d_raise(L, err);
-  lua_createtable(L, (int)n, 0);
-  for (lua_Integer i = 0; i < n; i++) {
-    lua_pushnumber(L, v[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
+static int d_broadcast_numbers(lua_State *L) { return numbers_collective(L, 1); }
 
 /* d:allgather(t) -> every rank's t along the first axis, rank order (the
 ** other axes must agree) */

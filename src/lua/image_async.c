@@ -258,16 +258,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_image_async(lua_State *L)
 {
-  if (luaL_newmetatable(L, LK_IMAGE_JOB)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, job_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, job_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, job_gc);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
+  lk_new_class(L, LK_IMAGE_JOB, job_methods, job_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -127,16 +127,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_prefetch(lua_State *L)
 {
-  if (luaL_newmetatable(L, LK_PREFETCH)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, job_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, job_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, job_gc);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
+  lk_new_class(L, LK_PREFETCH, job_methods, job_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

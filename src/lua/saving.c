@@ -438,16 +438,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_saving(lua_State *L)
 {
-  if (luaL_newmetatable(L, LK_H5)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, h5_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, h5_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, h5_gc);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
+  lk_new_class(L, LK_H5, h5_methods, h5_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

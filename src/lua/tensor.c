@@ -46,6 +46,20 @@ int lk_index_method(lua_State *L)
   return 1;
 }
 
+void lk_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
+{
+  if (luaL_newmetatable(L, name)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+}
+
 kr_tensor *lk_checktensor(lua_State *L, int idx)
 {
   kr_tensor **slot = luaL_checkudata(L, idx, LK_TENSOR);

@@ -604,24 +604,10 @@ static const luaL_Reg funcs[] = {
   {NULL, NULL}
 };
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
-{
-  if (luaL_newmetatable(L, name)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
-}
-
 int lk_open_train(lua_State *L)
 {
-  new_class(L, LK_OPTIM, o_methods, o_gc);
-  new_class(L, LK_TRAINER, tr_methods, tr_gc);
+  lk_new_class(L, LK_OPTIM, o_methods, o_gc);
+  lk_new_class(L, LK_TRAINER, tr_methods, tr_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

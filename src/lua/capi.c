@@ -333,6 +333,28 @@ static int64_t weights_list(lk_model *m, const char *who)
   return total;
 }
 
+/* the weights list on top of L's stack (weights_list), end to end: into
+** out, or from in; pops the list */
+static void copy_weights(lua_State *L, float *out, const float *in)
+{
+  size_t off = 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    kr_tensor *w = lk_testtensor(L, -1);
+    lua_pop(L, 1);
+    size_t k = (size_t)kr_tensor_numel(w);
+    if (out) {
+      memcpy(out + off, KR_DATA(w), k * sizeof(float));
+    } else {
+      memcpy(KR_DATA(w), in + off, k * sizeof(float));
+      kr_tensor_touch(w);   /* plans holding a packed copy repack (gemm_packed.c) */
+    }
+    off += k;
+  }
+  lua_pop(L, 1);
+}
+
 int lk_get_weights(lk_model *m, float *buf, size_t cap, size_t *count)
 {
   int st = check_handle(m, "lk_get_weights");
@@ -353,17 +375,7 @@ int lk_get_weights(lk_model *m, float *buf, size_t cap, size_t *count)
     return kr_fail(ctx, LK_EARG, "lk_get_weights: the model has %lld weight values, the buffer holds %zu",
                    (long long)total, cap);
   }
-  size_t off = 0;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i);
-    kr_tensor *w = lk_testtensor(L, -1);
-    lua_pop(L, 1);
-    size_t k = (size_t)kr_tensor_numel(w);
-    memcpy(buf + off, KR_DATA(w), k * sizeof(float));
-    off += k;
-  }
-  lua_pop(L, 1);
+  copy_weights(L, buf, NULL);
   return LK_OK;
 }
 
@@ -380,18 +392,7 @@ int lk_set_weights(lk_model *m, const float *buf, size_t count)
     return kr_fail(ctx_of(L), LK_EARG, "lk_set_weights: the model has %lld weight values, got %zu",
                    (long long)total, count);
   }
-  size_t off = 0;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i);
-    kr_tensor *w = lk_testtensor(L, -1);
-    lua_pop(L, 1);
-    size_t k = (size_t)kr_tensor_numel(w);
-    memcpy(KR_DATA(w), buf + off, k * sizeof(float));
-    kr_tensor_touch(w);   /* plans holding a packed copy repack (gemm_packed.c) */
-    off += k;
-  }
-  lua_pop(L, 1);
+  copy_weights(L, NULL, buf);
   return LK_OK;
 }
 

@@ -305,6 +305,28 @@ static int weights_pf(lua_State *L)
   return 1;
 }
 
+/* the weight tensors of the list on L's stack top, end to end: their total
+** size, -1 when one is not a tensor; copied into out, or from in, where given */
+static int64_t walk_weights(lua_State *L, float *out, const float *in)
+{
+  int64_t total = 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    kr_tensor *w = lk_testtensor(L, -1);
+    lua_pop(L, 1);
+    if (!w) return -1;
+    size_t k = (size_t)kr_tensor_numel(w);
+    if (out) memcpy(out + total, KR_DATA(w), k * sizeof(float));
+    if (in) {
+      memcpy(KR_DATA(w), in + total, k * sizeof(float));
+      kr_tensor_touch(w);   /* plans holding a packed copy repack (gemm_packed.c) */
+    }
+    total += (int64_t)k;
+  }
+  return total;
+}
+
 /* the list of weight tensors on the stack top and their total size; -1 on error */
 static int64_t weights_list(lk_model *m, const char *who)
 {
@@ -318,41 +340,12 @@ static int64_t weights_list(lk_model *m, const char *who)
     lua_pop(L, 1);
     return -1;
   }
-  int64_t total = 0;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i);
-    kr_tensor *w = lk_testtensor(L, -1);
+  int64_t total = walk_weights(L, NULL, NULL);
+  if (total < 0) {
     lua_pop(L, 1);
-    if (!w) {
-      lua_pop(L, 1);
-      return fail(L, LK_EARG, "%s: a weight of the model is not a tensor", who), -1;
-    }
-    total += kr_tensor_numel(w);
+    return fail(L, LK_EARG, "%s: a weight of the model is not a tensor", who), -1;
   }
   return total;
-}
-
-/* the weights list on top of L's stack (weights_list), end to end: into
-** out, or from in; pops the list */
-static void copy_weights(lua_State *L, float *out, const float *in)
-{
-  size_t off = 0;
-  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i);
-    kr_tensor *w = lk_testtensor(L, -1);
-    lua_pop(L, 1);
-    size_t k = (size_t)kr_tensor_numel(w);
-    if (out) {
-      memcpy(out + off, KR_DATA(w), k * sizeof(float));
-    } else {
-      memcpy(KR_DATA(w), in + off, k * sizeof(float));
-      kr_tensor_touch(w);   /* plans holding a packed copy repack (gemm_packed.c) */
-    }
-    off += k;
-  }
-  lua_pop(L, 1);
 }
 
 int lk_get_weights(lk_model *m, float *buf, size_t cap, size_t *count)
@@ -375,7 +368,8 @@ int lk_get_weights(lk_model *m, float *buf, size_t cap, size_t *count)
     return kr_fail(ctx, LK_EARG, "lk_get_weights: the model has %lld weight values, the buffer holds %zu",
                    (long long)total, cap);
   }
-  copy_weights(L, buf, NULL);
+  walk_weights(L, buf, NULL);
+  lua_pop(L, 1);
   return LK_OK;
 }
 
@@ -392,7 +386,8 @@ int lk_set_weights(lk_model *m, const float *buf, size_t count)
     return kr_fail(ctx_of(L), LK_EARG, "lk_set_weights: the model has %lld weight values, got %zu",
                    (long long)total, count);
   }
-  copy_weights(L, NULL, buf);
+  walk_weights(L, NULL, buf);
+  lua_pop(L, 1);
   return LK_OK;
 }
 

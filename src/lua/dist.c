@@ -284,14 +284,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_dist(lua_State *L)
 {
-  if (luaL_newmetatable(L, LK_DIST)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, d_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, d_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
+  lk_new_class(L, LK_DIST, d_methods, d_gc, NULL);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -258,7 +258,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_image_async(lua_State *L)
 {
-  lk_new_class(L, LK_IMAGE_JOB, job_methods, job_gc);
+  lk_new_class(L, LK_IMAGE_JOB, job_methods, job_gc, job_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -30,9 +30,10 @@ int lk_raise(lua_State *L, kr_ctx *ctx);
 ** being the "methods" table of obj's metatable; returns 1 */
 int lk_index_method(lua_State *L);
 /* the metatable `name` (made once): methods as __index, gc as __gc and
-** __close (a handle freed by the collector, by a to-be-closed variable or by
-** its free method); leaves the stack as it was */
-void lk_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+** close as __close (NULL: none; usually gc too, a handle freed by the
+** collector, by a to-be-closed variable or by its free method); leaves the
+** stack as it was */
+void lk_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc, lua_CFunction close);
 
 /* tensors */
 kr_tensor **lk_newtensorslot(lua_State *L);           /* userdata with *slot = NULL */

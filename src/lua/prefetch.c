@@ -127,7 +127,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_prefetch(lua_State *L)
 {
-  lk_new_class(L, LK_PREFETCH, job_methods, job_gc);
+  lk_new_class(L, LK_PREFETCH, job_methods, job_gc, job_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

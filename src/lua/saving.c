@@ -438,7 +438,7 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_saving(lua_State *L)
 {
-  lk_new_class(L, LK_H5, h5_methods, h5_gc);
+  lk_new_class(L, LK_H5, h5_methods, h5_gc, h5_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -46,7 +46,7 @@ int lk_index_method(lua_State *L)
   return 1;
 }
 
-void lk_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
+void lk_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc, lua_CFunction close)
 {
   if (luaL_newmetatable(L, name)) {
     lua_newtable(L);
@@ -54,8 +54,10 @@ void lk_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
+    if (close) {
+      lua_pushcfunction(L, close);
+      lua_setfield(L, -2, "__close");
+    }
   }
   lua_pop(L, 1);
 }

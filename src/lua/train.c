@@ -606,8 +606,8 @@ static const luaL_Reg funcs[] = {
 
 int lk_open_train(lua_State *L)
 {
-  lk_new_class(L, LK_OPTIM, o_methods, o_gc);
-  lk_new_class(L, LK_TRAINER, tr_methods, tr_gc);
+  lk_new_class(L, LK_OPTIM, o_methods, o_gc, o_gc);
+  lk_new_class(L, LK_TRAINER, tr_methods, tr_gc, tr_gc);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -462,8 +462,8 @@ int kr_trainer_dist_split(const kr_trainer *t, double *split_s, double *whole_s)
 /* the steps fit took with the weights and slots as the host's one copy in
 ** the shared window (split steps updating it in place) */
 int64_t kr_trainer_dist_state_steps(const kr_trainer *t);
-/* of those, the steps taken in chunks (any rank updating any chunk as soon as
-** every rank's run is past it, dist_chunked_step) */
+/* of those, the steps taken in chunks (each updated as soon as every rank's
+** run is past it, by its owner or by a rank done with its own, dist_chunked_step) */
 int64_t kr_trainer_dist_chunked_steps(const kr_trainer *t);
 /* seconds in the distributed steps' collectives, the steps, and the world's
 ** rows in the last distributed train_on_batch */

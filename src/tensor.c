@@ -7,6 +7,7 @@
 */
 #include "kr.h"
 #include "ctx_impl.h"
+#include "ops.h"
 
 #include <math.h>
 #include <string.h>
@@ -141,16 +142,7 @@ void kr_tensor_release(kr_tensor *t)
   kr_free(ctx, t);
 }
 
-int64_t kr_tensor_numel(const kr_tensor *t)
-{
-  /* a zero axis first: beside one, the others may be large enough that their
-  ** product alone would overflow (check_shape allows it) */
-  for (int i = 0; i < t->shape.ndim; i++)
-    if (t->shape.dim[i] == 0) return 0;
-  int64_t n = 1;
-  for (int i = 0; i < t->shape.ndim; i++) n *= t->shape.dim[i];
-  return n;
-}
+int64_t kr_tensor_numel(const kr_tensor *t) { return kr_numel(&t->shape); }   /* a zero axis first (ops.h) */
 
 void kr_tensor_gather_rows(float *dst, const kr_tensor *src, const int64_t *idx, int64_t n)
 {

@@ -89,7 +89,7 @@ struct kr_trainer {
   int nlocal;
   size_t shard_n;
   /* the chunked step on the shared state (dist_chunked_step): the region in
-  ** chunks that any rank may take, each ready once every rank's run has
+  ** chunks, in a contiguous range per rank, each ready once every rank's run has
   ** passed chunk_ready[c] (its gradients written, its weights read for the
   ** last time); for the plan chunk_plan. LKERAS_DIST_EARLY=0: not used */
   kr_cut chunks;
@@ -687,9 +687,10 @@ static int dist_reduce_state(kr_trainer *t, float fw)
   return KR_OK;
 }
 
-/* the sharded step's pieces: the region [0, n) cut in whole cache lines, one
-** share per rank; each var's gradient [off, off + numel) in the region falls
-** in one or more shares, a piece each. The same on every rank. */
+/* the region [0, n) cut in P parts of whole cache lines (kr_dist_share):
+** each var's gradient [off, off + numel) in the region falls in one or more
+** parts, a piece each (the sharded step's shares, one per rank, and the
+** chunked step's chunks). The same on every rank. */
 static int cut_region(kr_trainer *t, const float *seg, size_t n, int P, kr_cut *c)
 {
   kr_ctx *ctx = t->ctx;
@@ -764,14 +765,14 @@ static int dist_state_end(kr_trainer *t)
   return KR_OK;
 }
 
-/* The shared state, for the split step of fit on one host: every var whose
-** gradient is in the region [seg, seg + n) and its optimizer slots move into
-** the window's state area, var i at the gradient's offset, slot kind k at
-** (1 + k) n past it. Every rank then updates its pieces of the host's one
-** copy in place: no rank copies weights to another, and the slots are whole
-** at every step. Not when a var or a slot is part of a larger storage, or
-** the step cannot be split (clipping, constraints, the overlapped
-** reduction, LKERAS_DIST_SHARD=0). Collective. */
+/* The chunked step's words in the control area carry the step's tick above
+** TICK_SHIFT bits: a rank's progress is (tick << TICK_SHIFT) + the steps of
+** its run done (so a plan of 2^TICK_SHIFT steps or more takes no chunks), a
+** range word (tick << TICK_SHIFT) | (front << 10) | end (so at most
+** CHUNKS_MAX chunks, below 2^10) */
+#define TICK_SHIFT 20
+#define CHUNKS_MAX 512
+
 /* the chunks of the region [seg, seg + n) for plan p's chunked step (see
 ** the trainer's fields) */
 static int dist_chunk_plan(kr_trainer *t, const kr_plan *p, const float *seg, size_t n)
@@ -779,11 +780,11 @@ static int dist_chunk_plan(kr_trainer *t, const kr_plan *p, const float *seg, si
   kr_ctx *ctx = t->ctx;
   kr_dist *d = t->dist;
   t->chunk_plan = NULL;
-  if (t->early_off || !d->shm_ctrl || d->size > KR_DIST_CTRL_RANKS || kr_plan_steps(p) >= ((size_t)1 << 20))
+  if (t->early_off || !d->shm_ctrl || d->size > KR_DIST_CTRL_RANKS || kr_plan_steps(p) >= ((size_t)1 << TICK_SHIFT))
     return KR_OK;
   int C = (int)(n / 32768);   /* 128 KB of gradients a chunk: a few microseconds of work */
   if (C < d->size) C = d->size;
-  if (C > 512) C = 512;
+  if (C > CHUNKS_MAX) C = CHUNKS_MAX;
   int st = cut_region(t, seg, n, C, &t->chunks);
   if (st != KR_OK) return st;
   size_t *ready = kr_malloc(ctx, (size_t)C * sizeof *ready);
@@ -811,6 +812,14 @@ static int dist_chunk_plan(kr_trainer *t, const kr_plan *p, const float *seg, si
   return KR_OK;
 }
 
+/* The shared state, for the split step of fit on one host: every var whose
+** gradient is in the region [seg, seg + n) and its optimizer slots move into
+** the window's state area, var i at the gradient's offset, slot kind k at
+** (1 + k) n past it. Every rank then updates its pieces of the host's one
+** copy in place: no rank copies weights to another, and the slots are whole
+** at every step. Not when a var or a slot is part of a larger storage, or
+** the step cannot be split (clipping, constraints, the overlapped
+** reduction, LKERAS_DIST_SHARD=0). Collective. */
 static int dist_state_begin(kr_trainer *t, const kr_plan *p, const float *seg, size_t n)
 {
   kr_ctx *ctx = t->ctx;
@@ -893,7 +902,6 @@ static int dist_bind_shared(kr_trainer *t, kr_plan *p)
   return dist_state_begin(t, p, seg, n);
 }
 
-
 /* the step of fit on one host (plan p bound to the shared region, an
 ** optimizer without clipping or constraints): each rank's gradients are in
 ** its segment (multiplied by its share first unless every share is the
@@ -975,11 +983,16 @@ static int wait_progress(kr_dist *d, int q, uint64_t need, double *waited, char 
   return 0;
 }
 
-/* rank q's range word in the control area: (tick << 20) | (front << 10) | end,
-** the chunks [front, end) of q's own range not yet taken this step */
+/* rank q's range word in the control area: the chunks [front, end) of q's
+** own range not yet taken this step (tick) */
 static _Atomic uint64_t *range_word(const kr_dist *d, int q)
 {
   return (_Atomic uint64_t *)(d->shm_ctrl + 8 * (1 + KR_DIST_CTRL_RANKS + q));
+}
+
+static uint64_t range_pack(uint64_t tick, uint64_t front, uint64_t end)
+{
+  return tick << TICK_SHIFT | front << 10 | end;
 }
 
 /* takes a chunk of rank v's range for rank r this step (tick), or -1 when
@@ -991,15 +1004,14 @@ static int take_chunk(const kr_dist *d, int v, int r, uint64_t tick, int C)
   _Atomic uint64_t *w = range_word(d, v);
   uint64_t x = atomic_load_explicit(w, memory_order_relaxed);
   for (;;) {
-    if (x >> 20 != tick) {
-      uint64_t lo = (uint64_t)v * (uint64_t)C / (uint64_t)d->size, hi = (uint64_t)(v + 1) * (uint64_t)C / (uint64_t)d->size;
-      uint64_t fresh = tick << 20 | lo << 10 | hi;
+    if (x >> TICK_SHIFT != tick) {
+      uint64_t P = (uint64_t)d->size, fresh = range_pack(tick, (uint64_t)v * C / P, (uint64_t)(v + 1) * C / P);
       if (atomic_compare_exchange_weak_explicit(w, &x, fresh, memory_order_relaxed, memory_order_relaxed)) x = fresh;
       continue;
     }
     uint64_t f = x >> 10 & 1023, e = x & 1023;
     if (f >= e) return -1;
-    uint64_t next = v == r ? tick << 20 | (f + 1) << 10 | e : tick << 20 | f << 10 | (e - 1);
+    uint64_t next = v == r ? range_pack(tick, f + 1, e) : range_pack(tick, f, e - 1);
     if (atomic_compare_exchange_weak_explicit(w, &x, next, memory_order_relaxed, memory_order_relaxed))
       return (int)(v == r ? f : e - 1);
   }
@@ -1030,7 +1042,7 @@ static int dist_chunked_step(kr_trainer *t, float post, double *wait)
   for (int k = 0; k < P; k++) {
     int v = (r + k) % P;
     for (int c; (c = take_chunk(d, v, r, tick, C)) >= 0;) {
-      uint64_t need = (tick << 20) + t->chunk_ready[c] + 1;
+      uint64_t need = (tick << TICK_SHIFT) + t->chunk_ready[c] + 1;
       for (int q = 0; q < P; q++)
         if (q != r && wait_progress(d, q, need, &waited, err)) return dist_fail(t, err);
       kr_optim_update_pieces(t->optim, t->chunks.pieces + t->chunks.at[c], t->chunks.at[c + 1] - t->chunks.at[c],
@@ -1244,7 +1256,7 @@ static int fit_epoch_dist_body(kr_trainer *t, const kr_data *x, const kr_data *y
     } else if (can_shard && state_ours(t) && t->chunk_plan == p && even) {
       /* the chunked step: this run's progress published as it goes */
       _Atomic uint64_t *w = progress_word(d, d->rank);
-      uint64_t base = (d->shm_tick + 1) << 20;
+      uint64_t base = (d->shm_tick + 1) << TICK_SHIFT;
       kr_plan_set_progress(p, (void *)w, base);
       st = dist_run_rows(t, p, x, y, sw, idx + start + off, b, NULL, NULL);
       kr_plan_set_progress(p, NULL, 0);
